@@ -1,0 +1,168 @@
+"""The REST API at /api/v1: bearer tokens, RFC 9457 problem details, one router per domain."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from exoderm.clinics.models import User
+from exoderm.clinics.services import issue_api_token, user_for_token
+from exoderm.core.access import NotFound
+from exoderm.core.errors import RuleViolations
+
+PROBLEM = "application/problem+json"
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+def docs_login_required(view: Any) -> Any:
+    """The schema and the interactive docs need a login too: a page session or a bearer token."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not request.user.is_authenticated:
+            header = request.headers.get("Authorization", "")
+            scheme, _sep, token = header.partition(" ")
+            user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+            if user is None:
+                return redirect_to_login(request.get_full_path())
+            request.user = user
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+api = NinjaAPI(
+    title="exoderm API",
+    version="1.0.0",
+    description="Products, lots, protocol-enforcing treatment records, courses and recall.",
+    auth=BearerToken(),
+    urls_namespace="api",
+    docs_decorator=docs_login_required,
+    openapi_extra={"info": {"license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"}}},
+)
+
+
+def problem(
+    request: HttpRequest, *, status: int, title: str, detail: str = "", **extra: Any
+) -> HttpResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "instance": request.path}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return api.create_response(request, body, status=status, content_type=PROBLEM)
+
+
+def _messages(error: DjangoValidationError) -> list[dict[str, str]]:
+    if hasattr(error, "error_dict"):
+        return [{"field": field, "message": str(msg)} for field, msgs in error.message_dict.items() for msg in msgs]
+    return [{"field": "", "message": str(msg)} for msg in error.messages]
+
+
+@api.exception_handler(RuleViolations)
+def on_rule_violations(request: HttpRequest, exc: RuleViolations) -> HttpResponse:
+    return problem(
+        request,
+        status=422,
+        title=_("The session breaks the treatment protocol."),
+        detail="; ".join(v.message for v in exc.violations),
+        violations=[v.as_dict() for v in exc.violations],
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def on_django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = _messages(exc)
+    return problem(
+        request, status=422, title=_("The request is not valid."),
+        detail="; ".join(e["message"] for e in errors), errors=errors,
+    )
+
+
+@api.exception_handler(NinjaValidationError)
+def on_schema_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"body", "payload"}), "message": e.get("msg", "")}
+        for e in exc.errors
+    ]
+    return problem(
+        request, status=422, title=_("The request is not valid."),
+        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors,
+    )
+
+
+@api.exception_handler(NotFound)
+def on_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+    return problem(request, status=404, title=_("Not found."), detail=str(exc))
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return problem(request, status=403, title=_("Forbidden."), detail=str(exc) or _("Your role does not allow this."))
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = problem(request, status=401, title=_("Authentication required."),
+                       detail=_("Send a valid token as 'Authorization: Bearer <token>'."))
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return problem(request, status=exc.status_code, title=str(exc.message))
+
+
+class Credentials(Schema):
+    username: str
+    password: str
+
+
+class TokenOut(Schema):
+    token: str
+
+
+class Problem(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+@api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem}, tags=["auth"])
+def create_token(request: HttpRequest, credentials: Credentials) -> Any:
+    """Exchange a username and password for a bearer token."""
+    token = issue_api_token(username=credentials.username, password=credentials.password)
+    if token is None:
+        return problem(request, status=401, title=_("Unknown username or wrong password."))
+    return {"token": token}
+
+
+def _register_routers() -> None:
+    from exoderm.api import courses, patients, products, sessions
+
+    api.add_router("/patients", patients.router)
+    api.add_router("/", products.router)
+    api.add_router("/sessions", sessions.router)
+    api.add_router("/", courses.router)
+
+
+_register_routers()

@@ -1,0 +1,120 @@
+"""The `exoderm` command: demo, serve, worker, analyze, compare, and Django's management commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exoderm.settings")
+    import django
+
+    django.setup()
+
+
+def manage(argv: list[str]) -> int:
+    """Run one of Django's management commands (`exoderm manage migrate`, …)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exoderm.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["exoderm manage", *argv])
+    return 0
+
+
+def serve(host: str, port: int, workers: int) -> int:
+    """Serve the web pages and the API with Granian (WSGI)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exoderm.settings")
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    Server("exoderm.wsgi:application", address=host, port=port, interface=Interfaces.WSGI, workers=workers).serve()
+    return 0
+
+
+def worker() -> int:
+    """Run the background task worker (analyses, reminders) until interrupted."""
+    return manage(["db_worker", "--queue-name", "default"])
+
+
+def demo(host: str, port: int) -> int:
+    """Migrate the SQLite database, seed the demo clinic once, run the web server and one worker."""
+    _django_setup()
+    from django.core.management import call_command
+
+    from exoderm.demo import seed_demo
+
+    call_command("migrate", interactive=False, verbosity=0)
+    credentials = seed_demo()
+    url = f"http://{host}:{port}/"
+    print("\nexoderm demo")
+    print(f"  open {url}  (API: {url}api/v1/docs)")
+    for username, password, role in credentials:
+        print(f"  {role:<13} {username:<10} password: {password}")
+    print("  stop with Ctrl-C\n", flush=True)
+    me = [sys.executable, "-m", "exoderm.cli"]
+    processes = [
+        subprocess.Popen([*me, "worker"]),
+        subprocess.Popen([*me, "serve", "--host", host, "--port", str(port)]),
+    ]
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return max((p.returncode or 0) for p in processes) if any(p.returncode not in (0, None, -2) for p in processes) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="exoderm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("demo", demo.__doc__), ("serve", serve.__doc__)):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--host", default=os.getenv("EXODERM_HOST", DEFAULT_HOST))
+        sub.add_argument("--port", type=int, default=int(os.getenv("EXODERM_PORT", DEFAULT_PORT)))
+        if name == "serve":
+            sub.add_argument("--workers", type=int, default=int(os.getenv("EXODERM_WEB_WORKERS", "1")))
+    commands.add_parser("worker", help=worker.__doc__)
+    commands.add_parser("manage", help=manage.__doc__, add_help=False)
+    commands.add_parser("analyze", help="Measure skin metrics of photos (see `exoderm analyze --help`).", add_help=False)
+    commands.add_parser("compare", help="Compare a follow-up photo with its baseline.", add_help=False)
+
+    known, rest = parser.parse_known_args(argv)
+    if known.command == "manage":
+        return manage(rest)
+    if known.command == "analyze":
+        from exoderm.skinlab.cli import analyze_main
+
+        return analyze_main(rest)
+    if known.command == "compare":
+        from exoderm.skinlab.cli import compare_main
+
+        return compare_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if known.command == "demo":
+        return demo(known.host, known.port)
+    if known.command == "serve":
+        return serve(known.host, known.port, known.workers)
+    return worker()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

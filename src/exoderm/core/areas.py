@@ -1,0 +1,79 @@
+"""Treatment areas: one vocabulary for procedures, applications, screening and photo regions.
+
+Facial sub-areas carry the region names of skin-metrics.md, so that a treated area maps onto
+the analysed regions of a photo. ``face`` contains its sub-areas: exosomes applied to the
+cheeks after a full-face procedure went onto treated skin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Area(models.TextChoices):
+    FACE = "face", _("Face")
+    FOREHEAD = "forehead", _("Forehead")
+    GLABELLA = "glabella", _("Glabella")
+    PERIORBITAL_LEFT = "periorbital_left", _("Periorbital, left")
+    PERIORBITAL_RIGHT = "periorbital_right", _("Periorbital, right")
+    CHEEK_LEFT = "cheek_left", _("Cheek, left")
+    CHEEK_RIGHT = "cheek_right", _("Cheek, right")
+    NOSE = "nose", _("Nose")
+    PERIORAL = "perioral", _("Perioral")
+    CHIN = "chin", _("Chin")
+    NECK = "neck", _("Neck")
+    DECOLLETAGE = "decolletage", _("Décolletage")
+    SCALP = "scalp", _("Scalp")
+    HANDS = "hands", _("Back of the hands")
+
+
+FACE_PARTS = frozenset(
+    {
+        Area.FOREHEAD,
+        Area.GLABELLA,
+        Area.PERIORBITAL_LEFT,
+        Area.PERIORBITAL_RIGHT,
+        Area.CHEEK_LEFT,
+        Area.CHEEK_RIGHT,
+        Area.NOSE,
+        Area.PERIORAL,
+        Area.CHIN,
+    }
+)
+
+
+def expand(areas: Iterable[str]) -> set[str]:
+    """The areas and everything they contain (``face`` stands for all its parts)."""
+    result = set(areas)
+    if Area.FACE in result:
+        result |= FACE_PARTS
+    return result
+
+
+def uncovered(areas: Iterable[str], *, by: Iterable[str]) -> list[str]:
+    """The ``areas`` not covered by the areas ``by`` (in the given order)."""
+    covered = expand(by)
+    return [area for area in areas if not expand([area]) <= covered]
+
+
+def overlaps(first: Iterable[str], second: Iterable[str]) -> bool:
+    return bool(expand(first) & expand(second))
+
+
+def validate_areas(value: object) -> None:
+    """Model-field validator: a non-empty list of known area codes without repeats."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not value:
+        raise ValidationError(_("Name at least one area."))
+    unknown = [item for item in value if item not in Area.values]
+    if unknown:
+        raise ValidationError(
+            _("Unknown area: %(areas)s. Known areas: %(known)s."),
+            params={"areas": ", ".join(map(str, unknown)), "known": ", ".join(Area.values)},
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("An area is listed twice."))

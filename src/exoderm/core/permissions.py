@@ -1,0 +1,50 @@
+"""Who may do what: one table of actions per role, checked by services and views alike."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Role
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import User
+
+
+class Action(enum.StrEnum):
+    VIEW_IDENTITY = "view_identity"  # names, birth dates, contact details
+    VIEW_CLINICAL = "view_clinical"  # records, sessions, visits of named patients
+    EDIT_PATIENT = "edit_patient"
+    RECORD_CONSENT = "record_consent"
+    CHART_SESSION = "chart_session"
+    HANDLE_STOCK = "handle_stock"  # receive lots, thaw vials, log temperatures
+    RELEASE_LOT = "release_lot"  # release from quarantine, recall
+    MANAGE_CLINIC = "manage_clinic"  # products, templates, users, settings
+    VIEW_STUDY_DATA = "view_study_data"  # pseudonymized outcome data
+
+
+_CLINICAL_STAFF = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
+
+ALLOWED: dict[Action, set[str]] = {
+    Action.VIEW_IDENTITY: _CLINICAL_STAFF,
+    Action.VIEW_CLINICAL: _CLINICAL_STAFF,
+    Action.EDIT_PATIENT: _CLINICAL_STAFF,
+    Action.RECORD_CONSENT: _CLINICAL_STAFF,
+    Action.CHART_SESSION: {Role.CLINICIAN},
+    Action.HANDLE_STOCK: _CLINICAL_STAFF,
+    Action.RELEASE_LOT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    Action.MANAGE_CLINIC: {Role.CLINIC_ADMIN},
+    Action.VIEW_STUDY_DATA: {Role.RESEARCHER, Role.CLINICIAN, Role.CLINIC_ADMIN},
+}
+
+
+def can(user: User, action: Action) -> bool:
+    return bool(user.is_authenticated and user.clinic_id and user.role in ALLOWED[action])
+
+
+def require(user: User, action: Action) -> None:
+    if not can(user, action):
+        raise PermissionDenied(_("Your role does not allow this."))

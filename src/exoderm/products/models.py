@@ -1,0 +1,198 @@
+"""Exosome products, their lots and vials, and each lot's cold chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Source(models.TextChoices):
+    ADIPOSE_MSC = "adipose_msc", _("Adipose-derived mesenchymal stem cells")
+    UMBILICAL_CORD_MSC = "umbilical_cord_msc", _("Umbilical-cord-derived mesenchymal stem cells")
+    BONE_MARROW_MSC = "bone_marrow_msc", _("Bone-marrow-derived mesenchymal stem cells")
+    OTHER = "other", _("Other")
+
+
+class StorageForm(models.TextChoices):
+    FROZEN = "frozen", _("Frozen")
+    LYOPHILIZED = "lyophilized", _("Lyophilized")
+    REFRIGERATED_LIQUID = "refrigerated_liquid", _("Refrigerated liquid")
+
+
+class Product(models.Model):
+    CLINIC_PATH = "clinic"
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(_("name"), max_length=200)
+    manufacturer = models.CharField(_("manufacturer"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=32, choices=Source.choices)
+    storage_form = models.CharField(_("storage form"), max_length=32, choices=StorageForm.choices)
+    storage_min_c = models.DecimalField(
+        _("storage minimum (°C)"), max_digits=5, decimal_places=1,
+        validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
+    )
+    storage_max_c = models.DecimalField(
+        _("storage maximum (°C)"), max_digits=5, decimal_places=1,
+        validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
+    )
+    use_by_minutes = models.PositiveIntegerField(
+        _("use within (minutes after thaw or reconstitution)"),
+        validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 30)],
+    )
+    max_freeze_thaw_cycles = models.PositiveSmallIntegerField(
+        _("maximum freeze-thaw cycles"), default=1, validators=[MaxValueValidator(20)]
+    )
+    volume_min_ml = models.DecimalField(
+        _("labelled volume per area, minimum (ml)"), max_digits=6, decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    volume_max_ml = models.DecimalField(
+        _("labelled volume per area, maximum (ml)"), max_digits=6, decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    vial_volume_ml = models.DecimalField(
+        _("volume per vial (ml)"), max_digits=6, decimal_places=2, default=Decimal("5"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "name"], name="product_name_unique_per_clinic")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.storage_min_c is not None and self.storage_max_c is not None:
+            if self.storage_min_c >= self.storage_max_c:
+                errors["storage_max_c"] = _("The storage maximum must lie above the minimum.")
+        if self.volume_min_ml is not None and self.volume_max_ml is not None:
+            if self.volume_min_ml > self.volume_max_ml:
+                errors["volume_max_ml"] = _("The maximum volume must not lie below the minimum.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class LotStatus(models.TextChoices):
+    QUARANTINED = "quarantined", _("Quarantined")
+    RELEASED = "released", _("Released")
+    RECALLED = "recalled", _("Recalled")
+    EXPIRED = "expired", _("Expired")
+    DEPLETED = "depleted", _("Depleted")
+
+
+class Lot(models.Model):
+    CLINIC_PATH = "product__clinic"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="lots")
+    number = models.CharField(_("lot number"), max_length=64)
+    expires_on = models.DateField(_("expires on"))
+    vials_received = models.PositiveIntegerField(
+        _("vials received"), validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    received_at = models.DateTimeField(_("received at"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=LotStatus.choices, default=LotStatus.QUARANTINED
+    )
+    status_reason = models.TextField(_("reason for the status"), blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    logger_interval_minutes = models.PositiveIntegerField(
+        _("temperature logger interval (minutes)"), default=15, validators=[MinValueValidator(1)]
+    )
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        ordering = ["expires_on", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "number"], name="lot_number_unique_per_product")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} {self.number}"
+
+
+class LotEvent(models.Model):
+    """An audit entry for every change of a lot's status, by a person or by the cold-chain check."""
+
+    CLINIC_PATH = "lot__product__clinic"
+
+    lot = models.ForeignKey(Lot, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=LotStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=LotStatus.choices)
+    reason = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class VialState(models.TextChoices):
+    STORED = "stored", _("Stored")
+    THAWED = "thawed", _("Thawed or reconstituted")
+    USED = "used", _("Used")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class Vial(models.Model):
+    CLINIC_PATH = "lot__product__clinic"
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="vials")
+    serial = models.PositiveIntegerField(_("vial number"))
+    state = models.CharField(_("state"), max_length=16, choices=VialState.choices, default=VialState.STORED)
+    thawed_at = models.DateTimeField(_("thawed or reconstituted at"), null=True, blank=True)
+    freeze_thaw_cycles = models.PositiveSmallIntegerField(_("freeze-thaw cycles"), default=0)
+
+    class Meta:
+        verbose_name = _("vial")
+        ordering = ["lot", "serial"]
+        constraints = [models.UniqueConstraint(fields=["lot", "serial"], name="vial_serial_unique_per_lot")]
+
+    def __str__(self) -> str:
+        return f"{self.lot.number}/{self.serial}"
+
+
+class VialEventKind(models.TextChoices):
+    THAW = "thaw", _("Thawed")
+    RECONSTITUTE = "reconstitute", _("Reconstituted")
+    REFREEZE = "refreeze", _("Refrozen")
+    DISCARD = "discard", _("Discarded")
+
+
+class VialEvent(models.Model):
+    CLINIC_PATH = "vial__lot__product__clinic"
+
+    vial = models.ForeignKey(Vial, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=VialEventKind.choices)
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class TemperatureReading(models.Model):
+    CLINIC_PATH = "lot__product__clinic"
+
+    lot = models.ForeignKey(Lot, on_delete=models.CASCADE, related_name="temperatures")
+    recorded_at = models.DateTimeField()
+    celsius = models.DecimalField(max_digits=5, decimal_places=2)
+
+    class Meta:
+        ordering = ["recorded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "recorded_at"], name="one_reading_per_lot_and_instant")
+        ]

@@ -1,0 +1,268 @@
+"""Image loading: JPEG, PNG, TIFF (8/16 bit) and HEIC to an sRGB array.
+
+EXIF orientation is applied and embedded ICC profiles are converted to sRGB, as
+``shared/specs/skin-metrics.md`` requires before any colour is measured. JPEGs are decoded
+with libjpeg-turbo (simplejpeg); the orientation is then applied by rotating the array.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import simplejpeg
+import tifffile
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+try:  # pillow-heif registers HEIC/HEIF with Pillow
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a hard dependency
+    pass
+
+__all__ = [
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "ImageLoadError",
+    "LoadedImage",
+    "SkinlabError",
+    "load_image",
+]
+
+MAX_PIXELS = 120_000_000
+"""Images with more pixels are refused (decompression-bomb guard)."""
+
+MIN_SIDE = 64
+"""Images with a side shorter than this are refused: nothing on them can be measured."""
+
+_EXIF_ORIENTATION = 0x0112
+
+
+class SkinlabError(Exception):
+    """Base class of every error skinlab raises on bad input."""
+
+
+class ImageLoadError(SkinlabError):
+    """The file is not an image skinlab can analyse; the message says why."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded photo in sRGB, orientation applied.
+
+    Attributes
+    ----------
+    rgb : ndarray
+        (H, W, 3) uint8 or uint16 sRGB, rows top to bottom as the viewer sees the photo.
+    file : str or None
+        File name (no directory) if loaded from a path.
+    orientation : int
+        The EXIF orientation that was applied (1 = none).
+    icc_converted : bool
+        Whether an embedded non-sRGB ICC profile was converted to sRGB.
+    notes : list of str
+        Anything the caller should know about the decoding.
+    """
+
+    rgb: np.ndarray
+    file: str | None = None
+    orientation: int = 1
+    icc_converted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def max_value(self) -> int:
+        """Full-scale value of the array (255 or 65535)."""
+        return 65535 if self.rgb.dtype == np.uint16 else 255
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"image is {width}x{height} = {width * height / 1e6:.0f} megapixels, more than the "
+            f"{MAX_PIXELS / 1e6:.0f} MP limit (possible decompression bomb)"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageLoadError(f"image is {width}x{height} pixels; at least {MIN_SIDE} px per side is needed")
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an (H, W, ...) array."""
+    if orientation in (2, 4, 5, 7):
+        arr = arr[:, ::-1]
+    if orientation in (3, 4):
+        arr = arr[::-1, ::-1]
+    elif orientation in (5, 6):  # 6: rotate 90° clockwise
+        arr = np.rot90(arr, k=-1)
+    elif orientation in (7, 8):  # 8: rotate 90° counter-clockwise
+        arr = np.rot90(arr, k=1)
+    return np.ascontiguousarray(arr)
+
+
+def _is_srgb_profile(icc: bytes) -> bool:
+    try:
+        prof = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = ImageCms.getProfileDescription(prof).lower()
+    except (OSError, ImageCms.PyCMSError):
+        return False
+    return "srgb" in desc or "61966" in desc
+
+
+def _icc_to_srgb(rgb8: np.ndarray, icc: bytes) -> np.ndarray:
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    dst = ImageCms.createProfile("sRGB")
+    im = Image.fromarray(rgb8, "RGB")
+    out = ImageCms.profileToProfile(im, src, dst, renderingIntent=0, outputMode="RGB")
+    return np.asarray(out)
+
+
+def _finish(arr: np.ndarray, file: str | None, orientation: int, icc: bytes | None) -> LoadedImage:
+    """Common checks: channel layout, greyscale refusal, ICC conversion."""
+    notes: list[str] = []
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)):
+        raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ImageLoadError(f"unsupported pixel layout {arr.shape}")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype not in (np.uint8, np.uint16):
+        if np.issubdtype(arr.dtype, np.floating):
+            arr = np.round(np.clip(arr, 0.0, 1.0) * 65535).astype(np.uint16)
+        else:
+            raise ImageLoadError(f"unsupported sample type {arr.dtype}")
+    _check_size(arr.shape[1], arr.shape[0])
+    sub = arr[::7, ::7]
+    if np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]):
+        raise ImageLoadError("greyscale image (R = G = B): skin colour metrics need a colour photo")
+    converted = False
+    if icc and not _is_srgb_profile(icc):
+        try:
+            if arr.dtype == np.uint16:
+                # LittleCMS via Pillow handles 8-bit RGB only; keep precision where no
+                # conversion is needed and accept 8-bit precision where one is.
+                arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+                notes.append("16-bit image reduced to 8 bits for ICC conversion")
+            arr = _icc_to_srgb(np.ascontiguousarray(arr), icc)
+            converted = True
+        except (OSError, ImageCms.PyCMSError) as exc:
+            notes.append(f"embedded ICC profile could not be applied ({exc}); sRGB assumed")
+    return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes)
+
+
+def _load_jpeg(data: bytes, file: str | None) -> LoadedImage | None:
+    """Fast path: libjpeg-turbo; None if simplejpeg cannot handle the file (e.g. CMYK)."""
+    try:
+        h, w, _, colorspace = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in ("YCbCr", "RGB", "Gray"):
+        return None
+    _check_size(w, h)
+    with Image.open(io.BytesIO(data)) as im:  # header only: EXIF and ICC
+        orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        icc = im.info.get("icc_profile")
+    try:
+        arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as exc:
+        raise ImageLoadError(f"corrupt or truncated JPEG: {exc}") from exc
+    if colorspace == "Gray":
+        raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
+    return _finish(_orient(arr, orientation), file, orientation, icc)
+
+
+def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tf:
+            page = tf.pages.first
+            h, w = page.imagelength, page.imagewidth
+            _check_size(w, h)
+            arr = page.asarray()
+            orientation = int(page.tags.valueof("Orientation", 1) or 1)
+            icc = page.tags.valueof("InterColorProfile")
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # tifffile raises many types on corrupt input
+        raise ImageLoadError(f"corrupt or unsupported TIFF: {exc}") from exc
+    if isinstance(icc, (tuple, list, np.ndarray)):
+        icc = bytes(bytearray(icc))
+    return _finish(_orient(arr, orientation), file, orientation, icc or None)
+
+
+def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
+    try:
+        with warnings.catch_warnings():
+            # our own MAX_PIXELS check below decides; Pillow's error stays as a backstop
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            _check_size(*im.size)
+            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            icc = im.info.get("icc_profile")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"image too large (possible decompression bomb): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError("not an image file (format not recognised)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"corrupt or truncated image: {exc}") from exc
+    if im.mode in ("L", "LA", "1", "I", "I;16", "I;16B", "F"):
+        raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
+    if im.mode in ("RGB;16", "RGB;16B", "RGB;16L"):  # rare; normalise through numpy
+        arr = np.asarray(im).astype(np.uint16)
+    elif im.mode not in ("RGB", "RGBA"):
+        arr = np.asarray(im.convert("RGB"))
+    else:
+        arr = np.asarray(im)
+    return _finish(arr, file, orientation, icc)
+
+
+def load_image(source: str | Path | bytes) -> LoadedImage:
+    """Decode a photo to an sRGB array with orientation and colour profile applied.
+
+    Parameters
+    ----------
+    source : str, Path or bytes
+        A file path or the file's bytes. JPEG, PNG, TIFF (8 or 16 bit) and HEIC/HEIF are read.
+
+    Returns
+    -------
+    LoadedImage
+        The decoded image; ``rgb`` is uint8 or (16-bit TIFF/PNG) uint16.
+
+    Raises
+    ------
+    ImageLoadError
+        If the file is missing, truncated, not an image, greyscale, smaller than
+        ``MIN_SIDE`` pixels per side or larger than ``MAX_PIXELS``.
+    """
+    file: str | None = None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        file = path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) < 8:
+        raise ImageLoadError("file is empty or too short to be an image")
+    if data[:3] == b"\xff\xd8\xff":
+        loaded = _load_jpeg(data, file)
+        if loaded is not None:
+            return loaded
+    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _load_tiff(data, file)
+    return _load_pillow(data, file)
