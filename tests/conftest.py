@@ -45,5 +45,7 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if os.environ.get("EXODERM_FORBID_SKIPS") == "1" and skipped:
-        reporter.write_line(f"EXODERM_FORBID_SKIPS: {len(skipped)} test(s) skipped; CI must run them all.", red=True)
+        reporter.write_line(
+            f"EXODERM_FORBID_SKIPS: {len(skipped)} test(s) skipped; CI must run them all.", red=True
+        )
         session.exitstatus = 1

@@ -51,7 +51,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"P-{n:05d}")
     fitzpatrick = 3
     glogau = 2
-    identity = factory.RelatedFactory("tests.factories.PatientIdentityFactory", factory_related_name="patient")
+    identity = factory.RelatedFactory(
+        "tests.factories.PatientIdentityFactory", factory_related_name="patient"
+    )
 
 
 class PatientIdentityFactory(factory.django.DjangoModelFactory):

@@ -35,7 +35,9 @@ def serve(host: str, port: int, workers: int) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
-    Server("exoderm.wsgi:application", address=host, port=port, interface=Interfaces.WSGI, workers=workers).serve()
+    Server(
+        "exoderm.wsgi:application", address=host, port=port, interface=Interfaces.WSGI, workers=workers
+    ).serve()
     return 0
 
 
@@ -78,7 +80,11 @@ def demo(host: str, port: int) -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    return max((p.returncode or 0) for p in processes) if any(p.returncode not in (0, None, -2) for p in processes) else 0
+    return (
+        max((p.returncode or 0) for p in processes)
+        if any(p.returncode not in (0, None, -2) for p in processes)
+        else 0
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--workers", type=int, default=int(os.getenv("EXODERM_WEB_WORKERS", "1")))
     commands.add_parser("worker", help=worker.__doc__)
     commands.add_parser("manage", help=manage.__doc__, add_help=False)
-    commands.add_parser("analyze", help="Measure skin metrics of photos (see `exoderm analyze --help`).", add_help=False)
+    commands.add_parser(
+        "analyze", help="Measure skin metrics of photos (see `exoderm analyze --help`).", add_help=False
+    )
     commands.add_parser("compare", help="Compare a follow-up photo with its baseline.", add_help=False)
 
     known, rest = parser.parse_known_args(argv)

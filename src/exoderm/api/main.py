@@ -59,9 +59,7 @@ api = NinjaAPI(
 )
 
 
-def problem(
-    request: HttpRequest, *, status: int, title: str, detail: str = "", **extra: Any
-) -> HttpResponse:
+def problem(request: HttpRequest, *, status: int, title: str, detail: str = "", **extra: Any) -> HttpResponse:
     body = {"type": "about:blank", "title": title, "status": status, "instance": request.path}
     if detail:
         body["detail"] = detail
@@ -71,7 +69,11 @@ def problem(
 
 def _messages(error: DjangoValidationError) -> list[dict[str, str]]:
     if hasattr(error, "error_dict"):
-        return [{"field": field, "message": str(msg)} for field, msgs in error.message_dict.items() for msg in msgs]
+        return [
+            {"field": field, "message": str(msg)}
+            for field, msgs in error.message_dict.items()
+            for msg in msgs
+        ]
     return [{"field": "", "message": str(msg)} for msg in error.messages]
 
 
@@ -90,20 +92,29 @@ def on_rule_violations(request: HttpRequest, exc: RuleViolations) -> HttpRespons
 def on_django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     errors = _messages(exc)
     return problem(
-        request, status=422, title=_("The request is not valid."),
-        detail="; ".join(e["message"] for e in errors), errors=errors,
+        request,
+        status=422,
+        title=_("The request is not valid."),
+        detail="; ".join(e["message"] for e in errors),
+        errors=errors,
     )
 
 
 @api.exception_handler(NinjaValidationError)
 def on_schema_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"body", "payload"}), "message": e.get("msg", "")}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"body", "payload"}),
+            "message": e.get("msg", ""),
+        }
         for e in exc.errors
     ]
     return problem(
-        request, status=422, title=_("The request is not valid."),
-        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors,
+        request,
+        status=422,
+        title=_("The request is not valid."),
+        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        errors=errors,
     )
 
 
@@ -114,13 +125,19 @@ def on_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
 
 @api.exception_handler(PermissionDenied)
 def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return problem(request, status=403, title=_("Forbidden."), detail=str(exc) or _("Your role does not allow this."))
+    return problem(
+        request, status=403, title=_("Forbidden."), detail=str(exc) or _("Your role does not allow this.")
+    )
 
 
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = problem(request, status=401, title=_("Authentication required."),
-                       detail=_("Send a valid token as 'Authorization: Bearer <token>'."))
+    response = problem(
+        request,
+        status=401,
+        title=_("Authentication required."),
+        detail=_("Send a valid token as 'Authorization: Bearer <token>'."),
+    )
     response["WWW-Authenticate"] = "Bearer"
     return response
 

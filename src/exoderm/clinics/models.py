@@ -61,7 +61,12 @@ class User(AbstractUser):
     """A person who logs in. Every user but a superuser belongs to exactly one clinic."""
 
     clinic = models.ForeignKey(
-        Clinic, on_delete=models.PROTECT, related_name="users", null=True, blank=True, verbose_name=_("clinic")
+        Clinic,
+        on_delete=models.PROTECT,
+        related_name="users",
+        null=True,
+        blank=True,
+        verbose_name=_("clinic"),
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.ASSISTANT)
     language = models.CharField(

@@ -48,12 +48,24 @@ def user_for_token(token: str) -> User | None:
 
 @transaction.atomic
 def create_user(
-    *, clinic: Clinic, username: str, password: str, role: str, first_name: str = "", last_name: str = "",
-    email: str = "", language: str = "",
+    *,
+    clinic: Clinic,
+    username: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    language: str = "",
 ) -> User:
     user = User(
-        clinic=clinic, username=username, role=role, first_name=first_name, last_name=last_name,
-        email=email, language=language,
+        clinic=clinic,
+        username=username,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        language=language,
     )
     user.set_password(password)
     user.full_clean()

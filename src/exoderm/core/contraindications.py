@@ -25,7 +25,9 @@ class ScreeningItem(models.TextChoices):
 
 
 # Items that only matter where they touch a treated area.
-AREA_SPECIFIC = frozenset({ScreeningItem.ACTIVE_INFECTION, ScreeningItem.ACNE_DERMATITIS, ScreeningItem.MALIGNANCY})
+AREA_SPECIFIC = frozenset(
+    {ScreeningItem.ACTIVE_INFECTION, ScreeningItem.ACNE_DERMATITIS, ScreeningItem.MALIGNANCY}
+)
 
 DEFAULT_SEVERITY: dict[str, Severity] = {
     ScreeningItem.ACTIVE_INFECTION: Severity.BLOCK,

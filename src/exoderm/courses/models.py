@@ -78,11 +78,15 @@ class Visit(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="visits")
     kind = models.CharField(_("kind"), max_length=16, choices=VisitKind.choices)
     session_number = models.PositiveSmallIntegerField(_("session number"))
-    weeks_after_session = models.PositiveSmallIntegerField(_("weeks after the session"), null=True, blank=True)
+    weeks_after_session = models.PositiveSmallIntegerField(
+        _("weeks after the session"), null=True, blank=True
+    )
     planned_at = models.DateTimeField(_("planned at"))
     due_from = models.DateField(_("due from"))
     due_until = models.DateField(_("due until"))
-    status = models.CharField(_("status"), max_length=16, choices=VisitStatus.choices, default=VisitStatus.PLANNED)
+    status = models.CharField(
+        _("status"), max_length=16, choices=VisitStatus.choices, default=VisitStatus.PLANNED
+    )
     session = models.ForeignKey(
         "treatments.TreatmentSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="visits"
     )

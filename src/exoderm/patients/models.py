@@ -40,7 +40,9 @@ class Patient(models.Model):
     class Meta:
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
-        constraints = [models.UniqueConstraint(fields=["clinic", "code"], name="patient_code_unique_per_clinic")]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "code"], name="patient_code_unique_per_clinic")
+        ]
         ordering = ["code"]
 
     def __str__(self) -> str:

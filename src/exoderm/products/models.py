@@ -33,11 +33,15 @@ class Product(models.Model):
     source = models.CharField(_("source"), max_length=32, choices=Source.choices)
     storage_form = models.CharField(_("storage form"), max_length=32, choices=StorageForm.choices)
     storage_min_c = models.DecimalField(
-        _("storage minimum (°C)"), max_digits=5, decimal_places=1,
+        _("storage minimum (°C)"),
+        max_digits=5,
+        decimal_places=1,
         validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
     )
     storage_max_c = models.DecimalField(
-        _("storage maximum (°C)"), max_digits=5, decimal_places=1,
+        _("storage maximum (°C)"),
+        max_digits=5,
+        decimal_places=1,
         validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
     )
     use_by_minutes = models.PositiveIntegerField(
@@ -48,15 +52,22 @@ class Product(models.Model):
         _("maximum freeze-thaw cycles"), default=1, validators=[MaxValueValidator(20)]
     )
     volume_min_ml = models.DecimalField(
-        _("labelled volume per area, minimum (ml)"), max_digits=6, decimal_places=2,
+        _("labelled volume per area, minimum (ml)"),
+        max_digits=6,
+        decimal_places=2,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
     )
     volume_max_ml = models.DecimalField(
-        _("labelled volume per area, maximum (ml)"), max_digits=6, decimal_places=2,
+        _("labelled volume per area, maximum (ml)"),
+        max_digits=6,
+        decimal_places=2,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
     )
     vial_volume_ml = models.DecimalField(
-        _("volume per vial (ml)"), max_digits=6, decimal_places=2, default=Decimal("5"),
+        _("volume per vial (ml)"),
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("5"),
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
     )
 
@@ -64,7 +75,9 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["clinic", "name"], name="product_name_unique_per_clinic")]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="product_name_unique_per_clinic")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -43,7 +43,11 @@ def _reference_xyz_d65() -> np.ndarray:
     d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
     return np.asarray(
         colour.chromatic_adaptation(
-            xyz, colour.xy_to_XYZ(cc.illuminant), colour.xy_to_XYZ(d65), method="Von Kries", transform="Bradford"
+            xyz,
+            colour.xy_to_XYZ(cc.illuminant),
+            colour.xy_to_XYZ(d65),
+            method="Von Kries",
+            transform="Bradford",
         ),
         dtype=np.float64,
     )
@@ -51,7 +55,11 @@ def _reference_xyz_d65() -> np.ndarray:
 
 # linear sRGB (D65) <- XYZ (IEC 61966-2-1)
 _XYZ_TO_LINEAR = np.array(
-    [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
+    [
+        [3.2404542, -1.5371385, -0.4985314],
+        [-0.9692660, 1.8760108, 0.0415560],
+        [0.0556434, -0.2040259, 1.0572252],
+    ]
 )
 
 
@@ -79,7 +87,9 @@ _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 def _xyz_to_lab(xyz: np.ndarray) -> np.ndarray:
     t = xyz / _D65_WHITE
     f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1
+    )
 
 
 def _decode(v: np.ndarray) -> np.ndarray:

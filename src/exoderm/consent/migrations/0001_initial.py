@@ -6,53 +6,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinics', '0001_initial'),
-        ('patients', '0001_initial'),
+        ("clinics", "0001_initial"),
+        ("patients", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConsentTemplate',
+            name="ConsentTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('treatment', 'Treatment'), ('photography', 'Photography'), ('research', 'Research use')], max_length=16, verbose_name='kind')),
-                ('version', models.PositiveIntegerField(verbose_name='version')),
-                ('title_de', models.CharField(max_length=200, verbose_name='title (German)')),
-                ('title_en', models.CharField(max_length=200, verbose_name='title (English)')),
-                ('text_de', models.TextField(verbose_name='text (German)')),
-                ('text_en', models.TextField(verbose_name='text (English)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_templates', to='clinics.clinic')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("treatment", "Treatment"),
+                            ("photography", "Photography"),
+                            ("research", "Research use"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(verbose_name="version")),
+                ("title_de", models.CharField(max_length=200, verbose_name="title (German)")),
+                ("title_en", models.CharField(max_length=200, verbose_name="title (English)")),
+                ("text_de", models.TextField(verbose_name="text (German)")),
+                ("text_en", models.TextField(verbose_name="text (English)")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_templates",
+                        to="clinics.clinic",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent template',
-                'ordering': ['kind', '-version'],
+                "verbose_name": "consent template",
+                "ordering": ["kind", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('signed_at', models.DateTimeField(verbose_name='signed at')),
-                ('signed_by_name', models.CharField(max_length=200, verbose_name='signed by')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True, verbose_name='withdrawn at')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='patients.patient')),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('withdrawn_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='consent.consenttemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("signed_at", models.DateTimeField(verbose_name="signed at")),
+                ("signed_by_name", models.CharField(max_length=200, verbose_name="signed by")),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True, verbose_name="withdrawn at")),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "withdrawn_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="records",
+                        to="consent.consenttemplate",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent',
-                'ordering': ['-signed_at'],
+                "verbose_name": "consent",
+                "ordering": ["-signed_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='consenttemplate',
-            constraint=models.UniqueConstraint(fields=('clinic', 'kind', 'version'), name='consent_version_unique'),
+            model_name="consenttemplate",
+            constraint=models.UniqueConstraint(
+                fields=("clinic", "kind", "version"), name="consent_version_unique"
+            ),
         ),
     ]

@@ -2,83 +2,199 @@
 
 import django.core.validators
 import django.db.models.deletion
-import exoderm.courses.models
 from django.conf import settings
 from django.db import migrations, models
 
+import exoderm.courses.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinics', '0001_initial'),
-        ('patients', '0001_initial'),
-        ('treatments', '0001_initial'),
+        ("clinics", "0001_initial"),
+        ("patients", "0001_initial"),
+        ("treatments", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CourseTemplate',
+            name="CourseTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('session_count', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(24)], verbose_name='sessions')),
-                ('interval_weeks', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(52)], verbose_name='weeks between sessions')),
-                ('followup_weeks', models.JSONField(default=list, validators=[exoderm.courses.models.validate_followup_weeks], verbose_name='follow-ups (weeks after each session)')),
-                ('window_days', models.PositiveSmallIntegerField(default=3, validators=[django.core.validators.MaxValueValidator(28)], verbose_name='due window (± days)')),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='course_templates', to='clinics.clinic')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "session_count",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(24),
+                        ],
+                        verbose_name="sessions",
+                    ),
+                ),
+                (
+                    "interval_weeks",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(52),
+                        ],
+                        verbose_name="weeks between sessions",
+                    ),
+                ),
+                (
+                    "followup_weeks",
+                    models.JSONField(
+                        default=list,
+                        validators=[exoderm.courses.models.validate_followup_weeks],
+                        verbose_name="follow-ups (weeks after each session)",
+                    ),
+                ),
+                (
+                    "window_days",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        validators=[django.core.validators.MaxValueValidator(28)],
+                        verbose_name="due window (± days)",
+                    ),
+                ),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="course_templates",
+                        to="clinics.clinic",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'course template',
-                'ordering': ['name'],
+                "verbose_name": "course template",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Course',
+            name="Course",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_at', models.DateTimeField(verbose_name='first session at')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinician', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='patients.patient')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='courses.coursetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(verbose_name="first session at")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinician",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="courses.coursetemplate",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'course',
-                'ordering': ['-starts_at'],
+                "verbose_name": "course",
+                "ordering": ["-starts_at"],
             },
         ),
         migrations.CreateModel(
-            name='Visit',
+            name="Visit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('session', 'Treatment session'), ('follow_up', 'Follow-up')], max_length=16, verbose_name='kind')),
-                ('session_number', models.PositiveSmallIntegerField(verbose_name='session number')),
-                ('weeks_after_session', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='weeks after the session')),
-                ('planned_at', models.DateTimeField(verbose_name='planned at')),
-                ('due_from', models.DateField(verbose_name='due from')),
-                ('due_until', models.DateField(verbose_name='due until')),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('done', 'Done'), ('missed', 'Missed'), ('cancelled', 'Cancelled')], default='planned', max_length=16, verbose_name='status')),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='visits', to='courses.course')),
-                ('session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='visits', to='treatments.treatmentsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("session", "Treatment session"), ("follow_up", "Follow-up")],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("session_number", models.PositiveSmallIntegerField(verbose_name="session number")),
+                (
+                    "weeks_after_session",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="weeks after the session"
+                    ),
+                ),
+                ("planned_at", models.DateTimeField(verbose_name="planned at")),
+                ("due_from", models.DateField(verbose_name="due from")),
+                ("due_until", models.DateField(verbose_name="due until")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned"),
+                            ("done", "Done"),
+                            ("missed", "Missed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="planned",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="visits",
+                        to="courses.course",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="visits",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'visit',
-                'ordering': ['planned_at'],
+                "verbose_name": "visit",
+                "ordering": ["planned_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='coursetemplate',
-            constraint=models.UniqueConstraint(fields=('clinic', 'name'), name='course_template_name_unique'),
+            model_name="coursetemplate",
+            constraint=models.UniqueConstraint(fields=("clinic", "name"), name="course_template_name_unique"),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['status', 'due_until'], name='courses_vis_status_9cc691_idx'),
+            model_name="visit",
+            index=models.Index(fields=["status", "due_until"], name="courses_vis_status_9cc691_idx"),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['planned_at'], name='courses_vis_planned_9d637d_idx'),
+            model_name="visit",
+            index=models.Index(fields=["planned_at"], name="courses_vis_planned_9d637d_idx"),
         ),
     ]

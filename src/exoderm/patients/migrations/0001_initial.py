@@ -6,77 +6,163 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinics', '0001_initial'),
+        ("clinics", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=32, verbose_name='pseudonymous code')),
-                ('fitzpatrick', models.PositiveSmallIntegerField(choices=[(1, 'I'), (2, 'II'), (3, 'III'), (4, 'IV'), (5, 'V'), (6, 'VI')], verbose_name='Fitzpatrick skin type')),
-                ('glogau', models.PositiveSmallIntegerField(choices=[(1, 'I (no wrinkles)'), (2, 'II (wrinkles in motion)'), (3, 'III (wrinkles at rest)'), (4, 'IV (only wrinkles)')], verbose_name='Glogau photoaging class')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='clinics.clinic')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=32, verbose_name="pseudonymous code")),
+                (
+                    "fitzpatrick",
+                    models.PositiveSmallIntegerField(
+                        choices=[(1, "I"), (2, "II"), (3, "III"), (4, "IV"), (5, "V"), (6, "VI")],
+                        verbose_name="Fitzpatrick skin type",
+                    ),
+                ),
+                (
+                    "glogau",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "I (no wrinkles)"),
+                            (2, "II (wrinkles in motion)"),
+                            (3, "III (wrinkles at rest)"),
+                            (4, "IV (only wrinkles)"),
+                        ],
+                        verbose_name="Glogau photoaging class",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="patients",
+                        to="clinics.clinic",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'patient',
-                'verbose_name_plural': 'patients',
-                'ordering': ['code'],
+                "verbose_name": "patient",
+                "verbose_name_plural": "patients",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='PatientIdentity',
+            name="PatientIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('given_name', models.CharField(max_length=120, verbose_name='given name')),
-                ('family_name', models.CharField(max_length=120, verbose_name='family name')),
-                ('date_of_birth', models.DateField(verbose_name='date of birth')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email')),
-                ('phone', models.CharField(blank=True, max_length=40, verbose_name='phone')),
-                ('address', models.TextField(blank=True, verbose_name='address')),
-                ('language', models.CharField(choices=[('de', 'Deutsch'), ('en', 'English')], default='de', max_length=8, verbose_name='language')),
-                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='identity', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("given_name", models.CharField(max_length=120, verbose_name="given name")),
+                ("family_name", models.CharField(max_length=120, verbose_name="family name")),
+                ("date_of_birth", models.DateField(verbose_name="date of birth")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email")),
+                ("phone", models.CharField(blank=True, max_length=40, verbose_name="phone")),
+                ("address", models.TextField(blank=True, verbose_name="address")),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("de", "Deutsch"), ("en", "English")],
+                        default="de",
+                        max_length=8,
+                        verbose_name="language",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identity",
+                        to="patients.patient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'patient identity',
+                "verbose_name": "patient identity",
             },
         ),
         migrations.CreateModel(
-            name='ScreeningAnswer',
+            name="ScreeningAnswer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('item', models.CharField(choices=[('active_infection', 'Active skin infection or herpes'), ('isotretinoin', 'Isotretinoin within the last 6 months'), ('pregnancy', 'Pregnancy or breastfeeding'), ('keloid', 'Keloid tendency'), ('anticoagulants', 'Anticoagulants or bleeding disorder'), ('acne_dermatitis', 'Active acne or dermatitis in the area'), ('malignancy', 'Skin malignancy in the area')], max_length=32, verbose_name='item')),
-                ('present', models.BooleanField(verbose_name='present')),
-                ('areas', models.JSONField(blank=True, default=list, verbose_name='areas')),
-                ('last_dose_on', models.DateField(blank=True, null=True, verbose_name='last dose on')),
-                ('note', models.CharField(blank=True, max_length=500, verbose_name='note')),
-                ('answered_on', models.DateField(verbose_name='answered on')),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='screening_answers', to='patients.patient')),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "item",
+                    models.CharField(
+                        choices=[
+                            ("active_infection", "Active skin infection or herpes"),
+                            ("isotretinoin", "Isotretinoin within the last 6 months"),
+                            ("pregnancy", "Pregnancy or breastfeeding"),
+                            ("keloid", "Keloid tendency"),
+                            ("anticoagulants", "Anticoagulants or bleeding disorder"),
+                            ("acne_dermatitis", "Active acne or dermatitis in the area"),
+                            ("malignancy", "Skin malignancy in the area"),
+                        ],
+                        max_length=32,
+                        verbose_name="item",
+                    ),
+                ),
+                ("present", models.BooleanField(verbose_name="present")),
+                ("areas", models.JSONField(blank=True, default=list, verbose_name="areas")),
+                ("last_dose_on", models.DateField(blank=True, null=True, verbose_name="last dose on")),
+                ("note", models.CharField(blank=True, max_length=500, verbose_name="note")),
+                ("answered_on", models.DateField(verbose_name="answered on")),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="screening_answers",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'screening answer',
-                'ordering': ['-answered_on', '-recorded_at'],
+                "verbose_name": "screening answer",
+                "ordering": ["-answered_on", "-recorded_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.UniqueConstraint(fields=('clinic', 'code'), name='patient_code_unique_per_clinic'),
+            model_name="patient",
+            constraint=models.UniqueConstraint(
+                fields=("clinic", "code"), name="patient_code_unique_per_clinic"
+            ),
         ),
         migrations.AddIndex(
-            model_name='patientidentity',
-            index=models.Index(fields=['family_name', 'given_name'], name='patients_pa_family__8b1870_idx'),
+            model_name="patientidentity",
+            index=models.Index(fields=["family_name", "given_name"], name="patients_pa_family__8b1870_idx"),
         ),
         migrations.AddIndex(
-            model_name='screeninganswer',
-            index=models.Index(fields=['patient', 'item', '-answered_on'], name='patients_sc_patient_a333cc_idx'),
+            model_name="screeninganswer",
+            index=models.Index(
+                fields=["patient", "item", "-answered_on"], name="patients_sc_patient_a333cc_idx"
+            ),
         ),
     ]

@@ -6,86 +6,201 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('patients', '0001_initial'),
-        ('products', '0001_initial'),
+        ("patients", "0001_initial"),
+        ("products", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TreatmentSession',
+            name="TreatmentSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('performed_at', models.DateTimeField(verbose_name='performed at')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinician', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sessions', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sessions', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("performed_at", models.DateTimeField(verbose_name="performed at")),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinician",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sessions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sessions",
+                        to="patients.patient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'treatment session',
-                'verbose_name_plural': 'treatment sessions',
-                'ordering': ['-performed_at'],
+                "verbose_name": "treatment session",
+                "verbose_name_plural": "treatment sessions",
+                "ordering": ["-performed_at"],
             },
         ),
         migrations.CreateModel(
-            name='ProtocolWarning',
+            name="ProtocolWarning",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(max_length=64)),
-                ('message', models.TextField()),
-                ('acknowledged_at', models.DateTimeField()),
-                ('acknowledged_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='warnings', to='treatments.treatmentsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rule", models.CharField(max_length=64)),
+                ("message", models.TextField()),
+                ("acknowledged_at", models.DateTimeField()),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="warnings",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Procedure',
+            name="Procedure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('microneedling', 'Microneedling'), ('fractional_laser', 'Fractional laser')], max_length=32, verbose_name='kind')),
-                ('areas', models.JSONField(verbose_name='areas')),
-                ('started_at', models.DateTimeField(verbose_name='started at')),
-                ('ended_at', models.DateTimeField(verbose_name='ended at')),
-                ('device', models.CharField(blank=True, max_length=120, verbose_name='device')),
-                ('needle_depth_mm', models.DecimalField(decimal_places=2, max_digits=4, null=True, verbose_name='needle depth (mm)')),
-                ('laser_type', models.CharField(blank=True, choices=[('ablative_co2', 'Ablative CO2'), ('ablative_eryag', 'Ablative Er:YAG'), ('non_ablative', 'Non-ablative')], max_length=32, verbose_name='laser type')),
-                ('wavelength_nm', models.PositiveIntegerField(null=True, verbose_name='wavelength (nm)')),
-                ('pulse_energy_mj', models.DecimalField(decimal_places=2, max_digits=7, null=True, verbose_name='pulse energy (mJ)')),
-                ('density_pct', models.DecimalField(decimal_places=2, max_digits=5, null=True, verbose_name='density (%)')),
-                ('passes', models.PositiveSmallIntegerField(null=True, verbose_name='passes')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='procedures', to='treatments.treatmentsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("microneedling", "Microneedling"),
+                            ("fractional_laser", "Fractional laser"),
+                        ],
+                        max_length=32,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("areas", models.JSONField(verbose_name="areas")),
+                ("started_at", models.DateTimeField(verbose_name="started at")),
+                ("ended_at", models.DateTimeField(verbose_name="ended at")),
+                ("device", models.CharField(blank=True, max_length=120, verbose_name="device")),
+                (
+                    "needle_depth_mm",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=4, null=True, verbose_name="needle depth (mm)"
+                    ),
+                ),
+                (
+                    "laser_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("ablative_co2", "Ablative CO2"),
+                            ("ablative_eryag", "Ablative Er:YAG"),
+                            ("non_ablative", "Non-ablative"),
+                        ],
+                        max_length=32,
+                        verbose_name="laser type",
+                    ),
+                ),
+                ("wavelength_nm", models.PositiveIntegerField(null=True, verbose_name="wavelength (nm)")),
+                (
+                    "pulse_energy_mj",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=7, null=True, verbose_name="pulse energy (mJ)"
+                    ),
+                ),
+                (
+                    "density_pct",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=5, null=True, verbose_name="density (%)"
+                    ),
+                ),
+                ("passes", models.PositiveSmallIntegerField(null=True, verbose_name="passes")),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="procedures",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'procedure',
-                'ordering': ['started_at', 'id'],
+                "verbose_name": "procedure",
+                "ordering": ["started_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ExosomeApplication',
+            name="ExosomeApplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('volume_ml', models.DecimalField(decimal_places=2, max_digits=6, verbose_name='volume (ml)')),
-                ('areas', models.JSONField(verbose_name='areas')),
-                ('applied_at', models.DateTimeField(verbose_name='applied at')),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='applications', to='products.lot')),
-                ('vial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='applications', to='products.vial')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='applications', to='treatments.treatmentsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "volume_ml",
+                    models.DecimalField(decimal_places=2, max_digits=6, verbose_name="volume (ml)"),
+                ),
+                ("areas", models.JSONField(verbose_name="areas")),
+                ("applied_at", models.DateTimeField(verbose_name="applied at")),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="applications",
+                        to="products.lot",
+                    ),
+                ),
+                (
+                    "vial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="applications",
+                        to="products.vial",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="applications",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'exosome application',
-                'ordering': ['applied_at', 'id'],
+                "verbose_name": "exosome application",
+                "ordering": ["applied_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='treatmentsession',
-            index=models.Index(fields=['patient', '-performed_at'], name='treatments__patient_54c671_idx'),
+            model_name="treatmentsession",
+            index=models.Index(fields=["patient", "-performed_at"], name="treatments__patient_54c671_idx"),
         ),
     ]

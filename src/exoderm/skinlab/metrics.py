@@ -1,0 +1,692 @@
+"""Per-region skin metrics on CIE L*a*b* images (``shared/specs/skin-metrics.md``).
+
+The single entry point is :func:`measure_regions`. It crops the image to the bounding box of
+the union of all region masks, computes the shared work once on that crop (robust local
+backgrounds, the multi-scale valley response, spot and red-pixel maps, pore candidates) and
+then reduces it per region with vectorised statistics.
+
+Definitions follow the measurement contract exactly:
+
+* backgrounds are normalised Gaussian convolutions over the region's skin pixels with candidate
+  lesions excluded, computed on a grid of about σ/4 and bilinearly upsampled;
+* spots are 8-connected components of ``ΔL* <= -5`` and ``Δa* <= +4`` (σ = 5 mm) of area
+  0.1 mm² to 100 mm² that are not wrinkle-like;
+* red pixels have ``Δa* >= +6`` (σ = 10 mm);
+* wrinkles are valleys of L* found by a multi-scale Hessian (widths 0.2 mm to 2 mm), thinned to
+  a skeleton whose connected pieces of length >= 3 mm are counted;
+* texture is the RMS of L* band-passed between σ = 0.1 mm and σ = 1 mm;
+* pores are round dark dots of diameter 0.1 mm to 0.5 mm, only when the scale is 0.05 mm/px or
+  finer.
+
+Every metric that depends on a physical scale is ``None`` (with a note) when ``mm_per_px`` is
+unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "METRIC_KEYS",
+    "RegionMeasurement",
+    "measure_regions",
+]
+
+#: Every metric key reported per region, in the order of the spec.
+METRIC_KEYS: tuple[str, ...] = (
+    "L_median",
+    "a_median",
+    "b_median",
+    "ita_deg",
+    "tone_sd_L",
+    "spot_count",
+    "spot_area_mm2",
+    "spot_area_pct",
+    "red_area_pct",
+    "a_excess_mean",
+    "wrinkle_count",
+    "wrinkle_length_mm",
+    "wrinkle_density",
+    "texture_rms",
+    "pore_count",
+    "pore_density",
+)
+
+# --- parameters fixed by the spec -----------------------------------------------------------
+SPOT_SIGMA_MM = 5.0
+SPOT_DL = -5.0
+SPOT_DA_MAX = 4.0
+SPOT_AREA_MM2 = (0.1, 100.0)
+RED_SIGMA_MM = 10.0
+RED_DA = 6.0
+TONE_SIGMA_MM = 10.0
+WRINKLE_WIDTH_MM = (0.2, 2.0)
+WRINKLE_MIN_LENGTH_MM = 3.0
+TEXTURE_BAND_MM = (0.1, 1.0)
+PORE_DIAMETER_MM = (0.1, 0.5)
+PORE_MAX_MM_PER_PX = 0.05
+
+# --- engine choices (not fixed by the spec; changing them changes results) ------------------
+#: Valley strength thresholds (scale-normalised σ²·λ, L* units). A Gaussian valley of depth D
+#: reaches about 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep.
+WRINKLE_HIGH = 1.4
+WRINKLE_LOW = 0.8
+#: Second Hessian eigenvalue must stay below this fraction of the first (line, not blob).
+WRINKLE_ANISOTROPY = 0.5
+#: Step-edge suppression: σ·|∇L| must stay below this multiple of σ²·λ.
+WRINKLE_EDGE_RATIO = 1.5
+#: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
+PORE_THRESHOLD = 1.0
+#: Minimum number of region pixels for any statistic.
+MIN_REGION_PX = 64
+#: Spots: a component is wrinkle-like (not a spot) above this elongation.
+SPOT_MAX_ELONGATION = 3.0
+
+
+@dataclass
+class RegionMeasurement:
+    """Measurements of one region.
+
+    Attributes
+    ----------
+    area_px : int
+        Number of skin pixels in the region.
+    area_mm2 : float or None
+        Their area, ``None`` without a scale.
+    metrics : dict
+        Every key of :data:`METRIC_KEYS`, a number or ``None``.
+    notes : list of str
+        Why a metric is ``None`` (or anything else worth knowing).
+    detections : dict of ndarray
+        Boolean masks of the full image size: ``'spots'`` (counted spot pixels),
+        ``'wrinkles'`` (counted skeleton pixels) and ``'red'`` (red pixels), each restricted
+        to the region.
+    """
+
+    area_px: int
+    area_mm2: float | None
+    metrics: dict[str, float | int | None]
+    notes: list[str] = field(default_factory=list)
+    detections: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# ============================================================================================
+# helpers
+# ============================================================================================
+
+
+def _robust_background(
+    img: np.ndarray,
+    weight: np.ndarray,
+    sigma_px: float,
+    *,
+    exclude=None,
+    n_iter: int = 2,
+) -> np.ndarray:
+    """Normalised Gaussian convolution of ``img`` over ``weight``, computed on a coarse grid.
+
+    Parameters
+    ----------
+    img : ndarray
+        (H, W) or (H, W, C) float32.
+    weight : ndarray
+        (H, W) bool, the pixels that may contribute.
+    sigma_px : float
+        Gaussian σ in full-resolution pixels.
+    exclude : callable, optional
+        ``exclude(residual_lowres) -> bool mask`` of coarse cells to drop from the weights
+        (candidate lesions); applied ``n_iter`` times.
+
+    Returns
+    -------
+    ndarray
+        Background of the same shape as ``img``.
+    """
+    h, w = weight.shape
+    step = max(1.0, sigma_px / 4.0)
+    sh, sw = max(1, round(h / step)), max(1, round(w / step))
+    wf = weight.astype(np.float32)
+    if img.ndim == 2:
+        num = img * wf
+    else:
+        num = img * wf[..., None]
+    num_s = cv2.resize(num, (sw, sh), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize(wf, (sw, sh), interpolation=cv2.INTER_AREA)
+    safe = np.maximum(cov, 1e-6)
+    low = num_s / (safe if img.ndim == 2 else safe[..., None])
+    s = sigma_px / step
+    ksize = int(2 * math.ceil(3 * s) + 1)
+
+    def conv(wt: np.ndarray) -> np.ndarray:
+        wl = low * (wt if img.ndim == 2 else wt[..., None])
+        nb = cv2.GaussianBlur(wl, (ksize, ksize), s, borderType=cv2.BORDER_CONSTANT)
+        db = cv2.GaussianBlur(wt, (ksize, ksize), s, borderType=cv2.BORDER_CONSTANT)
+        db = np.maximum(db, 1e-6)
+        return nb / (db if img.ndim == 2 else db[..., None])
+
+    wt = cov
+    bg = conv(wt)
+    if exclude is not None:
+        for _ in range(n_iter):
+            drop = exclude(low - bg)
+            wt2 = np.where(drop, 0.0, cov).astype(np.float32)
+            # keep a trace of weight so that fully excluded neighbourhoods stay defined
+            wt2 = np.maximum(wt2, cov * 1e-3)
+            bg = conv(wt2)
+    if sh == h and sw == w:
+        return bg.astype(np.float32)
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def _hessian_level(img: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scale-normalised Hessian eigenvalues (λ1 >= λ2) and gradient magnitude at ``sigma``.
+
+    Returns ``(σ²λ1, σ²λ2, σ|∇|, θ)`` where θ is the direction across the valley.
+    """
+    ks = int(2 * math.ceil(3 * sigma) + 1)
+    g = cv2.GaussianBlur(img, (ks, ks), sigma, borderType=cv2.BORDER_REFLECT)
+    s2 = sigma * sigma / 4.0
+    dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, scale=s2)
+    dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, scale=s2)
+    dxy = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=s2)
+    s1 = sigma / 8.0
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=s1)
+    half_tr = (dxx + dyy) * 0.5
+    disc = cv2.magnitude((dxx - dyy) * 0.5, dxy)
+    grad = cv2.magnitude(gx, gy)
+    return half_tr + disc, half_tr - disc, grad, dxy
+
+
+def _shrink(img: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+
+
+def _grow(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if img.shape[:2] == shape:
+        return img
+    return cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
+    """Power-of-two decimation that keeps σ at least ``min_sigma`` pixels."""
+    k = 1
+    while sigma_px / (2 * k) >= min_sigma:
+        k *= 2
+    return k
+
+
+def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
+    """Multi-scale valley strength of L* (σ²·λ1 with anisotropy and edge suppression)."""
+    lo, hi = WRINKLE_WIDTH_MM
+    # a Gaussian valley of FWHM w answers best at σ ≈ w / 2.355
+    sigmas_mm = np.geomspace(lo / 2.355, hi / 2.355, 5)
+    shape = filled_l.shape
+    best = np.zeros(shape, np.float32)
+    for s_mm in sigmas_mm:
+        s_px = s_mm / mm_per_px
+        k = _level_for(s_px)
+        img = _shrink(filled_l, k)
+        sk = max(0.5, math.sqrt(max((s_px / k) ** 2 - (0.35 if k > 1 else 0.0), 0.25)))
+        l1, l2, grad, _ = _hessian_level(img, sk)
+        resp = l1
+        bad = (l2 > WRINKLE_ANISOTROPY * l1) | (grad > WRINKLE_EDGE_RATIO * l1)
+        resp = np.where(bad, 0.0, resp).astype(np.float32)
+        np.maximum(best, _grow(resp, shape), out=best)
+    return best
+
+
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    n, lab = cv2.connectedComponents(low.view(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(lab[high & low])] = True
+    keep[0] = False
+    return keep[lab]
+
+
+_SQ2 = math.sqrt(2.0)
+
+
+def _skeleton_lengths(
+    skel: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pixel length weights of a 1-px skeleton.
+
+    Returns ``(ys, xs, weight_px, is_endpoint)`` for every skeleton pixel. Adjacent 4-neighbours
+    contribute 1, diagonal neighbours √2 unless already joined through a shared 4-neighbour; each
+    link is split between its two pixels. Endpoints get an extra half pixel.
+    """
+    p = np.pad(skel, 1)
+    ys, xs = np.nonzero(p)
+    if ys.size == 0:
+        e = np.zeros(0, np.int64)
+        return e, e, np.zeros(0, np.float64), np.zeros(0, bool)
+    n4 = np.zeros(ys.size, np.float64)
+    nd = np.zeros(ys.size, np.float64)
+    nbrs = np.zeros(ys.size, np.int32)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        v = p[ys + dy, xs + dx]
+        n4 += v
+        nbrs += v
+    for dy, dx in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        v = p[ys + dy, xs + dx]
+        nbrs += v
+        shared = p[ys + dy, xs] | p[ys, xs + dx]
+        nd += v & ~shared
+    weight = 0.5 * n4 + 0.5 * _SQ2 * nd
+    endpoint = nbrs <= 1
+    weight = weight + 0.5 * endpoint
+    return ys - 1, xs - 1, weight, endpoint
+
+
+def _component_moments(labels: np.ndarray, n: int, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Major and minor axis variances of every component (vectorised second moments)."""
+    ys, xs = np.nonzero(sel)
+    lab = labels[ys, xs]
+    cnt = np.bincount(lab, minlength=n).astype(np.float64)
+    cnt[cnt == 0] = 1
+    xs = xs.astype(np.float64)
+    ys = ys.astype(np.float64)
+    mx = np.bincount(lab, xs, n) / cnt
+    my = np.bincount(lab, ys, n) / cnt
+    dx = xs - mx[lab]
+    dy = ys - my[lab]
+    cxx = np.bincount(lab, dx * dx, n) / cnt + 1 / 12
+    cyy = np.bincount(lab, dy * dy, n) / cnt + 1 / 12
+    cxy = np.bincount(lab, dx * dy, n) / cnt
+    ht = (cxx + cyy) / 2
+    disc = np.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
+    return ht + disc, np.maximum(ht - disc, 1e-6)
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values))
+
+
+# ============================================================================================
+# main entry point
+# ============================================================================================
+
+
+def _empty_metrics() -> dict[str, float | int | None]:
+    return dict.fromkeys(METRIC_KEYS)
+
+
+def measure_regions(
+    lab: np.ndarray,
+    masks: dict[str, np.ndarray],
+    *,
+    mm_per_px: float | None,
+) -> dict[str, RegionMeasurement]:
+    """Measure every spec metric in every region of a CIE L*a*b* image.
+
+    Parameters
+    ----------
+    lab : ndarray
+        (H, W, 3) float32 CIE L*a*b* (D65).
+    masks : dict of str to ndarray
+        Region name to (H, W) bool mask of skin pixels, exclusions already applied.
+    mm_per_px : float or None
+        Image scale; ``None`` when unknown (every scale-dependent metric is then ``None``).
+
+    Returns
+    -------
+    dict of str to RegionMeasurement
+        One entry per region, in the order of ``masks``.
+
+    Notes
+    -----
+    Shared work (backgrounds, valley response, connected components) is computed once on the
+    bounding box of the union of the masks. Detection masks in the result are full image size.
+    """
+    lab = np.asarray(lab)
+    if lab.ndim != 3 or lab.shape[2] != 3:
+        raise ValueError(f"lab must be (H, W, 3), got {lab.shape}")
+    h, w = lab.shape[:2]
+    if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):  # pragma: no cover
+        mm_per_px = None
+
+    clean: dict[str, np.ndarray] = {}
+    for name, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        if m.shape != (h, w):
+            raise ValueError(f"mask {name!r} has shape {m.shape}, expected {(h, w)}")
+        clean[name] = m
+
+    finite = np.isfinite(lab).all(axis=2)
+    union = np.zeros((h, w), bool)
+    for m in clean.values():
+        union |= m
+    union &= finite
+
+    results: dict[str, RegionMeasurement] = {}
+    if not union.any():
+        for name, m in clean.items():
+            results[name] = _empty_result(
+                int((m & finite).sum()), mm_per_px, "region has no skin pixels", (h, w)
+            )
+        return results
+
+    rows = np.flatnonzero(union.any(axis=1))
+    cols = np.flatnonzero(union.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
+    crop = np.where(finite[y0:y1, x0:x1, None], crop, 0.0).astype(np.float32)
+    umask = union[y0:y1, x0:x1]
+    shared = _SharedMaps(crop, umask, mm_per_px)
+
+    for name, m in clean.items():
+        rm = m[y0:y1, x0:x1] & umask
+        npx = int(rm.sum())
+        if npx < MIN_REGION_PX:
+            reason = (
+                "region has no skin pixels" if npx == 0 else f"region too small ({npx} px < {MIN_REGION_PX})"
+            )
+            results[name] = _empty_result(npx, mm_per_px, reason, (h, w))
+            continue
+        results[name] = shared.region(rm, (y0, x0), (h, w))
+    return results
+
+
+def _empty_result(
+    npx: int, mm_per_px: float | None, reason: str, shape: tuple[int, int]
+) -> RegionMeasurement:
+    area = npx * mm_per_px**2 if mm_per_px is not None else None
+    z = np.zeros(shape, bool)
+    return RegionMeasurement(
+        area_px=npx,
+        area_mm2=area,
+        metrics=_empty_metrics(),
+        notes=[f"all metrics: {reason}"],
+        detections={"spots": z, "wrinkles": z.copy(), "red": z.copy()},
+    )
+
+
+class _SharedMaps:
+    """Work shared by all regions, on the union bounding box."""
+
+    def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None):
+        self.crop = crop
+        self.umask = umask
+        self.mpp = mm_per_px
+        self.L = np.ascontiguousarray(crop[..., 0])
+        self.a = np.ascontiguousarray(crop[..., 1])
+        self.b = np.ascontiguousarray(crop[..., 2])
+        if mm_per_px is None:
+            return
+        mpp = mm_per_px
+        la = np.ascontiguousarray(crop[..., :2])
+
+        # --- background at 10 mm: tone (no exclusion) and redness (red excluded) ------------
+        s10 = TONE_SIGMA_MM / mpp
+        bg10 = _robust_background(self.L, umask, s10)
+        self.tone_resid = self.L - bg10
+        bg10a = _robust_background(self.a, umask, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA)
+        self.da10 = self.a - bg10a
+        self.red = (self.da10 >= RED_DA) & umask
+
+        # --- background at 5 mm with dark / red candidates excluded ---------------------------
+        bg5 = _robust_background(
+            la,
+            umask,
+            SPOT_SIGMA_MM / mpp,
+            exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
+        )
+        dl5 = self.L - bg5[..., 0]
+        da5 = self.a - bg5[..., 1]
+        filled = np.where(umask, self.L, bg5[..., 0]).astype(np.float32)
+
+        # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
+        s_lo = TEXTURE_BAND_MM[0] / mpp
+        s_hi = TEXTURE_BAND_MM[1] / mpp
+        if s_lo < 0.5:
+            self.texture = None
+            self.texture_note = f"texture_rms: scale {mpp:.3f} mm/px too coarse for σ = 0.1 mm"
+        else:
+            fine = _smooth(filled, s_lo)
+            coarse = _smooth(filled, s_hi)
+            self.texture = fine - coarse
+            self.texture_note = None
+
+        # --- wrinkles ---------------------------------------------------------------------------
+        min_sigma_px = WRINKLE_WIDTH_MM[0] / 2.355 / mpp
+        self.wrinkle_note = None
+        if min_sigma_px < 0.5:
+            self.wrinkle_note = f"wrinkles: scale {mpp:.3f} mm/px too coarse for 0.2 mm wide lines"
+            self.wrinkle_ok = False
+            valley = np.zeros_like(umask)
+        else:
+            self.wrinkle_ok = True
+            resp = _valley_response(filled, mpp)
+            valley = _hysteresis((resp >= WRINKLE_LOW) & umask, (resp >= WRINKLE_HIGH) & umask)
+        self._wrinkles(valley)
+
+        # --- spots ------------------------------------------------------------------------------
+        cand = (dl5 <= SPOT_DL) & (da5 <= SPOT_DA_MAX) & umask
+        self._spots(cand, valley)
+
+        # --- pores ------------------------------------------------------------------------------
+        self.pore_note = None
+        if mpp > PORE_MAX_MM_PER_PX:
+            self.pore_note = f"pores: scale {mpp:.3f} mm/px coarser than {PORE_MAX_MM_PER_PX} mm/px"
+            self.pore_yx = None
+        else:
+            self.pore_yx = self._pores(filled, valley)
+
+    # ------------------------------------------------------------------------------------------
+    def _wrinkles(self, valley: np.ndarray) -> None:
+        mpp = self.mpp
+        self.skel = np.zeros_like(valley)
+        self.sk_y = self.sk_x = np.zeros(0, np.int64)
+        self.sk_w = np.zeros(0)
+        self.sk_end = np.zeros(0, bool)
+        self.sk_lab = np.zeros(0, np.int64)
+        self.sk_valid = np.zeros(1, bool)
+        self.sk_endcorr = np.zeros(1)
+        self.wrinkle_area = np.zeros_like(valley)
+        if not valley.any():
+            return
+        rows = np.flatnonzero(valley.any(axis=1))
+        cols = np.flatnonzero(valley.any(axis=0))
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        sub = valley[y0:y1, x0:x1].astype(np.uint8) * 255
+        thin = cv2.ximgproc.thinning(sub, thinningType=cv2.ximgproc.THINNING_GUOHALL) > 0
+        skel = np.zeros_like(valley)
+        skel[y0:y1, x0:x1] = thin
+        n, lab = cv2.connectedComponents(skel.view(np.uint8), connectivity=8)
+        ys, xs, wt, end = _skeleton_lengths(skel)
+        sl = lab[ys, xs]
+        length_px = np.bincount(sl, wt, n)
+        # Valley-mask width per skeleton piece: the skeleton stops about half a width short of
+        # each true end, so add it back per endpoint.
+        vn, vlab = cv2.connectedComponents(valley.view(np.uint8), connectivity=8)
+        varea = np.bincount(vlab.ravel(), minlength=vn).astype(np.float64)
+        owner = vlab[ys, xs]  # valley component of each skeleton pixel
+        sk_owner = np.zeros(n, np.int64)
+        sk_owner[sl] = owner
+        vlen = np.bincount(owner, wt, vn)
+        width_px = varea[sk_owner] / np.maximum(vlen[sk_owner], 1.0)
+        n_end = np.bincount(sl, end.astype(np.float64), n)
+        endcorr = n_end * 0.5 * np.minimum(width_px, WRINKLE_WIDTH_MM[1] / mpp)
+        total = (length_px + endcorr) * mpp
+        # a wrinkle is an open line (closed rings are lesion borders, not lines)
+        valid = (total >= WRINKLE_MIN_LENGTH_MM) & (n_end >= 1)
+        valid[0] = False
+        self.skel = skel & valid[lab]
+        self.sk_y, self.sk_x, self.sk_w, self.sk_end, self.sk_lab = ys, xs, wt, end, sl
+        self.sk_valid = valid
+        self.sk_endcorr = np.where(n_end > 0, endcorr / np.maximum(n_end, 1), 0.0)
+        self.sk_n = n
+        # valley pixels belonging to counted wrinkles (used to veto spot candidates)
+        vvalid = np.zeros(vn, bool)
+        vvalid[sk_owner[valid]] = True
+        vvalid[0] = False
+        self.wrinkle_area = vvalid[vlab]
+
+    def _spots(self, cand: np.ndarray, valley: np.ndarray) -> None:
+        mpp = self.mpp
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(cand.view(np.uint8), connectivity=8)
+        area_mm2 = stats[:, cv2.CC_STAT_AREA] * mpp * mpp
+        ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
+        ok[0] = False
+        if n > 1 and ok.any():
+            major, minor = _component_moments(lab, n, cand)
+            elong = np.sqrt(major / minor)
+            length_mm = np.sqrt(12 * major) * mpp
+            width_mm = stats[:, cv2.CC_STAT_AREA] * mpp / np.maximum(length_mm, 1e-9)
+            line_like = (
+                (elong >= SPOT_MAX_ELONGATION)
+                & (length_mm >= WRINKLE_MIN_LENGTH_MM)
+                & (width_mm <= WRINKLE_WIDTH_MM[1])
+            )
+            # or mostly made of a counted wrinkle
+            if self.wrinkle_area.any():
+                on_w = np.bincount(lab[cand & self.wrinkle_area], minlength=n).astype(np.float64)
+                line_like |= on_w >= 0.5 * stats[:, cv2.CC_STAT_AREA]
+            ok &= ~line_like
+        self.spot_lab = lab
+        self.spot_ok = ok
+        self.spot_n = n
+
+    def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mpp = self.mpp
+        lo, hi = PORE_DIAMETER_MM
+        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355
+        sigmas = np.geomspace(lo / 2.355, hi / 2.355, 3) / mpp
+        best = np.zeros(filled.shape, np.float32)
+        for s in sigmas:
+            k = _level_for(s, 1.2)
+            img = _shrink(filled, k)
+            sk = max(0.5, s / k)
+            l1, l2, _, _ = _hessian_level(img, sk)
+            resp = np.where(l2 >= 0.5 * l1, l2, 0.0).astype(np.float32)
+            np.maximum(best, _grow(resp, filled.shape), out=best)
+        r = max(1, int(round(0.5 * lo / mpp)))
+        kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern)) & self.umask
+        # not inside counted spots or wrinkles
+        spot_px = self.spot_ok[self.spot_lab]
+        peak &= ~spot_px & ~self.wrinkle_area
+        ys, xs = np.nonzero(peak)
+        return ys, xs
+
+    # ------------------------------------------------------------------------------------------
+    def region(self, rm: np.ndarray, off: tuple[int, int], full: tuple[int, int]) -> RegionMeasurement:
+        mpp = self.mpp
+        npx = int(rm.sum())
+        notes: list[str] = []
+        met = _empty_metrics()
+        Lm = _median(self.L[rm])
+        am = _median(self.a[rm])
+        bm = _median(self.b[rm])
+        met["L_median"], met["a_median"], met["b_median"] = Lm, am, bm
+        if abs(bm) < 1e-9:
+            notes.append("ita_deg: b_median is 0")
+        else:
+            met["ita_deg"] = math.degrees(math.atan((Lm - 50.0) / bm))
+        y0, x0 = off
+        hh, ww = rm.shape
+
+        def full_mask(m: np.ndarray) -> np.ndarray:
+            out = np.zeros(full, bool)
+            out[y0 : y0 + hh, x0 : x0 + ww] = m
+            return out
+
+        if mpp is None:
+            notes.append(
+                "scale unknown: every metric defined in mm (backgrounds, spots, wrinkles, "
+                "texture, pores, redness) is null"
+            )
+            z = np.zeros(full, bool)
+            return RegionMeasurement(
+                npx, None, met, notes, {"spots": z, "wrinkles": z.copy(), "red": z.copy()}
+            )
+
+        area_mm2 = npx * mpp * mpp
+        area_cm2 = area_mm2 / 100.0
+        met["tone_sd_L"] = float(np.std(self.tone_resid[rm]))
+
+        # red
+        red = self.red & rm
+        met["red_area_pct"] = 100.0 * float(red.sum()) / npx
+        met["a_excess_mean"] = float(np.maximum(self.da10[rm], 0.0).mean())
+
+        # spots: a component belongs to the region holding most of its pixels
+        n = self.spot_n
+        lab = self.spot_lab
+        inside = np.bincount(lab[rm], minlength=n)
+        total = np.bincount(lab.ravel(), minlength=n)
+        mine = self.spot_ok & (2 * inside >= total) & (inside > 0)
+        met["spot_count"] = int(mine.sum())
+        spot_area_px = float(inside[mine].sum())
+        met["spot_area_mm2"] = spot_area_px * mpp * mpp
+        met["spot_area_pct"] = 100.0 * spot_area_px / npx
+        spots_mask = mine[lab] & rm
+
+        # wrinkles
+        if not self.wrinkle_ok:
+            notes.append(self.wrinkle_note)
+            wr_mask = np.zeros_like(rm)
+        else:
+            sl = self.sk_lab
+            inr = rm[self.sk_y, self.sk_x]
+            nsk = len(self.sk_valid)
+            w_in = np.bincount(sl[inr], self.sk_w[inr], nsk)
+            e_in = np.bincount(sl[inr], self.sk_end[inr].astype(np.float64), nsk)
+            cnt_in = np.bincount(sl[inr], minlength=nsk)
+            cnt_all = np.bincount(sl, minlength=nsk)
+            valid = self.sk_valid
+            mine_w = valid & (2 * cnt_in >= cnt_all) & (cnt_in > 0)
+            length_mm = float(((w_in + e_in * self.sk_endcorr) * valid).sum() * mpp)
+            met["wrinkle_count"] = int(mine_w.sum())
+            met["wrinkle_length_mm"] = length_mm
+            met["wrinkle_density"] = length_mm / area_cm2
+            wr_mask = self.skel & rm
+
+        # texture
+        if self.texture is None:
+            notes.append(self.texture_note)
+        else:
+            t = self.texture[rm]
+            met["texture_rms"] = float(np.sqrt(np.mean(t * t)))
+
+        # pores
+        if self.pore_yx is None:
+            notes.append(self.pore_note)
+        else:
+            py, px = self.pore_yx
+            c = int(rm[py, px].sum())
+            met["pore_count"] = c
+            met["pore_density"] = c / area_cm2
+
+        return RegionMeasurement(
+            npx,
+            area_mm2,
+            met,
+            notes,
+            {
+                "spots": full_mask(spots_mask),
+                "wrinkles": full_mask(wr_mask),
+                "red": full_mask(red),
+            },
+        )
+
+
+def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur, on a decimated grid when σ is large."""
+    k = _level_for(sigma_px, 2.0)
+    if k == 1:
+        ks = int(2 * math.ceil(3 * sigma_px) + 1)
+        return cv2.GaussianBlur(img, (ks, ks), sigma_px, borderType=cv2.BORDER_REFLECT)
+    small = _shrink(img, k)
+    s = math.sqrt(max((sigma_px / k) ** 2 - 0.35, 0.25))
+    ks = int(2 * math.ceil(3 * s) + 1)
+    sm = cv2.GaussianBlur(small, (ks, ks), s, borderType=cv2.BORDER_REFLECT)
+    return _grow(sm, img.shape[:2])
