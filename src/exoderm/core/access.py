@@ -23,13 +23,13 @@ class NotFound(ObjectDoesNotExist):
     """A record that does not exist or belongs to another clinic."""
 
 
-def in_clinic(source: type[M] | models.QuerySet[M], clinic: Clinic) -> models.QuerySet[M]:
+def in_clinic[M: models.Model](source: type[M] | models.QuerySet[M], clinic: Clinic) -> models.QuerySet[M]:
     queryset = source if isinstance(source, models.QuerySet) else source._default_manager.all()
     path: str = queryset.model.CLINIC_PATH  # type: ignore[attr-defined]
     return queryset.filter(**{path: clinic})
 
 
-def get_in_clinic(source: type[M] | models.QuerySet[M], clinic: Clinic, pk: Any) -> M:
+def get_in_clinic[M: models.Model](source: type[M] | models.QuerySet[M], clinic: Clinic, pk: Any) -> M:
     queryset = in_clinic(source, clinic)
     try:
         return queryset.get(pk=pk)

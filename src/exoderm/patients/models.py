@@ -93,9 +93,9 @@ class ScreeningAnswer(models.Model):
         ordering = ["-answered_on", "-recorded_at"]
         indexes = [models.Index(fields=["patient", "item", "-answered_on"])]
 
+    def __str__(self) -> str:
+        return f"{self.item}={'yes' if self.present else 'no'} ({self.answered_on})"
+
     def clean(self) -> None:
         if self.areas:
             validate_areas(self.areas)
-
-    def __str__(self) -> str:
-        return f"{self.item}={'yes' if self.present else 'no'} ({self.answered_on})"

@@ -84,12 +84,10 @@ class Product(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        if self.storage_min_c is not None and self.storage_max_c is not None:
-            if self.storage_min_c >= self.storage_max_c:
-                errors["storage_max_c"] = _("The storage maximum must lie above the minimum.")
-        if self.volume_min_ml is not None and self.volume_max_ml is not None:
-            if self.volume_min_ml > self.volume_max_ml:
-                errors["volume_max_ml"] = _("The maximum volume must not lie below the minimum.")
+        if None not in (self.storage_min_c, self.storage_max_c) and self.storage_min_c >= self.storage_max_c:
+            errors["storage_max_c"] = _("The storage maximum must lie above the minimum.")
+        if None not in (self.volume_min_ml, self.volume_max_ml) and self.volume_min_ml > self.volume_max_ml:
+            errors["volume_max_ml"] = _("The maximum volume must not lie below the minimum.")
         if errors:
             raise ValidationError(errors)
 
