@@ -49,3 +49,48 @@ def pytest_sessionfinish(session, exitstatus):
             f"EXODERM_FORBID_SKIPS: {len(skipped)} test(s) skipped; CI must run them all.", red=True
         )
         session.exitstatus = 1
+
+
+class ApiClient:
+    """Django's test client speaking to /api/v1 with a real bearer token of ``user``."""
+
+    def __init__(self, client, user):
+        from exoderm.clinics.services import issue_api_token
+
+        self.client = client
+        self.user = user
+        token = issue_api_token(username=user.username, password=factories.PASSWORD)
+        assert token, "the factory user's password must be accepted"
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method, path, data=None, **extra):
+        url = path if path.startswith("/api/") else f"/api/v1{path}"
+        kwargs = {"headers": {**self.headers, **extra.pop("headers", {})}, **extra}
+        if data is not None and method != "get":
+            kwargs.setdefault("content_type", "application/json")
+        return (
+            getattr(self.client, method)(url, data, **kwargs)
+            if data is not None
+            else getattr(self.client, method)(url, **kwargs)
+        )
+
+    def get(self, path, data=None, **extra):
+        return self._call("get", path, data, **extra)
+
+    def post(self, path, data=None, **extra):
+        return self._call("post", path, data, **extra)
+
+    def put(self, path, data=None, **extra):
+        return self._call("put", path, data, **extra)
+
+    def patch(self, path, data=None, **extra):
+        return self._call("patch", path, data, **extra)
+
+    def delete(self, path, **extra):
+        return self._call("delete", path, **extra)
+
+
+@pytest.fixture
+def api_as(client):
+    """``api_as(user)`` gives an API client authenticated as ``user``."""
+    return lambda user: ApiClient(client, user)

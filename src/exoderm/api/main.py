@@ -64,7 +64,9 @@ def problem(request: HttpRequest, *, status: int, title: str, detail: str = "", 
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return api.create_response(request, body, status=status, content_type=PROBLEM)
+    response = api.create_response(request, body, status=status)
+    response["Content-Type"] = PROBLEM
+    return response
 
 
 def _messages(error: DjangoValidationError) -> list[dict[str, str]]:
