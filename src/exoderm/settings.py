@@ -27,7 +27,7 @@ def envlist(name: str, default: str) -> list[str]:
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.getenv("EXODERM_DATA_DIR", Path.cwd() / "var")).resolve()
 
-SECRET_KEY = os.getenv("SECRET_KEY", "exoderm-insecure-development-key-change-me-in-production-please")
+SECRET_KEY = os.getenv("SECRET_KEY", "django-insecure-exoderm-development-key-set-SECRET_KEY-in-production")
 DEBUG = envbool("DEBUG", "0")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")

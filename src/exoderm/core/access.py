@@ -33,7 +33,7 @@ def get_in_clinic[M: models.Model](source: type[M] | models.QuerySet[M], clinic:
     queryset = in_clinic(source, clinic)
     try:
         return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound(
             _("%(thing)s %(id)s not found.") % {"thing": queryset.model._meta.verbose_name, "id": pk}
         ) from None

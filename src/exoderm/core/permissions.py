@@ -26,7 +26,7 @@ class Action(enum.StrEnum):
     VIEW_STUDY_DATA = "view_study_data"  # pseudonymized outcome data
 
 
-_CLINICAL_STAFF = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
+_CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
 
 ALLOWED: dict[Action, set[str]] = {
     Action.VIEW_IDENTITY: _CLINICAL_STAFF,
