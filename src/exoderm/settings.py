@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "exoderm.products",
     "exoderm.treatments",
     "exoderm.courses",
+    "exoderm.photos",
     "exoderm.web",
 ]
 
