@@ -234,8 +234,8 @@ def detect_chart(rgb: np.ndarray, *, max_side: int = 1200) -> ChartDetection | N
     f = min(1.0, max_side / max(h, w))
     small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
     if small.dtype == np.uint16:
-        small = (small >> 8).astype(np.uint8)
-    det = cv2.mcc.CCheckerDetector_create()
+        small = (small.astype(np.uint16) >> 8).astype(np.uint8)
+    det = cv2.mcc.CCheckerDetector_create()  # type: ignore[attr-defined]
     if not det.process(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), cv2.mcc.MCC24, 1):
         return None
     checker = det.getBestColorChecker()

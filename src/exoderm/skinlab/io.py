@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import simplejpeg
 import tifffile
@@ -124,7 +125,9 @@ def _icc_to_srgb(rgb8: np.ndarray, icc: bytes) -> np.ndarray:
     src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     dst = ImageCms.createProfile("sRGB")
     im = Image.fromarray(rgb8, "RGB")
-    out = ImageCms.profileToProfile(im, src, dst, renderingIntent=0, outputMode="RGB")
+    out = ImageCms.profileToProfile(
+        im, src, dst, renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"
+    )
     return np.asarray(out)
 
 
@@ -205,7 +208,7 @@ def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
         with warnings.catch_warnings():
             # our own MAX_PIXELS check below decides; Pillow's error stays as a backstop
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             _check_size(*im.size)
             orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
             icc = im.info.get("icc_profile")
@@ -219,8 +222,12 @@ def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
         raise ImageLoadError(f"corrupt or truncated image: {exc}") from exc
     if im.mode in ("L", "LA", "1", "I", "I;16", "I;16B", "F"):
         raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
-    if im.mode in ("RGB;16", "RGB;16B", "RGB;16L"):  # rare; normalise through numpy
-        arr = np.asarray(im).astype(np.uint16)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[24] == 16 and data[25] in (2, 6):
+        # Pillow reads 16-bit RGB PNGs as 8 bits; OpenCV keeps all 16.
+        dec = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if dec is None:
+            raise ImageLoadError("corrupt or truncated 16-bit PNG")
+        arr = _orient(cv2.cvtColor(dec[..., :3], cv2.COLOR_BGR2RGB), orientation)
     elif im.mode not in ("RGB", "RGBA"):
         arr = np.asarray(im.convert("RGB"))
     else:

@@ -1,0 +1,69 @@
+"""Quality: sharpness, clipping, pose and resolution decide ``usable``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from tests.skinlab._images import astronaut_face
+
+from exoderm.skinlab.quality import MIN_SHARPNESS, assess_quality, clipped_pct, sharpness
+
+FRONTAL = {"yaw": 1.0, "pitch": -5.0, "roll": 2.0}
+
+
+def test_sharpness_orders_blur():
+    img = astronaut_face(1024)
+    values = [sharpness(cv2.GaussianBlur(img, (0, 0), s) if s else img) for s in (0, 1.5, 3, 6)]
+    assert values == sorted(values, reverse=True)
+    assert values[0] > MIN_SHARPNESS > values[-1]
+    assert sharpness(np.full((100, 100, 3), 128, np.uint8)) == 0.0
+
+
+def test_sharpness_within_mask_and_uint16():
+    img = astronaut_face(1024)
+    mask = np.zeros(img.shape[:2], bool)
+    mask[200:600, 350:750] = True
+    s8 = sharpness(img, mask)
+    s16 = sharpness(img.astype(np.uint16) * 257, mask)
+    assert abs(s8 - s16) < 0.02
+    blurred = img.copy()
+    blurred[200:600, 350:750] = cv2.GaussianBlur(img, (0, 0), 5)[200:600, 350:750]
+    assert sharpness(blurred, mask) < 0.5 * s8
+
+
+def test_clipped_pct():
+    img = np.full((100, 100, 3), 120, np.uint8)
+    img[:10] = (255, 200, 180)  # one channel blown: 10 %
+    img[10:15] = 0  # black: 5 %
+    assert abs(clipped_pct(img) - 15.0) < 1e-9
+    mask = np.zeros((100, 100), bool)
+    mask[50:] = True
+    assert clipped_pct(img, mask) == 0.0
+
+
+def test_usable_and_reasons():
+    img = astronaut_face(1024)[130:380, 350:560]  # the face
+    good = assess_quality(img, pose=FRONTAL, mm_per_px=0.2)
+    assert good.usable and good.notes == []
+    d = good.to_dict()
+    assert set(d) == {"sharpness", "clipped_pct", "pose", "usable", "notes"}
+
+    turned = assess_quality(img, pose={"yaw": 31.0, "pitch": 0.0, "roll": 0.0}, mm_per_px=0.2)
+    assert not turned.usable and "yaw" in turned.notes[0]
+
+    blurred = assess_quality(cv2.GaussianBlur(img, (0, 0), 8), pose=FRONTAL, mm_per_px=0.2)
+    assert not blurred.usable and "blurred" in blurred.notes[0]
+
+    over = img.copy()
+    over[:40] = 255
+    assert not assess_quality(over, pose=FRONTAL, mm_per_px=0.2).usable
+
+    coarse = assess_quality(img, pose=FRONTAL, mm_per_px=1.4)
+    assert not coarse.usable and "resolution" in coarse.notes[0]
+
+    no_face = assess_quality(img, pose=None, mm_per_px=None)
+    assert not no_face.usable and "no face found" in no_face.notes
+    assert any("scale unknown" in n for n in no_face.notes)
+
+    full_roi = assess_quality(img, pose=None, mm_per_px=0.2, face_expected=False)
+    assert full_roi.usable
