@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Max
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 
 from exoderm.consent.models import ConsentRecord, ConsentTemplate
+from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.patients.models import Patient
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import Clinic
 
 
 def current_template(*, clinic_id: int, kind: str) -> ConsentTemplate | None:
@@ -30,3 +35,40 @@ def active_consent(*, patient: Patient, kind: str, at: dt.datetime) -> ConsentRe
         .order_by("-signed_at")
         .first()
     )
+
+
+def consents_of(*, patient: Patient) -> QuerySet[ConsentRecord]:
+    """Every consent the patient signed, newest first, with template and recorders.
+
+    Each record carries ``current_version``: the newest version of its kind in the clinic.
+    """
+    newest = ConsentTemplate.objects.filter(
+        clinic_id=OuterRef("template__clinic_id"), kind=OuterRef("template__kind")
+    ).order_by("-version")
+    return (
+        ConsentRecord.objects.filter(patient=patient)
+        .select_related("template", "recorded_by", "withdrawn_by")
+        .annotate(current_version=Subquery(newest.values("version")[:1]))
+        .order_by("-signed_at", "-pk")
+    )
+
+
+def consent_of(*, patient: Patient, consent_id: Any) -> ConsentRecord:
+    """One consent of ``patient`` (``NotFound`` for another patient's or clinic's id)."""
+    return get_in_clinic(consents_of(patient=patient), patient.clinic, consent_id)
+
+
+def templates(*, clinic: Clinic, kind: str | None = None) -> QuerySet[ConsentTemplate]:
+    """The clinic's consent templates, every version, by kind and newest version first."""
+    queryset = in_clinic(ConsentTemplate, clinic).order_by("kind", "-version")
+    return queryset.filter(kind=kind) if kind else queryset
+
+
+def template(*, clinic: Clinic, template_id: Any) -> ConsentTemplate:
+    return get_in_clinic(ConsentTemplate, clinic, template_id)
+
+
+def current_versions(*, clinic_id: int) -> dict[str, int]:
+    """The current version number per consent kind of the clinic."""
+    rows = ConsentTemplate.objects.filter(clinic_id=clinic_id).values("kind").annotate(v=Max("version"))
+    return {row["kind"]: row["v"] for row in rows}

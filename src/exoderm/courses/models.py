@@ -98,3 +98,22 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.planned_at:%Y-%m-%d}"
+
+
+class CalendarFeed(models.Model):
+    """A clinician's secret iCalendar feed address. Calendar apps cannot log in, so the address
+    itself is the credential; only a SHA-256 digest of its token is stored."""
+
+    CLINIC_PATH = "user__clinic"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("calendar feed")
+
+    def __str__(self) -> str:
+        return f"calendar feed of {self.user}"

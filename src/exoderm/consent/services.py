@@ -1,0 +1,113 @@
+"""Writes for consent: new template versions, signatures and withdrawals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Clinic, User
+from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentTemplate
+from exoderm.consent.selectors import active_consent, current_template
+from exoderm.core.permissions import Action, require
+from exoderm.patients.models import Patient
+
+
+def require_aware(value: dt.datetime, *, field: str) -> None:
+    """Refuse a naive datetime: without an offset the instant it means is a guess."""
+    if timezone.is_naive(value):
+        raise ValidationError(
+            {
+                field: _(
+                    "Give the time with its UTC offset or time zone (for example 2026-03-10T10:00:00+01:00)."
+                )
+            }
+        )
+
+
+def check_past_instant(value: dt.datetime, *, field: str) -> None:
+    """Refuse naive datetimes and instants in the future (nothing is signed ahead of time)."""
+    require_aware(value, field=field)
+    if value > timezone.now():
+        raise ValidationError({field: _("This time lies in the future.")})
+
+
+@transaction.atomic
+def create_template(
+    *, clinic: Clinic, kind: str, title_de: str, title_en: str, text_de: str, text_en: str, by: User
+) -> ConsentTemplate:
+    """Publish the next version of the clinic's consent template of ``kind``.
+
+    Signatures of earlier versions stop counting for :func:`active_consent` from now on.
+    """
+    require(by, Action.MANAGE_CLINIC)
+    if kind not in ConsentKind.values:
+        raise ValidationError({"kind": _("Unknown consent kind %(kind)s.") % {"kind": kind}})
+    # Lock the clinic row so that two concurrent publications cannot compute the same version.
+    Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+    latest = ConsentTemplate.objects.filter(clinic=clinic, kind=kind).aggregate(v=Max("version"))["v"]
+    template = ConsentTemplate(
+        clinic=clinic,
+        kind=kind,
+        version=(latest or 0) + 1,
+        title_de=title_de,
+        title_en=title_en,
+        text_de=text_de,
+        text_en=text_en,
+    )
+    template.full_clean()
+    template.save()
+    return template
+
+
+@transaction.atomic
+def sign_consent(
+    *, patient: Patient, kind: str, signed_by_name: str, signed_at: dt.datetime, by: User
+) -> ConsentRecord:
+    """Record that the patient signed the current version of the clinic's ``kind`` template."""
+    require(by, Action.RECORD_CONSENT)
+    if kind not in ConsentKind.values:
+        raise ValidationError({"kind": _("Unknown consent kind %(kind)s.") % {"kind": kind}})
+    check_past_instant(signed_at, field="signed_at")
+    template = current_template(clinic_id=patient.clinic_id, kind=kind)
+    if template is None:
+        raise ValidationError({"kind": _("The clinic has no consent template of this kind yet.")})
+    if template.created_at > signed_at:
+        raise ValidationError(
+            {"signed_at": _("The current version of this consent was published after this time.")}
+        )
+    existing = active_consent(patient=patient, kind=kind, at=timezone.now())
+    if existing is not None:
+        raise ValidationError(
+            {"kind": _("The patient already has an active consent of the current version.")}
+        )
+    record = ConsentRecord(
+        patient=patient,
+        template=template,
+        signed_at=signed_at,
+        signed_by_name=signed_by_name.strip(),
+        recorded_by=by,
+    )
+    record.full_clean()
+    record.save()
+    return record
+
+
+@transaction.atomic
+def withdraw_consent(*, record: ConsentRecord, by: User, at: dt.datetime | None = None) -> ConsentRecord:
+    """Withdraw a signed consent from ``at`` on (default now). A withdrawal is final."""
+    require(by, Action.RECORD_CONSENT)
+    at = at or timezone.now()
+    check_past_instant(at, field="withdrawn_at")
+    record = ConsentRecord.objects.select_for_update().select_related("template").get(pk=record.pk)
+    if record.withdrawn_at is not None:
+        raise ValidationError({"withdrawn_at": _("This consent has already been withdrawn.")})
+    if at < record.signed_at:
+        raise ValidationError({"withdrawn_at": _("A consent cannot be withdrawn before it was signed.")})
+    record.withdrawn_at, record.withdrawn_by = at, by
+    record.save(update_fields=["withdrawn_at", "withdrawn_by"])
+    return record

@@ -1,0 +1,93 @@
+"""Reads for courses: templates, a patient's visits, due and overdue lists, calendar feeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Clinic, Role, User
+from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.courses.models import CalendarFeed, CourseTemplate, Visit, VisitStatus
+from exoderm.patients.models import Patient
+from exoderm.patients.selectors import clinic_today
+
+
+def course_templates(*, clinic: Clinic) -> QuerySet[CourseTemplate]:
+    return in_clinic(CourseTemplate, clinic).order_by("name", "pk")
+
+
+def course_template(*, clinic: Clinic, template_id: Any) -> CourseTemplate:
+    return get_in_clinic(CourseTemplate, clinic, template_id)
+
+
+def clinician_of(*, clinic: Clinic, user_id: Any) -> User:
+    """A clinician of ``clinic`` by id; anyone else (another clinic, another role) is ``NotFound``."""
+    try:
+        return User.objects.get(pk=user_id, clinic=clinic, role=Role.CLINICIAN, is_active=True)
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_("Clinician %(id)s not found.") % {"id": user_id}) from None
+
+
+def _visits(clinic: Clinic) -> QuerySet[Visit]:
+    return in_clinic(Visit, clinic).select_related(
+        "course__patient__clinic", "course__template", "course__clinician"
+    )
+
+
+def visit(*, clinic: Clinic, visit_id: Any) -> Visit:
+    return get_in_clinic(_visits(clinic), clinic, visit_id)
+
+
+def visits_of_patient(*, patient: Patient) -> QuerySet[Visit]:
+    return _visits(patient.clinic).filter(course__patient=patient).order_by("planned_at", "pk")
+
+
+def due_visits(
+    *, clinic: Clinic, on: dt.date | None = None, clinician: User | None = None
+) -> QuerySet[Visit]:
+    """Planned visits whose due window contains ``on`` (default: today in the clinic)."""
+    on = on or clinic_today(clinic)
+    queryset = _visits(clinic).filter(status=VisitStatus.PLANNED, due_from__lte=on, due_until__gte=on)
+    if clinician is not None:
+        queryset = queryset.filter(course__clinician=clinician)
+    return queryset.order_by("planned_at", "pk")
+
+
+def overdue_visits(
+    *, clinic: Clinic, on: dt.date | None = None, clinician: User | None = None
+) -> QuerySet[Visit]:
+    """Visits still planned after their due window closed (before ``on``, default today)."""
+    on = on or clinic_today(clinic)
+    queryset = _visits(clinic).filter(status=VisitStatus.PLANNED, due_until__lt=on)
+    if clinician is not None:
+        queryset = queryset.filter(course__clinician=clinician)
+    return queryset.order_by("due_until", "planned_at", "pk")
+
+
+def calendar_visits(*, clinician: User, since: dt.datetime | None = None) -> QuerySet[Visit]:
+    """The clinician's planned visits from ``since`` on (default: 30 days ago)."""
+    since = since or timezone.now() - dt.timedelta(days=30)
+    return (
+        Visit.objects.filter(
+            course__clinician=clinician,
+            course__patient__clinic=clinician.clinic,
+            status=VisitStatus.PLANNED,
+            planned_at__gte=since,
+        )
+        .select_related("course__patient__clinic", "course__template")
+        .order_by("planned_at", "pk")
+    )
+
+
+def feed_owner(*, digest: str) -> User | None:
+    """The active clinic user whose calendar feed has this token digest."""
+    feed = (
+        CalendarFeed.objects.select_related("user", "user__clinic")
+        .filter(digest=digest, user__is_active=True, user__clinic__isnull=False)
+        .first()
+    )
+    return feed.user if feed else None

@@ -1,0 +1,232 @@
+"""Writes for courses: templates, enrolment with its planned visits, visit changes, calendar feeds.
+
+Visit times are planned on the clinic's wall clock: a course that starts at 10:00 keeps its
+sessions and follow-ups at 10:00 local time even when a daylight-saving change lies between
+them, so the arithmetic is done on naive local times and only then tied to the time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import zoneinfo
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Clinic, Role, User
+from exoderm.consent.services import require_aware
+from exoderm.core.permissions import Action, require
+from exoderm.courses import ics, selectors
+from exoderm.courses.models import (
+    CalendarFeed,
+    Course,
+    CourseTemplate,
+    Visit,
+    VisitKind,
+    VisitStatus,
+)
+from exoderm.patients.models import Patient
+
+
+def local_wall_time(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The naive wall-clock time of the instant ``value`` in ``tz``."""
+    return value.astimezone(tz).replace(tzinfo=None)
+
+
+def aware_from_wall(wall: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant at wall-clock time ``wall`` in ``tz``.
+
+    A wall time that falls into a spring-forward gap is taken with the offset before the change
+    (02:30 becomes 03:30 summer time); an ambiguous autumn time takes its first occurrence.
+    Round-tripping through UTC normalises the gap case.
+    """
+    return wall.replace(tzinfo=tz, fold=0).astimezone(dt.UTC).astimezone(tz)
+
+
+def _visit(
+    *, course: Course, kind: str, session_number: int, weeks: int | None, wall: dt.datetime, window: int
+) -> Visit:
+    tz = zoneinfo.ZoneInfo(course.patient.clinic.time_zone)
+    planned_at = aware_from_wall(wall, tz)
+    day = planned_at.date()
+    return Visit(
+        course=course,
+        kind=kind,
+        session_number=session_number,
+        weeks_after_session=weeks,
+        planned_at=planned_at,
+        due_from=day - dt.timedelta(days=window),
+        due_until=day + dt.timedelta(days=window),
+    )
+
+
+def plan_visits(course: Course) -> list[Visit]:
+    """The (unsaved) visits of ``course``: each session and its follow-ups, on local wall time."""
+    template = course.template
+    tz = zoneinfo.ZoneInfo(course.patient.clinic.time_zone)
+    start = local_wall_time(course.starts_at, tz)
+    visits = []
+    for number in range(1, template.session_count + 1):
+        session_wall = start + dt.timedelta(weeks=(number - 1) * template.interval_weeks)
+        visits.append(
+            _visit(
+                course=course,
+                kind=VisitKind.SESSION,
+                session_number=number,
+                weeks=None,
+                wall=session_wall,
+                window=template.window_days,
+            )
+        )
+        for weeks in sorted(template.followup_weeks):
+            visits.append(
+                _visit(
+                    course=course,
+                    kind=VisitKind.FOLLOW_UP,
+                    session_number=number,
+                    weeks=weeks,
+                    wall=session_wall + dt.timedelta(weeks=weeks),
+                    window=template.window_days,
+                )
+            )
+    return sorted(visits, key=lambda visit: (visit.planned_at, visit.kind != VisitKind.SESSION))
+
+
+@transaction.atomic
+def create_course_template(
+    *,
+    clinic: Clinic,
+    name: str,
+    session_count: int,
+    interval_weeks: int,
+    followup_weeks: Sequence[int],
+    window_days: int,
+    by: User,
+) -> CourseTemplate:
+    require(by, Action.MANAGE_CLINIC)
+    template = CourseTemplate(
+        clinic=clinic,
+        name=name.strip(),
+        session_count=session_count,
+        interval_weeks=interval_weeks,
+        followup_weeks=list(followup_weeks),
+        window_days=window_days,
+    )
+    template.full_clean()
+    template.save()
+    return template
+
+
+@transaction.atomic
+def enroll(
+    *, patient: Patient, template: CourseTemplate, clinician: User, starts_at: dt.datetime, by: User
+) -> Course:
+    """Start a course for ``patient`` and plan all its visits; ``starts_at`` is the first session."""
+    require(by, Action.EDIT_PATIENT)
+    require_aware(starts_at, field="starts_at")
+    errors: dict[str, str] = {}
+    if template.clinic_id != patient.clinic_id:
+        errors["template_id"] = _("This course template belongs to another clinic.")
+    same_clinic = clinician.clinic_id == patient.clinic_id
+    if not (same_clinic and clinician.role == Role.CLINICIAN and clinician.is_active):
+        errors["clinician_id"] = _("Choose an active clinician of the patient's clinic.")
+    if errors:
+        raise ValidationError(errors)
+    course = Course(patient=patient, template=template, clinician=clinician, starts_at=starts_at)
+    course.full_clean()
+    course.save()
+    visits = plan_visits(course)
+    for visit in visits:
+        visit.full_clean()
+    Visit.objects.bulk_create(visits)
+    return course
+
+
+def _lock_planned(visit: Visit) -> Visit:
+    locked = Visit.objects.select_for_update().select_related("course__patient__clinic").get(pk=visit.pk)
+    if locked.status != VisitStatus.PLANNED:
+        raise ValidationError(
+            {
+                "status": _("Only a planned visit can be changed; this one is %(status)s.")
+                % {"status": locked.get_status_display()}
+            }
+        )
+    return locked
+
+
+@transaction.atomic
+def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visit:
+    """Move a planned visit; its due window moves along (± the template's window days).
+
+    The visit's follow-ups stay where they were: they are planned from the course, and a
+    clinician who wants them moved reschedules them too.
+    """
+    require(by, Action.EDIT_PATIENT)
+    require_aware(planned_at, field="planned_at")
+    visit = _lock_planned(visit)
+    tz = zoneinfo.ZoneInfo(visit.course.patient.clinic.time_zone)
+    window = (visit.due_until - visit.due_from) / 2
+    day = planned_at.astimezone(tz).date()
+    visit.planned_at = planned_at
+    visit.due_from, visit.due_until = day - window, day + window
+    visit.save(update_fields=["planned_at", "due_from", "due_until"])
+    return visit
+
+
+def _set_status(visit: Visit, status: str, by: User) -> Visit:
+    require(by, Action.EDIT_PATIENT)
+    visit = _lock_planned(visit)
+    visit.status = status
+    visit.save(update_fields=["status"])
+    return visit
+
+
+@transaction.atomic
+def mark_missed(*, visit: Visit, by: User) -> Visit:
+    return _set_status(visit, VisitStatus.MISSED, by)
+
+
+@transaction.atomic
+def cancel_visit(*, visit: Visit, by: User) -> Visit:
+    return _set_status(visit, VisitStatus.CANCELLED, by)
+
+
+@transaction.atomic
+def mark_done(*, visit: Visit, by: User) -> Visit:
+    return _set_status(visit, VisitStatus.DONE, by)
+
+
+def feed_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_calendar_feed(*, user: User) -> str:
+    """A new secret feed token for ``user``; any earlier feed address stops working."""
+    require(user, Action.VIEW_CLINICAL)
+    token = secrets.token_urlsafe(32)
+    CalendarFeed.objects.update_or_create(user=user, defaults={"digest": feed_digest(token)})
+    return token
+
+
+@transaction.atomic
+def revoke_calendar_feed(*, user: User) -> None:
+    CalendarFeed.objects.filter(user=user).delete()
+
+
+def calendar_for(user: User) -> bytes:
+    """The iCalendar feed of ``user``'s planned visits."""
+    return ics.build_calendar(
+        selectors.calendar_visits(clinician=user),
+        name=_("exoderm visits of %(name)s") % {"name": user.display_name},
+    )
+
+
+def feed_for_token(token: str) -> bytes | None:
+    """The calendar of the feed with this secret token, or ``None`` for an unknown token."""
+    user = selectors.feed_owner(digest=feed_digest(token))
+    return calendar_for(user) if user is not None else None

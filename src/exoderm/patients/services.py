@@ -1,0 +1,180 @@
+"""Writes for patients: the pseudonymous record with its identity, and the dated screening."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
+from exoderm.core.permissions import Action, require
+from exoderm.patients.models import Patient, PatientIdentity, ScreeningAnswer
+from exoderm.patients.selectors import clinic_today
+
+# No 0/O, 1/I/L: codes are read aloud and copied by hand.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_PREFIX = "EX-"
+CODE_LENGTH = 5
+
+PATIENT_FIELDS = frozenset({"code", "fitzpatrick", "glogau"})
+IDENTITY_FIELDS = frozenset(
+    {"given_name", "family_name", "date_of_birth", "email", "phone", "address", "language"}
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One screening answer as entered: the item, whether it applies, and its details."""
+
+    item: str
+    present: bool
+    areas: list[str] = field(default_factory=list)
+    last_dose_on: dt.date | None = None
+    note: str = ""
+
+
+def new_patient_code(clinic: Clinic) -> str:
+    """A random pseudonymous code like ``EX-7K3Q9`` that no patient of ``clinic`` has yet."""
+    for _attempt in range(50):
+        code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
+        if not Patient.objects.filter(clinic=clinic, code=code).exists():
+            return code
+    raise RuntimeError("no free patient code after 50 attempts")  # 31**5 codes: practically unreachable
+
+
+def _check_identity(identity: PatientIdentity, clinic: Clinic) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    try:
+        identity.full_clean(exclude=["patient"])
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if isinstance(identity.date_of_birth, dt.date) and identity.date_of_birth > clinic_today(clinic):
+        errors.setdefault("date_of_birth", []).append(_("The date of birth lies in the future."))
+    return errors
+
+
+def _save_checked(patient: Patient, identity: PatientIdentity) -> None:
+    errors: dict[str, list[str]] = {}
+    try:
+        patient.full_clean()
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    errors.update(_check_identity(identity, patient.clinic))
+    if errors:
+        raise ValidationError(errors)
+    patient.save()
+    identity.patient = patient
+    identity.save()
+
+
+@transaction.atomic
+def create_patient(
+    *,
+    clinic: Clinic,
+    by: User,
+    fitzpatrick: int,
+    glogau: int,
+    given_name: str,
+    family_name: str,
+    date_of_birth: dt.date,
+    email: str = "",
+    phone: str = "",
+    address: str = "",
+    language: str = "de",
+    code: str | None = None,
+) -> Patient:
+    """Create the clinical record and, apart from it, the identity; a code is generated if absent."""
+    require(by, Action.EDIT_PATIENT)
+    if by.clinic_id != clinic.pk:
+        raise ValidationError({"clinic": _("You can only add patients to your own clinic.")})
+    patient = Patient(
+        clinic=clinic,
+        code=(code or "").strip() or new_patient_code(clinic),
+        fitzpatrick=fitzpatrick,
+        glogau=glogau,
+    )
+    identity = PatientIdentity(
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        date_of_birth=date_of_birth,
+        email=email,
+        phone=phone,
+        address=address,
+        language=language,
+    )
+    _save_checked(patient, identity)
+    return patient
+
+
+@transaction.atomic
+def update_patient(*, patient: Patient, changes: Mapping[str, Any], by: User) -> Patient:
+    """Change fields of the record (code, skin types) and of the identity in one go."""
+    require(by, Action.EDIT_PATIENT)
+    unknown = set(changes) - PATIENT_FIELDS - IDENTITY_FIELDS
+    if unknown:
+        raise ValidationError({name: _("This field cannot be changed.") for name in sorted(unknown)})
+    identity = PatientIdentity.objects.select_for_update().get(patient=patient)
+    for name, value in changes.items():
+        setattr(patient if name in PATIENT_FIELDS else identity, name, value)
+    _save_checked(patient, identity)
+    return patient
+
+
+@transaction.atomic
+def record_screening(
+    *, patient: Patient, answers: Sequence[Answer], answered_on: dt.date, by: User
+) -> list[ScreeningAnswer]:
+    """Record the contraindication screening answers given on ``answered_on`` (never a future day).
+
+    Earlier answers are kept: the newest answer per item is the one that counts.
+    """
+    require(by, Action.EDIT_PATIENT)
+    errors: dict[str, list[str]] = {}
+    if answered_on > clinic_today(patient.clinic):
+        errors["answered_on"] = [_("The screening date lies in the future.")]
+    if not answers:
+        errors["answers"] = [_("Give at least one answer.")]
+    items = [answer.item for answer in answers]
+    if len(set(items)) != len(items):
+        errors.setdefault("answers", []).append(_("An item is answered twice."))
+    records = []
+    for index, answer in enumerate(answers):
+        prefix = f"answers.{index}"
+        if answer.item not in ScreeningItem.values:
+            errors[f"{prefix}.item"] = [
+                _("Unknown screening item %(item)s. Known items: %(known)s.")
+                % {"item": answer.item, "known": ", ".join(ScreeningItem.values)}
+            ]
+            continue
+        if answer.present and answer.item in AREA_SPECIFIC and not answer.areas:
+            errors[f"{prefix}.areas"] = [_("Name the areas this applies to.")]
+        if answer.last_dose_on is not None and answer.last_dose_on > answered_on:
+            errors[f"{prefix}.last_dose_on"] = [_("The last dose lies after the screening date.")]
+        record = ScreeningAnswer(
+            patient=patient,
+            item=answer.item,
+            present=answer.present,
+            areas=list(answer.areas),
+            last_dose_on=answer.last_dose_on,
+            note=answer.note,
+            answered_on=answered_on,
+            recorded_by=by,
+        )
+        try:
+            record.full_clean()
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                errors.setdefault(f"{prefix}.{name}", []).extend(messages)
+        records.append(record)
+    if errors:
+        raise ValidationError(errors)
+    for record in records:
+        record.save()
+    return records

@@ -1,0 +1,245 @@
+"""Courses: visit planning on the clinic's wall clock (across DST), due/overdue lists, calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from tests import factories
+
+from exoderm.courses import ics, selectors, services
+from exoderm.courses.models import Visit, VisitKind, VisitStatus
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def local(visit: Visit, tz: ZoneInfo) -> dt.datetime:
+    return visit.planned_at.astimezone(tz)
+
+
+@pytest.fixture
+def patient(clinic):
+    return factories.PatientFactory(clinic=clinic)
+
+
+@pytest.fixture
+def template(clinic):
+    return factories.CourseTemplateFactory(
+        clinic=clinic, session_count=3, interval_weeks=4, followup_weeks=[2, 6]
+    )
+
+
+def enroll(patient, template, clinician, starts_at):
+    return services.enroll(
+        patient=patient, template=template, clinician=clinician, starts_at=starts_at, by=clinician
+    )
+
+
+def test_visits_keep_local_time_across_spring_change_in_berlin(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    visits = list(course.visits.order_by("planned_at"))
+    # 3 sessions, each with follow-ups after 2 and 6 weeks.
+    assert len(visits) == 9
+    assert [v.kind for v in visits].count(VisitKind.SESSION) == 3
+    for visit in visits:
+        assert local(visit, BERLIN).time() == dt.time(10, 0), visit
+    first_followup = next(v for v in visits if v.kind == VisitKind.FOLLOW_UP and v.session_number == 1)
+    # 2026-03-24 is before the change (UTC+1), 2026-04-21 after it (UTC+2).
+    assert first_followup.weeks_after_session == 2
+    assert first_followup.planned_at == dt.datetime(2026, 3, 24, 9, 0, tzinfo=dt.UTC)
+    six_weeks = next(v for v in visits if v.weeks_after_session == 6 and v.session_number == 1)
+    assert six_weeks.planned_at == dt.datetime(2026, 4, 21, 8, 0, tzinfo=dt.UTC)
+    sessions = [v for v in visits if v.kind == VisitKind.SESSION]
+    assert [s.planned_at for s in sessions] == [
+        dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 4, 7, 8, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 5, 8, 0, tzinfo=dt.UTC),
+    ]
+
+
+def test_visits_keep_local_time_across_autumn_change_in_berlin(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 9, 29, 10, 0, tzinfo=BERLIN))
+    visits = list(course.visits.order_by("planned_at"))
+    assert {local(v, BERLIN).time() for v in visits} == {dt.time(10, 0)}
+    offsets = {local(v, BERLIN).utcoffset() for v in visits}
+    # The course spans the October 25 change: both offsets occur, the wall clock stays at 10:00.
+    assert offsets == {dt.timedelta(hours=2), dt.timedelta(hours=1)}
+    second_session = next(v for v in visits if v.kind == VisitKind.SESSION and v.session_number == 2)
+    assert second_session.planned_at == dt.datetime(2026, 10, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def test_visits_keep_local_time_in_new_york(clinician):
+    clinic = clinician.clinic
+    clinic.time_zone = "America/New_York"
+    clinic.save()
+    patient = factories.PatientFactory(clinic=clinic)
+    template = factories.CourseTemplateFactory(
+        clinic=clinic, session_count=2, interval_weeks=2, followup_weeks=[2]
+    )
+    # US change: 2026-03-08. Start given as a UTC instant: 14:00 UTC is 09:00 EST.
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 1, 14, 0, tzinfo=dt.UTC))
+    visits = list(course.visits.order_by("planned_at", "kind"))
+    assert {local(v, NEW_YORK).time() for v in visits} == {dt.time(9, 0)}
+    assert visits[-1].planned_at == dt.datetime(2026, 3, 29, 13, 0, tzinfo=dt.UTC)
+
+
+def test_due_window_is_local_date_plus_minus_window_days(patient, template, clinician):
+    # 00:30 in Berlin is still the previous day in UTC: the window follows the local date.
+    course = enroll(patient, template, clinician, dt.datetime(2026, 6, 2, 0, 30, tzinfo=BERLIN))
+    first = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    assert (first.due_from, first.due_until) == (dt.date(2026, 5, 30), dt.date(2026, 6, 5))
+
+
+def test_a_wall_time_in_the_spring_gap_moves_forward(patient, clinician, clinic):
+    template = factories.CourseTemplateFactory(
+        clinic=clinic, session_count=2, interval_weeks=1, followup_weeks=[]
+    )
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 22, 2, 30, tzinfo=BERLIN))
+    second = course.visits.get(session_number=2)
+    assert local(second, BERLIN) == dt.datetime(2026, 3, 29, 3, 30, tzinfo=BERLIN)
+
+
+def test_enroll_refuses_naive_start(patient, template, clinician):
+    with pytest.raises(ValidationError) as error:
+        enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0))
+    assert "starts_at" in error.value.message_dict
+
+
+def test_enroll_refuses_foreign_template_and_non_clinician(patient, clinician, assistant, other_clinic):
+    foreign = factories.CourseTemplateFactory(clinic=other_clinic)
+    with pytest.raises(ValidationError) as error:
+        services.enroll(
+            patient=patient,
+            template=foreign,
+            clinician=assistant,
+            starts_at=dt.datetime(2026, 3, 10, 10, tzinfo=BERLIN),
+            by=clinician,
+        )
+    assert set(error.value.message_dict) == {"template_id", "clinician_id"}
+
+
+def test_researcher_cannot_enroll(patient, template, clinician, researcher):
+    with pytest.raises(PermissionDenied):
+        services.enroll(
+            patient=patient,
+            template=template,
+            clinician=clinician,
+            starts_at=dt.datetime(2026, 3, 10, 10, tzinfo=BERLIN),
+            by=researcher,
+        )
+
+
+def test_due_and_overdue_lists(patient, template, clinician, clinic, other_clinic):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    other_clinician = factories.UserFactory(clinic=other_clinic, role="clinician")
+    enroll(
+        factories.PatientFactory(clinic=other_clinic),
+        factories.CourseTemplateFactory(clinic=other_clinic),
+        other_clinician,
+        dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN),
+    )
+    on = dt.date(2026, 3, 25)  # follow-up of session 1 was due 2026-03-21 .. 2026-03-27
+    due = list(selectors.due_visits(clinic=clinic, on=on))
+    assert [(v.kind, v.session_number, v.weeks_after_session) for v in due] == [(VisitKind.FOLLOW_UP, 1, 2)]
+    overdue = list(selectors.overdue_visits(clinic=clinic, on=on))
+    assert [(v.kind, v.session_number) for v in overdue] == [(VisitKind.SESSION, 1)]
+    # Once marked missed a visit is no longer overdue; the other clinic's visits never appear.
+    services.mark_missed(visit=overdue[0], by=clinician)
+    assert list(selectors.overdue_visits(clinic=clinic, on=on)) == []
+    assert list(selectors.due_visits(clinic=clinic, on=on, clinician=other_clinician)) == []
+    assert selectors.due_visits(clinic=clinic, on=on, clinician=clinician).count() == 1
+    assert course.visits.filter(status=VisitStatus.MISSED).count() == 1
+
+
+def test_reschedule_moves_the_window_and_only_planned_visits_change(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    visit = course.visits.get(kind=VisitKind.SESSION, session_number=2)
+    moved = services.reschedule_visit(
+        visit=visit, planned_at=dt.datetime(2026, 4, 14, 15, 0, tzinfo=BERLIN), by=clinician
+    )
+    assert (moved.due_from, moved.due_until) == (dt.date(2026, 4, 11), dt.date(2026, 4, 17))
+    services.cancel_visit(visit=moved, by=clinician)
+    with pytest.raises(ValidationError):
+        services.reschedule_visit(
+            visit=moved, planned_at=dt.datetime(2026, 4, 15, 15, 0, tzinfo=BERLIN), by=clinician
+        )
+    with pytest.raises(ValidationError):
+        services.mark_missed(visit=moved, by=clinician)
+
+
+def test_template_validation(clinic, clinic_admin, clinician):
+    with pytest.raises(ValidationError) as error:
+        services.create_course_template(
+            clinic=clinic,
+            name="Bad",
+            session_count=0,
+            interval_weeks=4,
+            followup_weeks=[2, 2],
+            window_days=3,
+            by=clinic_admin,
+        )
+    assert {"session_count", "followup_weeks"} <= set(error.value.message_dict)
+    with pytest.raises(PermissionDenied):
+        services.create_course_template(
+            clinic=clinic,
+            name="Ok",
+            session_count=3,
+            interval_weeks=4,
+            followup_weeks=[2, 6],
+            window_days=3,
+            by=clinician,
+        )
+
+
+def _events(body: bytes) -> list:
+    calendar = icalendar.Calendar.from_ical(body)
+    return list(calendar.walk("VEVENT"))
+
+
+def test_calendar_has_tzid_vtimezone_stable_uids_and_no_names(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    body = ics.build_calendar(selectors.calendar_visits(clinician=clinician, since=since), name="x")
+    text = body.decode()
+    assert "TZID=Europe/Berlin" in text
+    assert "BEGIN:VTIMEZONE" in text
+    identity = patient.identity
+    for secret in (identity.family_name, identity.given_name, identity.email, identity.phone):
+        assert secret not in text
+    events = _events(body)
+    assert len(events) == 9
+    for event in events:
+        start = event.decoded("dtstart")
+        assert str(start.tzinfo) == "Europe/Berlin" or getattr(start.tzinfo, "key", "") == "Europe/Berlin"
+        assert start.time() == dt.time(10, 0)
+        assert patient.code in str(event["summary"])
+    uids = {str(e["uid"]) for e in events}
+    assert uids == {f"visit-{v.pk}@exoderm" for v in course.visits.all()}
+    again = ics.build_calendar(selectors.calendar_visits(clinician=clinician, since=since), name="x")
+    assert {str(e["uid"]) for e in _events(again)} == uids
+
+
+def test_feed_token_gives_only_own_planned_visits(patient, template, clinician, clinic):
+    enroll(patient, template, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    colleague = factories.UserFactory(clinic=clinic, role="clinician")
+    enroll(
+        factories.PatientFactory(clinic=clinic),
+        template,
+        colleague,
+        dt.datetime(2099, 3, 11, 10, 0, tzinfo=BERLIN),
+    )
+    token = services.issue_calendar_feed(user=clinician)
+    body = services.feed_for_token(token)
+    assert body is not None
+    assert len(_events(body)) == 9
+    assert services.feed_for_token("not-a-token") is None
+    # A new token replaces the old one.
+    newer = services.issue_calendar_feed(user=clinician)
+    assert services.feed_for_token(token) is None
+    assert services.feed_for_token(newer) is not None
+    services.revoke_calendar_feed(user=clinician)
+    assert services.feed_for_token(newer) is None
