@@ -151,3 +151,157 @@ class CourseTemplateFactory(factory.django.DjangoModelFactory):
     interval_weeks = 4
     followup_weeks = [2, 6]
     window_days = 3
+
+
+# --- treatment sessions -----------------------------------------------------------------------
+
+
+class ThawedVialFactory(VialFactory):
+    """A vial thawed once, ten minutes ago."""
+
+    state = "thawed"
+    thawed_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(minutes=10))
+    freeze_thaw_cycles = 1
+
+
+def screen_patient(patient, *, answered_on=None, recorded_by=None, **present):
+    """Answer every screening item for ``patient``: "no", except the items named in ``present``.
+
+    ``present`` maps an item to ``True`` or to a dict of answer fields (``areas``, ``last_dose_on``).
+    """
+    from exoderm.core.contraindications import ScreeningItem
+
+    answered_on = answered_on or timezone.localdate() - dt.timedelta(days=1)
+    recorded_by = recorded_by or UserFactory(clinic=patient.clinic)
+    answers = []
+    for item in ScreeningItem.values:
+        extra = present.get(item)
+        fields = extra if isinstance(extra, dict) else {}
+        answers.append(
+            ScreeningAnswerFactory(
+                patient=patient,
+                item=item,
+                present=bool(extra),
+                answered_on=answered_on,
+                recorded_by=recorded_by,
+                **fields,
+            )
+        )
+    return answers
+
+
+class SessionScene:
+    """Everything a clinic needs for a session that keeps the protocol, and helpers to record one.
+
+    The patient has consented and was screened (all "no", or as ``screening`` says); the lot is
+    released; ``vial`` was thawed 10 minutes into the session; a microneedling of the face from
+    ``at`` to ``at + 20 min`` is followed by 2 ml on the face 5 minutes later.
+    """
+
+    def __init__(self, clinic, *, product=None, **screening):
+        self.clinic = clinic
+        self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN)
+        self.patient = PatientFactory(clinic=clinic)
+        template = ConsentTemplate.objects.filter(clinic=clinic, kind=ConsentKind.TREATMENT).order_by(
+            "-version"
+        ).first() or ConsentTemplateFactory(clinic=clinic)
+        self.consent = ConsentRecordFactory(
+            patient=self.patient, template=template, signed_at=timezone.now() - dt.timedelta(days=1)
+        )
+        screen_patient(self.patient, recorded_by=self.clinician, **screening)
+        self.product = product or ProductFactory(clinic=clinic)
+        self.lot = LotFactory(product=self.product)
+        self.at = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+        self.vial = ThawedVialFactory(lot=self.lot, thawed_at=self.at + dt.timedelta(minutes=10))
+
+    def procedure(self, **changes):
+        data = {
+            "kind": "microneedling",
+            "areas": ["face"],
+            "started_at": self.at,
+            "ended_at": self.at + dt.timedelta(minutes=20),
+            "params": {"needle_depth_mm": 1.0, "passes": 3},
+        }
+        return {**data, **changes}
+
+    def laser(self, laser_type="non_ablative", **changes):
+        params = {
+            "laser_type": laser_type,
+            "wavelength_nm": 1550 if laser_type == "non_ablative" else 10600,
+            "pulse_energy_mj": 20,
+            "density_pct": 10,
+            "passes": 2,
+        }
+        return self.procedure(kind="fractional_laser", params=params, **changes)
+
+    def application(self, **changes):
+        data = {
+            "lot": self.lot.pk,
+            "vial": self.vial.pk,
+            "volume_ml": Decimal("2.0"),
+            "areas": ["face"],
+            "applied_at": self.at + dt.timedelta(minutes=25),
+        }
+        return {**data, **changes}
+
+    def record(self, *, procedures=None, applications=None, **kwargs):
+        """Record through the service (the one entry point) with dicts as from :meth:`procedure`."""
+        from exoderm.treatments.services import ApplicationInput, ProcedureInput, record_session
+
+        procedures = [self.procedure()] if procedures is None else procedures
+        applications = [self.application()] if applications is None else applications
+        kwargs.setdefault("clinician", self.clinician)
+        return record_session(
+            patient=kwargs.pop("patient", self.patient),
+            performed_at=kwargs.pop("performed_at", self.at),
+            procedures=[ProcedureInput(**p) for p in procedures],
+            applications=[ApplicationInput(**a) for a in applications],
+            **kwargs,
+        )
+
+    def payload(self, *, procedures=None, applications=None, **changes):
+        """The same session as a JSON body for POST /sessions."""
+
+        def plain(data):
+            return {
+                key: value.isoformat()
+                if isinstance(value, dt.datetime)
+                else float(value)
+                if isinstance(value, Decimal)
+                else value
+                for key, value in data.items()
+            }
+
+        procedures = [self.procedure()] if procedures is None else procedures
+        applications = [self.application()] if applications is None else applications
+        body = {
+            "patient": self.patient.pk,
+            "performed_at": self.at.isoformat(),
+            "procedures": [plain(p) for p in procedures],
+            "applications": [plain(a) for a in applications],
+        }
+        return {**body, **changes}
+
+
+# --- recall: sessions and applications written directly (the protocol is not under test there) --
+
+
+class TreatmentSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "treatments.TreatmentSession"
+
+    patient = factory.SubFactory(PatientFactory)
+    clinician = factory.SubFactory(UserFactory, clinic=factory.SelfAttribute("..patient.clinic"))
+    performed_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
+
+
+class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "treatments.ExosomeApplication"
+
+    session = factory.SubFactory(TreatmentSessionFactory)
+    lot = factory.SubFactory(LotFactory, product__clinic=factory.SelfAttribute("...session.patient.clinic"))
+    vial = factory.SubFactory(VialFactory, lot=factory.SelfAttribute("..lot"), state="used")
+    volume_ml = Decimal("2.0")
+    areas = factory.LazyFunction(lambda: ["face"])
+    applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))

@@ -1,3 +1,213 @@
-from ninja import Router
+"""Treatment sessions: recorded only through the protocol check of ``treatments.services``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from exoderm.api.main import Problem
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.access import NotFound, get_in_clinic
+from exoderm.core.permissions import Action, require
+from exoderm.patients.models import Patient
+from exoderm.treatments import selectors
+from exoderm.treatments.models import ExosomeApplication, Procedure, TreatmentSession
+from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
 
 router = Router(tags=["sessions"])
+
+
+class ProcedureIn(Schema):
+    kind: str = Field(description="microneedling or fractional_laser", examples=["microneedling"])
+    areas: list[str] = Field(examples=[["face"]])
+    started_at: dt.datetime = Field(description="with UTC offset")
+    ended_at: dt.datetime = Field(description="with UTC offset")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "microneedling: device, needle_depth_mm (0.1–3.0), passes (1–10); fractional_laser: device, "
+            "laser_type (ablative_co2, ablative_eryag, non_ablative), wavelength_nm (500–11000), "
+            "pulse_energy_mj (>0–500), density_pct (>0–100), passes (1–10)"
+        ),
+        examples=[{"needle_depth_mm": 1.0, "passes": 3}],
+    )
+
+
+class ApplicationIn(Schema):
+    lot: int
+    vial: int | None = Field(
+        None, description="default: the lot's vial thawed most recently and not used, else its first vial"
+    )
+    volume_ml: Decimal = Field(examples=[2.0])
+    areas: list[str] = Field(examples=[["face"]])
+    applied_at: dt.datetime = Field(description="with UTC offset")
+
+
+class SessionIn(Schema):
+    patient: int
+    clinician: int | None = Field(None, description="default: the requesting user")
+    performed_at: dt.datetime = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
+    procedures: list[ProcedureIn] = Field(default_factory=list)
+    applications: list[ApplicationIn] = Field(default_factory=list)
+    acknowledged_warnings: list[str] = Field(
+        default_factory=list, description="rule ids of the warnings the clinician acknowledges"
+    )
+    notes: str = ""
+
+
+class ProcedureOut(Schema):
+    id: int
+    kind: str
+    areas: list[str]
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    params: dict[str, Any]
+
+    @staticmethod
+    def resolve_params(obj: Procedure) -> dict[str, Any]:
+        values = {name: getattr(obj, name) for name in PARAMS[obj.kind]}
+        return {name: value for name, value in values.items() if value not in (None, "")}
+
+
+class ApplicationOut(Schema):
+    id: int
+    lot: int = Field(alias="lot_id")
+    lot_number: str = Field(alias="lot.number")
+    vial: int = Field(alias="vial_id")
+    vial_serial: int = Field(alias="vial.serial")
+    volume_ml: Decimal
+    areas: list[str]
+    applied_at: dt.datetime
+
+
+class WarningOut(Schema):
+    rule: str
+    message: str
+    acknowledged_by: int = Field(alias="acknowledged_by_id")
+    acknowledged_by_name: str = Field(alias="acknowledged_by.display_name")
+    acknowledged_at: dt.datetime
+
+
+class SessionOut(Schema):
+    id: int
+    patient: int = Field(alias="patient_id")
+    patient_code: str = Field(alias="patient.code")
+    clinician: int = Field(alias="clinician_id")
+    clinician_name: str = Field(alias="clinician.display_name")
+    performed_at: dt.datetime
+    notes: str
+    procedures: list[ProcedureOut]
+    applications: list[ApplicationOut]
+    warnings: list[WarningOut]
+
+    @staticmethod
+    def resolve_procedures(obj: TreatmentSession) -> list[Procedure]:
+        return list(obj.procedures.all())
+
+    @staticmethod
+    def resolve_applications(obj: TreatmentSession) -> list[ExosomeApplication]:
+        return list(obj.applications.all())
+
+    @staticmethod
+    def resolve_warnings(obj: TreatmentSession) -> list[Any]:
+        return list(obj.warnings.all())
+
+
+class ViolationOut(Schema):
+    rule: str = Field(
+        description="a rule id of protocol-rules.md", examples=["exosome-requires-barrier-disruption"]
+    )
+    message: str = Field(description="in the request's language")
+    field: str | None = Field(None, description="where in the request, e.g. applications.0.areas")
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class Unprocessable(Problem):
+    """Either the protocol refused the session (``violations``) or the input is invalid (``errors``)."""
+
+    violations: list[ViolationOut] | None = None
+    errors: list[FieldErrorOut] | None = None
+
+
+class SessionFilter(Schema):
+    patient: int | None = None
+    performed_from: dt.datetime | None = None
+    performed_until: dt.datetime | None = None
+
+
+def _clinic(request: HttpRequest) -> Clinic:
+    user: User = request.user  # type: ignore[assignment]
+    assert user.clinic is not None  # tokens are issued to clinic users only
+    return user.clinic
+
+
+@router.post(
+    "",
+    response={201: SessionOut, 403: Problem, 404: Problem, 422: Unprocessable},
+    summary="Record a treatment session",
+)
+def create_session(request: HttpRequest, payload: SessionIn) -> Any:
+    """Record procedures and the exosome applications after them, if the session keeps the protocol.
+
+    A session that breaks a blocking rule, or has a warning not named in ``acknowledged_warnings``,
+    is refused with 422 and every such rule in ``violations``; nothing of it is saved.
+    """
+    user: User = request.user  # type: ignore[assignment]
+    require(user, Action.CHART_SESSION)
+    clinic = _clinic(request)
+    patient = get_in_clinic(Patient, clinic, payload.patient)
+    clinician = user
+    if payload.clinician is not None and payload.clinician != user.pk:
+        found = User.objects.filter(clinic=clinic, pk=payload.clinician).first()
+        if found is None:
+            raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": _("user"), "id": payload.clinician})
+        clinician = found
+    session = record_session(
+        patient=patient,
+        clinician=clinician,
+        performed_at=payload.performed_at,
+        procedures=[
+            ProcedureInput(
+                kind=p.kind, areas=p.areas, started_at=p.started_at, ended_at=p.ended_at, params=p.params
+            )
+            for p in payload.procedures
+        ],
+        applications=[
+            ApplicationInput(
+                lot=a.lot, vial=a.vial, volume_ml=a.volume_ml, areas=a.areas, applied_at=a.applied_at
+            )
+            for a in payload.applications
+        ],
+        acknowledged_warnings=payload.acknowledged_warnings,
+        notes=payload.notes,
+    )
+    return 201, selectors.session_detail(clinic=clinic, pk=session.pk)
+
+
+@router.get("", response={200: list[SessionOut], 403: Problem}, summary="List treatment sessions")
+@paginate(LimitOffsetPagination)
+def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
+    """The clinic's sessions, newest first; filter by patient and a range of ``performed_at``."""
+    require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
+    return selectors.sessions_of_clinic(
+        clinic=_clinic(request),
+        patient_id=filters.patient,
+        performed_from=filters.performed_from,
+        performed_until=filters.performed_until,
+    )
+
+
+@router.get("/{session_id}", response={200: SessionOut, 403: Problem, 404: Problem}, summary="One session")
+def get_session(request: HttpRequest, session_id: int) -> Any:
+    require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
+    return selectors.session_detail(clinic=_clinic(request), pk=session_id)

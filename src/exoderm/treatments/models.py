@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from exoderm.core.areas import validate_areas
+
 
 class ProcedureKind(models.TextChoices):
     MICRONEEDLING = "microneedling", _("Microneedling")
@@ -45,19 +47,23 @@ class Procedure(models.Model):
 
     session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="procedures")
     kind = models.CharField(_("kind"), max_length=32, choices=ProcedureKind.choices)
-    areas = models.JSONField(_("areas"))
+    areas = models.JSONField(_("areas"), validators=[validate_areas])
     started_at = models.DateTimeField(_("started at"))
     ended_at = models.DateTimeField(_("ended at"))
     # microneedling
     device = models.CharField(_("device"), max_length=120, blank=True)
-    needle_depth_mm = models.DecimalField(_("needle depth (mm)"), max_digits=4, decimal_places=2, null=True)
+    needle_depth_mm = models.DecimalField(
+        _("needle depth (mm)"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
     # fractional laser
     laser_type = models.CharField(_("laser type"), max_length=32, choices=LaserType.choices, blank=True)
-    wavelength_nm = models.PositiveIntegerField(_("wavelength (nm)"), null=True)
-    pulse_energy_mj = models.DecimalField(_("pulse energy (mJ)"), max_digits=7, decimal_places=2, null=True)
-    density_pct = models.DecimalField(_("density (%)"), max_digits=5, decimal_places=2, null=True)
+    wavelength_nm = models.PositiveIntegerField(_("wavelength (nm)"), null=True, blank=True)
+    pulse_energy_mj = models.DecimalField(
+        _("pulse energy (mJ)"), max_digits=7, decimal_places=2, null=True, blank=True
+    )
+    density_pct = models.DecimalField(_("density (%)"), max_digits=5, decimal_places=2, null=True, blank=True)
     # both
-    passes = models.PositiveSmallIntegerField(_("passes"), null=True)
+    passes = models.PositiveSmallIntegerField(_("passes"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("procedure")
@@ -71,7 +77,7 @@ class ExosomeApplication(models.Model):
     lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, related_name="applications")
     vial = models.ForeignKey("products.Vial", on_delete=models.PROTECT, related_name="applications")
     volume_ml = models.DecimalField(_("volume (ml)"), max_digits=6, decimal_places=2)
-    areas = models.JSONField(_("areas"))
+    areas = models.JSONField(_("areas"), validators=[validate_areas])
     applied_at = models.DateTimeField(_("applied at"))
 
     class Meta:
@@ -85,7 +91,7 @@ class ProtocolWarning(models.Model):
     CLINIC_PATH = "session__patient__clinic"
 
     session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="warnings")
-    rule = models.CharField(max_length=64)
+    rule = models.CharField(_("rule"), max_length=64)
     message = models.TextField()
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     acknowledged_at = models.DateTimeField()

@@ -1,0 +1,43 @@
+"""Reads for treatment sessions, always within one clinic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.treatments.models import TreatmentSession
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import Clinic
+
+
+def _with_details(queryset: QuerySet[TreatmentSession]) -> QuerySet[TreatmentSession]:
+    return queryset.select_related("patient", "clinician").prefetch_related(
+        "procedures", "applications__lot", "applications__vial", "warnings__acknowledged_by"
+    )
+
+
+def sessions_of_clinic(
+    *,
+    clinic: Clinic,
+    patient_id: int | None = None,
+    performed_from: dt.datetime | None = None,
+    performed_until: dt.datetime | None = None,
+) -> QuerySet[TreatmentSession]:
+    """The clinic's sessions, newest first, with their procedures, applications and warnings."""
+    queryset = in_clinic(TreatmentSession, clinic)
+    if patient_id is not None:
+        queryset = queryset.filter(patient_id=patient_id)
+    if performed_from is not None:
+        queryset = queryset.filter(performed_at__gte=performed_from)
+    if performed_until is not None:
+        queryset = queryset.filter(performed_at__lt=performed_until)
+    return _with_details(queryset).order_by("-performed_at", "-id")
+
+
+def session_detail(*, clinic: Clinic, pk: int) -> TreatmentSession:
+    """One session of the clinic with everything recorded for it (``NotFound`` otherwise)."""
+    return get_in_clinic(_with_details(TreatmentSession.objects.all()), clinic, pk)

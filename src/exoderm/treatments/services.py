@@ -1,0 +1,421 @@
+"""Writes for treatment sessions: every entry point records a session through :func:`record_session`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.access import get_in_clinic
+from exoderm.core.areas import validate_areas
+from exoderm.core.errors import RuleViolations
+from exoderm.core.permissions import Action, require
+from exoderm.courses.models import Visit, VisitKind, VisitStatus
+from exoderm.patients.models import Patient
+from exoderm.products.models import Lot, Vial, VialState
+from exoderm.products.services import consume_vial
+from exoderm.treatments.models import (
+    ExosomeApplication,
+    LaserType,
+    Procedure,
+    ProcedureKind,
+    ProtocolWarning,
+    TreatmentSession,
+)
+from exoderm.treatments.protocol import (
+    BLOCK,
+    WARN,
+    ApplicationDraft,
+    ProcedureDraft,
+    SessionDraft,
+    check_session,
+)
+
+# Procedures and applications lie within this span around the session's time.
+MAX_OFFSET = dt.timedelta(hours=6)
+MAX_PROCEDURE_DURATION = dt.timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class ProcedureInput:
+    """A procedure as a client sends it; ``params`` holds the kind's parameters (see PARAMS)."""
+
+    kind: str
+    areas: Sequence[str]
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApplicationInput:
+    """An exosome application; ``lot`` and ``vial`` are ids within the clinic.
+
+    Without ``vial`` the session uses the lot's vial thawed most recently and not used yet, or,
+    when none is thawed, its first stored vial (which the protocol then judges: a frozen or
+    lyophilized product must have been thawed or reconstituted).
+    """
+
+    lot: int
+    volume_ml: Decimal
+    areas: Sequence[str]
+    applied_at: dt.datetime
+    vial: int | None = None
+
+
+def _decimal(low: Decimal, high: Decimal, *, low_inclusive: bool = True) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueError(_("Give a number."))
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(_("Give a number.")) from None
+        if not number.is_finite():
+            raise ValueError(_("Give a number."))
+        too_low = number < low or (not low_inclusive and number == low)
+        if too_low or number > high:
+            message = (
+                _("Give a value from %(low)s to %(high)s.")
+                if low_inclusive
+                else _("Give a value above %(low)s and up to %(high)s.")
+            )
+            raise ValueError(message % {"low": low, "high": high})
+        if number != number.quantize(Decimal("0.01")):
+            raise ValueError(_("Give at most two decimal places."))
+        return number
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[Any], Any]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(_("Give a whole number."))
+        if not low <= value <= high:
+            raise ValueError(_("Give a value from %(low)s to %(high)s.") % {"low": low, "high": high})
+        return value
+
+    return parse
+
+
+def _text(max_length: int) -> Callable[[Any], Any]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or len(value) > max_length:
+            raise ValueError(_("Give a text of at most %(n)d characters.") % {"n": max_length})
+        return value.strip()
+
+    return parse
+
+
+def _laser_type(value: Any) -> str:
+    if value not in LaserType.values:
+        raise ValueError(_("Choose one of: %(choices)s.") % {"choices": ", ".join(LaserType.values)})
+    return str(value)
+
+
+# Per kind: parameter -> (parser, required). Unknown parameters are refused.
+PARAMS: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
+    ProcedureKind.MICRONEEDLING: {
+        "device": (_text(120), False),
+        "needle_depth_mm": (_decimal(Decimal("0.1"), Decimal("3.0")), True),
+        "passes": (_integer(1, 10), True),
+    },
+    ProcedureKind.FRACTIONAL_LASER: {
+        "device": (_text(120), False),
+        "laser_type": (_laser_type, True),
+        "wavelength_nm": (_integer(500, 11_000), True),
+        "pulse_energy_mj": (_decimal(Decimal("0"), Decimal("500"), low_inclusive=False), True),
+        "density_pct": (_decimal(Decimal("0"), Decimal("100"), low_inclusive=False), True),
+        "passes": (_integer(1, 10), True),
+    },
+}
+
+
+class _Errors:
+    """Collects field errors so that a client learns everything wrong with its input at once."""
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, list[str]] = {}
+
+    def add(self, where: str, message: str) -> None:
+        self.by_field.setdefault(where, []).append(message)
+
+    def add_validation(self, prefix: str, error: ValidationError) -> None:
+        if hasattr(error, "error_dict"):
+            for name, messages in error.message_dict.items():
+                for message in messages:
+                    self.add(f"{prefix}.{name}" if name != "__all__" else prefix, message)
+        else:
+            for message in error.messages:
+                self.add(prefix, message)
+
+    def raise_any(self) -> None:
+        if self.by_field:
+            raise ValidationError(self.by_field)
+
+
+def _check_moment(errors: _Errors, where: str, value: dt.datetime, performed_at: dt.datetime | None) -> bool:
+    if not isinstance(value, dt.datetime):
+        errors.add(where, _("Give a date and time."))
+        return False
+    if timezone.is_naive(value):
+        errors.add(where, _("Give the time with its UTC offset, for example 2026-12-01T10:00:00+01:00."))
+        return False
+    if performed_at is not None and abs(value - performed_at) > MAX_OFFSET:
+        errors.add(
+            where,
+            _("This lies more than %(hours)d hours from the session's time.")
+            % {"hours": MAX_OFFSET.total_seconds() // 3600},
+        )
+        return False
+    return True
+
+
+def _check_areas(errors: _Errors, where: str, areas: object) -> bool:
+    try:
+        validate_areas(list(areas) if isinstance(areas, list | tuple) else areas)
+    except ValidationError as error:
+        errors.add_validation(where, error)
+        return False
+    return True
+
+
+def _procedure(
+    errors: _Errors, index: int, data: ProcedureInput, performed_at: dt.datetime | None
+) -> Procedure | None:
+    where = f"procedures.{index}"
+    if data.kind not in PARAMS:
+        errors.add(
+            f"{where}.kind", _("Choose one of: %(choices)s.") % {"choices": ", ".join(ProcedureKind.values)}
+        )
+        return None
+    ok = _check_areas(errors, f"{where}.areas", data.areas)
+    ok &= _check_moment(errors, f"{where}.started_at", data.started_at, performed_at)
+    ok &= _check_moment(errors, f"{where}.ended_at", data.ended_at, performed_at)
+    if ok and data.ended_at <= data.started_at:
+        errors.add(f"{where}.ended_at", _("A procedure ends after it started."))
+        ok = False
+    elif ok and data.ended_at - data.started_at > MAX_PROCEDURE_DURATION:
+        errors.add(
+            f"{where}.ended_at",
+            _("A procedure lasts at most %(hours)d hours.")
+            % {"hours": MAX_PROCEDURE_DURATION.total_seconds() // 3600},
+        )
+        ok = False
+    allowed = PARAMS[data.kind]
+    values: dict[str, Any] = {}
+    params = data.params if isinstance(data.params, Mapping) else {}
+    for name in params:
+        if name not in allowed:
+            errors.add(
+                f"{where}.params.{name}",
+                _("%(kind)s takes no parameter %(name)s; it takes: %(allowed)s.")
+                % {"kind": data.kind, "name": name, "allowed": ", ".join(allowed)},
+            )
+            ok = False
+    for name, (parse, required) in allowed.items():
+        if name not in params or params[name] is None:
+            if required:
+                errors.add(f"{where}.params.{name}", _("This parameter is required."))
+                ok = False
+            continue
+        try:
+            values[name] = parse(params[name])
+        except ValueError as error:
+            errors.add(f"{where}.params.{name}", str(error))
+            ok = False
+    if not ok:
+        return None
+    return Procedure(
+        kind=data.kind,
+        areas=list(data.areas),
+        started_at=data.started_at,
+        ended_at=data.ended_at,
+        **values,
+    )
+
+
+def _vial_for(lot: Lot, vial_id: int | None, *, clinic_vials: Any) -> Vial | None:
+    """The named vial of ``lot`` (404 unless it is one), else the one the session would use.
+
+    Without a name: the lot's vial thawed most recently and not used yet, else its first stored one.
+    """
+    if vial_id is not None:
+        vial: Vial = get_in_clinic(clinic_vials.filter(lot=lot), lot.product.clinic, vial_id)
+        return vial
+    thawed = clinic_vials.filter(lot=lot, state=VialState.THAWED).order_by("-thawed_at", "-serial").first()
+    return thawed or clinic_vials.filter(lot=lot, state=VialState.STORED).order_by("serial").first()
+
+
+def _application(
+    errors: _Errors, index: int, data: ApplicationInput, performed_at: dt.datetime | None, clinic: Clinic
+) -> ExosomeApplication | None:
+    where = f"applications.{index}"
+    lot: Lot = get_in_clinic(Lot.objects.select_related("product"), clinic, data.lot)
+    vial = _vial_for(lot, data.vial, clinic_vials=Vial.objects.select_for_update().select_related("lot"))
+    ok = _check_areas(errors, f"{where}.areas", data.areas)
+    ok &= _check_moment(errors, f"{where}.applied_at", data.applied_at, performed_at)
+    volume = data.volume_ml
+    if not isinstance(volume, Decimal) or not volume.is_finite() or volume <= 0:
+        errors.add(f"{where}.volume_ml", _("Give a volume above 0 ml."))
+        ok = False
+    elif volume > lot.product.vial_volume_ml:
+        errors.add(
+            f"{where}.volume_ml",
+            _("A vial of %(product)s holds %(volume)s ml.")
+            % {"product": lot.product.name, "volume": lot.product.vial_volume_ml},
+        )
+        ok = False
+    elif volume != volume.quantize(Decimal("0.01")):
+        errors.add(f"{where}.volume_ml", _("Give at most two decimal places."))
+        ok = False
+    if vial is not None and vial.state not in {VialState.STORED, VialState.THAWED}:
+        errors.add(
+            f"{where}.vial",
+            _("Vial %(vial)s was already used or discarded.") % {"vial": vial},
+        )
+        ok = False
+    if not ok:
+        return None
+    return ExosomeApplication(
+        lot=lot, vial=vial, volume_ml=volume, areas=list(data.areas), applied_at=data.applied_at
+    )
+
+
+@transaction.atomic
+def record_session(
+    *,
+    patient: Patient,
+    clinician: User,
+    performed_at: dt.datetime,
+    procedures: Sequence[ProcedureInput],
+    applications: Sequence[ApplicationInput],
+    acknowledged_warnings: Collection[str] = (),
+    notes: str = "",
+) -> TreatmentSession:
+    """Record a session if it keeps the protocol; refuse it whole otherwise.
+
+    Bad input raises ``ValidationError`` (field paths like ``applications.0.volume_ml``), an id
+    outside the clinician's clinic ``NotFound``, a session that breaks a blocking rule or has a
+    warning the clinician did not acknowledge (by rule id) ``RuleViolations`` listing them all.
+    Saved warnings record the clinician as the one who acknowledged them. The session uses up
+    its vials and completes the patient's planned session visit due that day, if there is one.
+    """
+    require(clinician, Action.CHART_SESSION)
+    clinic = clinician.clinic
+    assert clinic is not None  # require() admits only clinic users
+    patient = get_in_clinic(Patient, clinic, patient.pk)
+
+    errors = _Errors()
+    session_time = performed_at if _check_moment(errors, "performed_at", performed_at, None) else None
+    if not procedures and not applications:
+        errors.add("procedures", _("Record at least one procedure."))
+    drafts_p = [_procedure(errors, i, p, session_time) for i, p in enumerate(procedures)]
+    drafts_a = [_application(errors, i, a, session_time, clinic) for i, a in enumerate(applications)]
+    used: dict[int, Decimal] = {}
+    for index, application in enumerate(drafts_a):
+        if application is not None and application.vial_id is not None:
+            used[application.vial_id] = used.get(application.vial_id, Decimal(0)) + application.volume_ml
+            if used[application.vial_id] > application.lot.product.vial_volume_ml:
+                errors.add(
+                    f"applications.{index}.volume_ml",
+                    _("Together the applications take more than vial %(vial)s holds (%(volume)s ml).")
+                    % {"vial": application.vial, "volume": application.lot.product.vial_volume_ml},
+                )
+    session = TreatmentSession(patient=patient, clinician=clinician, performed_at=performed_at, notes=notes)
+    for prefix, objects in (("procedures", drafts_p), ("applications", drafts_a)):
+        for index, obj in enumerate(objects):
+            if obj is not None:
+                try:
+                    obj.full_clean(exclude=["session", "vial"])
+                except ValidationError as error:
+                    errors.add_validation(f"{prefix}.{index}", error)
+    try:
+        session.full_clean(exclude=["performed_at"])
+    except ValidationError as error:
+        errors.add_validation("session", error)
+    errors.raise_any()
+    saved_procedures = [p for p in drafts_p if p is not None]
+    saved_applications = [a for a in drafts_a if a is not None]
+
+    draft = SessionDraft(
+        patient=patient,
+        performed_at=performed_at,
+        procedures=[
+            ProcedureDraft(
+                kind=p.kind,
+                areas=p.areas,
+                started_at=p.started_at,
+                ended_at=p.ended_at,
+                laser_type=p.laser_type,
+            )
+            for p in saved_procedures
+        ],
+        applications=[
+            ApplicationDraft(
+                lot=a.lot,
+                vial=a.vial if a.vial_id is not None else None,
+                volume_ml=a.volume_ml,
+                areas=a.areas,
+                applied_at=a.applied_at,
+            )
+            for a in saved_applications
+        ],
+    )
+    violations = check_session(draft, clinic=clinic)
+    refused = [
+        v
+        for v in violations
+        if v.severity == BLOCK or (v.severity == WARN and v.rule not in acknowledged_warnings)
+    ]
+    if refused:
+        raise RuleViolations(refused)
+
+    session.save()
+    for procedure in saved_procedures:
+        procedure.session = session
+        procedure.save()
+    now = timezone.now()
+    for application in saved_applications:
+        application.session = session
+        application.save()
+    for vial in {a.vial_id: a.vial for a in saved_applications}.values():
+        consume_vial(vial=vial, at=performed_at, by=clinician)
+    ProtocolWarning.objects.bulk_create(
+        ProtocolWarning(
+            session=session, rule=v.rule, message=v.message, acknowledged_by=clinician, acknowledged_at=now
+        )
+        for v in violations
+        if v.severity == WARN
+    )
+    _complete_visit(session, clinic_time_zone=clinic.time_zone)
+    return session
+
+
+def _complete_visit(session: TreatmentSession, *, clinic_time_zone: str) -> None:
+    """Mark the patient's planned session visit due on the session's day done, if there is one."""
+    day = session.performed_at.astimezone(zoneinfo.ZoneInfo(clinic_time_zone)).date()
+    visit = (
+        Visit.objects.filter(
+            course__patient=session.patient,
+            kind=VisitKind.SESSION,
+            status=VisitStatus.PLANNED,
+            due_from__lte=day,
+            due_until__gte=day,
+        )
+        .order_by("planned_at")
+        .first()
+    )
+    if visit is not None:
+        visit.status, visit.session = VisitStatus.DONE, session
+        visit.save(update_fields=["status", "session"])
