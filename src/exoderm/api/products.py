@@ -1,3 +1,468 @@
-from ninja import Router
+"""Products, lots, vials, temperature logs and recall (mounted at /api/v1/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import Router, Schema
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.permissions import Action, require
+from exoderm.products import coldchain, selectors, services
+from exoderm.products.models import Lot, LotStatus, Source, StorageForm, Vial
+from exoderm.treatments import recall
 
 router = Router(tags=["products"])
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # the API's bearer authentication sets it
+    return user
+
+
+def _clinic(request: HttpRequest) -> Clinic:
+    clinic = _user(request).clinic
+    assert clinic is not None  # tokens are only issued to users of a clinic
+    return clinic
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+class ProductIn(Schema):
+    name: str
+    manufacturer: str = ""
+    source: Source
+    storage_form: StorageForm
+    storage_min_c: Decimal
+    storage_max_c: Decimal
+    use_by_minutes: int
+    max_freeze_thaw_cycles: int = 1
+    volume_min_ml: Decimal
+    volume_max_ml: Decimal
+    vial_volume_ml: Decimal = Decimal("5")
+
+
+class ProductPatch(Schema):
+    name: str | None = None
+    manufacturer: str | None = None
+    source: Source | None = None
+    storage_form: StorageForm | None = None
+    storage_min_c: Decimal | None = None
+    storage_max_c: Decimal | None = None
+    use_by_minutes: int | None = None
+    max_freeze_thaw_cycles: int | None = None
+    volume_min_ml: Decimal | None = None
+    volume_max_ml: Decimal | None = None
+    vial_volume_ml: Decimal | None = None
+
+
+class ProductOut(Schema):
+    id: int
+    name: str
+    manufacturer: str
+    source: str
+    storage_form: str
+    storage_min_c: Decimal
+    storage_max_c: Decimal
+    use_by_minutes: int
+    max_freeze_thaw_cycles: int
+    volume_min_ml: Decimal
+    volume_max_ml: Decimal
+    vial_volume_ml: Decimal
+
+
+class LotIn(Schema):
+    product: int
+    number: str
+    expires_on: dt.date
+    vials_received: int
+    received_at: dt.datetime | None = None
+    logger_interval_minutes: int = 15
+
+
+class LotOut(Schema):
+    id: int
+    product: int = pydantic.Field(validation_alias="product_id")
+    product_name: str = pydantic.Field(validation_alias="product.name")
+    number: str
+    expires_on: dt.date
+    vials_received: int
+    vials_used: int
+    status: str
+    status_reason: str
+    status_changed_at: dt.datetime | None
+    status_changed_by: str | None
+    received_at: dt.datetime
+    logger_interval_minutes: int
+
+    @staticmethod
+    def resolve_status_changed_by(obj: Lot) -> str | None:
+        return obj.status_changed_by.display_name if obj.status_changed_by else None
+
+
+class LotEventOut(Schema):
+    from_status: str
+    to_status: str
+    reason: str
+    details: dict[str, Any]
+    by: str | None
+    at: dt.datetime
+
+    @staticmethod
+    def resolve_by(obj: Any) -> str | None:
+        return obj.by.display_name if obj.by else None
+
+
+class LotDetailOut(LotOut):
+    events: list[LotEventOut]
+
+
+class ReasonIn(Schema):
+    reason: str = ""
+
+
+class RecallIn(Schema):
+    reason: str
+
+
+class VialOut(Schema):
+    id: int
+    serial: int
+    state: str
+    thawed_at: dt.datetime | None
+    freeze_thaw_cycles: int
+
+
+class VialActionIn(Schema):
+    at: dt.datetime | None = None
+
+
+class ReadingIn(Schema):
+    recorded_at: dt.datetime
+    celsius: Decimal
+
+
+class TemperatureBatchIn(Schema):
+    readings: list[ReadingIn]
+
+
+class ReadingOut(Schema):
+    recorded_at: dt.datetime
+    celsius: Decimal
+
+
+class GapOut(Schema):
+    start: dt.datetime
+    end: dt.datetime
+    minutes: float
+
+
+class TemperatureLogOut(Schema):
+    storage_min_c: Decimal
+    storage_max_c: Decimal
+    logger_interval_minutes: int
+    readings: list[ReadingOut]
+    excursions: list[ReadingOut]
+    gaps: list[GapOut]
+
+
+class IngestOut(Schema):
+    stored: int
+    duplicates: int
+    excursions: list[ReadingOut]
+    gaps: list[GapOut]
+    quarantined: bool
+    status: str
+
+
+class RecallRowOut(Schema):
+    patient_id: int
+    patient_code: str
+    given_name: str
+    family_name: str
+    date_of_birth: dt.date | None
+    email: str
+    phone: str
+    session_id: int
+    performed_at: dt.datetime
+    clinician: str
+    vial_serial: int
+    volume_ml: Decimal
+    areas: list[str]
+    applied_at: dt.datetime
+
+
+class RecallOut(Schema):
+    lot: LotOut
+    affected: list[RecallRowOut]
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+@router.get("/products", response=list[ProductOut])
+@paginate(LimitOffsetPagination)
+def list_products(request: HttpRequest) -> Any:
+    """The clinic's exosome products, by name."""
+    return selectors.products(_clinic(request))
+
+
+@router.post("/products", response={201: ProductOut})
+def create_product(request: HttpRequest, payload: ProductIn) -> Any:
+    """Add a product (clinic administrators)."""
+    user = _user(request)
+    product = services.create_product(clinic=_clinic(request), by=user, **payload.dict())
+    return 201, product
+
+
+@router.get("/products/{product_id}", response=ProductOut)
+def get_product(request: HttpRequest, product_id: int) -> Any:
+    return selectors.product(_clinic(request), product_id)
+
+
+@router.patch("/products/{product_id}", response=ProductOut)
+def update_product(request: HttpRequest, product_id: int, payload: ProductPatch) -> Any:
+    """Change some fields of a product (clinic administrators)."""
+    user = _user(request)
+    product = selectors.product(_clinic(request), product_id)
+    return services.update_product(product=product, changes=payload.dict(exclude_unset=True), by=user)
+
+
+# --- lots -------------------------------------------------------------------------------------
+
+
+def _lot_detail(request: HttpRequest, lot_id: int) -> dict[str, Any]:
+    lot = selectors.lot(_clinic(request), lot_id)
+    data = LotOut.from_orm(lot).dict()
+    data["events"] = list(selectors.lot_events(lot))
+    return data
+
+
+@router.get("/lots", response=list[LotOut])
+@paginate(LimitOffsetPagination)
+def list_lots(request: HttpRequest, status: LotStatus | None = None, product: int | None = None) -> Any:
+    """The clinic's lots, soonest expiry first; filter by ``status`` and ``product`` id."""
+    return selectors.lots(_clinic(request), status=status, product_id=product)
+
+
+@router.post("/lots", response={201: LotDetailOut})
+def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
+    """Book in a delivered lot: its vials are numbered 1..n and it starts quarantined."""
+    user = _user(request)
+    product = selectors.product(_clinic(request), payload.product)
+    lot = services.receive_lot(
+        product=product,
+        number=payload.number,
+        expires_on=payload.expires_on,
+        vials_received=payload.vials_received,
+        received_at=payload.received_at,
+        logger_interval_minutes=payload.logger_interval_minutes,
+        by=user,
+    )
+    return 201, _lot_detail(request, lot.pk)
+
+
+@router.get("/lots/{lot_id}", response=LotDetailOut)
+def get_lot(request: HttpRequest, lot_id: int) -> Any:
+    """A lot with vials used and received, its status and reason, and every status change."""
+    return _lot_detail(request, lot_id)
+
+
+@router.post("/lots/{lot_id}/release", response=LotDetailOut)
+def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
+    """Release a quarantined lot; the releasing person is recorded. A lot quarantined by the
+    cold-chain check needs a ``reason``."""
+    user = _user(request)
+    services.release_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
+    return _lot_detail(request, lot_id)
+
+
+@router.post("/lots/{lot_id}/quarantine", response=LotDetailOut)
+def quarantine_lot(request: HttpRequest, lot_id: int, payload: RecallIn) -> Any:
+    """Withdraw a released lot from use, with a reason."""
+    user = _user(request)
+    services.quarantine_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
+    return _lot_detail(request, lot_id)
+
+
+# --- vials ------------------------------------------------------------------------------------
+
+
+@router.get("/lots/{lot_id}/vials", response=list[VialOut])
+@paginate(LimitOffsetPagination)
+def list_vials(request: HttpRequest, lot_id: int) -> Any:
+    return selectors.vials(selectors.lot(_clinic(request), lot_id))
+
+
+VIAL_ACTIONS = {
+    "thaw": services.thaw_vial,
+    "reconstitute": services.reconstitute_vial,
+    "refreeze": services.refreeze_vial,
+    "discard": services.discard_vial,
+}
+
+
+def _vial_action(action: str) -> None:
+    @router.post(
+        f"/lots/{{lot_id}}/vials/{{vial_id}}/{action}", response=VialOut, operation_id=f"{action}_vial"
+    )
+    def handler(request: HttpRequest, lot_id: int, vial_id: int, payload: VialActionIn | None = None) -> Vial:
+        user = _user(request)
+        vial = selectors.vial(_clinic(request), lot_id=lot_id, pk=vial_id)
+        return VIAL_ACTIONS[action](vial=vial, at=payload.at if payload else None, by=user)
+
+    handler.__doc__ = {
+        "thaw": "Thaw a frozen vial (or take a refrigerated one out); counts a freeze-thaw cycle.",
+        "reconstitute": "Reconstitute a vial of a lyophilized product.",
+        "refreeze": "Refreeze a thawed vial of a frozen product within its use-by time.",
+        "discard": "Discard a stored or thawed vial.",
+    }[action]
+
+
+for _action in VIAL_ACTIONS:
+    _vial_action(_action)
+
+
+# --- temperatures -----------------------------------------------------------------------------
+
+
+@router.get("/lots/{lot_id}/temperatures", response=TemperatureLogOut)
+def temperature_log(
+    request: HttpRequest, lot_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> Any:
+    """The lot's readings (optionally between ``since`` and ``until``) and every excursion and gap
+    of its whole log."""
+    lot = selectors.lot(_clinic(request), lot_id)
+    found = selectors.cold_chain_check(lot)
+    return {
+        "storage_min_c": lot.product.storage_min_c,
+        "storage_max_c": lot.product.storage_max_c,
+        "logger_interval_minutes": lot.logger_interval_minutes,
+        "readings": list(selectors.temperature_log(lot, since=since, until=until)),
+        "excursions": [e.as_dict() for e in found.excursions],
+        "gaps": [g.as_dict() for g in found.gaps],
+    }
+
+
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": TemperatureBatchIn.model_json_schema()},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "recorded_at,celsius\n2026-11-01T08:00:00+01:00,-20.5\n",
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+def _readings(request: HttpRequest) -> list[coldchain.Reading]:
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            batch = TemperatureBatchIn.model_validate(json.loads(request.body or b"null"))
+        except json.JSONDecodeError as exc:
+            raise NinjaValidationError(
+                [{"loc": ["body"], "msg": _("The body is not JSON: %s") % exc}]
+            ) from None
+        except pydantic.ValidationError as exc:
+            raise NinjaValidationError(
+                [dict(e) for e in exc.errors(include_url=False, include_context=False)]
+            ) from None
+        return coldchain.parse_batch([(r.recorded_at, r.celsius) for r in batch.readings])
+    if content_type == "text/csv":
+        return coldchain.parse_csv(request.body)
+    if content_type == "multipart/form-data":
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": _("Send the logger's CSV in the form field 'file'.")})
+        return coldchain.parse_csv(upload.read())
+    raise HttpError(415, _("Send application/json, text/csv or multipart/form-data."))
+
+
+@router.post("/lots/{lot_id}/temperatures", response=IngestOut, openapi_extra=_INGEST_BODY)
+def ingest_temperatures(request: HttpRequest, lot_id: int) -> Any:
+    """Add temperature readings to the lot's log and check the whole log.
+
+    Send either JSON ``{"readings": [{"recorded_at": "2026-11-01T08:00:00+01:00", "celsius": -20.5}]}``,
+    or the logger's CSV as the body with ``Content-Type: text/csv``, or as the form field ``file``
+    of a ``multipart/form-data`` upload. CSV: one reading a line, ``timestamp,celsius``, the
+    timestamp ISO 8601 with a UTC offset, an optional header line; semicolon-separated files may
+    use a decimal comma. Any bad line refuses the whole upload (the error names the line).
+    Readings already stored with the same value are skipped. A reading outside the product's
+    range, or a gap longer than twice the logger interval, quarantines the lot."""
+    user = _user(request)
+    lot = selectors.lot(_clinic(request), lot_id)
+    result = services.ingest_temperatures(lot=lot, readings=_readings(request), by=user)
+    return {
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "excursions": [e.as_dict() for e in result.check.excursions],
+        "gaps": [g.as_dict() for g in result.check.gaps],
+        "quarantined": result.quarantined,
+        "status": result.status,
+    }
+
+
+# --- recall -----------------------------------------------------------------------------------
+
+
+def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
+    user = _user(request)
+    require(user, Action.RELEASE_LOT)
+    require(user, Action.VIEW_IDENTITY)
+    lot = selectors.lot(_clinic(request), lot_id)
+    if lot.status != LotStatus.RECALLED:
+        raise ValidationError({"status": _("The lot is not recalled.")})
+    return lot
+
+
+@router.post("/lots/{lot_id}/recall", response=RecallOut)
+def recall_lot(request: HttpRequest, lot_id: int, payload: RecallIn) -> Any:
+    """Mark the lot recalled and list every patient and session that received it, with contacts."""
+    user = _user(request)
+    require(user, Action.VIEW_IDENTITY)
+    services.recall_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
+    lot = _recalled_lot(request, lot_id)
+    return {"lot": lot, "affected": recall.affected_by_lot(lot)}
+
+
+@router.get("/lots/{lot_id}/recall", response=RecallOut)
+def get_recall(request: HttpRequest, lot_id: int) -> Any:
+    """The patients and sessions that received a recalled lot."""
+    lot = _recalled_lot(request, lot_id)
+    return {"lot": lot, "affected": recall.affected_by_lot(lot)}
+
+
+@router.get("/lots/{lot_id}/recall.csv", response={200: str})
+def get_recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+    """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8)."""
+    lot = _recalled_lot(request, lot_id)
+    response = HttpResponse(
+        recall.recall_csv(recall.affected_by_lot(lot)), content_type="text/csv; charset=utf-8"
+    )
+    safe_number = re.sub(r"[^A-Za-z0-9._-]+", "_", lot.number)
+    response["Content-Disposition"] = f'attachment; filename="recall-{safe_number}.csv"'
+    return response

@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from exoderm.clinics.models import User
-from exoderm.products.models import Lot, LotEvent, LotStatus, Vial, VialState
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.permissions import Action, require
+from exoderm.products import coldchain, selectors
+from exoderm.products.models import (
+    Lot,
+    LotEvent,
+    LotStatus,
+    Product,
+    StorageForm,
+    TemperatureReading,
+    Vial,
+    VialEvent,
+    VialEventKind,
+    VialState,
+)
+
+# LotEvent.details key that marks an event written by the cold-chain check.
+COLD_CHAIN = "cold_chain"
+PRODUCT_FIELDS = frozenset(
+    {
+        "name",
+        "manufacturer",
+        "source",
+        "storage_form",
+        "storage_min_c",
+        "storage_max_c",
+        "use_by_minutes",
+        "max_freeze_thaw_cycles",
+        "volume_min_ml",
+        "volume_max_ml",
+        "vial_volume_ml",
+    }
+)
 
 
 def set_lot_status(
@@ -31,13 +68,460 @@ def set_lot_status(
     return lot
 
 
+def clinic_today(clinic: Clinic) -> dt.date:
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).date()
+
+
+def _deplete_if_empty(lot: Lot, *, at: dt.datetime, by: User) -> None:
+    """The lot (locked by the caller) becomes depleted with its last vial used or discarded."""
+    gone = lot.vials.filter(state__in=[VialState.USED, VialState.DISCARDED]).count()
+    if gone >= lot.vials_received and lot.status == LotStatus.RELEASED:
+        set_lot_status(lot=lot, status=LotStatus.DEPLETED, reason=_("All vials used."), by=by, at=at)
+
+
 @transaction.atomic
 def consume_vial(*, vial: Vial, at: dt.datetime, by: User) -> Vial:
     """Mark a vial used by a session; the lot becomes depleted with its last vial."""
     vial.state = VialState.USED
     vial.save(update_fields=["state"])
     lot = Lot.objects.select_for_update().get(pk=vial.lot_id)
-    used = lot.vials.filter(state__in=[VialState.USED, VialState.DISCARDED]).count()
-    if used >= lot.vials_received and lot.status == LotStatus.RELEASED:
-        set_lot_status(lot=lot, status=LotStatus.DEPLETED, reason="All vials used.", by=by, at=at)
+    _deplete_if_empty(lot, at=at, by=by)
     return vial
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+def _save_product(product: Product) -> Product:
+    if Product.objects.filter(clinic_id=product.clinic_id, name__iexact=product.name).exclude(pk=product.pk):
+        raise ValidationError({"name": _("The clinic already has a product of this name.")})
+    product.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError:
+        raise ValidationError({"name": _("The clinic already has a product of this name.")}) from None
+    return product
+
+
+@transaction.atomic
+def create_product(
+    *,
+    clinic: Clinic,
+    name: str,
+    source: str,
+    storage_form: str,
+    storage_min_c: Decimal,
+    storage_max_c: Decimal,
+    use_by_minutes: int,
+    max_freeze_thaw_cycles: int,
+    volume_min_ml: Decimal,
+    volume_max_ml: Decimal,
+    vial_volume_ml: Decimal = Decimal("5"),
+    manufacturer: str = "",
+    by: User,
+) -> Product:
+    require(by, Action.MANAGE_CLINIC)
+    return _save_product(
+        Product(
+            clinic=clinic,
+            name=name.strip(),
+            manufacturer=manufacturer.strip(),
+            source=source,
+            storage_form=storage_form,
+            storage_min_c=storage_min_c,
+            storage_max_c=storage_max_c,
+            use_by_minutes=use_by_minutes,
+            max_freeze_thaw_cycles=max_freeze_thaw_cycles,
+            volume_min_ml=volume_min_ml,
+            volume_max_ml=volume_max_ml,
+            vial_volume_ml=vial_volume_ml,
+        )
+    )
+
+
+@transaction.atomic
+def update_product(*, product: Product, changes: Mapping[str, Any], by: User) -> Product:
+    """Change the given fields of a product (the names of :data:`PRODUCT_FIELDS`)."""
+    require(by, Action.MANAGE_CLINIC)
+    unknown = set(changes) - PRODUCT_FIELDS
+    if unknown:
+        raise ValidationError({name: _("This field cannot be changed.") for name in sorted(unknown)})
+    for name, value in changes.items():
+        setattr(product, name, value.strip() if isinstance(value, str) else value)
+    return _save_product(product)
+
+
+# --- lots -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def receive_lot(
+    *,
+    product: Product,
+    number: str,
+    expires_on: dt.date,
+    vials_received: int,
+    by: User,
+    received_at: dt.datetime | None = None,
+    logger_interval_minutes: int = 15,
+) -> Lot:
+    """Book a delivered lot in with its vials numbered 1..n. It stays quarantined until released."""
+    require(by, Action.HANDLE_STOCK)
+    received_at = received_at or timezone.now()
+    if timezone.is_naive(received_at):
+        raise ValidationError({"received_at": _("Give the time with a UTC offset.")})
+    number = number.strip()
+    if Lot.objects.filter(product=product, number__iexact=number).exists():
+        raise ValidationError({"number": _("This product already has a lot with this number.")})
+    if expires_on < clinic_today(product.clinic):
+        raise ValidationError({"expires_on": _("The lot has already expired.")})
+    lot = Lot(
+        product=product,
+        number=number,
+        expires_on=expires_on,
+        vials_received=vials_received,
+        received_at=received_at,
+        status=LotStatus.QUARANTINED,
+        status_reason=_("Received; awaiting release."),
+        status_changed_at=received_at,
+        status_changed_by=by,
+        logger_interval_minutes=logger_interval_minutes,
+    )
+    lot.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            lot.save()
+    except IntegrityError:
+        raise ValidationError({"number": _("This product already has a lot with this number.")}) from None
+    LotEvent.objects.create(
+        lot=lot, from_status="", to_status=lot.status, reason=lot.status_reason, by=by, at=received_at
+    )
+    Vial.objects.bulk_create(Vial(lot=lot, serial=serial) for serial in range(1, vials_received + 1))
+    return lot
+
+
+def _locked(lot: Lot) -> Lot:
+    """The lot re-read under a row lock, so that concurrent status changes serialize."""
+    return Lot.objects.select_for_update(of=("self",)).select_related("product__clinic").get(pk=lot.pk)
+
+
+def _quarantined_by_cold_chain(lot: Lot) -> bool:
+    last = lot.events.order_by("-at", "-id").first()
+    return bool(last and last.to_status == LotStatus.QUARANTINED and last.details.get(COLD_CHAIN))
+
+
+@transaction.atomic
+def release_lot(*, lot: Lot, by: User, reason: str = "") -> Lot:
+    """Release a quarantined lot for use; the releasing person is recorded by name.
+
+    A lot the cold-chain check quarantined is released only with a reason (for example the
+    manufacturer's stability data covering the excursion).
+    """
+    require(by, Action.RELEASE_LOT)
+    locked = _locked(lot)
+    reason = reason.strip()
+    if locked.status != LotStatus.QUARANTINED:
+        raise ValidationError(
+            {
+                "status": _("Only a quarantined lot can be released; this one is %(status)s.")
+                % {"status": locked.get_status_display()}
+            }
+        )
+    if locked.expires_on < clinic_today(locked.product.clinic):
+        raise ValidationError({"expires_on": _("The lot has expired and cannot be released.")})
+    if not reason and _quarantined_by_cold_chain(locked):
+        raise ValidationError(
+            {"reason": _("The cold-chain check quarantined this lot: give the reason for releasing it.")}
+        )
+    set_lot_status(
+        lot=locked,
+        status=LotStatus.RELEASED,
+        reason=reason or _("Released after incoming inspection."),
+        by=by,
+        details={"released_by": by.display_name},
+    )
+    return locked
+
+
+@transaction.atomic
+def quarantine_lot(*, lot: Lot, reason: str, by: User) -> Lot:
+    """Withdraw a released lot from use until someone releases it again."""
+    require(by, Action.HANDLE_STOCK)
+    locked = _locked(lot)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the reason for the quarantine.")})
+    if locked.status != LotStatus.RELEASED:
+        raise ValidationError(
+            {
+                "status": _("Only a released lot can be quarantined; this one is %(status)s.")
+                % {"status": locked.get_status_display()}
+            }
+        )
+    return set_lot_status(lot=locked, status=LotStatus.QUARANTINED, reason=reason.strip(), by=by)
+
+
+@transaction.atomic
+def recall_lot(*, lot: Lot, reason: str, by: User) -> Lot:
+    """Mark a lot recalled (once; recalling it again changes nothing).
+
+    The patients and sessions that received it: :func:`exoderm.treatments.recall.affected_by_lot`.
+    """
+    require(by, Action.RELEASE_LOT)
+    locked = _locked(lot)
+    if locked.status == LotStatus.RECALLED:
+        return locked
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the reason for the recall.")})
+    return set_lot_status(lot=locked, status=LotStatus.RECALLED, reason=reason.strip(), by=by)
+
+
+@transaction.atomic
+def mark_expired_lots(*, at: dt.datetime | None = None) -> int:
+    """Lots past their expiry date (in their clinic's time zone) become expired; run daily."""
+    at = at or timezone.now()
+    candidates = (
+        Lot.objects.select_for_update(of=("self",))
+        .select_related("product__clinic")
+        .filter(
+            status__in=[LotStatus.QUARANTINED, LotStatus.RELEASED],
+            expires_on__lt=at.date() + dt.timedelta(days=1),
+        )
+    )
+    count = 0
+    for lot in candidates:
+        if lot.expires_on < at.astimezone(zoneinfo.ZoneInfo(lot.product.clinic.time_zone)).date():
+            set_lot_status(
+                lot=lot, status=LotStatus.EXPIRED, reason=_("Past its expiry date."), by=None, at=at
+            )
+            count += 1
+    return count
+
+
+# --- vials ------------------------------------------------------------------------------------
+
+
+def _vial_for_change(vial: Vial) -> Vial:
+    return Vial.objects.select_for_update(of=("self",)).select_related("lot__product__clinic").get(pk=vial.pk)
+
+
+def _require_usable_lot(lot: Lot) -> None:
+    if lot.status != LotStatus.RELEASED:
+        raise ValidationError(
+            {"lot": _("The lot is %(status)s, not released.") % {"status": lot.get_status_display()}}
+        )
+    if lot.expires_on < clinic_today(lot.product.clinic):
+        raise ValidationError({"lot": _("The lot has expired.")})
+
+
+def _record(vial: Vial, kind: str, *, at: dt.datetime, by: User) -> None:
+    VialEvent.objects.create(vial=vial, kind=kind, at=at, by=by)
+
+
+def _at(at: dt.datetime | None) -> dt.datetime:
+    at = at or timezone.now()
+    if timezone.is_naive(at):
+        raise ValidationError({"at": _("Give the time with a UTC offset.")})
+    return at
+
+
+@transaction.atomic
+def thaw_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
+    """Thaw a frozen vial (or take a refrigerated one out): the product's use-by time starts.
+
+    Each thaw counts as a freeze-thaw cycle; a vial is not thawed beyond the product's maximum.
+    """
+    require(by, Action.HANDLE_STOCK)
+    at, locked = _at(at), _vial_for_change(vial)
+    product = locked.lot.product
+    if product.storage_form == StorageForm.LYOPHILIZED:
+        raise ValidationError({"vial": _("A lyophilized product is reconstituted, not thawed.")})
+    if locked.state != VialState.STORED:
+        raise ValidationError({"vial": _("Only a stored vial can be thawed.")})
+    _require_usable_lot(locked.lot)
+    if locked.freeze_thaw_cycles >= product.max_freeze_thaw_cycles:
+        raise ValidationError(
+            {
+                "vial": _(
+                    "The vial has been thawed %(cycles)d times; the product allows at most %(max)d "
+                    "freeze-thaw cycles. Discard it."
+                )
+                % {"cycles": locked.freeze_thaw_cycles, "max": product.max_freeze_thaw_cycles}
+            }
+        )
+    locked.state, locked.thawed_at = VialState.THAWED, at
+    locked.freeze_thaw_cycles += 1
+    locked.save(update_fields=["state", "thawed_at", "freeze_thaw_cycles"])
+    _record(locked, VialEventKind.THAW, at=at, by=by)
+    return locked
+
+
+@transaction.atomic
+def reconstitute_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
+    """Reconstitute a lyophilized vial: the product's use-by time starts."""
+    require(by, Action.HANDLE_STOCK)
+    at, locked = _at(at), _vial_for_change(vial)
+    if locked.lot.product.storage_form != StorageForm.LYOPHILIZED:
+        raise ValidationError({"vial": _("Only a lyophilized product is reconstituted.")})
+    if locked.state != VialState.STORED:
+        raise ValidationError({"vial": _("Only a stored vial can be reconstituted.")})
+    _require_usable_lot(locked.lot)
+    locked.state, locked.thawed_at = VialState.THAWED, at
+    locked.save(update_fields=["state", "thawed_at"])
+    _record(locked, VialEventKind.RECONSTITUTE, at=at, by=by)
+    return locked
+
+
+@transaction.atomic
+def refreeze_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
+    """Put a thawed vial of a frozen product back into the freezer within its use-by time."""
+    require(by, Action.HANDLE_STOCK)
+    at, locked = _at(at), _vial_for_change(vial)
+    product = locked.lot.product
+    if product.storage_form != StorageForm.FROZEN:
+        raise ValidationError({"vial": _("Only a frozen product can be refrozen.")})
+    if locked.state != VialState.THAWED or locked.thawed_at is None:
+        raise ValidationError({"vial": _("Only a thawed vial can be refrozen.")})
+    if at > locked.thawed_at + dt.timedelta(minutes=product.use_by_minutes):
+        raise ValidationError({"vial": _("The vial is past its use-by time after thawing. Discard it.")})
+    if at < locked.thawed_at:
+        raise ValidationError({"at": _("A vial cannot be refrozen before it was thawed.")})
+    locked.state, locked.thawed_at = VialState.STORED, None
+    locked.save(update_fields=["state", "thawed_at"])
+    _record(locked, VialEventKind.REFREEZE, at=at, by=by)
+    return locked
+
+
+@transaction.atomic
+def discard_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
+    """Discard a stored or thawed vial; the lot becomes depleted with its last vial."""
+    require(by, Action.HANDLE_STOCK)
+    at, locked = _at(at), _vial_for_change(vial)
+    if locked.state not in {VialState.STORED, VialState.THAWED}:
+        raise ValidationError({"vial": _("The vial is already used or discarded.")})
+    locked.state = VialState.DISCARDED
+    locked.save(update_fields=["state"])
+    _record(locked, VialEventKind.DISCARD, at=at, by=by)
+    _deplete_if_empty(_locked(locked.lot), at=at, by=by)
+    return locked
+
+
+# --- cold chain -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    check: coldchain.CheckResult
+    quarantined: bool
+    status: str
+
+
+def _cold_chain_reason(lot: Lot, found: coldchain.CheckResult) -> str:
+    product = lot.product
+    parts = []
+    if found.excursions:
+        first = found.excursions[0]
+        parts.append(
+            _("%(count)d readings outside %(min)s to %(max)s °C (first at %(at)s: %(celsius)s °C)")
+            % {
+                "count": len(found.excursions),
+                "min": product.storage_min_c,
+                "max": product.storage_max_c,
+                "at": first.recorded_at.isoformat(),
+                "celsius": first.celsius,
+            }
+        )
+    if found.gaps:
+        first_gap = found.gaps[0]
+        parts.append(
+            _("%(count)d gaps in the log longer than %(limit)d minutes (first from %(start)s to %(end)s)")
+            % {
+                "count": len(found.gaps),
+                "limit": 2 * lot.logger_interval_minutes,
+                "start": first_gap.start.isoformat(),
+                "end": first_gap.end.isoformat(),
+            }
+        )
+    return _("Cold chain: %(findings)s.") % {"findings": "; ".join(parts)}
+
+
+def _reported_findings(lot: Lot) -> set[str]:
+    """Keys of excursions and gaps that earlier cold-chain events already quarantined the lot for."""
+    keys: set[str] = set()
+    for details in lot.events.filter(to_status=LotStatus.QUARANTINED).values_list("details", flat=True):
+        if details and details.get(COLD_CHAIN):
+            keys.update(details.get("keys", []))
+    return keys
+
+
+@transaction.atomic
+def ingest_temperatures(*, lot: Lot, readings: Sequence[coldchain.Reading], by: User) -> IngestResult:
+    """Store a logger's readings (all or none) and check the lot's whole log.
+
+    Readings already stored with the same value are skipped, so a re-upload changes nothing; a
+    different value for a stored instant refuses the batch. A reading outside the product's range
+    or a gap longer than twice the logger interval that no earlier check reported quarantines a
+    released (or keeps a quarantined) lot with the reason and the offending readings and gaps.
+    """
+    require(by, Action.HANDLE_STOCK)
+    locked = _locked(lot)
+    if not readings:
+        raise ValidationError({"readings": _("No readings given.")})
+    for reading in readings:
+        if timezone.is_naive(reading.recorded_at):
+            raise ValidationError({"readings": _("%(where)s: no UTC offset.") % {"where": reading.where}})
+    instants = [r.recorded_at for r in readings]
+    stored = dict(
+        TemperatureReading.objects.filter(
+            lot=locked, recorded_at__gte=min(instants), recorded_at__lte=max(instants)
+        ).values_list("recorded_at", "celsius")
+    )
+    conflicts = [
+        _("%(where)s: %(celsius)s °C differs from the stored %(stored)s °C at %(at)s.")
+        % {"where": r.where, "celsius": r.celsius, "stored": stored[r.recorded_at], "at": r.recorded_at}
+        for r in readings
+        if r.recorded_at in stored and stored[r.recorded_at] != r.celsius
+    ]
+    if conflicts:
+        raise ValidationError({"readings": conflicts[: coldchain.MAX_REPORTED_ERRORS]})
+    new = [
+        TemperatureReading(lot=locked, recorded_at=r.recorded_at, celsius=r.celsius)
+        for r in readings
+        if r.recorded_at not in stored
+    ]
+    TemperatureReading.objects.bulk_create(new, batch_size=1000)
+
+    product = locked.product
+    found = selectors.cold_chain_check(locked)
+    reported = _reported_findings(locked)
+    fresh = coldchain.CheckResult(
+        excursions=[e for e in found.excursions if e.key not in reported],
+        gaps=[g for g in found.gaps if g.key not in reported],
+    )
+    quarantined = False
+    if fresh and locked.status in {LotStatus.RELEASED, LotStatus.QUARANTINED}:
+        set_lot_status(
+            lot=locked,
+            status=LotStatus.QUARANTINED,
+            reason=_cold_chain_reason(locked, fresh),
+            by=None,
+            details={
+                COLD_CHAIN: True,
+                "range_c": [str(product.storage_min_c), str(product.storage_max_c)],
+                "logger_interval_minutes": locked.logger_interval_minutes,
+                "excursions": [e.as_dict() for e in fresh.excursions],
+                "gaps": [g.as_dict() for g in fresh.gaps],
+                "keys": sorted(fresh.keys()),
+                "uploaded_by": by.display_name,
+            },
+        )
+        quarantined = True
+    return IngestResult(
+        stored=len(new),
+        duplicates=len(readings) - len(new),
+        check=found,
+        quarantined=quarantined,
+        status=locked.status,
+    )

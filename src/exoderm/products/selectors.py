@@ -1,0 +1,74 @@
+"""Reads for products, lots, vials and temperature logs, always within one clinic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, Q, QuerySet
+
+from exoderm.clinics.models import Clinic
+from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.products import coldchain
+from exoderm.products.models import Lot, LotEvent, Product, TemperatureReading, Vial, VialState
+
+
+def products(clinic: Clinic) -> QuerySet[Product]:
+    return in_clinic(Product, clinic).order_by("name", "id")
+
+
+def product(clinic: Clinic, pk: object) -> Product:
+    return get_in_clinic(Product, clinic, pk)
+
+
+def _lots() -> QuerySet[Lot]:
+    return Lot.objects.select_related("product", "status_changed_by").annotate(
+        vials_used=Count("vials", filter=Q(vials__state__in=[VialState.USED, VialState.DISCARDED]))
+    )
+
+
+def lots(clinic: Clinic, *, status: str | None = None, product_id: int | None = None) -> QuerySet[Lot]:
+    """The clinic's lots with ``vials_used`` (used or discarded), soonest expiry first."""
+    queryset = in_clinic(_lots(), clinic)
+    if status:
+        queryset = queryset.filter(status=status)
+    if product_id is not None:
+        queryset = queryset.filter(product_id=product_id)
+    return queryset.order_by("expires_on", "number", "id")
+
+
+def lot(clinic: Clinic, pk: object) -> Lot:
+    return get_in_clinic(_lots(), clinic, pk)
+
+
+def lot_events(lot: Lot) -> QuerySet[LotEvent]:
+    return lot.events.select_related("by").order_by("-at", "-id")
+
+
+def vials(lot: Lot) -> QuerySet[Vial]:
+    return lot.vials.order_by("serial")
+
+
+def vial(clinic: Clinic, *, lot_id: int, pk: object) -> Vial:
+    """A vial of the lot ``lot_id`` of the clinic (another lot's vial id is a 404 too)."""
+    return get_in_clinic(Vial.objects.filter(lot_id=lot_id).select_related("lot__product"), clinic, pk)
+
+
+def temperature_log(
+    lot: Lot, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> QuerySet[TemperatureReading]:
+    queryset = lot.temperatures.order_by("recorded_at")
+    if since is not None:
+        queryset = queryset.filter(recorded_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(recorded_at__lte=until)
+    return queryset
+
+
+def cold_chain_check(lot: Lot) -> coldchain.CheckResult:
+    """Every excursion and gap in the lot's whole log against its product's range."""
+    return coldchain.check(
+        lot.temperatures.order_by("recorded_at").values_list("recorded_at", "celsius"),
+        minimum=lot.product.storage_min_c,
+        maximum=lot.product.storage_max_c,
+        interval_minutes=lot.logger_interval_minutes,
+    )

@@ -1,0 +1,107 @@
+"""Recall: every patient and session that received a lot, with contact details, in one query.
+
+Read-only. Marking the lot recalled is :func:`exoderm.products.services.recall_lot`; callers
+check ``Action.VIEW_IDENTITY`` (the rows name patients).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import astuple, dataclass, fields
+from decimal import Decimal
+
+from exoderm.products.models import Lot
+from exoderm.treatments.models import ExosomeApplication
+
+
+@dataclass(frozen=True)
+class RecallRow:
+    """One application of the lot: who received it, when, where on the body, and how to reach them."""
+
+    patient_id: int
+    patient_code: str
+    given_name: str
+    family_name: str
+    date_of_birth: dt.date | None
+    email: str
+    phone: str
+    session_id: int
+    performed_at: dt.datetime
+    clinician: str
+    vial_serial: int
+    volume_ml: Decimal
+    areas: list[str]
+    applied_at: dt.datetime
+
+
+COLUMNS = [f.name for f in fields(RecallRow)]
+
+_VALUES = {
+    "patient_id": "session__patient_id",
+    "patient_code": "session__patient__code",
+    "given_name": "session__patient__identity__given_name",
+    "family_name": "session__patient__identity__family_name",
+    "date_of_birth": "session__patient__identity__date_of_birth",
+    "email": "session__patient__identity__email",
+    "phone": "session__patient__identity__phone",
+    "session_id": "session_id",
+    "performed_at": "session__performed_at",
+    "clinician_first": "session__clinician__first_name",
+    "clinician_last": "session__clinician__last_name",
+    "clinician_username": "session__clinician__username",
+    "vial_serial": "vial__serial",
+    "volume_ml": "volume_ml",
+    "areas": "areas",
+    "applied_at": "applied_at",
+}
+
+
+def affected_by_lot(lot: Lot) -> list[RecallRow]:
+    """Every application of ``lot``, by session time, as rows with the patient's contact details.
+
+    One query: the lot's applications (indexed by lot) joined to session, patient, identity
+    (a patient without identity gives empty contact fields), clinician and vial.
+    """
+    rows = (
+        ExosomeApplication.objects.filter(lot_id=lot.pk)
+        .order_by("session__performed_at", "session_id", "applied_at", "id")
+        .values_list(*_VALUES.values())
+    )
+    result = []
+    for values in rows:
+        row = dict(zip(_VALUES, values, strict=True))
+        first, last, username = (
+            row.pop("clinician_first"),
+            row.pop("clinician_last"),
+            row.pop("clinician_username"),
+        )
+        row["clinician"] = f"{first} {last}".strip() or username
+        for name in ("given_name", "family_name", "email", "phone"):
+            row[name] = row[name] or ""
+        result.append(RecallRow(**row))
+    return result
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    if isinstance(value, list):
+        text = ", ".join(map(str, value))
+    elif isinstance(value, dt.datetime | dt.date):
+        text = value.isoformat()
+    else:
+        text = "" if value is None else str(value)
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        text = "'" + text
+    return text
+
+
+def recall_csv(rows: list[RecallRow]) -> str:
+    """The rows as RFC 4180 CSV (comma, CRLF, quoted where needed) with a header line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(value) for value in astuple(row)])
+    return out.getvalue()
