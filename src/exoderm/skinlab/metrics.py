@@ -74,11 +74,14 @@ PORE_MAX_MM_PER_PX = 0.05
 #: Valley strength thresholds (scale-normalised σ²·λ, L* units). A Gaussian valley of depth D
 #: reaches about 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep.
 WRINKLE_HIGH = 1.4
-WRINKLE_LOW = 0.8
+WRINKLE_LOW = 0.6
 #: Second Hessian eigenvalue must stay below this fraction of the first (line, not blob).
 WRINKLE_ANISOTROPY = 0.5
-#: Step-edge suppression: σ·|∇L| must stay below this multiple of σ²·λ.
-WRINKLE_EDGE_RATIO = 1.5
+#: Step-edge suppression: the valley strength is σ²·λ1 minus this multiple of σ·|∇L*| (zero at
+#: a valley's centre; a step edge of height D then peaks at about 0.03·D instead of 0.24·D).
+WRINKLE_EDGE_PENALTY = 2.5
+#: Skeleton end correction: fraction of the valley-mask width added per skeleton endpoint.
+WRINKLE_END_FRACTION = 0.0
 #: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
 PORE_THRESHOLD = 1.0
 #: Minimum number of region pixels for any statistic.
@@ -150,10 +153,7 @@ def _robust_background(
     step = max(1.0, sigma_px / 4.0)
     sh, sw = max(1, round(h / step)), max(1, round(w / step))
     wf = weight.astype(np.float32)
-    if img.ndim == 2:
-        num = img * wf
-    else:
-        num = img * wf[..., None]
+    num = img * wf if img.ndim == 2 else img * wf[..., None]
     num_s = cv2.resize(num, (sw, sh), interpolation=cv2.INTER_AREA)
     cov = cv2.resize(wf, (sw, sh), interpolation=cv2.INTER_AREA)
     safe = np.maximum(cov, 1e-6)
@@ -224,7 +224,12 @@ def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
 
 
 def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
-    """Multi-scale valley strength of L* (σ²·λ1 with anisotropy and edge suppression)."""
+    """Multi-scale valley strength of L*.
+
+    The maximum over scales of the scale-normalised σ²·λ1 minus :data:`WRINKLE_EDGE_PENALTY`
+    times σ·|∇L*| (zero at a valley's centre, large beside a step edge such as a spot's
+    border), where the Hessian is line-like (λ2 at most :data:`WRINKLE_ANISOTROPY` of λ1).
+    """
     lo, hi = WRINKLE_WIDTH_MM
     # a Gaussian valley of FWHM w answers best at σ ≈ w / 2.355
     sigmas_mm = np.geomspace(lo / 2.355, hi / 2.355, 5)
@@ -236,10 +241,8 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
         img = _shrink(filled_l, k)
         sk = max(0.5, math.sqrt(max((s_px / k) ** 2 - (0.35 if k > 1 else 0.0), 0.25)))
         l1, l2, grad, _ = _hessian_level(img, sk)
-        resp = l1
-        bad = (l2 > WRINKLE_ANISOTROPY * l1) | (grad > WRINKLE_EDGE_RATIO * l1)
-        resp = np.where(bad, 0.0, resp).astype(np.float32)
-        np.maximum(best, _grow(resp, shape), out=best)
+        resp = np.where(l2 <= WRINKLE_ANISOTROPY * l1, l1 - WRINKLE_EDGE_PENALTY * grad, 0.0)
+        np.maximum(best, _grow(resp.astype(np.float32), shape), out=best)
     return best
 
 
@@ -350,7 +353,7 @@ def measure_regions(
     if lab.ndim != 3 or lab.shape[2] != 3:
         raise ValueError(f"lab must be (H, W, 3), got {lab.shape}")
     h, w = lab.shape[:2]
-    if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):  # pragma: no cover
+    if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
         mm_per_px = None
 
     clean: dict[str, np.ndarray] = {}
@@ -471,6 +474,7 @@ class _SharedMaps:
         # --- spots ------------------------------------------------------------------------------
         cand = (dl5 <= SPOT_DL) & (da5 <= SPOT_DA_MAX) & umask
         self._spots(cand, valley)
+        self._drop_wrinkles_in_spots()
 
         # --- pores ------------------------------------------------------------------------------
         self.pore_note = None
@@ -514,7 +518,7 @@ class _SharedMaps:
         vlen = np.bincount(owner, wt, vn)
         width_px = varea[sk_owner] / np.maximum(vlen[sk_owner], 1.0)
         n_end = np.bincount(sl, end.astype(np.float64), n)
-        endcorr = n_end * 0.5 * np.minimum(width_px, WRINKLE_WIDTH_MM[1] / mpp)
+        endcorr = n_end * WRINKLE_END_FRACTION * np.minimum(width_px, WRINKLE_WIDTH_MM[1] / mpp)
         total = (length_px + endcorr) * mpp
         # a wrinkle is an open line (closed rings are lesion borders, not lines)
         valid = (total >= WRINKLE_MIN_LENGTH_MM) & (n_end >= 1)
@@ -530,6 +534,21 @@ class _SharedMaps:
         vvalid[0] = False
         self.wrinkle_area = vvalid[vlab]
 
+    def _drop_wrinkles_in_spots(self) -> None:
+        """Skeleton pieces lying mostly inside counted spots are lesion borders, not lines."""
+        if not self.sk_valid.any():
+            return
+        in_spot = self.spot_ok[self.spot_lab[self.sk_y, self.sk_x]]
+        nsk = len(self.sk_valid)
+        frac = np.bincount(self.sk_lab, in_spot.astype(np.float64), nsk) / np.maximum(
+            np.bincount(self.sk_lab, minlength=nsk), 1
+        )
+        self.sk_valid = self.sk_valid & (frac < 0.5)
+        keep = np.zeros(self.skel.shape, bool)
+        v = self.sk_valid[self.sk_lab]
+        keep[self.sk_y[v], self.sk_x[v]] = True
+        self.skel = keep
+
     def _spots(self, cand: np.ndarray, valley: np.ndarray) -> None:
         mpp = self.mpp
         n, lab, stats, _ = cv2.connectedComponentsWithStats(cand.view(np.uint8), connectivity=8)
@@ -540,16 +559,21 @@ class _SharedMaps:
             major, minor = _component_moments(lab, n, cand)
             elong = np.sqrt(major / minor)
             length_mm = np.sqrt(12 * major) * mpp
-            width_mm = stats[:, cv2.CC_STAT_AREA] * mpp / np.maximum(length_mm, 1e-9)
-            line_like = (
-                (elong >= SPOT_MAX_ELONGATION)
-                & (length_mm >= WRINKLE_MIN_LENGTH_MM)
-                & (width_mm <= WRINKLE_WIDTH_MM[1])
-            )
-            # or mostly made of a counted wrinkle
-            if self.wrinkle_area.any():
-                on_w = np.bincount(lab[cand & self.wrinkle_area], minlength=n).astype(np.float64)
-                line_like |= on_w >= 0.5 * stats[:, cv2.CC_STAT_AREA]
+            width_mm = stats[:, cv2.CC_STAT_AREA] * mpp * mpp / np.maximum(length_mm, 1e-9)
+            # elongated: a line piece, not a round-ish spot
+            line_like = (elong >= SPOT_MAX_ELONGATION) & (width_mm <= WRINKLE_WIDTH_MM[1])
+            if self.skel.any():
+                # carrying a counted wrinkle along most of its length
+                sk_len = np.bincount(lab[self.skel], minlength=n) * mpp
+                line_like |= (sk_len >= 0.5 * length_mm) & (elong >= 2.0)
+                # a fragment of a wrinkle (e.g. its deepest stretch) is part of the line
+                r = max(1, round(0.1 / mpp))
+                near = cv2.dilate(
+                    self.wrinkle_area.view(np.uint8),
+                    cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
+                ).view(bool)
+                on_w = np.bincount(lab[cand & near], minlength=n)
+                line_like |= 4 * on_w >= stats[:, cv2.CC_STAT_AREA]
             ok &= ~line_like
         self.spot_lab = lab
         self.spot_ok = ok
@@ -568,7 +592,7 @@ class _SharedMaps:
             l1, l2, _, _ = _hessian_level(img, sk)
             resp = np.where(l2 >= 0.5 * l1, l2, 0.0).astype(np.float32)
             np.maximum(best, _grow(resp, filled.shape), out=best)
-        r = max(1, int(round(0.5 * lo / mpp)))
+        r = max(1, round(0.5 * lo / mpp))
         kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern)) & self.umask
         # not inside counted spots or wrinkles

@@ -1,0 +1,270 @@
+"""skinlab.metrics: accuracy on phantoms with ground truth, and behaviour on bad input."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from exoderm.skinlab.metrics import METRIC_KEYS, RegionMeasurement, measure_regions
+from exoderm.skinlab.phantom import Perturbation, make_phantom
+
+MM_KEYS = (
+    "tone_sd_L",
+    "spot_count",
+    "spot_area_mm2",
+    "spot_area_pct",
+    "red_area_pct",
+    "a_excess_mean",
+    "wrinkle_count",
+    "wrinkle_length_mm",
+    "wrinkle_density",
+    "texture_rms",
+    "pore_count",
+    "pore_density",
+)
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """D65 sRGB -> CIE L*a*b* (OpenCV's float conversion)."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def measure_phantom(ph, **kw) -> RegionMeasurement:
+    return measure_regions(to_lab(ph.rgb), {"full": ph.mask}, mm_per_px=ph.mm_per_px, **kw)["full"]
+
+
+def rel_err(measured: float, truth: float) -> float:
+    return abs(measured - truth) / truth
+
+
+def assert_no_nan(r: RegionMeasurement) -> None:
+    assert set(r.metrics) == set(METRIC_KEYS)
+    for k, v in r.metrics.items():
+        assert v is None or (isinstance(v, int | float) and math.isfinite(v)), (k, v)
+
+
+# --------------------------------------------------------------------------------------------
+# accuracy on phantoms (mild realistic capture: noise, slight blur, JPEG q=90)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2, 3])
+def measured(request):
+    seed = request.param
+    ph = make_phantom(seed=seed, spots=25, wrinkles=10, perturb=Perturbation.mild(seed))
+    return ph, measure_phantom(ph)
+
+
+def test_spot_count_within_5_percent(measured):
+    ph, r = measured
+    assert ph.truth.spot_count >= 20
+    assert rel_err(r.metrics["spot_count"], ph.truth.spot_count) <= 0.05
+
+
+def test_spot_area_within_10_percent(measured):
+    ph, r = measured
+    assert rel_err(r.metrics["spot_area_mm2"], ph.truth.spot_area_mm2) <= 0.10
+    assert r.metrics["spot_area_pct"] == pytest.approx(
+        100 * r.metrics["spot_area_mm2"] / r.area_mm2, rel=1e-9
+    )
+
+
+def test_wrinkle_count_within_10_percent(measured):
+    ph, r = measured
+    assert ph.truth.wrinkle_count >= 8
+    assert rel_err(r.metrics["wrinkle_count"], ph.truth.wrinkle_count) <= 0.10
+
+
+def test_wrinkle_length_within_15_percent(measured):
+    ph, r = measured
+    assert rel_err(r.metrics["wrinkle_length_mm"], ph.truth.wrinkle_length_mm) <= 0.15
+    density = r.metrics["wrinkle_length_mm"] / (r.area_mm2 / 100)
+    assert r.metrics["wrinkle_density"] == pytest.approx(density)
+
+
+def test_red_area_within_10_percent(measured):
+    ph, r = measured
+    assert ph.truth.red_area_pct > 1
+    assert rel_err(r.metrics["red_area_pct"], ph.truth.red_area_pct) <= 0.10
+    assert r.metrics["a_excess_mean"] > 0.3
+
+
+def test_pores_found(measured):
+    ph, r = measured
+    # no accuracy target in the contract; most designed pores must be found, few invented
+    assert 0.6 * ph.truth.pore_count <= r.metrics["pore_count"] <= 1.2 * ph.truth.pore_count
+    assert r.metrics["pore_density"] == pytest.approx(r.metrics["pore_count"] / (r.area_mm2 / 100))
+
+
+def test_all_metrics_present_and_finite(measured):
+    ph, r = measured
+    assert_no_nan(r)
+    assert all(r.metrics[k] is not None for k in METRIC_KEYS)
+    assert r.area_px == int(ph.mask.sum())
+    assert r.area_mm2 == pytest.approx(ph.truth.skin_area_mm2)
+    assert r.notes == []
+
+
+def test_detections_are_full_size_boolean(measured):
+    ph, r = measured
+    for key in ("spots", "wrinkles", "red"):
+        d = r.detections[key]
+        assert d.shape == ph.mask.shape and d.dtype == bool
+    assert r.detections["spots"].sum() * ph.mm_per_px**2 == pytest.approx(r.metrics["spot_area_mm2"])
+    assert r.detections["red"].mean() * 100 == pytest.approx(r.metrics["red_area_pct"], rel=1e-6)
+    # a skeleton is thin: its pixel count is close to its length in pixels
+    n_sk = r.detections["wrinkles"].sum()
+    assert 0.7 < n_sk * ph.mm_per_px / r.metrics["wrinkle_length_mm"] <= 1.05
+
+
+# --------------------------------------------------------------------------------------------
+# colour and the unscaled metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_colour_medians_and_ita_on_clean_capture():
+    ph = make_phantom(seed=5, shading=0.0, tone_variation=0.5, spots=5, wrinkles=2, red_patches=0)
+    r = measure_phantom(ph)
+    L, a, b = ph.truth.base_lab
+    assert r.metrics["L_median"] == pytest.approx(L, abs=1.0)
+    assert r.metrics["a_median"] == pytest.approx(a, abs=0.7)
+    assert r.metrics["b_median"] == pytest.approx(b, abs=0.7)
+    ita = math.degrees(math.atan((r.metrics["L_median"] - 50) / r.metrics["b_median"]))
+    assert r.metrics["ita_deg"] == pytest.approx(ita)
+
+
+def test_texture_and_tone_follow_the_design():
+    kw = {"spots": 0, "wrinkles": 0, "red_patches": 0, "pores": 0, "shading": 0.0}
+    smooth = measure_phantom(make_phantom(seed=1, texture=0.3, mottling=0.2, **kw))
+    rough = measure_phantom(make_phantom(seed=1, texture=1.5, mottling=1.5, **kw))
+    assert rough.metrics["texture_rms"] > 2 * smooth.metrics["texture_rms"]
+    assert rough.metrics["tone_sd_L"] > 2 * smooth.metrics["tone_sd_L"]
+
+
+def test_clear_skin_has_no_findings():
+    ph = make_phantom(seed=3, spots=0, wrinkles=0, red_patches=0, pores=0, perturb=Perturbation.mild(3))
+    r = measure_phantom(ph)
+    assert r.metrics["spot_count"] == 0
+    assert r.metrics["wrinkle_count"] == 0
+    assert r.metrics["red_area_pct"] < 0.05
+    assert r.metrics["pore_count"] <= 10
+
+
+def test_regions_share_work_and_split_counts():
+    ph = make_phantom(seed=2, spots=25, wrinkles=10, perturb=Perturbation.mild(2))
+    w = ph.mask.shape[1]
+    left = ph.mask.copy()
+    left[:, w // 2 :] = False
+    right = ph.mask & ~left
+    res = measure_regions(
+        to_lab(ph.rgb), {"face": ph.mask, "left": left, "right": right}, mm_per_px=ph.mm_per_px
+    )
+    assert list(res) == ["face", "left", "right"]
+    f, lt, rt = (res[k].metrics for k in ("face", "left", "right"))
+    # each component is given to the region holding most of it: counts add up (±1 for a tie)
+    assert abs(lt["spot_count"] + rt["spot_count"] - f["spot_count"]) <= 1
+    assert abs(lt["wrinkle_count"] + rt["wrinkle_count"] - f["wrinkle_count"]) <= 1
+    assert lt["wrinkle_length_mm"] + rt["wrinkle_length_mm"] == pytest.approx(
+        f["wrinkle_length_mm"], rel=1e-6
+    )
+    red_px = res["left"].detections["red"].sum() + res["right"].detections["red"].sum()
+    assert red_px == res["face"].detections["red"].sum()
+    assert not (res["left"].detections["spots"] & ~left).any()
+
+
+# --------------------------------------------------------------------------------------------
+# scale rules and bad input
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    ph = make_phantom(shape=(400, 500), seed=4, spots=6, wrinkles=2, red_patches=1, pores=50)
+    return ph, to_lab(ph.rgb)
+
+
+def test_unknown_scale_nulls_every_mm_metric(small):
+    ph, lab = small
+    r = measure_regions(lab, {"full": ph.mask}, mm_per_px=None)["full"]
+    assert_no_nan(r)
+    assert r.area_mm2 is None and r.area_px == ph.mask.sum()
+    for k in ("L_median", "a_median", "b_median", "ita_deg"):
+        assert r.metrics[k] is not None
+    for k in MM_KEYS:
+        assert r.metrics[k] is None, k
+    assert any("scale unknown" in n for n in r.notes)
+
+
+def test_pores_need_005_mm_per_px(small):
+    ph, lab = small
+    r = measure_regions(lab, {"full": ph.mask}, mm_per_px=0.08)["full"]
+    assert r.metrics["pore_count"] is None and r.metrics["pore_density"] is None
+    assert any(n.startswith("pores:") for n in r.notes)
+    assert r.metrics["spot_count"] is not None
+
+
+def test_empty_tiny_and_excluded_regions(small):
+    ph, lab = small
+    tiny = np.zeros(ph.mask.shape, bool)
+    tiny[100:105, 100:105] = True
+    masks = {
+        "empty": np.zeros(ph.mask.shape, bool),
+        "tiny": tiny,
+        "excluded": ph.mask & False,
+        "full": ph.mask,
+    }
+    res = measure_regions(lab, masks, mm_per_px=ph.mm_per_px)
+    for name in ("empty", "tiny", "excluded"):
+        r = res[name]
+        assert_no_nan(r)
+        assert all(v is None for v in r.metrics.values())
+        assert r.notes and ("no skin pixels" in r.notes[0] or "too small" in r.notes[0])
+        assert r.detections["spots"].shape == ph.mask.shape
+    assert res["tiny"].area_px == 25
+    assert res["full"].metrics["spot_count"] is not None
+
+
+def test_all_masks_empty(small):
+    ph, lab = small
+    res = measure_regions(lab, {"a": np.zeros(ph.mask.shape, bool)}, mm_per_px=0.05)
+    assert res["a"].area_px == 0 and res["a"].area_mm2 == 0.0
+    assert all(v is None for v in res["a"].metrics.values())
+    assert measure_regions(lab, {}, mm_per_px=0.05) == {}
+
+
+def test_nan_pixels_are_not_skin(small):
+    ph, lab = small
+    lab = lab.copy()
+    lab[50:80, 50:80] = np.nan
+    r = measure_regions(lab, {"full": ph.mask}, mm_per_px=ph.mm_per_px)["full"]
+    assert_no_nan(r)
+    assert r.area_px == ph.mask.sum() - 900
+
+
+def test_flat_image_gives_zeros_not_nan():
+    lab = np.zeros((200, 300, 3), np.float32)
+    lab[..., 0] = 60
+    lab[..., 2] = 0.0  # b* = 0: ITA undefined
+    r = measure_regions(lab, {"r": np.ones((200, 300), bool)}, mm_per_px=0.05)["r"]
+    assert_no_nan(r)
+    assert r.metrics["ita_deg"] is None and any("ita_deg" in n for n in r.notes)
+    for k in ("spot_count", "wrinkle_count", "pore_count"):
+        assert r.metrics[k] == 0
+    assert r.metrics["texture_rms"] == pytest.approx(0, abs=1e-4)
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(ValueError):
+        measure_regions(np.zeros((10, 10), np.float32), {}, mm_per_px=0.05)
+    with pytest.raises(ValueError):
+        measure_regions(np.zeros((10, 10, 3), np.float32), {"x": np.ones((5, 5), bool)}, mm_per_px=0.05)
+
+
+@pytest.mark.parametrize("mpp", [0.0, -1.0, float("nan")])
+def test_invalid_scale_is_unknown(small, mpp):
+    ph, lab = small
+    r = measure_regions(lab, {"full": ph.mask}, mm_per_px=mpp)["full"]
+    assert r.metrics["spot_count"] is None and r.area_mm2 is None
