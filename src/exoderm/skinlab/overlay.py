@@ -1,0 +1,158 @@
+"""PNG overlays: regions, spots, wrinkles and red areas on the photo; the ΔL* heat map.
+
+Overlays show the analysed box (the face's bounding box, or the whole image for
+``roi='full'``) at full resolution, downscaled to at most ``max_side`` pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .compare import Comparison
+from .pipeline import Analysis
+
+__all__ = ["REGION_COLORS", "difference_overlay", "region_overlay", "save_png"]
+
+REGION_COLORS: dict[str, tuple[int, int, int]] = {
+    "forehead": (255, 200, 60),
+    "glabella": (255, 120, 40),
+    "periorbital_left": (90, 200, 255),
+    "periorbital_right": (90, 200, 255),
+    "cheek_left": (120, 230, 120),
+    "cheek_right": (120, 230, 120),
+    "nose": (200, 140, 255),
+    "perioral": (255, 150, 200),
+    "chin": (240, 240, 120),
+    "full": (120, 230, 120),
+    "mask": (120, 230, 120),
+}
+SPOT_COLOR = (40, 60, 255)  # blue outlines
+WRINKLE_COLOR = (0, 255, 255)  # cyan lines
+RED_COLOR = (255, 230, 0)  # yellow outlines
+
+
+def _to8(rgb: np.ndarray) -> np.ndarray:
+    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+
+
+def _detection(analysis: Analysis, key: str) -> np.ndarray | None:
+    acc = None
+    for name, r in analysis.regions.items():
+        if name == "face":
+            continue
+        m = getattr(r, "detections", {}).get(key)
+        if m is None:
+            continue
+        acc = m.copy() if acc is None else acc | m
+    return acc
+
+
+def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = True) -> np.ndarray:
+    """Draw region outlines (excluded pixels dimmed), spots, wrinkles and red areas.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        A result of :func:`exoderm.skinlab.pipeline.analyze` with arrays kept.
+    max_side : int
+        Longest side of the returned image.
+    labels : bool
+        Write region names at their centres.
+
+    Returns
+    -------
+    ndarray
+        (H, W, 3) uint8 sRGB.
+    """
+    if analysis.rgb is None:
+        raise ValueError("the analysis was run with keep_arrays=False")
+    x0, y0, x1, y1 = analysis.box if analysis.masks else (0, 0, analysis.width, analysis.height)
+    img = _to8(analysis.rgb[y0:y1, x0:x1]).copy()
+    h, w = img.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+
+    def small(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+
+    out = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    union = analysis.masks.get("face")
+    if union is None and analysis.masks:
+        union = np.logical_or.reduce(list(analysis.masks.values()))
+    if union is not None:
+        outside = small(union) == 0
+        out[outside] = (out[outside] * 0.45).astype(np.uint8)
+    thick = max(1, round(max(size) / 500))
+    red = _detection(analysis, "red")
+    if red is not None and red.any():
+        cs, _ = cv2.findContours(small(red), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, cs, -1, RED_COLOR, thick)
+    spots = _detection(analysis, "spots")
+    if spots is not None and spots.any():
+        cs, _ = cv2.findContours(small(spots), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, cs, -1, SPOT_COLOR, thick)
+    wr = _detection(analysis, "wrinkles")
+    if wr is not None and wr.any():
+        k = np.ones((3, 3), np.uint8)
+        line = cv2.resize(cv2.dilate(wr.view(np.uint8), k), size, interpolation=cv2.INTER_AREA) > 0
+        out[line] = WRINKLE_COLOR
+    for name, m in analysis.masks.items():
+        if name == "face" or not m.any():
+            continue
+        color = REGION_COLORS.get(name, (255, 255, 255))
+        cs, _ = cv2.findContours(small(m), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, cs, -1, color, thick)
+        if labels:
+            ys, xs = np.nonzero(small(m))
+            cx, cy = int(np.median(xs)), int(np.median(ys))
+            scale = max(0.35, max(size) / 1400)
+            (tw, th), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            org = (max(0, cx - tw // 2), cy + th // 2)
+            cv2.putText(out, name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+            cv2.putText(out, name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+    return out
+
+
+def difference_overlay(comparison: Comparison, *, limit: float = 8.0, max_side: int = 1000) -> np.ndarray:
+    """ΔL* (after − before) over the baseline face: red brighter, blue darker, saturating at ``limit``.
+
+    Raises
+    ------
+    ValueError
+        If the comparison has no heat map (photos not aligned).
+    """
+    d = comparison.delta_L
+    before = comparison.before
+    if d is None or before.rgb is None:
+        raise ValueError("the comparison has no heat map")
+    x0, y0, x1, y1 = before.box
+    h, w = d.shape
+    base = cv2.resize(_to8(before.rgb[y0:y1, x0:x1]), (w, h), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(cv2.cvtColor(base, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.float32)
+    t = np.clip(np.nan_to_num(d, nan=0.0) / limit, -1, 1)[..., None]
+    red = np.array([255, 40, 40], np.float32)
+    blue = np.array([40, 90, 255], np.float32)
+    color = np.where(t > 0, red, blue)
+    alpha = np.abs(t) * 0.85
+    out = grey * (1 - alpha) + color * alpha
+    out[np.isnan(d)] *= 0.5
+    out8 = np.clip(out, 0, 255).astype(np.uint8)
+    f = min(1.0, max_side / max(h, w))
+    if f < 1.0:
+        out8 = cv2.resize(out8, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    elif max(h, w) < 600:  # small heat maps are upscaled for viewing
+        k = 600 / max(h, w)
+        out8 = cv2.resize(out8, (round(w * k), round(h * k)), interpolation=cv2.INTER_NEAREST)
+    return out8
+
+
+def save_png(rgb: np.ndarray, path: str | Path) -> Path:
+    """Write an sRGB uint8 image as PNG (parent folders created)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(p), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {p}")
+    return p

@@ -1,0 +1,353 @@
+"""One photo in, the spec's measurement record out: :func:`analyze`.
+
+Stages (each timed in ``Analysis.timings``, seconds): ``decode`` → ``chart`` (ColorChecker
+detection and colour-correction fit) → ``landmarks`` (face mesh on a downscaled copy) →
+``color`` (sRGB → L*a*b* of the face's bounding box only) → ``masks`` (regions and
+exclusions) → ``metrics`` → ``quality``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import ENGINE_VERSION
+from .color import CHART_NAME, Calibration, ChartDetection, detect_chart, fit_ccm, srgb_to_lab
+from .face import (
+    REGIONS,
+    FaceLandmarks,
+    detect_face,
+    exclusion_masks,
+    head_pose,
+    iris_mm_per_px,
+    region_masks,
+)
+from .io import ImageLoadError, LoadedImage, SkinlabError, load_image
+from .quality import Quality, assess_quality
+
+__all__ = ["GLARE_L", "SHADOW_L", "Analysis", "analyze", "hair_mask", "json_value"]
+
+GLARE_L = 95.0
+"""Specular glare: L* above this is excluded (spec)."""
+SHADOW_L = 15.0
+"""Deep shadow: L* below this is excluded (spec)."""
+HAIR_DL = 20.0
+"""Hair and beard: smoothed L* this far below the cheeks' median is not skin (engine choice)."""
+HAIR_CHROMA_RATIO = 0.35
+"""Grey or white hair: smoothed chroma below this share of the cheeks' chroma (engine choice)."""
+HAIR_MIN_AREA_MM2 = 25.0
+"""Dark blobs smaller than this are left to the spot metric, not excluded as hair."""
+MAX_CALIBRATION_DE00 = 6.0
+"""A chart fit with a larger residual is not trusted; the photo is analysed uncalibrated."""
+
+Measure = Callable[..., dict[str, Any]]
+
+
+@dataclass
+class Analysis:
+    """The result of :func:`analyze`.
+
+    ``to_dict()`` gives exactly the JSON record of ``shared/specs/skin-metrics.md``. The
+    arrays (image, L*a*b* crop, masks, landmarks) are kept for overlays and comparisons and
+    are not serialised.
+    """
+
+    file: str | None
+    width: int
+    height: int
+    calibration: dict[str, Any]
+    scale: dict[str, Any]
+    quality: Quality
+    regions: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    rgb: np.ndarray | None = field(default=None, repr=False)
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    lab: np.ndarray | None = field(default=None, repr=False)
+    masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    landmarks: FaceLandmarks | None = field(default=None, repr=False)
+    chart: ChartDetection | None = field(default=None, repr=False)
+    ccm: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def mm_per_px(self) -> float | None:
+        return self.scale["mm_per_px"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's machine-readable record."""
+        regions = {}
+        for name, r in self.regions.items():
+            regions[name] = {
+                "area_px": int(r.area_px),
+                "area_mm2": None if r.area_mm2 is None else round(float(r.area_mm2), 2),
+                "metrics": {k: json_value(v) for k, v in r.metrics.items()},
+                "notes": list(r.notes),
+            }
+        return {
+            "engine_version": ENGINE_VERSION,
+            "file": self.file,
+            "width": self.width,
+            "height": self.height,
+            "calibration": dict(self.calibration),
+            "scale": dict(self.scale),
+            "quality": self.quality.to_dict(),
+            "regions": regions,
+        }
+
+
+def json_value(v: Any) -> Any:
+    """JSON-safe metric value: numpy scalars to Python, NaN/inf to None."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    f = float(v)
+    return round(f, 4) if np.isfinite(f) else None
+
+
+def _as_loaded(image_or_path: str | Path | bytes | np.ndarray | LoadedImage) -> LoadedImage:
+    if isinstance(image_or_path, LoadedImage):
+        return image_or_path
+    if isinstance(image_or_path, np.ndarray):
+        arr = image_or_path
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype not in (np.uint8, np.uint16):
+            raise ImageLoadError(
+                f"expected an (H, W, 3) uint8 or uint16 sRGB array, got {arr.shape} {arr.dtype}"
+            )
+        if min(arr.shape[:2]) < 64:
+            raise ImageLoadError(
+                f"image is {arr.shape[1]}x{arr.shape[0]} pixels; at least 64 px per side is needed"
+            )
+        return LoadedImage(np.ascontiguousarray(arr))
+    return load_image(image_or_path)
+
+
+def _load_roi_mask(roi: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if isinstance(roi, np.ndarray):
+        m = roi
+    else:
+        path = Path(roi)
+        read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if read is None:
+            raise SkinlabError(f"cannot read ROI mask {path}")
+        m = read
+    if m.shape[:2] != shape:
+        raise SkinlabError(f"ROI mask is {m.shape[1]}x{m.shape[0]}, the image {shape[1]}x{shape[0]}")
+    m = m > 0 if m.dtype != bool else m
+    if not m.any():
+        raise SkinlabError("ROI mask is empty")
+    return m
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    return x, y, x + w, y + h
+
+
+def hair_mask(
+    lab: np.ndarray, candidate: np.ndarray, reference: np.ndarray, *, px_per_mm: float
+) -> np.ndarray:
+    """Hair, beard and other non-skin pixels inside ``candidate``, judged against ``reference`` skin.
+
+    Works on a smoothed copy at about 1 mm per pixel: dark (L* more than ``HAIR_DL`` below the
+    reference median) or grey (chroma below ``HAIR_CHROMA_RATIO`` of the reference) patches of
+    at least ``HAIR_MIN_AREA_MM2`` are returned.
+    """
+    h, w = candidate.shape
+    ref = lab[reference]
+    if ref.shape[0] < 50:
+        return np.zeros_like(candidate)
+    l_ref = float(np.median(ref[:, 0]))
+    c_ref = float(np.median(np.hypot(ref[:, 1], ref[:, 2])))
+    f = min(1.0, 1.0 / px_per_mm)  # ~1 mm per pixel
+    sw, sh = max(1, round(w * f)), max(1, round(h * f))
+    small = cv2.resize(lab, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    chroma = np.hypot(small[..., 1], small[..., 2])
+    bad = ((small[..., 0] < l_ref - HAIR_DL) | (chroma < HAIR_CHROMA_RATIO * c_ref)).astype(np.uint8)
+    min_area = HAIR_MIN_AREA_MM2 * (f * px_per_mm) ** 2
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bad, connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    bad = keep[labels].astype(np.uint8)
+    return cv2.resize(bad, (w, h), interpolation=cv2.INTER_NEAREST).view(bool) & candidate
+
+
+def _default_measure() -> Measure:
+    from .metrics import measure_regions
+
+    return measure_regions
+
+
+def analyze(
+    image_or_path: str | Path | bytes | np.ndarray | LoadedImage,
+    *,
+    roi: str | Path | np.ndarray = "face",
+    mm_per_px: float | None = None,
+    chart_pitch_mm: float | None = None,
+    measure: Measure | None = None,
+    keep_arrays: bool = True,
+) -> Analysis:
+    """Analyse one photo: calibrate, find the face and its regions, measure, judge quality.
+
+    Parameters
+    ----------
+    image_or_path : path, bytes, ndarray or LoadedImage
+        The photo; arrays are (H, W, 3) sRGB uint8/uint16 with orientation already applied.
+    roi : {'face', 'full'}, path or ndarray
+        ``'face'``: the spec's nine face regions and ``face``. ``'full'``: the whole image as
+        one region ``full``. A mask (bool array or PNG path, non-zero = inside): one region
+        ``mask``. The same exclusions apply in every mode.
+    mm_per_px : float, optional
+        Scale given by the caller; otherwise the chart (if ``chart_pitch_mm`` is given) or
+        the iris diameter is used, else the scale is unknown.
+    chart_pitch_mm : float, optional
+        Centre-to-centre patch distance of the chart in the photo. ColorChecker Classic 24
+        exists in several physical sizes, so the chart gives a scale only when this is known.
+    measure : callable, optional
+        Replacement for :func:`exoderm.skinlab.metrics.measure_regions` (same signature).
+    keep_arrays : bool
+        Keep the image, L*a*b* crop and masks on the result (for overlays and comparison).
+
+    Returns
+    -------
+    Analysis
+        With ``regions`` empty and ``quality.usable`` False (note "no face found") when
+        ``roi='face'`` and no face is found.
+
+    Raises
+    ------
+    SkinlabError
+        For unreadable, truncated, greyscale or tiny images and bad ROI masks.
+    """
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[name] = now - t
+        t = now
+
+    loaded = _as_loaded(image_or_path)
+    rgb = loaded.rgb
+    h, w = rgb.shape[:2]
+    lap("decode")
+
+    chart = detect_chart(rgb)
+    cal: Calibration | None = None
+    calibration: dict[str, Any] = {"calibrated": False, "chart": None, "delta_e00_mean": None}
+    chart_note: str | None = None
+    if chart is not None:
+        cal = fit_ccm(chart.patch_srgb)
+        calibration = {
+            "calibrated": True,
+            "chart": CHART_NAME,
+            "delta_e00_mean": round(cal.delta_e00_mean, 3),
+        }
+        if cal.delta_e00_mean > MAX_CALIBRATION_DE00:
+            chart_note = (
+                f"chart found but its fit residual ΔE00 {cal.delta_e00_mean:.1f} > {MAX_CALIBRATION_DE00}; "
+                "not applied"
+            )
+            calibration = {
+                "calibrated": False,
+                "chart": CHART_NAME,
+                "delta_e00_mean": round(cal.delta_e00_mean, 3),
+            }
+            cal = None
+    ccm = None if cal is None else cal.ccm
+    lap("chart")
+
+    lm = detect_face(rgb)
+    pose = head_pose(lm) if lm is not None else None
+    lap("landmarks")
+
+    scale: dict[str, Any]
+    if mm_per_px is not None:
+        if not (np.isfinite(mm_per_px) and mm_per_px > 0):
+            raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
+        scale = {"mm_per_px": float(mm_per_px), "source": "caller"}
+    elif chart is not None and chart_pitch_mm:
+        scale = {"mm_per_px": round(chart_pitch_mm / chart.pitch_px, 6), "source": "chart"}
+    elif lm is not None and (s := iris_mm_per_px(lm)) is not None:
+        scale = {"mm_per_px": round(s, 6), "source": "iris"}
+    else:
+        scale = {"mm_per_px": None, "source": None}
+    mmpp: float | None = scale["mm_per_px"]
+
+    mode = roi if isinstance(roi, str) and roi in ("face", "full") else "mask"
+    if mode == "face" and lm is None:
+        q = assess_quality(rgb, None, pose=None, mm_per_px=mmpp, face_expected=True)
+        return Analysis(
+            loaded.file, w, h, calibration, scale, q, {}, timings,
+            rgb=rgb if keep_arrays else None, chart=chart, ccm=ccm,
+        )  # fmt: skip
+    roi_mask = None
+    if mode == "face":
+        assert lm is not None
+        box = lm.bbox()
+    elif mode == "full":
+        box = (0, 0, w, h)
+    else:
+        roi_mask = _load_roi_mask(roi, (h, w))
+        box = _bbox(roi_mask)
+    x0, y0, x1, y1 = box
+    crop_rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    lab = srgb_to_lab(crop_rgb, ccm=ccm)
+    lap("color")
+
+    shape = (y1 - y0, x1 - x0)
+    L = lab[..., 0]
+    excluded = (L > GLARE_L) | (L < SHADOW_L)
+    if chart is not None:
+        excluded |= chart.mask((h, w))[y0:y1, x0:x1]
+    if lm is not None:
+        for m in exclusion_masks(lm, shape, offset=(x0, y0)).values():
+            excluded |= m
+    if mode == "face":
+        assert lm is not None
+        polys = region_masks(lm, shape, offset=(x0, y0))
+        face_poly = np.zeros(shape, bool)
+        for m in polys.values():
+            face_poly |= m
+        ref = (polys["cheek_left"] | polys["cheek_right"]) & ~excluded
+        px_per_mm = (
+            1.0 / mmpp if mmpp else max(1.0, np.linalg.norm(lm.points[33, :2] - lm.points[263, :2]) / 95.0)
+        )
+        excluded |= hair_mask(lab, face_poly, ref, px_per_mm=px_per_mm)
+        masks = {name: polys[name] & ~excluded for name in REGIONS}
+        masks["face"] = face_poly & ~excluded
+    elif mode == "full":
+        masks = {"full": ~excluded}
+    else:
+        assert roi_mask is not None
+        masks = {"mask": roi_mask[y0:y1, x0:x1] & ~excluded}
+    lap("masks")
+
+    regions = (measure or _default_measure())(lab, masks, mm_per_px=mmpp)
+    lap("metrics")
+
+    union = masks.get("face", masks.get("full", masks.get("mask")))
+    q = assess_quality(crop_rgb, union, pose=pose, mm_per_px=mmpp, face_expected=mode == "face")
+    if lm is None and mode != "face":
+        q.notes.append("no face found: pose unknown")
+    if chart_note:
+        q.notes.append(chart_note)
+    for name, m in masks.items():
+        if not m.any():
+            q.notes.append(f"region {name} has no skin pixels left after exclusions")
+    lap("quality")
+
+    return Analysis(
+        loaded.file, w, h, calibration, scale, q, regions, timings,
+        rgb=rgb if keep_arrays else None, box=box, lab=lab if keep_arrays else None,
+        masks=masks if keep_arrays else {}, landmarks=lm, chart=chart, ccm=ccm,
+    )  # fmt: skip

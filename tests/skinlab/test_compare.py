@@ -1,0 +1,144 @@
+"""compare(): comparability rules, mdc / beyond_noise, alignment and the ΔL* heat map."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from tests.skinlab._images import astronaut_face
+
+from exoderm.skinlab import ENGINE_VERSION
+from exoderm.skinlab.color import _decode, _encode
+from exoderm.skinlab.compare import align, compare, load_repeatability
+from exoderm.skinlab.overlay import difference_overlay, save_png
+from exoderm.skinlab.pipeline import analyze
+
+SIZE = 1536
+
+
+def _moved(img, angle=3.0, scale=1.03, shift=(12.0, -9.0)):
+    m = cv2.getRotationMatrix2D((SIZE / 2, SIZE / 2), angle, scale)
+    m[:, 2] += shift
+    return cv2.warpAffine(img, m, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT), m
+
+
+@pytest.fixture(scope="module")
+def base_img():
+    return astronaut_face(SIZE)
+
+
+@pytest.fixture(scope="module")
+def before(base_img):
+    return analyze(base_img)
+
+
+@pytest.fixture(scope="module")
+def moved(base_img):
+    img, m = _moved(astronaut_face(SIZE, seed=1))
+    return analyze(img), m
+
+
+def _rep(mdc_L=1.0):
+    return {"L_median": {"sem": mdc_L / 2.77, "mdc": mdc_L, "cv_pct": 1.0}}
+
+
+def test_same_face_moved_is_comparable_and_aligned(before, moved):
+    after, m = moved
+    c = compare(before, after, repeatability=_rep())
+    assert c.comparable and c.reasons == []
+    # the recovered warp maps baseline points to where the true motion put them
+    al = c.alignment
+    assert al is not None and al.ecc is not None and al.ecc > 0.95
+    x0, y0 = before.box[:2]
+    pts = before.landmarks.points[[1, 33, 263, 152], :2]
+    truth = pts @ m[:, :2].T + m[:, 2]
+    small = (pts - (x0, y0)) * al.scale
+    est = (small @ al.matrix[:, :2].T + al.matrix[:, 2]) / al.scale
+    assert np.abs(est - truth).max() < 1.5  # full-resolution pixels
+    # heat map of an unchanged face is flat
+    d = c.delta_L
+    assert d is not None and np.nanmean(np.abs(d)) < 0.6
+
+
+def test_heat_map_shows_a_local_change(base_img, before, tmp_path):
+    img, _ = _moved(base_img, angle=-2.0, scale=1.0, shift=(5.0, 7.0))
+    after0 = analyze(img)
+    p = after0.landmarks.points
+    cx, cy = np.round(p[425, :2]).astype(int)  # patient's left cheek
+    lin = _decode(img / 255.0)
+    lin[cy - 25 : cy + 25, cx - 25 : cx + 25] *= 1.25  # brighter patch, about +5 L*
+    brighter = np.round(_encode(np.clip(lin, 0, 1)) * 255).astype(np.uint8)
+    c = compare(before, analyze(brighter), repeatability=_rep())
+    d = c.delta_L
+    assert d is not None
+    bx, by = np.round(before.landmarks.points[425, :2] - before.box[:2]).astype(int)
+    s = c.alignment.scale
+    patch = d[round((by - 15) * s) : round((by + 15) * s), round((bx - 15) * s) : round((bx + 15) * s)]
+    assert 3.5 < np.nanmedian(patch) < 7.0
+    assert abs(np.nanmedian(d)) < 0.5  # the rest of the face unchanged
+    png = save_png(difference_overlay(c), tmp_path / "difference.png")
+    assert cv2.imread(str(png)) is not None
+
+
+def test_mdc_and_beyond_noise(before, base_img):
+    darker = np.round(_encode(_decode(base_img / 255.0) * 0.8) * 255).astype(np.uint8)
+    after = analyze(darker)
+    c = compare(before, after, repeatability=_rep(1.0), heatmap=False)
+    assert c.comparable
+    row = c.regions["cheek_left"]["L_median"]
+    assert row["delta"] == pytest.approx(row["after"] - row["before"], abs=1e-3)
+    assert row["delta"] < -3 and row["mdc"] == 1.0 and row["beyond_noise"] is True
+    big = compare(before, after, repeatability=_rep(50.0), heatmap=False)
+    assert big.regions["cheek_left"]["L_median"]["beyond_noise"] is False
+    # metrics with no repeatability entry have unknown mdc and no claim
+    assert c.regions["cheek_left"]["spot_count"]["mdc"] is None
+    assert c.regions["cheek_left"]["spot_count"]["beyond_noise"] is None
+    d = c.to_dict()
+    assert {"comparable", "reasons", "regions", "before", "after"} <= set(d)
+    json.dumps(d, allow_nan=False)
+
+
+def test_missing_or_stale_repeatability_claims_nothing(before, tmp_path):
+    c = compare(before, before, repeatability=tmp_path / "nope.json", heatmap=False)
+    assert c.comparable
+    row = c.regions["face"]["L_median"]
+    assert row["delta"] == 0 and row["mdc"] is None and row["beyond_noise"] is None
+    assert any("mdc unknown" in n for n in c.notes)
+    stale = tmp_path / "old.json"
+    stale.write_text(json.dumps({"engine_version": "0.9.0", "metrics": {"L_median": {"sem": 1, "mdc": 2.8}}}))
+    metrics, why = load_repeatability(stale)
+    assert metrics is None and "0.9.0" in why
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"engine_version": ENGINE_VERSION, "metrics": _rep(2.0)}))
+    metrics, why = load_repeatability(good)
+    assert why is None and metrics["L_median"]["mdc"] == 2.0
+
+
+def test_not_comparable_reasons(before, base_img):
+    # pose: a 15° roll
+    rolled, _ = _moved(base_img, angle=-15.0, scale=1.0, shift=(0.0, 0.0))
+    c = compare(before, analyze(rolled), repeatability=_rep(), heatmap=False)
+    assert not c.comparable and any("roll" in r for r in c.reasons)
+    assert all(v["beyond_noise"] is None for v in c.regions["face"].values())
+    # scale: the face 25 % larger
+    bigger, _ = _moved(base_img, angle=0.0, scale=1.25, shift=(0.0, 0.0))
+    c = compare(before, analyze(bigger), repeatability=_rep(), heatmap=False)
+    assert any("scale differs" in r for r in c.reasons)
+    # calibration on one side only
+    cal = analyze(base_img)
+    cal.calibration = {"calibrated": True, "chart": "classic24", "delta_e00_mean": 1.0}
+    c = compare(before, cal, repeatability=_rep(), heatmap=False)
+    assert c.reasons == ["calibration differs: before without chart, after with"]
+    # an unusable photo
+    blurred = analyze(cv2.GaussianBlur(base_img, (0, 0), 6))
+    assert not blurred.quality.usable
+    c = compare(before, blurred, repeatability=_rep(), heatmap=False)
+    assert any("after photo unusable" in r for r in c.reasons)
+
+
+def test_align_needs_faces(before):
+    from skimage import data
+
+    assert align(before, analyze(data.coffee(), roi="full")) is None

@@ -1,0 +1,174 @@
+"""analyze(): the spec's JSON record on real faces, exclusions, ROI modes, calibration, bad input."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from tests.skinlab._images import SKIN_LAB, astronaut_face, render_chart
+
+from exoderm.skinlab import ENGINE_VERSION
+from exoderm.skinlab.face import REGIONS
+from exoderm.skinlab.io import ImageLoadError, SkinlabError
+from exoderm.skinlab.metrics import METRIC_KEYS
+from exoderm.skinlab.overlay import region_overlay, save_png
+from exoderm.skinlab.pipeline import analyze
+
+TOP_KEYS = {"engine_version", "file", "width", "height", "calibration", "scale", "quality", "regions"}
+
+
+@pytest.fixture(scope="module")
+def face_img():
+    return astronaut_face(1536)
+
+
+@pytest.fixture(scope="module")
+def result(face_img):
+    return analyze(face_img)
+
+
+def test_record_has_the_spec_shape(result):
+    d = result.to_dict()
+    assert set(d) == TOP_KEYS
+    assert d["engine_version"] == ENGINE_VERSION
+    assert (d["width"], d["height"]) == (1536, 1536)
+    assert d["calibration"] == {"calibrated": False, "chart": None, "delta_e00_mean": None}
+    assert d["scale"]["source"] == "iris" and 0.3 < d["scale"]["mm_per_px"] < 0.6
+    q = d["quality"]
+    assert set(q) == {"sharpness", "clipped_pct", "pose", "usable", "notes"}
+    assert set(q["pose"]) == {"yaw", "pitch", "roll"}
+    assert list(d["regions"]) == [*REGIONS, "face"]
+    for name, r in d["regions"].items():
+        assert set(r) == {"area_px", "area_mm2", "metrics", "notes"}
+        assert r["area_px"] > 500, name
+        assert r["area_mm2"] == pytest.approx(r["area_px"] * d["scale"]["mm_per_px"] ** 2, rel=1e-3)
+        assert set(r["metrics"]) == set(METRIC_KEYS)
+    json.dumps(d, allow_nan=False)  # strict JSON: no NaN
+    assert set(result.timings) == {"decode", "chart", "landmarks", "color", "masks", "metrics", "quality"}
+
+
+def test_skin_colour_is_plausible(result):
+    m = result.to_dict()["regions"]["cheek_left"]["metrics"]
+    assert 55 < m["L_median"] < 85 and 3 < m["a_median"] < 20 and 8 < m["b_median"] < 30
+    assert m["ita_deg"] == pytest.approx(
+        np.degrees(np.arctan((m["L_median"] - 50) / m["b_median"])), abs=0.01
+    )
+
+
+def test_masks_disjoint_and_union_is_face(result):
+    masks = result.masks
+    for a, b in itertools.combinations(REGIONS, 2):
+        assert not (masks[a] & masks[b]).any(), (a, b)
+    union = np.logical_or.reduce([masks[r] for r in REGIONS])
+    assert np.array_equal(union, masks["face"])
+    # eyes and lips are excluded
+    x0, y0 = result.box[:2]
+    for idx in (468, 473, 13, 14):
+        px, py = np.round(result.landmarks.points[idx, :2] - (x0, y0)).astype(int)
+        assert not masks["face"][py, px]
+
+
+def test_glare_and_shadow_excluded(face_img, result):
+    img = face_img.copy()
+    p = result.landmarks.points
+    cx, cy = np.round(p[205, :2]).astype(int)  # patient's right cheek
+    img[cy - 6 : cy + 6, cx - 6 : cx + 6] = 255
+    gx, gy = np.round(p[425, :2]).astype(int)  # patient's left cheek
+    img[gy - 6 : gy + 6, gx - 6 : gx + 6] = 5
+    r = analyze(img)
+    x0, y0 = r.box[:2]
+    assert not r.masks["cheek_right"][cy - y0 - 5 : cy - y0 + 5, cx - x0 - 5 : cx - x0 + 5].any()
+    assert not r.masks["cheek_left"][gy - y0 - 5 : gy - y0 + 5, gx - x0 - 5 : gx - x0 + 5].any()
+    assert result.masks["cheek_right"][cy - y0, cx - x0]
+
+
+def test_hair_on_forehead_excluded(result):
+    lab = result.lab
+    fh = result.masks["forehead"]
+    # what is left of the forehead is skin-coloured, not the brown hair over it
+    assert np.percentile(lab[..., 0][fh], 5) > np.median(lab[..., 0][result.masks["cheek_left"]]) - 25
+
+
+def test_caller_scale_and_full_and_mask_roi(face_img):
+    r = analyze(face_img, mm_per_px=0.2, roi="full")
+    d = r.to_dict()
+    assert d["scale"] == {"mm_per_px": 0.2, "source": "caller"}
+    assert list(d["regions"]) == ["full"]
+    assert d["regions"]["full"]["area_px"] > 0.5 * 1536 * 1536
+    m = np.zeros(face_img.shape[:2], bool)
+    m[600:900, 700:900] = True
+    rm = analyze(face_img, roi=m)
+    assert list(rm.regions) == ["mask"]
+    assert 0 < rm.regions["mask"].area_px <= m.sum()
+    with pytest.raises(SkinlabError, match="ROI mask"):
+        analyze(face_img, roi=np.zeros((10, 10), bool))
+    with pytest.raises(SkinlabError, match="positive"):
+        analyze(face_img, mm_per_px=-1.0)
+
+
+def test_no_face_is_a_documented_null():
+    r = analyze(data.coffee())
+    d = r.to_dict()
+    assert d["regions"] == {}
+    assert d["quality"]["usable"] is False and "no face found" in d["quality"]["notes"]
+    assert d["quality"]["pose"] is None
+    full = analyze(data.coffee(), roi="full")
+    assert list(full.regions) == ["full"] and full.quality.pose is None
+
+
+def test_greyscale_and_tiny_and_truncated_input():
+    grey = np.repeat(data.camera()[..., None], 3, axis=2)
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "JPEG")
+    with pytest.raises(ImageLoadError, match="greyscale"):
+        analyze(buf.getvalue())
+    with pytest.raises(ImageLoadError):
+        analyze(np.zeros((1, 1, 3), np.uint8))
+    _, enc = cv2.imencode(".jpg", astronaut_face(512)[..., ::-1])
+    with pytest.raises(ImageLoadError, match=r"truncated|corrupt"):
+        analyze(enc.tobytes()[:5000])
+
+
+def test_chart_calibrates_a_face_photo():
+    """A face photo with a ColorChecker, exposure and white balance off by 20 %."""
+    from exoderm.skinlab.color import _decode, _encode
+
+    img = astronaut_face(1536)
+    chart = render_chart(50)
+    ch, cw = chart.shape[:2]
+    img[1536 - ch - 30 : 1536 - 30, 30 : 30 + cw] = chart
+    skin = np.zeros(img.shape[:2], bool)
+    skin[40:140, 1300:1500] = True  # a painted skin patch of known colour, top right
+    from exoderm.skinlab.color import lab_to_srgb8
+
+    img[skin] = lab_to_srgb8(np.array([[SKIN_LAB]], np.float32))[0, 0]
+    shot = np.round(_encode(np.clip(_decode(img / 255.0) * 1.2 * np.array([1.15, 1.0, 0.85]), 0, 1)) * 255)
+    shot = shot.astype(np.uint8)
+    raw = analyze(shot, roi=skin)
+    assert raw.calibration["calibrated"] is True
+    assert raw.calibration["delta_e00_mean"] < 2.0
+    m = raw.regions["mask"].metrics
+    assert abs(m["L_median"] - SKIN_LAB[0]) < 1.5
+    assert abs(m["a_median"] - SKIN_LAB[1]) < 1.5
+    assert abs(m["b_median"] - SKIN_LAB[2]) < 1.5
+    # the chart is excluded from a full-image region
+    full = analyze(shot, roi="full")
+    assert not full.masks["full"][1536 - ch - 20 : 1536 - 40, 40 : 20 + cw].any()
+    face = analyze(shot)
+    assert face.calibration["calibrated"] and len(face.regions) == 10
+
+
+def test_overlay_png(result, tmp_path):
+    ov = region_overlay(result)
+    assert ov.dtype == np.uint8 and ov.ndim == 3
+    path = save_png(ov, tmp_path / "overlay.png")
+    back = cv2.imread(str(path))
+    assert back.shape == ov.shape
+    # region outlines are drawn in their colours: some pixels changed to the cheek colour
+    assert (np.abs(ov.astype(int) - (120, 230, 120)).sum(axis=-1) == 0).sum() > 50
