@@ -1,0 +1,138 @@
+"""Standardized photos of a patient and the skinlab analyses of them, one per engine version."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from exoderm.core.areas import Area
+
+
+class View(models.TextChoices):
+    FRONT = "front", _("Front")
+    LEFT_45 = "left_45", _("Left 45°")
+    RIGHT_45 = "right_45", _("Right 45°")
+    CLOSE_UP = "close_up", _("Close-up of an area")
+
+
+FACE_VIEWS = frozenset({View.FRONT, View.LEFT_45, View.RIGHT_45})
+
+
+class Timepoint(models.TextChoices):
+    BASELINE = "baseline", _("Baseline (before the first session)")
+    SESSION = "session", _("Treatment session")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    HEALING = "healing", _("Healing (days after a session)")
+
+
+class AnalysisStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for analysis")
+    RUNNING = "running", _("Being analysed")
+    DONE = "done", _("Analysed")
+    FAILED = "failed", _("Analysis failed")
+
+
+class Photo(models.Model):
+    """One stored photo: the validated, re-encoded pixels of an upload, and where it belongs.
+
+    The file lives at ``MEDIA_ROOT/photos/<file_name>``, named by the SHA-256 of its bytes.
+    ``source_sha256`` is the digest of the upload as sent, so the same file sent twice is found.
+    """
+
+    CLINIC_PATH = "clinic"
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="photos")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="photos")
+    visit = models.ForeignKey(
+        "courses.Visit", on_delete=models.SET_NULL, null=True, blank=True, related_name="photos"
+    )
+    session = models.ForeignKey(
+        "treatments.TreatmentSession",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="photos",
+        verbose_name=_("treatment session"),
+    )
+    timepoint = models.CharField(_("time point"), max_length=16, choices=Timepoint.choices)
+    view = models.CharField(_("view"), max_length=16, choices=View.choices)
+    area = models.CharField(_("area of a close-up"), max_length=32, choices=Area.choices, blank=True)
+    mm_per_px = models.FloatField(_("scale (mm per pixel)"), null=True, blank=True)
+
+    taken_at = models.DateTimeField(_("taken at"))
+    taken_at_source = models.CharField(
+        max_length=8, choices=[("exif", _("camera")), ("client", _("entered")), ("upload", _("upload time"))]
+    )
+    orientation = models.PositiveSmallIntegerField(_("original EXIF orientation"), default=1)
+    source_format = models.CharField(_("uploaded format"), max_length=8)
+    source_sha256 = models.CharField(max_length=64)
+    source_size = models.BigIntegerField()
+
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=32)
+    size_bytes = models.BigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    analysis_status = models.CharField(
+        _("analysis"), max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.QUEUED
+    )
+    analysis_error = models.TextField(blank=True)
+    analysis_task_id = models.CharField(max_length=64, blank=True)
+    analysis_worker = models.CharField(max_length=200, blank=True)  # "host:pid" while running
+    analysis_started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["taken_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "source_sha256"], name="photo_upload_once_per_clinic"),
+            models.UniqueConstraint(fields=["clinic", "sha256"], name="photo_content_once_per_clinic"),
+            models.CheckConstraint(
+                condition=models.Q(view="close_up") | models.Q(area=""), name="photo_area_only_for_close_up"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "taken_at"]),
+            models.Index(fields=["analysis_status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.view} {self.taken_at:%Y-%m-%d}"
+
+
+class Analysis(models.Model):
+    """skinlab's measurement record of one photo by one engine version (the spec's JSON, verbatim)."""
+
+    CLINIC_PATH = "photo__clinic"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="analyses")
+    engine_version = models.CharField(max_length=32)
+    roi = models.CharField(max_length=16)
+    usable = models.BooleanField()
+    data = models.JSONField()
+    seconds = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("analysis")
+        verbose_name_plural = _("analyses")
+        ordering = ["photo", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["photo", "engine_version"], name="one_analysis_per_engine_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis of photo {self.photo_id} by skinlab {self.engine_version}"
+
+    def metric(self, region: str, key: str) -> float | None:
+        value = self.data.get("regions", {}).get(region, {}).get("metrics", {}).get(key)
+        return None if value is None else float(value)

@@ -1,0 +1,86 @@
+"""The one place where the domain calls skinlab to measure a stored photo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exoderm.skinlab import ENGINE_VERSION
+
+__all__ = ["ENGINE_VERSION", "Measurement", "measure_photo"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    roi: str
+    record: dict[str, Any]  # the JSON record of shared/specs/skin-metrics.md
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.record.get("quality", {}).get("usable", False))
+
+
+def roi_for(view: str) -> str:
+    """Face views are measured per face region; a close-up of an area as one region ``full``."""
+    return "full" if view == "close_up" else "face"
+
+
+def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurement:
+    """Run skinlab on the stored file. Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
+    from exoderm.skinlab.pipeline import analyze
+
+    roi = roi_for(view)
+    result = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=False)
+    record = result.to_dict()
+    record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
+    return Measurement(roi=roi, record=record)
+
+
+def compare_records(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """skinlab's comparison of two stored measurement records (no image is read again).
+
+    Returns ``{"comparable", "reasons", "notes", "regions": {region: {metric: {"before", "after",
+    "delta", "mdc", "beyond_noise"}}}}`` as ``exoderm compare --json`` does. Without the arrays the
+    face-size check that needs landmarks is not made; scale, pose, calibration and usability are.
+    """
+    from exoderm.skinlab.compare import compare
+
+    result = compare(_rebuild(before), _rebuild(after), heatmap=False)
+    return {
+        "comparable": result.comparable,
+        "reasons": list(result.reasons),
+        "notes": list(result.notes),
+        "regions": result.regions,
+    }
+
+
+def _rebuild(record: dict[str, Any]) -> Any:
+    from exoderm.skinlab.metrics import RegionMeasurement
+    from exoderm.skinlab.pipeline import Analysis
+    from exoderm.skinlab.quality import Quality
+
+    q = record["quality"]
+    return Analysis(
+        file=record.get("file"),
+        width=record["width"],
+        height=record["height"],
+        calibration=dict(record["calibration"]),
+        scale=dict(record["scale"]),
+        quality=Quality(
+            sharpness=q["sharpness"],
+            clipped_pct=q["clipped_pct"],
+            pose=q.get("pose"),
+            usable=q["usable"],
+            notes=list(q.get("notes", [])),
+        ),
+        regions={
+            name: RegionMeasurement(
+                area_px=r["area_px"],
+                area_mm2=r.get("area_mm2"),
+                metrics=dict(r["metrics"]),
+                notes=list(r["notes"]),
+            )
+            for name, r in record["regions"].items()
+        },
+    )

@@ -1,0 +1,279 @@
+"""Reads for photos: lists, analysis status, before/after comparison, timelines, healing curves.
+
+Everything here reads stored :class:`~exoderm.photos.models.Analysis` rows of the current engine
+version; no image is opened and no metric is measured again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.photos.engine import ENGINE_VERSION, compare_records
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Timepoint, View
+
+if TYPE_CHECKING:
+    from django.utils.functional import Promise
+
+    from exoderm.clinics.models import Clinic
+    from exoderm.patients.models import Patient
+
+HEALING_DAYS = 14
+HEALING_METRICS = ("red_area_pct", "a_excess_mean")
+
+#: Metric keys of skin-metrics.md with their label and the direction the therapy aims for
+#: ("lower", "higher" or None when a change has no good or bad side).
+METRICS: dict[str, tuple[Promise, str | None]] = {
+    "L_median": (gettext_lazy("lightness (L*)"), "higher"),
+    "a_median": (gettext_lazy("redness of the skin tone (a*)"), None),
+    "b_median": (gettext_lazy("yellowness of the skin tone (b*)"), None),
+    "ita_deg": (gettext_lazy("skin tone angle (ITA°)"), "higher"),
+    "tone_sd_L": (gettext_lazy("unevenness of tone"), "lower"),
+    "spot_count": (gettext_lazy("pigmented spots (count)"), "lower"),
+    "spot_area_mm2": (gettext_lazy("pigmented spot area (mm²)"), "lower"),
+    "spot_area_pct": (gettext_lazy("pigmented spot area (%)"), "lower"),
+    "red_area_pct": (gettext_lazy("red area (%)"), "lower"),
+    "a_excess_mean": (gettext_lazy("redness intensity"), "lower"),
+    "wrinkle_count": (gettext_lazy("fine lines (count)"), "lower"),
+    "wrinkle_length_mm": (gettext_lazy("fine line length (mm)"), "lower"),
+    "wrinkle_density": (gettext_lazy("fine line density (mm/cm²)"), "lower"),
+    "texture_rms": (gettext_lazy("fine roughness"), "lower"),
+    "pore_count": (gettext_lazy("pores (count)"), "lower"),
+    "pore_density": (gettext_lazy("pore density (per cm²)"), "lower"),
+}
+
+
+class Verdict:
+    BEYOND_NOISE = "beyond_noise"
+    NO_CHANGE = "no_measurable_change"
+    NOT_JUDGED = "not_judged"
+
+
+def photos_of(*, patient: Patient) -> QuerySet[Photo]:
+    """The patient's photos, oldest first, each with its analysis by the current engine version."""
+    current = Analysis.objects.filter(engine_version=ENGINE_VERSION)
+    return (
+        in_clinic(Photo, patient.clinic)
+        .filter(patient=patient)
+        .select_related("visit", "session", "uploaded_by")
+        .prefetch_related(Prefetch("analyses", queryset=current, to_attr="current_analyses"))
+        .order_by("taken_at", "id")
+    )
+
+
+def photo_of(*, clinic: Clinic, photo_id: Any) -> Photo:
+    """One photo of the clinic (``NotFound`` for another clinic's id)."""
+    return get_in_clinic(Photo.objects.select_related("patient"), clinic, photo_id)
+
+
+def current_analysis(photo: Photo) -> Analysis | None:
+    prefetched = getattr(photo, "current_analyses", None)
+    if prefetched is not None:
+        return prefetched[0] if prefetched else None
+    return Analysis.objects.filter(photo=photo, engine_version=ENGINE_VERSION).first()
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    by_status: dict[str, int]
+    analysed_by_current_engine: int
+    engine_version: str = ENGINE_VERSION
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if not self.total else round(100.0 * self.analysed_by_current_engine / self.total, 1)
+
+
+def analysis_progress(*, clinic: Clinic, patient: Patient | None = None) -> Progress:
+    """How many of the clinic's (or one patient's) photos are analysed by the current engine."""
+    photos = in_clinic(Photo, clinic)
+    if patient is not None:
+        photos = photos.filter(patient=patient)
+    counts = Counter(
+        {
+            row["analysis_status"]: row["n"]
+            for row in photos.order_by().values("analysis_status").annotate(n=Count("id"))
+        }
+    )
+    done = Analysis.objects.filter(photo__in=photos, engine_version=ENGINE_VERSION).count()
+    return Progress(total=sum(counts.values()), by_status=dict(counts), analysed_by_current_engine=done)
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    key: str
+    label: str
+    before: float | None
+    after: float | None
+    delta: float | None
+    mdc: float | None
+    verdict: str
+    better: bool | None  # beyond the noise in the direction the therapy aims for; None if neither
+
+    @property
+    def words(self) -> str:
+        if self.verdict == Verdict.NO_CHANGE:
+            return _("no measurable change")
+        if self.verdict == Verdict.NOT_JUDGED:
+            return _("cannot be judged")
+        assert self.delta is not None
+        return (_("higher by %(delta)s") if self.delta > 0 else _("lower by %(delta)s")) % {
+            "delta": _number(abs(self.delta))
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    before: Photo
+    after: Photo
+    comparable: bool
+    reasons: list[str]
+    notes: list[str]
+    regions: dict[str, list[MetricChange]] = field(default_factory=dict)
+
+    def changes_beyond_noise(self) -> list[tuple[str, MetricChange]]:
+        return [(r, c) for r, rows in self.regions.items() for c in rows if c.verdict == Verdict.BEYOND_NOISE]
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
+
+
+def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
+    """Per-region metric changes from ``before`` to ``after``, from their stored analyses.
+
+    A change is ``beyond_noise`` only if skinlab judged it larger than the minimal detectable
+    change of a comparable pair; inside the noise it is 'no measurable change'; without a
+    repeatability study or for photos that are not comparable it is 'cannot be judged'.
+    None while either photo has no analysis by the current engine version.
+    """
+    a, b = current_analysis(before), current_analysis(after)
+    if a is None or b is None:
+        return None
+    raw = compare_records(a.data, b.data)
+    regions: dict[str, list[MetricChange]] = {}
+    for region, metrics in raw["regions"].items():
+        rows = []
+        for key, c in metrics.items():
+            label, aim = METRICS.get(key, (key, None))
+            if c["beyond_noise"] is True:
+                verdict = Verdict.BEYOND_NOISE
+            elif c["beyond_noise"] is False:
+                verdict = Verdict.NO_CHANGE
+            else:
+                verdict = Verdict.NOT_JUDGED
+            better = None
+            if verdict == Verdict.BEYOND_NOISE and aim is not None and c["delta"]:
+                better = (c["delta"] < 0) == (aim == "lower")
+            rows.append(
+                MetricChange(key, str(label), c["before"], c["after"], c["delta"], c["mdc"], verdict, better)
+            )
+        regions[region] = rows
+    return Comparison(before, after, raw["comparable"], raw["reasons"], raw["notes"], regions)
+
+
+def baseline_and_latest(*, patient: Patient, view: str, area: str = "") -> tuple[Photo, Photo] | None:
+    """The first baseline photo and the newest photo of one view (and area), if there are two."""
+    photos = [p for p in photos_of(patient=patient).filter(view=view, area=area)]
+    baselines = [p for p in photos if p.timepoint == Timepoint.BASELINE] or photos[:1]
+    if not baselines or photos[-1].pk == baselines[0].pk:
+        return None
+    return baselines[0], photos[-1]
+
+
+@dataclass(frozen=True)
+class Point:
+    taken_at: dt.datetime
+    value: float | None
+    photo_id: int
+    timepoint: str
+
+
+def region_for(view: str) -> str:
+    return "full" if view == View.CLOSE_UP else "face"
+
+
+def timeline(*, patient: Patient, metric: str, view: str, area: str = "", region: str = "") -> list[Point]:
+    """One metric of one region over the course, one point per analysed photo of the view."""
+    region = region or region_for(view)
+    points = []
+    for photo in photos_of(patient=patient).filter(view=view, area=area):
+        analysis = current_analysis(photo)
+        if analysis is not None and analysis.usable:
+            points.append(Point(photo.taken_at, analysis.metric(region, metric), photo.pk, photo.timepoint))
+    return points
+
+
+@dataclass(frozen=True)
+class HealingCurve:
+    session_id: int
+    performed_at: dt.datetime
+    before: Point | None  # the last photo before the session, the curve's reference
+    points: list[tuple[float, Point]]  # (days after the session, value)
+
+
+def healing_curves(
+    *,
+    patient: Patient,
+    metric: str = "red_area_pct",
+    view: str = View.FRONT,
+    area: str = "",
+    region: str = "",
+) -> list[HealingCurve]:
+    """Per treatment session: ``metric`` of the photos taken in the ``HEALING_DAYS`` after it
+    (and before the next session), with the last photo before the session as reference."""
+    if metric not in HEALING_METRICS:
+        raise ValueError(f"healing curves use {HEALING_METRICS}, not {metric!r}")
+    from exoderm.treatments.models import TreatmentSession
+
+    points = timeline(patient=patient, metric=metric, view=view, area=area, region=region)
+    sessions = list(TreatmentSession.objects.filter(patient=patient).order_by("performed_at"))
+    curves = []
+    for i, session in enumerate(sessions):
+        end = session.performed_at + dt.timedelta(days=HEALING_DAYS)
+        if i + 1 < len(sessions):
+            end = min(end, sessions[i + 1].performed_at)
+        before = [p for p in points if p.taken_at <= session.performed_at]
+        after = [
+            ((p.taken_at - session.performed_at).total_seconds() / 86400, p)
+            for p in points
+            if session.performed_at < p.taken_at <= end
+        ]
+        curves.append(HealingCurve(session.pk, session.performed_at, before[-1] if before else None, after))
+    return curves
+
+
+def statuses(*, clinic: Clinic, photo_ids: list[int]) -> dict[int, str]:
+    """Analysis status per photo id (for a page that polls several photos at once)."""
+    rows = in_clinic(Photo, clinic).filter(pk__in=photo_ids).values_list("pk", "analysis_status")
+    return dict(rows)
+
+
+__all__ = [
+    "HEALING_DAYS",
+    "METRICS",
+    "AnalysisStatus",
+    "Comparison",
+    "HealingCurve",
+    "MetricChange",
+    "Point",
+    "Progress",
+    "Verdict",
+    "analysis_progress",
+    "baseline_and_latest",
+    "compare_photos",
+    "current_analysis",
+    "healing_curves",
+    "photo_of",
+    "photos_of",
+    "statuses",
+    "timeline",
+]

@@ -1,0 +1,181 @@
+"""Background analysis of photos (django.tasks with the database backend).
+
+Exactly once, although workers die:
+
+- **Idempotent result.** An analysis is stored under the unique constraint (photo, engine
+  version). A task that finds the result already there does nothing; two workers that race on
+  the same photo both measure, one insert wins and the other's ``IntegrityError`` is swallowed.
+- **Recovery of killed workers.** A worker killed with SIGKILL leaves its ``DBTaskResult``
+  RUNNING for ever. While it analyses, the task writes ``host:pid`` of its worker process onto the
+  photo. :func:`recover_stalled` finds RUNNING analysis tasks whose process is gone (same host and
+  the pid no longer exists) or that have held their lease too long (other hosts, or killed before
+  they could write the pid), marks them FAILED with ``WorkerLost`` (a compare-and-set, so that
+  concurrent recoverers act once) and queues a new task for the photo. It runs in every worker
+  when it starts a task (at most every ``RECOVERY_EVERY`` seconds) and in
+  ``exoderm manage photo_housekeeping`` / ``reanalyze``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.tasks import TaskContext, TaskResultStatus, task
+from django.utils import timezone
+
+from exoderm.photos import storage
+from exoderm.photos.engine import ENGINE_VERSION, measure_photo
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo
+
+logger = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(seconds=getattr(settings, "PHOTO_ANALYSIS_LEASE_SECONDS", 600))
+RECOVERY_EVERY = 30.0
+
+
+class WorkerLost(Exception):
+    """The worker process running this task disappeared (killed, crashed, machine lost)."""
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@task(takes_context=True)
+def analyse_photo(context: TaskContext, photo_id: int) -> str:
+    """Analyse one photo with the current engine version; returns what happened."""
+    return run_analysis(photo_id, task_id=str(context.task_result.id))
+
+
+def run_analysis(photo_id: int, *, task_id: str = "") -> str:
+    photo = Photo.objects.filter(pk=photo_id).first()
+    if photo is None:
+        return "photo gone"
+    if Analysis.objects.filter(photo_id=photo_id, engine_version=ENGINE_VERSION).exists():
+        Photo.objects.filter(pk=photo_id).update(analysis_status=AnalysisStatus.DONE, analysis_worker="")
+        return "already analysed"
+    Photo.objects.filter(pk=photo_id).update(
+        analysis_status=AnalysisStatus.RUNNING,
+        analysis_worker=_worker_name(),
+        analysis_started_at=timezone.now(),
+        analysis_task_id=task_id or photo.analysis_task_id,
+        analysis_error="",
+    )
+    from exoderm.skinlab.io import SkinlabError
+
+    started = time.perf_counter()
+    try:
+        measurement = measure_photo(
+            storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px
+        )
+    except SkinlabError as exc:
+        _finish(photo_id, AnalysisStatus.FAILED, error=str(exc))
+        return "not measurable"
+    except BaseException as exc:
+        _finish(photo_id, AnalysisStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    seconds = time.perf_counter() - started
+    stored = False
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Analysis.objects.create(
+                    photo_id=photo_id,
+                    engine_version=ENGINE_VERSION,
+                    roi=measurement.roi,
+                    usable=measurement.usable,
+                    data=measurement.record,
+                    seconds=round(seconds, 3),
+                )
+                stored = True
+        except IntegrityError:
+            pass  # another worker stored this photo's analysis first: one result, as it must be
+        _finish(photo_id, AnalysisStatus.DONE)
+    return "analysed" if stored else "already analysed"
+
+
+def _finish(photo_id: int, status: str, *, error: str = "") -> None:
+    Photo.objects.filter(pk=photo_id).update(analysis_status=status, analysis_error=error, analysis_worker="")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is starting another task, so it no longer runs that one
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder_alive(
+    photo: Photo | None, task_id: str, started_at: dt.datetime | None, now: dt.datetime
+) -> bool:
+    if photo is not None and photo.analysis_task_id == task_id and photo.analysis_worker:
+        host, _sep, pid = photo.analysis_worker.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            return _pid_alive(int(pid))
+    return started_at is not None and now - started_at < LEASE
+
+
+def recover_stalled() -> list[int]:
+    """Re-queue the analyses whose worker died. Returns the photo ids queued again."""
+    from django_tasks_db.models import DBTaskResult
+
+    now = timezone.now()
+    recovered: list[int] = []
+    running = DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, task_path=analyse_photo.module_path
+    ).values_list("id", "args_kwargs", "started_at")
+    for result_id, args_kwargs, started_at in running:
+        args: list[Any] = args_kwargs.get("args") or list(args_kwargs.get("kwargs", {}).values())
+        photo_id = int(args[0])
+        photo = Photo.objects.filter(pk=photo_id).first()
+        if _holder_alive(photo, str(result_id), started_at, now):
+            continue
+        with transaction.atomic():
+            claimed = DBTaskResult.objects.filter(pk=result_id, status=TaskResultStatus.RUNNING).update(
+                status=TaskResultStatus.FAILED,
+                finished_at=now,
+                exception_class_path=f"{__name__}.WorkerLost",
+                traceback="WorkerLost: the worker process running this task disappeared; queued again.\n",
+            )
+            if not claimed or photo is None:
+                continue
+            if Analysis.objects.filter(photo_id=photo_id, engine_version=ENGINE_VERSION).exists():
+                _finish(photo_id, AnalysisStatus.DONE)
+                continue
+            Photo.objects.filter(pk=photo_id).update(
+                analysis_status=AnalysisStatus.QUEUED, analysis_worker="", analysis_started_at=None
+            )
+            from exoderm.photos.services import enqueue_analysis
+
+            transaction.on_commit(partial(enqueue_analysis, photo_id))
+            recovered.append(photo_id)
+    if recovered:
+        logger.warning("queued the analysis of photos %s again: their worker disappeared", recovered)
+    return recovered
+
+
+_last_recovery = -RECOVERY_EVERY
+
+
+def recover_on_task_start(sender: Any, **kwargs: Any) -> None:
+    """``task_started`` receiver: a worker that starts work first looks for its dead colleagues'."""
+    global _last_recovery
+    if time.monotonic() - _last_recovery < RECOVERY_EVERY:
+        return
+    _last_recovery = time.monotonic()
+    try:
+        recover_stalled()
+    except Exception:  # a failing recovery must never fail the task that is about to run
+        logger.exception("recovering stalled photo analyses failed")
