@@ -305,27 +305,3 @@ class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
     volume_ml = Decimal("2.0")
     areas = factory.LazyFunction(lambda: ["face"])
     applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))
-
-
-# --- recall: sessions and applications written directly (the protocol is not under test there) --
-
-
-class TreatmentSessionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "treatments.TreatmentSession"
-
-    patient = factory.SubFactory(PatientFactory)
-    clinician = factory.SubFactory(UserFactory, clinic=factory.SelfAttribute("..patient.clinic"))
-    performed_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
-
-
-class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "treatments.ExosomeApplication"
-
-    session = factory.SubFactory(TreatmentSessionFactory)
-    lot = factory.SubFactory(LotFactory, product__clinic=factory.SelfAttribute("...session.patient.clinic"))
-    vial = factory.SubFactory(VialFactory, lot=factory.SelfAttribute("..lot"), state="used")
-    volume_ml = Decimal("2.0")
-    areas = factory.LazyFunction(lambda: ["face"])
-    applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))

@@ -1,7 +1,5 @@
 """Treatment sessions: recorded only through the protocol check of ``treatments.services``."""
 
-from __future__ import annotations
-
 import datetime as dt
 from decimal import Decimal
 from typing import Any
