@@ -68,6 +68,12 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# web pages: show and parse times on the clinic's wall clock.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("exoderm.clinics.middleware.UserLanguageMiddleware") + 1,
+    "exoderm.web.middleware.ClinicTimeZoneMiddleware",
+)
+
 ROOT_URLCONF = "exoderm.urls"
 WSGI_APPLICATION = "exoderm.wsgi.application"
 ASGI_APPLICATION = "exoderm.asgi.application"

@@ -1,0 +1,194 @@
+"""Forms of the pages. They parse and label input; the services decide what is valid."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from exoderm.clinics.models import Role, User
+from exoderm.consent.models import ConsentKind
+from exoderm.core.areas import Area
+from exoderm.courses.models import CourseTemplate
+from exoderm.patients.models import Fitzpatrick, Glogau
+from exoderm.products.models import Product, Source, StorageForm
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """The browser's date-and-time picker; the value is the clinic's wall-clock time."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def datetime_field(label: str | Any, **kwargs: Any) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label, widget=DateTimeLocalInput(), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], **kwargs
+    )
+
+
+def now_local() -> dt.datetime:
+    """Now on the clinic's wall clock, to the minute (the initial value of time fields)."""
+    return timezone.localtime().replace(second=0, microsecond=0)
+
+
+class AreasField(forms.MultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Areas"))
+        super().__init__(choices=Area.choices, **kwargs)
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(label=_("Name or code"), required=False, max_length=100)
+
+
+class PatientForm(forms.Form):
+    given_name = forms.CharField(label=_("Given name"), max_length=120)
+    family_name = forms.CharField(label=_("Family name"), max_length=120)
+    date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput())
+    email = forms.EmailField(label=_("Email"), required=False)
+    phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
+    address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    fitzpatrick = forms.TypedChoiceField(
+        label=_("Fitzpatrick skin type"), choices=Fitzpatrick.choices, coerce=int
+    )
+    glogau = forms.TypedChoiceField(label=_("Glogau photoaging class"), choices=Glogau.choices, coerce=int)
+    code = forms.CharField(
+        label=_("Pseudonymous code"),
+        required=False,
+        max_length=32,
+        help_text=_("Leave empty to generate one."),
+    )
+
+
+class SignConsentForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
+    signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200)
+    signed_at = datetime_field(_("Signed at"))
+
+
+class EnrolForm(forms.Form):
+    template = forms.ModelChoiceField(label=_("Course template"), queryset=CourseTemplate.objects.none())
+    clinician = forms.ModelChoiceField(label=_("Clinician"), queryset=User.objects.none())
+    starts_at = datetime_field(_("First session at"))
+
+    def __init__(self, *args: Any, templates: Any, clinicians: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = templates  # type: ignore[attr-defined]
+        self.fields["clinician"].queryset = clinicians  # type: ignore[attr-defined]
+        self.fields["clinician"].label_from_instance = lambda user: user.display_name  # type: ignore[attr-defined]
+
+
+class CourseTemplateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    session_count = forms.IntegerField(label=_("Sessions"), min_value=1, max_value=24, initial=3)
+    interval_weeks = forms.IntegerField(
+        label=_("Weeks between sessions"), min_value=1, max_value=52, initial=4
+    )
+    followup_weeks = forms.CharField(
+        label=_("Follow-ups (weeks after each session)"),
+        initial="2, 6",
+        help_text=_("Whole weeks, separated by commas."),
+        required=False,
+    )
+    window_days = forms.IntegerField(label=_("Due window (± days)"), min_value=0, max_value=28, initial=3)
+
+    def clean_followup_weeks(self) -> list[int]:
+        text = self.cleaned_data["followup_weeks"]
+        try:
+            return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError(_("Give whole weeks separated by commas, like 2, 6.")) from None
+
+
+class UserForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    first_name = forms.CharField(label=_("Given name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Family name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("Browser setting")), ("de", "Deutsch"), ("en", "English")],
+        required=False,
+    )
+    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput(render_value=True))
+
+
+class UserChangeForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    is_active = forms.BooleanField(label=_("Active (may log in)"), required=False)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class ReceiveLotForm(forms.Form):
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
+    number = forms.CharField(label=_("Lot number"), max_length=64)
+    expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
+    vials_received = forms.IntegerField(label=_("Vials received"), min_value=1, max_value=10_000)
+    received_at = datetime_field(_("Received at"))
+    logger_interval_minutes = forms.IntegerField(
+        label=_("Temperature logger interval (minutes)"), min_value=1, max_value=1440, initial=15
+    )
+
+    def __init__(self, *args: Any, products: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = products  # type: ignore[attr-defined]
+
+
+class ReleaseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        required=False,
+        help_text=_("Required when the cold-chain check quarantined the lot."),
+    )
+
+
+class TemperatureUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Temperature logger CSV"),
+        help_text=_("One reading a line: timestamp with UTC offset, degrees Celsius."),
+    )
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    manufacturer = forms.CharField(label=_("Manufacturer"), max_length=200, required=False)
+    source = forms.ChoiceField(label=_("Source"), choices=Source.choices)
+    storage_form = forms.ChoiceField(label=_("Storage form"), choices=StorageForm.choices)
+    storage_min_c = forms.DecimalField(label=_("Storage minimum (°C)"), max_digits=5, decimal_places=1)
+    storage_max_c = forms.DecimalField(label=_("Storage maximum (°C)"), max_digits=5, decimal_places=1)
+    use_by_minutes = forms.IntegerField(
+        label=_("Use within (minutes after thaw or reconstitution)"), min_value=1
+    )
+    max_freeze_thaw_cycles = forms.IntegerField(label=_("Maximum freeze-thaw cycles"), min_value=0, initial=1)
+    volume_min_ml = forms.DecimalField(
+        label=_("Volume per area, minimum (ml)"), max_digits=6, decimal_places=2
+    )
+    volume_max_ml = forms.DecimalField(
+        label=_("Volume per area, maximum (ml)"), max_digits=6, decimal_places=2
+    )
+    vial_volume_ml = forms.DecimalField(
+        label=_("Volume per vial (ml)"), max_digits=6, decimal_places=2, initial=Decimal("5")
+    )

@@ -1,0 +1,94 @@
+"""Template helpers for the pages: sortable headers, pager, badges, navigation state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+
+from exoderm.web.listing import Listing
+
+register = template.Library()
+
+
+@register.simple_tag
+def sort_header(listing: Listing, key: str, label: str, css: str = "") -> str:
+    """A ``<th>`` whose link sorts by ``key``, toggling the direction, with ``aria-sort`` set."""
+    current = listing.sort.removeprefix("-")
+    descending = listing.sort.startswith("-")
+    if current == key:
+        aria = "descending" if descending else "ascending"
+        target = key if descending else f"-{key}"
+        arrow = " ▼" if descending else " ▲"
+    else:
+        aria, target, arrow = "none", key, ""
+    return format_html(
+        '<th scope="col" class="{}" aria-sort="{}">'
+        '<a href="{}">{}<span aria-hidden="true">{}</span></a></th>',
+        css,
+        aria,
+        listing.query(sort=target, page=None),
+        label,
+        arrow,
+    )
+
+
+@register.inclusion_tag("web/partials/pager.html")
+def pager(listing: Listing) -> dict[str, Any]:
+    page = listing.page
+    return {
+        "page": page,
+        "previous": listing.query(page=page.previous_page_number()) if page.has_previous() else "",
+        "next": listing.query(page=page.next_page_number()) if page.has_next() else "",
+    }
+
+
+@register.simple_tag(takes_context=True)
+def current(context: template.Context, *prefixes: str) -> str:
+    """``aria-current="page"`` on the navigation link of the section the page belongs to."""
+    request = context.get("request")
+    path = request.path if request is not None else ""
+    for prefix in prefixes:
+        if path == prefix if prefix == "/" else path.startswith(prefix):
+            return mark_safe('aria-current="page"')
+    return ""
+
+
+@register.filter
+def badge(value: str, label: str = "") -> str:
+    """A status badge; the CSS class comes from the status code, the text from its label."""
+    return format_html('<span class="badge badge-{}">{}</span>', value, label or value)
+
+
+@register.simple_tag
+def yes_no(value: bool) -> str:
+    return _("yes") if value else _("no")
+
+
+@register.filter
+def minus(value: int, other: int) -> int:
+    return int(value) - int(other or 0)
+
+
+@register.filter
+def get(mapping: dict[str, Any] | None, key: str) -> Any:
+    return (mapping or {}).get(key)
+
+
+@register.filter(name="can")
+def can_filter(user: Any, action: str) -> bool:
+    """``{% if user|can:"manage_clinic" %}``: the role table of exoderm.core.permissions."""
+    from exoderm.core.permissions import Action, can
+
+    return can(user, Action(action))
+
+
+@register.filter
+def area_labels(areas: list[str]) -> str:
+    """Area codes as their (translated) names."""
+    from exoderm.core.areas import Area
+
+    return ", ".join(str(Area(a).label) if a in Area.values else a for a in areas or [])

@@ -1,0 +1,90 @@
+"""The user's own settings (language) and the clinic administrator's user management."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from exoderm.clinics.models import User
+from exoderm.clinics.services import create_user
+from exoderm.core.permissions import Action
+from exoderm.web import queries
+from exoderm.web.forms import UserChangeForm, UserForm
+from exoderm.web.listing import listing
+from exoderm.web.services import change_account, set_language
+from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
+
+USER_SORTS = {
+    "username": ("username", "pk"),
+    "name": ("last_name", "first_name", "pk"),
+    "role": ("role", "username", "pk"),
+    "joined": ("date_joined", "pk"),
+}
+
+
+@login_not_required
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """Switch the language: saved on the user, and in a cookie for the login page."""
+    code = request.POST.get("language", "")
+    response = HttpResponseRedirect(safe_next(request, "/"))
+    if code not in dict(settings.LANGUAGES):
+        return response
+    if request.user.is_authenticated:
+        set_language(user=user_of(request), language=code)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+    )
+    return response
+
+
+@page(Action.MANAGE_CLINIC)
+def user_list(request: HttpRequest) -> HttpResponse:
+    users = listing(request, queries.clinic_users(clinic_of(request)), sorts=USER_SORTS, default="name")
+    return render(request, "web/admin/users.html", {"listing": users})
+
+
+@page(Action.MANAGE_CLINIC)
+def user_new(request: HttpRequest) -> HttpResponse:
+    form = UserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            validate_password(data["password"], User(username=data["username"], email=data["email"]))
+        except ValidationError as error:
+            form.add_error("password", error)
+        else:
+            try:
+                account = create_user(clinic=clinic_of(request), **data)
+            except ValidationError as error:
+                add_errors(form, error)
+            else:
+                messages.success(request, _("User %(name)s added.") % {"name": account.username})
+                return redirect("users")
+    return render(request, "web/admin/user_new.html", {"form": form})
+
+
+@page(Action.MANAGE_CLINIC)
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    account = queries.clinic_users(clinic_of(request)).filter(pk=pk).first()
+    if account is None:
+        raise Http404(_("User %(id)s not found.") % {"id": pk})
+    form = UserChangeForm(
+        request.POST or None, initial={"role": account.role, "is_active": account.is_active}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            change_account(account=account, by=user_of(request), **form.cleaned_data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("User %(name)s changed.") % {"name": account.username})
+            return redirect("users")
+    return render(request, "web/admin/user_edit.html", {"form": form, "account": account})

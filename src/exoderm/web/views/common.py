@@ -1,0 +1,69 @@
+"""What every page view shares: the permission check, clinic scoping and form error plumbing."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.access import NotFound
+from exoderm.core.permissions import Action, require
+
+View = Callable[..., HttpResponse]
+
+
+def page(action: Action = Action.VIEW_CLINICAL) -> Callable[[View], View]:
+    """A page of the clinic: the role must allow ``action``; a record of another clinic is a 404."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.user.is_superuser and not getattr(request.user, "clinic_id", None):
+                return redirect("admin:index")  # a superuser without a clinic runs the Django admin
+            require(request.user, action)  # type: ignore[arg-type]
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound as error:
+                raise Http404(str(error)) from error
+
+        return wrapped
+
+    return decorate
+
+
+def clinic_of(request: HttpRequest) -> Clinic:
+    user: User = request.user  # type: ignore[assignment]
+    assert user.clinic is not None  # every page view runs behind page(), which requires a clinic
+    return user.clinic
+
+
+def user_of(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def add_errors(form: forms.Form, error: ValidationError, *, fields: dict[str, str] | None = None) -> None:
+    """Put a service's ``ValidationError`` onto the form: per field where the form has it, else on top.
+
+    ``fields`` maps service field names to form field names where they differ.
+    """
+    fields = fields or {}
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, messages in error.message_dict.items():
+        target = fields.get(name, name)
+        form.add_error(target if target in form.fields else None, messages)
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback

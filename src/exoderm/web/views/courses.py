@@ -1,0 +1,136 @@
+"""Courses: the clinic's course templates, enrolling a patient, the visit calendar and its .ics feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Role
+from exoderm.core.access import in_clinic
+from exoderm.core.permissions import Action, can
+from exoderm.courses import selectors, services
+from exoderm.courses.models import Visit, VisitStatus
+from exoderm.patients import selectors as patient_selectors
+from exoderm.web import queries
+from exoderm.web.forms import CourseTemplateForm, EnrolForm
+from exoderm.web.listing import listing
+from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+
+TEMPLATE_SORTS = {
+    "name": ("name", "pk"),
+    "sessions": ("session_count", "name", "pk"),
+    "interval": ("interval_weeks", "name", "pk"),
+}
+CALENDAR_DAYS = 42
+ICS_CONTENT_TYPE = "text/calendar; charset=utf-8"
+
+
+@page()
+def course_list(request: HttpRequest) -> HttpResponse:
+    templates = listing(
+        request, selectors.course_templates(clinic=clinic_of(request)), sorts=TEMPLATE_SORTS, default="name"
+    )
+    return render(
+        request,
+        "web/courses/list.html",
+        {"listing": templates, "may_manage": can(user_of(request), Action.MANAGE_CLINIC)},
+    )
+
+
+@page(Action.MANAGE_CLINIC)
+def course_template_new(request: HttpRequest) -> HttpResponse:
+    form = CourseTemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = services.create_course_template(
+                clinic=clinic_of(request), by=user_of(request), **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Course template %(name)s added.") % {"name": template.name})
+            return redirect("courses")
+    return render(request, "web/courses/template_new.html", {"form": form})
+
+
+@page(Action.EDIT_PATIENT)
+def enrol(request: HttpRequest, pk: int) -> HttpResponse:
+    clinic = clinic_of(request)
+    patient = patient_selectors.patient_detail(clinic=clinic, patient_id=pk)
+    user = user_of(request)
+    clinicians = (
+        queries.clinic_users(clinic).filter(role=Role.CLINICIAN, is_active=True).order_by("last_name")
+    )
+    form = EnrolForm(
+        request.POST or None,
+        templates=selectors.course_templates(clinic=clinic),
+        clinicians=clinicians,
+        initial={"clinician": user.pk if user.role == Role.CLINICIAN else None},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.enroll(
+                patient=patient,
+                template=data["template"],
+                clinician=data["clinician"],
+                starts_at=data["starts_at"],
+                by=user,
+            )
+        except ValidationError as error:
+            add_errors(form, error, fields={"template_id": "template", "clinician_id": "clinician"})
+        else:
+            messages.success(request, _("Enrolled; the visits are planned."))
+            return redirect("patient", patient.pk)
+    return render(request, "web/courses/enrol.html", {"form": form, "patient": patient})
+
+
+@page()
+def calendar(request: HttpRequest) -> HttpResponse:
+    """The clinic's planned visits of the next six weeks, by day, and the user's .ics subscription."""
+    clinic = clinic_of(request)
+    start = patient_selectors.clinic_today(clinic)
+    visits = (
+        in_clinic(Visit, clinic)
+        .filter(
+            status=VisitStatus.PLANNED,
+            due_until__gte=start,
+            planned_at__date__lte=start + dt.timedelta(days=CALENDAR_DAYS),
+        )
+        .select_related("course__patient__identity", "course__template", "course__clinician")
+        .order_by("planned_at", "pk")
+    )
+    days: dict[dt.date, list[Visit]] = {}
+    for visit in visits:
+        days.setdefault(localtime(visit.planned_at).date(), []).append(visit)
+    feed_url = request.session.pop("calendar_feed_url", "")
+    return render(
+        request,
+        "web/courses/calendar.html",
+        {"days": days, "feed_url": feed_url, "horizon": CALENDAR_DAYS, "start": start},
+    )
+
+
+@page()
+def calendar_subscribe(request: HttpRequest) -> HttpResponse:
+    """Issue a new secret feed address (the old one stops working) and show it once."""
+    if request.method == "POST":
+        token = services.issue_calendar_feed(user=user_of(request))
+        request.session["calendar_feed_url"] = request.build_absolute_uri(
+            reverse("calendar-feed", args=[token])
+        )
+    return redirect("calendar")
+
+
+@page()
+def calendar_download(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(services.calendar_for(user_of(request)), content_type=ICS_CONTENT_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="exoderm-visits.ics"'
+    return response

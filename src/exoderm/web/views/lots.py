@@ -1,0 +1,253 @@
+"""Lots and products: receiving, release and quarantine, the temperature log, vials, recall."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.core.permissions import Action, can
+from exoderm.products import coldchain, selectors, services
+from exoderm.products.models import LotStatus, StorageForm, VialState
+from exoderm.treatments.recall import affected_by_lot, recall_csv
+from exoderm.web.charts import temperature_chart
+from exoderm.web.forms import (
+    ProductForm,
+    ReasonForm,
+    ReceiveLotForm,
+    ReleaseForm,
+    TemperatureUploadForm,
+    now_local,
+)
+from exoderm.web.listing import listing
+from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+
+LOT_SORTS = {
+    "expires": ("expires_on", "number", "id"),
+    "number": ("number", "id"),
+    "product": ("product__name", "number", "id"),
+    "status": ("status", "expires_on", "id"),
+    "received": ("received_at", "id"),
+}
+PRODUCT_SORTS = {
+    "name": ("name", "id"),
+    "source": ("source", "name", "id"),
+    "form": ("storage_form", "name", "id"),
+}
+
+
+@page()
+def lot_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    lots = selectors.lots(clinic_of(request), status=status if status in LotStatus.values else None)
+    context = {
+        "listing": listing(request, lots, sorts=LOT_SORTS, default="expires", keep=("status",)),
+        "status": status,
+        "statuses": LotStatus.choices,
+    }
+    return render(request, "web/lots/list.html", context)
+
+
+@page(Action.HANDLE_STOCK)
+def lot_receive(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
+    form = ReceiveLotForm(
+        request.POST or None,
+        products=selectors.products(clinic),
+        initial={"received_at": now_local(), "product": request.GET.get("product")},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            lot = services.receive_lot(by=user_of(request), **form.cleaned_data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(
+                request, _("Lot %(number)s received and kept in quarantine.") % {"number": lot.number}
+            )
+            return redirect("lot", lot.pk)
+    return render(request, "web/lots/receive.html", {"form": form})
+
+
+@page()
+def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    clinic = clinic_of(request)
+    lot = selectors.lot(clinic, pk)
+    user = user_of(request)
+    readings = list(selectors.temperature_log(lot).values_list("recorded_at", "celsius"))
+    found = coldchain.check(
+        readings,
+        minimum=lot.product.storage_min_c,
+        maximum=lot.product.storage_max_c,
+        interval_minutes=lot.logger_interval_minutes,
+    )
+    vials = list(selectors.vials(lot))
+    now = timezone.now()
+    use_by = dt.timedelta(minutes=lot.product.use_by_minutes)
+    for vial in vials:
+        vial.use_by = vial.thawed_at + use_by if vial.thawed_at and vial.state == VialState.THAWED else None  # type: ignore[attr-defined]
+        vial.overdue = bool(vial.use_by and vial.use_by <= now)  # type: ignore[attr-defined]
+    context = {
+        "lot": lot,
+        "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
+        "events": list(selectors.lot_events(lot)[:50]),
+        "vials": vials,
+        "chart": temperature_chart(
+            readings, minimum=lot.product.storage_min_c, maximum=lot.product.storage_max_c, found=found
+        ),
+        "found": found,
+        "reading_count": len(readings),
+        "upload_form": TemperatureUploadForm(),
+        "lyophilized": lot.product.storage_form == StorageForm.LYOPHILIZED,
+        "may_release": can(user, Action.RELEASE_LOT),
+        "may_handle": can(user, Action.HANDLE_STOCK),
+    }
+    return render(request, "web/lots/detail.html", context)
+
+
+@page(Action.RELEASE_LOT)
+def lot_release(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = selectors.lot(clinic_of(request), pk)
+    form = ReleaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.release_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Lot %(number)s released.") % {"number": lot.number})
+            return redirect("lot", lot.pk)
+    return render(request, "web/lots/release.html", {"lot": lot, "form": form})
+
+
+@page(Action.HANDLE_STOCK)
+def lot_quarantine(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = selectors.lot(clinic_of(request), pk)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.quarantine_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Lot %(number)s is in quarantine.") % {"number": lot.number})
+            return redirect("lot", lot.pk)
+    return render(request, "web/lots/quarantine.html", {"lot": lot, "form": form})
+
+
+@page(Action.HANDLE_STOCK)
+def lot_temperatures(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = selectors.lot(clinic_of(request), pk)
+    form = TemperatureUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            readings = coldchain.parse_csv(form.cleaned_data["file"].read())
+            result = services.ingest_temperatures(lot=lot, readings=readings, by=user_of(request))
+        except ValidationError as error:
+            add_errors(form, error, fields={"readings": "file"})
+        else:
+            text = _("%(stored)d readings stored, %(duplicates)d already known.") % {
+                "stored": result.stored,
+                "duplicates": result.duplicates,
+            }
+            if result.quarantined:
+                messages.error(
+                    request,
+                    text + " " + _("The cold-chain check found an excursion: the lot is quarantined."),
+                )
+            else:
+                messages.success(request, text)
+            return redirect("lot", lot.pk)
+    return render(request, "web/lots/temperatures.html", {"lot": lot, "form": form})
+
+
+@page(Action.HANDLE_STOCK)
+def vial_action(request: HttpRequest, pk: int, vial_pk: int, action: str) -> HttpResponse:
+    """Thaw, reconstitute, refreeze or discard a vial; discarding asks for confirmation first."""
+    clinic = clinic_of(request)
+    vial = selectors.vial(clinic, lot_id=pk, pk=vial_pk)
+    actions = {
+        "thaw": (services.thaw_vial, _("Vial %(vial)s thawed: the use-by countdown runs.")),
+        "reconstitute": (
+            services.reconstitute_vial,
+            _("Vial %(vial)s reconstituted: the use-by countdown runs."),
+        ),
+        "refreeze": (services.refreeze_vial, _("Vial %(vial)s refrozen.")),
+        "discard": (services.discard_vial, _("Vial %(vial)s discarded.")),
+    }
+    if action not in actions:
+        return redirect("lot", pk)
+    if request.method != "POST":
+        if action == "discard":
+            return render(request, "web/lots/vial_discard.html", {"lot": vial.lot, "vial": vial})
+        return redirect("lot", pk)
+    service, done = actions[action]
+    try:
+        service(vial=vial, by=user_of(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done % {"vial": vial.serial})
+    return redirect("lot", pk)
+
+
+@page(Action.RELEASE_LOT)
+def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = selectors.lot(clinic_of(request), pk)
+    if lot.status == LotStatus.RECALLED:
+        return redirect("lot-affected", lot.pk)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.recall_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Lot %(number)s recalled.") % {"number": lot.number})
+            return redirect("lot-affected", lot.pk)
+    return render(
+        request, "web/lots/recall.html", {"lot": lot, "form": form, "affected": len(affected_by_lot(lot))}
+    )
+
+
+@page(Action.VIEW_IDENTITY)
+def lot_affected(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = selectors.lot(clinic_of(request), pk)
+    rows = affected_by_lot(lot)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(recall_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="recall-{lot.number}.csv"'
+        return response
+    patients = len({row.patient_id for row in rows})
+    return render(request, "web/lots/affected.html", {"lot": lot, "rows": rows, "patient_count": patients})
+
+
+@page()
+def product_list(request: HttpRequest) -> HttpResponse:
+    products = listing(request, selectors.products(clinic_of(request)), sorts=PRODUCT_SORTS, default="name")
+    return render(
+        request,
+        "web/products/list.html",
+        {"listing": products, "may_manage": can(user_of(request), Action.MANAGE_CLINIC)},
+    )
+
+
+@page(Action.MANAGE_CLINIC)
+def product_new(request: HttpRequest) -> HttpResponse:
+    form = ProductForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            product = services.create_product(
+                clinic=clinic_of(request), by=user_of(request), **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Product %(name)s added.") % {"name": product.name})
+            return redirect("products")
+    return render(request, "web/products/new.html", {"form": form})

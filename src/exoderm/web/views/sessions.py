@@ -1,0 +1,199 @@
+"""Sessions: the list, one session's record, and the charting form with its live protocol hints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.core.access import NotFound
+from exoderm.core.errors import RuleViolations
+from exoderm.core.permissions import Action
+from exoderm.patients import selectors as patient_selectors
+from exoderm.products import selectors as product_selectors
+from exoderm.products.models import LotStatus, VialState
+from exoderm.treatments import selectors
+from exoderm.treatments.protocol import WARN
+from exoderm.treatments.services import record_session
+from exoderm.web import queries
+from exoderm.web.charting import ApplicationFormSet, ProcedureFormSet, SessionForm, html_name
+from exoderm.web.forms import datetime_field, now_local
+from exoderm.web.listing import listing
+from exoderm.web.views.common import clinic_of, page, user_of
+
+SORTS = {
+    "performed": ("performed_at", "id"),
+    "patient": ("patient__code", "-performed_at", "id"),
+    "clinician": ("clinician__last_name", "-performed_at", "id"),
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A message shown next to an input: a blocking rule, a warning, or an input error."""
+
+    message: str
+    severity: str  # "block", "warn" or "error"
+    rule: str = ""
+
+
+@page()
+def session_list(request: HttpRequest) -> HttpResponse:
+    sessions = listing(request, queries.sessions(clinic_of(request)), sorts=SORTS, default="-performed")
+    return render(request, "web/sessions/list.html", {"listing": sessions})
+
+
+@page()
+def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_detail(clinic=clinic_of(request), pk=pk)
+    return render(request, "web/sessions/detail.html", {"session": session})
+
+
+def _lots(clinic: Any) -> Any:
+    """The lots a session could name: everything not used up, so that a blocked lot is explained."""
+    return product_selectors.lots(clinic).exclude(status=LotStatus.DEPLETED)
+
+
+@page(Action.CHART_SESSION)
+def session_new(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
+    user = user_of(request)
+    patients = patient_selectors.patients(clinic=clinic)
+    lots = _lots(clinic)
+    data = request.POST if request.method == "POST" else None
+    form = SessionForm(
+        data, patients=patients, initial={"patient": request.GET.get("patient"), "performed_at": now_local()}
+    )
+    procedures = ProcedureFormSet(data, prefix="procedures")
+    applications = ApplicationFormSet(data, prefix="applications", form_kwargs={"lots": lots})
+    issues: dict[str, list[Issue]] = defaultdict(list)
+    warnings: list[Issue] = []
+    if data is not None and form.is_valid() and procedures.is_valid() and applications.is_valid():
+        procedure_rows = [i for i, f in enumerate(procedures.forms) if not f.is_blank()]
+        application_rows = [i for i, f in enumerate(applications.forms) if not f.is_blank()]
+
+        def place(path: str, issue: Issue) -> None:
+            issues[html_name(path, procedure_rows=procedure_rows, application_rows=application_rows)].append(
+                issue
+            )
+
+        try:
+            session = record_session(
+                patient=form.cleaned_data["patient"],
+                clinician=user,
+                performed_at=form.cleaned_data["performed_at"],
+                notes=form.cleaned_data["notes"],
+                procedures=[procedures.forms[i].to_input() for i in procedure_rows],
+                applications=[applications.forms[i].to_input() for i in application_rows],
+                acknowledged_warnings=request.POST.getlist("acknowledge"),
+            )
+        except ValidationError as error:
+            for path, texts in error.message_dict.items():
+                for text in texts:
+                    place(path, Issue(text, "error"))
+        except RuleViolations as refused:
+            for violation in refused.violations:
+                issue = Issue(violation.message, violation.severity, violation.rule)
+                place(violation.field, issue)
+                if violation.severity == WARN:
+                    warnings.append(issue)
+        except NotFound as error:
+            place("", Issue(str(error), "error"))
+        else:
+            count = session.warnings.count()
+            text = _("Session recorded.")
+            if count:
+                text += " " + _("%(count)d acknowledged warnings were recorded with it.") % {"count": count}
+            messages.success(request, text)
+            return redirect("session", session.pk)
+    context = {
+        "form": form,
+        "procedures": procedures,
+        "applications": applications,
+        "issues": dict(issues),
+        "top_issues": issues.get("", []),
+        "issue_count": sum(len(v) for v in issues.values()),
+        "warnings": {w.rule: w for w in warnings}.values(),
+        "blocked": any(i.severity != WARN for v in issues.values() for i in v),
+        "window_minutes": clinic.application_window_minutes,
+        "lot_panels": {
+            f"applications-{i}-lot": lot_panel(clinic, f.data.get(f"applications-{i}-lot"))
+            for i, f in enumerate(applications.forms)
+            if f.is_bound
+        },
+        "window_hints": {
+            f"procedures-{i}-ended_at": window_hint(clinic, f.cleaned_data.get("ended_at"))
+            for i, f in enumerate(procedures.forms)
+            if f.is_bound and hasattr(f, "cleaned_data")
+        },
+    }
+    status = 422 if data is not None else 200
+    return render(request, "web/sessions/new.html", context, status=status)
+
+
+def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
+    """What the charting form shows next to a chosen lot: status, expiry and thawed vials' countdowns."""
+    if not lot_id:
+        return None
+    try:
+        lot = product_selectors.lot(clinic, lot_id)
+    except NotFound:
+        return None
+    today = patient_selectors.clinic_today(clinic)
+    use_by = dt.timedelta(minutes=lot.product.use_by_minutes)
+    vials = list(product_selectors.vials(lot).filter(state__in=[VialState.STORED, VialState.THAWED]))
+    now = timezone.now()
+    thawed = [
+        {"vial": v, "use_by": v.thawed_at + use_by, "passed": v.thawed_at + use_by <= now}
+        for v in sorted(vials, key=lambda v: v.thawed_at or now, reverse=True)
+        if v.state == VialState.THAWED and v.thawed_at
+    ]
+    return {
+        "lot": lot,
+        "usable": lot.status == LotStatus.RELEASED and lot.expires_on >= today,
+        "days_left": (lot.expires_on - today).days,
+        "thawed": thawed,
+        "stored": sum(1 for v in vials if v.state == VialState.STORED),
+        "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
+    }
+
+
+def window_hint(clinic: Any, ended_at: dt.datetime | None) -> dict[str, Any] | None:
+    if ended_at is None:
+        return None
+    return {
+        "from": ended_at,
+        "until": ended_at + dt.timedelta(minutes=clinic.application_window_minutes),
+        "minutes": clinic.application_window_minutes,
+    }
+
+
+def _value(request: HttpRequest, suffix: str) -> str:
+    """The value of the one query parameter ending in ``suffix`` (HTMX sends the input's own name)."""
+    return next((str(value) for key, value in request.GET.items() if key.endswith(suffix)), "")
+
+
+@page(Action.CHART_SESSION)
+def lot_status(request: HttpRequest) -> HttpResponse:
+    panel = lot_panel(clinic_of(request), _value(request, "lot"))
+    return render(request, "web/sessions/lot_status.html", {"panel": panel})
+
+
+@page(Action.CHART_SESSION)
+def window(request: HttpRequest) -> HttpResponse:
+    field = datetime_field("", required=False)
+    try:
+        ended_at = field.clean(_value(request, "ended_at"))
+    except ValidationError:
+        ended_at = None
+    return render(
+        request, "web/sessions/window_hint.html", {"hint": window_hint(clinic_of(request), ended_at)}
+    )

@@ -1,0 +1,39 @@
+"""The clinic's dashboard: what needs doing today."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from exoderm.courses.models import VisitKind
+from exoderm.courses.selectors import due_visits, overdue_visits
+from exoderm.patients.selectors import clinic_today
+from exoderm.web import queries
+from exoderm.web.views.common import clinic_of, page
+
+LIMIT = 20
+
+
+@page()
+def today(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
+    day = clinic_today(clinic)
+    context = {
+        "day": day,
+        "appointments": list(queries.visits_on(clinic, day)[:LIMIT]),
+        "followups": list(
+            due_visits(clinic=clinic, on=day)
+            .filter(kind=VisitKind.FOLLOW_UP)
+            .select_related("course__patient__identity")[:LIMIT]
+        ),
+        "overdue": list(
+            overdue_visits(clinic=clinic, on=day).select_related("course__patient__identity")[:LIMIT]
+        ),
+        "attention": list(queries.lots_needing_attention(clinic, day)[:LIMIT]),
+        "quarantined": list(queries.quarantined_lots(clinic)[:LIMIT]),
+        "warnings": list(queries.recent_warnings(clinic, timezone.now())[:LIMIT]),
+        "expiry_horizon": queries.EXPIRY_HORIZON_DAYS,
+        "low_vials": queries.LOW_VIALS,
+    }
+    return render(request, "web/today.html", context)

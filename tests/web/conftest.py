@@ -1,0 +1,59 @@
+"""A clinic with something on every page: patients in courses, sessions, lots in every state."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from exoderm.courses.services import enroll
+from tests import factories
+
+
+class WebScene:
+    """``size`` patients, each consented, screened, enrolled and treated once; lots of every kind."""
+
+    def __init__(self, clinic, *, size: int = 3) -> None:
+        self.clinic = clinic
+        self.admin = factories.UserFactory(clinic=clinic, role="clinic_admin")
+        self.template = factories.CourseTemplateFactory(clinic=clinic)
+        self.scenes = []
+        now = timezone.now()
+        for index in range(size):
+            scene = factories.SessionScene(clinic, product=self.scenes[0].product if self.scenes else None)
+            scene.record()
+            enroll(
+                patient=scene.patient,
+                template=self.template,
+                clinician=scene.clinician,
+                starts_at=now - dt.timedelta(weeks=2, hours=index),
+                by=scene.clinician,
+            )
+            factories.ExosomeApplicationFactory(
+                session__patient=scene.patient, session__clinician=scene.clinician, lot=scene.lot
+            )
+            self.scenes.append(scene)
+        self.clinician = self.scenes[0].clinician
+        self.product = self.scenes[0].product
+        self.lot = self.scenes[0].lot
+        self.patient = self.scenes[0].patient
+        self.quarantined = factories.LotFactory(product=self.product, status="quarantined")
+        self.expiring = factories.LotFactory(
+            product=self.product, expires_on=timezone.localdate() + dt.timedelta(days=10)
+        )
+        self.session = self.patient.sessions.first()
+
+
+@pytest.fixture
+def web_scene(clinic):
+    return WebScene(clinic)
+
+
+@pytest.fixture
+def logged_in(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

@@ -1,0 +1,147 @@
+"""Every page renders for the clinic's staff, with a bounded number of queries, and nothing else's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from tests import factories
+from tests.web.conftest import WebScene
+
+# The most queries any page may make; the same for 3 or 9 patients (no N+1).
+MAX_QUERIES = 16
+
+
+def pages(scene: WebScene) -> list[str]:
+    return [
+        reverse("today"),
+        reverse("patients"),
+        reverse("patients") + "?q=" + scene.patient.identity.family_name,
+        reverse("patient", args=[scene.patient.pk]),
+        reverse("sessions"),
+        reverse("session", args=[scene.session.pk]),
+        reverse("session-new"),
+        reverse("lots"),
+        reverse("lot", args=[scene.lot.pk]),
+        reverse("lot-affected", args=[scene.lot.pk]),
+        reverse("products"),
+        reverse("courses"),
+        reverse("calendar"),
+        reverse("course-enrol", args=[scene.patient.pk]),
+        reverse("lot-receive"),
+    ]
+
+
+def admin_pages() -> list[str]:
+    return [reverse("users"), reverse("user-new"), reverse("course-template-new"), reverse("product-new")]
+
+
+@pytest.mark.django_db
+def test_every_page_renders_with_bounded_queries(client, clinic, django_assert_max_num_queries):
+    scene = WebScene(clinic, size=3)
+    for user, urls in [(scene.clinician, pages(scene)), (scene.admin, admin_pages())]:
+        client.force_login(user)
+        for url in urls:
+            with django_assert_max_num_queries(MAX_QUERIES):
+                response = client.get(url)
+            assert response.status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_query_counts_do_not_grow_with_the_data(client, clinic, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def counts(scene):
+        client.force_login(scene.clinician)
+        result = {}
+        for url in pages(scene):
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url).status_code == 200
+            result[re.sub(r"\d+", "N", url.split("?")[0])] = len(captured)
+        return result
+
+    small = counts(WebScene(clinic, size=2))
+    large = counts(WebScene(factories.ClinicFactory(), size=6))
+    assert small == large
+
+
+@pytest.mark.django_db
+def test_pages_use_no_inline_style_or_script_without_nonce(client, clinic):
+    scene = WebScene(clinic, size=1)
+    client.force_login(scene.clinician)
+    for url in pages(scene):
+        response = client.get(url)
+        html = response.content.decode()
+        assert " style=" not in html, url
+        for tag in re.findall(r"<script[^>]*>", html):
+            assert 'nonce="' in tag, (url, tag)
+        assert "http://" not in html.replace("http://www.w3.org/2000/svg", ""), url
+        assert "https://" not in html, url
+        policy = response["Content-Security-Policy"]
+        assert "'nonce-" in policy and "unsafe-inline" not in policy
+
+
+@pytest.mark.django_db
+def test_another_clinics_records_are_404(client, clinic, other_clinic):
+    scene = WebScene(clinic, size=1)
+    stranger = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
+    client.force_login(stranger)
+    for name, pk in [("patient", scene.patient.pk), ("lot", scene.lot.pk), ("session", scene.session.pk)]:
+        assert client.get(reverse(name, args=[pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_researcher_sees_no_clinical_pages(client, researcher):
+    client.force_login(researcher)
+    assert client.get(reverse("patients")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_pages_need_the_clinic_admin(client, clinician, clinic_admin):
+    client.force_login(clinician)
+    assert client.get(reverse("users")).status_code == 403
+    assert b'href="/manage/users/"' not in client.get(reverse("today")).content
+    client.force_login(clinic_admin)
+    assert client.get(reverse("users")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_django_admin_is_for_superusers_only(client, clinic_admin):
+    clinic_admin.is_staff = True
+    clinic_admin.save()
+    client.force_login(clinic_admin)
+    assert client.get("/admin/").status_code == 302
+    superuser = factories.UserFactory(clinic=None, is_superuser=True, is_staff=True)
+    client.force_login(superuser)
+    assert client.get("/admin/").status_code == 200
+    assert client.get(reverse("today")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_lists_sort_and_page(client, clinic, clinic_admin):
+    for n in range(30):
+        factories.PatientFactory(clinic=clinic, identity__family_name=f"Name{n:02d}")
+    client.force_login(clinic_admin)
+    first = client.get(reverse("patients"), {"sort": "name"}).content.decode()
+    assert "Name00" in first and "Name29" not in first
+    assert 'aria-sort="ascending"' in first
+    reverse_order = client.get(reverse("patients"), {"sort": "-name"}).content.decode()
+    assert "Name29" in reverse_order and "Name00" not in reverse_order
+    second = client.get(reverse("patients"), {"sort": "name", "page": 2}).content.decode()
+    assert "Name29" in second
+
+
+@pytest.mark.django_db
+def test_patient_search_as_you_type_answers_with_the_results_only(client, clinic, clinic_admin):
+    factories.PatientFactory(clinic=clinic, identity__family_name="Findme")
+    factories.PatientFactory(clinic=clinic, identity__family_name="Other")
+    client.force_login(clinic_admin)
+    response = client.get(
+        reverse("patients"), {"q": "findm"}, headers={"HX-Request": "true", "HX-Target": "patient-results"}
+    )
+    html = response.content.decode()
+    assert "Findme" in html and "Other" not in html
+    assert "<html" not in html
