@@ -1,0 +1,89 @@
+"""The demo: seeded once through the services, and `exoderm demo` serves pages, API and a worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from exoderm.clinics.models import Role, User
+from exoderm.courses.models import Visit, VisitStatus
+from exoderm.demo import PATIENTS, seed_demo
+from exoderm.patients.models import Patient
+from exoderm.products.models import Lot, LotStatus
+from exoderm.treatments.models import TreatmentSession
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_seed_demo_once():
+    credentials = seed_demo()
+    assert {role for _, _, role in credentials} == set(Role.values)
+    assert Patient.objects.count() == PATIENTS
+    assert TreatmentSession.objects.count() > PATIENTS  # most patients had more than one session
+    assert Lot.objects.filter(status=LotStatus.QUARANTINED, status_reason__icontains="°C").count() == 1
+    assert Visit.objects.filter(status=VisitStatus.DONE).exists()
+    assert Visit.objects.filter(status=VisitStatus.PLANNED).exists()
+
+    seed_demo()
+    assert Patient.objects.count() == PATIENTS
+    assert User.objects.count() == len(credentials)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_exoderm_demo_serves_site_and_api(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "EXODERM_DATA_DIR": str(tmp_path), "EXODERM_PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "exoderm.cli", "demo"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert demo.poll() is None, demo.stdout.read() if demo.stdout else ""
+                assert time.monotonic() < deadline, "the demo did not come up in 3 minutes"
+                time.sleep(1)
+        request = urllib.request.Request(
+            f"{base}/api/v1/auth/token",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"username": "clinician", "password": "Demo-Clinician-2026!"}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            token = json.load(response)["token"]
+        request = urllib.request.Request(
+            f"{base}/api/v1/patients", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["count"] == PATIENTS
+    finally:
+        os.killpg(demo.pid, signal.SIGINT)
+        output, _ = demo.communicate(timeout=30)
+    assert "clinician" in output and "Demo-Clinician-2026!" in output
+    assert "Starting worker" in output  # the task worker ran beside the web server
