@@ -1,0 +1,114 @@
+"""The ``exoderm analyze`` / ``exoderm compare`` entry points, run for real on files."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from tests.skinlab._images import astronaut_face
+
+from exoderm.skinlab.cli import RESULTS_FILE, analyze_main, compare_main
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    img = astronaut_face(1536)
+    cv2.imwrite(str(d / "a.jpg"), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    m = cv2.getRotationMatrix2D((768, 768), 2.0, 1.02)
+    cv2.imwrite(
+        str(d / "b.jpg"), cv2.warpAffine(img, m, (1536, 1536))[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95]
+    )
+    cv2.imwrite(str(d / "c.png"), cv2.GaussianBlur(img, (0, 0), 0.7)[..., ::-1])
+    (d / "readme.txt").write_text("not an image, and not picked up from the folder")
+    return d
+
+
+def test_analyze_one_image_json(photos, capsys):
+    assert analyze_main([str(photos / "a.jpg"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["file"] == "a.jpg" and rec["width"] == 1536
+    assert "cheek_left" in rec["regions"] and rec["scale"]["source"] == "iris"
+
+
+def test_analyze_human_summary_and_overlay(photos, tmp_path, capsys):
+    assert analyze_main([str(photos / "a.jpg"), "--overlay", str(tmp_path), "--mm-per-px", "0.15"]) == 0
+    out = capsys.readouterr().out
+    assert "a.jpg: 1536x1536, 0.1500 mm/px (caller)" in out
+    assert "cheek_left" in out and "forehead" in out
+    png = tmp_path / "a.overlay.png"
+    assert png.exists() and cv2.imread(str(png)) is not None
+
+
+def test_full_roi_and_mask_roi(photos, tmp_path, capsys):
+    mask = np.zeros((1536, 1536), np.uint8)
+    mask[750:1050, 700:900] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    assert analyze_main([str(photos / "a.jpg"), "--json", "--roi", str(tmp_path / "m.png")]) == 0
+    assert list(json.loads(capsys.readouterr().out)["regions"]) == ["mask"]
+    assert analyze_main([str(photos / "a.jpg"), "--json", "--roi", "full"]) == 0
+    assert list(json.loads(capsys.readouterr().out)["regions"]) == ["full"]
+
+
+def test_usage_errors(photos, capsys):
+    assert analyze_main([]) == 2
+    assert analyze_main([str(photos / "a.jpg"), "--roi", "nowhere.png"]) == 2
+    assert analyze_main([str(photos / "a.jpg"), "--mm-per-px", "-3"]) == 2
+    assert compare_main([str(photos / "a.jpg")]) == 2
+    assert analyze_main(["--help"]) == 0
+    capsys.readouterr()
+
+
+def test_bad_image_reported_not_crashing(photos, tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes((photos / "a.jpg").read_bytes()[:3000])
+    assert analyze_main([str(bad), "--json"]) == 1
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["file"] == "broken.jpg"
+    assert "truncated" in rec["error"] or "corrupt" in rec["error"]
+
+
+def test_batch_folder_parallel_and_resume(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert analyze_main([str(photos), "--json", "--out", str(out), "--jobs", "2"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in recs] == ["a.jpg", "b.jpg", "c.png"]
+    lines = (out / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 3
+
+    # simulate an interruption after the first image: one complete line and one cut short
+    first = json.loads(next(line for line in lines if '"a.jpg"' in line))
+    first["record"]["quality"]["notes"] = ["from the earlier run"]
+    (out / RESULTS_FILE).write_text(json.dumps(first) + "\n" + lines[1][:40])
+    assert analyze_main([str(photos), "--json", "--out", str(out), "--jobs", "1"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in recs] == ["a.jpg", "b.jpg", "c.png"]
+    assert recs[0]["quality"]["notes"] == ["from the earlier run"]  # skipped, not recomputed
+    assert recs[1]["quality"]["notes"] != ["from the earlier run"]
+    done = [json.loads(x) for x in (out / RESULTS_FILE).read_text().splitlines() if x.endswith("}")]
+    assert {d["record"]["file"] for d in done} == {"a.jpg", "b.jpg", "c.png"}
+
+
+def test_compare_json_and_overlay(photos, tmp_path, capsys):
+    code = compare_main([str(photos / "a.jpg"), str(photos / "b.jpg"), "--json", "--overlay", str(tmp_path)])
+    assert code == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["comparable"] is True and rec["reasons"] == []
+    row = rec["regions"]["cheek_left"]["L_median"]
+    assert set(row) == {"before", "after", "delta", "mdc", "beyond_noise"}
+    assert (tmp_path / "difference.png").exists()
+    assert (tmp_path / "a.before.overlay.png").exists() and (tmp_path / "b.after.overlay.png").exists()
+
+
+def test_compare_human_output(photos, capsys):
+    assert compare_main([str(photos / "a.jpg"), str(photos / "b.jpg")]) == 0
+    out = capsys.readouterr().out
+    assert "comparable: yes" in out and "L_median" in out
+
+
+def test_compare_unreadable_file(photos, tmp_path, capsys):
+    (tmp_path / "x.jpg").write_text("this is a text file, not a photo\n" * 5)
+    assert compare_main([str(photos / "a.jpg"), str(tmp_path / "x.jpg")]) == 1
+    assert "not an image" in capsys.readouterr().err
