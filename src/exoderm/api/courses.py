@@ -4,8 +4,6 @@ Mounted at /api/v1/. Course and consent templates are readable by every role of 
 and written by clinic administrators; visits name patients (by code), so researchers get 403.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import zoneinfo
 from typing import Any, Literal

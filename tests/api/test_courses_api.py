@@ -1,0 +1,181 @@
+"""/api/v1 course and consent templates, visits (due, overdue, changes) and the calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from tests import factories
+
+from exoderm.courses import services
+from exoderm.courses.models import VisitKind, VisitStatus
+
+PROBLEM = "application/problem+json"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def enroll(patient, clinician, starts_at, **template):
+    return services.enroll(
+        patient=patient,
+        template=factories.CourseTemplateFactory(clinic=patient.clinic, **template),
+        clinician=clinician,
+        starts_at=starts_at,
+        by=clinician,
+    )
+
+
+@pytest.fixture
+def course(clinic, clinician):
+    patient = factories.PatientFactory(clinic=clinic)
+    return enroll(patient, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+
+
+@pytest.fixture
+def foreign_course(other_clinic):
+    clinician = factories.UserFactory(clinic=other_clinic, role="clinician")
+    return enroll(
+        factories.PatientFactory(clinic=other_clinic),
+        clinician,
+        dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN),
+    )
+
+
+def test_course_templates_admin_creates_everyone_reads(api_as, clinic_admin, clinician, other_clinic):
+    factories.CourseTemplateFactory(clinic=other_clinic, name="Foreign")
+    body = {"name": "3 × 4 weeks", "session_count": 3, "interval_weeks": 4, "followup_weeks": [2, 6]}
+    created = api_as(clinic_admin).post("/course-templates", body)
+    assert created.status_code == 201, created.content
+    assert created.json()["window_days"] == 3
+    assert api_as(clinician).post("/course-templates", {**body, "name": "x"}).status_code == 403
+    listed = api_as(clinician).get("/course-templates").json()
+    assert [t["name"] for t in listed["items"]] == ["3 × 4 weeks"]
+    bad = api_as(clinic_admin).post("/course-templates", {**body, "name": "y", "followup_weeks": [0]})
+    assert bad.status_code == 422
+    assert bad["Content-Type"] == PROBLEM
+
+
+def test_consent_templates_version_through_the_api(api_as, clinic_admin, researcher):
+    body = {
+        "kind": "photography",
+        "title_de": "Fotos",
+        "title_en": "Photos",
+        "text_de": "Ja.",
+        "text_en": "Yes.",
+    }
+    api = api_as(clinic_admin)
+    assert api.post("/consent-templates", body).json()["version"] == 1
+    assert api.post("/consent-templates", body).json()["version"] == 2
+    listed = api_as(researcher).get("/consent-templates", {"kind": "photography"}).json()
+    assert [t["version"] for t in listed["items"]] == [2, 1]
+    assert api.post("/consent-templates", {**body, "kind": "marketing"}).status_code == 422
+
+
+def test_due_and_overdue_visits(api_as, clinician, course, foreign_course):
+    api = api_as(clinician)
+    due = api.get("/visits", {"due": "today", "on": "2026-03-24"}).json()
+    assert [(v["kind"], v["session_number"]) for v in due["items"]] == [(VisitKind.FOLLOW_UP, 1)]
+    assert due["items"][0]["patient_code"] == course.patient.code
+    overdue = api.get("/visits", {"due": "overdue", "on": "2026-04-22"}).json()
+    # Session 1 (due to 03-13), its follow-ups (03-27, 04-24 → not yet) and session 2 (04-10).
+    assert [(v["kind"], v["session_number"], v["weeks_after_session"]) for v in overdue["items"]] == [
+        (VisitKind.SESSION, 1, None),
+        (VisitKind.FOLLOW_UP, 1, 2),
+        (VisitKind.SESSION, 2, None),
+    ]
+    mine = api.get("/visits", {"due": "today", "on": "2026-03-24", "clinician_id": clinician.pk}).json()
+    assert mine["count"] == 1
+    assert api.get("/visits", {"due": "later"}).status_code == 422
+
+
+def test_visit_changes(api_as, clinician, course):
+    api = api_as(clinician)
+    visit = course.visits.get(kind=VisitKind.SESSION, session_number=2)
+    moved = api.post(f"/visits/{visit.pk}/reschedule", {"planned_at": "2026-04-09T16:30:00+02:00"})
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["due_from"] == "2026-04-06"
+    assert dt.datetime.fromisoformat(moved.json()["planned_local"]).time() == dt.time(16, 30)
+    naive = api.post(f"/visits/{visit.pk}/reschedule", {"planned_at": "2026-04-09T16:30:00"})
+    assert naive.status_code == 422
+    assert api.post(f"/visits/{visit.pk}/missed").status_code == 200
+    visit.refresh_from_db()
+    assert visit.status == VisitStatus.MISSED
+    assert api.post(f"/visits/{visit.pk}/cancel").status_code == 422
+    other = course.visits.get(kind=VisitKind.SESSION, session_number=3)
+    assert api.post(f"/visits/{other.pk}/done").json()["status"] == VisitStatus.DONE
+
+
+def test_calendar_ics_for_the_requesting_clinician(api_as, clinician, clinic):
+    patient = factories.PatientFactory(clinic=clinic)
+    enroll(patient, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    response = api_as(clinician).get("/visits.ics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/calendar")
+    text = response.content.decode()
+    assert "TZID=Europe/Berlin" in text
+    assert patient.identity.family_name not in text
+    events = icalendar.Calendar.from_ical(response.content).walk("VEVENT")
+    assert len(events) == 9
+    assert {e.decoded("dtstart").time() for e in events} == {dt.time(10, 0)}
+
+
+def test_secret_feed_without_login(api_as, clinician, clinic, client):
+    enroll(factories.PatientFactory(clinic=clinic), clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    issued = api_as(clinician).post("/calendar-feed")
+    assert issued.status_code == 201
+    path = issued.json()["path"]
+    # The web URLconf mounts exoderm.courses.views.calendar_feed at calendar/<token>.ics.
+    feed = client.get(path)
+    assert feed.status_code == 200, feed.content[:200]
+    assert len(icalendar.Calendar.from_ical(feed.content).walk("VEVENT")) == 9
+    assert client.get("/calendar/wrong.ics").status_code == 404
+    assert api_as(clinician).delete("/calendar-feed").status_code == 204
+    assert client.get(path).status_code == 404
+
+
+def test_researchers_get_no_visits(api_as, researcher, course):
+    api = api_as(researcher)
+    visit = course.visits.first()
+    for response in (
+        api.get("/visits"),
+        api.get(f"/visits/{visit.pk}"),
+        api.get("/visits.ics"),
+        api.post("/calendar-feed"),
+        api.post(f"/visits/{visit.pk}/missed"),
+    ):
+        assert response.status_code == 403, response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/visits/{visit}", None),
+        ("post", "/visits/{visit}/reschedule", {"planned_at": "2026-04-09T16:30:00+02:00"}),
+        ("post", "/visits/{visit}/missed", None),
+        ("post", "/visits/{visit}/cancel", None),
+        ("post", "/visits/{visit}/done", None),
+        ("get", "/course-templates/{template}", None),
+        ("get", "/consent-templates/{consent_template}", None),
+        ("get", "/visits?clinician_id={clinician}", None),
+    ],
+)
+def test_another_clinics_ids_are_404(api_as, clinician, foreign_course, method, path, body):
+    consent_template = factories.ConsentTemplateFactory(clinic=foreign_course.patient.clinic)
+    ids = {
+        "visit": foreign_course.visits.first().pk,
+        "template": foreign_course.template_id,
+        "consent_template": consent_template.pk,
+        "clinician": foreign_course.clinician_id,
+    }
+    response = getattr(api_as(clinician), method)(path.format(**ids), body)
+    assert response.status_code == 404, response.content
+    assert response["Content-Type"] == PROBLEM
+    foreign_course.visits.first().refresh_from_db()
+    assert not foreign_course.visits.exclude(status=VisitStatus.PLANNED).exists()
+
+
+def test_foreign_visits_never_listed(api_as, clinician, foreign_course):
+    api = api_as(clinician)
+    for due, on in (("today", "2026-03-10"), ("overdue", "2026-12-31")):
+        assert api.get("/visits", {"due": due, "on": on}).json()["count"] == 0
