@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from tests import factories
 
 from exoderm.products import coldchain, services
 from exoderm.products.models import LotEvent, LotStatus, TemperatureReading
-from tests import factories
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -24,7 +24,9 @@ def csv_of(*values, start=T0, minutes=15, header=True):
 
 @pytest.fixture
 def lot(clinic):
-    product = factories.ProductFactory(clinic=clinic, storage_min_c=Decimal("-25"), storage_max_c=Decimal("-15"))
+    product = factories.ProductFactory(
+        clinic=clinic, storage_min_c=Decimal("-25"), storage_max_c=Decimal("-15")
+    )
     return factories.LotFactory(product=product, status=LotStatus.RELEASED, logger_interval_minutes=15)
 
 
@@ -115,7 +117,10 @@ def test_excursion_above_or_below_range_quarantines_with_reason_and_readings(lot
     event = LotEvent.objects.get(lot=lot, to_status=LotStatus.QUARANTINED)
     assert event.from_status == LotStatus.RELEASED
     assert event.details["excursions"] == [
-        {"recorded_at": (T0 + dt.timedelta(minutes=15)).isoformat(), "celsius": str(Decimal(value).quantize(Decimal("0.01")))}
+        {
+            "recorded_at": (T0 + dt.timedelta(minutes=15)).isoformat(),
+            "celsius": str(Decimal(value).quantize(Decimal("0.01"))),
+        }
     ]
     assert event.details["gaps"] == []
 
@@ -165,12 +170,12 @@ def test_a_different_value_for_a_stored_instant_refuses_the_upload(lot, clinicia
     assert TemperatureReading.objects.filter(lot=lot).count() == 2
 
 
-def test_released_again_after_excursion_stays_released_on_reupload_but_not_on_new_excursion(
-    lot, clinician
-):
+def test_released_again_after_excursion_stays_released_on_reupload_but_not_on_new_excursion(lot, clinician):
     text = csv_of("-20", "-10", "-20")
     ingest(lot, text, clinician)
-    services.release_lot(lot=lot, by=clinician, reason="Manufacturer confirms stability for 15 min at -10 °C.")
+    services.release_lot(
+        lot=lot, by=clinician, reason="Manufacturer confirms stability for 15 min at -10 °C."
+    )
     assert not ingest(lot, text, clinician).quarantined
     assert ingest(lot, csv_of("-20", "-5", start=T0 + dt.timedelta(minutes=45)), clinician).quarantined
 

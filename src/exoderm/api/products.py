@@ -1,6 +1,8 @@
-"""Products, lots, vials, temperature logs and recall (mounted at /api/v1/)."""
+"""Products, lots, vials, temperature logs and recall (mounted at /api/v1/).
 
-from __future__ import annotations
+No ``from __future__ import annotations``: ninja evaluates the annotations of paginated handlers
+outside this module.
+"""
 
 import datetime as dt
 import json
@@ -12,7 +14,7 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -20,7 +22,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services
-from exoderm.products.models import Lot, LotStatus, Source, StorageForm, Vial
+from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageForm, Vial
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
@@ -122,12 +124,16 @@ class LotEventOut(Schema):
     at: dt.datetime
 
     @staticmethod
-    def resolve_by(obj: Any) -> str | None:
+    def resolve_by(obj: LotEvent) -> str | None:
         return obj.by.display_name if obj.by else None
 
 
 class LotDetailOut(LotOut):
     events: list[LotEventOut]
+
+    @staticmethod
+    def resolve_events(obj: Lot) -> list[LotEvent]:
+        return list(selectors.lot_events(obj))
 
 
 class ReasonIn(Schema):
@@ -225,7 +231,7 @@ def create_product(request: HttpRequest, payload: ProductIn) -> Any:
     """Add a product (clinic administrators)."""
     user = _user(request)
     product = services.create_product(clinic=_clinic(request), by=user, **payload.dict())
-    return 201, product
+    return Status(201, selectors.product(_clinic(request), product.pk))
 
 
 @router.get("/products/{product_id}", response=ProductOut)
@@ -238,17 +244,15 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
     """Change some fields of a product (clinic administrators)."""
     user = _user(request)
     product = selectors.product(_clinic(request), product_id)
-    return services.update_product(product=product, changes=payload.dict(exclude_unset=True), by=user)
+    services.update_product(product=product, changes=payload.dict(exclude_unset=True), by=user)
+    return selectors.product(_clinic(request), product_id)
 
 
 # --- lots -------------------------------------------------------------------------------------
 
 
-def _lot_detail(request: HttpRequest, lot_id: int) -> dict[str, Any]:
-    lot = selectors.lot(_clinic(request), lot_id)
-    data = LotOut.from_orm(lot).dict()
-    data["events"] = list(selectors.lot_events(lot))
-    return data
+def _lot_detail(request: HttpRequest, lot_id: int) -> Lot:
+    return selectors.lot(_clinic(request), lot_id)
 
 
 @router.get("/lots", response=list[LotOut])
@@ -272,7 +276,7 @@ def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
         logger_interval_minutes=payload.logger_interval_minutes,
         by=user,
     )
-    return 201, _lot_detail(request, lot.pk)
+    return Status(201, _lot_detail(request, lot.pk))
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut)

@@ -1,0 +1,96 @@
+"""Recall: every patient and session that received a lot, with contacts, in one query; CSV export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from tests import factories
+
+from exoderm.products import services
+from exoderm.products.models import LotStatus
+from exoderm.treatments.recall import COLUMNS, affected_by_lot, recall_csv
+
+T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def lot(clinic):
+    return factories.LotFactory(product__clinic=clinic)
+
+
+def session(patient, at):
+    return factories.TreatmentSessionFactory(patient=patient, performed_at=at)
+
+
+def test_affected_rows_cover_every_application_in_one_query(clinic, lot):
+    first = factories.PatientFactory(
+        clinic=clinic, identity__given_name="Anna", identity__email="anna@example.org"
+    )
+    second = factories.PatientFactory(clinic=clinic)
+    late = session(first, T0 + dt.timedelta(days=30))
+    early = session(second, T0)
+    factories.ExosomeApplicationFactory(session=late, lot=lot, areas=["face"])
+    factories.ExosomeApplicationFactory(session=late, lot=lot, areas=["neck"])
+    factories.ExosomeApplicationFactory(session=early, lot=lot)
+    factories.ExosomeApplicationFactory(session=session(first, T0))  # another lot
+    with CaptureQueriesContext(connection) as queries:
+        rows = affected_by_lot(lot)
+    assert len(queries) == 1
+    assert [(r.session_id, r.areas) for r in rows] == [
+        (early.pk, ["face"]),
+        (late.pk, ["face"]),
+        (late.pk, ["neck"]),
+    ]
+    anna = rows[1]
+    assert (anna.patient_id, anna.patient_code, anna.given_name, anna.email) == (
+        first.pk,
+        first.code,
+        "Anna",
+        "anna@example.org",
+    )
+    assert anna.phone == "+49 30 1234567"
+    assert anna.date_of_birth == dt.date(1980, 5, 17)
+    assert anna.clinician == late.clinician.get_full_name()
+
+
+def test_patient_without_identity_still_listed(clinic, lot):
+    patient = factories.PatientFactory(clinic=clinic, identity=None)
+    factories.ExosomeApplicationFactory(session=session(patient, T0), lot=lot)
+    (row,) = affected_by_lot(lot)
+    assert (row.patient_code, row.given_name, row.email, row.date_of_birth) == (patient.code, "", "", None)
+
+
+def test_recall_marks_the_lot_once(lot, clinician):
+    services.recall_lot(lot=lot, reason="Manufacturer notice 2026-11", by=clinician)
+    services.recall_lot(lot=lot, reason="again", by=clinician)
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RECALLED and lot.status_reason == "Manufacturer notice 2026-11"
+    assert lot.events.filter(to_status=LotStatus.RECALLED).count() == 1
+
+
+def test_assistant_cannot_recall(lot, assistant):
+    with pytest.raises(PermissionDenied):
+        services.recall_lot(lot=lot, reason="x", by=assistant)
+
+
+def test_csv_has_a_header_quotes_and_defuses_formulas(clinic, lot):
+    patient = factories.PatientFactory(
+        clinic=clinic, identity__family_name='=HYPERLINK("http://evil")', identity__given_name="Jo, Ann"
+    )
+    factories.ExosomeApplicationFactory(session=session(patient, T0), lot=lot, areas=["face", "neck"])
+    text = recall_csv(affected_by_lot(lot))
+    assert "\r\n" in text
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == COLUMNS
+    record = dict(zip(header, row, strict=True))
+    assert record["family_name"] == '\'=HYPERLINK("http://evil")'
+    assert record["given_name"] == "Jo, Ann"
+    assert record["areas"] == "face, neck"
+    assert record["performed_at"] == T0.isoformat()
+    assert record["phone"] == "'+49 30 1234567"
