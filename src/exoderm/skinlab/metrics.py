@@ -80,10 +80,8 @@ WRINKLE_ANISOTROPY = 0.5
 #: Step-edge suppression: the valley strength is σ²·λ1 minus this multiple of σ·|∇L*| (zero at
 #: a valley's centre; a step edge of height D then peaks at about 0.03·D instead of 0.24·D).
 WRINKLE_EDGE_PENALTY = 2.5
-#: Skeleton end correction: fraction of the valley-mask width added per skeleton endpoint.
-WRINKLE_END_FRACTION = 0.0
 #: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
-PORE_THRESHOLD = 1.0
+PORE_THRESHOLD = 0.8
 #: Minimum number of region pixels for any statistic.
 MIN_REGION_PX = 64
 #: Spots: a component is wrinkle-like (not a spot) above this elongation.
@@ -182,24 +180,55 @@ def _robust_background(
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
-def _hessian_level(img: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scale-normalised Hessian eigenvalues (λ1 >= λ2) and gradient magnitude at ``sigma``.
+def _hessian_parts(
+    img: np.ndarray, sigma: float, cache: dict | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale-normalised Hessian of ``img`` at ``sigma`` as ``(g, tr, disc2)``.
 
-    Returns ``(σ²λ1, σ²λ2, σ|∇|, θ)`` where θ is the direction across the valley.
+    ``tr`` = σ²(Lxx + Lyy) and ``disc2`` = σ²·sqrt((Lxx − Lyy)² + 4·Lxy²), so that the eigenvalues
+    are σ²λ1 = (tr + disc2) / 2 >= σ²λ2 = (tr − disc2) / 2; ``g`` is the smoothed image. All
+    arithmetic is done with OpenCV (SIMD, threaded). ``cache`` (keyed on the image's identity
+    and σ) shares the result between wrinkles and pores.
     """
+    key = (id(img), img.shape, round(sigma, 6))
+    if cache is not None and key in cache:
+        return cache[key]
     ks = int(2 * math.ceil(3 * sigma) + 1)
     g = cv2.GaussianBlur(img, (ks, ks), sigma, borderType=cv2.BORDER_REFLECT)
-    s2 = sigma * sigma / 4.0
+    s2 = sigma * sigma / 4.0  # a 3x3 Sobel second derivative is 4x the derivative
     dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, scale=s2)
     dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, scale=s2)
-    dxy = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=s2)
-    s1 = sigma / 8.0
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1)
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=s1)
-    half_tr = (dxx + dyy) * 0.5
-    disc = cv2.magnitude((dxx - dyy) * 0.5, dxy)
-    grad = cv2.magnitude(gx, gy)
-    return half_tr + disc, half_tr - disc, grad, dxy
+    dxy2 = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=2 * s2)
+    tr = cv2.add(dxx, dyy)
+    disc2 = cv2.magnitude(cv2.subtract(dxx, dyy), dxy2)
+    if cache is not None:
+        cache[key] = (g, tr, disc2)
+    return g, tr, disc2
+
+
+def _valley_level(img: np.ndarray, sigma: float, cache: dict | None = None) -> np.ndarray:
+    """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`)."""
+    g, tr, disc2 = _hessian_parts(img, sigma, cache)
+    s1 = sigma / 8.0  # a 3x3 Sobel first derivative is 8x the derivative
+    grad = cv2.magnitude(
+        cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1),
+        cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=s1),
+    )
+    resp = cv2.scaleAdd(grad, -WRINKLE_EDGE_PENALTY, cv2.addWeighted(tr, 0.5, disc2, 0.5, 0.0))
+    # line-like: λ2 <= a·λ1  <=>  (1 − a)·tr − (1 + a)·disc2 <= 0
+    a = WRINKLE_ANISOTROPY
+    test = cv2.addWeighted(tr, 1.0 - a, disc2, -(1.0 + a), 0.0)
+    _, good = cv2.threshold(test, 0.0, 1.0, cv2.THRESH_BINARY_INV)
+    return cv2.multiply(resp, good)
+
+
+def _blob_level(img: np.ndarray, sigma: float, cache: dict | None = None) -> np.ndarray:
+    """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0."""
+    _, tr, disc2 = _hessian_parts(img, sigma, cache)
+    lam2 = cv2.addWeighted(tr, 0.5, disc2, -0.5, 0.0)
+    # λ2 >= λ1 / 2  <=>  tr >= 3·disc2
+    _, good = cv2.threshold(cv2.addWeighted(tr, 1.0, disc2, -3.0, 0.0), 0.0, 1.0, cv2.THRESH_BINARY)
+    return cv2.multiply(lam2, good)
 
 
 def _shrink(img: np.ndarray, factor: int) -> np.ndarray:
@@ -223,7 +252,7 @@ def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
     return k
 
 
-def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
+def _valley_response(filled_l: np.ndarray, mm_per_px: float, cache: dict | None = None) -> np.ndarray:
     """Multi-scale valley strength of L*.
 
     The maximum over scales of the scale-normalised σ²·λ1 minus :data:`WRINKLE_EDGE_PENALTY`
@@ -240,9 +269,7 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
         k = _level_for(s_px)
         img = _shrink(filled_l, k)
         sk = max(0.5, math.sqrt(max((s_px / k) ** 2 - (0.35 if k > 1 else 0.0), 0.25)))
-        l1, l2, grad, _ = _hessian_level(img, sk)
-        resp = np.where(l2 <= WRINKLE_ANISOTROPY * l1, l1 - WRINKLE_EDGE_PENALTY * grad, 0.0)
-        np.maximum(best, _grow(resp.astype(np.float32), shape), out=best)
+        best = cv2.max(best, _grow(_valley_level(img, sk, cache if k == 1 else None), shape))
     return best
 
 
@@ -383,18 +410,25 @@ def measure_regions(
     crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
     crop = np.where(finite[y0:y1, x0:x1, None], crop, 0.0).astype(np.float32)
     umask = union[y0:y1, x0:x1]
-    shared = _SharedMaps(crop, umask, mm_per_px)
+    shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
 
     for name, m in clean.items():
-        rm = m[y0:y1, x0:x1] & umask
-        npx = int(rm.sum())
+        sub = m[y0:y1, x0:x1]
+        r_rows = np.flatnonzero(sub.any(axis=1))
+        if r_rows.size:
+            r_cols = np.flatnonzero(sub.any(axis=0))
+            box = (int(r_rows[0]), int(r_rows[-1]) + 1, int(r_cols[0]), int(r_cols[-1]) + 1)
+            rm = sub[box[0] : box[1], box[2] : box[3]] & umask[box[0] : box[1], box[2] : box[3]]
+            npx = int(np.count_nonzero(rm))
+        else:
+            npx = 0
         if npx < MIN_REGION_PX:
             reason = (
                 "region has no skin pixels" if npx == 0 else f"region too small ({npx} px < {MIN_REGION_PX})"
             )
             results[name] = _empty_result(npx, mm_per_px, reason, (h, w))
             continue
-        results[name] = shared.region(rm, (y0, x0), (h, w))
+        results[name] = shared.region(rm, box, (h, w))
     return results
 
 
@@ -415,7 +449,9 @@ def _empty_result(
 class _SharedMaps:
     """Work shared by all regions, on the union bounding box."""
 
-    def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None):
+    def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None, off=(0, 0)):
+        self.off = off
+        self._hcache: dict = {}
         self.crop = crop
         self.umask = umask
         self.mpp = mm_per_px
@@ -467,7 +503,7 @@ class _SharedMaps:
             valley = np.zeros_like(umask)
         else:
             self.wrinkle_ok = True
-            resp = _valley_response(filled, mpp)
+            resp = _valley_response(filled, mpp, self._hcache)
             valley = _hysteresis((resp >= WRINKLE_LOW) & umask, (resp >= WRINKLE_HIGH) & umask)
         self._wrinkles(valley)
 
@@ -483,6 +519,7 @@ class _SharedMaps:
             self.pore_yx = None
         else:
             self.pore_yx = self._pores(filled, valley)
+        self._hcache.clear()
 
     # ------------------------------------------------------------------------------------------
     def _wrinkles(self, valley: np.ndarray) -> None:
@@ -493,42 +530,39 @@ class _SharedMaps:
         self.sk_end = np.zeros(0, bool)
         self.sk_lab = np.zeros(0, np.int64)
         self.sk_valid = np.zeros(1, bool)
+        self.sk_count = np.zeros(1, np.int64)
         self.sk_endcorr = np.zeros(1)
         self.wrinkle_area = np.zeros_like(valley)
-        if not valley.any():
+        vn, vlab, vst, _ = cv2.connectedComponentsWithStats(valley.view(np.uint8), connectivity=8)
+        # thin only valley pieces big enough to hold a 3 mm skeleton, each in its own box
+        diag = np.hypot(vst[:, cv2.CC_STAT_WIDTH], vst[:, cv2.CC_STAT_HEIGHT]) * mpp
+        cand = np.flatnonzero(diag >= 0.5 * WRINKLE_MIN_LENGTH_MM)
+        cand = cand[cand > 0]
+        if cand.size == 0:
             return
-        rows = np.flatnonzero(valley.any(axis=1))
-        cols = np.flatnonzero(valley.any(axis=0))
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        sub = valley[y0:y1, x0:x1].astype(np.uint8) * 255
-        thin = cv2.ximgproc.thinning(sub, thinningType=cv2.ximgproc.THINNING_GUOHALL) > 0
         skel = np.zeros_like(valley)
-        skel[y0:y1, x0:x1] = thin
+        for i in cand:
+            x, y, ww, hh = vst[i, :4]
+            box = (slice(y, y + hh), slice(x, x + ww))
+            piece = np.pad((vlab[box] == i).view(np.uint8) * 255, 1)
+            thin = cv2.ximgproc.thinning(piece, thinningType=cv2.ximgproc.THINNING_GUOHALL)
+            skel[box] |= thin[1:-1, 1:-1] > 0
         n, lab = cv2.connectedComponents(skel.view(np.uint8), connectivity=8)
         ys, xs, wt, end = _skeleton_lengths(skel)
         sl = lab[ys, xs]
-        length_px = np.bincount(sl, wt, n)
-        # Valley-mask width per skeleton piece: the skeleton stops about half a width short of
-        # each true end, so add it back per endpoint.
-        vn, vlab = cv2.connectedComponents(valley.view(np.uint8), connectivity=8)
-        varea = np.bincount(vlab.ravel(), minlength=vn).astype(np.float64)
-        owner = vlab[ys, xs]  # valley component of each skeleton pixel
-        sk_owner = np.zeros(n, np.int64)
-        sk_owner[sl] = owner
-        vlen = np.bincount(owner, wt, vn)
-        width_px = varea[sk_owner] / np.maximum(vlen[sk_owner], 1.0)
+        length_mm = np.bincount(sl, wt, n) * mpp
         n_end = np.bincount(sl, end.astype(np.float64), n)
-        endcorr = n_end * WRINKLE_END_FRACTION * np.minimum(width_px, WRINKLE_WIDTH_MM[1] / mpp)
-        total = (length_px + endcorr) * mpp
         # a wrinkle is an open line (closed rings are lesion borders, not lines)
-        valid = (total >= WRINKLE_MIN_LENGTH_MM) & (n_end >= 1)
+        valid = (length_mm >= WRINKLE_MIN_LENGTH_MM) & (n_end >= 1)
         valid[0] = False
         self.skel = skel & valid[lab]
         self.sk_y, self.sk_x, self.sk_w, self.sk_end, self.sk_lab = ys, xs, wt, end, sl
         self.sk_valid = valid
-        self.sk_endcorr = np.where(n_end > 0, endcorr / np.maximum(n_end, 1), 0.0)
-        self.sk_n = n
+        self.sk_count = np.bincount(sl, minlength=n)
+        self.sk_endcorr = np.zeros(n)
         # valley pixels belonging to counted wrinkles (used to veto spot candidates)
+        sk_owner = np.zeros(n, np.int64)
+        sk_owner[sl] = vlab[ys, xs]
         vvalid = np.zeros(vn, bool)
         vvalid[sk_owner[valid]] = True
         vvalid[0] = False
@@ -578,20 +612,20 @@ class _SharedMaps:
         self.spot_lab = lab
         self.spot_ok = ok
         self.spot_n = n
+        self.spot_total = stats[:, cv2.CC_STAT_AREA]
 
     def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
-        lo, hi = PORE_DIAMETER_MM
-        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355
-        sigmas = np.geomspace(lo / 2.355, hi / 2.355, 3) / mpp
+        lo = PORE_DIAMETER_MM[0]
+        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; the middle scale is the
+        # finest wrinkle scale (shared Hessian)
+        sigmas = np.array([lo, 2 * lo, 4 * lo]) / 2.355 / mpp
         best = np.zeros(filled.shape, np.float32)
         for s in sigmas:
             k = _level_for(s, 1.2)
             img = _shrink(filled, k)
             sk = max(0.5, s / k)
-            l1, l2, _, _ = _hessian_level(img, sk)
-            resp = np.where(l2 >= 0.5 * l1, l2, 0.0).astype(np.float32)
-            np.maximum(best, _grow(resp, filled.shape), out=best)
+            best = cv2.max(best, _grow(_blob_level(img, sk, self._hcache if k == 1 else None), filled.shape))
         r = max(1, round(0.5 * lo / mpp))
         kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern)) & self.umask
@@ -602,25 +636,31 @@ class _SharedMaps:
         return ys, xs
 
     # ------------------------------------------------------------------------------------------
-    def region(self, rm: np.ndarray, off: tuple[int, int], full: tuple[int, int]) -> RegionMeasurement:
+    def region(
+        self, rm: np.ndarray, box: tuple[int, int, int, int], full: tuple[int, int]
+    ) -> RegionMeasurement:
+        """Statistics of one region; ``rm`` is its mask inside ``box`` = (y0, y1, x0, x1) of the
+        union crop, whose own offset in the image is ``self.off``."""
         mpp = self.mpp
-        npx = int(rm.sum())
+        by0, by1, bx0, bx1 = box
+        sl = (slice(by0, by1), slice(bx0, bx1))
+        npx = int(np.count_nonzero(rm))
         notes: list[str] = []
         met = _empty_metrics()
-        Lm = _median(self.L[rm])
-        am = _median(self.a[rm])
-        bm = _median(self.b[rm])
+        Lm = _median(self.L[sl][rm])
+        am = _median(self.a[sl][rm])
+        bm = _median(self.b[sl][rm])
         met["L_median"], met["a_median"], met["b_median"] = Lm, am, bm
         if abs(bm) < 1e-9:
             notes.append("ita_deg: b_median is 0")
         else:
             met["ita_deg"] = math.degrees(math.atan((Lm - 50.0) / bm))
-        y0, x0 = off
-        hh, ww = rm.shape
+        oy, ox = self.off[0] + by0, self.off[1] + bx0
 
-        def full_mask(m: np.ndarray) -> np.ndarray:
+        def full_mask(m: np.ndarray | None) -> np.ndarray:
             out = np.zeros(full, bool)
-            out[y0 : y0 + hh, x0 : x0 + ww] = m
+            if m is not None:
+                out[oy : oy + rm.shape[0], ox : ox + rm.shape[1]] = m
             return out
 
         if mpp is None:
@@ -628,26 +668,23 @@ class _SharedMaps:
                 "scale unknown: every metric defined in mm (backgrounds, spots, wrinkles, "
                 "texture, pores, redness) is null"
             )
-            z = np.zeros(full, bool)
-            return RegionMeasurement(
-                npx, None, met, notes, {"spots": z, "wrinkles": z.copy(), "red": z.copy()}
-            )
+            dets = {"spots": full_mask(None), "wrinkles": full_mask(None), "red": full_mask(None)}
+            return RegionMeasurement(npx, None, met, notes, dets)
 
         area_mm2 = npx * mpp * mpp
         area_cm2 = area_mm2 / 100.0
-        met["tone_sd_L"] = float(np.std(self.tone_resid[rm]))
+        met["tone_sd_L"] = float(np.std(self.tone_resid[sl][rm]))
 
         # red
-        red = self.red & rm
-        met["red_area_pct"] = 100.0 * float(red.sum()) / npx
-        met["a_excess_mean"] = float(np.maximum(self.da10[rm], 0.0).mean())
+        red = self.red[sl] & rm
+        met["red_area_pct"] = 100.0 * float(np.count_nonzero(red)) / npx
+        met["a_excess_mean"] = float(np.maximum(self.da10[sl][rm], 0.0).mean())
 
         # spots: a component belongs to the region holding most of its pixels
         n = self.spot_n
-        lab = self.spot_lab
+        lab = self.spot_lab[sl]
         inside = np.bincount(lab[rm], minlength=n)
-        total = np.bincount(lab.ravel(), minlength=n)
-        mine = self.spot_ok & (2 * inside >= total) & (inside > 0)
+        mine = self.spot_ok & (2 * inside >= self.spot_total) & (inside > 0)
         met["spot_count"] = int(mine.sum())
         spot_area_px = float(inside[mine].sum())
         met["spot_area_mm2"] = spot_area_px * mpp * mpp
@@ -657,28 +694,30 @@ class _SharedMaps:
         # wrinkles
         if not self.wrinkle_ok:
             notes.append(self.wrinkle_note)
-            wr_mask = np.zeros_like(rm)
+            wr_mask = None
         else:
-            sl = self.sk_lab
-            inr = rm[self.sk_y, self.sk_x]
             nsk = len(self.sk_valid)
-            w_in = np.bincount(sl[inr], self.sk_w[inr], nsk)
-            e_in = np.bincount(sl[inr], self.sk_end[inr].astype(np.float64), nsk)
-            cnt_in = np.bincount(sl[inr], minlength=nsk)
-            cnt_all = np.bincount(sl, minlength=nsk)
+            yy, xx = self.sk_y, self.sk_x
+            inb = (yy >= by0) & (yy < by1) & (xx >= bx0) & (xx < bx1)
+            inr = np.zeros(yy.shape, bool)
+            inr[inb] = rm[yy[inb] - by0, xx[inb] - bx0]
+            lab_in = self.sk_lab[inr]
+            w_in = np.bincount(lab_in, self.sk_w[inr], nsk)
+            e_in = np.bincount(lab_in, self.sk_end[inr].astype(np.float64), nsk)
+            cnt_in = np.bincount(lab_in, minlength=nsk)
             valid = self.sk_valid
-            mine_w = valid & (2 * cnt_in >= cnt_all) & (cnt_in > 0)
+            mine_w = valid & (2 * cnt_in >= self.sk_count) & (cnt_in > 0)
             length_mm = float(((w_in + e_in * self.sk_endcorr) * valid).sum() * mpp)
             met["wrinkle_count"] = int(mine_w.sum())
             met["wrinkle_length_mm"] = length_mm
             met["wrinkle_density"] = length_mm / area_cm2
-            wr_mask = self.skel & rm
+            wr_mask = self.skel[sl] & rm
 
         # texture
         if self.texture is None:
             notes.append(self.texture_note)
         else:
-            t = self.texture[rm]
+            t = self.texture[sl][rm]
             met["texture_rms"] = float(np.sqrt(np.mean(t * t)))
 
         # pores
@@ -686,7 +725,8 @@ class _SharedMaps:
             notes.append(self.pore_note)
         else:
             py, px = self.pore_yx
-            c = int(rm[py, px].sum())
+            inb = (py >= by0) & (py < by1) & (px >= bx0) & (px < bx1)
+            c = int(rm[py[inb] - by0, px[inb] - bx0].sum())
             met["pore_count"] = c
             met["pore_density"] = c / area_cm2
 
@@ -695,11 +735,7 @@ class _SharedMaps:
             area_mm2,
             met,
             notes,
-            {
-                "spots": full_mask(spots_mask),
-                "wrinkles": full_mask(wr_mask),
-                "red": full_mask(red),
-            },
+            {"spots": full_mask(spots_mask), "wrinkles": full_mask(wr_mask), "red": full_mask(red)},
         )
 
 
