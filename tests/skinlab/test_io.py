@@ -41,7 +41,7 @@ def test_jpeg_fast_path_matches_pillow_decode(tmp_path):
     (tmp_path / "a.jpg").write_bytes(data)
     out = load_image(tmp_path / "a.jpg")
     assert out.rgb.dtype == np.uint8 and out.rgb.shape == (96, 128, 3)
-    assert out.file == "a.jpg"
+    assert out.file == "a.jpg" and out.decoder == "libjpeg-turbo"
     ref = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
     assert np.abs(out.rgb.astype(int) - ref).max() <= 2  # libjpeg-turbo vs Pillow's libjpeg
 
@@ -71,7 +71,7 @@ def test_png_8_and_16_bit(tmp_path):
     ok, enc = cv2.imencode(".png", img16[..., ::-1])
     assert ok
     out = load_image(enc.tobytes())
-    assert out.rgb.dtype == np.uint16
+    assert out.rgb.dtype == np.uint16 and out.decoder == "opencv"
     assert np.array_equal(out.rgb, img16)
 
 
@@ -80,7 +80,7 @@ def test_tiff_16_bit_with_orientation(tmp_path):
     path = tmp_path / "a.tif"
     tifffile.imwrite(path, img16, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
     out = load_image(path)
-    assert out.rgb.dtype == np.uint16
+    assert out.rgb.dtype == np.uint16 and out.decoder == "tifffile"
     assert np.array_equal(out.rgb, np.rot90(img16, k=-1))  # 6 = rotate 90° clockwise
 
 

@@ -67,6 +67,9 @@ class LoadedImage:
         Whether an embedded non-sRGB ICC profile was converted to sRGB.
     notes : list of str
         Anything the caller should know about the decoding.
+    decoder : str
+        Which decoder read the pixels: ``libjpeg-turbo``, ``pillow``, ``opencv``, ``tifffile``
+        or ``array`` (passed in as pixels).
     """
 
     rgb: np.ndarray
@@ -74,6 +77,7 @@ class LoadedImage:
     orientation: int = 1
     icc_converted: bool = False
     notes: list[str] = field(default_factory=list)
+    decoder: str = "array"
 
     @property
     def height(self) -> int:
@@ -101,15 +105,17 @@ def _check_size(width: int, height: int) -> None:
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) to an (H, W, ...) array."""
-    if orientation in (2, 4, 5, 7):
-        arr = arr[:, ::-1]
-    if orientation in (3, 4):
-        arr = arr[::-1, ::-1]
-    elif orientation in (5, 6):  # 6: rotate 90° clockwise
-        arr = np.rot90(arr, k=-1)
-    elif orientation in (7, 8):  # 8: rotate 90° counter-clockwise
-        arr = np.rot90(arr, k=1)
-    return np.ascontiguousarray(arr)
+    ops = {
+        2: lambda a: a[:, ::-1],  # mirror
+        3: lambda a: a[::-1, ::-1],  # rotate 180°
+        4: lambda a: a[::-1],  # flip
+        5: lambda a: a.swapaxes(0, 1),  # transpose
+        6: lambda a: np.rot90(a, k=-1),  # rotate 90° clockwise
+        7: lambda a: np.rot90(a[:, ::-1], k=-1),  # transverse
+        8: lambda a: np.rot90(a, k=1),  # rotate 90° counter-clockwise
+    }
+    op = ops.get(orientation)
+    return arr if op is None else np.ascontiguousarray(op(arr))
 
 
 def _is_srgb_profile(icc: bytes) -> bool:
@@ -131,7 +137,9 @@ def _icc_to_srgb(rgb8: np.ndarray, icc: bytes) -> np.ndarray:
     return np.asarray(out)
 
 
-def _finish(arr: np.ndarray, file: str | None, orientation: int, icc: bytes | None) -> LoadedImage:
+def _finish(
+    arr: np.ndarray, file: str | None, orientation: int, icc: bytes | None, decoder: str
+) -> LoadedImage:
     """Common checks: channel layout, greyscale refusal, ICC conversion."""
     notes: list[str] = []
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)):
@@ -161,13 +169,13 @@ def _finish(arr: np.ndarray, file: str | None, orientation: int, icc: bytes | No
             converted = True
         except (OSError, ImageCms.PyCMSError) as exc:
             notes.append(f"embedded ICC profile could not be applied ({exc}); sRGB assumed")
-    return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes)
+    return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes, decoder)
 
 
 def _load_jpeg(data: bytes, file: str | None) -> LoadedImage | None:
     """Fast path: libjpeg-turbo; None if simplejpeg cannot handle the file (e.g. CMYK)."""
     try:
-        h, w, _, colorspace = simplejpeg.decode_jpeg_header(data)
+        h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
         return None
     if colorspace not in ("YCbCr", "RGB", "Gray"):
@@ -176,13 +184,13 @@ def _load_jpeg(data: bytes, file: str | None) -> LoadedImage | None:
     with Image.open(io.BytesIO(data)) as im:  # header only: EXIF and ICC
         orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
         icc = im.info.get("icc_profile")
+    if colorspace == "Gray":
+        raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
     try:
         arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
     except ValueError as exc:
         raise ImageLoadError(f"corrupt or truncated JPEG: {exc}") from exc
-    if colorspace == "Gray":
-        raise ImageLoadError("greyscale image: skin colour metrics need an RGB photo")
-    return _finish(_orient(arr, orientation), file, orientation, icc)
+    return _finish(_orient(arr, orientation), file, orientation, icc, "libjpeg-turbo")
 
 
 def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
@@ -200,7 +208,7 @@ def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
         raise ImageLoadError(f"corrupt or unsupported TIFF: {exc}") from exc
     if isinstance(icc, (tuple, list, np.ndarray)):
         icc = bytes(bytearray(icc))
-    return _finish(_orient(arr, orientation), file, orientation, icc or None)
+    return _finish(_orient(arr, orientation), file, orientation, icc or None, "tifffile")
 
 
 def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
@@ -227,12 +235,15 @@ def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
         dec = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if dec is None:
             raise ImageLoadError("corrupt or truncated 16-bit PNG")
-        arr = _orient(cv2.cvtColor(dec[..., :3], cv2.COLOR_BGR2RGB), orientation)
-    elif im.mode not in ("RGB", "RGBA"):
-        arr = np.asarray(im.convert("RGB"))
-    else:
-        arr = np.asarray(im)
-    return _finish(arr, file, orientation, icc)
+        return _finish(
+            _orient(cv2.cvtColor(dec[..., :3], cv2.COLOR_BGR2RGB), orientation),
+            file,
+            orientation,
+            icc,
+            "opencv",
+        )
+    arr = np.asarray(im if im.mode in ("RGB", "RGBA") else im.convert("RGB"))
+    return _finish(arr, file, orientation, icc, "pillow")
 
 
 def load_image(source: str | Path | bytes) -> LoadedImage:
