@@ -73,6 +73,8 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("exoderm.clinics.middleware.UserLanguageMiddleware") + 1,
     "exoderm.web.middleware.ClinicTimeZoneMiddleware",
 )
+# web pages: 24-hour times and day-month-year dates in English too (see web/formats/en).
+FORMAT_MODULE_PATH = ["exoderm.web.formats"]
 
 ROOT_URLCONF = "exoderm.urls"
 WSGI_APPLICATION = "exoderm.wsgi.application"

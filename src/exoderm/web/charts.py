@@ -50,12 +50,12 @@ def temperature_chart(
     band_top, band_bottom = y(float(maximum)), y(float(minimum))
     gaps = format_html_join(
         "",
-        '<rect class="gap" x="{:.1f}" y="{}" width="{:.1f}" height="{}"><title>{}</title></rect>',
+        '<rect class="gap" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
         (
             (
-                x(g.start.timestamp()),
+                _n(x(g.start.timestamp())),
                 TOP,
-                max(x(g.end.timestamp()) - x(g.start.timestamp()), 2),
+                _n(max(x(g.end.timestamp()) - x(g.start.timestamp()), 2)),
                 HEIGHT - TOP - BOTTOM,
                 _("No readings from %(start)s to %(end)s") % {"start": _when(g.start), "end": _when(g.end)},
             )
@@ -64,7 +64,7 @@ def temperature_chart(
     )
     dots = format_html_join(
         "",
-        '<circle class="excursion" cx="{:.1f}" cy="{:.1f}" r="4"><title>{} · {} °C</title></circle>',
+        '<circle class="excursion" cx="{}" cy="{}" r="4"><title>{} · {} °C</title></circle>',
         (
             (
                 x(e.recorded_at.timestamp()),
@@ -77,21 +77,24 @@ def temperature_chart(
     )
     ticks = format_html_join(
         "",
-        '<text x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
-        ((x(t), HEIGHT - 12, _when(dt.datetime.fromtimestamp(t, tz=dt.UTC))) for t in _spread(start, end, 5)),
+        '<text x="{}" y="{}" text-anchor="middle">{}</text>',
+        (
+            (_n(x(t)), HEIGHT - 12, _when(dt.datetime.fromtimestamp(t, tz=dt.UTC)))
+            for t in _spread(start, end, 5)
+        ),
     )
     labels = format_html_join(
         "",
-        '<text x="{}" y="{:.1f}" text-anchor="end">{} °C</text>',
-        ((LEFT - 6, y(float(v)) + 4, formats.localize(v)) for v in (maximum, minimum)),
+        '<text x="{}" y="{}" text-anchor="end">{} °C</text>',
+        ((LEFT - 6, _n(y(float(v)) + 4), formats.localize(v)) for v in (maximum, minimum)),
     )
     return format_html(
         '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="chart-title chart-desc"'
         ' xmlns="http://www.w3.org/2000/svg">'
         '<title id="chart-title">{title}</title><desc id="chart-desc">{desc}</desc>'
-        '<rect class="range" x="{left}" y="{bt:.1f}" width="{bw}" height="{bh:.1f}"/>'
-        '<line class="limit" x1="{left}" x2="{right}" y1="{bt:.1f}" y2="{bt:.1f}"/>'
-        '<line class="limit" x1="{left}" x2="{right}" y1="{bb:.1f}" y2="{bb:.1f}"/>'
+        '<rect class="range" x="{left}" y="{bt}" width="{bw}" height="{bh}"/>'
+        '<line class="limit" x1="{left}" x2="{right}" y1="{bt}" y2="{bt}"/>'
+        '<line class="limit" x1="{left}" x2="{right}" y1="{bb}" y2="{bb}"/>'
         "{gaps}"
         '<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{axis}"/>'
         '<line class="axis" x1="{left}" x2="{right}" y1="{axis}" y2="{axis}"/>'
@@ -116,16 +119,20 @@ def temperature_chart(
         right=WIDTH - RIGHT,
         top=TOP,
         axis=HEIGHT - BOTTOM,
-        bt=band_top,
-        bb=band_bottom,
+        bt=_n(band_top),
+        bb=_n(band_bottom),
         bw=WIDTH - LEFT - RIGHT,
-        bh=band_bottom - band_top,
+        bh=_n(band_bottom - band_top),
         gaps=gaps,
         points=points,
         dots=dots,
         ticks=ticks,
         labels=labels,
     )
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}"
 
 
 def _when(moment: dt.datetime) -> str:

@@ -1,0 +1,133 @@
+"""The charting form: refusals explained next to their fields, nothing typed lost, warnings acknowledged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+import pytest
+from django.urls import reverse
+
+from exoderm.treatments.models import TreatmentSession
+from tests import factories
+
+
+def wall(moment: dt.datetime, clinic) -> str:
+    return moment.astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def form_data(scene, *, procedure=True, volume="2.0", **extra):
+    at = scene.at
+    data = {
+        "patient": scene.patient.pk,
+        "performed_at": wall(at, scene.clinic),
+        "notes": "typed notes stay",
+        "procedures-TOTAL_FORMS": "2",
+        "procedures-INITIAL_FORMS": "0",
+        "applications-TOTAL_FORMS": "2",
+        "applications-INITIAL_FORMS": "0",
+        "applications-0-lot": scene.lot.pk,
+        "applications-0-volume_ml": volume,
+        "applications-0-areas": ["face"],
+        "applications-0-applied_at": wall(at + dt.timedelta(minutes=25), scene.clinic),
+    }
+    if procedure:
+        data |= {
+            "procedures-0-kind": "microneedling",
+            "procedures-0-areas": ["face"],
+            "procedures-0-started_at": wall(at, scene.clinic),
+            "procedures-0-ended_at": wall(at + dt.timedelta(minutes=20), scene.clinic),
+            "procedures-0-needle_depth_mm": "1.0",
+            "procedures-0-passes": "3",
+        }
+    return data | extra
+
+
+@pytest.fixture
+def scene(clinic):
+    return factories.SessionScene(clinic)
+
+
+def block_of(html: str, row: str) -> str:
+    """The page from the legend of ``row`` (like ``applications-0``) to the next row's legend."""
+    start = html.rfind("<legend", 0, html.index(f'name="{row}-'))
+    following = re.compile(r'<fieldset class="(procedure|application)"|<p class="hint">').search(html, start)
+    return html[start : following.start() if following else len(html)]
+
+
+def field_block(html: str, name: str) -> str:
+    """The markup of the field ``name`` up to the next field."""
+    start = html.index(f'name="{name}"')
+    return html[start : html.find('class="field', start)]
+
+
+@pytest.mark.django_db
+def test_a_session_without_procedure_is_refused_next_to_the_application(client, scene):
+    client.force_login(scene.clinician)
+    response = client.post(reverse("session-new"), form_data(scene, procedure=False))
+    assert response.status_code == 422
+    html = response.content.decode()
+    row = block_of(html, "applications-0")
+    assert 'data-rule="exosome-requires-barrier-disruption"' in row
+    # nothing typed is lost
+    assert "typed notes stay" in html
+    assert 'name="applications-0-volume_ml" value="2.0"' in row
+    assert re.search(r'name="applications-0-areas" value="face"[^>]*checked', row)
+    assert f'<option value="{scene.lot.pk}" selected' in row
+    assert not TreatmentSession.objects.filter(patient=scene.patient).exists()
+
+
+@pytest.mark.django_db
+def test_fixed_session_is_saved(client, scene):
+    client.force_login(scene.clinician)
+    response = client.post(reverse("session-new"), form_data(scene))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    session = TreatmentSession.objects.get(patient=scene.patient)
+    assert response["Location"] == reverse("session", args=[session.pk])
+    assert session.applications.count() == 1 and session.procedures.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_warning_needs_an_explicit_acknowledgement(client, scene):
+    client.force_login(scene.clinician)
+    response = client.post(reverse("session-new"), form_data(scene, volume="4.5"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'data-rule="dose-out-of-range"' in block_of(html, "applications-0")
+    assert 'name="acknowledge" value="dose-out-of-range"' in html
+    assert not TreatmentSession.objects.exists()
+    response = client.post(
+        reverse("session-new"), form_data(scene, volume="4.5", acknowledge=["dose-out-of-range"])
+    )
+    assert response.status_code == 302
+    warning = TreatmentSession.objects.get().warnings.get()
+    assert warning.rule == "dose-out-of-range" and warning.acknowledged_by == scene.clinician
+
+
+@pytest.mark.django_db
+def test_input_errors_from_the_service_sit_next_to_their_field(client, scene):
+    client.force_login(scene.clinician)
+    data = form_data(scene)
+    del data["procedures-0-passes"]
+    response = client.post(reverse("session-new"), data)
+    assert response.status_code == 422
+    assert "This parameter is required." in field_block(response.content.decode(), "procedures-0-passes")
+
+
+@pytest.mark.django_db
+def test_lot_status_fragment_shows_a_blocked_lot_and_the_countdown(client, scene):
+    client.force_login(scene.clinician)
+    quarantined = factories.LotFactory(product=scene.product, status="quarantined")
+    html = client.get(reverse("lot-status"), {"applications-0-lot": quarantined.pk}).content.decode()
+    assert "badge-quarantined" in html and "will be refused" in html
+    fresh = factories.ThawedVialFactory(lot=scene.lot)
+    html = client.get(reverse("lot-status"), {"applications-1-lot": scene.lot.pk}).content.decode()
+    assert "data-countdown-until" in html and f"Vial {fresh.serial}" in html
+
+
+@pytest.mark.django_db
+def test_window_hint_names_the_application_window(client, scene):
+    client.force_login(scene.clinician)
+    html = client.get(reverse("window-hint"), {"procedures-0-ended_at": "2026-03-10T10:00"}).content.decode()
+    assert "10:00" in html and "10:30" in html

@@ -1,0 +1,129 @@
+"""Lots: receive, release, the temperature upload with its automatic quarantine, vials, recall."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from exoderm.products.models import Lot, LotStatus, VialState
+from tests import factories
+
+
+def csv_with_excursion(start: dt.datetime) -> bytes:
+    lines = ["recorded_at,celsius"]
+    for i in range(8):
+        celsius = "-8.0" if i == 5 else "-20.0"
+        lines.append(f"{(start + dt.timedelta(minutes=15 * i)).isoformat()},{celsius}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.django_db
+def test_receive_then_release_a_lot(client, clinician):
+    product = factories.ProductFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    response = client.post(
+        reverse("lot-receive"),
+        {
+            "product": product.pk,
+            "number": "A-17",
+            "expires_on": (timezone.localdate() + dt.timedelta(days=200)).isoformat(),
+            "vials_received": 4,
+            "received_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "logger_interval_minutes": 15,
+        },
+    )
+    lot = Lot.objects.get(number="A-17")
+    assert response.status_code == 302 and lot.status == LotStatus.QUARANTINED
+    assert lot.vials.count() == 4
+    response = client.post(reverse("lot-release", args=[lot.pk]), {"reason": ""})
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RELEASED
+
+
+@pytest.mark.django_db
+def test_a_receive_error_keeps_what_was_typed(client, clinician):
+    product = factories.ProductFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    response = client.post(
+        reverse("lot-receive"),
+        {
+            "product": product.pk,
+            "number": "B-99",
+            "expires_on": (timezone.localdate() - dt.timedelta(days=1)).isoformat(),
+            "vials_received": 4,
+            "received_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "logger_interval_minutes": 15,
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "The lot has already expired." in html
+    assert 'value="B-99"' in html
+
+
+@pytest.mark.django_db
+def test_temperature_upload_with_an_excursion_quarantines_and_charts(client, clinician):
+    lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
+    client.force_login(clinician)
+    upload = SimpleUploadedFile("log.csv", csv_with_excursion(timezone.now() - dt.timedelta(hours=3)))
+    response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
+    assert response.status_code == 302
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.QUARANTINED
+    html = client.get(reverse("lot", args=[lot.pk])).content.decode()
+    assert '<svg class="chart"' in html and html.count('class="excursion"') == 1
+    assert 'class="range"' in html
+
+
+@pytest.mark.django_db
+def test_a_bad_csv_is_refused_with_its_lines(client, clinician):
+    lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
+    client.force_login(clinician)
+    upload = SimpleUploadedFile("log.csv", b"recorded_at,celsius\n2026-01-01T08:00:00,-20\n")
+    response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
+    assert response.status_code == 200
+    assert "Line 2" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_thaw_a_vial_starts_the_countdown_and_discard_asks_first(client, clinician):
+    lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
+    vial = factories.VialFactory(lot=lot)
+    client.force_login(clinician)
+    client.post(reverse("vial-action", args=[lot.pk, vial.pk, "thaw"]))
+    vial.refresh_from_db()
+    assert vial.state == VialState.THAWED
+    assert "data-countdown-until" in client.get(reverse("lot", args=[lot.pk])).content.decode()
+    confirm = client.get(reverse("vial-action", args=[lot.pk, vial.pk, "discard"]))
+    assert confirm.status_code == 200 and b"cannot be undone" in confirm.content
+    vial.refresh_from_db()
+    assert vial.state == VialState.THAWED
+    client.post(reverse("vial-action", args=[lot.pk, vial.pk, "discard"]))
+    vial.refresh_from_db()
+    assert vial.state == VialState.DISCARDED
+
+
+@pytest.mark.django_db
+def test_recall_confirms_then_lists_the_patients_and_downloads_csv(client, clinician):
+    application = factories.ExosomeApplicationFactory(
+        session__patient=factories.PatientFactory(clinic=clinician.clinic, identity__family_name="Recallme"),
+        session__clinician=clinician,
+    )
+    lot = application.lot
+    client.force_login(clinician)
+    confirm = client.get(reverse("lot-recall", args=[lot.pk]))
+    assert confirm.status_code == 200
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RELEASED
+    response = client.post(reverse("lot-recall", args=[lot.pk]), {"reason": "Manufacturer recall"})
+    assert response["Location"] == reverse("lot-affected", args=[lot.pk])
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RECALLED
+    page = client.get(response["Location"]).content.decode()
+    assert "Recallme" in page and "+49 30 1234567" in page
+    csv = client.get(reverse("lot-affected", args=[lot.pk]), {"format": "csv"})
+    assert csv["Content-Type"].startswith("text/csv")
+    assert "Recallme" in csv.content.decode()

@@ -1,0 +1,118 @@
+"""Patients: add, consent signed and withdrawn (after a confirmation), enrolment and the calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from exoderm.consent.models import ConsentRecord
+from exoderm.courses.models import Visit
+from exoderm.patients.models import Patient
+from tests import factories
+
+
+@pytest.mark.django_db
+def test_add_a_patient(client, assistant):
+    client.force_login(assistant)
+    response = client.post(
+        reverse("patient-new"),
+        {
+            "given_name": "Anna",
+            "family_name": "Neu",
+            "date_of_birth": "1985-02-03",
+            "language": "de",
+            "fitzpatrick": 2,
+            "glogau": 2,
+        },
+    )
+    patient = Patient.objects.get(identity__family_name="Neu")
+    assert response["Location"] == reverse("patient", args=[patient.pk])
+
+
+@pytest.mark.django_db
+def test_sign_and_withdraw_consent(client, assistant):
+    patient = factories.PatientFactory(clinic=assistant.clinic)
+    template = factories.ConsentTemplateFactory(clinic=assistant.clinic)
+    type(template).objects.filter(pk=template.pk).update(created_at=timezone.now() - dt.timedelta(days=30))
+    client.force_login(assistant)
+    signed_at = (timezone.localtime() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        reverse("consent-sign", args=[patient.pk]),
+        {"kind": "treatment", "signed_by_name": "Erika", "signed_at": signed_at},
+    )
+    assert response.status_code == 302
+    consent = ConsentRecord.objects.get(patient=patient)
+    url = reverse("consent-withdraw", args=[patient.pk, consent.pk])
+    assert client.get(url).status_code == 200
+    consent.refresh_from_db()
+    assert consent.withdrawn_at is None
+    client.post(url)
+    consent.refresh_from_db()
+    assert consent.withdrawn_at is not None
+
+
+@pytest.mark.django_db
+def test_a_refused_consent_keeps_the_typed_name(client, assistant):
+    patient = factories.PatientFactory(clinic=assistant.clinic)
+    client.force_login(assistant)
+    response = client.post(
+        reverse("consent-sign", args=[patient.pk]),
+        {"kind": "treatment", "signed_by_name": "Typed Name", "signed_at": "2020-01-01T10:00"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and 'value="Typed Name"' in html
+    assert "no consent template of this kind" in html
+
+
+@pytest.mark.django_db
+def test_enrol_plans_the_visits_and_the_calendar_shows_them(client, clinician):
+    patient = factories.PatientFactory(clinic=clinician.clinic)
+    template = factories.CourseTemplateFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    starts = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
+    response = client.post(
+        reverse("course-enrol", args=[patient.pk]),
+        {"template": template.pk, "clinician": clinician.pk, "starts_at": starts.strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert response.status_code == 302
+    assert Visit.objects.filter(course__patient=patient).count() == 9
+    html = client.get(reverse("calendar")).content.decode()
+    assert patient.identity.family_name in html
+    ics = client.get(reverse("calendar-download"))
+    assert ics["Content-Type"].startswith("text/calendar")
+    client.post(reverse("calendar-subscribe"))
+    html = client.get(reverse("calendar")).content.decode()
+    assert "/calendar/" in html and ".ics" in html
+
+
+@pytest.mark.django_db
+def test_language_switch_is_saved_on_the_user(client, clinician):
+    client.force_login(clinician)
+    response = client.post(reverse("language"), {"language": "de", "next": "/patients/"})
+    assert response["Location"] == "/patients/"
+    clinician.refresh_from_db()
+    assert clinician.language == "de"
+    assert 'lang="de"' in client.get("/patients/").content.decode()
+
+
+@pytest.mark.django_db
+def test_clinic_admin_adds_a_user_and_changes_a_role(client, clinic_admin):
+    client.force_login(clinic_admin)
+    response = client.post(
+        reverse("user-new"),
+        {"username": "newnurse", "role": "assistant", "password": "a long enough passphrase", "language": ""},
+    )
+    assert response.status_code == 302
+    from exoderm.clinics.models import User
+
+    nurse = User.objects.get(username="newnurse")
+    assert nurse.clinic == clinic_admin.clinic
+    client.post(reverse("user-edit", args=[nurse.pk]), {"role": "clinician", "is_active": "on"})
+    nurse.refresh_from_db()
+    assert nurse.role == "clinician"
+    response = client.post(reverse("user-edit", args=[clinic_admin.pk]), {"role": "clinician"})
+    clinic_admin.refresh_from_db()
+    assert clinic_admin.role == "clinic_admin" and response.status_code == 200
