@@ -6,15 +6,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exoderm.skinlab import ENGINE_VERSION
+__all__ = ["Measurement", "compare_records", "current_version", "measure_photo"]
 
-__all__ = ["ENGINE_VERSION", "Measurement", "measure_photo"]
+
+def current_version() -> str:
+    """The engine version whose results count now (read at call time: a deploy may change it)."""
+    from exoderm import skinlab
+
+    return skinlab.ENGINE_VERSION
 
 
 @dataclass(frozen=True)
 class Measurement:
     roi: str
     record: dict[str, Any]  # the JSON record of shared/specs/skin-metrics.md
+
+    @property
+    def engine_version(self) -> str:
+        return str(self.record["engine_version"])
 
     @property
     def usable(self) -> bool:

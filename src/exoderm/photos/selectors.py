@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from exoderm.core.access import get_in_clinic, in_clinic
-from exoderm.photos.engine import ENGINE_VERSION, compare_records
+from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Timepoint, View
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Verdict:
 
 def photos_of(*, patient: Patient) -> QuerySet[Photo]:
     """The patient's photos, oldest first, each with its analysis by the current engine version."""
-    current = Analysis.objects.filter(engine_version=ENGINE_VERSION)
+    current = Analysis.objects.filter(engine_version=current_version())
     return (
         in_clinic(Photo, patient.clinic)
         .filter(patient=patient)
@@ -77,7 +77,7 @@ def current_analysis(photo: Photo) -> Analysis | None:
     prefetched = getattr(photo, "current_analyses", None)
     if prefetched is not None:
         return prefetched[0] if prefetched else None
-    return Analysis.objects.filter(photo=photo, engine_version=ENGINE_VERSION).first()
+    return Analysis.objects.filter(photo=photo, engine_version=current_version()).first()
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Progress:
     total: int
     by_status: dict[str, int]
     analysed_by_current_engine: int
-    engine_version: str = ENGINE_VERSION
+    engine_version: str
 
     @property
     def percent(self) -> float:
@@ -103,8 +103,13 @@ def analysis_progress(*, clinic: Clinic, patient: Patient | None = None) -> Prog
             for row in photos.order_by().values("analysis_status").annotate(n=Count("id"))
         }
     )
-    done = Analysis.objects.filter(photo__in=photos, engine_version=ENGINE_VERSION).count()
-    return Progress(total=sum(counts.values()), by_status=dict(counts), analysed_by_current_engine=done)
+    done = Analysis.objects.filter(photo__in=photos, engine_version=current_version()).count()
+    return Progress(
+        total=sum(counts.values()),
+        by_status=dict(counts),
+        analysed_by_current_engine=done,
+        engine_version=current_version(),
+    )
 
 
 @dataclass(frozen=True)

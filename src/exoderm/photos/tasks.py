@@ -31,7 +31,7 @@ from django.tasks import TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
 from exoderm.photos import storage
-from exoderm.photos.engine import ENGINE_VERSION, measure_photo
+from exoderm.photos.engine import current_version, measure_photo
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def run_analysis(photo_id: int, *, task_id: str = "") -> str:
     photo = Photo.objects.filter(pk=photo_id).first()
     if photo is None:
         return "photo gone"
-    if Analysis.objects.filter(photo_id=photo_id, engine_version=ENGINE_VERSION).exists():
+    if Analysis.objects.filter(photo_id=photo_id, engine_version=current_version()).exists():
         Photo.objects.filter(pk=photo_id).update(analysis_status=AnalysisStatus.DONE, analysis_worker="")
         return "already analysed"
     Photo.objects.filter(pk=photo_id).update(
@@ -88,7 +88,7 @@ def run_analysis(photo_id: int, *, task_id: str = "") -> str:
             with transaction.atomic():
                 Analysis.objects.create(
                     photo_id=photo_id,
-                    engine_version=ENGINE_VERSION,
+                    engine_version=measurement.engine_version,
                     roi=measurement.roi,
                     usable=measurement.usable,
                     data=measurement.record,
@@ -151,7 +151,7 @@ def recover_stalled() -> list[int]:
             )
             if not claimed or photo is None:
                 continue
-            if Analysis.objects.filter(photo_id=photo_id, engine_version=ENGINE_VERSION).exists():
+            if Analysis.objects.filter(photo_id=photo_id, engine_version=current_version()).exists():
                 _finish(photo_id, AnalysisStatus.DONE)
                 continue
             Photo.objects.filter(pk=photo_id).update(

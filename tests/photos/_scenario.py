@@ -1,0 +1,146 @@
+"""A real deployment in miniature for worker tests and the benchmark: a file SQLite database and a
+media directory in ``root``, seeded through the upload service, analysed by `db_worker` processes.
+
+Seeding runs in its own process: ``python -m tests.photos._scenario seed ROOT N SIDE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def environment(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="exoderm.settings",
+        DATABASE_URL=f"sqlite:///{root / 'exoderm.sqlite3'}",
+        EXODERM_DATA_DIR=str(root),
+        MEDIA_ROOT=str(root / "media"),
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), env.get("PYTHONPATH", "")]),
+        PYTHONUNBUFFERED="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        GLOG_minloglevel="3",
+    )
+    return env
+
+
+def run(root: Path, *args: str, timeout: float = 600) -> str:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=environment(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def prepare(root: Path, photos: int, *, side: int = 600) -> list[int]:
+    """Migrate a fresh database in ``root`` and upload ``photos`` phantom close-ups."""
+    root.mkdir(parents=True, exist_ok=True)
+    run(root, "manage.py", "migrate", "--skip-checks", "-v", "0")
+    out = run(root, "-m", "tests.photos._scenario", "seed", str(root), str(photos), str(side))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def start_worker(root: Path, name: str) -> subprocess.Popen[bytes]:
+    log = (root / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--queue-name", "default", "--interval", "0.1",
+         "--no-startup-delay", "--no-reload", "--worker-id", name, "-v", "1"],
+        cwd=REPO, env=environment(root), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def status(root: Path) -> dict:
+    """Photos, analyses and tasks, read straight from the database file (no Django start-up)."""
+    from exoderm.skinlab import ENGINE_VERSION
+
+    with contextlib.closing(sqlite3.connect(root / "exoderm.sqlite3", timeout=30)) as db:
+        per_photo = dict(
+            db.execute(
+                "SELECT photo_id, COUNT(*) FROM photos_analysis WHERE engine_version = ? GROUP BY photo_id",
+                (ENGINE_VERSION,),
+            ).fetchall()
+        )
+        photos = dict(db.execute("SELECT id, analysis_status FROM photos_photo").fetchall())
+        tasks = [
+            {"status": st, "exception_class_path": exc, "worker_ids": json.loads(workers)}
+            for st, exc, workers in db.execute(
+                "SELECT status, exception_class_path, worker_ids FROM django_tasks_database_dbtaskresult"
+            )
+        ]
+    return {
+        "photos": {str(pk): {"status": st, "analyses": per_photo.get(pk, 0)} for pk, st in photos.items()},
+        "finished": sum(1 for st in photos.values() if st in ("done", "failed")),
+        "running": sum(1 for st in photos.values() if st == "running"),
+        "analyses": sum(per_photo.values()),
+        "tasks": tasks,
+    }
+
+
+def wait_until_analysed(root: Path, count: int, *, timeout: float) -> tuple[dict, float]:
+    """Poll until ``count`` photos are done or failed; returns the last status and the seconds it took."""
+    start = time.monotonic()
+    while True:
+        state = status(root)
+        if state["finished"] >= count:
+            return state, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"not analysed after {timeout} s: {state}")
+        time.sleep(0.2)
+
+
+# --- run inside the scenario's own process -------------------------------------------------------
+
+
+def _setup() -> None:
+    sys.path[:0] = [str(REPO), str(REPO / "src")]
+    import django
+
+    django.setup()
+
+
+def _seed(photos: int, side: int) -> list[int]:
+    from PIL import Image
+
+    from exoderm.consent.models import ConsentKind
+    from exoderm.photos.services import upload_photo
+    from exoderm.skinlab.phantom import make_phantom
+    from tests import factories
+
+    clinic = factories.ClinicFactory()
+    user = factories.UserFactory(clinic=clinic, role="clinician")
+    patient = factories.PatientFactory(clinic=clinic)
+    template = factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY)
+    factories.ConsentRecordFactory(patient=patient, template=template, recorded_by=user)
+    ids = []
+    for seed in range(photos):
+        phantom = make_phantom(shape=(side, side * 4 // 3), mm_per_px=0.05, seed=seed)
+        out = io.BytesIO()
+        Image.fromarray(phantom.rgb).save(out, "PNG")
+        photo, _ = upload_photo(
+            patient=patient, chunks=[out.getvalue()], view="close_up", area="cheek_left",
+            timepoint="follow_up", mm_per_px=0.05, by=user,
+        )  # fmt: skip
+        ids.append(photo.pk)
+    return ids
+
+
+if __name__ == "__main__":
+    _setup()
+    if sys.argv[1] == "seed":
+        print(json.dumps(_seed(int(sys.argv[3]), int(sys.argv[4]))))
