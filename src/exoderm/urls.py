@@ -6,5 +6,6 @@ from exoderm.api.main import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("photos/", include("exoderm.photos.urls")),
     path("", include("exoderm.web.urls")),
 ]

@@ -176,12 +176,13 @@ def create_token(request: HttpRequest, credentials: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import courses, patients, products, sessions
+    from exoderm.api import courses, patients, photos, products, sessions
 
     api.add_router("/patients", patients.router)
     api.add_router("/", products.router)
     api.add_router("/sessions", sessions.router)
     api.add_router("/", courses.router)
+    api.add_router("/photos", photos.router)
 
 
 _register_routers()

@@ -1,0 +1,252 @@
+"""Standardized photos, their analyses and comparisons (/api/v1/photos).
+
+Upload is multipart (``file`` plus form fields). The format is recognised by content; the
+stored file is a clean re-encode without metadata; the same file sent again answers 200 with
+the existing photo instead of 201. Photos are identifying health data: researchers get 403.
+
+No ``from __future__ import annotations``: ninja evaluates the annotations of paginated handlers.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from exoderm.api.courses import current_user, user_clinic
+from exoderm.core.access import get_in_clinic
+from exoderm.core.permissions import Action
+from exoderm.courses.models import Visit
+from exoderm.patients.models import Patient
+from exoderm.photos import selectors, services
+from exoderm.photos.engine import current_version
+from exoderm.photos.models import Photo
+from exoderm.photos.views import photo_response
+from exoderm.treatments.models import TreatmentSession
+
+router = Router(tags=["photos"])
+
+
+class PhotoOut(Schema):
+    id: int
+    patient_id: int
+    visit_id: int | None
+    session_id: int | None
+    timepoint: str
+    view: str
+    area: str
+    mm_per_px: float | None
+    taken_at: dt.datetime
+    taken_at_source: str
+    orientation: int
+    source_format: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+    uploaded_at: dt.datetime
+    analysis_status: str
+    analysis_error: str
+
+
+class StatusOut(Schema):
+    id: int
+    analysis_status: str
+    analysis_error: str
+    engine_version: str
+    analysed: bool
+
+
+class ProgressOut(Schema):
+    engine_version: str
+    total: int
+    analysed_by_current_engine: int
+    percent: float
+    by_status: dict[str, int]
+
+
+class ChangeOut(Schema):
+    key: str
+    label: str
+    before: float | None
+    after: float | None
+    delta: float | None
+    mdc: float | None
+    verdict: str
+    words: str
+    better: bool | None
+
+
+class ComparisonOut(Schema):
+    before_id: int
+    after_id: int
+    comparable: bool
+    reasons: list[str]
+    notes: list[str]
+    regions: dict[str, list[ChangeOut]]
+
+
+class PointOut(Schema):
+    taken_at: dt.datetime
+    value: float | None
+    photo_id: int
+    timepoint: str
+
+
+class HealingPointOut(Schema):
+    days: float
+    point: PointOut
+
+
+class HealingCurveOut(Schema):
+    session_id: int
+    performed_at: dt.datetime
+    before: PointOut | None
+    points: list[HealingPointOut]
+
+
+def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
+    return get_in_clinic(Patient, user_clinic(request, action), patient_id)
+
+
+def _photo(request: HttpRequest, photo_id: int) -> Photo:
+    return selectors.photo_of(clinic=user_clinic(request, Action.VIEW_CLINICAL), photo_id=photo_id)
+
+
+@router.post("", response={200: PhotoOut, 201: PhotoOut})
+def upload_photo(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    patient: Form[int],
+    view: Form[str],
+    timepoint: Form[str],
+    area: Form[str] = "",
+    visit: Form[int | None] = None,
+    session: Form[int | None] = None,
+    taken_at: Form[dt.datetime | None] = None,
+    mm_per_px: Form[float | None] = None,
+) -> Any:
+    """Upload a photo (JPEG, PNG, TIFF or HEIC, recognised by content). 201 when stored, 200 when
+    this file (or these pixels) was stored before. 422 ``consent-missing`` without photo consent."""
+    user = current_user(request, Action.EDIT_PATIENT)
+    clinic = user_clinic(request)
+    owner = get_in_clinic(Patient, clinic, patient)
+    photo, created = services.upload_photo(
+        patient=owner,
+        chunks=file.chunks(),
+        view=view,
+        timepoint=timepoint,
+        area=area,
+        visit=get_in_clinic(Visit, clinic, visit) if visit is not None else None,
+        session=get_in_clinic(TreatmentSession, clinic, session) if session is not None else None,
+        taken_at=taken_at,
+        mm_per_px=mm_per_px,
+        by=user,
+    )
+    return (201 if created else 200), photo
+
+
+@router.get("", response=list[PhotoOut])
+@paginate(LimitOffsetPagination)
+def list_photos(request: HttpRequest, patient: int) -> Any:
+    """A patient's photos, oldest first."""
+    return selectors.photos_of(patient=_patient(request, patient))
+
+
+@router.get("/progress", response=ProgressOut)
+def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
+    """How many photos (of the clinic, or of one patient) the current engine version has analysed."""
+    clinic = user_clinic(request, Action.VIEW_CLINICAL)
+    owner = get_in_clinic(Patient, clinic, patient) if patient is not None else None
+    return selectors.analysis_progress(clinic=clinic, patient=owner)
+
+
+@router.get("/compare", response=ComparisonOut)
+def compare(request: HttpRequest, before: int, after: int) -> Any:
+    """Per-region metric changes between two analysed photos, with the noise (mdc) of each."""
+    first, second = _photo(request, before), _photo(request, after)
+    comparison = selectors.compare_photos(before=first, after=second)
+    if comparison is None:
+        from ninja.errors import HttpError
+
+        raise HttpError(409, "Both photos need an analysis by the current engine version first.")
+    return {
+        "before_id": first.pk,
+        "after_id": second.pk,
+        "comparable": comparison.comparable,
+        "reasons": comparison.reasons,
+        "notes": comparison.notes,
+        "regions": {
+            region: [{**change.__dict__, "words": change.words} for change in rows]
+            for region, rows in comparison.regions.items()
+        },
+    }
+
+
+@router.get("/timeline", response=list[PointOut])
+def timeline(
+    request: HttpRequest, patient: int, metric: str, view: str, area: str = "", region: str = ""
+) -> Any:
+    """One metric of one region over the course (photos of one view, analysed and usable)."""
+    return selectors.timeline(
+        patient=_patient(request, patient), metric=metric, view=view, area=area, region=region
+    )
+
+
+@router.get("/healing", response=list[HealingCurveOut])
+def healing(
+    request: HttpRequest, patient: int, metric: str = "red_area_pct", view: str = "front", area: str = ""
+) -> Any:
+    """Recovery curve per treatment session: red area or redness intensity in the days after it."""
+    if metric not in selectors.HEALING_METRICS:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"metric": f"one of {', '.join(selectors.HEALING_METRICS)}"})
+    curves = selectors.healing_curves(patient=_patient(request, patient), metric=metric, view=view, area=area)
+    return [
+        {
+            "session_id": c.session_id,
+            "performed_at": c.performed_at,
+            "before": c.before,
+            "points": [{"days": round(days, 2), "point": p} for days, p in c.points],
+        }
+        for c in curves
+    ]
+
+
+@router.get("/{photo_id}", response=PhotoOut)
+def get_photo(request: HttpRequest, photo_id: int) -> Photo:
+    return _photo(request, photo_id)
+
+
+@router.get("/{photo_id}/status", response=StatusOut)
+def photo_status(request: HttpRequest, photo_id: int) -> Any:
+    """The analysis status, for polling: queued, running, done or failed."""
+    photo = _photo(request, photo_id)
+    return {
+        "id": photo.pk,
+        "analysis_status": photo.analysis_status,
+        "analysis_error": photo.analysis_error,
+        "engine_version": current_version(),
+        "analysed": selectors.current_analysis(photo) is not None,
+    }
+
+
+@router.get("/{photo_id}/analysis", response=dict[str, Any])
+def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
+    """The measurement record of shared/specs/skin-metrics.md by the current engine version."""
+    analysis = selectors.current_analysis(_photo(request, photo_id))
+    if analysis is None:
+        from exoderm.core.access import NotFound
+
+        raise NotFound("This photo has no analysis by the current engine version yet.")
+    return analysis.data
+
+
+@router.get("/{photo_id}/file")
+def photo_file(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """The stored photo (re-encoded, without metadata)."""
+    return photo_response(_photo(request, photo_id))
