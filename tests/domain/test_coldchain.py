@@ -198,6 +198,17 @@ def test_recalled_lot_stores_readings_but_keeps_its_status(lot, clinician):
     assert result.stored == 2 and not result.quarantined and result.status == LotStatus.RECALLED
 
 
+def test_readings_from_the_future_are_refused(lot, clinician):
+    from django.utils import timezone
+
+    start = timezone.now() - dt.timedelta(minutes=5)
+    with pytest.raises(ValidationError) as error:
+        ingest(lot, csv_of("-20", "-20", start=start, minutes=60), clinician)
+    (message,) = error.value.message_dict["readings"]
+    assert message.startswith("Line 3:") and "lies in the future" in message
+    assert not TemperatureReading.objects.exists()
+
+
 def test_researcher_cannot_upload(lot, researcher):
     from django.core.exceptions import PermissionDenied
 

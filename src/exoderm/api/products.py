@@ -460,7 +460,12 @@ def get_recall(request: HttpRequest, lot_id: int) -> Any:
     return {"lot": lot, "affected": recall.affected_by_lot(lot)}
 
 
-@router.get("/lots/{lot_id}/recall.csv", response={200: str})
+@router.get(
+    "/lots/{lot_id}/recall.csv",
+    openapi_extra={
+        "responses": {200: {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}}
+    },
+)
 def get_recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
     """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8)."""
     lot = _recalled_lot(request, lot_id)

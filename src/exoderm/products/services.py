@@ -32,6 +32,8 @@ from exoderm.products.models import (
 
 # LotEvent.details key that marks an event written by the cold-chain check.
 COLD_CHAIN = "cold_chain"
+# A logger's clock may run a little ahead of ours; more than this is a wrong clock.
+CLOCK_SKEW = dt.timedelta(minutes=10)
 PRODUCT_FIELDS = frozenset(
     {
         "name",
@@ -469,9 +471,21 @@ def ingest_temperatures(*, lot: Lot, readings: Sequence[coldchain.Reading], by: 
     locked = _locked(lot)
     if not readings:
         raise ValidationError({"readings": _("No readings given.")})
+    latest_plausible = timezone.now() + CLOCK_SKEW
     for reading in readings:
         if timezone.is_naive(reading.recorded_at):
             raise ValidationError({"readings": _("%(where)s: no UTC offset.") % {"where": reading.where}})
+    future = [r for r in readings if r.recorded_at > latest_plausible]
+    if future:
+        raise ValidationError(
+            {
+                "readings": [
+                    _("%(where)s: %(at)s lies in the future; check the logger's clock.")
+                    % {"where": r.where, "at": r.recorded_at.isoformat()}
+                    for r in future[: coldchain.MAX_REPORTED_ERRORS]
+                ]
+            }
+        )
     instants = [r.recorded_at for r in readings]
     stored = dict(
         TemperatureReading.objects.filter(
