@@ -208,3 +208,19 @@ def test_the_openapi_schema_documents_the_refusal(api_as, clinician):
     assert {"201", "403", "404", "422"} <= set(post["responses"])
     refusal = post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert {"violations", "errors"} <= set(schema["components"]["schemas"][refusal]["properties"])
+
+
+def test_the_list_costs_a_bounded_number_of_queries(api_as, scene, django_assert_max_num_queries):
+    client = api_as(scene.clinician)
+    scene.record()
+    with django_assert_max_num_queries(12) as one:
+        client.get("/sessions")
+    for _ in range(3):
+        other = factories.SessionScene(scene.clinic)
+        other.record(
+            procedures=[other.procedure(), other.laser(areas=["neck"])],
+            applications=[other.application(volume_ml=4)],
+            acknowledged_warnings=["dose-out-of-range"],
+        )
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        assert client.get("/sessions").json()["count"] == 4

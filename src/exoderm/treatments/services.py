@@ -66,7 +66,7 @@ class ApplicationInput:
     """
 
     lot: int
-    volume_ml: Decimal
+    volume_ml: Decimal | int | float
     areas: Sequence[str]
     applied_at: dt.datetime
     vial: int | None = None
@@ -74,13 +74,8 @@ class ApplicationInput:
 
 def _decimal(low: Decimal, high: Decimal, *, low_inclusive: bool = True) -> Callable[[Any], Any]:
     def parse(value: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-            raise ValueError(_("Give a number."))
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise ValueError(_("Give a number.")) from None
-        if not number.is_finite():
+        number = _as_decimal(value)
+        if number is None or not number.is_finite():
             raise ValueError(_("Give a number."))
         too_low = number < low or (not low_inclusive and number == low)
         if too_low or number > high:
@@ -245,6 +240,15 @@ def _procedure(
     )
 
 
+def _as_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
 def _vial_for(lot: Lot, vial_id: int | None, *, clinic_vials: Any) -> Vial | None:
     """The named vial of ``lot`` (404 unless it is one), else the one the session would use.
 
@@ -262,11 +266,13 @@ def _application(
 ) -> ExosomeApplication | None:
     where = f"applications.{index}"
     lot: Lot = get_in_clinic(Lot.objects.select_related("product"), clinic, data.lot)
-    vial = _vial_for(lot, data.vial, clinic_vials=Vial.objects.select_for_update().select_related("lot"))
+    vial = _vial_for(
+        lot, data.vial, clinic_vials=Vial.objects.select_for_update(of=("self",)).select_related("lot")
+    )
     ok = _check_areas(errors, f"{where}.areas", data.areas)
     ok &= _check_moment(errors, f"{where}.applied_at", data.applied_at, performed_at)
-    volume = data.volume_ml
-    if not isinstance(volume, Decimal) or not volume.is_finite() or volume <= 0:
+    volume = _as_decimal(data.volume_ml)
+    if volume is None or not volume.is_finite() or volume <= 0:
         errors.add(f"{where}.volume_ml", _("Give a volume above 0 ml."))
         ok = False
     elif volume > lot.product.vial_volume_ml:
@@ -285,7 +291,7 @@ def _application(
             _("Vial %(vial)s was already used or discarded.") % {"vial": vial},
         )
         ok = False
-    if not ok:
+    if not ok or volume is None:
         return None
     return ExosomeApplication(
         lot=lot, vial=vial, volume_ml=volume, areas=list(data.areas), applied_at=data.applied_at
