@@ -10,7 +10,8 @@ No ``from __future__ import annotations``: ninja evaluates the annotations of pa
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -247,6 +248,6 @@ def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
 
 
 @router.get("/{photo_id}/file")
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponse:
+def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     """The stored photo (re-encoded, without metadata)."""
     return photo_response(_photo(request, photo_id))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from exoderm.clinics.models import User
@@ -29,7 +30,7 @@ def photo_response(photo: Photo) -> FileResponse:
 
 @require_GET
 @login_required
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponse:
+def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     user = request.user
     if not isinstance(user, User) or user.clinic is None:
         raise PermissionDenied
