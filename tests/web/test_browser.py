@@ -1,0 +1,258 @@
+"""End to end in Debian's Chromium against a live server: log in, chart, cold chain, recall, German.
+
+Every page is watched: a request to another host fails the test (and is blocked), and so does
+any Content-Security-Policy violation. Screenshots of the pages land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zoneinfo
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.utils import timezone
+
+from exoderm.products.models import Lot, LotStatus
+from exoderm.treatments.models import TreatmentSession
+from tests import factories
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CSP_LISTENER = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def browser_page(live_server):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
+    # still plain synchronous calls between browser steps.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    server = urlparse(live_server.url)
+
+    def guard(route):
+        url = urlparse(route.request.url)
+        if url.scheme in {"data", "blob"} or (url.hostname, url.port) == (server.hostname, server.port):
+            route.continue_()
+        else:
+            problems.append(f"request to another host: {route.request.url}")
+            route.abort()
+
+    def on_console(message):
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            problems.append(f"CSP: {message.text}")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.route("**/*", guard)
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+
+        def check():
+            problems.extend(f"CSP violation: {v}" for v in page.evaluate("window.__csp || []"))
+            assert not problems, problems
+
+        page.check_clean = check  # type: ignore[attr-defined]
+        yield page
+        check()
+        context.close()
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wall(moment: dt.datetime, clinic) -> str:
+    return moment.astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def excursion_csv(start: dt.datetime) -> bytes:
+    lines = ["recorded_at,celsius"]
+    for i in range(24):
+        celsius = "-9.5" if i in {14, 15} else f"-2{i % 3}.0"
+        lines.append(f"{(start + dt.timedelta(minutes=15 * i)).isoformat()},{celsius}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def visible_text(page) -> str:
+    """The text of the navigation and the page body (the language switch names both languages)."""
+    return page.inner_text(".mainnav") + "\n" + page.inner_text(".usermenu") + "\n" + page.inner_text("main")
+
+
+def english_strings_left(english: str, german: str) -> list[str]:
+    """Catalogue strings shown on the English page that the German page still shows in English."""
+    from django.utils.translation import trans_real
+
+    catalog = trans_real.translation("de")._catalog
+    found = []
+    for msgid, msgstr in catalog.items():
+        if not isinstance(msgid, str) or not msgid or msgid == msgstr or "%" in msgid or "{" in msgid:
+            continue
+        if len(msgid) < 4 or not re.search(r"[a-z]{3}", msgid):
+            continue
+        pattern = r"(?<![\w-])" + re.escape(msgid) + r"(?![\w-])"
+        if re.search(pattern, english) and re.search(pattern, german):
+            found.append(msgid)
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_clinic_day_in_the_browser(browser_page, live_server):
+    page = browser_page
+    clinic = factories.ClinicFactory(name="Hautzentrum Mitte")
+    scene = factories.SessionScene(clinic)
+    scene.clinician.first_name, scene.clinician.last_name = "Dana", "Doctor"
+    scene.clinician.save()
+    factories.ExosomeApplicationFactory(
+        session__patient=factories.PatientFactory(clinic=clinic, identity__family_name="Recallia"),
+        session__clinician=scene.clinician,
+        lot=scene.lot,
+    )
+    factories.CourseTemplateFactory(clinic=clinic, name="Exosome 3 × 4 weeks")
+    url = live_server.url
+
+    # log in
+    page.goto(url + "/")
+    assert "/login/" in page.url
+    shot(page, "login")
+    page.fill("#id_username", scene.clinician.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    assert page.locator("h1").first.inner_text().startswith("Today")
+    shot(page, "today")
+    page.check_clean()
+
+    # chart a session without a procedure: refused, the message next to the application
+    page.goto(f"{url}/sessions/new/?patient={scene.patient.pk}")
+    page.fill("#id_notes", "Erstbehandlung, gut vertragen")
+    page.select_option("#id_applications-0-lot", str(scene.lot.pk))
+    page.locator(".lot-status .countdown").first.wait_for()
+    page.fill("#id_applications-0-volume_ml", "2.0")
+    page.check('input[name="applications-0-areas"][value="face"]')
+    page.fill("#id_applications-0-applied_at", wall(scene.at + dt.timedelta(minutes=25), clinic))
+    page.fill("#id_performed_at", wall(scene.at, clinic))
+    page.click("text=Save the session")
+    page.wait_for_load_state()
+    message = page.locator('fieldset.application [data-rule="exosome-requires-barrier-disruption"]')
+    assert message.count() == 1 and "barrier-disrupting procedure" in message.inner_text()
+    assert page.input_value("#id_applications-0-volume_ml") == "2.0"
+    assert page.input_value("#id_notes") == "Erstbehandlung, gut vertragen"
+    assert page.is_checked('input[name="applications-0-areas"][value="face"]')
+    assert not TreatmentSession.objects.filter(patient=scene.patient).exists()
+    shot(page, "charting-refused")
+
+    # fix it: add the microneedling before, and save
+    page.select_option("#id_procedures-0-kind", "microneedling")
+    page.check('input[name="procedures-0-areas"][value="face"]')
+    page.fill("#id_procedures-0-started_at", wall(scene.at, clinic))
+    page.fill("#id_procedures-0-ended_at", wall(scene.at + dt.timedelta(minutes=20), clinic))
+    page.locator(".window-hint .hint").first.wait_for()
+    page.fill("#id_procedures-0-needle_depth_mm", "1.0")
+    page.fill("#id_procedures-0-passes", "3")
+    shot(page, "charting")
+    page.click("text=Save the session")
+    page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
+    assert TreatmentSession.objects.filter(patient=scene.patient).count() == 1
+    shot(page, "session")
+    page.check_clean()
+
+    # upload a temperature log with an excursion: the lot goes into quarantine
+    page.goto(f"{url}/lots/{scene.lot.pk}/")
+    page.set_input_files(
+        "#id_file",
+        {
+            "name": "logger.csv",
+            "mimeType": "text/csv",
+            "buffer": excursion_csv(timezone.now() - dt.timedelta(hours=8)),
+        },
+    )
+    page.click("text=Upload the readings")
+    page.wait_for_load_state()
+    assert page.locator("h1 .badge-quarantined").count() == 1
+    assert page.locator("svg.chart circle.excursion").count() == 2
+    assert Lot.objects.get(pk=scene.lot.pk).status == LotStatus.QUARANTINED
+    shot(page, "lot-quarantined")
+    page.check_clean()
+
+    # recall the lot: a confirmation, then the affected patients and the CSV
+    page.click("text=Recall…")
+    page.wait_for_url(re.compile(r".*/recall/$"))
+    shot(page, "recall-confirm")
+    page.fill("#id_reason", "Supplier notice R-2026-11")
+    page.click("button.danger")
+    page.wait_for_url(re.compile(r".*/affected/$"))
+    assert "Recallia" in page.inner_text("main")
+    shot(page, "recall-affected")
+    with page.expect_download() as download_info:
+        page.click("text=Download CSV")
+    download = download_info.value
+    content = Path(download.path()).read_text()
+    assert content.startswith("patient_id,") and "Recallia" in content
+    page.check_clean()
+
+    # the other pages, for the record
+    for path, name in [
+        ("/patients/", "patients"),
+        (f"/patients/{scene.patient.pk}/", "patient"),
+        ("/sessions/", "sessions"),
+        ("/lots/", "lots"),
+        ("/products/", "products"),
+        ("/courses/", "courses"),
+        ("/courses/calendar/", "calendar"),
+    ]:
+        page.goto(url + path)
+        shot(page, name)
+    page.check_clean()
+
+    # switch to German: the pages of this walk show no English catalogue string
+    walk = [
+        "/",
+        f"/sessions/new/?patient={scene.patient.pk}",
+        f"/lots/{scene.lot.pk}/",
+        f"/lots/{scene.lot.pk}/affected/",
+        f"/patients/{scene.patient.pk}/",
+        "/patients/",
+        "/lots/",
+    ]
+    english = {}
+    for path in walk:
+        page.goto(url + path)
+        english[path] = visible_text(page)
+    page.click('button[name="language"][value="de"]')
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "de"
+    for path in walk:
+        page.goto(url + path)
+        german = visible_text(page)
+        assert english_strings_left(english[path], german) == [], path
+    page.goto(url + "/")
+    shot(page, "today-de")
+    page.goto(f"{url}/sessions/new/?patient={scene.patient.pk}")
+    shot(page, "charting-de")
+    page.check_clean()
