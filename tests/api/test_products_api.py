@@ -71,7 +71,12 @@ def test_receive_release_and_detail(api_as, clinic, assistant, clinician):
     received = api_as(assistant).post("/lots", body)
     assert received.status_code == 201, received.content
     lot = received.json()
-    assert (lot["status"], lot["vials_received"], lot["vials_used"]) == ("quarantined", 3, 0)
+    assert (lot["status"], lot["vials_received"], lot["vials_used"], lot["vials_left"]) == (
+        "quarantined",
+        3,
+        0,
+        3,
+    )
     duplicate = api_as(assistant).post("/lots", body)
     assert duplicate.status_code == 422
     assert duplicate.json()["errors"][0]["field"] == "number"
@@ -114,6 +119,8 @@ def test_vial_thaw_via_api(api_as, lot, assistant):
         api_as(assistant).post(f"/lots/{lot.pk}/vials/{vial.pk}/discard", {}).json()["state"] == "discarded"
     )
     assert api_as(assistant).post(f"/lots/{lot.pk}/vials/{vial.pk}/reconstitute", {}).status_code == 422
+    counts = api_as(assistant).get(f"/lots/{lot.pk}").json()
+    assert (counts["vials_used"], counts["vials_discarded"], counts["vials_left"]) == (0, 1, 1)
 
 
 def test_manual_quarantine_via_api(api_as, lot, assistant):

@@ -103,12 +103,18 @@ class LotOut(Schema):
     expires_on: dt.date
     vials_received: int
     vials_used: int
+    vials_discarded: int
+    vials_left: int
     status: str
     status_reason: str
     status_changed_at: dt.datetime | None
     status_changed_by: str | None
     received_at: dt.datetime
     logger_interval_minutes: int
+
+    @staticmethod
+    def resolve_vials_left(obj: Any) -> int:
+        return int(obj.vials_received - obj.vials_used - obj.vials_discarded)
 
     @staticmethod
     def resolve_status_changed_by(obj: Lot) -> str | None:
@@ -140,7 +146,7 @@ class ReasonIn(Schema):
     reason: str = ""
 
 
-class RecallIn(Schema):
+class RequiredReasonIn(Schema):
     reason: str
 
 
@@ -295,7 +301,7 @@ def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
 
 
 @router.post("/lots/{lot_id}/quarantine", response=LotDetailOut)
-def quarantine_lot(request: HttpRequest, lot_id: int, payload: RecallIn) -> Any:
+def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
     """Withdraw a released lot from use, with a reason."""
     user = _user(request)
     services.quarantine_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
@@ -444,7 +450,7 @@ def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
 
 
 @router.post("/lots/{lot_id}/recall", response=RecallOut)
-def recall_lot(request: HttpRequest, lot_id: int, payload: RecallIn) -> Any:
+def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
     """Mark the lot recalled and list every patient and session that received it, with contacts."""
     user = _user(request)
     require(user, Action.VIEW_IDENTITY)

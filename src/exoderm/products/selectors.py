@@ -22,12 +22,13 @@ def product(clinic: Clinic, pk: object) -> Product:
 
 def _lots() -> QuerySet[Lot]:
     return Lot.objects.select_related("product", "status_changed_by").annotate(
-        vials_used=Count("vials", filter=Q(vials__state__in=[VialState.USED, VialState.DISCARDED]))
+        vials_used=Count("vials", filter=Q(vials__state=VialState.USED)),
+        vials_discarded=Count("vials", filter=Q(vials__state=VialState.DISCARDED)),
     )
 
 
 def lots(clinic: Clinic, *, status: str | None = None, product_id: int | None = None) -> QuerySet[Lot]:
-    """The clinic's lots with ``vials_used`` (used or discarded), soonest expiry first."""
+    """The clinic's lots with ``vials_used`` and ``vials_discarded``, soonest expiry first."""
     queryset = in_clinic(_lots(), clinic)
     if status:
         queryset = queryset.filter(status=status)

@@ -95,7 +95,8 @@ def consume_vial(*, vial: Vial, at: dt.datetime, by: User) -> Vial:
 
 
 def _save_product(product: Product) -> Product:
-    if Product.objects.filter(clinic_id=product.clinic_id, name__iexact=product.name).exclude(pk=product.pk):
+    same_name = Product.objects.filter(clinic_id=product.clinic_id, name__iexact=product.name)
+    if same_name.exclude(pk=product.pk).exists():
         raise ValidationError({"name": _("The clinic already has a product of this name.")})
     product.full_clean(validate_constraints=False)
     try:
