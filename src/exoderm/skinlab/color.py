@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .io import Preview, make_preview
+
 __all__ = [
     "CHART_NAME",
     "Calibration",
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 CHART_NAME = "classic24"
+_THRESH_STEP = 64
+"""Adaptive-threshold window step of the chart finder: windows 23, 87, 151 px (OpenCV's
+default 10 tries nine sizes and is three times slower, with no gain on 800 px previews)."""
 _REFERENCE = "ColorChecker24 - After November 2014"
 
 
@@ -112,7 +117,7 @@ def _lut(bits: int) -> np.ndarray:
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     """Linearise sRGB (uint8, uint16 or float in [0, 1]) to float32 linear RGB."""
     if rgb.dtype == np.uint8:
-        return _lut(8)[rgb]
+        return cv2.LUT(rgb, _lut(8).reshape(1, 256))
     if rgb.dtype == np.uint16:
         return _lut(16)[rgb]
     return _decode(rgb).astype(np.float32)
@@ -184,13 +189,21 @@ class ChartDetection:
     box: np.ndarray
     pitch_px: float
 
-    def mask(self, shape: tuple[int, int], *, margin: float = 0.12) -> np.ndarray:
-        """Boolean mask of the chart (its outline grown by ``margin`` of its size) for exclusion."""
+    def draw_mask(
+        self, canvas: np.ndarray, *, offset: tuple[int, int] = (0, 0), margin: float = 0.12
+    ) -> np.ndarray:
+        """Paint the chart (its outline grown by ``margin`` of its size) as 1 into a uint8 canvas.
+
+        ``offset`` is the canvas's (x0, y0) in the full image.
+        """
         c = self.box.mean(axis=0)
-        poly = c + (self.box - c) * (1 + 2 * margin)
-        m = np.zeros(shape, np.uint8)
-        cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 1)
-        return m.astype(bool)
+        poly = c + (self.box - c) * (1 + 2 * margin) - offset
+        cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+        return canvas
+
+    def mask(self, shape: tuple[int, int], *, margin: float = 0.12) -> np.ndarray:
+        """Boolean mask of the chart (see :meth:`draw_mask`) for an image of ``shape``."""
+        return self.draw_mask(np.zeros(shape, np.uint8), margin=margin).view(bool)
 
 
 @dataclass
@@ -212,7 +225,9 @@ class Calibration:
     delta_e00_max: float
 
 
-def detect_chart(rgb: np.ndarray, *, max_side: int = 1200) -> ChartDetection | None:
+def detect_chart(
+    rgb: np.ndarray, *, max_side: int = 800, preview: Preview | None = None
+) -> ChartDetection | None:
     """Find a ColorChecker Classic 24 with OpenCV's ``mcc`` module.
 
     Detection runs on a copy downscaled to ``max_side``; patch colours are then sampled on
@@ -224,6 +239,8 @@ def detect_chart(rgb: np.ndarray, *, max_side: int = 1200) -> ChartDetection | N
         (H, W, 3) sRGB uint8 or uint16.
     max_side : int
         Longest side of the detection copy.
+    preview : Preview, optional
+        A detection copy already made (``max_side`` is then ignored).
 
     Returns
     -------
@@ -231,12 +248,12 @@ def detect_chart(rgb: np.ndarray, *, max_side: int = 1200) -> ChartDetection | N
         None when no chart is found.
     """
     h, w = rgb.shape[:2]
-    f = min(1.0, max_side / max(h, w))
-    small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    if small.dtype == np.uint16:
-        small = (small.astype(np.uint16) >> 8).astype(np.uint8)
+    pv = preview if preview is not None else make_preview(rgb, max_side)
+    f = pv.scale
     det = cv2.mcc.CCheckerDetector_create()  # type: ignore[attr-defined]
-    if not det.process(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), cv2.mcc.MCC24, 1):
+    params = cv2.mcc.DetectorParameters_create()  # type: ignore[attr-defined]
+    params.adaptiveThreshWinSizeStep = _THRESH_STEP
+    if not det.process(cv2.cvtColor(pv.rgb, cv2.COLOR_RGB2BGR), cv2.mcc.MCC24, 1, False, params):
         return None
     checker = det.getBestColorChecker()
     polys = np.asarray(checker.getColorCharts(), dtype=np.float64).reshape(24, 4, 2) / f

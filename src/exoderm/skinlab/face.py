@@ -15,15 +15,19 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .io import Preview, make_preview
+
 __all__ = [
     "EXCLUSIONS",
     "IRIS_DIAMETER_MM",
     "REGIONS",
     "FaceLandmarks",
     "detect_face",
+    "draw_exclusions",
     "exclusion_masks",
     "head_pose",
     "iris_mm_per_px",
+    "region_labels",
     "region_masks",
     "region_polygons",
 ]
@@ -156,7 +160,9 @@ def _face_mesh():
     return mesh
 
 
-def detect_face(rgb: np.ndarray, *, max_side: int = 960) -> FaceLandmarks | None:
+def detect_face(
+    rgb: np.ndarray, *, max_side: int = 800, preview: Preview | None = None
+) -> FaceLandmarks | None:
     """Find the face and its 478 landmarks.
 
     Parameters
@@ -166,6 +172,8 @@ def detect_face(rgb: np.ndarray, *, max_side: int = 960) -> FaceLandmarks | None
     max_side : int
         The mesh runs on a copy whose longest side is at most this (padded to a square);
         MediaPipe works on 192 px face crops internally, so larger copies gain nothing.
+    preview : Preview, optional
+        A downscaled copy already made (``max_side`` is then ignored).
 
     Returns
     -------
@@ -173,10 +181,8 @@ def detect_face(rgb: np.ndarray, *, max_side: int = 960) -> FaceLandmarks | None
         None when no face is found.
     """
     h, w = rgb.shape[:2]
-    f = min(1.0, max_side / max(h, w))
-    small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    if small.dtype != np.uint8:
-        small = (small.astype(np.uint16) >> 8).astype(np.uint8)
+    pv = preview if preview is not None else make_preview(rgb, max_side)
+    small, f = pv.rgb, pv.scale
     sh, sw = small.shape[:2]
     side = max(sh, sw)
     square = np.zeros((side, side, 3), np.uint8)
@@ -225,11 +231,20 @@ def region_polygons(lm: FaceLandmarks) -> dict[str, np.ndarray]:
     return {name: lm.points[idx, :2].copy() for name, idx in _POLYGONS.items()}
 
 
-def _fill(polys: list[np.ndarray], shape: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
-    m = np.zeros(shape, np.uint8)
-    pts = [np.round((p - offset) * 16).astype(np.int32) for p in polys]
-    cv2.fillPoly(m, pts, 1, lineType=cv2.LINE_8, shift=4)
-    return m.view(bool)
+def region_labels(
+    lm: FaceLandmarks, shape: tuple[int, int], *, offset: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """Region label image: 0 outside, ``i + 1`` inside ``REGIONS[i]``; uint8 of ``shape``.
+
+    Neighbouring regions share outline points; pixels on a shared edge go to the region
+    listed first in ``REGIONS``.
+    """
+    labels = np.zeros(shape, np.uint8)
+    polys = region_polygons(lm)
+    for i in range(len(REGIONS) - 1, -1, -1):  # drawn last = listed first wins
+        pts = np.round((polys[REGIONS[i]] - offset) * 16).astype(np.int32)
+        cv2.fillPoly(labels, [pts], i + 1, lineType=cv2.LINE_8, shift=4)
+    return labels
 
 
 def region_masks(
@@ -252,13 +267,34 @@ def region_masks(
         One mask per region in ``REGIONS``. Neighbouring regions share outline points, so
         pixels on a shared edge are given to the region listed first.
     """
-    taken = np.zeros(shape, bool)
-    out: dict[str, np.ndarray] = {}
-    for name, poly in region_polygons(lm).items():
-        m = _fill([poly], shape, offset) & ~taken
-        taken |= m
-        out[name] = m
-    return out
+    labels = region_labels(lm, shape, offset=offset)
+    return {name: labels == i + 1 for i, name in enumerate(REGIONS)}
+
+
+def draw_exclusions(
+    lm: FaceLandmarks,
+    canvas: np.ndarray,
+    *,
+    offset: tuple[int, int] = (0, 0),
+    grow_px: int | None = None,
+    names: tuple[str, ...] = EXCLUSIONS,
+) -> np.ndarray:
+    """Paint eyes (with lashes), brows, lips and nostrils as 1 into a uint8 ``canvas``.
+
+    The outlines are grown by ``grow_px`` (default 2 % of the inter-ocular distance) to cover
+    the features' edges: the polygon is filled and its outline drawn ``2 * grow_px`` wide.
+    """
+    p = lm.points[:, :2]
+    if grow_px is None:
+        grow_px = max(1, round(0.02 * float(np.linalg.norm(p[33] - p[263]))))
+    for name in names:
+        pts = [p[idx] for idx in _EXCLUSION_POLYS[name]]
+        if name in _CONVEX:
+            pts = [cv2.convexHull(q.astype(np.float32)).reshape(-1, 2).astype(np.float64) for q in pts]
+        fixed = [np.round((q - offset) * 16).astype(np.int32) for q in pts]
+        cv2.fillPoly(canvas, fixed, 1, lineType=cv2.LINE_8, shift=4)
+        cv2.polylines(canvas, fixed, True, 1, thickness=2 * grow_px, lineType=cv2.LINE_8, shift=4)
+    return canvas
 
 
 def exclusion_masks(
@@ -266,17 +302,10 @@ def exclusion_masks(
 ) -> dict[str, np.ndarray]:
     """Masks of eyes (with lashes), brows, lips and nostrils, grown slightly to cover their edges.
 
-    ``grow_px`` defaults to 2 % of the inter-ocular distance.
+    See :func:`draw_exclusions`.
     """
-    p = lm.points[:, :2]
-    if grow_px is None:
-        grow_px = max(1, round(0.02 * float(np.linalg.norm(p[33] - p[263]))))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
     out = {}
-    for name, polys in _EXCLUSION_POLYS.items():
-        pts = [p[idx] for idx in polys]
-        if name in _CONVEX:
-            pts = [cv2.convexHull(q.astype(np.float32)).reshape(-1, 2).astype(np.float64) for q in pts]
-        m = _fill(pts, shape, offset).view(np.uint8)
-        out[name] = cv2.dilate(m, kernel).view(bool)
+    for name in EXCLUSIONS:
+        canvas = np.zeros(shape, np.uint8)
+        out[name] = draw_exclusions(lm, canvas, offset=offset, grow_px=grow_px, names=(name,)).view(bool)
     return out

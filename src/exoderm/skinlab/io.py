@@ -30,8 +30,10 @@ __all__ = [
     "MIN_SIDE",
     "ImageLoadError",
     "LoadedImage",
+    "Preview",
     "SkinlabError",
     "load_image",
+    "make_preview",
 ]
 
 MAX_PIXELS = 120_000_000
@@ -91,6 +93,32 @@ class LoadedImage:
     def max_value(self) -> int:
         """Full-scale value of the array (255 or 65535)."""
         return 65535 if self.rgb.dtype == np.uint16 else 255
+
+
+@dataclass
+class Preview:
+    """A small uint8 copy of an image for detection stages (face mesh, chart finder).
+
+    Attributes
+    ----------
+    rgb : ndarray
+        (h, w, 3) uint8 sRGB.
+    scale : float
+        Preview pixels per full-resolution pixel (<= 1).
+    """
+
+    rgb: np.ndarray
+    scale: float
+
+
+def make_preview(rgb: np.ndarray, max_side: int = 800) -> Preview:
+    """Downscale (area averaging) so that the longest side is at most ``max_side``; 8 bits."""
+    h, w = rgb.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    if small.dtype != np.uint8:
+        small = (small.astype(np.uint16) >> 8).astype(np.uint8)
+    return Preview(np.ascontiguousarray(small), f)
 
 
 def _check_size(width: int, height: int) -> None:

@@ -23,12 +23,12 @@ from .face import (
     REGIONS,
     FaceLandmarks,
     detect_face,
-    exclusion_masks,
+    draw_exclusions,
     head_pose,
     iris_mm_per_px,
-    region_masks,
+    region_labels,
 )
-from .io import ImageLoadError, LoadedImage, SkinlabError, load_image
+from .io import ImageLoadError, LoadedImage, Preview, SkinlabError, load_image, make_preview
 from .quality import Quality, assess_quality
 
 __all__ = ["GLARE_L", "SHADOW_L", "Analysis", "analyze", "hair_mask", "json_value"]
@@ -43,6 +43,8 @@ HAIR_CHROMA_RATIO = 0.35
 """Grey or white hair: smoothed chroma below this share of the cheeks' chroma (engine choice)."""
 HAIR_MIN_AREA_MM2 = 25.0
 """Dark blobs smaller than this are left to the spot metric, not excluded as hair."""
+PREVIEW_SIDE = 800
+"""Longest side of the shared downscaled copy used for the chart finder, face mesh and hair."""
 MAX_CALIBRATION_DE00 = 6.0
 """A chart fit with a larger residual is not trusted; the photo is analysed uncalibrated."""
 
@@ -180,6 +182,36 @@ def hair_mask(
     return cv2.resize(bad, (w, h), interpolation=cv2.INTER_NEAREST).view(bool) & candidate
 
 
+def _hair_on_preview(
+    preview: Preview,
+    ccm: np.ndarray | None,
+    lm: FaceLandmarks,
+    labels: np.ndarray,
+    excluded: np.ndarray,
+    box: tuple[int, int, int, int],
+    mm_per_px: float | None,
+) -> np.ndarray:
+    """:func:`hair_mask` computed on the preview, returned as a uint8 0/1 mask of the crop."""
+    x0, y0, x1, y1 = box
+    f = preview.scale
+    bx0, by0 = int(x0 * f), int(y0 * f)
+    bx1, by1 = max(bx0 + 1, round(x1 * f)), max(by0 + 1, round(y1 * f))
+    small = preview.rgb[by0:by1, bx0:bx1]
+    size = (small.shape[1], small.shape[0])
+    lab_s = srgb_to_lab(np.ascontiguousarray(small), ccm=ccm)
+    lab_labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    ok = cv2.resize(excluded, size, interpolation=cv2.INTER_NEAREST) == 0
+    cheeks = (lab_labels == REGIONS.index("cheek_left") + 1) | (
+        lab_labels == REGIONS.index("cheek_right") + 1
+    )
+    if mm_per_px:
+        px_per_mm = f / mm_per_px
+    else:  # outer eye corners are about 95 mm apart
+        px_per_mm = f * float(np.linalg.norm(lm.points[33, :2] - lm.points[263, :2])) / 95.0
+    hair = hair_mask(lab_s, lab_labels != 0, cheeks & ok, px_per_mm=px_per_mm)
+    return cv2.resize(hair.view(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+
+
 def _default_measure() -> Measure:
     from .metrics import measure_regions
 
@@ -241,32 +273,28 @@ def analyze(
     h, w = rgb.shape[:2]
     lap("decode")
 
-    chart = detect_chart(rgb)
+    preview = make_preview(rgb, PREVIEW_SIDE)
+    chart = detect_chart(rgb, preview=preview)
     cal: Calibration | None = None
     calibration: dict[str, Any] = {"calibrated": False, "chart": None, "delta_e00_mean": None}
     chart_note: str | None = None
     if chart is not None:
         cal = fit_ccm(chart.patch_srgb)
+        trusted = cal.delta_e00_mean <= MAX_CALIBRATION_DE00
         calibration = {
-            "calibrated": True,
+            "calibrated": trusted,
             "chart": CHART_NAME,
             "delta_e00_mean": round(cal.delta_e00_mean, 3),
         }
-        if cal.delta_e00_mean > MAX_CALIBRATION_DE00:
+        if not trusted:
             chart_note = (
                 f"chart found but its fit residual ΔE00 {cal.delta_e00_mean:.1f} > {MAX_CALIBRATION_DE00}; "
                 "not applied"
             )
-            calibration = {
-                "calibrated": False,
-                "chart": CHART_NAME,
-                "delta_e00_mean": round(cal.delta_e00_mean, 3),
-            }
-            cal = None
-    ccm = None if cal is None else cal.ccm
+    ccm = cal.ccm if cal is not None and calibration["calibrated"] else None
     lap("chart")
 
-    lm = detect_face(rgb)
+    lm = detect_face(rgb, preview=preview)
     pose = head_pose(lm) if lm is not None else None
     lap("landmarks")
 
@@ -305,31 +333,25 @@ def analyze(
     lap("color")
 
     shape = (y1 - y0, x1 - x0)
-    L = lab[..., 0]
-    excluded = (L > GLARE_L) | (L < SHADOW_L)
+    # excluded pixels as one uint8 image: glare and deep shadow, the chart, facial features
+    excluded = cv2.bitwise_not(cv2.inRange(lab[..., 0], SHADOW_L, GLARE_L))
     if chart is not None:
-        excluded |= chart.mask((h, w))[y0:y1, x0:x1]
+        chart.draw_mask(excluded, offset=(x0, y0))
     if lm is not None:
-        for m in exclusion_masks(lm, shape, offset=(x0, y0)).values():
-            excluded |= m
+        draw_exclusions(lm, excluded, offset=(x0, y0))
     if mode == "face":
         assert lm is not None
-        polys = region_masks(lm, shape, offset=(x0, y0))
-        face_poly = np.zeros(shape, bool)
-        for m in polys.values():
-            face_poly |= m
-        ref = (polys["cheek_left"] | polys["cheek_right"]) & ~excluded
-        px_per_mm = (
-            1.0 / mmpp if mmpp else max(1.0, np.linalg.norm(lm.points[33, :2] - lm.points[263, :2]) / 95.0)
-        )
-        excluded |= hair_mask(lab, face_poly, ref, px_per_mm=px_per_mm)
-        masks = {name: polys[name] & ~excluded for name in REGIONS}
-        masks["face"] = face_poly & ~excluded
-    elif mode == "full":
-        masks = {"full": ~excluded}
+        labels = region_labels(lm, shape, offset=(x0, y0))
+        hair = _hair_on_preview(preview, ccm, lm, labels, excluded, box, mmpp)
+        excluded = cv2.bitwise_or(excluded, hair)
+        labels[excluded != 0] = 0
+        masks = {name: labels == i + 1 for i, name in enumerate(REGIONS)}
+        masks["face"] = labels != 0
     else:
-        assert roi_mask is not None
-        masks = {"mask": roi_mask[y0:y1, x0:x1] & ~excluded}
+        keep = excluded == 0
+        if roi_mask is not None:
+            keep &= roi_mask[y0:y1, x0:x1]
+        masks = {mode: keep}
     lap("masks")
 
     regions = (measure or _default_measure())(lab, masks, mm_per_px=mmpp)

@@ -32,7 +32,7 @@ MAX_POSE_DEG = 20.0
 """A head turned, tilted or pitched further than this is not a standard frontal photo."""
 MAX_MM_PER_PX = 0.5
 """Coarser than this, spots and lines of a few millimetres are not resolved."""
-_SHARPNESS_WINDOW = 1024
+_SHARPNESS_WINDOW = 768
 
 
 @dataclass
@@ -105,12 +105,16 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
 def clipped_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Percentage of pixels with a channel at full scale or all channels at zero."""
     full = 65535 if rgb.dtype == np.uint16 else 255
-    px = rgb[mask] if mask is not None else rgb.reshape(-1, 3)
-    if px.shape[0] == 0:
-        return 0.0
-    hi = (px >= full).any(axis=-1)
-    lo = (px <= 0).all(axis=-1)
-    return float(100.0 * np.count_nonzero(hi | lo) / px.shape[0])
+    below_full = cv2.inRange(rgb, (0, 0, 0), (full - 1, full - 1, full - 1))  # no channel at full scale
+    black = cv2.inRange(rgb, (0, 0, 0), (0, 0, 0))
+    clipped = cv2.bitwise_or(cv2.bitwise_not(below_full), black)
+    if mask is None:
+        n = clipped.size
+    else:
+        m = mask.view(np.uint8)
+        n = cv2.countNonZero(m)
+        clipped = cv2.bitwise_and(clipped, clipped, mask=m)
+    return 0.0 if n == 0 else float(100.0 * cv2.countNonZero(clipped) / n)
 
 
 def assess_quality(

@@ -1,0 +1,175 @@
+"""Speed of the skin-analysis engine on a 12-megapixel face photo.
+
+Run: ``uv run python -m bench.skinlab_speed [--reps N] [--batch N]``.
+
+A 3000 x 4000 (12 MP) JPEG is made from scikit-image's astronaut photo (the face upscaled so
+that it fills about half the frame height, with sensor-like noise, quality 92). Then:
+
+1. On one core (process pinned to one CPU, ``cv2.setNumThreads(1)``): decoding the file with
+   libjpeg-turbo (simplejpeg), and the full ``analyze()`` of the same file (decode included),
+   each the median of ``--reps`` runs after a warm-up. The target is analysis ≤ 3x decoding.
+2. Batch throughput on all cores: ``exoderm analyze`` over ``--batch`` copies of the file.
+
+Results go to the ``skinlab-speed`` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._report import write_section  # noqa: E402
+
+TARGET_RATIO = 3.0
+
+
+def make_photo(path: Path, *, seed: int = 0) -> None:
+    """Write the 12 MP test JPEG: the astronaut's face filling about half the frame height."""
+    from skimage import data
+
+    img = data.astronaut()
+    k = 14.0  # the face (about 130 px tall in the original) becomes about 1800 px
+    big = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    cx, cy = round(226 * k), round(125 * k)
+    x0, y0 = max(0, cx - 1500), max(0, cy - 1700)
+    crop = big[y0 : y0 + 4000, x0 : x0 + 3000]
+    frame = np.full((4000, 3000, 3), 200, np.uint8)
+    frame[: crop.shape[0], : crop.shape[1]] = crop
+    rng = np.random.default_rng(seed)
+    noisy = frame.astype(np.float32) + rng.normal(0, 2.0, frame.shape).astype(np.float32)
+    ok = cv2.imwrite(
+        str(path), np.clip(noisy, 0, 255).astype(np.uint8)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
+    assert ok
+
+
+def _single_core(path: str, reps: int, queue: multiprocessing.Queue) -> None:
+    """Child process pinned to one CPU: decode and analysis timings."""
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cv2.setNumThreads(1)
+    import simplejpeg
+
+    from exoderm.skinlab.pipeline import analyze
+
+    data = Path(path).read_bytes()
+    simplejpeg.decode_jpeg(data, colorspace="RGB")
+    decode, decode_cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        simplejpeg.decode_jpeg(data, colorspace="RGB")
+        decode.append(time.perf_counter() - t)
+        decode_cpu.append(time.process_time() - c)
+    analyze(path, keep_arrays=False)  # warm-up: loads the face mesh model once per process
+    total, total_cpu, stages = [], [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        res = analyze(path, keep_arrays=False)
+        total.append(time.perf_counter() - t)
+        total_cpu.append(time.process_time() - c)
+        stages.append(res.timings)
+    med_stage = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
+    d = res.to_dict()
+    queue.put(
+        {
+            "decode": statistics.median(decode),
+            "analyze": statistics.median(total),
+            "decode_cpu": statistics.median(decode_cpu),
+            "analyze_cpu": statistics.median(total_cpu),
+            "load": os.getloadavg()[0],
+            "stages": med_stage,
+            "regions": len(d["regions"]),
+            "usable": d["quality"]["usable"],
+            "scale": d["scale"],
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=12, help="images in the throughput run")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "face12mp.jpg"
+        make_photo(photo)
+        size_mb = photo.stat().st_size / 1e6
+
+        ctx = multiprocessing.get_context("spawn")
+        q = ctx.Queue()
+        p = ctx.Process(target=_single_core, args=(str(photo), args.reps, q))
+        p.start()
+        single = q.get()
+        p.join()
+        ratio = single["analyze"] / single["decode"]
+        ratio_cpu = single["analyze_cpu"] / single["decode_cpu"]
+
+        batch_dir = Path(tmp) / "batch"
+        batch_dir.mkdir()
+        for i in range(args.batch):
+            os.link(photo, batch_dir / f"img{i:03d}.jpg")
+        from exoderm.skinlab.cli import analyze_main
+
+        cores = len(os.sched_getaffinity(0))
+        t = time.perf_counter()
+        with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
+            code = analyze_main(
+                [str(batch_dir), "--json", "--out", str(Path(tmp) / "out"), "--jobs", str(cores)]
+            )
+        wall = time.perf_counter() - t
+        assert code == 0, "batch run failed"
+
+    ms = {k: f"{1000 * single[k]:.0f} ms" for k in ("decode", "decode_cpu", "analyze", "analyze_cpu")}
+    stage_rows = "\n".join(
+        f"| {k} | {1000 * v:.0f} | {v / single['decode']:.2f}x |" for k, v in single["stages"].items()
+    )
+    verdict = "meets" if ratio_cpu <= TARGET_RATIO else "does NOT meet"
+    scale = single["scale"]
+    body = f"""## skinlab speed (`bench/skinlab_speed.py`)
+
+12 MP (3000 x 4000) JPEG face photo, {size_mb:.1f} MB, quality 92; face analysis with all
+{single["regions"]} regions (scale {scale["mm_per_px"]:.4f} mm/px from the {scale["source"]}).
+One core, median of {args.reps} runs after a warm-up.
+
+| measure | wall | CPU |
+| --- | --- | --- |
+| decode with libjpeg-turbo (simplejpeg) | {ms["decode"]} | {ms["decode_cpu"]} |
+| full `analyze()` including decode | {ms["analyze"]} | {ms["analyze_cpu"]} |
+| **ratio analysis / decode** | {ratio:.2f}x | **{ratio_cpu:.2f}x** |
+
+Target ≤ {TARGET_RATIO:.0f}x (CPU): {verdict}. CPU time is the process's own (all its threads,
+pinned to one core), so other load on the machine inflates it less than wall time; the
+1-minute load average during the run was {single["load"]:.1f} on {os.cpu_count()} CPUs.
+
+Per stage (one core, wall time):
+
+| stage | ms | x decode |
+| --- | --- | --- |
+{stage_rows}
+
+Batch: `exoderm analyze` over {args.batch} copies on {cores} cores (spawned workers, start-up
+included): {wall:.1f} s, **{args.batch / wall:.2f} images/s**.
+"""
+    print(body)
+    if not args.no_write:
+        write_section("skinlab-speed", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
