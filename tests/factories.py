@@ -206,7 +206,10 @@ class SessionScene:
             "-version"
         ).first() or ConsentTemplateFactory(clinic=clinic)
         self.consent = ConsentRecordFactory(
-            patient=self.patient, template=template, signed_at=timezone.now() - dt.timedelta(days=1)
+            patient=self.patient,
+            template=template,
+            signed_at=timezone.now() - dt.timedelta(days=1),
+            recorded_by=self.clinician,
         )
         screen_patient(self.patient, recorded_by=self.clinician, **screening)
         self.product = product or ProductFactory(clinic=clinic)
