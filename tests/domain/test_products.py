@@ -235,3 +235,16 @@ def test_selectors_stay_in_the_clinic(clinic, other_clinic):
     vial = factories.VialFactory(lot=lot)
     with pytest.raises(NotFound):
         selectors.vial(clinic, lot_id=lot.pk, pk=vial.pk)
+
+
+def test_expire_lots_command(clinic):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    lot = factories.LotFactory(product__clinic=clinic, expires_on=timezone.localdate() - dt.timedelta(days=2))
+    out = StringIO()
+    call_command("expire_lots", stdout=out)
+    assert out.getvalue().strip() == "1 lot(s) expired."
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.EXPIRED
