@@ -244,6 +244,15 @@ def _grow(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def _level_sigma(sigma_px: float, k: int) -> float:
+    """σ to apply on a grid decimated ``k`` times by area averaging, for a total of ``sigma_px``.
+
+    A k-pixel box has variance (k² − 1) / 12 full-resolution px², i.e. (1 − 1/k²) / 12 grid px².
+    """
+    v = (sigma_px / k) ** 2 - (1.0 - 1.0 / (k * k)) / 12.0
+    return max(0.5, math.sqrt(max(v, 0.25)))
+
+
 def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
     """Power-of-two decimation that keeps σ at least ``min_sigma`` pixels."""
     k = 1
@@ -268,7 +277,7 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, cache: dict | None 
         s_px = s_mm / mm_per_px
         k = _level_for(s_px)
         img = _shrink(filled_l, k)
-        sk = max(0.5, math.sqrt(max((s_px / k) ** 2 - (0.35 if k > 1 else 0.0), 0.25)))
+        sk = _level_sigma(s_px, k)
         best = cv2.max(best, _grow(_valley_level(img, sk, cache if k == 1 else None), shape))
     return best
 
@@ -337,7 +346,17 @@ def _component_moments(labels: np.ndarray, n: int, sel: np.ndarray) -> tuple[np.
 
 
 def _median(values: np.ndarray) -> float:
-    return float(np.median(values))
+    """Median to 0.005 L*a*b* units via a histogram (10x faster than a partition on 10 MP)."""
+    if values.size < 4096:
+        return float(np.median(values))
+    q = np.rint(values * 100.0).astype(np.int32)
+    lo = int(q.min())
+    counts = np.bincount(q - lo)
+    c = np.cumsum(counts)
+    n = values.size
+    i1 = int(np.searchsorted(c, (n + 1) // 2))  # the ((n+1)//2)-th smallest, 1-based
+    i2 = int(np.searchsorted(c, n // 2 + 1))
+    return (i1 + i2 + 2 * lo) / 200.0
 
 
 # ============================================================================================
@@ -746,7 +765,7 @@ def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
         ks = int(2 * math.ceil(3 * sigma_px) + 1)
         return cv2.GaussianBlur(img, (ks, ks), sigma_px, borderType=cv2.BORDER_REFLECT)
     small = _shrink(img, k)
-    s = math.sqrt(max((sigma_px / k) ** 2 - 0.35, 0.25))
+    s = _level_sigma(sigma_px, k)
     ks = int(2 * math.ceil(3 * s) + 1)
     sm = cv2.GaussianBlur(small, (ks, ks), s, borderType=cv2.BORDER_REFLECT)
     return _grow(sm, img.shape[:2])
