@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import colour
+import cv2
 import numpy as np
 import pytest
 from skimage import data
 from tests.skinlab._images import SKIN_LAB, chart_scene
 
 from exoderm.skinlab.color import (
+    _chart_colours_present,
     delta_e00,
     detect_chart,
     fit_ccm,
@@ -53,7 +55,15 @@ def test_reference_values_are_the_chart():
 
 
 def test_no_chart_on_a_face_photo():
-    assert detect_chart(data.astronaut()) is None
+    assert detect_chart(data.astronaut()) is None  # flag and suit: the finder runs, finds none
+    assert not _chart_colours_present(data.coffee())  # the pre-check skips the finder
+
+
+def test_pre_check_passes_small_charts():
+    scene, _ = chart_scene(exposure=0.8, gains=(1.2, 1.0, 0.8))
+    tiny = cv2.resize(scene, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)  # 20 px patches
+    assert _chart_colours_present(tiny)
+    assert detect_chart(tiny) is not None
 
 
 def test_chart_detected_in_order():
