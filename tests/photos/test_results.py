@@ -1,0 +1,115 @@
+"""Results from stored analyses: before/after table with the noise, timeline, healing curves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from exoderm import skinlab
+from exoderm.photos import selectors
+from exoderm.photos.models import Analysis
+from exoderm.photos.services import upload_photo
+from exoderm.treatments.models import TreatmentSession
+from tests.photos._images import MM_PER_PX, phantom_png
+
+skinlab_compare = importlib.import_module("exoderm.skinlab.compare")
+
+
+def _work() -> None:
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+
+
+@pytest.fixture
+def close_up(patient, photo_consent, clinician, django_capture_on_commit_callbacks):
+    def make(seed: int, taken_at: dt.datetime, timepoint: str = "follow_up", **design):
+        with django_capture_on_commit_callbacks(execute=True):
+            photo, _ = upload_photo(
+                patient=patient, chunks=[phantom_png(seed, **design)], view="close_up", area="cheek_left",
+                timepoint=timepoint, mm_per_px=MM_PER_PX, taken_at=taken_at, by=clinician,
+            )  # fmt: skip
+        return photo
+
+    return make
+
+
+@pytest.fixture
+def repeatability(tmp_path, monkeypatch):
+    """A repeatability study for the running engine version (the engine's file may not exist yet)."""
+    study = tmp_path / "repeatability.json"
+    metrics = {"spot_count": {"sem": 1.0, "mdc": 3.0}, "L_median": {"sem": 0.4, "mdc": 1.2}}
+    study.write_text(json.dumps({"engine_version": skinlab.ENGINE_VERSION, "metrics": metrics}))
+    monkeypatch.setattr(skinlab_compare, "REPEATABILITY_PATH", study)
+    return metrics
+
+
+@pytest.mark.django_db
+def test_changes_beyond_the_noise_are_marked_and_the_rest_is_no_measurable_change(close_up, repeatability):
+    now = timezone.now()
+    before = close_up(1, now - dt.timedelta(days=60), timepoint="baseline", spots=30)
+    after = close_up(1, now, spots=4)
+    _work()
+
+    comparison = selectors.compare_photos(before=before, after=after)
+    assert comparison is not None and comparison.comparable, comparison
+    rows = {c.key: c for c in comparison.regions["full"]}
+    spots = rows["spot_count"]
+    assert spots.delta < -3 and spots.verdict == selectors.Verdict.BEYOND_NOISE and spots.better is True
+    assert spots.words.startswith("lower by")
+    lightness = rows["L_median"]
+    assert abs(lightness.delta) <= 1.2
+    assert lightness.verdict == selectors.Verdict.NO_CHANGE and lightness.words == "no measurable change"
+    assert lightness.better is None
+    assert rows["texture_rms"].verdict == selectors.Verdict.NOT_JUDGED  # no mdc in the study
+    assert [key for _r, c in comparison.changes_beyond_noise() for key in [c.key]] == ["spot_count"]
+
+
+@pytest.mark.django_db
+def test_without_a_study_nothing_is_claimed(close_up, tmp_path, monkeypatch):
+    monkeypatch.setattr(skinlab_compare, "REPEATABILITY_PATH", tmp_path / "missing.json")
+    now = timezone.now()
+    before = close_up(2, now - dt.timedelta(days=30), spots=30)
+    after = close_up(2, now, spots=3)
+    assert selectors.compare_photos(before=before, after=after) is None  # not analysed yet
+    _work()
+    comparison = selectors.compare_photos(before=before, after=after)
+    assert comparison is not None
+    assert {c.verdict for rows in comparison.regions.values() for c in rows} == {selectors.Verdict.NOT_JUDGED}
+    assert any("repeatability" in note for note in comparison.notes)
+
+
+@pytest.mark.django_db
+def test_timeline_and_healing_curve_from_stored_analyses(close_up, patient, clinician):
+    session_at = timezone.now() - dt.timedelta(days=20)
+    TreatmentSession.objects.create(patient=patient, clinician=clinician, performed_at=session_at)
+    later_session = TreatmentSession.objects.create(
+        patient=patient, clinician=clinician, performed_at=session_at + dt.timedelta(days=5)
+    )
+    design = {"spots": 5, "wrinkles": 0, "pores": 50, "red_radius_mm": (2.0, 2.0)}
+    photos = [  # the same skin with 0, 3, 2 and 1 red patches of 2 mm radius
+        close_up(10, session_at - dt.timedelta(days=1), timepoint="baseline", red_patches=0, **design),
+        close_up(10, session_at + dt.timedelta(days=1), timepoint="healing", red_patches=3, **design),
+        close_up(10, session_at + dt.timedelta(days=3), timepoint="healing", red_patches=2, **design),
+        close_up(10, session_at + dt.timedelta(days=9), timepoint="healing", red_patches=1, **design),
+    ]
+    _work()
+    assert Analysis.objects.count() == 4
+
+    points = selectors.timeline(patient=patient, metric="red_area_pct", view="close_up", area="cheek_left")
+    assert [p.photo_id for p in points] == [p.pk for p in photos]
+    values = [p.value for p in points]
+    assert values[1] > values[2] > values[3] > values[0]
+
+    first, second = selectors.healing_curves(
+        patient=patient, metric="red_area_pct", view="close_up", area="cheek_left"
+    )
+    assert first.before is not None and first.before.photo_id == photos[0].pk
+    assert [round(days) for days, _p in first.points] == [1, 3]  # the next session ends this curve
+    assert second.session_id == later_session.pk
+    assert [round(days) for days, _p in second.points] == [4]
+    with pytest.raises(ValueError):
+        selectors.healing_curves(patient=patient, metric="spot_count")
