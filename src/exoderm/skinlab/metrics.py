@@ -80,6 +80,10 @@ WRINKLE_ANISOTROPY = 0.5
 #: Step-edge suppression: the valley strength is σ²·λ1 minus this multiple of σ·|∇L*| (zero at
 #: a valley's centre; a step edge of height D then peaks at about 0.03·D instead of 0.24·D).
 WRINKLE_EDGE_PENALTY = 2.5
+#: Wrinkles are detected at least this far (mm) inside the skin mask's border.
+WRINKLE_BORDER_MM = 0.5
+#: Scale (mm) of the extrapolation of skin values beyond the mask's border.
+FILL_SIGMA_MM = 1.0
 #: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
 PORE_THRESHOLD = 0.8
 #: Minimum number of region pixels for any statistic.
@@ -499,7 +503,15 @@ class _SharedMaps:
         )
         dl5 = self.L - bg5[..., 0]
         da5 = self.a - bg5[..., 1]
-        filled = np.where(umask, self.L, bg5[..., 0]).astype(np.float32)
+        # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
+        # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
+        # valley or an edge at the mask's border; far from skin, the 5 mm background.
+        uf = umask.astype(np.float32)
+        sf = FILL_SIGMA_MM / mpp
+        num = _smooth(self.L * uf, sf)
+        den = _smooth(uf, sf)
+        near = np.where(den > 0.02, num / np.maximum(den, 0.02), bg5[..., 0])
+        filled = np.where(umask, self.L, near).astype(np.float32)
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
         s_lo = TEXTURE_BAND_MM[0] / mpp
@@ -523,7 +535,17 @@ class _SharedMaps:
         else:
             self.wrinkle_ok = True
             resp = _valley_response(filled, mpp, self._hcache)
-            valley = _hysteresis((resp >= WRINKLE_LOW) & umask, (resp >= WRINKLE_HIGH) & umask)
+            # Lines are sought away from the skin mask's own border (hair line, eyes, lips,
+            # face outline): the filled-in background there makes border shadows look like
+            # valleys. A real line crossing the border loses WRINKLE_BORDER_MM at that end.
+            rb = max(1, round(WRINKLE_BORDER_MM / mpp))
+            inner = cv2.erode(
+                umask.view(np.uint8),
+                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rb + 1, 2 * rb + 1)),
+                borderType=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            ).view(bool)
+            valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
         self._wrinkles(valley)
 
         # --- spots ------------------------------------------------------------------------------
