@@ -7,6 +7,8 @@ import math
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exoderm.skinlab.metrics import METRIC_KEYS, RegionMeasurement, measure_regions
 from exoderm.skinlab.phantom import Perturbation, make_phantom
@@ -268,3 +270,47 @@ def test_invalid_scale_is_unknown(small, mpp):
     ph, lab = small
     r = measure_regions(lab, {"full": ph.mask}, mm_per_px=mpp)["full"]
     assert r.metrics["spot_count"] is None and r.area_mm2 is None
+
+
+def test_no_lines_along_excluded_features():
+    """A dark excluded 'eye' with a soft shadow around it and a dark hair line at the mask edge
+    are not wrinkles (the border of the skin mask is not a valley)."""
+    h, w = 800, 1000
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[..., 0], lab[..., 1], lab[..., 2] = 65.0, 11.0, 16.0
+    r = np.hypot((xx - 500) / 160, (yy - 400) / 80)
+    eye = r <= 1
+    lab[..., 0] -= 8.0 * np.exp(-np.clip(r - 1, 0, None) * 160 * 0.05 / 1.5)  # 1.5 mm shadow
+    lab[eye, 0] = 25.0
+    hair = yy < 100
+    lab[hair, 0] = 20.0
+    lab[(yy >= 100) & (yy < 140), 0] -= 6.0  # darker skin band under the hair line
+    mask = ~eye & ~hair
+    res = measure_regions(lab, {"skin": mask}, mm_per_px=0.05)["skin"]
+    assert res.metrics["wrinkle_count"] == 0
+    assert res.metrics["wrinkle_length_mm"] == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    h=st.integers(1, 90),
+    w=st.integers(1, 90),
+    seed=st.integers(0, 2**16),
+    mpp=st.sampled_from([None, 0.02, 0.05, 0.1, 1.0]),
+    fill=st.floats(0.0, 1.0),
+)
+def test_never_crashes_or_returns_nan(h, w, seed, mpp, fill):
+    rng = np.random.default_rng(seed)
+    lab = np.empty((h, w, 3), np.float32)
+    lab[..., 0] = rng.uniform(0, 100, (h, w))
+    lab[..., 1:] = rng.uniform(-60, 60, (h, w, 2))
+    masks = {"a": rng.random((h, w)) < fill, "b": np.ones((h, w), bool), "c": np.zeros((h, w), bool)}
+    res = measure_regions(lab, masks, mm_per_px=mpp)
+    assert list(res) == ["a", "b", "c"]
+    for r in res.values():
+        assert_no_nan(r)
+        assert all(d.shape == (h, w) and d.dtype == bool for d in r.detections.values())
+        assert r.area_px == 0 or (r.area_mm2 is None) == (mpp is None)
+        if any(v is None for v in r.metrics.values()):
+            assert r.notes
