@@ -17,8 +17,9 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from exoderm.api.pagination import Page
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services
@@ -226,7 +227,7 @@ class RecallOut(Schema):
 
 
 @router.get("/products", response=list[ProductOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_products(request: HttpRequest) -> Any:
     """The clinic's exosome products, by name."""
     return selectors.products(_clinic(request))
@@ -257,12 +258,8 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
 # --- lots -------------------------------------------------------------------------------------
 
 
-def _lot_detail(request: HttpRequest, lot_id: int) -> Lot:
-    return selectors.lot(_clinic(request), lot_id)
-
-
 @router.get("/lots", response=list[LotOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_lots(request: HttpRequest, status: LotStatus | None = None, product: int | None = None) -> Any:
     """The clinic's lots, soonest expiry first; filter by ``status`` and ``product`` id."""
     return selectors.lots(_clinic(request), status=status, product_id=product)
@@ -282,13 +279,13 @@ def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
         logger_interval_minutes=payload.logger_interval_minutes,
         by=user,
     )
-    return Status(201, _lot_detail(request, lot.pk))
+    return Status(201, selectors.lot(_clinic(request), lot.pk))
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut)
 def get_lot(request: HttpRequest, lot_id: int) -> Any:
     """A lot with vials used and received, its status and reason, and every status change."""
-    return _lot_detail(request, lot_id)
+    return selectors.lot(_clinic(request), lot_id)
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut)
@@ -297,7 +294,7 @@ def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
     cold-chain check needs a ``reason``."""
     user = _user(request)
     services.release_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
-    return _lot_detail(request, lot_id)
+    return selectors.lot(_clinic(request), lot_id)
 
 
 @router.post("/lots/{lot_id}/quarantine", response=LotDetailOut)
@@ -305,41 +302,46 @@ def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn)
     """Withdraw a released lot from use, with a reason."""
     user = _user(request)
     services.quarantine_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
-    return _lot_detail(request, lot_id)
+    return selectors.lot(_clinic(request), lot_id)
 
 
 # --- vials ------------------------------------------------------------------------------------
 
 
 @router.get("/lots/{lot_id}/vials", response=list[VialOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_vials(request: HttpRequest, lot_id: int) -> Any:
     return selectors.vials(selectors.lot(_clinic(request), lot_id))
 
 
 VIAL_ACTIONS = {
-    "thaw": services.thaw_vial,
-    "reconstitute": services.reconstitute_vial,
-    "refreeze": services.refreeze_vial,
-    "discard": services.discard_vial,
+    "thaw": (
+        services.thaw_vial,
+        "Thaw a frozen vial (or take a refrigerated one out): the use-by time starts and a "
+        "freeze-thaw cycle is counted.",
+    ),
+    "reconstitute": (services.reconstitute_vial, "Reconstitute a vial of a lyophilized product."),
+    "refreeze": (
+        services.refreeze_vial,
+        "Refreeze a thawed vial of a frozen product within its use-by time.",
+    ),
+    "discard": (services.discard_vial, "Discard a stored or thawed vial."),
 }
 
 
 def _vial_action(action: str) -> None:
+    service, description = VIAL_ACTIONS[action]
+
     @router.post(
-        f"/lots/{{lot_id}}/vials/{{vial_id}}/{action}", response=VialOut, operation_id=f"{action}_vial"
+        f"/lots/{{lot_id}}/vials/{{vial_id}}/{action}",
+        response=VialOut,
+        operation_id=f"{action}_vial",
+        summary=f"{action.capitalize()} a vial",
+        description=f"{description} ``at`` defaults to now.",
     )
     def handler(request: HttpRequest, lot_id: int, vial_id: int, payload: VialActionIn | None = None) -> Vial:
-        user = _user(request)
         vial = selectors.vial(_clinic(request), lot_id=lot_id, pk=vial_id)
-        return VIAL_ACTIONS[action](vial=vial, at=payload.at if payload else None, by=user)
-
-    handler.__doc__ = {
-        "thaw": "Thaw a frozen vial (or take a refrigerated one out); counts a freeze-thaw cycle.",
-        "reconstitute": "Reconstitute a vial of a lyophilized product.",
-        "refreeze": "Refreeze a thawed vial of a frozen product within its use-by time.",
-        "discard": "Discard a stored or thawed vial.",
-    }[action]
+        return service(vial=vial, at=payload.at if payload else None, by=_user(request))
 
 
 for _action in VIAL_ACTIONS:
