@@ -13,7 +13,7 @@ from exoderm.skinlab import ENGINE_VERSION
 from exoderm.skinlab.color import _decode, _encode
 from exoderm.skinlab.compare import align, compare, load_repeatability
 from exoderm.skinlab.overlay import difference_overlay, save_png
-from exoderm.skinlab.pipeline import analyze
+from exoderm.skinlab.pipeline import Analysis, analyze
 
 SIZE = 1536
 
@@ -142,3 +142,16 @@ def test_align_needs_faces(before):
     from skimage import data
 
     assert align(before, analyze(data.coffee(), roi="full")) is None
+
+
+def test_compare_from_stored_records(before, moved):
+    after, _ = moved
+    live = compare(before, after, repeatability=_rep(), heatmap=False)
+    stored = compare(
+        Analysis.from_dict(before.to_dict()),
+        Analysis.from_dict(after.to_dict()),
+        repeatability=_rep(),
+        heatmap=False,
+    )
+    assert stored.comparable == live.comparable
+    assert stored.regions == live.regions

@@ -18,7 +18,7 @@ from exoderm.skinlab.face import REGIONS
 from exoderm.skinlab.io import ImageLoadError, SkinlabError
 from exoderm.skinlab.metrics import METRIC_KEYS
 from exoderm.skinlab.overlay import region_overlay, save_png
-from exoderm.skinlab.pipeline import analyze
+from exoderm.skinlab.pipeline import Analysis, analyze
 
 TOP_KEYS = {"engine_version", "file", "width", "height", "calibration", "scale", "quality", "regions"}
 
@@ -95,12 +95,16 @@ def test_hair_on_forehead_excluded(result):
     assert np.percentile(lab[..., 0][fh], 5) > np.median(lab[..., 0][result.masks["cheek_left"]]) - 25
 
 
-def test_caller_scale_and_full_and_mask_roi(face_img):
+def test_caller_scale_and_full_and_mask_roi(face_img, result):
     r = analyze(face_img, mm_per_px=0.2, roi="full")
     d = r.to_dict()
     assert d["scale"] == {"mm_per_px": 0.2, "source": "caller"}
     assert list(d["regions"]) == ["full"]
-    assert d["regions"]["full"]["area_px"] > 0.5 * 1536 * 1536
+    full = r.masks["full"]
+    # the face's skin is in; the grey wall (not skin-coloured, judged against the cheeks) is out
+    x0, y0, x1, y1 = result.box
+    assert (full[y0:y1, x0:x1] & result.masks["face"]).sum() > 0.9 * result.masks["face"].sum()
+    assert full[150:350, 960:1110].mean() < 0.05
     m = np.zeros(face_img.shape[:2], bool)
     m[600:900, 700:900] = True
     rm = analyze(face_img, roi=m)
@@ -172,3 +176,14 @@ def test_overlay_png(result, tmp_path):
     assert back.shape == ov.shape
     # region outlines are drawn in their colours: some pixels changed to the cheek colour
     assert (np.abs(ov.astype(int) - (120, 230, 120)).sum(axis=-1) == 0).sum() > 50
+
+
+def test_record_round_trip_and_uint16(face_img, result):
+    d = result.to_dict()
+    back = Analysis.from_dict(json.loads(json.dumps(d)))
+    assert back.to_dict() == d
+    r16 = analyze(face_img.astype(np.uint16) * 257)
+    m8 = d["regions"]["cheek_left"]["metrics"]
+    m16 = r16.to_dict()["regions"]["cheek_left"]["metrics"]
+    for key in ("L_median", "a_median", "b_median"):
+        assert abs(m16[key] - m8[key]) < 0.3

@@ -80,6 +80,37 @@ class Analysis:
     def mm_per_px(self) -> float | None:
         return self.scale["mm_per_px"]
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Analysis:
+        """Rebuild an analysis from its :meth:`to_dict` record (no arrays, no landmarks).
+
+        Enough for :func:`exoderm.skinlab.compare.compare` with ``heatmap=False``; the
+        face-size check that needs landmarks is then not made.
+        """
+        from .metrics import RegionMeasurement
+
+        q = record["quality"]
+        return cls(
+            file=record.get("file"),
+            width=int(record["width"]),
+            height=int(record["height"]),
+            calibration=dict(record["calibration"]),
+            scale=dict(record["scale"]),
+            quality=Quality(
+                float(q["sharpness"]),
+                float(q["clipped_pct"]),
+                q.get("pose"),
+                bool(q["usable"]),
+                list(q["notes"]),
+            ),
+            regions={
+                name: RegionMeasurement(
+                    int(r["area_px"]), r.get("area_mm2"), dict(r["metrics"]), list(r["notes"])
+                )
+                for name, r in record["regions"].items()
+            },
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The spec's machine-readable record."""
         regions = {}
@@ -185,30 +216,25 @@ def hair_mask(
 def _hair_on_preview(
     preview: Preview,
     ccm: np.ndarray | None,
-    lm: FaceLandmarks,
-    labels: np.ndarray,
-    excluded: np.ndarray,
+    candidate: np.ndarray,
+    reference: np.ndarray,
     box: tuple[int, int, int, int],
-    mm_per_px: float | None,
+    px_per_mm: float,
 ) -> np.ndarray:
-    """:func:`hair_mask` computed on the preview, returned as a uint8 0/1 mask of the crop."""
+    """:func:`hair_mask` computed on the preview, returned as a uint8 0/1 mask of the crop.
+
+    ``candidate`` and ``reference`` are uint8 masks of the crop ``box``; ``px_per_mm`` is the
+    full-resolution scale.
+    """
     x0, y0, x1, y1 = box
     f = preview.scale
     bx0, by0 = int(x0 * f), int(y0 * f)
     bx1, by1 = max(bx0 + 1, round(x1 * f)), max(by0 + 1, round(y1 * f))
-    small = preview.rgb[by0:by1, bx0:bx1]
+    small = np.ascontiguousarray(preview.rgb[by0:by1, bx0:bx1])
     size = (small.shape[1], small.shape[0])
-    lab_s = srgb_to_lab(np.ascontiguousarray(small), ccm=ccm)
-    lab_labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-    ok = cv2.resize(excluded, size, interpolation=cv2.INTER_NEAREST) == 0
-    cheeks = (lab_labels == REGIONS.index("cheek_left") + 1) | (
-        lab_labels == REGIONS.index("cheek_right") + 1
-    )
-    if mm_per_px:
-        px_per_mm = f / mm_per_px
-    else:  # outer eye corners are about 95 mm apart
-        px_per_mm = f * float(np.linalg.norm(lm.points[33, :2] - lm.points[263, :2])) / 95.0
-    hair = hair_mask(lab_s, lab_labels != 0, cheeks & ok, px_per_mm=px_per_mm)
+    cand = cv2.resize(candidate, size, interpolation=cv2.INTER_NEAREST) != 0
+    ref = cv2.resize(reference, size, interpolation=cv2.INTER_NEAREST) != 0
+    hair = hair_mask(srgb_to_lab(small, ccm=ccm), cand, ref, px_per_mm=px_per_mm * f)
     return cv2.resize(hair.view(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
 
 
@@ -277,7 +303,7 @@ def analyze(
     chart = detect_chart(rgb, preview=preview)
     cal: Calibration | None = None
     calibration: dict[str, Any] = {"calibrated": False, "chart": None, "delta_e00_mean": None}
-    chart_note: str | None = None
+    notes: list[str] = []  # for quality.notes
     if chart is not None:
         cal = fit_ccm(chart.patch_srgb)
         trusted = cal.delta_e00_mean <= MAX_CALIBRATION_DE00
@@ -287,7 +313,7 @@ def analyze(
             "delta_e00_mean": round(cal.delta_e00_mean, 3),
         }
         if not trusted:
-            chart_note = (
+            notes.append(
                 f"chart found but its fit residual ΔE00 {cal.delta_e00_mean:.1f} > {MAX_CALIBRATION_DE00}; "
                 "not applied"
             )
@@ -314,6 +340,7 @@ def analyze(
     mode = roi if isinstance(roi, str) and roi in ("face", "full") else "mask"
     if mode == "face" and lm is None:
         q = assess_quality(rgb, None, pose=None, mm_per_px=mmpp, face_expected=True)
+        q.notes.extend(notes)
         return Analysis(
             loaded.file, w, h, calibration, scale, q, {}, timings,
             rgb=rgb if keep_arrays else None, chart=chart, ccm=ccm,
@@ -342,16 +369,33 @@ def analyze(
     if mode == "face":
         assert lm is not None
         labels = region_labels(lm, shape, offset=(x0, y0))
-        hair = _hair_on_preview(preview, ccm, lm, labels, excluded, box, mmpp)
+        candidate = (labels != 0).view(np.uint8)
+    else:
+        candidate = np.ones(shape, np.uint8) if roi_mask is None else roi_mask[y0:y1, x0:x1].view(np.uint8)
+    # hair and beard: judged against the cheeks where there is a face, else the region itself
+    if lm is not None:
+        cheeks = region_labels(lm, shape, offset=(x0, y0)) if mode != "face" else labels
+        reference = (cheeks == REGIONS.index("cheek_left") + 1) | (cheeks == REGIONS.index("cheek_right") + 1)
+        reference = reference.view(np.uint8)
+        # outer eye corners are about 95 mm apart
+        px_per_mm = (
+            1.0 / mmpp if mmpp else float(np.linalg.norm(lm.points[33, :2] - lm.points[263, :2])) / 95.0
+        )
+    else:
+        reference = candidate
+        px_per_mm = 1.0 / mmpp if mmpp else 0.0
+    if px_per_mm > 0:
+        reference = cv2.bitwise_and(reference, reference, mask=cv2.bitwise_not(excluded))
+        hair = _hair_on_preview(preview, ccm, candidate, reference, box, px_per_mm)
         excluded = cv2.bitwise_or(excluded, hair)
+    else:
+        notes.append("hair and beard not excluded: no face and no scale to judge them by")
+    if mode == "face":
         labels[excluded != 0] = 0
         masks = {name: labels == i + 1 for i, name in enumerate(REGIONS)}
         masks["face"] = labels != 0
     else:
-        keep = excluded == 0
-        if roi_mask is not None:
-            keep &= roi_mask[y0:y1, x0:x1]
-        masks = {mode: keep}
+        masks = {mode: (candidate != 0) & (excluded == 0)}
     lap("masks")
 
     regions = (measure or _default_measure())(lab, masks, mm_per_px=mmpp)
@@ -361,8 +405,7 @@ def analyze(
     q = assess_quality(crop_rgb, union, pose=pose, mm_per_px=mmpp, face_expected=mode == "face")
     if lm is None and mode != "face":
         q.notes.append("no face found: pose unknown")
-    if chart_note:
-        q.notes.append(chart_note)
+    q.notes.extend(notes)
     for name, m in masks.items():
         if not m.any():
             q.notes.append(f"region {name} has no skin pixels left after exclusions")
