@@ -88,6 +88,20 @@ def test_duplicate_lot_number_per_product_is_refused(clinic, assistant):
     services.receive_lot(product=other, number="A-17", expires_on=FUTURE, vials_received=1, by=assistant)
 
 
+def test_lot_received_in_the_future_is_refused(clinic, assistant):
+    product = factories.ProductFactory(clinic=clinic)
+    with pytest.raises(ValidationError) as error:
+        services.receive_lot(
+            product=product,
+            number="F1",
+            expires_on=FUTURE,
+            vials_received=1,
+            received_at=timezone.now() + dt.timedelta(days=1),
+            by=assistant,
+        )
+    assert "received_at" in error.value.message_dict
+
+
 def test_expired_lot_is_not_received(clinic, assistant):
     product = factories.ProductFactory(clinic=clinic)
     with pytest.raises(ValidationError) as error:

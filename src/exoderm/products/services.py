@@ -174,6 +174,8 @@ def receive_lot(
     received_at = received_at or timezone.now()
     if timezone.is_naive(received_at):
         raise ValidationError({"received_at": _("Give the time with a UTC offset.")})
+    if received_at > timezone.now() + CLOCK_SKEW:
+        raise ValidationError({"received_at": _("The lot cannot be received in the future.")})
     number = number.strip()
     if Lot.objects.filter(product=product, number__iexact=number).exists():
         raise ValidationError({"number": _("This product already has a lot with this number.")})
