@@ -14,9 +14,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from exoderm.api.courses import current_user, user_clinic
+from exoderm.api.pagination import Page
 from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
@@ -24,7 +25,7 @@ from exoderm.patients.models import Patient
 from exoderm.photos import selectors, services
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Photo
-from exoderm.photos.views import photo_response
+from exoderm.photos.views import pdf_response, photo_response
 from exoderm.treatments.models import TreatmentSession
 
 router = Router(tags=["photos"])
@@ -151,7 +152,7 @@ def upload_photo(
 
 
 @router.get("", response=list[PhotoOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_photos(request: HttpRequest, patient: int) -> Any:
     """A patient's photos, oldest first."""
     return selectors.photos_of(patient=_patient(request, patient))
@@ -216,6 +217,18 @@ def healing(
         }
         for c in curves
     ]
+
+
+@router.get(
+    "/report", response={200: None}, openapi_extra={"responses": {200: {"content": {"application/pdf": {}}}}}
+)
+def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
+    """The patient's one-page PDF (photos, measured changes in plain words, the noise explained)."""
+    from exoderm.photos.report import patient_report as build
+
+    user = current_user(request, Action.VIEW_IDENTITY)
+    owner = get_in_clinic(Patient.objects.select_related("clinic", "identity"), user_clinic(request), patient)
+    return pdf_response(build(patient=owner, by=user), filename=f"report-{owner.code}.pdf")
 
 
 @router.get("/{photo_id}", response=PhotoOut)

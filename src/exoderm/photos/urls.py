@@ -6,4 +6,5 @@ app_name = "photos"
 
 urlpatterns = [
     path("<int:photo_id>/file", views.photo_file, name="file"),
+    path("report/<int:patient_id>.pdf", views.patient_report, name="report"),
 ]

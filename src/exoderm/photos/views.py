@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from exoderm.clinics.models import User
-from exoderm.core.access import NotFound
+from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
 from exoderm.photos import selectors, storage
 from exoderm.photos.models import Photo
@@ -40,3 +40,27 @@ def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     except NotFound:
         raise Http404 from None
     return photo_response(photo)
+
+
+def pdf_response(data: bytes, *, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@login_required
+def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The patient's one-page PDF of measured changes."""
+    from exoderm.patients.models import Patient
+    from exoderm.photos.report import patient_report as build
+
+    user = request.user
+    if not isinstance(user, User) or user.clinic is None:
+        raise PermissionDenied
+    try:
+        patient = get_in_clinic(Patient.objects.select_related("clinic", "identity"), user.clinic, patient_id)
+    except NotFound:
+        raise Http404 from None
+    return pdf_response(build(patient=patient, by=user), filename=f"report-{patient.code}.pdf")
