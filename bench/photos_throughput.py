@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._report import write_section  # noqa: E402
 from tests.photos import _scenario  # noqa: E402
+
+from bench._report import write_section  # noqa: E402
 
 
 def run(workers: int, photos: int, side: int) -> dict[str, float]:
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = {n: run(n, args.photos, args.side) for n in (1, 2)}
     rows = "\n".join(
-        f"| {n} | {r['total_per_min']:.1f} | {r['warm_per_min']:.1f} | {r['wall_s']:.1f} | {r['engine_median_s']:.2f} |"
+        f"| {n} | {r['total_per_min']:.1f} | {r['warm_per_min']:.1f} | {r['wall_s']:.1f} "
+        f"| {r['engine_median_s']:.2f} |"
         for n, r in results.items()
     )
     speedup = results[2]["warm_per_min"] / results[1]["warm_per_min"] if results[1]["warm_per_min"] else 0
