@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -112,3 +116,43 @@ def test_compare_unreadable_file(photos, tmp_path, capsys):
     (tmp_path / "x.jpg").write_text("this is a text file, not a photo\n" * 5)
     assert compare_main([str(photos / "a.jpg"), str(tmp_path / "x.jpg")]) == 1
     assert "not an image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_interrupt_then_resume(photos, tmp_path, jobs):
+    """Ctrl-C (SIGINT) part-way through a batch, then the same command finishes the rest."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        (src / f"p{i}.jpg").write_bytes((photos / "a.jpg").read_bytes())
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from exoderm.skinlab.cli import analyze_main; sys.exit(analyze_main(sys.argv[1:]))",
+        str(src),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    results = out / RESULTS_FILE
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and results.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    first = [json.loads(x) for x in results.read_text().splitlines() if x.endswith("}")]
+    assert 1 <= len(first) < 8
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming: {len(first)} of 8" in done.stderr
+    final = [json.loads(x) for x in results.read_text().splitlines() if x.endswith("}")]
+    assert sorted(r["record"]["file"] for r in final) == [f"p{i}.jpg" for i in range(8)]
