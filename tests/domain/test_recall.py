@@ -54,7 +54,7 @@ def test_affected_rows_cover_every_application_in_one_query(clinic, lot):
         "Anna",
         "anna@example.org",
     )
-    assert anna.phone == "+49 30 1234567"
+    assert (anna.phone, anna.language) == ("+49 30 1234567", "de")
     assert anna.date_of_birth == dt.date(1980, 5, 17)
     assert anna.clinician == late.clinician.get_full_name()
 
@@ -81,7 +81,10 @@ def test_assistant_cannot_recall(lot, assistant):
 
 def test_csv_has_a_header_quotes_and_defuses_formulas(clinic, lot):
     patient = factories.PatientFactory(
-        clinic=clinic, identity__family_name='=HYPERLINK("http://evil")', identity__given_name="Jo, Ann"
+        clinic=clinic,
+        identity__family_name='=HYPERLINK("http://evil")',
+        identity__given_name="Jo, Ann",
+        identity__address="Hauptstraße 1\n10115 Berlin",
     )
     factories.ExosomeApplicationFactory(session=session(patient, T0), lot=lot, areas=["face", "neck"])
     text = recall_csv(affected_by_lot(lot))
@@ -94,3 +97,4 @@ def test_csv_has_a_header_quotes_and_defuses_formulas(clinic, lot):
     assert record["areas"] == "face, neck"
     assert record["performed_at"] == T0.isoformat()
     assert record["phone"] == "'+49 30 1234567"
+    assert record["address"] == "Hauptstraße 1\n10115 Berlin"  # quoted, the newline kept

@@ -209,6 +209,8 @@ class RecallRowOut(Schema):
     date_of_birth: dt.date | None
     email: str
     phone: str
+    address: str
+    language: str
     session_id: int
     performed_at: dt.datetime
     clinician: str

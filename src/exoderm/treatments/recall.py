@@ -27,6 +27,8 @@ class RecallRow:
     date_of_birth: dt.date | None
     email: str
     phone: str
+    address: str
+    language: str
     session_id: int
     performed_at: dt.datetime
     clinician: str
@@ -46,6 +48,8 @@ _VALUES = {
     "date_of_birth": "session__patient__identity__date_of_birth",
     "email": "session__patient__identity__email",
     "phone": "session__patient__identity__phone",
+    "address": "session__patient__identity__address",
+    "language": "session__patient__identity__language",
     "session_id": "session_id",
     "performed_at": "session__performed_at",
     "clinician_first": "session__clinician__first_name",
@@ -78,7 +82,7 @@ def affected_by_lot(lot: Lot) -> list[RecallRow]:
             row.pop("clinician_username"),
         )
         row["clinician"] = f"{first} {last}".strip() or username
-        for name in ("given_name", "family_name", "email", "phone"):
+        for name in ("given_name", "family_name", "email", "phone", "address", "language"):
             row[name] = row[name] or ""
         result.append(RecallRow(**row))
     return result
