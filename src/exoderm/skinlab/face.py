@@ -9,7 +9,10 @@ eye corner, 33 the right one).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -148,15 +151,35 @@ class FaceLandmarks:
 _LOCAL = threading.local()
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while MediaPipe starts: its C++ start-up logs are noise to users."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:  # noqa: PTH123 - a raw descriptor is needed
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _face_mesh():
+    """The thread's FaceMesh, created once (its start-up logs silenced: fd 2 is process-wide)."""
     mesh = getattr(_LOCAL, "mesh", None)
     if mesh is None:
-        from mediapipe.python.solutions import face_mesh
+        with _quiet_native_stderr():
+            from mediapipe.python.solutions import face_mesh
 
-        mesh = face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
-        )
+            mesh = face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
+            )
         _LOCAL.mesh = mesh
+        _LOCAL.logged_once = False
     return mesh
 
 
@@ -187,7 +210,13 @@ def detect_face(
     side = max(sh, sw)
     square = np.zeros((side, side, 3), np.uint8)
     square[:sh, :sw] = small
-    result = _face_mesh().process(square)
+    mesh = _face_mesh()
+    if _LOCAL.logged_once:
+        result = mesh.process(square)
+    else:  # the first landmarking logs once more
+        with _quiet_native_stderr():
+            result = mesh.process(square)
+        _LOCAL.logged_once = bool(result.multi_face_landmarks)
     if not result.multi_face_landmarks:
         return None
     lm = result.multi_face_landmarks[0].landmark
