@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from exoderm.api.pagination import Page
 from exoderm.clinics.models import Clinic, User
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
@@ -117,7 +118,7 @@ class FeedOut(Schema):
 
 
 @router.get("/course-templates", response=list[CourseTemplateOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_course_templates(request: HttpRequest) -> Any:
     return selectors.course_templates(clinic=user_clinic(request))
 
@@ -135,7 +136,7 @@ def get_course_template(request: HttpRequest, template_id: int) -> CourseTemplat
 
 
 @router.get("/consent-templates", response=list[ConsentTemplateOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_consent_templates(request: HttpRequest, kind: str | None = None) -> Any:
     return consent_selectors.templates(clinic=user_clinic(request), kind=kind)
 
@@ -153,7 +154,7 @@ def get_consent_template(request: HttpRequest, template_id: int) -> ConsentTempl
 
 
 @router.get("/visits", response=list[VisitOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_visits(
     request: HttpRequest,
     due: Literal["today", "overdue"] = "today",

@@ -13,9 +13,10 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
+from exoderm.api.pagination import Page
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentRecord
@@ -197,7 +198,7 @@ def _screening(patient: Patient) -> list[ScreeningAnswer]:
 
 
 @router.get("", response=list[PatientOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_patients(request: HttpRequest, q: str = "") -> Any:
     """The clinic's patients by code; ``q`` searches code and names (every word must match)."""
     return selectors.patients(clinic=user_clinic(request, Action.VIEW_IDENTITY), query=q)
@@ -244,7 +245,7 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
 
 
 @router.get("/{patient_id}/consents", response=list[ConsentOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_consents(request: HttpRequest, patient_id: int) -> Any:
     return consent_selectors.consents_of(patient=_patient(request, patient_id))
 
@@ -270,7 +271,7 @@ def withdraw_consent(
 
 
 @router.get("/{patient_id}/visits", response=list[VisitOut])
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_visits(request: HttpRequest, patient_id: int) -> Any:
     """Every visit of the patient's courses, in time order."""
     return course_selectors.visits_of_patient(patient=_patient(request, patient_id))

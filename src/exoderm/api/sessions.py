@@ -7,9 +7,10 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from exoderm.api.main import Problem
+from exoderm.api.pagination import Page
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
@@ -193,7 +194,7 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Any:
 
 
 @router.get("", response={200: list[SessionOut], 403: Problem}, summary="List treatment sessions")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
     """The clinic's sessions, newest first; filter by patient and a range of ``performed_at``."""
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
