@@ -1,10 +1,14 @@
 from django.urls import path
 
-from exoderm.photos import views
+from exoderm.photos import pages, views
 
 app_name = "photos"
 
 urlpatterns = [
     path("<int:photo_id>/file", views.photo_file, name="file"),
+    path("<int:photo_id>/status", pages.photo_status, name="status"),
     path("report/<int:patient_id>.pdf", views.patient_report, name="report"),
+    path("patient/<int:patient_id>/", pages.patient_photos, name="patient"),
+    path("patient/<int:patient_id>/results", pages.course_results, name="results"),
+    path("compare/<int:before_id>/<int:after_id>", pages.compare, name="compare"),
 ]

@@ -1,0 +1,31 @@
+"""The capture form: the file and where the photo belongs."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from exoderm.core.areas import Area
+from exoderm.photos.models import Timepoint, View
+
+
+class CaptureForm(forms.Form):
+    file = forms.FileField(
+        label=_("Photo"),
+        help_text=_("JPEG, PNG, TIFF or HEIC straight from the camera."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/tiff,image/heic,.heic"}),
+    )
+    view = forms.ChoiceField(label=_("View"), choices=View.choices)
+    timepoint = forms.ChoiceField(label=_("Time point"), choices=Timepoint.choices)
+    area = forms.ChoiceField(
+        label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
+    )
+    taken_at = forms.DateTimeField(
+        label=_("Taken at"),
+        required=False,
+        help_text=_("Leave empty to use the camera's time, or the upload time."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    mm_per_px = forms.FloatField(
+        label=_("Scale (mm per pixel)"), required=False, min_value=0.001, max_value=5
+    )

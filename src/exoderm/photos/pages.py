@@ -1,0 +1,135 @@
+"""Photo pages: capture and list, analysis status (polled), before/after comparison, course results."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from exoderm.core.access import get_in_clinic
+from exoderm.core.errors import RuleViolations
+from exoderm.core.permissions import Action
+from exoderm.patients.models import Patient
+from exoderm.photos import selectors, services
+from exoderm.photos.forms import CaptureForm
+from exoderm.photos.models import AnalysisStatus, View
+from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+
+POLL_SECONDS = 2
+
+
+def _patient(request: HttpRequest, patient_id: int) -> Patient:
+    return get_in_clinic(Patient.objects.select_related("clinic", "identity"), clinic_of(request), patient_id)
+
+
+@page(Action.VIEW_CLINICAL)
+def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The patient's photos with their analysis status, and the capture form."""
+    patient = _patient(request, patient_id)
+    form = CaptureForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            _photo, created = services.upload_photo(
+                patient=patient,
+                chunks=data["file"].chunks(),
+                view=data["view"],
+                timepoint=data["timepoint"],
+                area=data["area"] or "",
+                taken_at=data["taken_at"],
+                mm_per_px=data["mm_per_px"],
+                by=user_of(request),
+            )
+        except RuleViolations as refused:
+            for violation in refused.violations:
+                form.add_error(None, violation.message)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Photo stored; it is being analysed.") if created else _("This photo was stored before."),
+            )
+            return redirect("photos:patient", patient_id=patient.pk)
+    photos = list(selectors.photos_of(patient=patient))
+    pairs = []
+    for view in View:
+        for area in sorted({p.area for p in photos if p.view == view}):
+            pair = selectors.baseline_and_latest(patient=patient, view=view, area=area)
+            if pair is not None:
+                pairs.append(pair)
+    context = {
+        "patient": patient,
+        "form": form,
+        "photos": photos,
+        "pairs": pairs,
+        "progress": selectors.analysis_progress(clinic=patient.clinic, patient=patient),
+        "poll_seconds": POLL_SECONDS,
+        "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
+    }
+    return render(request, "photos/patient.html", context, status=422 if form.errors else 200)
+
+
+@page(Action.VIEW_CLINICAL)
+def photo_status(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """The status badge of one photo; it keeps polling itself until the analysis is finished."""
+    photo = selectors.photo_of(clinic=clinic_of(request), photo_id=photo_id)
+    context = {
+        "photo": photo,
+        "poll_seconds": POLL_SECONDS,
+        "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
+    }
+    return render(request, "photos/_status.html", context)
+
+
+@page(Action.VIEW_CLINICAL)
+def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse:
+    """Per-region metric table between two photos: changes beyond the noise marked."""
+    clinic = clinic_of(request)
+    before = selectors.photo_of(clinic=clinic, photo_id=before_id)
+    after = selectors.photo_of(clinic=clinic, photo_id=after_id)
+    context = {
+        "before": before,
+        "after": after,
+        "patient": before.patient,
+        "comparison": selectors.compare_photos(before=before, after=after),
+        "verdicts": selectors.Verdict,
+    }
+    return render(request, "photos/compare.html", context)
+
+
+@page(Action.VIEW_CLINICAL)
+def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Each metric over the course (one view), and the healing curves after each session."""
+    patient = _patient(request, patient_id)
+    view = request.GET.get("view", View.FRONT)
+    area = request.GET.get("area", "")
+    view = view if view in View.values else View.FRONT
+    metrics = [
+        (str(label), selectors.timeline(patient=patient, metric=key, view=view, area=area))
+        for key, (label, _aim) in selectors.METRICS.items()
+    ]
+    healing = [
+        (
+            str(selectors.METRICS[key][0]),
+            selectors.healing_curves(patient=patient, metric=key, view=view, area=area),
+        )
+        for key in selectors.HEALING_METRICS
+    ]
+    dates = sorted({p.taken_at for _label, points in metrics for p in points})
+    table = [
+        (label, [next((p.value for p in points if p.taken_at == d), None) for d in dates])
+        for label, points in metrics
+    ]
+    context = {
+        "patient": patient,
+        "view": view,
+        "area": area,
+        "views": View.choices,
+        "dates": dates,
+        "table": table,
+        "healing": healing,
+    }
+    return render(request, "photos/results.html", context)

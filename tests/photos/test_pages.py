@@ -1,0 +1,90 @@
+"""Photo pages: capture, polled status, comparison and course results, for the clinic only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.utils import timezone
+
+from exoderm.photos.models import Photo
+from tests import factories
+from tests.photos import _corpus
+from tests.photos._helpers import stored_files
+from tests.photos._images import phantom_png
+
+
+@pytest.fixture
+def logged_in(client, clinician):
+    client.force_login(clinician)
+    return client
+
+
+def _capture(client, patient, data: bytes, **fields):
+    form = {"view": "close_up", "timepoint": "baseline", "area": "cheek_left", "mm_per_px": "0.05", **fields}
+    form["file"] = SimpleUploadedFile("upload.bin", data)
+    return client.post(f"/photos/patient/{patient.pk}/", form)
+
+
+@pytest.mark.django_db
+def test_capture_stores_polls_and_compares(
+    logged_in, patient, photo_consent, django_capture_on_commit_callbacks
+):
+    page = logged_in.get(f"/photos/patient/{patient.pk}/")
+    assert page.status_code == 200 and b"No photos yet." in page.content
+
+    now = timezone.now()
+    for spots, days in ((30, 60), (4, 0)):
+        taken = (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _capture(logged_in, patient, phantom_png(1, spots=spots), taken_at=taken)
+        assert response.status_code == 302
+    before, after = Photo.objects.order_by("taken_at")
+
+    status = logged_in.get(f"/photos/{before.pk}/status")
+    assert b"hx-get" in status.content and b"Waiting for analysis" in status.content
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+    status = logged_in.get(f"/photos/{before.pk}/status")
+    assert b"hx-get" not in status.content and b"Analysed" in status.content
+
+    page = logged_in.get(f"/photos/patient/{patient.pk}/")
+    assert f"/photos/compare/{before.pk}/{after.pk}".encode() in page.content
+    compared = logged_in.get(f"/photos/compare/{before.pk}/{after.pk}")
+    assert compared.status_code == 200
+    assert b"pigmented spots (count)" in compared.content
+    assert b"(beyond the noise)" in compared.content or b"no measurable change" in compared.content
+    results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
+    assert results.status_code == 200 and b"red area (%)" in results.content
+
+
+@pytest.mark.django_db
+def test_capture_refusals_are_shown_and_leave_nothing(logged_in, patient, photo_consent):
+    response = _capture(logged_in, patient, _corpus.pdf())
+    assert response.status_code == 422 and b"not a JPEG, PNG, TIFF or HEIC" in response.content
+    assert Photo.objects.count() == 0 and stored_files() == []
+
+
+@pytest.mark.django_db
+def test_capture_without_photo_consent_is_refused(logged_in, patient):
+    response = _capture(logged_in, patient, _corpus.jpeg())
+    assert response.status_code == 422 and b"photography consent" in response.content
+
+
+@pytest.mark.django_db
+def test_pages_belong_to_the_clinic(client, patient, photo_consent, clinician, researcher, other_clinic):
+    from exoderm.photos.services import upload_photo
+
+    photo, _ = upload_photo(
+        patient=patient, chunks=[_corpus.jpeg()], view="front", timepoint="baseline", by=clinician
+    )
+    urls = [
+        f"/photos/patient/{patient.pk}/",
+        f"/photos/{photo.pk}/status",
+        f"/photos/compare/{photo.pk}/{photo.pk}",
+    ]
+    client.force_login(factories.UserFactory(clinic=other_clinic))
+    assert [client.get(url).status_code for url in urls] == [404, 404, 404]
+    client.force_login(researcher)
+    assert [client.get(url).status_code for url in urls] == [403, 403, 403]
