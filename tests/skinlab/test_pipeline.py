@@ -132,6 +132,8 @@ def test_greyscale_and_tiny_and_truncated_input():
     Image.fromarray(grey).save(buf, "JPEG")
     with pytest.raises(ImageLoadError, match="greyscale"):
         analyze(buf.getvalue())
+    with pytest.raises(ImageLoadError, match="greyscale"):
+        analyze(grey)  # pixels given as an array are checked like files
     with pytest.raises(ImageLoadError):
         analyze(np.zeros((1, 1, 3), np.uint8))
     _, enc = cv2.imencode(".jpg", astronaut_face(512)[..., ::-1])

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from .color import srgb_to_lab
+from .io import full_scale
 from .pipeline import Analysis, json_value
 
 __all__ = [
@@ -171,7 +172,7 @@ def _small_grey(rgb: np.ndarray, f: float, box: tuple[int, int, int, int] | None
     h, w = rgb.shape[:2]
     small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return g / (65535.0 if rgb.dtype == np.uint16 else 255.0)
+    return g / float(full_scale(rgb))
 
 
 def align(before: Analysis, after: Analysis) -> Alignment | None:

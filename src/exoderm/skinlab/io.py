@@ -32,8 +32,11 @@ __all__ = [
     "LoadedImage",
     "Preview",
     "SkinlabError",
+    "from_array",
+    "full_scale",
     "load_image",
     "make_preview",
+    "to_uint8",
 ]
 
 MAX_PIXELS = 120_000_000
@@ -89,10 +92,15 @@ class LoadedImage:
     def width(self) -> int:
         return int(self.rgb.shape[1])
 
-    @property
-    def max_value(self) -> int:
-        """Full-scale value of the array (255 or 65535)."""
-        return 65535 if self.rgb.dtype == np.uint16 else 255
+
+def full_scale(rgb: np.ndarray) -> int:
+    """Full-scale sample value of an image array: 65535 for uint16, else 255."""
+    return 65535 if rgb.dtype == np.uint16 else 255
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """The image with 8-bit samples (uint16 keeps its high byte; uint8 is returned as is)."""
+    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
 
 
 @dataclass
@@ -116,9 +124,7 @@ def make_preview(rgb: np.ndarray, max_side: int = 800) -> Preview:
     h, w = rgb.shape[:2]
     f = min(1.0, max_side / max(h, w))
     small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    if small.dtype != np.uint8:
-        small = (small.astype(np.uint16) >> 8).astype(np.uint8)
-    return Preview(np.ascontiguousarray(small), f)
+    return Preview(np.ascontiguousarray(to_uint8(small)), f)
 
 
 def _check_size(width: int, height: int) -> None:
@@ -191,13 +197,30 @@ def _finish(
             if arr.dtype == np.uint16:
                 # LittleCMS via Pillow handles 8-bit RGB only; keep precision where no
                 # conversion is needed and accept 8-bit precision where one is.
-                arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+                arr = to_uint8(arr)
                 notes.append("16-bit image reduced to 8 bits for ICC conversion")
             arr = _icc_to_srgb(np.ascontiguousarray(arr), icc)
             converted = True
         except (OSError, ImageCms.PyCMSError) as exc:
             notes.append(f"embedded ICC profile could not be applied ({exc}); sRGB assumed")
     return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes, decoder)
+
+
+def from_array(rgb: np.ndarray, *, file: str | None = None) -> LoadedImage:
+    """Validate pixels given as an array like a loaded file (layout, size, greyscale).
+
+    Parameters
+    ----------
+    rgb : ndarray
+        (H, W, 3|4) sRGB, uint8, uint16 or float in [0, 1] (stored as uint16), orientation
+        already applied.
+
+    Raises
+    ------
+    ImageLoadError
+        As :func:`load_image` does for files.
+    """
+    return _finish(np.asarray(rgb), file, 1, None, "array")
 
 
 def _load_jpeg(data: bytes, file: str | None) -> LoadedImage | None:

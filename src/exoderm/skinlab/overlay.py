@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from .compare import Comparison
+from .io import to_uint8
 from .pipeline import Analysis
 
 __all__ = ["REGION_COLORS", "difference_overlay", "region_overlay", "save_png"]
@@ -32,10 +33,6 @@ REGION_COLORS: dict[str, tuple[int, int, int]] = {
 SPOT_COLOR = (40, 60, 255)  # blue outlines
 WRINKLE_COLOR = (0, 255, 255)  # cyan lines
 RED_COLOR = (255, 230, 0)  # yellow outlines
-
-
-def _to8(rgb: np.ndarray) -> np.ndarray:
-    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
 
 
 def _detection(analysis: Analysis, key: str) -> np.ndarray | None:
@@ -70,7 +67,7 @@ def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = T
     if analysis.rgb is None:
         raise ValueError("the analysis was run with keep_arrays=False")
     x0, y0, x1, y1 = analysis.box if analysis.masks else (0, 0, analysis.width, analysis.height)
-    img = _to8(analysis.rgb[y0:y1, x0:x1]).copy()
+    img = to_uint8(analysis.rgb[y0:y1, x0:x1]).copy()
     h, w = img.shape[:2]
     f = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * f)), max(1, round(h * f)))
@@ -130,7 +127,7 @@ def difference_overlay(comparison: Comparison, *, limit: float = 8.0, max_side: 
         raise ValueError("the comparison has no heat map")
     x0, y0, x1, y1 = before.box
     h, w = d.shape
-    base = cv2.resize(_to8(before.rgb[y0:y1, x0:x1]), (w, h), interpolation=cv2.INTER_AREA)
+    base = cv2.resize(to_uint8(before.rgb[y0:y1, x0:x1]), (w, h), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(cv2.cvtColor(base, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.float32)
     t = np.clip(np.nan_to_num(d, nan=0.0) / limit, -1, 1)[..., None]
     red = np.array([255, 40, 40], np.float32)

@@ -28,7 +28,7 @@ from .face import (
     iris_mm_per_px,
     region_labels,
 )
-from .io import ImageLoadError, LoadedImage, Preview, SkinlabError, load_image, make_preview
+from .io import LoadedImage, Preview, SkinlabError, from_array, load_image, make_preview
 from .quality import Quality, assess_quality
 
 __all__ = ["GLARE_L", "SHADOW_L", "Analysis", "analyze", "hair_mask", "json_value"]
@@ -149,16 +149,7 @@ def _as_loaded(image_or_path: str | Path | bytes | np.ndarray | LoadedImage) -> 
     if isinstance(image_or_path, LoadedImage):
         return image_or_path
     if isinstance(image_or_path, np.ndarray):
-        arr = image_or_path
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype not in (np.uint8, np.uint16):
-            raise ImageLoadError(
-                f"expected an (H, W, 3) uint8 or uint16 sRGB array, got {arr.shape} {arr.dtype}"
-            )
-        if min(arr.shape[:2]) < 64:
-            raise ImageLoadError(
-                f"image is {arr.shape[1]}x{arr.shape[0]} pixels; at least 64 px per side is needed"
-            )
-        return LoadedImage(np.ascontiguousarray(arr))
+        return from_array(image_or_path)
     return load_image(image_or_path)
 
 

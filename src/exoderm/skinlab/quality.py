@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .io import full_scale
+
 __all__ = [
     "MAX_CLIPPED_PCT",
     "MAX_MM_PER_PX",
@@ -56,9 +58,8 @@ class Quality:
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
-    scale = 1.0 / (65535.0 if rgb.dtype == np.uint16 else 255.0)
     g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return g.astype(np.float32) * np.float32(scale)
+    return g.astype(np.float32) * np.float32(1.0 / full_scale(rgb))
 
 
 def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -104,7 +105,7 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 def clipped_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Percentage of pixels with a channel at full scale or all channels at zero."""
-    full = 65535 if rgb.dtype == np.uint16 else 255
+    full = full_scale(rgb)
     below_full = cv2.inRange(rgb, (0, 0, 0), (full - 1, full - 1, full - 1))  # no channel at full scale
     black = cv2.inRange(rgb, (0, 0, 0), (0, 0, 0))
     clipped = cv2.bitwise_or(cv2.bitwise_not(below_full), black)
