@@ -178,6 +178,18 @@ def test_malformed_csv_names_the_line_and_stores_nothing(api_as, lot, assistant)
     assert not TemperatureReading.objects.exists()
 
 
+def test_reupload_is_idempotent_and_a_changed_value_is_refused(api_as, lot, assistant):
+    api = api_as(assistant)
+    path = f"/lots/{lot.pk}/temperatures"
+    assert api.post(path, logger_csv(-20, -21), content_type="text/csv").json()["stored"] == 2
+    again = api.post(path, logger_csv(-20, -21, -22), content_type="text/csv").json()
+    assert (again["stored"], again["duplicates"]) == (1, 2)
+    changed = api.post(path, logger_csv(-20, -19), content_type="text/csv")
+    assert changed.status_code == 422 and "Line 3:" in changed.json()["detail"]
+    window = api.get(path, {"since": (T0 + dt.timedelta(minutes=15)).isoformat()}).json()
+    assert [float(r["celsius"]) for r in window["readings"]] == [-21, -22]
+
+
 def test_malformed_json_batch_is_422(api_as, lot, assistant):
     api = api_as(assistant)
     missing = api.post(f"/lots/{lot.pk}/temperatures", {"readings": [{"celsius": -20}]})
