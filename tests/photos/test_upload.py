@@ -185,3 +185,28 @@ def test_researcher_and_other_clinic_cannot_upload(patient, photo_consent, resea
     with pytest.raises(ValidationError):
         _upload(patient, _corpus.jpeg(), stranger)
     assert stored_files() == []
+
+
+def _variant(kind: str) -> bytes:
+    import numpy as np
+    import tifffile
+
+    rgb = (
+        np.random.default_rng(7).integers(0, 256, (200, 300, 3)).astype(np.uint8)
+    )  # noise: hardest to encode
+    if kind == "tiff16":
+        out = io.BytesIO()
+        tifffile.imwrite(out, rgb.astype(np.uint16) * 257)
+        return out.getvalue()
+    img = Image.fromarray(rgb)
+    img = {"cmyk": img.convert("CMYK"), "rgba": img.convert("RGBA"), "grey": img.convert("L")}.get(kind, img)
+    return _corpus.encode(img, "PNG" if kind == "rgba" else "JPEG")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["cmyk", "rgba", "grey", "tiff16", "noise"])
+def test_camera_variants_are_accepted_as_rgb(kind, patient, photo_consent, clinician):
+    photo, created = _upload(patient, _variant(kind), clinician)
+    assert created and (photo.width, photo.height) == (300, 200)
+    with Image.open(storage.path_of(photo.file_name)) as img:
+        assert img.mode == "RGB"

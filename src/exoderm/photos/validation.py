@@ -133,7 +133,7 @@ def clean_image(path: Path, *, time_zone: str) -> CleanImage:
     out = io.BytesIO()
     stored = "jpeg" if source_format in ("jpeg", "heic") else "png"
     if stored == "jpeg":
-        fresh.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+        fresh.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0)
     else:
         fresh.save(out, "PNG", optimize=False, compress_level=6)
     return CleanImage(
