@@ -229,3 +229,15 @@ def test_bomb_limit_applies_to_the_jpeg_path(monkeypatch):
     monkeypatch.setattr(skio, "MAX_PIXELS", 5000)
     with pytest.raises(ImageLoadError, match="megapixels"):
         load_image(_jpeg(_photo()))
+
+
+def test_preview_whole_factor():
+    from exoderm.skinlab.io import make_preview
+
+    rgb = np.random.default_rng(0).integers(0, 65535, (1003, 2410, 3), dtype=np.uint16)
+    pv = make_preview(rgb, 800)
+    assert pv.scale == 1 / 4 and pv.rgb.shape == (250, 602, 3) and pv.rgb.dtype == np.uint8
+    block = rgb[4:8, 8:12].reshape(-1, 3).mean(axis=0) / 257
+    assert np.abs(pv.rgb[1, 2].astype(float) - block).max() <= 1.5
+    small = make_preview(rgb[:500, :700], 800)
+    assert small.scale == 1.0 and small.rgb.shape == (500, 700, 3)

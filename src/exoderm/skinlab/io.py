@@ -120,11 +120,18 @@ class Preview:
 
 
 def make_preview(rgb: np.ndarray, max_side: int = 800) -> Preview:
-    """Downscale (area averaging) so that the longest side is at most ``max_side``; 8 bits."""
+    """Downscale by a whole factor (area averaging) to a longest side of at most ``max_side``; 8 bits.
+
+    A whole factor k keeps OpenCV on its fast block-averaging path (twice as fast as a
+    fractional one); up to k - 1 pixels at the right and bottom edges are left out.
+    """
     h, w = rgb.shape[:2]
-    f = min(1.0, max_side / max(h, w))
-    small = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    return Preview(np.ascontiguousarray(to_uint8(small)), f)
+    k = max(1, -(-max(h, w) // max_side))  # ceil
+    if k == 1:
+        return Preview(np.ascontiguousarray(to_uint8(rgb)), 1.0)
+    src = rgb[: h - h % k, : w - w % k]
+    small = cv2.resize(src, (src.shape[1] // k, src.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return Preview(np.ascontiguousarray(to_uint8(small)), 1.0 / k)
 
 
 def _check_size(width: int, height: int) -> None:
