@@ -157,7 +157,7 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
     page.check('input[name="applications-0-areas"][value="face"]')
     page.fill("#id_applications-0-applied_at", wall(scene.at + dt.timedelta(minutes=25), clinic))
     page.fill("#id_performed_at", wall(scene.at, clinic))
-    page.click("text=Save the session")
+    page.get_by_role("button", name="Save the session").click()
     page.wait_for_load_state()
     message = page.locator('fieldset.application [data-rule="exosome-requires-barrier-disruption"]')
     assert message.count() == 1 and "barrier-disrupting procedure" in message.inner_text()
@@ -176,7 +176,7 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
     page.fill("#id_procedures-0-needle_depth_mm", "1.0")
     page.fill("#id_procedures-0-passes", "3")
     shot(page, "charting")
-    page.click("text=Save the session")
+    page.get_by_role("button", name="Save the session").click()
     page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
     assert TreatmentSession.objects.filter(patient=scene.patient).count() == 1
     shot(page, "session")

@@ -131,3 +131,15 @@ def test_window_hint_names_the_application_window(client, scene):
     client.force_login(scene.clinician)
     html = client.get(reverse("window-hint"), {"procedures-0-ended_at": "2026-03-10T10:00"}).content.decode()
     assert "10:00" in html and "10:30" in html
+
+
+@pytest.mark.django_db
+def test_add_a_procedure_row_keeps_what_was_typed_and_saves_nothing(client, scene):
+    client.force_login(scene.clinician)
+    data = form_data(scene) | {"procedures-TOTAL_FORMS": "1", "add": "procedures"}
+    response = client.post(reverse("session-new"), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="procedures-1-kind"' in html and 'name="procedures-2-kind"' not in html
+    assert 'name="procedures-0-passes" value="3"' in html
+    assert not TreatmentSession.objects.exists()

@@ -21,8 +21,10 @@ from exoderm.treatments.models import LaserType, ProcedureKind
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput
 from exoderm.web.forms import AreasField, datetime_field
 
-PROCEDURE_ROWS = 2
-APPLICATION_ROWS = 2
+# One empty row each; "Add a procedure" / "Add an application" re-render the form with one more.
+PROCEDURE_ROWS = 1
+APPLICATION_ROWS = 1
+MAX_ROWS = 6
 
 
 class SessionForm(forms.Form):
@@ -106,8 +108,8 @@ class ApplicationForm(forms.Form):
         )
 
 
-ProcedureFormSet = forms.formset_factory(ProcedureForm, extra=PROCEDURE_ROWS, max_num=6)
-ApplicationFormSet = forms.formset_factory(ApplicationForm, extra=APPLICATION_ROWS, max_num=6)
+ProcedureFormSet = forms.formset_factory(ProcedureForm, extra=PROCEDURE_ROWS, max_num=MAX_ROWS)
+ApplicationFormSet = forms.formset_factory(ApplicationForm, extra=APPLICATION_ROWS, max_num=MAX_ROWS)
 
 _PATH = re.compile(r"^(procedures|applications)\.(\d+)(?:\.params)?(?:\.(\w+))?$")
 # Protocol paths that name no input of their own: where the page shows them instead.

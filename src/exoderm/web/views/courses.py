@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -28,7 +29,7 @@ TEMPLATE_SORTS = {
     "sessions": ("session_count", "name", "pk"),
     "interval": ("interval_weeks", "name", "pk"),
 }
-CALENDAR_DAYS = 42
+CALENDAR_DAYS = 14
 ICS_CONTENT_TYPE = "text/calendar; charset=utf-8"
 
 
@@ -94,15 +95,21 @@ def enrol(request: HttpRequest, pk: int) -> HttpResponse:
 
 @page()
 def calendar(request: HttpRequest) -> HttpResponse:
-    """The clinic's planned visits of the next six weeks, by day, and the user's .ics subscription."""
+    """The clinic's planned visits two weeks at a time, by day, and the user's .ics subscription."""
     clinic = clinic_of(request)
-    start = patient_selectors.clinic_today(clinic)
+    today = patient_selectors.clinic_today(clinic)
+    try:
+        start = dt.date.fromisoformat(request.GET.get("from", ""))
+    except ValueError:
+        start = today
+    tz = zoneinfo.ZoneInfo(clinic.time_zone)
+    begin = dt.datetime.combine(start, dt.time.min, tzinfo=tz)
     visits = (
         in_clinic(Visit, clinic)
         .filter(
             status=VisitStatus.PLANNED,
-            due_until__gte=start,
-            planned_at__date__lte=start + dt.timedelta(days=CALENDAR_DAYS),
+            planned_at__gte=begin,
+            planned_at__lt=begin + dt.timedelta(days=CALENDAR_DAYS),
         )
         .select_related("course__patient__identity", "course__template", "course__clinician")
         .order_by("planned_at", "pk")
@@ -110,12 +117,16 @@ def calendar(request: HttpRequest) -> HttpResponse:
     days: dict[dt.date, list[Visit]] = {}
     for visit in visits:
         days.setdefault(localtime(visit.planned_at).date(), []).append(visit)
-    feed_url = request.session.pop("calendar_feed_url", "")
-    return render(
-        request,
-        "web/courses/calendar.html",
-        {"days": days, "feed_url": feed_url, "horizon": CALENDAR_DAYS, "start": start},
-    )
+    context = {
+        "days": days,
+        "feed_url": request.session.pop("calendar_feed_url", ""),
+        "start": start,
+        "end": start + dt.timedelta(days=CALENDAR_DAYS - 1),
+        "previous": (start - dt.timedelta(days=CALENDAR_DAYS)).isoformat(),
+        "next": (start + dt.timedelta(days=CALENDAR_DAYS)).isoformat(),
+        "is_today": start == today,
+    }
+    return render(request, "web/courses/calendar.html", context)
 
 
 @page()

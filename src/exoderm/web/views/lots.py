@@ -6,9 +6,9 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.core.permissions import Action, can
@@ -86,17 +86,21 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         maximum=lot.product.storage_max_c,
         interval_minutes=lot.logger_interval_minutes,
     )
-    vials = list(selectors.vials(lot))
-    now = timezone.now()
+    # A lot holds hundreds of vials: the page lists the open (thawed) ones with their countdown
+    # and offers the next stored one; used and discarded vials are only counted.
     use_by = dt.timedelta(minutes=lot.product.use_by_minutes)
-    for vial in vials:
-        vial.use_by = vial.thawed_at + use_by if vial.thawed_at and vial.state == VialState.THAWED else None  # type: ignore[attr-defined]
-        vial.overdue = bool(vial.use_by and vial.use_by <= now)  # type: ignore[attr-defined]
+    open_vials = list(selectors.vials(lot).filter(state=VialState.THAWED))
+    for vial in open_vials:
+        vial.use_by = vial.thawed_at + use_by if vial.thawed_at else None  # type: ignore[attr-defined]
+    counts = dict(selectors.vials(lot).order_by().values_list("state").annotate(n=Count("id")))
+    next_vial = selectors.vials(lot).filter(state=VialState.STORED).first()
     context = {
         "lot": lot,
         "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
         "events": list(selectors.lot_events(lot)[:50]),
-        "vials": vials,
+        "open_vials": open_vials,
+        "next_vial": next_vial,
+        "vial_counts": [(state, label, counts.get(state, 0)) for state, label in VialState.choices],
         "chart": temperature_chart(
             readings, minimum=lot.product.storage_min_c, maximum=lot.product.storage_max_c, found=found
         ),

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from exoderm.treatments import selectors
 from exoderm.treatments.protocol import WARN
 from exoderm.treatments.services import record_session
 from exoderm.web import queries
-from exoderm.web.charting import ApplicationFormSet, ProcedureFormSet, SessionForm, html_name
+from exoderm.web.charting import MAX_ROWS, ApplicationFormSet, ProcedureFormSet, SessionForm, html_name
 from exoderm.web.forms import datetime_field, now_local
 from exoderm.web.listing import listing
 from exoderm.web.views.common import clinic_of, page, user_of
@@ -68,7 +68,13 @@ def session_new(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     patients = patient_selectors.patients(clinic=clinic)
     lots = _lots(clinic)
-    data = request.POST if request.method == "POST" else None
+    data: QueryDict | None = request.POST if request.method == "POST" else None
+    adding = request.method == "POST" and request.POST.get("add") in {"procedures", "applications"}
+    if adding:
+        # "Add a procedure/application": the same form, one row longer, nothing checked or saved.
+        data = request.POST.copy()
+        total = f"{data['add']}-TOTAL_FORMS"
+        data[total] = str(min(int(data.get(total) or 0) + 1, MAX_ROWS))
     form = SessionForm(
         data, patients=patients, initial={"patient": request.GET.get("patient"), "performed_at": now_local()}
     )
@@ -76,7 +82,13 @@ def session_new(request: HttpRequest) -> HttpResponse:
     applications = ApplicationFormSet(data, prefix="applications", form_kwargs={"lots": lots})
     issues: dict[str, list[Issue]] = defaultdict(list)
     warnings: list[Issue] = []
-    if data is not None and form.is_valid() and procedures.is_valid() and applications.is_valid():
+    if (
+        not adding
+        and data is not None
+        and form.is_valid()
+        and procedures.is_valid()
+        and applications.is_valid()
+    ):
         procedure_rows = [i for i, f in enumerate(procedures.forms) if not f.is_blank()]
         application_rows = [i for i, f in enumerate(applications.forms) if not f.is_blank()]
 
@@ -132,10 +144,10 @@ def session_new(request: HttpRequest) -> HttpResponse:
         "window_hints": {
             f"procedures-{i}-ended_at": window_hint(clinic, f.cleaned_data.get("ended_at"))
             for i, f in enumerate(procedures.forms)
-            if f.is_bound and hasattr(f, "cleaned_data")
+            if f.is_bound and not adding and hasattr(f, "cleaned_data")
         },
     }
-    status = 422 if data is not None else 200
+    status = 422 if data is not None and not adding else 200
     return render(request, "web/sessions/new.html", context, status=status)
 
 

@@ -1,0 +1,128 @@
+"""Page response times on the demo data: median and p95 per page, and the SQL queries each makes.
+
+Seeds the demo clinic into a fresh SQLite file, logs in as the demo clinician with Django's
+test client (the whole middleware stack, templates included; no network) and fetches every
+page repeatedly. Run: ``uv run python -m bench.pages`` (writes the "pages" section of
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = 30
+
+
+class QueryCounter(list):
+    """An execute wrapper that keeps the SQL of every query."""
+
+    def __call__(self, execute, sql, params, many, context):
+        self.append(sql)
+        return execute(sql, params, many, context)
+
+
+BUDGET_MS = 150
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="exoderm-bench-pages-"))
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["EXODERM_DATA_DIR"] = str(workdir)
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exoderm.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from bench._report import write_section
+    from exoderm.clinics.models import User
+    from exoderm.demo import seed_demo
+    from exoderm.patients.models import Patient
+    from exoderm.products.models import Lot
+    from exoderm.treatments.models import ExosomeApplication, TreatmentSession
+
+    call_command("migrate", interactive=False, verbosity=0)
+    started = time.perf_counter()
+    seed_demo()
+    seeded_s = time.perf_counter() - started
+
+    clinician = User.objects.get(username="clinician")
+    patient = Patient.objects.filter(clinic=clinician.clinic).order_by("pk").first()
+    lot = Lot.objects.filter(product__clinic=clinician.clinic).order_by("-temperatures__recorded_at").first()
+    applied = ExosomeApplication.objects.filter(session__patient__clinic=clinician.clinic).first()
+    session = TreatmentSession.objects.filter(patient__clinic=clinician.clinic).order_by("-pk").first()
+    assert patient and lot and session and applied
+    pages = {
+        "Today": reverse("today"),
+        "Patients": reverse("patients"),
+        "Patient search": reverse("patients") + "?q=" + patient.identity.family_name[:3],
+        "Patient": reverse("patient", args=[patient.pk]),
+        "Sessions": reverse("sessions"),
+        "Session": reverse("session", args=[session.pk]),
+        "Chart a session": reverse("session-new") + f"?patient={patient.pk}",
+        "Lots": reverse("lots"),
+        "Lot (with temperature chart)": reverse("lot", args=[lot.pk]),
+        "Recall: affected patients": reverse("lot-affected", args=[applied.lot_id]),
+        "Products": reverse("products"),
+        "Courses": reverse("courses"),
+        "Visit calendar": reverse("calendar"),
+    }
+    client = Client()
+    client.force_login(clinician)
+    rows = []
+    medians = []
+    for name, url in pages.items():
+        response = client.get(url)  # warm-up (template loading, first queries)
+        assert response.status_code == 200, (url, response.status_code)
+        queries = QueryCounter()
+        # Requests close the connection (CONN_MAX_AGE=0); the wrapper sits on the connection object.
+        with connection.execute_wrapper(queries):
+            client.get(url)
+        timings = []
+        for _round in range(ROUNDS):
+            begin = time.perf_counter()
+            client.get(url)
+            timings.append((time.perf_counter() - begin) * 1000)
+        median = statistics.median(timings)
+        p95 = statistics.quantiles(timings, n=20)[-1]
+        medians.append(median)
+        rows.append(f"| {name} | {median:.1f} | {p95:.1f} | {len(queries)} |")
+        print(f"{name:32} median {median:6.1f} ms  p95 {p95:6.1f} ms  {len(queries):3d} queries")
+    overall = statistics.median(medians)
+    slowest = max(medians)
+    verdict = "within" if slowest < BUDGET_MS else "OVER"
+    body = "\n".join(
+        [
+            "## Page views (bench/pages.py)",
+            "",
+            f"The demo clinic ({Patient.objects.count()} patients, "
+            f"{TreatmentSession.objects.count()} sessions, "
+            f"{Lot.objects.count()} lots; seeded in {seeded_s:.1f} s) on SQLite, logged in as the clinician, "
+            f"Django's test client through the whole middleware stack, {ROUNDS} rounds per page after one "
+            "warm-up.",
+            "",
+            "| page | median ms | p95 ms | SQL queries |",
+            "| --- | ---: | ---: | ---: |",
+            *rows,
+            "",
+            f"Median over the pages: **{overall:.1f} ms**; the slowest page's median is {slowest:.1f} ms, "
+            f"{verdict} the budget of {BUDGET_MS} ms. Query counts are bounded in tests/web/test_pages.py "
+            "(the same for 2 and 6 patients, at most 16 per page).",
+        ]
+    )
+    write_section("pages", body)
+    print(f"median over pages {overall:.1f} ms, slowest {slowest:.1f} ms")
+    return 0 if slowest < BUDGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

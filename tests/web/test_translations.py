@@ -1,0 +1,71 @@
+"""The German catalogue is complete: every source string translated, and the compiled .mo current."""
+
+from __future__ import annotations
+
+import gettext
+import re
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "exoderm"
+PO = SRC / "locale" / "de" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+
+
+def _unquote(text: str) -> str:
+    return "".join(
+        re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), part)
+        for part in re.findall(r'"((?:[^"\\]|\\.)*)"', text)
+    )
+
+
+def po_entries() -> dict[str, list[str]]:
+    """msgid (singular) -> its msgstr values, for every live entry of the .po file."""
+    entries = {}
+    for block in PO.read_text(encoding="utf-8").split("\n\n"):
+        lines = [line for line in block.splitlines() if not line.startswith("#") or line.startswith("#,")]
+        if any(line.startswith("#,") and "fuzzy" in line for line in lines):
+            entries.setdefault("__fuzzy__", []).append(block)
+        text = "\n".join(line for line in lines if not line.startswith("#"))
+        found = re.search(r'^msgid ((?:".*"\n?)+)', text, re.M)
+        if not found:
+            continue
+        msgid = _unquote(found.group(1))
+        strs = [_unquote(m) for m in re.findall(r'^msgstr(?:\[\d\])? ((?:".*"\n?)+)', text, re.M)]
+        entries[msgid] = strs
+    return entries
+
+
+def test_every_entry_is_translated_and_none_is_fuzzy():
+    entries = po_entries()
+    assert "__fuzzy__" not in entries, entries.get("__fuzzy__")
+    untranslated = [msgid for msgid, strs in entries.items() if msgid and not all(strs)]
+    assert untranslated == []
+    assert len(entries) > 600
+
+
+def test_the_compiled_catalogue_matches_the_po_file():
+    with MO.open("rb") as handle:
+        compiled = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
+    singular = {key if isinstance(key, str) else key[0] for key in compiled}
+    assert {msgid for msgid in po_entries() if msgid} <= singular
+
+
+def source_strings() -> set[str]:
+    """Literal strings marked for translation in our Python modules and templates."""
+    found = set()
+    python = re.compile(r'\b_\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]')
+    template = re.compile(r'\{% (?:translate|trans) "((?:[^"\\]|\\.)*)"|_\("((?:[^"\\]|\\.)*)"\)')
+    for path in SRC.rglob("*.py"):
+        if "skinlab" in path.parts or "migrations" in path.parts:
+            continue
+        found |= {m.replace('\\"', '"') for m in python.findall(path.read_text(encoding="utf-8"))}
+    for path in SRC.rglob("*.html"):
+        for first, second in template.findall(path.read_text(encoding="utf-8")):
+            # makemessages escapes a literal percent sign of a template string as %%.
+            found.add((first or second).replace("%", "%%"))
+    return found
+
+
+def test_every_marked_source_string_is_in_the_catalogue():
+    missing = sorted(source_strings() - set(po_entries()))
+    assert missing == [], "run makemessages -l de and translate: " + "; ".join(missing)
