@@ -5,26 +5,41 @@ the union of all region masks, computes the shared work once on that crop (robus
 backgrounds, the multi-scale valley response, spot and red-pixel maps, pore candidates) and
 then reduces it per region with vectorised statistics.
 
-Definitions follow the measurement contract exactly:
+Definitions follow the measurement contract:
 
-* backgrounds are normalised Gaussian convolutions over the region's skin pixels with candidate
-  lesions excluded, computed on a grid of about σ/4 and bilinearly upsampled;
-* spots are 8-connected components of ``ΔL* <= -5`` and ``Δa* <= +4`` (σ = 5 mm) of area
-  0.1 mm² to 100 mm² that are not wrinkle-like;
-* red pixels have ``Δa* >= +6`` (σ = 10 mm);
-* wrinkles are valleys of L* found by a multi-scale Hessian (widths 0.2 mm to 2 mm), thinned to
-  a skeleton whose connected pieces of length >= 3 mm are counted;
-* texture is the RMS of L* band-passed between σ = 0.1 mm and σ = 1 mm;
-* pores are round dark dots of diameter 0.1 mm to 0.5 mm, only when the scale is 0.05 mm/px or
-  finer.
+* backgrounds are normalised Gaussian convolutions over the skin pixels (the union of the
+  masks) computed on a grid of about σ/4 and bilinearly upsampled; for spots (σ = 5 mm) and
+  redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3) are
+  excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
+* spots are 8-connected components of ``ΔL* <= -5`` and ``Δa* <= +4`` of area 0.1 mm² to
+  100 mm² that are not wrinkle-like: not elongated (second-moment axis ratio >= 3 with a width
+  <= 2 mm), not mostly covered by a counted wrinkle's skeleton, and not a fragment of a
+  counted wrinkle (>= 25 % of the component within 0.1 mm of its valley);
+* red pixels have ``Δa* >= +6``; ``a_excess_mean`` is the mean of max(Δa*, 0) (σ = 10 mm);
+* wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
+  0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
+  Hessian is line-like (λ2 <= 0.5·λ1) and penalised by 2.5·σ|∇L*| so that a lesion's edge is
+  not a valley; hysteresis at 1.4 / 0.6 L*; Guo-Hall thinning; skeleton pieces that are open
+  lines of length >= 3 mm count (8-neighbour length: 1 per step, √2 per diagonal); pieces
+  lying mostly inside counted spots are lesion borders and do not count. Lines are looked
+  for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values are
+  extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
+  lips, face outline) make no lines;
+* texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm);
+* pores are local maxima of σ²λ2 >= 0.8 (both eigenvalues positive, λ2 >= λ1/2: round dark
+  dots) at σ for diameters 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
+  the scale is 0.05 mm/px or finer.
 
-Every metric that depends on a physical scale is ``None`` (with a note) when ``mm_per_px`` is
-unknown.
+A component (spot, skeleton piece) is attributed to the region holding most of its pixels, so
+counts of disjoint regions add up; lengths and areas are summed inside each region. Every metric
+that needs a physical scale is ``None`` (with a note) when ``mm_per_px`` is unknown; only the
+colour medians and ITA are then reported.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -56,6 +71,9 @@ METRIC_KEYS: tuple[str, ...] = (
     "pore_density",
 )
 
+#: Seconds per stage of the last :func:`measure_regions` call (for benchmarks; not thread-safe).
+LAST_TIMINGS: dict[str, float] = {}
+
 # --- parameters fixed by the spec -----------------------------------------------------------
 SPOT_SIGMA_MM = 5.0
 SPOT_DL = -5.0
@@ -75,6 +93,8 @@ PORE_MAX_MM_PER_PX = 0.05
 #: reaches about 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep.
 WRINKLE_HIGH = 1.4
 WRINKLE_LOW = 0.6
+#: Number of Hessian scales between the narrowest and the widest line (geometric).
+WRINKLE_SCALES = 5
 #: Second Hessian eigenvalue must stay below this fraction of the first (line, not blob).
 WRINKLE_ANISOTROPY = 0.5
 #: Step-edge suppression: the valley strength is σ²·λ1 minus this multiple of σ·|∇L*| (zero at
@@ -274,7 +294,7 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, cache: dict | None 
     """
     lo, hi = WRINKLE_WIDTH_MM
     # a Gaussian valley of FWHM w answers best at σ ≈ w / 2.355
-    sigmas_mm = np.geomspace(lo / 2.355, hi / 2.355, 5)
+    sigmas_mm = np.geomspace(lo / 2.355, hi / 2.355, WRINKLE_SCALES)
     shape = filled_l.shape
     best = np.zeros(shape, np.float32)
     for s_mm in sigmas_mm:
@@ -434,6 +454,7 @@ def measure_regions(
     crop = np.where(finite[y0:y1, x0:x1, None], crop, 0.0).astype(np.float32)
     umask = union[y0:y1, x0:x1]
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
+    t0 = time.perf_counter()
 
     for name, m in clean.items():
         sub = m[y0:y1, x0:x1]
@@ -452,6 +473,9 @@ def measure_regions(
             results[name] = _empty_result(npx, mm_per_px, reason, (h, w))
             continue
         results[name] = shared.region(rm, box, (h, w))
+    shared.timings["regions"] = time.perf_counter() - t0
+    LAST_TIMINGS.clear()
+    LAST_TIMINGS.update(shared.timings)
     return results
 
 
@@ -475,6 +499,15 @@ class _SharedMaps:
     def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None, off=(0, 0)):
         self.off = off
         self._hcache: dict = {}
+        #: seconds per stage (for benchmarks)
+        self.timings: dict[str, float] = {}
+        t = [time.perf_counter()]
+
+        def lap(name: str) -> None:
+            now = time.perf_counter()
+            self.timings[name] = now - t[0]
+            t[0] = now
+
         self.crop = crop
         self.umask = umask
         self.mpp = mm_per_px
@@ -503,6 +536,7 @@ class _SharedMaps:
         )
         dl5 = self.L - bg5[..., 0]
         da5 = self.a - bg5[..., 1]
+        lap("backgrounds")
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
         # valley or an edge at the mask's border; far from skin, the 5 mm background.
@@ -512,6 +546,7 @@ class _SharedMaps:
         den = _smooth(uf, sf)
         near = np.where(den > 0.02, num / np.maximum(den, 0.02), bg5[..., 0])
         filled = np.where(umask, self.L, near).astype(np.float32)
+        lap("fill")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
         s_lo = TEXTURE_BAND_MM[0] / mpp
@@ -524,6 +559,7 @@ class _SharedMaps:
             coarse = _smooth(filled, s_hi)
             self.texture = fine - coarse
             self.texture_note = None
+        lap("texture")
 
         # --- wrinkles ---------------------------------------------------------------------------
         min_sigma_px = WRINKLE_WIDTH_MM[0] / 2.355 / mpp
@@ -546,12 +582,15 @@ class _SharedMaps:
                 borderValue=0,
             ).view(bool)
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
+        lap("valleys")
         self._wrinkles(valley)
+        lap("skeleton")
 
         # --- spots ------------------------------------------------------------------------------
         cand = (dl5 <= SPOT_DL) & (da5 <= SPOT_DA_MAX) & umask
         self._spots(cand, valley)
         self._drop_wrinkles_in_spots()
+        lap("spots")
 
         # --- pores ------------------------------------------------------------------------------
         self.pore_note = None
@@ -561,6 +600,7 @@ class _SharedMaps:
         else:
             self.pore_yx = self._pores(filled, valley)
         self._hcache.clear()
+        lap("pores")
 
     # ------------------------------------------------------------------------------------------
     def _wrinkles(self, valley: np.ndarray) -> None:
@@ -658,9 +698,10 @@ class _SharedMaps:
     def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
         lo = PORE_DIAMETER_MM[0]
-        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; the middle scale is the
-        # finest wrinkle scale (shared Hessian)
-        sigmas = np.array([lo, 2 * lo, 4 * lo]) / 2.355 / mpp
+        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; two scales (d = 0.2 and
+        # 0.4 mm) cover 0.1 to 0.5 mm (a 0.1 mm dot still gives 0.16·depth at σ(0.2 mm)); the
+        # first is the finest wrinkle scale (shared Hessian)
+        sigmas = np.array([2 * lo, 4 * lo]) / 2.355 / mpp
         best = np.zeros(filled.shape, np.float32)
         for s in sigmas:
             k = _level_for(s, 1.2)
