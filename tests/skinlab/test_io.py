@@ -99,6 +99,17 @@ def test_heic(tmp_path):
     assert np.abs(out.rgb.astype(int) - img.astype(int)).mean() < 4
 
 
+def test_heic_orientation_applied_once():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, format="HEIF", quality=95, exif=exif.tobytes())
+    out = load_image(buf.getvalue())
+    assert out.rgb.shape == (128, 96, 3)
+    ys, xs = np.nonzero((out.rgb[..., 0] > 200) & (out.rgb[..., 1] < 80))
+    assert ys.mean() < 40 and xs.mean() > 60  # the top-left marker went to the top right
+
+
 def _linear_icc() -> bytes:
     """A minimal ICC v2 RGB profile: sRGB primaries, gamma 1.0 (linear) tone curves."""
 
