@@ -83,6 +83,7 @@ def test_enrol_plans_the_visits_and_the_calendar_shows_them(client, clinician):
     assert patient.identity.family_name in html
     ics = client.get(reverse("calendar-download"))
     assert ics["Content-Type"].startswith("text/calendar")
+    assert b"stop receiving" in client.get(reverse("calendar-subscribe")).content
     client.post(reverse("calendar-subscribe"))
     html = client.get(reverse("calendar")).content.decode()
     assert "/calendar/" in html and ".ics" in html

@@ -131,12 +131,24 @@ def calendar(request: HttpRequest) -> HttpResponse:
 
 @page()
 def calendar_subscribe(request: HttpRequest) -> HttpResponse:
-    """Issue a new secret feed address (the old one stops working) and show it once."""
-    if request.method == "POST":
-        token = services.issue_calendar_feed(user=user_of(request))
-        request.session["calendar_feed_url"] = request.build_absolute_uri(
-            reverse("calendar-feed", args=[token])
+    """Issue a new secret feed address (the old one stops working, so it asks first) and show it once."""
+    if request.method != "POST":
+        return render(
+            request,
+            "web/confirm.html",
+            {
+                "title": _("New subscription address"),
+                "question": _(
+                    "A new address replaces your current one: calendars subscribed to the old address "
+                    "stop receiving your visits."
+                ),
+                "button": _("Create a new address"),
+                "button_class": "primary",
+                "cancel_url": reverse("calendar"),
+            },
         )
+    token = services.issue_calendar_feed(user=user_of(request))
+    request.session["calendar_feed_url"] = request.build_absolute_uri(reverse("calendar-feed", args=[token]))
     return redirect("calendar")
 
 

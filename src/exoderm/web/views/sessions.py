@@ -126,6 +126,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
                 text += " " + _("%(count)d acknowledged warnings were recorded with it.") % {"count": count}
             messages.success(request, text)
             return redirect("session", session.pk)
+    _describe_issues([form, *procedures.forms, *applications.forms], issues)
     context = {
         "form": form,
         "procedures": procedures,
@@ -149,6 +150,15 @@ def session_new(request: HttpRequest) -> HttpResponse:
     }
     status = 422 if data is not None and not adding else 200
     return render(request, "web/sessions/new.html", context, status=status)
+
+
+def _describe_issues(forms: list[Any], issues: dict[str, list[Issue]]) -> None:
+    """Mark the inputs that have a refusal message as invalid and point them at it (screen readers)."""
+    for form in forms:
+        for name, field in form.fields.items():
+            html_name = form.add_prefix(name)
+            if html_name in issues:
+                field.widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{html_name}-issues"})
 
 
 def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
