@@ -102,7 +102,7 @@ def test_compare_json_and_overlay(photos, tmp_path, capsys):
     assert rec["comparable"] is True and rec["reasons"] == []
     row = rec["regions"]["cheek_left"]["L_median"]
     assert set(row) == {"before", "after", "delta", "mdc", "beyond_noise"}
-    assert (tmp_path / "difference.png").exists()
+    assert (tmp_path / "difference_L.png").exists() and (tmp_path / "difference_a.png").exists()
     assert (tmp_path / "a.before.overlay.png").exists() and (tmp_path / "b.after.overlay.png").exists()
 
 

@@ -69,6 +69,8 @@ def test_heat_map_shows_a_local_change(base_img, before, tmp_path):
     cx, cy = np.round(p[425, :2]).astype(int)  # patient's left cheek
     lin = _decode(img / 255.0)
     lin[cy - 25 : cy + 25, cx - 25 : cx + 25] *= 1.25  # brighter patch, about +5 L*
+    rx, ry = np.round(p[205, :2]).astype(int)  # patient's right cheek
+    lin[ry - 25 : ry + 25, rx - 25 : rx + 25, 0] *= 1.3  # redder patch
     brighter = np.round(_encode(np.clip(lin, 0, 1)) * 255).astype(np.uint8)
     c = compare(before, analyze(brighter), repeatability=_rep())
     d = c.delta_L
@@ -78,8 +80,14 @@ def test_heat_map_shows_a_local_change(base_img, before, tmp_path):
     patch = d[round((by - 15) * s) : round((by + 15) * s), round((bx - 15) * s) : round((bx + 15) * s)]
     assert 3.5 < np.nanmedian(patch) < 7.0
     assert abs(np.nanmedian(d)) < 0.5  # the rest of the face unchanged
-    png = save_png(difference_overlay(c), tmp_path / "difference.png")
-    assert cv2.imread(str(png)) is not None
+    da = c.delta_a
+    bx, by = np.round(before.landmarks.points[205, :2] - before.box[:2]).astype(int)
+    red = da[round((by - 15) * s) : round((by + 15) * s), round((bx - 15) * s) : round((bx + 15) * s)]
+    assert np.nanmedian(red) > 4.0
+    assert abs(np.nanmedian(da)) < 0.5
+    for channel in ("L", "a"):
+        png = save_png(difference_overlay(c, channel=channel), tmp_path / f"difference_{channel}.png")
+        assert cv2.imread(str(png)) is not None
 
 
 def test_mdc_and_beyond_noise(before, base_img):

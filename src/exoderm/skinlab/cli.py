@@ -326,7 +326,8 @@ def compare_main(argv: list[str]) -> int:
             if a.masks:
                 save_png(region_overlay(a), out / _overlay_name(Path(src), f"{tag}.overlay"))
         if result.delta_L is not None:
-            save_png(difference_overlay(result), out / "difference.png")
+            save_png(difference_overlay(result, channel="L"), out / "difference_L.png")
+            save_png(difference_overlay(result, channel="a"), out / "difference_a.png")
     record = result.to_dict()
     if args.json:
         print(json.dumps(record, ensure_ascii=False, allow_nan=False))

@@ -78,6 +78,8 @@ class Comparison:
     alignment: Alignment | None = None
     delta_L: np.ndarray | None = field(default=None, repr=False)
     """ΔL* (after − before) on the baseline's face box at heat-map resolution, NaN outside the face."""
+    delta_a: np.ndarray | None = field(default=None, repr=False)
+    """Δa* (redness) likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         align = None
@@ -165,14 +167,69 @@ def _iod(a: Analysis) -> float:
     return float(np.linalg.norm(p[33, :2] - p[263, :2]))
 
 
-def _small_grey(rgb: np.ndarray, f: float, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    if box is not None:
-        x0, y0, x1, y1 = box
-        rgb = rgb[y0:y1, x0:x1]
-    h, w = rgb.shape[:2]
-    small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return g / float(full_scale(rgb))
+@dataclass
+class _Pair:
+    """Both photos at the heat-map scale: the baseline's face box and the whole follow-up."""
+
+    scale: float
+    before: np.ndarray
+    after: np.ndarray
+    face: np.ndarray  # uint8 baseline face mask (all ones without one)
+
+
+def _pair(before: Analysis, after: Analysis) -> _Pair | None:
+    if before.landmarks is None or after.landmarks is None or before.rgb is None or after.rgb is None:
+        return None
+    x0, y0, x1, y1 = before.box
+    f = min(1.0, _ALIGN_WIDTH / max(1, x1 - x0))
+    size = (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f)))
+    b_small = cv2.resize(before.rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    ah, aw = after.rgb.shape[:2]
+    a_small = cv2.resize(
+        after.rgb, (max(1, round(aw * f)), max(1, round(ah * f))), interpolation=cv2.INTER_AREA
+    )
+    if "face" in before.masks:
+        face = cv2.resize(before.masks["face"].view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    else:
+        face = np.ones((size[1], size[0]), np.uint8)
+    return _Pair(f, b_small, a_small, face)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / float(full_scale(rgb))
+
+
+def _align(before: Analysis, after: Analysis, pair: _Pair) -> Alignment | None:
+    assert before.landmarks is not None and after.landmarks is not None
+    f = pair.scale
+    pb = (before.landmarks.points[:468, :2] - before.box[:2]) * f
+    pa = after.landmarks.points[:468, :2] * f
+    m, _ = cv2.estimateAffinePartial2D(pb, pa, method=cv2.LMEDS)
+    if m is None:
+        return None
+    template, moving = _grey(pair.before), _grey(pair.after)
+    start = m.astype(np.float32)
+    warp, ecc = start, None
+    try:
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+        cc, found = cv2.findTransformECCWithMask(
+            template,
+            moving,
+            pair.face,
+            np.ones(moving.shape, np.uint8),
+            start.copy(),
+            cv2.MOTION_AFFINE,
+            criteria,
+            5,
+        )
+        refined = np.asarray(found, np.float32)
+        # keep the landmark estimate if ECC wandered off (more than 3 % of the face width)
+        corners = np.array([[0, 0, 1], [template.shape[1], template.shape[0], 1]], np.float32)
+        if np.abs(corners @ (refined - start).T).max() <= 0.03 * template.shape[1]:
+            warp, ecc = refined, float(cc)
+    except cv2.error:
+        pass
+    return Alignment(warp.astype(np.float64), f, ecc)
 
 
 def align(before: Analysis, after: Analysis) -> Alignment | None:
@@ -180,68 +237,25 @@ def align(before: Analysis, after: Analysis) -> Alignment | None:
 
     Returns None when either photo has no face or its arrays were not kept.
     """
-    if before.landmarks is None or after.landmarks is None or before.rgb is None or after.rgb is None:
-        return None
-    x0, y0, x1, _ = before.box
-    f = min(1.0, _ALIGN_WIDTH / max(1, x1 - x0))
-    pb = (before.landmarks.points[:468, :2] - (x0, y0)) * f
-    pa = after.landmarks.points[:468, :2] * f
-    m, _ = cv2.estimateAffinePartial2D(pb, pa, method=cv2.LMEDS)
-    if m is None:
-        return None
-    template = _small_grey(before.rgb, f, before.box)
-    moving = _small_grey(after.rgb, f)
-    th, tw = template.shape
-    if "face" in before.masks:
-        mask = cv2.resize(before.masks["face"].view(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
-    else:
-        mask = np.ones((th, tw), np.uint8)
-    warp = m.astype(np.float32)
-    ecc: float | None
-    try:
-        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
-        ecc, refined = cv2.findTransformECCWithMask(
-            template,
-            moving,
-            mask,
-            np.ones(moving.shape, np.uint8),
-            warp.copy(),
-            cv2.MOTION_AFFINE,
-            criteria,
-            5,
-        )
-        warp = np.asarray(refined, np.float32)
-        # keep the landmark estimate if ECC wandered off (more than 3 % of the face width)
-        corners = np.array([[0, 0, 1], [template.shape[1], template.shape[0], 1]], np.float32)
-        if np.abs(corners @ (warp - m.astype(np.float32)).T).max() > 0.03 * template.shape[1]:
-            warp, ecc = m.astype(np.float32), None
-    except cv2.error:
-        warp, ecc = m.astype(np.float32), None
-    return Alignment(warp.astype(np.float64), f, None if ecc is None else float(ecc))
+    pair = _pair(before, after)
+    return None if pair is None else _align(before, after, pair)
 
 
-def _difference(before: Analysis, after: Analysis, al: Alignment) -> np.ndarray:
-    assert before.rgb is not None and after.rgb is not None
-    x0, y0, x1, y1 = before.box
-    f = al.scale
-    size = (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f)))
-    b_small = cv2.resize(before.rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    ah, aw = after.rgb.shape[:2]
-    a_small = cv2.resize(
-        after.rgb, (max(1, round(aw * f)), max(1, round(ah * f))), interpolation=cv2.INTER_AREA
-    )
+def _difference(
+    before: Analysis, after: Analysis, pair: _Pair, al: Alignment
+) -> tuple[np.ndarray, np.ndarray]:
+    """ΔL* and Δa* (after − before) on the baseline's face box, NaN outside the face."""
+    h, w = pair.before.shape[:2]
     a_warp = cv2.warpAffine(
-        a_small,
+        pair.after,
         al.matrix,
-        size,
+        (w, h),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    d = srgb_to_lab(a_warp, ccm=after.ccm)[..., 0] - srgb_to_lab(b_small, ccm=before.ccm)[..., 0]
-    if "face" in before.masks:
-        m = cv2.resize(before.masks["face"].view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
-        d[~m] = np.nan
-    return d
+    d = srgb_to_lab(a_warp, ccm=after.ccm) - srgb_to_lab(pair.before, ccm=before.ccm)
+    d[pair.face == 0] = np.nan
+    return d[..., 0], d[..., 1]
 
 
 def compare(
@@ -300,8 +314,12 @@ def compare(
                 "beyond_noise": beyond,
             }
         regions[name] = out
-    al = align(before, after) if heatmap else None
-    d = _difference(before, after, al) if al is not None else None
+    al = dl = da = None
+    pair = _pair(before, after) if heatmap else None
+    if pair is not None:
+        al = _align(before, after, pair)
+        if al is not None:
+            dl, da = _difference(before, after, pair, al)
     if heatmap and al is None:
         notes.append("no heat map: the photos could not be aligned (no face or arrays not kept)")
-    return Comparison(comparable, reasons, regions, before, after, notes, al, d)
+    return Comparison(comparable, reasons, regions, before, after, notes, al, dl, da)

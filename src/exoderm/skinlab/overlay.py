@@ -113,15 +113,19 @@ def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = T
     return out
 
 
-def difference_overlay(comparison: Comparison, *, limit: float = 8.0, max_side: int = 1000) -> np.ndarray:
-    """ΔL* (after − before) over the baseline face: red brighter, blue darker, saturating at ``limit``.
+def difference_overlay(
+    comparison: Comparison, *, channel: str = "L", limit: float = 8.0, max_side: int = 1000
+) -> np.ndarray:
+    """ΔL* or Δa* (after − before) over the baseline face, saturating at ``limit``.
+
+    Red is an increase (brighter for ``channel='L'``, redder for ``'a'``), blue a decrease.
 
     Raises
     ------
     ValueError
         If the comparison has no heat map (photos not aligned).
     """
-    d = comparison.delta_L
+    d = {"L": comparison.delta_L, "a": comparison.delta_a}[channel]
     before = comparison.before
     if d is None or before.rgb is None:
         raise ValueError("the comparison has no heat map")
