@@ -34,3 +34,9 @@ def test_wrong_password_is_a_401_problem(client):
     )
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_passwords_are_hashed_with_argon2():
+    from exoderm import settings as real_settings
+
+    assert real_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
