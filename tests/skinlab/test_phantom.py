@@ -116,3 +116,10 @@ def test_random_perturbation_is_seeded_and_bounded():
         assert all(0.95 <= g <= 1.05 for g in p.wb_gains)
         assert abs(p.rotation_deg) <= 1.0 and max(map(abs, p.shift_px)) <= 5.0
         assert 85 <= p.jpeg_quality <= 95
+
+
+def test_chart_reference_matches_the_calibration_reference():
+    """The rendered chart uses the same reference as the calibration (exoderm.skinlab.color)."""
+    color = pytest.importorskip("exoderm.skinlab.color")
+    ref = np.clip(color.reference_srgb(), 0, 1)
+    np.testing.assert_allclose(COLORCHECKER24_SRGB, ref, atol=1e-3)
