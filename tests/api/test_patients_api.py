@@ -6,10 +6,13 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from tests import factories
 
 from exoderm.consent.models import ConsentKind
+from exoderm.courses.services import enroll
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import clinic_today
 
@@ -260,3 +263,41 @@ def test_researchers_get_403(api_as, researcher, patient, clinician, method, pat
     body = new_patient() if path == "/patients" and method == "post" else _fill(body, ids)
     response = getattr(api_as(researcher), method)(_fill(path, ids), body)
     assert response.status_code == 403, response.content
+
+
+def _queries(api, path):
+    api.get(path)  # the first call may refresh the token's last use
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(path)
+    assert response.status_code == 200, response.content
+    return len(queries)
+
+
+def test_lists_cost_a_bounded_number_of_queries(api_as, clinician, clinic, patient):
+    api = api_as(clinician)
+    template = factories.CourseTemplateFactory(clinic=clinic, session_count=1, followup_weeks=[2])
+    consent_template = factories.ConsentTemplateFactory(clinic=clinic)
+
+    def add_more():
+        factories.PatientFactory(clinic=clinic)
+        factories.ConsentRecordFactory(
+            patient=patient, template=consent_template, withdrawn_at=timezone.now(), withdrawn_by=clinician
+        )
+        enroll_in(patient, template, clinician)
+
+    add_more()
+    paths = ["/patients", f"/patients/{patient.pk}/consents", f"/patients/{patient.pk}/visits"]
+    few = [_queries(api, path) for path in paths]
+    for _n in range(4):
+        add_more()
+    assert [_queries(api, path) for path in paths] == few
+
+
+def enroll_in(patient, template, clinician):
+    enroll(
+        patient=patient,
+        template=template,
+        clinician=clinician,
+        starts_at=dt.datetime(2026, 3, 10, 10, tzinfo=ZoneInfo("Europe/Berlin")),
+        by=clinician,
+    )
