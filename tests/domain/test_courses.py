@@ -8,10 +8,14 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from tests import factories
 
+from exoderm.clinics.models import Clinic
 from exoderm.courses import ics, selectors, services
-from exoderm.courses.models import Visit, VisitKind, VisitStatus
+from exoderm.courses.models import Course, CourseTemplate, Visit, VisitKind, VisitStatus
+from exoderm.patients.models import Patient
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -243,3 +247,53 @@ def test_feed_token_gives_only_own_planned_visits(patient, template, clinician, 
     assert services.feed_for_token(newer) is not None
     services.revoke_calendar_feed(user=clinician)
     assert services.feed_for_token(newer) is None
+
+
+DST_ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Santiago",  # changes at midnight
+    "Australia/Sydney",  # southern hemisphere
+    "Australia/Lord_Howe",  # half-hour change
+    "Asia/Tokyo",  # no change
+]
+
+
+def exists(wall: dt.datetime, tz: ZoneInfo) -> bool:
+    return wall.replace(tzinfo=tz).astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) == wall
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(DST_ZONES),
+    start=st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2030, 12, 31)),
+    sessions=st.integers(1, 6),
+    interval=st.integers(1, 8),
+    followups=st.lists(st.integers(1, 12), max_size=3, unique=True),
+)
+def test_every_visit_keeps_the_wall_clock(zone, start, sessions, interval, followups):
+    """Property: a visit is on its planned local date at the start's wall time (or just after a gap)."""
+    tz = ZoneInfo(zone)
+    start = start.replace(second=0, microsecond=0)
+    assume(exists(start, tz))
+    clinic = Clinic(time_zone=zone)
+    template = CourseTemplate(
+        clinic=clinic,
+        session_count=sessions,
+        interval_weeks=interval,
+        followup_weeks=followups,
+        window_days=2,
+    )
+    course = Course(patient=Patient(clinic=clinic), template=template, starts_at=start.replace(tzinfo=tz))
+    visits = services.plan_visits(course)
+    assert len(visits) == sessions * (1 + len(followups))
+    for visit in visits:
+        weeks = (visit.session_number - 1) * interval + (visit.weeks_after_session or 0)
+        expected = start + dt.timedelta(weeks=weeks)
+        actual = visit.planned_at.astimezone(tz).replace(tzinfo=None)
+        if exists(expected, tz):
+            assert actual == expected
+        else:  # a wall time skipped by a spring change moves forward by the change
+            assert dt.timedelta(0) < actual - expected <= dt.timedelta(hours=1)
+        assert visit.due_from == actual.date() - dt.timedelta(days=2)
+        assert visit.due_until == actual.date() + dt.timedelta(days=2)
