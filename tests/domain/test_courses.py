@@ -222,6 +222,9 @@ def test_calendar_has_tzid_vtimezone_stable_uids_and_no_names(patient, template,
         assert start.time() == dt.time(10, 0)
         assert patient.code in str(event["summary"])
     uids = {str(e["uid"]) for e in events}
+    # Parsed back, each start is the visit's instant (offsets +01 before, +02 after March 29).
+    planned = {f"visit-{v.pk}@exoderm": v.planned_at for v in course.visits.all()}
+    assert {str(e["uid"]): e.decoded("dtstart") for e in events} == planned
     assert uids == {f"visit-{v.pk}@exoderm" for v in course.visits.all()}
     again = ics.build_calendar(selectors.calendar_visits(clinician=clinician, since=since), name="x")
     assert {str(e["uid"]) for e in _events(again)} == uids
