@@ -285,6 +285,8 @@ def analyze(
         timings[name] = now - t
         t = now
 
+    if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
+        raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
     loaded = _as_loaded(image_or_path)
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
@@ -317,8 +319,6 @@ def analyze(
 
     scale: dict[str, Any]
     if mm_per_px is not None:
-        if not (np.isfinite(mm_per_px) and mm_per_px > 0):
-            raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
         scale = {"mm_per_px": float(mm_per_px), "source": "caller"}
     elif chart is not None and chart_pitch_mm:
         scale = {"mm_per_px": round(chart_pitch_mm / chart.pitch_px, 6), "source": "chart"}
@@ -392,8 +392,13 @@ def analyze(
     regions = (measure or _default_measure())(lab, masks, mm_per_px=mmpp)
     lap("metrics")
 
-    union = masks.get("face", masks.get("full", masks.get("mask")))
-    q = assess_quality(crop_rgb, union, pose=pose, mm_per_px=mmpp, face_expected=mode == "face")
+    q = assess_quality(
+        crop_rgb,
+        masks["face" if mode == "face" else mode],
+        pose=pose,
+        mm_per_px=mmpp,
+        face_expected=mode == "face",
+    )
     if lm is None and mode != "face":
         q.notes.append("no face found: pose unknown")
     q.notes.extend(notes)
