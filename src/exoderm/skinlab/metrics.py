@@ -371,7 +371,7 @@ def _component_moments(labels: np.ndarray, n: int, sel: np.ndarray) -> tuple[np.
 
 def _median(values: np.ndarray) -> float:
     """Median to 0.005 L*a*b* units via a histogram (10x faster than a partition on 10 MP)."""
-    if values.size < 4096:
+    if values.size < 4096 or float(values.max()) - float(values.min()) > 1000.0:
         return float(np.median(values))
     q = np.rint(values * 100.0).astype(np.int32)
     lo = int(q.min())
@@ -433,26 +433,24 @@ def measure_regions(
             raise ValueError(f"mask {name!r} has shape {m.shape}, expected {(h, w)}")
         clean[name] = m
 
-    finite = np.isfinite(lab).all(axis=2)
-    union = np.zeros((h, w), bool)
-    for m in clean.values():
-        union |= m
-    union &= finite
-
+    union = np.logical_or.reduce(list(clean.values())) if clean else np.zeros((h, w), bool)
     results: dict[str, RegionMeasurement] = {}
-    if not union.any():
-        for name, m in clean.items():
-            results[name] = _empty_result(
-                int((m & finite).sum()), mm_per_px, "region has no skin pixels", (h, w)
-            )
+    umask = None
+    if union.any():
+        rows = np.flatnonzero(union.any(axis=1))
+        cols = np.flatnonzero(union.any(axis=0))
+        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
+        umask = union[y0:y1, x0:x1]
+        if not cv2.checkRange(crop)[0]:  # NaN or inf pixels are not skin
+            finite = np.isfinite(crop).all(axis=2)
+            crop = np.where(finite[..., None], crop, 0.0).astype(np.float32)
+            umask = umask & finite
+    if umask is None or not umask.any():
+        for name in clean:
+            results[name] = _empty_result(0, mm_per_px, "region has no skin pixels", (h, w))
         return results
 
-    rows = np.flatnonzero(union.any(axis=1))
-    cols = np.flatnonzero(union.any(axis=0))
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
-    crop = np.where(finite[y0:y1, x0:x1, None], crop, 0.0).astype(np.float32)
-    umask = union[y0:y1, x0:x1]
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
     t0 = time.perf_counter()
 
