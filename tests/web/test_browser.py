@@ -216,6 +216,19 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
     assert content.startswith("patient_id,") and "Recallia" in content
     page.check_clean()
 
+    # patient search as you type: HTMX swaps the results without a page load
+    page.goto(url + "/patients/")
+    page.fill("#id_q", "Recall")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#patient-results")).not_to_contain_text("Mustermann")
+    expect(page.locator("#patient-results")).to_contain_text("Recallia")
+    assert page.url.endswith("?q=Recall")
+    shot(page, "patients-search")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Search")).to_be_focused()
+    page.check_clean()
+
     # the other pages, for the record
     for path, name in [
         ("/patients/", "patients"),

@@ -145,3 +145,22 @@ def test_patient_search_as_you_type_answers_with_the_results_only(client, clinic
     html = response.content.decode()
     assert "Findme" in html and "Other" not in html
     assert "<html" not in html
+
+
+@pytest.mark.django_db
+def test_error_pages_are_the_clinics_pages(client, researcher, clinician):
+    client.force_login(researcher)
+    response = client.get(reverse("patients"))
+    assert response.status_code == 403 and b"Your role does not allow this page" in response.content
+    client.force_login(clinician)
+    response = client.get(reverse("patient", args=[999999]))
+    assert response.status_code == 404 and b"does not exist in your clinic" in response.content
+
+
+@pytest.mark.django_db
+def test_a_researcher_lands_on_a_page_without_patients(client, researcher):
+    client.force_login(researcher)
+    response = client.get(reverse("today"))
+    html = response.content.decode()
+    assert response.status_code == 200 and "/api/v1/docs" in html
+    assert 'href="/patients/"' not in html

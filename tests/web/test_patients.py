@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.urls import reverse
@@ -117,3 +118,32 @@ def test_clinic_admin_adds_a_user_and_changes_a_role(client, clinic_admin):
     response = client.post(reverse("user-edit", args=[clinic_admin.pk]), {"role": "clinician"})
     clinic_admin.refresh_from_db()
     assert clinic_admin.role == "clinic_admin" and response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_visits_are_moved_or_marked_missed_after_a_confirmation(client, clinician):
+    from exoderm.courses.services import enroll
+
+    patient = factories.PatientFactory(clinic=clinician.clinic)
+    template = factories.CourseTemplateFactory(clinic=clinician.clinic)
+    course = enroll(
+        patient=patient,
+        template=template,
+        clinician=clinician,
+        starts_at=timezone.now() + dt.timedelta(days=2),
+        by=clinician,
+    )
+    first, second = course.visits.order_by("planned_at")[:2]
+    client.force_login(clinician)
+    assert client.get(reverse("visit-change", args=[first.pk, "missed"])).status_code == 200
+    first.refresh_from_db()
+    assert first.status == "planned"
+    client.post(reverse("visit-change", args=[first.pk, "missed"]))
+    first.refresh_from_db()
+    assert first.status == "missed"
+    berlin = zoneinfo.ZoneInfo(clinician.clinic.time_zone)
+    moved = (second.planned_at.astimezone(berlin) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(reverse("visit-change", args=[second.pk, "reschedule"]), {"planned_at": moved})
+    assert response.status_code == 302
+    second.refresh_from_db()
+    assert second.planned_at.astimezone(berlin).strftime("%Y-%m-%dT%H:%M") == moved

@@ -192,3 +192,7 @@ class ProductForm(forms.Form):
     vial_volume_ml = forms.DecimalField(
         label=_("Volume per vial (ml)"), max_digits=6, decimal_places=2, initial=Decimal("5")
     )
+
+
+class RescheduleForm(forms.Form):
+    planned_at = datetime_field(_("New time"))

@@ -38,6 +38,7 @@ urlpatterns = [
     path("courses/", courses.course_list, name="courses"),
     path("courses/templates/new/", courses.course_template_new, name="course-template-new"),
     path("courses/calendar/", courses.calendar, name="calendar"),
+    path("visits/<int:pk>/<slug:action>/", courses.visit_change, name="visit-change"),
     path("courses/calendar/subscribe/", courses.calendar_subscribe, name="calendar-subscribe"),
     path("courses/calendar/mine.ics", courses.calendar_download, name="calendar-download"),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),

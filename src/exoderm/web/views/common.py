@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,15 +19,20 @@ from exoderm.core.permissions import Action, require
 View = Callable[..., HttpResponse]
 
 
-def page(action: Action = Action.VIEW_CLINICAL) -> Callable[[View], View]:
-    """A page of the clinic: the role must allow ``action``; a record of another clinic is a 404."""
+def page(action: Action | None = Action.VIEW_CLINICAL) -> Callable[[View], View]:
+    """A page of the clinic: the role must allow ``action`` (``None``: any clinic user); a record of
+    another clinic is a 404."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.user.is_superuser and not getattr(request.user, "clinic_id", None):
                 return redirect("admin:index")  # a superuser without a clinic runs the Django admin
-            require(request.user, action)  # type: ignore[arg-type]
+            if action is None:
+                if not getattr(request.user, "clinic_id", None):
+                    raise PermissionDenied
+            else:
+                require(request.user, action)  # type: ignore[arg-type]
             try:
                 return view(request, *args, **kwargs)
             except NotFound as error:

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
@@ -20,7 +21,7 @@ from exoderm.courses import selectors, services
 from exoderm.courses.models import Visit, VisitStatus
 from exoderm.patients import selectors as patient_selectors
 from exoderm.web import queries
-from exoderm.web.forms import CourseTemplateForm, EnrolForm
+from exoderm.web.forms import CourseTemplateForm, EnrolForm, RescheduleForm
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -157,3 +158,58 @@ def calendar_download(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(services.calendar_for(user_of(request)), content_type=ICS_CONTENT_TYPE)
     response["Content-Disposition"] = 'attachment; filename="exoderm-visits.ics"'
     return response
+
+
+@page(Action.EDIT_PATIENT)
+def visit_change(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Reschedule a planned visit, or mark it missed or cancelled (each after a confirmation page)."""
+    clinic = clinic_of(request)
+    visit = selectors.visit(clinic=clinic, visit_id=pk)
+    patient_url = reverse("patient", args=[visit.course.patient_id])
+    questions = {
+        "missed": (_("Mark the visit missed?"), _("Mark missed"), services.mark_missed),
+        "cancel": (_("Cancel the visit?"), _("Cancel the visit"), services.cancel_visit),
+    }
+    if action == "reschedule":
+        form = RescheduleForm(request.POST or None, initial={"planned_at": localtime(visit.planned_at)})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.reschedule_visit(
+                    visit=visit, planned_at=form.cleaned_data["planned_at"], by=user_of(request)
+                )
+            except ValidationError as error:
+                add_errors(form, error)
+            else:
+                messages.success(request, _("Visit moved."))
+                return redirect(patient_url)
+        return render(
+            request, "web/courses/reschedule.html", {"form": form, "visit": visit, "cancel_url": patient_url}
+        )
+    if action not in questions:
+        return redirect(patient_url)
+    title, button, service = questions[action]
+    error_text = ""
+    if request.method == "POST":
+        try:
+            service(visit=visit, by=user_of(request))
+        except ValidationError as error:
+            error_text = " ".join(error.messages)
+        else:
+            messages.success(request, _("Visit changed."))
+            return redirect(patient_url)
+    question = _("%(visit)s of %(name)s on %(when)s. This cannot be undone.") % {
+        "visit": visit.get_kind_display(),
+        "name": visit.course.patient.code,
+        "when": formats.date_format(localtime(visit.planned_at), "SHORT_DATETIME_FORMAT"),
+    }
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": title,
+            "question": question,
+            "button": button,
+            "cancel_url": patient_url,
+            "error": error_text,
+        },
+    )

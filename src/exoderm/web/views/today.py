@@ -6,17 +6,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from exoderm.core.permissions import Action, can
 from exoderm.courses.models import VisitKind
 from exoderm.courses.selectors import due_visits, overdue_visits
 from exoderm.patients.selectors import clinic_today
 from exoderm.web import queries
-from exoderm.web.views.common import clinic_of, page
+from exoderm.web.views.common import clinic_of, page, user_of
 
 LIMIT = 20
 
 
-@page()
+@page(None)
 def today(request: HttpRequest) -> HttpResponse:
+    if not can(user_of(request), Action.VIEW_CLINICAL):
+        # Researchers see no named patients; their data comes pseudonymized through the API.
+        return render(request, "web/today_research.html")
     clinic = clinic_of(request)
     day = clinic_today(clinic)
     context = {
