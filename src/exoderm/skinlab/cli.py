@@ -109,6 +109,8 @@ def _analyze_one(path: str, roi: str, mm_per_px: float | None, overlay_dir: str 
         record = {"file": p.name, "error": str(exc)}
     except MemoryError:
         record = {"file": p.name, "error": "out of memory while analysing this image"}
+    except Exception as exc:  # one bad image must not end a batch of thousands
+        record = {"file": p.name, "error": f"internal error ({type(exc).__name__}: {exc}); please report it"}
     return record
 
 
@@ -214,7 +216,7 @@ def analyze_main(argv: list[str]) -> int:
     keys = [_key(p) for p in paths]
     records: dict[str, dict[str, Any]] = {k: done[k] for k in keys if k in done}
     todo = [(k, p) for k, p in zip(keys, paths, strict=True) if k not in records]
-    if records and not args.json:
+    if records:
         print(f"resuming: {len(records)} of {len(paths)} images already in {results_path}", file=sys.stderr)
 
     sink = results_path.open("a") if results_path else None
