@@ -224,3 +224,20 @@ def test_the_list_costs_a_bounded_number_of_queries(api_as, scene, django_assert
         )
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert client.get("/sessions").json()["count"] == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"patient": 2**63}, {"patient": 0}, {"performed_from": "2026-11-01T00:00:00"}, {"offset": -1}],
+)
+def test_absurd_list_queries_are_invalid(api_as, clinician, query):
+    response = api_as(clinician).get("/sessions", query)
+    assert response.status_code == 422
+    assert response.json()["errors"]
+
+
+def test_absurd_ids_are_invalid_not_server_errors(api_as, scene):
+    client = api_as(scene.clinician)
+    assert client.get(f"/sessions/{2**64}").status_code == 422
+    assert client.post("/sessions", scene.payload(patient=2**64)).status_code == 422
+    assert client.get("/sessions/424242").status_code == 404

@@ -99,6 +99,13 @@ def test_exosomes_after_the_window_are_refused(scene):
     assert "31" in violations[0].message and "30" in violations[0].message
 
 
+def test_a_part_of_a_minute_past_the_window_is_refused(scene):
+    late = scene.application(applied_at=scene.at + 50 * MIN + dt.timedelta(seconds=20))
+    [violation] = refused(scene, applications=[late])
+    assert violation.rule == "application-window"
+    assert "31 minutes" in violation.message
+
+
 def test_exosomes_at_the_end_of_the_window_are_allowed(scene):
     assert scene.record(applications=[scene.application(applied_at=scene.at + 50 * MIN)])
 

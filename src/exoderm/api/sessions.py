@@ -2,12 +2,13 @@
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import AwareDatetime
 
 from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
@@ -20,6 +21,9 @@ from exoderm.treatments.models import ExosomeApplication, Procedure, TreatmentSe
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
 
 router = Router(tags=["sessions"])
+
+# A database id (a 64-bit integer): larger numbers are refused as invalid, not looked up.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class ProcedureIn(Schema):
@@ -39,8 +43,8 @@ class ProcedureIn(Schema):
 
 
 class ApplicationIn(Schema):
-    lot: int
-    vial: int | None = Field(
+    lot: Id
+    vial: Id | None = Field(
         None, description="default: the lot's vial thawed most recently and not used, else its first vial"
     )
     volume_ml: Decimal = Field(examples=[2.0])
@@ -49,8 +53,8 @@ class ApplicationIn(Schema):
 
 
 class SessionIn(Schema):
-    patient: int
-    clinician: int | None = Field(None, description="default: the requesting user")
+    patient: Id
+    clinician: Id | None = Field(None, description="default: the requesting user")
     performed_at: dt.datetime = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
     procedures: list[ProcedureIn] = Field(default_factory=list)
     applications: list[ApplicationIn] = Field(default_factory=list)
@@ -139,9 +143,9 @@ class Unprocessable(Problem):
 
 
 class SessionFilter(Schema):
-    patient: int | None = None
-    performed_from: dt.datetime | None = None
-    performed_until: dt.datetime | None = None
+    patient: Id | None = None
+    performed_from: AwareDatetime | None = Field(None, description="with UTC offset; sessions from then on")
+    performed_until: AwareDatetime | None = Field(None, description="with UTC offset; sessions before then")
 
 
 def _clinic(request: HttpRequest) -> Clinic:
@@ -193,7 +197,9 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Any:
     return 201, selectors.session_detail(clinic=clinic, pk=session.pk)
 
 
-@router.get("", response={200: list[SessionOut], 403: Problem}, summary="List treatment sessions")
+@router.get(
+    "", response={200: list[SessionOut], 403: Problem, 422: Unprocessable}, summary="List treatment sessions"
+)
 @paginate(Page)
 def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
     """The clinic's sessions, newest first; filter by patient and a range of ``performed_at``."""
@@ -206,7 +212,11 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
     )
 
 
-@router.get("/{session_id}", response={200: SessionOut, 403: Problem, 404: Problem}, summary="One session")
-def get_session(request: HttpRequest, session_id: int) -> Any:
+@router.get(
+    "/{session_id}",
+    response={200: SessionOut, 403: Problem, 404: Problem, 422: Unprocessable},
+    summary="One session",
+)
+def get_session(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
     return selectors.session_detail(clinic=_clinic(request), pk=session_id)

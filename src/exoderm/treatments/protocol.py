@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def check_session(draft: SessionDraft, *, clinic: Clinic) -> list[Violation]:
     tz = zoneinfo.ZoneInfo(clinic.time_zone)
     violations: list[Violation] = []
     for index, application in enumerate(draft.applications):
-        violations += _application_procedure_rules(draft, index, application, clinic=clinic)
+        violations += _application_procedure_rules(draft, index, application, clinic=clinic, tz=tz)
     for index, application in enumerate(draft.applications):
         violations += _lot_rules(index, application, tz=tz)
     violations += _consent_rule(draft)
@@ -107,10 +108,9 @@ def _local(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
 
 
 def _application_procedure_rules(
-    draft: SessionDraft, index: int, application: ApplicationDraft, *, clinic: Clinic
+    draft: SessionDraft, index: int, application: ApplicationDraft, *, clinic: Clinic, tz: zoneinfo.ZoneInfo
 ) -> list[Violation]:
     """Barrier disruption first, exosomes only on treated skin, within the window after the procedure."""
-    tz = zoneinfo.ZoneInfo(clinic.time_zone)
     where = f"applications.{index}"
     found: list[Violation] = []
     if not any(p.ended_at <= application.applied_at for p in draft.procedures):
@@ -152,7 +152,7 @@ def _application_procedure_rules(
             )
         )
     elif application.applied_at > ended_at + window:
-        late = int((application.applied_at - ended_at).total_seconds() // 60)
+        late = math.ceil((application.applied_at - ended_at).total_seconds() / 60)
         found.append(
             Violation(
                 Rule.APPLICATION_WINDOW,
