@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
+from exoderm.patients.selectors import clinic_today
 from exoderm.products import coldchain, selectors
 from exoderm.products.models import (
     Lot,
@@ -68,10 +69,6 @@ def set_lot_status(
     lot.status, lot.status_reason, lot.status_changed_at, lot.status_changed_by = status, reason, at, by
     lot.save(update_fields=["status", "status_reason", "status_changed_at", "status_changed_by"])
     return lot
-
-
-def clinic_today(clinic: Clinic) -> dt.date:
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).date()
 
 
 def _deplete_if_empty(lot: Lot, *, at: dt.datetime, by: User) -> None:
