@@ -31,11 +31,18 @@ def pages(scene: WebScene) -> list[str]:
         reverse("calendar"),
         reverse("course-enrol", args=[scene.patient.pk]),
         reverse("lot-receive"),
+        reverse("screening", args=[scene.patient.pk]),
     ]
 
 
 def admin_pages() -> list[str]:
-    return [reverse("users"), reverse("user-new"), reverse("course-template-new"), reverse("product-new")]
+    return [
+        reverse("users"),
+        reverse("user-new"),
+        reverse("consent-templates"),
+        reverse("course-template-new"),
+        reverse("product-new"),
+    ]
 
 
 @pytest.mark.django_db

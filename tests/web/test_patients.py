@@ -147,3 +147,41 @@ def test_visits_are_moved_or_marked_missed_after_a_confirmation(client, clinicia
     assert response.status_code == 302
     second.refresh_from_db()
     assert second.planned_at.astimezone(berlin).strftime("%Y-%m-%dT%H:%M") == moved
+
+
+@pytest.mark.django_db
+def test_record_a_screening(client, clinician):
+    from exoderm.core.contraindications import ScreeningItem
+    from exoderm.patients.selectors import current_screening
+
+    patient = factories.PatientFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    url = reverse("screening", args=[patient.pk])
+    assert client.get(url).status_code == 200
+    data = {f"{item}_present": "no" for item in ScreeningItem.values}
+    data |= {"answered_on": timezone.localdate().isoformat(), "keloid_present": "yes", "keloid_note": "Narbe"}
+    data |= {"acne_dermatitis_present": "yes"}
+    response = client.post(url, data)
+    # an area-specific item present without areas is refused next to its field, the answers kept
+    html = response.content.decode()
+    assert response.status_code == 200 and "Name the areas this applies to." in html
+    assert 'value="Narbe"' in html
+    data["acne_dermatitis_areas"] = ["chin"]
+    assert client.post(url, data).status_code == 302
+    current = current_screening(patient=patient)
+    assert current["keloid"].present and current["acne_dermatitis"].areas == ["chin"]
+    assert not current["pregnancy"].present
+
+
+@pytest.mark.django_db
+def test_clinic_admin_publishes_a_consent_version(client, clinic_admin):
+    from exoderm.consent.models import ConsentTemplate
+
+    client.force_login(clinic_admin)
+    data = {"kind": "treatment", "title_de": "Einwilligung", "text_de": "Text", "title_en": "Consent"}
+    data["text_en"] = "Text"
+    assert client.post(reverse("consent-templates"), data).status_code == 302
+    assert client.post(reverse("consent-templates"), data).status_code == 302
+    versions = ConsentTemplate.objects.filter(clinic=clinic_admin.clinic).values_list("version", flat=True)
+    assert sorted(versions) == [1, 2]
+    assert b"Consent" in client.get(reverse("consent-templates")).content

@@ -13,8 +13,10 @@ from django.utils.translation import gettext_lazy as _
 from exoderm.clinics.models import Role, User
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
+from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import Fitzpatrick, Glogau
+from exoderm.patients.services import Answer
 from exoderm.products.models import Product, Source, StorageForm
 
 
@@ -196,3 +198,67 @@ class ProductForm(forms.Form):
 
 class RescheduleForm(forms.Form):
     planned_at = datetime_field(_("New time"))
+
+
+class ScreeningForm(forms.Form):
+    """One answer per contraindication item, with areas and the last dose where they matter."""
+
+    answered_on = forms.DateField(label=_("Answered on"), widget=DateInput())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for item, label in ScreeningItem.choices:
+            self.fields[f"{item}_present"] = forms.TypedChoiceField(
+                label=label,
+                choices=[("no", _("no")), ("yes", _("yes"))],
+                coerce=lambda value: value == "yes",
+                widget=forms.RadioSelect,
+            )
+            if item in AREA_SPECIFIC:
+                self.fields[f"{item}_areas"] = AreasField(
+                    required=False, label=_("Areas (empty: everywhere)")
+                )
+            if item == ScreeningItem.ISOTRETINOIN:
+                self.fields[f"{item}_last_dose_on"] = forms.DateField(
+                    label=_("Last dose on"), required=False, widget=DateInput()
+                )
+            self.fields[f"{item}_note"] = forms.CharField(label=_("Note"), required=False, max_length=500)
+
+    def items(self) -> list[dict[str, Any]]:
+        """The fields per item, for the template."""
+        return [
+            {
+                "label": label,
+                "fields": [self[name] for name in self.fields if name.startswith(f"{item}_")],
+            }
+            for item, label in ScreeningItem.choices
+        ]
+
+    def answers(self) -> list[Answer]:
+        data = self.cleaned_data
+        return [
+            Answer(
+                item=item,
+                present=data[f"{item}_present"],
+                areas=list(data.get(f"{item}_areas") or []),
+                last_dose_on=data.get(f"{item}_last_dose_on"),
+                note=data.get(f"{item}_note", ""),
+            )
+            for item in ScreeningItem.values
+        ]
+
+    @staticmethod
+    def field_of(path: str) -> str:
+        """The form field of a service error path like ``answers.2.areas``."""
+        parts = path.split(".")
+        if parts[0] == "answers" and len(parts) == 3 and parts[1].isdigit():
+            return f"{ScreeningItem.values[int(parts[1])]}_{parts[2]}"
+        return parts[0]
+
+
+class ConsentTemplateForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
+    title_de = forms.CharField(label=_("Title (German)"), max_length=200)
+    text_de = forms.CharField(label=_("Text (German)"), widget=forms.Textarea(attrs={"rows": 6}))
+    title_en = forms.CharField(label=_("Title (English)"), max_length=200)
+    text_en = forms.CharField(label=_("Text (English)"), widget=forms.Textarea(attrs={"rows": 6}))

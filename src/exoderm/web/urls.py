@@ -13,6 +13,7 @@ urlpatterns = [
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient"),
     path("patients/<int:pk>/consents/", patients.consent_sign, name="consent-sign"),
+    path("patients/<int:pk>/screening/", patients.screening, name="screening"),
     path(
         "patients/<int:pk>/consents/<int:consent_pk>/withdraw/",
         patients.consent_withdraw,
@@ -45,4 +46,5 @@ urlpatterns = [
     path("manage/users/", account.user_list, name="users"),
     path("manage/users/new/", account.user_new, name="user-new"),
     path("manage/users/<int:pk>/", account.user_edit, name="user-edit"),
+    path("manage/consents/", account.consent_templates, name="consent-templates"),
 ]

@@ -14,9 +14,11 @@ from django.views.decorators.http import require_POST
 
 from exoderm.clinics.models import User
 from exoderm.clinics.services import create_user
+from exoderm.consent import selectors as consent_selectors
+from exoderm.consent.services import create_template
 from exoderm.core.permissions import Action
 from exoderm.web import queries
-from exoderm.web.forms import UserChangeForm, UserForm
+from exoderm.web.forms import ConsentTemplateForm, UserChangeForm, UserForm
 from exoderm.web.listing import listing
 from exoderm.web.services import change_account, set_language
 from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
@@ -88,3 +90,28 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("User %(name)s changed.") % {"name": account.username})
             return redirect("users")
     return render(request, "web/admin/user_edit.html", {"form": form, "account": account})
+
+
+@page(Action.MANAGE_CLINIC)
+def consent_templates(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
+    form = ConsentTemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = create_template(clinic=clinic, by=user_of(request), **form.cleaned_data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Version %(version)s published; signatures of earlier versions no longer count.")
+                % {"version": template.version},
+            )
+            return redirect("consent-templates")
+    templates = listing(
+        request,
+        consent_selectors.templates(clinic=clinic),
+        sorts={"kind": ("kind", "-version"), "created": ("created_at", "pk")},
+        default="kind",
+    )
+    return render(request, "web/admin/consents.html", {"listing": templates, "form": form})

@@ -14,9 +14,9 @@ from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients import selectors
-from exoderm.patients.services import create_patient
+from exoderm.patients.services import create_patient, record_screening
 from exoderm.web import queries
-from exoderm.web.forms import PatientForm, PatientSearchForm, SignConsentForm, now_local
+from exoderm.web.forms import PatientForm, PatientSearchForm, ScreeningForm, SignConsentForm, now_local
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -115,3 +115,35 @@ def consent_withdraw(request: HttpRequest, pk: int, consent_pk: int) -> HttpResp
         "web/patients/consent_withdraw.html",
         {"patient": patient, "consent": consent, "error": error_text},
     )
+
+
+@page(Action.EDIT_PATIENT)
+def screening(request: HttpRequest, pk: int) -> HttpResponse:
+    clinic = clinic_of(request)
+    patient = selectors.patient_detail(clinic=clinic, patient_id=pk)
+    current = selectors.current_screening(patient=patient)
+    initial: dict[str, object] = {"answered_on": selectors.clinic_today(clinic)}
+    for item, answer in current.items():
+        initial |= {
+            f"{item}_present": "yes" if answer.present else "no",
+            f"{item}_areas": answer.areas,
+            f"{item}_last_dose_on": answer.last_dose_on,
+            f"{item}_note": answer.note,
+        }
+    form = ScreeningForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record_screening(
+                patient=patient,
+                answers=form.answers(),
+                answered_on=form.cleaned_data["answered_on"],
+                by=user_of(request),
+            )
+        except ValidationError as error:
+            for path, texts in error.message_dict.items():
+                name = ScreeningForm.field_of(path)
+                form.add_error(name if name in form.fields else None, texts)
+        else:
+            messages.success(request, _("Screening recorded."))
+            return redirect("patient", patient.pk)
+    return render(request, "web/patients/screening.html", {"patient": patient, "form": form})
