@@ -95,6 +95,14 @@ def test_capture_time_and_orientation_are_kept_as_fields(patient, photo_consent,
 
 
 @pytest.mark.django_db
+def test_heic_orientation_is_recorded(patient, photo_consent, clinician):
+    data = _corpus.encode(_corpus.pixels(), "HEIF", quality=90, exif=_corpus.exif(orientation=6))
+    photo, _ = _upload(patient, data, clinician)
+    assert photo.orientation == 6 and photo.content_type == "image/jpeg"
+    _assert_clean(photo)
+
+
+@pytest.mark.django_db
 def test_script_text_as_capture_time_is_ignored(patient, photo_consent, clinician):
     photo, _ = _upload(patient, _corpus.jpeg(taken=_corpus.SCRIPT), clinician)
     assert photo.taken_at_source == "upload"

@@ -116,6 +116,8 @@ def clean_image(path: Path, *, time_zone: str) -> CleanImage:
                 orientation = int(exif.get(_ORIENTATION, 1) or 1)
                 if orientation not in range(1, 9):
                     orientation = 1
+                # pillow-heif turns HEIC pixels upright itself and resets the EXIF tag to 1
+                heif_orientation = img.info.get("original_orientation") if source_format == "heic" else None
                 taken_at = _capture_time(exif, time_zone)
                 icc = img.info.get("icc_profile")
                 img.load()  # decodes every byte: truncated or corrupt data fails here
@@ -136,6 +138,8 @@ def clean_image(path: Path, *, time_zone: str) -> CleanImage:
         fresh.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0)
     else:
         fresh.save(out, "PNG", optimize=False, compress_level=6)
+    if isinstance(heif_orientation, int) and heif_orientation in range(1, 9):
+        orientation = heif_orientation
     return CleanImage(
         data=out.getvalue(),
         format=stored,
