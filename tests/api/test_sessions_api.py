@@ -72,7 +72,7 @@ def test_a_refused_session_lists_every_violation_and_saves_nothing(api_as, scene
         "lot-not-usable",
         "consent-missing",
     }
-    assert all(v["message"] for v in body["violations"])
+    assert all(v["message"] and v["severity"] == "block" for v in body["violations"])
     assert {v["field"] for v in body["violations"]} == {
         "applications.0.areas",
         "applications.0.lot",
@@ -94,7 +94,9 @@ def test_warnings_must_be_acknowledged_and_are_then_recorded(api_as, scene):
     client = api_as(scene.clinician)
     refused = client.post("/sessions", payload)
     assert refused.status_code == 422
-    assert [v["rule"] for v in refused.json()["violations"]] == ["dose-out-of-range"]
+    assert [(v["rule"], v["severity"]) for v in refused.json()["violations"]] == [
+        ("dose-out-of-range", "warn")
+    ]
     assert saved_rows() == [0, 0, 0, 0]
     response = client.post("/sessions", {**payload, "acknowledged_warnings": ["dose-out-of-range"]})
     assert response.status_code == 201

@@ -2,7 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -128,6 +128,9 @@ class ViolationOut(Schema):
     )
     message: str = Field(description="in the request's language")
     field: str | None = Field(None, description="where in the request, e.g. applications.0.areas")
+    severity: Literal["block", "warn"] = Field(
+        description="a warning is accepted when its rule id is sent in acknowledged_warnings"
+    )
 
 
 class FieldErrorOut(Schema):

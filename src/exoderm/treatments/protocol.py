@@ -48,6 +48,13 @@ class Rule(enum.StrEnum):
     DOSE_OUT_OF_RANGE = "dose-out-of-range"
 
 
+class ProtocolViolation(Violation):
+    """A broken rule that also tells API clients its severity: a ``warn`` may be acknowledged."""
+
+    def as_dict(self) -> dict[str, str]:
+        return {**super().as_dict(), "severity": self.severity}
+
+
 BLOCK = Severity.BLOCK.value
 WARN = Severity.WARN.value
 
@@ -120,14 +127,14 @@ def _application_procedure_rules(
             else _("Exosomes were applied at %(at)s, before any barrier-disrupting procedure had ended.")
             % {"at": _local(application.applied_at, tz)}
         )
-        found.append(Violation(Rule.BARRIER_DISRUPTION, message, where, BLOCK))
+        found.append(ProtocolViolation(Rule.BARRIER_DISRUPTION, message, where, BLOCK))
     if not draft.procedures:
         return found
 
     missing = uncovered(application.areas, by=draft.treated_areas)
     if missing:
         found.append(
-            Violation(
+            ProtocolViolation(
                 Rule.AREA_NOT_TREATED,
                 _("Exosomes were applied to %(areas)s, which no procedure of this session treated.")
                 % {"areas": ", ".join(missing)},
@@ -143,7 +150,7 @@ def _application_procedure_rules(
     window = dt.timedelta(minutes=clinic.application_window_minutes)
     if application.applied_at < ended_at:
         found.append(
-            Violation(
+            ProtocolViolation(
                 Rule.APPLICATION_WINDOW,
                 _("Exosomes were applied at %(at)s, before the procedure on that area ended at %(end)s.")
                 % {"at": _local(application.applied_at, tz), "end": _local(ended_at, tz)},
@@ -154,7 +161,7 @@ def _application_procedure_rules(
     elif application.applied_at > ended_at + window:
         late = math.ceil((application.applied_at - ended_at).total_seconds() / 60)
         found.append(
-            Violation(
+            ProtocolViolation(
                 Rule.APPLICATION_WINDOW,
                 _(
                     "Exosomes were applied %(late)d minutes after the procedure ended; the protocol "
@@ -175,7 +182,7 @@ def _lot_rules(index: int, application: ApplicationDraft, *, tz: zoneinfo.ZoneIn
     found: list[Violation] = []
 
     def lot_problem(message: str) -> None:
-        found.append(Violation(Rule.LOT_NOT_USABLE, message, f"applications.{index}.lot", BLOCK))
+        found.append(ProtocolViolation(Rule.LOT_NOT_USABLE, message, f"applications.{index}.lot", BLOCK))
 
     if lot.status != LotStatus.RELEASED:
         lot_problem(
@@ -191,7 +198,9 @@ def _lot_rules(index: int, application: ApplicationDraft, *, tz: zoneinfo.ZoneIn
         return found
 
     def vial_problem(message: str) -> None:
-        found.append(Violation(Rule.USE_WINDOW_EXCEEDED, message, f"applications.{index}.vial", BLOCK))
+        found.append(
+            ProtocolViolation(Rule.USE_WINDOW_EXCEEDED, message, f"applications.{index}.vial", BLOCK)
+        )
 
     name = str(vial)
     needs_thaw = product.storage_form in {StorageForm.FROZEN, StorageForm.LYOPHILIZED}
@@ -235,7 +244,7 @@ def _consent_rule(draft: SessionDraft) -> list[Violation]:
     if active_consent(patient=draft.patient, kind=ConsentKind.TREATMENT, at=draft.performed_at) is not None:
         return []
     return [
-        Violation(
+        ProtocolViolation(
             Rule.CONSENT_MISSING,
             _("The patient has no signed, unwithdrawn treatment consent of the current version."),
             "patient",
@@ -289,11 +298,13 @@ def _contraindication_rule(draft: SessionDraft, *, clinic: Clinic, tz: zoneinfo.
         }
         if item == ScreeningItem.ISOTRETINOIN and ablative:
             message += " " + _("Fully ablative laser resurfacing is advised against within 6 months.")
-        found.append(Violation(Rule.CONTRAINDICATION, message, f"screening.{item.value}", severity.value))
+        found.append(
+            ProtocolViolation(Rule.CONTRAINDICATION, message, f"screening.{item.value}", severity.value)
+        )
     if stale:
         found.insert(
             0,
-            Violation(
+            ProtocolViolation(
                 Rule.CONTRAINDICATION,
                 _("The contraindication screening is missing or older than %(days)d days: %(items)s.")
                 % {"days": SCREENING_VALID_DAYS, "items": "; ".join(stale)},
@@ -315,7 +326,7 @@ def _dose_rule(index: int, application: ApplicationDraft) -> list[Violation]:
     if product.volume_min_ml <= per_area <= product.volume_max_ml:
         return []
     return [
-        Violation(
+        ProtocolViolation(
             Rule.DOSE_OUT_OF_RANGE,
             _(
                 "%(volume)s ml per area lies outside the labelled range of %(product)s "
