@@ -202,6 +202,7 @@ def test_messages_follow_the_requests_language(api_as, scene):
     assert german["Content-Language"] == "de"
     assert english["Content-Language"] == "en"
     assert english.json()["violations"][0]["message"].startswith("The patient has no signed")
+    assert german.json()["violations"][0]["message"].startswith("Es liegt keine unterschriebene")
 
 
 def test_the_openapi_schema_documents_the_refusal(api_as, clinician):
