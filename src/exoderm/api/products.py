@@ -14,7 +14,7 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
@@ -27,6 +27,8 @@ from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageFor
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
+# Ids are 64-bit integers in every database; a larger filter value is a 422, not a server error.
+MAX_ID = 2**63 - 1
 
 
 def _user(request: HttpRequest) -> User:
@@ -262,7 +264,11 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
 
 @router.get("/lots", response=list[LotOut])
 @paginate(Page)
-def list_lots(request: HttpRequest, status: LotStatus | None = None, product: int | None = None) -> Any:
+def list_lots(
+    request: HttpRequest,
+    status: LotStatus | None = None,
+    product: int | None = Query(None, ge=1, le=MAX_ID),
+) -> Any:
     """The clinic's lots, soonest expiry first; filter by ``status`` and ``product`` id."""
     return selectors.lots(_clinic(request), status=status, product_id=product)
 
