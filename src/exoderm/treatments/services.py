@@ -20,6 +20,7 @@ from exoderm.core.areas import validate_areas
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit, VisitKind, VisitStatus
+from exoderm.courses.services import mark_done
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, Vial, VialState
 from exoderm.products.services import consume_vial
@@ -423,5 +424,6 @@ def _complete_visit(session: TreatmentSession, *, clinic_time_zone: str) -> None
         .first()
     )
     if visit is not None:
-        visit.status, visit.session = VisitStatus.DONE, session
-        visit.save(update_fields=["status", "session"])
+        mark_done(visit=visit, by=session.clinician)
+        # mark_done has no session argument (yet): link the visit to the session that fulfilled it.
+        Visit.objects.filter(pk=visit.pk).update(session=session)
