@@ -124,6 +124,11 @@ def test_no_face_is_a_documented_null():
     assert d["quality"]["pose"] is None
     full = analyze(data.coffee(), roi="full")
     assert list(full.regions) == ["full"] and full.quality.pose is None
+    fd = full.to_dict()
+    assert fd["scale"] == {"mm_per_px": None, "source": None}
+    assert fd["regions"]["full"]["area_mm2"] is None
+    assert fd["regions"]["full"]["metrics"]["spot_area_mm2"] is None  # no scale: no mm
+    assert any("scale unknown" in n for n in fd["quality"]["notes"])
 
 
 def test_greyscale_and_tiny_and_truncated_input():
