@@ -88,3 +88,33 @@ def test_pages_belong_to_the_clinic(client, patient, photo_consent, clinician, r
     assert [client.get(url).status_code for url in urls] == [404, 404, 404]
     client.force_login(researcher)
     assert [client.get(url).status_code for url in urls] == [403, 403, 403]
+
+
+@pytest.mark.django_db
+def test_capture_links_the_photo_to_a_visit_of_the_patient(logged_in, patient, photo_consent, clinician):
+    from exoderm.courses.models import Course, Visit
+
+    now = timezone.now()
+    course = Course.objects.create(
+        patient=patient, template=factories.CourseTemplateFactory(clinic=patient.clinic), clinician=clinician,
+        starts_at=now,
+    )  # fmt: skip
+    visit = Visit.objects.create(
+        course=course,
+        kind="session",
+        session_number=1,
+        planned_at=now,
+        due_from=now.date(),
+        due_until=now.date(),
+    )
+    other = factories.PatientFactory(clinic=patient.clinic)
+    other_course = Course.objects.create(
+        patient=other, template=course.template, clinician=clinician, starts_at=now
+    )
+    foreign = Visit.objects.create(
+        course=other_course, kind="session", session_number=1, planned_at=now, due_from=now.date(),
+        due_until=now.date(),
+    )  # fmt: skip
+    assert _capture(logged_in, patient, _corpus.jpeg(seed=41), visit=str(foreign.pk)).status_code == 422
+    assert _capture(logged_in, patient, _corpus.jpeg(seed=41), visit=str(visit.pk)).status_code == 302
+    assert Photo.objects.get().visit == visit

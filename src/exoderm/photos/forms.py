@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import Area
+from exoderm.courses.models import Visit
 from exoderm.photos.models import Timepoint, View
 
 
@@ -29,3 +33,9 @@ class CaptureForm(forms.Form):
     mm_per_px = forms.FloatField(
         label=_("Scale (mm per pixel)"), required=False, min_value=0.001, max_value=5
     )
+    visit = forms.ModelChoiceField(label=_("Visit"), queryset=Visit.objects.none(), required=False)
+
+    def __init__(self, *args: Any, visits: QuerySet[Visit] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if visits is not None:
+            self.fields["visit"].queryset = visits  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from exoderm.core.access import get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
+from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.photos import selectors, services
 from exoderm.photos.forms import CaptureForm
@@ -28,7 +29,7 @@ def _patient(request: HttpRequest, patient_id: int) -> Patient:
 def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The patient's photos with their analysis status, and the capture form."""
     patient = _patient(request, patient_id)
-    form = CaptureForm(request.POST or None, request.FILES or None)
+    form = CaptureForm(request.POST or None, request.FILES or None, visits=visits_of_patient(patient=patient))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -40,6 +41,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
                 area=data["area"] or "",
                 taken_at=data["taken_at"],
                 mm_per_px=data["mm_per_px"],
+                visit=data["visit"],
                 by=user_of(request),
             )
         except RuleViolations as refused:
