@@ -148,13 +148,19 @@ def test_release_refuses_expired_and_non_quarantined_lots(clinic, clinician):
         services.release_lot(lot=released, by=clinician)
 
 
-def test_manual_quarantine_needs_a_reason(clinic, assistant):
+def test_manual_quarantine_needs_a_reason_and_so_does_the_release_after_it(clinic, assistant, clinician):
     lot = factories.LotFactory(product__clinic=clinic)
     with pytest.raises(ValidationError):
         services.quarantine_lot(lot=lot, reason=" ", by=assistant)
-    services.quarantine_lot(lot=lot, reason="Vial cracked on arrival", by=assistant)
+    services.quarantine_lot(lot=lot, reason="Freezer alarm", by=assistant)
     lot.refresh_from_db()
-    assert (lot.status, lot.status_reason) == (LotStatus.QUARANTINED, "Vial cracked on arrival")
+    assert (lot.status, lot.status_reason) == (LotStatus.QUARANTINED, "Freezer alarm")
+    with pytest.raises(ValidationError) as error:
+        services.release_lot(lot=lot, by=clinician)
+    assert "releasing it again" in error.value.message_dict["reason"][0]
+    services.release_lot(lot=lot, by=clinician, reason="Freezer log checked: alarm was a sensor fault.")
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RELEASED
 
 
 def test_mark_expired_lots(clinic):

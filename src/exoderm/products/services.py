@@ -208,17 +208,23 @@ def _locked(lot: Lot) -> Lot:
     return Lot.objects.select_for_update(of=("self",)).select_related("product__clinic").get(pk=lot.pk)
 
 
-def _quarantined_by_cold_chain(lot: Lot) -> bool:
+def _why_a_reason_is_needed(lot: Lot) -> str:
+    """Why releasing ``lot`` needs a reason; empty for a lot in its quarantine since receipt."""
     last = lot.events.order_by("-at", "-id").first()
-    return bool(last and last.to_status == LotStatus.QUARANTINED and last.details.get(COLD_CHAIN))
+    if last is None or not last.from_status:
+        return ""
+    if last.details.get(COLD_CHAIN):
+        return _("The cold-chain check quarantined this lot: give the reason for releasing it.")
+    return _("The lot was withdrawn after its release: give the reason for releasing it again.")
 
 
 @transaction.atomic
 def release_lot(*, lot: Lot, by: User, reason: str = "") -> Lot:
     """Release a quarantined lot for use; the releasing person is recorded by name.
 
-    A lot the cold-chain check quarantined is released only with a reason (for example the
-    manufacturer's stability data covering the excursion).
+    Only a lot fresh from its receipt is released without a reason; one that the cold-chain
+    check or a person quarantined needs one (for example the manufacturer's stability data
+    covering the excursion).
     """
     require(by, Action.RELEASE_LOT)
     locked = _locked(lot)
@@ -232,10 +238,8 @@ def release_lot(*, lot: Lot, by: User, reason: str = "") -> Lot:
         )
     if locked.expires_on < clinic_today(locked.product.clinic):
         raise ValidationError({"expires_on": _("The lot has expired and cannot be released.")})
-    if not reason and _quarantined_by_cold_chain(locked):
-        raise ValidationError(
-            {"reason": _("The cold-chain check quarantined this lot: give the reason for releasing it.")}
-        )
+    if not reason and (why := _why_a_reason_is_needed(locked)):
+        raise ValidationError({"reason": why})
     set_lot_status(
         lot=locked,
         status=LotStatus.RELEASED,
