@@ -165,6 +165,9 @@ def test_enroll_and_visits_follow_the_wall_clock(api_as, assistant, clinician, p
     assert len(response.json()["visits"]) == 9
     visits = api.get(f"/patients/{patient.pk}/visits").json()
     assert visits["count"] == 9
+    courses = api.get(f"/patients/{patient.pk}/courses").json()
+    assert [c["id"] for c in courses["items"]] == [response.json()["id"]]
+    assert courses["items"][0]["visits"] == visits["items"]
     berlin = ZoneInfo("Europe/Berlin")
     for visit in visits["items"]:
         local = dt.datetime.fromisoformat(visit["planned_local"])
@@ -203,6 +206,7 @@ ENDPOINTS = [
     ),
     ("post", "/patients/{patient}/consents/{consent}/withdraw", {}),
     ("get", "/patients/{patient}/visits", None),
+    ("get", "/patients/{patient}/courses", None),
     (
         "post",
         "/patients/{patient}/courses",
@@ -286,7 +290,12 @@ def test_lists_cost_a_bounded_number_of_queries(api_as, clinician, clinic, patie
         enroll_in(patient, template, clinician)
 
     add_more()
-    paths = ["/patients", f"/patients/{patient.pk}/consents", f"/patients/{patient.pk}/visits"]
+    paths = [
+        "/patients",
+        f"/patients/{patient.pk}/consents",
+        f"/patients/{patient.pk}/visits",
+        f"/patients/{patient.pk}/courses",
+    ]
     few = [_queries(api, path) for path in paths]
     for _n in range(4):
         add_more()

@@ -185,7 +185,7 @@ class CourseOut(Schema):
 
     @staticmethod
     def resolve_visits(obj: Course) -> list[Any]:
-        return list(course_selectors.visits_of_patient(patient=obj.patient).filter(course=obj))
+        return list(obj.visits.all())
 
 
 def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
@@ -290,4 +290,11 @@ def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
         starts_at=payload.starts_at,
         by=user,
     )
-    return 201, course
+    return 201, course_selectors.courses_of(patient=patient).get(pk=course.pk)
+
+
+@router.get("/{patient_id}/courses", response=list[CourseOut])
+@paginate(Page)
+def list_courses(request: HttpRequest, patient_id: int) -> Any:
+    """The patient's courses, newest first, each with all its visits."""
+    return course_selectors.courses_of(patient=_patient(request, patient_id))

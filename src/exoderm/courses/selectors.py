@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
-from exoderm.courses.models import CalendarFeed, CourseTemplate, Visit, VisitStatus
+from exoderm.courses.models import CalendarFeed, Course, CourseTemplate, Visit, VisitStatus
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import clinic_today
 
@@ -44,6 +44,17 @@ def visit(*, clinic: Clinic, visit_id: Any) -> Visit:
 
 def visits_of_patient(*, patient: Patient) -> QuerySet[Visit]:
     return _visits(patient.clinic).filter(course__patient=patient).order_by("planned_at", "pk")
+
+
+def courses_of(*, patient: Patient) -> QuerySet[Course]:
+    """The patient's courses, newest first, each with its visits in time order (prefetched)."""
+    return (
+        in_clinic(Course, patient.clinic)
+        .filter(patient=patient)
+        .select_related("patient__clinic", "template", "clinician")
+        .prefetch_related(Prefetch("visits", queryset=Visit.objects.order_by("planned_at", "pk")))
+        .order_by("-starts_at", "-pk")
+    )
 
 
 def due_visits(
