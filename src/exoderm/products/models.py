@@ -171,6 +171,8 @@ class Vial(models.Model):
         verbose_name = _("vial")
         ordering = ["lot", "serial"]
         constraints = [models.UniqueConstraint(fields=["lot", "serial"], name="vial_serial_unique_per_lot")]
+        # counts of used and discarded vials per lot (lot lists, depletion)
+        indexes = [models.Index(fields=["lot", "state"], name="vial_lot_state")]
 
     def __str__(self) -> str:
         return f"{self.lot.number}/{self.serial}"

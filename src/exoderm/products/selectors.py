@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from exoderm.clinics.models import Clinic
 from exoderm.core.access import get_in_clinic, in_clinic
@@ -20,10 +21,22 @@ def product(clinic: Clinic, pk: object) -> Product:
     return get_in_clinic(Product, clinic, pk)
 
 
+def _vials_in(state: str) -> Coalesce:
+    """The number of the lot's vials in ``state``: a correlated subquery on the (lot, state) index,
+    evaluated only for the rows of a page (a join with GROUP BY would count every lot's vials)."""
+    counted = (
+        Vial.objects.filter(lot=OuterRef("pk"), state=state)
+        .order_by()
+        .values("lot")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
 def _lots() -> QuerySet[Lot]:
     return Lot.objects.select_related("product", "status_changed_by").annotate(
-        vials_used=Count("vials", filter=Q(vials__state=VialState.USED)),
-        vials_discarded=Count("vials", filter=Q(vials__state=VialState.DISCARDED)),
+        vials_used=_vials_in(VialState.USED), vials_discarded=_vials_in(VialState.DISCARDED)
     )
 
 
