@@ -314,3 +314,21 @@ def test_never_crashes_or_returns_nan(h, w, seed, mpp, fill):
         assert r.area_px == 0 or (r.area_mm2 is None) == (mpp is None)
         if any(v is None for v in r.metrics.values()):
             assert r.notes
+
+
+@pytest.mark.parametrize("mpp", [0.035, 0.07, 0.1])
+def test_accuracy_holds_across_scales(mpp):
+    """The same physical skin measured at other scales (pores only at 0.05 mm/px or finer)."""
+    shape = (round(60 / mpp), round(80 / mpp))
+    ph = make_phantom(shape=shape, mm_per_px=mpp, seed=0, spots=25, wrinkles=10, perturb=Perturbation.mild(0))
+    r = measure_phantom(ph)
+    t = ph.truth
+    assert rel_err(r.metrics["spot_count"], t.spot_count) <= 0.05
+    assert rel_err(r.metrics["spot_area_mm2"], t.spot_area_mm2) <= 0.10
+    assert rel_err(r.metrics["wrinkle_count"], t.wrinkle_count) <= 0.10
+    assert rel_err(r.metrics["wrinkle_length_mm"], t.wrinkle_length_mm) <= 0.15
+    assert rel_err(r.metrics["red_area_pct"], t.red_area_pct) <= 0.10
+    if mpp <= 0.05:
+        assert rel_err(r.metrics["pore_count"], t.pore_count) <= 0.15
+    else:
+        assert r.metrics["pore_count"] is None

@@ -19,15 +19,16 @@ Definitions follow the measurement contract:
 * wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
   0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
   Hessian is line-like (λ2 <= 0.5·λ1) and penalised by 2.5·σ|∇L*| so that a lesion's edge is
-  not a valley; hysteresis at 1.4 / 0.6 L*; Guo-Hall thinning; skeleton pieces that are open
-  lines of length >= 3 mm count (8-neighbour length: 1 per step, √2 per diagonal); pieces
+  not a valley; hysteresis at 1.4 / 0.6 L*; breaks up to 0.5 mm closed; Guo-Hall thinning;
+  skeleton pieces that are open lines of length >= 3 mm count (8-neighbour length: 1 per
+  step, √2 per diagonal); pieces
   lying mostly inside counted spots are lesion borders and do not count. Lines are looked
   for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values are
   extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
   lips, face outline) make no lines;
 * texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm);
 * pores are local maxima of σ²λ2 >= 0.8 (both eigenvalues positive, λ2 >= λ1/2: round dark
-  dots) at σ for diameters 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
+  dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
   the scale is 0.05 mm/px or finer.
 
 A component (spot, skeleton piece) is attributed to the region holding most of its pixels, so
@@ -102,6 +103,8 @@ WRINKLE_ANISOTROPY = 0.5
 WRINKLE_EDGE_PENALTY = 2.5
 #: Wrinkles are detected at least this far (mm) inside the skin mask's border.
 WRINKLE_BORDER_MM = 0.5
+#: Breaks up to about this length (mm) along a line are bridged (morphological closing).
+WRINKLE_GAP_MM = 0.5
 #: Scale (mm) of the extrapolation of skin values beyond the mask's border.
 FILL_SIGMA_MM = 1.0
 #: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
@@ -580,6 +583,16 @@ class _SharedMaps:
                 borderValue=0,
             ).view(bool)
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
+            # bridge short breaks along a line (noise dips below the low threshold)
+            rg = max(1, round(WRINKLE_GAP_MM / 2 / mpp))
+            valley = (
+                cv2.morphologyEx(
+                    valley.view(np.uint8),
+                    cv2.MORPH_CLOSE,
+                    cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rg + 1, 2 * rg + 1)),
+                ).view(bool)
+                & inner
+            )
         lap("valleys")
         self._wrinkles(valley)
         lap("skeleton")
@@ -696,10 +709,9 @@ class _SharedMaps:
     def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
         lo = PORE_DIAMETER_MM[0]
-        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; two scales (d = 0.2 and
-        # 0.4 mm) cover 0.1 to 0.5 mm (a 0.1 mm dot still gives 0.16·depth at σ(0.2 mm)); the
-        # first is the finest wrinkle scale (shared Hessian)
-        sigmas = np.array([2 * lo, 4 * lo]) / 2.355 / mpp
+        # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; scales for d = 0.1, 0.2
+        # and 0.4 mm cover 0.1 to 0.5 mm; the middle one is the finest wrinkle scale (shared)
+        sigmas = np.array([lo, 2 * lo, 4 * lo]) / 2.355 / mpp
         best = np.zeros(filled.shape, np.float32)
         for s in sigmas:
             k = _level_for(s, 1.2)
