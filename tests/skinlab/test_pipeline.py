@@ -216,3 +216,20 @@ def test_chart_calibrates_the_skin_phantom(exposure, gains):
     m = r.regions["mask"].metrics
     got = np.array([m["L_median"], m["a_median"], m["b_median"]])
     assert np.abs(got - truth).max() < 1.5, (got, truth)
+
+
+def test_package_exports_load_lazily():
+    code = (
+        "import sys\n"
+        "from exoderm.skinlab import ENGINE_VERSION\n"
+        "assert 'cv2' not in sys.modules and 'numpy' not in sys.modules, 'heavy imports at start-up'\n"
+        "import exoderm.skinlab as s\n"
+        "assert set(s.__all__) == set(s._EXPORTS) | {'ENGINE_VERSION'}\n"
+        "from exoderm.skinlab import analyze, compare, SkinlabError\n"
+        "assert callable(analyze) and callable(compare) and issubclass(SkinlabError, Exception)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
