@@ -30,7 +30,7 @@ def _capture(client, patient, data: bytes, **fields):
 
 @pytest.mark.django_db
 def test_capture_stores_polls_and_compares(
-    logged_in, patient, photo_consent, django_capture_on_commit_callbacks
+    logged_in, patient, photo_consent, django_capture_on_commit_callbacks, django_assert_max_num_queries
 ):
     page = logged_in.get(f"/photos/patient/{patient.pk}/")
     assert page.status_code == 200 and b"No photos yet." in page.content
@@ -55,7 +55,8 @@ def test_capture_stores_polls_and_compares(
     assert compared.status_code == 200
     assert b"pigmented spots (count)" in compared.content
     assert b"(beyond the noise)" in compared.content or b"no measurable change" in compared.content
-    results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
+    with django_assert_max_num_queries(15):  # sessions, photos, analyses: not one query per metric
+        results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
     assert results.status_code == 200 and b"red area (%)" in results.content
 
 

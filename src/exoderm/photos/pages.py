@@ -109,10 +109,8 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
     view = request.GET.get("view", View.FRONT)
     area = request.GET.get("area", "")
     view = view if view in View.values else View.FRONT
-    metrics = [
-        (str(label), selectors.timeline(patient=patient, metric=key, view=view, area=area))
-        for key, (label, _aim) in selectors.METRICS.items()
-    ]
+    series = selectors.timelines(patient=patient, metrics=list(selectors.METRICS), view=view, area=area)
+    metrics = [(str(label), series[key]) for key, (label, _aim) in selectors.METRICS.items()]
     healing = [
         (
             str(selectors.METRICS[key][0]),

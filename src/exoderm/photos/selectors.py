@@ -206,15 +206,24 @@ def region_for(view: str) -> str:
     return "full" if view == View.CLOSE_UP else "face"
 
 
-def timeline(*, patient: Patient, metric: str, view: str, area: str = "", region: str = "") -> list[Point]:
-    """One metric of one region over the course, one point per analysed photo of the view."""
+def timelines(
+    *, patient: Patient, metrics: list[str], view: str, area: str = "", region: str = ""
+) -> dict[str, list[Point]]:
+    """Several metrics of one region over the course from one read of the analyses (two queries)."""
     region = region or region_for(view)
-    points = []
+    result: dict[str, list[Point]] = {metric: [] for metric in metrics}
     for photo in photos_of(patient=patient).filter(view=view, area=area):
         analysis = current_analysis(photo)
         if analysis is not None and analysis.usable:
-            points.append(Point(photo.taken_at, analysis.metric(region, metric), photo.pk, photo.timepoint))
-    return points
+            for metric in metrics:
+                point = Point(photo.taken_at, analysis.metric(region, metric), photo.pk, photo.timepoint)
+                result[metric].append(point)
+    return result
+
+
+def timeline(*, patient: Patient, metric: str, view: str, area: str = "", region: str = "") -> list[Point]:
+    """One metric of one region over the course, one point per analysed, usable photo of the view."""
+    return timelines(patient=patient, metrics=[metric], view=view, area=area, region=region)[metric]
 
 
 @dataclass(frozen=True)
@@ -281,4 +290,5 @@ __all__ = [
     "photos_of",
     "statuses",
     "timeline",
+    "timelines",
 ]
