@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from tests import factories
 
 from exoderm.api.main import api
 from exoderm.clinics.services import issue_api_token
 from exoderm.wsgi import application
-from tests import factories
 
 
 @pytest.fixture
-def fuzz_headers(db):
+def keep_test_connection():
+    """Like Django's test client: requests must not close the test transaction's connection."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_headers(db, keep_test_connection):
     clinic = factories.ClinicFactory()
     user = factories.UserFactory(clinic=clinic, role="clinician")
     factories.PatientFactory(clinic=clinic)
