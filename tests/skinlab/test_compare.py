@@ -103,6 +103,14 @@ def test_mdc_and_beyond_noise(before, base_img):
     # metrics with no repeatability entry have unknown mdc and no claim
     assert c.regions["cheek_left"]["spot_count"]["mdc"] is None
     assert c.regions["cheek_left"]["spot_count"]["beyond_noise"] is None
+    # nor do metrics whose study found no variation at all (mdc 0)
+    zero = compare(
+        before, after, repeatability={**_rep(1.0), "a_median": {"sem": 0.0, "mdc": 0.0}}, heatmap=False
+    )
+    assert zero.regions["cheek_left"]["a_median"]["mdc"] is None
+    assert zero.regions["cheek_left"]["a_median"]["beyond_noise"] is None
+    assert zero.regions["cheek_left"]["L_median"]["beyond_noise"] is True
+    assert any("a_median" in n for n in zero.notes)
     d = c.to_dict()
     assert {"comparable", "reasons", "regions", "before", "after"} <= set(d)
     json.dumps(d, allow_nan=False)

@@ -288,6 +288,12 @@ def compare(
         rep, why = load_repeatability(repeatability)
         if why:
             notes.append(why)
+    if rep is not None:
+        degenerate = sorted(k for k, v in rep.items() if v.get("mdc") is not None and not float(v["mdc"]) > 0)
+        if degenerate:
+            # a study whose repeats never varied cannot bound the noise of real photos
+            notes.append("mdc 0 in the repeatability study, treated as unknown: " + ", ".join(degenerate))
+            rep = {k: v for k, v in rep.items() if k not in degenerate}
     reasons = _reasons(before, after)
     comparable = not reasons
     regions: dict[str, dict[str, dict[str, Any]]] = {}
