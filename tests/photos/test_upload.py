@@ -218,3 +218,19 @@ def test_camera_variants_are_accepted_as_rgb(kind, patient, photo_consent, clini
     assert created and (photo.width, photo.height) == (300, 200)
     with Image.open(storage.path_of(photo.file_name)) as img:
         assert img.mode == "RGB"
+
+
+@pytest.mark.django_db
+def test_an_upload_broken_off_midway_leaves_nothing(patient, photo_consent, clinician):
+    data = _corpus.png(seed=9)
+
+    def dropped_connection():
+        yield data[:50_000]
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        upload_photo(
+            patient=patient, chunks=dropped_connection(), view="front", timepoint="baseline", by=clinician
+        )
+    assert Photo.objects.count() == 0
+    assert stored_files() == []
