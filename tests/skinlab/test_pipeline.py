@@ -233,3 +233,17 @@ def test_package_exports_load_lazily():
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_exif_rotated_phone_photo(face_img, result):
+    """A JPEG stored sideways with EXIF orientation 6 is analysed upright."""
+    stored = np.ascontiguousarray(np.rot90(face_img, k=1))  # sensor rows: rotated 90° counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the viewer rotates it back, 90° clockwise
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif)
+    r = analyze(buf.getvalue())
+    assert (r.width, r.height) == (1536, 1536)
+    assert abs(r.quality.pose["roll"] - result.quality.pose["roll"]) < 2
+    lm_ref = result.landmarks.points[:, :2]
+    assert np.abs(r.landmarks.points[:, :2] - lm_ref).mean() < 3
