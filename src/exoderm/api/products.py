@@ -371,7 +371,9 @@ def temperature_log(
         "storage_min_c": lot.product.storage_min_c,
         "storage_max_c": lot.product.storage_max_c,
         "logger_interval_minutes": lot.logger_interval_minutes,
-        "readings": list(selectors.temperature_log(lot, since=since, until=until)),
+        "readings": list(
+            selectors.temperature_log(lot, since=since, until=until).values("recorded_at", "celsius")
+        ),
         "excursions": [e.as_dict() for e in found.excursions],
         "gaps": [g.as_dict() for g in found.gaps],
     }
