@@ -234,3 +234,18 @@ def test_an_upload_broken_off_midway_leaves_nothing(patient, photo_consent, clin
         )
     assert Photo.objects.count() == 0
     assert stored_files() == []
+
+
+@pytest.mark.django_db
+def test_the_same_file_for_another_patient_is_refused(patient, photo_consent, clinician):
+    data = _corpus.jpeg(seed=13)
+    _upload(patient, data, clinician)
+    other = factories.PatientFactory(clinic=patient.clinic)
+    factories.ConsentRecordFactory(patient=other, template=photo_consent.template, recorded_by=clinician)
+    with pytest.raises(ValidationError) as excinfo:
+        _upload(other, data, clinician)
+    assert "another patient" in str(excinfo.value)
+    with pytest.raises(ValidationError):
+        _upload(other, _corpus.jpeg(seed=13, text="other metadata, same pixels"), clinician)
+    assert Photo.objects.filter(patient=other).count() == 0
+    assert len(stored_files()) == 1

@@ -126,7 +126,7 @@ def upload_photo(
             ) from None
         existing = Photo.objects.filter(clinic=clinic, source_sha256=source_sha256).first()
         if existing is not None:
-            return existing, False
+            return _same_photo(existing, patient), False
         image = clean_image(upload, time_zone=clinic.time_zone)
         storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
@@ -154,7 +154,7 @@ def upload_photo(
                 Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
                 same_pixels = Photo.objects.filter(clinic=clinic, sha256=sha256).first()
                 if same_pixels is not None:
-                    return same_pixels, False
+                    return _same_photo(same_pixels, patient), False
                 created_file = storage.place(clean_path, name)
                 photo.save()
                 _check_quota(clinic)
@@ -164,6 +164,13 @@ def upload_photo(
                 storage.remove(name)
             raise
     return photo, True
+
+
+def _same_photo(photo: Photo, patient: Patient) -> Photo:
+    """A photo sent again is the stored one, but never silently another patient's."""
+    if photo.patient_id != patient.pk:
+        raise ValidationError({"file": _("This photo is already stored for another patient.")})
+    return photo
 
 
 def _check_quota(clinic: Clinic) -> None:
