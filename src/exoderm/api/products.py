@@ -105,7 +105,7 @@ class LotOut(Schema):
     number: str
     expires_on: dt.date
     vials_received: int
-    vials_used: int
+    vials_used: int = pydantic.Field(description="used up: applied in a session or discarded")
     vials_discarded: int
     vials_left: int
     status: str
@@ -117,7 +117,7 @@ class LotOut(Schema):
 
     @staticmethod
     def resolve_vials_left(obj: Any) -> int:
-        return int(obj.vials_received - obj.vials_used - obj.vials_discarded)
+        return int(obj.vials_received - obj.vials_used)
 
     @staticmethod
     def resolve_status_changed_by(obj: Lot) -> str | None:

@@ -21,11 +21,11 @@ def product(clinic: Clinic, pk: object) -> Product:
     return get_in_clinic(Product, clinic, pk)
 
 
-def _vials_in(state: str) -> Coalesce:
-    """The number of the lot's vials in ``state``: a correlated subquery on the (lot, state) index,
+def _vials_in(*states: str) -> Coalesce:
+    """The number of the lot's vials in ``states``: a correlated subquery on the (lot, state) index,
     evaluated only for the rows of a page (a join with GROUP BY would count every lot's vials)."""
     counted = (
-        Vial.objects.filter(lot=OuterRef("pk"), state=state)
+        Vial.objects.filter(lot=OuterRef("pk"), state__in=states)
         .order_by()
         .values("lot")
         .annotate(n=Count("pk"))
@@ -36,12 +36,15 @@ def _vials_in(state: str) -> Coalesce:
 
 def _lots() -> QuerySet[Lot]:
     return Lot.objects.select_related("product", "status_changed_by").annotate(
-        vials_used=_vials_in(VialState.USED), vials_discarded=_vials_in(VialState.DISCARDED)
+        # "used" as in used up: applied in a session or discarded (received - used = left)
+        vials_used=_vials_in(VialState.USED, VialState.DISCARDED),
+        vials_discarded=_vials_in(VialState.DISCARDED),
     )
 
 
 def lots(clinic: Clinic, *, status: str | None = None, product_id: int | None = None) -> QuerySet[Lot]:
-    """The clinic's lots with ``vials_used`` and ``vials_discarded``, soonest expiry first."""
+    """The clinic's lots with ``vials_used`` (used or discarded) and ``vials_discarded``, soonest
+    expiry first."""
     queryset = in_clinic(_lots(), clinic)
     if status:
         queryset = queryset.filter(status=status)
