@@ -46,6 +46,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     clinic = factory.SubFactory(ClinicFactory)
     code = factory.Sequence(lambda n: f"P-{n:05d}")

@@ -9,7 +9,7 @@ import zoneinfo
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from exoderm.api.pagination import Page
@@ -127,7 +127,7 @@ def list_course_templates(request: HttpRequest) -> Any:
 def create_course_template(request: HttpRequest, payload: CourseTemplateIn) -> Any:
     user = current_user(request)
     template = services.create_course_template(clinic=user_clinic(request), by=user, **payload.dict())
-    return 201, template
+    return Status(201, template)
 
 
 @router.get("/course-templates/{template_id}", response=CourseTemplateOut)
@@ -145,7 +145,7 @@ def list_consent_templates(request: HttpRequest, kind: str | None = None) -> Any
 def create_consent_template(request: HttpRequest, payload: ConsentTemplateIn) -> Any:
     user = current_user(request)
     template = consent_services.create_template(clinic=user_clinic(request), by=user, **payload.dict())
-    return 201, template
+    return Status(201, template)
 
 
 @router.get("/consent-templates/{template_id}", response=ConsentTemplateOut)
@@ -179,13 +179,13 @@ def my_calendar(request: HttpRequest) -> HttpResponse:
 def issue_calendar_feed(request: HttpRequest) -> Any:
     """A new secret feed address for calendar apps; the previous address stops working."""
     token = services.issue_calendar_feed(user=current_user(request))
-    return 201, {"token": token, "path": f"/calendar/{token}.ics"}
+    return Status(201, {"token": token, "path": f"/calendar/{token}.ics"})
 
 
 @router.delete("/calendar-feed", response={204: None})
 def revoke_calendar_feed(request: HttpRequest) -> Any:
     services.revoke_calendar_feed(user=current_user(request))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/visits/{visit_id}", response=VisitOut)

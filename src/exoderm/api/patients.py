@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
@@ -208,7 +208,7 @@ def list_patients(request: HttpRequest, q: str = "") -> Any:
 def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     user = current_user(request, Action.EDIT_PATIENT)
     patient = services.create_patient(clinic=user_clinic(request), by=user, **payload.dict())
-    return 201, selectors.patient_detail(clinic=user_clinic(request), patient_id=patient.pk)
+    return Status(201, selectors.patient_detail(clinic=user_clinic(request), patient_id=patient.pk))
 
 
 @router.get("/{patient_id}", response=PatientOut)
@@ -241,7 +241,7 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
         answered_on=payload.answered_on,
         by=user,
     )
-    return 201, _screening(patient)
+    return Status(201, _screening(patient))
 
 
 @router.get("/{patient_id}/consents", response=list[ConsentOut])
@@ -256,7 +256,7 @@ def sign_consent(request: HttpRequest, patient_id: int, payload: ConsentSignIn) 
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id)
     record = consent_services.sign_consent(patient=patient, by=user, **payload.dict())
-    return 201, consent_selectors.consent_of(patient=patient, consent_id=record.pk)
+    return Status(201, consent_selectors.consent_of(patient=patient, consent_id=record.pk))
 
 
 @router.post("/{patient_id}/consents/{consent_id}/withdraw", response=ConsentOut)
@@ -290,7 +290,7 @@ def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
         starts_at=payload.starts_at,
         by=user,
     )
-    return 201, course_selectors.courses_of(patient=patient).get(pk=course.pk)
+    return Status(201, course_selectors.courses_of(patient=patient).get(pk=course.pk))
 
 
 @router.get("/{patient_id}/courses", response=list[CourseOut])

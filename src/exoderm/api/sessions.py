@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import AwareDatetime
 
@@ -197,7 +197,7 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Any:
         acknowledged_warnings=payload.acknowledged_warnings,
         notes=payload.notes,
     )
-    return 201, selectors.session_detail(clinic=clinic, pk=session.pk)
+    return Status(201, selectors.session_detail(clinic=clinic, pk=session.pk))
 
 
 @router.get(
