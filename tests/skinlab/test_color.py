@@ -108,3 +108,11 @@ def test_delta_e00_known_pair():
     # Sharma et al. (2005) test data, pair 1: ΔE00 = 2.0425
     d = delta_e00(np.array([50.0, 2.6772, -79.7751]), np.array([50.0, 0.0, -82.7485]))
     assert abs(float(d) - 2.0425) < 1e-3
+
+
+def test_overexposed_chart_is_not_fitted():
+    lin = reference_srgb(linear=True)
+    burnt = np.clip(lin * 4.0, 0, 1) ** (1 / 2.4)  # most patches clipped
+    cal = fit_ccm(burnt)
+    assert np.array_equal(cal.ccm, np.eye(3))
+    assert cal.delta_e00_mean > 6.0  # the pipeline then leaves the photo uncalibrated

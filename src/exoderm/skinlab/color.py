@@ -307,12 +307,18 @@ def detect_chart(
     return ChartDetection(patches, polys, box, pitch)
 
 
+MIN_FIT_PATCHES = 12
+"""Unclipped chart patches needed to fit a colour-correction matrix."""
+
+
 def fit_ccm(patch_srgb: np.ndarray) -> Calibration:
     """Fit a 3x3 linear-RGB colour-correction matrix to measured chart patches.
 
-    The fit is weighted least squares in linear RGB (all 24 patches, the saturated
-    patches given less weight than the neutrals and skin tones), which keeps the neutral
-    axis and exposure exact to first order.
+    The fit is weighted least squares in linear RGB over the patches that are not clipped
+    (any channel at 98 % of full scale or more), the six neutrals and the two skin patches
+    weighted three times. The residual is the CIEDE2000 between corrected and reference
+    values over the same patches; with fewer than ``MIN_FIT_PATCHES`` of them no matrix is
+    fitted (identity) and the residual is taken over all 24, so that it shows.
 
     Parameters
     ----------
@@ -332,9 +338,12 @@ def fit_ccm(patch_srgb: np.ndarray) -> Calibration:
     wts[:2] = 3.0  # dark and light skin
     wts = np.where(usable, wts, 0.0)
     sw = np.sqrt(wts)[:, None]
-    x, *_ = np.linalg.lstsq(meas * sw, ref * sw, rcond=None)
-    ccm = x.T
+    if usable.sum() >= MIN_FIT_PATCHES:
+        x, *_ = np.linalg.lstsq(meas * sw, ref * sw, rcond=None)
+        ccm = x.T
+    else:
+        ccm, usable = np.eye(3), np.ones(24, bool)
     corrected = np.clip(meas @ ccm.T, 0, None)
     lab = _xyz_to_lab(corrected @ np.linalg.inv(_XYZ_TO_LINEAR).T)
-    de = delta_e00(lab, reference_lab())
+    de = delta_e00(lab, reference_lab())[usable]
     return Calibration(ccm, float(np.mean(de)), float(np.max(de)))
