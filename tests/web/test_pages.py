@@ -171,3 +171,16 @@ def test_a_researcher_lands_on_a_page_without_patients(client, researcher):
     html = response.content.decode()
     assert response.status_code == 200 and "/api/v1/docs" in html
     assert 'href="/patients/"' not in html
+
+
+@pytest.mark.django_db
+def test_static_files_are_served_by_the_app_itself(client, clinician):
+    client.force_login(clinician)
+    html = client.get(reverse("today")).content.decode()
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    styles = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert any("htmx" in s for s in scripts) and styles
+    for url in scripts + styles:
+        assert url.startswith("/static/")
+        response = client.get(url)
+        assert response.status_code == 200, url

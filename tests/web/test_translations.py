@@ -53,7 +53,7 @@ def test_the_compiled_catalogue_matches_the_po_file():
 def source_strings() -> set[str]:
     """Literal strings marked for translation in our Python modules and templates."""
     found = set()
-    python = re.compile(r'\b_\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]')
+    python = re.compile(r'\b(?:_|gettext|gettext_lazy)\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]')
     template = re.compile(r'\{% (?:translate|trans) "((?:[^"\\]|\\.)*)"|_\("((?:[^"\\]|\\.)*)"\)')
     for path in SRC.rglob("*.py"):
         if "skinlab" in path.parts or "migrations" in path.parts:

@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from exoderm.web.listing import Listing
 
@@ -92,3 +93,21 @@ def area_labels(areas: list[str]) -> str:
     from exoderm.core.areas import Area
 
     return ", ".join(str(Area(a).label) if a in Area.values else a for a in areas or [])
+
+
+RULE_LABELS = {
+    "exosome-requires-barrier-disruption": gettext_lazy("Barrier disruption first"),
+    "application-area-not-treated": gettext_lazy("Area not treated"),
+    "application-window": gettext_lazy("Application window"),
+    "lot-not-usable": gettext_lazy("Lot not usable"),
+    "use-window-exceeded": gettext_lazy("Use-by time exceeded"),
+    "consent-missing": gettext_lazy("Consent missing"),
+    "contraindication": gettext_lazy("Contraindication"),
+    "dose-out-of-range": gettext_lazy("Dose out of range"),
+}
+
+
+@register.filter
+def rule_label(rule: str) -> str:
+    """The protocol rule's name in the user's language (its stable id where none is known)."""
+    return str(RULE_LABELS.get(rule, rule))
