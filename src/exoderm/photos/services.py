@@ -3,7 +3,8 @@
 Upload order, so that an interrupted or refused upload leaves neither a file nor a row:
 
 1. the request body is streamed to a temporary file in the photo file system and fsynced,
-   hashing it on the way (``source_sha256``; the same file sent again returns the existing photo);
+   hashing it on the way (``source_sha256``; the same file sent again for the same patient returns
+   the existing photo, for another patient it is refused);
 2. the file is validated by content and re-encoded without metadata (:mod:`.validation`) into a
    second temporary file, fsynced;
 3. in one transaction that holds the clinic's row lock: the re-encoded file is moved to its
