@@ -160,7 +160,7 @@ def _lock_planned(visit: Visit) -> Visit:
 
 @transaction.atomic
 def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visit:
-    """Move a planned visit; its due window moves along (± the template's window days).
+    """Move a planned visit; its due window moves along and keeps its width.
 
     The visit's follow-ups stay where they were: they are planned from the course, and a
     clinician who wants them moved reschedules them too.
