@@ -25,7 +25,7 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from .color import srgb_to_lab
-from .io import full_scale
+from .io import grey
 from .pipeline import Analysis, json_value
 
 __all__ = [
@@ -195,10 +195,6 @@ def _pair(before: Analysis, after: Analysis) -> _Pair | None:
     return _Pair(f, b_small, a_small, face)
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / float(full_scale(rgb))
-
-
 def _align(before: Analysis, after: Analysis, pair: _Pair) -> Alignment | None:
     assert before.landmarks is not None and after.landmarks is not None
     f = pair.scale
@@ -207,7 +203,7 @@ def _align(before: Analysis, after: Analysis, pair: _Pair) -> Alignment | None:
     m, _ = cv2.estimateAffinePartial2D(pb, pa, method=cv2.LMEDS)
     if m is None:
         return None
-    template, moving = _grey(pair.before), _grey(pair.after)
+    template, moving = grey(pair.before), grey(pair.after)
     start = m.astype(np.float32)
     warp, ecc = start, None
     try:

@@ -34,6 +34,7 @@ __all__ = [
     "SkinlabError",
     "from_array",
     "full_scale",
+    "grey",
     "load_image",
     "make_preview",
     "to_uint8",
@@ -96,6 +97,12 @@ class LoadedImage:
 def full_scale(rgb: np.ndarray) -> int:
     """Full-scale sample value of an image array: 65535 for uint16, else 255."""
     return 65535 if rgb.dtype == np.uint16 else 255
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    """Grey level (Rec. 601 luma of the sRGB values) as float32 in [0, 1]."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return g.astype(np.float32) * np.float32(1.0 / full_scale(rgb))
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

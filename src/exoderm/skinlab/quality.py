@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .io import full_scale
+from .io import full_scale, grey
 
 __all__ = [
     "MAX_CLIPPED_PCT",
@@ -57,11 +57,6 @@ class Quality:
         }
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return g.astype(np.float32) * np.float32(1.0 / full_scale(rgb))
-
-
 def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Re-blur sharpness in [0, 1] of an sRGB image, optionally within a mask.
 
@@ -87,7 +82,7 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     half = _SHARPNESS_WINDOW // 2
     y0, x0 = max(0, cy - half), max(0, cx - half)
     y1, x1 = min(h, y0 + _SHARPNESS_WINDOW), min(w, x0 + _SHARPNESS_WINDOW)
-    g = _grey(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    g = grey(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
     m = None if mask is None else mask[y0:y1, x0:x1]
     b = cv2.GaussianBlur(g, (0, 0), 1.0)
 
