@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -15,10 +14,9 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Role
-from exoderm.core.access import in_clinic
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors, services
-from exoderm.courses.models import Visit, VisitStatus
+from exoderm.courses.models import Visit
 from exoderm.patients import selectors as patient_selectors
 from exoderm.web import queries
 from exoderm.web.forms import CourseTemplateForm, EnrolForm, RescheduleForm
@@ -103,18 +101,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         start = dt.date.fromisoformat(request.GET.get("from", ""))
     except ValueError:
         start = today
-    tz = zoneinfo.ZoneInfo(clinic.time_zone)
-    begin = dt.datetime.combine(start, dt.time.min, tzinfo=tz)
-    visits = (
-        in_clinic(Visit, clinic)
-        .filter(
-            status=VisitStatus.PLANNED,
-            planned_at__gte=begin,
-            planned_at__lt=begin + dt.timedelta(days=CALENDAR_DAYS),
-        )
-        .select_related("course__patient__identity", "course__template", "course__clinician")
-        .order_by("planned_at", "pk")
-    )
+    visits = queries.planned_visits(clinic, start, days=CALENDAR_DAYS)
     days: dict[dt.date, list[Visit]] = {}
     for visit in visits:
         days.setdefault(localtime(visit.planned_at).date(), []).append(visit)

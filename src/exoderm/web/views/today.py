@@ -25,7 +25,7 @@ def today(request: HttpRequest) -> HttpResponse:
     day = clinic_today(clinic)
     context = {
         "day": day,
-        "appointments": list(queries.visits_on(clinic, day)[:LIMIT]),
+        "appointments": list(queries.planned_visits(clinic, day)[:LIMIT]),
         "followups": list(
             due_visits(clinic=clinic, on=day)
             .filter(kind=VisitKind.FOLLOW_UP)
