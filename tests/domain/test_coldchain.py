@@ -81,6 +81,14 @@ def test_every_bad_line_is_reported():
     assert [m.split(":")[0] for m in error.value.message_dict["file"]] == ["Line 1", "Line 3"]
 
 
+def test_a_file_of_errors_reports_the_first_twenty_and_the_rest_as_a_count():
+    with pytest.raises(ValidationError) as error:
+        coldchain.parse_csv("".join(f"2026-11-01T08:{i:02d}:00+00:00,x\n" for i in range(25)))
+    messages = error.value.message_dict["file"]
+    assert len(messages) == 21
+    assert messages[19].startswith("Line 20:") and messages[20] == "… and 5 more errors."
+
+
 def test_an_empty_file_and_a_non_utf8_file_are_refused():
     with pytest.raises(ValidationError, match="no readings"):
         coldchain.parse_csv(b"recorded_at,celsius\n")
