@@ -190,3 +190,13 @@ def test_housekeeping_removes_what_killed_uploads_left(upload):
     call_command("photo_housekeeping", verbosity=0)
 
     assert stored_files() == [storage.path_of(photo.file_name)]
+
+
+@pytest.mark.django_db
+def test_reanalyze_does_not_queue_a_photo_twice(upload):
+    upload(seed=9)
+    assert DBTaskResult.objects.count() == 1
+    call_command("reanalyze", verbosity=0)
+    assert DBTaskResult.objects.count() == 1
+    _work()
+    assert Analysis.objects.count() == 1

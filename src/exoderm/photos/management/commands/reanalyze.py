@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.tasks import TaskResultStatus
 
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo
@@ -30,15 +31,26 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, chunk: int, clinic: int | None, wait: bool, poll: float, **options: Any
     ) -> None:
+        from django_tasks_db.models import DBTaskResult
+
         version = current_version()
         recover_stalled()
+        pending = DBTaskResult.objects.filter(
+            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
+        ).values_list("id", flat=True)
+        queued = {str(task_id) for task_id in pending}
         todo = Photo.objects.exclude(
             pk__in=Analysis.objects.filter(engine_version=version).values("photo_id")
         ).order_by("pk")
         if clinic is not None:
             todo = todo.filter(clinic_id=clinic)
-        ids = list(todo.values_list("pk", flat=True))
-        self.stdout.write(f"skinlab {version}: {len(ids)} photo(s) to analyse")
+        # a photo whose task is still waiting or running is not queued a second time
+        missing = list(todo.values_list("pk", "analysis_task_id"))
+        ids = [pk for pk, task_id in missing if task_id not in queued]
+        self.stdout.write(
+            f"skinlab {version}: {len(missing)} photo(s) without a result, "
+            f"{len(missing) - len(ids)} of them already queued"
+        )
         for start in range(0, len(ids), max(1, chunk)):
             part = ids[start : start + chunk]
             with transaction.atomic():
@@ -49,16 +61,27 @@ class Command(BaseCommand):
             if wait:
                 self._wait(part, version, poll)
         if wait:
+            self._wait([pk for pk, _task in missing], version, poll)  # the ones queued before, too
             self.stdout.write(self.style.SUCCESS("done"))
 
     def _wait(self, part: list[int], version: str, poll: float) -> None:
         while True:
-            finished = Photo.objects.filter(
-                pk__in=part, analysis_status__in=[AnalysisStatus.DONE, AnalysisStatus.FAILED]
-            ).count()
-            done = Analysis.objects.filter(photo_id__in=part, engine_version=version).count()
-            self.stdout.write(f"  {done} analysed, {finished - done} failed, {len(part) - finished} waiting")
-            if finished >= len(part):
+            done = set(
+                Analysis.objects.filter(photo_id__in=part, engine_version=version).values_list(
+                    "photo_id", flat=True
+                )
+            )
+            failed = (
+                set(
+                    Photo.objects.filter(pk__in=part, analysis_status=AnalysisStatus.FAILED).values_list(
+                        "pk", flat=True
+                    )
+                )
+                - done
+            )
+            waiting = len(part) - len(done) - len(failed)
+            self.stdout.write(f"  {len(done)} analysed, {len(failed)} failed, {waiting} waiting")
+            if not waiting:
                 return
             time.sleep(poll)
             recover_stalled()
