@@ -153,6 +153,19 @@ def test_an_unknown_id_is_not_found(api_as, scene):
     assert response.status_code == 404
 
 
+def test_a_session_may_name_another_clinician_of_the_clinic(api_as, scene):
+    colleague = factories.UserFactory(clinic=scene.clinic, role="clinician")
+    response = api_as(scene.clinician).post("/sessions", scene.payload(clinician=colleague.pk))
+    assert response.status_code == 201
+    assert response.json()["clinician"] == colleague.pk
+
+
+def test_the_named_clinician_must_be_allowed_to_chart(api_as, scene, assistant):
+    response = api_as(scene.clinician).post("/sessions", scene.payload(clinician=assistant.pk))
+    assert response.status_code == 403
+    assert saved_rows() == [0, 0, 0, 0]
+
+
 @pytest.mark.parametrize("role", ["assistant", "researcher"])
 def test_only_clinicians_chart(api_as, scene, role):
     user = factories.UserFactory(clinic=scene.clinic, role=role)

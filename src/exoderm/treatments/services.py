@@ -37,6 +37,7 @@ from exoderm.treatments.protocol import (
     WARN,
     ApplicationDraft,
     ProcedureDraft,
+    Rule,
     SessionDraft,
     check_session,
 )
@@ -327,6 +328,12 @@ def record_session(
     session_time = performed_at if _check_moment(errors, "performed_at", performed_at, None) else None
     if not procedures and not applications:
         errors.add("procedures", _("Record at least one procedure."))
+    unknown = sorted(set(acknowledged_warnings) - set(Rule))
+    if unknown:
+        errors.add(
+            "acknowledged_warnings",
+            _("Unknown rule: %(rules)s.") % {"rules": ", ".join(map(str, unknown))},
+        )
     drafts_p = [_procedure(errors, i, p, session_time) for i, p in enumerate(procedures)]
     drafts_a = [_application(errors, i, a, session_time, clinic) for i, a in enumerate(applications)]
     used: dict[int, Decimal] = {}
