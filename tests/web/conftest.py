@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.utils import timezone
 
 from exoderm.courses.services import enroll
 from tests import factories
+
+
+def wall(moment: dt.datetime, clinic) -> str:
+    """``moment`` as the clinic's wall-clock time in the format of a datetime-local input."""
+    return moment.astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def logger_csv(start: dt.datetime, *, count: int, hot: set[int], hot_celsius: str = "-8.0") -> bytes:
+    """A logger CSV of ``count`` readings every 15 minutes at -20 °C, ``hot_celsius`` at ``hot``."""
+    lines = ["recorded_at,celsius"]
+    for i in range(count):
+        lines.append(
+            f"{(start + dt.timedelta(minutes=15 * i)).isoformat()},{hot_celsius if i in hot else '-20.0'}"
+        )
+    return ("\n".join(lines) + "\n").encode()
 
 
 class WebScene:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import zoneinfo
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +18,7 @@ from django.utils import timezone
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
+from tests.web.conftest import logger_csv, wall
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -85,18 +85,6 @@ def browser_page(live_server):
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def wall(moment: dt.datetime, clinic) -> str:
-    return moment.astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).strftime("%Y-%m-%dT%H:%M")
-
-
-def excursion_csv(start: dt.datetime) -> bytes:
-    lines = ["recorded_at,celsius"]
-    for i in range(24):
-        celsius = "-9.5" if i in {14, 15} else f"-2{i % 3}.0"
-        lines.append(f"{(start + dt.timedelta(minutes=15 * i)).isoformat()},{celsius}")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def visible_text(page) -> str:
@@ -196,7 +184,9 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
         {
             "name": "logger.csv",
             "mimeType": "text/csv",
-            "buffer": excursion_csv(timezone.now() - dt.timedelta(hours=8)),
+            "buffer": logger_csv(
+                timezone.now() - dt.timedelta(hours=8), count=24, hot={14, 15}, hot_celsius="-9.5"
+            ),
         },
     )
     page.click("text=Upload the readings")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 
 import pytest
 from django.urls import reverse
 
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
-
-
-def wall(moment: dt.datetime, clinic) -> str:
-    return moment.astimezone(zoneinfo.ZoneInfo(clinic.time_zone)).strftime("%Y-%m-%dT%H:%M")
+from tests.web.conftest import wall
 
 
 def form_data(scene, *, procedure=True, volume="2.0", **extra):

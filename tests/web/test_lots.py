@@ -11,14 +11,7 @@ from django.utils import timezone
 
 from exoderm.products.models import Lot, LotStatus, VialState
 from tests import factories
-
-
-def csv_with_excursion(start: dt.datetime) -> bytes:
-    lines = ["recorded_at,celsius"]
-    for i in range(8):
-        celsius = "-8.0" if i == 5 else "-20.0"
-        lines.append(f"{(start + dt.timedelta(minutes=15 * i)).isoformat()},{celsius}")
-    return ("\n".join(lines) + "\n").encode()
+from tests.web.conftest import logger_csv
 
 
 @pytest.mark.django_db
@@ -68,7 +61,9 @@ def test_a_receive_error_keeps_what_was_typed(client, clinician):
 def test_temperature_upload_with_an_excursion_quarantines_and_charts(client, clinician):
     lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
     client.force_login(clinician)
-    upload = SimpleUploadedFile("log.csv", csv_with_excursion(timezone.now() - dt.timedelta(hours=3)))
+    upload = SimpleUploadedFile(
+        "log.csv", logger_csv(timezone.now() - dt.timedelta(hours=3), count=8, hot={5})
+    )
     response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
     assert response.status_code == 302
     lot.refresh_from_db()
