@@ -332,7 +332,7 @@ def record_session(
     if unknown:
         errors.add(
             "acknowledged_warnings",
-            _("Unknown rule: %(rules)s.") % {"rules": ", ".join(map(str, unknown))},
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Rule)},
         )
     drafts_p = [_procedure(errors, i, p, session_time) for i, p in enumerate(procedures)]
     drafts_a = [_application(errors, i, a, session_time, clinic) for i, a in enumerate(applications)]
