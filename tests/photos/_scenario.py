@@ -78,9 +78,15 @@ def status(root: Path) -> dict:
         )
         photos = dict(db.execute("SELECT id, analysis_status FROM photos_photo").fetchall())
         tasks = [
-            {"status": st, "exception_class_path": exc, "worker_ids": json.loads(workers)}
-            for st, exc, workers in db.execute(
-                "SELECT status, exception_class_path, worker_ids FROM django_tasks_database_dbtaskresult"
+            {
+                "status": st,
+                "exception_class_path": exc,
+                "worker_ids": json.loads(workers),
+                "return_value": json.loads(value) if value else None,
+            }
+            for st, exc, workers, value in db.execute(
+                "SELECT status, exception_class_path, worker_ids, return_value "
+                "FROM django_tasks_database_dbtaskresult"
             )
         ]
     return {
@@ -144,3 +150,10 @@ if __name__ == "__main__":
     _setup()
     if sys.argv[1] == "seed":
         print(json.dumps(_seed(int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1] == "requeue":  # queue every photo's analysis again, N times
+        from exoderm.photos.models import Photo
+        from exoderm.photos.services import enqueue_analysis
+
+        for photo_id in Photo.objects.order_by("pk").values_list("pk", flat=True):
+            for _ in range(int(sys.argv[3])):
+                enqueue_analysis(photo_id)

@@ -55,3 +55,29 @@ def test_sigkilled_worker_leaves_every_photo_analysed_exactly_once(tmp_path):
     assert sum(1 for s, _c in statuses if s == "SUCCESSFUL") >= PHOTOS
     lost = [t for t in final["tasks"] if t["exception_class_path"].endswith("WorkerLost")]
     assert [t["worker_ids"] for t in lost] == [["first"]]
+
+
+@pytest.mark.slow
+def test_two_workers_racing_on_the_same_photos_store_each_result_once(tmp_path):
+    root = tmp_path / "site"
+    photos = 4
+    ids = _scenario.prepare(root, photos, side=480)
+    _scenario.run(root, "-m", "tests.photos._scenario", "requeue", str(root), "2")  # 3 tasks per photo
+    workers = [_scenario.start_worker(root, "left"), _scenario.start_worker(root, "right")]
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            state = _scenario.status(root)
+            if all(t["status"] in ("SUCCESSFUL", "FAILED") for t in state["tasks"]):
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=60)
+    assert {pk: p["analyses"] for pk, p in state["photos"].items()} == {str(pk): 1 for pk in ids}
+    outcomes = sorted(t["return_value"] for t in state["tasks"])
+    assert len(outcomes) == 3 * photos and set(outcomes) <= {"analysed", "already analysed"}
+    assert outcomes.count("analysed") == photos  # exactly one insert per photo won
