@@ -122,3 +122,30 @@ def test_recall_confirms_then_lists_the_patients_and_downloads_csv(client, clini
     csv = client.get(reverse("lot-affected", args=[lot.pk]), {"format": "csv"})
     assert csv["Content-Type"].startswith("text/csv")
     assert "Recallme" in csv.content.decode()
+
+
+@pytest.mark.django_db
+def test_clinic_admin_changes_a_product(client, clinic_admin):
+    product = factories.ProductFactory(clinic=clinic_admin.clinic, use_by_minutes=120)
+    client.force_login(clinic_admin)
+    url = reverse("product-edit", args=[product.pk])
+    page = client.get(url).content.decode()
+    assert f'value="{product.name}"' in page
+    form = {
+        "name": product.name,
+        "manufacturer": product.manufacturer,
+        "source": product.source,
+        "storage_form": product.storage_form,
+        "storage_min_c": "-25.0",
+        "storage_max_c": "-15.0",
+        "use_by_minutes": "90",
+        "max_freeze_thaw_cycles": "1",
+        "volume_min_ml": "1.00",
+        "volume_max_ml": "3.00",
+        "vial_volume_ml": "5.00",
+    }
+    assert client.post(url, form).status_code == 302
+    product.refresh_from_db()
+    assert product.use_by_minutes == 90
+    refused = client.post(url, form | {"storage_max_c": "-30.0"})
+    assert refused.status_code == 200 and "must lie above the minimum" in refused.content.decode()

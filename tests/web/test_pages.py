@@ -35,20 +35,21 @@ def pages(scene: WebScene) -> list[str]:
     ]
 
 
-def admin_pages() -> list[str]:
+def admin_pages(scene: WebScene) -> list[str]:
     return [
         reverse("users"),
         reverse("user-new"),
         reverse("consent-templates"),
         reverse("course-template-new"),
         reverse("product-new"),
+        reverse("product-edit", args=[scene.product.pk]),
     ]
 
 
 @pytest.mark.django_db
 def test_every_page_renders_with_bounded_queries(client, clinic, django_assert_max_num_queries):
     scene = WebScene(clinic, size=3)
-    for user, urls in [(scene.clinician, pages(scene)), (scene.admin, admin_pages())]:
+    for user, urls in [(scene.clinician, pages(scene)), (scene.admin, admin_pages(scene))]:
         client.force_login(user)
         for url in urls:
             with django_assert_max_num_queries(MAX_QUERIES):

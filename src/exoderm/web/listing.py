@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -26,8 +27,6 @@ class Listing:
 
     def query(self, **changes: Any) -> str:
         """The query string of this list with ``changes`` applied (``None`` removes a key)."""
-        from urllib.parse import urlencode
-
         params = {**self.params, "sort": self.sort, "page": str(self.page.number), **changes}
         return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
 

@@ -36,6 +36,7 @@ urlpatterns = [
     path("lots/<int:pk>/vials/<int:vial_pk>/<slug:action>/", lots.vial_action, name="vial-action"),
     path("products/", lots.product_list, name="products"),
     path("products/new/", lots.product_new, name="product-new"),
+    path("products/<int:pk>/", lots.product_edit, name="product-edit"),
     path("courses/", courses.course_list, name="courses"),
     path("courses/templates/new/", courses.course_template_new, name="course-template-new"),
     path("courses/calendar/", courses.calendar, name="calendar"),

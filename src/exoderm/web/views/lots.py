@@ -255,3 +255,20 @@ def product_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Product %(name)s added.") % {"name": product.name})
             return redirect("products")
     return render(request, "web/products/new.html", {"form": form})
+
+
+@page(Action.MANAGE_CLINIC)
+def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    product = selectors.product(clinic_of(request), pk)
+    initial = {name: getattr(product, name) for name in ProductForm.base_fields}
+    form = ProductForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {name: value for name, value in form.cleaned_data.items() if value != initial[name]}
+        try:
+            services.update_product(product=product, changes=changes, by=user_of(request))
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Product %(name)s changed.") % {"name": product.name})
+            return redirect("products")
+    return render(request, "web/products/edit.html", {"form": form, "product": product})
