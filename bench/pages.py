@@ -116,7 +116,8 @@ def main() -> int:
             "",
             f"Median over the pages: **{overall:.1f} ms**; the slowest page's median is {slowest:.1f} ms, "
             f"{verdict} the budget of {BUDGET_MS} ms. Query counts are bounded in tests/web/test_pages.py "
-            "(the same for 2 and 6 patients, at most 16 per page).",
+            "(the same for 2 and 6 patients, at most 16 per page). "
+            f"Load average during the run: {os.getloadavg()[0]:.1f}.",
         ]
     )
     write_section("pages", body)

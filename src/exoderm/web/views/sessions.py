@@ -135,6 +135,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
         "top_issues": issues.get("", []),
         "issue_count": sum(len(v) for v in issues.values()),
         "warnings": {w.rule: w for w in warnings}.values(),
+        "acknowledged": request.POST.getlist("acknowledge"),
         "blocked": any(i.severity != WARN for v in issues.values() for i in v),
         "window_minutes": clinic.application_window_minutes,
         "lot_panels": {
