@@ -139,3 +139,16 @@ def test_add_a_procedure_row_keeps_what_was_typed_and_saves_nothing(client, scen
     assert 'name="procedures-1-kind"' in html and 'name="procedures-2-kind"' not in html
     assert 'name="procedures-0-passes" value="3"' in html
     assert not TreatmentSession.objects.exists()
+
+
+def test_service_paths_map_to_the_inputs_of_the_page():
+    from exoderm.web.charting import html_name
+
+    rows = {"procedure_rows": [0, 2], "application_rows": [1]}
+    assert html_name("applications.0.applied_at", **rows) == "applications-1-applied_at"
+    assert html_name("applications.0.vial", **rows) == "applications-1-lot"
+    assert html_name("applications.0", **rows) == "applications-1"
+    assert html_name("procedures.1.params.passes", **rows) == "procedures-2-passes"
+    assert html_name("screening.pregnancy", **rows) == "patient"
+    assert html_name("performed_at", **rows) == "performed_at"
+    assert html_name("procedures", **rows) == ""
