@@ -99,6 +99,14 @@ def visible_text(page) -> str:
     return text
 
 
+UNLABELLED = """
+() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter(el => !el.closest('[aria-hidden=true]'))
+  .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+  .map(el => el.name || el.id)
+"""
+
+
 def english_strings_left(english: str, german: str) -> list[str]:
     """Catalogue strings shown on the English page that the German page still shows in English."""
     from django.utils.translation import trans_real
@@ -311,6 +319,7 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         page.goto(url + path)
         assert page.locator("main h1").count() >= 1, path
         english[name] = visible_text(page)
+        assert page.evaluate(UNLABELLED) == [], path
         shot(page, name)
         page.check_clean()
     page.click('button[name="language"][value="de"]')
