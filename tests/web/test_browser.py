@@ -102,7 +102,8 @@ def visible_text(page) -> str:
 UNLABELLED = """
 () => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
   .filter(el => !el.closest('[aria-hidden=true]'))
-  .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+  .filter(el => el.labels.length === 0)
+  .filter(el => !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
   .map(el => el.name || el.id)
 """
 

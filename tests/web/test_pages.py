@@ -40,6 +40,7 @@ def admin_pages(scene: WebScene) -> list[str]:
         reverse("users"),
         reverse("user-new"),
         reverse("consent-templates"),
+        reverse("clinic-settings"),
         reverse("course-template-new"),
         reverse("product-new"),
         reverse("product-edit", args=[scene.product.pk]),

@@ -185,3 +185,19 @@ def test_clinic_admin_publishes_a_consent_version(client, clinic_admin):
     versions = ConsentTemplate.objects.filter(clinic=clinic_admin.clinic).values_list("version", flat=True)
     assert sorted(versions) == [1, 2]
     assert b"Consent" in client.get(reverse("consent-templates")).content
+
+
+@pytest.mark.django_db
+def test_clinic_admin_sets_the_protocol_settings(client, clinic_admin):
+    from exoderm.core.contraindications import ScreeningItem
+
+    client.force_login(clinic_admin)
+    url = reverse("clinic-settings")
+    assert client.get(url).status_code == 200
+    data = {f"severity_{item}": "block" for item in ScreeningItem.values}
+    data |= {"application_window_minutes": "20", "severity_keloid": "off"}
+    assert client.post(url, data).status_code == 302
+    clinic = clinic_admin.clinic
+    clinic.refresh_from_db()
+    assert clinic.application_window_minutes == 20
+    assert clinic.severity_of("keloid").value == "off" and clinic.severity_of("isotretinoin").value == "block"

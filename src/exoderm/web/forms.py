@@ -262,3 +262,18 @@ class ConsentTemplateForm(forms.Form):
     text_de = forms.CharField(label=_("Text (German)"), widget=forms.Textarea(attrs={"rows": 6}))
     title_en = forms.CharField(label=_("Title (English)"), max_length=200)
     text_en = forms.CharField(label=_("Text (English)"), widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class ClinicSettingsForm(forms.Form):
+    application_window_minutes = forms.IntegerField(
+        label=_("Application window after a procedure (minutes)"), min_value=1, max_value=240
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("block", _("block the session")), ("warn", _("warn")), ("off", _("not checked"))]
+        for item, label in ScreeningItem.choices:
+            self.fields[f"severity_{item}"] = forms.ChoiceField(label=label, choices=choices)
+
+    def severities(self) -> dict[str, str]:
+        return {item: self.cleaned_data[f"severity_{item}"] for item in ScreeningItem.values}

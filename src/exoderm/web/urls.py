@@ -48,4 +48,5 @@ urlpatterns = [
     path("manage/users/new/", account.user_new, name="user-new"),
     path("manage/users/<int:pk>/", account.user_edit, name="user-edit"),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
+    path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
 ]

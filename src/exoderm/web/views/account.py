@@ -16,11 +16,12 @@ from exoderm.clinics.models import User
 from exoderm.clinics.services import create_user
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent.services import create_template
+from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
 from exoderm.web import queries
-from exoderm.web.forms import ConsentTemplateForm, UserChangeForm, UserForm
+from exoderm.web.forms import ClinicSettingsForm, ConsentTemplateForm, UserChangeForm, UserForm
 from exoderm.web.listing import listing
-from exoderm.web.services import change_account, set_language
+from exoderm.web.services import change_account, set_language, update_clinic
 from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
 
 USER_SORTS = {
@@ -115,3 +116,25 @@ def consent_templates(request: HttpRequest) -> HttpResponse:
         default="kind",
     )
     return render(request, "web/admin/consents.html", {"listing": templates, "form": form})
+
+
+@page(Action.MANAGE_CLINIC)
+def clinic_settings(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
+    initial: dict[str, object] = {"application_window_minutes": clinic.application_window_minutes}
+    initial |= {f"severity_{item}": clinic.severity_of(item).value for item in ScreeningItem.values}
+    form = ClinicSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_clinic(
+                clinic=clinic,
+                application_window_minutes=form.cleaned_data["application_window_minutes"],
+                severities=form.severities(),
+                by=user_of(request),
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Clinic settings saved."))
+            return redirect("clinic-settings")
+    return render(request, "web/admin/clinic.html", {"form": form})
