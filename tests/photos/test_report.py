@@ -39,7 +39,9 @@ def course_photos(patient, photo_consent, clinician, django_capture_on_commit_ca
     [("de", ["Ihre Hautmessungen", "Messungenauigkeit", "keine Diagnose"]),
      ("en", ["Your skin measurements", "measurement noise", "not a diagnosis"])],
 )  # fmt: skip
-def test_report_in_the_patients_language_with_both_photos(course_photos, patient, clinician, language, words):
+def test_report_in_the_patients_language_with_both_photos(
+    course_photos, repeatability, patient, clinician, language, words
+):
     patient.identity.language = language
     patient.identity.save()
     reader, text = _text(patient_report(patient=patient, by=clinician))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from exoderm import skinlab
 from exoderm.photos import selectors
 from exoderm.photos.models import Analysis
 from exoderm.photos.services import upload_photo
@@ -35,16 +33,6 @@ def close_up(patient, photo_consent, clinician, django_capture_on_commit_callbac
         return photo
 
     return make
-
-
-@pytest.fixture
-def repeatability(tmp_path, monkeypatch):
-    """A repeatability study for the running engine version (the engine's file may not exist yet)."""
-    study = tmp_path / "repeatability.json"
-    metrics = {"spot_count": {"sem": 1.0, "mdc": 3.0}, "L_median": {"sem": 0.4, "mdc": 1.2}}
-    study.write_text(json.dumps({"engine_version": skinlab.ENGINE_VERSION, "metrics": metrics}))
-    monkeypatch.setattr(skinlab_compare, "REPEATABILITY_PATH", study)
-    return metrics
 
 
 @pytest.mark.django_db
