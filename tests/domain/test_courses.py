@@ -211,6 +211,7 @@ def test_calendar_has_tzid_vtimezone_stable_uids_and_no_names(patient, template,
     text = body.decode()
     assert "TZID=Europe/Berlin" in text
     assert "BEGIN:VTIMEZONE" in text
+    assert icalendar.Calendar.from_ical(body).decoded("refresh-interval") == dt.timedelta(hours=1)
     identity = patient.identity
     for secret in (identity.family_name, identity.given_name, identity.email, identity.phone):
         assert secret not in text

@@ -18,6 +18,7 @@ from exoderm.courses.models import Visit, VisitKind
 
 PRODID = "-//exoderm//visit calendar//EN"
 UID_DOMAIN = "exoderm"
+REFRESH = dt.timedelta(hours=1)
 DURATION = {VisitKind.SESSION: dt.timedelta(minutes=60), VisitKind.FOLLOW_UP: dt.timedelta(minutes=20)}
 
 
@@ -50,6 +51,9 @@ def build_calendar(visits: Iterable[Visit], *, name: str) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", name)
+    # Subscribed calendars poll; an hour keeps rescheduled visits reasonably fresh (RFC 7986).
+    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", "PT1H")
     stamp = timezone.now().astimezone(dt.UTC)
     visits = list(visits)
     for visit in visits:
