@@ -11,24 +11,28 @@ from django.utils import timezone
 
 from exoderm.products.models import Lot, LotStatus, VialState
 from tests import factories
-from tests.web.conftest import logger_csv
+from tests.web.conftest import logger_csv, wall
+
+
+def receive(client, product, *, number, expires_in_days):
+    return client.post(
+        reverse("lot-receive"),
+        {
+            "product": product.pk,
+            "number": number,
+            "expires_on": (timezone.localdate() + dt.timedelta(days=expires_in_days)).isoformat(),
+            "vials_received": 4,
+            "received_at": wall(timezone.now() - dt.timedelta(minutes=5), product.clinic),
+            "logger_interval_minutes": 15,
+        },
+    )
 
 
 @pytest.mark.django_db
 def test_receive_then_release_a_lot(client, clinician):
     product = factories.ProductFactory(clinic=clinician.clinic)
     client.force_login(clinician)
-    response = client.post(
-        reverse("lot-receive"),
-        {
-            "product": product.pk,
-            "number": "A-17",
-            "expires_on": (timezone.localdate() + dt.timedelta(days=200)).isoformat(),
-            "vials_received": 4,
-            "received_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
-            "logger_interval_minutes": 15,
-        },
-    )
+    response = receive(client, product, number="A-17", expires_in_days=200)
     lot = Lot.objects.get(number="A-17")
     assert response.status_code == 302 and lot.status == LotStatus.QUARANTINED
     assert lot.vials.count() == 4
@@ -41,17 +45,7 @@ def test_receive_then_release_a_lot(client, clinician):
 def test_a_receive_error_keeps_what_was_typed(client, clinician):
     product = factories.ProductFactory(clinic=clinician.clinic)
     client.force_login(clinician)
-    response = client.post(
-        reverse("lot-receive"),
-        {
-            "product": product.pk,
-            "number": "B-99",
-            "expires_on": (timezone.localdate() - dt.timedelta(days=1)).isoformat(),
-            "vials_received": 4,
-            "received_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
-            "logger_interval_minutes": 15,
-        },
-    )
+    response = receive(client, product, number="B-99", expires_in_days=-1)
     html = response.content.decode()
     assert response.status_code == 200 and "The lot has already expired." in html
     assert 'value="B-99"' in html

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -13,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
-from exoderm.products.models import LotStatus, StorageForm, VialState
+from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
 from exoderm.treatments.recall import affected_by_lot, recall_csv
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
@@ -114,34 +116,52 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/lots/detail.html", context)
 
 
-@page(Action.RELEASE_LOT)
-def lot_release(request: HttpRequest, pk: int) -> HttpResponse:
-    lot = selectors.lot(clinic_of(request), pk)
-    form = ReleaseForm(request.POST or None)
+def _change_status(
+    request: HttpRequest,
+    lot: Lot,
+    *,
+    form_class: type[ReasonForm] | type[ReleaseForm],
+    change: Callable[..., Lot],
+    done: str,
+    template: str,
+    target: str = "lot",
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """A lot status change with a reason: the form page is the confirmation; errors keep the text."""
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.release_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
+            change(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
         except ValidationError as error:
             add_errors(form, error)
         else:
-            messages.success(request, _("Lot %(number)s released.") % {"number": lot.number})
-            return redirect("lot", lot.pk)
-    return render(request, "web/lots/release.html", {"lot": lot, "form": form})
+            messages.success(request, done % {"number": lot.number})
+            return redirect(target, lot.pk)
+    return render(request, template, {"lot": lot, "form": form, **(extra or {})})
+
+
+@page(Action.RELEASE_LOT)
+def lot_release(request: HttpRequest, pk: int) -> HttpResponse:
+    return _change_status(
+        request,
+        selectors.lot(clinic_of(request), pk),
+        form_class=ReleaseForm,
+        change=services.release_lot,
+        done=_("Lot %(number)s released."),
+        template="web/lots/release.html",
+    )
 
 
 @page(Action.HANDLE_STOCK)
 def lot_quarantine(request: HttpRequest, pk: int) -> HttpResponse:
-    lot = selectors.lot(clinic_of(request), pk)
-    form = ReasonForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.quarantine_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            messages.success(request, _("Lot %(number)s is in quarantine.") % {"number": lot.number})
-            return redirect("lot", lot.pk)
-    return render(request, "web/lots/quarantine.html", {"lot": lot, "form": form})
+    return _change_status(
+        request,
+        selectors.lot(clinic_of(request), pk),
+        form_class=ReasonForm,
+        change=services.quarantine_lot,
+        done=_("Lot %(number)s is in quarantine."),
+        template="web/lots/quarantine.html",
+    )
 
 
 @page(Action.HANDLE_STOCK)
@@ -205,17 +225,15 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
     lot = selectors.lot(clinic_of(request), pk)
     if lot.status == LotStatus.RECALLED:
         return redirect("lot-affected", lot.pk)
-    form = ReasonForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.recall_lot(lot=lot, by=user_of(request), reason=form.cleaned_data["reason"])
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            messages.success(request, _("Lot %(number)s recalled.") % {"number": lot.number})
-            return redirect("lot-affected", lot.pk)
-    return render(
-        request, "web/lots/recall.html", {"lot": lot, "form": form, "affected": len(affected_by_lot(lot))}
+    return _change_status(
+        request,
+        lot,
+        form_class=ReasonForm,
+        change=services.recall_lot,
+        done=_("Lot %(number)s recalled."),
+        template="web/lots/recall.html",
+        target="lot-affected",
+        extra={"affected": len(affected_by_lot(lot))},
     )
 
 
