@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -207,35 +208,32 @@ def _robust_background(
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
-def _hessian_parts(
-    img: np.ndarray, sigma: float, cache: dict | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scale-normalised Hessian of ``img`` at ``sigma`` as ``(g, tr, disc2)``.
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    ks = int(2 * math.ceil(3 * sigma) + 1)
+    return cv2.GaussianBlur(img, (ks, ks), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _hessian_parts(g: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale-normalised Hessian of the smoothed image ``g`` at ``sigma`` as ``(tr, disc2)``.
 
     ``tr`` = σ²(Lxx + Lyy) and ``disc2`` = σ²·sqrt((Lxx − Lyy)² + 4·Lxy²), so that the eigenvalues
-    are σ²λ1 = (tr + disc2) / 2 >= σ²λ2 = (tr − disc2) / 2; ``g`` is the smoothed image. All
-    arithmetic is done with OpenCV (SIMD, threaded). ``cache`` (keyed on the image's identity
-    and σ) shares the result between wrinkles and pores.
+    are σ²λ1 = (tr + disc2) / 2 >= σ²λ2 = (tr − disc2) / 2. All arithmetic is done with OpenCV.
     """
-    key = (id(img), img.shape, round(sigma, 6))
-    if cache is not None and key in cache:
-        return cache[key]
-    ks = int(2 * math.ceil(3 * sigma) + 1)
-    g = cv2.GaussianBlur(img, (ks, ks), sigma, borderType=cv2.BORDER_REFLECT)
     s2 = sigma * sigma / 4.0  # a 3x3 Sobel second derivative is 4x the derivative
     dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, scale=s2)
     dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, scale=s2)
     dxy2 = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=2 * s2)
     tr = cv2.add(dxx, dyy)
     disc2 = cv2.magnitude(cv2.subtract(dxx, dyy), dxy2)
-    if cache is not None:
-        cache[key] = (g, tr, disc2)
-    return g, tr, disc2
+    return tr, disc2
 
 
-def _valley_level(img: np.ndarray, sigma: float, cache: dict | None = None) -> np.ndarray:
-    """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`)."""
-    g, tr, disc2 = _hessian_parts(img, sigma, cache)
+def _valley_level(g: np.ndarray, sigma: float) -> np.ndarray:
+    """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`).
+
+    ``g`` is the image smoothed at ``sigma``.
+    """
+    tr, disc2 = _hessian_parts(g, sigma)
     s1 = sigma / 8.0  # a 3x3 Sobel first derivative is 8x the derivative
     grad = cv2.magnitude(
         cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1),
@@ -249,13 +247,44 @@ def _valley_level(img: np.ndarray, sigma: float, cache: dict | None = None) -> n
     return cv2.multiply(resp, good)
 
 
-def _blob_level(img: np.ndarray, sigma: float, cache: dict | None = None) -> np.ndarray:
-    """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0."""
-    _, tr, disc2 = _hessian_parts(img, sigma, cache)
+def _blob_level(g: np.ndarray, sigma: float) -> np.ndarray:
+    """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0.
+
+    ``g`` is the image smoothed at ``sigma``.
+    """
+    tr, disc2 = _hessian_parts(g, sigma)
     lam2 = cv2.addWeighted(tr, 0.5, disc2, -0.5, 0.0)
     # λ2 >= λ1 / 2  <=>  tr >= 3·disc2
     _, good = cv2.threshold(cv2.addWeighted(tr, 1.0, disc2, -3.0, 0.0), 0.0, 1.0, cv2.THRESH_BINARY)
     return cv2.multiply(lam2, good)
+
+
+#: Pixels per strip of :func:`_max_levels` (a strip's temporaries stay in the CPU cache).
+_STRIP_PX = 1 << 16
+
+LevelFn = Callable[[np.ndarray, float], np.ndarray]
+
+
+def _max_levels(fn: LevelFn, gs: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Pixelwise maximum of ``fn(g, σ)`` over the smoothed images ``gs`` = [(g, σ), ...].
+
+    ``fn`` uses 3x3 derivatives only, so it is evaluated on horizontal strips with one row of
+    overlap: the result is the same as on the whole image, but each strip's temporaries stay in
+    the CPU cache (2 to 3 times faster than whole-image passes, which are memory bound).
+    """
+    h, w = gs[0][0].shape[:2]
+    rows = max(8, _STRIP_PX // max(w, 1))
+    out = np.empty((h, w), np.float32)
+    for y in range(0, h, rows):
+        a, b = max(0, y - 1), min(h, y + rows + 1)
+        n = min(rows, h - y)
+        best: np.ndarray | None = None
+        for g, s in gs:
+            lvl = fn(g[a:b], s)
+            best = lvl if best is None else cv2.max(best, lvl)
+        assert best is not None
+        out[y : y + n] = best[y - a : y - a + n]
+    return out
 
 
 def _shrink(img: np.ndarray, factor: int) -> np.ndarray:
@@ -288,7 +317,23 @@ def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
     return k
 
 
-def _valley_response(filled_l: np.ndarray, mm_per_px: float, cache: dict | None = None) -> np.ndarray:
+def _multiscale_max(fn: LevelFn, img: np.ndarray, levels: list[tuple[int, float]]) -> np.ndarray:
+    """max(0, max over ``levels`` of ``fn``) at full resolution; ``levels`` = [(k, σ_k), ...]
+    evaluates ``fn`` at σ_k on ``img`` decimated ``k`` times, bilinearly upsampled."""
+    shape = img.shape[:2]
+    fine = [(_blur(img, s), s) for k, s in levels if k == 1]
+    best = _max_levels(fn, fine) if fine else np.zeros(shape, np.float32)
+    shrunk: dict[int, np.ndarray] = {}
+    for k, s in levels:
+        if k == 1:
+            continue
+        if k not in shrunk:
+            shrunk[k] = _shrink(img, k)
+        best = cv2.max(best, _grow(_max_levels(fn, [(_blur(shrunk[k], s), s)]), shape))
+    return best
+
+
+def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
     """Multi-scale valley strength of L*.
 
     The maximum over scales of the scale-normalised σ²·λ1 minus :data:`WRINKLE_EDGE_PENALTY`
@@ -298,15 +343,12 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, cache: dict | None 
     lo, hi = WRINKLE_WIDTH_MM
     # a Gaussian valley of FWHM w answers best at σ ≈ w / 2.355
     sigmas_mm = np.geomspace(lo / 2.355, hi / 2.355, WRINKLE_SCALES)
-    shape = filled_l.shape
-    best = np.zeros(shape, np.float32)
+    levels = []
     for s_mm in sigmas_mm:
-        s_px = s_mm / mm_per_px
+        s_px = float(s_mm) / mm_per_px
         k = _level_for(s_px)
-        img = _shrink(filled_l, k)
-        sk = _level_sigma(s_px, k)
-        best = cv2.max(best, _grow(_valley_level(img, sk, cache if k == 1 else None), shape))
-    return best
+        levels.append((k, _level_sigma(s_px, k)))
+    return _multiscale_max(_valley_level, filled_l, levels)
 
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -499,7 +541,6 @@ class _SharedMaps:
 
     def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None, off=(0, 0)):
         self.off = off
-        self._hcache: dict = {}
         #: seconds per stage (for benchmarks)
         self.timings: dict[str, float] = {}
         t = [time.perf_counter()]
@@ -571,7 +612,7 @@ class _SharedMaps:
             valley = np.zeros_like(umask)
         else:
             self.wrinkle_ok = True
-            resp = _valley_response(filled, mpp, self._hcache)
+            resp = _valley_response(filled, mpp)
             # Lines are sought away from the skin mask's own border (hair line, eyes, lips,
             # face outline): the filled-in background there makes border shadows look like
             # valleys. A real line crossing the border loses WRINKLE_BORDER_MM at that end.
@@ -610,7 +651,6 @@ class _SharedMaps:
             self.pore_yx = None
         else:
             self.pore_yx = self._pores(filled, valley)
-        self._hcache.clear()
         lap("pores")
 
     # ------------------------------------------------------------------------------------------
@@ -712,12 +752,11 @@ class _SharedMaps:
         # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; scales for d = 0.1, 0.2
         # and 0.4 mm cover 0.1 to 0.5 mm; the middle one is the finest wrinkle scale (shared)
         sigmas = np.array([lo, 2 * lo, 4 * lo]) / 2.355 / mpp
-        best = np.zeros(filled.shape, np.float32)
+        levels = []
         for s in sigmas:
-            k = _level_for(s, 1.2)
-            img = _shrink(filled, k)
-            sk = max(0.5, s / k)
-            best = cv2.max(best, _grow(_blob_level(img, sk, self._hcache if k == 1 else None), filled.shape))
+            k = _level_for(float(s), 1.2)
+            levels.append((k, max(0.5, float(s) / k)))
+        best = _multiscale_max(_blob_level, filled, levels)
         r = max(1, round(0.5 * lo / mpp))
         kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern)) & self.umask
