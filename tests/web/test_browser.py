@@ -7,7 +7,6 @@ any Content-Security-Policy violation. Screenshots of the pages land in docs/scr
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -41,10 +40,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def browser_page(live_server):
+def browser_page(live_server, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
     # still plain synchronous calls between browser steps.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
