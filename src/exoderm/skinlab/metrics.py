@@ -414,9 +414,13 @@ def _component_moments(labels: np.ndarray, n: int, sel: np.ndarray) -> tuple[np.
     return ht + disc, np.maximum(ht - disc, 1e-6)
 
 
+#: Regions with fewer pixels get an exact median.
+_MEDIAN_EXACT_BELOW = 4096
+
+
 def _median(values: np.ndarray) -> float:
     """Median to 0.005 L*a*b* units via a histogram (10x faster than a partition on 10 MP)."""
-    if values.size < 4096 or float(values.max()) - float(values.min()) > 1000.0:
+    if values.size < _MEDIAN_EXACT_BELOW or float(values.max()) - float(values.min()) > 1000.0:
         return float(np.median(values))
     q = np.rint(values * 100.0).astype(np.int32)
     lo = int(q.min())
@@ -556,6 +560,7 @@ class _SharedMaps:
         self.L = np.ascontiguousarray(crop[..., 0])
         self.a = np.ascontiguousarray(crop[..., 1])
         self.b = np.ascontiguousarray(crop[..., 2])
+        self._q: list[tuple[np.ndarray, int, int] | None] | None = None
         if mm_per_px is None:
             return
         mpp = mm_per_px
@@ -568,6 +573,7 @@ class _SharedMaps:
         bg10a = _robust_background(self.a, umask, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA)
         self.da10 = self.a - bg10a
         self.red = (self.da10 >= RED_DA) & umask
+        self.da10_pos = cv2.max(self.da10, 0.0)
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5 = _robust_background(
@@ -743,6 +749,17 @@ class _SharedMaps:
             ok &= ~line_like
         self.spot_lab = lab
         self.spot_ok = ok
+        # coordinates of the pixels of counted spots, component by component in its own box
+        parts_y, parts_x, parts_l = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
+        for i in np.flatnonzero(ok):
+            x, y, ww, hh = (int(v) for v in stats[i, :4])
+            yy, xx = np.nonzero(lab[y : y + hh, x : x + ww] == i)
+            parts_y.append(yy + y)
+            parts_x.append(xx + x)
+            parts_l.append(np.full(yy.size, i, np.intp))
+        self.sp_y = np.concatenate(parts_y)
+        self.sp_x = np.concatenate(parts_x)
+        self.sp_lab = np.concatenate(parts_l)
         self.spot_n = n
         self.spot_total = stats[:, cv2.CC_STAT_AREA]
 
@@ -759,14 +776,37 @@ class _SharedMaps:
         best = _multiscale_max(_blob_level, filled, levels)
         r = max(1, round(0.5 * lo / mpp))
         kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern)) & self.umask
-        # not inside counted spots or wrinkles
-        spot_px = self.spot_ok[self.spot_lab]
-        peak &= ~spot_px & ~self.wrinkle_area
+        peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
         ys, xs = np.nonzero(peak)
-        return ys, xs
+        # skin, not inside counted spots or wrinkles
+        keep = self.umask[ys, xs] & ~self.spot_ok[self.spot_lab[ys, xs]] & ~self.wrinkle_area[ys, xs]
+        return ys[keep], xs[keep]
 
     # ------------------------------------------------------------------------------------------
+    def _median(self, c: int, sl: tuple[slice, slice], rm: np.ndarray, m8: np.ndarray, npx: int) -> float:
+        """Median of channel ``c`` over the region, to 0.005 units (as :func:`_median`), from a
+        masked histogram of the crop's channel quantised once to 0.01 units."""
+        chan = (self.L, self.a, self.b)[c]
+        if npx < _MEDIAN_EXACT_BELOW:
+            return _median(chan[sl][rm])
+        if self._q is None:
+            self._q = []
+            u8 = self.umask.view(np.uint8)
+            for ch in (self.L, self.a, self.b):
+                q = np.rint(ch * np.float32(100.0))
+                lo, hi, _, _ = cv2.minMaxLoc(q, mask=u8)
+                self._q.append((q, int(lo), int(hi)) if hi - lo <= 100_000.0 else None)
+        qc = self._q[c]
+        if qc is None:
+            return _median(chan[sl][rm])
+        q, lo, hi = qc
+        # unit bins centred on the integers lo..hi: bin index = q - lo exactly
+        hist = cv2.calcHist([q[sl]], [0], m8, [hi - lo + 1], [lo - 0.5, hi + 0.5]).ravel()
+        csum = np.cumsum(hist.astype(np.int64))
+        i1 = int(np.searchsorted(csum, (npx + 1) // 2))
+        i2 = int(np.searchsorted(csum, npx // 2 + 1))
+        return (i1 + i2 + 2 * lo) / 200.0
+
     def region(
         self, rm: np.ndarray, box: tuple[int, int, int, int], full: tuple[int, int]
     ) -> RegionMeasurement:
@@ -778,9 +818,8 @@ class _SharedMaps:
         npx = int(np.count_nonzero(rm))
         notes: list[str] = []
         met = _empty_metrics()
-        Lm = _median(self.L[sl][rm])
-        am = _median(self.a[sl][rm])
-        bm = _median(self.b[sl][rm])
+        m8 = rm.view(np.uint8)
+        Lm, am, bm = (self._median(c, sl, rm, m8, npx) for c in range(3))
         met["L_median"], met["a_median"], met["b_median"] = Lm, am, bm
         if abs(bm) < 1e-9:
             notes.append("ita_deg: b_median is 0")
@@ -804,23 +843,29 @@ class _SharedMaps:
 
         area_mm2 = npx * mpp * mpp
         area_cm2 = area_mm2 / 100.0
-        met["tone_sd_L"] = float(np.std(self.tone_resid[sl][rm]))
+        _, sd = cv2.meanStdDev(self.tone_resid[sl], mask=m8)
+        met["tone_sd_L"] = float(sd[0, 0])
 
         # red
         red = self.red[sl] & rm
         met["red_area_pct"] = 100.0 * float(np.count_nonzero(red)) / npx
-        met["a_excess_mean"] = float(np.maximum(self.da10[sl][rm], 0.0).mean())
+        met["a_excess_mean"] = float(cv2.mean(self.da10_pos[sl], mask=m8)[0])
 
         # spots: a component belongs to the region holding most of its pixels
+        # (only pixels of counted spots matter: kept as coordinates)
         n = self.spot_n
-        lab = self.spot_lab[sl]
-        inside = np.bincount(lab[rm], minlength=n)
+        sy, sx, sl_ = self.sp_y, self.sp_x, self.sp_lab
+        sinb = np.flatnonzero((sy >= by0) & (sy < by1) & (sx >= bx0) & (sx < bx1))
+        sinb = sinb[rm[sy[sinb] - by0, sx[sinb] - bx0]]
+        inside = np.bincount(sl_[sinb], minlength=n)
         mine = self.spot_ok & (2 * inside >= self.spot_total) & (inside > 0)
         met["spot_count"] = int(mine.sum())
         spot_area_px = float(inside[mine].sum())
         met["spot_area_mm2"] = spot_area_px * mpp * mpp
         met["spot_area_pct"] = 100.0 * spot_area_px / npx
-        spots_mask = mine[lab] & rm
+        spots_mask = np.zeros(rm.shape, bool)
+        sel = sinb[mine[sl_[sinb]]]
+        spots_mask[sy[sel] - by0, sx[sel] - bx0] = True
 
         # wrinkles
         if not self.wrinkle_ok:
@@ -848,8 +893,7 @@ class _SharedMaps:
         if self.texture is None:
             notes.append(self.texture_note)
         else:
-            t = self.texture[sl][rm]
-            met["texture_rms"] = float(np.sqrt(np.mean(t * t)))
+            met["texture_rms"] = float(cv2.norm(self.texture[sl], cv2.NORM_L2, mask=m8)) / math.sqrt(npx)
 
         # pores
         if self.pore_yx is None:
