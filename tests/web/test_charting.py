@@ -152,3 +152,19 @@ def test_service_paths_map_to_the_inputs_of_the_page():
     assert html_name("screening.pregnancy", **rows) == "patient"
     assert html_name("performed_at", **rows) == "performed_at"
     assert html_name("procedures", **rows) == ""
+
+
+@pytest.mark.django_db
+def test_thaw_the_next_vial_from_the_charting_form(client, scene):
+    from exoderm.products.models import Vial
+
+    client.force_login(scene.clinician)
+    lot = factories.LotFactory(product=scene.product)
+    stored = factories.VialFactory(lot=lot)
+    html = client.get(reverse("lot-status"), {"applications-0-lot": lot.pk}).content.decode()
+    thaw = reverse("vial-action", args=[lot.pk, stored.pk, "thaw"])
+    assert f'hx-post="{thaw}"' in html
+    response = client.post(thaw, {"panel": "1"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "data-countdown-until" in response.content.decode()
+    assert "<html" not in response.content.decode()
+    assert Vial.objects.get(pk=stored.pk).state == "thawed"

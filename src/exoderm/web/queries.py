@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
 from exoderm.clinics.models import Clinic, User
-from exoderm.core.access import in_clinic
+from exoderm.core.access import NotFound, in_clinic
 from exoderm.courses.models import Visit, VisitStatus
+from exoderm.patients.selectors import clinic_today
 from exoderm.products import selectors as product_selectors
-from exoderm.products.models import Lot, LotStatus
+from exoderm.products.models import Lot, LotStatus, VialState
 from exoderm.treatments.models import ProtocolWarning, TreatmentSession
 
 EXPIRY_HORIZON_DAYS = 30
@@ -73,3 +76,31 @@ def sessions(clinic: Clinic) -> QuerySet[TreatmentSession]:
 
 def clinic_users(clinic: Clinic) -> QuerySet[User]:
     return User.objects.filter(clinic=clinic)
+
+
+def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
+    """What the charting form shows next to a chosen lot: status, expiry and thawed vials' countdowns."""
+    if not lot_id:
+        return None
+    try:
+        lot = product_selectors.lot(clinic, lot_id)
+    except NotFound:
+        return None
+    today = clinic_today(clinic)
+    use_by = dt.timedelta(minutes=lot.product.use_by_minutes)
+    vials = list(product_selectors.vials(lot).filter(state__in=[VialState.STORED, VialState.THAWED]))
+    now = timezone.now()
+    thawed = [
+        {"vial": v, "use_by": v.thawed_at + use_by, "passed": v.thawed_at + use_by <= now}
+        for v in sorted(vials, key=lambda v: v.thawed_at or now, reverse=True)
+        if v.state == VialState.THAWED and v.thawed_at
+    ]
+    return {
+        "lot": lot,
+        "next_vial": next((v for v in vials if v.state == VialState.STORED), None),
+        "usable": lot.status == LotStatus.RELEASED and lot.expires_on >= today,
+        "days_left": (lot.expires_on - today).days,
+        "thawed": thawed,
+        "stored": sum(1 for v in vials if v.state == VialState.STORED),
+        "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
+    }

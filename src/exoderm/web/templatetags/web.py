@@ -111,3 +111,9 @@ RULE_LABELS = {
 def rule_label(rule: str) -> str:
     """The protocol rule's name in the user's language (its stable id where none is known)."""
     return str(RULE_LABELS.get(rule, rule))
+
+
+@register.filter
+def vial_verb(storage_form: str) -> str:
+    """The vial action that starts the use-by time for a product of this storage form."""
+    return "reconstitute" if storage_form == "lyophilized" else "thaw"

@@ -17,6 +17,7 @@ from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
 from exoderm.treatments.recall import affected_by_lot, recall_csv
+from exoderm.web import queries
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
     ProductForm,
@@ -211,10 +212,17 @@ def vial_action(request: HttpRequest, pk: int, vial_pk: int, action: str) -> Htt
             return render(request, "web/lots/vial_discard.html", {"lot": vial.lot, "vial": vial})
         return redirect("lot", pk)
     service, done = actions[action]
+    error_text = ""
     try:
         service(vial=vial, by=user_of(request))
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        error_text = " ".join(error.messages)
+    if request.POST.get("panel"):
+        # From the charting form (HTMX): answer with the lot's panel, countdown included.
+        panel = queries.lot_panel(clinic, pk)
+        return render(request, "web/sessions/lot_status.html", {"panel": panel, "error": error_text})
+    if error_text:
+        messages.error(request, error_text)
     else:
         messages.success(request, done % {"vial": vial.serial})
     return redirect("lot", pk)

@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.core.access import NotFound
@@ -19,7 +18,7 @@ from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
 from exoderm.patients import selectors as patient_selectors
 from exoderm.products import selectors as product_selectors
-from exoderm.products.models import LotStatus, VialState
+from exoderm.products.models import LotStatus
 from exoderm.treatments import selectors
 from exoderm.treatments.protocol import WARN
 from exoderm.treatments.services import record_session
@@ -139,7 +138,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
         "blocked": any(i.severity != WARN for v in issues.values() for i in v),
         "window_minutes": clinic.application_window_minutes,
         "lot_panels": {
-            f"applications-{i}-lot": lot_panel(clinic, f.data.get(f"applications-{i}-lot"))
+            f"applications-{i}-lot": queries.lot_panel(clinic, f.data.get(f"applications-{i}-lot"))
             for i, f in enumerate(applications.forms)
             if f.is_bound
         },
@@ -162,33 +161,6 @@ def _describe_issues(forms: list[Any], issues: dict[str, list[Issue]]) -> None:
                 field.widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{html_name}-issues"})
 
 
-def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
-    """What the charting form shows next to a chosen lot: status, expiry and thawed vials' countdowns."""
-    if not lot_id:
-        return None
-    try:
-        lot = product_selectors.lot(clinic, lot_id)
-    except NotFound:
-        return None
-    today = patient_selectors.clinic_today(clinic)
-    use_by = dt.timedelta(minutes=lot.product.use_by_minutes)
-    vials = list(product_selectors.vials(lot).filter(state__in=[VialState.STORED, VialState.THAWED]))
-    now = timezone.now()
-    thawed = [
-        {"vial": v, "use_by": v.thawed_at + use_by, "passed": v.thawed_at + use_by <= now}
-        for v in sorted(vials, key=lambda v: v.thawed_at or now, reverse=True)
-        if v.state == VialState.THAWED and v.thawed_at
-    ]
-    return {
-        "lot": lot,
-        "usable": lot.status == LotStatus.RELEASED and lot.expires_on >= today,
-        "days_left": (lot.expires_on - today).days,
-        "thawed": thawed,
-        "stored": sum(1 for v in vials if v.state == VialState.STORED),
-        "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
-    }
-
-
 def window_hint(clinic: Any, ended_at: dt.datetime | None) -> dict[str, Any] | None:
     if ended_at is None:
         return None
@@ -206,7 +178,7 @@ def _value(request: HttpRequest, suffix: str) -> str:
 
 @page(Action.CHART_SESSION)
 def lot_status(request: HttpRequest) -> HttpResponse:
-    panel = lot_panel(clinic_of(request), _value(request, "lot"))
+    panel = queries.lot_panel(clinic_of(request), _value(request, "lot"))
     return render(request, "web/sessions/lot_status.html", {"panel": panel})
 
 
