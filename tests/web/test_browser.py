@@ -322,6 +322,20 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         assert page.evaluate(UNLABELLED) == [], path
         shot(page, name)
         page.check_clean()
+    # thaw the next vial of a released lot from the charting form: the countdown appears in place
+    from playwright.sync_api import expect
+
+    usable = Lot.objects.filter(status=LotStatus.RELEASED, vials__state="stored").distinct().first()
+    assert usable is not None
+    page.goto(url + pages["demo-charting"])
+    page.select_option("#id_applications-0-lot", str(usable.pk))
+    thaw = page.locator(".lot-status button[hx-post]")
+    thaw.wait_for()
+    thaw.click()
+    expect(page.locator(".lot-status .countdown").first).to_be_visible()
+    assert usable.vials.filter(state="thawed").exists()
+    page.check_clean()
+
     page.click('button[name="language"][value="de"]')
     page.wait_for_load_state()
     for name, path in pages.items():
