@@ -148,51 +148,61 @@ class RegionMeasurement:
 # ============================================================================================
 
 
+Exclude = Callable[[np.ndarray], np.ndarray]
+
+
+def _background_grid(sigma_px: float, shape: tuple[int, int]) -> tuple[float, int, int]:
+    """Grid of :func:`_robust_background`: (step, rows, cols) with a step of about σ/4."""
+    h, w = shape
+    step = max(1.0, sigma_px / 4.0)
+    return step, max(1, round(h / step)), max(1, round(w / step))
+
+
 def _robust_background(
-    img: np.ndarray,
-    weight: np.ndarray,
+    weighted: list[np.ndarray],
+    wf: np.ndarray,
     sigma_px: float,
     *,
-    exclude=None,
+    exclude: Exclude | None = None,
     n_iter: int = 2,
 ) -> np.ndarray:
-    """Normalised Gaussian convolution of ``img`` over ``weight``, computed on a coarse grid.
+    """Normalised Gaussian convolution of images over a weight, computed on a coarse grid.
 
     Parameters
     ----------
-    img : ndarray
-        (H, W) or (H, W, C) float32.
-    weight : ndarray
-        (H, W) bool, the pixels that may contribute.
+    weighted : list of ndarray
+        (H, W) float32 images already multiplied by the weight (one per channel).
+    wf : ndarray
+        (H, W) float32 weight, 1 for the pixels that may contribute, else 0.
     sigma_px : float
         Gaussian σ in full-resolution pixels.
     exclude : callable, optional
         ``exclude(residual_lowres) -> bool mask`` of coarse cells to drop from the weights
-        (candidate lesions); applied ``n_iter`` times.
+        (candidate lesions); applied ``n_iter`` times. The residual is (h, w) for one channel,
+        (h, w, C) for several.
 
     Returns
     -------
     ndarray
-        Background of the same shape as ``img``.
+        Background, (H, W) for one channel or (H, W, C), float32.
     """
-    h, w = weight.shape
-    step = max(1.0, sigma_px / 4.0)
-    sh, sw = max(1, round(h / step)), max(1, round(w / step))
-    wf = weight.astype(np.float32)
-    num = img * wf if img.ndim == 2 else img * wf[..., None]
-    num_s = cv2.resize(num, (sw, sh), interpolation=cv2.INTER_AREA)
+    h, w = wf.shape
+    step, sh, sw = _background_grid(sigma_px, (h, w))
     cov = cv2.resize(wf, (sw, sh), interpolation=cv2.INTER_AREA)
     safe = np.maximum(cov, 1e-6)
-    low = num_s / (safe if img.ndim == 2 else safe[..., None])
+    lows = [cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) / safe for m in weighted]
+    low = lows[0] if len(lows) == 1 else cv2.merge(lows)
+    multi = low.ndim == 3
     s = sigma_px / step
     ksize = int(2 * math.ceil(3 * s) + 1)
 
     def conv(wt: np.ndarray) -> np.ndarray:
-        wl = low * (wt if img.ndim == 2 else wt[..., None])
+        wl = low * (wt[..., None] if multi else wt)
         nb = cv2.GaussianBlur(wl, (ksize, ksize), s, borderType=cv2.BORDER_CONSTANT)
         db = cv2.GaussianBlur(wt, (ksize, ksize), s, borderType=cv2.BORDER_CONSTANT)
         db = np.maximum(db, 1e-6)
-        return nb / (db if img.ndim == 2 else db[..., None])
+        out: np.ndarray = nb / (db[..., None] if multi else db)
+        return out
 
     wt = cov
     bg = conv(wt)
@@ -204,8 +214,8 @@ def _robust_background(
             wt2 = np.maximum(wt2, cov * 1e-3)
             bg = conv(wt2)
     if sh == h and sw == w:
-        return bg.astype(np.float32)
-    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        return bg.astype(np.float32, copy=False)
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -351,6 +361,15 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
     return _multiscale_max(_valley_level, filled_l, levels)
 
 
+def _components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components of a bool mask: (count, labels, stats) as OpenCV's
+    ``connectedComponentsWithStats``, with Grana's algorithm (twice as fast with statistics)."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
+    )
+    return int(n), lab, stats
+
+
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     n, lab = cv2.connectedComponents(low.view(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
@@ -491,7 +510,8 @@ def measure_regions(
         y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
         umask = union[y0:y1, x0:x1]
-        if not cv2.checkRange(crop)[0]:  # NaN or inf pixels are not skin
+        # NaN or inf pixels are not skin (any of them makes the sum non-finite)
+        if not np.isfinite(cv2.sumElems(crop)[:3]).all():
             finite = np.isfinite(crop).all(axis=2)
             crop = np.where(finite[..., None], crop, 0.0).astype(np.float32)
             umask = umask & finite
@@ -564,21 +584,23 @@ class _SharedMaps:
         if mm_per_px is None:
             return
         mpp = mm_per_px
-        la = np.ascontiguousarray(crop[..., :2])
 
         # --- background at 10 mm: tone (no exclusion) and redness (red excluded) ------------
+        uf = umask.astype(np.float32)
+        Lw = cv2.multiply(self.L, uf)
+        aw = cv2.multiply(self.a, uf)
         s10 = TONE_SIGMA_MM / mpp
-        bg10 = _robust_background(self.L, umask, s10)
-        self.tone_resid = self.L - bg10
-        bg10a = _robust_background(self.a, umask, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA)
-        self.da10 = self.a - bg10a
+        bg10 = _robust_background([Lw], uf, s10)
+        self.tone_resid = cv2.subtract(self.L, bg10)
+        bg10a = _robust_background([aw], uf, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA)
+        self.da10 = cv2.subtract(self.a, bg10a)
         self.red = (self.da10 >= RED_DA) & umask
         self.da10_pos = cv2.max(self.da10, 0.0)
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5 = _robust_background(
-            la,
-            umask,
+            [Lw, aw],
+            uf,
             SPOT_SIGMA_MM / mpp,
             exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
         )
@@ -588,9 +610,8 @@ class _SharedMaps:
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
         # valley or an edge at the mask's border; far from skin, the 5 mm background.
-        uf = umask.astype(np.float32)
         sf = FILL_SIGMA_MM / mpp
-        num = _smooth(self.L * uf, sf)
+        num = _smooth(Lw, sf)
         den = _smooth(uf, sf)
         near = np.where(den > 0.02, num / np.maximum(den, 0.02), bg5[..., 0])
         filled = np.where(umask, self.L, near).astype(np.float32)
@@ -671,7 +692,7 @@ class _SharedMaps:
         self.sk_count = np.zeros(1, np.int64)
         self.sk_endcorr = np.zeros(1)
         self.wrinkle_area = np.zeros_like(valley)
-        vn, vlab, vst, _ = cv2.connectedComponentsWithStats(valley.view(np.uint8), connectivity=8)
+        vn, vlab, vst = _components_with_stats(valley)
         # thin only valley pieces big enough to hold a 3 mm skeleton, each in its own box
         diag = np.hypot(vst[:, cv2.CC_STAT_WIDTH], vst[:, cv2.CC_STAT_HEIGHT]) * mpp
         cand = np.flatnonzero(diag >= 0.5 * WRINKLE_MIN_LENGTH_MM)
@@ -723,7 +744,7 @@ class _SharedMaps:
 
     def _spots(self, cand: np.ndarray, valley: np.ndarray) -> None:
         mpp = self.mpp
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(cand.view(np.uint8), connectivity=8)
+        n, lab, stats = _components_with_stats(cand)
         area_mm2 = stats[:, cv2.CC_STAT_AREA] * mpp * mpp
         ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
         ok[0] = False
