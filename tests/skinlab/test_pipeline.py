@@ -51,6 +51,7 @@ def test_record_has_the_spec_shape(result):
         assert set(r["metrics"]) == set(METRIC_KEYS)
     json.dumps(d, allow_nan=False)  # strict JSON: no NaN
     assert set(result.timings) == {"decode", "chart", "landmarks", "color", "masks", "metrics", "quality"}
+    assert set(result.cpu_timings) == set(result.timings)
 
 
 def test_skin_colour_is_plausible(result):

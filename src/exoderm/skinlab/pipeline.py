@@ -1,6 +1,6 @@
 """One photo in, the spec's measurement record out: :func:`analyze`.
 
-Stages (each timed in ``Analysis.timings``, seconds): ``decode`` → ``chart`` (ColorChecker
+Stages (each timed in ``Analysis.timings`` and ``cpu_timings``, seconds): ``decode`` → ``chart`` (ColorChecker
 detection and colour-correction fit) → ``landmarks`` (face mesh on a downscaled copy) →
 ``color`` (sRGB → L*a*b* of the face's bounding box only) → ``masks`` (regions and
 exclusions) → ``metrics`` → ``quality``.
@@ -68,6 +68,9 @@ class Analysis:
     quality: Quality
     regions: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds per stage."""
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per stage (the whole process, all threads: meaningful when it runs alone)."""
     rgb: np.ndarray | None = field(default=None, repr=False)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     lab: np.ndarray | None = field(default=None, repr=False)
@@ -277,13 +280,14 @@ def analyze(
         For unreadable, truncated, greyscale or tiny images and bad ROI masks.
     """
     timings: dict[str, float] = {}
-    t = time.perf_counter()
+    cpu_timings: dict[str, float] = {}
+    t, c = time.perf_counter(), time.process_time()
 
     def lap(name: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        timings[name] = now - t
-        t = now
+        nonlocal t, c
+        now, cpu = time.perf_counter(), time.process_time()
+        timings[name], cpu_timings[name] = now - t, cpu - c
+        t, c = now, cpu
 
     if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
@@ -333,7 +337,7 @@ def analyze(
         q = assess_quality(rgb, None, pose=None, mm_per_px=mmpp, face_expected=True)
         q.notes.extend(notes)
         return Analysis(
-            loaded.file, w, h, calibration, scale, q, {}, timings,
+            loaded.file, w, h, calibration, scale, q, {}, timings, cpu_timings,
             rgb=rgb if keep_arrays else None, chart=chart, ccm=ccm,
         )  # fmt: skip
     roi_mask = None
@@ -408,7 +412,7 @@ def analyze(
     lap("quality")
 
     return Analysis(
-        loaded.file, w, h, calibration, scale, q, regions, timings,
+        loaded.file, w, h, calibration, scale, q, regions, timings, cpu_timings,
         rgb=rgb if keep_arrays else None, box=box, lab=lab if keep_arrays else None,
         masks=masks if keep_arrays else {}, landmarks=lm, chart=chart, ccm=ccm,
     )  # fmt: skip
