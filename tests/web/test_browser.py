@@ -309,11 +309,14 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         "demo-receive": "/lots/receive/",
     }
     page.goto(url + "/login/")
-    page.click('button[name="language"][value="en"]')
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("form.stack button[type=submit]")
     page.wait_for_url(url + "/")
+    # The demo clinician works in German; the walk starts in English, saved on the user.
+    page.click('button[name="language"][value="en"]')
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
     english = {}
     for name, path in pages.items():
         page.goto(url + path)
@@ -338,9 +341,12 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
 
     page.click('button[name="language"][value="de"]')
     page.wait_for_load_state()
+    assert "Today" in english["demo-today"]
     for name, path in pages.items():
         page.goto(url + path)
-        assert english_strings_left(english[name], visible_text(page)) == [], path
+        german = visible_text(page)
+        assert "Heute" in german
+        assert english_strings_left(english[name], german) == [], path
         if name in {"demo-today", "demo-lot", "demo-patient"}:
             shot(page, name + "-de")
         page.check_clean()
