@@ -692,40 +692,57 @@ class _SharedMaps:
         self.sk_count = np.zeros(1, np.int64)
         self.sk_endcorr = np.zeros(1)
         self.wrinkle_area = np.zeros_like(valley)
-        vn, vlab, vst = _components_with_stats(valley)
+        _, vlab, vst = _components_with_stats(valley)
         # thin only valley pieces big enough to hold a 3 mm skeleton, each in its own box
         diag = np.hypot(vst[:, cv2.CC_STAT_WIDTH], vst[:, cv2.CC_STAT_HEIGHT]) * mpp
         cand = np.flatnonzero(diag >= 0.5 * WRINKLE_MIN_LENGTH_MM)
         cand = cand[cand > 0]
         if cand.size == 0:
             return
-        skel = np.zeros_like(valley)
+        # Each piece is thinned, labelled and measured in its own (padded) box: pieces are
+        # separate 8-connected components, so their skeletons never touch each other.
+        ys_l, xs_l, wt_l, end_l, lab_l, own_l = [], [], [], [], [], []
+        n = 1
         for i in cand:
-            x, y, ww, hh = vst[i, :4]
-            box = (slice(y, y + hh), slice(x, x + ww))
-            piece = np.pad((vlab[box] == i).view(np.uint8) * 255, 1)
+            x, y, ww, hh = (int(v) for v in vst[i, :4])
+            piece = np.pad((vlab[y : y + hh, x : x + ww] == i).view(np.uint8) * 255, 1)
             thin = cv2.ximgproc.thinning(piece, thinningType=cv2.ximgproc.THINNING_GUOHALL)
-            skel[box] |= thin[1:-1, 1:-1] > 0
-        n, lab = cv2.connectedComponents(skel.view(np.uint8), connectivity=8)
-        ys, xs, wt, end = _skeleton_lengths(skel)
-        sl = lab[ys, xs]
+            m, plab = cv2.connectedComponents(thin, connectivity=8)
+            if m <= 1:
+                continue
+            py, px, pw, pe = _skeleton_lengths(thin[1:-1, 1:-1] > 0)
+            ys_l.append(py + y)
+            xs_l.append(px + x)
+            wt_l.append(pw)
+            end_l.append(pe)
+            lab_l.append(plab[py + 1, px + 1].astype(np.int64) + (n - 1))
+            own_l.append(np.full(m - 1, i, np.int64))
+            n += m - 1
+        if n == 1:
+            return
+        ys, xs = np.concatenate(ys_l), np.concatenate(xs_l)
+        wt, end = np.concatenate(wt_l), np.concatenate(end_l)
+        sl = np.concatenate(lab_l)
+        sk_owner = np.concatenate([np.zeros(1, np.int64), *own_l])
         length_mm = np.bincount(sl, wt, n) * mpp
         n_end = np.bincount(sl, end.astype(np.float64), n)
         # a wrinkle is an open line (closed rings are lesion borders, not lines)
         valid = (length_mm >= WRINKLE_MIN_LENGTH_MM) & (n_end >= 1)
         valid[0] = False
-        self.skel = skel & valid[lab]
+        skel = np.zeros_like(valley)
+        v = valid[sl]
+        skel[ys[v], xs[v]] = True
+        self.skel = skel
         self.sk_y, self.sk_x, self.sk_w, self.sk_end, self.sk_lab = ys, xs, wt, end, sl
         self.sk_valid = valid
         self.sk_count = np.bincount(sl, minlength=n)
         self.sk_endcorr = np.zeros(n)
         # valley pixels belonging to counted wrinkles (used to veto spot candidates)
-        sk_owner = np.zeros(n, np.int64)
-        sk_owner[sl] = vlab[ys, xs]
-        vvalid = np.zeros(vn, bool)
-        vvalid[sk_owner[valid]] = True
-        vvalid[0] = False
-        self.wrinkle_area = vvalid[vlab]
+        area = np.zeros_like(valley)
+        for j in np.unique(sk_owner[valid]):
+            x, y, ww, hh = (int(v) for v in vst[j, :4])
+            area[y : y + hh, x : x + ww] |= vlab[y : y + hh, x : x + ww] == j
+        self.wrinkle_area = area
 
     def _drop_wrinkles_in_spots(self) -> None:
         """Skeleton pieces lying mostly inside counted spots are lesion borders, not lines."""
