@@ -186,3 +186,12 @@ def test_static_files_are_served_by_the_app_itself(client, clinician):
         assert url.startswith("/static/")
         response = client.get(url)
         assert response.status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_sessions_of_one_patient(client, clinic):
+    scene = WebScene(clinic, size=2)
+    client.force_login(scene.clinician)
+    html = client.get(reverse("sessions"), {"patient": scene.patient.pk, "sort": "patient"}).content.decode()
+    assert scene.patient.code in html and scene.scenes[1].patient.code not in html
+    assert f"patient={scene.patient.pk}" in html

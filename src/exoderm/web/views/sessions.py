@@ -46,8 +46,17 @@ class Issue:
 
 @page()
 def session_list(request: HttpRequest) -> HttpResponse:
-    sessions = listing(request, queries.sessions(clinic_of(request)), sorts=SORTS, default="-performed")
-    return render(request, "web/sessions/list.html", {"listing": sessions})
+    clinic = clinic_of(request)
+    sessions = queries.sessions(clinic)
+    patient = None
+    if request.GET.get("patient"):
+        patient = patient_selectors.patient_detail(clinic=clinic, patient_id=request.GET["patient"])
+        sessions = sessions.filter(patient=patient)
+    context = {
+        "listing": listing(request, sessions, sorts=SORTS, default="-performed", keep=("patient",)),
+        "patient": patient,
+    }
+    return render(request, "web/sessions/list.html", context)
 
 
 @page()
