@@ -413,18 +413,19 @@ def _skeleton_lengths(
     return ys - 1, xs - 1, weight, endpoint
 
 
-def _component_moments(labels: np.ndarray, n: int, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Major and minor axis variances of every component (vectorised second moments)."""
-    ys, xs = np.nonzero(sel)
-    lab = labels[ys, xs]
+def _component_moments(
+    ys: np.ndarray, xs: np.ndarray, lab: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Major and minor axis variances of every component (vectorised second moments) from
+    the coordinates and labels of its pixels."""
     cnt = np.bincount(lab, minlength=n).astype(np.float64)
     cnt[cnt == 0] = 1
-    xs = xs.astype(np.float64)
-    ys = ys.astype(np.float64)
-    mx = np.bincount(lab, xs, n) / cnt
-    my = np.bincount(lab, ys, n) / cnt
-    dx = xs - mx[lab]
-    dy = ys - my[lab]
+    xf = xs.astype(np.float64)
+    yf = ys.astype(np.float64)
+    mx = np.bincount(lab, xf, n) / cnt
+    my = np.bincount(lab, yf, n) / cnt
+    dx = xf - mx[lab]
+    dy = yf - my[lab]
     cxx = np.bincount(lab, dx * dx, n) / cnt + 1 / 12
     cyy = np.bincount(lab, dy * dy, n) / cnt + 1 / 12
     cxy = np.bincount(lab, dx * dy, n) / cnt
@@ -765,16 +766,22 @@ class _SharedMaps:
         area_mm2 = stats[:, cv2.CC_STAT_AREA] * mpp * mpp
         ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
         ok[0] = False
-        if n > 1 and ok.any():
-            major, minor = _component_moments(lab, n, cand)
+        # pixels of the components of spot size (raster order), as coordinates
+        ys, xs = np.nonzero(cand)
+        pl = lab[ys, xs]
+        sel = ok[pl]
+        ys, xs, pl = ys[sel], xs[sel], pl[sel]
+        if pl.size:
+            major, minor = _component_moments(ys, xs, pl, n)
             elong = np.sqrt(major / minor)
             length_mm = np.sqrt(12 * major) * mpp
             width_mm = stats[:, cv2.CC_STAT_AREA] * mpp * mpp / np.maximum(length_mm, 1e-9)
             # elongated: a line piece, not a round-ish spot
             line_like = (elong >= SPOT_MAX_ELONGATION) & (width_mm <= WRINKLE_WIDTH_MM[1])
-            if self.skel.any():
+            sv = self.sk_valid[self.sk_lab]
+            if sv.any():
                 # carrying a counted wrinkle along most of its length
-                sk_len = np.bincount(lab[self.skel], minlength=n) * mpp
+                sk_len = np.bincount(lab[self.sk_y[sv], self.sk_x[sv]], minlength=n) * mpp
                 line_like |= (sk_len >= 0.5 * length_mm) & (elong >= 2.0)
                 # a fragment of a wrinkle (e.g. its deepest stretch) is part of the line
                 r = max(1, round(0.1 / mpp))
@@ -782,22 +789,15 @@ class _SharedMaps:
                     self.wrinkle_area.view(np.uint8),
                     cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
                 ).view(bool)
-                on_w = np.bincount(lab[cand & near], minlength=n)
+                on_w = np.bincount(pl[near[ys, xs]], minlength=n)
                 line_like |= 4 * on_w >= stats[:, cv2.CC_STAT_AREA]
             ok &= ~line_like
+            keep = ok[pl]
+            ys, xs, pl = ys[keep], xs[keep], pl[keep]
         self.spot_lab = lab
         self.spot_ok = ok
-        # coordinates of the pixels of counted spots, component by component in its own box
-        parts_y, parts_x, parts_l = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
-        for i in np.flatnonzero(ok):
-            x, y, ww, hh = (int(v) for v in stats[i, :4])
-            yy, xx = np.nonzero(lab[y : y + hh, x : x + ww] == i)
-            parts_y.append(yy + y)
-            parts_x.append(xx + x)
-            parts_l.append(np.full(yy.size, i, np.intp))
-        self.sp_y = np.concatenate(parts_y)
-        self.sp_x = np.concatenate(parts_x)
-        self.sp_lab = np.concatenate(parts_l)
+        # coordinates of the pixels of counted spots
+        self.sp_y, self.sp_x, self.sp_lab = ys, xs, pl
         self.spot_n = n
         self.spot_total = stats[:, cv2.CC_STAT_AREA]
 
