@@ -158,9 +158,19 @@ def _background_grid(sigma_px: float, shape: tuple[int, int]) -> tuple[float, in
     return step, max(1, round(h / step)), max(1, round(w / step))
 
 
+def _background_cells(stack: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Area averages of ``stack`` (H, W, 4) over the cells of :func:`_robust_background`'s
+    grid for ``sigma_px`` (one call for four channels: OpenCV's fastest area resampling)."""
+    h, w = stack.shape[:2]
+    _, sh, sw = _background_grid(sigma_px, (h, w))
+    out: np.ndarray = cv2.resize(stack, (sw, sh), interpolation=cv2.INTER_AREA)
+    return out.reshape(sh, sw, -1)
+
+
 def _robust_background(
-    weighted: list[np.ndarray],
-    wf: np.ndarray,
+    cells: np.ndarray,
+    channels: list[int],
+    shape: tuple[int, int],
     sigma_px: float,
     *,
     exclude: Exclude | None = None,
@@ -170,10 +180,13 @@ def _robust_background(
 
     Parameters
     ----------
-    weighted : list of ndarray
-        (H, W) float32 images already multiplied by the weight (one per channel).
-    wf : ndarray
-        (H, W) float32 weight, 1 for the pixels that may contribute, else 0.
+    cells : ndarray
+        (h, w, C) float32 from :func:`_background_cells`: channel 0 the weight (1 for the pixels
+        that may contribute, else 0), the others images already multiplied by the weight.
+    channels : list of int
+        Channels of ``cells`` to estimate the background of.
+    shape : (H, W)
+        Full-resolution shape.
     sigma_px : float
         Gaussian σ in full-resolution pixels.
     exclude : callable, optional
@@ -186,11 +199,11 @@ def _robust_background(
     ndarray
         Background, (H, W) for one channel or (H, W, C), float32.
     """
-    h, w = wf.shape
+    h, w = shape
     step, sh, sw = _background_grid(sigma_px, (h, w))
-    cov = cv2.resize(wf, (sw, sh), interpolation=cv2.INTER_AREA)
+    cov = np.ascontiguousarray(cells[..., 0])
     safe = np.maximum(cov, 1e-6)
-    lows = [cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) / safe for m in weighted]
+    lows = [cells[..., c] / safe for c in channels]
     low = lows[0] if len(lows) == 1 else cv2.merge(lows)
     multi = low.ndim == 3
     s = sigma_px / step
@@ -590,18 +603,25 @@ class _SharedMaps:
         uf = umask.astype(np.float32)
         Lw = cv2.multiply(self.L, uf)
         aw = cv2.multiply(self.a, uf)
+        stack = cv2.merge([uf, Lw, aw, uf])  # 4 channels: fastest area resampling
+        shape = umask.shape
         s10 = TONE_SIGMA_MM / mpp
-        bg10 = _robust_background([Lw], uf, s10)
+        cells10 = _background_cells(stack, s10)
+        bg10 = _robust_background(cells10, [1], shape, s10)
         self.tone_resid = cv2.subtract(self.L, bg10)
-        bg10a = _robust_background([aw], uf, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA)
+        assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
+        bg10a = _robust_background(
+            cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
+        )
         self.da10 = cv2.subtract(self.a, bg10a)
         self.red = (self.da10 >= RED_DA) & umask
         self.da10_pos = cv2.max(self.da10, 0.0)
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5 = _robust_background(
-            [Lw, aw],
-            uf,
+            _background_cells(stack, SPOT_SIGMA_MM / mpp),
+            [1, 2],
+            shape,
             SPOT_SIGMA_MM / mpp,
             exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
         )
