@@ -594,7 +594,7 @@ class _SharedMaps:
         self.L = np.ascontiguousarray(crop[..., 0])
         self.a = np.ascontiguousarray(crop[..., 1])
         self.b = np.ascontiguousarray(crop[..., 2])
-        self._q: list[tuple[np.ndarray, int, int] | None] | None = None
+        self._q: list[tuple[np.ndarray, np.ndarray, int] | None] | None = None
         if mm_per_px is None:
             return
         mpp = mm_per_px
@@ -842,8 +842,11 @@ class _SharedMaps:
 
     # ------------------------------------------------------------------------------------------
     def _median(self, c: int, sl: tuple[slice, slice], rm: np.ndarray, m8: np.ndarray, npx: int) -> float:
-        """Median of channel ``c`` over the region, to 0.005 units (as :func:`_median`), from a
-        masked histogram of the crop's channel quantised once to 0.01 units."""
+        """Median of channel ``c`` over the region, to 0.005 units (as :func:`_median`).
+
+        The crop's channel is quantised once to 0.01 units, q = rint(100·v) − min, and split in
+        two bytes (q >> 7, q & 127) whose masked 2-D histogram is the exact histogram of q
+        (OpenCV's 8-bit histograms are four times faster than its float ones)."""
         chan = (self.L, self.a, self.b)[c]
         if npx < _MEDIAN_EXACT_BELOW:
             return _median(chan[sl][rm])
@@ -852,14 +855,20 @@ class _SharedMaps:
             u8 = self.umask.view(np.uint8)
             for ch in (self.L, self.a, self.b):
                 q = np.rint(ch * np.float32(100.0))
-                lo, hi, _, _ = cv2.minMaxLoc(q, mask=u8)
-                self._q.append((q, int(lo), int(hi)) if hi - lo <= 100_000.0 else None)
+                lo_f, hi_f, _, _ = cv2.minMaxLoc(q, mask=u8)
+                if hi_f - lo_f < 32768.0:
+                    q -= np.float32(lo_f)
+                    q16 = np.clip(q, 0.0, 32767.0).astype(np.uint16)  # off-mask pixels clipped
+                    hi8 = (q16 >> 7).astype(np.uint8)
+                    lo8 = (q16 & 127).astype(np.uint8)
+                    self._q.append((hi8, lo8, int(lo_f)))
+                else:
+                    self._q.append(None)
         qc = self._q[c]
         if qc is None:
             return _median(chan[sl][rm])
-        q, lo, hi = qc
-        # unit bins centred on the integers lo..hi: bin index = q - lo exactly
-        hist = cv2.calcHist([q[sl]], [0], m8, [hi - lo + 1], [lo - 0.5, hi + 0.5]).ravel()
+        hi8, lo8, lo = qc
+        hist = cv2.calcHist([hi8[sl], lo8[sl]], [0, 1], m8, [256, 128], [0, 256, 0, 128]).ravel()
         csum = np.cumsum(hist.astype(np.int64))
         i1 = int(np.searchsorted(csum, (npx + 1) // 2))
         i2 = int(np.searchsorted(csum, npx // 2 + 1))
