@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
     "METRIC_KEYS",
@@ -574,10 +575,44 @@ def _empty_result(
     )
 
 
+Mask = NDArray[np.bool_]
+Index = NDArray[np.intp]
+
+
 class _SharedMaps:
     """Work shared by all regions, on the union bounding box."""
 
-    def __init__(self, crop: np.ndarray, umask: np.ndarray, mm_per_px: float | None, off=(0, 0)):
+    texture: np.ndarray | None
+    texture_note: str | None
+    wrinkle_note: str | None
+    wrinkle_ok: bool
+    pore_note: str | None
+    pore_yx: tuple[Index, Index] | None
+    skel: Mask
+    wrinkle_area: Mask
+    sk_y: Index
+    sk_x: Index
+    sk_w: NDArray[np.float64]
+    sk_end: Mask
+    sk_lab: NDArray[np.int64]
+    sk_valid: Mask
+    sk_count: NDArray[np.int64]
+    sk_endcorr: NDArray[np.float64]
+    spot_lab: np.ndarray
+    spot_ok: Mask
+    spot_n: int
+    spot_total: np.ndarray
+    sp_y: Index
+    sp_x: Index
+    sp_lab: Index
+
+    def __init__(
+        self,
+        crop: np.ndarray,
+        umask: Mask,
+        mm_per_px: float | None,
+        off: tuple[int, int] = (0, 0),
+    ) -> None:
         self.off = off
         #: seconds per stage (for benchmarks)
         self.timings: dict[str, float] = {}
@@ -615,7 +650,7 @@ class _SharedMaps:
         )
         self.da10 = cv2.subtract(self.a, bg10a)
         self.red = (self.da10 >= RED_DA) & umask
-        self.da10_pos = cv2.max(self.da10, 0.0)
+        self.da10_pos = np.maximum(self.da10, np.float32(0.0))
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5 = _robust_background(
@@ -704,6 +739,7 @@ class _SharedMaps:
     # ------------------------------------------------------------------------------------------
     def _wrinkles(self, valley: np.ndarray) -> None:
         mpp = self.mpp
+        assert mpp is not None
         self.skel = np.zeros_like(valley)
         self.sk_y = self.sk_x = np.zeros(0, np.int64)
         self.sk_w = np.zeros(0)
@@ -782,6 +818,7 @@ class _SharedMaps:
 
     def _spots(self, cand: np.ndarray, valley: np.ndarray) -> None:
         mpp = self.mpp
+        assert mpp is not None
         n, lab, stats = _components_with_stats(cand)
         area_mm2 = stats[:, cv2.CC_STAT_AREA] * mpp * mpp
         ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
@@ -823,6 +860,7 @@ class _SharedMaps:
 
     def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
+        assert mpp is not None
         lo = PORE_DIAMETER_MM[0]
         # a dark Gaussian dot of FWHM d answers best at σ ≈ d / 2.355; scales for d = 0.1, 0.2
         # and 0.4 mm cover 0.1 to 0.5 mm; the middle one is the finest wrinkle scale (shared)
@@ -936,6 +974,7 @@ class _SharedMaps:
 
         # wrinkles
         if not self.wrinkle_ok:
+            assert self.wrinkle_note is not None
             notes.append(self.wrinkle_note)
             wr_mask = None
         else:
@@ -958,12 +997,14 @@ class _SharedMaps:
 
         # texture
         if self.texture is None:
+            assert self.texture_note is not None
             notes.append(self.texture_note)
         else:
             met["texture_rms"] = float(cv2.norm(self.texture[sl], cv2.NORM_L2, mask=m8)) / math.sqrt(npx)
 
         # pores
         if self.pore_yx is None:
+            assert self.pore_note is not None
             notes.append(self.pore_note)
         else:
             py, px = self.pore_yx

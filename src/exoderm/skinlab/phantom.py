@@ -452,9 +452,9 @@ def make_phantom(
         peak = rng.uniform(9.0, 14.0)
         R = int(ra + edge + 3)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
-        c, s = math.cos(phi), math.sin(phi)
-        u = (xx - cx) * c + (yy - cy) * s
-        v = -(xx - cx) * s + (yy - cy) * c
+        cos_p, sin_p = math.cos(phi), math.sin(phi)
+        u = (xx - cx) * cos_p + (yy - cy) * sin_p
+        v = -(xx - cx) * sin_p + (yy - cy) * cos_p
         rn = np.sqrt((u / ra) ** 2 + (v / rb) ** 2)
         d = (rn - 1.0) * math.sqrt(ra * rb)  # ~ signed distance to the border, px
         t = np.clip(0.5 - d / edge, 0.0, 1.0)
@@ -491,9 +491,9 @@ def make_phantom(
         sa, sb = rng.uniform(0.5, 2.5), rng.uniform(2.0, 6.0)
         R = int(ra * 1.1 + edge + 3)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
-        c, s = math.cos(phi), math.sin(phi)
-        u = (xx - cx) * c + (yy - cy) * s
-        v = -(xx - cx) * s + (yy - cy) * c
+        cos_p, sin_p = math.cos(phi), math.sin(phi)
+        u = (xx - cx) * cos_p + (yy - cy) * sin_p
+        v = -(xx - cx) * sin_p + (yy - cy) * cos_p
         ang = np.arctan2(v, u)
         rn = np.sqrt((u / ra) ** 2 + (v / rb) ** 2) / (1.0 + eps * np.sin(k * ang + ph))
         d = (rn - 1.0) * math.sqrt(ra * rb)
@@ -591,7 +591,7 @@ def make_phantom(
     if mottling > 0:
         dL += mottling * _smooth_noise(rng, shape, 6.0 * px)
     if texture > 0:
-        g = rng.standard_normal(shape).astype(np.float32)
+        g: np.ndarray = rng.standard_normal(shape).astype(np.float32)
         s = 0.15 * px
         g = cv2.GaussianBlur(g, (0, 0), s)
         dL += texture * g / max(float(g.std()), 1e-6)
@@ -610,7 +610,7 @@ def make_phantom(
     skin_px = int(skin.sum())
     truth = Truth(
         mm_per_px=mpp,
-        base_lab=tuple(float(v) for v in base_lab),
+        base_lab=(float(base_lab[0]), float(base_lab[1]), float(base_lab[2])),
         skin_area_mm2=skin_px * mpp * mpp,
         spot_count=int(ok.sum()),
         spot_area_mm2=float(areas[ok].sum()),
@@ -627,6 +627,7 @@ def make_phantom(
     # ---- capture --------------------------------------------------------------------------------
     srgb = _lab_to_srgb(lab)
     if chart_img is not None:
+        assert chart_info is not None
         ci = chart_info["corners"].astype(int)
         srgb[ci[0, 1] : ci[2, 1], ci[0, 0] : ci[1, 0]] = chart_img
     lin = _decode(srgb)
@@ -643,7 +644,7 @@ def make_phantom(
     mask = skin
     if perturb.rotation_deg or any(perturb.shift_px):
         m = cv2.getRotationMatrix2D((w / 2, h / 2), perturb.rotation_deg, 1.0)
-        m[:, 2] += perturb.shift_px
+        m[:, 2] += np.asarray(perturb.shift_px, np.float64)
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         mask = (
             cv2.warpAffine(
@@ -668,5 +669,7 @@ def make_phantom(
     rgb = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     if perturb.jpeg_quality is not None:
         _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(perturb.jpeg_quality)])
-        rgb = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        assert dec is not None
+        rgb = np.ascontiguousarray(dec[..., ::-1])
     return Phantom(rgb=rgb, mask=mask, lab=lab, truth=truth, mm_per_px=mpp)
