@@ -332,3 +332,47 @@ def test_accuracy_holds_across_scales(mpp):
         assert rel_err(r.metrics["pore_count"], t.pore_count) <= 0.15
     else:
         assert r.metrics["pore_count"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# fast paths give the same numbers as the plain definitions
+# --------------------------------------------------------------------------------------------
+
+
+def test_medians_and_stats_match_numpy_on_overlapping_regions():
+    rng = np.random.default_rng(7)
+    h, w = 300, 400
+    lab = np.empty((h, w, 3), np.float32)
+    lab[..., 0] = rng.uniform(20, 90, (h, w))
+    lab[..., 1] = rng.normal(-15, 20, (h, w))  # negative and positive a*
+    lab[..., 2] = rng.normal(12, 8, (h, w))
+    yy, xx = np.mgrid[0:h, 0:w]
+    union = np.hypot(yy - 150, xx - 200) < 140
+    left = union & (xx < 220)
+    right = union & (xx >= 180)  # overlaps `left`
+    sparse = union & (rng.random((h, w)) < 0.2)
+    masks = {"union": union, "left": left, "right": right, "sparse": sparse}
+    res = measure_regions(lab, masks, mm_per_px=0.05)
+    for name, m in masks.items():
+        r = res[name]
+        assert r.area_px == m.sum() > 4096
+        for c, key in enumerate(("L_median", "a_median", "b_median")):
+            # medians to 0.005 units (values quantised to 0.01)
+            assert r.metrics[key] == pytest.approx(float(np.median(lab[..., c][m])), abs=0.006), (name, key)
+
+
+def test_strip_evaluation_equals_whole_image():
+    from exoderm.skinlab import metrics as mm
+
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.normal(60, 5, (523, 301)).astype(np.float32), (0, 0), 1.0)
+    for fn in (mm._valley_level, mm._blob_level):
+        gs = [(mm._blur(img, s), s) for s in (0.9, 1.7, 3.1)]
+        whole = np.maximum.reduce([fn(g, s) for g, s in gs])
+        old = mm._STRIP_PX
+        try:
+            mm._STRIP_PX = 301 * 8  # 8-row strips: many strip borders
+            strips = mm._max_levels(fn, gs)
+        finally:
+            mm._STRIP_PX = old
+        np.testing.assert_allclose(strips, whole, atol=1e-5)

@@ -40,6 +40,7 @@ colour medians and ITA are then reported.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -448,6 +449,8 @@ def _component_moments(
     return ht + disc, np.maximum(ht - disc, 1e-6)
 
 
+#: Channel of the high byte in a uint16 image viewed as two uint8 channels.
+_HIGH_BYTE = 1 if sys.byteorder == "little" else 0
 #: Regions with fewer pixels get an exact median.
 _MEDIAN_EXACT_BELOW = 4096
 
@@ -629,7 +632,7 @@ class _SharedMaps:
         self.L = np.ascontiguousarray(crop[..., 0])
         self.a = np.ascontiguousarray(crop[..., 1])
         self.b = np.ascontiguousarray(crop[..., 2])
-        self._q: list[tuple[np.ndarray, np.ndarray, int] | None] | None = None
+        self._q: list[tuple[np.ndarray, int] | None] | None = None
         if mm_per_px is None:
             return
         mpp = mm_per_px
@@ -882,9 +885,10 @@ class _SharedMaps:
     def _median(self, c: int, sl: tuple[slice, slice], rm: np.ndarray, m8: np.ndarray, npx: int) -> float:
         """Median of channel ``c`` over the region, to 0.005 units (as :func:`_median`).
 
-        The crop's channel is quantised once to 0.01 units, q = rint(100·v) − min, and split in
-        two bytes (q >> 7, q & 127) whose masked 2-D histogram is the exact histogram of q
-        (OpenCV's 8-bit histograms are four times faster than its float ones)."""
+        The crop's channel is quantised once to 0.01 units, q = rint(100·v) − min, as 16 bits;
+        the masked 2-D histogram of its two bytes is the exact histogram of q (OpenCV's 8-bit
+        histograms are four times faster than its float ones).
+        """
         chan = (self.L, self.a, self.b)[c]
         if npx < _MEDIAN_EXACT_BELOW:
             return _median(chan[sl][rm])
@@ -892,21 +896,22 @@ class _SharedMaps:
             self._q = []
             u8 = self.umask.view(np.uint8)
             for ch in (self.L, self.a, self.b):
-                q = np.rint(ch * np.float32(100.0))
-                lo_f, hi_f, _, _ = cv2.minMaxLoc(q, mask=u8)
-                if hi_f - lo_f < 32768.0:
-                    q -= np.float32(lo_f)
-                    q16 = np.clip(q, 0.0, 32767.0).astype(np.uint16)  # off-mask pixels clipped
-                    hi8 = (q16 >> 7).astype(np.uint8)
-                    lo8 = (q16 & 127).astype(np.uint8)
-                    self._q.append((hi8, lo8, int(lo_f)))
+                t = np.multiply(ch, np.float32(100.0))
+                np.rint(t, out=t)
+                lo_f, hi_f, _, _ = cv2.minMaxLoc(t, mask=u8)
+                lo_i, hi_i = int(lo_f), int(hi_f)
+                if hi_i - lo_i <= 65535:
+                    # integers: exact, saturated to 0..65535 off the mask
+                    q16 = cv2.subtract(t, float(lo_i), dtype=cv2.CV_16U)
+                    self._q.append((q16.view(np.uint8).reshape(*q16.shape, 2), lo_i))
                 else:
                     self._q.append(None)
         qc = self._q[c]
         if qc is None:
             return _median(chan[sl][rm])
-        hi8, lo8, lo = qc
-        hist = cv2.calcHist([hi8[sl], lo8[sl]], [0, 1], m8, [256, 128], [0, 256, 0, 128]).ravel()
+        qb, lo = qc
+        # bin index high byte·256 + low byte = q
+        hist = cv2.calcHist([qb[sl]], [_HIGH_BYTE, 1 - _HIGH_BYTE], m8, [256, 256], [0, 256, 0, 256]).ravel()
         csum = np.cumsum(hist.astype(np.int64))
         i1 = int(np.searchsorted(csum, (npx + 1) // 2))
         i2 = int(np.searchsorted(csum, npx // 2 + 1))
