@@ -902,7 +902,7 @@ class _SharedMaps:
                 lo_i, hi_i = int(lo_f), int(hi_f)
                 if hi_i - lo_i <= 65535:
                     # integers: exact, saturated to 0..65535 off the mask
-                    q16 = cv2.subtract(t, float(lo_i), dtype=cv2.CV_16U)
+                    q16 = cv2.subtract(t, np.array([float(lo_i)]), dtype=cv2.CV_16U)
                     self._q.append((q16.view(np.uint8).reshape(*q16.shape, 2), lo_i))
                 else:
                     self._q.append(None)
