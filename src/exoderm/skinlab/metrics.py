@@ -285,7 +285,7 @@ def _blob_level(g: np.ndarray, sigma: float) -> np.ndarray:
 
 
 #: Pixels per strip of :func:`_max_levels` (a strip's temporaries stay in the CPU cache).
-_STRIP_PX = 1 << 16
+_STRIP_PX = 1 << 17
 
 LevelFn = Callable[[np.ndarray, float], np.ndarray]
 
@@ -673,7 +673,7 @@ class _SharedMaps:
         num = _smooth(Lw, sf)
         den = _smooth(uf, sf)
         near = np.where(den > 0.02, num / np.maximum(den, 0.02), bg5[..., 0])
-        filled = np.where(umask, self.L, near).astype(np.float32)
+        filled = np.where(umask, self.L, near).astype(np.float32, copy=False)
         lap("fill")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
