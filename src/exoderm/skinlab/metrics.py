@@ -77,6 +77,8 @@ METRIC_KEYS: tuple[str, ...] = (
 
 #: Seconds per stage of the last :func:`measure_regions` call (for benchmarks; not thread-safe).
 LAST_TIMINGS: dict[str, float] = {}
+#: CPU seconds (``time.process_time``, all threads) per stage of the last call, same keys.
+LAST_CPU_TIMINGS: dict[str, float] = {}
 
 # --- parameters fixed by the spec -----------------------------------------------------------
 SPOT_SIGMA_MM = 5.0
@@ -539,7 +541,7 @@ def measure_regions(
         return results
 
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
 
     for name, m in clean.items():
         sub = m[y0:y1, x0:x1]
@@ -559,8 +561,11 @@ def measure_regions(
             continue
         results[name] = shared.region(rm, box, (h, w))
     shared.timings["regions"] = time.perf_counter() - t0
+    shared.cpu_timings["regions"] = time.process_time() - c0
     LAST_TIMINGS.clear()
     LAST_TIMINGS.update(shared.timings)
+    LAST_CPU_TIMINGS.clear()
+    LAST_CPU_TIMINGS.update(shared.cpu_timings)
     return results
 
 
@@ -619,12 +624,14 @@ class _SharedMaps:
         self.off = off
         #: seconds per stage (for benchmarks)
         self.timings: dict[str, float] = {}
-        t = [time.perf_counter()]
+        self.cpu_timings: dict[str, float] = {}
+        t = [time.perf_counter(), time.process_time()]
 
         def lap(name: str) -> None:
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             self.timings[name] = now - t[0]
-            t[0] = now
+            self.cpu_timings[name] = cpu - t[1]
+            t[0], t[1] = now, cpu
 
         self.crop = crop
         self.umask = umask
