@@ -11,4 +11,3 @@ def test_the_postgres_pass_runs_on_postgresql():
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version_num")
         assert int(cursor.fetchone()[0]) >= 130000
-
