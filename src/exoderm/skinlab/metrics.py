@@ -292,25 +292,34 @@ _STRIP_PX = 1 << 17
 LevelFn = Callable[[np.ndarray, float], np.ndarray]
 
 
-def _max_levels(fn: LevelFn, gs: list[tuple[np.ndarray, float]]) -> np.ndarray:
+def _max_levels(fn: LevelFn, gs: list[tuple[np.ndarray, float]], need: Mask | None = None) -> np.ndarray:
     """Pixelwise maximum of ``fn(g, σ)`` over the smoothed images ``gs`` = [(g, σ), ...].
 
     ``fn`` uses 3x3 derivatives only, so it is evaluated on horizontal strips with one row of
     overlap: the result is the same as on the whole image, but each strip's temporaries stay in
-    the CPU cache (2 to 3 times faster than whole-image passes, which are memory bound).
+    the CPU cache (2 to 3 times faster than whole-image passes, which are memory bound). With
+    ``need``, each strip is evaluated only between its first and last needed column (with one
+    column of overlap); elsewhere the result is 0.
     """
     h, w = gs[0][0].shape[:2]
     rows = max(8, _STRIP_PX // max(w, 1))
-    out = np.empty((h, w), np.float32)
+    out = np.empty((h, w), np.float32) if need is None else np.zeros((h, w), np.float32)
     for y in range(0, h, rows):
         a, b = max(0, y - 1), min(h, y + rows + 1)
         n = min(rows, h - y)
+        x0, x1 = 0, w
+        if need is not None:
+            cols = np.flatnonzero(need[y : y + n].any(axis=0))
+            if cols.size == 0:
+                continue
+            x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        xa, xb = max(0, x0 - 1), min(w, x1 + 1)
         best: np.ndarray | None = None
         for g, s in gs:
-            lvl = fn(g[a:b], s)
+            lvl = fn(g[a:b, xa:xb], s)
             best = lvl if best is None else cv2.max(best, lvl)
         assert best is not None
-        out[y : y + n] = best[y - a : y - a + n]
+        out[y : y + n, x0:x1] = best[y - a : y - a + n, x0 - xa : x1 - xa]
     return out
 
 
@@ -344,12 +353,15 @@ def _level_for(sigma_px: float, min_sigma: float = 1.6) -> int:
     return k
 
 
-def _multiscale_max(fn: LevelFn, img: np.ndarray, levels: list[tuple[int, float]]) -> np.ndarray:
-    """max(0, max over ``levels`` of ``fn``) at full resolution; ``levels`` = [(k, σ_k), ...]
-    evaluates ``fn`` at σ_k on ``img`` decimated ``k`` times, bilinearly upsampled."""
+def _multiscale_max(
+    fn: LevelFn, img: np.ndarray, levels: list[tuple[int, float]], need: Mask | None = None
+) -> np.ndarray:
+    """Max over ``levels`` of ``fn`` at full resolution (exact where ``need``, if given; values
+    below 0 are of no interest); ``levels`` = [(k, σ_k), ...] evaluates ``fn`` at σ_k on ``img``
+    decimated ``k`` times, bilinearly upsampled."""
     shape = img.shape[:2]
     fine = [(_blur(img, s), s) for k, s in levels if k == 1]
-    best = _max_levels(fn, fine) if fine else np.zeros(shape, np.float32)
+    best = _max_levels(fn, fine, need) if fine else np.zeros(shape, np.float32)
     shrunk: dict[int, np.ndarray] = {}
     for k, s in levels:
         if k == 1:
@@ -360,7 +372,7 @@ def _multiscale_max(fn: LevelFn, img: np.ndarray, levels: list[tuple[int, float]
     return best
 
 
-def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
+def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None = None) -> np.ndarray:
     """Multi-scale valley strength of L*.
 
     The maximum over scales of the scale-normalised σ²·λ1 minus :data:`WRINKLE_EDGE_PENALTY`
@@ -375,7 +387,7 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float) -> np.ndarray:
         s_px = float(s_mm) / mm_per_px
         k = _level_for(s_px)
         levels.append((k, _level_sigma(s_px, k)))
-    return _multiscale_max(_valley_level, filled_l, levels)
+    return _multiscale_max(_valley_level, filled_l, levels, need)
 
 
 def _components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -705,7 +717,6 @@ class _SharedMaps:
             valley = np.zeros_like(umask)
         else:
             self.wrinkle_ok = True
-            resp = _valley_response(filled, mpp)
             # Lines are sought away from the skin mask's own border (hair line, eyes, lips,
             # face outline): the filled-in background there makes border shadows look like
             # valleys. A real line crossing the border loses WRINKLE_BORDER_MM at that end.
@@ -716,6 +727,7 @@ class _SharedMaps:
                 borderType=cv2.BORDER_CONSTANT,
                 borderValue=0,
             ).view(bool)
+            resp = _valley_response(filled, mpp, inner)  # only needed inside `inner`
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
             # bridge short breaks along a line (noise dips below the low threshold)
             rg = max(1, round(WRINKLE_GAP_MM / 2 / mpp))
@@ -879,9 +891,11 @@ class _SharedMaps:
         for s in sigmas:
             k = _level_for(float(s), 1.2)
             levels.append((k, max(0.5, float(s) / k)))
-        best = _multiscale_max(_blob_level, filled, levels)
         r = max(1, round(0.5 * lo / mpp))
         kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        # peaks count on skin only: needed there and within the peak test's reach
+        need = cv2.dilate(self.umask.view(np.uint8), kern).view(bool)
+        best = _multiscale_max(_blob_level, filled, levels, need)
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
         ys, xs = np.nonzero(peak)
         # skin, not inside counted spots or wrinkles
