@@ -376,3 +376,17 @@ def test_strip_evaluation_equals_whole_image():
         finally:
             mm._STRIP_PX = old
         np.testing.assert_allclose(strips, whole, atol=1e-5)
+
+
+def test_strips_restricted_to_needed_columns_are_exact_there():
+    from exoderm.skinlab import metrics as mm
+
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.normal(60, 5, (400, 350)).astype(np.float32), (0, 0), 1.0)
+    yy, xx = np.mgrid[0:400, 0:350]
+    need = (np.hypot(yy - 200, xx - 170) < 120) & ~(np.hypot(yy - 150, xx - 120) < 30)
+    need[:, :2] = True  # touching the image border
+    gs = [(mm._blur(img, s), s) for s in (0.9, 2.2)]
+    whole = mm._max_levels(mm._valley_level, gs)
+    part = mm._max_levels(mm._valley_level, gs, need)
+    np.testing.assert_allclose(part[need], whole[need], atol=1e-5)
