@@ -1,8 +1,9 @@
-"""Repeatability and accuracy of the skin metrics on synthetic phantoms.
+"""Repeatability of the skin metrics on synthetic phantoms and a real face; accuracy on phantoms.
 
-Run (from the repository root)::
+Run (from the repository root; about a minute on 2 cores)::
 
-    uv run python -m bench.skinlab_repeatability [--captures 20] [--seeds 10] [--no-timing]
+    uv run python -m bench.skinlab_repeatability [--captures 20] [--face-captures 40] [--held-out 10]
+        [--seeds 10] [--no-timing]
 
 1. **Repeatability.** One phantom design (``make_phantom(seed=0, spots=25, wrinkles=10)``,
    1200 x 1600 px at 0.05 mm/px) is captured ``--captures`` times with independent random
@@ -31,11 +32,12 @@ Run (from the repository root)::
 The shipped table (``repeatability.json``, key ``metrics``, the one
 :func:`exoderm.skinlab.compare.compare` reads) is conservative: for each metric, the larger of
 the phantom's SEM and the real face's largest per-region SEM, so that noise is not called a
-change in any region. The per-region SEMs of the real face are written under the extra key
-``face_regions`` (``{region: {metric: {"sem", "mdc", "cv_pct"}}}``; compare ignores it). A
-held-out check compares re-captures with seeds not used in the study against the original
-photo and counts the (region, metric) pairs called ``beyond_noise`` with the old and the new
-table.
+change in any region. Two extra keys, which compare ignores: ``source`` (per metric, which
+study the value came from) and ``face_regions`` (the real face's per-region table,
+``{region: {metric: {"sem", "mdc", "cv_pct"}}}``). A held-out check compares
+``--held-out`` re-captures with seeds not used in the study against the original photo
+(saved as JPEG 90), against one another, and against the uncompressed original, and counts
+the (region, metric) pairs called ``beyond_noise`` with the phantom-only and the shipped table.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ def repeatability_markdown(
         "`compare` applies one mdc per metric to every region, so the shipped SEM is the largest "
         "per-region SEM (conservative: noise is not called a change in any region, at the price "
         "of sensitivity in the quieter regions). The per-region SEMs of the real face are in the "
-        "JSON under `face_regions`, which `compare` does not read. VISIA reference: its published "
+        "JSON under `face_regions` (and which study each value came from under `source`), which "
+        "`compare` does not read. VISIA reference: its published "
         "CVs of 2 to 6 % (texture and brown spots under 2 %, spots and wrinkles about 6 %).",
         "",
         "| metric | phantom SEM | phantom CV % | face SEM, worst region | face SEM, whole face | "
@@ -420,8 +423,7 @@ def combine(
         best = {**phantom[k], "source": "phantom", "region": None}
         if rows:
             name, worst = max(rows, key=lambda r: r[1]["sem"])
-            pooled = math.sqrt(statistics.fmean(r[1]["sem"] ** 2 for r in rows))
-            best.update(face_sem=worst["sem"], face_region=name, face_pooled_sem=pooled)
+            best.update(face_sem=worst["sem"], face_region=name)
             if worst["sem"] > phantom[k]["sem"]:
                 best.update(
                     sem=worst["sem"],
