@@ -32,9 +32,10 @@ Run (from the repository root; about a minute on 2 cores)::
 The shipped table (``repeatability.json``, key ``metrics``, the one
 :func:`exoderm.skinlab.compare.compare` reads) is conservative: for each metric, the larger of
 the phantom's SEM and the real face's largest per-region SEM, so that noise is not called a
-change in any region. Two extra keys, which compare ignores: ``source`` (per metric, which
-study the value came from) and ``face_regions`` (the real face's per-region table,
-``{region: {metric: {"sem", "mdc", "cv_pct"}}}``). A held-out check compares
+change in any region. Three extra keys, which compare ignores: ``source`` (per metric, which
+study the value came from), ``phantom`` (the phantom's table, same shape as ``metrics``) and
+``face_regions`` (the real face's per-region table, ``{region: {metric: {"sem", "mdc",
+"cv_pct"}}}``; a metric that was null in the captures is absent). A held-out check compares
 ``--held-out`` re-captures with seeds not used in the study against the original photo
 (saved as JPEG 90), against one another, and against the uncompressed original, and counts
 the (region, metric) pairs called ``beyond_noise`` with the phantom-only and the shipped table.
@@ -213,8 +214,8 @@ def repeatability_markdown(
         "`compare` applies one mdc per metric to every region, so the shipped SEM is the largest "
         "per-region SEM (conservative: noise is not called a change in any region, at the price "
         "of sensitivity in the quieter regions). The per-region SEMs of the real face are in the "
-        "JSON under `face_regions` (and which study each value came from under `source`), which "
-        "`compare` does not read. VISIA reference: its published "
+        "JSON under `face_regions`, the phantom's under `phantom` and which study each shipped "
+        "value came from under `source`; `compare` reads none of these. VISIA reference: its published "
         "CVs of 2 to 6 % (texture and brown spots under 2 %, spots and wrinkles about 6 %).",
         "",
         "| metric | phantom SEM | phantom CV % | face SEM, worst region | face SEM, whole face | "
@@ -294,13 +295,18 @@ def _entry(s: dict[str, Any]) -> dict[str, float]:
     return {"sem": round(s["sem"], 6), "mdc": round(s["mdc"], 6), "cv_pct": round(s["cv_pct"], 4)}
 
 
-def write_json(shipped: dict[str, dict[str, Any]], face: dict[str, dict[str, dict[str, float]]]) -> None:
-    """The table compare reads (``metrics``), where each value came from, the per-region face SEMs."""
+def write_json(
+    shipped: dict[str, dict[str, Any]],
+    phantom: dict[str, dict[str, float]],
+    face: dict[str, dict[str, dict[str, float]]],
+) -> None:
+    """The table compare reads (``metrics``), where each value came from, and both studies."""
     out = {
         "engine_version": ENGINE_VERSION,
         "generated_by": "bench/skinlab_repeatability.py",
         "metrics": {k: _entry(shipped[k]) for k in METRIC_KEYS},
         "source": {k: shipped[k]["source"] for k in METRIC_KEYS},
+        "phantom": {k: _entry(phantom[k]) for k in METRIC_KEYS},
         "face_regions": {name: {k: _entry(v) for k, v in rows.items()} for name, rows in face.items()},
     }
     JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -653,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(acc_md)
     if not args.no_write:
-        write_json(shipped, face)
+        write_json(shipped, stats, face)
         write_section("skinlab-repeatability", rep_md)
         write_section("skinlab-accuracy", acc_md)
 
