@@ -98,3 +98,51 @@ def test_photo_page_url_needs_a_login_of_the_clinic(client, clinician, patient, 
     assert response.status_code == 200 and response["X-Content-Type-Options"] == "nosniff"
     assert Photo.objects.count() == 1
     assert not str(photo.file_name).startswith("/")
+
+
+@pytest.mark.django_db
+def test_results_endpoints_read_the_stored_analyses(
+    api_as, clinician, patient, photo_consent, repeatability, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from exoderm.treatments.models import TreatmentSession
+    from tests.photos._images import phantom_png
+
+    api = api_as(clinician)
+    session_at = timezone.now() - dt.timedelta(days=10)
+    TreatmentSession.objects.create(patient=patient, clinician=clinician, performed_at=session_at)
+    ids = []
+    for spots, days in ((30, -1), (4, 2)):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _post(
+                api, patient, phantom_png(3, spots=spots), view="close_up", area="cheek_left",
+                mm_per_px="0.05", taken_at=(session_at + dt.timedelta(days=days)).isoformat(),
+            )  # fmt: skip
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    assert api.get(f"/photos/compare?before={ids[0]}&after={ids[1]}").status_code == 409
+    assert api.get(f"/photos/{ids[0]}/analysis").status_code == 404
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+
+    assert api.get(f"/photos/{ids[0]}/status").json()["analysed"] is True
+    record = api.get(f"/photos/{ids[0]}/analysis").json()
+    assert set(record["regions"]) == {"full"} and record["scale"]["source"] == "caller"
+    compared = api.get(f"/photos/compare?before={ids[0]}&after={ids[1]}").json()
+    spots = next(c for c in compared["regions"]["full"] if c["key"] == "spot_count")
+    assert (
+        spots["verdict"] == "beyond_noise" and spots["mdc"] == 3.0 and spots["words"].startswith("lower by")
+    )
+    points = api.get(
+        f"/photos/timeline?patient={patient.pk}&metric=spot_count&view=close_up&area=cheek_left"
+    ).json()
+    assert [p["photo_id"] for p in points] == ids
+    curves = api.get(f"/photos/healing?patient={patient.pk}&view=close_up&area=cheek_left").json()
+    assert curves[0]["before"]["photo_id"] == ids[0]
+    assert [round(p["days"]) for p in curves[0]["points"]] == [2]
+    assert api.get(f"/photos/healing?patient={patient.pk}&metric=spot_count").status_code == 422
+    progress = api.get(f"/photos/progress?patient={patient.pk}").json()
+    assert progress["analysed_by_current_engine"] == 2 and progress["percent"] == 100.0
