@@ -15,7 +15,7 @@ PHOTOS = 10
 @pytest.mark.slow
 def test_sigkilled_worker_leaves_every_photo_analysed_exactly_once(tmp_path):
     root = tmp_path / "site"
-    ids = _scenario.prepare(root, PHOTOS)
+    ids = _scenario.prepare(root, PHOTOS, side=900)  # large enough to catch a worker inside an analysis
     assert len(ids) == PHOTOS
 
     first = _scenario.start_worker(root, "first")
