@@ -43,6 +43,8 @@ def serve(host: str, port: int, workers: int) -> int:
 
 def worker() -> int:
     """Run the background task worker (analyses, reminders) until interrupted."""
+    # Analyses a killed worker left behind are queued again before this worker starts.
+    manage(["photo_housekeeping"])
     return manage(["db_worker", "--queue-name", "default"])
 
 

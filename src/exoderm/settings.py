@@ -155,6 +155,9 @@ WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", "1")
 # Photos are health data: kept outside any public URL and served through a login-checked view.
 MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", DATA_DIR / "media"))
 PHOTO_QUOTA_BYTES_DEFAULT = envint("PHOTO_QUOTA_BYTES_DEFAULT", str(20 * 1024**3))
+PHOTO_MAX_UPLOAD_BYTES = envint("PHOTO_MAX_UPLOAD_BYTES", str(80 * 1024**2))
+# A worker that holds an analysis longer than this on another host is presumed lost.
+PHOTO_ANALYSIS_LEASE_SECONDS = envint("PHOTO_ANALYSIS_LEASE_SECONDS", "600")
 
 # Security: strict CSP with nonces, secure cookies behind TLS in production.
 from django.utils.csp import CSP  # noqa: E402

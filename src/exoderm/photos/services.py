@@ -43,7 +43,7 @@ from exoderm.photos.models import AnalysisStatus, Photo, Timepoint, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
 
-MAX_UPLOAD_BYTES = getattr(settings, "PHOTO_MAX_UPLOAD_BYTES", 80 * 1024**2)
+MAX_UPLOAD_BYTES = settings.PHOTO_MAX_UPLOAD_BYTES
 STALE_FILE_SECONDS = 3600.0
 
 

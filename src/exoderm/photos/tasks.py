@@ -36,7 +36,7 @@ from exoderm.photos.models import Analysis, AnalysisStatus, Photo
 
 logger = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(seconds=getattr(settings, "PHOTO_ANALYSIS_LEASE_SECONDS", 600))
+LEASE = dt.timedelta(seconds=settings.PHOTO_ANALYSIS_LEASE_SECONDS)
 RECOVERY_EVERY = 30.0
 
 
