@@ -3,7 +3,7 @@
 Run (from the repository root; about a minute on 2 cores)::
 
     uv run python -m bench.skinlab_repeatability [--captures 20] [--face-captures 40] [--held-out 10]
-        [--seeds 10] [--no-timing]
+        [--seeds 10]
 
 1. **Repeatability.** One phantom design (``make_phantom(seed=0, spots=25, wrinkles=10)``,
    1200 x 1600 px at 0.05 mm/px) is captured ``--captures`` times with independent random
@@ -19,7 +19,7 @@ Run (from the repository root; about a minute on 2 cores)::
    ``ita_deg`` show; chart calibration removes most of that.
 2. **Accuracy.** ``--seeds`` phantom designs, each captured with a mild realistic perturbation
    (:meth:`Perturbation.mild`: noise SD 2, blur σ 0.6 px, JPEG 90), measured against the ground
-   truth; and the time of :func:`measure_regions` on a 12 MP frame. Section ``skinlab-accuracy``.
+   truth. Section ``skinlab-accuracy``.
 3. **Repeatability on a real face.** A phantom has no face: no landmarks, no region polygons
    that move with the head, no iris scale. scikit-image's astronaut photo (1536 x 1536 px, the
    face about 320 px wide, 0.46 mm/px from the iris) is re-captured ``--face-captures`` times
@@ -49,7 +49,6 @@ import math
 import multiprocessing
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -504,60 +503,6 @@ def accuracy(seeds: int, perturb=Perturbation.mild) -> dict[str, list[float]]:
     return errs
 
 
-def timing(reps: int = 3) -> dict:
-    """Time of measure_regions on a 12 MP frame (face ellipse + 9 sub-regions), wall and CPU.
-
-    Medians of ``reps`` runs after a warm-up; JPEG decoding of the same frame (simplejpeg) is
-    timed the same way for the ratio. CPU time (all threads) is reported next to wall time
-    because a shared machine's load inflates wall time.
-    """
-    import os
-
-    import simplejpeg
-
-    from exoderm.skinlab import metrics
-
-    ph = make_phantom(
-        shape=(3000, 4000),
-        mm_per_px=0.05,
-        seed=0,
-        spots=120,
-        wrinkles=50,
-        red_patches=12,
-        pores=3000,
-        perturb=Perturbation.mild(0),
-    )
-    jpeg = simplejpeg.encode_jpeg(ph.rgb, quality=92)
-    h, w = ph.mask.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    face = ((xx - w / 2) / (0.42 * w)) ** 2 + ((yy - h / 2) / (0.47 * h)) ** 2 <= 1
-    masks = {"face": face}
-    for i in range(3):
-        for j in range(3):
-            masks[f"r{i}{j}"] = face & (yy * 3 // h == i) & (xx * 3 // w == j)
-    lab = to_lab(ph.rgb)
-    rows = []
-    for _ in range(reps + 1):
-        w0, c0 = time.perf_counter(), time.process_time()
-        simplejpeg.decode_jpeg(jpeg)
-        w1, c1 = time.perf_counter(), time.process_time()
-        measure_regions(lab, masks, mm_per_px=0.05)
-        w2, c2 = time.perf_counter(), time.process_time()
-        rows.append((w1 - w0, c1 - c0, w2 - w1, c2 - c1, dict(metrics.LAST_TIMINGS)))
-    rows = rows[1:]
-    med = [statistics.median(r[i] for r in rows) for i in range(4)]
-    stages = {k: statistics.median(r[4][k] for r in rows) for k in rows[0][4]}
-    return {
-        "decode_wall": med[0],
-        "decode_cpu": med[1],
-        "measure_wall": med[2],
-        "measure_cpu": med[3],
-        "stages": stages,
-        "face_px": int(face.sum()),
-        "load": os.getloadavg()[0],
-    }
-
-
 def _error_table(errs: dict[str, list[float]]) -> list[str]:
     lines = [
         "| metric | mean error % | mean abs error % | worst abs error % | target | met |",
@@ -578,7 +523,6 @@ def _error_table(errs: dict[str, list[float]]) -> list[str]:
 def accuracy_markdown(
     errs: dict[str, list[float]],
     seeds: int,
-    tm: dict | None,
     hard: dict[str, list[float]] | None = None,
 ) -> str:
     lines = [
@@ -602,18 +546,6 @@ def accuracy_markdown(
             "",
         ]
         lines += _error_table(hard)
-    if tm is not None:
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in tm["stages"].items())
-        lines += [
-            "",
-            "Speed: `measure_regions` on a 12 MP (3000 x 4000) phantom at 0.05 mm/px, face ellipse "
-            f"({tm['face_px'] / 1e6:.1f} MP) plus 9 sub-regions, median of 3 runs: "
-            f"**{tm['measure_wall']:.2f} s wall, {tm['measure_cpu']:.2f} s CPU** (all threads) against "
-            f"{1000 * tm['decode_wall']:.0f} ms wall / {1000 * tm['decode_cpu']:.0f} ms CPU to decode the "
-            f"JPEG: a ratio of {tm['measure_wall'] / tm['decode_wall']:.0f}x wall, "
-            f"{tm['measure_cpu'] / tm['decode_cpu']:.0f}x CPU (target ≤ 3x, **not met**). "
-            f"Stages (wall s): {stages}. Load average during the run: {tm['load']:.1f}.",
-        ]
     return "\n".join(lines)
 
 
@@ -623,7 +555,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--face-captures", type=int, default=40)
     ap.add_argument("--held-out", type=int, default=10, help="re-captures of the held-out check")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
 
@@ -657,8 +588,7 @@ def main(argv: list[str] | None = None) -> None:
     print(rep_md)
     errs = accuracy(args.seeds)
     hard = accuracy(args.seeds, moderate)
-    tm = None if args.no_timing else timing()
-    acc_md = accuracy_markdown(errs, args.seeds, tm, hard)
+    acc_md = accuracy_markdown(errs, args.seeds, hard)
     print()
     print(acc_md)
     if not args.no_write:
