@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -77,6 +78,21 @@ def overdue_visits(
     if clinician is not None:
         queryset = queryset.filter(course__clinician=clinician)
     return queryset.order_by("due_until", "planned_at", "pk")
+
+
+def planned_visits(*, clinic: Clinic, day: dt.date, days: int = 1) -> QuerySet[Visit]:
+    """Planned visits on ``days`` calendar days of the clinic from ``day`` on, with patient and clinician."""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=zoneinfo.ZoneInfo(clinic.time_zone))
+    return (
+        in_clinic(Visit, clinic)
+        .filter(
+            status=VisitStatus.PLANNED,
+            planned_at__gte=start,
+            planned_at__lt=start + dt.timedelta(days=days),
+        )
+        .select_related("course__patient__identity", "course__template", "course__clinician")
+        .order_by("planned_at", "pk")
+    )
 
 
 def calendar_visits(*, clinician: User, since: dt.datetime | None = None) -> QuerySet[Visit]:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from exoderm.clinics.models import Clinic
-from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.patients.selectors import clinic_today
 from exoderm.products import coldchain
-from exoderm.products.models import Lot, LotEvent, Product, TemperatureReading, Vial, VialState
+from exoderm.products.models import Lot, LotEvent, LotStatus, Product, TemperatureReading, Vial, VialState
+
+# A usable lot needs attention when it expires within this many days or has this few vials left.
+EXPIRY_HORIZON_DAYS = 30
+LOW_VIALS = 3
 
 
 def products(clinic: Clinic) -> QuerySet[Product]:
@@ -55,6 +62,50 @@ def lots(clinic: Clinic, *, status: str | None = None, product_id: int | None = 
 
 def lot(clinic: Clinic, pk: object) -> Lot:
     return get_in_clinic(_lots(), clinic, pk)
+
+
+def lots_needing_attention(clinic: Clinic, today: dt.date) -> QuerySet[Lot]:
+    """Usable lots that expire within 30 days or have few vials left (``vials_used`` annotated)."""
+    return (
+        lots(clinic)
+        .filter(status__in=[LotStatus.RELEASED, LotStatus.QUARANTINED])
+        .filter(
+            Q(expires_on__lte=today + dt.timedelta(days=EXPIRY_HORIZON_DAYS))
+            | Q(vials_received__lte=F("vials_used") + LOW_VIALS)
+        )
+    )
+
+
+def quarantined_lots(clinic: Clinic) -> QuerySet[Lot]:
+    return lots(clinic, status=LotStatus.QUARANTINED).order_by("status_changed_at", "number")
+
+
+def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
+    """What the charting form shows next to a chosen lot: status, expiry and thawed vials' countdowns."""
+    if not lot_id:
+        return None
+    try:
+        found = lot(clinic, lot_id)
+    except NotFound:
+        return None
+    today = clinic_today(clinic)
+    use_by = dt.timedelta(minutes=found.product.use_by_minutes)
+    left = list(vials(found).filter(state__in=[VialState.STORED, VialState.THAWED]))
+    now = timezone.now()
+    thawed = [
+        {"vial": v, "use_by": v.thawed_at + use_by, "passed": v.thawed_at + use_by <= now}
+        for v in sorted(left, key=lambda v: v.thawed_at or now, reverse=True)
+        if v.state == VialState.THAWED and v.thawed_at
+    ]
+    return {
+        "lot": found,
+        "next_vial": next((v for v in left if v.state == VialState.STORED), None),
+        "usable": found.status == LotStatus.RELEASED and found.expires_on >= today,
+        "days_left": (found.expires_on - today).days,
+        "thawed": thawed,
+        "stored": sum(1 for v in left if v.state == VialState.STORED),
+        "vials_left": found.vials_received - found.vials_used,  # type: ignore[attr-defined]
+    }
 
 
 def lot_events(lot: Lot) -> QuerySet[LotEvent]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from exoderm.core.access import get_in_clinic, in_clinic
-from exoderm.treatments.models import TreatmentSession
+from exoderm.treatments.models import ProtocolWarning, TreatmentSession
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import Clinic
+
+# The start page lists the protocol warnings acknowledged within this many days.
+WARNING_DAYS = 14
 
 
 def _with_details(queryset: QuerySet[TreatmentSession]) -> QuerySet[TreatmentSession]:
@@ -41,3 +44,22 @@ def sessions_of_clinic(
 def session_detail(*, clinic: Clinic, pk: int) -> TreatmentSession:
     """One session of the clinic with everything recorded for it (``NotFound`` otherwise)."""
     return get_in_clinic(_with_details(TreatmentSession.objects.all()), clinic, pk)
+
+
+def sessions_with_counts(*, clinic: Clinic) -> QuerySet[TreatmentSession]:
+    """The clinic's sessions with patient and clinician and ``application_count`` annotated."""
+    return (
+        in_clinic(TreatmentSession, clinic)
+        .select_related("patient", "clinician")
+        .annotate(application_count=Count("applications", distinct=True))
+    )
+
+
+def recent_warnings(*, clinic: Clinic, now: dt.datetime) -> QuerySet[ProtocolWarning]:
+    """Protocol warnings acknowledged in the last two weeks, newest first."""
+    return (
+        in_clinic(ProtocolWarning, clinic)
+        .filter(acknowledged_at__gte=now - dt.timedelta(days=WARNING_DAYS))
+        .select_related("session__patient", "acknowledged_by")
+        .order_by("-acknowledged_at", "-pk")
+    )

@@ -12,16 +12,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import User
-from exoderm.clinics.services import create_user
+from exoderm.clinics.services import change_account, create_user, set_language, update_clinic
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent.services import create_template
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
-from exoderm.web import queries
 from exoderm.web.forms import ClinicSettingsForm, ConsentTemplateForm, UserChangeForm, UserForm
 from exoderm.web.listing import listing
-from exoderm.web.services import change_account, set_language, update_clinic
 from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
 
 USER_SORTS = {
@@ -50,7 +49,9 @@ def language(request: HttpRequest) -> HttpResponse:
 
 @page(Action.MANAGE_CLINIC)
 def user_list(request: HttpRequest) -> HttpResponse:
-    users = listing(request, queries.clinic_users(clinic_of(request)), sorts=USER_SORTS, default="name")
+    users = listing(
+        request, clinic_selectors.clinic_users(clinic=clinic_of(request)), sorts=USER_SORTS, default="name"
+    )
     return render(request, "web/admin/users.html", {"listing": users})
 
 
@@ -76,7 +77,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
 
 @page(Action.MANAGE_CLINIC)
 def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    account = queries.clinic_users(clinic_of(request)).filter(pk=pk).first()
+    account = clinic_selectors.clinic_users(clinic=clinic_of(request)).filter(pk=pk).first()
     if account is None:
         raise Http404(_("User %(id)s not found.") % {"id": pk})
     form = UserChangeForm(

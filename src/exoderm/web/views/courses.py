@@ -13,12 +13,12 @@ from django.utils import formats
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors, services
 from exoderm.courses.models import Visit
 from exoderm.patients import selectors as patient_selectors
-from exoderm.web import queries
 from exoderm.web.forms import CourseTemplateForm, EnrolForm, RescheduleForm
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
@@ -66,7 +66,9 @@ def enrol(request: HttpRequest, pk: int) -> HttpResponse:
     patient = patient_selectors.patient_detail(clinic=clinic, patient_id=pk)
     user = user_of(request)
     clinicians = (
-        queries.clinic_users(clinic).filter(role=Role.CLINICIAN, is_active=True).order_by("last_name")
+        clinic_selectors.clinic_users(clinic=clinic)
+        .filter(role=Role.CLINICIAN, is_active=True)
+        .order_by("last_name")
     )
     form = EnrolForm(
         request.POST or None,
@@ -101,7 +103,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         start = dt.date.fromisoformat(request.GET.get("from", ""))
     except ValueError:
         start = today
-    visits = queries.planned_visits(clinic, start, days=CALENDAR_DAYS)
+    visits = selectors.planned_visits(clinic=clinic, day=start, days=CALENDAR_DAYS)
     days: dict[dt.date, list[Visit]] = {}
     for visit in visits:
         days.setdefault(localtime(visit.planned_at).date(), []).append(visit)

@@ -17,7 +17,6 @@ from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
 from exoderm.treatments.recall import affected_by_lot, recall_csv
-from exoderm.web import queries
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
     ProductForm,
@@ -219,7 +218,7 @@ def vial_action(request: HttpRequest, pk: int, vial_pk: int, action: str) -> Htt
         error_text = " ".join(error.messages)
     if request.POST.get("panel"):
         # From the charting form (HTMX): answer with the lot's panel, countdown included.
-        panel = queries.lot_panel(clinic, pk)
+        panel = selectors.lot_panel(clinic, pk)
         return render(request, "web/sessions/lot_status.html", {"panel": panel, "error": error_text})
     if error_text:
         messages.error(request, error_text)

@@ -15,7 +15,7 @@ from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients import selectors
 from exoderm.patients.services import create_patient, record_screening
-from exoderm.web import queries
+from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import PatientForm, PatientSearchForm, ScreeningForm, SignConsentForm, now_local
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
@@ -74,7 +74,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "consents": list(consent_selectors.consents_of(patient=patient)),
         "current_versions": consent_selectors.current_versions(clinic_id=clinic.pk),
         "courses": list(courses.values()),
-        "sessions": list(queries.sessions(clinic).filter(patient=patient).order_by("-performed_at")[:50]),
+        "sessions": list(
+            treatment_selectors.sessions_with_counts(clinic=clinic)
+            .filter(patient=patient)
+            .order_by("-performed_at")[:50]
+        ),
         "consent_form": SignConsentForm(
             initial={"signed_at": now_local(), "signed_by_name": str(patient.identity)}
         ),

@@ -22,7 +22,6 @@ from exoderm.products.models import LotStatus
 from exoderm.treatments import selectors
 from exoderm.treatments.protocol import WARN
 from exoderm.treatments.services import record_session
-from exoderm.web import queries
 from exoderm.web.charting import MAX_ROWS, ApplicationFormSet, ProcedureFormSet, SessionForm, html_name
 from exoderm.web.forms import datetime_field, now_local
 from exoderm.web.listing import listing
@@ -47,7 +46,7 @@ class Issue:
 @page()
 def session_list(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
-    sessions = queries.sessions(clinic)
+    sessions = selectors.sessions_with_counts(clinic=clinic)
     patient = None
     if request.GET.get("patient"):
         patient = patient_selectors.patient_detail(clinic=clinic, patient_id=request.GET["patient"])
@@ -147,7 +146,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
         "blocked": any(i.severity != WARN for v in issues.values() for i in v),
         "window_minutes": clinic.application_window_minutes,
         "lot_panels": {
-            f"applications-{i}-lot": queries.lot_panel(clinic, f.data.get(f"applications-{i}-lot"))
+            f"applications-{i}-lot": product_selectors.lot_panel(clinic, f.data.get(f"applications-{i}-lot"))
             for i, f in enumerate(applications.forms)
             if f.is_bound
         },
@@ -187,7 +186,7 @@ def _value(request: HttpRequest, suffix: str) -> str:
 
 @page(Action.CHART_SESSION)
 def lot_status(request: HttpRequest) -> HttpResponse:
-    panel = queries.lot_panel(clinic_of(request), _value(request, "lot"))
+    panel = product_selectors.lot_panel(clinic_of(request), _value(request, "lot"))
     return render(request, "web/sessions/lot_status.html", {"panel": panel})
 
 
