@@ -1,0 +1,215 @@
+"""Before a follow-up photo is stored: would it be comparable with its baseline?
+
+The quick part of the comparability rule of :mod:`exoderm.skinlab.compare`, on two images and
+without measuring any metric: :func:`capture_stats` reads what the capture decides (head pose,
+scale or face size, exposure, white balance) from the downscaled copy the pipeline also uses, and
+:func:`capture_differences` lists what differs beyond the limits. Pose and scale use the limits of
+:func:`~exoderm.skinlab.compare.compare` (the same face mesh and iris scale as :func:`analyze`), so
+a photo that passes here fails the later comparison only on the full face-size or quality checks.
+
+Lighting is not part of :func:`compare`; it is defined here:
+
+* **exposure**: ``log2`` of the ratio of the median relative luminance Y (linear light) of the
+  reference area, in EV (stops). 1/3 EV moves L* of mid skin tones by about 6.5, the minimal
+  detectable change of ``L_median`` in the engine's repeatability study: more would show up as a
+  change of the skin.
+* **white balance**: the relative change of the ratio of the median linear red to the median
+  linear blue of the reference area (warmer light raises it). Repeat captures with ±5 % channel
+  gains (the repeatability study) move it by up to about ±10 %.
+
+The reference area is the central part of the face (the mesh's box shrunk by a fifth on each
+side) or, for a close-up or without a face, the central 60 % of the image (colour charts sit in
+the corners). Clipped pixels do not count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .color import srgb_to_linear
+from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF
+from .face import detect_face, head_pose, iris_mm_per_px
+from .io import LoadedImage, SkinlabError, from_array, load_image, make_preview
+from .pipeline import PREVIEW_SIDE
+
+__all__ = [
+    "MAX_EXPOSURE_DIFF_EV",
+    "MAX_WHITE_BALANCE_DIFF",
+    "CaptureDifference",
+    "CaptureStats",
+    "capture_differences",
+    "capture_stats",
+]
+
+MAX_EXPOSURE_DIFF_EV = 1 / 3
+"""Larger exposure differences (stops) shift L* by more than its minimal detectable change."""
+MAX_WHITE_BALANCE_DIFF = 0.10
+"""Larger relative changes of the red/blue ratio exceed those of repeat captures."""
+_FACE_SHRINK = -0.2  # bbox margin: the central part of the face, without hair and background
+_CENTRE = 0.6  # share of each side of a close-up that counts
+_Y = np.array([0.2126, 0.7152, 0.0722], np.float32)  # relative luminance of linear sRGB
+
+
+@dataclass(frozen=True)
+class CaptureStats:
+    """What the capture of one photo decided.
+
+    Attributes
+    ----------
+    pose : dict or None
+        Head pose (yaw, pitch, roll in degrees); None without a face.
+    mm_per_px : float or None
+        The scale given by the caller, else from the iris; None when unknown.
+    eye_distance_px : float or None
+        Distance of the outer eye corners in full-resolution pixels (the face size).
+    luminance : float
+        Median relative luminance (linear, 0..1) of the reference area.
+    red_blue : float
+        Median linear red over median linear blue of the reference area.
+    """
+
+    pose: dict[str, float] | None
+    mm_per_px: float | None
+    eye_distance_px: float | None
+    luminance: float
+    red_blue: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pose": None if self.pose is None else {k: round(v, 2) for k, v in self.pose.items()},
+            "mm_per_px": self.mm_per_px,
+            "eye_distance_px": None if self.eye_distance_px is None else round(self.eye_distance_px, 2),
+            "luminance": round(self.luminance, 5),
+            "red_blue": round(self.red_blue, 5),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureDifference:
+    """One way a new photo differs from its baseline beyond the limit.
+
+    ``kind`` is one of ``pose`` (``axis`` yaw, pitch or roll; ``value`` in degrees, new minus
+    baseline), ``scale`` and ``face_size`` (``value`` relative: 0.12 = 12 % larger in the new
+    photo), ``exposure`` (EV, > 0 brighter), ``white_balance`` (relative change of red/blue, > 0
+    warmer), ``pose_unknown`` and ``scale_unknown`` (known in only one photo; ``value`` None).
+    """
+
+    kind: str
+    value: float | None = None
+    limit: float | None = None
+    axis: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "pose":
+            return f"pose differs: {self.axis} {self.value:+.1f}° (limit ±{self.limit:.0f}°)"
+        if self.kind in ("scale", "face_size", "white_balance"):
+            assert self.value is not None and self.limit is not None
+            what = self.kind.replace("_", " ")
+            return f"{what} differs by {100 * self.value:+.1f} % (limit ±{100 * self.limit:.0f} %)"
+        if self.kind == "exposure":
+            return f"exposure differs by {self.value:+.2f} EV (limit ±{self.limit:.2f} EV)"
+        return {"pose_unknown": "head pose known in only one photo"}.get(
+            self.kind, "scale known in only one photo"
+        )
+
+
+def _loaded(image: str | Path | bytes | np.ndarray | LoadedImage) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, np.ndarray):
+        return from_array(image)
+    return load_image(image)
+
+
+def capture_stats(
+    image: str | Path | bytes | np.ndarray | LoadedImage, *, roi: str = "face", mm_per_px: float | None = None
+) -> CaptureStats:
+    """Pose, scale, face size, exposure and white balance of one photo (no metric is measured).
+
+    Parameters
+    ----------
+    image : path, bytes, ndarray or LoadedImage
+        The photo, as for :func:`exoderm.skinlab.pipeline.analyze`.
+    roi : {'face', 'full'}
+        ``'face'`` looks for the face (pose, iris scale, face size); ``'full'`` (a close-up)
+        does not.
+    mm_per_px : float, optional
+        Scale given by the caller.
+
+    Raises
+    ------
+    SkinlabError
+        For unreadable images and a scale that is not a positive number.
+    """
+    if mm_per_px is not None and not (math.isfinite(mm_per_px) and mm_per_px > 0):
+        raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
+    rgb = _loaded(image).rgb
+    preview = make_preview(rgb, PREVIEW_SIDE)
+    small = preview.rgb
+    lm = detect_face(rgb, preview=preview) if roi == "face" else None
+    pose = eye = None
+    scale = mm_per_px
+    sh, sw = small.shape[:2]
+    if lm is not None:
+        pose = head_pose(lm)
+        eye = float(np.linalg.norm(lm.points[33, :2] - lm.points[263, :2]))
+        if scale is None:
+            scale = iris_mm_per_px(lm)
+        x0, y0, x1, y1 = (round(v * preview.scale) for v in lm.bbox(margin=_FACE_SHRINK))
+    else:
+        x0, y0 = round(sw * (1 - _CENTRE) / 2), round(sh * (1 - _CENTRE) / 2)
+        x1, y1 = sw - x0, sh - y0
+    area = small[y0:y1, x0:x1].reshape(-1, 3) if x1 > x0 and y1 > y0 else small.reshape(-1, 3)
+    unclipped = (area.max(axis=1) < 255) & (area.max(axis=1) > 0)
+    if unclipped.sum() >= 100:
+        area = area[unclipped]
+    linear = srgb_to_linear(np.ascontiguousarray(area.reshape(-1, 1, 3))).reshape(-1, 3)
+    luminance = float(np.median(linear @ _Y))
+    red, blue = float(np.median(linear[:, 0])), float(np.median(linear[:, 2]))
+    return CaptureStats(
+        pose=pose,
+        mm_per_px=None if scale is None else float(scale),
+        eye_distance_px=eye,
+        luminance=luminance,
+        red_blue=red / max(blue, 1e-6),
+    )
+
+
+def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[CaptureDifference]:
+    """What differs between a new photo and its baseline beyond the limits; empty if nothing.
+
+    Pose and scale follow :func:`exoderm.skinlab.compare.compare` (±10° per axis, ±10 % scale; the
+    face size when neither scale is known); exposure and white balance are defined above.
+    """
+    out: list[CaptureDifference] = []
+    pb, pn = baseline.pose, new.pose
+    if (pb is None) != (pn is None):
+        out.append(CaptureDifference("pose_unknown"))
+    elif pb is not None and pn is not None:
+        for axis in ("yaw", "pitch", "roll"):
+            d = pn[axis] - pb[axis]
+            if abs(d) > MAX_POSE_DIFF_DEG:
+                out.append(CaptureDifference("pose", d, MAX_POSE_DIFF_DEG, axis))
+    sb, sn = baseline.mm_per_px, new.mm_per_px
+    if sb is not None and sn is not None:
+        ratio = sn / sb - 1
+        if abs(ratio) > MAX_SCALE_DIFF:
+            out.append(CaptureDifference("scale", ratio, MAX_SCALE_DIFF))
+    elif (sb is None) != (sn is None):
+        out.append(CaptureDifference("scale_unknown"))
+    elif baseline.eye_distance_px and new.eye_distance_px:
+        ratio = new.eye_distance_px / baseline.eye_distance_px - 1
+        if abs(ratio) > MAX_SCALE_DIFF:
+            out.append(CaptureDifference("face_size", ratio, MAX_SCALE_DIFF))
+    ev = math.log2(max(new.luminance, 1e-6) / max(baseline.luminance, 1e-6))
+    if abs(ev) > MAX_EXPOSURE_DIFF_EV:
+        out.append(CaptureDifference("exposure", ev, MAX_EXPOSURE_DIFF_EV))
+    wb = new.red_blue / baseline.red_blue - 1
+    if abs(wb) > MAX_WHITE_BALANCE_DIFF:
+        out.append(CaptureDifference("white_balance", wb, MAX_WHITE_BALANCE_DIFF))
+    return out
