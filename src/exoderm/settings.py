@@ -158,6 +158,8 @@ PHOTO_QUOTA_BYTES_DEFAULT = envint("PHOTO_QUOTA_BYTES_DEFAULT", str(20 * 1024**3
 PHOTO_MAX_UPLOAD_BYTES = envint("PHOTO_MAX_UPLOAD_BYTES", str(80 * 1024**2))
 # A worker that holds an analysis longer than this on another host is presumed lost.
 PHOTO_ANALYSIS_LEASE_SECONDS = envint("PHOTO_ANALYSIS_LEASE_SECONDS", "600")
+# A deleted photo stays restorable in the trash this many days; photo_housekeeping then erases it.
+PHOTO_TRASH_DAYS = envint("PHOTO_TRASH_DAYS", "30")
 
 # Security: strict CSP with nonces, secure cookies behind TLS in production.
 from django.utils.csp import CSP  # noqa: E402

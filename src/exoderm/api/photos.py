@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -24,7 +24,7 @@ from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
 from exoderm.photos import selectors, services
 from exoderm.photos.engine import current_version
-from exoderm.photos.models import Photo
+from exoderm.photos.models import Photo, TrashReason
 from exoderm.photos.views import pdf_response, photo_response
 from exoderm.treatments.models import TreatmentSession
 
@@ -52,6 +52,7 @@ class PhotoOut(Schema):
     uploaded_at: dt.datetime
     analysis_status: str
     analysis_error: str
+    restored_from_trash: bool = False  # an upload of a file that lay in the trash brought it back
 
 
 class StatusOut(Schema):
@@ -258,6 +259,27 @@ def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
 
         raise NotFound("This photo has no analysis by the current engine version yet.")
     return analysis.data
+
+
+@router.delete("/{photo_id}", response={204: None})
+def delete_photo(request: HttpRequest, photo_id: int, reason: TrashReason, note: str = "") -> Any:
+    """Move a photo to the trash (clinicians and clinic admins). It disappears from every list,
+    comparison, report and the analysis queue at once; ``POST /photos/{id}/restore`` brings it back
+    until it is erased ``PHOTO_TRASH_DAYS`` later. ``reason``: wrong_patient, failed_capture,
+    erasure_request or other (then ``note`` says why)."""
+    user = current_user(request, Action.DELETE_PHOTO)
+    photo = selectors.photo_of(clinic=user_clinic(request), photo_id=photo_id)
+    services.trash_photo(photo=photo, reason=reason, note=note, by=user)
+    return Status(204, None)
+
+
+@router.post("/{photo_id}/restore", response=PhotoOut)
+def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
+    """Bring a photo back from the trash, with its analyses (a photo not in the trash is returned
+    as it is). 404 once it has been erased."""
+    user = current_user(request, Action.DELETE_PHOTO)
+    photo = selectors.photo_with_trashed(clinic=user_clinic(request), photo_id=photo_id)
+    return services.restore_photo(photo=photo, by=user)
 
 
 @router.get("/{photo_id}/file")

@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     RELEASE_LOT = "release_lot"  # release from quarantine, recall
     MANAGE_CLINIC = "manage_clinic"  # products, templates, users, settings
     VIEW_STUDY_DATA = "view_study_data"  # pseudonymized outcome data
+    DELETE_PHOTO = "delete_photo"  # move to the trash, restore, erase for good
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -38,6 +39,9 @@ ALLOWED: dict[Action, set[str]] = {
     Action.RELEASE_LOT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
     Action.MANAGE_CLINIC: {Role.CLINIC_ADMIN},
     Action.VIEW_STUDY_DATA: {Role.RESEARCHER, Role.CLINICIAN, Role.CLINIC_ADMIN},
+    # Removing health data from the record is a clinical decision, like releasing a lot: assistants
+    # take photos but do not remove them; researchers never see identified photos at all.
+    Action.DELETE_PHOTO: {Role.CLINICIAN, Role.CLINIC_ADMIN},
 }
 
 

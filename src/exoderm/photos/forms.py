@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import Area
 from exoderm.courses.models import Visit
-from exoderm.photos.models import Timepoint, View
+from exoderm.photos.models import Timepoint, TrashReason, View
 
 
 class CaptureForm(forms.Form):
@@ -39,3 +39,18 @@ class CaptureForm(forms.Form):
         super().__init__(*args, **kwargs)
         if visits is not None:
             self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
+
+
+class TrashForm(forms.Form):
+    """Why a photo is deleted (kept in the audit trail)."""
+
+    reason = forms.ChoiceField(
+        label=_("Why is the photo deleted?"), choices=TrashReason.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=500,
+        help_text=_("Required for “Other reason”."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

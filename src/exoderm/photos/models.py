@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import Area
@@ -31,6 +34,22 @@ class AnalysisStatus(models.TextChoices):
     RUNNING = "running", _("Being analysed")
     DONE = "done", _("Analysed")
     FAILED = "failed", _("Analysis failed")
+
+
+class TrashReason(models.TextChoices):
+    WRONG_PATIENT = "wrong_patient", _("Taken of the wrong patient")
+    FAILED_CAPTURE = "failed_capture", _("Failed or poor capture")
+    ERASURE_REQUEST = "erasure_request", _("The patient's erasure request")
+    OTHER = "other", _("Other reason")
+
+
+class LivePhotoManager(models.Manager["Photo"]):
+    """Photos that are not in the trash. It is ``Photo.objects`` and the default manager, so every
+    query, related manager (``patient.photos``) and :func:`~exoderm.core.access.in_clinic` sees live
+    photos only; trashed ones are reached on purpose through ``Photo.with_trashed``."""
+
+    def get_queryset(self) -> models.QuerySet[Photo]:
+        return super().get_queryset().filter(trashed_at__isnull=True)
 
 
 class Photo(models.Model):
@@ -87,6 +106,20 @@ class Photo(models.Model):
     analysis_worker = models.CharField(max_length=200, blank=True)  # "host:pid" while running
     analysis_started_at = models.DateTimeField(null=True, blank=True)
 
+    # In the trash: hidden everywhere, restorable until purged (PHOTO_TRASH_DAYS after trashed_at).
+    trashed_at = models.DateTimeField(_("moved to the trash at"), null=True, blank=True)
+    trashed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trash_reason = models.CharField(_("reason"), max_length=16, choices=TrashReason.choices, blank=True)
+    trash_note = models.CharField(_("note"), max_length=500, blank=True)
+
+    objects = LivePhotoManager()
+    with_trashed = models.Manager["Photo"]()
+
+    #: Set (not stored) by an upload that brought this photo back from the trash.
+    restored_from_trash = False
+
     class Meta:
         verbose_name = _("photo")
         verbose_name_plural = _("photos")
@@ -101,10 +134,18 @@ class Photo(models.Model):
         indexes = [
             models.Index(fields=["patient", "taken_at"]),
             models.Index(fields=["analysis_status"]),
+            models.Index(fields=["trashed_at"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.patient} {self.view} {self.taken_at:%Y-%m-%d}"
+
+    @property
+    def purge_after(self) -> dt.datetime | None:
+        """When housekeeping erases this photo from the trash (None while it is not trashed)."""
+        if self.trashed_at is None:
+            return None
+        return self.trashed_at + dt.timedelta(days=settings.PHOTO_TRASH_DAYS)
 
 
 class Analysis(models.Model):
@@ -136,3 +177,35 @@ class Analysis(models.Model):
     def metric(self, region: str, key: str) -> float | None:
         value = self.data.get("regions", {}).get(region, {}).get("metrics", {}).get(key)
         return None if value is None else float(value)
+
+
+class PhotoEvent(models.Model):
+    """The audit trail of deletion: who moved which photo of which patient to the trash, restored or
+    purged it, when and why. It keeps the photo's id only, never its pixels or hash."""
+
+    CLINIC_PATH = "clinic"
+
+    class Kind(models.TextChoices):
+        TRASHED = "trashed", _("moved to the trash")
+        RESTORED = "restored", _("restored")
+        PURGED = "purged", _("erased for good")
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    photo_id = models.BigIntegerField(_("photo id"))
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(_("reason"), max_length=16, choices=TrashReason.choices, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # None: purged by housekeeping after the trash period
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("photo deletion event")
+        verbose_name_plural = _("photo deletion events")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["clinic", "photo_id"])]
+
+    def __str__(self) -> str:
+        return f"photo {self.photo_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -16,6 +16,7 @@ from exoderm.patients.models import Patient
 from exoderm.photos import selectors, services
 from exoderm.photos.forms import CaptureForm
 from exoderm.photos.models import AnalysisStatus, View
+from exoderm.photos.trash_pages import trash_context
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 POLL_SECONDS = 2
@@ -52,7 +53,11 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("Photo stored; it is being analysed.") if created else _("This photo was stored before."),
+                _("Photo stored; it is being analysed.")
+                if created
+                else _("This photo was in the trash; it is restored.")
+                if _photo.restored_from_trash
+                else _("This photo was stored before."),
             )
             return redirect("photos:patient", patient_id=patient.pk)
     photos = list(selectors.photos_of(patient=patient))
@@ -70,6 +75,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         "progress": selectors.analysis_progress(clinic=patient.clinic, patient=patient),
         "poll_seconds": POLL_SECONDS,
         "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
+        **trash_context(request, patient),
     }
     return render(request, "photos/patient.html", context, status=422 if form.errors else 200)
 

@@ -73,6 +73,25 @@ def photo_of(*, clinic: Clinic, photo_id: Any) -> Photo:
     return get_in_clinic(Photo.objects.select_related("patient"), clinic, photo_id)
 
 
+def trashed_photos_of(*, patient: Patient) -> QuerySet[Photo]:
+    """The patient's photos in the trash, most recently deleted first."""
+    trashed = Photo.with_trashed.filter(trashed_at__isnull=False)
+    return (
+        in_clinic(trashed, patient.clinic)
+        .filter(patient=patient)
+        .select_related("trashed_by")
+        .order_by("-trashed_at", "-id")
+    )
+
+
+def photo_with_trashed(*, clinic: Clinic, photo_id: Any, trashed_only: bool = False) -> Photo:
+    """One photo of the clinic whether in the trash or not (for restoring and erasing only)."""
+    photos = Photo.with_trashed.select_related("patient", "patient__identity")
+    if trashed_only:
+        photos = photos.filter(trashed_at__isnull=False)
+    return get_in_clinic(photos, clinic, photo_id)
+
+
 def current_analysis(photo: Photo) -> Analysis | None:
     prefetched = getattr(photo, "current_analyses", None)
     if prefetched is not None:
@@ -287,8 +306,10 @@ __all__ = [
     "current_analysis",
     "healing_curves",
     "photo_of",
+    "photo_with_trashed",
     "photos_of",
     "statuses",
     "timeline",
     "timelines",
+    "trashed_photos_of",
 ]

@@ -14,6 +14,13 @@ Upload order, so that an interrupted or refused upload leaves neither a file nor
 
 A process killed between the move and the commit can leave a stored file without a row;
 :func:`sweep_storage` (run by ``exoderm manage photo_housekeeping``) removes those.
+
+Deletion has two steps. :func:`trash_photo` hides a photo everywhere at once (``Photo.objects``
+sees live photos only) and keeps it restorable (:func:`restore_photo`) for ``PHOTO_TRASH_DAYS``;
+:func:`purge_expired` (housekeeping) and :func:`erase_photo` (an erasure request, at once) then
+delete its analyses and row in one transaction and remove the file only after the commit, and only
+if no row still names it: a failure leaves the row and its file, never a row without its file.
+Every step writes a :class:`~exoderm.photos.models.PhotoEvent`.
 """
 
 from __future__ import annotations
@@ -33,13 +40,14 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Clinic, User
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
+from exoderm.core.access import NotFound
 from exoderm.core.areas import Area
 from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
 from exoderm.photos import storage
-from exoderm.photos.models import AnalysisStatus, Photo, Timepoint, View
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
 
@@ -125,9 +133,9 @@ def upload_photo(
             raise ValidationError(
                 {"file": _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 1024**2}}
             ) from None
-        existing = Photo.objects.filter(clinic=clinic, source_sha256=source_sha256).first()
+        existing = Photo.with_trashed.filter(clinic=clinic, source_sha256=source_sha256).first()
         if existing is not None:
-            return _same_photo(existing, patient), False
+            return _same_photo(existing, patient, by), False
         image = clean_image(upload, time_zone=clinic.time_zone)
         storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
@@ -153,9 +161,9 @@ def upload_photo(
         try:
             with transaction.atomic():
                 Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
-                same_pixels = Photo.objects.filter(clinic=clinic, sha256=sha256).first()
+                same_pixels = Photo.with_trashed.filter(clinic=clinic, sha256=sha256).first()
                 if same_pixels is not None:
-                    return _same_photo(same_pixels, patient), False
+                    return _same_photo(same_pixels, patient, by), False
                 created_file = storage.place(clean_path, name)
                 photo.save()
                 _check_quota(clinic)
@@ -167,15 +175,30 @@ def upload_photo(
     return photo, True
 
 
-def _same_photo(photo: Photo, patient: Patient) -> Photo:
-    """A photo sent again is the stored one, but never silently another patient's."""
+def _same_photo(photo: Photo, patient: Patient, by: User) -> Photo:
+    """A photo sent again is the stored one, but never silently another patient's. Sent again for
+    the same patient while it lies in the trash, it comes back (``restored_from_trash``): the
+    clinic evidently wants it, and its analyses are still there."""
     if photo.patient_id != patient.pk:
+        if photo.trashed_at is not None:
+            raise ValidationError(
+                {
+                    "file": _(
+                        "This photo lies in the trash of another patient. Erase it there for good "
+                        "before storing it for this patient."
+                    )
+                }
+            )
         raise ValidationError({"file": _("This photo is already stored for another patient.")})
+    if photo.trashed_at is not None:
+        photo = _restore(photo, by=by, note=_("uploaded again"))
+        photo.restored_from_trash = True
     return photo
 
 
 def _check_quota(clinic: Clinic) -> None:
-    used = Photo.objects.filter(clinic=clinic).aggregate(total=Sum("size_bytes"))["total"] or 0
+    # trashed photos still occupy the disk until they are purged
+    used = Photo.with_trashed.filter(clinic=clinic).aggregate(total=Sum("size_bytes"))["total"] or 0
     quota = Clinic.objects.values_list("photo_quota_bytes", flat=True).get(pk=clinic.pk)
     if used > quota:
         raise ValidationError(
@@ -208,8 +231,114 @@ def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str
     """Remove what killed uploads left: temporary files, and stored files without a row."""
     removed_temp = storage.sweep_temp(older_than_seconds)
     limit = time.time() - older_than_seconds
-    known = set(Photo.objects.values_list("file_name", flat=True))
+    known = set(Photo.with_trashed.values_list("file_name", flat=True))
     orphans = [name for name, mtime in storage.stored_names() if name not in known and mtime < limit]
     for name in orphans:
         storage.remove(name)
     return {"temporary": removed_temp, "orphans": len(orphans)}
+
+
+# Deletion: trash, restore, purge.
+
+
+def _event(photo: Photo, kind: str, *, by: User | None, reason: str = "", note: str = "") -> None:
+    PhotoEvent.objects.create(
+        clinic_id=photo.clinic_id, patient_id=photo.patient_id, photo_id=photo.pk, kind=kind,
+        reason=reason, note=note, by=by,
+    )  # fmt: skip
+
+
+def _own_photo(photo: Photo, by: User) -> None:
+    require(by, Action.DELETE_PHOTO)
+    if by.clinic_id != photo.clinic_id:
+        raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": Photo._meta.verbose_name, "id": photo.pk})
+
+
+@transaction.atomic
+def trash_photo(*, photo: Photo, reason: str, by: User, note: str = "") -> Photo:
+    """Move ``photo`` to the trash: hidden from every list, comparison, report and the analysis
+    queue at once, restorable until it is purged ``PHOTO_TRASH_DAYS`` later."""
+    _own_photo(photo, by)
+    note = note.strip()
+    if reason not in TrashReason.values:
+        raise ValidationError(
+            {"reason": _("Choose one of: %(choices)s.") % {"choices": ", ".join(TrashReason.values)}}
+        )
+    if reason == TrashReason.OTHER and not note:
+        raise ValidationError({"note": _("Say why the photo is deleted.")})
+    if len(note) > 500:
+        raise ValidationError({"note": _("Keep the note under 500 characters.")})
+    locked = Photo.with_trashed.select_for_update().get(pk=photo.pk)
+    if locked.trashed_at is not None:
+        return locked  # trashed twice (a double click): the first reason stands
+    locked.trashed_at, locked.trashed_by = timezone.now(), by
+    locked.trash_reason, locked.trash_note = reason, note
+    locked.save(update_fields=["trashed_at", "trashed_by", "trash_reason", "trash_note"])
+    _event(locked, PhotoEvent.Kind.TRASHED, by=by, reason=reason, note=note)
+    return locked
+
+
+def restore_photo(*, photo: Photo, by: User) -> Photo:
+    """Bring ``photo`` back from the trash, with its analyses as they were. A live photo is
+    returned unchanged."""
+    _own_photo(photo, by)
+    return _restore(photo, by=by)
+
+
+@transaction.atomic
+def _restore(photo: Photo, *, by: User, note: str = "") -> Photo:
+    locked = Photo.with_trashed.select_for_update().get(pk=photo.pk)
+    if locked.trashed_at is None:
+        return locked
+    locked.trashed_at, locked.trashed_by, locked.trash_reason, locked.trash_note = None, None, "", ""
+    fields = ["trashed_at", "trashed_by", "trash_reason", "trash_note"]
+    # a task that ran while the photo was in the trash found no photo: queue it again if needed
+    if Analysis.objects.filter(photo=locked, engine_version=_engine_version()).exists():
+        locked.analysis_status = AnalysisStatus.DONE
+    elif locked.analysis_status != AnalysisStatus.FAILED:
+        locked.analysis_status = AnalysisStatus.QUEUED
+        transaction.on_commit(lambda: enqueue_analysis(locked.pk))
+    locked.save(update_fields=[*fields, "analysis_status"])
+    _event(locked, PhotoEvent.Kind.RESTORED, by=by, note=note)
+    return locked
+
+
+def _engine_version() -> str:
+    from exoderm.photos.engine import current_version
+
+    return current_version()
+
+
+def erase_photo(*, photo: Photo, by: User) -> None:
+    """Erase a photo in the trash for good now (an erasure request), without waiting for the
+    trash period: analyses, row and, after the commit, the file."""
+    _own_photo(photo, by)
+    if photo.trashed_at is None:
+        raise ValidationError({"photo": _("Only a photo in the trash can be erased.")})
+    _purge(photo.pk, by=by, note=_("erased at once"))
+
+
+def _purge(photo_id: int, *, by: User | None, note: str) -> bool:
+    """Delete one trashed photo's analyses and row in one transaction; its file goes after the
+    commit unless another row (of any clinic) still names it. False if it was no longer in the
+    trash (restored or purged meanwhile)."""
+    with transaction.atomic():
+        photo = Photo.with_trashed.select_for_update().filter(pk=photo_id, trashed_at__isnull=False).first()
+        if photo is None:
+            return False
+        name = photo.file_name
+        _event(photo, PhotoEvent.Kind.PURGED, by=by, reason=photo.trash_reason, note=note)
+        Analysis.objects.filter(photo=photo).delete()
+        Photo.with_trashed.filter(pk=photo.pk).delete()
+        if not Photo.with_trashed.filter(file_name=name).exists():
+            transaction.on_commit(lambda: storage.remove(name))
+    return True
+
+
+def purge_expired(*, now: dt.datetime | None = None) -> list[int]:
+    """Erase the photos that lay in the trash longer than ``PHOTO_TRASH_DAYS``, one transaction
+    each, so that one failure leaves the others done and itself untouched. Returns their ids."""
+    limit = (now or timezone.now()) - dt.timedelta(days=settings.PHOTO_TRASH_DAYS)
+    expired = Photo.with_trashed.filter(trashed_at__lte=limit).order_by("trashed_at", "pk")
+    note = _("trash period of %(days)d days over") % {"days": settings.PHOTO_TRASH_DAYS}
+    return [pk for pk in expired.values_list("pk", flat=True) if _purge(pk, by=None, note=note)]
