@@ -39,10 +39,12 @@ colour medians and ITA are then reported.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import cv2
@@ -144,7 +146,71 @@ class RegionMeasurement:
     area_mm2: float | None
     metrics: dict[str, float | int | None]
     notes: list[str] = field(default_factory=list)
-    detections: dict[str, np.ndarray] = field(default_factory=dict)
+    detections: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class _Detections(Mapping[str, np.ndarray]):
+    """Detection masks made on first access: most callers never look at them, and each is an
+    image-sized array."""
+
+    def __init__(self, makers: dict[str, Callable[[], np.ndarray]]) -> None:
+        self._makers = makers
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._made:
+            self._made[key] = self._makers[key]()
+        return self._made[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+@dataclass
+class _Sums:
+    """Additive statistics of one region: those of disjoint regions add up to their union's."""
+
+    npx: int
+    hists: list[np.ndarray] | None = None
+    """Per channel, the counts of q = rint(100·v) − ``hist_lo`` (None: ``medians`` is exact)."""
+    hist_lo: list[int] = field(default_factory=list)
+    medians: list[float] | None = None
+    tone: float = 0.0
+    tone_sq: float = 0.0
+    red: int = 0
+    a_excess: float = 0.0
+    texture_sq: float = 0.0
+
+    def __add__(self, other: _Sums) -> _Sums:
+        if self.hists is None or other.hists is None or self.hist_lo != other.hist_lo:
+            raise ValueError("only histogram sums of the same quantisation add up")
+        return _Sums(
+            self.npx + other.npx,
+            [x + y for x, y in zip(self.hists, other.hists, strict=True)],
+            self.hist_lo,
+            None,
+            self.tone + other.tone,
+            self.tone_sq + other.tone_sq,
+            self.red + other.red,
+            self.a_excess + other.a_excess,
+            self.texture_sq + other.texture_sq,
+        )
+
+    def channel_medians(self) -> tuple[float, float, float]:
+        """L*, a*, b* medians, from the histograms to 0.005 units (as :func:`_median`)."""
+        if self.hists is None:
+            assert self.medians is not None
+            return self.medians[0], self.medians[1], self.medians[2]
+        out = []
+        for hist, lo in zip(self.hists, self.hist_lo, strict=True):
+            csum = np.cumsum(hist.astype(np.int64))
+            i1 = int(np.searchsorted(csum, (self.npx + 1) // 2))
+            i2 = int(np.searchsorted(csum, self.npx // 2 + 1))
+            out.append((i1 + i2 + 2 * lo) / 200.0)
+        return out[0], out[1], out[2]
 
 
 # ============================================================================================
@@ -555,6 +621,7 @@ def measure_regions(
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
     t0, c0 = time.perf_counter(), time.process_time()
 
+    parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
     for name, m in clean.items():
         sub = m[y0:y1, x0:x1]
         r_rows = np.flatnonzero(sub.any(axis=1))
@@ -571,7 +638,18 @@ def measure_regions(
             )
             results[name] = _empty_result(npx, mm_per_px, reason, (h, w))
             continue
-        results[name] = shared.region(rm, box, (h, w))
+        parts[name] = (rm, box, npx)
+    unions = _disjoint_unions(parts)
+    sums: dict[str, _Sums] = {}
+    # parts first, then unions from the smallest, so that every member's sums are known
+    for name in sorted(parts, key=lambda k: (k in unions, parts[k][2])):
+        rm, box, _ = parts[name]
+        members = [sums[k] for k in unions.get(name, [])]
+        total = None
+        if members and all(s.hists is not None for s in members):
+            total = functools.reduce(operator.add, members)
+        results[name], sums[name] = shared.region(rm, box, (h, w), total)
+    results = {name: results[name] for name in clean}
     shared.timings["regions"] = time.perf_counter() - t0
     shared.cpu_timings["regions"] = time.process_time() - c0
     LAST_TIMINGS.clear()
@@ -593,6 +671,34 @@ def _empty_result(
         notes=[f"all metrics: {reason}"],
         detections={"spots": z, "wrinkles": z.copy(), "red": z.copy()},
     )
+
+
+def _disjoint_unions(
+    parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]],
+) -> dict[str, list[str]]:
+    """Regions that are exactly the disjoint union of other regions (``face`` of the nine face
+    regions), with those members: their additive statistics then need no pass of their own.
+
+    ``parts`` maps a name to (mask inside box, box (y0, y1, x0, x1), pixel count).
+    """
+    out: dict[str, list[str]] = {}
+    for name, (rm, (y0, y1, x0, x1), npx) in parts.items():
+        members = [
+            k
+            for k, (_, (a0, a1, b0, b1), n) in parts.items()
+            if k != name and n < npx and a0 >= y0 and a1 <= y1 and b0 >= x0 and b1 <= x1
+        ]
+        if len(members) < 2 or sum(parts[k][2] for k in members) != npx:
+            continue
+        canvas = np.zeros(rm.shape, np.uint8)
+        for k in members:
+            m, (a0, a1, b0, b1), _ = parts[k]
+            canvas[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0] |= m.view(np.uint8)
+        # npx member pixels in all cover npx pixels, all inside the region: no overlap, no gap
+        covered = cv2.countNonZero(canvas)
+        if covered == npx and cv2.countNonZero(cv2.bitwise_and(canvas, rm.view(np.uint8))) == npx:
+            out[name] = members
+    return out
 
 
 Mask = NDArray[np.bool_]
@@ -906,16 +1012,10 @@ class _SharedMaps:
         return ys[keep], xs[keep]
 
     # ------------------------------------------------------------------------------------------
-    def _median(self, c: int, sl: tuple[slice, slice], rm: np.ndarray, m8: np.ndarray, npx: int) -> float:
-        """Median of channel ``c`` over the region, to 0.005 units (as :func:`_median`).
-
-        The crop's channel is quantised once to 0.01 units, q = rint(100·v) − min, as 16 bits;
-        the masked 2-D histogram of its two bytes is the exact histogram of q (OpenCV's 8-bit
-        histograms are four times faster than its float ones).
-        """
-        chan = (self.L, self.a, self.b)[c]
-        if npx < _MEDIAN_EXACT_BELOW:
-            return _median(chan[sl][rm])
+    def _quantised(self, c: int) -> tuple[np.ndarray, int] | None:
+        """Channel ``c`` of the crop quantised to 0.01 units as q = rint(100·v) − min, 16 bits,
+        viewed as two uint8 channels, with the offset ``min``; None when the values span more
+        than 16 bits. Made once per channel."""
         if self._q is None:
             self._q = []
             u8 = self.umask.view(np.uint8)
@@ -930,30 +1030,57 @@ class _SharedMaps:
                     self._q.append((q16.view(np.uint8).reshape(*q16.shape, 2), lo_i))
                 else:
                     self._q.append(None)
-        qc = self._q[c]
-        if qc is None:
-            return _median(chan[sl][rm])
-        qb, lo = qc
-        # bin index high byte·256 + low byte = q
-        hist = cv2.calcHist([qb[sl]], [_HIGH_BYTE, 1 - _HIGH_BYTE], m8, [256, 256], [0, 256, 0, 256]).ravel()
-        csum = np.cumsum(hist.astype(np.int64))
-        i1 = int(np.searchsorted(csum, (npx + 1) // 2))
-        i2 = int(np.searchsorted(csum, npx // 2 + 1))
-        return (i1 + i2 + 2 * lo) / 200.0
+        return self._q[c]
+
+    def _sums(self, rm: np.ndarray, sl: tuple[slice, slice], npx: int) -> _Sums:
+        """The additive statistics of one region (``rm`` its mask inside the crop's slice ``sl``).
+
+        Medians come from exact histograms of the channels quantised to 0.01 units (the masked
+        2-D histogram of the 16-bit value's two bytes: OpenCV's 8-bit histograms are four times
+        faster than its float ones); small regions, or values spanning more than 16 bits, get an
+        exact median instead.
+        """
+        m8 = rm.view(np.uint8)
+        out = _Sums(npx)
+        qs = [self._quantised(c) for c in range(3)] if npx >= _MEDIAN_EXACT_BELOW else []
+        if qs and all(q is not None for q in qs):
+            full = [q for q in qs if q is not None]
+            out.hists = [
+                cv2.calcHist([qb[sl]], [_HIGH_BYTE, 1 - _HIGH_BYTE], m8, [256, 256], [0, 256, 0, 256]).ravel()
+                for qb, _ in full
+            ]
+            out.hist_lo = [lo for _, lo in full]
+        else:
+            out.medians = [_median(ch[sl][rm]) for ch in (self.L, self.a, self.b)]
+        if self.mpp is None:
+            return out
+        mean, sd = cv2.meanStdDev(self.tone_resid[sl], mask=m8)
+        m, v = float(mean[0, 0]), float(sd[0, 0]) ** 2
+        out.tone = m * npx
+        out.tone_sq = (v + m * m) * npx
+        out.red = int(np.count_nonzero(self.red[sl] & rm))
+        out.a_excess = float(cv2.mean(self.da10_pos[sl], mask=m8)[0]) * npx
+        if self.texture is not None:
+            out.texture_sq = float(cv2.norm(self.texture[sl], cv2.NORM_L2SQR, mask=m8))
+        return out
 
     def region(
-        self, rm: np.ndarray, box: tuple[int, int, int, int], full: tuple[int, int]
-    ) -> RegionMeasurement:
-        """Statistics of one region; ``rm`` is its mask inside ``box`` = (y0, y1, x0, x1) of the
-        union crop, whose own offset in the image is ``self.off``."""
+        self, rm: np.ndarray, box: tuple[int, int, int, int], full: tuple[int, int], sums: _Sums | None = None
+    ) -> tuple[RegionMeasurement, _Sums]:
+        """Statistics of one region and its :class:`_Sums`; ``rm`` is its mask inside ``box`` =
+        (y0, y1, x0, x1) of the union crop, whose own offset in the image is ``self.off``.
+
+        ``sums``: the region's sums when already known (added up from disjoint parts).
+        """
         mpp = self.mpp
         by0, by1, bx0, bx1 = box
         sl = (slice(by0, by1), slice(bx0, bx1))
-        npx = int(np.count_nonzero(rm))
+        npx = int(np.count_nonzero(rm)) if sums is None else sums.npx
+        if sums is None:
+            sums = self._sums(rm, sl, npx)
         notes: list[str] = []
         met = _empty_metrics()
-        m8 = rm.view(np.uint8)
-        Lm, am, bm = (self._median(c, sl, rm, m8, npx) for c in range(3))
+        Lm, am, bm = sums.channel_medians()
         met["L_median"], met["a_median"], met["b_median"] = Lm, am, bm
         if abs(bm) < 1e-9:
             notes.append("ita_deg: b_median is 0")
@@ -961,29 +1088,29 @@ class _SharedMaps:
             met["ita_deg"] = math.degrees(math.atan((Lm - 50.0) / bm))
         oy, ox = self.off[0] + by0, self.off[1] + bx0
 
-        def full_mask(m: np.ndarray | None) -> np.ndarray:
-            out = np.zeros(full, bool)
-            if m is not None:
-                out[oy : oy + rm.shape[0], ox : ox + rm.shape[1]] = m
-            return out
+        def full_mask(make: Callable[[], np.ndarray] | None) -> Callable[[], np.ndarray]:
+            def build() -> np.ndarray:
+                out = np.zeros(full, bool)
+                if make is not None:
+                    out[oy : oy + rm.shape[0], ox : ox + rm.shape[1]] = make()
+                return out
+
+            return build
 
         if mpp is None:
             notes.append(
                 "scale unknown: every metric defined in mm (backgrounds, spots, wrinkles, "
                 "texture, pores, redness) is null"
             )
-            dets = {"spots": full_mask(None), "wrinkles": full_mask(None), "red": full_mask(None)}
-            return RegionMeasurement(npx, None, met, notes, dets)
+            empty = full_mask(None)
+            dets = _Detections({"spots": empty, "wrinkles": empty, "red": empty})
+            return RegionMeasurement(npx, None, met, notes, dets), sums
 
         area_mm2 = npx * mpp * mpp
         area_cm2 = area_mm2 / 100.0
-        _, sd = cv2.meanStdDev(self.tone_resid[sl], mask=m8)
-        met["tone_sd_L"] = float(sd[0, 0])
-
-        # red
-        red = self.red[sl] & rm
-        met["red_area_pct"] = 100.0 * float(np.count_nonzero(red)) / npx
-        met["a_excess_mean"] = float(cv2.mean(self.da10_pos[sl], mask=m8)[0])
+        met["tone_sd_L"] = math.sqrt(max(sums.tone_sq / npx - (sums.tone / npx) ** 2, 0.0))
+        met["red_area_pct"] = 100.0 * sums.red / npx
+        met["a_excess_mean"] = sums.a_excess / npx
 
         # spots: a component belongs to the region holding most of its pixels
         # (only pixels of counted spots matter: kept as coordinates)
@@ -997,9 +1124,12 @@ class _SharedMaps:
         spot_area_px = float(inside[mine].sum())
         met["spot_area_mm2"] = spot_area_px * mpp * mpp
         met["spot_area_pct"] = 100.0 * spot_area_px / npx
-        spots_mask = np.zeros(rm.shape, bool)
-        sel = sinb[mine[sl_[sinb]]]
-        spots_mask[sy[sel] - by0, sx[sel] - bx0] = True
+
+        def spots_mask() -> np.ndarray:
+            out = np.zeros(rm.shape, bool)
+            sel = sinb[mine[sl_[sinb]]]
+            out[sy[sel] - by0, sx[sel] - bx0] = True
+            return out
 
         # wrinkles
         if not self.wrinkle_ok:
@@ -1022,14 +1152,16 @@ class _SharedMaps:
             met["wrinkle_count"] = int(mine_w.sum())
             met["wrinkle_length_mm"] = length_mm
             met["wrinkle_density"] = length_mm / area_cm2
-            wr_mask = self.skel[sl] & rm
+
+            def wr_mask() -> np.ndarray:
+                return self.skel[sl] & rm
 
         # texture
         if self.texture is None:
             assert self.texture_note is not None
             notes.append(self.texture_note)
         else:
-            met["texture_rms"] = float(cv2.norm(self.texture[sl], cv2.NORM_L2, mask=m8)) / math.sqrt(npx)
+            met["texture_rms"] = math.sqrt(sums.texture_sq / npx)
 
         # pores
         if self.pore_yx is None:
@@ -1042,13 +1174,13 @@ class _SharedMaps:
             met["pore_count"] = c
             met["pore_density"] = c / area_cm2
 
-        return RegionMeasurement(
-            npx,
-            area_mm2,
-            met,
-            notes,
-            {"spots": full_mask(spots_mask), "wrinkles": full_mask(wr_mask), "red": full_mask(red)},
+        def red_mask() -> np.ndarray:
+            return self.red[sl] & rm
+
+        dets = _Detections(
+            {"spots": full_mask(spots_mask), "wrinkles": full_mask(wr_mask), "red": full_mask(red_mask)}
         )
+        return RegionMeasurement(npx, area_mm2, met, notes, dets), sums
 
 
 def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
