@@ -456,21 +456,53 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None =
     return _multiscale_max(_valley_level, filled_l, levels, need)
 
 
-def _components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """8-connected components of a bool mask: (count, labels, stats) as OpenCV's
-    ``connectedComponentsWithStats``, with Grana's algorithm (twice as fast with statistics)."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        mask.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
-    )
-    return int(n), lab, stats
+def _coords(mask: np.ndarray) -> tuple[Index, Index]:
+    """Rows and columns of the non-zero pixels of a 2-D bool or uint8 mask, in raster order (as
+    ``np.nonzero``; OpenCV's ``findNonZero`` is several times faster on a large sparse mask)."""
+    pts = cv2.findNonZero(mask.view(np.uint8))
+    if pts is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    xy = pts.reshape(-1, 2).astype(np.intp)
+    return xy[:, 1], xy[:, 0]
+
+
+def _components_with_boxes(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components of a sparse bool mask: (count, labels, boxes).
+
+    ``boxes`` is (count, 4) with the columns ``x, y, width, height`` (as OpenCV's statistics,
+    which cost five times the labelling itself on a mask with many small components: the
+    boxes are taken from the pixels' coordinates instead).
+    """
+    n, lab = cv2.connectedComponentsWithAlgorithm(mask.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+    boxes = np.zeros((n, 4), np.int64)
+    ys, xs = _coords(mask)
+    if ys.size:
+        pl = lab[ys, xs]
+        order = np.argsort(pl, kind="stable")  # by label, raster order within a label
+        pl, ys, xs = pl[order], ys[order], xs[order]
+        start = np.flatnonzero(np.r_[True, pl[1:] != pl[:-1]])
+        last = np.r_[start[1:], pl.size] - 1
+        x0 = np.minimum.reduceat(xs, start)
+        boxes[pl[start], 0] = x0
+        boxes[pl[start], 1] = ys[start]
+        boxes[pl[start], 2] = np.maximum.reduceat(xs, start) - x0 + 1
+        boxes[pl[start], 3] = ys[last] - ys[start] + 1
+    return n, lab, boxes
 
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    n, lab = cv2.connectedComponents(low.view(np.uint8), connectivity=8)
+    """Pixels of ``low`` 8-connected to a pixel of ``high`` (a subset of ``low``), worked on
+    through the coordinates of the (sparse) masks."""
+    n, lab = cv2.connectedComponentsWithAlgorithm(low.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
     keep = np.zeros(n, bool)
-    keep[np.unique(lab[high & low])] = True
+    hy, hx = _coords(high)
+    keep[lab[hy, hx]] = True
     keep[0] = False
-    return keep[lab]
+    ys, xs = _coords(low)
+    sel = keep[lab[ys, xs]]
+    out = np.zeros(low.shape, bool)
+    out[ys[sel], xs[sel]] = True
+    return out
 
 
 _SQ2 = math.sqrt(2.0)
@@ -797,8 +829,9 @@ class _SharedMaps:
         sf = FILL_SIGMA_MM / mpp
         num = _smooth(Lw, sf)
         den = _smooth(uf, sf)
-        near = np.where(den > 0.02, num / np.maximum(den, 0.02), bg5[..., 0])
-        filled = np.where(umask, self.L, near).astype(np.float32, copy=False)
+        filled = cv2.divide(num, cv2.max(den, 0.02))
+        cv2.copyTo(bg5[..., 0], cv2.compare(den, 0.02, cv2.CMP_LE), filled)
+        cv2.copyTo(self.L, umask.view(np.uint8), filled)
         lap("fill")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
@@ -877,7 +910,7 @@ class _SharedMaps:
         self.sk_count = np.zeros(1, np.int64)
         self.sk_endcorr = np.zeros(1)
         self.wrinkle_area = np.zeros_like(valley)
-        _, vlab, vst = _components_with_stats(valley)
+        _, vlab, vst = _components_with_boxes(valley)
         # thin only valley pieces big enough to hold a 3 mm skeleton, each in its own box
         diag = np.hypot(vst[:, cv2.CC_STAT_WIDTH], vst[:, cv2.CC_STAT_HEIGHT]) * mpp
         cand = np.flatnonzero(diag >= 0.5 * WRINKLE_MIN_LENGTH_MM)
@@ -950,7 +983,7 @@ class _SharedMaps:
         n, lab32 = cv2.connectedComponentsWithAlgorithm(cand.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
         lab = np.asarray(lab32, np.int32)  # (no copy)
         # areas from the candidates' coordinates (labelling without statistics is faster)
-        ys, xs = np.nonzero(cand)
+        ys, xs = _coords(cand)
         pl = lab[ys, xs]
         area = np.bincount(pl, minlength=n)
         area_mm2 = area * mpp * mpp
@@ -1006,7 +1039,7 @@ class _SharedMaps:
         need = cv2.dilate(self.umask.view(np.uint8), kern).view(bool)
         best = _multiscale_max(_blob_level, filled, levels, need)
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
-        ys, xs = np.nonzero(peak)
+        ys, xs = _coords(peak)
         # skin, not inside counted spots or wrinkles
         keep = self.umask[ys, xs] & ~self.spot_ok[self.spot_lab[ys, xs]] & ~self.wrinkle_area[ys, xs]
         return ys[keep], xs[keep]
@@ -1153,8 +1186,10 @@ class _SharedMaps:
             met["wrinkle_length_mm"] = length_mm
             met["wrinkle_density"] = length_mm / area_cm2
 
+            skel = self.skel[sl]
+
             def wr_mask() -> np.ndarray:
-                return self.skel[sl] & rm
+                return skel & rm
 
         # texture
         if self.texture is None:
@@ -1174,8 +1209,10 @@ class _SharedMaps:
             met["pore_count"] = c
             met["pore_density"] = c / area_cm2
 
+        red = self.red[sl]
+
         def red_mask() -> np.ndarray:
-            return self.red[sl] & rm
+            return red & rm
 
         dets = _Detections(
             {"spots": full_mask(spots_mask), "wrinkles": full_mask(wr_mask), "red": full_mask(red_mask)}
