@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,6 +51,8 @@ from exoderm.photos import storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = settings.PHOTO_MAX_UPLOAD_BYTES
 STALE_FILE_SECONDS = 3600.0
@@ -341,4 +344,11 @@ def purge_expired(*, now: dt.datetime | None = None) -> list[int]:
     limit = (now or timezone.now()) - dt.timedelta(days=settings.PHOTO_TRASH_DAYS)
     expired = Photo.with_trashed.filter(trashed_at__lte=limit).order_by("trashed_at", "pk")
     note = _("trash period of %(days)d days over") % {"days": settings.PHOTO_TRASH_DAYS}
-    return [pk for pk in expired.values_list("pk", flat=True) if _purge(pk, by=None, note=note)]
+    purged = []
+    for pk in list(expired.values_list("pk", flat=True)):
+        try:
+            if _purge(pk, by=None, note=note):
+                purged.append(pk)
+        except DatabaseError:  # rolled back whole; the next housekeeping run tries again
+            logger.exception("erasing photo %s from the trash failed", pk)
+    return purged
