@@ -626,22 +626,25 @@ def measure_regions(
 
     clean: dict[str, np.ndarray] = {}
     for name, m in masks.items():
-        m = np.asarray(m, dtype=bool)
+        m = np.ascontiguousarray(m, dtype=bool)
         if m.shape != (h, w):
             raise ValueError(f"mask {name!r} has shape {m.shape}, expected {(h, w)}")
         clean[name] = m
 
-    union = np.logical_or.reduce(list(clean.values())) if clean else np.zeros((h, w), bool)
+    union = np.zeros((h, w), np.uint8)
+    for m in clean.values():
+        cv2.bitwise_or(union, m.view(np.uint8), dst=union)
     results: dict[str, RegionMeasurement] = {}
     umask = None
-    if union.any():
-        rows = np.flatnonzero(union.any(axis=1))
-        cols = np.flatnonzero(union.any(axis=0))
-        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    ux, uy, uw, uh = cv2.boundingRect(union)
+    y0, y1, x0, x1 = uy, uy + uh, ux, ux + uw
+    all_finite = True
+    if uw > 0:
         crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
-        umask = union[y0:y1, x0:x1]
+        umask = union[y0:y1, x0:x1].view(bool)
         # NaN or inf pixels are not skin (any of them makes the sum non-finite)
-        if not np.isfinite(cv2.sumElems(crop)[:3]).all():
+        all_finite = bool(np.isfinite(cv2.sumElems(crop)[:3]).all())
+        if not all_finite:
             finite = np.isfinite(crop).all(axis=2)
             crop = np.where(finite[..., None], crop, 0.0).astype(np.float32)
             umask = umask & finite
@@ -656,14 +659,12 @@ def measure_regions(
     parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
     for name, m in clean.items():
         sub = m[y0:y1, x0:x1]
-        r_rows = np.flatnonzero(sub.any(axis=1))
-        if r_rows.size:
-            r_cols = np.flatnonzero(sub.any(axis=0))
-            box = (int(r_rows[0]), int(r_rows[-1]) + 1, int(r_cols[0]), int(r_cols[-1]) + 1)
-            rm = sub[box[0] : box[1], box[2] : box[3]] & umask[box[0] : box[1], box[2] : box[3]]
-            npx = int(np.count_nonzero(rm))
-        else:
-            npx = 0
+        bx, by, bw, bh = cv2.boundingRect(sub.view(np.uint8))
+        box = (by, by + bh, bx, bx + bw)
+        rm = sub[by : by + bh, bx : bx + bw]
+        if not all_finite:
+            rm = rm & umask[by : by + bh, bx : bx + bw]
+        npx = int(np.count_nonzero(rm))
         if npx < MIN_REGION_PX:
             reason = (
                 "region has no skin pixels" if npx == 0 else f"region too small ({npx} px < {MIN_REGION_PX})"
@@ -829,8 +830,9 @@ class _SharedMaps:
         sf = FILL_SIGMA_MM / mpp
         num = _smooth(Lw, sf)
         den = _smooth(uf, sf)
-        filled = cv2.divide(num, cv2.max(den, 0.02))
-        cv2.copyTo(bg5[..., 0], cv2.compare(den, 0.02, cv2.CMP_LE), filled)
+        floor = np.array([0.02])  # weight below which no skin is near: the 5 mm background
+        filled = cv2.divide(num, cv2.max(den, floor))
+        cv2.copyTo(bg5[..., 0], cv2.compare(den, floor, cv2.CMP_LE), filled)
         cv2.copyTo(self.L, umask.view(np.uint8), filled)
         lap("fill")
 
