@@ -67,7 +67,7 @@ def course(patient, photo_consent, clinician, upload):
         upload(patient, 1, 0, spots=4),
     )
     _work()
-    assert Analysis.objects.count() == 3
+    assert Analysis.with_trashed.count() == 3
     return photos
 
 
@@ -142,10 +142,14 @@ def test_a_trashed_photo_is_gone_from_every_read(course, patient, clinic, clinic
     assert [p["photo_id"] for p in timeline.json()] == [baseline.pk, healing.pk]
     assert api.get(f"/photos/progress?patient={patient.pk}").json()["total"] == 2
 
+    # its measurements are hidden with it
+    assert set(Analysis.objects.values_list("photo_id", flat=True)) == {baseline.pk, healing.pk}
+    assert Analysis.with_trashed.filter(photo_id=latest.pk).count() == 1
+
     # the analysis queue: a queued task finds no photo, a re-analysis does not pick it up
-    Analysis.objects.filter(photo=latest).delete()
+    Analysis.with_trashed.filter(photo=latest).delete()
     assert run_analysis(latest.pk) == "photo gone"
-    assert not Analysis.objects.filter(photo_id=latest.pk).exists()
+    assert not Analysis.with_trashed.filter(photo_id=latest.pk).exists()
     out = io.StringIO()
     call_command("reanalyze", stdout=out)
     assert "0 photo(s) without a result" in out.getvalue()
@@ -162,7 +166,7 @@ def test_the_trashed_file_stays_on_disk_and_the_sweep_leaves_it(course, clinicia
 @pytest.mark.django_db
 def test_undo_restores_the_photo_with_its_analyses(course, patient, clinician, logged_in):
     baseline, _healing, latest = course
-    analyses = list(Analysis.objects.filter(photo=latest).values())
+    analyses = list(Analysis.with_trashed.filter(photo=latest).values())
 
     response = logged_in.post(f"/photos/{latest.pk}/delete", {"reason": "failed_capture"})
     assert response.status_code == 302 and response["Location"].endswith(f"?undo={latest.pk}")
@@ -235,11 +239,11 @@ def test_housekeeping_purges_after_the_trash_period(
         call_command("photo_housekeeping", stdout=io.StringIO())
 
     assert not Photo.with_trashed.filter(pk=latest.pk).exists()
-    assert not Analysis.objects.filter(photo_id=latest.pk).exists()
+    assert not Analysis.with_trashed.filter(photo_id=latest.pk).exists()
     assert not _file(latest).exists()
     # still within the period: still restorable, file and analyses kept
     assert Photo.with_trashed.filter(pk=healing.pk).exists() and _file(healing).exists()
-    assert Analysis.objects.filter(photo=healing).count() == 1
+    assert Analysis.with_trashed.filter(photo=healing).count() == 1
     assert Photo.objects.filter(pk=baseline.pk).exists() and _file(baseline).exists()
 
     purged = PhotoEvent.objects.get(photo_id=latest.pk, kind=PhotoEvent.Kind.PURGED)
@@ -327,7 +331,7 @@ def test_a_failure_in_the_middle_of_a_purge_leaves_everything_as_it_was(
         erase_photo(photo=Photo.with_trashed.get(pk=latest.pk), by=clinician)
     kept = Photo.with_trashed.get(pk=latest.pk)
     assert kept.trashed_at is not None and _file(latest).exists()
-    assert Analysis.objects.filter(photo=latest).count() == 1
+    assert Analysis.with_trashed.filter(photo=latest).count() == 1
     assert PhotoEvent.objects.count() == events_before
 
     # housekeeping: the failing photo stays whole, the other one is purged, the command survives
@@ -337,7 +341,7 @@ def test_a_failure_in_the_middle_of_a_purge_leaves_everything_as_it_was(
     assert purged == [healing.pk]
     assert not Photo.with_trashed.filter(pk=healing.pk).exists() and not _file(healing).exists()
     assert Photo.with_trashed.filter(pk=latest.pk).exists() and _file(latest).exists()
-    assert Analysis.objects.filter(photo=latest).count() == 1
+    assert Analysis.with_trashed.filter(photo=latest).count() == 1
     assert list(PhotoEvent.objects.filter(kind="purged").values_list("photo_id", flat=True)) == [healing.pk]
     # and no row anywhere names a file that is missing
     assert all(_file(p).exists() for p in Photo.with_trashed.all())
@@ -362,7 +366,7 @@ def test_a_purge_refused_at_commit_keeps_row_analyses_and_file(patient, photo_co
             erase_photo(photo=Photo.with_trashed.get(pk=photo.pk), by=clinician)
         kept = Photo.with_trashed.get(pk=photo.pk)
         assert kept.trashed_at is not None and _file(photo).exists()
-        assert Analysis.objects.filter(photo=photo).count() == 1
+        assert Analysis.with_trashed.filter(photo=photo).count() == 1
         assert not PhotoEvent.objects.filter(kind="purged").exists()
     finally:
         with connection.cursor() as cursor:
@@ -391,7 +395,7 @@ def test_erase_now_names_patient_and_photo_and_erases_at_once(
         response = logged_in.post(f"/photos/{latest.pk}/erase")
     assert response.status_code == 302
     assert not Photo.with_trashed.filter(pk=latest.pk).exists() and not _file(latest).exists()
-    assert not Analysis.objects.filter(photo_id=latest.pk).exists()
+    assert not Analysis.with_trashed.filter(photo_id=latest.pk).exists()
     kinds = list(PhotoEvent.objects.filter(photo_id=latest.pk).values_list("kind", "reason", "by"))
     assert kinds == [
         ("trashed", "erasure_request", clinician.pk),
@@ -451,7 +455,7 @@ def test_uploading_a_trashed_file_again_restores_it(
         )  # fmt: skip
     assert (again.pk, created, again.restored_from_trash) == (photo.pk, False, True)
     assert Photo.objects.get(pk=photo.pk).analysis_status == AnalysisStatus.DONE
-    assert Analysis.objects.filter(photo=photo).count() == 1
+    assert Analysis.with_trashed.filter(photo=photo).count() == 1
     restored = PhotoEvent.objects.get(photo_id=photo.pk, kind="restored")
     assert restored.by == clinician and restored.note == "uploaded again"
 

@@ -148,6 +148,14 @@ class Photo(models.Model):
         return self.trashed_at + dt.timedelta(days=settings.PHOTO_TRASH_DAYS)
 
 
+class LiveAnalysisManager(models.Manager["Analysis"]):
+    """Analyses of live photos only (the default manager): a trashed photo's measurements are
+    hidden with it; ``Analysis.with_trashed`` reaches them for restoring and purging."""
+
+    def get_queryset(self) -> models.QuerySet[Analysis]:
+        return super().get_queryset().filter(photo__trashed_at__isnull=True)
+
+
 class Analysis(models.Model):
     """skinlab's measurement record of one photo by one engine version (the spec's JSON, verbatim)."""
 
@@ -160,6 +168,9 @@ class Analysis(models.Model):
     data = models.JSONField()
     seconds = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LiveAnalysisManager()
+    with_trashed = models.Manager["Analysis"]()
 
     class Meta:
         verbose_name = _("analysis")

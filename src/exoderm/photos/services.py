@@ -296,7 +296,7 @@ def _restore(photo: Photo, *, by: User, note: str = "") -> Photo:
     locked.trashed_at, locked.trashed_by, locked.trash_reason, locked.trash_note = None, None, "", ""
     fields = ["trashed_at", "trashed_by", "trash_reason", "trash_note"]
     # a task that ran while the photo was in the trash found no photo: queue it again if needed
-    if Analysis.objects.filter(photo=locked, engine_version=_engine_version()).exists():
+    if Analysis.with_trashed.filter(photo=locked, engine_version=_engine_version()).exists():
         locked.analysis_status = AnalysisStatus.DONE
     elif locked.analysis_status != AnalysisStatus.FAILED:
         locked.analysis_status = AnalysisStatus.QUEUED
@@ -331,7 +331,7 @@ def _purge(photo_id: int, *, by: User | None, note: str) -> bool:
             return False
         name = photo.file_name
         _event(photo, PhotoEvent.Kind.PURGED, by=by, reason=photo.trash_reason, note=note)
-        Analysis.objects.filter(photo=photo).delete()
+        Analysis.with_trashed.filter(photo=photo).delete()
         Photo.with_trashed.filter(pk=photo.pk).delete()
         if not Photo.with_trashed.filter(file_name=name).exists():
             transaction.on_commit(lambda: storage.remove(name))
