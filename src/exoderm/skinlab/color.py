@@ -130,7 +130,9 @@ def apply_ccm(linear: np.ndarray, ccm: np.ndarray) -> np.ndarray:
     return cv2.transform(flat, ccm.astype(np.float32)).reshape(shape)
 
 
-def srgb_to_lab(rgb: np.ndarray, *, ccm: np.ndarray | None = None) -> np.ndarray:
+def srgb_to_lab(
+    rgb: np.ndarray, *, ccm: np.ndarray | None = None, where: np.ndarray | None = None
+) -> np.ndarray:
     """Convert sRGB to CIE L*a*b* (D65, 2° observer).
 
     Parameters
@@ -139,6 +141,10 @@ def srgb_to_lab(rgb: np.ndarray, *, ccm: np.ndarray | None = None) -> np.ndarray
         (H, W, 3) sRGB, uint8, uint16 or float in [0, 1].
     ccm : ndarray, optional
         A 3x3 colour-correction matrix in linear RGB (from :func:`fit_ccm`) applied first.
+    where : ndarray, optional
+        (H, W) bool or uint8 mask of the pixels needed. The image is then converted in bands of
+        rows, each only from its first to its last needed column (a face's outline leaves a
+        third of its bounding box out); the other pixels are 0.
 
     Returns
     -------
@@ -146,6 +152,23 @@ def srgb_to_lab(rgb: np.ndarray, *, ccm: np.ndarray | None = None) -> np.ndarray
         (H, W, 3) float32 L* in [0, 100], a*, b*. Values brighter than diffuse white
         saturate at L* = 100.
     """
+    if where is None or rgb.ndim != 3:
+        return _srgb_to_lab(rgb, ccm)
+    h, w = rgb.shape[:2]
+    out = np.zeros((h, w, 3), np.float32)
+    need = where.view(np.uint8)
+    for y in range(0, h, _BAND_ROWS):
+        x, _, bw, _ = cv2.boundingRect(need[y : y + _BAND_ROWS])
+        if bw:
+            out[y : y + _BAND_ROWS, x : x + bw] = _srgb_to_lab(rgb[y : y + _BAND_ROWS, x : x + bw], ccm)
+    return out
+
+
+_BAND_ROWS = 32
+"""Rows per band of :func:`srgb_to_lab` with ``where`` (a band's temporaries stay in the cache)."""
+
+
+def _srgb_to_lab(rgb: np.ndarray, ccm: np.ndarray | None) -> np.ndarray:
     lin = srgb_to_linear(rgb)
     if ccm is not None:
         lin = apply_ccm(lin, ccm)

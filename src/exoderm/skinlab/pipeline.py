@@ -2,7 +2,7 @@
 
 Stages (each timed in ``Analysis.timings`` and ``cpu_timings``, seconds): ``decode`` → ``chart`` (ColorChecker
 detection and colour-correction fit) → ``landmarks`` (face mesh on a downscaled copy) →
-``color`` (sRGB → L*a*b* of the face's bounding box only) → ``masks`` (regions and
+``color`` (sRGB → L*a*b* of the face's regions only) → ``masks`` (regions and
 exclusions) → ``metrics`` → ``quality``.
 """
 
@@ -57,7 +57,7 @@ class Analysis:
 
     ``to_dict()`` gives exactly the JSON record of ``shared/specs/skin-metrics.md``. The
     arrays (image, L*a*b* crop, masks, landmarks) are kept for overlays and comparisons and
-    are not serialised.
+    are not serialised; with ``roi='face'`` the L*a*b* crop is 0 outside the face regions.
     """
 
     file: str | None
@@ -350,23 +350,26 @@ def analyze(
         roi_mask = _load_roi_mask(roi, (h, w))
         box = _bbox(roi_mask)
     x0, y0, x1, y1 = box
+    shape = (y1 - y0, x1 - x0)
     crop_rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    lab = srgb_to_lab(crop_rgb, ccm=ccm)
+    if mode == "face":
+        assert lm is not None
+        labels = region_labels(lm, shape, offset=(x0, y0))
+        candidate = (labels != 0).view(np.uint8)
+        # nothing outside the regions is measured (in the other modes the cheeks outside the
+        # region are the hair reference): L*a*b* is left 0 there
+        lab = srgb_to_lab(crop_rgb, ccm=ccm, where=candidate)
+    else:
+        candidate = np.ones(shape, np.uint8) if roi_mask is None else roi_mask[y0:y1, x0:x1].view(np.uint8)
+        lab = srgb_to_lab(crop_rgb, ccm=ccm)
     lap("color")
 
-    shape = (y1 - y0, x1 - x0)
     # excluded pixels as one uint8 image: glare and deep shadow, the chart, facial features
     excluded = cv2.bitwise_not(cv2.inRange(lab[..., 0], SHADOW_L, GLARE_L))
     if chart is not None:
         chart.draw_mask(excluded, offset=(x0, y0))
     if lm is not None:
         draw_exclusions(lm, excluded, offset=(x0, y0))
-    if mode == "face":
-        assert lm is not None
-        labels = region_labels(lm, shape, offset=(x0, y0))
-        candidate = (labels != 0).view(np.uint8)
-    else:
-        candidate = np.ones(shape, np.uint8) if roi_mask is None else roi_mask[y0:y1, x0:x1].view(np.uint8)
     # hair and beard: judged against the cheeks where there is a face, else the region itself
     if lm is not None:
         cheeks = region_labels(lm, shape, offset=(x0, y0)) if mode != "face" else labels
