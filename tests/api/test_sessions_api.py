@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 from tests import factories
 
 from exoderm.products.models import LotStatus, VialState
@@ -102,6 +103,22 @@ def test_warnings_must_be_acknowledged_and_are_then_recorded(api_as, scene):
     assert response.status_code == 201
     [warning] = response.json()["warnings"]
     assert (warning["rule"], warning["acknowledged_by"]) == ("dose-out-of-range", scene.clinician.pk)
+
+
+def test_a_session_dated_in_the_future_is_refused(api_as, scene):
+    ahead = timezone.now() + dt.timedelta(hours=3)
+    response = api_as(scene.clinician).post("/sessions", scene.payload(performed_at=ahead.isoformat()))
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    [violation] = response.json()["violations"]
+    assert (violation["rule"], violation["field"], violation["severity"]) == (
+        "time-in-future",
+        "performed_at",
+        "block",
+    )
+    assert saved_rows() == [0, 0, 0, 0]
+    scene.vial.refresh_from_db()
+    assert scene.vial.state == VialState.THAWED
 
 
 def test_a_naive_datetime_is_refused_with_its_field(api_as, scene):

@@ -97,6 +97,12 @@ def test_sign_refuses_naive_future_unknown_and_missing_template(patient, clinic,
     assert not patient.consents.exists()
 
 
+def test_a_signature_a_few_minutes_ahead_counts_as_now(patient, clinic, clinic_admin, assistant):
+    # The clock of the device the time was typed on may run a little ahead (FUTURE_TOLERANCE).
+    publish(clinic, clinic_admin)
+    assert sign(patient, assistant, at=timezone.now() + dt.timedelta(minutes=2))
+
+
 def test_signing_twice_is_refused_while_active(patient, clinic, clinic_admin, assistant, researcher):
     publish(clinic, clinic_admin)
     sign(patient, assistant)

@@ -229,6 +229,26 @@ def test_reconstitute_only_lyophilized(clinic, assistant, vial):
     assert services.reconstitute_vial(vial=dry, by=assistant).state == VialState.THAWED
 
 
+def test_vial_handling_in_the_future_is_refused(vial, assistant, clinic):
+    ahead = timezone.now() + dt.timedelta(minutes=30)
+    with pytest.raises(ValidationError) as error:
+        services.thaw_vial(vial=vial, at=ahead, by=assistant)
+    assert "future" in error.value.message_dict["at"][0]
+    with pytest.raises(ValidationError):
+        services.discard_vial(vial=vial, at=ahead, by=assistant)
+    thawed = services.thaw_vial(vial=vial, at=timezone.now() - dt.timedelta(minutes=5), by=assistant)
+    with pytest.raises(ValidationError):
+        services.refreeze_vial(vial=thawed, at=ahead, by=assistant)
+    dry = factories.VialFactory(
+        lot=factories.LotFactory(product__clinic=clinic, product__storage_form=StorageForm.LYOPHILIZED)
+    )
+    with pytest.raises(ValidationError):
+        services.reconstitute_vial(vial=dry, at=ahead, by=assistant)
+    assert Vial.objects.get(pk=vial.pk).state == VialState.THAWED
+    assert Vial.objects.get(pk=dry.pk).state == VialState.STORED
+    assert VialEvent.objects.count() == 1
+
+
 def test_discarding_the_last_vial_depletes_the_lot(vial, assistant):
     other = factories.VialFactory(lot=vial.lot, serial=2, state=VialState.USED)
     assert other.pk

@@ -11,6 +11,7 @@ from django.utils import timezone
 from tests import factories
 
 from exoderm.consent.models import ConsentRecord
+from exoderm.core.clock import FUTURE_TOLERANCE
 from exoderm.core.errors import RuleViolations
 from exoderm.patients.models import ScreeningAnswer
 from exoderm.products.models import LotStatus, StorageForm, Vial, VialState
@@ -35,6 +36,50 @@ def refused(scene, **kwargs):
 
 def rules(violations):
     return {v.rule for v in violations}
+
+
+def moved(scene, by):
+    """The scene's session shifted by ``by``, its vial thawed 10 minutes into it as before."""
+    at = scene.at + by
+    Vial.objects.filter(pk=scene.vial.pk).update(thawed_at=at + 10 * MIN)
+    return {
+        "performed_at": at,
+        "procedures": [scene.procedure(started_at=at, ended_at=at + 20 * MIN)],
+        "applications": [scene.application(applied_at=at + 25 * MIN)],
+    }
+
+
+# --- time-in-future ----------------------------------------------------------------------------
+
+
+def test_a_session_in_the_future_is_refused_with_every_future_time(scene):
+    violations = refused(scene, **moved(scene, dt.timedelta(days=1)))
+    assert rules(violations) == {"time-in-future"}
+    assert [v.field for v in violations] == [
+        "performed_at",
+        "procedures.0.started_at",
+        "procedures.0.ended_at",
+        "applications.0.applied_at",
+    ]
+    assert {v.severity for v in violations} == {"block"}
+    assert "future" in violations[0].message
+    assert TreatmentSession.objects.count() == 0
+    assert Vial.objects.get(pk=scene.vial.pk).state == VialState.THAWED
+
+
+def test_a_time_within_the_clock_tolerance_is_allowed_and_beyond_it_refused(scene):
+    # The application, the session's last time, lies just within / just beyond the tolerance.
+    last = 25 * MIN
+    within = timezone.now() + FUTURE_TOLERANCE - MIN - (scene.at + last)
+    beyond = timezone.now() + FUTURE_TOLERANCE + MIN - (scene.at + last)
+    late = refused(scene, **moved(scene, beyond))
+    assert [(v.rule, v.field) for v in late] == [("time-in-future", "applications.0.applied_at")]
+    assert scene.record(**moved(scene, within))
+
+
+def test_a_session_dated_ahead_of_its_procedures_is_refused_for_its_date(scene):
+    violations = refused(scene, performed_at=timezone.now() + dt.timedelta(hours=3))
+    assert [(v.rule, v.field) for v in violations] == [("time-in-future", "performed_at")]
 
 
 # --- exosome-requires-barrier-disruption -------------------------------------------------------

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from tests import factories
 
 from exoderm.core.access import NotFound
@@ -154,6 +154,16 @@ def test_a_session_completes_the_planned_session_visit_due_that_day(scene):
         v.refresh_from_db()
     assert (due.status, due.session) == (VisitStatus.DONE, session)
     assert follow_up.status == past.status == VisitStatus.PLANNED
+
+
+def test_a_session_dated_in_the_future_saves_nothing_and_says_so_in_the_users_language(scene):
+    before = counts()
+    with translation.override("de"), pytest.raises(RuleViolations) as caught:
+        scene.record(performed_at=timezone.now() + dt.timedelta(hours=2))
+    [violation] = caught.value.violations
+    assert (violation.rule, violation.field) == ("time-in-future", "performed_at")
+    assert "Zukunft" in violation.message
+    assert counts() == before
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Clinic, User
 from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentTemplate
 from exoderm.consent.selectors import active_consent, current_template
+from exoderm.core.clock import in_future
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 
@@ -30,9 +31,13 @@ def require_aware(value: dt.datetime, *, field: str) -> None:
 
 
 def check_past_instant(value: dt.datetime, *, field: str) -> None:
-    """Refuse naive datetimes and instants in the future (nothing is signed ahead of time)."""
+    """Refuse naive datetimes and instants in the future (nothing is signed ahead of time).
+
+    A few minutes ahead count as now (``exoderm.core.clock.FUTURE_TOLERANCE``): the clock of the
+    device the time was typed on may run ahead.
+    """
     require_aware(value, field=field)
-    if value > timezone.now():
+    if in_future(value):
         raise ValidationError({field: _("This time lies in the future.")})
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
+from exoderm.core.clock import in_future
 from exoderm.core.permissions import Action, require
 from exoderm.patients.selectors import clinic_today
 from exoderm.products import coldchain, selectors
@@ -33,7 +34,8 @@ from exoderm.products.models import (
 
 # LotEvent.details key that marks an event written by the cold-chain check.
 COLD_CHAIN = "cold_chain"
-# A logger's clock may run a little ahead of ours; more than this is a wrong clock.
+# A logger's clock may run a little ahead of ours; more than this is a wrong clock. (Times people
+# enter are held to exoderm.core.clock.FUTURE_TOLERANCE.)
 CLOCK_SKEW = dt.timedelta(minutes=10)
 PRODUCT_FIELDS = frozenset(
     {
@@ -171,7 +173,7 @@ def receive_lot(
     received_at = received_at or timezone.now()
     if timezone.is_naive(received_at):
         raise ValidationError({"received_at": _("Give the time with a UTC offset.")})
-    if received_at > timezone.now() + CLOCK_SKEW:
+    if in_future(received_at):
         raise ValidationError({"received_at": _("The lot cannot be received in the future.")})
     number = number.strip()
     if Lot.objects.filter(product=product, number__iexact=number).exists():
@@ -325,9 +327,12 @@ def _record(vial: Vial, kind: str, *, at: dt.datetime, by: User) -> None:
 
 
 def _at(at: dt.datetime | None) -> dt.datetime:
+    """The time a vial was thawed, reconstituted, refrozen or discarded: aware, not in the future."""
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise ValidationError({"at": _("Give the time with a UTC offset.")})
+    if in_future(at):
+        raise ValidationError({"at": _("This time lies in the future.")})
     return at
 
 

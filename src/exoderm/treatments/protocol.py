@@ -5,6 +5,9 @@ already resolved within the clinic) and returns every broken rule as a
 :class:`~exoderm.core.errors.Violation` with severity ``block`` or ``warn``. It reads the patient's
 consent and screening from the database but writes nothing; deciding what to do with the result
 is up to ``services.record_session``, the only writer of sessions.
+
+Besides the rules of protocol-rules.md it refuses a session dated in the future
+(``time-in-future``): a record says what happened, and a future time is a typo or a wrong clock.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.core.areas import overlaps, uncovered
+from exoderm.core.clock import in_future
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem, Severity
 from exoderm.core.errors import Violation
 from exoderm.patients.models import ScreeningAnswer
@@ -36,8 +41,9 @@ if TYPE_CHECKING:
 
 
 class Rule(enum.StrEnum):
-    """The stable rule ids of protocol-rules.md."""
+    """The stable rule ids of protocol-rules.md, and ``time-in-future``."""
 
+    TIME_IN_FUTURE = "time-in-future"
     BARRIER_DISRUPTION = "exosome-requires-barrier-disruption"
     AREA_NOT_TREATED = "application-area-not-treated"
     APPLICATION_WINDOW = "application-window"
@@ -95,15 +101,16 @@ class SessionDraft:
         return [area for procedure in self.procedures for area in procedure.areas]
 
 
-def check_session(draft: SessionDraft, *, clinic: Clinic) -> list[Violation]:
-    """Every rule the draft breaks, blocking ones and warnings, in the order of protocol-rules.md."""
+def check_session(draft: SessionDraft, *, clinic: Clinic, now: dt.datetime | None = None) -> list[Violation]:
+    """Every rule the draft breaks, blocking ones and warnings: a time in the future (after ``now``,
+    default the current time), then the rules in the order of protocol-rules.md."""
     tz = zoneinfo.ZoneInfo(clinic.time_zone)
-    violations: list[Violation] = []
+    violations: list[Violation] = _future_rule(draft, now=now or timezone.now(), tz=tz)
     for index, application in enumerate(draft.applications):
         violations += _application_procedure_rules(draft, index, application, clinic=clinic, tz=tz)
     for index, application in enumerate(draft.applications):
         violations += _lot_rules(index, application, tz=tz)
-    violations += _consent_rule(draft)
+    violations += check_consent(draft.patient, at=draft.performed_at)
     violations += _contraindication_rule(draft, clinic=clinic, tz=tz)
     for index, application in enumerate(draft.applications):
         violations += _dose_rule(index, application)
@@ -112,6 +119,45 @@ def check_session(draft: SessionDraft, *, clinic: Clinic) -> list[Violation]:
 
 def _local(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
+def _future_rule(draft: SessionDraft, *, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> list[Violation]:
+    """The session's time and every procedure and application time lie in the past.
+
+    Up to FUTURE_TOLERANCE ahead of the server's clock counts as now (the typing device's clock
+    may run ahead).
+    """
+    found: list[Violation] = []
+    if in_future(draft.performed_at, now=now):
+        found.append(
+            ProtocolViolation(
+                Rule.TIME_IN_FUTURE,
+                _(
+                    "The session is dated %(at)s, which lies in the future (it is now %(now)s): "
+                    "record a session once it has taken place."
+                )
+                % {"at": _local(draft.performed_at, tz), "now": _local(now, tz)},
+                "performed_at",
+                BLOCK,
+            )
+        )
+    moments = [
+        (f"procedures.{index}.{name}", moment)
+        for index, procedure in enumerate(draft.procedures)
+        for name, moment in (("started_at", procedure.started_at), ("ended_at", procedure.ended_at))
+    ] + [(f"applications.{index}.applied_at", a.applied_at) for index, a in enumerate(draft.applications)]
+    for where, moment in moments:
+        if in_future(moment, now=now):
+            found.append(
+                ProtocolViolation(
+                    Rule.TIME_IN_FUTURE,
+                    _("%(at)s lies in the future (it is now %(now)s).")
+                    % {"at": _local(moment, tz), "now": _local(now, tz)},
+                    where,
+                    BLOCK,
+                )
+            )
+    return found
 
 
 def _application_procedure_rules(
@@ -240,8 +286,13 @@ def _lot_rules(index: int, application: ApplicationDraft, *, tz: zoneinfo.ZoneIn
     return found
 
 
-def _consent_rule(draft: SessionDraft) -> list[Violation]:
-    if active_consent(patient=draft.patient, kind=ConsentKind.TREATMENT, at=draft.performed_at) is not None:
+def check_consent(patient: Patient, *, at: dt.datetime) -> list[Violation]:
+    """``consent-missing``: the patient's treatment consent of the current version, valid at ``at``.
+
+    Sessions are checked at their time; enrolling in a course (``courses.services.enroll``) at
+    the time of enrolment.
+    """
+    if active_consent(patient=patient, kind=ConsentKind.TREATMENT, at=at) is not None:
         return []
     return [
         ProtocolViolation(
