@@ -104,6 +104,28 @@ class ConsentRecordFactory(factory.django.DjangoModelFactory):
     recorded_by = factory.SubFactory(UserFactory, clinic=factory.SelfAttribute("..patient.clinic"))
 
 
+def give_treatment_consent(patient, *, signed_at=None, recorded_by=None):
+    """A treatment consent of the clinic's current version (published now if there is none)."""
+    template = ConsentTemplate.objects.filter(clinic=patient.clinic, kind=ConsentKind.TREATMENT).order_by(
+        "-version"
+    ).first() or ConsentTemplateFactory(clinic=patient.clinic)
+    return ConsentRecordFactory(
+        patient=patient,
+        template=template,
+        signed_at=signed_at or timezone.now() - dt.timedelta(days=1),
+        recorded_by=recorded_by or UserFactory(clinic=patient.clinic),
+    )
+
+
+class ConsentedPatientFactory(PatientFactory):
+    """A patient who signed the clinic's treatment consent yesterday (as enrolling in a course needs)."""
+
+    @factory.post_generation
+    def treatment_consent(obj, create, extracted, **kwargs):
+        if create:
+            give_treatment_consent(obj)
+
+
 class ProductFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Product
@@ -203,15 +225,7 @@ class SessionScene:
         self.clinic = clinic
         self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN)
         self.patient = PatientFactory(clinic=clinic)
-        template = ConsentTemplate.objects.filter(clinic=clinic, kind=ConsentKind.TREATMENT).order_by(
-            "-version"
-        ).first() or ConsentTemplateFactory(clinic=clinic)
-        self.consent = ConsentRecordFactory(
-            patient=self.patient,
-            template=template,
-            signed_at=timezone.now() - dt.timedelta(days=1),
-            recorded_by=self.clinician,
-        )
+        self.consent = give_treatment_consent(self.patient, recorded_by=self.clinician)
         screen_patient(self.patient, recorded_by=self.clinician, **screening)
         self.product = product or ProductFactory(clinic=clinic)
         self.lot = LotFactory(product=self.product)

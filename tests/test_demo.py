@@ -12,9 +12,12 @@ import time
 import urllib.request
 
 import pytest
+from django.utils import timezone
 
 from exoderm.clinics.models import Role, User
-from exoderm.courses.models import Visit, VisitStatus
+from exoderm.consent.models import ConsentKind
+from exoderm.consent.selectors import active_consent
+from exoderm.courses.models import Course, Visit, VisitStatus
 from exoderm.demo import PATIENTS, seed_demo
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
@@ -31,6 +34,10 @@ def test_seed_demo_once():
     assert Lot.objects.filter(status=LotStatus.QUARANTINED, status_reason__icontains="°C").count() == 1
     assert Visit.objects.filter(status=VisitStatus.DONE).exists()
     assert Visit.objects.filter(status=VisitStatus.PLANNED).exists()
+    # Through the services the seed keeps their rules: no session ahead of time, no course without consent.
+    assert not TreatmentSession.objects.filter(performed_at__gt=timezone.now()).exists()
+    for course in Course.objects.select_related("patient"):
+        assert active_consent(patient=course.patient, kind=ConsentKind.TREATMENT, at=course.created_at)
 
     seed_demo()
     assert Patient.objects.count() == PATIENTS

@@ -28,7 +28,7 @@ def enroll(patient, clinician, starts_at, **template):
 
 @pytest.fixture
 def course(clinic, clinician):
-    patient = factories.PatientFactory(clinic=clinic)
+    patient = factories.ConsentedPatientFactory(clinic=clinic)
     return enroll(patient, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
 
 
@@ -36,7 +36,7 @@ def course(clinic, clinician):
 def foreign_course(other_clinic):
     clinician = factories.UserFactory(clinic=other_clinic, role="clinician")
     return enroll(
-        factories.PatientFactory(clinic=other_clinic),
+        factories.ConsentedPatientFactory(clinic=other_clinic),
         clinician,
         dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN),
     )
@@ -106,8 +106,30 @@ def test_visit_changes(api_as, clinician, course):
     assert api.post(f"/visits/{other.pk}/done").json()["status"] == VisitStatus.DONE
 
 
+def test_rescheduling_a_session_moves_its_follow_ups_in_the_api_and_calendar(api_as, clinician, clinic):
+    course = enroll(
+        factories.ConsentedPatientFactory(clinic=clinic),
+        clinician,
+        dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN),
+    )
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    follow_ups = course.visits.filter(kind=VisitKind.FOLLOW_UP, session_number=1).order_by("planned_at")
+    api = api_as(clinician)
+    moved = api.post(f"/visits/{session.pk}/reschedule", {"planned_at": "2099-03-13T14:00:00+01:00"})
+    assert moved.status_code == 200, moved.content
+    shown = [api.get(f"/visits/{v.pk}").json() for v in follow_ups]
+    assert [v["planned_local"] for v in shown] == ["2099-03-27T14:00:00+01:00", "2099-04-24T14:00:00+02:00"]
+    assert [v["due_from"] for v in shown] == ["2099-03-24", "2099-04-21"]
+    events = icalendar.Calendar.from_ical(api.get("/visits.ics").content).walk("VEVENT")
+    starts = {str(e["uid"]): e.decoded("dtstart") for e in events}
+    assert [starts[f"visit-{v.pk}@exoderm"] for v in follow_ups] == [
+        dt.datetime(2099, 3, 27, 14, 0, tzinfo=BERLIN),
+        dt.datetime(2099, 4, 24, 14, 0, tzinfo=BERLIN),
+    ]
+
+
 def test_calendar_ics_for_the_requesting_clinician(api_as, clinician, clinic):
-    patient = factories.PatientFactory(clinic=clinic)
+    patient = factories.ConsentedPatientFactory(clinic=clinic)
     enroll(patient, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
     response = api_as(clinician).get("/visits.ics")
     assert response.status_code == 200
@@ -121,7 +143,11 @@ def test_calendar_ics_for_the_requesting_clinician(api_as, clinician, clinic):
 
 
 def test_secret_feed_without_login(api_as, clinician, clinic, client):
-    enroll(factories.PatientFactory(clinic=clinic), clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    enroll(
+        factories.ConsentedPatientFactory(clinic=clinic),
+        clinician,
+        dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN),
+    )
     issued = api_as(clinician).post("/calendar-feed")
     assert issued.status_code == 201
     path = issued.json()["path"]
@@ -161,7 +187,9 @@ def test_researchers_get_no_visits(api_as, researcher, course):
     ],
 )
 def test_another_clinics_ids_are_404(api_as, clinician, foreign_course, method, path, body):
-    consent_template = factories.ConsentTemplateFactory(clinic=foreign_course.patient.clinic)
+    consent_template = factories.ConsentTemplateFactory(
+        clinic=foreign_course.patient.clinic, kind="photography"
+    )
     ids = {
         "visit": foreign_course.visits.first().pk,
         "template": foreign_course.template_id,

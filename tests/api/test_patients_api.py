@@ -155,6 +155,7 @@ def test_sign_refuses_naive_datetimes(api_as, assistant, patient, clinic):
 
 
 def test_enroll_and_visits_follow_the_wall_clock(api_as, assistant, clinician, patient, clinic):
+    factories.give_treatment_consent(patient)
     template = factories.CourseTemplateFactory(clinic=clinic)
     api = api_as(assistant)
     response = api.post(
@@ -176,6 +177,24 @@ def test_enroll_and_visits_follow_the_wall_clock(api_as, assistant, clinician, p
         assert local.utcoffset() == local.astimezone(berlin).utcoffset()
     offsets = {dt.datetime.fromisoformat(v["planned_local"]).utcoffset() for v in visits["items"]}
     assert offsets == {dt.timedelta(hours=1), dt.timedelta(hours=2)}
+
+
+def test_enroll_without_treatment_consent_is_refused(api_as, assistant, clinician, patient, clinic):
+    template = factories.CourseTemplateFactory(clinic=clinic)
+    body = {
+        "template_id": template.pk,
+        "clinician_id": clinician.pk,
+        "starts_at": "2026-12-01T10:00:00+01:00",
+    }
+    api = api_as(assistant)
+    refused = api.post(f"/patients/{patient.pk}/courses", body)
+    assert refused.status_code == 422
+    assert refused["Content-Type"] == "application/problem+json"
+    [violation] = refused.json()["violations"]
+    assert (violation["rule"], violation["field"]) == ("consent-missing", "patient")
+    assert api.get(f"/patients/{patient.pk}/courses").json()["count"] == 0
+    factories.give_treatment_consent(patient)
+    assert api.post(f"/patients/{patient.pk}/courses", body).status_code == 201
 
 
 def test_enroll_refuses_naive_start_and_non_clinicians(api_as, assistant, clinician, patient, clinic):
@@ -281,6 +300,7 @@ def test_lists_cost_a_bounded_number_of_queries(api_as, clinician, clinic, patie
     api = api_as(clinician)
     template = factories.CourseTemplateFactory(clinic=clinic, session_count=1, followup_weeks=[2])
     consent_template = factories.ConsentTemplateFactory(clinic=clinic)
+    factories.give_treatment_consent(patient)
 
     def add_more():
         factories.PatientFactory(clinic=clinic)

@@ -8,11 +8,14 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tests import factories
 
 from exoderm.clinics.models import Clinic
+from exoderm.consent.models import ConsentRecord
+from exoderm.core.errors import RuleViolations
 from exoderm.courses import ics, selectors, services
 from exoderm.courses.models import Course, CourseTemplate, Visit, VisitKind, VisitStatus
 from exoderm.patients.models import Patient
@@ -27,7 +30,7 @@ def local(visit: Visit, tz: ZoneInfo) -> dt.datetime:
 
 @pytest.fixture
 def patient(clinic):
-    return factories.PatientFactory(clinic=clinic)
+    return factories.ConsentedPatientFactory(clinic=clinic)
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def test_visits_keep_local_time_in_new_york(clinician):
     clinic = clinician.clinic
     clinic.time_zone = "America/New_York"
     clinic.save()
-    patient = factories.PatientFactory(clinic=clinic)
+    patient = factories.ConsentedPatientFactory(clinic=clinic)
     template = factories.CourseTemplateFactory(
         clinic=clinic, session_count=2, interval_weeks=2, followup_weeks=[2]
     )
@@ -113,6 +116,32 @@ def test_enroll_refuses_naive_start(patient, template, clinician):
     assert "starts_at" in error.value.message_dict
 
 
+def test_enrolment_needs_the_patients_treatment_consent(clinic, template, clinician):
+    without = factories.PatientFactory(clinic=clinic)
+    with pytest.raises(RuleViolations) as refused:
+        enroll(without, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    [violation] = refused.value.violations
+    assert (violation.rule, violation.field) == ("consent-missing", "patient")
+    assert "treatment consent" in violation.message
+    assert not Course.objects.exists() and not Visit.objects.exists()
+    # A photography consent is no treatment consent; a treatment consent counts.
+    photo = factories.ConsentTemplateFactory(clinic=clinic, kind="photography")
+    factories.ConsentRecordFactory(patient=without, template=photo)
+    with pytest.raises(RuleViolations):
+        enroll(without, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    consent = factories.give_treatment_consent(without)
+    assert enroll(without, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN)).visits.count()
+    # Withdrawn, or of a version the clinic has replaced since, it no longer counts.
+    ConsentRecord.objects.filter(pk=consent.pk).update(withdrawn_at=timezone.now(), withdrawn_by=clinician)
+    with pytest.raises(RuleViolations):
+        enroll(without, template, clinician, dt.datetime(2026, 6, 10, 10, 0, tzinfo=BERLIN))
+    consented = factories.ConsentedPatientFactory(clinic=clinic)
+    factories.ConsentTemplateFactory(clinic=clinic, version=2)
+    with pytest.raises(RuleViolations):
+        enroll(consented, template, clinician, dt.datetime(2026, 6, 10, 10, 0, tzinfo=BERLIN))
+    assert Course.objects.count() == 1
+
+
 def test_enroll_refuses_foreign_template_and_non_clinician(patient, clinician, assistant, other_clinic):
     foreign = factories.CourseTemplateFactory(clinic=other_clinic)
     with pytest.raises(ValidationError) as error:
@@ -141,7 +170,7 @@ def test_due_and_overdue_lists(patient, template, clinician, clinic, other_clini
     course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
     other_clinician = factories.UserFactory(clinic=other_clinic, role="clinician")
     enroll(
-        factories.PatientFactory(clinic=other_clinic),
+        factories.ConsentedPatientFactory(clinic=other_clinic),
         factories.CourseTemplateFactory(clinic=other_clinic),
         other_clinician,
         dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN),
@@ -173,6 +202,97 @@ def test_reschedule_moves_the_window_and_only_planned_visits_change(patient, tem
         )
     with pytest.raises(ValidationError):
         services.mark_missed(visit=moved, by=clinician)
+
+
+def planned(course):
+    """(kind, session number, weeks after it) -> local planned time and due window of each visit."""
+    return {
+        (v.kind, v.session_number, v.weeks_after_session): (local(v, BERLIN), v.due_from, v.due_until)
+        for v in course.visits.all()
+    }
+
+
+def test_rescheduling_a_session_moves_its_follow_ups_on_the_wall_clock(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    before = planned(course)
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    # Two days later at 15:00: the 2-week follow-up stays before the DST change, the 6-week one after it.
+    services.reschedule_visit(
+        visit=session, planned_at=dt.datetime(2026, 3, 12, 15, 0, tzinfo=BERLIN), by=clinician
+    )
+    after = planned(course)
+    assert after[(VisitKind.FOLLOW_UP, 1, 2)] == (
+        dt.datetime(2026, 3, 26, 15, 0, tzinfo=BERLIN),
+        dt.date(2026, 3, 23),
+        dt.date(2026, 3, 29),
+    )
+    assert after[(VisitKind.FOLLOW_UP, 1, 6)][0] == dt.datetime(2026, 4, 23, 15, 0, tzinfo=BERLIN)
+    assert after[(VisitKind.FOLLOW_UP, 1, 6)][0].utcoffset() == dt.timedelta(hours=2)
+    # The other sessions and their follow-ups stay.
+    assert {k: v for k, v in after.items() if k[1] != 1} == {k: v for k, v in before.items() if k[1] != 1}
+
+
+def test_done_cancelled_and_separately_moved_follow_ups_stay(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=2)  # 2026-04-07
+    two, six = (course.visits.get(session_number=2, weeks_after_session=w) for w in (2, 6))
+    services.mark_done(visit=two, by=clinician)
+    services.reschedule_visit(
+        visit=six, planned_at=dt.datetime(2026, 5, 20, 9, 0, tzinfo=BERLIN), by=clinician
+    )
+    services.reschedule_visit(
+        visit=session, planned_at=dt.datetime(2026, 4, 9, 10, 0, tzinfo=BERLIN), by=clinician
+    )
+    two.refresh_from_db()
+    six.refresh_from_db()
+    assert (two.status, local(two, BERLIN)) == (
+        VisitStatus.DONE,
+        dt.datetime(2026, 4, 21, 10, 0, tzinfo=BERLIN),
+    )
+    assert local(six, BERLIN) == dt.datetime(2026, 5, 20, 9, 0, tzinfo=BERLIN)
+    # Moving a follow-up moves only that follow-up; a cancelled one stays when its session moves.
+    third = course.visits.get(kind=VisitKind.SESSION, session_number=3)  # 2026-05-05
+    third_two = course.visits.get(session_number=3, weeks_after_session=2)
+    third_six = course.visits.get(session_number=3, weeks_after_session=6)
+    services.cancel_visit(visit=third_two, by=clinician)
+    services.reschedule_visit(
+        visit=third, planned_at=dt.datetime(2026, 5, 6, 10, 0, tzinfo=BERLIN), by=clinician
+    )
+    third_two.refresh_from_db()
+    third_six.refresh_from_db()
+    assert local(third_two, BERLIN) == dt.datetime(2026, 5, 19, 10, 0, tzinfo=BERLIN)
+    assert local(third_six, BERLIN) == dt.datetime(2026, 6, 17, 10, 0, tzinfo=BERLIN)
+
+
+def test_moved_follow_ups_are_due_and_in_the_calendar_on_their_new_dates(patient, template, clinician):
+    course = enroll(patient, template, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    services.reschedule_visit(
+        visit=session, planned_at=dt.datetime(2099, 3, 20, 11, 30, tzinfo=BERLIN), by=clinician
+    )
+    follow_up = course.visits.get(session_number=1, weeks_after_session=2)
+    assert local(follow_up, BERLIN) == dt.datetime(2099, 4, 3, 11, 30, tzinfo=BERLIN)
+    assert list(selectors.due_visits(clinic=patient.clinic, on=dt.date(2099, 4, 3))) == [follow_up]
+    assert follow_up not in selectors.due_visits(clinic=patient.clinic, on=dt.date(2099, 3, 24))
+    starts = {str(e["uid"]): e.decoded("dtstart") for e in _events(services.calendar_for(clinician))}
+    assert starts[f"visit-{follow_up.pk}@exoderm"] == dt.datetime(2099, 4, 3, 11, 30, tzinfo=BERLIN)
+    assert starts[f"visit-{session.pk}@exoderm"] == dt.datetime(2099, 3, 20, 11, 30, tzinfo=BERLIN)
+
+
+def test_a_visit_not_due_yet_cannot_be_done_or_missed(patient, template, clinician):
+    course = enroll(patient, template, clinician, timezone.now() + dt.timedelta(days=10))
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)  # due from 7 days ahead
+    for change in (services.mark_done, services.mark_missed):
+        with pytest.raises(ValidationError) as error:
+            change(visit=session, by=clinician)
+        assert "reschedule" in error.value.message_dict["status"][0]
+    session.refresh_from_db()
+    assert session.status == VisitStatus.PLANNED
+    # Once its due window has opened it can; a visit can be cancelled ahead of time.
+    moved = services.reschedule_visit(visit=session, planned_at=timezone.now(), by=clinician)
+    assert services.mark_done(visit=moved, by=clinician).status == VisitStatus.DONE
+    later = course.visits.get(kind=VisitKind.SESSION, session_number=2)
+    assert services.cancel_visit(visit=later, by=clinician).status == VisitStatus.CANCELLED
 
 
 def test_template_validation(clinic, clinic_admin, clinician):
@@ -235,7 +355,7 @@ def test_feed_token_gives_only_own_planned_visits(patient, template, clinician, 
     enroll(patient, template, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
     colleague = factories.UserFactory(clinic=clinic, role="clinician")
     enroll(
-        factories.PatientFactory(clinic=clinic),
+        factories.ConsentedPatientFactory(clinic=clinic),
         template,
         colleague,
         dt.datetime(2099, 3, 11, 10, 0, tzinfo=BERLIN),

@@ -70,7 +70,7 @@ def test_a_refused_consent_keeps_the_typed_name(client, assistant):
 
 @pytest.mark.django_db
 def test_enrol_plans_the_visits_and_the_calendar_shows_them(client, clinician):
-    patient = factories.PatientFactory(clinic=clinician.clinic)
+    patient = factories.ConsentedPatientFactory(clinic=clinician.clinic)
     template = factories.CourseTemplateFactory(clinic=clinician.clinic)
     client.force_login(clinician)
     starts = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
@@ -121,10 +121,25 @@ def test_clinic_admin_adds_a_user_and_changes_a_role(client, clinic_admin):
 
 
 @pytest.mark.django_db
+def test_enrolment_without_treatment_consent_is_refused_with_the_reason(client, clinician):
+    patient = factories.PatientFactory(clinic=clinician.clinic)
+    template = factories.CourseTemplateFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    starts = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
+    response = client.post(
+        reverse("course-enrol", args=[patient.pk]),
+        {"template": template.pk, "clinician": clinician.pk, "starts_at": starts.strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert response.status_code == 200
+    assert "no signed, unwithdrawn treatment consent" in response.content.decode()
+    assert not Visit.objects.filter(course__patient=patient).exists()
+
+
+@pytest.mark.django_db
 def test_visits_are_moved_or_marked_missed_after_a_confirmation(client, clinician):
     from exoderm.courses.services import enroll
 
-    patient = factories.PatientFactory(clinic=clinician.clinic)
+    patient = factories.ConsentedPatientFactory(clinic=clinician.clinic)
     template = factories.CourseTemplateFactory(clinic=clinician.clinic)
     course = enroll(
         patient=patient,

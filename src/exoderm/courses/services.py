@@ -15,10 +15,12 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.consent.services import require_aware
+from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, require
 from exoderm.courses import ics, selectors
 from exoderm.courses.models import (
@@ -30,6 +32,8 @@ from exoderm.courses.models import (
     VisitStatus,
 )
 from exoderm.patients.models import Patient
+from exoderm.patients.selectors import clinic_today
+from exoderm.treatments.protocol import check_consent
 
 
 def local_wall_time(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -125,7 +129,12 @@ def create_course_template(
 def enroll(
     *, patient: Patient, template: CourseTemplate, clinician: User, starts_at: dt.datetime, by: User
 ) -> Course:
-    """Start a course for ``patient`` and plan all its visits; ``starts_at`` is the first session."""
+    """Start a course for ``patient`` and plan all its visits; ``starts_at`` is the first session.
+
+    The patient needs a valid treatment consent now (the protocol's ``consent-missing`` rule,
+    raised as ``RuleViolations`` like for a session): a course plans treatments, and nobody is
+    booked for them without having consented.
+    """
     require(by, Action.EDIT_PATIENT)
     require_aware(starts_at, field="starts_at")
     errors: dict[str, str] = {}
@@ -136,6 +145,9 @@ def enroll(
         errors["clinician_id"] = _("Choose an active clinician of the patient's clinic.")
     if errors:
         raise ValidationError(errors)
+    refused = check_consent(patient, at=timezone.now())
+    if refused:
+        raise RuleViolations(refused)
     course = Course(patient=patient, template=template, clinician=clinician, starts_at=starts_at)
     course.full_clean()
     course.save()
@@ -158,28 +170,63 @@ def _lock_planned(visit: Visit) -> Visit:
     return locked
 
 
-@transaction.atomic
-def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visit:
-    """Move a planned visit; its due window moves along and keeps its width.
-
-    The visit's follow-ups stay where they were: they are planned from the course, and a
-    clinician who wants them moved reschedules them too.
-    """
-    require(by, Action.EDIT_PATIENT)
-    require_aware(planned_at, field="planned_at")
-    visit = _lock_planned(visit)
-    tz = zoneinfo.ZoneInfo(visit.course.patient.clinic.time_zone)
+def _move(visit: Visit, planned_at: dt.datetime, tz: zoneinfo.ZoneInfo) -> None:
+    """Save ``visit`` at ``planned_at``; its due window moves along and keeps its width."""
     window = (visit.due_until - visit.due_from) / 2
     day = planned_at.astimezone(tz).date()
     visit.planned_at = planned_at
     visit.due_from, visit.due_until = day - window, day + window
     visit.save(update_fields=["planned_at", "due_from", "due_until"])
+
+
+@transaction.atomic
+def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visit:
+    """Move a planned visit; its due window moves along and keeps its width.
+
+    A session takes its follow-ups along (the same weeks after it, on the clinic's wall clock),
+    all in this one transaction. A follow-up stays where it is when it is no longer planned
+    (done, missed or cancelled) or when someone moved it by hand. No flag records the latter: a
+    follow-up that still lies where the course put it (its session's time plus its weeks) is
+    one nobody moved, any other was moved on purpose and keeps its time.
+    """
+    require(by, Action.EDIT_PATIENT)
+    require_aware(planned_at, field="planned_at")
+    visit = _lock_planned(visit)
+    tz = zoneinfo.ZoneInfo(visit.course.patient.clinic.time_zone)
+    if visit.kind == VisitKind.SESSION:
+        before, after = local_wall_time(visit.planned_at, tz), local_wall_time(planned_at, tz)
+        follow_ups = Visit.objects.select_for_update().filter(
+            course_id=visit.course_id,
+            kind=VisitKind.FOLLOW_UP,
+            session_number=visit.session_number,
+            status=VisitStatus.PLANNED,
+            weeks_after_session__isnull=False,
+        )
+        for follow_up in follow_ups:
+            weeks = dt.timedelta(weeks=follow_up.weeks_after_session or 0)
+            if follow_up.planned_at == aware_from_wall(before + weeks, tz):
+                _move(follow_up, aware_from_wall(after + weeks, tz), tz)
+    _move(visit, planned_at, tz)
     return visit
 
 
 def _set_status(visit: Visit, status: str, by: User) -> Visit:
+    """Change a planned visit's status; a visit whose due window lies ahead cannot be done or
+    missed yet (one that took place earlier is first rescheduled to when it did)."""
     require(by, Action.EDIT_PATIENT)
     visit = _lock_planned(visit)
+    if status in {VisitStatus.DONE, VisitStatus.MISSED} and visit.due_from > clinic_today(
+        visit.course.patient.clinic
+    ):
+        raise ValidationError(
+            {
+                "status": _(
+                    "This visit is not due before %(date)s, so it cannot be done or missed yet. If it "
+                    "took place earlier, reschedule it to that time first."
+                )
+                % {"date": formats.date_format(visit.due_from, "SHORT_DATE_FORMAT")}
+            }
+        )
     visit.status = status
     visit.save(update_fields=["status"])
     return visit

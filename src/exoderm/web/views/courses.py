@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
+from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors, services
 from exoderm.courses.models import Visit
@@ -88,6 +89,9 @@ def enrol(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as error:
             add_errors(form, error, fields={"template_id": "template", "clinician_id": "clinician"})
+        except RuleViolations as refused:
+            for violation in refused.violations:
+                form.add_error(None, violation.message)
         else:
             messages.success(request, _("Enrolled; the visits are planned."))
             return redirect("patient", patient.pk)
