@@ -22,7 +22,7 @@ from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
-from exoderm.photos import selectors, services
+from exoderm.photos import checks, selectors, services
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Photo, TrashReason
 from exoderm.photos.views import pdf_response, photo_response
@@ -111,6 +111,20 @@ class HealingCurveOut(Schema):
     points: list[HealingPointOut]
 
 
+class DifferenceOut(Schema):
+    kind: str
+    axis: str | None
+    value: float | None
+    limit: float | None
+    message: str
+
+
+class CheckOut(Schema):
+    baseline_id: int | None
+    comparable: bool | None
+    differences: list[DifferenceOut]
+
+
 def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
     return get_in_clinic(Patient, user_clinic(request, action), patient_id)
 
@@ -150,6 +164,37 @@ def upload_photo(
         by=user,
     )
     return (201 if created else 200), photo
+
+
+@router.post("/check", response=CheckOut)
+def check_photo(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    patient: Form[int],
+    view: Form[str],
+    area: Form[str] = "",
+    mm_per_px: Form[float | None] = None,
+) -> Any:
+    """Check a photo before uploading it: what differs from the patient's baseline photo of the same
+    view (pose, scale or face size, exposure, white balance) beyond skinlab's limits. Nothing is
+    stored. ``comparable`` is null when there is no baseline yet. The file is validated as on upload."""
+    user = current_user(request, Action.EDIT_PATIENT)
+    result = checks.check_capture(
+        patient=get_in_clinic(Patient, user_clinic(request), patient),
+        chunks=file.chunks(),
+        view=view,
+        area=area,
+        mm_per_px=mm_per_px,
+        by=user,
+    )
+    return {
+        "baseline_id": None if result.baseline is None else result.baseline.pk,
+        "comparable": result.comparable,
+        "differences": [
+            {"kind": d.kind, "axis": d.axis, "value": d.value, "limit": d.limit, "message": message}
+            for d, message in zip(result.differences, result.messages, strict=True)
+        ],
+    }
 
 
 @router.get("", response=list[PhotoOut])
