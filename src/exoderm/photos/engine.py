@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Measurement", "compare_records", "current_version", "measure_photo"]
+if TYPE_CHECKING:
+    from exoderm.skinlab.capture import CaptureDifference, CaptureStats
+
+__all__ = [
+    "Measurement",
+    "capture_differences",
+    "capture_stats",
+    "compare_records",
+    "current_version",
+    "measure_photo",
+]
 
 
 def current_version() -> str:
@@ -44,6 +54,22 @@ def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurem
     record = result.to_dict()
     record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
     return Measurement(roi=roi, record=record)
+
+
+def capture_stats(image: Path | bytes, *, view: str, mm_per_px: float | None) -> CaptureStats:
+    """skinlab's quick capture measurement (pose, scale, face size, exposure, white balance) of
+    one image, for the check before upload. Raises ``skinlab.io.SkinlabError`` for a bad image."""
+    from exoderm.skinlab.capture import capture_stats as measure
+
+    return measure(image, roi=roi_for(view), mm_per_px=mm_per_px)
+
+
+def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[CaptureDifference]:
+    """What differs between the capture of a new photo and its baseline beyond skinlab's limits
+    (each with kind, value, limit and axis)."""
+    from exoderm.skinlab.capture import capture_differences as differences
+
+    return differences(baseline, new)
 
 
 def compare_records(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,16 @@ class CaptureForm(forms.Form):
             self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
 
 
+class CheckForm(CaptureForm):
+    """The fields of the capture form that the check before upload reads (sent with the form)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("taken_at", "visit"):
+            del self.fields[name]
+        self.fields["file"].required = False  # without one, the page asks for one
+
+
 class TrashForm(forms.Form):
     """Why a photo is deleted (kept in the audit trail)."""
 

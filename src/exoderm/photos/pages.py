@@ -6,15 +6,17 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from exoderm.core.access import get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
-from exoderm.photos import selectors, services
-from exoderm.photos.forms import CaptureForm
+from exoderm.photos import checks, selectors, services
+from exoderm.photos.forms import CaptureForm, CheckForm
 from exoderm.photos.models import AnalysisStatus, View
 from exoderm.photos.trash_pages import trash_context
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
@@ -60,6 +62,18 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
                 else _("This photo was stored before."),
             )
             return redirect("photos:patient", patient_id=patient.pk)
+    form.fields["file"].widget.attrs.update(
+        {
+            "hx-post": reverse("photos:check", args=[patient.pk]),
+            "hx-trigger": "change, change from:#id_view, change from:#id_area, change from:#id_mm_per_px",
+            "hx-include": "closest form",
+            "hx-encoding": "multipart/form-data",
+            "hx-target": "#capture-check",
+            "hx-indicator": "#capture-checking",
+            "hx-sync": "this:replace",
+            "aria-describedby": "capture-check",
+        }
+    )
     photos = list(selectors.photos_of(patient=patient))
     pairs = []
     for view in View:
@@ -72,12 +86,46 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         "form": form,
         "photos": photos,
         "pairs": pairs,
+        # the newest photo of each view (and area): the ghost over the preview of the next one
+        "ghosts": {f"{p.view}|{p.area}": reverse("photos:file", args=[p.pk]) for p in photos},
         "progress": selectors.analysis_progress(clinic=patient.clinic, patient=patient),
         "poll_seconds": POLL_SECONDS,
         "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
         **trash_context(request, patient),
     }
     return render(request, "photos/patient.html", context, status=422 if form.errors else 200)
+
+
+@require_POST
+@page(Action.EDIT_PATIENT)
+def capture_check(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The check before upload (HTMX, multipart): how the chosen photo differs from the baseline.
+
+    Advice only: nothing is stored. 422 with the upload's message for a file it would refuse."""
+    patient = _patient(request, patient_id)
+    form = CheckForm(request.POST, request.FILES)
+    context: dict[str, object] = {"patient": patient}
+    status = 200
+    if not form.is_valid() or not form.cleaned_data.get("file"):
+        context["errors"] = [e for errors in form.errors.values() for e in errors]
+        status = 422 if form.errors else 200
+    else:
+        data = form.cleaned_data
+        try:
+            context["check"] = checks.check_capture(
+                patient=patient,
+                chunks=data["file"].chunks(),
+                view=data["view"],
+                area=data["area"] or "",
+                mm_per_px=data["mm_per_px"],
+                timepoint=data["timepoint"],
+                by=user_of(request),
+            )
+        except RuleViolations as refused:
+            context["errors"], status = [v.message for v in refused.violations], 422
+        except ValidationError as error:
+            context["errors"], status = error.messages, 422
+    return render(request, "photos/_capture_check.html", context, status=status)
 
 
 @page(Action.VIEW_CLINICAL)

@@ -204,6 +204,13 @@ def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
     return Comparison(before, after, raw["comparable"], raw["reasons"], raw["notes"], regions)
 
 
+def baseline_photo(*, patient: Patient, view: str, area: str = "") -> Photo | None:
+    """The photo later ones of this view (and area) are compared with: the first baseline photo,
+    else the first photo of the view; None when there is none."""
+    photos = photos_of(patient=patient).filter(view=view, area=area)
+    return photos.filter(timepoint=Timepoint.BASELINE).first() or photos.first()
+
+
 def baseline_and_latest(*, patient: Patient, view: str, area: str = "") -> tuple[Photo, Photo] | None:
     """The first baseline photo and the newest photo of one view (and area), if there are two."""
     photos = [p for p in photos_of(patient=patient).filter(view=view, area=area)]
@@ -302,6 +309,7 @@ __all__ = [
     "Verdict",
     "analysis_progress",
     "baseline_and_latest",
+    "baseline_photo",
     "compare_photos",
     "current_analysis",
     "healing_curves",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:photo_id>/erase", trash_pages.erase_photo, name="erase"),
     path("report/<int:patient_id>.pdf", views.patient_report, name="report"),
     path("patient/<int:patient_id>/", pages.patient_photos, name="patient"),
+    path("patient/<int:patient_id>/check", pages.capture_check, name="check"),
     path("patient/<int:patient_id>/results", pages.course_results, name="results"),
     path("compare/<int:before_id>/<int:after_id>", pages.compare, name="compare"),
 ]

@@ -1,0 +1,145 @@
+"""The check before upload: would this photo be comparable with the patient's baseline of its view?
+
+The chosen file goes through the upload's own validation (size limit, format by content, full
+decode, re-encode) in a temporary file that is removed in every case; nothing is stored and no
+row is written. skinlab's quick capture measurement (:mod:`exoderm.skinlab.capture`) then reads
+pose, scale (or face size), exposure and white balance of the new photo and of the baseline photo
+and lists what differs beyond the limits. The result is advice: the photo may still be uploaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from exoderm.clinics.models import User
+from exoderm.core.permissions import Action, require
+from exoderm.patients.models import Patient
+from exoderm.photos import engine, selectors, storage
+from exoderm.photos.models import Photo, Timepoint
+from exoderm.photos.services import MAX_UPLOAD_BYTES, _check_placement, _consent_or_refuse
+from exoderm.photos.validation import clean_image
+
+if TYPE_CHECKING:
+    from exoderm.skinlab.capture import CaptureDifference
+
+AXES = {
+    "yaw": gettext_lazy("yaw (head turned)"),
+    "pitch": gettext_lazy("pitch (chin up or down)"),
+    "roll": gettext_lazy("roll (head tilted)"),
+}
+
+
+@dataclass(frozen=True)
+class CaptureCheck:
+    """The outcome of :func:`check_capture`: the baseline (None: nothing to compare with yet)
+    and what differs from it beyond the limits (empty: comparable)."""
+
+    baseline: Photo | None
+    differences: list[CaptureDifference] = field(default_factory=list)
+
+    @property
+    def comparable(self) -> bool | None:
+        return None if self.baseline is None else not self.differences
+
+    @property
+    def messages(self) -> list[str]:
+        return [describe(d) for d in self.differences]
+
+
+def _rounded(value: float, places: int) -> str:
+    """``|value|`` rounded (number_format alone cuts the digits off) in the user's number format."""
+    return number_format(round(abs(value), places), places)
+
+
+def describe(difference: CaptureDifference) -> str:
+    """One difference in the user's language."""
+    d = difference
+    percent = {
+        "value": _rounded(100 * (d.value or 0), 0),
+        "limit": _rounded(100 * (d.limit or 0), 0),
+    }
+    if d.kind == "pose":
+        return _("pose differs by %(degrees)s° %(axis)s from the baseline (limit %(limit)s°)") % {
+            "degrees": _rounded(d.value or 0, 0),
+            "axis": AXES.get(d.axis or "", d.axis),
+            "limit": _rounded(d.limit or 0, 0),
+        }
+    if d.kind == "scale":
+        return _("scale differs by %(value)s %% from the baseline (limit %(limit)s %%)") % percent
+    if d.kind == "face_size":
+        return _("face size differs by %(value)s %% from the baseline (limit %(limit)s %%)") % percent
+    if d.kind == "exposure":
+        text = (
+            _("lighting differs: %(value)s stops brighter than the baseline (limit %(limit)s)")
+            if (d.value or 0) > 0
+            else _("lighting differs: %(value)s stops darker than the baseline (limit %(limit)s)")
+        )
+        return text % {"value": _rounded(d.value or 0, 1), "limit": _rounded(d.limit or 0, 1)}
+    if d.kind == "white_balance":
+        text = (
+            _("white balance differs: light %(value)s %% warmer than at the baseline (limit %(limit)s %%)")
+            if (d.value or 0) > 0
+            else _(
+                "white balance differs: light %(value)s %% cooler than at the baseline (limit %(limit)s %%)"
+            )
+        )
+        return text % percent
+    if d.kind == "pose_unknown":
+        return _("the head pose can be measured on only one of the two photos (is the whole face visible?)")
+    return _("the scale is known for only one of the two photos (enter it for both or for neither)")
+
+
+def check_capture(
+    *,
+    patient: Patient,
+    chunks: Iterable[bytes],
+    view: str,
+    by: User,
+    area: str = "",
+    mm_per_px: float | None = None,
+    timepoint: str = Timepoint.FOLLOW_UP,
+) -> CaptureCheck:
+    """Check an upload-to-be of ``patient`` against the baseline photo of the same view (and area).
+
+    Refuses what :func:`exoderm.photos.services.upload_photo` would refuse for the file, the
+    placement or the consent, with the same messages; stores nothing.
+    """
+    require(by, Action.EDIT_PATIENT)
+    if by.clinic_id != patient.clinic_id:
+        raise ValidationError({"patient": _("The patient belongs to another clinic.")})
+    _check_placement(
+        patient=patient, view=view, timepoint=timepoint, area=area, visit=None, session=None,
+        mm_per_px=mm_per_px, taken_at=None,
+    )  # fmt: skip
+    _consent_or_refuse(patient, timezone.now())
+    with storage.temp_file(".check") as upload:
+        try:
+            storage.write_stream(chunks, upload, max_bytes=MAX_UPLOAD_BYTES)
+        except ValueError:
+            raise ValidationError(
+                {"file": _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 1024**2}}
+            ) from None
+        image = clean_image(upload, time_zone=patient.clinic.time_zone)
+    baseline = selectors.baseline_photo(patient=patient, view=view, area=area)
+    if baseline is None:
+        return CaptureCheck(None)
+    from exoderm.skinlab.io import SkinlabError
+
+    try:
+        new = engine.capture_stats(image.data, view=view, mm_per_px=mm_per_px)
+    except SkinlabError as error:
+        raise ValidationError(
+            {"file": _("The image cannot be measured: %(reason)s") % {"reason": error}}
+        ) from None
+    before = engine.capture_stats(
+        storage.path_of(baseline.file_name), view=baseline.view, mm_per_px=baseline.mm_per_px
+    )
+    return CaptureCheck(baseline, engine.capture_differences(before, new))
