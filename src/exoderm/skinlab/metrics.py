@@ -830,9 +830,9 @@ class _SharedMaps:
         sf = FILL_SIGMA_MM / mpp
         num = _smooth(Lw, sf)
         den = _smooth(uf, sf)
-        floor = np.array([0.02])  # weight below which no skin is near: the 5 mm background
-        filled = cv2.divide(num, cv2.max(den, floor))
-        cv2.copyTo(bg5[..., 0], cv2.compare(den, floor, cv2.CMP_LE), filled)
+        floor = np.float32(0.02)  # weight below which no skin is near: the 5 mm background
+        filled = cv2.divide(num, np.maximum(den, floor))
+        cv2.copyTo(bg5[..., 0], (den <= floor).view(np.uint8), filled)
         cv2.copyTo(self.L, umask.view(np.uint8), filled)
         lap("fill")
 
