@@ -3,6 +3,8 @@
 Upload is multipart (``file`` plus form fields). The format is recognised by content; the
 stored file is a clean re-encode without metadata; the same file sent again answers 200 with
 the existing photo instead of 201. Photos are identifying health data: researchers get 403.
+DELETE moves a photo to the trash (hidden everywhere, restorable with POST .../restore until
+it is erased after PHOTO_TRASH_DAYS); only clinicians and clinic admins may delete or restore.
 
 No ``from __future__ import annotations``: ninja evaluates the annotations of paginated handlers.
 """
@@ -147,7 +149,8 @@ def upload_photo(
     mm_per_px: Form[float | None] = None,
 ) -> Any:
     """Upload a photo (JPEG, PNG, TIFF or HEIC, recognised by content). 201 when stored, 200 when
-    this file (or these pixels) was stored before. 422 ``consent-missing`` without photo consent."""
+    this file (or these pixels) was stored before; if it lay in the patient's trash it is restored
+    (``restored_from_trash``). 422 ``consent-missing`` without photo consent."""
     user = current_user(request, Action.EDIT_PATIENT)
     clinic = user_clinic(request)
     owner = get_in_clinic(Patient, clinic, patient)
