@@ -228,10 +228,15 @@ def _background_grid(sigma_px: float, shape: tuple[int, int]) -> tuple[float, in
     return step, max(1, round(h / step)), max(1, round(w / step))
 
 
-def _background_cells(stack: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Area averages of ``stack`` (H, W, 4) over the cells of :func:`_robust_background`'s
-    grid for ``sigma_px`` (one call for four channels: OpenCV's fastest area resampling)."""
-    h, w = stack.shape[:2]
+def _background_cells(stack: np.ndarray, sigma_px: float, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Area averages of ``stack`` (h, w, 4) over the cells of :func:`_robust_background`'s
+    grid for ``sigma_px`` (one call for four channels: OpenCV's fastest area resampling).
+
+    ``shape``: the full-resolution (H, W) when ``stack`` holds the cells of a finer grid rather
+    than the image itself (area averages of area averages: exact but for the finer cells cut by
+    a coarse cell's border, a detail far below the background's σ).
+    """
+    h, w = stack.shape[:2] if shape is None else shape
     _, sh, sw = _background_grid(sigma_px, (h, w))
     out: np.ndarray = cv2.resize(stack, (sw, sh), interpolation=cv2.INTER_AREA)
     return out.reshape(sh, sw, -1)
@@ -787,9 +792,7 @@ class _SharedMaps:
         self.crop = crop
         self.umask = umask
         self.mpp = mm_per_px
-        self.L = np.ascontiguousarray(crop[..., 0])
-        self.a = np.ascontiguousarray(crop[..., 1])
-        self.b = np.ascontiguousarray(crop[..., 2])
+        self.L, self.a, self.b = cv2.split(crop)
         self._q: list[tuple[np.ndarray, int] | None] | None = None
         if mm_per_px is None:
             return
@@ -802,7 +805,9 @@ class _SharedMaps:
         stack = cv2.merge([uf, Lw, aw, uf])  # 4 channels: fastest area resampling
         shape = umask.shape
         s10 = TONE_SIGMA_MM / mpp
-        cells10 = _background_cells(stack, s10)
+        # one pass over the image: the 10 mm grid's cells from the 5 mm grid's
+        cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
+        cells10 = _background_cells(cells5, s10, shape)
         bg10 = _robust_background(cells10, [1], shape, s10)
         self.tone_resid = cv2.subtract(self.L, bg10)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
@@ -815,7 +820,7 @@ class _SharedMaps:
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5 = _robust_background(
-            _background_cells(stack, SPOT_SIGMA_MM / mpp),
+            cells5,
             [1, 2],
             shape,
             SPOT_SIGMA_MM / mpp,
