@@ -298,6 +298,22 @@ def test_purge_keeps_a_file_another_row_still_names(
     assert _file(theirs).exists() and Photo.objects.filter(pk=theirs.pk).exists()
 
 
+@pytest.mark.django_db
+def test_an_upload_of_the_same_pixels_right_after_a_purge_keeps_its_file(
+    patient, photo_consent, clinician, upload, django_capture_on_commit_callbacks
+):
+    photo = upload(patient, 15, 1)
+    trash_photo(photo=photo, reason=TrashReason.ERASURE_REQUEST, by=clinician)
+    with django_capture_on_commit_callbacks() as after_commit:
+        erase_photo(photo=Photo.with_trashed.get(pk=photo.pk), by=clinician)
+    # between the purge's commit and its file removal, the same photo is uploaded again
+    again = upload(patient, 15, 1)
+    assert again.pk != photo.pk and again.file_name == photo.file_name
+    for callback in after_commit:
+        callback()
+    assert _file(again).exists()
+
+
 def _refuse_deleting_photo_row(photo_id: int) -> None:
     """A real database refusal at the last step of a purge: a trigger that aborts the DELETE of
     one photo row (created inside the test transaction, so it is rolled back with it)."""

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -329,13 +330,22 @@ def _purge(photo_id: int, *, by: User | None, note: str) -> bool:
         photo = Photo.with_trashed.select_for_update().filter(pk=photo_id, trashed_at__isnull=False).first()
         if photo is None:
             return False
-        name = photo.file_name
         _event(photo, PhotoEvent.Kind.PURGED, by=by, reason=photo.trash_reason, note=note)
         Analysis.with_trashed.filter(photo=photo).delete()
         Photo.with_trashed.filter(pk=photo.pk).delete()
-        if not Photo.with_trashed.filter(file_name=name).exists():
-            transaction.on_commit(lambda: storage.remove(name))
+        transaction.on_commit(partial(_remove_unnamed_file, photo.file_name, photo.clinic_id), robust=True)
     return True
+
+
+def _remove_unnamed_file(name: str, clinic_id: int) -> None:
+    """After a purge's commit: remove the file unless a row (of any clinic) names it. Checked
+    under the clinic's row lock, which an upload holds while it places a file and inserts its
+    row, so that an upload of the same pixels in between keeps its file. If this fails, the file
+    is an orphan that :func:`sweep_storage` removes."""
+    with transaction.atomic():
+        Clinic.objects.select_for_update().filter(pk=clinic_id).first()
+        if not Photo.with_trashed.filter(file_name=name).exists():
+            storage.remove(name)
 
 
 def purge_expired(*, now: dt.datetime | None = None) -> list[int]:
