@@ -100,17 +100,16 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 def clipped_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Percentage of pixels with a channel at full scale or all channels at zero."""
-    full = full_scale(rgb)
-    below_full = cv2.inRange(rgb, (0, 0, 0), (full - 1, full - 1, full - 1))  # no channel at full scale
-    black = cv2.inRange(rgb, (0, 0, 0), (0, 0, 0))
-    clipped = cv2.bitwise_or(cv2.bitwise_not(below_full), black)
+    r, g, b = cv2.split(rgb)
+    # a channel at full scale, or all at zero: the brightest channel at full scale or at zero
+    fine = cv2.inRange(cv2.max(cv2.max(r, g), b), 1, full_scale(rgb) - 1)
     if mask is None:
-        n = clipped.size
+        n = fine.size
     else:
         m = mask.view(np.uint8)
         n = cv2.countNonZero(m)
-        clipped = cv2.bitwise_and(clipped, clipped, mask=m)
-    return 0.0 if n == 0 else float(100.0 * cv2.countNonZero(clipped) / n)
+        fine = cv2.bitwise_and(fine, m)
+    return 0.0 if n == 0 else float(100.0 * (n - cv2.countNonZero(fine)) / n)
 
 
 def assess_quality(
