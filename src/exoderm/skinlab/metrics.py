@@ -429,18 +429,27 @@ def _multiscale_max(
 ) -> np.ndarray:
     """Max over ``levels`` of ``fn`` at full resolution (exact where ``need``, if given; values
     below 0 are of no interest); ``levels`` = [(k, σ_k), ...] evaluates ``fn`` at σ_k on ``img``
-    decimated ``k`` times, bilinearly upsampled."""
-    shape = img.shape[:2]
+    decimated ``k`` times (a power of two), bilinearly upsampled.
+
+    Each decimated grid is made from the next finer one, and the coarse responses are carried
+    up grid by grid, so that only one of them is upsampled to full resolution.
+    """
+    grids: list[tuple[int, np.ndarray]] = []
+    cur, prev = img, 1
+    for k in sorted({k for k, _ in levels if k > 1}):
+        cur = _shrink(cur, k // prev)
+        grids.append((k, cur))
+        prev = k
+    coarse: np.ndarray | None = None
+    for k, g in reversed(grids):
+        lvl = _max_levels(fn, g, [s for kk, s in levels if kk == k])
+        coarse = lvl if coarse is None else cv2.max(lvl, _grow(coarse, g.shape[:2]))
     fine = [s for k, s in levels if k == 1]
-    best = _max_levels(fn, img, fine, need) if fine else np.zeros(shape, np.float32)
-    shrunk: dict[int, np.ndarray] = {}
-    for k, s in levels:
-        if k == 1:
-            continue
-        if k not in shrunk:
-            shrunk[k] = _shrink(img, k)
-        best = cv2.max(best, _grow(_max_levels(fn, shrunk[k], [s]), shape))
-    return best
+    if not fine:
+        assert coarse is not None
+        return _grow(coarse, img.shape[:2])
+    best = _max_levels(fn, img, fine, need)
+    return best if coarse is None else cv2.max(best, _grow(coarse, img.shape[:2]))
 
 
 def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None = None) -> np.ndarray:
