@@ -250,7 +250,7 @@ def _robust_background(
     *,
     exclude: Exclude | None = None,
     n_iter: int = 2,
-) -> np.ndarray:
+) -> list[np.ndarray]:
     """Normalised Gaussian convolution of images over a weight, computed on a coarse grid.
 
     Parameters
@@ -271,8 +271,8 @@ def _robust_background(
 
     Returns
     -------
-    ndarray
-        Background, (H, W) for one channel or (H, W, C), float32.
+    list of ndarray
+        Background of each channel, (H, W) float32.
     """
     h, w = shape
     step, sh, sw = _background_grid(sigma_px, (h, w))
@@ -301,9 +301,15 @@ def _robust_background(
             # keep a trace of weight so that fully excluded neighbourhoods stay defined
             wt2 = np.maximum(wt2, cov * 1e-3)
             bg = conv(wt2)
-    if sh == h and sw == w:
-        return bg.astype(np.float32, copy=False)
-    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
+    # upsampled channel by channel: the callers want planes (an interleaved full-resolution
+    # image costs more to take apart than to make)
+    planes = [bg[..., i] for i in range(len(channels))] if multi else [bg]
+    return [
+        np.ascontiguousarray(p, np.float32)
+        if (sh, sw) == (h, w)
+        else cv2.resize(np.ascontiguousarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        for p in planes
+    ]
 
 
 def _hessian_parts(g: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -817,10 +823,10 @@ class _SharedMaps:
         # one pass over the image: the 10 mm grid's cells from the 5 mm grid's
         cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
         cells10 = _background_cells(cells5, s10, shape)
-        bg10 = _robust_background(cells10, [1], shape, s10)
+        (bg10,) = _robust_background(cells10, [1], shape, s10)
         self.tone_resid = cv2.subtract(self.L, bg10)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
-        bg10a = _robust_background(
+        (bg10a,) = _robust_background(
             cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
         )
         self.da10 = cv2.subtract(self.a, bg10a)
@@ -828,15 +834,15 @@ class _SharedMaps:
         self.da10_pos = np.maximum(self.da10, np.float32(0.0))
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
-        bg5 = _robust_background(
+        bg5_l, bg5_a = _robust_background(
             cells5,
             [1, 2],
             shape,
             SPOT_SIGMA_MM / mpp,
             exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
         )
-        dl5 = self.L - bg5[..., 0]
-        da5 = self.a - bg5[..., 1]
+        dl5 = cv2.subtract(self.L, bg5_l)
+        da5 = cv2.subtract(self.a, bg5_a)
         lap("backgrounds")
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
@@ -846,7 +852,7 @@ class _SharedMaps:
         den = _smooth(uf, sf)
         floor = np.float32(0.02)  # weight below which no skin is near: the 5 mm background
         filled = cv2.divide(num, np.maximum(den, floor))
-        cv2.copyTo(bg5[..., 0], (den <= floor).view(np.uint8), filled)
+        cv2.copyTo(bg5_l, (den <= floor).view(np.uint8), filled)
         cv2.copyTo(self.L, umask.view(np.uint8), filled)
         lap("fill")
 
