@@ -105,6 +105,60 @@ def api_as(client):
     return lambda user: ApiClient(client, user)
 
 
+@pytest.fixture
+def browser_base_url(live_server):
+    """The site the browser tests drive: pytest-django's live server unless a test module overrides it."""
+    return live_server.url
+
+
+@pytest.fixture
+def browser_page(browser_base_url, monkeypatch):
+    """A Chromium page that fails the test on a request to another host (blocked) and on any
+    Content-Security-Policy violation or script error; ``page.check_clean()`` checks on the way."""
+    from urllib.parse import urlparse
+
+    from tests._browser import ARGS, CHROMIUM, CSP_LISTENER
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
+    # still plain synchronous calls between browser steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    server = urlparse(browser_base_url)
+
+    def guard(route):
+        url = urlparse(route.request.url)
+        if url.scheme in {"data", "blob"} or (url.hostname, url.port) == (server.hostname, server.port):
+            route.continue_()
+        else:
+            problems.append(f"request to another host: {route.request.url}")
+            route.abort()
+
+    def on_console(message):
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            problems.append(f"CSP: {message.text}")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.route("**/*", guard)
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+
+        def check():
+            problems.extend(f"CSP violation: {v}" for v in page.evaluate("window.__csp || []"))
+            assert not problems, problems
+
+        page.check_clean = check  # type: ignore[attr-defined]
+        yield page
+        check()
+        context.close()
+        browser.close()
+
+
 def pytest_collection_modifyitems(config, items):
     """PostgreSQL-only tests skip on other databases; `make test` deselects them on SQLite instead."""
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):

@@ -1,7 +1,8 @@
 """A real deployment in miniature for worker tests and the benchmark: a file SQLite database and a
 media directory in ``root``, seeded through the upload service, analysed by `db_worker` processes.
 
-Seeding runs in its own process: ``python -m tests.photos._scenario seed ROOT N SIDE``.
+Seeding runs in its own process: ``python -m tests.photos._scenario seed ROOT N SIDE`` (N photos), or
+``... clinician ROOT`` (a clinician and a consented patient, for the browser).
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ def start_worker(root: Path, name: str) -> subprocess.Popen[bytes]:
         [sys.executable, "manage.py", "db_worker", "--queue-name", "default", "--interval", "0.1",
          "--no-startup-delay", "--no-reload", "--worker-id", name, "-v", "1"],
         cwd=REPO, env=environment(root), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+    """Django's server (one process, no reloader) on the scenario's database, for the browser."""
+    log = (root / "server.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+        cwd=REPO, env={**environment(root), "SECURE_COOKIES": "0"}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
 
@@ -146,10 +156,25 @@ def _seed(photos: int, side: int) -> list[int]:
     return ids
 
 
+def _seed_clinician() -> dict:
+    """A clinic with one clinician and one patient who consented to photography (language English)."""
+    from exoderm.consent.models import ConsentKind
+    from tests import factories
+
+    clinic = factories.ClinicFactory(name="Hautzentrum Mitte")
+    user = factories.UserFactory(clinic=clinic, role="clinician", language="en")
+    patient = factories.PatientFactory(clinic=clinic, identity__language="en")
+    template = factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY)
+    factories.ConsentRecordFactory(patient=patient, template=template, recorded_by=user)
+    return {"username": user.username, "password": factories.PASSWORD, "patient": patient.pk}
+
+
 if __name__ == "__main__":
     _setup()
     if sys.argv[1] == "seed":
         print(json.dumps(_seed(int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1] == "clinician":
+        print(json.dumps(_seed_clinician()))
     elif sys.argv[1] == "requeue":  # queue every photo's analysis again, N times
         from exoderm.photos.models import Photo
         from exoderm.photos.services import enqueue_analysis

@@ -1,7 +1,8 @@
 """End to end in Debian's Chromium against a live server: log in, chart, cold chain, recall, German.
 
-Every page is watched: a request to another host fails the test (and is blocked), and so does
-any Content-Security-Policy violation. Screenshots of the pages land in docs/screenshots/.
+Every page is watched (``browser_page``, tests/conftest.py): a request to another host fails the
+test (and is blocked), and so does any Content-Security-Policy violation. Screenshots of the pages
+land in docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from django.utils import timezone
@@ -17,73 +17,10 @@ from django.utils import timezone
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
+from tests._browser import shot
 from tests.web.conftest import logger_csv, wall
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CSP_LISTENER = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
-    # still plain synchronous calls between browser steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    problems: list[str] = []
-    server = urlparse(live_server.url)
-
-    def guard(route):
-        url = urlparse(route.request.url)
-        if url.scheme in {"data", "blob"} or (url.hostname, url.port) == (server.hostname, server.port):
-            route.continue_()
-        else:
-            problems.append(f"request to another host: {route.request.url}")
-            route.abort()
-
-    def on_console(message):
-        if "Content Security Policy" in message.text or "Refused to" in message.text:
-            problems.append(f"CSP: {message.text}")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        context.route("**/*", guard)
-        context.add_init_script(CSP_LISTENER)
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-
-        def check():
-            problems.extend(f"CSP violation: {v}" for v in page.evaluate("window.__csp || []"))
-            assert not problems, problems
-
-        page.check_clean = check  # type: ignore[attr-defined]
-        yield page
-        check()
-        context.close()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def visible_text(page) -> str:
