@@ -847,12 +847,14 @@ class _SharedMaps:
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
         # valley or an edge at the mask's border; far from skin, the 5 mm background.
+        # The ratio is formed on the smoothing's decimated grid and upsampled once.
         sf = FILL_SIGMA_MM / mpp
-        num = _smooth(Lw, sf)
-        den = _smooth(uf, sf)
+        num = _smooth_decimated(Lw, sf)
+        den = _smooth_decimated(uf, sf)
         floor = np.float32(0.02)  # weight below which no skin is near: the 5 mm background
-        filled = cv2.divide(num, np.maximum(den, floor))
-        cv2.copyTo(bg5_l, (den <= floor).view(np.uint8), filled)
+        filled = _grow(cv2.divide(num, np.maximum(den, floor)), shape)
+        far = cv2.resize((den <= floor).view(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        cv2.copyTo(bg5_l, far, filled)
         cv2.copyTo(self.L, umask.view(np.uint8), filled)
         lap("fill")
 
@@ -1244,12 +1246,13 @@ class _SharedMaps:
 
 def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
     """Gaussian blur, on a decimated grid when σ is large."""
+    return _grow(_smooth_decimated(img, sigma_px), img.shape[:2])
+
+
+def _smooth_decimated(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """:func:`_smooth` before its upsampling: on the grid of :func:`_level_for` (``min_sigma`` 2),
+    so that combinations of smoothed images can be formed there and upsampled once."""
     k = _level_for(sigma_px, 2.0)
-    if k == 1:
-        ks = int(2 * math.ceil(3 * sigma_px) + 1)
-        return cv2.GaussianBlur(img, (ks, ks), sigma_px, borderType=cv2.BORDER_REFLECT)
-    small = _shrink(img, k)
-    s = _level_sigma(sigma_px, k)
+    s = sigma_px if k == 1 else _level_sigma(sigma_px, k)
     ks = int(2 * math.ceil(3 * s) + 1)
-    sm = cv2.GaussianBlur(small, (ks, ks), s, borderType=cv2.BORDER_REFLECT)
-    return _grow(sm, img.shape[:2])
+    return cv2.GaussianBlur(_shrink(img, k), (ks, ks), s, borderType=cv2.BORDER_REFLECT)
