@@ -153,7 +153,7 @@ def _api_check(api, patient, data: bytes, **fields):
 
 
 @pytest.mark.django_db
-def test_the_api_check(api_as, clinician, patient, photo_consent, other_clinic):
+def test_the_api_check(api_as, clinician, researcher, patient, photo_consent, other_clinic):
     api = api_as(clinician)
     nothing = _api_check(api, patient, phantom_png(2))
     assert nothing.status_code == 200, nothing.content
@@ -178,4 +178,5 @@ def test_the_api_check(api_as, clinician, patient, photo_consent, other_clinic):
     assert hostile.status_code == 422 and [e["field"] for e in hostile.json()["errors"]] == ["file"]
     stranger = api_as(factories.UserFactory(clinic=other_clinic, role="clinician"))
     assert _api_check(stranger, patient, phantom_png(2)).status_code == 404
+    assert _api_check(api_as(researcher), patient, phantom_png(2)).status_code == 403
     assert stored_files() == before and Photo.objects.count() == 1
