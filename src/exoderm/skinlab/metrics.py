@@ -673,7 +673,7 @@ def measure_regions(
     y0, y1, x0, x1 = uy, uy + uh, ux, ux + uw
     all_finite = True
     if uw > 0:
-        crop = np.ascontiguousarray(lab[y0:y1, x0:x1], dtype=np.float32)
+        crop = lab[y0:y1, x0:x1].astype(np.float32, copy=False)  # a view: OpenCV takes strided rows
         umask = union[y0:y1, x0:x1].view(bool)
         # NaN or inf pixels are not skin (any of them makes the sum non-finite)
         all_finite = bool(np.isfinite(cv2.sumElems(crop)[:3]).all())
@@ -817,7 +817,6 @@ class _SharedMaps:
             self.cpu_timings[name] = cpu - t[1]
             t[0], t[1] = now, cpu
 
-        self.crop = crop
         self.umask = umask
         self.mpp = mm_per_px
         self.L, self.a, self.b = cv2.split(crop)
