@@ -160,7 +160,7 @@ def srgb_to_lab(
     for y in range(0, h, _BAND_ROWS):
         x, _, bw, _ = cv2.boundingRect(need[y : y + _BAND_ROWS])
         if bw:
-            out[y : y + _BAND_ROWS, x : x + bw] = _srgb_to_lab(rgb[y : y + _BAND_ROWS, x : x + bw], ccm)
+            _srgb_to_lab(rgb[y : y + _BAND_ROWS, x : x + bw], ccm, out[y : y + _BAND_ROWS, x : x + bw])
     return out
 
 
@@ -168,14 +168,15 @@ _BAND_ROWS = 32
 """Rows per band of :func:`srgb_to_lab` with ``where`` (a band's temporaries stay in the cache)."""
 
 
-def _srgb_to_lab(rgb: np.ndarray, ccm: np.ndarray | None) -> np.ndarray:
+def _srgb_to_lab(rgb: np.ndarray, ccm: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
+    """The conversion, written into ``out`` (a view of the same shape) when given."""
     lin = srgb_to_linear(rgb)
     if ccm is not None:
         lin = apply_ccm(lin, ccm)
         np.clip(lin, 0.0, None, out=lin)
     if lin.ndim == 2:
         return cv2.cvtColor(lin.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(lin.shape)
-    return cv2.cvtColor(lin, cv2.COLOR_LRGB2Lab)
+    return cv2.cvtColor(lin, cv2.COLOR_LRGB2Lab, dst=out)
 
 
 def lab_to_srgb8(lab: np.ndarray) -> np.ndarray:

@@ -351,7 +351,7 @@ def analyze(
         box = _bbox(roi_mask)
     x0, y0, x1, y1 = box
     shape = (y1 - y0, x1 - x0)
-    crop_rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    crop_rgb = rgb[y0:y1, x0:x1]  # a view: OpenCV takes strided rows
     if mode == "face":
         assert lm is not None
         labels = region_labels(lm, shape, offset=(x0, y0))
