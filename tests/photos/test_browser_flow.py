@@ -109,6 +109,28 @@ def test_baseline_and_week_6_from_capture_to_the_patients_pdf(browser_page, site
     page.wait_for_url(url + "/")
     photos = f"{url}/photos/patient/{site['patient']}/"
     page.goto(photos)
+    assert page.get_attribute("#id_file", "capture") is None  # a desktop chooses files
+
+    # on a phone the file input opens the camera
+    phone = page.context.browser.new_context(
+        storage_state=page.context.storage_state(), is_mobile=True, has_touch=True,
+        viewport={"width": 412, "height": 915},
+    )  # fmt: skip
+    elsewhere: list[str] = []
+
+    def same_site_only(route):
+        if route.request.url.startswith(url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    phone.route("**/*", same_site_only)
+    mobile = phone.new_page()
+    mobile.goto(photos)
+    assert mobile.get_attribute("#id_file", "capture") == "environment"
+    phone.close()
+    assert elsewhere == []
 
     # the guide follows the view; a baseline has nothing to be compared with yet
     expect(page.locator('span[data-guide="front"]')).to_be_visible()
