@@ -691,12 +691,12 @@ def measure_regions(
 
     parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
     for name, m in clean.items():
-        sub = m[y0:y1, x0:x1]
-        bx, by, bw, bh = cv2.boundingRect(sub.view(np.uint8))
-        box = (by, by + bh, bx, bx + bw)
-        rm = sub[by : by + bh, bx : bx + bw]
+        # (on the whole contiguous mask: OpenCV's scan of a strided view is three times slower)
+        bx, by, bw, bh = cv2.boundingRect(m.view(np.uint8))
+        box = (by - y0, by + bh - y0, bx - x0, bx + bw - x0)
+        rm = m[by : by + bh, bx : bx + bw]
         if not all_finite:
-            rm = rm & umask[by : by + bh, bx : bx + bw]
+            rm = rm & umask[box[0] : box[1], box[2] : box[3]]
         npx = int(np.count_nonzero(rm))
         if npx < MIN_REGION_PX:
             reason = (
