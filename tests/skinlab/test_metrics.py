@@ -396,3 +396,21 @@ def test_strips_restricted_to_needed_columns_are_exact_there():
     whole = np.maximum.reduce([mm._valley_level(_smoothed(img, s), s) for s in sigmas])
     part = mm._max_levels(mm._valley_level, img, sigmas, need)
     np.testing.assert_allclose(part[need], whole[need], rtol=1e-6, atol=1e-4)
+
+
+def test_decimated_strips_restricted_to_needed_columns_are_exact_there():
+    from exoderm.skinlab import metrics as mm
+
+    rng = np.random.default_rng(6)
+    img = cv2.GaussianBlur(rng.normal(60, 5, (400, 352)).astype(np.float32), (0, 0), 2.0)
+    yy, xx = np.mgrid[0:400, 0:352]
+    need = (np.hypot(yy - 200, xx - 170) < 120) & ~(np.hypot(yy - 150, xx - 120) < 30)
+    small = mm._shrink(img, 4)
+    old = mm._STRIP_PX
+    try:
+        mm._STRIP_PX = 88 * 8  # 8-row strips on the 88-column grid
+        whole = mm._grow(mm._max_levels(mm._valley_level, small, [1.5]), need.shape)
+        part = mm._grow(mm._max_levels(mm._valley_level, small, [1.5], need, 4), need.shape)
+    finally:
+        mm._STRIP_PX = old
+    np.testing.assert_allclose(part[need], whole[need], rtol=1e-6, atol=1e-4)

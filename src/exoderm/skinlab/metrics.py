@@ -377,7 +377,9 @@ _STRIP_PX = 1 << 17
 LevelFn = Callable[[np.ndarray, float], np.ndarray]
 
 
-def _max_levels(fn: LevelFn, img: np.ndarray, sigmas: list[float], need: Mask | None = None) -> np.ndarray:
+def _max_levels(
+    fn: LevelFn, img: np.ndarray, sigmas: list[float], need: Mask | None = None, k: int = 1
+) -> np.ndarray:
     """Pixelwise maximum of ``fn(G_σ * img, σ)`` over ``sigmas`` (Gaussian smoothing, reflected
     at the image's border).
 
@@ -385,19 +387,23 @@ def _max_levels(fn: LevelFn, img: np.ndarray, sigmas: list[float], need: Mask | 
     out with the margin its kernels reach: the result is the same as on the whole image, but
     each strip's temporaries stay in the CPU cache (2 to 3 times faster than whole-image
     passes, which are memory bound). With ``need``, each strip is evaluated only between its
-    first and last needed column; elsewhere the result is 0.
+    first and last needed column; elsewhere the result is 0. ``img`` may be the image
+    decimated ``k`` times and ``need`` the full-resolution mask: the strip then covers the
+    grid pixels that a bilinear upsampling to the needed pixels reads.
     """
     h, w = img.shape[:2]
     rows = max(8, _STRIP_PX // max(w, 1))
     out = np.empty((h, w), np.float32) if need is None else np.zeros((h, w), np.float32)
+    m = 0 if k == 1 else 1  # grid pixels of margin for the upsampling
     for y in range(0, h, rows):
         n = min(rows, h - y)
         x0, x1 = 0, w
         if need is not None:
-            x0, _, nw, _ = cv2.boundingRect(need[y : y + n].view(np.uint8))
-            if nw == 0:
+            fy0, fy1 = max(0, (y - m) * k), (y + n + m) * k
+            fx, _, fw, _ = cv2.boundingRect(need[fy0:fy1].view(np.uint8))
+            if fw == 0:
                 continue
-            x1 = x0 + nw
+            x0, x1 = max(0, fx // k - m), min(w, -(-(fx + fw) // k) + m)
         # fn needs one pixel around the strip, the smoothing its kernel's reach around that
         ya, yb, xa, xb = max(0, y - 1), min(h, y + n + 1), max(0, x0 - 1), min(w, x1 + 1)
         best: np.ndarray | None = None
@@ -461,7 +467,7 @@ def _multiscale_max(
         prev = k
     coarse: np.ndarray | None = None
     for k, g in reversed(grids):
-        lvl = _max_levels(fn, g, [s for kk, s in levels if kk == k])
+        lvl = _max_levels(fn, g, [s for kk, s in levels if kk == k], need, k)
         coarse = lvl if coarse is None else cv2.max(lvl, _grow(coarse, g.shape[:2]))
     fine = [s for k, s in levels if k == 1]
     if not fine:
