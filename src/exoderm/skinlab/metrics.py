@@ -77,9 +77,8 @@ METRIC_KEYS: tuple[str, ...] = (
     "pore_density",
 )
 
-#: Seconds per stage of the last :func:`measure_regions` call (for benchmarks; not thread-safe).
-LAST_TIMINGS: dict[str, float] = {}
-#: CPU seconds (``time.process_time``, all threads) per stage of the last call, same keys.
+#: CPU seconds (``time.process_time``, all threads) per stage of the last
+#: :func:`measure_regions` call (for benchmarks; not thread-safe).
 LAST_CPU_TIMINGS: dict[str, float] = {}
 
 # --- parameters fixed by the spec -----------------------------------------------------------
@@ -693,7 +692,7 @@ def measure_regions(
         return results
 
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
-    t0, c0 = time.perf_counter(), time.process_time()
+    c0 = time.process_time()
 
     parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
     for name, m in clean.items():
@@ -722,10 +721,7 @@ def measure_regions(
             total = functools.reduce(operator.add, members)
         results[name], sums[name] = shared.region(rm, box, (h, w), total)
     results = {name: results[name] for name in clean}
-    shared.timings["regions"] = time.perf_counter() - t0
     shared.cpu_timings["regions"] = time.process_time() - c0
-    LAST_TIMINGS.clear()
-    LAST_TIMINGS.update(shared.timings)
     LAST_CPU_TIMINGS.clear()
     LAST_CPU_TIMINGS.update(shared.cpu_timings)
     return results
@@ -812,16 +808,14 @@ class _SharedMaps:
         off: tuple[int, int] = (0, 0),
     ) -> None:
         self.off = off
-        #: seconds per stage (for benchmarks)
-        self.timings: dict[str, float] = {}
+        #: CPU seconds per stage (for benchmarks)
         self.cpu_timings: dict[str, float] = {}
-        t = [time.perf_counter(), time.process_time()]
+        t = [time.process_time()]
 
         def lap(name: str) -> None:
-            now, cpu = time.perf_counter(), time.process_time()
-            self.timings[name] = now - t[0]
-            self.cpu_timings[name] = cpu - t[1]
-            t[0], t[1] = now, cpu
+            now = time.process_time()
+            self.cpu_timings[name] = now - t[0]
+            t[0] = now
 
         self.umask = umask
         self.mpp = mm_per_px
