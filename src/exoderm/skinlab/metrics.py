@@ -102,10 +102,6 @@ WRINKLE_HIGH = 1.4
 WRINKLE_LOW = 0.6
 #: Number of Hessian scales between the narrowest and the widest line (geometric).
 WRINKLE_SCALES = 5
-#: A valley scale is evaluated on the coarsest power-of-two grid where its σ stays at least this
-#: many grid pixels (1.6 before engine 1.1: a fifth less time; on the phantoms the wrinkle
-#: length's mean absolute error went from 3.9 % to 3.0 %, its worst case from 5.1 % to 7.3 %).
-WRINKLE_MIN_GRID_SIGMA = 1.3
 #: Second Hessian eigenvalue must stay below this fraction of the first (line, not blob).
 WRINKLE_ANISOTROPY = 0.5
 #: Step-edge suppression: the valley strength is σ²·λ1 minus this multiple of σ·|∇L*| (zero at
@@ -489,7 +485,7 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None =
     levels = []
     for s_mm in sigmas_mm:
         s_px = float(s_mm) / mm_per_px
-        k = _level_for(s_px, WRINKLE_MIN_GRID_SIGMA)
+        k = _level_for(s_px)
         levels.append((k, _level_sigma(s_px, k)))
     return _multiscale_max(_valley_level, filled_l, levels, need)
 
