@@ -451,25 +451,18 @@ def _multiscale_max(
     below 0 are of no interest); ``levels`` = [(k, σ_k), ...] evaluates ``fn`` at σ_k on ``img``
     decimated ``k`` times (a power of two), bilinearly upsampled.
 
-    Each decimated grid is made from the next finer one, and the coarse responses are carried
-    up grid by grid, so that only one of them is upsampled to full resolution.
+    Each decimated grid is made from the next finer one (area averages of area averages).
     """
-    grids: list[tuple[int, np.ndarray]] = []
+    shape = img.shape[:2]
+    fine = [s for k, s in levels if k == 1]
+    best = _max_levels(fn, img, fine, need) if fine else np.zeros(shape, np.float32)
     cur, prev = img, 1
     for k in sorted({k for k, _ in levels if k > 1}):
         cur = _shrink(cur, k // prev)
-        grids.append((k, cur))
         prev = k
-    coarse: np.ndarray | None = None
-    for k, g in reversed(grids):
-        lvl = _max_levels(fn, g, [s for kk, s in levels if kk == k], need, k)
-        coarse = lvl if coarse is None else cv2.max(lvl, _grow(coarse, g.shape[:2]))
-    fine = [s for k, s in levels if k == 1]
-    if not fine:
-        assert coarse is not None
-        return _grow(coarse, img.shape[:2])
-    best = _max_levels(fn, img, fine, need)
-    return best if coarse is None else cv2.max(best, _grow(coarse, img.shape[:2]))
+        lvl = _max_levels(fn, cur, [s for kk, s in levels if kk == k], need, k)
+        best = cv2.max(best, _grow(lvl, shape))
+    return best
 
 
 def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None = None) -> np.ndarray:
