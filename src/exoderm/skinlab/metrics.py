@@ -825,14 +825,16 @@ class _SharedMaps:
         cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
         cells10 = _background_cells(cells5, s10, shape)
         (bg10,) = _robust_background(cells10, [1], shape, s10)
-        self.tone_resid = cv2.subtract(self.L, bg10)
+        # residuals are written over the backgrounds they replace (fewer fresh image-sized
+        # arrays, each of which costs page faults)
+        self.tone_resid = cv2.subtract(self.L, bg10, dst=bg10)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
         (bg10a,) = _robust_background(
             cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
         )
-        self.da10 = cv2.subtract(self.a, bg10a)
-        self.red = (self.da10 >= RED_DA) & umask
-        self.da10_pos = np.maximum(self.da10, np.float32(0.0))
+        da10 = cv2.subtract(self.a, bg10a, dst=bg10a)
+        self.red = (da10 >= RED_DA) & umask
+        self.da10_pos = cv2.threshold(da10, 0.0, 0.0, cv2.THRESH_TOZERO, dst=da10)[1]
 
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5_l, bg5_a = _robust_background(
@@ -843,7 +845,7 @@ class _SharedMaps:
             exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
         )
         dl5 = cv2.subtract(self.L, bg5_l)
-        da5 = cv2.subtract(self.a, bg5_a)
+        da5 = cv2.subtract(self.a, bg5_a, dst=bg5_a)
         lap("backgrounds")
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
@@ -868,7 +870,7 @@ class _SharedMaps:
         else:
             fine = _smooth(filled, s_lo)
             coarse = _smooth(filled, s_hi)
-            self.texture = fine - coarse
+            self.texture = cv2.subtract(fine, coarse, dst=fine)
             self.texture_note = None
         lap("texture")
 
