@@ -208,7 +208,7 @@ def repeatability_markdown(
         "iris scale is included. SEM = SD across captures per region; the table shows the worst "
         "region and the whole `face` region (whose CV is the one to hold against VISIA's "
         "whole-face numbers). Wrinkles, texture and pores are `null` at this photo's 0.46 mm/px "
-        "(they need 0.085, 0.2 and 0.05 mm/px), so for them the phantom is the only study. One "
+        "(they need 0.17, 0.2 and 0.05 mm/px or finer), so for them the phantom is the only study. One "
         "face in one photo, re-captured digitally: the study measures the engine's noise under "
         "re-positioning and re-exposure, not the skin's day-to-day variation; repeat captures of "
         "volunteers (same day, re-positioned) should replace it when there are any.",

@@ -484,13 +484,9 @@ def _valley_response(filled_l: np.ndarray, mm_per_px: float, need: Mask | None =
 
 
 def _coords(mask: np.ndarray) -> tuple[Index, Index]:
-    """Rows and columns of the non-zero pixels of a 2-D bool or uint8 mask, in raster order (as
-    ``np.nonzero``; OpenCV's ``findNonZero`` is several times faster on a large sparse mask)."""
-    pts = cv2.findNonZero(mask.view(np.uint8))
-    if pts is None:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    xy = pts.reshape(-1, 2).astype(np.intp)
-    return xy[:, 1], xy[:, 0]
+    """Rows and columns of the non-zero pixels of a 2-D bool mask, in raster order (as
+    ``np.nonzero``, from the flat indices: two to three times faster on a large mask)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def _components_with_boxes(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
