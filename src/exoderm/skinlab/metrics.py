@@ -461,7 +461,7 @@ def _multiscale_max(
         cur = _shrink(cur, k // prev)
         prev = k
         lvl = _max_levels(fn, cur, [s for kk, s in levels if kk == k], need, k)
-        best = cv2.max(best, _grow(lvl, shape))
+        best = cv2.max(best, _grow(lvl, shape), dst=best)
     return best
 
 
@@ -1006,16 +1006,17 @@ class _SharedMaps:
         assert mpp is not None
         n, lab32 = cv2.connectedComponentsWithAlgorithm(cand.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
         lab = np.asarray(lab32, np.int32)  # (no copy)
-        # areas from the candidates' coordinates (labelling without statistics is faster)
-        ys, xs = _coords(cand)
-        pl = lab[ys, xs]
+        # areas from the candidates' flat indices (labelling without statistics is faster)
+        idx = np.flatnonzero(cand)
+        pl = lab.ravel()[idx]
         area = np.bincount(pl, minlength=n)
         area_mm2 = area * mpp * mpp
         ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
         ok[0] = False
         # pixels of the components of spot size (raster order), as coordinates
         sel = ok[pl]
-        ys, xs, pl = ys[sel], xs[sel], pl[sel]
+        pl = pl[sel]
+        ys, xs = np.divmod(idx[sel], cand.shape[1])
         if pl.size:
             major, minor = _component_moments(ys, xs, pl, n)
             elong = np.sqrt(major / minor)
