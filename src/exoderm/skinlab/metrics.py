@@ -515,16 +515,15 @@ def _components_with_boxes(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarra
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Pixels of ``low`` 8-connected to a pixel of ``high`` (a subset of ``low``), worked on
-    through the coordinates of the (sparse) masks."""
+    through the flat indices of the (sparse) masks."""
     n, lab = cv2.connectedComponentsWithAlgorithm(low.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+    flat = lab.ravel()
     keep = np.zeros(n, bool)
-    hy, hx = _coords(high)
-    keep[lab[hy, hx]] = True
+    keep[flat[np.flatnonzero(high)]] = True
     keep[0] = False
-    ys, xs = _coords(low)
-    sel = keep[lab[ys, xs]]
+    idx = np.flatnonzero(low)
     out = np.zeros(low.shape, bool)
-    out[ys[sel], xs[sel]] = True
+    out.ravel()[idx[keep[flat[idx]]]] = True
     return out
 
 
