@@ -104,7 +104,7 @@ def _single_core(path: str, reps: int, queue: multiprocessing.Queue) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=15, help="runs per measure (the median is reported)")
     ap.add_argument("--batch", type=int, default=12, help="images in the throughput run")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args(argv)
