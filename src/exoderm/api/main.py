@@ -84,7 +84,7 @@ def on_rule_violations(request: HttpRequest, exc: RuleViolations) -> HttpRespons
     return problem(
         request,
         status=422,
-        title=_("The session breaks the treatment protocol."),
+        title=_("The request breaks a rule of the treatment protocol."),
         detail="; ".join(v.message for v in exc.violations),
         violations=[v.as_dict() for v in exc.violations],
     )

@@ -24,7 +24,7 @@ from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Photo, Timepoint
-from exoderm.photos.services import MAX_UPLOAD_BYTES, _check_placement, _consent_or_refuse
+from exoderm.photos.services import MAX_UPLOAD_BYTES, check_placement, consent_or_refuse
 from exoderm.photos.validation import clean_image
 
 if TYPE_CHECKING:
@@ -115,11 +115,11 @@ def check_capture(
     require(by, Action.EDIT_PATIENT)
     if by.clinic_id != patient.clinic_id:
         raise ValidationError({"patient": _("The patient belongs to another clinic.")})
-    _check_placement(
+    check_placement(
         patient=patient, view=view, timepoint=timepoint, area=area, visit=None, session=None,
         mm_per_px=mm_per_px, taken_at=None,
     )  # fmt: skip
-    _consent_or_refuse(patient, timezone.now())
+    consent_or_refuse(patient, timezone.now())
     with storage.temp_file(".check") as upload:
         try:
             storage.write_stream(chunks, upload, max_bytes=MAX_UPLOAD_BYTES)

@@ -59,7 +59,7 @@ MAX_UPLOAD_BYTES = settings.PHOTO_MAX_UPLOAD_BYTES
 STALE_FILE_SECONDS = 3600.0
 
 
-def _consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
+def consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
     if active_consent(patient=patient, kind=ConsentKind.PHOTOGRAPHY, at=at) is None:
         raise RuleViolations(
             [
@@ -74,7 +74,7 @@ def _consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
         )
 
 
-def _check_placement(
+def check_placement(
     *,
     patient: Patient,
     view: str,
@@ -124,11 +124,11 @@ def upload_photo(
     require(by, Action.EDIT_PATIENT)
     if by.clinic_id != patient.clinic_id:
         raise ValidationError({"patient": _("The patient belongs to another clinic.")})
-    _check_placement(
+    check_placement(
         patient=patient, view=view, timepoint=timepoint, area=area, visit=visit, session=session,
         mm_per_px=mm_per_px, taken_at=taken_at,
     )  # fmt: skip
-    _consent_or_refuse(patient, timezone.now())
+    consent_or_refuse(patient, timezone.now())
     clinic = patient.clinic
     with storage.temp_file(".upload") as upload, storage.temp_file(".clean") as clean_path:
         try:
