@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen
 PYTEST := $(RUN) pytest
 # Tests that touch the database run a second time against PostgreSQL when this is set.
 EXODERM_TEST_POSTGRES_URL ?=
-POSTGRES_SUITES := tests/domain tests/api
+POSTGRES_SUITES := tests/domain tests/api tests/photos
 
 .PHONY: demo test uv chromium lint bench
 
@@ -25,7 +25,7 @@ test: uv chromium
 	$(PYTEST) -m "not postgres"
 	@if [ -n "$(EXODERM_TEST_POSTGRES_URL)" ]; then \
 	  echo "== the database tests again, on PostgreSQL =="; \
-	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) $(POSTGRES_SUITES); \
+	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -m "not browser" $(POSTGRES_SUITES); \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI must run the PostgreSQL tests: set EXODERM_TEST_POSTGRES_URL" >&2; exit 1; \
 	else echo "(PostgreSQL pass not run: set EXODERM_TEST_POSTGRES_URL=postgres://user@host/db to run it)"; fi

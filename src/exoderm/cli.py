@@ -77,11 +77,14 @@ def demo(host: str, port: int) -> int:
         for p in processes:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
+        # One shared grace period: a worker finishing its photo and the server draining together.
+        deadline = time.monotonic() + 10
         for p in processes:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
     return (
         max((p.returncode or 0) for p in processes)
         if any(p.returncode not in (0, None, -2) for p in processes)

@@ -49,7 +49,7 @@ def upload(patient, photo_consent, clinician, django_capture_on_commit_callbacks
     return make
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_new_photo_is_queued_and_analysed_once(upload):
     photo = upload(seed=1)
     assert photo.analysis_status == AnalysisStatus.QUEUED
@@ -82,7 +82,7 @@ def test_a_new_photo_is_queued_and_analysed_once(upload):
     assert DBTaskResult.objects.filter(status=TaskResultStatus.SUCCESSFUL).count() == 2
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_face_view_without_a_face_is_stored_as_unusable(upload):
     photo = upload(seed=2, view="front", area="")
     _work()
@@ -108,7 +108,7 @@ def _dead_pid() -> int:
     return child.pid
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_task_of_a_dead_worker_is_queued_again_and_analysed_once(
     upload, django_capture_on_commit_callbacks
 ):
@@ -129,7 +129,7 @@ def test_the_task_of_a_dead_worker_is_queued_again_and_analysed_once(
     assert Analysis.objects.filter(photo=photo).count() == 1
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_living_worker_keeps_its_task_until_the_lease_ends(upload):
     photo = upload(seed=4)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -143,7 +143,7 @@ def test_a_living_worker_keeps_its_task_until_the_lease_ends(upload):
         sleeper.wait()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_task_on_another_host_is_recovered_after_its_lease(upload):
     photo = upload(seed=5)
     _claimed_task(photo, worker="elsewhere:123", started=timezone.now() - dt.timedelta(minutes=5))
@@ -155,7 +155,7 @@ def test_a_task_on_another_host_is_recovered_after_its_lease(upload):
     assert recover_stalled() == [photo.pk]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_reanalyze_runs_every_photo_for_a_new_engine_version(upload, monkeypatch):
     photos = [upload(seed=6), upload(seed=7)]
     _work()
@@ -175,7 +175,7 @@ def test_reanalyze_runs_every_photo_for_a_new_engine_version(upload, monkeypatch
     assert DBTaskResult.objects.filter(status=TaskResultStatus.READY).count() == 0
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_housekeeping_removes_what_killed_uploads_left(upload):
     photo = upload(seed=8)
     orphan = storage.path_of(f"{photo.clinic_id}/ab/{'ab' * 32}.png")
@@ -192,7 +192,7 @@ def test_housekeeping_removes_what_killed_uploads_left(upload):
     assert stored_files() == [storage.path_of(photo.file_name)]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_reanalyze_does_not_queue_a_photo_twice(upload):
     upload(seed=9)
     assert DBTaskResult.objects.count() == 1

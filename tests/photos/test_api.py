@@ -21,7 +21,7 @@ def _post(api, patient, data: bytes, name: str = "photo.jpg", **fields):
     return api.post("/photos", form, content_type=MULTIPART_CONTENT)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_upload_is_201_then_200_for_the_same_file(api_as, clinician, patient, photo_consent):
     api = api_as(clinician)
     data = _corpus.jpeg(seed=31)
@@ -34,7 +34,7 @@ def test_upload_is_201_then_200_for_the_same_file(api_as, clinician, patient, ph
     assert again.status_code == 200 and again.json()["id"] == body["id"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_hostile_upload_is_422_with_the_file_field(api_as, clinician, patient, photo_consent):
     response = _post(api_as(clinician), patient, _corpus.pdf(), name="scan.jpg")
     assert response.status_code == 422
@@ -43,14 +43,14 @@ def test_hostile_upload_is_422_with_the_file_field(api_as, clinician, patient, p
     assert stored_files() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_upload_without_photo_consent_is_refused(api_as, clinician, patient):
     response = _post(api_as(clinician), patient, _corpus.jpeg())
     assert response.status_code == 422
     assert [v["rule"] for v in response.json()["violations"]] == ["consent-missing"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_other_clinic_and_researcher_see_nothing(
     api_as, clinician, researcher, patient, photo_consent, other_clinic
 ):
@@ -62,7 +62,7 @@ def test_other_clinic_and_researcher_see_nothing(
     assert _post(api_as(stranger), patient, _corpus.jpeg(seed=33)).status_code == 404
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_file_and_status_for_the_clinic(api_as, clinician, patient, photo_consent):
     api = api_as(clinician)
     photo_id = _post(api, patient, _corpus.jpeg(seed=34, orientation=8)).json()["id"]
@@ -81,7 +81,7 @@ def test_file_and_status_for_the_clinic(api_as, clinician, patient, photo_consen
     assert progress["total"] == 1 and progress["analysed_by_current_engine"] == 0
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_photo_page_url_needs_a_login_of_the_clinic(client, clinician, patient, photo_consent, other_clinic):
     from exoderm.photos.services import upload_photo
 
@@ -100,7 +100,7 @@ def test_photo_page_url_needs_a_login_of_the_clinic(client, clinician, patient, 
     assert not str(photo.file_name).startswith("/")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_results_endpoints_read_the_stored_analyses(
     api_as, clinician, patient, photo_consent, repeatability, django_capture_on_commit_callbacks
 ):

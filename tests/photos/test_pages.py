@@ -28,7 +28,7 @@ def _capture(client, patient, data: bytes, **fields):
     return client.post(f"/photos/patient/{patient.pk}/", form)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_capture_stores_polls_and_compares(
     logged_in, patient, photo_consent, django_capture_on_commit_callbacks, django_assert_max_num_queries
 ):
@@ -60,20 +60,20 @@ def test_capture_stores_polls_and_compares(
     assert results.status_code == 200 and b"red area (%)" in results.content
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_capture_refusals_are_shown_and_leave_nothing(logged_in, patient, photo_consent):
     response = _capture(logged_in, patient, _corpus.pdf())
     assert response.status_code == 422 and b"not a JPEG, PNG, TIFF or HEIC" in response.content
     assert Photo.objects.count() == 0 and stored_files() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_capture_without_photo_consent_is_refused(logged_in, patient):
     response = _capture(logged_in, patient, _corpus.jpeg())
     assert response.status_code == 422 and b"photography consent" in response.content
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_pages_belong_to_the_clinic(client, patient, photo_consent, clinician, researcher, other_clinic):
     from exoderm.photos.services import upload_photo
 
@@ -91,7 +91,7 @@ def test_pages_belong_to_the_clinic(client, patient, photo_consent, clinician, r
     assert [client.get(url).status_code for url in urls] == [403, 403, 403]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_capture_links_the_photo_to_a_visit_of_the_patient(logged_in, patient, photo_consent, clinician):
     from exoderm.courses.models import Course, Visit
 

@@ -33,7 +33,7 @@ def course_photos(patient, photo_consent, clinician, django_capture_on_commit_ca
     call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("language", "words"),
     [("de", ["Ihre Hautmessungen", "Messungenauigkeit", "keine Diagnose"]),
@@ -57,7 +57,7 @@ def test_report_in_the_patients_language_with_both_photos(
         assert overclaim not in text.lower()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_report_without_two_analysed_photos_claims_nothing(patient, clinician, photo_consent):
     patient.identity.language = "en"
     patient.identity.save()
@@ -67,7 +67,7 @@ def test_report_without_two_analysed_photos_claims_nothing(patient, clinician, p
     assert len(reader.pages[0].images) == 0
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_report_endpoints_need_the_clinic(
     api_as, client, course_photos, patient, clinician, researcher, other_clinic
 ):

@@ -35,7 +35,7 @@ def close_up(patient, photo_consent, clinician, django_capture_on_commit_callbac
     return make
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_changes_beyond_the_noise_are_marked_and_the_rest_is_no_measurable_change(close_up, repeatability):
     now = timezone.now()
     before = close_up(1, now - dt.timedelta(days=60), timepoint="baseline", spots=30)
@@ -56,7 +56,7 @@ def test_changes_beyond_the_noise_are_marked_and_the_rest_is_no_measurable_chang
     assert [key for _r, c in comparison.changes_beyond_noise() for key in [c.key]] == ["spot_count"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_without_a_study_nothing_is_claimed(close_up, tmp_path, monkeypatch):
     monkeypatch.setattr(skinlab_compare, "REPEATABILITY_PATH", tmp_path / "missing.json")
     now = timezone.now()
@@ -70,7 +70,7 @@ def test_without_a_study_nothing_is_claimed(close_up, tmp_path, monkeypatch):
     assert any("repeatability" in note for note in comparison.notes)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_timeline_and_healing_curve_from_stored_analyses(close_up, patient, clinician):
     session_at = timezone.now() - dt.timedelta(days=20)
     TreatmentSession.objects.create(patient=patient, clinician=clinician, performed_at=session_at)
