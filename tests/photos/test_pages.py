@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from exoderm.photos.models import Photo
+from exoderm.photos.templatetags.photos import measured
 from tests import factories
 from tests.photos import _corpus
 from tests.photos._helpers import stored_files
@@ -55,6 +57,16 @@ def test_capture_stores_polls_and_compares(
     assert compared.status_code == 200
     assert b"pigmented spots (count)" in compared.content
     assert b"(beyond the noise)" in compared.content or b"no measurable change" in compared.content
+    html = compared.content.decode()
+    cells = re.findall(r"<td>([^<]*)</td>", html)
+    decimals = [c for c in cells if re.fullmatch(r"-?\d+\.\d+", c)]
+    assert decimals and all(len(c.lstrip("-").replace(".", "").lstrip("0")) <= 3 for c in decimals)
+    assert "<h2>Whole photo</h2>" in html and "<h2>full</h2>" not in html
+    assert 'type="range" id="compare-wipe-range"' in html and 'for="compare-wipe-range"' in html
+    assert f"/photos/{after.pk}/overlay.png" in html and "Show what was measured" in html
+    assert "<script>" not in html and "style=" not in html  # CSP: nonce'd static script, no inline styles
+    german = logged_in.get(f"/photos/compare/{before.pk}/{after.pk}", HTTP_ACCEPT_LANGUAGE="de")
+    assert "Ganzes Foto" in german.content.decode()
     with django_assert_max_num_queries(15):  # sessions, photos, analyses: not one query per metric
         results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
     assert results.status_code == 200 and b"red area (%)" in results.content
@@ -119,3 +131,40 @@ def test_capture_links_the_photo_to_a_visit_of_the_patient(logged_in, patient, p
     assert _capture(logged_in, patient, _corpus.jpeg(seed=41), visit=str(foreign.pk)).status_code == 422
     assert _capture(logged_in, patient, _corpus.jpeg(seed=41), visit=str(visit.pk)).status_code == 302
     assert Photo.objects.get().visit == visit
+
+
+def test_measured_numbers_are_rounded_and_localised():
+    assert [measured(v, "L_median") for v in (6.474204, 38.9068, 0.0123456, 0.0, -1.23456, 9.998)] == [
+        "6.47", "38.9", "0.0123", "0", "-1.23", "10.0",
+    ]  # fmt: skip
+    assert measured(12.0, "spot_count") == "12" and measured(None, "spot_count") == "–"
+    with translation.override("de"):
+        assert measured(6.474204, "L_median") == "6,47"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlay_is_a_private_png_of_the_clinic(client, patient, photo_consent, clinician, other_clinic):
+    import cv2
+    import numpy as np
+
+    from exoderm.photos.services import upload_photo
+
+    photo, _ = upload_photo(
+        patient=patient, chunks=[phantom_png(3, spots=12)], view="close_up", timepoint="baseline",
+        area="cheek_left", mm_per_px=0.05, by=clinician,
+    )  # fmt: skip
+    url = f"/photos/{photo.pk}/overlay.png"
+    logged_out = client.get(url)
+    assert logged_out.status_code == 302 and "/login" in logged_out["Location"]
+
+    client.force_login(clinician)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Cache-Control"] == "private, no-store"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+    image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    height, width = image.shape[:2]
+    assert abs(width / height - photo.width / photo.height) < 0.01
+
+    client.force_login(factories.UserFactory(clinic=other_clinic))
+    assert client.get(url).status_code == 404

@@ -16,6 +16,7 @@ __all__ = [
     "compare_records",
     "current_version",
     "measure_photo",
+    "overlay_png",
 ]
 
 
@@ -54,6 +55,23 @@ def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurem
     record = result.to_dict()
     record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
     return Measurement(roi=roi, record=record)
+
+
+def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
+    """PNG of what skinlab measured on the stored file: regions, spots, wrinkles and red areas.
+
+    The stored record keeps no masks, so the photo is analysed again with its arrays kept.
+    Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
+    import cv2
+
+    from exoderm.skinlab.overlay import region_overlay
+    from exoderm.skinlab.pipeline import analyze
+
+    analysis = analyze(path, roi=roi_for(view), mm_per_px=mm_per_px, keep_arrays=True)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis), cv2.COLOR_RGB2BGR))
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        raise ValueError("the overlay could not be encoded")
+    return png.tobytes()
 
 
 def capture_stats(image: Path | bytes, *, view: str, mm_per_px: float | None) -> CaptureStats:

@@ -6,6 +6,7 @@ app_name = "photos"
 
 urlpatterns = [
     path("<int:photo_id>/file", views.photo_file, name="file"),
+    path("<int:photo_id>/overlay.png", views.photo_overlay, name="overlay"),
     path("<int:photo_id>/status", pages.photo_status, name="status"),
     path("<int:photo_id>/delete", trash_pages.delete_photo, name="delete"),
     path("<int:photo_id>/restore", trash_pages.restore_photo, name="restore"),

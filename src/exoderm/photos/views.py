@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from exoderm.clinics.models import User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
-from exoderm.photos import selectors, storage
+from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Photo
 
 
@@ -28,18 +28,41 @@ def photo_response(photo: Photo) -> FileResponse:
     return response
 
 
-@require_GET
-@login_required
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+def _photo(request: HttpRequest, photo_id: int) -> Photo:
+    """The photo if the user may see its clinic's clinical data; 404 for another clinic's id."""
     user = request.user
     if not isinstance(user, User) or user.clinic is None:
         raise PermissionDenied
     require(user, Action.VIEW_CLINICAL)
     try:
-        photo = selectors.photo_of(clinic=user.clinic, photo_id=photo_id)
+        return selectors.photo_of(clinic=user.clinic, photo_id=photo_id)
     except NotFound:
         raise Http404 from None
-    return photo_response(photo)
+
+
+@require_GET
+@login_required
+def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+    return photo_response(_photo(request, photo_id))
+
+
+@require_GET
+@login_required
+def photo_overlay(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """The photo with what was measured drawn on it (analysed again: this takes a moment)."""
+    from exoderm.skinlab.io import SkinlabError
+
+    photo = _photo(request, photo_id)
+    try:
+        png = engine.overlay_png(storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+    except SkinlabError:
+        raise Http404 from None  # the analysis failed on this photo: there is nothing to draw
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="overlay-{photo.pk}.png"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
 
 
 def pdf_response(data: bytes, *, filename: str) -> HttpResponse:

@@ -1,0 +1,37 @@
+"""Template helpers for the photo pages: measured numbers and region names for people."""
+
+from __future__ import annotations
+
+import math
+
+from django import template
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from exoderm.core.areas import Area
+
+register = template.Library()
+
+SIGNIFICANT_DIGITS = 3
+
+
+@register.filter
+def measured(value: float | None, key: str = "") -> str:
+    """A metric value for the table: counts whole, others to three significant digits, in the
+    active language's number format."""
+    if value is None:
+        return "–"
+    value = float(f"{value:.{SIGNIFICANT_DIGITS}g}")  # first: 9.998 becomes 10.0, shown as 10.0
+    if key.endswith("_count") or value == 0:
+        decimals = 0
+    else:
+        decimals = max(0, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value))))
+    return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
+
+
+@register.filter
+def region_name(region: str) -> str:
+    """The translated name of an analysed region (``full``: the whole close-up)."""
+    if region == "full":
+        return _("Whole photo")
+    return str(Area(region).label) if region in Area.values else region
