@@ -95,3 +95,6 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
         output, _ = demo.communicate(timeout=60)
     assert "clinician" in output and "Demo-Clinician-2026!" in output
     assert "Starting worker" in output  # the task worker ran beside the web server
+    # Nothing the demo started outlives it: an orphaned server process would keep the port.
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass

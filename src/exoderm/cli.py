@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,7 +37,12 @@ def serve(host: str, port: int, workers: int) -> int:
     from granian.server import Server
 
     Server(
-        "exoderm.wsgi:application", address=host, port=port, interface=Interfaces.WSGI, workers=workers
+        "exoderm.wsgi:application",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        workers_kill_timeout=5,  # a stop never waits forever for a hung request
     ).serve()
     return 0
 
@@ -46,6 +52,12 @@ def worker() -> int:
     # Analyses a killed worker left behind are queued again before this worker starts.
     manage(["photo_housekeeping"])
     return manage(["db_worker", "--queue-name", "default"])
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to the process group ``process`` leads, unless it is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
 
 
 def demo(host: str, port: int) -> int:
@@ -64,9 +76,11 @@ def demo(host: str, port: int) -> int:
         print(f"  {role:<13} {username:<10} password: {password}")
     print("  stop with Ctrl-C\n", flush=True)
     me = [sys.executable, "-m", "exoderm.cli"]
+    # Each child leads its own process group, so that stopping it also stops what it forked
+    # (Granian's worker processes): an orphaned worker would keep the port.
     processes = [
-        subprocess.Popen([*me, "worker"]),
-        subprocess.Popen([*me, "serve", "--host", host, "--port", str(port)]),
+        subprocess.Popen([*me, "worker"], start_new_session=True),
+        subprocess.Popen([*me, "serve", "--host", host, "--port", str(port)], start_new_session=True),
     ]
     try:
         while all(p.poll() is None for p in processes):
@@ -75,15 +89,14 @@ def demo(host: str, port: int) -> int:
         pass
     finally:
         for p in processes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+            _signal_group(p, signal.SIGINT)
         # One shared grace period: a worker finishing its photo and the server draining together.
         deadline = time.monotonic() + 10
         for p in processes:
             try:
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.kill()
+                _signal_group(p, signal.SIGKILL)
                 p.wait()
     return (
         max((p.returncode or 0) for p in processes)
