@@ -14,17 +14,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from exoderm.clinics.models import User
-from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Photo, Timepoint
-from exoderm.photos.services import MAX_UPLOAD_BYTES, check_placement, consent_or_refuse
+from exoderm.photos.services import receive_file, refuse_unless_uploadable
 from exoderm.photos.validation import clean_image
 
 if TYPE_CHECKING:
@@ -112,21 +110,11 @@ def check_capture(
     Refuses what :func:`exoderm.photos.services.upload_photo` would refuse for the file, the
     placement or the consent, with the same messages; stores nothing.
     """
-    require(by, Action.EDIT_PATIENT)
-    if by.clinic_id != patient.clinic_id:
-        raise ValidationError({"patient": _("The patient belongs to another clinic.")})
-    check_placement(
-        patient=patient, view=view, timepoint=timepoint, area=area, visit=None, session=None,
-        mm_per_px=mm_per_px, taken_at=None,
-    )  # fmt: skip
-    consent_or_refuse(patient, timezone.now())
+    refuse_unless_uploadable(
+        patient=patient, by=by, view=view, timepoint=timepoint, area=area, mm_per_px=mm_per_px
+    )
     with storage.temp_file(".check") as upload:
-        try:
-            storage.write_stream(chunks, upload, max_bytes=MAX_UPLOAD_BYTES)
-        except ValueError:
-            raise ValidationError(
-                {"file": _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 1024**2}}
-            ) from None
+        receive_file(chunks, upload)
         image = clean_image(upload, time_zone=patient.clinic.time_zone)
     baseline = selectors.baseline_photo(patient=patient, view=view, area=area)
     if baseline is None:

@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -59,7 +60,7 @@ MAX_UPLOAD_BYTES = settings.PHOTO_MAX_UPLOAD_BYTES
 STALE_FILE_SECONDS = 3600.0
 
 
-def consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
+def _consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
     if active_consent(patient=patient, kind=ConsentKind.PHOTOGRAPHY, at=at) is None:
         raise RuleViolations(
             [
@@ -74,7 +75,7 @@ def consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
         )
 
 
-def check_placement(
+def _check_placement(
     *,
     patient: Patient,
     view: str,
@@ -106,6 +107,39 @@ def check_placement(
         raise ValidationError(errors)
 
 
+def refuse_unless_uploadable(
+    *,
+    patient: Patient,
+    by: User,
+    view: str,
+    timepoint: str,
+    area: str = "",
+    visit: Visit | None = None,
+    session: TreatmentSession | None = None,
+    mm_per_px: float | None = None,
+    taken_at: dt.datetime | None = None,
+) -> None:
+    """What an upload is refused for before its file is read: role, clinic, placement, consent."""
+    require(by, Action.EDIT_PATIENT)
+    if by.clinic_id != patient.clinic_id:
+        raise ValidationError({"patient": _("The patient belongs to another clinic.")})
+    _check_placement(
+        patient=patient, view=view, timepoint=timepoint, area=area, visit=visit, session=session,
+        mm_per_px=mm_per_px, taken_at=taken_at,
+    )  # fmt: skip
+    _consent_or_refuse(patient, timezone.now())
+
+
+def receive_file(chunks: Iterable[bytes], path: Path) -> tuple[str, int]:
+    """Write an upload's bytes to ``path``; returns their SHA-256 and size, refusing oversized files."""
+    try:
+        return storage.write_stream(chunks, path, max_bytes=MAX_UPLOAD_BYTES)
+    except ValueError:
+        raise ValidationError(
+            {"file": _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 1024**2}}
+        ) from None
+
+
 def upload_photo(
     *,
     patient: Patient,
@@ -121,22 +155,13 @@ def upload_photo(
 ) -> tuple[Photo, bool]:
     """Store an uploaded photo of ``patient``. Returns ``(photo, created)``; ``created`` is False
     when the same file (or the same pixels) was stored before, and nothing new is written."""
-    require(by, Action.EDIT_PATIENT)
-    if by.clinic_id != patient.clinic_id:
-        raise ValidationError({"patient": _("The patient belongs to another clinic.")})
-    check_placement(
-        patient=patient, view=view, timepoint=timepoint, area=area, visit=visit, session=session,
+    refuse_unless_uploadable(
+        patient=patient, by=by, view=view, timepoint=timepoint, area=area, visit=visit, session=session,
         mm_per_px=mm_per_px, taken_at=taken_at,
     )  # fmt: skip
-    consent_or_refuse(patient, timezone.now())
     clinic = patient.clinic
     with storage.temp_file(".upload") as upload, storage.temp_file(".clean") as clean_path:
-        try:
-            source_sha256, source_size = storage.write_stream(chunks, upload, max_bytes=MAX_UPLOAD_BYTES)
-        except ValueError:
-            raise ValidationError(
-                {"file": _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 1024**2}}
-            ) from None
+        source_sha256, source_size = receive_file(chunks, upload)
         existing = Photo.with_trashed.filter(clinic=clinic, source_sha256=source_sha256).first()
         if existing is not None:
             return _same_photo(existing, patient, by), False

@@ -34,7 +34,7 @@ import numpy as np
 from .color import srgb_to_linear
 from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF
 from .face import detect_face, head_pose, iris_mm_per_px
-from .io import LoadedImage, SkinlabError, from_array, load_image, make_preview
+from .io import LoadedImage, SkinlabError, as_loaded, make_preview
 from .pipeline import PREVIEW_SIDE
 
 __all__ = [
@@ -118,14 +118,6 @@ class CaptureDifference:
         )
 
 
-def _loaded(image: str | Path | bytes | np.ndarray | LoadedImage) -> LoadedImage:
-    if isinstance(image, LoadedImage):
-        return image
-    if isinstance(image, np.ndarray):
-        return from_array(image)
-    return load_image(image)
-
-
 def capture_stats(
     image: str | Path | bytes | np.ndarray | LoadedImage, *, roi: str = "face", mm_per_px: float | None = None
 ) -> CaptureStats:
@@ -148,7 +140,7 @@ def capture_stats(
     """
     if mm_per_px is not None and not (math.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
-    rgb = _loaded(image).rgb
+    rgb = as_loaded(image).rgb
     preview = make_preview(rgb, PREVIEW_SIDE)
     small = preview.rgb
     lm = detect_face(rgb, preview=preview) if roi == "face" else None

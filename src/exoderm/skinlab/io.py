@@ -349,3 +349,12 @@ def load_image(source: str | Path | bytes) -> LoadedImage:
     elif data[:4] in (b"II*\x00", b"MM\x00*"):
         return _load_tiff(data, file)
     return _load_pillow(data, file)
+
+
+def as_loaded(image: str | Path | bytes | np.ndarray | LoadedImage) -> LoadedImage:
+    """Load a path or bytes, wrap an RGB array, or pass a :class:`LoadedImage` through."""
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, np.ndarray):
+        return from_array(image)
+    return load_image(image)

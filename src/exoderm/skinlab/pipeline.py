@@ -28,7 +28,7 @@ from .face import (
     iris_mm_per_px,
     region_labels,
 )
-from .io import LoadedImage, Preview, SkinlabError, from_array, load_image, make_preview
+from .io import LoadedImage, Preview, SkinlabError, as_loaded, make_preview
 from .quality import Quality, assess_quality
 
 __all__ = ["GLARE_L", "SHADOW_L", "Analysis", "analyze", "hair_mask", "json_value"]
@@ -146,14 +146,6 @@ def json_value(v: Any) -> Any:
         return int(v)
     f = float(v)
     return round(f, 4) if np.isfinite(f) else None
-
-
-def _as_loaded(image_or_path: str | Path | bytes | np.ndarray | LoadedImage) -> LoadedImage:
-    if isinstance(image_or_path, LoadedImage):
-        return image_or_path
-    if isinstance(image_or_path, np.ndarray):
-        return from_array(image_or_path)
-    return load_image(image_or_path)
 
 
 def _load_roi_mask(roi: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -291,7 +283,7 @@ def analyze(
 
     if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
-    loaded = _as_loaded(image_or_path)
+    loaded = as_loaded(image_or_path)
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
     lap("decode")
