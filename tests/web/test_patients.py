@@ -68,16 +68,21 @@ def test_a_refused_consent_keeps_the_typed_name(client, assistant):
     assert "no consent template of this kind" in html
 
 
-@pytest.mark.django_db
-def test_enrol_plans_the_visits_and_the_calendar_shows_them(client, clinician):
-    patient = factories.ConsentedPatientFactory(clinic=clinician.clinic)
+def _enrol(client, patient, clinician):
+    """Enrol ``patient`` through the web form, as ``clinician``, in a course starting tomorrow at 10:00."""
     template = factories.CourseTemplateFactory(clinic=clinician.clinic)
     client.force_login(clinician)
     starts = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
-    response = client.post(
+    return client.post(
         reverse("course-enrol", args=[patient.pk]),
         {"template": template.pk, "clinician": clinician.pk, "starts_at": starts.strftime("%Y-%m-%dT%H:%M")},
     )
+
+
+@pytest.mark.django_db
+def test_enrol_plans_the_visits_and_the_calendar_shows_them(client, clinician):
+    patient = factories.ConsentedPatientFactory(clinic=clinician.clinic)
+    response = _enrol(client, patient, clinician)
     assert response.status_code == 302
     assert Visit.objects.filter(course__patient=patient).count() == 9
     html = client.get(reverse("calendar")).content.decode()
@@ -123,13 +128,7 @@ def test_clinic_admin_adds_a_user_and_changes_a_role(client, clinic_admin):
 @pytest.mark.django_db
 def test_enrolment_without_treatment_consent_is_refused_with_the_reason(client, clinician):
     patient = factories.PatientFactory(clinic=clinician.clinic)
-    template = factories.CourseTemplateFactory(clinic=clinician.clinic)
-    client.force_login(clinician)
-    starts = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
-    response = client.post(
-        reverse("course-enrol", args=[patient.pk]),
-        {"template": template.pk, "clinician": clinician.pk, "starts_at": starts.strftime("%Y-%m-%dT%H:%M")},
-    )
+    response = _enrol(client, patient, clinician)
     assert response.status_code == 200
     assert "no signed, unwithdrawn treatment consent" in response.content.decode()
     assert not Visit.objects.filter(course__patient=patient).exists()
