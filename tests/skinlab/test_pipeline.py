@@ -184,6 +184,19 @@ def test_overlay_png(result, tmp_path):
     assert back.shape == ov.shape
     # region outlines are drawn in their colours: some pixels changed to the cheek colour
     assert (np.abs(ov.astype(int) - (120, 230, 120)).sum(axis=-1) == 0).sum() > 50
+    # the overlay is the analysed box at full resolution (it is below max_side here): pixels
+    # outside the measured skin are dimmed to 45 %, skin pixels away from any drawing are kept
+    x0, y0, x1, y1 = result.box
+    photo = result.rgb[y0:y1, x0:x1].astype(int)
+    assert ov.shape == photo.shape
+    away = np.ones((15, 15), np.uint8)  # beyond the outlines drawn along the regions' borders
+    outside = cv2.erode((~result.masks["face"]).view(np.uint8), away) > 0
+    assert outside.sum() > 1000
+    dimmed = np.abs(ov[outside].astype(int) - np.rint(0.45 * photo[outside])).max(axis=-1) <= 1
+    assert dimmed.mean() > 0.97  # the rest: region labels wider than their region
+    untouched = cv2.erode(result.masks["cheek_left"].view(np.uint8), np.ones((25, 25), np.uint8)) > 0
+    drawn = cv2.dilate((ov.astype(int) != photo).any(axis=-1).view(np.uint8), np.ones((3, 3), np.uint8))
+    assert (untouched & (drawn == 0)).sum() > 0.5 * untouched.sum()
 
 
 def test_record_round_trip_and_uint16(face_img, result):

@@ -49,7 +49,7 @@ from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
-from exoderm.photos import storage
+from exoderm.photos import engine, storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
@@ -257,14 +257,43 @@ def mark_queued(photo_ids: Iterable[int]) -> int:
 
 
 def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str, int]:
-    """Remove what killed uploads left: temporary files, and stored files without a row."""
+    """Remove what killed uploads left (temporary files, stored files without a row), and
+    overlays of photos gone or of an earlier engine version."""
     removed_temp = storage.sweep_temp(older_than_seconds)
     limit = time.time() - older_than_seconds
     known = set(Photo.with_trashed.values_list("file_name", flat=True))
     orphans = [name for name, mtime in storage.stored_names() if name not in known and mtime < limit]
     for name in orphans:
         storage.remove(name)
-    return {"temporary": removed_temp, "orphans": len(orphans)}
+    current = _overlay_label_prefix()
+    stale = [
+        storage.derived_path(name, label)
+        for name, label in storage.derived_files()
+        if name not in known or not label.startswith(current)
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return {"temporary": removed_temp, "orphans": len(orphans), "stale_overlays": len(stale)}
+
+
+def _overlay_label_prefix() -> str:
+    return f"overlay-{engine.current_version()}-"
+
+
+def photo_overlay(*, photo: Photo) -> bytes:
+    """The PNG of what skinlab measured on ``photo``, rendered once per engine version and kept
+    next to the photo (a render analyses the photo again: about a second of CPU).
+
+    Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed."""
+    scale = "auto" if photo.mm_per_px is None else f"{photo.mm_per_px:g}"
+    label = f"{_overlay_label_prefix()}{photo.view}-{scale}.png"
+    path = storage.derived_path(photo.file_name, label)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        png = engine.overlay_png(storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        storage.write_derived(png, path)
+        return png
 
 
 # Deletion: trash, restore, purge.
@@ -322,7 +351,7 @@ def _restore(photo: Photo, *, by: User, note: str = "") -> Photo:
     locked.trashed_at, locked.trashed_by, locked.trash_reason, locked.trash_note = None, None, "", ""
     fields = ["trashed_at", "trashed_by", "trash_reason", "trash_note"]
     # a task that ran while the photo was in the trash found no photo: queue it again if needed
-    if Analysis.with_trashed.filter(photo=locked, engine_version=_engine_version()).exists():
+    if Analysis.with_trashed.filter(photo=locked, engine_version=engine.current_version()).exists():
         locked.analysis_status = AnalysisStatus.DONE
     elif locked.analysis_status != AnalysisStatus.FAILED:
         locked.analysis_status = AnalysisStatus.QUEUED
@@ -330,12 +359,6 @@ def _restore(photo: Photo, *, by: User, note: str = "") -> Photo:
     locked.save(update_fields=[*fields, "analysis_status"])
     _event(locked, PhotoEvent.Kind.RESTORED, by=by, note=note)
     return locked
-
-
-def _engine_version() -> str:
-    from exoderm.photos.engine import current_version
-
-    return current_version()
 
 
 def erase_photo(*, photo: Photo, by: User) -> None:

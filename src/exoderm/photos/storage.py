@@ -1,8 +1,10 @@
 """Content-addressed photo storage under ``MEDIA_ROOT/photos`` (never below a public URL).
 
-Layout: ``photos/<clinic_id>/<sha256[:2]>/<sha256>.<ext>`` for stored photos and
-``photos/.tmp/`` for uploads in flight. The temporary directory lies in the same file system,
-so that the final :func:`os.replace` is atomic: a reader sees either no file or the whole file.
+Layout: ``photos/<clinic_id>/<sha256[:2]>/<sha256>.<ext>`` for stored photos,
+``photos/.derived/`` for files rendered from a photo (its overlay, named after the photo's file
+and gone with it) and ``photos/.tmp/`` for uploads in flight. The temporary directory lies in
+the same file system, so that the final :func:`os.replace` is atomic: a reader sees either no
+file or the whole file.
 """
 
 from __future__ import annotations
@@ -102,7 +104,42 @@ def _sync_dir(path: Path) -> None:
 
 
 def remove(name: str) -> None:
+    """Remove a stored photo and every file derived from it."""
     path_of(name).unlink(missing_ok=True)
+    for derived in _derived_dir(name).glob(f"{Path(name).name}.*"):
+        derived.unlink(missing_ok=True)
+
+
+def _derived_dir(name: str) -> Path:
+    return root() / ".derived" / Path(name).parent
+
+
+def derived_path(name: str, label: str) -> Path:
+    """Where a file rendered from the stored photo ``name`` is kept; ``label`` says what it is and
+    from what (e.g. the engine version), so that a change of either names a new file."""
+    if not label or "/" in label or label.startswith("."):
+        raise ValueError(f"bad label for a derived file: {label!r}")
+    path_of(name)  # the same check that the name stays inside the photo storage
+    return _derived_dir(name) / f"{Path(name).name}.{label}"
+
+
+def write_derived(data: bytes, path: Path) -> None:
+    """Write a derived file atomically: a concurrent reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with temp_file(suffix=path.suffix) as temp:
+        write_bytes(data, temp)
+        temp.replace(path)
+
+
+def derived_files() -> Iterator[tuple[str, str]]:
+    """Every derived file as (the photo's relative name, the derived file's label)."""
+    base = root() / ".derived"
+    if not base.exists():
+        return
+    for path in base.glob("*/*/*"):
+        parts = path.name.split(".", 2)  # <sha256>.<ext>.<label>
+        if path.is_file() and len(parts) == 3:
+            yield f"{path.parent.relative_to(base).as_posix()}/{parts[0]}.{parts[1]}", parts[2]
 
 
 def stored_names() -> Iterator[tuple[str, float]]:

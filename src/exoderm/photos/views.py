@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from exoderm.clinics.models import User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
-from exoderm.photos import engine, selectors, storage
+from exoderm.photos import selectors, services, storage
 from exoderm.photos.models import Photo
 
 
@@ -49,12 +49,12 @@ def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
 @require_GET
 @login_required
 def photo_overlay(request: HttpRequest, photo_id: int) -> HttpResponse:
-    """The photo with what was measured drawn on it (analysed again: this takes a moment)."""
+    """The photo with what was measured drawn on it (the first request renders it: a moment)."""
     from exoderm.skinlab.io import SkinlabError
 
     photo = _photo(request, photo_id)
     try:
-        png = engine.overlay_png(storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        png = services.photo_overlay(photo=photo)
     except SkinlabError:
         raise Http404 from None  # the analysis failed on this photo: there is nothing to draw
     response = HttpResponse(png, content_type="image/png")

@@ -28,5 +28,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"analyses queued again: {len(recovered)}; photos erased from the trash: {len(purged)}; "
             f"temporary files removed: {swept['temporary']}; "
-            f"orphan files removed: {swept['orphans']}"
+            f"orphan files removed: {swept['orphans']}; stale overlays removed: {swept['stale_overlays']}"
         )
