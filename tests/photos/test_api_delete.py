@@ -1,4 +1,5 @@
-"""DELETE /api/v1/photos/{id} (to the trash, with a reason) and POST /api/v1/photos/{id}/restore."""
+"""DELETE /api/v1/photos/{id} (to the trash, with a reason), POST /api/v1/photos/{id}/restore,
+GET /api/v1/photos/trash, POST /api/v1/photos/{id}/erase and GET /api/v1/photos/events."""
 
 from __future__ import annotations
 
@@ -85,6 +86,54 @@ def test_roles_and_clinics(api_as, assistant, researcher, clinic_admin, other_cl
     assert Photo.objects.filter(pk=photo_id).exists() is False
 
 
+@pytest.mark.django_db(transaction=True)
+def test_trash_erase_and_the_audit_trail(api_as, clinician, clinic_admin, patient, photo_id):
+    from exoderm.photos import storage
+
+    client = api_as(clinician)
+    assert client.get(f"/photos/trash?patient={patient.pk}").json()["items"] == []
+    # only a photo in the trash can be erased
+    refused = client.post(f"/photos/{photo_id}/erase?confirm_patient={patient.pk}")
+    assert refused.status_code == 422 and refused["Content-Type"] == PROBLEM
+    trash = client.delete(f"/photos/{photo_id}?reason=erasure_request&note=letter+of+12+Nov")
+    assert trash.status_code == 204
+
+    [trashed] = client.get(f"/photos/trash?patient={patient.pk}").json()["items"]
+    assert trashed["id"] == photo_id and trashed["trash_reason"] == "erasure_request"
+    assert trashed["trash_note"] == "letter of 12 Nov" and trashed["trashed_by_id"] == clinician.pk
+    assert trashed["purge_after"] > trashed["trashed_at"]
+
+    # the confirmation must name the photo's patient
+    other = factories.PatientFactory(clinic=patient.clinic)
+    wrong = client.post(f"/photos/{photo_id}/erase?confirm_patient={other.pk}")
+    assert wrong.status_code == 422 and any(e["field"] == "confirm_patient" for e in wrong.json()["errors"])
+    assert client.post(f"/photos/{photo_id}/erase").status_code == 422  # no confirmation at all
+    file_name = Photo.with_trashed.get(pk=photo_id).file_name
+    erased = api_as(clinic_admin).post(f"/photos/{photo_id}/erase?confirm_patient={patient.pk}")
+    assert erased.status_code == 204
+    assert not Photo.with_trashed.filter(pk=photo_id).exists()
+    assert not storage.path_of(file_name).exists()
+    assert client.get(f"/photos/trash?patient={patient.pk}").json()["items"] == []
+    assert client.post(f"/photos/{photo_id}/erase?confirm_patient={patient.pk}").status_code == 404
+
+    events = client.get(f"/photos/events?patient={patient.pk}").json()["items"]
+    assert [(e["photo_id"], e["kind"], e["by_id"]) for e in events] == [
+        (photo_id, "trashed", clinician.pk),
+        (photo_id, "purged", clinic_admin.pk),
+    ]
+    assert events[0]["reason"] == "erasure_request" and events[0]["note"] == "letter of 12 Nov"
+
+
+@pytest.mark.django_db
+def test_trash_and_trail_are_only_for_clinicians(api_as, assistant, researcher, other_clinic, patient):
+    for user in (assistant, researcher):
+        for url in (f"/photos/trash?patient={patient.pk}", f"/photos/events?patient={patient.pk}"):
+            assert api_as(user).get(url).status_code == 403, (user.role, url)
+    stranger = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
+    assert api_as(stranger).get(f"/photos/trash?patient={patient.pk}").status_code == 404
+    assert api_as(stranger).get(f"/photos/events?patient={patient.pk}").status_code == 404
+
+
 def test_openapi_documents_delete_and_restore():
     paths = api.get_openapi_schema()["paths"]
     delete = paths["/api/v1/photos/{photo_id}"]["delete"]
@@ -92,3 +141,6 @@ def test_openapi_documents_delete_and_restore():
     reason = next(p for p in delete["parameters"] if p["name"] == "reason")
     assert reason["required"] is True
     assert "post" in paths["/api/v1/photos/{photo_id}/restore"]
+    erase = paths["/api/v1/photos/{photo_id}/erase"]["post"]
+    assert next(p for p in erase["parameters"] if p["name"] == "confirm_patient")["required"] is True
+    assert {"/api/v1/photos/trash", "/api/v1/photos/events"} <= set(paths)

@@ -4,7 +4,9 @@ Upload is multipart (``file`` plus form fields). The format is recognised by con
 stored file is a clean re-encode without metadata; the same file sent again answers 200 with
 the existing photo instead of 201. Photos are identifying health data: researchers get 403.
 DELETE moves a photo to the trash (hidden everywhere, restorable with POST .../restore until
-it is erased after PHOTO_TRASH_DAYS); only clinicians and clinic admins may delete or restore.
+it is erased after PHOTO_TRASH_DAYS); GET /trash lists it, POST .../erase erases it at once (an
+erasure request), GET /events is the audit trail of all three. Only clinicians and clinic
+admins may delete, restore, erase or see the trash and its trail.
 
 No ``from __future__ import annotations``: ninja evaluates the annotations of paginated handlers.
 """
@@ -12,8 +14,10 @@ No ``from __future__ import annotations``: ninja evaluates the annotations of pa
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -55,6 +59,30 @@ class PhotoOut(Schema):
     analysis_status: str
     analysis_error: str
     restored_from_trash: bool = False  # an upload of a file that lay in the trash brought it back
+
+
+class TrashedPhotoOut(Schema):
+    id: int
+    patient_id: int
+    view: str
+    area: str
+    timepoint: str
+    taken_at: dt.datetime
+    trashed_at: dt.datetime
+    trash_reason: str
+    trash_note: str
+    trashed_by_id: int | None
+    purge_after: dt.datetime | None
+
+
+class PhotoEventOut(Schema):
+    photo_id: int
+    patient_id: int
+    kind: str
+    reason: str
+    note: str
+    by_id: int | None  # null: erased by housekeeping after the trash period
+    at: dt.datetime
 
 
 class StatusOut(Schema):
@@ -207,6 +235,24 @@ def list_photos(request: HttpRequest, patient: int) -> Any:
     return selectors.photos_of(patient=_patient(request, patient))
 
 
+@router.get("/trash", response=list[TrashedPhotoOut])
+@paginate(Page)
+def list_trash(request: HttpRequest, patient: int) -> Any:
+    """A patient's photos in the trash, most recently deleted first, with the time each is erased
+    (``purge_after``)."""
+    current_user(request, Action.DELETE_PHOTO)
+    return selectors.trashed_photos_of(patient=_patient(request, patient))
+
+
+@router.get("/events", response=list[PhotoEventOut])
+@paginate(Page)
+def list_photo_events(request: HttpRequest, patient: int) -> Any:
+    """The audit trail of a patient's photo deletions, oldest first: who moved which photo to the
+    trash, restored or erased it, when and why (no image data)."""
+    current_user(request, Action.DELETE_PHOTO)
+    return selectors.photo_events_of(patient=_patient(request, patient))
+
+
 @router.get("/progress", response=ProgressOut)
 def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
     """How many photos (of the clinic, or of one patient) the current engine version has analysed."""
@@ -328,6 +374,22 @@ def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
     user = current_user(request, Action.DELETE_PHOTO)
     photo = selectors.photo_with_trashed(clinic=user_clinic(request), photo_id=photo_id)
     return services.restore_photo(photo=photo, by=user)
+
+
+@router.post("/{photo_id}/erase", response={204: None})
+def erase_photo(request: HttpRequest, photo_id: int, confirm_patient: int) -> Any:
+    """Erase a photo in the trash for good at once, without waiting for the trash period (an
+    erasure request): analyses and row now, the file after the commit. ``confirm_patient`` must
+    be the photo's patient id (a script erasing the wrong id stops here: 422). 422 for a photo not
+    in the trash; 404 once erased."""
+    user = current_user(request, Action.DELETE_PHOTO)
+    photo = selectors.photo_with_trashed(clinic=user_clinic(request), photo_id=photo_id)
+    if confirm_patient != photo.patient_id:
+        raise DjangoValidationError(
+            {"confirm_patient": _("This is not the patient of photo %(id)d.") % {"id": photo.pk}}
+        )
+    services.erase_photo(photo=photo, by=user)
+    return Status(204, None)
 
 
 @router.get("/{photo_id}/file")

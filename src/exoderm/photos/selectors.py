@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.photos.engine import compare_records, current_version
-from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Timepoint, View
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, View
 
 if TYPE_CHECKING:
     from django.utils.functional import Promise
@@ -82,6 +82,11 @@ def trashed_photos_of(*, patient: Patient) -> QuerySet[Photo]:
         .select_related("trashed_by")
         .order_by("-trashed_at", "-id")
     )
+
+
+def photo_events_of(*, patient: Patient) -> QuerySet[PhotoEvent]:
+    """The audit trail of the patient's photo deletions, oldest first."""
+    return in_clinic(PhotoEvent.objects.all(), patient.clinic).filter(patient=patient).order_by("at", "id")
 
 
 def photo_with_trashed(*, clinic: Clinic, photo_id: Any, trashed_only: bool = False) -> Photo:
