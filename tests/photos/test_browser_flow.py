@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import signal
 import socket
 import time
@@ -195,6 +196,27 @@ def test_baseline_and_week_6_from_capture_to_the_patients_pdf(browser_page, site
     lightness = page.locator("tr", has=page.locator("th", has_text="lightness (L*)"))
     expect(lightness).to_contain_text("no measurable change")
     shot(page, "photo-comparison")
+    # the wipe slider answers the keyboard; the overlays of what was measured replace the photos
+    wipe = page.locator("#compare-wipe-range")
+    expect(wipe).to_be_visible()
+    start = float(wipe.input_value())
+    wipe.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    moved = float(wipe.input_value())
+    assert moved < start
+    frame = page.locator("#compare-wipe-frame")
+    assert frame.evaluate("f => f.style.getPropertyValue('--wipe')") == f"{wipe.input_value()}%"
+    assert wipe.get_attribute("aria-valuetext") == f"{wipe.input_value()} %"
+    page.get_by_label("Show what was measured").check()
+    images = page.locator("img[data-overlay]")
+    assert images.count() >= 2
+    for i in range(images.count()):
+        expect(images.nth(i)).to_have_attribute("src", re.compile(r"/photos/\d+/overlay\.png$"))
+    loaded = "[...document.querySelectorAll('img[data-overlay]')].every(i => i.complete && i.naturalWidth)"
+    page.wait_for_function(f"() => {loaded}")
+    page.get_by_label("Show what was measured").uncheck()
+    expect(images.first).not_to_have_attribute("src", re.compile(r"overlay\.png$"))
     page.check_clean()
 
     # the patient's PDF, by the page's link, read back as text
