@@ -1,9 +1,16 @@
 """Repeatability of the skin metrics on synthetic phantoms and a real face; accuracy on phantoms.
 
-Run (from the repository root; about a minute on 2 cores)::
+Regenerate the shipped noise floor (``src/exoderm/skinlab/data/repeatability.json``) and the
+``skinlab-repeatability`` and ``skinlab-accuracy`` sections of docs/benchmarks.md with exactly
+one command, from the repository root, with the default counts (a few minutes on 2 cores)::
 
-    uv run python -m bench.skinlab_repeatability [--captures 20] [--face-captures 40] [--held-out 10]
-        [--seeds 10]
+    uv run python -m bench.skinlab_repeatability
+
+Do so whenever ``exoderm.skinlab.ENGINE_VERSION`` changes: :func:`exoderm.skinlab.compare.compare`
+ignores a study of another engine version (mdc unknown, no change claimed) and
+tests/skinlab/test_noise_floor.py fails until it is rerun. Options, for trying things only (the
+committed JSON comes from the defaults): ``[--captures 40] [--face-captures 40] [--held-out 10]
+[--seeds 10] [--no-write]``.
 
 1. **Repeatability.** One phantom design (``make_phantom(seed=0, spots=25, wrinkles=10)``,
    1200 x 1600 px at 0.05 mm/px) is captured ``--captures`` times with independent random
@@ -11,12 +18,10 @@ Run (from the repository root; about a minute on 2 cores)::
    and blue, sensor noise SD 2 (8-bit), blur σ 0.6 px ±20 %, rotation ±1°, shift ±5 px, JPEG
    quality 85-95) and measured in one fixed region (the frame minus a 40 px border). Per metric:
    mean, SD across captures (taken as the SEM of a single measurement), CV = SD / |mean| and
-   the minimal detectable change ``mdc = 1.96·√2·SEM``. The table goes to the
-   ``skinlab-repeatability`` section of docs/benchmarks.md next to VISIA's published CVs, and
-   ``src/exoderm/skinlab/data/repeatability.json`` is rewritten (the mdc table the compare step
-   uses). Captures are *not* colour calibrated: exposure and white balance move the raw
-   L*a*b* medians, which is what the CVs of ``L_median``, ``a_median``, ``b_median`` and
-   ``ita_deg`` show; chart calibration removes most of that.
+   the minimal detectable change ``mdc = 1.96·√2·SEM``. Captures are *not* colour calibrated:
+   exposure and white balance move the raw L*a*b* medians, which is what the CVs of
+   ``L_median``, ``a_median``, ``b_median`` and ``ita_deg`` show; chart calibration removes most
+   of that.
 2. **Accuracy.** ``--seeds`` phantom designs, each captured with a mild realistic perturbation
    (:meth:`Perturbation.mild`: noise SD 2, blur σ 0.6 px, JPEG 90), measured against the ground
    truth. Section ``skinlab-accuracy``.
@@ -29,16 +34,32 @@ Run (from the repository root; about a minute on 2 cores)::
    (``roi='face'``, scale from the iris), so the noise of the face mesh, the region masks and
    the iris scale is in the study. Per region and metric, SEM = SD across captures.
 
-The shipped table (``repeatability.json``, key ``metrics``, the one
-:func:`exoderm.skinlab.compare.compare` reads) is conservative: for each metric, the larger of
-the phantom's SEM and the real face's largest per-region SEM, so that noise is not called a
-change in any region. Three extra keys, which compare ignores: ``source`` (per metric, which
-study the value came from), ``phantom`` (the phantom's table, same shape as ``metrics``) and
-``face_regions`` (the real face's per-region table, ``{region: {metric: {"sem", "mdc",
-"cv_pct"}}}``; a metric that was null in the captures is absent). A held-out check compares
-``--held-out`` re-captures with seeds not used in the study against the original photo
-(saved as JPEG 90), against one another, and against the uncompressed original, and counts
-the (region, metric) pairs called ``beyond_noise`` with the phantom-only and the shipped table.
+The shipped file has one **scale band** per study (:func:`scale_bands`; read by
+:class:`exoderm.skinlab.compare.Repeatability`, which picks the band by the baseline's scale)::
+
+    {"engine_version", "generated_by", "command",
+     "bands": [{"name", "study", "study_mm_per_px", "mm_per_px": [low, high],
+                "metrics": {metric: {"sem", "mdc", "cv_pct", "sd", "n"}},
+                "source": {metric: "phantom" | "real face (<region>)"}, "regions_study",
+                "regions": {region: {metric: {"sem", "mdc", "cv_pct", "sd", "n"}}}}, ...],
+     "phantom": {metric: {...}}, "face_regions": {region: {metric: {...}}}}
+
+``close_up`` has the phantom's values at metric level (what a close-up's one region ``full``
+uses); ``face`` has, at metric level, per metric the worst face region's value (for metrics the
+face cannot measure at its scale, the phantom's), never below the phantom's. Both carry the
+real-face study's per-region values, each at least the phantom's for the same metric: a face
+photographed finer than the boundary still has the noise of the face mesh and of its region
+masks (:func:`scale_bands`). A band's ``sem`` is the one-sided 95 % upper confidence limit of the
+study's SD (``sd``, over ``n`` captures; :func:`upper_sd_factor`) and ``mdc = 1.96·√2·sem``: the
+per-region values are many estimates from few captures each, and the smallest of them are low
+by chance. ``phantom`` and ``face_regions`` are the two studies as measured (SEM = SD).
+
+A held-out check compares ``--held-out`` re-captures with seeds not used in the study against the
+original photo (saved as JPEG 90), against one another and against the uncompressed original;
+as many re-captures of the face at about 0.14 mm/px (close-up band) against their original; and
+every pair of as many phantom re-captures. It counts the (region, metric) pairs called
+``beyond_noise`` with the phantom-only table, the previous single table (per metric the worst of
+both studies) and the scale bands.
 """
 
 from __future__ import annotations
@@ -103,6 +124,13 @@ FACE_STUDY_SEED = 2000
 """Captures of the real-face study use seeds ``FACE_STUDY_SEED + i``."""
 FACE_HELDOUT_SEED = 7000
 """The held-out check uses seeds from here (tests/skinlab/test_noise_floor.py uses 9000 on)."""
+FINE_FACE_SIZE = 5120
+"""Side of the finer face of the held-out check: the astronaut at about 0.14 mm/px, inside the
+close-up band, as a face photo of a common camera is."""
+PHANTOM_HELDOUT_SEED = 5000
+"""Phantom re-captures of the held-out check (the study uses 1000 on, the tests 9100 on)."""
+PHANTOM_MM_PER_PX = 0.05
+"""Scale of the phantom study (``make_phantom``'s default)."""
 WORKERS = 2
 
 #: Acceptance targets of the accuracy study (relative error).
@@ -122,7 +150,14 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def phantom_kwargs() -> dict:
-    return {"seed": 0, "spots": 25, "wrinkles": 10, "red_patches": 3, "pores": 300}
+    return {
+        "seed": 0,
+        "spots": 25,
+        "wrinkles": 10,
+        "red_patches": 3,
+        "pores": 300,
+        "mm_per_px": PHANTOM_MM_PER_PX,
+    }
 
 
 # ============================================================================================
@@ -179,55 +214,81 @@ def _sig(x: float | None, fmt: str = ".3g") -> str:
     return "—" if x is None else format(x, fmt)
 
 
+REGION_SHORT = {
+    "forehead": "forehead",
+    "glabella": "glabella",
+    "periorbital_left": "periorb. L",
+    "periorbital_right": "periorb. R",
+    "cheek_left": "cheek L",
+    "cheek_right": "cheek R",
+    "nose": "nose",
+    "perioral": "perioral",
+    "chin": "chin",
+    "face": "face",
+}
+
+
 def repeatability_markdown(
     stats: dict[str, dict[str, float]],
     captures: int,
     cal: dict[str, dict[str, float]] | None,
     face: dict[str, dict[str, dict[str, float]]],
     face_captures: int,
-    shipped: dict[str, dict[str, Any]],
-    checks: dict[str, tuple[int, int, list[str]]],
+    bands: list[dict[str, Any]],
+    checks: dict[str, Any],
 ) -> str:
     whole = face.get("face", {})
+    close, face_band = bands[0], bands[1]
+    lo, boundary = close["mm_per_px"]
+    hi = face_band["mm_per_px"][1]
     lines = [
         "## skinlab repeatability (synthetic phantom and a real face, uncalibrated)",
         "",
-        f"Reproduce: `{COMMAND}` (engine {ENGINE_VERSION}). Two studies; for each metric the "
-        "larger SEM is shipped in `src/exoderm/skinlab/data/repeatability.json` as "
-        "mdc = 1.96·√2·SEM, the noise floor below which `compare` never reports a change.",
+        f"Reproduce: `{COMMAND}` (engine {ENGINE_VERSION}); this one command rewrites "
+        "`src/exoderm/skinlab/data/repeatability.json` and this section, and must be run again "
+        "whenever `ENGINE_VERSION` changes (`compare` ignores a study of another version). Two "
+        "studies, one per scale band; `compare` takes mdc = 1.96·√2·SEM from the band of the "
+        "baseline's scale as the noise floor below which it never reports a change. The shipped "
+        "SEM is the one-sided 95 % upper confidence limit of the SD across captures (× "
+        f"{upper_sd_factor(captures):.3g} for {captures} captures; × "
+        f"{upper_sd_factor(face_captures):.3g} for {face_captures}): each band holds about a "
+        "hundred per-region values, and the smallest of so many estimates are low by chance.",
         "",
-        f"- **Phantom**: one design (25 spots, 10 wrinkles, 3 red patches, 300 pores; 1200 x 1600 px "
-        f"at 0.05 mm/px) captured {captures} times with random exposure ±10 %, white-balance gains "
-        "±5 %, sensor noise (SD 2 of 255), blur σ 0.6 px ±20 %, rotation ±1°, shift ±5 px and JPEG "
-        "quality 85-95; one fixed region. SEM = SD across captures.",
-        f"- **Real face**: scikit-image's astronaut photo ({FACE_SIZE} x {FACE_SIZE} px, the face "
-        f"about 320 px wide) re-captured {face_captures} times with rotation ±3°, scale ±5 %, "
+        f"- **Phantom** (close-up band): one design (25 spots, 10 wrinkles, 3 red patches, 300 pores; "
+        f"1200 x 1600 px at {close['study_mm_per_px']:g} mm/px) captured {captures} times with random "
+        "exposure ±10 %, white-balance gains ±5 %, sensor noise (SD 2 of 255), blur σ 0.6 px ±20 %, "
+        "rotation ±1°, shift ±5 px and JPEG quality 85-95; one fixed region. SEM = SD across captures.",
+        f"- **Real face** (face band): scikit-image's astronaut photo ({FACE_SIZE} x {FACE_SIZE} px, the "
+        f"face about 320 px wide, {face_band['study_mm_per_px']:.3g} mm/px from the iris) re-captured "
+        f"{face_captures} times with rotation ±3°, scale ±5 %, "
         "shift ±20 px, exposure ±10 %, white-balance gains ±5 %, sensor noise SD 1 to 3, focus "
         "blur σ 0 to 1 px and JPEG quality 85-95, each analysed by `pipeline.analyze` (face "
         "regions, scale from the iris), so the noise of the face mesh, the region masks and the "
-        "iris scale is included. SEM = SD across captures per region; the table shows the worst "
-        "region and the whole `face` region (whose CV is the one to hold against VISIA's "
-        "whole-face numbers). Wrinkles, texture and pores are `null` at this photo's 0.46 mm/px "
-        "(they need 0.17, 0.2 and 0.05 mm/px or finer), so for them the phantom is the only study. One "
-        "face in one photo, re-captured digitally: the study measures the engine's noise under "
-        "re-positioning and re-exposure, not the skin's day-to-day variation; repeat captures of "
-        "volunteers (same day, re-positioned) should replace it when there are any.",
+        "iris scale is included. SEM = SD across captures per region. Wrinkles, texture and pores "
+        "are `null` at this scale (they need 0.17, 0.2 and 0.05 mm/px or finer), so for them the "
+        "phantom is the only study. One face in one photo, re-captured digitally: the study "
+        "measures the engine's noise under re-positioning and re-exposure, not the skin's "
+        "day-to-day variation; repeat captures of volunteers (same day, re-positioned) should "
+        "replace it when there are any.",
         "",
-        "`compare` applies one mdc per metric to every region, so the shipped SEM is the largest "
-        "per-region SEM (conservative: noise is not called a change in any region, at the price "
-        "of sensitivity in the quieter regions). The per-region SEMs of the real face are in the "
-        "JSON under `face_regions`, the phantom's under `phantom` and which study each shipped "
-        "value came from under `source`; `compare` reads none of these. VISIA reference: its published "
-        "CVs of 2 to 6 % (texture and brown spots under 2 %, spots and wrinkles about 6 %).",
+        "### Studies (SEM, CV) against VISIA",
+        "",
+        "VISIA reference: its published CVs of 2 to 6 % (texture and brown spots under 2 %, spots "
+        "and wrinkles about 6 %). The face columns show the worst region and the whole `face` "
+        "region (whose CV is the one to hold against VISIA's whole-face numbers).",
         "",
         "| metric | phantom SEM | phantom CV % | face SEM, worst region | face SEM, whole face | "
-        "face CV %, whole face | shipped mdc | from | VISIA CV % | below VISIA (phantom / face) |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | :---: |",
+        "face CV %, whole face | VISIA CV % | below VISIA (phantom / face) |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- | :---: |",
     ]
     for k in METRIC_KEYS:
-        s, sh = stats[k], shipped[k]
+        s = stats[k]
         ref, label = VISIA_CV[k]
-        worst = "—" if "face_sem" not in sh else f"{sh['face_sem']:.3g} ({sh['face_region']})"
+        rows = [(name, m[k]) for name, m in face.items() if k in m]
+        worst = "—"
+        if rows:
+            name, w = max(rows, key=lambda r: r[1]["sem"])
+            worst = f"{w['sem']:.3g} ({name})"
         wf = whole.get(k)
         ok_p = "yes" if s["cv_pct"] < ref else "**no**"
         ok_f = "—" if wf is None else ("yes" if wf["cv_pct"] < ref else "**no**")
@@ -235,38 +296,112 @@ def repeatability_markdown(
         lines.append(
             f"| `{k}`{note} | {s['sem']:.3g} | {s['cv_pct']:.2f} | {worst} | "
             f"{_sig(None if wf is None else wf['sem'])} | "
-            f"{_sig(None if wf is None else wf['cv_pct'], '.2f')} | **{sh['mdc']:.3g}** | {sh['source']} | "
+            f"{_sig(None if wf is None else wf['cv_pct'], '.2f')} | "
             f"{label if label != '—' else f'< {ref:g} (strict)'} | {ok_p} / {ok_f} |"
         )
     lines += [
         "",
-        "An mdc of 0 (no variation in the study: `wrinkle_count`, which the real face cannot "
-        "measure) is read by `compare` as unknown: such a change is never claimed.",
+        "### mdc per scale band",
         "",
-        "Held-out check: re-captures with seeds not used in the study, each compared by `compare` "
-        "with a baseline; (region, metric) pairs called `beyond_noise` although nothing changed. "
-        "A 95 % mdc lets about 5 % of pure-noise changes through in the region whose SEM it is "
-        "(fewer in the quieter regions). The last row is not session noise but a change of file "
-        "format: JPEG compression by itself removes about half of the one-pixel spots of this "
-        "0.46 mm/px face and lowers `a_excess_mean` by 0.1 to 0.2, so an uncompressed baseline "
-        "against JPEG follow-ups is not a like-for-like comparison.",
+        f"The boundary between the bands is the geometric mean of the two study scales, "
+        f"{boundary:.3g} mm/px: the noise of the scale-bound metrics grows with the area a pixel "
+        "covers, so scales are compared by ratio, and a photo takes the band whose study scale is "
+        f"nearer by ratio. Each band reaches as far beyond its study scale as the boundary lies on "
+        f"the other side: close-up {lo:.3g} to {boundary:.3g} mm/px, face {boundary:.3g} to "
+        f"{hi:.3g} mm/px. Outside that range `compare` uses the nearer band and says so in its "
+        "notes; without a scale it uses each metric's largest mdc of both bands, with a note. "
+        "Within a band each face region has its own mdc (table below) and every other region, "
+        "such as a close-up's one region `full`, the band's metric-level value: the phantom's "
+        "in the close-up band, the worst face region's in the face band. No face-band value is "
+        "below the phantom's. Both bands carry the face regions' values: a face photographed "
+        "finer than the boundary (0.1 mm/px is a common face photo) still has the noise of the "
+        "face mesh and of region masks that move with it, which the phantom, one fixed region, "
+        "does not have (see the held-out check of a finer face below).",
         "",
-        "| baseline | follow-ups | with the previous (phantom-only) table | with this table |",
-        "| --- | --- | ---: | ---: |",
+        f"| metric | close-up band mdc ({lo:.3g}-{boundary:.3g} mm/px) | face band mdc, metric level "
+        f"({boundary:.3g}-{hi:.3g} mm/px) | from | scale unknown |",
+        "| --- | ---: | ---: | --- | ---: |",
+    ]
+    for k in METRIC_KEYS:
+        c, f = close["metrics"][k], face_band["metrics"][k]
+        lines.append(
+            f"| `{k}` | {c['mdc']:.3g} | {f['mdc']:.3g} | {face_band['source'][k]} | "
+            f"{max(c['mdc'], f['mdc']):.3g} |"
+        )
+    regions = [r for r in REGION_SHORT if r in face_band["regions"]]
+    keys = [k for k in METRIC_KEYS if any(k in face_band["regions"][r] for r in regions)]
+    lines += [
+        "",
+        "Face regions, in both bands (mdc; `*` the phantom's value, which is larger than the "
+        "region's own; metrics not shown use the band's metric-level value):",
+        "",
+        "| metric | " + " | ".join(REGION_SHORT[r] for r in regions) + " |",
+        "| --- |" + " ---: |" * len(regions),
+    ]
+    for k in keys:
+        cells = []
+        for r in regions:
+            e = face_band["regions"][r].get(k)
+            if e is None:
+                cells.append("—")
+            else:
+                star = "*" if face[r][k]["sem"] < stats[k]["sem"] else ""
+                cells.append(f"{e['mdc']:.3g}{star}")
+        lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "An mdc of 0 (no variation in the study: "
+        + "; ".join(
+            f"{b['name'].replace('_', '-')} band "
+            + (", ".join(f"`{k}`" for k in METRIC_KEYS if not b["metrics"][k]["mdc"] > 0) or "none")
+            for b in bands
+        )
+        + ") is read by `compare` as unknown: such a change is never claimed in that band (a "
+        "face region with a value of its own uses it).",
+        "",
+        "### Held-out check",
+        "",
+        "Re-captures with seeds not used in the study, each compared by `compare` with a "
+        "baseline; (region, metric) pairs called `beyond_noise` although nothing changed, with "
+        "the phantom-only table, the previous single table (per metric the worst of both "
+        "studies, applied at every scale and to every region) and the scale bands. A 95 % mdc "
+        "lets about 5 % of pure-noise changes through in the region whose SEM it is, so per-region "
+        "values let more through than the worst region's did: that is the price of detecting "
+        "changes the worst region's noise would hide. The finer face is the astronaut upscaled "
+        f"to {FINE_FACE_SIZE} px and re-captured in the same way (shifts scaled): its wrinkles "
+        "and texture, which the real-face study at 0.46 mm/px cannot measure, are judged with "
+        "the phantom's mdc, and the face's noise in them is larger. The face-format row is not session noise "
+        "but a change of file format: JPEG compression by itself removes about half of the "
+        "one-pixel spots of this 0.46 mm/px face and lowers `a_excess_mean` by 0.1 to 0.2, so an "
+        "uncompressed baseline against JPEG follow-ups is not a like-for-like comparison.",
+        "",
+        "| baseline | follow-ups | phantom-only table | single table | scale bands (this file) |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for label, key, what in (
-        ("the original photo (JPEG 90)", "original", "re-captures"),
-        ("the first held-out re-capture", "capture", "re-captures"),
-        ("the original photo, uncompressed", "format", "re-captures"),
+        ("face: the original photo (JPEG 90)", "original", "re-captures"),
+        ("face: the first held-out re-capture", "capture", "re-captures"),
+        ("face: the original photo, uncompressed", "format", "re-captures"),
+        (
+            f"face {FINE_FACE_SIZE} px ({checks['fine/mm_per_px']:.3g} mm/px, close-up band): "
+            "the original photo (JPEG 90)",
+            "fine",
+            "re-captures",
+        ),
+        (f"phantom ({close['study_mm_per_px']:g} mm/px): each held-out re-capture", "phantom", "later ones"),
     ):
-        n_old, j_old, _ = checks[f"{key}/old"]
-        n_new, j_new, which = checks[f"{key}/new"]
-        where = ", ".join(sorted(set(which))) or "none"
-        lines.append(
-            f"| {label} | {checks[key + '/n'][0]} {what} | {n_old} of {j_old} "
-            f"({100 * n_old / max(1, j_old):.1f} %) | {n_new} of {j_new} "
-            f"({100 * n_new / max(1, j_new):.1f} %): {where} |"
-        )
+        cells = []
+        for tag in ("phantom", "single", "bands"):
+            n, j, which = checks[f"{key}/{tag}"]
+            cell = f"{n} of {j} ({100 * n / max(1, j):.1f} %)"
+            if tag == "bands":
+                counts: dict[str, int] = {}
+                for w in which:
+                    metric = w.split("/")[1]
+                    counts[metric] = counts.get(metric, 0) + 1
+                cell += ": " + (", ".join(f"{m} {c}" for m, c in sorted(counts.items())) or "none")
+            cells.append(cell)
+        lines.append(f"| {label} | {checks[key + '/n']} {what} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "The colour medians above are measured on the raw sRGB values, so exposure and "
@@ -294,25 +429,118 @@ def repeatability_markdown(
 
 
 def _entry(s: dict[str, Any]) -> dict[str, float]:
+    """A study's statistics as measured: SEM = the SD across captures."""
     return {"sem": round(s["sem"], 6), "mdc": round(s["mdc"], 6), "cv_pct": round(s["cv_pct"], 4)}
 
 
-def write_json(
-    shipped: dict[str, dict[str, Any]],
+def upper_sd_factor(n: int, confidence: float = 0.95) -> float:
+    """``s · upper_sd_factor(n)`` is the one-sided upper confidence limit of σ from an SD ``s`` of
+    ``n`` captures: √((n − 1) / χ²₁₋c,ₙ₋₁), the χ² quantile by Wilson and Hilferty's approximation
+    (within 0.1 % here); 1.23 for 40 captures."""
+    k = n - 1
+    z = statistics.NormalDist().inv_cdf(1.0 - confidence)
+    chi2 = k * (1.0 - 2.0 / (9.0 * k) + z * math.sqrt(2.0 / (9.0 * k))) ** 3
+    return math.sqrt(k / chi2)
+
+
+def _band_entry(s: dict[str, Any]) -> dict[str, float]:
+    """What a band ships: SEM = the 95 % upper confidence limit of the study's SD (``sd``, over
+    ``n`` captures), mdc = 1.96·√2·SEM. Each band holds about a hundred per-region values, each
+    estimated from ``n`` captures; the smallest of so many estimates are low by chance (the
+    single table, the largest of them, was not), and a region's mdc must not be."""
+    sem = s["sem"] * upper_sd_factor(int(s["n"]))
+    return {
+        "sem": round(sem, 6),
+        "mdc": round(1.96 * math.sqrt(2.0) * sem, 6),
+        "cv_pct": round(s["cv_pct"], 4),
+        "sd": round(s["sem"], 6),
+        "n": int(s["n"]),
+    }
+
+
+def scale_bands(
     phantom: dict[str, dict[str, float]],
     face: dict[str, dict[str, dict[str, float]]],
-) -> None:
-    """The table compare reads (``metrics``), where each value came from, and both studies."""
-    out = {
+    face_mm_per_px: float,
+    phantom_mm_per_px: float = PHANTOM_MM_PER_PX,
+) -> list[dict[str, Any]]:
+    """The shipped scale bands: ``close_up`` from the phantom study, ``face`` from the real face.
+
+    The boundary is the geometric mean of the two study scales. The noise of the metrics bound
+    to the pixel grid (spot areas and counts, red area, texture) grows with the area a pixel
+    covers, i.e. multiplicatively with mm/px; on a log axis the geometric mean is the point
+    equally far from both studies (a factor of about 3 from each at 0.05 and 0.46 mm/px), so a
+    photo takes the study whose scale is nearer by ratio. Each band reaches as far beyond its
+    study scale, away from the other band, as the boundary lies on the near side (close-up from
+    ``p² / boundary``, face up to ``f² / boundary``); nothing was studied farther out, so there
+    :func:`~exoderm.skinlab.compare.compare` notes that the nearest band was used.
+
+    The face band's values are never below the phantom's for the same metric: per region the
+    larger of the region's SEM and the phantom's; at metric level (for regions the study does not
+    have) the larger of the phantom's and the worst region's, as in :func:`combine`. A region whose
+    SEM is 0 (it never varied) is left out, so that it takes the metric-level value.
+
+    The close-up band's metric-level values are the phantom's (what a close-up's one region
+    ``full`` uses), but it carries the same face-region values as the face band: a face photographed
+    finer than the boundary (0.1 mm/px is a common face photo) still has the noise of the face mesh
+    and of region masks that move with it, which the phantom, one fixed region, does not have. With
+    the phantom's values its re-captures were called changes in about 30 % of the (region, metric)
+    pairs, in spot area, evenness and wrinkles (the held-out check of a 3x finer face below).
+    """
+    boundary = math.sqrt(phantom_mm_per_px * face_mm_per_px)
+    shipped = combine(phantom, face)
+    regions: dict[str, dict[str, dict[str, float]]] = {}
+    for name, rows in face.items():
+        regions[name] = {}
+        for k, v in rows.items():
+            if v["sem"] > 0:
+                regions[name][k] = _band_entry(v if v["sem"] >= phantom[k]["sem"] else phantom[k])
+    return [
+        {
+            "name": "close_up",
+            "study": "phantom",
+            "study_mm_per_px": phantom_mm_per_px,
+            "mm_per_px": [round(phantom_mm_per_px**2 / boundary, 4), round(boundary, 4)],
+            "metrics": {k: _band_entry(phantom[k]) for k in METRIC_KEYS},
+            "source": {k: "phantom" for k in METRIC_KEYS},
+            "regions_study": "real face",
+            "regions": json.loads(json.dumps(regions)),
+        },
+        {
+            "name": "face",
+            "study": "real face",
+            "study_mm_per_px": round(face_mm_per_px, 4),
+            "mm_per_px": [round(boundary, 4), round(face_mm_per_px**2 / boundary, 4)],
+            "metrics": {k: _band_entry(shipped[k]) for k in METRIC_KEYS},
+            "source": {
+                k: "phantom" if shipped[k]["region"] is None else f"real face ({shipped[k]['region']})"
+                for k in METRIC_KEYS
+            },
+            "regions_study": "real face",
+            "regions": regions,
+        },
+    ]
+
+
+def study_json(
+    bands: list[dict[str, Any]],
+    phantom: dict[str, dict[str, float]],
+    face: dict[str, dict[str, dict[str, float]]],
+) -> dict[str, Any]:
+    """The content of ``repeatability.json``: the scale bands compare reads and both studies."""
+    return {
         "engine_version": ENGINE_VERSION,
         "generated_by": "bench/skinlab_repeatability.py",
-        "metrics": {k: _entry(shipped[k]) for k in METRIC_KEYS},
-        "source": {k: shipped[k]["source"] for k in METRIC_KEYS},
+        "command": COMMAND,
+        "bands": bands,
         "phantom": {k: _entry(phantom[k]) for k in METRIC_KEYS},
         "face_regions": {name: {k: _entry(v) for k, v in rows.items()} for name, rows in face.items()},
     }
+
+
+def write_json(study: dict[str, Any]) -> None:
     JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
-    JSON_OUT.write_text(json.dumps(out, indent=2) + "\n")
+    JSON_OUT.write_text(json.dumps(study, indent=2) + "\n")
 
 
 # ============================================================================================
@@ -390,6 +618,24 @@ def _face_record(seed: int | None, jpeg: bool = True) -> dict[str, Any]:
     return analyze(img, keep_arrays=False).to_dict()
 
 
+def _fine_face_record(seed: int | None) -> dict[str, Any]:
+    """Like :func:`_face_record`, the astronaut upscaled to ``FINE_FACE_SIZE`` (shifts scaled too)."""
+    if seed is None:
+        img = to_jpeg(astronaut_face(FINE_FACE_SIZE), 90)
+    else:
+        img = recapture(
+            astronaut_face(FINE_FACE_SIZE, noise_sd=0), seed, shift_px=20.0 * FINE_FACE_SIZE / FACE_SIZE
+        )
+    return analyze(img, keep_arrays=False).to_dict()
+
+
+def _phantom_record(seed: int) -> dict[str, Any]:
+    """The analysis record of one phantom capture as the clinic makes it: ``analyze`` of the
+    whole close-up (``roi='full'``) at the phantom's known scale."""
+    ph = make_phantom(**phantom_kwargs(), perturb=Perturbation.random(seed))
+    return analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False).to_dict()
+
+
 def _phantom_metrics(i: int) -> dict[str, float]:
     ph = make_phantom(**phantom_kwargs(), perturb=Perturbation.random(1000 + i))
     mask = np.zeros(ph.mask.shape, bool)
@@ -424,7 +670,8 @@ def face_repeatability(records: list[dict[str, Any]]) -> dict[str, dict[str, dic
 def combine(
     phantom: dict[str, dict[str, float]], face: dict[str, dict[str, dict[str, float]]]
 ) -> dict[str, dict[str, Any]]:
-    """The shipped table: per metric the larger of the phantom's and the face's worst-region SEM."""
+    """Per metric the larger of the phantom's and the face's worst-region SEM: the single table
+    shipped before the scale bands, now the face band's metric-level values."""
     out: dict[str, dict[str, Any]] = {}
     for k in METRIC_KEYS:
         rows = [(name, m[k]) for name, m in face.items() if k in m]
@@ -437,6 +684,7 @@ def combine(
                     sem=worst["sem"],
                     mdc=worst["mdc"],
                     cv_pct=worst["cv_pct"],
+                    n=worst["n"],
                     source="real face",
                     region=name,
                 )
@@ -445,7 +693,7 @@ def combine(
 
 
 def false_positives(
-    baseline: dict[str, Any], follow_ups: list[dict[str, Any]], rep: dict[str, dict[str, Any]]
+    baseline: dict[str, Any], follow_ups: list[dict[str, Any]], rep: dict[str, Any]
 ) -> tuple[int, int, list[str]]:
     """(beyond_noise, judged, which) over every (follow-up, region, metric) against ``baseline``."""
     base = Analysis.from_dict(baseline)
@@ -551,7 +799,7 @@ def accuracy_markdown(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--captures", type=int, default=20)
+    ap.add_argument("--captures", type=int, default=40)
     ap.add_argument("--face-captures", type=int, default=40)
     ap.add_argument("--held-out", type=int, default=10, help="re-captures of the held-out check")
     ap.add_argument("--seeds", type=int, default=10)
@@ -565,6 +813,8 @@ def main(argv: list[str] | None = None) -> None:
         records = pool.starmap(
             _face_record, [(None, True), (None, False)] + [(i, True) for i in study + held]
         )
+        phantom_held = pool.map(_phantom_record, [PHANTOM_HELDOUT_SEED + i for i in range(args.held_out)])
+        fine = pool.map(_fine_face_record, [None, *held])
     base, base_raw, study_recs, held_recs = (
         records[0],
         records[1],
@@ -572,19 +822,32 @@ def main(argv: list[str] | None = None) -> None:
         records[2 + len(study) :],
     )
     face = face_repeatability(study_recs)
-    shipped = combine(stats, face)
-    pairs = {
-        "original": (base, held_recs),
-        "capture": (held_recs[0], held_recs[1:]),
-        "format": (base_raw, held_recs),
+    face_scale = statistics.median(float(r["scale"]["mm_per_px"]) for r in study_recs)
+    bands = scale_bands(stats, face, face_scale)
+    shipped = study_json(bands, stats, face)
+    tables = {
+        "phantom": {k: _entry(stats[k]) for k in METRIC_KEYS},
+        "single": {k: _entry(v) for k, v in combine(stats, face).items()},
+        "bands": shipped,
     }
-    checks: dict[str, Any] = {}
-    for key, (b, follow) in pairs.items():
-        checks[f"{key}/n"] = (len(follow),)
-        for tag, table in (("old", stats), ("new", shipped)):
-            checks[f"{key}/{tag}"] = false_positives(b, follow, table)
+    pairs = {
+        "original": [(base, held_recs)],
+        "capture": [(held_recs[0], held_recs[1:])],
+        "format": [(base_raw, held_recs)],
+        "fine": [(fine[0], fine[1:])],
+        "phantom": [(phantom_held[i], phantom_held[i + 1 :]) for i in range(len(phantom_held) - 1)],
+    }
+    checks: dict[str, Any] = {"fine/mm_per_px": fine[0]["scale"]["mm_per_px"]}
+    for key, groups in pairs.items():
+        checks[f"{key}/n"] = sum(len(follow) for _b, follow in groups)
+        for tag, table in tables.items():
+            n, j, which = 0, 0, []
+            for b, follow in groups:
+                dn, dj, dw = false_positives(b, follow, table)
+                n, j, which = n + dn, j + dj, which + dw
+            checks[f"{key}/{tag}"] = (n, j, which)
     cal = calibrated_colour(args.captures)
-    rep_md = repeatability_markdown(stats, args.captures, cal, face, len(study), shipped, checks)
+    rep_md = repeatability_markdown(stats, args.captures, cal, face, len(study), bands, checks)
     print(rep_md)
     errs = accuracy(args.seeds)
     hard = accuracy(args.seeds, moderate)
@@ -592,7 +855,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(acc_md)
     if not args.no_write:
-        write_json(shipped, stats, face)
+        write_json(shipped)
         write_section("skinlab-repeatability", rep_md)
         write_section("skinlab-accuracy", acc_md)
 

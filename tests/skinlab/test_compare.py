@@ -124,12 +124,14 @@ def test_missing_or_stale_repeatability_claims_nothing(before, tmp_path):
     assert any("mdc unknown" in n for n in c.notes)
     stale = tmp_path / "old.json"
     stale.write_text(json.dumps({"engine_version": "0.9.0", "metrics": {"L_median": {"sem": 1, "mdc": 2.8}}}))
-    metrics, why = load_repeatability(stale)
-    assert metrics is None and "0.9.0" in why
+    study, why = load_repeatability(stale)
+    assert study is None and "0.9.0" in why
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"engine_version": ENGINE_VERSION, "metrics": _rep(2.0)}))
-    metrics, why = load_repeatability(good)
-    assert why is None and metrics["L_median"]["mdc"] == 2.0
+    study, why = load_repeatability(good)  # the format without scale bands: one band, every scale
+    assert why is None and study is not None
+    (band,) = study.bands
+    assert band.mm_per_px is None and band.metrics["L_median"]["mdc"] == 2.0
 
 
 def test_not_comparable_reasons(before, base_img):

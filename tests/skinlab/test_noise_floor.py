@@ -55,10 +55,11 @@ def test_unchanged_recaptures_stay_inside_the_noise(baseline, follow_ups):
 
     mdc = 1.96·√2·SEM is the 95 % limit of the difference of two captures: a difference that
     is pure noise exceeds it with probability 5 % in the region whose SEM it is. The shipped
-    mdc is the largest per-region SEM of the study, so quieter regions exceed it more rarely,
-    but over the ~360 pairs judged here a handful of exceedances is still what a correct 95 %
-    limit predicts, and asserting none would test luck, not the table. Up to 5 % of the pairs
-    are therefore allowed; with the phantom-only table this rate was about 30 %.
+    study gives each face region its own SEM (the upper 95 % confidence limit of the study's
+    SD, never below the phantom's), so over the ~360 pairs judged here a handful of
+    exceedances is what a correct 95 % limit predicts, and asserting none would test luck,
+    not the table. Up to 5 % of the pairs are therefore allowed; with the phantom-only table
+    this rate was about 30 %.
     """
     hits, judged = [], 0
     for after in follow_ups:

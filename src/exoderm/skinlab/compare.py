@@ -8,6 +8,16 @@ and ``beyond_noise`` (``|delta| > mdc``), which is ``null`` whenever the change 
 judged: no study for this engine version, a metric that is ``null`` on either side, or photos
 that are not comparable.
 
+The noise of a metric depends on the scale of the photo (a one-pixel spot is 0.0025 mm² in a
+close-up at 0.05 mm/px and 0.2 mm² in a face photo at 0.46 mm/px) and, in a face, on the region
+(the masks of small regions move more with the face mesh). The study is therefore split into
+**scale bands** (:class:`MdcBand`): each names the study it comes from, the scale that study was
+run at and the range of scales it applies to, with a per-metric mdc and, where the study has
+regions, a per-region one. :func:`compare` picks the band by the baseline's ``scale.mm_per_px``
+and, per region, takes that region's own mdc if the band has one, else the band's metric-level
+value (:meth:`Repeatability.table`). A scale outside every band's range uses the nearest band,
+and an unknown scale the largest mdc of all bands, each with a note in ``notes``.
+
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -16,6 +26,8 @@ grey copy of the face.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +46,9 @@ __all__ = [
     "REPEATABILITY_PATH",
     "Alignment",
     "Comparison",
+    "MdcBand",
+    "MdcTable",
+    "Repeatability",
     "align",
     "compare",
     "load_repeatability",
@@ -100,15 +115,173 @@ class Comparison:
         }
 
 
-def load_repeatability(
-    path: str | Path | None = None,
-) -> tuple[dict[str, dict[str, float]] | None, str | None]:
-    """Per-metric SEM/MDC of this engine version.
+Entry = dict[str, float]
+"""One metric's repeatability: ``{"sem", "mdc", "cv_pct"}`` (only ``mdc`` is required)."""
+
+
+@dataclass(frozen=True)
+class MdcBand:
+    """The repeatability of the metrics for photos in one range of scales.
+
+    Attributes
+    ----------
+    name : str
+        ``close_up``, ``face``, ... (``all`` for a study without bands).
+    study : str
+        The study the values come from (``phantom``, ``real face``).
+    study_mm_per_px : float or None
+        The scale the study was run at.
+    mm_per_px : tuple of float or None
+        ``(low, high)``: the scales the band applies to; None: every scale.
+    metrics : dict
+        ``{metric: Entry}``, the band's value for a region it has no own value for.
+    regions : dict
+        ``{region: {metric: Entry}}``, the region's own values where the study has regions.
+    """
+
+    name: str
+    study: str
+    study_mm_per_px: float | None
+    mm_per_px: tuple[float, float] | None
+    metrics: dict[str, Entry]
+    regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
+
+    def distance(self, mm_per_px: float) -> float:
+        """How far (in log scale) ``mm_per_px`` lies outside the band's range; 0 inside."""
+        if self.mm_per_px is None:
+            return 0.0
+        lo, hi = self.mm_per_px
+        if mm_per_px < lo:
+            return math.log(lo / mm_per_px)
+        if mm_per_px > hi:
+            return math.log(mm_per_px / hi)
+        return 0.0
+
+    def describe(self) -> str:
+        at = "" if self.study_mm_per_px is None else f" at {self.study_mm_per_px:.3g} mm/px"
+        return f"the {self.name.replace('_', '-')} band ({self.study} study{at})"
+
+
+@dataclass(frozen=True)
+class MdcTable:
+    """The mdc values that apply to one comparison: per metric and, where known, per region."""
+
+    metrics: dict[str, Entry]
+    regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
+
+    def mdc(self, region: str, key: str) -> float | None:
+        """The region's own mdc if it has a positive one, else the metric-level mdc (None: unknown)."""
+        own = self.regions.get(region, {}).get(key, {}).get("mdc")
+        if own is not None and own > 0:
+            return float(own)
+        e = self.metrics.get(key)
+        return None if e is None or e.get("mdc") is None else float(e["mdc"])
+
+
+@dataclass(frozen=True)
+class Repeatability:
+    """The engine's repeatability study as :func:`compare` uses it: one or more scale bands."""
+
+    bands: tuple[MdcBand, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Repeatability:
+        """From the JSON of ``data/repeatability.json`` or from a bare metric table.
+
+        A mapping with ``bands`` is the current file. One with ``metrics`` but no ``bands`` (the
+        format before the scale bands) and a bare ``{metric: {"sem", "mdc", ...}}``
+        table are read as one band that applies at every scale.
+
+        Raises
+        ------
+        ValueError, TypeError, KeyError
+            When the mapping has neither shape.
+        """
+        if "bands" in data:
+            bands = []
+            for b in data["bands"]:
+                rng = b.get("mm_per_px")
+                bands.append(
+                    MdcBand(
+                        name=str(b["name"]),
+                        study=str(b.get("study", b["name"])),
+                        study_mm_per_px=None
+                        if b.get("study_mm_per_px") is None
+                        else float(b["study_mm_per_px"]),
+                        mm_per_px=None if rng is None else (float(rng[0]), float(rng[1])),
+                        metrics=_entries(b["metrics"]),
+                        regions={str(r): _entries(m) for r, m in b.get("regions", {}).items()},
+                    )
+                )
+            if not bands:
+                raise ValueError("the study has no scale bands")
+            return cls(tuple(bands))
+        table = data["metrics"] if isinstance(data.get("metrics"), Mapping) else data
+        return cls((MdcBand("all", "repeatability", None, None, _entries(table)),))
+
+    def table(self, mm_per_px: float | None) -> tuple[MdcTable, list[str]]:
+        """The mdc values for a baseline at ``mm_per_px``, and notes on how they were chosen.
+
+        The band whose range holds the scale (on a boundary, the coarser band: its values are
+        the larger ones); outside every range the nearest band, with a note; an unknown scale
+        takes for each metric the largest metric-level mdc of all bands, with a note.
+        """
+        if len(self.bands) == 1:
+            band = self.bands[0]
+            notes = []
+            if mm_per_px is not None and band.distance(mm_per_px) > 0:
+                notes.append(self._outside(mm_per_px, band))
+            return MdcTable(band.metrics, band.regions), notes
+        if mm_per_px is None:
+            largest: dict[str, Entry] = {}
+            for band in self.bands:
+                for key, e in band.metrics.items():
+                    if e.get("mdc") is None:
+                        continue
+                    if key not in largest or float(e["mdc"]) > float(largest[key]["mdc"]):
+                        largest[key] = e
+            return MdcTable(largest), [
+                "scale unknown: each metric's mdc is the largest of the repeatability study's "
+                "scale bands (" + ", ".join(b.name.replace("_", "-") for b in self.bands) + ")"
+            ]
+        inside = [b for b in self.bands if b.distance(mm_per_px) == 0]
+        if inside:
+            band = max(inside, key=lambda b: b.study_mm_per_px or 0.0)
+            return MdcTable(band.metrics, band.regions), []
+        band = min(self.bands, key=lambda b: b.distance(mm_per_px))
+        return MdcTable(band.metrics, band.regions), [self._outside(mm_per_px, band)]
+
+    def _outside(self, mm_per_px: float, band: MdcBand) -> str:
+        ranges = [b.mm_per_px for b in self.bands if b.mm_per_px is not None]
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        return (
+            f"scale {mm_per_px:.3g} mm/px is outside the range of the repeatability study "
+            f"({lo:.3g} to {hi:.3g} mm/px): the mdc of the nearest scale band, "
+            f"{band.describe()}, is used"
+        )
+
+
+def _entries(table: Mapping[str, Any]) -> dict[str, Entry]:
+    out = {}
+    for key, e in table.items():
+        if not isinstance(e, Mapping):
+            raise TypeError(f"{key}: expected an object with an mdc, got {e!r}")
+        out[str(key)] = {k: float(v) for k, v in e.items() if v is not None}
+    return out
+
+
+def load_repeatability(path: str | Path | None = None) -> tuple[Repeatability | None, str | None]:
+    """The repeatability study (mdc per scale band, metric and region) of this engine version.
+
+    A file of another engine version, a missing or unreadable one or one of neither known shape
+    gives None: mdc unknown, no change is claimed. A file in the format before the scale bands
+    (``{"engine_version", "metrics": {metric: {"sem", "mdc", "cv_pct"}}}``, no ``bands``) is
+    still read, as one band that applies at every scale and to every region.
 
     Returns
     -------
-    metrics : dict or None
-        ``{metric_key: {"sem", "mdc", "cv_pct"}}``; None when unavailable.
+    study : Repeatability or None
+        None when unavailable.
     note : str or None
         Why it is unavailable.
     """
@@ -119,12 +292,16 @@ def load_repeatability(
         return None, f"no repeatability study ({p.name} missing): mdc unknown, no change is claimed"
     except (OSError, ValueError) as exc:
         return None, f"repeatability study unreadable ({exc}): mdc unknown, no change is claimed"
-    if data.get("engine_version") != ENGINE_VERSION:
+    if not isinstance(data, dict) or data.get("engine_version") != ENGINE_VERSION:
+        version = data.get("engine_version") if isinstance(data, dict) else None
         return None, (
-            f"repeatability study is for engine {data.get('engine_version')}, not {ENGINE_VERSION}: "
+            f"repeatability study is for engine {version}, not {ENGINE_VERSION}: "
             "mdc unknown, no change is claimed"
         )
-    return dict(data.get("metrics", {})), None
+    try:
+        return Repeatability.from_dict(data), None
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"repeatability study unreadable ({exc!r}): mdc unknown, no change is claimed"
 
 
 def _reasons(before: Analysis, after: Analysis) -> list[str]:
@@ -258,7 +435,7 @@ def compare(
     before: Analysis,
     after: Analysis,
     *,
-    repeatability: str | Path | dict[str, dict[str, float]] | None = None,
+    repeatability: str | Path | Mapping[str, Any] | Repeatability | None = None,
     heatmap: bool = True,
 ) -> Comparison:
     """Compare a follow-up analysis with its baseline.
@@ -267,9 +444,11 @@ def compare(
     ----------
     before, after : Analysis
         Results of :func:`exoderm.skinlab.pipeline.analyze` (with arrays kept for the heat map).
-    repeatability : path or dict, optional
-        The repeatability study (``{"metric": {"sem", "mdc", "cv_pct"}}`` or the JSON file);
-        defaults to the engine's ``data/repeatability.json``.
+    repeatability : path, mapping or Repeatability, optional
+        The repeatability study: the JSON file, its content (with ``bands``), a bare
+        ``{"metric": {"sem", "mdc", "cv_pct"}}`` table (one band for every scale) or a
+        :class:`Repeatability`; defaults to the engine's ``data/repeatability.json``. The
+        band is chosen by the baseline's scale (see :meth:`Repeatability.table`).
     heatmap : bool
         Align the photos and compute the ΔL* heat map.
 
@@ -278,21 +457,23 @@ def compare(
     Comparison
     """
     notes: list[str] = []
-    if isinstance(repeatability, dict):
-        rep: dict[str, dict[str, float]] | None = repeatability
+    study: Repeatability | None
+    if isinstance(repeatability, Repeatability):
+        study = repeatability
+    elif isinstance(repeatability, Mapping):
+        study = Repeatability.from_dict(repeatability)
     else:
-        rep, why = load_repeatability(repeatability)
+        study, why = load_repeatability(repeatability)
         if why:
             notes.append(why)
-    if rep is not None:
-        degenerate = sorted(k for k, v in rep.items() if v.get("mdc") is not None and not float(v["mdc"]) > 0)
-        if degenerate:
-            # a study whose repeats never varied cannot bound the noise of real photos
-            notes.append("mdc 0 in the repeatability study, treated as unknown: " + ", ".join(degenerate))
-            rep = {k: v for k, v in rep.items() if k not in degenerate}
+    table: MdcTable | None = None
+    if study is not None:
+        table, why_band = study.table(before.mm_per_px)
+        notes += why_band
     reasons = _reasons(before, after)
     comparable = not reasons
     regions: dict[str, dict[str, dict[str, Any]]] = {}
+    degenerate: set[str] = set()
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -302,9 +483,11 @@ def compare(
         for key in mb:
             vb, va = json_value(mb.get(key)), json_value(ma.get(key))
             delta = None if vb is None or va is None else float(va) - float(vb)
-            mdc = None
-            if rep is not None and key in rep and rep[key].get("mdc") is not None:
-                mdc = float(rep[key]["mdc"])
+            mdc = None if table is None else table.mdc(name, key)
+            if mdc is not None and not mdc > 0:
+                # a study whose repeats never varied cannot bound the noise of real photos
+                degenerate.add(key)
+                mdc = None
             beyond = None
             if comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
@@ -316,6 +499,8 @@ def compare(
                 "beyond_noise": beyond,
             }
         regions[name] = out
+    if degenerate:
+        notes.append("mdc 0 in the repeatability study, treated as unknown: " + ", ".join(sorted(degenerate)))
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:
