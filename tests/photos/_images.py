@@ -16,3 +16,11 @@ def phantom_png(seed: int = 0, *, side: int = 480, **design) -> bytes:
     out = io.BytesIO()
     Image.fromarray(phantom.rgb).save(out, "PNG")
     return out.getvalue()
+
+
+def phantom_jpeg(seed: int = 0, *, quality: int, side: int = 480, **design) -> bytes:
+    """The close-up of :func:`phantom_png` saved as a JPEG of ``quality`` (as a camera would)."""
+    phantom = make_phantom(shape=(side, side * 4 // 3), mm_per_px=MM_PER_PX, seed=seed, **design)
+    out = io.BytesIO()
+    Image.fromarray(phantom.rgb).save(out, "JPEG", quality=quality)
+    return out.getvalue()

@@ -15,7 +15,7 @@ from exoderm.skinlab.phantom import Perturbation
 from tests import factories
 from tests.photos import _corpus
 from tests.photos._helpers import stored_files
-from tests.photos._images import MM_PER_PX, phantom_png
+from tests.photos._images import MM_PER_PX, phantom_jpeg, phantom_png
 
 DARKER = Perturbation(exposure=0.5)  # one stop darker than the baseline
 
@@ -108,6 +108,58 @@ def test_a_darker_photo_at_another_scale_is_warned_about_but_may_be_uploaded(
 
 
 @pytest.mark.django_db
+def test_a_more_compressed_jpeg_is_warned_about_by_the_quality_of_the_files_as_sent(
+    client, clinician, patient, photo_consent
+):
+    baseline, _ = upload_photo(
+        patient=patient, chunks=[phantom_jpeg(1, quality=95, spots=30)], view="close_up", area="cheek_left",
+        timepoint="baseline", mm_per_px=MM_PER_PX, by=clinician,
+    )  # fmt: skip
+    assert baseline.source_jpeg_quality == 95 and baseline.source_format == "jpeg"
+    client.force_login(clinician)
+
+    same = _check(client, patient, phantom_jpeg(2, quality=90, spots=4)).content.decode()
+    assert "Pose, scale and lighting match the baseline" in same
+    # the stored baseline is a re-encoding at quality 95 either way: what counts is the upload's
+    worse = _check(client, patient, phantom_jpeg(2, quality=82, spots=4)).content.decode()
+    assert "compression differs: JPEG quality 13 lower than at the baseline (limit 10)" in worse
+    poor = _check(client, patient, phantom_jpeg(2, quality=60, spots=4)).content.decode()
+    assert "JPEG quality 60 is below 80: fine texture, pores and wrinkles are measured lower" in poor
+    assert "compression differs" not in poor
+    # a lossless upload has no JPEG quality, nor has a PNG baseline
+    assert (
+        "Pose, scale and lighting match" in _check(client, patient, phantom_png(2, spots=4)).content.decode()
+    )
+
+    clinician.language = "de"
+    clinician.save()
+    german = _check(client, patient, phantom_jpeg(2, quality=82, spots=4)).content.decode()
+    assert "Komprimierung weicht ab: JPEG-Qualität 13 niedriger als beim Ausgangsbefund (Grenze 10)" in german
+    german = _check(client, patient, phantom_jpeg(2, quality=60, spots=4)).content.decode()
+    assert "JPEG-Qualität 60 liegt unter 80: feine Textur, Poren und Falten" in german
+    assert Photo.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_baseline_without_a_recorded_quality_is_not_compared_for_compression(
+    client, clinician, patient, photo_consent
+):
+    baseline, _ = upload_photo(
+        patient=patient, chunks=[phantom_jpeg(1, quality=95, spots=30)], view="close_up", area="cheek_left",
+        timepoint="baseline", mm_per_px=MM_PER_PX, by=clinician,
+    )  # fmt: skip
+    Photo.objects.filter(pk=baseline.pk).update(source_jpeg_quality=None)  # stored before it was recorded
+    client.force_login(clinician)
+    assert b"Pose, scale and lighting match" in _check(client, patient, phantom_jpeg(2, quality=82)).content
+    assert b"JPEG quality 60 is below 80" in _check(client, patient, phantom_jpeg(2, quality=60)).content
+    png, _ = upload_photo(
+        patient=patient, chunks=[phantom_png(3)], view="close_up", area="cheek_left",
+        timepoint="follow_up", mm_per_px=MM_PER_PX, by=clinician,
+    )  # fmt: skip
+    assert png.source_format == "png" and png.source_jpeg_quality is None
+
+
+@pytest.mark.django_db
 def test_a_hostile_file_is_refused_with_the_uploads_message_and_leaves_nothing(
     client, clinician, patient, baseline
 ):
@@ -173,6 +225,9 @@ def test_the_api_check(api_as, clinician, researcher, patient, photo_consent, ot
         ("exposure", pytest.approx(-1.0, abs=0.1), pytest.approx(1 / 3)),
     ]
     assert darker["differences"][0]["message"].startswith("scale differs by 20 %")
+    poor = _api_check(api, patient, phantom_jpeg(2, quality=50)).json()
+    assert [(d["kind"], d["value"], d["limit"]) for d in poor["differences"]] == [("jpeg_quality", 50, 80)]
+    assert poor["differences"][0]["message"].startswith("JPEG quality 50 is below 80")
 
     hostile = _api_check(api, patient, _corpus.pdf())
     assert hostile.status_code == 422 and [e["field"] for e in hostile.json()["errors"]] == ["file"]

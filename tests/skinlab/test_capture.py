@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 
 import cv2
 import pytest
+from PIL import Image
 from tests.skinlab._images import astronaut_face
 
 from exoderm.skinlab.capture import (
     MAX_EXPOSURE_DIFF_EV,
+    MAX_JPEG_QUALITY_DROP,
+    MIN_JPEG_QUALITY,
     CaptureDifference,
     capture_differences,
     capture_stats,
 )
+from exoderm.skinlab.compare import load_repeatability
 from exoderm.skinlab.io import SkinlabError
+from exoderm.skinlab.jpeg import ijg_table, jpeg_quality, quality_from_tables
 from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.skinlab.pipeline import analyze
 
 SHAPE = (480, 640)
 
@@ -104,3 +111,123 @@ def test_a_face_view_without_a_face_has_no_pose():
 def test_a_bad_scale_is_refused():
     with pytest.raises(SkinlabError):
         capture_stats(make_phantom(shape=SHAPE, seed=1).rgb, roi="full", mm_per_px=0.0)
+
+
+# ---- compression ----------------------------------------------------------------------------
+
+
+def _encoded(rgb, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, fmt, **params)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def closeup_rgb():
+    return make_phantom(
+        shape=SHAPE, seed=1, spots=30, perturb=Perturbation(noise_sd=2.0, blur_sigma_px=0.6)
+    ).rgb
+
+
+@pytest.mark.parametrize("quality", [10, 49, 50, 75, 80, 85, 92, 100])
+def test_the_jpeg_quality_is_read_back_from_the_quantisation_tables(closeup_rgb, quality):
+    assert jpeg_quality(_encoded(closeup_rgb, "JPEG", quality=quality)) == quality
+    assert jpeg_quality(_encoded(closeup_rgb, "JPEG", quality=quality, subsampling=0)) == quality
+    ok, buf = cv2.imencode(".jpg", closeup_rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok and jpeg_quality(buf.tobytes()) == quality
+
+
+def test_a_table_of_its_own_gives_the_nearest_quality(closeup_rgb):
+    # a camera's own table: the IJG table of quality 70 with a few entries changed
+    table = ijg_table(70)
+    table[0] += 1
+    table[63] -= 3
+    own = _encoded(closeup_rgb, "JPEG", qtables=[table, ijg_table(70)])
+    assert jpeg_quality(own) == 70
+    assert quality_from_tables({}) is None
+
+
+def test_formats_without_jpeg_quality(closeup_rgb, tmp_path):
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    for fmt in ("PNG", "TIFF", "HEIF"):
+        data = _encoded(closeup_rgb, fmt)
+        assert jpeg_quality(data) is None, fmt
+        path = tmp_path / f"photo.{fmt.lower()}"
+        path.write_bytes(data)
+        assert jpeg_quality(path) is None, fmt
+    assert jpeg_quality(tmp_path / "missing.jpg") is None
+    assert jpeg_quality(b"\xff\xd8\xff\xe0 not really a JPEG") is None
+
+
+def _stats(rgb, fmt: str = "JPEG", **params):
+    return capture_stats(_encoded(rgb, fmt, **params), roi="full", mm_per_px=0.05)
+
+
+def test_capture_stats_reads_the_quality_of_a_jpeg_file(closeup_rgb, tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_encoded(closeup_rgb, "JPEG", quality=83))
+    assert capture_stats(path, roi="full", mm_per_px=0.05).jpeg_quality == 83
+    assert _stats(closeup_rgb, quality=91).jpeg_quality == 91
+    assert _stats(closeup_rgb, "PNG").jpeg_quality is None
+    assert capture_stats(closeup_rgb, roi="full", mm_per_px=0.05).jpeg_quality is None  # pixels
+    assert _stats(closeup_rgb, quality=91).to_dict()["jpeg_quality"] == 91
+
+
+def test_a_follow_up_compressed_much_more_than_the_baseline_is_reported(closeup_rgb):
+    baseline = _stats(closeup_rgb, quality=95)
+    (difference,) = capture_differences(baseline, _stats(closeup_rgb, quality=95 - MAX_JPEG_QUALITY_DROP - 3))
+    assert difference.kind == "compression"
+    assert difference.value == -(MAX_JPEG_QUALITY_DROP + 3) and difference.limit == MAX_JPEG_QUALITY_DROP
+    assert (
+        str(difference)
+        == f"compression differs: JPEG quality {MAX_JPEG_QUALITY_DROP + 3} lower than the baseline "
+        f"(limit {MAX_JPEG_QUALITY_DROP})"
+    )
+    # within the allowed drop, the same quality, or a better one: nothing
+    for q in (95 - MAX_JPEG_QUALITY_DROP, 95, 100):
+        assert capture_differences(baseline, _stats(closeup_rgb, quality=q)) == [], q
+
+
+def test_a_follow_up_below_the_quality_floor_is_reported(closeup_rgb):
+    later = _stats(closeup_rgb, quality=MIN_JPEG_QUALITY - 20)
+    for baseline in (_stats(closeup_rgb, quality=95), _stats(closeup_rgb, quality=MIN_JPEG_QUALITY - 20)):
+        (difference,) = capture_differences(baseline, later)  # reported once, as the floor
+        assert difference.kind == "jpeg_quality"
+        assert difference.value == MIN_JPEG_QUALITY - 20 and difference.limit == MIN_JPEG_QUALITY
+        assert str(difference).startswith(f"JPEG quality {MIN_JPEG_QUALITY - 20} is below {MIN_JPEG_QUALITY}")
+    assert (
+        capture_differences(_stats(closeup_rgb, quality=85), _stats(closeup_rgb, quality=MIN_JPEG_QUALITY))
+        == []
+    )
+
+
+def test_lossless_files_are_never_reported_for_compression(closeup_rgb):
+    png, jpeg95 = _stats(closeup_rgb, "PNG"), _stats(closeup_rgb, quality=95)
+    assert capture_differences(png, _stats(closeup_rgb, quality=MIN_JPEG_QUALITY + 1)) == []
+    assert capture_differences(jpeg95, png) == []
+    assert capture_differences(jpeg95, _stats(closeup_rgb, "TIFF")) == []
+    # but a JPEG follow-up below the floor is, whatever the baseline
+    (difference,) = capture_differences(png, _stats(closeup_rgb, quality=50))
+    assert difference.kind == "jpeg_quality"
+
+
+def test_the_thresholds_follow_the_measurement():
+    """Fine detail (pores) lost between the study's JPEG quality and the limits stays well under
+    the close-up mdc: a real run of the engine on one phantom design at 0.05 mm/px."""
+    ph = make_phantom(
+        seed=4, spots=10, wrinkles=4, pores=300, perturb=Perturbation(noise_sd=2.0, blur_sigma_px=0.6)
+    )
+    pores = {}
+    for q in (90, MIN_JPEG_QUALITY, 50):
+        data = _encoded(ph.rgb, "JPEG", quality=q)
+        pores[q] = (
+            analyze(data, roi="full", mm_per_px=0.05, keep_arrays=False).regions["full"].metrics["pore_count"]
+        )
+    study, why = load_repeatability()
+    assert study is not None, why
+    (close,) = [b for b in study.bands if b.name == "close_up"]
+    mdc = close.metrics["pore_count"]["mdc"]
+    assert abs(pores[MIN_JPEG_QUALITY] - pores[90]) < 0.5 * mdc, pores
+    assert pores[50] < pores[MIN_JPEG_QUALITY] < pores[90] + 5, pores  # compression removes pores

@@ -5,10 +5,16 @@ decode, re-encode) in a temporary file that is removed in every case; nothing is
 row is written. skinlab's quick capture measurement (:mod:`exoderm.skinlab.capture`) then reads
 pose, scale (or face size), exposure and white balance of the new photo and of the baseline photo
 and lists what differs beyond the limits. The result is advice: the photo may still be uploaded.
+
+Compression is judged on the files as sent: the stored file is a re-encoding (JPEG quality 95 for
+JPEG and HEIC uploads), so the new photo's JPEG quality is read from the upload itself and the
+baseline's from what its upload recorded (``Photo.source_jpeg_quality``; None for PNG, TIFF and
+HEIC uploads and for photos stored before it was recorded, which are then not compared for it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -90,6 +96,15 @@ def describe(difference: CaptureDifference) -> str:
             )
         )
         return text % percent
+    if d.kind == "jpeg_quality":
+        return _(
+            "JPEG quality %(value)s is below %(limit)s: fine texture, pores and wrinkles are measured "
+            "lower (save the photo at a higher quality)"
+        ) % {"value": _rounded(d.value or 0, 0), "limit": _rounded(d.limit or 0, 0)}
+    if d.kind == "compression":
+        return _(
+            "compression differs: JPEG quality %(value)s lower than at the baseline (limit %(limit)s)"
+        ) % {"value": _rounded(d.value or 0, 0), "limit": _rounded(d.limit or 0, 0)}
     if d.kind == "pose_unknown":
         return _("the head pose can be measured on only one of the two photos (is the whole face visible?)")
     return _("the scale is known for only one of the two photos (enter it for both or for neither)")
@@ -116,6 +131,7 @@ def check_capture(
     with storage.temp_file(".check") as upload:
         receive_file(chunks, upload)
         image = clean_image(upload, time_zone=patient.clinic.time_zone)
+        quality = engine.jpeg_quality(upload) if image.source_format == "jpeg" else None
     baseline = selectors.baseline_photo(patient=patient, view=view, area=area)
     if baseline is None:
         return CaptureCheck(None)
@@ -130,4 +146,7 @@ def check_capture(
     before = engine.capture_stats(
         storage.path_of(baseline.file_name), view=baseline.view, mm_per_px=baseline.mm_per_px
     )
+    # the files as sent, not their re-encodings (see the module docstring)
+    new = dataclasses.replace(new, jpeg_quality=quality)
+    before = dataclasses.replace(before, jpeg_quality=baseline.source_jpeg_quality)
     return CaptureCheck(baseline, engine.capture_differences(before, new))

@@ -15,6 +15,7 @@ __all__ = [
     "capture_stats",
     "compare_records",
     "current_version",
+    "jpeg_quality",
     "measure_photo",
     "overlay_png",
 ]
@@ -75,11 +76,21 @@ def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
 
 
 def capture_stats(image: Path | bytes, *, view: str, mm_per_px: float | None) -> CaptureStats:
-    """skinlab's quick capture measurement (pose, scale, face size, exposure, white balance) of
-    one image, for the check before upload. Raises ``skinlab.io.SkinlabError`` for a bad image."""
+    """skinlab's quick capture measurement (pose, scale, face size, exposure, white balance, JPEG
+    quality) of one image, for the check before upload. Raises ``skinlab.io.SkinlabError`` for a
+    bad image."""
     from exoderm.skinlab.capture import capture_stats as measure
 
     return measure(image, roi=roi_for(view), mm_per_px=mm_per_px)
+
+
+def jpeg_quality(path: Path) -> int | None:
+    """The JPEG quality of an upload as sent, estimated from its quantisation tables (skinlab reads
+    only the header, with Pillow); None for PNG, TIFF and HEIC. Read before the upload is
+    re-encoded: the stored file's tables are those of the re-encoding."""
+    from exoderm.skinlab.jpeg import jpeg_quality as estimate
+
+    return estimate(path)
 
 
 def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[CaptureDifference]:

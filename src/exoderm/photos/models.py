@@ -85,6 +85,9 @@ class Photo(models.Model):
     )
     orientation = models.PositiveSmallIntegerField(_("original EXIF orientation"), default=1)
     source_format = models.CharField(_("uploaded format"), max_length=8)
+    source_jpeg_quality = models.PositiveSmallIntegerField(
+        _("JPEG quality of the upload"), null=True, blank=True
+    )  # estimated from its quantisation tables; None for other formats (and photos stored before)
     source_sha256 = models.CharField(max_length=64)
     source_size = models.BigIntegerField()
 

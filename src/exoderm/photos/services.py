@@ -166,6 +166,7 @@ def upload_photo(
         if existing is not None:
             return _same_photo(existing, patient, by), False
         image = clean_image(upload, time_zone=clinic.time_zone)
+        quality = engine.jpeg_quality(upload) if image.source_format == "jpeg" else None
         storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = storage.relative_name(clinic_id=clinic.pk, sha256=sha256, extension=image.extension)
@@ -179,7 +180,8 @@ def upload_photo(
         photo = Photo(
             clinic=clinic, patient=patient, visit=visit, session=session, timepoint=timepoint, view=view,
             area=area, mm_per_px=mm_per_px, taken_at=moment or timezone.now(), taken_at_source=moment_source,
-            orientation=image.orientation, source_format=image.source_format, source_sha256=source_sha256,
+            orientation=image.orientation, source_format=image.source_format,
+            source_jpeg_quality=quality, source_sha256=source_sha256,
             source_size=source_size, file_name=name, sha256=sha256, content_type=image.content_type,
             size_bytes=len(image.data), width=image.width, height=image.height, uploaded_by=by,
         )  # fmt: skip
