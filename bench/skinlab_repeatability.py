@@ -333,7 +333,8 @@ def repeatability_markdown(
     lines += [
         "",
         "Face regions, in both bands (mdc; `*` the phantom's value, which is larger than the "
-        "region's own; metrics not shown use the band's metric-level value):",
+        "region's own; `—` the band's metric-level value; `n/m` not measurable by the face study "
+        "at its scale, so never judged in a face region):",
         "",
         "| metric | " + " | ".join(REGION_SHORT[r] for r in regions) + " |",
         "| --- |" + " ---: |" * len(regions),
@@ -344,20 +345,27 @@ def repeatability_markdown(
             e = face_band["regions"][r].get(k)
             if e is None:
                 cells.append("—")
+            elif e["mdc"] is None:
+                cells.append("n/m")
             else:
                 star = "*" if face[r][k]["sem"] < stats[k]["sem"] else ""
                 cells.append(f"{e['mdc']:.3g}{star}")
         lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
+    zero = {
+        b["name"].replace("_", "-"): [f"`{k}`" for k in METRIC_KEYS if not b["metrics"][k]["mdc"] > 0]
+        for b in bands
+    }
+    zero_text = "; ".join(f"{name} band {', '.join(keys)}" for name, keys in zero.items() if keys)
     lines += [
         "",
-        "An mdc of 0 (no variation in the study: "
-        + "; ".join(
-            f"{b['name'].replace('_', '-')} band "
-            + (", ".join(f"`{k}`" for k in METRIC_KEYS if not b["metrics"][k]["mdc"] > 0) or "none")
-            for b in bands
-        )
-        + ") is read by `compare` as unknown: such a change is never claimed in that band (a "
-        "face region with a value of its own uses it).",
+        "A count that never varied across a study's captures (SD 0) gets the rule of three's "
+        "bound instead: at most 3/n of captures one off, an SD of √(3/n). "
+        + (
+            f"An mdc of 0 remains for {zero_text}: `compare` reads it as unknown and never claims "
+            "such a change in that band (a face region with a value of its own uses it)."
+            if zero_text
+            else "No other metric has an mdc of 0."
+        ),
         "",
         "### Held-out check",
         "",
@@ -443,12 +451,22 @@ def upper_sd_factor(n: int, confidence: float = 0.95) -> float:
     return math.sqrt(k / chi2)
 
 
-def _band_entry(s: dict[str, Any]) -> dict[str, float]:
+COUNT_METRICS = frozenset({"spot_count", "wrinkle_count", "pore_count"})
+
+
+def _band_entry(s: dict[str, Any], key: str) -> dict[str, float]:
     """What a band ships: SEM = the 95 % upper confidence limit of the study's SD (``sd``, over
     ``n`` captures), mdc = 1.96·√2·SEM. Each band holds about a hundred per-region values, each
     estimated from ``n`` captures; the smallest of so many estimates are low by chance (the
-    single table, the largest of them, was not), and a region's mdc must not be."""
-    sem = s["sem"] * upper_sd_factor(int(s["n"]))
+    single table, the largest of them, was not), and a region's mdc must not be.
+
+    A count that never changed across the captures has SD 0, which would leave it unjudgeable;
+    its 95 % upper limit is then the rule of three: at most 3/n of captures one off, an SD of
+    √(3/n) (0.27 for 40 captures, an mdc of 0.76: a change of one is beyond the noise)."""
+    n = int(s["n"])
+    sem = s["sem"] * upper_sd_factor(n)
+    if key in COUNT_METRICS and s["sem"] == 0:
+        sem = math.sqrt(3.0 / n)
     return {
         "sem": round(sem, 6),
         "mdc": round(1.96 * math.sqrt(2.0) * sem, 6),
@@ -491,17 +509,21 @@ def scale_bands(
     shipped = combine(phantom, face)
     regions: dict[str, dict[str, dict[str, float]]] = {}
     for name, rows in face.items():
-        regions[name] = {}
+        # a metric the face study could not measure (wrinkles and texture at its coarse scale)
+        # is listed without an mdc: compare then leaves it unjudged in face regions rather than
+        # take the phantom's noise for a face's (a 3x finer face's re-captures were called
+        # wrinkle changes in up to 43 % of its regions with the phantom's values)
+        regions[name] = {k: {"mdc": None} for k in METRIC_KEYS if k not in rows}
         for k, v in rows.items():
             if v["sem"] > 0:
-                regions[name][k] = _band_entry(v if v["sem"] >= phantom[k]["sem"] else phantom[k])
+                regions[name][k] = _band_entry(v if v["sem"] >= phantom[k]["sem"] else phantom[k], k)
     return [
         {
             "name": "close_up",
             "study": "phantom",
             "study_mm_per_px": phantom_mm_per_px,
             "mm_per_px": [round(phantom_mm_per_px**2 / boundary, 4), round(boundary, 4)],
-            "metrics": {k: _band_entry(phantom[k]) for k in METRIC_KEYS},
+            "metrics": {k: _band_entry(phantom[k], k) for k in METRIC_KEYS},
             "source": {k: "phantom" for k in METRIC_KEYS},
             "regions_study": "real face",
             "regions": json.loads(json.dumps(regions)),
@@ -511,7 +533,7 @@ def scale_bands(
             "study": "real face",
             "study_mm_per_px": round(face_mm_per_px, 4),
             "mm_per_px": [round(boundary, 4), round(face_mm_per_px**2 / boundary, 4)],
-            "metrics": {k: _band_entry(shipped[k]) for k in METRIC_KEYS},
+            "metrics": {k: _band_entry(shipped[k], k) for k in METRIC_KEYS},
             "source": {
                 k: "phantom" if shipped[k]["region"] is None else f"real face ({shipped[k]['region']})"
                 for k in METRIC_KEYS

@@ -70,7 +70,8 @@ def test_the_bands_cover_the_two_studies(study):
         assert e["mdc"] >= close.metrics[key]["mdc"], key
     for region, rows in face.regions.items():
         for key, e in rows.items():
-            assert e["mdc"] >= close.metrics[key]["mdc"], (region, key)
+            if "mdc" in e:  # the others the face study could not measure (never judged there)
+                assert e["mdc"] >= close.metrics[key]["mdc"], (region, key)
 
 
 def test_a_large_spot_change_on_close_ups_is_beyond_the_noise(study, spots_removed):
@@ -134,7 +135,9 @@ def test_each_face_region_uses_its_own_mdc(study, face_pair):
     for region, rows in c.regions.items():
         for key, row in rows.items():
             e = face.regions.get(region, {}).get(key)
-            if e is not None and e["mdc"] > 0:
+            if e is not None and "mdc" not in e:
+                assert row["mdc"] is None and row["beyond_noise"] is None, (region, key)
+            elif e is not None and e["mdc"] > 0:
                 assert row["mdc"] == pytest.approx(e["mdc"]), (region, key)
                 own += 1
             elif face.metrics[key]["mdc"] > 0:
@@ -146,6 +149,33 @@ def test_each_face_region_uses_its_own_mdc(study, face_pair):
         assert len(set(by_region.values())) > 1, (key, by_region)
         assert min(by_region.values()) < _mdc(face, key), (key, by_region)
         assert max(by_region.values()) <= _mdc(face, key) + 1e-9, (key, by_region)
+
+
+def test_what_the_face_study_cannot_measure_is_not_judged_in_face_regions(study, face_pair):
+    """Wrinkles on a face photographed finer than the boundary (the close-up band): the phantom's
+    mdc does not bound a face's noise, and the face study (0.46 mm/px) measures no wrinkles."""
+    close = _band(study, "close_up")
+    assert close.mm_per_px is not None
+    unstudied = {k for k, e in close.regions["cheek_left"].items() if "mdc" not in e}
+    assert {"wrinkle_count", "wrinkle_length_mm", "texture_rms"} <= unstudied
+    fine = 0.66 * close.mm_per_px[1]  # e.g. 0.1 mm/px, a common face photo
+    records = []
+    for a, wrinkles in zip(face_pair, (6, 2), strict=True):
+        record = a.to_dict()
+        record["scale"] = {"mm_per_px": fine, "source": "caller"}
+        record["regions"]["cheek_left"]["metrics"]["wrinkle_count"] = wrinkles
+        records.append(Analysis.from_dict(record))
+    c = compare(*records, heatmap=False)
+    assert c.comparable, c.reasons
+    row = c.regions["cheek_left"]["wrinkle_count"]
+    assert row["delta"] == -4 and row["mdc"] is None and row["beyond_noise"] is None
+    assert any("not judged" in n and "wrinkle_count" in n for n in c.notes), c.notes
+    # what the face study did measure keeps the region's own value
+    assert c.regions["cheek_left"]["L_median"]["mdc"] == pytest.approx(
+        close.regions["cheek_left"]["L_median"]["mdc"]
+    )
+    # a close-up's one region has no face study behind it: the phantom's value applies
+    assert close.metrics["wrinkle_count"]["mdc"] > 0
 
 
 def test_without_a_scale_the_largest_mdc_of_all_bands_applies(study):

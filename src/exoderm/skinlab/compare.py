@@ -170,12 +170,23 @@ class MdcTable:
     regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
 
     def mdc(self, region: str, key: str) -> float | None:
-        """The region's own mdc if it has a positive one, else the metric-level mdc (None: unknown)."""
-        own = self.regions.get(region, {}).get(key, {}).get("mdc")
-        if own is not None and own > 0:
-            return float(own)
+        """The region's own mdc if it has a positive one, else the metric-level mdc (None: unknown).
+
+        A region listed with a metric but no mdc is one whose study could not measure that metric
+        (wrinkles and texture of the real face at its coarse scale): nothing bounds its noise
+        there, so the mdc is unknown rather than another study's."""
+        own = self.regions.get(region, {}).get(key)
+        if own is not None and own.get("mdc") is None:
+            return None
+        if own is not None and own["mdc"] > 0:
+            return float(own["mdc"])
         e = self.metrics.get(key)
         return None if e is None or e.get("mdc") is None else float(e["mdc"])
+
+    def unstudied(self, region: str, key: str) -> bool:
+        """Whether the region's study could not measure ``key`` (see :meth:`mdc`)."""
+        own = self.regions.get(region, {}).get(key)
+        return own is not None and own.get("mdc") is None
 
 
 @dataclass(frozen=True)
@@ -474,6 +485,7 @@ def compare(
     comparable = not reasons
     regions: dict[str, dict[str, dict[str, Any]]] = {}
     degenerate: set[str] = set()
+    unstudied: set[str] = set()
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -484,6 +496,8 @@ def compare(
             vb, va = json_value(mb.get(key)), json_value(ma.get(key))
             delta = None if vb is None or va is None else float(va) - float(vb)
             mdc = None if table is None else table.mdc(name, key)
+            if table is not None and delta is not None and table.unstudied(name, key):
+                unstudied.add(key)
             if mdc is not None and not mdc > 0:
                 # a study whose repeats never varied cannot bound the noise of real photos
                 degenerate.add(key)
@@ -501,6 +515,11 @@ def compare(
         regions[name] = out
     if degenerate:
         notes.append("mdc 0 in the repeatability study, treated as unknown: " + ", ".join(sorted(degenerate)))
+    if unstudied:
+        notes.append(
+            "not measurable in the face regions by the repeatability study, so not judged there: "
+            + ", ".join(sorted(unstudied))
+        )
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:
