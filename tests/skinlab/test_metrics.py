@@ -361,39 +361,6 @@ def test_medians_and_stats_match_numpy_on_overlapping_regions():
             assert r.metrics[key] == pytest.approx(float(np.median(lab[..., c][m])), abs=0.006), (name, key)
 
 
-def test_region_sums_kernel_matches_numpy():
-    from exoderm.skinlab._kernels import region_sums
-
-    rng = np.random.default_rng(11)
-    h, w = 120, 150
-    planes = [rng.uniform(20, 90, (h, w)), rng.normal(-5, 20, (h, w)), rng.normal(12, 8, (h, w))]
-    crop = np.stack(planes, axis=-1).astype(np.float32)
-    tone, da, tex = (rng.normal(0, 3, (h, w)).astype(np.float32) for _ in range(3))
-    red = (rng.random((h, w)) < 0.1).astype(np.uint8)
-    y0, x0, mh, mw = 17, 23, 80, 90
-    mask = (rng.random((mh, mw)) < 0.6).astype(np.uint8)
-    sel = np.zeros((h, w), bool)
-    sel[y0 : y0 + mh, x0 : x0 + mw] = mask != 0
-    q = np.rint(crop * np.float32(100.0)).astype(np.int64)
-    lo = q[sel].min(axis=0)
-    bins = int((q[sel].max(axis=0) - lo).max()) + 1
-    hists = np.zeros((3, bins), np.int64)
-    npx, s_tone, s_tone2, nred, s_da, s_tex = region_sums(mask, y0, x0, crop, lo, tone, red, da, tex, hists)
-    assert npx == sel.sum()
-    for c in range(3):
-        np.testing.assert_array_equal(hists[c], np.bincount(q[sel][:, c] - lo[c], minlength=bins))
-    t = tone[sel].astype(np.float64)
-    assert s_tone == pytest.approx(t.sum()) and s_tone2 == pytest.approx((t * t).sum())
-    assert nred == red[sel].sum()
-    assert s_da == pytest.approx(da[sel].astype(np.float64).sum())
-    assert s_tex == pytest.approx((tex[sel].astype(np.float64) ** 2).sum())
-    # without a scale (empty planes) and without histogram bins only the pixels are counted
-    none = np.zeros((0, 0), np.float32)
-    empty = np.zeros((3, 0), np.int64)
-    got = region_sums(mask, y0, x0, crop, lo, none, np.zeros((0, 0), np.uint8), none, none, empty)
-    assert got == (npx, 0.0, 0.0, 0, 0.0, 0.0)
-
-
 def _smoothed(img: np.ndarray, s: float) -> np.ndarray:
     """Whole-image Gaussian smoothing as :func:`metrics._max_levels` defines it."""
     ks = int(2 * np.ceil(3 * s) + 1)
