@@ -59,6 +59,35 @@ def test_the_issues_example_shape_with_a_utc_offset_and_no_vial(api_as, scene):
     assert response.json()["applications"][0]["vial"] == scene.vial.pk
 
 
+def test_offsets_beyond_any_time_zone_are_the_same_instants(api_as, scene):
+    """ISO 8601 allows offsets up to ±23:59; PostgreSQL takes ±15:59 at most. Found by the schema
+    fuzzer: such a filter was a server error on PostgreSQL."""
+    odd = dt.timezone(dt.timedelta(hours=17, minutes=6))
+
+    def shifted(value):
+        if isinstance(value, dict):
+            return {k: shifted(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shifted(v) for v in value]
+        if isinstance(value, str) and "T" in value and value[:4].isdigit():
+            return dt.datetime.fromisoformat(value).astimezone(odd).isoformat()
+        return value
+
+    client = api_as(scene.clinician)
+    response = client.post("/sessions", shifted(scene.payload()))
+    assert response.status_code == 201, response.json()
+    recorded = TreatmentSession.objects.get()
+    assert recorded.performed_at == scene.at
+    around = {"performed_from": (scene.at - MIN).astimezone(odd).isoformat()}
+    assert client.get("/sessions", around).json()["count"] == 1
+    assert (
+        client.get("/sessions", {"performed_from": (scene.at + MIN).astimezone(odd).isoformat()}).json()[
+            "count"
+        ]
+        == 0
+    )
+
+
 def test_a_refused_session_lists_every_violation_and_saves_nothing(api_as, scene):
     scene.consent.delete()
     scene.lot.status = LotStatus.QUARANTINED

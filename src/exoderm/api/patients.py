@@ -17,6 +17,7 @@ from ninja.pagination import paginate
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
 from exoderm.api.pagination import Page
+from exoderm.api.types import Instant
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentRecord
@@ -105,11 +106,11 @@ class ScreeningAnswerOut(Schema):
 class ConsentSignIn(Schema):
     kind: str
     signed_by_name: str
-    signed_at: dt.datetime
+    signed_at: Instant
 
 
 class WithdrawIn(Schema):
-    withdrawn_at: dt.datetime | None = Field(None, description="default: now")
+    withdrawn_at: Instant | None = Field(None, description="default: now")
 
 
 class ConsentOut(Schema):

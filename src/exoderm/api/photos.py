@@ -24,6 +24,7 @@ from ninja.pagination import paginate
 
 from exoderm.api.courses import current_user, user_clinic
 from exoderm.api.pagination import Page
+from exoderm.api.types import Instant
 from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
@@ -173,7 +174,7 @@ def upload_photo(
     area: Form[str] = "",
     visit: Form[int | None] = None,
     session: Form[int | None] = None,
-    taken_at: Form[dt.datetime | None] = None,
+    taken_at: Form[Instant | None] = None,
     mm_per_px: Form[float | None] = None,
 ) -> Any:
     """Upload a photo (JPEG, PNG, TIFF or HEIC, recognised by content). 201 when stored, 200 when

@@ -20,6 +20,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
 
 from exoderm.api.pagination import Page
+from exoderm.api.types import Instant
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services
@@ -94,7 +95,7 @@ class LotIn(Schema):
     number: str
     expires_on: dt.date
     vials_received: int
-    received_at: dt.datetime | None = None
+    received_at: Instant | None = None
     logger_interval_minutes: int = 15
 
 
@@ -162,11 +163,11 @@ class VialOut(Schema):
 
 
 class VialActionIn(Schema):
-    at: dt.datetime | None = None
+    at: Instant | None = None
 
 
 class ReadingIn(Schema):
-    recorded_at: dt.datetime
+    recorded_at: Instant
     celsius: Decimal
 
 
@@ -361,7 +362,7 @@ for _action in VIAL_ACTIONS:
 
 @router.get("/lots/{lot_id}/temperatures", response=TemperatureLogOut)
 def temperature_log(
-    request: HttpRequest, lot_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None
+    request: HttpRequest, lot_id: int, since: Instant | None = None, until: Instant | None = None
 ) -> Any:
     """The lot's readings (optionally between ``since`` and ``until``) and every excursion and gap
     of its whole log."""

@@ -8,10 +8,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import AwareDatetime
 
 from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
+from exoderm.api.types import AwareInstant, Instant
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
@@ -29,8 +29,8 @@ Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 class ProcedureIn(Schema):
     kind: str = Field(description="microneedling or fractional_laser", examples=["microneedling"])
     areas: list[str] = Field(examples=[["face"]])
-    started_at: dt.datetime = Field(description="with UTC offset")
-    ended_at: dt.datetime = Field(description="with UTC offset")
+    started_at: Instant = Field(description="with UTC offset")
+    ended_at: Instant = Field(description="with UTC offset")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -49,13 +49,13 @@ class ApplicationIn(Schema):
     )
     volume_ml: Decimal = Field(examples=[2.0])
     areas: list[str] = Field(examples=[["face"]])
-    applied_at: dt.datetime = Field(description="with UTC offset")
+    applied_at: Instant = Field(description="with UTC offset")
 
 
 class SessionIn(Schema):
     patient: Id
     clinician: Id | None = Field(None, description="default: the requesting user")
-    performed_at: dt.datetime = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
+    performed_at: Instant = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
     procedures: list[ProcedureIn] = Field(default_factory=list)
     applications: list[ApplicationIn] = Field(default_factory=list)
     acknowledged_warnings: list[str] = Field(
@@ -147,8 +147,8 @@ class Unprocessable(Problem):
 
 class SessionFilter(Schema):
     patient: Id | None = None
-    performed_from: AwareDatetime | None = Field(None, description="with UTC offset; sessions from then on")
-    performed_until: AwareDatetime | None = Field(None, description="with UTC offset; sessions before then")
+    performed_from: AwareInstant | None = Field(None, description="with UTC offset; sessions from then on")
+    performed_until: AwareInstant | None = Field(None, description="with UTC offset; sessions before then")
 
 
 def _clinic(request: HttpRequest) -> Clinic:
