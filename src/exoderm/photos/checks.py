@@ -131,7 +131,7 @@ def check_capture(
     with storage.temp_file(".check") as upload:
         receive_file(chunks, upload)
         image = clean_image(upload, time_zone=patient.clinic.time_zone)
-        quality = engine.jpeg_quality(upload) if image.source_format == "jpeg" else None
+        quality = engine.jpeg_quality(upload)  # None unless a JPEG
     baseline = selectors.baseline_photo(patient=patient, view=view, area=area)
     if baseline is None:
         return CaptureCheck(None)

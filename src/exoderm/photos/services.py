@@ -166,7 +166,7 @@ def upload_photo(
         if existing is not None:
             return _same_photo(existing, patient, by), False
         image = clean_image(upload, time_zone=clinic.time_zone)
-        quality = engine.jpeg_quality(upload) if image.source_format == "jpeg" else None
+        quality = engine.jpeg_quality(upload)  # None unless a JPEG
         storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = storage.relative_name(clinic_id=clinic.pk, sha256=sha256, extension=image.extension)

@@ -175,11 +175,11 @@ class MdcTable:
         A region listed with a metric but no mdc is one whose study could not measure that metric
         (wrinkles and texture of the real face at its coarse scale): nothing bounds its noise
         there, so the mdc is unknown rather than another study's."""
-        own = self.regions.get(region, {}).get(key)
-        if own is not None and own.get("mdc") is None:
+        if self.unstudied(region, key):
             return None
-        if own is not None and own["mdc"] > 0:
-            return float(own["mdc"])
+        own = self.regions.get(region, {}).get(key, {}).get("mdc")
+        if own is not None and own > 0:
+            return float(own)
         e = self.metrics.get(key)
         return None if e is None or e.get("mdc") is None else float(e["mdc"])
 
