@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import factory
 from django.utils import timezone
@@ -213,6 +214,26 @@ def screen_patient(patient, *, answered_on=None, recorded_by=None, **present):
     return answers
 
 
+def ambiguous_on_the_wall(moment: dt.datetime, tz: ZoneInfo) -> bool:
+    """Whether ``moment``'s wall-clock reading in ``tz`` falls in an hour a clock change repeats."""
+    wall = moment.astimezone(tz).replace(tzinfo=None)
+    return wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def clear_of_clock_changes(
+    start: dt.datetime, tz: ZoneInfo, *, lasting: dt.timedelta, step: dt.timedelta
+) -> dt.datetime:
+    """``start``, moved by ``step`` until neither it nor ``lasting`` later reads ambiguously.
+
+    Forms take the clinic's wall-clock time and refuse one a clock change makes ambiguous, so a
+    scene entered through a form in the night the clocks go back must stay clear of that hour
+    (checking both ends suffices while ``lasting`` is shorter than the repeated hour).
+    """
+    while ambiguous_on_the_wall(start, tz) or ambiguous_on_the_wall(start + lasting, tz):
+        start += step
+    return start
+
+
 class SessionScene:
     """Everything a clinic needs for a session that keeps the protocol, and helpers to record one.
 
@@ -229,8 +250,23 @@ class SessionScene:
         screen_patient(self.patient, recorded_by=self.clinician, **screening)
         self.product = product or ProductFactory(clinic=clinic)
         self.lot = LotFactory(product=self.product)
-        self.at = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+        self.at = clear_of_clock_changes(
+            timezone.now().replace(second=0, microsecond=0) - dt.timedelta(hours=2),
+            ZoneInfo(clinic.time_zone),
+            lasting=dt.timedelta(minutes=25),
+            step=-dt.timedelta(hours=1),
+        )
+        # The clinic's calendar day of the application: the day lot expiry and screening are
+        # judged on, which around midnight is not the server's today.
+        self.day = (self.at + dt.timedelta(minutes=25)).astimezone(ZoneInfo(clinic.time_zone)).date()
         self.vial = ThawedVialFactory(lot=self.lot, thawed_at=self.at + dt.timedelta(minutes=10))
+
+    def ahead(self) -> dt.datetime:
+        """A time clearly in the future, within the 6 hours a session may span, unambiguous."""
+        soon = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=30)
+        return clear_of_clock_changes(
+            soon, ZoneInfo(self.clinic.time_zone), lasting=dt.timedelta(0), step=dt.timedelta(hours=1)
+        )
 
     def procedure(self, **changes):
         data = {

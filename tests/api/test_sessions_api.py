@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 from tests import factories
 
 from exoderm.products.models import LotStatus, VialState
@@ -135,7 +134,7 @@ def test_warnings_must_be_acknowledged_and_are_then_recorded(api_as, scene):
 
 
 def test_a_session_dated_in_the_future_is_refused(api_as, scene):
-    ahead = timezone.now() + dt.timedelta(hours=3)
+    ahead = scene.ahead()
     response = api_as(scene.clinician).post("/sessions", scene.payload(performed_at=ahead.isoformat()))
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"

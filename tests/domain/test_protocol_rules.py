@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -78,7 +77,7 @@ def test_a_time_within_the_clock_tolerance_is_allowed_and_beyond_it_refused(scen
 
 
 def test_a_session_dated_ahead_of_its_procedures_is_refused_for_its_date(scene):
-    violations = refused(scene, performed_at=timezone.now() + dt.timedelta(hours=3))
+    violations = refused(scene, performed_at=scene.ahead())
     assert [(v.rule, v.field) for v in violations] == [("time-in-future", "performed_at")]
 
 
@@ -193,13 +192,13 @@ def test_a_lot_that_is_not_released_is_refused(scene, status):
 
 
 def test_a_lot_past_its_expiry_date_is_refused(scene):
-    scene.lot.expires_on = timezone.localdate() - dt.timedelta(days=1)
+    scene.lot.expires_on = scene.day - dt.timedelta(days=1)
     scene.lot.save()
     assert rules(refused(scene)) == {"lot-not-usable"}
 
 
 def test_a_lot_on_its_expiry_day_in_the_clinics_time_zone_is_allowed(scene):
-    scene.lot.expires_on = (scene.at + 25 * MIN).astimezone(ZoneInfo(scene.clinic.time_zone)).date()
+    scene.lot.expires_on = scene.day
     scene.lot.save()
     assert scene.record()
 

@@ -159,7 +159,7 @@ def test_a_session_completes_the_planned_session_visit_due_that_day(scene):
 def test_a_session_dated_in_the_future_saves_nothing_and_says_so_in_the_users_language(scene):
     before = counts()
     with translation.override("de"), pytest.raises(RuleViolations) as caught:
-        scene.record(performed_at=timezone.now() + dt.timedelta(hours=2))
+        scene.record(performed_at=scene.ahead())
     [violation] = caught.value.violations
     assert (violation.rule, violation.field) == ("time-in-future", "performed_at")
     assert "Zukunft" in violation.message

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
@@ -115,7 +114,7 @@ def test_input_errors_from_the_service_sit_next_to_their_field(client, scene):
 @pytest.mark.django_db
 def test_a_session_dated_in_the_future_is_refused_next_to_its_date(client, scene):
     client.force_login(scene.clinician)
-    ahead = wall(timezone.now() + dt.timedelta(hours=3), scene.clinic)
+    ahead = wall(scene.ahead(), scene.clinic)
     response = client.post(reverse("session-new"), form_data(scene, performed_at=ahead))
     assert response.status_code == 422
     assert "lies in the future" in field_block(response.content.decode(), "performed_at")

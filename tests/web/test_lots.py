@@ -9,9 +9,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from exoderm.patients.selectors import clinic_today
 from exoderm.products.models import Lot, LotStatus, VialState
 from tests import factories
-from tests.web.conftest import logger_csv, wall
+from tests.web.conftest import logger_csv
 
 
 def receive(client, product, *, number, expires_in_days):
@@ -22,7 +23,8 @@ def receive(client, product, *, number, expires_in_days):
             "number": number,
             "expires_on": (timezone.localdate() + dt.timedelta(days=expires_in_days)).isoformat(),
             "vials_received": 4,
-            "received_at": wall(timezone.now() - dt.timedelta(minutes=5), product.clinic),
+            # Noon of the clinic's yesterday: a wall-clock time no clock change makes ambiguous.
+            "received_at": f"{clinic_today(product.clinic) - dt.timedelta(days=1)}T12:00",
             "logger_interval_minutes": 15,
         },
     )
