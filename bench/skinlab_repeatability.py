@@ -57,7 +57,8 @@ by chance. ``phantom`` and ``face_regions`` are the two studies as measured (SEM
 A held-out check compares ``--held-out`` re-captures with seeds not used in the study against the
 original photo (saved as JPEG 90), against one another and against the uncompressed original;
 as many re-captures of the face at about 0.14 mm/px (close-up band) against their original; and
-every pair of as many phantom re-captures. It counts the (region, metric) pairs called
+every pair of as many phantom re-captures; and three uncompressed phantom captures against the
+JPEG ones, with ``compare`` told the file formats and not. It counts the (region, metric) pairs called
 ``beyond_noise`` with the phantom-only table, the previous single table (per metric the worst of
 both studies) and the scale bands.
 """
@@ -65,6 +66,7 @@ both studies) and the scale bands.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -378,10 +380,12 @@ def repeatability_markdown(
         "changes the worst region's noise would hide. The finer face is the astronaut upscaled "
         f"to {FINE_FACE_SIZE} px and re-captured in the same way (shifts scaled): its wrinkles "
         "and texture, which the real-face study at 0.46 mm/px cannot measure, are judged with "
-        "the phantom's mdc, and the face's noise in them is larger. The face-format row is not session noise "
-        "but a change of file format: JPEG compression by itself removes about half of the "
-        "one-pixel spots of this 0.46 mm/px face and lowers `a_excess_mean` by 0.1 to 0.2, so an "
-        "uncompressed baseline against JPEG follow-ups is not a like-for-like comparison.",
+        "the phantom's mdc, and the face's noise in them is larger. The rows with an uncompressed baseline "
+        "are not session noise but a change of file format: JPEG compression by itself removes about "
+        "half of the one-pixel spots of this 0.46 mm/px face, the finest spots and pores of the "
+        "phantom, and lowers `a_excess_mean`, so such a pair is not like-for-like. Told the formats "
+        "(`Analysis.lossless`, known for every file), `compare` does not judge the metrics of "
+        "`COMPRESSION_SENSITIVE` for such a pair; the other metrics stay judged.",
         "",
         "| baseline | follow-ups | phantom-only table | single table | scale bands (this file) |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -389,7 +393,8 @@ def repeatability_markdown(
     for label, key, what in (
         ("face: the original photo (JPEG 90)", "original", "re-captures"),
         ("face: the first held-out re-capture", "capture", "re-captures"),
-        ("face: the original photo, uncompressed", "format", "re-captures"),
+        ("face: the original photo, uncompressed; formats not told to `compare`", "format", "re-captures"),
+        ("face: the original photo, uncompressed; formats told", "format_told", "re-captures"),
         (
             f"face {FINE_FACE_SIZE} px ({checks['fine/mm_per_px']:.3g} mm/px, close-up band): "
             "the original photo (JPEG 90)",
@@ -397,6 +402,8 @@ def repeatability_markdown(
             "re-captures",
         ),
         (f"phantom ({close['study_mm_per_px']:g} mm/px): each held-out re-capture", "phantom", "later ones"),
+        ("phantom: 3 uncompressed captures; formats not told", "phantom_format", "JPEG re-captures each"),
+        ("phantom: 3 uncompressed captures; formats told", "phantom_format_told", "JPEG re-captures each"),
     ):
         cells = []
         for tag in ("phantom", "single", "bands"):
@@ -651,10 +658,14 @@ def _fine_face_record(seed: int | None) -> dict[str, Any]:
     return analyze(img, keep_arrays=False).to_dict()
 
 
-def _phantom_record(seed: int) -> dict[str, Any]:
+def _phantom_record(seed: int, jpeg: bool = True) -> dict[str, Any]:
     """The analysis record of one phantom capture as the clinic makes it: ``analyze`` of the
-    whole close-up (``roi='full'``) at the phantom's known scale."""
-    ph = make_phantom(**phantom_kwargs(), perturb=Perturbation.random(seed))
+    whole close-up (``roi='full'``) at the phantom's known scale; ``jpeg=False`` keeps the
+    capture uncompressed."""
+    perturb = Perturbation.random(seed)
+    if not jpeg:
+        perturb = dataclasses.replace(perturb, jpeg_quality=None)
+    ph = make_phantom(**phantom_kwargs(), perturb=perturb)
     return analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False).to_dict()
 
 
@@ -715,13 +726,20 @@ def combine(
 
 
 def false_positives(
-    baseline: dict[str, Any], follow_ups: list[dict[str, Any]], rep: dict[str, Any]
+    baseline: dict[str, Any],
+    follow_ups: list[dict[str, Any]],
+    rep: dict[str, Any],
+    lossless: tuple[bool | None, bool | None] = (None, None),
 ) -> tuple[int, int, list[str]]:
-    """(beyond_noise, judged, which) over every (follow-up, region, metric) against ``baseline``."""
+    """(beyond_noise, judged, which) over every (follow-up, region, metric) against ``baseline``;
+    ``lossless`` tells ``compare`` the file formats of the baseline and of the follow-ups."""
     base = Analysis.from_dict(baseline)
+    base.lossless = lossless[0]
     hits, judged, which = 0, 0, []
     for rec in follow_ups:
-        c = compare(base, Analysis.from_dict(rec), repeatability=rep, heatmap=False)
+        after = Analysis.from_dict(rec)
+        after.lossless = lossless[1]
+        c = compare(base, after, repeatability=rep, heatmap=False)
         for name, rows in c.regions.items():
             for k, row in rows.items():
                 if row["beyond_noise"] is not None:
@@ -835,7 +853,9 @@ def main(argv: list[str] | None = None) -> None:
         records = pool.starmap(
             _face_record, [(None, True), (None, False)] + [(i, True) for i in study + held]
         )
-        phantom_held = pool.map(_phantom_record, [PHANTOM_HELDOUT_SEED + i for i in range(args.held_out)])
+        phantom_seeds = [PHANTOM_HELDOUT_SEED + i for i in range(args.held_out)]
+        phantom_held = pool.map(_phantom_record, phantom_seeds)
+        phantom_raw = pool.starmap(_phantom_record, [(seed, False) for seed in phantom_seeds[:3]])
         fine = pool.map(_fine_face_record, [None, *held])
     base, base_raw, study_recs, held_recs = (
         records[0],
@@ -852,20 +872,25 @@ def main(argv: list[str] | None = None) -> None:
         "single": {k: _entry(v) for k, v in combine(stats, face).items()},
         "bands": shipped,
     }
+    told = (True, False)  # compare knows the baseline is lossless and the follow-ups JPEGs
+    unknown = (None, None)
     pairs = {
-        "original": [(base, held_recs)],
-        "capture": [(held_recs[0], held_recs[1:])],
-        "format": [(base_raw, held_recs)],
-        "fine": [(fine[0], fine[1:])],
-        "phantom": [(phantom_held[i], phantom_held[i + 1 :]) for i in range(len(phantom_held) - 1)],
+        "original": [(base, held_recs, unknown)],
+        "capture": [(held_recs[0], held_recs[1:], unknown)],
+        "format": [(base_raw, held_recs, unknown)],
+        "format_told": [(base_raw, held_recs, told)],
+        "fine": [(fine[0], fine[1:], unknown)],
+        "phantom": [(phantom_held[i], phantom_held[i + 1 :], unknown) for i in range(len(phantom_held) - 1)],
+        "phantom_format": [(raw, phantom_held, unknown) for raw in phantom_raw],
+        "phantom_format_told": [(raw, phantom_held, told) for raw in phantom_raw],
     }
     checks: dict[str, Any] = {"fine/mm_per_px": fine[0]["scale"]["mm_per_px"]}
     for key, groups in pairs.items():
-        checks[f"{key}/n"] = sum(len(follow) for _b, follow in groups)
+        checks[f"{key}/n"] = sum(len(follow) for _b, follow, _l in groups)
         for tag, table in tables.items():
             n, j, which = 0, 0, []
-            for b, follow in groups:
-                dn, dj, dw = false_positives(b, follow, table)
+            for b, follow, lossless in groups:
+                dn, dj, dw = false_positives(b, follow, table, lossless)
                 n, j, which = n + dn, j + dj, which + dw
             checks[f"{key}/{tag}"] = (n, j, which)
     cal = calibrated_colour(args.captures)

@@ -126,10 +126,10 @@ def test_a_more_compressed_jpeg_is_warned_about_by_the_quality_of_the_files_as_s
     poor = _check(client, patient, phantom_jpeg(2, quality=60, spots=4)).content.decode()
     assert "JPEG quality 60 is below 80: fine texture, pores and wrinkles are measured lower" in poor
     assert "compression differs" not in poor
-    # a lossless upload has no JPEG quality, nor has a PNG baseline
-    assert (
-        "Pose, scale and lighting match" in _check(client, patient, phantom_png(2, spots=4)).content.decode()
-    )
+    # a lossless upload has no JPEG quality to compare, but its format differs from the baseline's
+    lossless = _check(client, patient, phantom_png(2, spots=4)).content.decode()
+    assert "file format differs: the baseline is a JPEG or HEIC, this photo uncompressed" in lossless
+    assert "compression differs" not in lossless
 
     clinician.language = "de"
     clinician.save()
@@ -137,6 +137,11 @@ def test_a_more_compressed_jpeg_is_warned_about_by_the_quality_of_the_files_as_s
     assert "Komprimierung weicht ab: JPEG-Qualität 13 niedriger als beim Ausgangsbefund (Grenze 10)" in german
     german = _check(client, patient, phantom_jpeg(2, quality=60, spots=4)).content.decode()
     assert "JPEG-Qualität 60 liegt unter 80: feine Textur, Poren und Falten" in german
+    german = _check(client, patient, phantom_png(2, spots=4)).content.decode()
+    assert (
+        "Dateiformat weicht ab: der Ausgangsbefund ist ein JPEG oder HEIC, dieses Foto unkomprimiert"
+        in german
+    )
     assert Photo.objects.count() == 1
 
 
@@ -226,8 +231,12 @@ def test_the_api_check(api_as, clinician, researcher, patient, photo_consent, ot
     ]
     assert darker["differences"][0]["message"].startswith("scale differs by 20 %")
     poor = _api_check(api, patient, phantom_jpeg(2, quality=50)).json()
-    assert [(d["kind"], d["value"], d["limit"]) for d in poor["differences"]] == [("jpeg_quality", 50, 80)]
-    assert poor["differences"][0]["message"].startswith("JPEG quality 50 is below 80")
+    assert [(d["kind"], d["value"], d["limit"]) for d in poor["differences"]] == [
+        ("file_format", 1, None),  # the baseline is a PNG
+        ("jpeg_quality", 50, 80),
+    ]
+    assert poor["differences"][0]["message"].startswith("file format differs: the baseline is uncompressed")
+    assert poor["differences"][1]["message"].startswith("JPEG quality 50 is below 80")
 
     hostile = _api_check(api, patient, _corpus.pdf())
     assert hostile.status_code == 422 and [e["field"] for e in hostile.json()["errors"]] == ["file"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 
 import pytest
@@ -12,8 +13,9 @@ from django.utils import timezone
 from exoderm.photos import selectors
 from exoderm.photos.models import Analysis
 from exoderm.photos.services import upload_photo
+from exoderm.skinlab.compare import COMPRESSION_SENSITIVE
 from exoderm.treatments.models import TreatmentSession
-from tests.photos._images import MM_PER_PX, phantom_png
+from tests.photos._images import MM_PER_PX, phantom_jpeg, phantom_png
 
 skinlab_compare = importlib.import_module("exoderm.skinlab.compare")
 
@@ -24,10 +26,10 @@ def _work() -> None:
 
 @pytest.fixture
 def close_up(patient, photo_consent, clinician, django_capture_on_commit_callbacks):
-    def make(seed: int, taken_at: dt.datetime, timepoint: str = "follow_up", **design):
+    def make(seed: int, taken_at: dt.datetime, timepoint: str = "follow_up", encode=phantom_png, **design):
         with django_capture_on_commit_callbacks(execute=True):
             photo, _ = upload_photo(
-                patient=patient, chunks=[phantom_png(seed, **design)], view="close_up", area="cheek_left",
+                patient=patient, chunks=[encode(seed, **design)], view="close_up", area="cheek_left",
                 timepoint=timepoint, mm_per_px=MM_PER_PX, taken_at=taken_at, by=clinician,
             )  # fmt: skip
         return photo
@@ -54,6 +56,27 @@ def test_changes_beyond_the_noise_are_marked_and_the_rest_is_no_measurable_chang
     assert lightness.better is None
     assert rows["texture_rms"].verdict == selectors.Verdict.NOT_JUDGED  # no mdc in the study
     assert [key for _r, c in comparison.changes_beyond_noise() for key in [c.key]] == ["spot_count"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_png_baseline_and_a_jpeg_follow_up_are_not_judged_on_what_compression_changes(
+    close_up, repeatability
+):
+    now = timezone.now()
+    before = close_up(1, now - dt.timedelta(days=60), timepoint="baseline", spots=30)
+    after = close_up(1, now, encode=functools.partial(phantom_jpeg, quality=92), spots=4)
+    assert (before.stored_lossless, after.stored_lossless) == (True, False)
+    _work()
+
+    comparison = selectors.compare_photos(before=before, after=after)
+    assert comparison is not None and comparison.comparable, comparison
+    rows = {c.key: c for c in comparison.regions["full"]}
+    # a real change, called beyond the noise between two PNGs (above), but one JPEG alone could fake
+    assert "spot_count" in COMPRESSION_SENSITIVE
+    assert rows["spot_count"].delta < -3 and rows["spot_count"].verdict == selectors.Verdict.NOT_JUDGED
+    assert rows["L_median"].verdict == selectors.Verdict.NO_CHANGE  # the rest is judged
+    assert comparison.changes_beyond_noise() == []
+    assert any("lossy (JPEG, HEIC) and the other lossless" in note for note in comparison.notes)
 
 
 @pytest.mark.django_db(transaction=True)

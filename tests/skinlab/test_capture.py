@@ -203,14 +203,40 @@ def test_a_follow_up_below_the_quality_floor_is_reported(closeup_rgb):
     )
 
 
-def test_lossless_files_are_never_reported_for_compression(closeup_rgb):
+def test_lossless_files_have_no_jpeg_quality_to_compare(closeup_rgb):
     png, jpeg95 = _stats(closeup_rgb, "PNG"), _stats(closeup_rgb, quality=95)
-    assert capture_differences(png, _stats(closeup_rgb, quality=MIN_JPEG_QUALITY + 1)) == []
-    assert capture_differences(jpeg95, png) == []
-    assert capture_differences(jpeg95, _stats(closeup_rgb, "TIFF")) == []
-    # but a JPEG follow-up below the floor is, whatever the baseline
-    (difference,) = capture_differences(png, _stats(closeup_rgb, quality=50))
-    assert difference.kind == "jpeg_quality"
+    assert [d.kind for d in capture_differences(png, _stats(closeup_rgb, quality=MIN_JPEG_QUALITY + 1))] == [
+        "file_format"
+    ]
+    assert capture_differences(png, _stats(closeup_rgb, "TIFF")) == []
+    # a JPEG follow-up below the floor is reported for that too, whatever the baseline
+    assert [d.kind for d in capture_differences(png, _stats(closeup_rgb, quality=50))] == [
+        "file_format",
+        "jpeg_quality",
+    ]
+    assert [d.kind for d in capture_differences(jpeg95, png)] == ["file_format"]
+
+
+def test_a_lossless_and_a_lossy_file_differ_in_file_format(closeup_rgb):
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    png, tiff = _stats(closeup_rgb, "PNG"), _stats(closeup_rgb, "TIFF")
+    jpeg, heic = _stats(closeup_rgb, quality=92), _stats(closeup_rgb, "HEIF", quality=90)
+    assert (png.lossless, tiff.lossless, jpeg.lossless, heic.lossless) == (True, True, False, False)
+    assert png.to_dict()["lossless"] is True
+    (later_lossy,) = capture_differences(png, jpeg)
+    assert (later_lossy.kind, later_lossy.value) == ("file_format", 1.0)
+    assert str(later_lossy).startswith("file format differs: the baseline is uncompressed, this photo a JPEG")
+    (later_lossless,) = capture_differences(heic, tiff)
+    assert (later_lossless.kind, later_lossless.value) == ("file_format", 0.0)
+    assert str(later_lossless).startswith(
+        "file format differs: this photo is uncompressed, the baseline a JPEG"
+    )
+    # the same kind of file on both sides, or pixels whose file is not known: nothing
+    assert capture_differences(jpeg, heic) == [] and capture_differences(tiff, png) == []
+    pixels = capture_stats(closeup_rgb, roi="full", mm_per_px=0.05)
+    assert pixels.lossless is None and capture_differences(png, pixels) == []
 
 
 def test_the_thresholds_follow_the_measurement():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -173,3 +174,49 @@ def test_compare_from_stored_records(before, moved):
     )
     assert stored.comparable == live.comparable
     assert stored.regions == live.regions
+
+
+def test_a_lossless_baseline_against_jpeg_follow_ups_judges_no_compression_sensitive_metric():
+    """JPEG alone removes the finest spots, pores and part of the redness: against a PNG
+    baseline every JPEG re-capture of the same phantom would show less spot area. Told the
+    formats (as ``analyze`` of a file is), ``compare`` does not judge those metrics."""
+    from exoderm.skinlab.compare import COMPRESSION_SENSITIVE
+    from exoderm.skinlab.phantom import Perturbation, make_phantom
+
+    def capture(seed: int, *, lossless: bool) -> Analysis:
+        perturb = Perturbation.random(seed)  # with a JPEG quality, applied here as the file's
+        ph = make_phantom(
+            seed=0, spots=25, wrinkles=10, red_patches=3, pores=300,
+            perturb=dataclasses.replace(perturb, jpeg_quality=None),
+        )  # fmt: skip
+        bgr = np.ascontiguousarray(ph.rgb[..., ::-1])
+        ok, data = (
+            cv2.imencode(".png", bgr)
+            if lossless
+            else cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, perturb.jpeg_quality])
+        )
+        assert ok
+        return analyze(data.tobytes(), roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False)
+
+    baseline = capture(7000, lossless=True)
+    follow_ups = [capture(seed, lossless=False) for seed in (8000, 8001)]
+    assert baseline.lossless is True and {a.lossless for a in follow_ups} == {False}
+
+    blind = Analysis.from_dict(baseline.to_dict())  # a record that does not know its file format
+    assert blind.lossless is None
+    fooled = [
+        compare(blind, a, heatmap=False).regions["full"]["spot_area_mm2"]["beyond_noise"] for a in follow_ups
+    ]
+    assert fooled == [True, True]  # the trap: the same skin, "less spot area"
+
+    for after in follow_ups:
+        result = compare(baseline, after, heatmap=False)
+        rows = result.regions["full"]
+        assert result.comparable
+        assert {k for k, row in rows.items() if row["beyond_noise"] is None} == COMPRESSION_SENSITIVE
+        assert not any(row["beyond_noise"] for row in rows.values())
+        assert all(rows[k]["mdc"] is not None for k in COMPRESSION_SENSITIVE)  # still shown
+        assert any("lossy (JPEG, HEIC) and the other lossless" in note for note in result.notes)
+    # the same formats on both sides: judged as usual
+    same = compare(follow_ups[0], follow_ups[1], heatmap=False).regions["full"]
+    assert all(same[k]["beyond_noise"] is not None for k in COMPRESSION_SENSITIVE)

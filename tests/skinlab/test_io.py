@@ -99,6 +99,44 @@ def test_heic(tmp_path):
     assert np.abs(out.rgb.astype(int) - img.astype(int)).mean() < 4
 
 
+def test_whether_the_file_kept_every_pixel():
+    from exoderm.skinlab.io import from_array
+
+    img = _photo()
+
+    def encoded(fmt: str, **params) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, fmt, **params)
+        return buf.getvalue()
+
+    def tiff(compression: str | None) -> bytes:
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, img, photometric="rgb", compression=compression)
+        return buf.getvalue()
+
+    lossless = {
+        "jpeg": load_image(_jpeg(img)).lossless,
+        "heic": load_image(encoded("HEIF", quality=95)).lossless,
+        "png": load_image(encoded("PNG")).lossless,
+        "bmp": load_image(encoded("BMP")).lossless,
+        "tiff": load_image(tiff(None)).lossless,
+        "tiff deflate": load_image(tiff("zlib")).lossless,
+        "pixels": from_array(img).lossless,
+    }
+    assert lossless == {
+        "jpeg": False,
+        "heic": False,
+        "png": True,
+        "bmp": True,
+        "tiff": True,
+        "tiff deflate": True,
+        "pixels": None,
+    }
+    assert skio._tiff_lossless(tifffile.COMPRESSION.JPEG) is False
+    assert skio._tiff_lossless(tifffile.COMPRESSION.WEBP) is False
+    assert skio._tiff_lossless(tifffile.COMPRESSION.JPEG2000) is None  # may be either
+
+
 def test_heic_orientation_applied_once():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise

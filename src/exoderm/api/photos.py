@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
-from ninja import File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -143,11 +143,16 @@ class HealingCurveOut(Schema):
 
 
 class DifferenceOut(Schema):
-    kind: str
-    axis: str | None
+    kind: str = Field(
+        description="pose, scale, face_size, exposure, white_balance, jpeg_quality, compression, "
+        "file_format (one photo lossless, the other lossy; value 1 if this photo is the lossy one), "
+        "pose_unknown or scale_unknown",
+        examples=["exposure"],
+    )
+    axis: str | None = Field(description="yaw, pitch or roll, for pose")
     value: float | None
     limit: float | None
-    message: str
+    message: str = Field(description="what differs, in the user's language")
 
 
 class CheckOut(Schema):

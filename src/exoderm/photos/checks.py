@@ -10,6 +10,8 @@ Compression is judged on the files as sent: the stored file is a re-encoding (JP
 JPEG and HEIC uploads), so the new photo's JPEG quality is read from the upload itself and the
 baseline's from what its upload recorded (``Photo.source_jpeg_quality``; None for PNG, TIFF and
 HEIC uploads and for photos stored before it was recorded, which are then not compared for it).
+Whether a file is lossless is read from the stored files: a PNG or TIFF upload is stored as PNG,
+a JPEG or HEIC upload as JPEG.
 """
 
 from __future__ import annotations
@@ -101,6 +103,20 @@ def describe(difference: CaptureDifference) -> str:
             "JPEG quality %(value)s is below %(limit)s: fine texture, pores and wrinkles are measured "
             "lower (save the photo at a higher quality)"
         ) % {"value": _rounded(d.value or 0, 0), "limit": _rounded(d.limit or 0, 0)}
+    if d.kind == "file_format":
+        return (
+            _(
+                "file format differs: the baseline is uncompressed (PNG or TIFF), this photo a JPEG or "
+                "HEIC; compression alone changes spots and redness, so those will not be judged (send "
+                "an uncompressed file as for the baseline)"
+            )
+            if d.value
+            else _(
+                "file format differs: the baseline is a JPEG or HEIC, this photo uncompressed (PNG or "
+                "TIFF); compression alone changes spots and redness, so those will not be judged (send "
+                "a JPEG as for the baseline)"
+            )
+        )
     if d.kind == "compression":
         return _(
             "compression differs: JPEG quality %(value)s lower than at the baseline (limit %(limit)s)"

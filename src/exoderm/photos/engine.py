@@ -101,50 +101,27 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     return differences(baseline, new)
 
 
-def compare_records(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def compare_records(
+    before: dict[str, Any], after: dict[str, Any], *, lossless: tuple[bool | None, bool | None] = (None, None)
+) -> dict[str, Any]:
     """skinlab's comparison of two stored measurement records (no image is read again).
 
-    Returns ``{"comparable", "reasons", "notes", "regions": {region: {metric: {"before", "after",
-    "delta", "mdc", "beyond_noise"}}}}`` as ``exoderm compare --json`` does. Without the arrays the
-    face-size check that needs landmarks is not made; scale, pose, calibration and usability are.
+    ``lossless`` says whether each photo's stored file is lossless (PNG) or lossy (JPEG): the
+    records do not keep it, and skinlab does not judge the compression-sensitive metrics of a
+    mixed pair. Returns ``{"comparable", "reasons", "notes", "regions": {region: {metric:
+    {"before", "after", "delta", "mdc", "beyond_noise"}}}}`` as ``exoderm compare --json`` does.
+    Without the arrays the face-size check that needs landmarks is not made; scale, pose,
+    calibration and usability are.
     """
     from exoderm.skinlab.compare import compare
+    from exoderm.skinlab.pipeline import Analysis
 
-    result = compare(_rebuild(before), _rebuild(after), heatmap=False)
+    a, b = Analysis.from_dict(before), Analysis.from_dict(after)
+    a.lossless, b.lossless = lossless
+    result = compare(a, b, heatmap=False)
     return {
         "comparable": result.comparable,
         "reasons": list(result.reasons),
         "notes": list(result.notes),
         "regions": result.regions,
     }
-
-
-def _rebuild(record: dict[str, Any]) -> Any:
-    from exoderm.skinlab.metrics import RegionMeasurement
-    from exoderm.skinlab.pipeline import Analysis
-    from exoderm.skinlab.quality import Quality
-
-    q = record["quality"]
-    return Analysis(
-        file=record.get("file"),
-        width=record["width"],
-        height=record["height"],
-        calibration=dict(record["calibration"]),
-        scale=dict(record["scale"]),
-        quality=Quality(
-            sharpness=q["sharpness"],
-            clipped_pct=q["clipped_pct"],
-            pose=q.get("pose"),
-            usable=q["usable"],
-            notes=list(q.get("notes", [])),
-        ),
-        regions={
-            name: RegionMeasurement(
-                area_px=r["area_px"],
-                area_mm2=r.get("area_mm2"),
-                metrics=dict(r["metrics"]),
-                notes=list(r["notes"]),
-            )
-            for name, r in record["regions"].items()
-        },
-    )

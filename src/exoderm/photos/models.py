@@ -144,6 +144,12 @@ class Photo(models.Model):
         return f"{self.patient} {self.view} {self.taken_at:%Y-%m-%d}"
 
     @property
+    def stored_lossless(self) -> bool:
+        """Whether the stored file keeps every pixel: PNG (from PNG and TIFF uploads) does, JPEG
+        (from JPEG and HEIC uploads) does not."""
+        return self.content_type == "image/png"
+
+    @property
     def purge_after(self) -> dt.datetime | None:
         """When housekeeping erases this photo from the trash (None while it is not trashed)."""
         if self.trashed_at is None:

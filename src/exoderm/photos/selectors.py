@@ -187,7 +187,7 @@ def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
     a, b = current_analysis(before), current_analysis(after)
     if a is None or b is None:
         return None
-    raw = compare_records(a.data, b.data)
+    raw = compare_records(a.data, b.data, lossless=(before.stored_lossless, after.stored_lossless))
     regions: dict[str, list[MetricChange]] = {}
     for region, metrics in raw["regions"].items():
         rows = []

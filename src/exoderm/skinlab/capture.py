@@ -21,15 +21,19 @@ The reference area is the central part of the face (the mesh's box shrunk by a f
 side) or, for a close-up or without a face, the central 60 % of the image (colour charts sit in
 the corners). Clipped pixels do not count.
 
-Compression is not part of :func:`compare` either:
+Compression:
 
-* **JPEG quality**: the IJG quality (1 to 100) of each JPEG file, estimated from its luminance
-  quantisation table (:func:`exoderm.skinlab.jpeg.jpeg_quality`). JPEG removes fine detail
-  first, so the fine metrics (``texture_rms``, ``pore_count``, ``wrinkle_length_mm``) read lower
-  the stronger the compression; the thresholds come from a measurement on phantoms, given at
-  :data:`MIN_JPEG_QUALITY` and :data:`MAX_JPEG_QUALITY_DROP`. A follow-up below the floor, or
-  more than the allowed drop below a JPEG baseline, is reported. PNG, TIFF and HEIC files (and
-  pixel arrays) have no JPEG quality and are never reported for compression.
+* **JPEG quality** (not part of :func:`compare`): the IJG quality (1 to 100) of each JPEG file,
+  estimated from its luminance quantisation table (:func:`exoderm.skinlab.jpeg.jpeg_quality`).
+  JPEG removes fine detail first, so the fine metrics (``texture_rms``, ``pore_count``,
+  ``wrinkle_length_mm``) read lower the stronger the compression; the thresholds come from a
+  measurement on phantoms, given at :data:`MIN_JPEG_QUALITY` and :data:`MAX_JPEG_QUALITY_DROP`.
+  A follow-up below the floor, or more than the allowed drop below a JPEG baseline, is
+  reported. PNG, TIFF and HEIC files (and pixel arrays) have no JPEG quality.
+* **file format**: one photo lossless (PNG, TIFF) and the other lossy (JPEG, HEIC). Compression
+  alone removes the finest spots and some redness, so :func:`compare` does not judge the
+  metrics of :data:`~exoderm.skinlab.compare.COMPRESSION_SENSITIVE` for such a pair; reported
+  here so the photo can be sent again in the baseline's format.
 """
 
 from __future__ import annotations
@@ -100,6 +104,9 @@ class CaptureStats:
         Median linear red over median linear blue of the reference area.
     jpeg_quality : int or None
         Estimated IJG quality of a JPEG file; None for other formats and pixel arrays.
+    lossless : bool or None
+        Whether the file kept every pixel (PNG, TIFF: True; JPEG, HEIC: False); None for pixel
+        arrays.
     """
 
     pose: dict[str, float] | None
@@ -108,6 +115,7 @@ class CaptureStats:
     luminance: float
     red_blue: float
     jpeg_quality: int | None = None
+    lossless: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +125,7 @@ class CaptureStats:
             "luminance": round(self.luminance, 5),
             "red_blue": round(self.red_blue, 5),
             "jpeg_quality": self.jpeg_quality,
+            "lossless": self.lossless,
         }
 
 
@@ -129,8 +138,9 @@ class CaptureDifference:
     photo), ``exposure`` (EV, > 0 brighter), ``white_balance`` (relative change of red/blue, > 0
     warmer), ``jpeg_quality`` (the new photo's JPEG quality, below the floor ``limit``),
     ``compression`` (JPEG quality, new minus baseline: -20 = 20 lower; ``limit`` the largest
-    drop allowed), ``pose_unknown`` and ``scale_unknown`` (known in only one photo; ``value``
-    None).
+    drop allowed), ``file_format`` (one photo is lossless, the other lossy; ``value`` 1 when the
+    new photo is the lossy one, 0 when the baseline is), ``pose_unknown`` and ``scale_unknown``
+    (known in only one photo; ``value`` None).
     """
 
     kind: str
@@ -151,6 +161,12 @@ class CaptureDifference:
             return (
                 f"JPEG quality {self.value:.0f} is below {self.limit:.0f}: fine texture, pores and "
                 "wrinkles are measured lower"
+            )
+        if self.kind == "file_format":
+            lossy, lossless = ("this photo", "the baseline") if self.value else ("the baseline", "this photo")
+            return (
+                f"file format differs: {lossless} is uncompressed, {lossy} a JPEG or HEIC; compression "
+                "alone changes the spot and redness metrics, which are then not judged"
             )
         if self.kind == "compression":
             assert self.value is not None
@@ -185,7 +201,8 @@ def capture_stats(
     """
     if mm_per_px is not None and not (math.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
-    rgb = as_loaded(image).rgb
+    loaded = as_loaded(image)
+    rgb = loaded.rgb
     quality = jpeg_quality(image) if isinstance(image, (str, Path, bytes)) else None
     preview = make_preview(rgb, PREVIEW_SIDE)
     small = preview.rgb
@@ -216,6 +233,7 @@ def capture_stats(
         luminance=luminance,
         red_blue=red / max(blue, 1e-6),
         jpeg_quality=quality,
+        lossless=loaded.lossless,
     )
 
 
@@ -253,6 +271,8 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     wb = new.red_blue / baseline.red_blue - 1
     if abs(wb) > MAX_WHITE_BALANCE_DIFF:
         out.append(CaptureDifference("white_balance", wb, MAX_WHITE_BALANCE_DIFF))
+    if baseline.lossless is not None and new.lossless is not None and baseline.lossless != new.lossless:
+        out.append(CaptureDifference("file_format", float(baseline.lossless)))
     qb, qn = baseline.jpeg_quality, new.jpeg_quality
     if qn is not None:
         if qn < MIN_JPEG_QUALITY:

@@ -18,6 +18,11 @@ and, per region, takes that region's own mdc if the band has one, else the band'
 value (:meth:`Repeatability.table`). A scale outside every band's range uses the nearest band,
 and an unknown scale the largest mdc of all bands, each with a note in ``notes``.
 
+The study's captures are all JPEGs. When one photo is lossless (PNG, TIFF) and the other lossy
+(JPEG, HEIC), as :attr:`Analysis.lossless` tells, compression alone moves the metrics of
+:data:`COMPRESSION_SENSITIVE` beyond their mdc, so those are not judged for the pair (a note
+says so); the others are.
+
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -41,6 +46,7 @@ from .io import grey
 from .pipeline import Analysis, json_value
 
 __all__ = [
+    "COMPRESSION_SENSITIVE",
     "MAX_POSE_DIFF_DEG",
     "MAX_SCALE_DIFF",
     "REPEATABILITY_PATH",
@@ -57,6 +63,20 @@ __all__ = [
 MAX_POSE_DIFF_DEG = 10.0
 MAX_SCALE_DIFF = 0.10
 REPEATABILITY_PATH = Path(__file__).resolve().parent / "data" / "repeatability.json"
+COMPRESSION_SENSITIVE = frozenset(
+    {
+        "spot_count",
+        "spot_area_mm2",
+        "spot_area_pct",
+        "red_area_pct",
+        "a_excess_mean",
+        "pore_count",
+        "pore_density",
+    }
+)
+"""Metrics that lossy compression by itself moves beyond their mdc (JPEG removes one-pixel spots,
+pores and part of the a* excess): measured with lossless baselines against JPEG re-captures of
+the face and the phantom (``bench/skinlab_repeatability.py``, the file-format rows)."""
 _ALIGN_WIDTH = 320  # px: width of the face for ECC refinement and the heat map
 
 
@@ -486,6 +506,8 @@ def compare(
     regions: dict[str, dict[str, dict[str, Any]]] = {}
     degenerate: set[str] = set()
     unstudied: set[str] = set()
+    formats_differ = None not in (before.lossless, after.lossless) and before.lossless != after.lossless
+    compressed_away: set[str] = set()
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -503,7 +525,9 @@ def compare(
                 degenerate.add(key)
                 mdc = None
             beyond = None
-            if comparable and delta is not None and mdc is not None:
+            if formats_differ and key in COMPRESSION_SENSITIVE and delta is not None:
+                compressed_away.add(key)
+            elif comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
             out[key] = {
                 "before": vb,
@@ -519,6 +543,12 @@ def compare(
         notes.append(
             "not measurable in the face regions by the repeatability study, so not judged there: "
             + ", ".join(sorted(unstudied))
+        )
+    if compressed_away:
+        lossy = "after" if before.lossless else "before"
+        notes.append(
+            f"the {lossy} photo is lossy (JPEG, HEIC) and the other lossless (PNG, TIFF): compression "
+            "alone changes these, so they are not judged: " + ", ".join(sorted(compressed_away))
         )
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None

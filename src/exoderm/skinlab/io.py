@@ -11,6 +11,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -76,6 +77,11 @@ class LoadedImage:
     decoder : str
         Which decoder read the pixels: ``libjpeg-turbo``, ``pillow``, ``opencv``, ``tifffile``
         or ``array`` (passed in as pixels).
+    lossless : bool or None
+        Whether the file kept every pixel as captured: True for PNG and for uncompressed or
+        losslessly compressed TIFF, False for JPEG, HEIC and JPEG-compressed TIFF; None for
+        pixel arrays and formats where it cannot be told. Lossy compression removes the finest
+        spots and some redness, so it decides which metrics two photos can be compared on.
     """
 
     rgb: np.ndarray
@@ -84,6 +90,7 @@ class LoadedImage:
     icc_converted: bool = False
     notes: list[str] = field(default_factory=list)
     decoder: str = "array"
+    lossless: bool | None = None
 
     @property
     def height(self) -> int:
@@ -186,7 +193,12 @@ def _icc_to_srgb(rgb8: np.ndarray, icc: bytes) -> np.ndarray:
 
 
 def _finish(
-    arr: np.ndarray, file: str | None, orientation: int, icc: bytes | None, decoder: str
+    arr: np.ndarray,
+    file: str | None,
+    orientation: int,
+    icc: bytes | None,
+    decoder: str,
+    lossless: bool | None = None,
 ) -> LoadedImage:
     """Common checks: channel layout, greyscale refusal, ICC conversion."""
     notes: list[str] = []
@@ -217,7 +229,7 @@ def _finish(
             converted = True
         except (OSError, ImageCms.PyCMSError) as exc:
             notes.append(f"embedded ICC profile could not be applied ({exc}); sRGB assumed")
-    return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes, decoder)
+    return LoadedImage(np.ascontiguousarray(arr), file, orientation, converted, notes, decoder, lossless)
 
 
 def from_array(rgb: np.ndarray, *, file: str | None = None) -> LoadedImage:
@@ -255,7 +267,7 @@ def _load_jpeg(data: bytes, file: str | None) -> LoadedImage | None:
         arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
     except ValueError as exc:
         raise ImageLoadError(f"corrupt or truncated JPEG: {exc}") from exc
-    return _finish(_orient(arr, orientation), file, orientation, icc, "libjpeg-turbo")
+    return _finish(_orient(arr, orientation), file, orientation, icc, "libjpeg-turbo", lossless=False)
 
 
 def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
@@ -265,6 +277,7 @@ def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
             h, w = page.imagelength, page.imagewidth
             _check_size(w, h)
             arr = page.asarray()
+            lossless = _tiff_lossless(page.compression)
             orientation = int(page.tags.valueof("Orientation", 1) or 1)
             icc = page.tags.valueof("InterColorProfile")
     except ImageLoadError:
@@ -273,7 +286,37 @@ def _load_tiff(data: bytes, file: str | None) -> LoadedImage:
         raise ImageLoadError(f"corrupt or unsupported TIFF: {exc}") from exc
     if isinstance(icc, (tuple, list, np.ndarray)):
         icc = bytes(bytearray(icc))
-    return _finish(_orient(arr, orientation), file, orientation, icc or None, "tifffile")
+    return _finish(_orient(arr, orientation), file, orientation, icc or None, "tifffile", lossless)
+
+
+_LOSSLESS_TIFF = {
+    "NONE",
+    "LZW",
+    "ADOBE_DEFLATE",
+    "DEFLATE",
+    "PACKBITS",
+    "LZMA",
+    "ZSTD",
+    "ZSTD_DEPRECATED",
+    "PNG",
+}
+_LOSSY_TIFF = {
+    "OJPEG",
+    "JPEG",
+    "JPEG_99",
+    "ALT_JPEG",
+    "JPEG_LOSSY",
+    "JPEG_2000_LOSSY",
+    "WEBP",
+    "WEBP_DEPRECATED",
+}
+
+
+def _tiff_lossless(compression: Any) -> bool | None:
+    """True for the TIFF compressions that keep every pixel, False for the JPEG and WebP ones,
+    None for those that may be either (JPEG 2000, JPEG XL)."""
+    name = getattr(compression, "name", str(compression))
+    return True if name in _LOSSLESS_TIFF else False if name in _LOSSY_TIFF else None
 
 
 def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
@@ -285,6 +328,14 @@ def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
             _check_size(*im.size)
             orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
             icc = im.info.get("icc_profile")
+            lossless = {
+                "PNG": True,
+                "BMP": True,
+                "PPM": True,
+                "JPEG": False,
+                "MPO": False,
+                "HEIF": False,
+            }.get(im.format or "")
             im.load()
             im = ImageOps.exif_transpose(im)
     except Image.DecompressionBombError as exc:
@@ -306,9 +357,10 @@ def _load_pillow(data: bytes, file: str | None) -> LoadedImage:
             orientation,
             icc,
             "opencv",
+            lossless,
         )
     arr = np.asarray(im if im.mode in ("RGB", "RGBA") else im.convert("RGB"))
-    return _finish(arr, file, orientation, icc, "pillow")
+    return _finish(arr, file, orientation, icc, "pillow", lossless)
 
 
 def load_image(source: str | Path | bytes) -> LoadedImage:

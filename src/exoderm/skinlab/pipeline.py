@@ -78,6 +78,9 @@ class Analysis:
     landmarks: FaceLandmarks | None = field(default=None, repr=False)
     chart: ChartDetection | None = field(default=None, repr=False)
     ccm: np.ndarray | None = field(default=None, repr=False)
+    lossless: bool | None = None
+    """Whether the photo's file kept every pixel (:attr:`LoadedImage.lossless`); not serialised,
+    so a record rebuilt by :meth:`from_dict` does not know it unless the caller sets it."""
 
     @property
     def mm_per_px(self) -> float | None:
@@ -330,7 +333,7 @@ def analyze(
         q.notes.extend(notes)
         return Analysis(
             loaded.file, w, h, calibration, scale, q, {}, timings, cpu_timings,
-            rgb=rgb if keep_arrays else None, chart=chart, ccm=ccm,
+            rgb=rgb if keep_arrays else None, chart=chart, ccm=ccm, lossless=loaded.lossless,
         )  # fmt: skip
     roi_mask = None
     if mode == "face":
@@ -410,4 +413,5 @@ def analyze(
         loaded.file, w, h, calibration, scale, q, regions, timings, cpu_timings,
         rgb=rgb if keep_arrays else None, box=box, lab=lab if keep_arrays else None,
         masks=masks if keep_arrays else {}, landmarks=lm, chart=chart, ccm=ccm,
+        lossless=loaded.lossless,
     )  # fmt: skip
