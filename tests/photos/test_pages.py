@@ -15,7 +15,7 @@ from exoderm.photos.templatetags.photos import measured
 from tests import factories
 from tests.photos import _corpus
 from tests.photos._helpers import stored_files
-from tests.photos._images import phantom_png
+from tests.photos._images import phantom_jpeg, phantom_png
 
 
 @pytest.fixture
@@ -70,6 +70,30 @@ def test_capture_stores_polls_and_compares(
     with django_assert_max_num_queries(15):  # sessions, photos, analyses: not one query per metric
         results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
     assert results.status_code == 200 and b"red area (%)" in results.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_comparison_says_why_in_the_users_language(
+    logged_in, patient, photo_consent, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    for data, days, scale in ((phantom_png(1), 60, "0.05"), (phantom_jpeg(1, quality=90), 0, "0.06")):
+        taken = (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _capture(logged_in, patient, data, taken_at=taken, mm_per_px=scale).status_code == 302
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+    before, after = Photo.objects.order_by("taken_at")
+    url = f"/photos/compare/{before.pk}/{after.pk}"
+
+    english = logged_in.get(url).content.decode()
+    assert "These photos are not comparable" in english
+    assert "<li>scale differs by 20 % from the baseline (limit 10 %)</li>" in english
+    assert "The after photo is lossy (JPEG or HEIC) and the before photo lossless" in english
+    assert "red area (%)" in english.split("The after photo is lossy", 1)[1].split("</p>", 1)[0]
+    german = logged_in.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<li>Maßstab weicht um 20 % vom Ausgangsbefund ab (Grenze 10 %)</li>" in german
+    assert "Das Nachher-Foto ist verlustbehaftet komprimiert (JPEG oder HEIC)" in german
+    assert "scale differs" not in german and "lossy" not in german
 
 
 @pytest.mark.django_db(transaction=True)

@@ -58,6 +58,27 @@ def test_report_in_the_patients_language_with_both_photos(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_photos_that_cannot_be_compared_are_explained_in_the_patients_language(
+    patient, clinician, photo_consent, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    for seed, scale, timepoint in ((1, MM_PER_PX, "baseline"), (2, MM_PER_PX * 1.2, "follow_up")):
+        with django_capture_on_commit_callbacks(execute=True):
+            upload_photo(
+                patient=patient, chunks=[phantom_png(seed)], view="close_up", area="cheek_left",
+                timepoint=timepoint, mm_per_px=scale, taken_at=now - dt.timedelta(days=9 - seed),
+                by=clinician,
+            )  # fmt: skip
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+    patient.identity.language = "de"
+    patient.identity.save()
+    _reader, text = _text(patient_report(patient=patient, by=clinician))
+    assert "nicht zuverlässig vergleichen" in text
+    assert "Maßstab weicht um 20 % vom Ausgangsbefund ab (Grenze 10 %)" in text
+    assert "scale differs" not in text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_report_without_two_analysed_photos_claims_nothing(patient, clinician, photo_consent):
     patient.identity.language = "en"
     patient.identity.save()

@@ -141,20 +141,30 @@ def test_not_comparable_reasons(before, base_img):
     c = compare(before, analyze(rolled), repeatability=_rep(), heatmap=False)
     assert not c.comparable and any("roll" in r for r in c.reasons)
     assert all(v["beyond_noise"] is None for v in c.regions["face"].values())
+    # each reason is its English text, with its kind and numbers for other wordings
+    (roll,) = [r for r in c.reasons if r.kind == "pose"]
+    assert roll.params["axis"] == "roll" and roll.params["limit"] == 10.0
+    assert roll == f"pose differs: roll {roll.params['value']:+.1f}° (limit ±10°)"
+    assert abs(roll.params["value"]) > 10 and json.loads(json.dumps(c.to_dict()))["reasons"] == c.reasons
     # scale: the face 25 % larger
     bigger, _ = _moved(base_img, angle=0.0, scale=1.25, shift=(0.0, 0.0))
     c = compare(before, analyze(bigger), repeatability=_rep(), heatmap=False)
-    assert any("scale differs" in r for r in c.reasons)
+    (scale,) = [r for r in c.reasons if r.kind == "scale"]
+    # a 25 % larger face has 20 % fewer mm per pixel
+    assert str(scale).startswith("scale differs by -2")
+    assert scale.params["value"] == pytest.approx(1 / 1.25 - 1, abs=0.03)
     # calibration on one side only
     cal = analyze(base_img)
     cal.calibration = {"calibrated": True, "chart": "classic24", "delta_e00_mean": 1.0}
     c = compare(before, cal, repeatability=_rep(), heatmap=False)
     assert c.reasons == ["calibration differs: before without chart, after with"]
+    assert (c.reasons[0].kind, c.reasons[0].params) == ("calibration", {"before": False, "after": True})
     # an unusable photo
     blurred = analyze(cv2.GaussianBlur(base_img, (0, 0), 6))
     assert not blurred.quality.usable
     c = compare(before, blurred, repeatability=_rep(), heatmap=False)
-    assert any("after photo unusable" in r for r in c.reasons)
+    (unusable,) = [r for r in c.reasons if r.kind == "unusable"]
+    assert unusable.startswith("after photo unusable: blurred") and unusable.params["photo"] == "after"
 
 
 def test_align_needs_faces(before):

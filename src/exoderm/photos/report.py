@@ -13,11 +13,13 @@ import datetime as dt
 import zoneinfo
 from typing import TYPE_CHECKING
 
+from django.utils import translation
 from fpdf import FPDF
 
 from exoderm.core.permissions import Action, require
 from exoderm.photos import selectors, storage
 from exoderm.photos.models import View
+from exoderm.photos.wording import word_remark
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import User
@@ -199,7 +201,9 @@ def _change_lines(pair: tuple[Photo, Photo] | None, language: str, t: dict[str, 
     if comparison is None:
         return [t["too_few"]]
     if not comparison.comparable:
-        return [t["not_comparable"].format(reasons="; ".join(comparison.reasons))]
+        with translation.override(language):
+            reasons = "; ".join(word_remark(r) for r in comparison.reasons)
+        return [t["not_comparable"].format(reasons=reasons)]
     region = selectors.region_for(pair[0].view)
     rows = comparison.regions.get(region, [])
     lines = []

@@ -54,6 +54,7 @@ __all__ = [
     "Comparison",
     "MdcBand",
     "MdcTable",
+    "Remark",
     "Repeatability",
     "align",
     "compare",
@@ -100,16 +101,39 @@ class Alignment:
     ecc: float | None
 
 
+class Remark(str):
+    """A reason or note of :func:`compare`: its English text, with ``kind`` and ``params`` for a
+    caller that words it in another language. Being a ``str``, it prints, joins and serialises
+    as the text.
+
+    Kinds of reasons: ``unusable`` (``photo`` before or after, ``why``), ``pose`` (``axis``,
+    ``value`` in degrees, ``limit``), ``pose_unknown``, ``scale`` and ``face_size`` (``value``
+    relative, ``limit``), ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each
+    was calibrated), ``roi``. Kinds of notes: ``no_study`` (``detail``), ``scale_outside``
+    (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
+    ``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
+    """
+
+    kind: str
+    params: dict[str, Any]
+
+    def __new__(cls, text: str, kind: str = "", **params: Any) -> Remark:
+        self = super().__new__(cls, text)
+        self.kind = kind
+        self.params = params
+        return self
+
+
 @dataclass
 class Comparison:
     """The result of :func:`compare`; ``to_dict()`` is the ``compare --json`` record."""
 
     comparable: bool
-    reasons: list[str]
+    reasons: list[Remark]
     regions: dict[str, dict[str, dict[str, Any]]]
     before: Analysis
     after: Analysis
-    notes: list[str] = field(default_factory=list)
+    notes: list[Remark] = field(default_factory=list)
     alignment: Alignment | None = None
     delta_L: np.ndarray | None = field(default=None, repr=False)
     """ΔL* (after − before) on the baseline's face box at heat-map resolution, NaN outside the face."""
@@ -250,7 +274,7 @@ class Repeatability:
         table = data["metrics"] if isinstance(data.get("metrics"), Mapping) else data
         return cls((MdcBand("all", "repeatability", None, None, _entries(table)),))
 
-    def table(self, mm_per_px: float | None) -> tuple[MdcTable, list[str]]:
+    def table(self, mm_per_px: float | None) -> tuple[MdcTable, list[Remark]]:
         """The mdc values for a baseline at ``mm_per_px``, and notes on how they were chosen.
 
         The band whose range holds the scale (on a boundary, the coarser band: its values are
@@ -259,7 +283,7 @@ class Repeatability:
         """
         if len(self.bands) == 1:
             band = self.bands[0]
-            notes = []
+            notes: list[Remark] = []
             if mm_per_px is not None and band.distance(mm_per_px) > 0:
                 notes.append(self._outside(mm_per_px, band))
             return MdcTable(band.metrics, band.regions), notes
@@ -271,9 +295,14 @@ class Repeatability:
                         continue
                     if key not in largest or float(e["mdc"]) > float(largest[key]["mdc"]):
                         largest[key] = e
+            names = [b.name.replace("_", "-") for b in self.bands]
             return MdcTable(largest), [
-                "scale unknown: each metric's mdc is the largest of the repeatability study's "
-                "scale bands (" + ", ".join(b.name.replace("_", "-") for b in self.bands) + ")"
+                Remark(
+                    "scale unknown: each metric's mdc is the largest of the repeatability study's "
+                    "scale bands (" + ", ".join(names) + ")",
+                    "scale_unknown",
+                    bands=names,
+                )
             ]
         inside = [b for b in self.bands if b.distance(mm_per_px) == 0]
         if inside:
@@ -282,13 +311,18 @@ class Repeatability:
         band = min(self.bands, key=lambda b: b.distance(mm_per_px))
         return MdcTable(band.metrics, band.regions), [self._outside(mm_per_px, band)]
 
-    def _outside(self, mm_per_px: float, band: MdcBand) -> str:
+    def _outside(self, mm_per_px: float, band: MdcBand) -> Remark:
         ranges = [b.mm_per_px for b in self.bands if b.mm_per_px is not None]
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        return (
+        return Remark(
             f"scale {mm_per_px:.3g} mm/px is outside the range of the repeatability study "
             f"({lo:.3g} to {hi:.3g} mm/px): the mdc of the nearest scale band, "
-            f"{band.describe()}, is used"
+            f"{band.describe()}, is used",
+            "scale_outside",
+            mm_per_px=mm_per_px,
+            low=lo,
+            high=hi,
+            band=band.name.replace("_", "-"),
         )
 
 
@@ -301,7 +335,7 @@ def _entries(table: Mapping[str, Any]) -> dict[str, Entry]:
     return out
 
 
-def load_repeatability(path: str | Path | None = None) -> tuple[Repeatability | None, str | None]:
+def load_repeatability(path: str | Path | None = None) -> tuple[Repeatability | None, Remark | None]:
     """The repeatability study (mdc per scale band, metric and region) of this engine version.
 
     A file of another engine version, a missing or unreadable one or one of neither known shape
@@ -313,59 +347,82 @@ def load_repeatability(path: str | Path | None = None) -> tuple[Repeatability | 
     -------
     study : Repeatability or None
         None when unavailable.
-    note : str or None
-        Why it is unavailable.
+    note : Remark or None
+        Why it is unavailable (kind ``no_study``).
     """
+
+    def unavailable(detail: str) -> tuple[None, Remark]:
+        return None, Remark(f"{detail}: mdc unknown, no change is claimed", "no_study", detail=detail)
+
     p = Path(path) if path is not None else REPEATABILITY_PATH
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError:
-        return None, f"no repeatability study ({p.name} missing): mdc unknown, no change is claimed"
+        return unavailable(f"no repeatability study ({p.name} missing)")
     except (OSError, ValueError) as exc:
-        return None, f"repeatability study unreadable ({exc}): mdc unknown, no change is claimed"
+        return unavailable(f"repeatability study unreadable ({exc})")
     if not isinstance(data, dict) or data.get("engine_version") != ENGINE_VERSION:
         version = data.get("engine_version") if isinstance(data, dict) else None
-        return None, (
-            f"repeatability study is for engine {version}, not {ENGINE_VERSION}: "
-            "mdc unknown, no change is claimed"
-        )
+        return unavailable(f"repeatability study is for engine {version}, not {ENGINE_VERSION}")
     try:
         return Repeatability.from_dict(data), None
     except (KeyError, TypeError, ValueError) as exc:
-        return None, f"repeatability study unreadable ({exc!r}): mdc unknown, no change is claimed"
+        return unavailable(f"repeatability study unreadable ({exc!r})")
 
 
-def _reasons(before: Analysis, after: Analysis) -> list[str]:
+def _reasons(before: Analysis, after: Analysis) -> list[Remark]:
     reasons = []
     for tag, a in (("before", before), ("after", after)):
         if not a.quality.usable:
             why = "; ".join(a.quality.notes) or "flagged unusable"
-            reasons.append(f"{tag} photo unusable: {why}")
+            reasons.append(Remark(f"{tag} photo unusable: {why}", "unusable", photo=tag, why=why))
     pb, pa = before.quality.pose, after.quality.pose
     if (pb is None) != (pa is None):
-        reasons.append("head pose known in only one photo")
+        reasons.append(Remark("head pose known in only one photo", "pose_unknown"))
     elif pb is not None and pa is not None:
         for axis in ("yaw", "pitch", "roll"):
             d = pa[axis] - pb[axis]
             if abs(d) > MAX_POSE_DIFF_DEG:
-                reasons.append(f"pose differs: {axis} {d:+.1f}° (limit ±{MAX_POSE_DIFF_DEG:.0f}°)")
+                reasons.append(
+                    Remark(
+                        f"pose differs: {axis} {d:+.1f}° (limit ±{MAX_POSE_DIFF_DEG:.0f}°)",
+                        "pose",
+                        axis=axis,
+                        value=d,
+                        limit=MAX_POSE_DIFF_DEG,
+                    )
+                )
     sb, sa = before.mm_per_px, after.mm_per_px
+    ratio = None
     if sb is not None and sa is not None:
-        ratio = sa / sb - 1
-        if abs(ratio) > MAX_SCALE_DIFF:
-            reasons.append(f"scale differs by {100 * ratio:+.1f} % (limit ±{100 * MAX_SCALE_DIFF:.0f} %)")
+        ratio, what = sa / sb - 1, "scale"
     elif (sb is None) != (sa is None):
-        reasons.append("scale known in only one photo")
+        reasons.append(Remark("scale known in only one photo", "scale_unknown"))
     elif before.landmarks is not None and after.landmarks is not None:
-        ratio = _iod(after) / _iod(before) - 1
-        if abs(ratio) > MAX_SCALE_DIFF:
-            reasons.append(f"face size differs by {100 * ratio:+.1f} % (limit ±{100 * MAX_SCALE_DIFF:.0f} %)")
+        ratio, what = _iod(after) / _iod(before) - 1, "face_size"
+    if ratio is not None and abs(ratio) > MAX_SCALE_DIFF:
+        reasons.append(
+            Remark(
+                f"{what.replace('_', ' ')} differs by {100 * ratio:+.1f} % "
+                f"(limit ±{100 * MAX_SCALE_DIFF:.0f} %)",
+                what,
+                value=ratio,
+                limit=MAX_SCALE_DIFF,
+            )
+        )
     cb, ca = before.calibration["calibrated"], after.calibration["calibrated"]
     if cb != ca:
         word = {True: "with", False: "without"}
-        reasons.append(f"calibration differs: before {word[cb]} chart, after {word[ca]}")
+        reasons.append(
+            Remark(
+                f"calibration differs: before {word[cb]} chart, after {word[ca]}",
+                "calibration",
+                before=cb,
+                after=ca,
+            )
+        )
     if set(before.regions) != set(after.regions):
-        reasons.append("the photos were analysed with different regions of interest")
+        reasons.append(Remark("the photos were analysed with different regions of interest", "roi"))
     return reasons
 
 
@@ -487,7 +544,7 @@ def compare(
     -------
     Comparison
     """
-    notes: list[str] = []
+    notes: list[Remark] = []
     study: Repeatability | None
     if isinstance(repeatability, Repeatability):
         study = repeatability
@@ -537,19 +594,25 @@ def compare(
                 "beyond_noise": beyond,
             }
         regions[name] = out
-    if degenerate:
-        notes.append("mdc 0 in the repeatability study, treated as unknown: " + ", ".join(sorted(degenerate)))
-    if unstudied:
-        notes.append(
-            "not measurable in the face regions by the repeatability study, so not judged there: "
-            + ", ".join(sorted(unstudied))
-        )
-    if compressed_away:
-        lossy = "after" if before.lossless else "before"
-        notes.append(
+    lossy = "after" if before.lossless else "before"
+    for metrics, kind, text in (
+        (degenerate, "mdc_zero", "mdc 0 in the repeatability study, treated as unknown"),
+        (
+            unstudied,
+            "unstudied",
+            "not measurable in the face regions by the repeatability study, so not judged there",
+        ),
+        (
+            compressed_away,
+            "compression",
             f"the {lossy} photo is lossy (JPEG, HEIC) and the other lossless (PNG, TIFF): compression "
-            "alone changes these, so they are not judged: " + ", ".join(sorted(compressed_away))
-        )
+            "alone changes these, so they are not judged",
+        ),
+    ):
+        if metrics:
+            listed = sorted(metrics)
+            which = {"photo": lossy} if kind == "compression" else {}
+            notes.append(Remark(f"{text}: {', '.join(listed)}", kind, metrics=listed, **which))
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:
@@ -557,5 +620,7 @@ def compare(
         if al is not None:
             dl, da = _difference(before, after, pair, al)
     if heatmap and al is None:
-        notes.append("no heat map: the photos could not be aligned (no face or arrays not kept)")
+        notes.append(
+            Remark("no heat map: the photos could not be aligned (no face or arrays not kept)", "no_heat_map")
+        )
     return Comparison(comparable, reasons, regions, before, after, notes, al, dl, da)

@@ -1,4 +1,5 @@
-"""Template helpers for the photo pages: measured numbers and region names for people."""
+"""Template helpers for the photo pages: measured numbers, region names and the analysis's
+remarks for people."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from exoderm.core.areas import Area
+from exoderm.photos.wording import word_remark
 
 register = template.Library()
 
@@ -35,3 +37,9 @@ def region_name(region: str) -> str:
     if region == "full":
         return _("Whole photo")
     return str(Area(region).label) if region in Area.values else region
+
+
+@register.filter
+def remark(text: str) -> str:
+    """A reason or note of a comparison in the active language."""
+    return word_remark(text)
