@@ -7,8 +7,10 @@ PYTEST := $(RUN) pytest
 # Tests that touch the database run a second time against PostgreSQL when this is set.
 EXODERM_TEST_POSTGRES_URL ?=
 POSTGRES_SUITES := tests/domain tests/api tests/photos
+# Suites that depend on the date and the clinic's wall clock run again at awkward instants.
+CLOCK_SUITES := tests/domain tests/api tests/web
 
-.PHONY: demo test uv chromium lint bench
+.PHONY: demo test uv chromium faketime lint bench
 
 uv:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -21,8 +23,18 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
-test: uv chromium
+faketime:
+	@command -v faketime >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq faketime >/dev/null; \
+	  else echo "The clock tests need libfaketime: sudo apt-get install -y faketime" >&2; exit 1; fi; }
+
+test: uv chromium faketime
 	$(PYTEST) -m "not postgres"
+	@echo "== the date-dependent tests again, at the awkward instants of tests/awkward_instants.py =="
+	@$(RUN) python -m tests.awkward_instants | while IFS= read -r instant; do \
+	  echo "-- the clock at $$instant UTC"; \
+	  faketime -f "@$$instant" $(PYTEST) -q -n auto -m "not browser and not postgres" $(CLOCK_SUITES) || exit 1; \
+	done
 	@if [ -n "$(EXODERM_TEST_POSTGRES_URL)" ]; then \
 	  echo "== the database tests again, on PostgreSQL =="; \
 	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -m "not browser" $(POSTGRES_SUITES); \

@@ -136,6 +136,7 @@ def test_results_endpoints_read_the_stored_analyses(
     assert (
         spots["verdict"] == "beyond_noise" and spots["mdc"] == 3.0 and spots["words"].startswith("lower by")
     )
+    assert compared["comparable"] is True and compared["reasons"] == []
     points = api.get(
         f"/photos/timeline?patient={patient.pk}&metric=spot_count&view=close_up&area=cheek_left"
     ).json()
@@ -146,3 +147,15 @@ def test_results_endpoints_read_the_stored_analyses(
     assert api.get(f"/photos/healing?patient={patient.pk}&metric=spot_count").status_code == 422
     progress = api.get(f"/photos/progress?patient={patient.pk}").json()
     assert progress["analysed_by_current_engine"] == 2 and progress["percent"] == 100.0
+    with django_capture_on_commit_callbacks(execute=True):
+        farther = _post(
+            api, patient, phantom_png(4), view="close_up", area="cheek_left", mm_per_px="0.06",
+            taken_at=(session_at + dt.timedelta(days=3)).isoformat(),
+        ).json()["id"]  # fmt: skip
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
+    pair = f"/photos/compare?before={ids[0]}&after={farther}"
+    other_scale = api.get(pair).json()
+    assert other_scale["comparable"] is False
+    assert other_scale["reasons"] == ["scale differs by 20 % from the baseline (limit 10 %)"]
+    german = api.get(pair, headers={"Accept-Language": "de"}).json()
+    assert german["reasons"] == ["Maßstab weicht um 20 % vom Ausgangsbefund ab (Grenze 10 %)"]

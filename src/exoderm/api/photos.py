@@ -33,6 +33,7 @@ from exoderm.photos import checks, selectors, services
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Photo, TrashReason
 from exoderm.photos.views import pdf_response, photo_response
+from exoderm.photos.wording import word_remark
 from exoderm.treatments.models import TreatmentSession
 
 router = Router(tags=["photos"])
@@ -118,8 +119,8 @@ class ComparisonOut(Schema):
     before_id: int
     after_id: int
     comparable: bool
-    reasons: list[str]
-    notes: list[str]
+    reasons: list[str] = Field(description="why the photos are not comparable, in the user's language")
+    notes: list[str] = Field(description="how the noise was judged, in the user's language")
     regions: dict[str, list[ChangeOut]]
 
 
@@ -280,8 +281,8 @@ def compare(request: HttpRequest, before: int, after: int) -> Any:
         "before_id": first.pk,
         "after_id": second.pk,
         "comparable": comparison.comparable,
-        "reasons": comparison.reasons,
-        "notes": comparison.notes,
+        "reasons": [word_remark(r) for r in comparison.reasons],
+        "notes": [word_remark(n) for n in comparison.notes],
         "regions": {
             region: [{**change.__dict__, "words": change.words} for change in rows]
             for region, rows in comparison.regions.items()
