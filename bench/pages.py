@@ -2,8 +2,10 @@
 
 Seeds the demo clinic into a fresh SQLite file, logs in as the demo clinician with Django's
 test client (the whole middleware stack, templates included; no network) and fetches every
-page repeatedly. Run: ``uv run python -m bench.pages`` (writes the "pages" section of
-docs/benchmarks.md).
+page repeatedly. Each median is also given as a ratio to the baseline measured in the same run:
+the login page fetched without a session (the same stack and base template, no clinic data), so
+the ratios hold across machines where the milliseconds do not. Run: ``uv run python -m
+bench.pages`` (writes the "pages" section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -76,26 +78,32 @@ def main() -> int:
         "Courses": reverse("courses"),
         "Visit calendar": reverse("calendar"),
     }
-    client = Client()
-    client.force_login(clinician)
-    rows = []
-    medians = []
-    for name, url in pages.items():
+
+    def timed(client: Client, url: str) -> list[float]:
         response = client.get(url)  # warm-up (template loading, first queries)
         assert response.status_code == 200, (url, response.status_code)
-        queries = QueryCounter()
-        # Requests close the connection (CONN_MAX_AGE=0); the wrapper sits on the connection object.
-        with connection.execute_wrapper(queries):
-            client.get(url)
         timings = []
         for _round in range(ROUNDS):
             begin = time.perf_counter()
             client.get(url)
             timings.append((time.perf_counter() - begin) * 1000)
+        return timings
+
+    baseline = statistics.median(timed(Client(), reverse("login")))
+    client = Client()
+    client.force_login(clinician)
+    rows = []
+    medians = []
+    for name, url in pages.items():
+        timings = timed(client, url)
+        queries = QueryCounter()
+        # Requests close the connection (CONN_MAX_AGE=0); the wrapper sits on the connection object.
+        with connection.execute_wrapper(queries):
+            client.get(url)
         median = statistics.median(timings)
         p95 = statistics.quantiles(timings, n=20)[-1]
         medians.append(median)
-        rows.append(f"| {name} | {median:.1f} | {p95:.1f} | {len(queries)} |")
+        rows.append(f"| {name} | {median:.1f} | {p95:.1f} | {median / baseline:.1f}x | {len(queries)} |")
         print(f"{name:32} median {median:6.1f} ms  p95 {p95:6.1f} ms  {len(queries):3d} queries")
     overall = statistics.median(medians)
     slowest = max(medians)
@@ -108,13 +116,14 @@ def main() -> int:
             f"{TreatmentSession.objects.count()} sessions, "
             f"{Lot.objects.count()} lots; seeded in {seeded_s:.1f} s) on SQLite, logged in as the clinician, "
             f"Django's test client through the whole middleware stack, {ROUNDS} rounds per page after one "
-            "warm-up.",
+            f"warm-up. Baseline: the login page without a session, median {baseline:.1f} ms in the same run.",
             "",
-            "| page | median ms | p95 ms | SQL queries |",
-            "| --- | ---: | ---: | ---: |",
+            "| page | median ms | p95 ms | median x baseline | SQL queries |",
+            "| --- | ---: | ---: | ---: | ---: |",
             *rows,
             "",
-            f"Median over the pages: **{overall:.1f} ms**; the slowest page's median is {slowest:.1f} ms, "
+            f"Median over the pages: **{overall:.1f} ms** ({overall / baseline:.1f}x the baseline); the "
+            f"slowest page's median is {slowest:.1f} ms ({slowest / baseline:.1f}x), "
             f"{verdict} the budget of {BUDGET_MS} ms. Query counts are bounded in tests/web/test_pages.py "
             "(the same for 2 and 6 patients, at most 16 per page). "
             f"Load average during the run: {os.getloadavg()[0]:.1f}.",

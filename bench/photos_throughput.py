@@ -94,8 +94,9 @@ through the real service into a file SQLite database, analysed by `manage.py db_
 Two workers give {speedup:.2f}x the warm rate of one. "From start" includes each worker's start-up
 (Python, Django, MediaPipe model load) until its first result; "warm" counts from the first stored
 result. The machine has {_cores()} cores, shared with whatever else runs on it while measuring, so
-two workers can at best double the rate, and OpenCV's own threads already use the second core for
-one worker; on such a machine one worker per core is the most that helps.
+double the rate is the most two workers can give (a ratio above 2 is the noise of a measurement
+lasting seconds), and OpenCV's own threads already use the second core for one worker; on such a
+machine one worker per core is the most that helps.
 """
     print(body)
     write_section("photo-throughput", body)
