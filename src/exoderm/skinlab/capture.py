@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .color import srgb_to_linear
-from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF
+from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF, compression_differs
 from .face import detect_face, head_pose, iris_mm_per_px
 from .io import LoadedImage, SkinlabError, as_loaded, make_preview
 from .jpeg import jpeg_quality
@@ -271,8 +271,8 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     wb = new.red_blue / baseline.red_blue - 1
     if abs(wb) > MAX_WHITE_BALANCE_DIFF:
         out.append(CaptureDifference("white_balance", wb, MAX_WHITE_BALANCE_DIFF))
-    if baseline.lossless is not None and new.lossless is not None and baseline.lossless != new.lossless:
-        out.append(CaptureDifference("file_format", float(baseline.lossless)))
+    if compression_differs(baseline.lossless, new.lossless):
+        out.append(CaptureDifference("file_format", float(baseline.lossless is True)))
     qb, qn = baseline.jpeg_quality, new.jpeg_quality
     if qn is not None:
         if qn < MIN_JPEG_QUALITY:

@@ -58,6 +58,7 @@ __all__ = [
     "Repeatability",
     "align",
     "compare",
+    "compression_differs",
     "load_repeatability",
 ]
 
@@ -99,6 +100,11 @@ class Alignment:
     matrix: np.ndarray
     scale: float
     ecc: float | None
+
+
+def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
+    """Whether one photo is known to be lossless and the other known to be lossy."""
+    return None not in (before_lossless, after_lossless) and before_lossless != after_lossless
 
 
 class Remark(str):
@@ -563,7 +569,7 @@ def compare(
     regions: dict[str, dict[str, dict[str, Any]]] = {}
     degenerate: set[str] = set()
     unstudied: set[str] = set()
-    formats_differ = None not in (before.lossless, after.lossless) and before.lossless != after.lossless
+    formats_differ = compression_differs(before.lossless, after.lossless)
     compressed_away: set[str] = set()
     for name in before.regions:
         if name not in after.regions:
