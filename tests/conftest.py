@@ -18,6 +18,18 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Every test starts in the default language: a page a test fetched in German leaves German
+    active in the thread (LocaleMiddleware activates it and nothing resets it), and a later test
+    that calls a selector directly would word its results in German."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def clinic(db):
     return factories.ClinicFactory()
