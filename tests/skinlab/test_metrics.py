@@ -361,10 +361,11 @@ def test_medians_and_stats_match_numpy_on_overlapping_regions():
             assert r.metrics[key] == pytest.approx(float(np.median(lab[..., c][m])), abs=0.006), (name, key)
 
 
-def _smoothed(img: np.ndarray, s: float) -> np.ndarray:
-    """Whole-image Gaussian smoothing as :func:`metrics._max_levels` defines it."""
+def _whole_image_level(fn, img: np.ndarray, s: float) -> np.ndarray:
+    """``fn`` over the whole image smoothed as :func:`metrics._max_levels` defines it."""
     ks = int(2 * np.ceil(3 * s) + 1)
-    return cv2.GaussianBlur(img, (ks, ks), s, borderType=cv2.BORDER_REFLECT)
+    g = cv2.GaussianBlur(img, (ks, ks), s, borderType=cv2.BORDER_REFLECT)
+    return fn(g, (0, g.shape[0], 0, g.shape[1]), s)
 
 
 def test_strip_evaluation_equals_whole_image():
@@ -374,7 +375,7 @@ def test_strip_evaluation_equals_whole_image():
     img = cv2.GaussianBlur(rng.normal(60, 5, (523, 301)).astype(np.float32), (0, 0), 1.0)
     sigmas = [0.9, 1.7, 3.1]
     for fn in (mm._valley_level, mm._blob_level):
-        whole = np.maximum.reduce([fn(_smoothed(img, s), s) for s in sigmas])
+        whole = np.maximum.reduce([_whole_image_level(fn, img, s) for s in sigmas])
         old = mm._STRIP_PX
         try:
             mm._STRIP_PX = 301 * 8  # 8-row strips: many strip borders
@@ -393,7 +394,7 @@ def test_strips_restricted_to_needed_columns_are_exact_there():
     need = (np.hypot(yy - 200, xx - 170) < 120) & ~(np.hypot(yy - 150, xx - 120) < 30)
     need[:, :2] = True  # touching the image border
     sigmas = [0.9, 2.2]
-    whole = np.maximum.reduce([mm._valley_level(_smoothed(img, s), s) for s in sigmas])
+    whole = np.maximum.reduce([_whole_image_level(mm._valley_level, img, s) for s in sigmas])
     part = mm._max_levels(mm._valley_level, img, sigmas, need)
     np.testing.assert_allclose(part[need], whole[need], rtol=1e-6, atol=1e-4)
 

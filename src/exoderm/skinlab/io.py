@@ -19,6 +19,8 @@ import simplejpeg
 import tifffile
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from . import _kernels
+
 try:  # pillow-heif registers HEIC/HEIF with Pillow
     from pillow_heif import register_heif_opener
 
@@ -136,13 +138,17 @@ class Preview:
 def make_preview(rgb: np.ndarray, max_side: int = 800) -> Preview:
     """Downscale by a whole factor (area averaging) to a longest side of at most ``max_side``; 8 bits.
 
-    A whole factor k keeps OpenCV on its fast block-averaging path (twice as fast as a
-    fractional one); up to k - 1 pixels at the right and bottom edges are left out.
+    Block averages over a whole factor k (twice as fast as a fractional one); up to k - 1
+    pixels at the right and bottom edges are left out. An 8-bit image with k >= 3 goes through
+    the compiled kernel (the same values as OpenCV's block averaging, in half the time); k = 2
+    and 16-bit images through OpenCV.
     """
     h, w = rgb.shape[:2]
     k = max(1, -(-max(h, w) // max_side))  # ceil
     if k == 1:
         return Preview(np.ascontiguousarray(to_uint8(rgb)), 1.0)
+    if rgb.dtype == np.uint8 and rgb.flags.c_contiguous and 3 <= k <= _kernels.MAX_AREA_FACTOR:
+        return Preview(_kernels.area_downscale(rgb, k), 1.0 / k)
     src = rgb[: h - h % k, : w - w % k]
     small = cv2.resize(src, (src.shape[1] // k, src.shape[0] // k), interpolation=cv2.INTER_AREA)
     return Preview(np.ascontiguousarray(to_uint8(small)), 1.0 / k)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +49,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from . import _kernels
 
 __all__ = [
     "METRIC_KEYS",
@@ -320,56 +321,26 @@ def _robust_background(
     ]
 
 
-def _hessian_parts(g: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Scale-normalised Hessian of the smoothed image ``g`` at ``sigma`` as ``(tr, disc2)``.
-
-    ``tr`` = σ²(Lxx + Lyy) and ``disc2`` = σ²·sqrt((Lxx − Lyy)² + 4·Lxy²), so that the eigenvalues
-    are σ²λ1 = (tr + disc2) / 2 >= σ²λ2 = (tr − disc2) / 2. All arithmetic is done with OpenCV.
-    """
-    s2 = sigma * sigma / 4.0  # a 3x3 Sobel second derivative is 4x the derivative
-    dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, scale=s2)
-    dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, scale=s2)
-    dxy2 = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=2 * s2)
-    tr = cv2.add(dxx, dyy)
-    disc2 = cv2.magnitude(cv2.subtract(dxx, dyy), dxy2)
-    return tr, disc2
+Window = tuple[int, int, int, int]
+"""(y0, y1, x0, x1) of an image."""
 
 
-def _valley_level(g: np.ndarray, sigma: float) -> np.ndarray:
-    """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`).
-
-    ``g`` is the image smoothed at ``sigma``.
-    """
-    tr, disc2 = _hessian_parts(g, sigma)
-    s1 = sigma / 8.0  # a 3x3 Sobel first derivative is 8x the derivative
-    grad = cv2.magnitude(
-        cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1),
-        cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=s1),
-    )
-    resp = cv2.scaleAdd(grad, -WRINKLE_EDGE_PENALTY, cv2.addWeighted(tr, 0.5, disc2, 0.5, 0.0))
-    # line-like: λ2 <= a·λ1  <=>  (1 − a)·tr − (1 + a)·disc2 <= 0
-    a = WRINKLE_ANISOTROPY
-    test = cv2.addWeighted(tr, 1.0 - a, disc2, -(1.0 + a), 0.0)
-    _, good = cv2.threshold(test, 0.0, 1.0, cv2.THRESH_BINARY_INV)
-    return cv2.multiply(resp, good)
+def _valley_level(g: np.ndarray, window: Window, sigma: float) -> np.ndarray:
+    """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`),
+    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a compiled one-pass kernel)."""
+    return _kernels.valley_level(g, window, sigma, WRINKLE_EDGE_PENALTY, WRINKLE_ANISOTROPY)
 
 
-def _blob_level(g: np.ndarray, sigma: float) -> np.ndarray:
-    """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0.
-
-    ``g`` is the image smoothed at ``sigma``.
-    """
-    tr, disc2 = _hessian_parts(g, sigma)
-    lam2 = cv2.addWeighted(tr, 0.5, disc2, -0.5, 0.0)
-    # λ2 >= λ1 / 2  <=>  tr >= 3·disc2
-    _, good = cv2.threshold(cv2.addWeighted(tr, 1.0, disc2, -3.0, 0.0), 0.0, 1.0, cv2.THRESH_BINARY)
-    return cv2.multiply(lam2, good)
+def _blob_level(g: np.ndarray, window: Window, sigma: float) -> np.ndarray:
+    """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0,
+    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a compiled one-pass kernel)."""
+    return _kernels.blob_level(g, window, sigma)
 
 
 #: Pixels per strip of :func:`_max_levels` (a strip's temporaries stay in the CPU cache).
 _STRIP_PX = 1 << 17
 
-LevelFn = Callable[[np.ndarray, float], np.ndarray]
+LevelFn = Callable[[np.ndarray, Window, float], np.ndarray]
 
 
 def _max_levels(
@@ -407,7 +378,7 @@ def _max_levels(
             r = ks // 2
             a, b, c, d = max(0, ya - r), min(h, yb + r), max(0, xa - r), min(w, xb + r)
             g = cv2.GaussianBlur(img[a:b, c:d], (ks, ks), s, borderType=cv2.BORDER_REFLECT)
-            lvl = fn(g[ya - a : yb - a, xa - c : xb - c], s)[y - ya : y - ya + n, x0 - xa : x1 - xa]
+            lvl = fn(g, (ya - a, yb - a, xa - c, xb - c), s)[y - ya : y - ya + n, x0 - xa : x1 - xa]
             best = lvl if best is None else cv2.max(best, lvl)
         assert best is not None
         out[y : y + n, x0:x1] = best
@@ -583,8 +554,6 @@ def _component_moments(
     return ht + disc, np.maximum(ht - disc, 1e-6)
 
 
-#: Channel of the high byte in a uint16 image viewed as two uint8 channels.
-_HIGH_BYTE = 1 if sys.byteorder == "little" else 0
 #: Regions with fewer pixels get an exact median.
 _MEDIAN_EXACT_BELOW = 4096
 
@@ -805,7 +774,11 @@ class _SharedMaps:
         self.umask = umask
         self.mpp = mm_per_px
         self.L, self.a, self.b = cv2.split(crop)
-        self._q: list[tuple[np.ndarray, int] | None] | None = None
+        # the maps of metrics that need a scale (None without one)
+        self.tone_resid: np.ndarray | None = None
+        self.red: Mask | None = None
+        self.da10_pos: np.ndarray | None = None
+        self.texture = None
         if mm_per_px is None:
             return
         mpp = mm_per_px
@@ -1069,56 +1042,40 @@ class _SharedMaps:
         return ys[keep], xs[keep]
 
     # ------------------------------------------------------------------------------------------
-    def _quantised(self, c: int) -> tuple[np.ndarray, int] | None:
-        """Channel ``c`` of the crop quantised to 0.01 units as q = rint(100·v) − min, 16 bits,
-        viewed as two uint8 channels, with the offset ``min``; None when the values span more
-        than 16 bits. Made once per channel."""
-        if self._q is None:
-            self._q = []
-            u8 = self.umask.view(np.uint8)
-            for ch in (self.L, self.a, self.b):
-                t = np.multiply(ch, np.float32(100.0))
-                np.rint(t, out=t)
-                lo_f, hi_f, _, _ = cv2.minMaxLoc(t, mask=u8)
-                lo_i, hi_i = int(lo_f), int(hi_f)
-                if hi_i - lo_i <= 65535:
-                    # integers: exact, saturated to 0..65535 off the mask
-                    q16 = cv2.subtract(t, np.array([float(lo_i)]), dtype=cv2.CV_16U)
-                    self._q.append((q16.view(np.uint8).reshape(*q16.shape, 2), lo_i))
-                else:
-                    self._q.append(None)
-        return self._q[c]
+    @functools.cached_property
+    def _hist_lo(self) -> tuple[int, int, int] | None:
+        """Per channel, the offset ``lo`` of the quantised values q = rint(100·v) − lo (the
+        smallest on the skin), or None when a channel's values span more than 16 bits (rint of
+        the float32 product is monotonic: the minimum's is the minimum)."""
+        u8 = self.umask.view(np.uint8)
+        offsets = []
+        for ch in (self.L, self.a, self.b):
+            lo_f, hi_f, _, _ = cv2.minMaxLoc(ch, mask=u8)
+            lo, hi = (int(np.rint(np.float32(100.0) * np.float32(v))) for v in (lo_f, hi_f))
+            if hi - lo > 65535:
+                return None
+            offsets.append(lo)
+        return offsets[0], offsets[1], offsets[2]
 
     def _sums(self, rm: np.ndarray, sl: tuple[slice, slice], npx: int) -> _Sums:
-        """The additive statistics of one region (``rm`` its mask inside the crop's slice ``sl``).
+        """The additive statistics of one region (``rm`` its mask inside the crop's slice ``sl``),
+        in one pass of :func:`_kernels.region_sums`.
 
-        Medians come from exact histograms of the channels quantised to 0.01 units (the masked
-        2-D histogram of the 16-bit value's two bytes: OpenCV's 8-bit histograms are four times
-        faster than its float ones); small regions, or values spanning more than 16 bits, get an
-        exact median instead.
+        Medians come from exact histograms of the channels quantised to 0.01 units; small
+        regions, or values spanning more than 16 bits, get an exact median instead.
         """
-        m8 = rm.view(np.uint8)
         out = _Sums(npx)
-        qs = [self._quantised(c) for c in range(3)] if npx >= _MEDIAN_EXACT_BELOW else []
-        if qs and all(q is not None for q in qs):
-            full = [q for q in qs if q is not None]
-            out.hists = [
-                cv2.calcHist([qb[sl]], [_HIGH_BYTE, 1 - _HIGH_BYTE], m8, [256, 256], [0, 256, 0, 256]).ravel()
-                for qb, _ in full
-            ]
-            out.hist_lo = [lo for _, lo in full]
-        else:
+        lo = self._hist_lo if npx >= _MEDIAN_EXACT_BELOW else None
+        if lo is None:
             out.medians = [_median(ch[sl][rm]) for ch in (self.L, self.a, self.b)]
-        if self.mpp is None:
-            return out
-        mean, sd = cv2.meanStdDev(self.tone_resid[sl], mask=m8)
-        m, v = float(mean[0, 0]), float(sd[0, 0]) ** 2
-        out.tone = m * npx
-        out.tone_sq = (v + m * m) * npx
-        out.red = int(np.count_nonzero(self.red[sl] & rm))
-        out.a_excess = float(cv2.mean(self.da10_pos[sl], mask=m8)[0]) * npx
-        if self.texture is not None:
-            out.texture_sq = float(cv2.norm(self.texture[sl], cv2.NORM_L2SQR, mask=m8))
+        red = None if self.red is None else self.red.view(np.uint8)
+        hist, _, out.tone, out.tone_sq, out.red, out.a_excess, out.texture_sq = _kernels.region_sums(
+            rm.view(np.uint8), sl[0].start, sl[1].start, self.L, self.a, self.b, lo,
+            self.tone_resid, red, self.da10_pos, self.texture,
+        )  # fmt: skip
+        if hist is not None and lo is not None:
+            out.hists = list(hist)
+            out.hist_lo = list(lo)
         return out
 
     def region(
@@ -1233,6 +1190,7 @@ class _SharedMaps:
             met["pore_count"] = c
             met["pore_density"] = c / area_cm2
 
+        assert self.red is not None  # made whenever there is a scale
         red = self.red[sl]
 
         def red_mask() -> np.ndarray:

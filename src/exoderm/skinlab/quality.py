@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from . import _kernels
 from .io import full_scale, grey
 
 __all__ = [
@@ -100,16 +101,14 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 def clipped_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Percentage of pixels with a channel at full scale or all channels at zero."""
-    r, g, b = cv2.split(rgb)
-    # a channel at full scale, or all at zero: the brightest channel at full scale or at zero
-    fine = cv2.inRange(cv2.max(cv2.max(r, g), b), 1, full_scale(rgb) - 1)
-    if mask is None:
-        n = fine.size
-    else:
-        m = mask.view(np.uint8)
-        n = cv2.countNonZero(m)
-        fine = cv2.bitwise_and(fine, m)
-    return 0.0 if n == 0 else float(100.0 * (n - cv2.countNonZero(fine)) / n)
+    # the kernel walks rows of contiguous pixels (any row stride)
+    if rgb.strides[1:] != (3 * rgb.itemsize, rgb.itemsize):
+        rgb = np.ascontiguousarray(rgb)
+    m = None if mask is None else mask.view(np.uint8)
+    if m is not None and m.strides[1] != 1:
+        m = np.ascontiguousarray(m)
+    n, clipped = _kernels.clipped_count(rgb, m, full_scale(rgb))
+    return 0.0 if n == 0 else float(100.0 * clipped / n)
 
 
 def assess_quality(

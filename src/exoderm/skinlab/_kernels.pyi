@@ -1,0 +1,25 @@
+"""Type stubs of the compiled kernels (``_kernels.pyx``)."""
+
+import numpy as np
+
+MAX_AREA_FACTOR: int
+
+def area_downscale(src: np.ndarray, k: int) -> np.ndarray: ...
+def valley_level(
+    g: np.ndarray, window: tuple[int, int, int, int], sigma: float, edge_penalty: float, anisotropy: float
+) -> np.ndarray: ...
+def blob_level(g: np.ndarray, window: tuple[int, int, int, int], sigma: float) -> np.ndarray: ...
+def region_sums(
+    mask: np.ndarray,
+    y0: int,
+    x0: int,
+    L: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    lo: tuple[int, int, int] | None,
+    tone: np.ndarray | None,
+    red: np.ndarray | None,
+    a_excess: np.ndarray | None,
+    texture: np.ndarray | None,
+) -> tuple[np.ndarray | None, int, float, float, int, float, float]: ...
+def clipped_count(rgb: np.ndarray, mask: np.ndarray | None, full: int) -> tuple[int, int]: ...

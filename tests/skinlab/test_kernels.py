@@ -1,0 +1,177 @@
+"""The compiled kernels against the OpenCV calls they replace (``skinlab/_kernels.pyx``)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from exoderm.skinlab import _kernels
+from exoderm.skinlab.metrics import WRINKLE_ANISOTROPY, WRINKLE_EDGE_PENALTY
+
+
+def _hessian_opencv(g: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """σ²(Lxx + Lyy) and σ²·sqrt((Lxx − Lyy)² + 4·Lxy²) from 3x3 Sobel filters."""
+    s2 = sigma * sigma / 4.0  # a 3x3 Sobel second derivative is 4x the derivative
+    dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, scale=s2)
+    dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, scale=s2)
+    dxy2 = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, scale=2 * s2)
+    return cv2.add(dxx, dyy), cv2.magnitude(cv2.subtract(dxx, dyy), dxy2)
+
+
+def _valley_opencv(g: np.ndarray, sigma: float) -> np.ndarray:
+    """The engine's valley strength as a chain of OpenCV calls (the engine before the kernel)."""
+    tr, disc2 = _hessian_opencv(g, sigma)
+    s1 = sigma / 8.0  # a 3x3 Sobel first derivative is 8x the derivative
+    grad = cv2.magnitude(
+        cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=s1), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=s1)
+    )
+    resp = cv2.scaleAdd(grad, -WRINKLE_EDGE_PENALTY, cv2.addWeighted(tr, 0.5, disc2, 0.5, 0.0))
+    a = WRINKLE_ANISOTROPY
+    test = cv2.addWeighted(tr, 1.0 - a, disc2, -(1.0 + a), 0.0)
+    _, good = cv2.threshold(test, 0.0, 1.0, cv2.THRESH_BINARY_INV)
+    return cv2.multiply(resp, good)
+
+
+def _blob_opencv(g: np.ndarray, sigma: float) -> np.ndarray:
+    tr, disc2 = _hessian_opencv(g, sigma)
+    lam2 = cv2.addWeighted(tr, 0.5, disc2, -0.5, 0.0)
+    _, good = cv2.threshold(cv2.addWeighted(tr, 1.0, disc2, -3.0, 0.0), 0.0, 1.0, cv2.THRESH_BINARY)
+    return cv2.multiply(lam2, good)
+
+
+def _smooth_field(shape: tuple[int, int], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.normal(60, 5, shape).astype(np.float32), (0, 0), 1.5)
+
+
+WINDOWS = [
+    (0, 157, 0, 203),  # the whole image: every border reflected
+    (5, 140, 3, 190),  # inside: the window's own edges are its borders, as for an OpenCV call on a view
+    (0, 1, 0, 7),  # one row
+    (4, 9, 11, 12),  # one column
+    (2, 4, 100, 102),  # 2 x 2
+]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("sigma", [0.9, 2.8])
+def test_valley_and_blob_levels_equal_the_opencv_chain(window, sigma):
+    g = _smooth_field((157, 203), seed=1)
+    y0, y1, x0, x1 = window
+    view = np.ascontiguousarray(g[y0:y1, x0:x1])
+    for kernel, reference in (
+        (
+            lambda: _kernels.valley_level(g, window, sigma, WRINKLE_EDGE_PENALTY, WRINKLE_ANISOTROPY),
+            _valley_opencv,
+        ),
+        (lambda: _kernels.blob_level(g, window, sigma), _blob_opencv),
+    ):
+        got, want = kernel(), reference(view, sigma)
+        assert got.shape == want.shape and got.dtype == np.float32
+        # the same up to float rounding: the sums run in another order, and a value within
+        # rounding of the line-like test's 0 may fall on the other side (1 pixel in 10^4 here)
+        close = np.isclose(got, want, rtol=1e-5, atol=2e-4)
+        assert close.mean() >= 0.9995, (window, sigma, np.abs(got - want).max())
+        assert (want > 0).any() or got.size < 10
+
+
+def test_levels_refuse_a_window_outside_the_image():
+    g = _smooth_field((20, 30), seed=2)
+    with pytest.raises(ValueError, match="outside"):
+        _kernels.valley_level(g, (0, 21, 0, 30), 1.0, 2.5, 0.5)
+    with pytest.raises(ValueError, match="outside"):
+        _kernels.blob_level(g, (5, 4, 0, 30), 1.0)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 7, 8, 16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_area_downscale_equals_opencv_block_averaging(k, channels):
+    rng = np.random.default_rng(k)
+    img = rng.integers(0, 256, (8 * k + 5, 11 * k + 3, channels), dtype=np.uint8)
+    img[:k, :k] = 255  # a full block of 255s: the 16-bit sums' largest value
+    h, w = img.shape[:2]
+    want = cv2.resize(img[: h - h % k, : w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+    got = _kernels.area_downscale(img, k)
+    np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+def test_area_downscale_refuses_factors_it_cannot_hold():
+    img = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match="factor"):
+        _kernels.area_downscale(img, _kernels.MAX_AREA_FACTOR + 1)
+    with pytest.raises(ValueError, match="factor"):
+        _kernels.area_downscale(img, 0)
+    assert _kernels.area_downscale(np.zeros((10, 10, 3), np.uint8), 16).shape == (0, 0, 3)  # no whole block
+
+
+def _clipped_opencv(rgb: np.ndarray, mask: np.ndarray | None, full: int) -> tuple[int, int]:
+    r, g, b = cv2.split(np.ascontiguousarray(rgb))
+    fine = cv2.inRange(cv2.max(cv2.max(r, g), b), 1, full - 1)
+    if mask is None:
+        return fine.size, fine.size - cv2.countNonZero(fine)
+    m = mask.astype(np.uint8)
+    return cv2.countNonZero(m), cv2.countNonZero(m) - cv2.countNonZero(cv2.bitwise_and(fine, m))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_clipped_count_equals_the_opencv_chain(dtype):
+    full = int(np.iinfo(dtype).max)
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, full, (61, 83, 3), endpoint=True, dtype=dtype)
+    rgb[::7, ::5] = full  # clipped highlights
+    rgb[3::11, 2::9] = 0  # black
+    rgb[5::13, 1::4, 1] = full  # one channel at full scale
+    rgb[1::6, ::3] = (0, 0, 1)  # nearly black: not clipped
+    mask = rng.random((61, 83)) < 0.6
+    view = rgb[4:50, 3:70]  # rows apart in memory
+    for img, m in ((rgb, None), (rgb, mask), (view, mask[4:50, 3:70])):
+        m8 = None if m is None else m.view(np.uint8)
+        got = _kernels.clipped_count(img, m8, full)
+        assert got == _clipped_opencv(img, m, full)
+        assert got[1] > 0
+
+
+def test_clipped_count_refuses_what_it_cannot_walk():
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.clipped_count(rgb[:, :, ::-1], None, 255)  # channels reversed in memory
+    with pytest.raises(ValueError, match="mask"):
+        _kernels.clipped_count(rgb, np.zeros((10, 11), np.uint8), 255)
+    assert _kernels.clipped_count(rgb[:0], None, 255) == (0, 0)
+
+
+def test_region_sums_equal_numpy_over_the_region():
+    rng = np.random.default_rng(11)
+    shape = (90, 120)
+    planes = [rng.normal(mu, 8, shape).astype(np.float32) for mu in (60.0, 12.0, 18.0)]
+    tone, a_excess, texture = (rng.normal(0, 2, shape).astype(np.float32) for _ in range(3))
+    red = rng.random(shape) < 0.1
+    region = rng.random(shape) < 0.5
+    y0, y1, x0, x1 = 10, 80, 15, 110
+    box_mask = region[y0:y1, x0:x1]  # a strided view, as the engine passes it
+    q = [np.rint(np.float32(100.0) * p).astype(np.int64) for p in planes]
+    lo = tuple(int(v[y0:y1, x0:x1][box_mask].min()) for v in q)
+
+    hist, npx, t, t2, r, ax, tx = _kernels.region_sums(
+        box_mask.view(np.uint8), y0, x0, *planes, lo, tone, red.view(np.uint8), a_excess, texture
+    )
+    sel = (slice(y0, y1), slice(x0, x1))
+    assert npx == int(box_mask.sum())
+    for c in range(3):
+        want = np.bincount(q[c][sel][box_mask] - lo[c], minlength=65536)
+        np.testing.assert_array_equal(hist[c], want)
+    assert t == pytest.approx(float(tone[sel][box_mask].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
+    assert t2 == pytest.approx(float((tone[sel][box_mask].astype(np.float64) ** 2).sum()), rel=1e-12)
+    assert r == int((red[sel] & box_mask).sum())
+    assert ax == pytest.approx(float(a_excess[sel][box_mask].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
+    assert tx == pytest.approx(float((texture[sel][box_mask].astype(np.float64) ** 2).sum()), rel=1e-12)
+
+    # without a scale there are only the histograms
+    hist2, npx2, *rest = _kernels.region_sums(
+        box_mask.view(np.uint8), y0, x0, *planes, lo, None, None, None, None
+    )
+    np.testing.assert_array_equal(hist2, hist)
+    assert npx2 == npx and rest == [0.0, 0.0, 0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="outside"):
+        _kernels.region_sums(box_mask.view(np.uint8), 30, x0, *planes, None, None, None, None, None)
