@@ -5,10 +5,13 @@ Run: ``uv run python -m bench.skinlab_speed [--reps N] [--batch N]``.
 A 3000 x 4000 (12 MP) JPEG is made from scikit-image's astronaut photo (the face upscaled so
 that it fills about half the frame height, with sensor-like noise, quality 92). Then:
 
-1. On one core (process pinned to one CPU, ``cv2.setNumThreads(1)``): decoding the file with
+1. On one core (process pinned to one CPU, ``cv2.setNumThreads(1)``), set up as the analysis
+   worker runs (:func:`exoderm.skinlab.keep_freed_memory`): decoding the file with
    libjpeg-turbo (simplejpeg), and the full ``analyze()`` of the same file (decode included),
-   each the median of ``--reps`` runs after a warm-up. The target is analysis ≤ 3x decoding.
-2. Batch throughput on all cores: ``exoderm analyze`` over ``--batch`` copies of the file.
+   in turns, each the median of ``--reps`` runs after a warm-up. The target is analysis ≤ 3x
+   decoding.
+2. The same in a process with malloc's defaults, for what the allocator setting is worth.
+3. Batch throughput on all cores: ``exoderm analyze`` over ``--batch`` copies of the file.
 
 Results go to the ``skinlab-speed`` section of docs/benchmarks.md.
 """
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -57,41 +61,60 @@ def make_photo(path: Path, *, seed: int = 0) -> None:
     assert ok
 
 
-def _single_core(path: str, reps: int, queue: multiprocessing.Queue) -> None:
-    """Child process pinned to one CPU: decode and analysis timings."""
+def _single_core(path: str, reps: int, keep_memory: bool, queue: multiprocessing.Queue) -> None:
+    """Child process pinned to one CPU: decode and analysis timings, in turns so that both see
+    the same state of the machine. ``keep_memory``: as the analysis worker and ``exoderm
+    analyze`` run (:func:`exoderm.skinlab.keep_freed_memory`); without it, the process only
+    analyses, as a worker with malloc's defaults would (a decode of its own in between frees a
+    large block, which changes malloc's thresholds)."""
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
     import simplejpeg
 
-    from exoderm.skinlab import metrics
+    from exoderm.skinlab import keep_freed_memory, metrics
     from exoderm.skinlab.pipeline import analyze
 
+    if keep_memory:
+        assert keep_freed_memory()
     data = Path(path).read_bytes()
-    simplejpeg.decode_jpeg(data, colorspace="RGB")
-    decode, decode_cpu = [], []
-    for _ in range(reps):
+    decode, decode_cpu, total, total_cpu, faults, kernel, stages, metric_stages = ([] for _ in range(8))
+
+    def time_decode() -> None:
         t, c = time.perf_counter(), time.process_time()
         simplejpeg.decode_jpeg(data, colorspace="RGB")
         decode.append(time.perf_counter() - t)
         decode_cpu.append(time.process_time() - c)
-    analyze(path, keep_arrays=False)  # warm-up: loads the face mesh model once per process
-    total, total_cpu, stages, metric_stages = [], [], [], []
+
+    for _ in range(3):  # warm-up: the face mesh model loads, the heap reaches its working size
+        analyze(path, keep_arrays=False)
     for _ in range(reps):
+        if keep_memory:
+            time_decode()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         t, c = time.perf_counter(), time.process_time()
         res = analyze(path, keep_arrays=False)
         total.append(time.perf_counter() - t)
         total_cpu.append(time.process_time() - c)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        faults.append(r1.ru_minflt - r0.ru_minflt)
+        kernel.append(r1.ru_stime - r0.ru_stime)
         stages.append(res.cpu_timings)
         metric_stages.append(dict(metrics.LAST_CPU_TIMINGS))
+        d = res.to_dict()
+        del res  # as a worker does: the result's maps are freed before the next photo
     med_stage = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     med_metric = {k: statistics.median(s[k] for s in metric_stages) for k in metric_stages[0]}
-    d = res.to_dict()
+    if not keep_memory:
+        for _ in range(reps):
+            time_decode()
     queue.put(
         {
             "decode": statistics.median(decode),
             "analyze": statistics.median(total),
             "decode_cpu": statistics.median(decode_cpu),
             "analyze_cpu": statistics.median(total_cpu),
+            "faults": statistics.median(faults),
+            "analyze_sys": statistics.median(kernel),
             "load": os.getloadavg()[0],
             "stages": med_stage,
             "metric_stages": med_metric,
@@ -100,6 +123,16 @@ def _single_core(path: str, reps: int, queue: multiprocessing.Queue) -> None:
             "scale": d["scale"],
         }
     )
+
+
+def _run_single_core(path: Path, reps: int, *, keep_memory: bool) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_single_core, args=(str(path), reps, keep_memory, q))
+    p.start()
+    result: dict = q.get()
+    p.join()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,12 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         make_photo(photo)
         size_mb = photo.stat().st_size / 1e6
 
-        ctx = multiprocessing.get_context("spawn")
-        q = ctx.Queue()
-        p = ctx.Process(target=_single_core, args=(str(photo), args.reps, q))
-        p.start()
-        single = q.get()
-        p.join()
+        single = _run_single_core(photo, args.reps, keep_memory=True)
+        default_alloc = _run_single_core(photo, args.reps, keep_memory=False)
         ratio = single["analyze"] / single["decode"]
         ratio_cpu = single["analyze_cpu"] / single["decode_cpu"]
 
@@ -162,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
 12 MP (3000 x 4000) JPEG face photo, {size_mb:.1f} MB, quality 92; face analysis with all
 {single["regions"]} regions (scale {scale["mm_per_px"]:.4f} mm/px from the {scale["source"]}).
-One core, median of {args.reps} runs after a warm-up.
+One core, decode and analysis in turns, median of {args.reps} runs after a warm-up, in a
+process set up as the analysis worker runs (`keep_freed_memory()`).
 
 | measure | wall | CPU |
 | --- | --- | --- |
@@ -174,13 +204,19 @@ Target ≤ {TARGET_RATIO:.0f}x (CPU): {verdict}. CPU time is the process's own (
 pinned to one core), so other load on the machine inflates it less than wall time; the
 1-minute load average during the run was {single["load"]:.1f} on {os.cpu_count()} CPUs.
 
+The allocator setting, in a second process that only analyses, as a worker with malloc's
+defaults would: {1000 * default_alloc["analyze_cpu"]:.0f} ms CPU per analysis, of which
+{1000 * default_alloc["analyze_sys"]:.0f} ms in the kernel, faulting in {default_alloc["faults"]:,.0f} pages
+of memory again each time; with the setting {1000 * single["analyze_cpu"]:.0f} ms,
+{1000 * single["analyze_sys"]:.0f} ms in the kernel, {single["faults"]:,.0f} pages.
+
 Per stage (one core, CPU time; x decode = against decoding alone):
 
 | stage | ms | x decode |
 | --- | --- | --- |
 {stage_rows}
 
-Everything but the `metrics` stage (decode, chart check, face mesh, colour, masks, quality)
+Everything but the `metrics` stage (decode, preview and chart check, face mesh, colour, masks, quality)
 takes {engine_ratio:.2f}x the decode time; the metrics stage alone {metrics_ratio:.2f}x.{floor_note}
 
 Inside the metrics stage (`measure_regions`; CPU time per step from

@@ -68,8 +68,10 @@ def run_analysis(photo_id: int, *, task_id: str = "") -> str:
         analysis_task_id=task_id or photo.analysis_task_id,
         analysis_error="",
     )
+    from exoderm.skinlab import keep_freed_memory
     from exoderm.skinlab.io import SkinlabError
 
+    keep_freed_memory()  # this process analyses photo after photo: memory is reused, not refaulted
     started = time.perf_counter()
     try:
         measurement = measure_photo(

@@ -5,8 +5,9 @@ A Django-free engine of pure functions on NumPy arrays, implementing
 
 Public API: :func:`analyze` (one photo → :class:`Analysis`, ``.to_dict()`` is the spec's JSON
 record), :func:`compare` (baseline and follow-up → :class:`Comparison`), :func:`load_image`,
-the overlays :func:`region_overlay` and :func:`difference_overlay`, and :class:`SkinlabError`
-(every bad-input error). The metrics themselves live in :mod:`exoderm.skinlab.metrics`.
+the overlays :func:`region_overlay` and :func:`difference_overlay`, :class:`SkinlabError`
+(every bad-input error) and :func:`keep_freed_memory` (allocator settings for a process that
+analyses photo after photo). The metrics themselves live in :mod:`exoderm.skinlab.metrics`.
 
 The names are loaded on first use, so that ``from exoderm.skinlab import ENGINE_VERSION``
 (the web app's only need at start-up) does not import NumPy, OpenCV and MediaPipe. One
@@ -31,6 +32,7 @@ _EXPORTS = {
     "LoadedImage": "io",
     "SkinlabError": "io",
     "load_image": "io",
+    "keep_freed_memory": "memory",
     "difference_overlay": "overlay",
     "region_overlay": "overlay",
     "save_png": "overlay",
@@ -46,6 +48,7 @@ __all__ = [
     "analyze",
     "compare",
     "difference_overlay",
+    "keep_freed_memory",
     "load_image",
     "region_overlay",
     "save_png",
@@ -54,6 +57,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .compare import Comparison, compare
     from .io import ImageLoadError, LoadedImage, SkinlabError, load_image
+    from .memory import keep_freed_memory
     from .overlay import difference_overlay, region_overlay, save_png
     from .pipeline import Analysis, analyze
 

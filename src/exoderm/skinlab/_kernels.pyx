@@ -16,6 +16,7 @@ cdef extern from *:
     """
     #include <math.h>
     #include <stdint.h>
+    #include <stdlib.h>
 
     /* The row loops are compiled twice, for AVX2 and for any x86-64, and the loader picks
        one (no FMA: the same rounding everywhere). */
@@ -191,10 +192,172 @@ cdef extern from *:
         out->tone = t; out->tone_sq = t2; out->a_excess = ax; out->texture_sq = tx;
         out->red = r; out->npx = npx;
     }
+
+    /* ---- bilinear upsampling of a small grid, one output row at a time ------------------
+       The geometry is OpenCV's INTER_LINEAR: output pixel d of n_dst samples the source at
+       (d + 0.5) * n_src / n_dst - 0.5, clamped to the first and last source sample. */
+    typedef struct {
+        const float *g;          /* grid, rows `stride` floats apart */
+        Py_ssize_t gh, gw, stride, h, w;  /* grid size, output size */
+        Py_ssize_t *x0, *x1;     /* per output column: the two source columns */
+        float *fx;               /* per output column: weight of x1 */
+        float *ra, *rb;          /* grid rows `cached` and the next, interpolated along x */
+        Py_ssize_t cached;
+    } xd_up;
+
+    static void xd_axis(Py_ssize_t n_src, Py_ssize_t n_dst, Py_ssize_t d, Py_ssize_t *i0,
+                        Py_ssize_t *i1, float *f) {
+        float x = (float)((d + 0.5) * ((double)n_src / (double)n_dst) - 0.5);
+        Py_ssize_t i = (Py_ssize_t)floorf(x);
+        x -= (float)i;
+        if (i < 0) { i = 0; x = 0.0f; }
+        if (i >= n_src - 1) { i = n_src - 1; x = 0.0f; }
+        *i0 = i; *i1 = i + 1 < n_src ? i + 1 : i; *f = x;
+    }
+
+    /* 0 on success, -1 when out of memory. */
+    static int xd_up_init(xd_up *u, const float *g, Py_ssize_t gh, Py_ssize_t gw, Py_ssize_t stride,
+                          Py_ssize_t h, Py_ssize_t w) {
+        u->g = g; u->gh = gh; u->gw = gw; u->stride = stride; u->h = h; u->w = w; u->cached = -1;
+        u->x0 = malloc(2 * w * sizeof(Py_ssize_t));
+        u->fx = malloc(3 * w * sizeof(float));
+        if (!u->x0 || !u->fx) { free(u->x0); free(u->fx); u->x0 = NULL; u->fx = NULL; return -1; }
+        u->x1 = u->x0 + w;
+        u->ra = u->fx + w;
+        u->rb = u->fx + 2 * w;
+        for (Py_ssize_t x = 0; x < w; x++) xd_axis(gw, w, x, &u->x0[x], &u->x1[x], &u->fx[x]);
+        return 0;
+    }
+
+    static void xd_up_free(xd_up *u) { free(u->x0); free(u->fx); u->x0 = NULL; u->fx = NULL; }
+
+    static void xd_up_hrow(const xd_up *u, Py_ssize_t r, float *restrict out) {
+        const float *row = u->g + r * u->stride;
+        for (Py_ssize_t x = 0; x < u->w; x++) {
+            float f = u->fx[x];
+            out[x] = row[u->x0[x]] * (1.0f - f) + row[u->x1[x]] * f;
+        }
+    }
+
+    /* Output row y of the upsampled grid, into `out` (w floats). Rows come in order, so each
+       grid row is interpolated along x once. */
+    XD_CLONES static void xd_up_row(xd_up *u, Py_ssize_t y, float *restrict out) {
+        Py_ssize_t r0, r1;
+        float f;
+        xd_axis(u->gh, u->h, y, &r0, &r1, &f);
+        if (u->cached != r0) {
+            if (u->cached >= 0 && r0 == u->cached + 1) {  /* one grid row on: reuse the second */
+                float *t = u->ra; u->ra = u->rb; u->rb = t;
+                xd_up_hrow(u, r1, u->rb);
+            } else {
+                xd_up_hrow(u, r0, u->ra);
+                xd_up_hrow(u, r1, u->rb);
+            }
+            u->cached = r0;
+        }
+        const float *restrict a = u->ra, *restrict b = u->rb;
+        const float g = 1.0f - f;
+        for (Py_ssize_t x = 0; x < u->w; x++) out[x] = a[x] * g + b[x] * f;
+    }
+
+    /* One row of xd_background_maps, the backgrounds already upsampled. */
+    XD_CLONES static void xd_background_row(
+            Py_ssize_t w, const float *restrict l, const float *restrict a, const uint8_t *restrict sk,
+            const uint8_t *restrict far, const float *restrict b10, const float *restrict b10a,
+            const float *restrict b5l, const float *restrict b5a, const float *restrict fl,
+            float red_da, float spot_dl, float spot_da, float *restrict tone, float *restrict excess,
+            uint8_t *restrict red, uint8_t *restrict cand, float *restrict filled) {
+        for (Py_ssize_t x = 0; x < w; x++) {
+            float lx = l[x], da10 = a[x] - b10a[x], outside = far[x] ? b5l[x] : fl[x];
+            tone[x] = lx - b10[x];
+            excess[x] = da10 > 0.0f ? da10 : 0.0f;
+            filled[x] = sk[x] ? lx : outside;
+        }
+        for (Py_ssize_t x = 0; x < w; x++) {
+            int skin = sk[x] != 0;
+            red[x] = (uint8_t)(skin & (a[x] - b10a[x] >= red_da));
+            cand[x] = (uint8_t)(skin & (l[x] - b5l[x] <= spot_dl) & (a[x] - b5a[x] <= spot_da));
+        }
+    }
+
+    /* The maps that the backgrounds give, in one pass over the crop (rows `stride` apart):
+       tone residual L - B10, a* excess max(a - B10a, 0), red (a - B10a >= red_da), spot
+       candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin) and the filled-in
+       L*: L on the skin, else the extrapolation `fill`, else (no skin near) B5l. The B are
+       the background grids, upsampled bilinearly; `far` is a uint8 grid the size of `fill`'s,
+       upsampled by nearest neighbour. Returns -1 when out of memory. */
+    static int xd_background_maps(
+            Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float *L, const float *A,
+            const uint8_t *skin, const float *const grids[5], const Py_ssize_t sizes[10],
+            const uint8_t *far, float red_da, float spot_dl, float spot_da,
+            float *tone, float *excess, uint8_t *red, uint8_t *cand, float *filled) {
+        xd_up up[5];
+        int ok = 0;
+        for (int i = 0; i < 5; i++) {
+            ok |= xd_up_init(&up[i], grids[i], sizes[2 * i], sizes[2 * i + 1], sizes[2 * i + 1], h, w);
+        }
+        float *buf = malloc(5 * w * sizeof(float));
+        Py_ssize_t *far_x = malloc(w * sizeof(Py_ssize_t));
+        uint8_t *far_buf = malloc(w);
+        Py_ssize_t fh = sizes[8], fw = sizes[9];
+        if (ok || !buf || !far_x || !far_buf) {
+            for (int i = 0; i < 5; i++) xd_up_free(&up[i]);
+            free(buf); free(far_x); free(far_buf);
+            return -1;
+        }
+        /* nearest neighbour as OpenCV's INTER_NEAREST: floor(d * n_src / n_dst) */
+        for (Py_ssize_t x = 0; x < w; x++) {
+            Py_ssize_t i = (Py_ssize_t)floor(x * ((double)fw / (double)w));
+            far_x[x] = i < fw - 1 ? i : fw - 1;
+        }
+        float *b10 = buf, *b10a = buf + w, *b5l = buf + 2 * w, *b5a = buf + 3 * w, *fl = buf + 4 * w;
+        for (Py_ssize_t y = 0; y < h; y++) {
+            xd_up_row(&up[0], y, b10);
+            xd_up_row(&up[1], y, b10a);
+            xd_up_row(&up[2], y, b5l);
+            xd_up_row(&up[3], y, b5a);
+            xd_up_row(&up[4], y, fl);
+            Py_ssize_t fy = (Py_ssize_t)floor(y * ((double)fh / (double)h));
+            const uint8_t *far_row = far + (fy < fh - 1 ? fy : fh - 1) * fw;
+            for (Py_ssize_t x = 0; x < w; x++) far_buf[x] = far_row[far_x[x]];
+            Py_ssize_t o = y * w;
+            xd_background_row(w, L + y * stride, A + y * stride, skin + o, far_buf, b10, b10a, b5l, b5a, fl,
+                              red_da, spot_dl, spot_da, tone + o, excess + o, red + o, cand + o, filled + o);
+        }
+        for (int i = 0; i < 5; i++) xd_up_free(&up[i]);
+        free(buf); free(far_x); free(far_buf);
+        return 0;
+    }
+
+    /* img = max(img, up(grid)) (op 0) or img = img - up(grid) (op 1), in place; img rows are
+       `stride` floats apart. Returns -1 when out of memory. */
+    static int xd_combine_upsampled(float *img, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
+                                    const float *g, Py_ssize_t gh, Py_ssize_t gw, int op) {
+        xd_up up;
+        float *row = malloc(w * sizeof(float));
+        if (!row || xd_up_init(&up, g, gh, gw, gw, h, w)) { free(row); return -1; }
+        for (Py_ssize_t y = 0; y < h; y++) {
+            xd_up_row(&up, y, row);
+            float *restrict d = img + y * stride;
+            const float *restrict r = row;
+            if (op == 0) for (Py_ssize_t x = 0; x < w; x++) d[x] = d[x] > r[x] ? d[x] : r[x];
+            else for (Py_ssize_t x = 0; x < w; x++) d[x] = d[x] - r[x];
+        }
+        xd_up_free(&up);
+        free(row);
+        return 0;
+    }
     """
     void xd_hessian_level(const float* g, Py_ssize_t stride, Py_ssize_t y0, Py_ssize_t x0,
                           Py_ssize_t n, Py_ssize_t m, float sigma, int blob, float pen, float a,
                           float* work, float* out) noexcept nogil
+    int xd_background_maps(
+        Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float* L, const float* A,
+        const uint8_t* skin, const float* const* grids, const Py_ssize_t* sizes,
+        const uint8_t* far, float red_da, float spot_dl, float spot_da,
+        float* tone, float* excess, uint8_t* red, uint8_t* cand, float* filled) noexcept nogil
+    int xd_combine_upsampled(float* img, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
+                             const float* g, Py_ssize_t gh, Py_ssize_t gw, int op) noexcept nogil
     ctypedef struct xd_sums:
         double tone, tone_sq, a_excess, texture_sq
         long long red, npx
@@ -442,3 +605,102 @@ def clipped_count(const sample[:, :, :] rgb, mask, int full):
                 n += 1
                 clipped += top == 0 or top >= full
     return n, clipped
+
+
+
+def background_maps(
+    const float[:, ::1] L,
+    const float[:, ::1] a,
+    const uint8_t[:, ::1] skin,
+    grids,
+    const uint8_t[:, ::1] far,
+    float red_da,
+    float spot_dl,
+    float spot_da,
+):
+    """The per-pixel maps of the backgrounds, in one pass over the crop.
+
+    Each background grid is upsampled bilinearly to the crop (OpenCV's ``INTER_LINEAR``
+    geometry) row by row, and only the maps that the metrics read are written.
+
+    Parameters
+    ----------
+    L, a : ndarray
+        (H, W) float32 L* and a* of the crop.
+    skin : ndarray
+        (H, W) uint8 (a bool viewed as uint8), the skin.
+    grids : tuple of ndarray
+        Five C-contiguous float32 grids: the 10 mm tone background of L*, the 10 mm red
+        background of a*, the 5 mm spot backgrounds of L* and a*, and the extrapolation of the
+        skin's L* beyond the skin (``fill``).
+    far : ndarray
+        uint8 grid of ``fill``'s shape: no skin near (filled from the 5 mm background instead).
+    red_da, spot_dl, spot_da : float
+        Thresholds: red where Δa*(10 mm) >= ``red_da``; spot candidates where ΔL*(5 mm) <=
+        ``spot_dl`` and Δa*(5 mm) <= ``spot_da``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(tone, a_excess, red, candidates, filled)``: float32 ΔL*(10 mm), float32
+        max(Δa*(10 mm), 0), bool red, bool spot candidates, float32 filled-in L*.
+    """
+    cdef Py_ssize_t h = L.shape[0], w = L.shape[1], i
+    if a.shape[0] != h or a.shape[1] != w or skin.shape[0] != h or skin.shape[1] != w:
+        raise ValueError("L, a and skin must have one shape")
+    if len(grids) != 5:
+        raise ValueError("five grids expected")
+    cdef const float[:, ::1] gv
+    cdef const float* gp[5]
+    cdef Py_ssize_t sizes[10]
+    keep = []
+    for i in range(5):
+        gv = grids[i]
+        if gv.shape[0] < 1 or gv.shape[1] < 1:
+            raise ValueError("empty grid")
+        keep.append(gv)
+        gp[i] = &gv[0, 0]
+        sizes[2 * i], sizes[2 * i + 1] = gv.shape[0], gv.shape[1]
+    if far.shape[0] != sizes[8] or far.shape[1] != sizes[9]:
+        raise ValueError("far must have the fill grid's shape")
+    tone = np.empty((h, w), np.float32)
+    excess = np.empty((h, w), np.float32)
+    red = np.empty((h, w), np.bool_)
+    cand = np.empty((h, w), np.bool_)
+    filled = np.empty((h, w), np.float32)
+    if h == 0 or w == 0:
+        return tone, excess, red, cand, filled
+    cdef float[:, ::1] tv = tone, ev = excess, fv = filled
+    cdef uint8_t[:, ::1] rv = red.view(np.uint8), cv = cand.view(np.uint8)
+    cdef int status
+    with nogil:
+        status = xd_background_maps(h, w, w, &L[0, 0], &a[0, 0], &skin[0, 0], gp, sizes, &far[0, 0],
+                                    red_da, spot_dl, spot_da, &tv[0, 0], &ev[0, 0], &rv[0, 0], &cv[0, 0],
+                                    &fv[0, 0])
+    if status:
+        raise MemoryError()
+    return tone, excess, red, cand, filled
+
+
+def _combine_upsampled(float[:, ::1] img, const float[:, ::1] grid, int op):
+    if grid.shape[0] < 1 or grid.shape[1] < 1:
+        raise ValueError("empty grid")
+    cdef int status = 0
+    if img.shape[0] and img.shape[1]:
+        with nogil:
+            status = xd_combine_upsampled(&img[0, 0], img.shape[0], img.shape[1], img.shape[1], &grid[0, 0],
+                                          grid.shape[0], grid.shape[1], op)
+    if status:
+        raise MemoryError()
+
+
+def max_upsampled(img, grid):
+    """``img = max(img, up(grid))`` in place: ``grid`` (float32) upsampled bilinearly to
+    ``img``'s (H, W) float32 shape (OpenCV's ``INTER_LINEAR`` geometry) without an array of
+    that size."""
+    _combine_upsampled(img, grid, 0)
+
+
+def subtract_upsampled(img, grid):
+    """``img = img - up(grid)`` in place (see :func:`max_upsampled`)."""
+    _combine_upsampled(img, grid, 1)

@@ -117,7 +117,10 @@ def _analyze_one(path: str, roi: str, mm_per_px: float | None, overlay_dir: str 
 def _init_worker() -> None:
     import cv2
 
+    from .memory import keep_freed_memory
+
     cv2.setNumThreads(1)
+    keep_freed_memory()
 
 
 def _load_done(results: Path) -> dict[str, dict[str, Any]]:
@@ -235,6 +238,8 @@ def analyze_main(argv: list[str]) -> int:
     interrupted = False
     try:
         if len(todo) == 1 or args.jobs <= 1:
+            if len(todo) > 1:
+                _init_worker()  # this process analyses one image after another
             for key, p in _progress(todo, len(todo) > 1):
                 finish(key, _analyze_one(str(p), args.roi, args.mm_per_px, overlay_dir))
         elif todo:

@@ -281,10 +281,10 @@ def _robust_background(
     Returns
     -------
     list of ndarray
-        Background of each channel, (H, W) float32.
+        Background of each channel on the grid, C-contiguous float32 (bilinearly upsampled to
+        (H, W) by :func:`_kernels.background_maps`).
     """
-    h, w = shape
-    step, sh, sw = _background_grid(sigma_px, (h, w))
+    step, _, _ = _background_grid(sigma_px, shape)
     cov = np.ascontiguousarray(cells[..., 0])
     safe = np.maximum(cov, 1e-6)
     lows = [cells[..., c] / safe for c in channels]
@@ -310,15 +310,8 @@ def _robust_background(
             # keep a trace of weight so that fully excluded neighbourhoods stay defined
             wt2 = np.maximum(wt2, cov * 1e-3)
             bg = conv(wt2)
-    # upsampled channel by channel: the callers want planes (an interleaved full-resolution
-    # image costs more to take apart than to make)
     planes = [bg[..., i] for i in range(len(channels))] if multi else [bg]
-    return [
-        np.ascontiguousarray(p, np.float32)
-        if (sh, sw) == (h, w)
-        else cv2.resize(np.ascontiguousarray(p, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        for p in planes
-    ]
+    return [np.ascontiguousarray(p, np.float32) for p in planes]
 
 
 Window = tuple[int, int, int, int]
@@ -432,7 +425,7 @@ def _multiscale_max(
         cur = _shrink(cur, k // prev)
         prev = k
         lvl = _max_levels(fn, cur, [s for kk, s in levels if kk == k], need, k)
-        best = cv2.max(best, _grow(lvl, shape), dst=best)
+        _kernels.max_upsampled(best, lvl)
     return best
 
 
@@ -634,7 +627,7 @@ def measure_regions(
     all_finite = True
     if uw > 0:
         crop = lab[y0:y1, x0:x1].astype(np.float32, copy=False)  # a view: OpenCV takes strided rows
-        umask = union[y0:y1, x0:x1].view(bool)
+        umask = np.ascontiguousarray(union[y0:y1, x0:x1]).view(bool)  # the kernels walk its rows
         # NaN or inf pixels are not skin (any of them makes the sum non-finite)
         all_finite = bool(np.isfinite(cv2.sumElems(crop)[:3]).all())
         if not all_finite:
@@ -794,17 +787,10 @@ class _SharedMaps:
         cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
         cells10 = _background_cells(cells5, s10, shape)
         (bg10,) = _robust_background(cells10, [1], shape, s10)
-        # residuals are written over the backgrounds they replace (fewer fresh image-sized
-        # arrays, each of which costs page faults)
-        self.tone_resid = cv2.subtract(self.L, bg10, dst=bg10)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
         (bg10a,) = _robust_background(
             cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
         )
-        da10 = cv2.subtract(self.a, bg10a, dst=bg10a)
-        self.red = (da10 >= RED_DA) & umask
-        self.da10_pos = cv2.threshold(da10, 0.0, 0.0, cv2.THRESH_TOZERO, dst=da10)[1]
-
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5_l, bg5_a = _robust_background(
             cells5,
@@ -813,22 +799,23 @@ class _SharedMaps:
             SPOT_SIGMA_MM / mpp,
             exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
         )
-        dl5 = cv2.subtract(self.L, bg5_l)
-        da5 = cv2.subtract(self.a, bg5_a, dst=bg5_a)
-        lap("backgrounds")
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
         # valley or an edge at the mask's border; far from skin, the 5 mm background.
-        # The ratio is formed on the smoothing's decimated grid and upsampled once.
+        # The ratio is formed on the smoothing's decimated grid.
         sf = FILL_SIGMA_MM / mpp
         num = _smooth_decimated(Lw, sf)
         den = _smooth_decimated(uf, sf)
         floor = np.float32(0.02)  # weight below which no skin is near: the 5 mm background
-        filled = _grow(cv2.divide(num, np.maximum(den, floor)), shape)
-        far = cv2.resize((den <= floor).view(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-        cv2.copyTo(bg5_l, far, filled)
-        cv2.copyTo(self.L, umask.view(np.uint8), filled)
-        lap("fill")
+        fill = cv2.divide(num, np.maximum(den, floor))
+        far = (den <= floor).view(np.uint8)
+        # every grid upsampled and turned into the maps the metrics read, in one pass
+        self.tone_resid, self.da10_pos, red, cand, filled = _kernels.background_maps(
+            self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
+            RED_DA, SPOT_DL, SPOT_DA_MAX,
+        )  # fmt: skip
+        self.red = red
+        lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
         s_lo = TEXTURE_BAND_MM[0] / mpp
@@ -838,8 +825,8 @@ class _SharedMaps:
             self.texture_note = f"texture_rms: scale {mpp:.3f} mm/px too coarse for σ = 0.1 mm"
         else:
             fine = _smooth(filled, s_lo)
-            coarse = _smooth(filled, s_hi)
-            self.texture = cv2.subtract(fine, coarse, dst=fine)
+            _kernels.subtract_upsampled(fine, _smooth_decimated(filled, s_hi))
+            self.texture = fine
             self.texture_note = None
         lap("texture")
 
@@ -879,7 +866,6 @@ class _SharedMaps:
         lap("skeleton")
 
         # --- spots ------------------------------------------------------------------------------
-        cand = (dl5 <= SPOT_DL) & (da5 <= SPOT_DA_MAX) & umask
         self._spots(cand, valley)
         self._drop_wrinkles_in_spots()
         lap("spots")
