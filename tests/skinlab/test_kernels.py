@@ -175,3 +175,88 @@ def test_region_sums_equal_numpy_over_the_region():
     assert npx2 == npx and rest == [0.0, 0.0, 0, 0.0, 0.0]
     with pytest.raises(ValueError, match="outside"):
         _kernels.region_sums(box_mask.view(np.uint8), 30, x0, *planes, None, None, None, None, None)
+
+
+def _upsampled_opencv(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+# OpenCV's float bilinear resize (Intel IPP here) rounds its weights coarser than float32, by up
+# to 1e-3 L* units on grids of values 50 ± 10 (the plane test holds the kernels to the exact
+# interpolation)
+UPSAMPLE_TOL = {"rtol": 0.0, "atol": 2e-3}
+
+
+def test_bilinear_upsampling_reproduces_a_plane_exactly_inside():
+    # a plane sampled at the grid's pixel centres; bilinear interpolation is exact for it
+    gh, gw, h, w = 9, 12, 61, 97
+    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    grid = (3.0 + 0.5 * gx - 0.25 * gy).astype(np.float32)
+    img = np.zeros((h, w), np.float32)
+    _kernels.subtract_upsampled(img, grid)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    sx, sy = (x + 0.5) * gw / w - 0.5, (y + 0.5) * gh / h - 0.5
+    want = -(3.0 + 0.5 * np.clip(sx, 0, gw - 1) - 0.25 * np.clip(sy, 0, gh - 1))
+    np.testing.assert_allclose(img, want, atol=2e-5)
+
+
+@pytest.mark.parametrize("grid_shape", [(59, 50), (119, 100), (377, 316), (603, 505), (1, 1), (3, 2)])
+def test_max_and_subtract_upsampled_equal_opencv_resize(grid_shape):
+    rng = np.random.default_rng(sum(grid_shape))
+    shape = (603, 505)
+    grid = rng.normal(50, 10, grid_shape).astype(np.float32)
+    img = rng.normal(50, 10, shape).astype(np.float32)
+    up = _upsampled_opencv(grid, shape)
+    got = img.copy()
+    _kernels.max_upsampled(got, grid)
+    np.testing.assert_allclose(got, np.maximum(img, up), **UPSAMPLE_TOL)
+    got = img.copy()
+    _kernels.subtract_upsampled(got, grid)
+    np.testing.assert_allclose(got, img - up, **UPSAMPLE_TOL)
+
+
+def test_background_maps_equal_the_opencv_chain():
+    rng = np.random.default_rng(12)
+    shape = (301, 257)
+    L = rng.normal(60, 6, shape).astype(np.float32)
+    a = rng.normal(12, 5, shape).astype(np.float32)
+    skin = rng.random(shape) < 0.7
+    grids = (
+        rng.normal(60, 2, (12, 10)).astype(np.float32),  # 10 mm, L*
+        rng.normal(12, 2, (12, 10)).astype(np.float32),  # 10 mm, a*
+        rng.normal(60, 2, (24, 21)).astype(np.float32),  # 5 mm, L*
+        rng.normal(12, 2, (24, 21)).astype(np.float32),  # 5 mm, a*
+        rng.normal(55, 3, (75, 64)).astype(np.float32),  # fill
+    )
+    far = (rng.random((75, 64)) < 0.2).astype(np.uint8)
+    tone, excess, red, cand, filled = _kernels.background_maps(
+        L, a, skin.view(np.uint8), grids, far, 6.0, -5.0, 4.0
+    )
+
+    b10, b10a, b5l, b5a, fill = (_upsampled_opencv(g, shape) for g in grids)
+    np.testing.assert_allclose(tone, L - b10, **UPSAMPLE_TOL)
+    np.testing.assert_allclose(excess, np.maximum(a - b10a, 0), **UPSAMPLE_TOL)
+    # masks: equal wherever the value is not within the tolerance of its threshold
+    margin = UPSAMPLE_TOL["atol"]
+    da10, dl5, da5 = a - b10a, L - b5l, a - b5a
+    sure = np.abs(da10 - 6.0) > margin
+    np.testing.assert_array_equal(red[sure], (skin & (da10 >= 6.0))[sure])
+    sure = (np.abs(dl5 + 5.0) > margin) & (np.abs(da5 - 4.0) > margin)
+    np.testing.assert_array_equal(cand[sure], (skin & (dl5 <= -5.0) & (da5 <= 4.0))[sure])
+    assert red.any() and cand.any()
+    far_full = cv2.resize(far, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).view(bool)
+    want = np.where(skin, L, np.where(far_full, b5l, fill))
+    np.testing.assert_allclose(filled, want, **UPSAMPLE_TOL)
+    assert (far_full & ~skin).any()
+
+
+def test_background_maps_refuse_mismatched_inputs():
+    L = np.zeros((20, 30), np.float32)
+    skin = np.ones((20, 30), np.uint8)
+    grids = tuple(np.zeros((3, 4), np.float32) for _ in range(5))
+    with pytest.raises(ValueError, match="shape"):
+        _kernels.background_maps(L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 6.0, -5.0, 4.0)
+    with pytest.raises(ValueError, match="far"):
+        _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 6.0, -5.0, 4.0)
+    with pytest.raises(ValueError, match="five"):
+        _kernels.background_maps(L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 6.0, -5.0, 4.0)

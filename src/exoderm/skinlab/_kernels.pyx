@@ -653,12 +653,10 @@ def background_maps(
     cdef const float[:, ::1] gv
     cdef const float* gp[5]
     cdef Py_ssize_t sizes[10]
-    keep = []
     for i in range(5):
-        gv = grids[i]
+        gv = grids[i]  # the caller's array (never a copy), alive as long as `grids`
         if gv.shape[0] < 1 or gv.shape[1] < 1:
             raise ValueError("empty grid")
-        keep.append(gv)
         gp[i] = &gv[0, 0]
         sizes[2 * i], sizes[2 * i + 1] = gv.shape[0], gv.shape[1]
     if far.shape[0] != sizes[8] or far.shape[1] != sizes[9]:

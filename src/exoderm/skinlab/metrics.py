@@ -810,11 +810,10 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        self.tone_resid, self.da10_pos, red, cand, filled = _kernels.background_maps(
+        self.tone_resid, self.da10_pos, self.red, cand, filled = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
             RED_DA, SPOT_DL, SPOT_DA_MAX,
         )  # fmt: skip
-        self.red = red
         lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
