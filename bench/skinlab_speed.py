@@ -10,7 +10,8 @@ that it fills about half the frame height, with sensor-like noise, quality 92). 
    libjpeg-turbo (simplejpeg), and the full ``analyze()`` of the same file (decode included),
    in turns, each the median of ``--reps`` runs after a warm-up. The target is analysis ≤ 3x
    decoding.
-2. The same in a process with malloc's defaults, for what the allocator setting is worth.
+2. The analysis alone in a process with malloc's defaults, for what the allocator setting is
+   worth.
 3. Batch throughput on all cores: ``exoderm analyze`` over ``--batch`` copies of the file.
 
 Results go to the ``skinlab-speed`` section of docs/benchmarks.md.
@@ -104,14 +105,11 @@ def _single_core(path: str, reps: int, keep_memory: bool, queue: multiprocessing
         del res  # as a worker does: the result's maps are freed before the next photo
     med_stage = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     med_metric = {k: statistics.median(s[k] for s in metric_stages) for k in metric_stages[0]}
-    if not keep_memory:
-        for _ in range(reps):
-            time_decode()
     queue.put(
         {
-            "decode": statistics.median(decode),
+            "decode": statistics.median(decode) if decode else None,
             "analyze": statistics.median(total),
-            "decode_cpu": statistics.median(decode_cpu),
+            "decode_cpu": statistics.median(decode_cpu) if decode else None,
             "analyze_cpu": statistics.median(total_cpu),
             "faults": statistics.median(faults),
             "analyze_sys": statistics.median(kernel),

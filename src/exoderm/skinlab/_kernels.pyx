@@ -483,10 +483,10 @@ def region_sums(
 ):
     """The additive statistics of one region in one pass over its box.
 
-    What ``metrics._SharedMaps._sums`` otherwise gathers with one OpenCV call each: histograms
-    of the quantised L*, a*, b* (``calcHist``), the sum and the sum of squares of the tone
-    residual (``meanStdDev``), the red pixel count, the sum of the a* excess (``mean``) and of
-    the squared texture (``norm``); the sums in double precision, as OpenCV's.
+    What would take one OpenCV call each: histograms of the quantised L*, a*, b*
+    (``calcHist``), the sum and the sum of squares of the tone residual (``meanStdDev``), the
+    red pixel count, the sum of the a* excess (``mean``) and of the squared texture (``norm``);
+    the sums in double precision, as OpenCV's.
 
     Parameters
     ----------
@@ -557,8 +557,8 @@ ctypedef fused sample:
 def clipped_count(const sample[:, :, :] rgb, mask, int full):
     """Pixels of an RGB image whose brightest channel is at 0 or at ``full``, in one pass.
 
-    What ``quality.clipped_pct`` otherwise makes of ``cv2.split``, two ``cv2.max``, ``inRange``
-    and ``countNonZero``: a channel at full scale, or every channel at zero.
+    What takes ``cv2.split``, two ``cv2.max``, ``inRange`` and ``countNonZero`` otherwise: a
+    channel at full scale, or every channel at zero.
 
     Parameters
     ----------
