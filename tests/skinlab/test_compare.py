@@ -165,6 +165,7 @@ def test_not_comparable_reasons(before, base_img):
     c = compare(before, blurred, repeatability=_rep(), heatmap=False)
     (unusable,) = [r for r in c.reasons if r.kind == "unusable"]
     assert unusable.startswith("after photo unusable: blurred") and unusable.params["photo"] == "after"
+    assert [p.kind for p in unusable.params["problems"]] == ["blurred"]
 
 
 def test_align_needs_faces(before):

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 from tests.skinlab._images import astronaut_face
 
-from exoderm.skinlab.quality import MIN_SHARPNESS, assess_quality, clipped_pct, sharpness
+from exoderm.skinlab.quality import (
+    MAX_POSE_DEG,
+    MIN_SHARPNESS,
+    Quality,
+    assess_quality,
+    clipped_pct,
+    sharpness,
+    usability_problems,
+)
 
 FRONTAL = {"yaw": 1.0, "pitch": -5.0, "roll": 2.0}
 
@@ -67,3 +75,33 @@ def test_usable_and_reasons():
 
     full_roi = assess_quality(img, pose=None, mm_per_px=0.2, face_expected=False)
     assert full_roi.usable
+
+
+def test_usability_problems_carry_kind_and_numbers_and_are_the_notes():
+    img = astronaut_face(1024)[130:380, 350:560]
+    over = img.copy()
+    over[:60] = 255  # blown highlights, blurred with the rest (a sharp edge would be sharpness)
+    over = cv2.GaussianBlur(over, (0, 0), 8)
+    pose = {"yaw": 31.0, "pitch": -24.5, "roll": 2.0}
+    q = assess_quality(over, pose=pose, mm_per_px=0.8)
+    problems = usability_problems(q, mm_per_px=0.8)
+    assert [p.kind for p in problems] == ["blurred", "clipped", "pose_beyond", "resolution"]
+    assert q.notes == problems  # the notes are the problems' English text
+    blurred, clipped, turned, coarse = problems
+    assert blurred.params == {"value": q.sharpness, "limit": MIN_SHARPNESS}
+    assert clipped.params["value"] == q.clipped_pct > clipped.params["limit"]
+    assert turned == f"pose beyond ±{MAX_POSE_DEG:.0f}°: yaw +31°, pitch -24°"  # -24.5 rounds to even
+    assert turned.params == {"angles": {"yaw": 31.0, "pitch": -24.5}, "limit": MAX_POSE_DEG}
+    assert coarse.params == {"value": 0.8, "limit": 0.5}
+
+    # from a stored record (plain strings, rounded numbers) the same problems come back
+    stored = Quality(**{**q.to_dict(), "notes": [str(n) for n in q.notes]})
+    assert [p.kind for p in usability_problems(stored, mm_per_px=0.8)] == [p.kind for p in problems]
+    no_face = Quality(**assess_quality(img, pose=None, mm_per_px=0.2).to_dict())
+    assert [p.kind for p in usability_problems(no_face, mm_per_px=0.2)] == ["no_face"]
+    assert (
+        usability_problems(
+            Quality(**assess_quality(img, pose=FRONTAL, mm_per_px=0.2).to_dict()), mm_per_px=0.2
+        )
+        == []
+    )

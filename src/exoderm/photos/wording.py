@@ -1,9 +1,8 @@
 """skinlab's reasons and notes on a comparison, in the user's language.
 
 skinlab words them in English, as its JSON records are; each also carries its kind and numbers
-(:class:`exoderm.skinlab.compare.Remark`), from which they are worded again here. A remark of a
-kind not known here (or a plain string) is shown as skinlab worded it; so is the detail skinlab
-gives of an unusable photo, which comes from the stored record.
+(:class:`exoderm.skinlab.remark.Remark`), from which they are worded again here. A remark of a
+kind not known here (or a plain string) is shown as skinlab worded it.
 """
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ def word_remark(remark: str) -> str:
             if p["photo"] == "before"
             else _("the after photo cannot be used: %(why)s")
         )
-        return text % {"why": p["why"]}
+        problems = p.get("problems")
+        return text % {"why": "; ".join(word_problem(x) for x in problems) if problems else p["why"]}
     if kind == "calibration":
         return (
             _("calibration differs: only the before photo has a colour chart")
@@ -87,3 +87,37 @@ def word_remark(remark: str) -> str:
         )
         return text % metrics
     return str(remark)
+
+
+def word_problem(problem: str) -> str:
+    """What makes a photo unusable (:func:`exoderm.skinlab.quality.usability_problems`) in the
+    active language."""
+    kind: str = getattr(problem, "kind", "")
+    p = getattr(problem, "params", {})
+    if kind == "blurred":
+        return _("blurred: sharpness %(value)s < %(limit)s") % {
+            "value": number_format(p["value"], 2),
+            "limit": number_format(p["limit"], 2),
+        }
+    if kind == "clipped":
+        return _("exposure: %(value)s %% of pixels clipped (more than %(limit)s %%)") % {
+            "value": number_format(p["value"], 1),
+            "limit": number_format(p["limit"], 0),
+        }
+    if kind == "pose_beyond":
+        angles = ", ".join(
+            f"{checks.AXES.get(axis, axis)} {'+' if v >= 0 else '−'}{number_format(abs(v), 0)}°"
+            for axis, v in p["angles"].items()
+        )
+        return _("head pose beyond ±%(limit)s°: %(angles)s") % {
+            "limit": number_format(p["limit"], 0),
+            "angles": angles,
+        }
+    if kind == "no_face":
+        return _("no face found")
+    if kind == "resolution":
+        return _("resolution too low: %(value)s mm per pixel (more than %(limit)s)") % {
+            "value": number_format(p["value"], 2),
+            "limit": number_format(p["limit"], 2),
+        }
+    return str(problem)

@@ -26,6 +26,15 @@ says so); the others are.
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
+
+Reasons and notes are :class:`Remark` s. Kinds of reasons: ``unusable`` (``photo`` before or
+after, ``why`` the photo's quality notes, ``problems`` the remarks of
+:func:`~exoderm.skinlab.quality.usability_problems`), ``pose`` (``axis``, ``value`` in degrees,
+``limit``), ``pose_unknown``, ``scale`` and ``face_size`` (``value`` relative, ``limit``),
+``scale_unknown``, ``calibration`` (``before``, ``after``: whether each was calibrated),
+``roi``. Kinds of notes: ``no_study`` (``detail``), ``scale_outside`` (``mm_per_px``, ``low``,
+``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``, ``unstudied`` and
+``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ from . import ENGINE_VERSION
 from .color import srgb_to_lab
 from .io import grey
 from .pipeline import Analysis, json_value
+from .quality import usability_problems
+from .remark import Remark
 
 __all__ = [
     "COMPRESSION_SENSITIVE",
@@ -105,29 +116,6 @@ class Alignment:
 def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
     """Whether one photo is known to be lossless and the other known to be lossy."""
     return None not in (before_lossless, after_lossless) and before_lossless != after_lossless
-
-
-class Remark(str):
-    """A reason or note of :func:`compare`: its English text, with ``kind`` and ``params`` for a
-    caller that words it in another language. Being a ``str``, it prints, joins and serialises
-    as the text.
-
-    Kinds of reasons: ``unusable`` (``photo`` before or after, ``why``), ``pose`` (``axis``,
-    ``value`` in degrees, ``limit``), ``pose_unknown``, ``scale`` and ``face_size`` (``value``
-    relative, ``limit``), ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each
-    was calibrated), ``roi``. Kinds of notes: ``no_study`` (``detail``), ``scale_outside``
-    (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
-    ``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
-    """
-
-    kind: str
-    params: dict[str, Any]
-
-    def __new__(cls, text: str, kind: str = "", **params: Any) -> Remark:
-        self = super().__new__(cls, text)
-        self.kind = kind
-        self.params = params
-        return self
 
 
 @dataclass
@@ -381,7 +369,10 @@ def _reasons(before: Analysis, after: Analysis) -> list[Remark]:
     for tag, a in (("before", before), ("after", after)):
         if not a.quality.usable:
             why = "; ".join(a.quality.notes) or "flagged unusable"
-            reasons.append(Remark(f"{tag} photo unusable: {why}", "unusable", photo=tag, why=why))
+            problems = usability_problems(a.quality, mm_per_px=a.mm_per_px)
+            reasons.append(
+                Remark(f"{tag} photo unusable: {why}", "unusable", photo=tag, why=why, problems=problems)
+            )
     pb, pa = before.quality.pose, after.quality.pose
     if (pb is None) != (pa is None):
         reasons.append(Remark("head pose known in only one photo", "pose_unknown"))

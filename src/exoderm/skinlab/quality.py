@@ -15,16 +15,19 @@ import numpy as np
 
 from . import _kernels
 from .io import full_scale, grey
+from .remark import Remark
 
 __all__ = [
     "MAX_CLIPPED_PCT",
     "MAX_MM_PER_PX",
     "MAX_POSE_DEG",
     "MIN_SHARPNESS",
+    "NO_FACE",
     "Quality",
     "assess_quality",
     "clipped_pct",
     "sharpness",
+    "usability_problems",
 ]
 
 MIN_SHARPNESS = 0.12
@@ -36,6 +39,8 @@ MAX_POSE_DEG = 20.0
 MAX_MM_PER_PX = 0.5
 """Coarser than this, spots and lines of a few millimetres are not resolved."""
 _SHARPNESS_WINDOW = 768
+NO_FACE = "no face found"
+"""The note of a face photo without a face."""
 
 
 @dataclass
@@ -141,27 +146,55 @@ def assess_quality(
         ``MAX_CLIPPED_PCT``, any pose angle beyond ``MAX_POSE_DEG`` or the scale coarser than
         ``MAX_MM_PER_PX``; ``notes`` says which.
     """
-    notes: list[str] = []
     s = sharpness(rgb, mask)
     c = clipped_pct(rgb, mask)
-    usable = True
-    if s < MIN_SHARPNESS:
-        usable = False
-        notes.append(f"blurred: sharpness {s:.2f} < {MIN_SHARPNESS}")
-    if c > MAX_CLIPPED_PCT:
-        usable = False
-        notes.append(f"exposure: {c:.1f} % of pixels clipped (> {MAX_CLIPPED_PCT} %)")
-    if pose is not None:
-        bad = [f"{k} {v:+.0f}°" for k, v in pose.items() if abs(v) > MAX_POSE_DEG]
-        if bad:
-            usable = False
-            notes.append(f"pose beyond ±{MAX_POSE_DEG:.0f}°: " + ", ".join(bad))
-    elif face_expected:
-        usable = False
-        notes.append("no face found")
+    quality = Quality(s, c, pose, True, [])
+    problems = usability_problems(quality, mm_per_px=mm_per_px, face_expected=face_expected)
+    quality.usable = not problems
+    quality.notes = list(problems)
     if mm_per_px is None:
-        notes.append("scale unknown: metrics in mm and mm² are null")
-    elif mm_per_px > MAX_MM_PER_PX:
-        usable = False
-        notes.append(f"resolution too low: {mm_per_px:.2f} mm per pixel (> {MAX_MM_PER_PX})")
-    return Quality(s, c, pose, usable, notes)
+        quality.notes.append("scale unknown: metrics in mm and mm² are null")
+    return quality
+
+
+def usability_problems(
+    quality: Quality, *, mm_per_px: float | None, face_expected: bool | None = None
+) -> list[Remark]:
+    """What makes a photo unusable, each a :class:`Remark` (in this order, as in its notes).
+
+    Kinds: ``blurred`` and ``clipped`` (``value``, ``limit``: sharpness, % of pixels),
+    ``pose_beyond`` (``angles``: the axes beyond the limit and their degrees, ``limit``), ``no_face``,
+    ``resolution`` (``value``, ``limit``: mm per pixel).
+
+    Parameters
+    ----------
+    quality : Quality
+        Measured by :func:`assess_quality`, or rebuilt from a stored record.
+    mm_per_px : float or None
+        The photo's scale.
+    face_expected : bool, optional
+        Whether a face was looked for (``roi='face'``); by default, what the notes say: a face
+        photo without a face is noted :data:`NO_FACE` (a stored record keeps no more).
+    """
+    if face_expected is None:
+        face_expected = NO_FACE in quality.notes
+    out = []
+    s, c = quality.sharpness, quality.clipped_pct
+    if s < MIN_SHARPNESS:
+        out.append(
+            Remark(f"blurred: sharpness {s:.2f} < {MIN_SHARPNESS}", "blurred", value=s, limit=MIN_SHARPNESS)
+        )
+    if c > MAX_CLIPPED_PCT:
+        text = f"exposure: {c:.1f} % of pixels clipped (> {MAX_CLIPPED_PCT} %)"
+        out.append(Remark(text, "clipped", value=c, limit=MAX_CLIPPED_PCT))
+    if quality.pose is not None:
+        bad = {k: v for k, v in quality.pose.items() if abs(v) > MAX_POSE_DEG}
+        if bad:
+            text = f"pose beyond ±{MAX_POSE_DEG:.0f}°: " + ", ".join(f"{k} {v:+.0f}°" for k, v in bad.items())
+            out.append(Remark(text, "pose_beyond", angles=bad, limit=MAX_POSE_DEG))
+    elif face_expected:
+        out.append(Remark(NO_FACE, "no_face"))
+    if mm_per_px is not None and mm_per_px > MAX_MM_PER_PX:
+        text = f"resolution too low: {mm_per_px:.2f} mm per pixel (> {MAX_MM_PER_PX})"
+        out.append(Remark(text, "resolution", value=mm_per_px, limit=MAX_MM_PER_PX))
+    return out

@@ -1,0 +1,61 @@
+"""skinlab's remarks in the user's language: why a photo cannot be compared, in German too."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+from django.utils import translation
+
+from exoderm.photos.wording import word_problem, word_remark
+from exoderm.skinlab.compare import compare
+from exoderm.skinlab.pipeline import Analysis, analyze
+from tests.skinlab._images import astronaut_face
+
+
+@pytest.fixture(scope="module")
+def unusable_reason():
+    """The reason skinlab gives for a sharp baseline against a blurred, turned follow-up, as the
+    web app compares them: from the stored records."""
+    face = astronaut_face(2048)  # about 0.35 mm per pixel: fine enough to be usable
+    before = analyze(face)
+    assert before.quality.usable
+    after = analyze(cv2.GaussianBlur(face, (0, 0), 16))
+    after.quality.pose = {"yaw": 33.0, "pitch": 0.0, "roll": 0.0}  # as if turned away
+    stored = [Analysis.from_dict(a.to_dict()) for a in (before, after)]
+    c = compare(*stored, heatmap=False)
+    (reason,) = [r for r in c.reasons if r.kind == "unusable"]
+    return reason
+
+
+def test_an_unusable_photo_is_explained_in_german(unusable_reason):
+    with translation.override("de"):
+        text = word_remark(unusable_reason)
+    assert text.startswith("das Nachher-Foto ist nicht verwendbar: unscharf: Schärfe 0,")
+    assert "Kopfhaltung über ±20° hinaus: Drehung (Kopf seitlich gedreht) +33°" in text
+    assert "blurred" not in text and "sharpness" not in text
+
+
+def test_and_in_english_as_skinlab_words_it(unusable_reason):
+    with translation.override("en"):
+        text = word_remark(unusable_reason)
+    assert text.startswith("the after photo cannot be used: blurred: sharpness 0.")
+    assert "head pose beyond ±20°: yaw (head turned) +33°" in text
+
+
+def test_every_problem_kind_is_worded():
+    from exoderm.skinlab.quality import Quality, usability_problems
+
+    q = Quality(0.05, 12.5, {"yaw": -25.0, "pitch": 0.0, "roll": 0.0}, False, [])
+    problems = usability_problems(q, mm_per_px=0.7) + usability_problems(
+        Quality(0.5, 0.0, None, False, ["no face found"]), mm_per_px=None
+    )
+    assert [p.kind for p in problems] == ["blurred", "clipped", "pose_beyond", "resolution", "no_face"]
+    with translation.override("de"):
+        worded = [word_problem(p) for p in problems]
+    assert worded == [
+        "unscharf: Schärfe 0,05 < 0,12",
+        "Belichtung: 12,5 % der Pixel über- oder unterbelichtet (mehr als 5 %)",
+        "Kopfhaltung über ±20° hinaus: Drehung (Kopf seitlich gedreht) −25°",
+        "Auflösung zu gering: 0,70 mm pro Pixel (mehr als 0,50)",
+        "kein Gesicht gefunden",
+    ]
