@@ -59,3 +59,11 @@ def test_every_problem_kind_is_worded():
         "Auflösung zu gering: 0,70 mm pro Pixel (mehr als 0,50)",
         "kein Gesicht gefunden",
     ]
+
+
+def test_numbers_are_rounded_not_cut_off():
+    from exoderm.skinlab.quality import Quality, usability_problems
+
+    (turned,) = usability_problems(Quality(0.5, 0.0, {"yaw": -25.6}, False, []), mm_per_px=0.2)
+    with translation.override("de"):
+        assert word_problem(turned) == "Kopfhaltung über ±20° hinaus: Drehung (Kopf seitlich gedreht) −26°"

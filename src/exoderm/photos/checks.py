@@ -60,7 +60,7 @@ class CaptureCheck:
         return [describe(d) for d in self.differences]
 
 
-def _rounded(value: float, places: int) -> str:
+def rounded(value: float, places: int) -> str:
     """``|value|`` rounded (number_format alone cuts the digits off) in the user's number format."""
     return number_format(round(abs(value), places), places)
 
@@ -69,14 +69,14 @@ def describe(difference: CaptureDifference) -> str:
     """One difference in the user's language."""
     d = difference
     percent = {
-        "value": _rounded(100 * (d.value or 0), 0),
-        "limit": _rounded(100 * (d.limit or 0), 0),
+        "value": rounded(100 * (d.value or 0), 0),
+        "limit": rounded(100 * (d.limit or 0), 0),
     }
     if d.kind == "pose":
         return _("pose differs by %(degrees)s° %(axis)s from the baseline (limit %(limit)s°)") % {
-            "degrees": _rounded(d.value or 0, 0),
+            "degrees": rounded(d.value or 0, 0),
             "axis": AXES.get(d.axis or "", d.axis),
-            "limit": _rounded(d.limit or 0, 0),
+            "limit": rounded(d.limit or 0, 0),
         }
     if d.kind == "scale":
         return _("scale differs by %(value)s %% from the baseline (limit %(limit)s %%)") % percent
@@ -88,7 +88,7 @@ def describe(difference: CaptureDifference) -> str:
             if (d.value or 0) > 0
             else _("lighting differs: %(value)s stops darker than the baseline (limit %(limit)s)")
         )
-        return text % {"value": _rounded(d.value or 0, 1), "limit": _rounded(d.limit or 0, 1)}
+        return text % {"value": rounded(d.value or 0, 1), "limit": rounded(d.limit or 0, 1)}
     if d.kind == "white_balance":
         text = (
             _("white balance differs: light %(value)s %% warmer than at the baseline (limit %(limit)s %%)")
@@ -102,7 +102,7 @@ def describe(difference: CaptureDifference) -> str:
         return _(
             "JPEG quality %(value)s is below %(limit)s: fine texture, pores and wrinkles are measured "
             "lower (save the photo at a higher quality)"
-        ) % {"value": _rounded(d.value or 0, 0), "limit": _rounded(d.limit or 0, 0)}
+        ) % {"value": rounded(d.value or 0, 0), "limit": rounded(d.limit or 0, 0)}
     if d.kind == "file_format":
         return (
             _(
@@ -120,7 +120,7 @@ def describe(difference: CaptureDifference) -> str:
     if d.kind == "compression":
         return _(
             "compression differs: JPEG quality %(value)s lower than at the baseline (limit %(limit)s)"
-        ) % {"value": _rounded(d.value or 0, 0), "limit": _rounded(d.limit or 0, 0)}
+        ) % {"value": rounded(d.value or 0, 0), "limit": rounded(d.limit or 0, 0)}
     if d.kind == "pose_unknown":
         return _("the head pose can be measured on only one of the two photos (is the whole face visible?)")
     return _("the scale is known for only one of the two photos (enter it for both or for neither)")

@@ -7,7 +7,6 @@ kind not known here (or a plain string) is shown as skinlab worded it.
 
 from __future__ import annotations
 
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from exoderm.photos import checks
@@ -52,9 +51,9 @@ def word_remark(remark: str) -> str:
             "(%(low)s to %(high)s): the minimal detectable changes of the nearest scale band "
             "(%(band)s) are used."
         ) % {
-            "scale": number_format(p["mm_per_px"], 3),
-            "low": number_format(p["low"], 3),
-            "high": number_format(p["high"], 3),
+            "scale": checks.rounded(p["mm_per_px"], 3),
+            "low": checks.rounded(p["low"], 3),
+            "high": checks.rounded(p["high"], 3),
             "band": p["band"],
         }
     if kind == "scale_unknown":
@@ -96,28 +95,28 @@ def word_problem(problem: str) -> str:
     p = getattr(problem, "params", {})
     if kind == "blurred":
         return _("blurred: sharpness %(value)s < %(limit)s") % {
-            "value": number_format(p["value"], 2),
-            "limit": number_format(p["limit"], 2),
+            "value": checks.rounded(p["value"], 2),
+            "limit": checks.rounded(p["limit"], 2),
         }
     if kind == "clipped":
         return _("exposure: %(value)s %% of pixels clipped (more than %(limit)s %%)") % {
-            "value": number_format(p["value"], 1),
-            "limit": number_format(p["limit"], 0),
+            "value": checks.rounded(p["value"], 1),
+            "limit": checks.rounded(p["limit"], 0),
         }
     if kind == "pose_beyond":
         angles = ", ".join(
-            f"{checks.AXES.get(axis, axis)} {'+' if v >= 0 else '−'}{number_format(abs(v), 0)}°"
+            f"{checks.AXES.get(axis, axis)} {'+' if v >= 0 else '−'}{checks.rounded(v, 0)}°"
             for axis, v in p["angles"].items()
         )
         return _("head pose beyond ±%(limit)s°: %(angles)s") % {
-            "limit": number_format(p["limit"], 0),
+            "limit": checks.rounded(p["limit"], 0),
             "angles": angles,
         }
     if kind == "no_face":
         return _("no face found")
     if kind == "resolution":
         return _("resolution too low: %(value)s mm per pixel (more than %(limit)s)") % {
-            "value": number_format(p["value"], 2),
-            "limit": number_format(p["limit"], 2),
+            "value": checks.rounded(p["value"], 2),
+            "limit": checks.rounded(p["limit"], 2),
         }
     return str(problem)
