@@ -33,6 +33,11 @@ committed JSON comes from the defaults): ``[--captures 40] [--face-captures 40] 
    JPEG quality 85-95) and each capture goes through :func:`exoderm.skinlab.pipeline.analyze`
    (``roi='face'``, scale from the iris), so the noise of the face mesh, the region masks and
    the iris scale is in the study. Per region and metric, SEM = SD across captures.
+4. **With a colour chart.** Studies 1 and 3 again with a ColorChecker Classic 24 in the frame
+   (the phantom with a 4 mm pitch chart, measured by ``analyze`` in its region; the astronaut with
+   a chart beside the face), same seeds; ``analyze`` finds the chart and calibrates every capture
+   (a capture it does not calibrate stops the run). Exposure and white balance then no longer
+   move the colour medians, whose values become each band's ``calibrated`` twin.
 
 The shipped file has one **scale band** per study (:func:`scale_bands`; read by
 :class:`exoderm.skinlab.compare.Repeatability`, which picks the band by the baseline's scale)::
@@ -41,8 +46,14 @@ The shipped file has one **scale band** per study (:func:`scale_bands`; read by
      "bands": [{"name", "study", "study_mm_per_px", "mm_per_px": [low, high],
                 "metrics": {metric: {"sem", "mdc", "cv_pct", "sd", "n"}},
                 "source": {metric: "phantom" | "real face (<region>)"}, "regions_study",
-                "regions": {region: {metric: {"sem", "mdc", "cv_pct", "sd", "n"}}}}, ...],
-     "phantom": {metric: {...}}, "face_regions": {region: {metric: {...}}}}
+                "regions": {region: {metric: {"sem", "mdc", "cv_pct", "sd", "n"}}},
+                "calibrated": {"study", "metrics", "source", "regions"}}, ...],
+     "phantom": {metric: {...}}, "face_regions": {region: {metric: {...}}},
+     "calibrated": {"phantom": {...}, "face_regions": {...}}}
+
+A band's ``calibrated`` object holds the colour medians (``L_median``, ``a_median``, ``b_median``,
+``ita_deg``) of the studies with a chart, by the same rules; ``compare`` uses it when both photos
+are calibrated (:func:`add_calibrated`).
 
 ``close_up`` has the phantom's values at metric level (what a close-up's one region ``full``
 uses); ``face`` has, at metric level, per metric the worst face region's value (for metrics the
@@ -174,42 +185,12 @@ def repeatability(captures: int, pool: Any = None) -> dict[str, dict[str, float]
     return {k: _stats([r[k] for r in rows]) for k in METRIC_KEYS}
 
 
-def calibrated_colour(captures: int) -> dict[str, dict[str, float]] | None:
-    """CV of the colour medians when a ColorChecker in the frame calibrates each capture.
-
-    Uses the calibration of :mod:`exoderm.skinlab.color` (``fit_ccm``, ``srgb_to_lab``) with
-    the patches sampled at the chart's known position; ``None`` if that API is unavailable.
-    """
-    try:
-        from exoderm.skinlab.color import fit_ccm, srgb_to_lab
-    except ImportError:  # pragma: no cover - the other half of the engine is not there
-        return None
-    values: dict[str, list[float]] = {k: [] for k in COLOUR_KEYS}
-    for i in range(captures):
-        ph = make_phantom(
-            **phantom_kwargs(), chart=True, chart_pitch_mm=4.0, perturb=Perturbation.random(1000 + i)
-        )
-        ch = ph.truth.chart
-        r = max(2, ch["patch_px"] // 5)
-        patches = np.array(
-            [
-                np.median(ph.rgb[round(y) - r : round(y) + r, round(x) - r : round(x) + r].reshape(-1, 3), 0)
-                for x, y in ch["centers"]
-            ]
-        )
-        cal = fit_ccm(patches / 255.0)
-        lab = srgb_to_lab(ph.rgb, ccm=cal.ccm)
-        region = np.zeros(ph.mask.shape, bool)
-        region[40:-40, 40:-40] = True
-        region &= cv2.erode(ph.mask.view(np.uint8), np.ones((41, 41), np.uint8)).view(bool)
-        m = measure_regions(lab, {"region": region}, mm_per_px=None)["region"].metrics
-        for k in COLOUR_KEYS:
-            values[k].append(float(m[k]))
-    out = {}
-    for k, v in values.items():
-        mean, sd = statistics.fmean(v), statistics.stdev(v)
-        out[k] = {"mean": mean, "sem": sd, "mdc": 1.96 * math.sqrt(2.0) * sd, "cv_pct": 100 * sd / abs(mean)}
-    return out
+def calibrated_repeatability(captures: int, pool: Any = None) -> dict[str, dict[str, float]]:
+    """The phantom study again with a ColorChecker in the frame: per-metric statistics of
+    ``captures`` captures (the same perturbations), each calibrated by the chart that
+    ``analyze`` finds in it."""
+    rows = list((pool.map if pool is not None else map)(_phantom_calibrated_metrics, range(captures)))
+    return {k: _stats([r[k] for r in rows]) for k in METRIC_KEYS}
 
 
 def _sig(x: float | None, fmt: str = ".3g") -> str:
@@ -233,8 +214,9 @@ REGION_SHORT = {
 def repeatability_markdown(
     stats: dict[str, dict[str, float]],
     captures: int,
-    cal: dict[str, dict[str, float]] | None,
+    cal: dict[str, dict[str, float]],
     face: dict[str, dict[str, dict[str, float]]],
+    cal_face: dict[str, dict[str, dict[str, float]]],
     face_captures: int,
     bands: list[dict[str, Any]],
     checks: dict[str, Any],
@@ -244,7 +226,7 @@ def repeatability_markdown(
     lo, boundary = close["mm_per_px"]
     hi = face_band["mm_per_px"][1]
     lines = [
-        "## skinlab repeatability (synthetic phantom and a real face, uncalibrated)",
+        "## skinlab repeatability (synthetic phantom and a real face, without and with a colour chart)",
         "",
         f"Reproduce: `{COMMAND}` (engine {ENGINE_VERSION}); this one command rewrites "
         "`src/exoderm/skinlab/data/repeatability.json` and this section, and must be run again "
@@ -404,6 +386,16 @@ def repeatability_markdown(
         (f"phantom ({close['study_mm_per_px']:g} mm/px): each held-out re-capture", "phantom", "later ones"),
         ("phantom: 3 uncompressed captures; formats not told", "phantom_format", "JPEG re-captures each"),
         ("phantom: 3 uncompressed captures; formats told", "phantom_format_told", "JPEG re-captures each"),
+        (
+            "face with a chart, calibrated: the original photo (JPEG 90)",
+            "calibrated",
+            "calibrated re-captures",
+        ),
+        (
+            "face with a chart, calibrated: the first held-out re-capture",
+            "calibrated_capture",
+            "calibrated re-captures",
+        ),
     ):
         cells = []
         for tag in ("phantom", "single", "bands"):
@@ -417,29 +409,61 @@ def repeatability_markdown(
                 cell += ": " + (", ".join(f"{m} {c}" for m, c in sorted(counts.items())) or "none")
             cells.append(cell)
         lines.append(f"| {label} | {checks[key + '/n']} {what} | " + " | ".join(cells) + " |")
+    cal_whole = cal_face.get("face", {})
     lines += [
         "",
+        "### With a colour chart",
+        "",
         "The colour medians above are measured on the raw sRGB values, so exposure and "
-        "white-balance changes of ±10 % / ±5 % move them by design; the mdc table keeps these "
-        "uncalibrated (conservative) values.",
+        "white-balance changes of ±10 % / ±5 % move them by design. With a ColorChecker Classic 24 "
+        "in the frame, `analyze` finds the chart and calibrates each capture (`fit_ccm`), and they "
+        f"no longer do. Both studies were repeated with a chart: the phantom (4 mm pitch) over the "
+        f"same {captures} perturbations, in its region kept clear of the chart; the astronaut with "
+        f"a chart beside the face, re-captured with the same {face_captures} seeds. Every capture "
+        "was calibrated. The bands' `calibrated` twins take the colour medians' values from these "
+        "studies by the rules above (upper confidence limit, per face region, never below the "
+        "phantom's); `compare` uses them when both photos are calibrated, and notes it. Any other "
+        "pair keeps the uncalibrated values.",
+        "",
+        "| metric (calibrated) | phantom SEM | phantom CV % | face SEM, worst region | face SEM, whole "
+        "face | face CV %, whole face | VISIA CV % | below VISIA (phantom / face) | close-up band mdc, "
+        "without → with chart | face band mdc, without → with chart |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- | :---: | ---: | ---: |",
     ]
-    if cal is not None:
-        lines += [
-            "",
-            "With a ColorChecker Classic 24 in the frame (4 mm pitch, patches sampled at the "
-            "chart's known position) and each phantom capture calibrated by `exoderm.skinlab.color."
-            f"fit_ccm`, over the same {captures} perturbations:",
-            "",
-            "| metric (calibrated) | mean | SEM | mdc | CV % | VISIA CV % | below VISIA |",
-            "| --- | ---: | ---: | ---: | ---: | --- | :---: |",
+    for k in COLOUR_KEYS:
+        c = cal[k]
+        ref = VISIA_CV[k][0]
+        rows = [(name, m[k]) for name, m in cal_face.items() if k in m]
+        name, w = max(rows, key=lambda r: r[1]["sem"])
+        wf = cal_whole[k]
+        ok_p = "yes" if c["cv_pct"] < ref else "**no**"
+        ok_f = "yes" if wf["cv_pct"] < ref else "**no**"
+        mdc = [
+            f"{b['metrics'][k]['mdc']:.3g} → {b['calibrated']['metrics'][k]['mdc']:.3g}"
+            for b in (close, face_band)
         ]
-        for k in COLOUR_KEYS:
-            c = cal[k]
-            ok = "yes" if c["cv_pct"] < VISIA_CV[k][0] else "**no**"
-            lines.append(
-                f"| `{k}` | {c['mean']:.4g} | {c['sem']:.3g} | {c['mdc']:.3g} | {c['cv_pct']:.2f} | "
-                f"< {VISIA_CV[k][0]:g} (strict) | {ok} |"
-            )
+        lines.append(
+            f"| `{k}` | {c['sem']:.3g} | {c['cv_pct']:.2f} | {w['sem']:.3g} ({name}) | {wf['sem']:.3g} | "
+            f"{wf['cv_pct']:.2f} | < {ref:g} (strict) | {ok_p} / {ok_f} | {mdc[0]} | {mdc[1]} |"
+        )
+    lines += [
+        "",
+        "Face regions with a chart (mdc of the `calibrated` twins, the same in both bands; `*` the "
+        "calibrated phantom's value, larger than the region's own):",
+        "",
+        "| metric | " + " | ".join(REGION_SHORT[r] for r in REGION_SHORT) + " |",
+        "| --- |" + " ---: |" * len(REGION_SHORT),
+    ]
+    for k in COLOUR_KEYS:
+        cells = []
+        for r in REGION_SHORT:
+            e = face_band["calibrated"]["regions"].get(r, {}).get(k)
+            if e is None:
+                cells.append("—")
+                continue
+            own = cal_face[r][k]["sem"]
+            cells.append(f"{e['mdc']:.3g}" + ("*" if own < cal[k]["sem"] else ""))
+        lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -551,12 +575,31 @@ def scale_bands(
     ]
 
 
+def add_calibrated(bands: list[dict[str, Any]], calibrated: list[dict[str, Any]]) -> None:
+    """Give each band its ``calibrated`` twin: the colour medians' values of ``calibrated``, the
+    bands :func:`scale_bands` makes from the studies with a chart (same rules, same boundary).
+    The other metrics are left to the uncalibrated values: the chart corrects colour, and their
+    studies without a chart already hold them below VISIA's CVs on the phantom."""
+    for band, cal in zip(bands, calibrated, strict=True):
+        band["calibrated"] = {
+            "study": f"{cal['study']} with a colour chart",
+            "metrics": {k: cal["metrics"][k] for k in COLOUR_KEYS},
+            "source": {k: f"{cal['source'][k]} with a chart" for k in COLOUR_KEYS},
+            "regions": {
+                name: {k: rows[k] for k in COLOUR_KEYS if k in rows} for name, rows in cal["regions"].items()
+            },
+        }
+
+
 def study_json(
     bands: list[dict[str, Any]],
     phantom: dict[str, dict[str, float]],
     face: dict[str, dict[str, dict[str, float]]],
+    cal_phantom: dict[str, dict[str, float]],
+    cal_face: dict[str, dict[str, dict[str, float]]],
 ) -> dict[str, Any]:
-    """The content of ``repeatability.json``: the scale bands compare reads and both studies."""
+    """The content of ``repeatability.json``: the scale bands compare reads and the studies (the
+    colour medians of the studies with a chart under ``calibrated``)."""
     return {
         "engine_version": ENGINE_VERSION,
         "generated_by": "bench/skinlab_repeatability.py",
@@ -564,6 +607,13 @@ def study_json(
         "bands": bands,
         "phantom": {k: _entry(phantom[k]) for k in METRIC_KEYS},
         "face_regions": {name: {k: _entry(v) for k, v in rows.items()} for name, rows in face.items()},
+        "calibrated": {
+            "phantom": {k: _entry(cal_phantom[k]) for k in COLOUR_KEYS},
+            "face_regions": {
+                name: {k: _entry(v) for k, v in rows.items() if k in COLOUR_KEYS}
+                for name, rows in cal_face.items()
+            },
+        },
     }
 
 
@@ -577,15 +627,16 @@ def write_json(study: dict[str, Any]) -> None:
 # ============================================================================================
 
 
-def astronaut() -> np.ndarray:
-    """The real-face scene: scikit-image's astronaut photo upscaled to ``FACE_SIZE``, noise-free."""
-    return astronaut_face(FACE_SIZE, noise_sd=0)
+def astronaut(chart: bool = False) -> np.ndarray:
+    """The real-face scene: scikit-image's astronaut photo upscaled to ``FACE_SIZE``, noise-free;
+    ``chart``: with a ColorChecker beside the face."""
+    return astronaut_face(FACE_SIZE, noise_sd=0, chart=chart)
 
 
-def original(jpeg: bool = True) -> np.ndarray:
+def original(jpeg: bool = True, chart: bool = False) -> np.ndarray:
     """The baseline of the held-out check: the scene with sensor noise SD 1.5 (as in the tests),
     saved as a JPEG of quality 90 like every capture, or uncompressed (``jpeg=False``)."""
-    img = astronaut_face(FACE_SIZE)
+    img = astronaut_face(FACE_SIZE, chart=chart)
     return to_jpeg(img, 90) if jpeg else img
 
 
@@ -641,10 +692,14 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)  # one process per core
 
 
-def _face_record(seed: int | None, jpeg: bool = True) -> dict[str, Any]:
-    """The analysis record of one capture of the astronaut (``None``: the :func:`original` photo)."""
-    img = original(jpeg) if seed is None else recapture(astronaut(), seed)
-    return analyze(img, keep_arrays=False).to_dict()
+def _face_record(seed: int | None, jpeg: bool = True, chart: bool = False) -> dict[str, Any]:
+    """The analysis record of one capture of the astronaut (``None``: the :func:`original` photo);
+    ``chart``: of the scene with a chart, which must calibrate the capture."""
+    img = original(jpeg, chart) if seed is None else recapture(astronaut(chart), seed)
+    rec = analyze(img, keep_arrays=False).to_dict()
+    if chart and not rec["calibration"]["calibrated"]:
+        raise RuntimeError(f"face capture {seed}: the chart was not found or did not fit")
+    return rec
 
 
 def _fine_face_record(seed: int | None) -> dict[str, Any]:
@@ -667,6 +722,21 @@ def _phantom_record(seed: int, jpeg: bool = True) -> dict[str, Any]:
         perturb = dataclasses.replace(perturb, jpeg_quality=None)
     ph = make_phantom(**phantom_kwargs(), perturb=perturb)
     return analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False).to_dict()
+
+
+def _phantom_calibrated_metrics(i: int) -> dict[str, float]:
+    """One capture of the calibrated phantom study: the phantom with a chart (4 mm pitch),
+    analysed in the study's region (kept 20 px clear of the chart) at its known scale."""
+    ph = make_phantom(
+        **phantom_kwargs(), chart=True, chart_pitch_mm=4.0, perturb=Perturbation.random(1000 + i)
+    )
+    region = np.zeros(ph.mask.shape, bool)
+    region[40:-40, 40:-40] = True
+    region &= cv2.erode(ph.mask.view(np.uint8), np.ones((41, 41), np.uint8)).view(bool)
+    res = analyze(ph.rgb, roi=region, mm_per_px=ph.mm_per_px, keep_arrays=False)
+    if not res.calibration["calibrated"]:
+        raise RuntimeError(f"phantom capture {1000 + i}: the chart was not found or did not fit")
+    return {k: float(res.regions["mask"].metrics[k]) for k in METRIC_KEYS}
 
 
 def _phantom_metrics(i: int) -> dict[str, float]:
@@ -857,6 +927,8 @@ def main(argv: list[str] | None = None) -> None:
         phantom_held = pool.map(_phantom_record, phantom_seeds)
         phantom_raw = pool.starmap(_phantom_record, [(seed, False) for seed in phantom_seeds[:3]])
         fine = pool.map(_fine_face_record, [None, *held])
+        cal_stats = calibrated_repeatability(args.captures, pool)
+        cal_records = pool.starmap(_face_record, [(i, True, True) for i in [None, *study, *held]])
     base, base_raw, study_recs, held_recs = (
         records[0],
         records[1],
@@ -866,7 +938,15 @@ def main(argv: list[str] | None = None) -> None:
     face = face_repeatability(study_recs)
     face_scale = statistics.median(float(r["scale"]["mm_per_px"]) for r in study_recs)
     bands = scale_bands(stats, face, face_scale)
-    shipped = study_json(bands, stats, face)
+    cal_base, cal_study, cal_held = (
+        cal_records[0],
+        cal_records[1 : 1 + len(study)],
+        cal_records[1 + len(study) :],
+    )
+    cal_face = face_repeatability(cal_study)
+    cal_scale = statistics.median(float(r["scale"]["mm_per_px"]) for r in cal_study)
+    add_calibrated(bands, scale_bands(cal_stats, cal_face, cal_scale))
+    shipped = study_json(bands, stats, face, cal_stats, cal_face)
     tables = {
         "phantom": {k: _entry(stats[k]) for k in METRIC_KEYS},
         "single": {k: _entry(v) for k, v in combine(stats, face).items()},
@@ -883,6 +963,8 @@ def main(argv: list[str] | None = None) -> None:
         "phantom": [(phantom_held[i], phantom_held[i + 1 :], unknown) for i in range(len(phantom_held) - 1)],
         "phantom_format": [(raw, phantom_held, unknown) for raw in phantom_raw],
         "phantom_format_told": [(raw, phantom_held, told) for raw in phantom_raw],
+        "calibrated": [(cal_base, cal_held, unknown)],
+        "calibrated_capture": [(cal_held[0], cal_held[1:], unknown)],
     }
     checks: dict[str, Any] = {"fine/mm_per_px": fine[0]["scale"]["mm_per_px"]}
     for key, groups in pairs.items():
@@ -893,8 +975,9 @@ def main(argv: list[str] | None = None) -> None:
                 dn, dj, dw = false_positives(b, follow, table, lossless)
                 n, j, which = n + dn, j + dj, which + dw
             checks[f"{key}/{tag}"] = (n, j, which)
-    cal = calibrated_colour(args.captures)
-    rep_md = repeatability_markdown(stats, args.captures, cal, face, len(study), bands, checks)
+    rep_md = repeatability_markdown(
+        stats, args.captures, cal_stats, face, cal_face, len(study), bands, checks
+    )
     print(rep_md)
     errs = accuracy(args.seeds)
     hard = accuracy(args.seeds, moderate)

@@ -67,3 +67,17 @@ def test_numbers_are_rounded_not_cut_off():
     (turned,) = usability_problems(Quality(0.5, 0.0, {"yaw": -25.6}, False, []), mm_per_px=0.2)
     with translation.override("de"):
         assert word_problem(turned) == "Kopfhaltung über ±20° hinaus: Drehung (Kopf seitlich gedreht) −26°"
+
+
+def test_the_calibrated_noise_floor_is_named_in_german():
+    from exoderm.skinlab.compare import load_repeatability
+
+    study, _ = load_repeatability()
+    assert study is not None
+    _, notes = study.table(0.4, calibrated=True)
+    (note,) = [n for n in notes if n.kind == "calibrated_study"]
+    with translation.override("de"):
+        text = word_remark(note)
+    assert text.startswith("Beide Fotos wurden mit einer Farbkarte kalibriert")
+    with translation.override("en"):
+        assert word_remark(note).startswith("Both photos were calibrated with a colour chart")

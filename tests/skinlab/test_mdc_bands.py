@@ -16,7 +16,7 @@ import pytest
 from bench.skinlab_repeatability import astronaut, original, recapture
 
 from exoderm.skinlab import ENGINE_VERSION
-from exoderm.skinlab.compare import MdcBand, Repeatability, compare, load_repeatability
+from exoderm.skinlab.compare import REPEATABILITY_PATH, MdcBand, Repeatability, compare, load_repeatability
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.skinlab.pipeline import Analysis, analyze
 
@@ -254,3 +254,70 @@ def test_a_study_without_bands_still_loads_as_one_band_for_every_scale(tmp_path,
     bad.write_text(json.dumps({"engine_version": ENGINE_VERSION, "bands": [{"name": "x"}]}))
     rep, why = load_repeatability(bad)
     assert rep is None and why is not None and "no change is claimed" in why
+
+
+COLOUR_MEDIANS = ("L_median", "a_median", "b_median", "ita_deg")
+
+
+def _calibrated(a: Analysis) -> Analysis:
+    """The same measurement recorded as chart-calibrated: only the choice of values can differ."""
+    return dataclasses.replace(
+        a, calibration={"calibrated": True, "chart": "classic24", "delta_e00_mean": 0.5}
+    )
+
+
+def test_every_band_has_a_calibrated_twin_for_the_colour_medians(study):
+    for band in study.bands:
+        twin = band.calibrated
+        assert twin is not None, band.name
+        assert (twin.name, twin.mm_per_px) == (band.name, band.mm_per_px)
+        assert "with a colour chart" in twin.study
+        for key in COLOUR_MEDIANS:
+            # the chart takes exposure and white balance out of the colour medians
+            assert _mdc(twin, key) < _mdc(band, key), (band.name, key)
+            for region, rows in twin.regions.items():
+                if key in rows:
+                    assert rows[key]["mdc"] < band.regions[region][key]["mdc"], (band.name, region, key)
+        for key in ("tone_sd_L", "spot_count", "red_area_pct", "wrinkle_length_mm"):
+            assert twin.metrics[key] == band.metrics[key], key
+
+
+def test_two_calibrated_photos_are_judged_with_the_calibrated_twin(study, spots_removed):
+    before, after = spots_removed
+    close = _band(study, "close_up")
+    assert close.calibrated is not None
+    plain = compare(before, after, heatmap=False)
+    assert not any(n.kind == "calibrated_study" for n in plain.notes)
+    cal = compare(_calibrated(before), _calibrated(after), heatmap=False)
+    assert cal.comparable, cal.reasons
+    assert [n.kind for n in cal.notes].count("calibrated_study") == 1
+    for key in COLOUR_MEDIANS:
+        assert cal.regions["full"][key]["mdc"] == pytest.approx(_mdc(close.calibrated, key))
+        assert plain.regions["full"][key]["mdc"] == pytest.approx(_mdc(close, key))
+    # the chart corrects colour only: every other metric keeps its value
+    assert cal.regions["full"]["spot_count"] == plain.regions["full"]["spot_count"]
+    # only one photo calibrated: not comparable at all, and nothing is judged
+    mixed = compare(_calibrated(before), after, heatmap=False)
+    assert not mixed.comparable
+    assert all(row["beyond_noise"] is None for row in mixed.regions["full"].values())
+
+
+def test_without_a_scale_calibrated_photos_take_the_largest_calibrated_mdc(study):
+    before, after = _close_up(30, mm_per_px=None), _close_up(30, seed=1, mm_per_px=None)
+    c = compare(_calibrated(before), _calibrated(after), heatmap=False)
+    assert {"calibrated_study", "scale_unknown"} <= {n.kind for n in c.notes}
+    largest = max(_mdc(b.calibrated, "L_median") for b in study.bands if b.calibrated is not None)
+    assert c.regions["full"]["L_median"]["mdc"] == pytest.approx(largest)
+
+
+def test_a_study_without_calibrated_values_judges_calibrated_photos_as_before(tmp_path, spots_removed):
+    data = json.loads(REPEATABILITY_PATH.read_text())
+    for band in data["bands"]:
+        del band["calibrated"]
+    path = tmp_path / "uncalibrated_only.json"
+    path.write_text(json.dumps(data))
+    before, after = spots_removed
+    c = compare(_calibrated(before), _calibrated(after), repeatability=path, heatmap=False)
+    assert not any(n.kind == "calibrated_study" for n in c.notes)
+    close = next(b for b in data["bands"] if b["name"] == "close_up")
+    assert c.regions["full"]["L_median"]["mdc"] == pytest.approx(close["metrics"]["L_median"]["mdc"])

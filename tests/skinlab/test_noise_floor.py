@@ -101,3 +101,67 @@ def test_a_red_patch_on_the_cheek_is_beyond_the_noise(baseline):
     for name in ("forehead", "cheek_right", "chin"):
         for key in ("red_area_pct", "a_excess_mean"):
             assert c.regions[name][key]["beyond_noise"] is False, (name, key, c.regions[name][key])
+
+
+# --- with a colour chart in the frame ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calibrated_baseline() -> Analysis:
+    return analyze(original(chart=True))
+
+
+def _brightened(scene: np.ndarray, face: Analysis, gain: float) -> np.ndarray:
+    """``scene`` with the skin of the face, up to the hairline, reflecting ``gain`` times more
+    light (a brighter complexion, not brighter lighting: the chart beside the face is unchanged)."""
+    hull = cv2.convexHull(np.round(face.landmarks.points[:, :2]).astype(np.int32))
+    mask = np.zeros(scene.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    reach = cv2.boundingRect(hull)[2] // 4  # the mesh stops below the hairline
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 5.0)[..., None]
+    lin = _decode(scene / 255.0) * (1.0 + (gain - 1.0) * soft)
+    return np.round(_encode(np.clip(lin, 0, 1)) * 255).astype(np.uint8)
+
+
+def test_calibrated_recaptures_stay_inside_the_calibrated_noise(calibrated_baseline):
+    """With a chart in every photo, the colour medians are judged against the study with a chart
+    (mdc several times smaller), and unchanged re-captures are still not called changes."""
+    assert calibrated_baseline.calibration["calibrated"]
+    hits, judged = [], 0
+    for seed in SEEDS[:3]:
+        after = analyze(recapture(astronaut(chart=True), seed))
+        assert after.calibration["calibrated"], seed
+        c = compare(calibrated_baseline, after, heatmap=False)
+        assert "calibrated_study" in [n.kind for n in c.notes]
+        for key in ("L_median", "b_median"):
+            assert c.regions["face"][key]["mdc"] < 2.0, (key, c.regions["face"][key])
+        h, j = _beyond(calibrated_baseline, after)
+        hits += h
+        judged += j
+    assert judged >= 8 * 10 * 3
+    assert len(hits) <= MAX_FALSE_POSITIVE_RATE * judged, hits
+
+
+def test_a_brighter_complexion_is_beyond_the_noise_only_with_a_chart(baseline, calibrated_baseline):
+    """Positive control for the seed's "brighter": the skin reflects 10 % more light (about
+    +2.7 L*), photographed in a later session with other exposure and white balance. With a
+    chart in both photos the face's L_median and those of most regions are changes; without
+    one, exposure and white balance alone move L* by more than that (the face's mdc is about
+    6), so the same change stays inside the noise in every region."""
+    seed = SEEDS[3]
+    with_chart = analyze(recapture(_brightened(astronaut(chart=True), calibrated_baseline, 1.10), seed))
+    c = compare(calibrated_baseline, with_chart, heatmap=False)
+    assert c.comparable, c.reasons
+    face = c.regions["face"]["L_median"]
+    assert 2.0 < face["delta"] < 4.5 and face["beyond_noise"] is True, face
+    rows = {name: c.regions[name]["L_median"] for name in c.regions if name != "face"}
+    brighter = [name for name, row in rows.items() if row["beyond_noise"] and row["delta"] > 0]
+    assert len(brighter) >= 7, rows  # of the nine regions, each judged against its own mdc
+
+    without = analyze(recapture(_brightened(astronaut(), baseline, 1.10), seed))
+    c = compare(baseline, without, heatmap=False)
+    assert c.comparable, c.reasons
+    face = c.regions["face"]["L_median"]
+    assert face["delta"] > 0 and face["beyond_noise"] is False, face
+    assert not any(rows["L_median"]["beyond_noise"] for rows in c.regions.values())

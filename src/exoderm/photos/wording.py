@@ -56,6 +56,11 @@ def word_remark(remark: str) -> str:
             "high": checks.rounded(p["high"], 3),
             "band": p["band"],
         }
+    if kind == "calibrated_study":
+        return _(
+            "Both photos were calibrated with a colour chart: lightness and colour are judged "
+            "against the repeatability of calibrated photos."
+        )
     if kind == "scale_unknown":
         return _(
             "The scale is unknown: each metric's minimal detectable change is the largest of the "

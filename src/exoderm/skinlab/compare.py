@@ -18,6 +18,12 @@ and, per region, takes that region's own mdc if the band has one, else the band'
 value (:meth:`Repeatability.table`). A scale outside every band's range uses the nearest band,
 and an unknown scale the largest mdc of all bands, each with a note in ``notes``.
 
+Exposure and white balance move the colour medians of uncalibrated photos by several L*a*b*
+units; a colour chart in the frame takes that out. A band may therefore carry a ``calibrated``
+twin (:attr:`MdcBand.calibrated`) with the values of studies captured with a chart, for the
+colour medians: two calibrated photos are judged against those (a ``calibrated_study`` note says
+so), any other pair against the uncalibrated values.
+
 The study's captures are all JPEGs. When one photo is lossless (PNG, TIFF) and the other lossy
 (JPEG, HEIC), as :attr:`Analysis.lossless` tells, compression alone moves the metrics of
 :data:`COMPRESSION_SENSITIVE` beyond their mdc, so those are not judged for the pair (a note
@@ -32,9 +38,9 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 :func:`~exoderm.skinlab.quality.usability_problems`), ``pose`` (``axis``, ``value`` in degrees,
 ``limit``), ``pose_unknown``, ``scale`` and ``face_size`` (``value`` relative, ``limit``),
 ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each was calibrated),
-``roi``. Kinds of notes: ``no_study`` (``detail``), ``scale_outside`` (``mm_per_px``, ``low``,
-``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``, ``unstudied`` and
-``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
+``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
+(``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
+``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +181,10 @@ class MdcBand:
         ``{metric: Entry}``, the band's value for a region it has no own value for.
     regions : dict
         ``{region: {metric: Entry}}``, the region's own values where the study has regions.
+    calibrated : MdcBand or None
+        The same band for two photos that a colour chart calibrated: the values of the studies
+        with a chart in the frame for the metrics they cover (the colour medians), the others
+        as above. None: no calibrated study, calibrated photos take the values above.
     """
 
     name: str
@@ -183,6 +193,18 @@ class MdcBand:
     mm_per_px: tuple[float, float] | None
     metrics: dict[str, Entry]
     regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    calibrated: MdcBand | None = None
+
+    def with_calibrated(self, data: Mapping[str, Any]) -> MdcBand:
+        """This band with its ``calibrated`` twin made from a band's ``calibrated`` JSON object
+        (``{"study", "metrics", "regions"}``, values for some metrics only)."""
+        metrics = {**self.metrics, **_entries(data["metrics"])}
+        regions = {name: dict(rows) for name, rows in self.regions.items()}
+        for name, rows in data.get("regions", {}).items():
+            regions.setdefault(str(name), {}).update(_entries(rows))
+        study = str(data.get("study", f"{self.study} with a colour chart"))
+        twin = replace(self, study=study, metrics=metrics, regions=regions)
+        return replace(self, calibrated=twin)
 
     def distance(self, mm_per_px: float) -> float:
         """How far (in log scale) ``mm_per_px`` lies outside the band's range; 0 inside."""
@@ -250,60 +272,70 @@ class Repeatability:
             bands = []
             for b in data["bands"]:
                 rng = b.get("mm_per_px")
-                bands.append(
-                    MdcBand(
-                        name=str(b["name"]),
-                        study=str(b.get("study", b["name"])),
-                        study_mm_per_px=None
-                        if b.get("study_mm_per_px") is None
-                        else float(b["study_mm_per_px"]),
-                        mm_per_px=None if rng is None else (float(rng[0]), float(rng[1])),
-                        metrics=_entries(b["metrics"]),
-                        regions={str(r): _entries(m) for r, m in b.get("regions", {}).items()},
-                    )
+                band = MdcBand(
+                    name=str(b["name"]),
+                    study=str(b.get("study", b["name"])),
+                    study_mm_per_px=None if b.get("study_mm_per_px") is None else float(b["study_mm_per_px"]),
+                    mm_per_px=None if rng is None else (float(rng[0]), float(rng[1])),
+                    metrics=_entries(b["metrics"]),
+                    regions={str(r): _entries(m) for r, m in b.get("regions", {}).items()},
                 )
+                bands.append(band.with_calibrated(b["calibrated"]) if "calibrated" in b else band)
             if not bands:
                 raise ValueError("the study has no scale bands")
             return cls(tuple(bands))
         table = data["metrics"] if isinstance(data.get("metrics"), Mapping) else data
         return cls((MdcBand("all", "repeatability", None, None, _entries(table)),))
 
-    def table(self, mm_per_px: float | None) -> tuple[MdcTable, list[Remark]]:
+    def table(self, mm_per_px: float | None, *, calibrated: bool = False) -> tuple[MdcTable, list[Remark]]:
         """The mdc values for a baseline at ``mm_per_px``, and notes on how they were chosen.
 
         The band whose range holds the scale (on a boundary, the coarser band: its values are
         the larger ones); outside every range the nearest band, with a note; an unknown scale
         takes for each metric the largest metric-level mdc of all bands, with a note.
+        ``calibrated``: both photos were calibrated by a colour chart; the bands' calibrated
+        values apply where the study has them, with a note.
         """
-        if len(self.bands) == 1:
-            band = self.bands[0]
-            notes: list[Remark] = []
+        notes: list[Remark] = []
+        bands = self.bands
+        if calibrated and any(b.calibrated is not None for b in bands):
+            bands = tuple(b.calibrated or b for b in bands)
+            notes.append(
+                Remark(
+                    "both photos calibrated by a colour chart: the colour medians are judged "
+                    "against the repeatability of calibrated photos",
+                    "calibrated_study",
+                )
+            )
+        if len(bands) == 1:
+            band = bands[0]
             if mm_per_px is not None and band.distance(mm_per_px) > 0:
                 notes.append(self._outside(mm_per_px, band))
             return MdcTable(band.metrics, band.regions), notes
         if mm_per_px is None:
             largest: dict[str, Entry] = {}
-            for band in self.bands:
+            for band in bands:
                 for key, e in band.metrics.items():
                     if e.get("mdc") is None:
                         continue
                     if key not in largest or float(e["mdc"]) > float(largest[key]["mdc"]):
                         largest[key] = e
-            names = [b.name.replace("_", "-") for b in self.bands]
+            names = [b.name.replace("_", "-") for b in bands]
             return MdcTable(largest), [
+                *notes,
                 Remark(
                     "scale unknown: each metric's mdc is the largest of the repeatability study's "
                     "scale bands (" + ", ".join(names) + ")",
                     "scale_unknown",
                     bands=names,
-                )
+                ),
             ]
-        inside = [b for b in self.bands if b.distance(mm_per_px) == 0]
+        inside = [b for b in bands if b.distance(mm_per_px) == 0]
         if inside:
             band = max(inside, key=lambda b: b.study_mm_per_px or 0.0)
-            return MdcTable(band.metrics, band.regions), []
-        band = min(self.bands, key=lambda b: b.distance(mm_per_px))
-        return MdcTable(band.metrics, band.regions), [self._outside(mm_per_px, band)]
+            return MdcTable(band.metrics, band.regions), notes
+        band = min(bands, key=lambda b: b.distance(mm_per_px))
+        return MdcTable(band.metrics, band.regions), [*notes, self._outside(mm_per_px, band)]
 
     def _outside(self, mm_per_px: float, band: MdcBand) -> Remark:
         ranges = [b.mm_per_px for b in self.bands if b.mm_per_px is not None]
@@ -553,7 +585,8 @@ def compare(
             notes.append(why)
     table: MdcTable | None = None
     if study is not None:
-        table, why_band = study.table(before.mm_per_px)
+        both_calibrated = bool(before.calibration.get("calibrated") and after.calibration.get("calibrated"))
+        table, why_band = study.table(before.mm_per_px, calibrated=both_calibrated)
         notes += why_band
     reasons = _reasons(before, after)
     comparable = not reasons
