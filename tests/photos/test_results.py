@@ -13,7 +13,9 @@ from django.utils import timezone
 from exoderm.photos import selectors
 from exoderm.photos.models import Analysis
 from exoderm.photos.services import upload_photo
+from exoderm.photos.wording import word_remark
 from exoderm.skinlab.compare import COMPRESSION_SENSITIVE
+from exoderm.skinlab.phantom import Perturbation
 from exoderm.treatments.models import TreatmentSession
 from tests.photos._images import MM_PER_PX, phantom_jpeg, phantom_png
 
@@ -77,6 +79,31 @@ def test_a_png_baseline_and_a_jpeg_follow_up_are_not_judged_on_what_compression_
     assert rows["L_median"].verdict == selectors.Verdict.NO_CHANGE  # the rest is judged
     assert comparison.changes_beyond_noise() == []
     assert any("lossy (JPEG, HEIC) and the other lossless" in note for note in comparison.notes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_ups_with_a_colour_chart_are_judged_against_the_calibrated_noise(close_up):
+    """Skin 2 L* brighter, photographed at another exposure (-8 % and +8 %): with a chart in both
+    close-ups, both analyses are calibrated and the change is beyond the shipped study's noise of
+    calibrated photos, which an uncalibrated pair's (about 5 L*) would hide."""
+    now = timezone.now()
+
+    def with_chart(exposure: float):
+        perturb = Perturbation(exposure=exposure, noise_sd=2.0)
+        return functools.partial(phantom_png, side=900, chart=True, chart_pitch_mm=4.0, perturb=perturb)
+
+    before = close_up(3, now - dt.timedelta(days=42), timepoint="baseline", encode=with_chart(0.92))
+    after = close_up(3, now, encode=with_chart(1.08), base_lab=(66.0, 11.0, 16.0))
+    _work()
+
+    assert [a.data["calibration"]["calibrated"] for a in Analysis.objects.order_by("pk")] == [True, True]
+    comparison = selectors.compare_photos(before=before, after=after)
+    assert comparison is not None and comparison.comparable, comparison
+    lightness = {c.key: c for c in comparison.regions["full"]}["L_median"]
+    assert 1.5 < lightness.delta < 2.5 and lightness.mdc < 1.0, lightness
+    assert lightness.verdict == selectors.Verdict.BEYOND_NOISE
+    (note,) = [n for n in comparison.notes if getattr(n, "kind", "") == "calibrated_study"]
+    assert word_remark(note).startswith("Both photos were calibrated with a colour chart")
 
 
 @pytest.mark.django_db(transaction=True)
