@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -18,7 +19,7 @@ from exoderm.clinics.models import Role, User
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.courses.models import Course, Visit, VisitStatus
-from exoderm.demo import PATIENTS, seed_demo
+from exoderm.demo import FAMILY, GIVEN, PATIENTS, seed_demo
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
@@ -84,11 +85,30 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             token = json.load(response)["token"]
-        request = urllib.request.Request(
-            f"{base}/api/v1/patients", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.load(response)["count"] == PATIENTS
+
+        def get(path: str) -> dict:
+            auth = {"Authorization": f"Bearer {token}"}
+            with urllib.request.urlopen(
+                urllib.request.Request(f"{base}/api/v1{path}", headers=auth), timeout=10
+            ) as response:
+                return json.load(response)
+
+        assert get("/patients")["count"] == PATIENTS
+        # the first patient's close-ups, analysed by the demo's own worker
+        (patient,) = get("/patients?" + urllib.parse.urlencode({"q": f"{GIVEN[0]} {FAMILY[0]}"}))["items"]
+        before, after = get(f"/photos?patient={patient['id']}")["items"]
+        while (progress := get(f"/photos/progress?patient={patient['id']}"))[
+            "analysed_by_current_engine"
+        ] < 2:
+            assert progress["by_status"].get("failed", 0) == 0, progress
+            assert time.monotonic() < deadline + 120, f"the worker did not analyse the photos: {progress}"
+            time.sleep(1)
+        comparison = get(f"/photos/compare?before={before['id']}&after={after['id']}")
+        assert comparison["comparable"], comparison["reasons"]
+        rows = {row["key"]: row for row in comparison["regions"]["full"]}
+        assert rows["spot_count"]["verdict"] == "beyond_noise" and rows["spot_count"]["better"] is True
+        assert rows["L_median"]["verdict"] == "beyond_noise" and rows["L_median"]["delta"] > 1.0
+        assert len(comparison["notes"]) == 1  # the colour chart's note, in the clinician's language
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         # The demo stops its children within 10 s; the rest is slack for a busy CI machine.

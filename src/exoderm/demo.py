@@ -2,18 +2,21 @@
 
 Everything is written through the same services the pages and the API use, so the demo data
 keeps the protocol like real data: each session follows a procedure, uses a thawed vial of a
-released lot, and each patient has consented and been screened.
+released lot, and each patient has consented and been screened. The first patient also has a
+baseline and a week-6 close-up, which the demo's worker analyses when it starts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 import zoneinfo
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import create_user
@@ -23,9 +26,13 @@ from exoderm.core.contraindications import ScreeningItem
 from exoderm.courses import services as course_services
 from exoderm.courses.models import Visit, VisitKind
 from exoderm.patients import services as patient_services
+from exoderm.patients.models import Patient
+from exoderm.photos.services import upload_photo
 from exoderm.products import coldchain
 from exoderm.products import services as product_services
 from exoderm.products.models import Lot, LotStatus, Product, Source, StorageForm, VialState
+from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.services import ApplicationInput, ProcedureInput, record_session
 
 DEMO_CLINIC = "Hautzentrum am See (Demo)"
@@ -81,6 +88,7 @@ FAMILY = [
 ]
 PATIENTS = 40
 HISTORY_DAYS = 90
+CLOSE_UP_MM_PER_PX = 0.05
 
 
 def seed_demo() -> list[tuple[str, str, str]]:
@@ -147,6 +155,36 @@ def _seed(rng: random.Random) -> None:
             start=start,
             now=now,
         )
+    first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
+    assert first is not None
+    _close_ups(first, by=clinicians[0])
+
+
+def _close_ups(patient: Patient, *, by: User) -> None:
+    """A baseline and a week-6 close-up of the left cheek, each with a colour chart in the corner.
+
+    The skin is synthetic (:func:`exoderm.skinlab.phantom.make_phantom`, the same design both
+    times): six weeks after the first session it has 12 of its 30 pigmented spots left and is
+    2 L* lighter, and it is photographed at another exposure, which the chart calibrates away.
+    Stored as the camera's JPEGs with the scale entered; the analyses queue for the demo's worker.
+    """
+    first_session = TreatmentSession.objects.filter(patient=patient).order_by("performed_at").first()
+    assert first_session is not None, "the first demo patient started the course months ago"
+    for timepoint, taken_at, spots, lightness, exposure in (
+        ("baseline", first_session.performed_at - dt.timedelta(hours=1), 30, 62.0, 0.95),
+        ("follow_up", first_session.performed_at + dt.timedelta(weeks=6), 12, 64.0, 1.05),
+    ):
+        skin = make_phantom(
+            shape=(900, 1200), mm_per_px=CLOSE_UP_MM_PER_PX, seed=11, spots=spots,
+            base_lab=(lightness, 11.0, 16.0), chart=True, chart_pitch_mm=4.0,
+            perturb=Perturbation(exposure=exposure, noise_sd=2.0),
+        )  # fmt: skip
+        jpeg = io.BytesIO()
+        Image.fromarray(skin.rgb).save(jpeg, "JPEG", quality=92)
+        upload_photo(
+            patient=patient, chunks=[jpeg.getvalue()], view="close_up", area="cheek_left",
+            timepoint=timepoint, taken_at=taken_at, mm_per_px=CLOSE_UP_MM_PER_PX, by=by,
+        )  # fmt: skip
 
 
 def _consent_templates(clinic: Clinic, admin: User) -> None:

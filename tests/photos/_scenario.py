@@ -80,6 +80,9 @@ def status(root: Path) -> dict:
     from exoderm.skinlab import ENGINE_VERSION
 
     with contextlib.closing(sqlite3.connect(root / "exoderm.sqlite3", timeout=30)) as db:
+        # one snapshot: a worker commits a photo's analysis and its status together, and two
+        # separate reads could see the status without the analysis
+        db.execute("BEGIN")
         per_photo = dict(
             db.execute(
                 "SELECT photo_id, COUNT(*) FROM photos_analysis WHERE engine_version = ? GROUP BY photo_id",
