@@ -163,21 +163,21 @@ def _seed(rng: random.Random) -> None:
 def _close_ups(patient: Patient, *, by: User) -> None:
     """A baseline and a week-6 close-up of the left cheek, each with a colour chart in the corner.
 
-    The skin is synthetic (:func:`exoderm.skinlab.phantom.make_phantom`, the same design both
-    times): six weeks after the first session it has 12 of its 30 pigmented spots left and is
-    2 L* lighter, and it is photographed at another exposure, which the chart calibrates away.
-    Stored as the camera's JPEGs with the scale entered; the analyses queue for the demo's worker.
+    The skin is synthetic (:func:`exoderm.skinlab.phantom.make_phantom`, one design): six weeks
+    after the first session 18 of its 30 pigmented spots are gone and it is 2 L* lighter, and it
+    is photographed at another exposure, which the chart calibrates away. Stored as the camera's
+    JPEGs with the scale entered; the analyses queue for the demo's worker.
     """
     first_session = TreatmentSession.objects.filter(patient=patient).order_by("performed_at").first()
     assert first_session is not None, "the first demo patient started the course months ago"
-    for timepoint, taken_at, spots, lightness, exposure in (
-        ("baseline", first_session.performed_at - dt.timedelta(hours=1), 30, 62.0, 0.95),
-        ("follow_up", first_session.performed_at + dt.timedelta(weeks=6), 12, 64.0, 1.05),
+    for timepoint, taken_at, cleared, lightness, exposure in (
+        ("baseline", first_session.performed_at - dt.timedelta(hours=1), 0, 62.0, 0.95),
+        ("follow_up", first_session.performed_at + dt.timedelta(weeks=6), 18, 64.0, 1.05),
     ):
         skin = make_phantom(
-            shape=(900, 1200), mm_per_px=CLOSE_UP_MM_PER_PX, seed=11, spots=spots,
+            shape=(900, 1200), mm_per_px=CLOSE_UP_MM_PER_PX, seed=11, spots=30, spots_cleared=cleared,
             base_lab=(lightness, 11.0, 16.0), chart=True, chart_pitch_mm=4.0,
-            perturb=Perturbation(exposure=exposure, noise_sd=2.0),
+            perturb=Perturbation(exposure=exposure, noise_sd=2.0, seed=cleared),
         )  # fmt: skip
         jpeg = io.BytesIO()
         Image.fromarray(skin.rgb).save(jpeg, "JPEG", quality=92)

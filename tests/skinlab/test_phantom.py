@@ -42,6 +42,23 @@ def test_truth_counts_what_was_placed():
     assert t.spot_area_pct == pytest.approx(100 * t.spot_area_mm2 / t.skin_area_mm2)
 
 
+def test_cleared_spots_leave_the_same_design():
+    """``spots_cleared``: the same skin with its last spots gone, everything else untouched."""
+    before = make_phantom(seed=7, **SMALL)
+    after = make_phantom(seed=7, **{**SMALL, "spots_cleared": 3})
+    assert after.truth.spots == before.truth.spots[:5]
+    assert after.truth.wrinkles == before.truth.wrinkles and after.truth.pore_count == before.truth.pore_count
+    changed = np.any(before.rgb != after.rgb, axis=2)
+    assert changed.any()
+    near_cleared = np.zeros(changed.shape, np.uint8)
+    for spot in before.truth.spots[5:]:
+        reach = 1.5 * np.sqrt(spot["area_mm2"] / np.pi) / 0.05 + 10  # its outline, soft edge and blur
+        cv2.circle(near_cleared, (round(spot["x"]), round(spot["y"])), round(reach), 1, -1)
+    assert not (changed & (near_cleared == 0)).any()  # nothing changed but the cleared spots
+    with pytest.raises(ValueError, match="spots_cleared"):
+        make_phantom(seed=7, **{**SMALL, "spots_cleared": 9})
+
+
 def test_design_matches_the_spec_definitions():
     """Spots are darker (ΔL* <= -5) and not redder (Δa* <= +4); red patches have Δa* >= +6."""
     ph = make_phantom(seed=2, tone_variation=0, mottling=0, texture=0, shading=0, pores=0, wrinkles=0)

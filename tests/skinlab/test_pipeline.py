@@ -18,6 +18,7 @@ from exoderm.skinlab.face import REGIONS
 from exoderm.skinlab.io import ImageLoadError, SkinlabError
 from exoderm.skinlab.metrics import METRIC_KEYS
 from exoderm.skinlab.overlay import region_overlay, save_png
+from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.skinlab.pipeline import Analysis, analyze
 
 TOP_KEYS = {"engine_version", "file", "width", "height", "calibration", "scale", "quality", "regions"}
@@ -130,6 +131,24 @@ def test_no_face_is_a_documented_null():
     assert fd["regions"]["full"]["area_mm2"] is None
     assert fd["regions"]["full"]["metrics"]["spot_area_mm2"] is None  # no scale: no mm
     assert any("scale unknown" in n for n in fd["quality"]["notes"])
+
+
+def test_a_close_up_is_analysed_without_looking_for_a_face():
+    """The face mesh "finds" a face, rolled 67°, in this close-up of (synthetic) skin with a colour
+    chart (the demo's baseline); its pose made the close-up unusable and its pair not comparable.
+    A close-up is therefore analysed with ``find_face=False``, as the web app does."""
+    skin = make_phantom(
+        shape=(900, 1200), seed=11, spots=30, base_lab=(62.0, 11.0, 16.0), chart=True, chart_pitch_mm=4.0,
+        perturb=Perturbation(exposure=0.95, noise_sd=2.0),
+    )  # fmt: skip
+    looked = analyze(skin.rgb, roi="full", mm_per_px=0.05, keep_arrays=False)
+    assert looked.landmarks is not None and not looked.quality.usable  # the false face
+    close_up = analyze(skin.rgb, roi="full", mm_per_px=0.05, keep_arrays=False, find_face=False)
+    assert close_up.landmarks is None and close_up.quality.pose is None
+    assert close_up.quality.usable and close_up.quality.notes == []
+    assert close_up.calibration["calibrated"]
+    with pytest.raises(ValueError, match="find_face"):
+        analyze(skin.rgb, find_face=False)
 
 
 def test_greyscale_and_tiny_and_truncated_input():

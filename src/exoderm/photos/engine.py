@@ -43,7 +43,9 @@ class Measurement:
 
 
 def roi_for(view: str) -> str:
-    """Face views are measured per face region; a close-up of an area as one region ``full``."""
+    """Face views are measured per face region; a close-up of an area as one region ``full``,
+    without looking for a face (it holds none; what the face mesh finds there is a false
+    detection whose pose would make the photo unusable)."""
     return "full" if view == "close_up" else "face"
 
 
@@ -52,7 +54,7 @@ def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurem
     from exoderm.skinlab.pipeline import analyze
 
     roi = roi_for(view)
-    result = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=False)
+    result = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=False, find_face=roi == "face")
     record = result.to_dict()
     record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
     return Measurement(roi=roi, record=record)
@@ -68,7 +70,8 @@ def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
     from exoderm.skinlab.overlay import region_overlay
     from exoderm.skinlab.pipeline import analyze
 
-    analysis = analyze(path, roi=roi_for(view), mm_per_px=mm_per_px, keep_arrays=True)
+    roi = roi_for(view)
+    analysis = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=True, find_face=roi == "face")
     ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis), cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise ValueError("the overlay could not be encoded")

@@ -333,6 +333,7 @@ def make_phantom(
     wrinkle_length_mm: tuple[float, float] = (6.0, 30.0),
     red_radius_mm: tuple[float, float] = (3.0, 8.0),
     pore_diameter_mm: tuple[float, float] = (0.1, 0.25),
+    spots_cleared: int = 0,
     chart: bool = False,
     chart_pitch_mm: float = 7.0,
     perturb: Perturbation | None = None,
@@ -364,6 +365,9 @@ def make_phantom(
         Ranges of the feature sizes (areas log-uniform; widths are FWHM of the valley profile;
         pore diameters are FWHM). Defaults stay clear of the spec's thresholds (spots 0.1 mm²
         to 100 mm², pores under the spot minimum) so that counts are unambiguous.
+    spots_cleared : int
+        Of the spots placed, this many (the last ones) are not drawn: the same design after a
+        treatment that cleared them (everything else, the other spots included, stays as it is).
     chart : bool
         Place a ColorChecker Classic 24 in the bottom right corner.
     chart_pitch_mm : float
@@ -375,6 +379,8 @@ def make_phantom(
     -------
     Phantom
     """
+    if not 0 <= spots_cleared <= spots:
+        raise ValueError(f"spots_cleared must be between 0 and spots ({spots}), got {spots_cleared}")
     perturb = perturb or Perturbation()
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -465,6 +471,7 @@ def make_phantom(
 
     # ---- spots -------------------------------------------------------------------------------
     spot_list = []
+    n_cleared = 0
     lo, hi = np.log(spot_area_mm2[0]), np.log(spot_area_mm2[1])
     for _ in range(spots):
         for _try in range(200):
@@ -489,6 +496,9 @@ def make_phantom(
         ph = rng.uniform(0, 2 * math.pi)
         depth = -rng.uniform(8.0, 18.0)
         sa, sb = rng.uniform(0.5, 2.5), rng.uniform(2.0, 6.0)
+        if len(spot_list) + n_cleared >= spots - spots_cleared:
+            n_cleared += 1  # placed and drawn from the generator as before, but not painted
+            continue
         R = int(ra * 1.1 + edge + 3)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
         cos_p, sin_p = math.cos(phi), math.sin(phi)

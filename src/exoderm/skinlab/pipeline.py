@@ -241,6 +241,7 @@ def analyze(
     chart_pitch_mm: float | None = None,
     measure: Measure | None = None,
     keep_arrays: bool = True,
+    find_face: bool = True,
 ) -> Analysis:
     """Analyse one photo: calibrate, find the face and its regions, measure, judge quality.
 
@@ -262,6 +263,11 @@ def analyze(
         Replacement for :func:`exoderm.skinlab.metrics.measure_regions` (same signature).
     keep_arrays : bool
         Keep the image, L*a*b* crop and masks on the result (for overlays and comparison).
+    find_face : bool
+        Look for a face: its landmarks give the head pose, the iris scale and the eyes, brows,
+        lips and hair to exclude. False for a close-up of skin, which holds no whole face:
+        what the face mesh finds there is a false detection, whose wild pose would make the
+        photo unusable and the pair not comparable. ``roi='face'`` needs it.
 
     Returns
     -------
@@ -286,6 +292,8 @@ def analyze(
 
     if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
+    if roi == "face" and not find_face:
+        raise ValueError("roi='face' needs the face: find_face must be True")
     loaded = as_loaded(image_or_path)
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
@@ -312,7 +320,7 @@ def analyze(
     ccm = cal.ccm if cal is not None and calibration["calibrated"] else None
     lap("chart")
 
-    lm = detect_face(rgb, preview=preview)
+    lm = detect_face(rgb, preview=preview) if find_face else None
     pose = head_pose(lm) if lm is not None else None
     lap("landmarks")
 
@@ -401,7 +409,7 @@ def analyze(
         mm_per_px=mmpp,
         face_expected=mode == "face",
     )
-    if lm is None and mode != "face":
+    if lm is None and mode != "face" and find_face:
         q.notes.append("no face found: pose unknown")
     q.notes.extend(notes)
     for name, m in masks.items():
