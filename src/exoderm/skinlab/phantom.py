@@ -470,7 +470,7 @@ def make_phantom(
         db[sl] += 1.0 * p
 
     # ---- spots -------------------------------------------------------------------------------
-    spot_list = []
+    spot_list: list[dict] = []
     n_cleared = 0
     lo, hi = np.log(spot_area_mm2[0]), np.log(spot_area_mm2[1])
     for _ in range(spots):
