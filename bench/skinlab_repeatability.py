@@ -312,29 +312,14 @@ def repeatability_markdown(
             f"| `{k}` | {c['mdc']:.3g} | {f['mdc']:.3g} | {face_band['source'][k]} | "
             f"{max(c['mdc'], f['mdc']):.3g} |"
         )
-    regions = [r for r in REGION_SHORT if r in face_band["regions"]]
-    keys = [k for k in METRIC_KEYS if any(k in face_band["regions"][r] for r in regions)]
     lines += [
         "",
         "Face regions, in both bands (mdc; `*` the phantom's value, which is larger than the "
         "region's own; `—` the band's metric-level value; `n/m` not measurable by the face study "
         "at its scale, so never judged in a face region):",
         "",
-        "| metric | " + " | ".join(REGION_SHORT[r] for r in regions) + " |",
-        "| --- |" + " ---: |" * len(regions),
+        *_region_table(face_band["regions"], face, stats, METRIC_KEYS),
     ]
-    for k in keys:
-        cells = []
-        for r in regions:
-            e = face_band["regions"][r].get(k)
-            if e is None:
-                cells.append("—")
-            elif e["mdc"] is None:
-                cells.append("n/m")
-            else:
-                star = "*" if face[r][k]["sem"] < stats[k]["sem"] else ""
-                cells.append(f"{e['mdc']:.3g}{star}")
-        lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
     zero = {
         b["name"].replace("_", "-"): [f"`{k}`" for k in METRIC_KEYS if not b["metrics"][k]["mdc"] > 0]
         for b in bands
@@ -451,20 +436,37 @@ def repeatability_markdown(
         "Face regions with a chart (mdc of the `calibrated` twins, the same in both bands; `*` the "
         "calibrated phantom's value, larger than the region's own):",
         "",
-        "| metric | " + " | ".join(REGION_SHORT[r] for r in REGION_SHORT) + " |",
-        "| --- |" + " ---: |" * len(REGION_SHORT),
+        *_region_table(face_band["calibrated"]["regions"], cal_face, cal, COLOUR_KEYS),
     ]
-    for k in COLOUR_KEYS:
+    return "\n".join(lines)
+
+
+def _region_table(
+    values: dict[str, dict[str, Any]],
+    face: dict[str, dict[str, dict[str, float]]],
+    phantom: dict[str, dict[str, float]],
+    keys: tuple[str, ...],
+) -> list[str]:
+    """A band's mdc per face region as a markdown table: ``*`` where the phantom's SEM, larger
+    than the region's own, was taken; ``—`` no value of its own; ``n/m`` not measurable."""
+    regions = [r for r in REGION_SHORT if r in values]
+    lines = [
+        "| metric | " + " | ".join(REGION_SHORT[r] for r in regions) + " |",
+        "| --- |" + " ---: |" * len(regions),
+    ]
+    for k in (k for k in keys if any(k in values[r] for r in regions)):
         cells = []
-        for r in REGION_SHORT:
-            e = face_band["calibrated"]["regions"].get(r, {}).get(k)
+        for r in regions:
+            e = values[r].get(k)
             if e is None:
                 cells.append("—")
-                continue
-            own = cal_face[r][k]["sem"]
-            cells.append(f"{e['mdc']:.3g}" + ("*" if own < cal[k]["sem"] else ""))
+            elif e["mdc"] is None:
+                cells.append("n/m")
+            else:
+                star = "*" if face[r][k]["sem"] < phantom[k]["sem"] else ""
+                cells.append(f"{e['mdc']:.3g}{star}")
         lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return lines
 
 
 def _entry(s: dict[str, Any]) -> dict[str, float]:
