@@ -292,7 +292,8 @@ def analyze(
 
     if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
         raise SkinlabError(f"mm_per_px must be a positive number, got {mm_per_px}")
-    if roi == "face" and not find_face:
+    mode = roi if isinstance(roi, str) and roi in ("face", "full") else "mask"
+    if mode == "face" and not find_face:
         raise ValueError("roi='face' needs the face: find_face must be True")
     loaded = as_loaded(image_or_path)
     rgb = loaded.rgb
@@ -335,7 +336,6 @@ def analyze(
         scale = {"mm_per_px": None, "source": None}
     mmpp: float | None = scale["mm_per_px"]
 
-    mode = roi if isinstance(roi, str) and roi in ("face", "full") else "mask"
     if mode == "face" and lm is None:
         q = assess_quality(rgb, None, pose=None, mm_per_px=mmpp, face_expected=True)
         q.notes.extend(notes)
