@@ -717,13 +717,13 @@ def _fine_face_record(seed: int | None) -> dict[str, Any]:
 
 def _phantom_record(seed: int, jpeg: bool = True) -> dict[str, Any]:
     """The analysis record of one phantom capture as the clinic makes it: ``analyze`` of the
-    whole close-up (``roi='full'``) at the phantom's known scale; ``jpeg=False`` keeps the
-    capture uncompressed."""
+    whole close-up (``roi='full'``, no face looked for) at the phantom's known scale;
+    ``jpeg=False`` keeps the capture uncompressed."""
     perturb = Perturbation.random(seed)
     if not jpeg:
         perturb = dataclasses.replace(perturb, jpeg_quality=None)
     ph = make_phantom(**phantom_kwargs(), perturb=perturb)
-    return analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False).to_dict()
+    return analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, keep_arrays=False, find_face=False).to_dict()
 
 
 def _phantom_calibrated_metrics(i: int) -> dict[str, float]:
@@ -735,7 +735,7 @@ def _phantom_calibrated_metrics(i: int) -> dict[str, float]:
     region = np.zeros(ph.mask.shape, bool)
     region[40:-40, 40:-40] = True
     region &= cv2.erode(ph.mask.view(np.uint8), np.ones((41, 41), np.uint8)).view(bool)
-    res = analyze(ph.rgb, roi=region, mm_per_px=ph.mm_per_px, keep_arrays=False)
+    res = analyze(ph.rgb, roi=region, mm_per_px=ph.mm_per_px, keep_arrays=False, find_face=False)
     if not res.calibration["calibrated"]:
         raise RuntimeError(f"phantom capture {1000 + i}: the chart was not found or did not fit")
     return {k: float(res.regions["mask"].metrics[k]) for k in METRIC_KEYS}
