@@ -408,7 +408,11 @@ def repeatability_markdown(
         "was calibrated. The bands' `calibrated` twins take the colour medians' values from these "
         "studies by the rules above (upper confidence limit, per face region, never below the "
         "phantom's); `compare` uses them when both photos are calibrated, and notes it. Any other "
-        "pair keeps the uncalibrated values.",
+        "pair keeps the uncalibrated values. The re-captures change exposure and white balance "
+        "evenly over the frame, so the chart sees the light the face sees; in a clinic that holds "
+        "for a chart beside the face, as far from the light as the face (as the capture guide "
+        "asks). Light that falls differently on chart and face between sessions is not in these "
+        "numbers.",
         "",
         "| metric (calibrated) | phantom SEM | phantom CV % | face SEM, worst region | face SEM, whole "
         "face | face CV %, whole face | VISIA CV % | below VISIA (phantom / face) | close-up band mdc, "
