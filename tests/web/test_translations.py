@@ -69,3 +69,12 @@ def source_strings() -> set[str]:
 def test_every_marked_source_string_is_in_the_catalogue():
     missing = sorted(source_strings() - set(po_entries()))
     assert missing == [], "run makemessages -l de and translate: " + "; ".join(missing)
+
+
+def test_the_empty_choice_of_a_select_is_german():
+    """Django 6.1's blank choice label, which Django's own German catalogue lacks, comes from ours."""
+    from django.db.models.fields import BLANK_CHOICE_LABEL
+    from django.utils import translation
+
+    with translation.override("de"):
+        assert str(BLANK_CHOICE_LABEL) == "- Bitte auswählen -"

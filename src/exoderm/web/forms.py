@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from exoderm.clinics.models import Role, User
 from exoderm.consent.models import ConsentKind
@@ -18,6 +19,10 @@ from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import Fitzpatrick, Glogau
 from exoderm.patients.services import Answer
 from exoderm.products.models import Product, Source, StorageForm
+
+# Django 6.1 labels the empty choice of a select "- Select an option -" (BLANK_CHOICE_LABEL), which
+# its German catalogue does not translate yet: named here, it goes into ours.
+gettext_noop("- Select an option -")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
