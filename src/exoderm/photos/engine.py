@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from exoderm.skinlab.capture import CaptureDifference, CaptureStats
+    from exoderm.skinlab.pipeline import Analysis
 
 __all__ = [
     "Measurement",
@@ -49,15 +50,18 @@ def roi_for(view: str) -> str:
     return "full" if view == "close_up" else "face"
 
 
-def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurement:
-    """Run skinlab on the stored file. Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
+def _analyze(path: Path, *, view: str, mm_per_px: float | None, keep_arrays: bool) -> Analysis:
     from exoderm.skinlab.pipeline import analyze
 
     roi = roi_for(view)
-    result = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=False, find_face=roi == "face")
-    record = result.to_dict()
+    return analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=keep_arrays, find_face=roi == "face")
+
+
+def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurement:
+    """Run skinlab on the stored file. Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
+    record = _analyze(path, view=view, mm_per_px=mm_per_px, keep_arrays=False).to_dict()
     record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
-    return Measurement(roi=roi, record=record)
+    return Measurement(roi=roi_for(view), record=record)
 
 
 def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
@@ -68,10 +72,8 @@ def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
     import cv2
 
     from exoderm.skinlab.overlay import region_overlay
-    from exoderm.skinlab.pipeline import analyze
 
-    roi = roi_for(view)
-    analysis = analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=True, find_face=roi == "face")
+    analysis = _analyze(path, view=view, mm_per_px=mm_per_px, keep_arrays=True)
     ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis), cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise ValueError("the overlay could not be encoded")
