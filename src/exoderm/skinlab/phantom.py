@@ -471,7 +471,7 @@ def make_phantom(
 
     # ---- spots -------------------------------------------------------------------------------
     spot_list: list[dict] = []
-    n_cleared = 0
+    placed = 0
     lo, hi = np.log(spot_area_mm2[0]), np.log(spot_area_mm2[1])
     for _ in range(spots):
         for _try in range(200):
@@ -496,9 +496,9 @@ def make_phantom(
         ph = rng.uniform(0, 2 * math.pi)
         depth = -rng.uniform(8.0, 18.0)
         sa, sb = rng.uniform(0.5, 2.5), rng.uniform(2.0, 6.0)
-        if len(spot_list) + n_cleared >= spots - spots_cleared:
-            n_cleared += 1  # placed and drawn from the generator as before, but not painted
-            continue
+        placed += 1
+        if placed > spots - spots_cleared:
+            continue  # placed and drawn from the generator as before, but not painted
         R = int(ra * 1.1 + edge + 3)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
         cos_p, sin_p = math.cos(phi), math.sin(phi)
