@@ -108,7 +108,7 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
         rows = {row["key"]: row for row in comparison["regions"]["full"]}
         assert rows["spot_count"]["verdict"] == "beyond_noise" and rows["spot_count"]["better"] is True
         assert rows["L_median"]["verdict"] == "beyond_noise" and rows["L_median"]["delta"] > 1.0
-        assert len(comparison["notes"]) == 1  # the colour chart's note, in the clinician's language
+        assert len(comparison["notes"]) == 1  # the colour chart's note (in the request's language)
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         # The demo stops its children within 10 s; the rest is slack for a busy CI machine.
