@@ -141,40 +141,57 @@ def test_clipped_count_refuses_what_it_cannot_walk():
     assert _kernels.clipped_count(rgb[:0], None, 255) == (0, 0)
 
 
-def test_region_sums_equal_numpy_over_the_region():
+def test_region_sums_equal_numpy_over_each_region():
     rng = np.random.default_rng(11)
     shape = (90, 120)
     planes = [rng.normal(mu, 8, shape).astype(np.float32) for mu in (60.0, 12.0, 18.0)]
     tone, a_excess, texture = (rng.normal(0, 2, shape).astype(np.float32) for _ in range(3))
     red = rng.random(shape) < 0.1
-    region = rng.random(shape) < 0.5
     y0, y1, x0, x1 = 10, 80, 15, 110
-    box_mask = region[y0:y1, x0:x1]  # a strided view, as the engine passes it
+    # three regions numbered on one label image, a fourth label never used
+    labels = np.where(rng.random(shape) < 0.6, rng.integers(1, 4, shape), 0).astype(np.uint8)
+    box = labels[y0:y1, x0:x1]  # a strided view, as the engine may pass it
     q = [np.rint(np.float32(100.0) * p).astype(np.int64) for p in planes]
-    lo = tuple(int(v[y0:y1, x0:x1][box_mask].min()) for v in q)
+    sel = (slice(y0, y1), slice(x0, x1))
+    lo = tuple(int(v[sel][box > 0].min()) for v in q)
+    bins = max(int(v[sel][box > 0].max()) - c + 1 for v, c in zip(q, lo, strict=True))
 
     hist, npx, t, t2, r, ax, tx = _kernels.region_sums(
-        box_mask.view(np.uint8), y0, x0, *planes, lo, tone, red.view(np.uint8), a_excess, texture
+        box, y0, x0, 4, *planes, lo, bins, tone, red.view(np.uint8), a_excess, texture
     )
-    sel = (slice(y0, y1), slice(x0, x1))
-    assert npx == int(box_mask.sum())
-    for c in range(3):
-        want = np.bincount(q[c][sel][box_mask] - lo[c], minlength=65536)
-        np.testing.assert_array_equal(hist[c], want)
-    assert t == pytest.approx(float(tone[sel][box_mask].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
-    assert t2 == pytest.approx(float((tone[sel][box_mask].astype(np.float64) ** 2).sum()), rel=1e-12)
-    assert r == int((red[sel] & box_mask).sum())
-    assert ax == pytest.approx(float(a_excess[sel][box_mask].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
-    assert tx == pytest.approx(float((texture[sel][box_mask].astype(np.float64) ** 2).sum()), rel=1e-12)
+    assert hist.shape == (4, 3, bins)
+    for i in range(4):
+        m = box == i + 1
+        assert npx[i] == int(m.sum())
+        for c in range(3):
+            np.testing.assert_array_equal(hist[i, c], np.bincount(q[c][sel][m] - lo[c], minlength=bins))
+        assert t[i] == pytest.approx(float(tone[sel][m].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
+        assert t2[i] == pytest.approx(
+            float((tone[sel][m].astype(np.float64) ** 2).sum()), rel=1e-12, abs=1e-9
+        )
+        assert r[i] == int((red[sel] & m).sum())
+        assert ax[i] == pytest.approx(float(a_excess[sel][m].astype(np.float64).sum()), rel=1e-12, abs=1e-9)
+        assert tx[i] == pytest.approx(
+            float((texture[sel][m].astype(np.float64) ** 2).sum()), rel=1e-12, abs=1e-9
+        )
+    assert npx[3] == 0 and npx[:3].min() > 0
+
+    # one region alone (a bool mask viewed as uint8) gets exactly its sums in the label pass
+    m2 = box == 2
+    one = _kernels.region_sums(m2.view(np.uint8), y0, x0, 1, *planes, lo, bins, tone, red.view(np.uint8),
+                               a_excess, texture)  # fmt: skip
+    np.testing.assert_array_equal(one[0][0], hist[1])
+    assert [float(v[0]) for v in one[1:]] == [float(v[1]) for v in (npx, t, t2, r, ax, tx)]
 
     # without a scale there are only the histograms
-    hist2, npx2, *rest = _kernels.region_sums(
-        box_mask.view(np.uint8), y0, x0, *planes, lo, None, None, None, None
-    )
+    hist2, npx2, *rest = _kernels.region_sums(box, y0, x0, 4, *planes, lo, bins, None, None, None, None)
     np.testing.assert_array_equal(hist2, hist)
-    assert npx2 == npx and rest == [0.0, 0.0, 0, 0.0, 0.0]
+    np.testing.assert_array_equal(npx2, npx)
+    assert all(not v.any() for v in rest)
     with pytest.raises(ValueError, match="outside"):
-        _kernels.region_sums(box_mask.view(np.uint8), 30, x0, *planes, None, None, None, None, None)
+        _kernels.region_sums(box, 30, x0, 4, *planes, None, 1, None, None, None, None)
+    with pytest.raises(ValueError, match="label above"):
+        _kernels.region_sums(box, y0, x0, 2, *planes, None, 1, None, None, None, None)
 
 
 def _upsampled_opencv(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -255,7 +272,9 @@ def test_background_maps_refuse_mismatched_inputs():
     skin = np.ones((20, 30), np.uint8)
     grids = tuple(np.zeros((3, 4), np.float32) for _ in range(5))
     with pytest.raises(ValueError, match="shape"):
-        _kernels.background_maps(L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 6.0, -5.0, 4.0)
+        _kernels.background_maps(
+            L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 6.0, -5.0, -2.5, 4.0
+        )
     with pytest.raises(ValueError, match="far"):
         _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 6.0, -5.0, 4.0)
     with pytest.raises(ValueError, match="five"):

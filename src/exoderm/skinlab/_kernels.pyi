@@ -10,18 +10,20 @@ def valley_level(
 ) -> np.ndarray: ...
 def blob_level(g: np.ndarray, window: tuple[int, int, int, int], sigma: float) -> np.ndarray: ...
 def region_sums(
-    mask: np.ndarray,
+    labels: np.ndarray,
     y0: int,
     x0: int,
+    n_labels: int,
     L: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
     lo: tuple[int, int, int] | None,
+    n_bins: int,
     tone: np.ndarray | None,
     red: np.ndarray | None,
     a_excess: np.ndarray | None,
     texture: np.ndarray | None,
-) -> tuple[np.ndarray | None, int, float, float, int, float, float]: ...
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def clipped_count(rgb: np.ndarray, mask: np.ndarray | None, full: int) -> tuple[int, int]: ...
 def background_maps(
     L: np.ndarray,

@@ -157,40 +157,44 @@ cdef extern from *:
         }
     }
 
-    /* Sums of one region (mask rows of m bytes, `mask_stride` apart) over planes whose rows
-       are `stride` floats apart, all starting at the region box's first pixel. */
+    /* Sums of labelled regions over planes whose rows are `stride` floats apart, all starting
+       at the box's first pixel: label v (1..nlab) in `labels` (rows of m bytes, `label_stride`
+       apart) adds to out[v - 1] and to its histograms hist[v - 1] (3 x nbins). Each region's
+       pixels are visited in raster order, so its sums do not depend on the other labels.
+       Returns -1 at a label above nlab. */
     typedef struct { double tone, tone_sq, a_excess, texture_sq; long long red, npx; } xd_sums;
 
-    static void xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t *mask, Py_ssize_t mask_stride,
-                               const float *L, const float *A, const float *B, Py_ssize_t stride,
-                               const int *lo, uint32_t *hist, const float *tone, const uint8_t *red,
-                               Py_ssize_t red_stride, const float *aex, const float *tex,
-                               xd_sums *out) {
-        double t = 0.0, t2 = 0.0, ax = 0.0, tx = 0.0;
-        long long r = 0, npx = 0;
+    static int xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t *labels, Py_ssize_t label_stride,
+                              int nlab, const float *L, const float *A, const float *B, Py_ssize_t stride,
+                              const int *lo, Py_ssize_t nbins, uint32_t *hist, const float *tone,
+                              const uint8_t *red, Py_ssize_t red_stride, const float *aex,
+                              const float *tex, xd_sums *out) {
         const float *planes[3] = {L, A, B};
         for (Py_ssize_t y = 0; y < n; y++) {
-            const uint8_t *mk = mask + y * mask_stride;
+            const uint8_t *lb = labels + y * label_stride;
             Py_ssize_t o = y * stride;
             for (Py_ssize_t x = 0; x < m; x++) {
-                if (!mk[x]) continue;
-                npx++;
+                int v = lb[x];
+                if (!v) continue;
+                if (v > nlab) return -1;
+                xd_sums *s = out + (v - 1);
+                s->npx++;
                 if (hist) {
+                    uint32_t *h = hist + (Py_ssize_t)(v - 1) * 3 * nbins;
                     for (int c = 0; c < 3; c++) {
                         /* q = rint(100 v) - lo, as the float32 product numpy rounds */
                         long q = lrintf(planes[c][o + x] * 100.0f) - lo[c];
-                        q = q < 0 ? 0 : (q > 65535 ? 65535 : q);
-                        hist[c * 65536 + q]++;
+                        q = q < 0 ? 0 : (q >= nbins ? nbins - 1 : q);
+                        h[c * nbins + q]++;
                     }
                 }
-                if (tone) { double v = tone[o + x]; t += v; t2 += v * v; }
-                if (red) r += red[y * red_stride + x] != 0;
-                if (aex) ax += aex[o + x];
-                if (tex) { double e = tex[o + x]; tx += e * e; }
+                if (tone) { double t = tone[o + x]; s->tone += t; s->tone_sq += t * t; }
+                if (red) s->red += red[y * red_stride + x] != 0;
+                if (aex) s->a_excess += aex[o + x];
+                if (tex) { double e = tex[o + x]; s->texture_sq += e * e; }
             }
         }
-        out->tone = t; out->tone_sq = t2; out->a_excess = ax; out->texture_sq = tx;
-        out->red = r; out->npx = npx;
+        return 0;
     }
 
     /* ---- bilinear upsampling of a small grid, one output row at a time ------------------
@@ -361,11 +365,11 @@ cdef extern from *:
     ctypedef struct xd_sums:
         double tone, tone_sq, a_excess, texture_sq
         long long red, npx
-    void xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t* mask, Py_ssize_t mask_stride,
-                        const float* L, const float* A, const float* B, Py_ssize_t stride,
-                        const int* lo, uint32_t* hist, const float* tone, const uint8_t* red,
-                        Py_ssize_t red_stride, const float* aex, const float* tex,
-                        xd_sums* out) noexcept nogil
+    int xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t* labels, Py_ssize_t label_stride,
+                       int nlab, const float* L, const float* A, const float* B, Py_ssize_t stride,
+                       const int* lo, Py_ssize_t nbins, uint32_t* hist, const float* tone,
+                       const uint8_t* red, Py_ssize_t red_stride, const float* aex,
+                       const float* tex, xd_sums* out) noexcept nogil
     void xd_area_downscale(const uint8_t* src, Py_ssize_t stride, Py_ssize_t h, Py_ssize_t w,
                            Py_ssize_t c, int k, uint16_t* acc, uint8_t* dst) noexcept nogil
 
@@ -469,37 +473,45 @@ cdef const float* _plane(object plane, Py_ssize_t H, Py_ssize_t W, Py_ssize_t y0
 
 
 def region_sums(
-    const uint8_t[:, :] mask,
+    const uint8_t[:, :] labels,
     Py_ssize_t y0,
     Py_ssize_t x0,
+    int n_labels,
     const float[:, ::1] L,
     const float[:, ::1] a,
     const float[:, ::1] b,
     lo,
+    Py_ssize_t n_bins,
     tone,
     red,
     a_excess,
     texture,
 ):
-    """The additive statistics of one region in one pass over its box.
+    """The additive statistics of labelled regions, all in one pass over their box.
 
-    What would take one OpenCV call each: histograms of the quantised L*, a*, b*
+    What would take one OpenCV call each, per region: histograms of the quantised L*, a*, b*
     (``calcHist``), the sum and the sum of squares of the tone residual (``meanStdDev``), the
     red pixel count, the sum of the a* excess (``mean``) and of the squared texture (``norm``);
-    the sums in double precision, as OpenCV's.
+    the sums in double precision, as OpenCV's, each region's in raster order (the same sums
+    as a pass over that region alone).
 
     Parameters
     ----------
-    mask : ndarray
-        (h, w) uint8 (a bool mask viewed as uint8), the region inside its box; rows may be a
-        strided view but each row contiguous.
+    labels : ndarray
+        (h, w) uint8 inside the box: 0 outside every region, else the region's number 1 to
+        ``n_labels`` (a bool mask viewed as uint8 is one region); rows may be a strided view
+        but each row contiguous.
     y0, x0 : int
         The box's first pixel in the planes.
+    n_labels : int
+        Number of regions, 1 to 255.
     L, a, b : ndarray
         Float32 planes of the crop, C-contiguous, all of one shape.
     lo : tuple of int or None
-        Per channel, the offset of q = rint(100·v) − lo (q must fit 0..65535 on the mask);
-        None: no histograms.
+        Per channel, the offset of q = rint(100·v) − lo (q must fit 0..``n_bins`` − 1 in the
+        regions); None: no histograms.
+    n_bins : int
+        Histogram bins per channel, 1 to 65536.
     tone, a_excess, texture : ndarray or None
         Float32 planes of the crop's shape (the tone residual, the a* excess, the band-passed
         L*); None: that sum is 0.
@@ -509,17 +521,27 @@ def region_sums(
     Returns
     -------
     tuple
-        ``(hist, npx, tone, tone_sq, red, a_excess, texture_sq)``: ``hist`` a (3, 65536) uint32
-        array or None.
+        ``(hist, npx, tone, tone_sq, red, a_excess, texture_sq)``: ``hist`` a (n_labels, 3,
+        n_bins) uint32 array or None, the others arrays of n_labels (int64 for the counts
+        ``npx`` and ``red``, float64 for the sums).
+
+    Raises
+    ------
+    ValueError
+        For planes of different shapes, a box outside them, or a label above ``n_labels``.
     """
-    cdef Py_ssize_t n = mask.shape[0], m = mask.shape[1]
+    cdef Py_ssize_t n = labels.shape[0], m = labels.shape[1]
     cdef Py_ssize_t H = L.shape[0], W = L.shape[1]
     if not (a.shape[0] == b.shape[0] == H and a.shape[1] == b.shape[1] == W):
         raise ValueError("planes of different shapes")
     if not (0 <= y0 and y0 + n <= H and 0 <= x0 and x0 + m <= W):
         raise ValueError("region box outside the planes")
-    if m > 1 and mask.strides[1] != 1:
-        raise ValueError("mask rows must be contiguous")
+    if m > 1 and labels.strides[1] != 1:
+        raise ValueError("label rows must be contiguous")
+    if not 1 <= n_labels <= 255:
+        raise ValueError(f"n_labels must be 1 to 255, got {n_labels}")
+    if not 1 <= n_bins <= 65536:
+        raise ValueError(f"n_bins must be 1 to 65536, got {n_bins}")
     cdef const float* tone_p = _plane(tone, H, W, y0, x0)
     cdef const float* aex_p = _plane(a_excess, H, W, y0, x0)
     cdef const float* tex_p = _plane(texture, H, W, y0, x0)
@@ -532,21 +554,26 @@ def region_sums(
         red_p = &red_v[y0, x0]
     cdef int lo3[3]
     cdef uint32_t* hist_p = NULL
-    cdef uint32_t[:, ::1] hist_v
+    cdef uint32_t[:, :, ::1] hist_v
     hist = None
     if lo is not None:
         lo3[0], lo3[1], lo3[2] = lo
-        hist = np.zeros((3, 65536), np.uint32)
+        hist = np.zeros((n_labels, 3, n_bins), np.uint32)
         hist_v = hist
-        hist_p = &hist_v[0, 0]
-    cdef xd_sums out
-    out.npx = 0
-    if n == 0 or m == 0:
-        return hist, 0, 0.0, 0.0, 0, 0.0, 0.0
-    with nogil:
-        xd_region_sums(n, m, &mask[0, 0], mask.strides[0], &L[y0, x0], &a[y0, x0], &b[y0, x0], W,
-                       lo3, hist_p, tone_p, red_p, W, aex_p, tex_p, &out)
-    return hist, out.npx, out.tone, out.tone_sq, out.red, out.a_excess, out.texture_sq
+        hist_p = &hist_v[0, 0, 0]
+    sums = np.zeros(n_labels, dtype=[("tone", "f8"), ("tone_sq", "f8"), ("a_excess", "f8"),
+                                     ("texture_sq", "f8"), ("red", "i8"), ("npx", "i8")])
+    cdef xd_sums[::1] out = sums
+    cdef int status = 0
+    if n and m:
+        with nogil:
+            status = xd_region_sums(n, m, &labels[0, 0], labels.strides[0], n_labels, &L[y0, x0],
+                                    &a[y0, x0], &b[y0, x0], W, lo3, n_bins, hist_p, tone_p, red_p, W,
+                                    aex_p, tex_p, &out[0])
+    if status:
+        raise ValueError(f"a label above n_labels = {n_labels}")
+    return (hist, sums["npx"].copy(), sums["tone"].copy(), sums["tone_sq"].copy(), sums["red"].copy(),
+            sums["a_excess"].copy(), sums["texture_sq"].copy())
 
 
 ctypedef fused sample:

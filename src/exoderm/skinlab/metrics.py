@@ -174,10 +174,11 @@ class _Sums:
     """Additive statistics of one region: those of disjoint regions add up to their union's."""
 
     npx: int
-    hists: list[np.ndarray] | None = None
-    """Per channel, the counts of q = rint(100·v) − ``hist_lo`` (None: ``medians`` is exact)."""
-    hist_lo: list[int] = field(default_factory=list)
+    hists: np.ndarray | None = None
+    """(3, bins) counts of q = rint(100·v) − ``hist_lo`` per channel (None: no histograms)."""
+    hist_lo: tuple[int, int, int] | None = None
     medians: list[float] | None = None
+    """Exact medians (small regions, or no histograms); None: from the histograms."""
     tone: float = 0.0
     tone_sq: float = 0.0
     red: int = 0
@@ -189,7 +190,7 @@ class _Sums:
             raise ValueError("only histogram sums of the same quantisation add up")
         return _Sums(
             self.npx + other.npx,
-            [x + y for x, y in zip(self.hists, other.hists, strict=True)],
+            self.hists + other.hists,
             self.hist_lo,
             None,
             self.tone + other.tone,
@@ -201,25 +202,16 @@ class _Sums:
 
     def channel_medians(self) -> tuple[float, float, float]:
         """L*, a*, b* medians, from the histograms to 0.005 units (as :func:`_median`)."""
-        if self.hists is None:
-            assert self.medians is not None
+        if self.medians is not None:
             return self.medians[0], self.medians[1], self.medians[2]
+        assert self.hists is not None and self.hist_lo is not None
+        # the ((n+1)//2)-th and (n//2+1)-th smallest (1-based) give the median
+        ranks = [(self.npx + 1) // 2, self.npx // 2 + 1]
         out = []
         for hist, lo in zip(self.hists, self.hist_lo, strict=True):
-            # the ((n+1)//2)-th and (n//2+1)-th smallest (1-based) give the median
-            i1, i2 = (_rank_bin(hist, r) for r in ((self.npx + 1) // 2, self.npx // 2 + 1))
-            out.append((i1 + i2 + 2 * lo) / 200.0)
+            i1, i2 = np.searchsorted(np.cumsum(hist, dtype=np.int64), ranks)
+            out.append((int(i1) + int(i2) + 2 * lo) / 200.0)
         return out[0], out[1], out[2]
-
-
-def _rank_bin(hist: np.ndarray, rank: int) -> int:
-    """Bin of the ``rank``-th smallest value (1-based) in a 65536-bin histogram, found through
-    the 256 sums of its rows first (two cumulative sums of 256 instead of one of 65536)."""
-    rows = hist.reshape(256, 256)  # float counts: exact in float64 sums
-    row_csum = np.cumsum(rows.sum(axis=1, dtype=np.float64))
-    hi = int(np.searchsorted(row_csum, rank))
-    before = float(row_csum[hi - 1]) if hi else 0.0
-    return 256 * hi + int(np.searchsorted(np.cumsum(rows[hi], dtype=np.float64), rank - before))
 
 
 # ============================================================================================
@@ -642,7 +634,7 @@ def measure_regions(
     shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
     c0 = time.process_time()
 
-    parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
+    parts: dict[str, tuple[Mask, Box, int]] = {}
     for name, m in clean.items():
         bx, by, bw, bh = rects[name]
         box = (by - y0, by + bh - y0, bx - x0, bx + bw - x0)
@@ -657,16 +649,9 @@ def measure_regions(
             results[name] = _empty_result(npx, mm_per_px, reason, (h, w))
             continue
         parts[name] = (rm, box, npx)
-    unions = _disjoint_unions(parts)
-    sums: dict[str, _Sums] = {}
-    # parts first, then unions from the smallest, so that every member's sums are known
-    for name in sorted(parts, key=lambda k: (k in unions, parts[k][2])):
+    for name, s in _region_sums(shared, parts).items():
         rm, box, _ = parts[name]
-        members = [sums[k] for k in unions.get(name, [])]
-        total = None
-        if members and all(s.hists is not None for s in members):
-            total = functools.reduce(operator.add, members)
-        results[name], sums[name] = shared.region(rm, box, (h, w), total)
+        results[name] = shared.region(rm, box, (h, w), s)
     results = {name: results[name] for name in clean}
     shared.cpu_timings["regions"] = time.process_time() - c0
     LAST_CPU_TIMINGS.clear()
@@ -686,6 +671,39 @@ def _empty_result(
         notes=[f"all metrics: {reason}"],
         detections={"spots": z, "wrinkles": z.copy(), "red": z.copy()},
     )
+
+
+def _region_sums(shared: _SharedMaps, parts: dict[str, tuple[Mask, Box, int]]) -> dict[str, _Sums]:
+    """The :class:`_Sums` of every region of ``parts`` (name to mask inside its box, box, pixel
+    count): the regions that do not overlap in one pass over a label image, the others one pass
+    each, and the exact disjoint unions of others (``face``) added up from theirs."""
+    unions = _disjoint_unions(parts)
+    layer = np.zeros(shared.umask.shape, np.uint8)
+    on_layer: list[str] = []
+    alone: list[str] = []
+    for name, (rm, (a0, a1, b0, b1), _) in parts.items():
+        if name in unions:
+            continue
+        sub = layer[a0:a1, b0:b1]
+        taken = cv2.countNonZero(cv2.bitwise_and(sub, sub, mask=rm.view(np.uint8)))
+        if taken or len(on_layer) == 255:
+            alone.append(name)
+        else:
+            on_layer.append(name)
+            np.copyto(sub, len(on_layer), where=rm)
+    sums: dict[str, _Sums] = {}
+    if on_layer:
+        regions = [(parts[k][0], parts[k][1]) for k in on_layer]
+        sums.update(zip(on_layer, shared.sums(layer, (0, 0), regions), strict=True))
+    # the unions from the smallest, so that every member's sums are known
+    for name in [*alone, *sorted(unions, key=lambda k: parts[k][2])]:
+        rm, box, _ = parts[name]
+        members = [sums[k] for k in unions.get(name, [])]
+        if members and all(s.hists is not None for s in members):
+            sums[name] = functools.reduce(operator.add, members)
+        else:
+            (sums[name],) = shared.sums(rm.view(np.uint8), (box[0], box[2]), [(rm, box)])
+    return sums
 
 
 def _disjoint_unions(
@@ -718,6 +736,8 @@ def _disjoint_unions(
 
 Mask = NDArray[np.bool_]
 Index = NDArray[np.intp]
+Box = tuple[int, int, int, int]
+"""(y0, y1, x0, x1) of the union crop."""
 
 
 class _SharedMaps:
@@ -1028,55 +1048,56 @@ class _SharedMaps:
 
     # ------------------------------------------------------------------------------------------
     @functools.cached_property
-    def _hist_lo(self) -> tuple[int, int, int] | None:
-        """Per channel, the offset ``lo`` of the quantised values q = rint(100·v) − lo (the
-        smallest on the skin), or None when a channel's values span more than 16 bits (rint of
-        the float32 product is monotonic: the minimum's is the minimum)."""
+    def _hist_range(self) -> tuple[tuple[int, int, int], int] | None:
+        """Per channel the offset ``lo`` of the quantised values q = rint(100·v) − lo (the
+        smallest on the skin), and the number of bins that holds every channel's q; None when
+        a channel's values span more than 16 bits (rint of the float32 product is monotonic:
+        the minimum's is the minimum)."""
         u8 = self.umask.view(np.uint8)
-        offsets = []
+        offsets, bins = [], 1
         for ch in (self.L, self.a, self.b):
             lo_f, hi_f, _, _ = cv2.minMaxLoc(ch, mask=u8)
             lo, hi = (int(np.rint(np.float32(100.0) * np.float32(v))) for v in (lo_f, hi_f))
             if hi - lo > 65535:
                 return None
             offsets.append(lo)
-        return offsets[0], offsets[1], offsets[2]
+            bins = max(bins, hi - lo + 1)
+        return (offsets[0], offsets[1], offsets[2]), bins
 
-    def _sums(self, rm: np.ndarray, sl: tuple[slice, slice], npx: int) -> _Sums:
-        """The additive statistics of one region (``rm`` its mask inside the crop's slice ``sl``),
-        in one pass of :func:`_kernels.region_sums`.
+    def sums(
+        self, labels: np.ndarray, origin: tuple[int, int], regions: list[tuple[Mask, Box]]
+    ) -> list[_Sums]:
+        """The :class:`_Sums` of the regions numbered 1, 2, … in ``labels`` (uint8, placed at
+        ``origin`` = (y, x) of the crop), in one pass of :func:`_kernels.region_sums`.
 
-        Medians come from exact histograms of the channels quantised to 0.01 units; small
-        regions, or values spanning more than 16 bits, get an exact median instead.
+        ``regions`` holds each one's mask inside its box (y0, y1, x0, x1) of the crop, for the
+        exact medians of small regions. Medians come from histograms of the channels quantised
+        to 0.01 units; small regions, or values spanning more than 16 bits, get exact ones.
         """
-        out = _Sums(npx)
-        lo = self._hist_lo if npx >= _MEDIAN_EXACT_BELOW else None
-        if lo is None:
-            out.medians = [_median(ch[sl][rm]) for ch in (self.L, self.a, self.b)]
+        lo, bins = self._hist_range or (None, 1)
         red = None if self.red is None else self.red.view(np.uint8)
-        hist, _, out.tone, out.tone_sq, out.red, out.a_excess, out.texture_sq = _kernels.region_sums(
-            rm.view(np.uint8), sl[0].start, sl[1].start, self.L, self.a, self.b, lo,
+        hist, npx, tone, tone_sq, n_red, a_excess, texture_sq = _kernels.region_sums(
+            labels, origin[0], origin[1], len(regions), self.L, self.a, self.b, lo, bins,
             self.tone_resid, red, self.da10_pos, self.texture,
         )  # fmt: skip
-        if hist is not None and lo is not None:
-            out.hists = list(hist)
-            out.hist_lo = list(lo)
+        out = []
+        for i, (rm, (y0, y1, x0, x1)) in enumerate(regions):
+            s = _Sums(
+                int(npx[i]), None if hist is None else hist[i], lo, None, float(tone[i]), float(tone_sq[i]),
+                int(n_red[i]), float(a_excess[i]), float(texture_sq[i]),
+            )  # fmt: skip
+            if hist is None or s.npx < _MEDIAN_EXACT_BELOW:
+                s.medians = [_median(ch[y0:y1, x0:x1][rm]) for ch in (self.L, self.a, self.b)]
+            out.append(s)
         return out
 
-    def region(
-        self, rm: np.ndarray, box: tuple[int, int, int, int], full: tuple[int, int], sums: _Sums | None = None
-    ) -> tuple[RegionMeasurement, _Sums]:
-        """Statistics of one region and its :class:`_Sums`; ``rm`` is its mask inside ``box`` =
-        (y0, y1, x0, x1) of the union crop, whose own offset in the image is ``self.off``.
-
-        ``sums``: the region's sums when already known (added up from disjoint parts).
-        """
+    def region(self, rm: np.ndarray, box: Box, full: tuple[int, int], sums: _Sums) -> RegionMeasurement:
+        """Statistics of one region from its :class:`_Sums`; ``rm`` is its mask inside ``box`` =
+        (y0, y1, x0, x1) of the union crop, whose own offset in the image is ``self.off``."""
         mpp = self.mpp
         by0, by1, bx0, bx1 = box
         sl = (slice(by0, by1), slice(bx0, bx1))
-        npx = int(np.count_nonzero(rm)) if sums is None else sums.npx
-        if sums is None:
-            sums = self._sums(rm, sl, npx)
+        npx = sums.npx
         notes: list[str] = []
         met = _empty_metrics()
         Lm, am, bm = sums.channel_medians()
@@ -1103,7 +1124,7 @@ class _SharedMaps:
             )
             empty = full_mask(None)
             dets = _Detections({"spots": empty, "wrinkles": empty, "red": empty})
-            return RegionMeasurement(npx, None, met, notes, dets), sums
+            return RegionMeasurement(npx, None, met, notes, dets)
 
         area_mm2 = npx * mpp * mpp
         area_cm2 = area_mm2 / 100.0
@@ -1184,7 +1205,7 @@ class _SharedMaps:
         dets = _Detections(
             {"spots": full_mask(spots_mask), "wrinkles": full_mask(wr_mask), "red": full_mask(red_mask)}
         )
-        return RegionMeasurement(npx, area_mm2, met, notes, dets), sums
+        return RegionMeasurement(npx, area_mm2, met, notes, dets)
 
 
 def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
