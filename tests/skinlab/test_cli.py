@@ -14,6 +14,7 @@ import pytest
 from tests.skinlab._images import astronaut_face
 
 from exoderm.skinlab.cli import RESULTS_FILE, analyze_main, compare_main
+from exoderm.skinlab.phantom import Perturbation, make_phantom
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,32 @@ def test_usage_errors(photos, capsys):
     assert compare_main([str(photos / "a.jpg")]) == 2
     assert analyze_main(["--help"]) == 0
     capsys.readouterr()
+
+
+def test_close_ups_are_measured_without_a_face(tmp_path, capsys):
+    """The close-up in which the face mesh imagines a face rolled 67° (see test_pipeline): with
+    ``--close-up`` no face is looked for, so it is usable and its pair comparable."""
+    for name, exposure in (("before.png", 0.95), ("after.png", 1.05)):
+        skin = make_phantom(
+            shape=(900, 1200), seed=11, spots=30, base_lab=(62.0, 11.0, 16.0), chart=True,
+            chart_pitch_mm=4.0, perturb=Perturbation(exposure=exposure, noise_sd=2.0),
+        )  # fmt: skip
+        cv2.imwrite(str(tmp_path / name), skin.rgb[..., ::-1])
+    before, after = str(tmp_path / "before.png"), str(tmp_path / "after.png")
+    common = ["--json", "--roi", "full", "--mm-per-px", "0.05"]
+
+    assert analyze_main([before, *common]) == 0
+    assert json.loads(capsys.readouterr().out)["quality"]["usable"] is False  # the false face's pose
+    assert analyze_main([before, *common, "--close-up"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["quality"]["usable"] is True and rec["quality"]["pose"] is None
+    assert compare_main([before, after, *common, "--close-up"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["comparable"] is True, result["reasons"]
+
+    assert analyze_main([before, "--close-up"]) == 2  # no face regions without a face
+    assert compare_main([before, after, "--close-up"]) == 2
+    assert "--roi full or a mask" in capsys.readouterr().err
 
 
 def test_bad_image_reported_not_crashing(photos, tmp_path, capsys):

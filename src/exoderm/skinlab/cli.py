@@ -93,7 +93,9 @@ def _overlay_name(path: Path, suffix: str) -> str:
     return f"{path.stem}.{suffix}.png"
 
 
-def _analyze_one(path: str, roi: str, mm_per_px: float | None, overlay_dir: str | None) -> dict[str, Any]:
+def _analyze_one(
+    path: str, roi: str, mm_per_px: float | None, overlay_dir: str | None, find_face: bool = True
+) -> dict[str, Any]:
     """Worker: one image to its JSON record, or ``{"file", "error"}``."""
     from .io import SkinlabError
     from .overlay import region_overlay, save_png
@@ -101,7 +103,9 @@ def _analyze_one(path: str, roi: str, mm_per_px: float | None, overlay_dir: str 
 
     p = Path(path)
     try:
-        result = analyze(p, roi=roi, mm_per_px=mm_per_px, keep_arrays=overlay_dir is not None)
+        result = analyze(
+            p, roi=roi, mm_per_px=mm_per_px, keep_arrays=overlay_dir is not None, find_face=find_face
+        )
         record = result.to_dict()
         if overlay_dir is not None and result.masks:
             save_png(region_overlay(result), Path(overlay_dir) / _overlay_name(p, "overlay"))
@@ -177,8 +181,23 @@ def _emit(records: list[dict[str, Any]], as_json: bool) -> None:
             _print_summary(r)
 
 
+def _add_close_up(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--close-up",
+        action="store_true",
+        help="close-ups of skin, no whole face: no face is looked for (a face found in skin texture "
+        "would make the photo unusable by its pose); needs --roi full or a mask",
+    )
+
+
+def _check_close_up(args: argparse.Namespace) -> None:
+    if args.close_up and args.roi == "face":
+        raise _UsageError("--close-up measures no face regions: give --roi full or a mask PNG")
+
+
 def analyze_main(argv: list[str]) -> int:
-    """``exoderm analyze IMAGE… [--json] [--roi face|full|MASK.png] [--mm-per-px F] [--overlay DIR]``."""
+    """``exoderm analyze IMAGE… [--json] [--roi face|full|MASK.png] [--mm-per-px F] [--overlay DIR]
+    [--close-up]``."""
     parser = _Parser(prog="exoderm analyze", description="Measure skin in standardized photos.")
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument(
@@ -189,6 +208,7 @@ def analyze_main(argv: list[str]) -> int:
         "--mm-per-px", type=_positive, default=None, help="known scale, millimetres per pixel"
     )
     parser.add_argument("--overlay", metavar="DIR", default=None, help="write overlay PNGs here")
+    _add_close_up(parser)
     parser.add_argument(
         "--out", metavar="DIR", default=None, help=f"append results to DIR/{RESULTS_FILE}; rerun to resume"
     )
@@ -197,6 +217,7 @@ def analyze_main(argv: list[str]) -> int:
     )
     try:
         args = parser.parse_args(argv)
+        _check_close_up(args)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -241,7 +262,7 @@ def analyze_main(argv: list[str]) -> int:
             if len(todo) > 1:
                 _init_worker()  # this process analyses one image after another
             for key, p in _progress(todo, len(todo) > 1):
-                finish(key, _analyze_one(str(p), args.roi, args.mm_per_px, overlay_dir))
+                finish(key, _analyze_one(str(p), args.roi, args.mm_per_px, overlay_dir, not args.close_up))
         elif todo:
             interrupted = _run_pool(todo, args, overlay_dir, finish)
     except KeyboardInterrupt:
@@ -279,7 +300,8 @@ def _run_pool(
     futures: dict[Future[dict[str, Any]], str] = {}
     try:
         for key, p in todo:
-            futures[pool.submit(_analyze_one, str(p), args.roi, args.mm_per_px, overlay_dir)] = key
+            job = (str(p), args.roi, args.mm_per_px, overlay_dir, not args.close_up)
+            futures[pool.submit(_analyze_one, *job)] = key
         pending = set(futures)
         with tqdm(total=len(todo), unit="img", file=sys.stderr) as bar:
             while pending:
@@ -297,7 +319,7 @@ def _run_pool(
 
 
 def compare_main(argv: list[str]) -> int:
-    """``exoderm compare BEFORE AFTER [--json] [--overlay DIR]``."""
+    """``exoderm compare BEFORE AFTER [--json] [--overlay DIR] [--roi …] [--mm-per-px F] [--close-up]``."""
     parser = _Parser(prog="exoderm compare", description="Compare a follow-up photo with its baseline.")
     parser.add_argument("before")
     parser.add_argument("after")
@@ -307,8 +329,10 @@ def compare_main(argv: list[str]) -> int:
     )
     parser.add_argument("--roi", type=_roi_arg, default="face", help="face (default), full, or a mask PNG")
     parser.add_argument("--mm-per-px", type=_positive, default=None, help="known scale of both photos")
+    _add_close_up(parser)
     try:
         args = parser.parse_args(argv)
+        _check_close_up(args)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -321,8 +345,10 @@ def compare_main(argv: list[str]) -> int:
     from .pipeline import analyze
 
     try:
-        before = analyze(args.before, roi=args.roi, mm_per_px=args.mm_per_px)
-        after = analyze(args.after, roi=args.roi, mm_per_px=args.mm_per_px)
+        before, after = (
+            analyze(path, roi=args.roi, mm_per_px=args.mm_per_px, find_face=not args.close_up)
+            for path in (args.before, args.after)
+        )
     except SkinlabError as exc:
         print(f"exoderm compare: {exc}", file=sys.stderr)
         return 1
