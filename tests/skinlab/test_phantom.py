@@ -59,6 +59,28 @@ def test_cleared_spots_leave_the_same_design():
         make_phantom(seed=7, **{**SMALL, "spots_cleared": 9})
 
 
+def test_faded_spots_are_the_same_spots_lighter():
+    """``spot_fade``: every spot where it was, its darkening scaled; the truth counts those
+    still at ΔL* −5 or darker."""
+    before = make_phantom(seed=7, **SMALL)
+    after = make_phantom(seed=7, **{**SMALL, "spot_fade": 0.5})
+    assert [(s["x"], s["y"], s["area_mm2"]) for s in after.truth.spots] == [
+        (s["x"], s["y"], s["area_mm2"]) for s in before.truth.spots
+    ]
+    assert [s["depth"] for s in after.truth.spots] == pytest.approx(
+        [0.5 * s["depth"] for s in before.truth.spots]
+    )
+    assert after.truth.wrinkles == before.truth.wrinkles
+    still_spots = sum(s["depth"] <= -5.0 for s in after.truth.spots)
+    assert 0 < still_spots < before.truth.spot_count
+    assert after.truth.spot_count == still_spots
+    assert after.truth.spot_area_mm2 < before.truth.spot_area_mm2
+    lighter = after.rgb.astype(int).sum(axis=2) - before.rgb.astype(int).sum(axis=2)
+    assert lighter.min() >= -3 and lighter.max() > 30  # lighter where spots were, nowhere darker
+    with pytest.raises(ValueError, match="spot_fade"):
+        make_phantom(seed=7, **{**SMALL, "spot_fade": 1.5})
+
+
 def test_design_matches_the_spec_definitions():
     """Spots are darker (ΔL* <= -5) and not redder (Δa* <= +4); red patches have Δa* >= +6."""
     ph = make_phantom(seed=2, tone_variation=0, mottling=0, texture=0, shading=0, pores=0, wrinkles=0)

@@ -334,6 +334,7 @@ def make_phantom(
     red_radius_mm: tuple[float, float] = (3.0, 8.0),
     pore_diameter_mm: tuple[float, float] = (0.1, 0.25),
     spots_cleared: int = 0,
+    spot_fade: float = 1.0,
     chart: bool = False,
     chart_pitch_mm: float = 7.0,
     perturb: Perturbation | None = None,
@@ -368,6 +369,11 @@ def make_phantom(
     spots_cleared : int
         Of the spots placed, this many (the last ones) are not drawn: the same design after a
         treatment that cleared them (everything else, the other spots included, stays as it is).
+    spot_fade : float
+        Every spot's darkening (and its a*, b* shift) times this, 0 to 1: the same design after
+        a treatment that lightened the spots. Spots that end up lighter than the spec's ΔL* −5
+        leave the truth's count, those that stay darker keep it with a smaller area (their
+        soft edge is below −5 over less of it).
     chart : bool
         Place a ColorChecker Classic 24 in the bottom right corner.
     chart_pitch_mm : float
@@ -381,6 +387,8 @@ def make_phantom(
     """
     if not 0 <= spots_cleared <= spots:
         raise ValueError(f"spots_cleared must be between 0 and spots ({spots}), got {spots_cleared}")
+    if not 0.0 <= spot_fade <= 1.0:
+        raise ValueError(f"spot_fade must be between 0 and 1, got {spot_fade}")
     perturb = perturb or Perturbation()
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -508,10 +516,11 @@ def make_phantom(
         rn = np.sqrt((u / ra) ** 2 + (v / rb) ** 2) / (1.0 + eps * np.sin(k * ang + ph))
         d = (rn - 1.0) * math.sqrt(ra * rb)
         p = np.clip(0.5 - d / edge, 0.0, 1.0)
+        p *= spot_fade
         spot_L[sl] += depth * p
         spot_a[sl] += sa * p
         db[sl] += sb * p
-        spot_list.append({"x": cx, "y": cy, "area_mm2": area, "depth": depth})
+        spot_list.append({"x": cx, "y": cy, "area_mm2": area, "depth": depth * spot_fade})
 
     # ---- wrinkles ----------------------------------------------------------------------------
     wr_list = []
