@@ -2,7 +2,8 @@
 
 Regenerate the shipped noise floor (``src/exoderm/skinlab/data/repeatability.json``) and the
 ``skinlab-repeatability`` and ``skinlab-accuracy`` sections of docs/benchmarks.md with exactly
-one command, from the repository root, with the default counts (a few minutes on 2 cores)::
+one command, from the repository root, with the default counts (about a quarter of an hour on 2
+cores)::
 
     uv run python -m bench.skinlab_repeatability
 
@@ -24,7 +25,8 @@ committed JSON comes from the defaults): ``[--captures 40] [--face-captures 40] 
    of that.
 2. **Accuracy.** ``--seeds`` phantom designs, each captured with a mild realistic perturbation
    (:meth:`Perturbation.mild`: noise SD 2, blur σ 0.6 px, JPEG 90), measured against the ground
-   truth. Section ``skinlab-accuracy``.
+   truth; the same designs again with every spot lightened by a third and by half
+   (``spot_fade``). Section ``skinlab-accuracy``.
 3. **Repeatability on a real face.** A phantom has no face: no landmarks, no region polygons
    that move with the head, no iris scale. scikit-image's astronaut photo (1536 x 1536 px, the
    face about 320 px wide, 0.46 mm/px from the iris) is re-captured ``--face-captures`` times
@@ -33,6 +35,8 @@ committed JSON comes from the defaults): ``[--captures 40] [--face-captures 40] 
    JPEG quality 85-95) and each capture goes through :func:`exoderm.skinlab.pipeline.analyze`
    (``roi='face'``, scale from the iris), so the noise of the face mesh, the region masks and
    the iris scale is in the study. Per region and metric, SEM = SD across captures.
+   The same photo upscaled to ``FINE_FACE_SIZE`` (0.14 mm/px, a scale of clinic face photos)
+   and re-captured with the same seeds gives the face regions of the close-up band.
 4. **With a colour chart.** Studies 1 and 3 again with a ColorChecker Classic 24 in the frame
    (the phantom with a 4 mm pitch chart, measured by ``analyze`` in its region; the astronaut with
    a chart beside the face), same seeds; ``analyze`` finds the chart and calibrates every capture
@@ -220,6 +224,7 @@ def repeatability_markdown(
     face_captures: int,
     bands: list[dict[str, Any]],
     checks: dict[str, Any],
+    fine_face: dict[str, dict[str, dict[str, float]]],
 ) -> str:
     whole = face.get("face", {})
     close, face_band = bands[0], bands[1]
@@ -254,6 +259,14 @@ def repeatability_markdown(
         "measures the engine's noise under re-positioning and re-exposure, not the skin's "
         "day-to-day variation; repeat captures of volunteers (same day, re-positioned) should "
         "replace it when there are any.",
+        f"- **Finer face** (face regions of the close-up band): the same photo upscaled to "
+        f"{FINE_FACE_SIZE} x {FINE_FACE_SIZE} px ({checks['fine/mm_per_px']:.3g} mm/px, a scale of "
+        f"clinic face photos) and re-captured with the same {face_captures} seeds (shifts scaled). "
+        "Counts and areas do not keep their noise across scales (at 0.46 mm/px the face has a few "
+        "stable spots, at 0.14 mm/px many, some near the threshold), and wrinkles and texture "
+        "become measurable. The upscaled photo has no skin detail finer than the original's "
+        "pixels: its wrinkle and texture values are the engine's noise on a smooth face, not on "
+        "real fine lines.",
         "",
         "### Studies (SEM, CV) against VISIA",
         "",
@@ -296,11 +309,11 @@ def repeatability_markdown(
         "notes; without a scale it uses each metric's largest mdc of both bands, with a note. "
         "Within a band each face region has its own mdc (table below) and every other region, "
         "such as a close-up's one region `full`, the band's metric-level value: the phantom's "
-        "in the close-up band, the worst face region's in the face band. No face-band value is "
-        "below the phantom's. Both bands carry the face regions' values: a face photographed "
-        "finer than the boundary (0.1 mm/px is a common face photo) still has the noise of the "
-        "face mesh and of region masks that move with it, which the phantom, one fixed region, "
-        "does not have (see the held-out check of a finer face below).",
+        "in the close-up band, the worst face region's in the face band. No face-region value is "
+        "below the phantom's. The close-up band's face regions come from the finer face: a face "
+        "photographed finer than the boundary (0.1 mm/px is a common face photo) still has the "
+        "noise of the face mesh and of region masks that move with it, which the phantom, one "
+        "fixed region, does not have.",
         "",
         f"| metric | close-up band mdc ({lo:.3g}-{boundary:.3g} mm/px) | face band mdc, metric level "
         f"({boundary:.3g}-{hi:.3g} mm/px) | from | scale unknown |",
@@ -314,11 +327,15 @@ def repeatability_markdown(
         )
     lines += [
         "",
-        "Face regions, in both bands (mdc; `*` the phantom's value, which is larger than the "
+        "Face regions of the face band (mdc; `*` the phantom's value, which is larger than the "
         "region's own; `—` the band's metric-level value; `n/m` not measurable by the face study "
         "at its scale, so never judged in a face region):",
         "",
         *_region_table(face_band["regions"], face, stats, METRIC_KEYS),
+        "",
+        "Face regions of the close-up band, from the finer face (same marks):",
+        "",
+        *_region_table(close["regions"], fine_face, stats, METRIC_KEYS),
     ]
     zero = {
         b["name"].replace("_", "-"): [f"`{k}`" for k in METRIC_KEYS if not b["metrics"][k]["mdc"] > 0]
@@ -345,9 +362,8 @@ def repeatability_markdown(
         "lets about 5 % of pure-noise changes through in the region whose SEM it is, so per-region "
         "values let more through than the worst region's did: that is the price of detecting "
         "changes the worst region's noise would hide. The finer face is the astronaut upscaled "
-        f"to {FINE_FACE_SIZE} px and re-captured in the same way (shifts scaled): its wrinkles "
-        "and texture, which the real-face study at 0.46 mm/px cannot measure, are judged with "
-        "the phantom's mdc, and the face's noise in them is larger. The rows with an uncompressed baseline "
+        f"to {FINE_FACE_SIZE} px, re-captured with the held-out seeds and judged in the close-up "
+        "band. The rows with an uncompressed baseline "
         "are not session noise but a change of file format: JPEG compression by itself removes about "
         "half of the one-pixel spots of this 0.46 mm/px face, the finest spots and pores of the "
         "phantom, and lowers `a_excess_mean`, so such a pair is not like-for-like. Told the formats "
@@ -437,8 +453,9 @@ def repeatability_markdown(
         )
     lines += [
         "",
-        "Face regions with a chart (mdc of the `calibrated` twins, the same in both bands; `*` the "
-        "calibrated phantom's value, larger than the region's own):",
+        "Face regions with a chart (mdc of the `calibrated` twins, the same in both bands, from "
+        "the face with a chart at 0.46 mm/px; `*` the calibrated phantom's value, larger than the "
+        "region's own):",
         "",
         *_region_table(face_band["calibrated"]["regions"], cal_face, cal, COLOUR_KEYS),
     ]
@@ -467,7 +484,7 @@ def _region_table(
             elif e["mdc"] is None:
                 cells.append("n/m")
             else:
-                star = "*" if face[r][k]["sem"] < phantom[k]["sem"] else ""
+                star = "*" if _shipped_sem(face[r][k], k) < _shipped_sem(phantom[k], k) else ""
                 cells.append(f"{e['mdc']:.3g}{star}")
         lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
     return lines
@@ -491,6 +508,14 @@ def upper_sd_factor(n: int, confidence: float = 0.95) -> float:
 COUNT_METRICS = frozenset({"spot_count", "wrinkle_count", "pore_count"})
 
 
+def _shipped_sem(s: dict[str, Any], key: str) -> float:
+    """The SEM a band ships for a study's ``s`` (see :func:`_band_entry`)."""
+    n = int(s["n"])
+    if key in COUNT_METRICS and s["sem"] == 0:
+        return math.sqrt(3.0 / n)
+    return float(s["sem"]) * upper_sd_factor(n)
+
+
 def _band_entry(s: dict[str, Any], key: str) -> dict[str, float]:
     """What a band ships: SEM = the 95 % upper confidence limit of the study's SD (``sd``, over
     ``n`` captures), mdc = 1.96·√2·SEM. Each band holds about a hundred per-region values, each
@@ -500,10 +525,7 @@ def _band_entry(s: dict[str, Any], key: str) -> dict[str, float]:
     A count that never changed across the captures has SD 0, which would leave it unjudgeable;
     its 95 % upper limit is then the rule of three: at most 3/n of captures one off, an SD of
     √(3/n) (0.27 for 40 captures, an mdc of 0.76: a change of one is beyond the noise)."""
-    n = int(s["n"])
-    sem = s["sem"] * upper_sd_factor(n)
-    if key in COUNT_METRICS and s["sem"] == 0:
-        sem = math.sqrt(3.0 / n)
+    sem = _shipped_sem(s, key)
     return {
         "sem": round(sem, 6),
         "mdc": round(1.96 * math.sqrt(2.0) * sem, 6),
@@ -518,6 +540,7 @@ def scale_bands(
     face: dict[str, dict[str, dict[str, float]]],
     face_mm_per_px: float,
     phantom_mm_per_px: float = PHANTOM_MM_PER_PX,
+    fine_face: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> list[dict[str, Any]]:
     """The shipped scale bands: ``close_up`` from the phantom study, ``face`` from the real face.
 
@@ -536,24 +559,18 @@ def scale_bands(
     SEM is 0 (it never varied) is left out, so that it takes the metric-level value.
 
     The close-up band's metric-level values are the phantom's (what a close-up's one region
-    ``full`` uses), but it carries the same face-region values as the face band: a face photographed
-    finer than the boundary (0.1 mm/px is a common face photo) still has the noise of the face mesh
-    and of region masks that move with it, which the phantom, one fixed region, does not have. With
-    the phantom's values its re-captures were called changes in about 30 % of the (region, metric)
-    pairs, in spot area, evenness and wrinkles (the held-out check of a 3x finer face below).
+    ``full`` uses), but its face regions have values of their own: a face photographed finer than
+    the boundary (0.1 mm/px is a common face photo) still has the noise of the face mesh and of
+    region masks that move with it, which the phantom, one fixed region, does not have. With the
+    phantom's values a finer face's re-captures were called changes in about 30 % of the (region,
+    metric) pairs. They come from ``fine_face``, a face studied at a scale of the close-up band,
+    else from ``face``. A face's counts and areas do not keep their noise across scales: at 0.46
+    mm/px a face has few, stable spots, at 0.14 mm/px many, some near the threshold.
     """
     boundary = math.sqrt(phantom_mm_per_px * face_mm_per_px)
     shipped = combine(phantom, face)
-    regions: dict[str, dict[str, dict[str, float]]] = {}
-    for name, rows in face.items():
-        # a metric the face study could not measure (wrinkles and texture at its coarse scale)
-        # is listed without an mdc: compare then leaves it unjudged in face regions rather than
-        # take the phantom's noise for a face's (a 3x finer face's re-captures were called
-        # wrinkle changes in up to 43 % of its regions with the phantom's values)
-        regions[name] = {k: {"mdc": None} for k in METRIC_KEYS if k not in rows}
-        for k, v in rows.items():
-            if v["sem"] > 0:
-                regions[name][k] = _band_entry(v if v["sem"] >= phantom[k]["sem"] else phantom[k], k)
+    regions = _face_regions(face, phantom)
+    close_regions = regions if fine_face is None else _face_regions(fine_face, phantom)
     return [
         {
             "name": "close_up",
@@ -562,8 +579,8 @@ def scale_bands(
             "mm_per_px": [round(phantom_mm_per_px**2 / boundary, 4), round(boundary, 4)],
             "metrics": {k: _band_entry(phantom[k], k) for k in METRIC_KEYS},
             "source": {k: "phantom" for k in METRIC_KEYS},
-            "regions_study": "real face",
-            "regions": json.loads(json.dumps(regions)),
+            "regions_study": "real face" if fine_face is None else "real face, finer",
+            "regions": json.loads(json.dumps(close_regions)),
         },
         {
             "name": "face",
@@ -579,6 +596,25 @@ def scale_bands(
             "regions": regions,
         },
     ]
+
+
+def _face_regions(
+    face: dict[str, dict[str, dict[str, float]]], phantom: dict[str, dict[str, float]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """A face study's per-region band values, never below the phantom's (see :func:`scale_bands`)."""
+    regions: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, rows in face.items():
+        # a metric the face study could not measure (wrinkles and texture at a coarse scale) is
+        # listed without an mdc: compare then leaves it unjudged in face regions rather than
+        # take the phantom's noise for a face's (a 3x finer face's re-captures were called
+        # wrinkle changes in up to 43 % of its regions with the phantom's values)
+        regions[name] = {k: {"mdc": None} for k in METRIC_KEYS if k not in rows}
+        for k, v in rows.items():
+            if v["sem"] > 0:
+                # compared as shipped: a count the phantom never varied has the rule of three's SEM
+                own = _shipped_sem(v, k) >= _shipped_sem(phantom[k], k)
+                regions[name][k] = _band_entry(v if own else phantom[k], k)
+    return regions
 
 
 def add_calibrated(bands: list[dict[str, Any]], calibrated: list[dict[str, Any]]) -> None:
@@ -788,7 +824,7 @@ def combine(
         if rows:
             name, worst = max(rows, key=lambda r: r[1]["sem"])
             best.update(face_sem=worst["sem"], face_region=name)
-            if worst["sem"] > phantom[k]["sem"]:
+            if _shipped_sem(worst, k) > _shipped_sem(phantom[k], k):
                 best.update(
                     sem=worst["sem"],
                     mdc=worst["mdc"],
@@ -867,6 +903,36 @@ def accuracy(seeds: int, perturb=Perturbation.mild) -> dict[str, list[float]]:
     return errs
 
 
+#: Spot fading of the fading study (:func:`fading`): by a third every spot stays darker than
+#: the spec's ΔL* −5; by half the spots are 4 to 9 L* dark and some are no spots any more.
+FADES = (0.65, 0.5)
+
+
+def fading(seeds: int) -> dict[float, dict[str, Any]]:
+    """The accuracy designs after a treatment that lightened every spot (``spot_fade``), mild
+    capture: per fade, the relative errors of ``spot_count`` and ``spot_area_mm2`` and how many
+    designs were counted more spots than before the fading (on the unfaded capture)."""
+    out: dict[float, dict[str, Any]] = {f: {"spot_count": [], "spot_area_mm2": [], "more": 0} for f in FADES}
+    for seed in range(seeds):
+        counts = {}
+        for fade in (1.0, *FADES):
+            ph = make_phantom(
+                **{**phantom_kwargs(), "seed": seed, "spot_fade": fade}, perturb=Perturbation.mild(seed)
+            )
+            m = measure_regions(to_lab(ph.rgb), {"full": ph.mask}, mm_per_px=ph.mm_per_px)["full"].metrics
+            counts[fade] = m["spot_count"]
+            if fade != 1.0:
+                out[fade]["spot_count"].append((m["spot_count"] - ph.truth.spot_count) / ph.truth.spot_count)
+                out[fade]["spot_area_mm2"].append(
+                    (m["spot_area_mm2"] - ph.truth.spot_area_mm2) / ph.truth.spot_area_mm2
+                )
+        for fade in FADES:
+            out[fade]["more"] += counts[fade] > counts[1.0]
+        print(f"  faded design {seed + 1}/{seeds}", end="\r", file=sys.stderr)
+    print(file=sys.stderr)
+    return out
+
+
 def _error_table(errs: dict[str, list[float]]) -> list[str]:
     lines = [
         "| metric | mean error % | mean abs error % | worst abs error % | target | met |",
@@ -888,6 +954,7 @@ def accuracy_markdown(
     errs: dict[str, list[float]],
     seeds: int,
     hard: dict[str, list[float]] | None = None,
+    faded: dict[float, dict[str, Any]] | None = None,
 ) -> str:
     lines = [
         "## skinlab accuracy (synthetic phantoms with ground truth)",
@@ -910,6 +977,34 @@ def accuracy_markdown(
             "",
         ]
         lines += _error_table(hard)
+    if faded is not None:
+        lines += [
+            "",
+            "The same designs (mild capture) after a treatment that lightened every spot "
+            "(`make_phantom(spot_fade=…)`: the same spots, their darkening scaled). Pixel noise "
+            "breaks a spot near the spec's ΔL* −5 into fragments; the engine joins fragments up "
+            "to 0.3 mm apart and counts a spot when at least half of it reaches −5. By half, the "
+            "spots are 4 to 9 L* dark, and the truth (the design without noise) drops those "
+            "lighter than −5; a noisy capture cannot tell a spot at −5.2 from one at −4.8, so "
+            "targets are shown for the fade by a third only:",
+            "",
+            "| spots lightened | metric | mean error % | mean abs error % | worst abs error % "
+            "| target | met | designs counted more spots than before |",
+            "| --- | --- | ---: | ---: | ---: | ---: | :---: | ---: |",
+        ]
+        for fade, res in faded.items():
+            for k in ("spot_count", "spot_area_mm2"):
+                e = res[k]
+                worst = max(abs(x) for x in e)
+                tgt = ACCURACY_TARGETS[k] if fade == FADES[0] else None
+                met = "—" if tgt is None else ("yes" if worst <= tgt else "**no**")
+                tgt_s = "—" if tgt is None else f"±{100 * tgt:g} %"
+                more = f"{res['more']} of {seeds}" if k == "spot_count" else ""
+                lines.append(
+                    f"| by {100 * (1 - fade):.0f} % | `{k}` | {100 * statistics.fmean(e):+.1f} | "
+                    f"{100 * statistics.fmean(map(abs, e)):.1f} | {100 * worst:.1f} | {tgt_s} | {met} "
+                    f"| {more} |"
+                )
     return "\n".join(lines)
 
 
@@ -933,6 +1028,7 @@ def main(argv: list[str] | None = None) -> None:
         phantom_held = pool.map(_phantom_record, phantom_seeds)
         phantom_raw = pool.starmap(_phantom_record, [(seed, False) for seed in phantom_seeds[:3]])
         fine = pool.map(_fine_face_record, [None, *held])
+        fine_study = pool.map(_fine_face_record, study)
         cal_stats = calibrated_repeatability(args.captures, pool)
         cal_records = pool.starmap(_face_record, [(i, True, True) for i in [None, *study, *held]])
     base, base_raw, study_recs, held_recs = (
@@ -943,7 +1039,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     face = face_repeatability(study_recs)
     face_scale = statistics.median(float(r["scale"]["mm_per_px"]) for r in study_recs)
-    bands = scale_bands(stats, face, face_scale)
+    fine_face = face_repeatability(fine_study)
+    bands = scale_bands(stats, face, face_scale, fine_face=fine_face)
     cal_base, cal_study, cal_held = (
         cal_records[0],
         cal_records[1 : 1 + len(study)],
@@ -982,12 +1079,12 @@ def main(argv: list[str] | None = None) -> None:
                 n, j, which = n + dn, j + dj, which + dw
             checks[f"{key}/{tag}"] = (n, j, which)
     rep_md = repeatability_markdown(
-        stats, args.captures, cal_stats, face, cal_face, len(study), bands, checks
+        stats, args.captures, cal_stats, face, cal_face, len(study), bands, checks, fine_face
     )
     print(rep_md)
     errs = accuracy(args.seeds)
     hard = accuracy(args.seeds, moderate)
-    acc_md = accuracy_markdown(errs, args.seeds, hard)
+    acc_md = accuracy_markdown(errs, args.seeds, hard, fading(args.seeds))
     print()
     print(acc_md)
     if not args.no_write:

@@ -246,8 +246,8 @@ def test_background_maps_equal_the_opencv_chain():
         rng.normal(55, 3, (75, 64)).astype(np.float32),  # fill
     )
     far = (rng.random((75, 64)) < 0.2).astype(np.uint8)
-    tone, excess, red, cand, filled = _kernels.background_maps(
-        L, a, skin.view(np.uint8), grids, far, 6.0, -5.0, 4.0
+    tone, excess, red, cand, group, filled = _kernels.background_maps(
+        L, a, skin.view(np.uint8), grids, far, 6.0, -5.0, -2.5, 4.0
     )
 
     b10, b10a, b5l, b5a, fill = (_upsampled_opencv(g, shape) for g in grids)
@@ -260,7 +260,9 @@ def test_background_maps_equal_the_opencv_chain():
     np.testing.assert_array_equal(red[sure], (skin & (da10 >= 6.0))[sure])
     sure = (np.abs(dl5 + 5.0) > margin) & (np.abs(da5 - 4.0) > margin)
     np.testing.assert_array_equal(cand[sure], (skin & (dl5 <= -5.0) & (da5 <= 4.0))[sure])
-    assert red.any() and cand.any()
+    sure = (np.abs(dl5 + 2.5) > margin) & (np.abs(da5 - 4.0) > margin)
+    np.testing.assert_array_equal(group[sure], (skin & (dl5 <= -2.5) & (da5 <= 4.0))[sure])
+    assert red.any() and cand.any() and (group & ~cand).any()
     far_full = cv2.resize(far, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).view(bool)
     want = np.where(skin, L, np.where(far_full, b5l, fill))
     np.testing.assert_allclose(filled, want, **UPSAMPLE_TOL)
@@ -276,6 +278,6 @@ def test_background_maps_refuse_mismatched_inputs():
             L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 6.0, -5.0, -2.5, 4.0
         )
     with pytest.raises(ValueError, match="far"):
-        _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 6.0, -5.0, 4.0)
+        _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 6.0, -5.0, -2.5, 4.0)
     with pytest.raises(ValueError, match="five"):
-        _kernels.background_maps(L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 6.0, -5.0, 4.0)
+        _kernels.background_maps(L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 6.0, -5.0, -2.5, 4.0)

@@ -151,29 +151,41 @@ def test_each_face_region_uses_its_own_mdc(study, face_pair):
         assert max(by_region.values()) <= _mdc(face, key) + 1e-9, (key, by_region)
 
 
-def test_what_the_face_study_cannot_measure_is_not_judged_in_face_regions(study, face_pair):
-    """Wrinkles on a face photographed finer than the boundary (the close-up band): the phantom's
-    mdc does not bound a face's noise, and the face study (0.46 mm/px) measures no wrinkles."""
-    close = _band(study, "close_up")
+def test_a_face_finer_than_the_boundary_is_judged_by_the_finer_face_study(study, face_pair):
+    """A face photographed finer than the boundary (0.1 mm/px, a common clinic photo) is judged
+    against the face studied at 0.14 mm/px, not at 0.46 mm/px: its counts and areas have other
+    noise there, and wrinkles and texture, which the coarse study cannot measure, are measured.
+    Pores, null at 0.14 mm/px, stay unjudged in face regions."""
+    close, face = _band(study, "close_up"), _band(study, "face")
     assert close.mm_per_px is not None
-    unstudied = {k for k, e in close.regions["cheek_left"].items() if "mdc" not in e}
-    assert {"wrinkle_count", "wrinkle_length_mm", "texture_rms"} <= unstudied
-    fine = 0.66 * close.mm_per_px[1]  # e.g. 0.1 mm/px, a common face photo
+
+    def unstudied(band: MdcBand) -> set[str]:
+        return {k for k, e in band.regions["cheek_left"].items() if "mdc" not in e}
+
+    assert {"wrinkle_count", "wrinkle_length_mm", "texture_rms"} <= unstudied(face)
+    assert not {"wrinkle_count", "wrinkle_length_mm", "texture_rms"} & unstudied(close)
+    assert {"pore_count", "pore_density"} <= unstudied(close)
+    assert close.regions["cheek_left"]["spot_count"] != face.regions["cheek_left"]["spot_count"]
+
+    fine = 0.66 * close.mm_per_px[1]  # e.g. 0.1 mm/px
     records = []
-    for a, wrinkles in zip(face_pair, (6, 2), strict=True):
+    for a, (wrinkles, pores) in zip(face_pair, ((12, 40), (2, 10)), strict=True):
         record = a.to_dict()
         record["scale"] = {"mm_per_px": fine, "source": "caller"}
-        record["regions"]["cheek_left"]["metrics"]["wrinkle_count"] = wrinkles
+        metrics = record["regions"]["cheek_left"]["metrics"]
+        metrics["wrinkle_count"], metrics["pore_count"] = wrinkles, pores
         records.append(Analysis.from_dict(record))
     c = compare(*records, heatmap=False)
     assert c.comparable, c.reasons
     row = c.regions["cheek_left"]["wrinkle_count"]
-    assert row["delta"] == -4 and row["mdc"] is None and row["beyond_noise"] is None
-    assert any("not judged" in n and "wrinkle_count" in n for n in c.notes), c.notes
-    # what the face study did measure keeps the region's own value
-    assert c.regions["cheek_left"]["L_median"]["mdc"] == pytest.approx(
-        close.regions["cheek_left"]["L_median"]["mdc"]
-    )
+    assert row["mdc"] == pytest.approx(close.regions["cheek_left"]["wrinkle_count"]["mdc"])
+    assert row["delta"] == -10 and row["beyond_noise"] is True
+    pores_row = c.regions["cheek_left"]["pore_count"]
+    assert pores_row["delta"] == -30 and pores_row["mdc"] is None and pores_row["beyond_noise"] is None
+    assert any("not judged" in n and "pore_count" in n for n in c.notes), c.notes
+    for key in ("L_median", "spot_count"):
+        want = close.regions["cheek_left"][key]["mdc"]
+        assert c.regions["cheek_left"][key]["mdc"] == pytest.approx(want), key
     # a close-up's one region has no face study behind it: the phantom's value applies
     assert close.metrics["wrinkle_count"]["mdc"] > 0
 

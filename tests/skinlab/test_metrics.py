@@ -74,6 +74,36 @@ def test_spot_area_within_10_percent(measured):
     )
 
 
+@pytest.fixture(scope="module", params=[0, 1, 2, 3])
+def faded(request):
+    """The phantoms of ``measured`` after a treatment that lightened every spot: by a third
+    (all still darker than ΔL* −5) and by half (depths of 4 to 9 L*: some are no spots now)."""
+    seed = request.param
+    out = {}
+    for fade in (0.65, 0.5):
+        ph = make_phantom(seed=seed, spots=25, wrinkles=10, spot_fade=fade, perturb=Perturbation.mild(seed))
+        out[fade] = (ph, measure_phantom(ph))
+    return out
+
+
+def test_lighter_spots_keep_their_count(faded):
+    """Pixel noise breaks a faint spot into fragments; each is still counted once."""
+    ph, r = faded[0.65]
+    assert ph.truth.spot_count == 25
+    assert rel_err(r.metrics["spot_count"], ph.truth.spot_count) <= 0.05
+    assert rel_err(r.metrics["spot_area_mm2"], ph.truth.spot_area_mm2) <= 0.10
+
+
+def test_spots_fading_through_the_threshold_count_fewer_not_more(faded):
+    """Spots lightened to around ΔL* −5 are measured no more than the 25 before, and
+    smaller: the noise on a patch lighter than −5 makes no spot of it. (Before the fragments
+    were joined, 27 to 39 spots were counted here.)"""
+    (_, r65), (ph50, r50) = faded[0.65], faded[0.5]
+    assert r50.metrics["spot_count"] <= 25
+    assert rel_err(r50.metrics["spot_count"], ph50.truth.spot_count) <= 0.15
+    assert r50.metrics["spot_area_mm2"] < r65.metrics["spot_area_mm2"]
+
+
 def test_wrinkle_count_within_10_percent(measured):
     ph, r = measured
     assert ph.truth.wrinkle_count >= 8

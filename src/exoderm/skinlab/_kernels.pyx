@@ -269,8 +269,9 @@ cdef extern from *:
             Py_ssize_t w, const float *restrict l, const float *restrict a, const uint8_t *restrict sk,
             const uint8_t *restrict far, const float *restrict b10, const float *restrict b10a,
             const float *restrict b5l, const float *restrict b5a, const float *restrict fl,
-            float red_da, float spot_dl, float spot_da, float *restrict tone, float *restrict excess,
-            uint8_t *restrict red, uint8_t *restrict cand, float *restrict filled) {
+            float red_da, float spot_dl, float group_dl, float spot_da, float *restrict tone,
+            float *restrict excess, uint8_t *restrict red, uint8_t *restrict cand,
+            uint8_t *restrict group, float *restrict filled) {
         for (Py_ssize_t x = 0; x < w; x++) {
             float lx = l[x], da10 = a[x] - b10a[x], outside = far[x] ? b5l[x] : fl[x];
             tone[x] = lx - b10[x];
@@ -279,22 +280,26 @@ cdef extern from *:
         }
         for (Py_ssize_t x = 0; x < w; x++) {
             int skin = sk[x] != 0;
+            int not_red = a[x] - b5a[x] <= spot_da;
+            float dl = l[x] - b5l[x];
             red[x] = (uint8_t)(skin & (a[x] - b10a[x] >= red_da));
-            cand[x] = (uint8_t)(skin & (l[x] - b5l[x] <= spot_dl) & (a[x] - b5a[x] <= spot_da));
+            cand[x] = (uint8_t)(skin & (dl <= spot_dl) & not_red);
+            group[x] = (uint8_t)(skin & (dl <= group_dl) & not_red);
         }
     }
 
     /* The maps that the backgrounds give, in one pass over the crop (rows `stride` apart):
        tone residual L - B10, a* excess max(a - B10a, 0), red (a - B10a >= red_da), spot
-       candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin) and the filled-in
+       candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin), the same with the
+       weaker group_dl (what may join a spot's fragments) and the filled-in
        L*: L on the skin, else the extrapolation `fill`, else (no skin near) B5l. The B are
        the background grids, upsampled bilinearly; `far` is a uint8 grid the size of `fill`'s,
        upsampled by nearest neighbour. Returns -1 when out of memory. */
     static int xd_background_maps(
             Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float *L, const float *A,
             const uint8_t *skin, const float *const grids[5], const Py_ssize_t sizes[10],
-            const uint8_t *far, float red_da, float spot_dl, float spot_da,
-            float *tone, float *excess, uint8_t *red, uint8_t *cand, float *filled) {
+            const uint8_t *far, float red_da, float spot_dl, float group_dl, float spot_da,
+            float *tone, float *excess, uint8_t *red, uint8_t *cand, uint8_t *group, float *filled) {
         xd_up up[5];
         int ok = 0;
         for (int i = 0; i < 5; i++) {
@@ -326,7 +331,8 @@ cdef extern from *:
             for (Py_ssize_t x = 0; x < w; x++) far_buf[x] = far_row[far_x[x]];
             Py_ssize_t o = y * w;
             xd_background_row(w, L + y * stride, A + y * stride, skin + o, far_buf, b10, b10a, b5l, b5a, fl,
-                              red_da, spot_dl, spot_da, tone + o, excess + o, red + o, cand + o, filled + o);
+                              red_da, spot_dl, group_dl, spot_da, tone + o, excess + o, red + o, cand + o,
+                              group + o, filled + o);
         }
         for (int i = 0; i < 5; i++) xd_up_free(&up[i]);
         free(buf); free(far_x); free(far_buf);
@@ -358,8 +364,8 @@ cdef extern from *:
     int xd_background_maps(
         Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float* L, const float* A,
         const uint8_t* skin, const float* const* grids, const Py_ssize_t* sizes,
-        const uint8_t* far, float red_da, float spot_dl, float spot_da,
-        float* tone, float* excess, uint8_t* red, uint8_t* cand, float* filled) noexcept nogil
+        const uint8_t* far, float red_da, float spot_dl, float group_dl, float spot_da,
+        float* tone, float* excess, uint8_t* red, uint8_t* cand, uint8_t* group, float* filled) noexcept nogil
     int xd_combine_upsampled(float* img, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
                              const float* g, Py_ssize_t gh, Py_ssize_t gw, int op) noexcept nogil
     ctypedef struct xd_sums:
@@ -643,6 +649,7 @@ def background_maps(
     const uint8_t[:, ::1] far,
     float red_da,
     float spot_dl,
+    float group_dl,
     float spot_da,
 ):
     """The per-pixel maps of the backgrounds, in one pass over the crop.
@@ -662,15 +669,16 @@ def background_maps(
         skin's L* beyond the skin (``fill``).
     far : ndarray
         uint8 grid of ``fill``'s shape: no skin near (filled from the 5 mm background instead).
-    red_da, spot_dl, spot_da : float
+    red_da, spot_dl, group_dl, spot_da : float
         Thresholds: red where Δa*(10 mm) >= ``red_da``; spot candidates where ΔL*(5 mm) <=
-        ``spot_dl`` and Δa*(5 mm) <= ``spot_da``.
+        ``spot_dl`` and Δa*(5 mm) <= ``spot_da``; spot group pixels the same with ``group_dl``.
 
     Returns
     -------
     tuple of ndarray
-        ``(tone, a_excess, red, candidates, filled)``: float32 ΔL*(10 mm), float32
-        max(Δa*(10 mm), 0), bool red, bool spot candidates, float32 filled-in L*.
+        ``(tone, a_excess, red, candidates, group, filled)``: float32 ΔL*(10 mm), float32
+        max(Δa*(10 mm), 0), bool red, bool spot candidates, bool spot group pixels, float32
+        filled-in L*.
     """
     cdef Py_ssize_t h = L.shape[0], w = L.shape[1], i
     if a.shape[0] != h or a.shape[1] != w or skin.shape[0] != h or skin.shape[1] != w:
@@ -692,19 +700,20 @@ def background_maps(
     excess = np.empty((h, w), np.float32)
     red = np.empty((h, w), np.bool_)
     cand = np.empty((h, w), np.bool_)
+    group = np.empty((h, w), np.bool_)
     filled = np.empty((h, w), np.float32)
     if h == 0 or w == 0:
-        return tone, excess, red, cand, filled
+        return tone, excess, red, cand, group, filled
     cdef float[:, ::1] tv = tone, ev = excess, fv = filled
-    cdef uint8_t[:, ::1] rv = red.view(np.uint8), cv = cand.view(np.uint8)
+    cdef uint8_t[:, ::1] rv = red.view(np.uint8), cv = cand.view(np.uint8), gv8 = group.view(np.uint8)
     cdef int status
     with nogil:
         status = xd_background_maps(h, w, w, &L[0, 0], &a[0, 0], &skin[0, 0], gp, sizes, &far[0, 0],
-                                    red_da, spot_dl, spot_da, &tv[0, 0], &ev[0, 0], &rv[0, 0], &cv[0, 0],
-                                    &fv[0, 0])
+                                    red_da, spot_dl, group_dl, spot_da, &tv[0, 0], &ev[0, 0], &rv[0, 0],
+                                    &cv[0, 0], &gv8[0, 0], &fv[0, 0])
     if status:
         raise MemoryError()
-    return tone, excess, red, cand, filled
+    return tone, excess, red, cand, group, filled
 
 
 def _combine_upsampled(float[:, ::1] img, const float[:, ::1] grid, int op):

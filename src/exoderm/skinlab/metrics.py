@@ -12,9 +12,11 @@ Definitions follow the measurement contract:
   redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3) are
   excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
 * spots are 8-connected components of ``ΔL* <= -5`` and ``Δa* <= +4`` of area 0.1 mm² to
-  100 mm² that are not wrinkle-like: not elongated (second-moment axis ratio >= 3 with a width
-  <= 2 mm), not mostly covered by a counted wrinkle's skeleton, and not a fragment of a
-  counted wrinkle (>= 25 % of the component within 0.1 mm of its valley);
+  100 mm², fragments up to 0.3 mm (at least one pixel) apart joined through pixels of
+  ``ΔL* <= -2.5`` (noise breaks a faint spot apart), at least half of the extent so joined at
+  ``ΔL* <= -5``, that are not wrinkle-like: not elongated (second-moment axis ratio >= 3 with
+  a width <= 2 mm), not mostly covered by a counted wrinkle's skeleton, and not a fragment of
+  a counted wrinkle (>= 25 % of the component within 0.1 mm of its valley);
 * red pixels have ``Δa* >= +6``; ``a_excess_mean`` is the mean of max(Δa*, 0) (σ = 10 mm);
 * wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
   0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
@@ -120,6 +122,15 @@ PORE_THRESHOLD = 0.8
 MIN_REGION_PX = 64
 #: Spots: a component is wrinkle-like (not a spot) above this elongation.
 SPOT_MAX_ELONGATION = 3.0
+#: Spots: pixel noise and skin texture break a faint spot (ΔL* near −5) into fragments.
+#: Fragments up to this far apart (mm; at least across one pixel), with the pixels between
+#: them at least SPOT_GROUP_DL dark, are one spot. Its extent is its fragments plus the pixels
+#: at least SPOT_GROUP_DL dark within half that distance; it counts only if at least
+#: SPOT_MIN_FILL of its extent reaches −5 (a patch lighter than −5, whose noise crosses −5 here
+#: and there, is no spot). Its area stays that of its pixels at −5 or darker.
+SPOT_GAP_MM = 0.3
+SPOT_GROUP_DL = -2.5
+SPOT_MIN_FILL = 0.5
 
 
 @dataclass
@@ -830,9 +841,9 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        self.tone_resid, self.da10_pos, self.red, cand, filled = _kernels.background_maps(
+        self.tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
-            RED_DA, SPOT_DL, SPOT_DA_MAX,
+            RED_DA, SPOT_DL, SPOT_GROUP_DL, SPOT_DA_MAX,
         )  # fmt: skip
         lap("backgrounds")
 
@@ -885,7 +896,7 @@ class _SharedMaps:
         lap("skeleton")
 
         # --- spots ------------------------------------------------------------------------------
-        self._spots(cand, valley)
+        self._spots(cand, group, valley)
         self._drop_wrinkles_in_spots()
         lap("spots")
 
@@ -978,17 +989,29 @@ class _SharedMaps:
         keep[self.sk_y[v], self.sk_x[v]] = True
         self.skel = keep
 
-    def _spots(self, cand: np.ndarray, valley: np.ndarray) -> None:
+    def _spots(self, cand: np.ndarray, group: np.ndarray, valley: np.ndarray) -> None:
         mpp = self.mpp
         assert mpp is not None
-        n, lab32 = cv2.connectedComponentsWithAlgorithm(cand.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+        # a spot's extent: its fragments and the group pixels within half SPOT_GAP_MM of them,
+        # which join fragments up to SPOT_GAP_MM apart
+        r = max(1, round(SPOT_GAP_MM / 2 / mpp))
+        near = cv2.dilate(
+            cand.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        )
+        joined = cv2.bitwise_or(cand.view(np.uint8), cv2.bitwise_and(near, group.view(np.uint8)))
+        n, lab32 = cv2.connectedComponentsWithAlgorithm(joined, 8, cv2.CV_32S, cv2.CCL_GRANA)
         lab = np.asarray(lab32, np.int32)  # (no copy)
-        # areas from the candidates' flat indices (labelling without statistics is faster)
+        flat = lab.ravel()
+        # areas from the flat indices (labelling without statistics is faster): a spot's
+        # extent and its pixels at −5 or darker
+        extent = np.bincount(flat[np.flatnonzero(joined)], minlength=n)
         idx = np.flatnonzero(cand)
-        pl = lab.ravel()[idx]
+        pl = flat[idx]
         area = np.bincount(pl, minlength=n)
         area_mm2 = area * mpp * mpp
-        ok = (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1])
+        ok = (
+            (area_mm2 >= SPOT_AREA_MM2[0]) & (area_mm2 <= SPOT_AREA_MM2[1]) & (area >= SPOT_MIN_FILL * extent)
+        )
         ok[0] = False
         # pixels of the components of spot size (raster order), as coordinates
         sel = ok[pl]
