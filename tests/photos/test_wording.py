@@ -6,6 +6,7 @@ import cv2
 import pytest
 from django.utils import translation
 
+from exoderm.photos.selectors import MetricChange, Verdict
 from exoderm.photos.wording import word_problem, word_remark
 from exoderm.skinlab.compare import compare
 from exoderm.skinlab.pipeline import Analysis, analyze
@@ -81,3 +82,21 @@ def test_the_calibrated_noise_floor_is_named_in_german():
     assert text.startswith("Beide Fotos wurden mit einer Farbkarte kalibriert")
     with translation.override("en"):
         assert word_remark(note).startswith("Both photos were calibrated with a colour chart")
+
+
+@pytest.mark.parametrize(
+    ("language", "delta", "words"),
+    [
+        ("en", -49.64, "lower by 49.64"),
+        ("de", -49.64, "niedriger um 49,64"),
+        ("de", 2.1, "höher um 2,1"),
+        ("de", -131.4, "niedriger um 131"),
+        ("en", 0.5, "higher by 0.5"),
+    ],
+)
+def test_a_change_is_worded_in_the_languages_number_format(language, delta, words):
+    change = MetricChange(
+        "spot_area_mm2", "spot area", 86.7, 86.7 + delta, delta, 0.74, Verdict.BEYOND_NOISE, True
+    )
+    with translation.override(language):
+        assert change.words == words

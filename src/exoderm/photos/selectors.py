@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -173,7 +174,10 @@ class Comparison:
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
+    """To two decimals (none from 100), trailing zeros dropped, in the active language's format."""
+    digits = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
+    decimals = len(digits.partition(".")[2])
+    return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
 
 
 def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
