@@ -717,9 +717,7 @@ def _region_sums(shared: _SharedMaps, parts: dict[str, tuple[Mask, Box, int]]) -
     return sums
 
 
-def _disjoint_unions(
-    parts: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]],
-) -> dict[str, list[str]]:
+def _disjoint_unions(parts: dict[str, tuple[Mask, Box, int]]) -> dict[str, list[str]]:
     """Regions that are exactly the disjoint union of other regions (``face`` of the nine face
     regions), with those members: their additive statistics then need no pass of their own.
 
