@@ -2,8 +2,7 @@
 
 Regenerate the shipped noise floor (``src/exoderm/skinlab/data/repeatability.json``) and the
 ``skinlab-repeatability`` and ``skinlab-accuracy`` sections of docs/benchmarks.md with exactly
-one command, from the repository root, with the default counts (about a quarter of an hour on 2
-cores)::
+one command, from the repository root, with the default counts (about ten minutes on 2 cores)::
 
     uv run python -m bench.skinlab_repeatability
 
