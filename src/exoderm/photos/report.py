@@ -121,8 +121,8 @@ def _label(key: str, language: str) -> str:
 def _number(value: float | None, language: str) -> str:
     if value is None:
         return "-"
-    text = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
-    return text.replace(".", ",") if language == "de" else text
+    with translation.override(language):
+        return selectors.number_text(value)
 
 
 def _pair(patient: Patient) -> tuple[Photo, Photo] | None:

@@ -156,7 +156,7 @@ class MetricChange:
             return _("cannot be judged")
         assert self.delta is not None
         return (_("higher by %(delta)s") if self.delta > 0 else _("lower by %(delta)s")) % {
-            "delta": _number(abs(self.delta))
+            "delta": number_text(abs(self.delta))
         }
 
 
@@ -173,8 +173,9 @@ class Comparison:
         return [(r, c) for r, rows in self.regions.items() for c in rows if c.verdict == Verdict.BEYOND_NOISE]
 
 
-def _number(value: float) -> str:
-    """To two decimals (none from 100), trailing zeros dropped, in the active language's format."""
+def number_text(value: float) -> str:
+    """A measured value or change for a sentence: to two decimals (none from 100), trailing zeros
+    dropped, in the active language's number format."""
     digits = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
     decimals = len(digits.partition(".")[2])
     return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
