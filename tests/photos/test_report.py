@@ -7,7 +7,7 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 from pypdf import PdfReader
 
 from exoderm.photos.report import patient_report
@@ -58,6 +58,19 @@ def test_report_in_the_patients_language_with_both_photos(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_english_report_printed_from_german_pages_stays_english(
+    course_photos, repeatability, patient, clinician
+):
+    """The clinician's pages are in German, the patient reads English: labels and numbers
+    follow the patient (they came out German: "Pigmentflecken (Anzahl): lower by")."""
+    patient.identity.language = "en"
+    patient.identity.save()
+    with translation.override("de"):
+        _, text = _text(patient_report(patient=patient, by=clinician))
+    assert "pigmented spots (count): lower by" in text
+    assert "Pigmentflecken" not in text and "Helligkeit" not in text
+
+
 def test_photos_that_cannot_be_compared_are_explained_in_the_patients_language(
     patient, clinician, photo_consent, django_capture_on_commit_callbacks
 ):

@@ -118,11 +118,8 @@ def _label(key: str, language: str) -> str:
     return str(label)
 
 
-def _number(value: float | None, language: str) -> str:
-    if value is None:
-        return "-"
-    with translation.override(language):
-        return selectors.number_text(value)
+def _number(value: float | None) -> str:
+    return "-" if value is None else selectors.number_text(value)
 
 
 def _pair(patient: Patient) -> tuple[Photo, Photo] | None:
@@ -183,7 +180,11 @@ def patient_report(*, patient: Patient, by: User, today: dt.date | None = None) 
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 7, _latin1(t["changes"]), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
-    for line in _change_lines(pair, language, t):
+    # the labels, remarks and number formats of the comparison in the patient's language, not
+    # in the language of the clinician who prints the report
+    with translation.override(language):
+        lines = _change_lines(pair, language, t)
+    for line in lines:
         pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
     for title, body in (("noise_title", "noise"), ("limits_title", "limits")):
         pdf.ln(2)
@@ -201,8 +202,7 @@ def _change_lines(pair: tuple[Photo, Photo] | None, language: str, t: dict[str, 
     if comparison is None:
         return [t["too_few"]]
     if not comparison.comparable:
-        with translation.override(language):
-            reasons = "; ".join(word_remark(r) for r in comparison.reasons)
+        reasons = "; ".join(word_remark(r) for r in comparison.reasons)
         return [t["not_comparable"].format(reasons=reasons)]
     region = selectors.region_for(pair[0].view)
     rows = comparison.regions.get(region, [])
@@ -212,9 +212,9 @@ def _change_lines(pair: tuple[Photo, Photo] | None, language: str, t: dict[str, 
             lines.append(
                 t["lower" if c.delta < 0 else "higher"].format(
                     label=_label(c.key, language),
-                    delta=_number(abs(c.delta), language),
-                    before=_number(c.before, language),
-                    after=_number(c.after, language),
+                    delta=_number(abs(c.delta)),
+                    before=_number(c.before),
+                    after=_number(c.after),
                 )
             )
     if not lines:
