@@ -71,6 +71,7 @@ def test_an_english_report_printed_from_german_pages_stays_english(
     assert "Pigmentflecken" not in text and "Helligkeit" not in text
 
 
+@pytest.mark.django_db(transaction=True)
 def test_photos_that_cannot_be_compared_are_explained_in_the_patients_language(
     patient, clinician, photo_consent, django_capture_on_commit_callbacks
 ):
