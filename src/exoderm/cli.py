@@ -76,6 +76,9 @@ def demo(host: str, port: int) -> int:
         print(f"  {role:<13} {username:<10} password: {password}")
     print("  stop with Ctrl-C\n", flush=True)
     me = [sys.executable, "-m", "exoderm.cli"]
+    # `kill <pid>` stops the demo as Ctrl-C does (Python's default for SIGTERM would end it at
+    # once, leaving the server and worker running and the port taken)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Each child leads its own process group, so that stopping it also stops what it forked
     # (Granian's worker processes): an orphaned worker would keep the port.
     processes = [
