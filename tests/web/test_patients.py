@@ -188,20 +188,6 @@ def test_record_a_screening(client, clinician):
 
 
 @pytest.mark.django_db
-def test_clinic_admin_publishes_a_consent_version(client, clinic_admin):
-    from exoderm.consent.models import ConsentTemplate
-
-    client.force_login(clinic_admin)
-    data = {"kind": "treatment", "title_de": "Einwilligung", "text_de": "Text", "title_en": "Consent"}
-    data["text_en"] = "Text"
-    assert client.post(reverse("consent-templates"), data).status_code == 302
-    assert client.post(reverse("consent-templates"), data).status_code == 302
-    versions = ConsentTemplate.objects.filter(clinic=clinic_admin.clinic).values_list("version", flat=True)
-    assert sorted(versions) == [1, 2]
-    assert b"Consent" in client.get(reverse("consent-templates")).content
-
-
-@pytest.mark.django_db
 def test_clinic_admin_sets_the_protocol_settings(client, clinic_admin):
     from exoderm.core.contraindications import ScreeningItem
 

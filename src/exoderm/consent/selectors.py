@@ -72,3 +72,20 @@ def current_versions(*, clinic_id: int) -> dict[str, int]:
     """The current version number per consent kind of the clinic."""
     rows = ConsentTemplate.objects.filter(clinic_id=clinic_id).values("kind").annotate(v=Max("version"))
     return {row["kind"]: row["v"] for row in rows}
+
+
+def holders_of_current(*, clinic_id: int, kind: str, at: dt.datetime) -> int:
+    """How many patients hold a consent of the current version of ``kind`` at ``at``: the
+    patients a new version asks to sign again."""
+    version = current_versions(clinic_id=clinic_id).get(kind)
+    if version is None:
+        return 0
+    return (
+        ConsentRecord.objects.filter(
+            template__clinic_id=clinic_id, template__kind=kind, template__version=version, signed_at__lte=at
+        )
+        .exclude(withdrawn_at__lte=at)
+        .values("patient_id")
+        .distinct()
+        .count()
+    )

@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,6 +17,7 @@ from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import User
 from exoderm.clinics.services import change_account, create_user, set_language, update_clinic
 from exoderm.consent import selectors as consent_selectors
+from exoderm.consent.models import ConsentKind
 from exoderm.consent.services import create_template
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
@@ -98,7 +100,22 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def consent_templates(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
     form = ConsentTemplateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not {"publish", "edit"} & request.POST.keys():
+        # a new version voids every signature of the current one: say how many first
+        kind = form.cleaned_data["kind"]
+        return render(
+            request,
+            "web/admin/consent_publish.html",
+            {
+                "form": form,
+                "kind": ConsentKind(kind).label,
+                "version": consent_selectors.current_versions(clinic_id=clinic.pk).get(kind, 0) + 1,
+                "holders": consent_selectors.holders_of_current(
+                    clinic_id=clinic.pk, kind=kind, at=timezone.now()
+                ),
+            },
+        )
+    if request.method == "POST" and "publish" in request.POST and form.is_valid():
         try:
             template = create_template(clinic=clinic, by=user_of(request), **form.cleaned_data)
         except ValidationError as error:
