@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from django.utils import timezone
 from tests import factories
 
 from exoderm.courses import services
@@ -14,6 +15,8 @@ from exoderm.courses.models import VisitKind, VisitStatus
 
 PROBLEM = "application/problem+json"
 BERLIN = ZoneInfo("Europe/Berlin")
+# Plans reach at most clock.PLAN_AHEAD ahead: March of next year is always ahead and plannable.
+NEXT_YEAR = timezone.localdate().year + 1
 
 
 def enroll(patient, clinician, starts_at, **template):
@@ -110,27 +113,31 @@ def test_rescheduling_a_session_moves_its_follow_ups_in_the_api_and_calendar(api
     course = enroll(
         factories.ConsentedPatientFactory(clinic=clinic),
         clinician,
-        dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN),
+        dt.datetime(NEXT_YEAR, 3, 10, 10, 0, tzinfo=BERLIN),
     )
     session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
     follow_ups = course.visits.filter(kind=VisitKind.FOLLOW_UP, session_number=1).order_by("planned_at")
     api = api_as(clinician)
-    moved = api.post(f"/visits/{session.pk}/reschedule", {"planned_at": "2099-03-13T14:00:00+01:00"})
+    moved = api.post(f"/visits/{session.pk}/reschedule", {"planned_at": f"{NEXT_YEAR}-03-06T14:00:00+01:00"})
     assert moved.status_code == 200, moved.content
     shown = [api.get(f"/visits/{v.pk}").json() for v in follow_ups]
-    assert [v["planned_local"] for v in shown] == ["2099-03-27T14:00:00+01:00", "2099-04-24T14:00:00+02:00"]
-    assert [v["due_from"] for v in shown] == ["2099-03-24", "2099-04-21"]
+    # Berlin changes to summer time on the last Sunday of March, between the two follow-ups.
+    assert [v["planned_local"] for v in shown] == [
+        f"{NEXT_YEAR}-03-20T14:00:00+01:00",
+        f"{NEXT_YEAR}-04-17T14:00:00+02:00",
+    ]
+    assert [v["due_from"] for v in shown] == [f"{NEXT_YEAR}-03-17", f"{NEXT_YEAR}-04-14"]
     events = icalendar.Calendar.from_ical(api.get("/visits.ics").content).walk("VEVENT")
     starts = {str(e["uid"]): e.decoded("dtstart") for e in events}
     assert [starts[f"visit-{v.pk}@exoderm"] for v in follow_ups] == [
-        dt.datetime(2099, 3, 27, 14, 0, tzinfo=BERLIN),
-        dt.datetime(2099, 4, 24, 14, 0, tzinfo=BERLIN),
+        dt.datetime(NEXT_YEAR, 3, 20, 14, 0, tzinfo=BERLIN),
+        dt.datetime(NEXT_YEAR, 4, 17, 14, 0, tzinfo=BERLIN),
     ]
 
 
 def test_calendar_ics_for_the_requesting_clinician(api_as, clinician, clinic):
     patient = factories.ConsentedPatientFactory(clinic=clinic)
-    enroll(patient, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    enroll(patient, clinician, dt.datetime(NEXT_YEAR, 3, 10, 10, 0, tzinfo=BERLIN))
     response = api_as(clinician).get("/visits.ics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/calendar")
@@ -146,7 +153,7 @@ def test_secret_feed_without_login(api_as, clinician, clinic, client):
     enroll(
         factories.ConsentedPatientFactory(clinic=clinic),
         clinician,
-        dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN),
+        dt.datetime(NEXT_YEAR, 3, 10, 10, 0, tzinfo=BERLIN),
     )
     issued = api_as(clinician).post("/calendar-feed")
     assert issued.status_code == 201
@@ -207,3 +214,36 @@ def test_foreign_visits_never_listed(api_as, clinician, foreign_course):
     api = api_as(clinician)
     for due, on in (("today", "2026-03-10"), ("overdue", "2026-12-31")):
         assert api.get("/visits", {"due": due, "on": on}).json()["count"] == 0
+
+
+@pytest.mark.parametrize("starts_at", ["9999-12-31T10:00:00+01:00", "1900-01-01T10:00:00+01:00"])
+def test_enrolment_in_an_implausible_year_is_a_422_naming_the_field(api_as, clinician, clinic, starts_at):
+    patient = factories.ConsentedPatientFactory(clinic=clinic)
+    template = factories.CourseTemplateFactory(clinic=clinic)
+    body = {"template_id": template.pk, "clinician_id": clinician.pk, "starts_at": starts_at}
+    response = api_as(clinician).post(f"/patients/{patient.pk}/courses", body)
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == PROBLEM
+    [error] = response.json()["errors"]
+    assert error["field"] == "starts_at" and "check the year" in error["message"]
+    assert not patient.courses.exists()
+
+
+@pytest.mark.parametrize("planned_at", ["9999-12-31T23:59:00+01:00", "0001-01-01T00:00:00+01:00"])
+def test_rescheduling_to_an_implausible_year_is_a_422_naming_the_field(api_as, clinician, course, planned_at):
+    visit = course.visits.get(kind=VisitKind.SESSION, session_number=2)
+    response = api_as(clinician).post(f"/visits/{visit.pk}/reschedule", {"planned_at": planned_at})
+    assert response.status_code == 422, response.content
+    [error] = response.json()["errors"]
+    assert error["field"] == "planned_at" and "check the year" in error["message"]
+
+
+def test_a_duplicate_template_name_is_a_422_on_the_name(api_as, clinic_admin):
+    body = {"name": "Standard", "session_count": 3, "interval_weeks": 4, "followup_weeks": [2]}
+    api = api_as(clinic_admin)
+    assert api.post("/course-templates", body).status_code == 201
+    response = api.post("/course-templates", {**body, "name": "standard"}, headers={"Accept-Language": "de"})
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"field": "name", "message": "Die Praxis hat bereits eine Kurvorlage mit diesem Namen."}
+    ]

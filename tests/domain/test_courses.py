@@ -8,13 +8,14 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tests import factories
 
 from exoderm.clinics.models import Clinic
 from exoderm.consent.models import ConsentRecord
+from exoderm.core import clock
 from exoderm.core.errors import RuleViolations
 from exoderm.courses import ics, selectors, services
 from exoderm.courses.models import Course, CourseTemplate, Visit, VisitKind, VisitStatus
@@ -22,6 +23,8 @@ from exoderm.patients.models import Patient
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
+# Plans reach at most clock.PLAN_AHEAD ahead: March of next year is always ahead and plannable.
+NEXT_YEAR = timezone.localdate().year + 1
 
 
 def local(visit: Visit, tz: ZoneInfo) -> dt.datetime:
@@ -265,18 +268,18 @@ def test_done_cancelled_and_separately_moved_follow_ups_stay(patient, template, 
 
 
 def test_moved_follow_ups_are_due_and_in_the_calendar_on_their_new_dates(patient, template, clinician):
-    course = enroll(patient, template, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    course = enroll(patient, template, clinician, dt.datetime(NEXT_YEAR, 3, 10, 10, 0, tzinfo=BERLIN))
     session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
     services.reschedule_visit(
-        visit=session, planned_at=dt.datetime(2099, 3, 20, 11, 30, tzinfo=BERLIN), by=clinician
+        visit=session, planned_at=dt.datetime(NEXT_YEAR, 3, 20, 11, 30, tzinfo=BERLIN), by=clinician
     )
     follow_up = course.visits.get(session_number=1, weeks_after_session=2)
-    assert local(follow_up, BERLIN) == dt.datetime(2099, 4, 3, 11, 30, tzinfo=BERLIN)
-    assert list(selectors.due_visits(clinic=patient.clinic, on=dt.date(2099, 4, 3))) == [follow_up]
-    assert follow_up not in selectors.due_visits(clinic=patient.clinic, on=dt.date(2099, 3, 24))
+    assert local(follow_up, BERLIN) == dt.datetime(NEXT_YEAR, 4, 3, 11, 30, tzinfo=BERLIN)
+    assert list(selectors.due_visits(clinic=patient.clinic, on=dt.date(NEXT_YEAR, 4, 3))) == [follow_up]
+    assert follow_up not in selectors.due_visits(clinic=patient.clinic, on=dt.date(NEXT_YEAR, 3, 24))
     starts = {str(e["uid"]): e.decoded("dtstart") for e in _events(services.calendar_for(clinician))}
-    assert starts[f"visit-{follow_up.pk}@exoderm"] == dt.datetime(2099, 4, 3, 11, 30, tzinfo=BERLIN)
-    assert starts[f"visit-{session.pk}@exoderm"] == dt.datetime(2099, 3, 20, 11, 30, tzinfo=BERLIN)
+    assert starts[f"visit-{follow_up.pk}@exoderm"] == dt.datetime(NEXT_YEAR, 4, 3, 11, 30, tzinfo=BERLIN)
+    assert starts[f"visit-{session.pk}@exoderm"] == dt.datetime(NEXT_YEAR, 3, 20, 11, 30, tzinfo=BERLIN)
 
 
 def test_a_visit_not_due_yet_cannot_be_done_or_missed(patient, template, clinician):
@@ -352,13 +355,13 @@ def test_calendar_has_tzid_vtimezone_stable_uids_and_no_names(patient, template,
 
 
 def test_feed_token_gives_only_own_planned_visits(patient, template, clinician, clinic):
-    enroll(patient, template, clinician, dt.datetime(2099, 3, 10, 10, 0, tzinfo=BERLIN))
+    enroll(patient, template, clinician, dt.datetime(NEXT_YEAR, 3, 10, 10, 0, tzinfo=BERLIN))
     colleague = factories.UserFactory(clinic=clinic, role="clinician")
     enroll(
         factories.ConsentedPatientFactory(clinic=clinic),
         template,
         colleague,
-        dt.datetime(2099, 3, 11, 10, 0, tzinfo=BERLIN),
+        dt.datetime(NEXT_YEAR, 3, 11, 10, 0, tzinfo=BERLIN),
     )
     token = services.issue_calendar_feed(user=clinician)
     body = services.feed_for_token(token)
@@ -421,3 +424,89 @@ def test_every_visit_keeps_the_wall_clock(zone, start, sessions, interval, follo
             assert dt.timedelta(0) < actual - expected <= dt.timedelta(hours=1)
         assert visit.due_from == actual.date() - dt.timedelta(days=2)
         assert visit.due_until == actual.date() + dt.timedelta(days=2)
+
+
+IMPLAUSIBLE = [
+    pytest.param(dt.datetime(1, 1, 1, 0, 0, tzinfo=BERLIN), "lies before", id="year-0001"),
+    pytest.param(dt.datetime(1900, 1, 1, 10, 0, tzinfo=BERLIN), "lies before", id="year-1900"),
+    pytest.param(dt.datetime(9999, 12, 31, 23, 59, tzinfo=BERLIN), "at most until", id="year-9999"),
+]
+
+
+@pytest.mark.parametrize(("starts_at", "says"), IMPLAUSIBLE)
+def test_enrolment_refuses_a_start_in_an_implausible_year(patient, template, clinician, starts_at, says):
+    with pytest.raises(ValidationError) as error:
+        enroll(patient, template, clinician, starts_at)
+    [message] = error.value.message_dict["starts_at"]
+    assert says in message and "check the year" in message
+    assert not Course.objects.exists() and not Visit.objects.exists()
+
+
+@pytest.mark.parametrize(("planned_at", "says"), IMPLAUSIBLE)
+def test_rescheduling_refuses_an_implausible_year(patient, template, clinician, planned_at, says):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    before = planned(course)
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    with pytest.raises(ValidationError) as error:
+        services.reschedule_visit(visit=session, planned_at=planned_at, by=clinician)
+    assert says in error.value.message_dict["planned_at"][0]
+    assert planned(course) == before
+
+
+def test_plans_reach_up_to_plan_ahead(patient, template, clinician):
+    last_day = timezone.now().date() + clock.PLAN_AHEAD
+    course = enroll(patient, template, clinician, dt.datetime.combine(last_day, dt.time(10), tzinfo=BERLIN))
+    session = course.visits.get(kind=VisitKind.SESSION, session_number=1)
+    with pytest.raises(ValidationError, match="check the year"):
+        services.reschedule_visit(
+            visit=session,
+            planned_at=dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(10), tzinfo=BERLIN),
+            by=clinician,
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "english", "german"),
+    [
+        (services.mark_done, "This visit is done already;", "Dieser Termin ist bereits erledigt;"),
+        (services.mark_missed, "This visit was marked missed;", "Dieser Termin wurde als versäumt markiert;"),
+        (services.cancel_visit, "This visit was cancelled;", "Dieser Termin wurde abgesagt;"),
+    ],
+)
+def test_a_changed_visit_says_in_a_sentence_why_it_cannot_change(
+    patient, template, clinician, change, english, german
+):
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 10, 10, 0, tzinfo=BERLIN))
+    visit = change(visit=course.visits.get(kind=VisitKind.SESSION, session_number=1), by=clinician)
+    with pytest.raises(ValidationError) as error:
+        services.cancel_visit(visit=visit, by=clinician)
+    assert error.value.message_dict["status"] == [f"{english} only a planned visit can be changed."]
+    with translation.override("de"), pytest.raises(ValidationError) as error:
+        services.reschedule_visit(visit=visit, planned_at=visit.planned_at, by=clinician)
+    assert error.value.message_dict["status"] == [f"{german} nur ein geplanter Termin kann geändert werden."]
+
+
+def test_a_template_name_is_taken_once_per_clinic(clinic, other_clinic, clinic_admin):
+    def create(name, clinic=clinic, by=clinic_admin):
+        return services.create_course_template(
+            clinic=clinic,
+            name=name,
+            session_count=3,
+            interval_weeks=4,
+            followup_weeks=[2],
+            window_days=3,
+            by=by,
+        )
+
+    create("Standard")
+    for name in ("Standard", " standard "):
+        with pytest.raises(ValidationError) as error:
+            create(name)
+        assert error.value.message_dict == {
+            "name": ["The clinic already has a course template of this name."]
+        }
+    with translation.override("de"), pytest.raises(ValidationError) as error:
+        create("Standard")
+    assert error.value.message_dict["name"] == ["Die Praxis hat bereits eine Kurvorlage mit diesem Namen."]
+    other_admin = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
+    assert create("Standard", clinic=other_clinic, by=other_admin).name == "Standard"

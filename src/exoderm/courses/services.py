@@ -14,12 +14,14 @@ import zoneinfo
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.consent.services import require_aware
+from exoderm.core.clock import EARLIEST, PLAN_AHEAD, too_early, too_far_ahead
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, require
 from exoderm.courses import ics, selectors
@@ -35,6 +37,12 @@ from exoderm.patients.models import Patient
 from exoderm.patients.selectors import clinic_today
 from exoderm.treatments.protocol import check_consent
 
+NOT_PLANNED = {
+    VisitStatus.DONE: gettext_lazy("This visit is done already; only a planned visit can be changed."),
+    VisitStatus.MISSED: gettext_lazy("This visit was marked missed; only a planned visit can be changed."),
+    VisitStatus.CANCELLED: gettext_lazy("This visit was cancelled; only a planned visit can be changed."),
+}
+
 
 def local_wall_time(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     """The naive wall-clock time of the instant ``value`` in ``tz``."""
@@ -49,6 +57,23 @@ def aware_from_wall(wall: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     Round-tripping through UTC normalises the gap case.
     """
     return wall.replace(tzinfo=tz, fold=0).astimezone(dt.UTC).astimezone(tz)
+
+
+def _plan_time_errors(value: dt.datetime, *, field: str) -> dict[str, str]:
+    """Refuse a visit time before ``EARLIEST`` or beyond ``PLAN_AHEAD``: such a year is a typo. A
+    course in 1900 puts all its visits on the overdue list, and the years 0001 and 9999 that date
+    pickers offer overflow the visit arithmetic."""
+    if too_early(value):
+        return {
+            field: _("The date lies before %(earliest)s: check the year.")
+            % {"earliest": formats.date_format(EARLIEST, "SHORT_DATE_FORMAT")}
+        }
+    if too_far_ahead(value):
+        return {
+            field: _("Visits are planned at most until %(latest)s: check the year.")
+            % {"latest": formats.date_format(timezone.now().date() + PLAN_AHEAD, "SHORT_DATE_FORMAT")}
+        }
+    return {}
 
 
 def _visit(
@@ -120,8 +145,15 @@ def create_course_template(
         followup_weeks=list(followup_weeks),
         window_days=window_days,
     )
-    template.full_clean()
-    template.save()
+    duplicate = _("The clinic already has a course template of this name.")
+    if CourseTemplate.objects.filter(clinic=clinic, name__iexact=template.name).exists():
+        raise ValidationError({"name": duplicate})
+    template.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            template.save()
+    except IntegrityError:  # a template of the same name was saved since the check above
+        raise ValidationError({"name": duplicate}) from None
     return template
 
 
@@ -137,7 +169,7 @@ def enroll(
     """
     require(by, Action.EDIT_PATIENT)
     require_aware(starts_at, field="starts_at")
-    errors: dict[str, str] = {}
+    errors = _plan_time_errors(starts_at, field="starts_at")
     if template.clinic_id != patient.clinic_id:
         errors["template_id"] = _("This course template belongs to another clinic.")
     same_clinic = clinician.clinic_id == patient.clinic_id
@@ -161,12 +193,7 @@ def enroll(
 def _lock_planned(visit: Visit) -> Visit:
     locked = Visit.objects.select_for_update().select_related("course__patient__clinic").get(pk=visit.pk)
     if locked.status != VisitStatus.PLANNED:
-        raise ValidationError(
-            {
-                "status": _("Only a planned visit can be changed; this one is %(status)s.")
-                % {"status": locked.get_status_display()}
-            }
-        )
+        raise ValidationError({"status": str(NOT_PLANNED[VisitStatus(locked.status)])})
     return locked
 
 
@@ -191,6 +218,9 @@ def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visi
     """
     require(by, Action.EDIT_PATIENT)
     require_aware(planned_at, field="planned_at")
+    errors = _plan_time_errors(planned_at, field="planned_at")
+    if errors:
+        raise ValidationError(errors)
     visit = _lock_planned(visit)
     tz = zoneinfo.ZoneInfo(visit.course.patient.clinic.time_zone)
     if visit.kind == VisitKind.SESSION:

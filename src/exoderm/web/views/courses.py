@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
+from exoderm.core.clock import too_early, too_far_ahead
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors, services
@@ -107,6 +108,13 @@ def calendar(request: HttpRequest) -> HttpResponse:
         start = dt.date.fromisoformat(request.GET.get("from", ""))
     except ValueError:
         start = today
+    if too_early(start) or too_far_ahead(start):  # the years 0001 and 9999 overflow the page's arithmetic
+        messages.warning(
+            request,
+            _("No visit can be planned on %(date)s; the calendar shows the two weeks from today instead.")
+            % {"date": formats.date_format(start, "SHORT_DATE_FORMAT")},
+        )
+        start = today
     visits = selectors.planned_visits(clinic=clinic, day=start, days=CALENDAR_DAYS)
     days: dict[dt.date, list[Visit]] = {}
     for visit in visits:
@@ -155,11 +163,12 @@ def calendar_download(request: HttpRequest) -> HttpResponse:
 
 @page(Action.EDIT_PATIENT)
 def visit_change(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """Reschedule a planned visit, or mark it missed or cancelled (each after a confirmation page)."""
+    """Reschedule a planned visit, or mark it done, missed or cancelled (each after a confirmation page)."""
     clinic = clinic_of(request)
     visit = selectors.visit(clinic=clinic, visit_id=pk)
     patient_url = reverse("patient", args=[visit.course.patient_id])
     questions = {
+        "done": (_("Mark the visit done?"), _("Mark done"), services.mark_done),
         "missed": (_("Mark the visit missed?"), _("Mark missed"), services.mark_missed),
         "cancel": (_("Cancel the visit?"), _("Cancel the visit"), services.cancel_visit),
     }
@@ -190,18 +199,14 @@ def visit_change(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         else:
             messages.success(request, _("Visit changed."))
             return redirect(patient_url)
-    question = _("%(visit)s of %(name)s on %(when)s. This cannot be undone.") % {
-        "visit": visit.get_kind_display(),
-        "name": visit.course.patient.code,
-        "when": formats.date_format(localtime(visit.planned_at), "SHORT_DATETIME_FORMAT"),
-    }
     return render(
         request,
-        "web/confirm.html",
+        "web/courses/visit_confirm.html",
         {
             "title": title,
-            "question": question,
+            "visit": visit,
             "button": button,
+            "button_class": "primary" if action == "done" else "danger",
             "cancel_url": patient_url,
             "error": error_text,
         },
