@@ -294,3 +294,66 @@ def test_lists_show_only_the_own_clinic(api_as, clinic_admin, foreign_lot):
     api = api_as(clinic_admin)
     assert api.get("/products").json()["count"] == 0
     assert api.get("/lots").json()["count"] == 0
+
+
+# --- implausible dates, contradictory storage, reasons in the reader's language -------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"received_at": "0001-01-01T00:00:00+00:00"}, "received_at"),
+        ({"received_at": "0001-01-01T00:00:00+01:00"}, "received_at"),
+        ({"received_at": "1900-01-01T12:00:00+01:00"}, "received_at"),
+        ({"expires_on": "9999-12-31"}, "expires_on"),
+    ],
+)
+def test_implausible_receipt_and_expiry_are_422_and_store_nothing(api_as, clinic, assistant, changes, field):
+    product = factories.ProductFactory(clinic=clinic)
+    body = {"product": product.pk, "number": "X-1", "expires_on": "2030-01-01", "vials_received": 3}
+    response = api_as(assistant).post("/lots", {**body, **changes})
+    assert response.status_code == 422, response.content
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert not Lot.objects.exists()
+
+
+def test_a_frozen_product_kept_at_2_to_8_degrees_is_refused(api_as, clinic_admin):
+    response = api_as(clinic_admin).post(
+        "/products", {**PRODUCT, "storage_min_c": 2, "storage_max_c": 8}, headers={"Accept-Language": "de"}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "storage_max_c" and "Ein tiefgekühltes Produkt" in error["message"]
+
+
+def test_a_limit_in_a_german_error_has_a_decimal_comma(api_as, clinic_admin):
+    response = api_as(clinic_admin).post(
+        "/products", {**PRODUCT, "volume_min_ml": 0}, headers={"Accept-Language": "de"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["message"] == "Dieser Wert muss größer oder gleich 0,01 sein."
+
+
+def test_the_cold_chain_reason_comes_as_code_and_in_the_requests_language(api_as, lot, assistant):
+    readings = [
+        {"recorded_at": (T0 + dt.timedelta(minutes=15 * i)).isoformat(), "celsius": c}
+        for i, c in enumerate([-20, -8.5])
+    ]
+    german = {"Accept-Language": "de"}
+    assert (
+        api_as(assistant)
+        .post(f"/lots/{lot.pk}/temperatures", {"readings": readings}, headers=german)
+        .json()["quarantined"]
+    )
+    expected = "Kühlkette: 1 Messwert außerhalb von -25,0 bis -15,0 °C (am 01.11.2026 09:15: -8,50 °C)."
+    detail = api_as(assistant).get(f"/lots/{lot.pk}", headers=german).json()
+    assert (detail["status_reason"], detail["events"][0]["reason"]) == (expected, expected)
+    assert detail["status_reason_code"] == detail["events"][0]["reason_code"] == "cold_chain"
+    assert detail["status_reason_params"]["first_excursion"] == {
+        "recorded_at": (T0 + dt.timedelta(minutes=15)).isoformat(),
+        "celsius": "-8.50",
+    }
+    english = api_as(assistant).get(f"/lots/{lot.pk}", headers={"Accept-Language": "en"}).json()
+    assert english["status_reason"] == (
+        "Cold chain: 1 reading outside -25.0 to -15.0 °C (at 01 Nov 2026, 09:15: -8.50 °C)."
+    )

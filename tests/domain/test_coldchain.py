@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from tests import factories
 
-from exoderm.products import coldchain, services
-from exoderm.products.models import LotEvent, LotStatus, TemperatureReading
+from exoderm.products import coldchain, selectors, services, wording
+from exoderm.products.models import LotEvent, LotStatus, ReasonCode, TemperatureReading
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -89,6 +90,12 @@ def test_a_file_of_errors_reports_the_first_twenty_and_the_rest_as_a_count():
     assert messages[19].startswith("Line 20:") and messages[20] == "… and 5 more errors."
 
 
+def test_one_error_beyond_the_twenty_is_counted_in_the_singular():
+    with translation.override("de"), pytest.raises(ValidationError) as error:
+        coldchain.parse_csv("".join(f"2026-11-01T08:{i:02d}:00+00:00,x\n" for i in range(21)))
+    assert error.value.message_dict["file"][-1] == "… und 1 weiterer Fehler."
+
+
 def test_an_empty_file_and_a_non_utf8_file_are_refused():
     with pytest.raises(ValidationError, match="no readings"):
         coldchain.parse_csv(b"recorded_at,celsius\n")
@@ -121,7 +128,10 @@ def test_excursion_above_or_below_range_quarantines_with_reason_and_readings(lot
     lot.refresh_from_db()
     assert lot.status == LotStatus.QUARANTINED
     assert lot.status_changed_by is None  # the system, not the uploader
-    assert "Cold chain: 1 readings outside -25.0 to -15.0 °C" in lot.status_reason
+    assert lot.status_reason_code == ReasonCode.COLD_CHAIN
+    assert lot.status_reason.startswith(
+        "Cold chain: 1 reading outside -25.0 to -15.0 °C (at 01 Nov 2026, 09:15:"
+    )
     event = LotEvent.objects.get(lot=lot, to_status=LotStatus.QUARANTINED)
     assert event.from_status == LotStatus.RELEASED
     assert event.details["excursions"] == [
@@ -139,7 +149,9 @@ def test_gap_longer_than_twice_the_interval_quarantines(lot, clinician):
     assert result.quarantined
     lot.refresh_from_db()
     assert lot.status == LotStatus.QUARANTINED
-    assert "gaps in the log longer than 30 minutes" in lot.status_reason
+    assert lot.status_reason == (
+        "Cold chain: 1 gap in the log longer than 30 minutes (from 01 Nov 2026, 09:15 to 01 Nov 2026, 09:46)."
+    )
     event = lot.events.get(to_status=LotStatus.QUARANTINED)
     assert event.details["gaps"] == [
         {
@@ -148,6 +160,32 @@ def test_gap_longer_than_twice_the_interval_quarantines(lot, clinician):
             "minutes": 31.0,
         }
     ]
+
+
+def test_the_reason_is_worded_for_each_reader_on_the_clinics_clock(lot, clinician):
+    """A German upload stores no German text: each reader gets the reason in their language, the
+    times on the clinic's wall clock (Berlin, UTC+1 in November), the numbers in their format."""
+    text = csv_of("-20", "-8.5", "-9", start=T0) + f"{(T0 + dt.timedelta(hours=2)).isoformat()},-20\n"
+    with translation.override("de"):
+        ingest(lot, text, clinician)
+    lot = selectors.lot(lot.product.clinic, lot.pk)
+    event = selectors.lot_events(lot).first()
+    assert (lot.status_reason_code, event.reason_code) == (ReasonCode.COLD_CHAIN, ReasonCode.COLD_CHAIN)
+    with translation.override("de"):
+        assert (
+            wording.lot_reason(lot)
+            == wording.event_reason(event)
+            == (
+                "Kühlkette: 2 Messwerte außerhalb von -25,0 bis -15,0 °C "
+                "(erster am 01.11.2026 09:15: -8,50 °C); "
+                "1 Lücke im Protokoll länger als 30 Minuten (von 01.11.2026 09:30 bis 01.11.2026 11:00)."
+            )
+        )
+    with translation.override("en"):
+        assert wording.lot_reason(lot) == (
+            "Cold chain: 2 readings outside -25.0 to -15.0 °C (first at 01 Nov 2026, 09:15: -8.50 °C); "
+            "1 gap in the log longer than 30 minutes (from 01 Nov 2026, 09:30 to 01 Nov 2026, 11:00)."
+        )
 
 
 def test_a_gap_of_exactly_twice_the_interval_is_tolerated(lot, clinician):

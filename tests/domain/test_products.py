@@ -7,11 +7,20 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from tests import factories
 
-from exoderm.products import selectors, services
-from exoderm.products.models import LotEvent, LotStatus, StorageForm, Vial, VialEvent, VialState
+from exoderm.products import selectors, services, wording
+from exoderm.products.models import (
+    Lot,
+    LotEvent,
+    LotStatus,
+    ReasonCode,
+    StorageForm,
+    Vial,
+    VialEvent,
+    VialState,
+)
 
 FUTURE = dt.date(2030, 1, 1)
 
@@ -48,6 +57,86 @@ def test_product_rules(clinic, clinic_admin):
     with pytest.raises(ValidationError) as error:
         services.create_product(clinic=clinic, by=clinic_admin, **product_fields(name="exoskin"))
     assert "name" in error.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("form", "low", "high", "cycles", "field"),
+    [
+        ("frozen", "2", "8", 1, "storage_max_c"),
+        ("frozen", "-25", "-15", 0, "max_freeze_thaw_cycles"),
+        ("refrigerated_liquid", "-25", "-15", 1, "storage_min_c"),
+        ("refrigerated_liquid", "2", "25", 1, "storage_max_c"),
+        ("refrigerated_liquid", "2", "8", 3, "max_freeze_thaw_cycles"),
+        ("refrigerated_liquid", "2", "8", 0, "max_freeze_thaw_cycles"),
+        ("lyophilized", "2", "8", 5, "max_freeze_thaw_cycles"),
+    ],
+)
+def test_a_storage_that_contradicts_the_storage_form_is_refused(
+    clinic, clinic_admin, form, low, high, cycles, field
+):
+    with pytest.raises(ValidationError) as error:
+        services.create_product(
+            clinic=clinic,
+            by=clinic_admin,
+            **product_fields(
+                storage_form=form,
+                storage_min_c=Decimal(low),
+                storage_max_c=Decimal(high),
+                max_freeze_thaw_cycles=cycles,
+            ),
+        )
+    assert list(error.value.message_dict) == [field]
+
+
+@pytest.mark.parametrize(
+    ("form", "low", "high", "cycles"),
+    [
+        ("frozen", "-90", "-60", 3),
+        ("frozen", "-25", "0", 1),
+        ("refrigerated_liquid", "2", "8", 1),
+        ("lyophilized", "2", "25", 0),
+        ("lyophilized", "-25", "-15", 1),
+    ],
+)
+def test_storages_that_fit_their_form_are_accepted(clinic, clinic_admin, form, low, high, cycles):
+    fields = product_fields(
+        storage_form=form,
+        storage_min_c=Decimal(low),
+        storage_max_c=Decimal(high),
+        max_freeze_thaw_cycles=cycles,
+    )
+    assert services.create_product(clinic=clinic, by=clinic_admin, **fields).pk
+
+
+def test_changing_the_storage_form_alone_is_checked_against_the_range(clinic, clinic_admin):
+    product = factories.ProductFactory(
+        clinic=clinic,
+        storage_form=StorageForm.LYOPHILIZED,
+        storage_min_c=Decimal("2"),
+        storage_max_c=Decimal("8"),
+    )
+    with translation.override("de"), pytest.raises(ValidationError) as error:
+        services.update_product(product=product, changes={"storage_form": "frozen"}, by=clinic_admin)
+    assert error.value.message_dict["storage_max_c"][0].startswith(
+        "Ein tiefgekühltes Produkt taut über 0 °C auf"
+    )
+    product.refresh_from_db()
+    assert product.storage_form == StorageForm.LYOPHILIZED
+
+
+def test_a_limit_in_a_german_message_has_a_decimal_comma(clinic, clinic_admin):
+    with pytest.raises(ValidationError) as error:
+        services.create_product(clinic=clinic, by=clinic_admin, **product_fields(volume_min_ml=Decimal("0")))
+    with translation.override("de"):
+        assert error.value.message_dict["volume_min_ml"] == ["Dieser Wert muss größer oder gleich 0,01 sein."]
+    assert error.value.message_dict["volume_min_ml"] == [
+        "Ensure this value is greater than or equal to 0.01."
+    ]
+    with pytest.raises(ValidationError) as error:
+        services.create_product(
+            clinic=clinic, by=clinic_admin, **product_fields(volume_max_ml=Decimal("250"))
+        )
+    assert error.value.message_dict["volume_max_ml"] == ["Ensure this value is less than or equal to 100."]
 
 
 def test_only_clinic_admins_manage_products(clinic, clinician):
@@ -100,6 +189,89 @@ def test_lot_received_in_the_future_is_refused(clinic, assistant):
             by=assistant,
         )
     assert "received_at" in error.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [dt.datetime(1, 1, 1, tzinfo=dt.UTC), dt.datetime(1900, 1, 1, 12, tzinfo=dt.UTC)],
+)
+def test_a_lot_received_before_the_earliest_date_is_refused_and_nothing_written(
+    clinic, assistant, received_at
+):
+    product = factories.ProductFactory(clinic=clinic)
+    with translation.override("de"), pytest.raises(ValidationError) as error:
+        services.receive_lot(
+            product=product,
+            number="OLD-1",
+            expires_on=FUTURE,
+            vials_received=2,
+            received_at=received_at,
+            by=assistant,
+        )
+    assert error.value.message_dict == {
+        "received_at": ["Die Charge kann nicht vor dem 01.01.2000 eingegangen sein: Prüfen Sie das Jahr."]
+    }
+    assert not (Lot.objects.exists() or LotEvent.objects.exists() or Vial.objects.exists())
+
+
+def test_an_expiry_beyond_the_shelf_life_after_receipt_is_refused(clinic, assistant):
+    product = factories.ProductFactory(clinic=clinic)
+    received_at = timezone.now() - dt.timedelta(days=400)
+    latest = received_at.date() + services.MAX_SHELF_LIFE
+    for number, expires_on in [("NEVER", dt.date(9999, 12, 31)), ("LONG", latest + dt.timedelta(days=1))]:
+        with pytest.raises(ValidationError) as error:
+            services.receive_lot(
+                product=product,
+                number=number,
+                expires_on=expires_on,
+                vials_received=2,
+                received_at=received_at,
+                by=assistant,
+            )
+        assert list(error.value.message_dict) == ["expires_on"]
+        assert "check the year" in error.value.message_dict["expires_on"][0]
+    assert not (Lot.objects.exists() or LotEvent.objects.exists() or Vial.objects.exists())
+    lot = services.receive_lot(
+        product=product,
+        number="OK",
+        expires_on=latest,
+        vials_received=1,
+        received_at=received_at,
+        by=assistant,
+    )
+    assert lot.expires_on == latest
+
+
+def test_system_reasons_are_worded_in_the_readers_language(clinic, assistant, clinician):
+    product = factories.ProductFactory(clinic=clinic)
+    with translation.override("de"):
+        lot = services.receive_lot(
+            product=product, number="W1", expires_on=FUTURE, vials_received=1, by=assistant
+        )
+    lot = selectors.lot(clinic, lot.pk)
+    assert (lot.status_reason_code, lot.status_reason) == (ReasonCode.RECEIVED, "Received; awaiting release.")
+    with translation.override("de"):
+        assert wording.lot_reason(lot) == "Erhalten; wartet auf Freigabe."
+        services.release_lot(lot=lot, by=clinician)
+    lot = selectors.lot(clinic, lot.pk)
+    assert wording.lot_reason(lot) == "Released after incoming inspection."
+    with translation.override("de"):
+        assert [wording.event_reason(e) for e in selectors.lot_events(lot)] == [
+            "Nach Eingangsprüfung freigegeben.",
+            "Erhalten; wartet auf Freigabe.",
+        ]
+
+
+def test_a_reason_a_person_gave_is_shown_as_given(clinic, assistant):
+    lot = factories.LotFactory(product__clinic=clinic)
+    services.quarantine_lot(lot=lot, reason="Gefrierschrank-Alarm", by=assistant)
+    lot = selectors.lot(clinic, lot.pk)
+    assert lot.status_reason_code == ""
+    assert (
+        wording.lot_reason(lot)
+        == wording.event_reason(selectors.lot_events(lot).first())
+        == "Gefrierschrank-Alarm"
+    )
 
 
 def test_expired_lot_is_not_received(clinic, assistant):
@@ -176,7 +348,8 @@ def test_mark_expired_lots(clinic):
         LotStatus.RELEASED,
         LotStatus.RECALLED,
     )
-    assert LotEvent.objects.get(lot=old).by is None
+    event = LotEvent.objects.get(lot=old)
+    assert (event.by, event.reason_code) == (None, ReasonCode.EXPIRED)
 
 
 # --- vials --------------------------------------------------------------------------------------
@@ -254,7 +427,7 @@ def test_discarding_the_last_vial_depletes_the_lot(vial, assistant):
     assert other.pk
     services.discard_vial(vial=vial, by=assistant)
     vial.lot.refresh_from_db()
-    assert vial.lot.status == LotStatus.DEPLETED
+    assert (vial.lot.status, vial.lot.status_reason_code) == (LotStatus.DEPLETED, ReasonCode.DEPLETED)
     with pytest.raises(ValidationError):
         services.discard_vial(vial=vial, by=assistant)
 

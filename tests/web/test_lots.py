@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -10,12 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exoderm.patients.selectors import clinic_today
-from exoderm.products.models import Lot, LotStatus, VialState
+from exoderm.products.models import Lot, LotEvent, LotStatus, Vial, VialState
 from tests import factories
 from tests.web.conftest import logger_csv
 
 
-def receive(client, product, *, number, expires_in_days):
+def receive(client, product, *, number, expires_in_days, **changes):
     return client.post(
         reverse("lot-receive"),
         {
@@ -26,6 +27,7 @@ def receive(client, product, *, number, expires_in_days):
             # Noon of the clinic's yesterday: a wall-clock time no clock change makes ambiguous.
             "received_at": f"{clinic_today(product.clinic) - dt.timedelta(days=1)}T12:00",
             "logger_interval_minutes": 15,
+            **changes,
         },
     )
 
@@ -51,6 +53,52 @@ def test_a_receive_error_keeps_what_was_typed(client, clinician):
     html = response.content.decode()
     assert response.status_code == 200 and "The lot has already expired." in html
     assert 'value="B-99"' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"received_at": "0001-01-01T00:00"}, "The lot cannot have been received before 01 Jan 2000"),
+        ({"received_at": "1900-01-01T00:00"}, "The lot cannot have been received before 01 Jan 2000"),
+        ({"expires_on": "9999-12-31"}, "lies beyond any product&#x27;s shelf life from this receipt"),
+    ],
+)
+def test_an_implausible_receipt_or_expiry_is_refused_on_its_field(client, clinician, changes, message):
+    product = factories.ProductFactory(clinic=clinician.clinic)
+    client.force_login(clinician)
+    response = receive(client, product, number="T-1", expires_in_days=200, **changes)
+    assert response.status_code == 200
+    field = next(iter(changes))
+    assert message in response.content.decode()
+    assert list(response.context["form"].errors) == [field]
+    assert not (Lot.objects.exists() or LotEvent.objects.exists() or Vial.objects.exists())
+
+
+@pytest.mark.django_db
+def test_the_cold_chain_reason_is_worded_for_whoever_reads_it(client, clinician):
+    """Uploaded in German, shown in English and German: the clinic's wall clock (the file says
+    10:15+01:00), localized numbers, the singular for one reading."""
+    lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
+    clinician.language = "de"
+    clinician.save()
+    client.force_login(clinician)
+    berlin = zoneinfo.ZoneInfo(clinician.clinic.time_zone)
+    local = dt.datetime.combine(
+        clinic_today(lot.product.clinic) - dt.timedelta(days=1), dt.time(10, 15), berlin
+    )
+    upload = SimpleUploadedFile("log.csv", f"recorded_at,celsius\n{local.isoformat()},-8.5\n".encode())
+    response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload}, follow=True)
+    german = f"Kühlkette: 1 Messwert außerhalb von -25,0 bis -15,0 °C (am {local:%d.%m.%Y} 10:15: -8,50 °C)."
+    page = response.content.decode()
+    assert "1 Messwert gespeichert, 0 bereits bekannt." in page
+    assert page.count(german) == 2  # the notice and the status history
+    assert german in client.get(reverse("today")).content.decode()
+    clinician.language = "en"
+    clinician.save()
+    english = f"Cold chain: 1 reading outside -25.0 to -15.0 °C (at {local:%d %b %Y}, 10:15: -8.50 °C)."
+    assert client.get(reverse("lot", args=[lot.pk])).content.decode().count(english) == 2
+    assert english in client.get(reverse("today")).content.decode()
 
 
 @pytest.mark.django_db
@@ -145,3 +193,52 @@ def test_clinic_admin_changes_a_product(client, clinic_admin):
     assert product.use_by_minutes == 90
     refused = client.post(url, form | {"storage_max_c": "-30.0"})
     assert refused.status_code == 200 and "must lie above the minimum" in refused.content.decode()
+    clinic_admin.language = "de"
+    clinic_admin.save()
+    refused = client.post(url, form | {"storage_min_c": "2", "storage_max_c": "8", "volume_min_ml": "0"})
+    assert refused.context["form"].errors == {
+        "storage_max_c": [
+            "Ein tiefgekühltes Produkt taut über 0 °C auf: Sein Lagermaximum darf nicht darüber liegen. "
+            "Für ein gekühltes, aber nicht gefrorenes Produkt wählen Sie eine andere Lagerform."
+        ],
+        "volume_min_ml": ["Dieser Wert muss größer oder gleich 0,01 sein."],
+    }
+
+
+# The cells of a table that are cut off: their text, or the cell itself by the box it scrolls in.
+CLIPPED = """
+table => [...table.querySelectorAll('th, td')]
+  .filter(cell => {
+    const box = cell.getBoundingClientRect();
+    const frame = cell.closest('.tablewrap, .card').getBoundingClientRect();
+    return cell.scrollWidth > cell.clientWidth || box.right > frame.right || box.left < frame.left;
+  })
+  .map(cell => cell.innerText)
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_expiring_lots_fit_their_card_on_the_german_today_page(browser_page, live_server):
+    """At 1280 px the card "Chargen, die bald verfallen" shows every column whole."""
+    clinic = factories.ClinicFactory()
+    user = factories.UserFactory(clinic=clinic, role="clinician", language="de")
+    product = factories.ProductFactory(clinic=clinic, name="ExoCord Serum")
+    factories.LotFactory(
+        product=product,
+        number="EC-2026-0733",
+        vials_received=12,
+        expires_on=timezone.localdate() + dt.timedelta(days=20),
+    )
+    page = browser_page
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    table = page.locator('section[aria-labelledby="h-attention"] table')
+    assert table.locator("thead th").last.inner_text() == "Verbleibende Fläschchen"
+    assert table.locator("tbody td").last.inner_text() == "12"
+    assert table.evaluate(CLIPPED) == []
+    page.check_clean()

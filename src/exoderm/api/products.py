@@ -23,7 +23,7 @@ from exoderm.api.pagination import Page
 from exoderm.api.types import Instant
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
-from exoderm.products import coldchain, selectors, services
+from exoderm.products import coldchain, selectors, services, wording
 from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageForm, Vial
 from exoderm.treatments import recall
 
@@ -110,7 +110,12 @@ class LotOut(Schema):
     vials_discarded: int
     vials_left: int
     status: str
-    status_reason: str
+    status_reason: str = pydantic.Field(description="in the request's language")
+    status_reason_code: str = pydantic.Field(
+        description="received, inspected, depleted, expired or cold_chain for a reason the system "
+        "gave (its numbers in status_reason_params); empty for a person's own words"
+    )
+    status_reason_params: dict[str, Any]
     status_changed_at: dt.datetime | None
     status_changed_by: str | None
     received_at: dt.datetime
@@ -121,6 +126,10 @@ class LotOut(Schema):
         return int(obj.vials_received - obj.vials_used)
 
     @staticmethod
+    def resolve_status_reason(obj: Lot) -> str:
+        return wording.lot_reason(obj)
+
+    @staticmethod
     def resolve_status_changed_by(obj: Lot) -> str | None:
         return obj.status_changed_by.display_name if obj.status_changed_by else None
 
@@ -128,7 +137,9 @@ class LotOut(Schema):
 class LotEventOut(Schema):
     from_status: str
     to_status: str
-    reason: str
+    reason: str = pydantic.Field(description="in the request's language")
+    reason_code: str
+    reason_params: dict[str, Any]
     details: dict[str, Any]
     by: str | None
     at: dt.datetime
@@ -136,6 +147,10 @@ class LotEventOut(Schema):
     @staticmethod
     def resolve_by(obj: LotEvent) -> str | None:
         return obj.by.display_name if obj.by else None
+
+    @staticmethod
+    def resolve_reason(obj: LotEvent) -> str:
+        return wording.event_reason(obj)
 
 
 class LotDetailOut(LotOut):

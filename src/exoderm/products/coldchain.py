@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 # Physically possible and storable (TemperatureReading.celsius has 5 digits, 2 decimals).
 LOWEST_C = Decimal("-273.15")
@@ -126,9 +127,10 @@ class _Errors:
         if not self.messages:
             return
         messages = self.messages[:MAX_REPORTED_ERRORS]
-        if len(self.messages) > MAX_REPORTED_ERRORS:
+        if (more := len(self.messages) - MAX_REPORTED_ERRORS) > 0:
             messages.append(
-                _("… and %(count)d more errors.") % {"count": len(self.messages) - MAX_REPORTED_ERRORS}
+                ngettext("… and %(count)d more error.", "… and %(count)d more errors.", more)
+                % {"count": more}
             )
         raise ValidationError({self.field: messages})
 

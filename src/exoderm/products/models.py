@@ -6,9 +6,38 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import BaseValidator, MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import formats
+from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
+
+# Water-based products freeze below this and thaw above it.
+FREEZING_C = Decimal("0")
+# "Refrigerated" means 2–8 °C (Ph. Eur., USP): a higher maximum is not refrigerated storage.
+REFRIGERATED_MAX_C = Decimal("8")
+_localized = lazy(formats.localize, str)
+
+
+class _LocalizedLimit(BaseValidator):
+    """Shows the limit in its message in the reader's number format ("0,01" in German), worded
+    with the (lazy) message."""
+
+    def __call__(self, value: object) -> None:
+        try:
+            super().__call__(value)
+        except ValidationError as error:
+            assert error.params is not None  # BaseValidator always gives them
+            error.params["limit_value"] = _localized(error.params["limit_value"])
+            raise
+
+
+class AtLeast(_LocalizedLimit, MinValueValidator):
+    pass
+
+
+class AtMost(_LocalizedLimit, MaxValueValidator):
+    pass
 
 
 class Source(models.TextChoices):
@@ -36,13 +65,13 @@ class Product(models.Model):
         _("storage minimum (°C)"),
         max_digits=5,
         decimal_places=1,
-        validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
+        validators=[AtLeast(Decimal("-200")), AtMost(Decimal("40"))],
     )
     storage_max_c = models.DecimalField(
         _("storage maximum (°C)"),
         max_digits=5,
         decimal_places=1,
-        validators=[MinValueValidator(Decimal("-200")), MaxValueValidator(Decimal("40"))],
+        validators=[AtLeast(Decimal("-200")), AtMost(Decimal("40"))],
     )
     use_by_minutes = models.PositiveIntegerField(
         _("use within (minutes after thaw or reconstitution)"),
@@ -55,20 +84,20 @@ class Product(models.Model):
         _("labelled volume per area, minimum (ml)"),
         max_digits=6,
         decimal_places=2,
-        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        validators=[AtLeast(Decimal("0.01")), AtMost(Decimal("100"))],
     )
     volume_max_ml = models.DecimalField(
         _("labelled volume per area, maximum (ml)"),
         max_digits=6,
         decimal_places=2,
-        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        validators=[AtLeast(Decimal("0.01")), AtMost(Decimal("100"))],
     )
     vial_volume_ml = models.DecimalField(
         _("volume per vial (ml)"),
         max_digits=6,
         decimal_places=2,
         default=Decimal("5"),
-        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        validators=[AtLeast(Decimal("0.01")), AtMost(Decimal("100"))],
     )
 
     class Meta:
@@ -83,13 +112,57 @@ class Product(models.Model):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | Promise] = {}
         if None not in (self.storage_min_c, self.storage_max_c) and self.storage_min_c >= self.storage_max_c:
             errors["storage_max_c"] = _("The storage maximum must lie above the minimum.")
         if None not in (self.volume_min_ml, self.volume_max_ml) and self.volume_min_ml > self.volume_max_ml:
             errors["volume_max_ml"] = _("The maximum volume must not lie below the minimum.")
+        errors.update(self._storage_contradictions())
         if errors:
             raise ValidationError(errors)
+
+    def _storage_contradictions(self) -> dict[str, str | Promise]:
+        """Storage ranges and freeze-thaw cycles that contradict the storage form."""
+        errors: dict[str, str | Promise] = {}
+        form, low, high, cycles = (
+            self.storage_form,
+            self.storage_min_c,
+            self.storage_max_c,
+            self.max_freeze_thaw_cycles,
+        )
+        freezing = {"limit": formats.localize(FREEZING_C)}
+        if form == StorageForm.FROZEN and high is not None and high > FREEZING_C:
+            errors["storage_max_c"] = (
+                _(
+                    "A frozen product thaws above %(limit)s °C: its storage maximum must not lie above "
+                    "that. For a product kept cold but not frozen, choose another storage form."
+                )
+                % freezing
+            )
+        if form == StorageForm.REFRIGERATED_LIQUID and low is not None and low < FREEZING_C:
+            errors["storage_min_c"] = (
+                _(
+                    "A refrigerated liquid freezes below %(limit)s °C: its storage minimum must not lie "
+                    "below that. For a product kept frozen, choose “Frozen”."
+                )
+                % freezing
+            )
+        if form == StorageForm.REFRIGERATED_LIQUID and high is not None and high > REFRIGERATED_MAX_C:
+            errors["storage_max_c"] = _(
+                "Refrigerated means %(limit)s °C at most: for a product kept warmer, choose another "
+                "storage form."
+            ) % {"limit": formats.localize(REFRIGERATED_MAX_C)}
+        if form != StorageForm.FROZEN and cycles is not None and cycles > 1:
+            errors["max_freeze_thaw_cycles"] = _(
+                "Only a frozen product is refrozen: a lyophilized or refrigerated product allows at "
+                "most one freeze-thaw cycle."
+            )
+        if form != StorageForm.LYOPHILIZED and cycles == 0:
+            errors["max_freeze_thaw_cycles"] = _(
+                "Each vial is thawed (or taken out of the refrigerator) before use, which counts as "
+                "a freeze-thaw cycle: allow at least one."
+            )
+        return errors
 
 
 class LotStatus(models.TextChoices):
@@ -98,6 +171,17 @@ class LotStatus(models.TextChoices):
     RECALLED = "recalled", _("Recalled")
     EXPIRED = "expired", _("Expired")
     DEPLETED = "depleted", _("Depleted")
+
+
+class ReasonCode(models.TextChoices):
+    """Reasons the system gives for a lot's status: stored as a code (with its numbers in
+    ``params``) and worded when shown, in the reader's language (:mod:`exoderm.products.wording`)."""
+
+    RECEIVED = "received", _("Received; awaiting release.")
+    INSPECTED = "inspected", _("Released after incoming inspection.")
+    DEPLETED = "depleted", _("All vials used.")
+    EXPIRED = "expired", _("Past its expiry date.")
+    COLD_CHAIN = "cold_chain", _("Quarantined by the cold-chain check.")
 
 
 class Lot(models.Model):
@@ -113,7 +197,10 @@ class Lot(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=LotStatus.choices, default=LotStatus.QUARANTINED
     )
+    # A person's own words; for a reason the system gives, its wording in the default language.
     status_reason = models.TextField(_("reason for the status"), blank=True)
+    status_reason_code = models.CharField(max_length=16, choices=ReasonCode.choices, blank=True)
+    status_reason_params = models.JSONField(default=dict, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
@@ -143,6 +230,8 @@ class LotEvent(models.Model):
     from_status = models.CharField(max_length=16, choices=LotStatus.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=LotStatus.choices)
     reason = models.TextField()
+    reason_code = models.CharField(max_length=16, choices=ReasonCode.choices, blank=True)
+    reason_params = models.JSONField(default=dict, blank=True)
     details = models.JSONField(default=dict, blank=True)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
     at = models.DateTimeField()

@@ -42,7 +42,8 @@ def _vials_in(*states: str) -> Coalesce:
 
 
 def _lots() -> QuerySet[Lot]:
-    return Lot.objects.select_related("product", "status_changed_by").annotate(
+    # the clinic: its time zone words the status reason (products.wording)
+    return Lot.objects.select_related("product__clinic", "status_changed_by").annotate(
         # "used" as in used up: applied in a session or discarded (received - used = left)
         vials_used=_vials_in(VialState.USED, VialState.DISCARDED),
         vials_discarded=_vials_in(VialState.DISCARDED),

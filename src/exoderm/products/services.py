@@ -9,21 +9,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
-from exoderm.core.clock import in_future
+from exoderm.core.clock import EARLIEST, in_future, too_early
 from exoderm.core.permissions import Action, require
 from exoderm.patients.selectors import clinic_today
-from exoderm.products import coldchain, selectors
+from exoderm.products import coldchain, selectors, wording
 from exoderm.products.models import (
     Lot,
     LotEvent,
     LotStatus,
     Product,
+    ReasonCode,
     StorageForm,
     TemperatureReading,
     Vial,
@@ -37,6 +40,9 @@ COLD_CHAIN = "cold_chain"
 # A logger's clock may run a little ahead of ours; more than this is a wrong clock. (Times people
 # enter are held to exoderm.core.clock.FUTURE_TOLERANCE.)
 CLOCK_SKEW = dt.timedelta(minutes=10)
+# Frozen or lyophilized exosomes are labelled for one to three years from manufacture; an expiry
+# further than this after the receipt is a typo.
+MAX_SHELF_LIFE = dt.timedelta(days=5 * 366)
 PRODUCT_FIELDS = frozenset(
     {
         "name",
@@ -54,22 +60,55 @@ PRODUCT_FIELDS = frozenset(
 )
 
 
+def _default_wording(code: str, params: dict[str, Any], *, clinic: Clinic) -> str:
+    """A coded reason in the default language: the reason's text for readers of the bare rows
+    (pages and the API word the code in their reader's language)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return wording.word_reason(code, params, "", time_zone=clinic.time_zone)
+
+
 def set_lot_status(
     *,
     lot: Lot,
     status: str,
-    reason: str,
     by: User | None,
+    reason: str = "",
+    reason_code: str = "",
+    reason_params: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
     details: dict[str, Any] | None = None,
 ) -> Lot:
-    """Move ``lot`` to ``status`` and record who did it and why (``by=None``: the system)."""
+    """Move ``lot`` to ``status`` and record who did it and why (``by=None``: the system).
+
+    The why is either a person's ``reason`` or a :class:`ReasonCode` with its ``reason_params``.
+    """
     at = at or timezone.now()
+    reason_params = reason_params or {}
+    if reason_code:
+        reason = _default_wording(reason_code, reason_params, clinic=lot.product.clinic)
     LotEvent.objects.create(
-        lot=lot, from_status=lot.status, to_status=status, reason=reason, details=details or {}, by=by, at=at
+        lot=lot,
+        from_status=lot.status,
+        to_status=status,
+        reason=reason,
+        reason_code=reason_code,
+        reason_params=reason_params,
+        details=details or {},
+        by=by,
+        at=at,
     )
-    lot.status, lot.status_reason, lot.status_changed_at, lot.status_changed_by = status, reason, at, by
-    lot.save(update_fields=["status", "status_reason", "status_changed_at", "status_changed_by"])
+    lot.status, lot.status_changed_at, lot.status_changed_by = status, at, by
+    lot.status_reason, lot.status_reason_code, lot.status_reason_params = reason, reason_code, reason_params
+    lot.save(
+        update_fields=[
+            "status",
+            "status_reason",
+            "status_reason_code",
+            "status_reason_params",
+            "status_changed_at",
+            "status_changed_by",
+        ]
+    )
     return lot
 
 
@@ -77,7 +116,7 @@ def _deplete_if_empty(lot: Lot, *, at: dt.datetime, by: User) -> None:
     """The lot (locked by the caller) becomes depleted with its last vial used or discarded."""
     gone = lot.vials.filter(state__in=[VialState.USED, VialState.DISCARDED]).count()
     if gone >= lot.vials_received and lot.status == LotStatus.RELEASED:
-        set_lot_status(lot=lot, status=LotStatus.DEPLETED, reason=_("All vials used."), by=by, at=at)
+        set_lot_status(lot=lot, status=LotStatus.DEPLETED, reason_code=ReasonCode.DEPLETED, by=by, at=at)
 
 
 @transaction.atomic
@@ -173,6 +212,13 @@ def receive_lot(
     received_at = received_at or timezone.now()
     if timezone.is_naive(received_at):
         raise ValidationError({"received_at": _("Give the time with a UTC offset.")})
+    if too_early(received_at):
+        raise ValidationError(
+            {
+                "received_at": _("The lot cannot have been received before %(earliest)s: check the year.")
+                % {"earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")}
+            }
+        )
     if in_future(received_at):
         raise ValidationError({"received_at": _("The lot cannot be received in the future.")})
     number = number.strip()
@@ -180,6 +226,17 @@ def receive_lot(
         raise ValidationError({"number": _("This product already has a lot with this number.")})
     if expires_on < clinic_today(product.clinic):
         raise ValidationError({"expires_on": _("The lot has already expired.")})
+    latest_expiry = received_at.date() + MAX_SHELF_LIFE
+    if expires_on > latest_expiry:
+        raise ValidationError(
+            {
+                "expires_on": _(
+                    "An expiry after %(latest)s lies beyond any product's shelf life from this "
+                    "receipt: check the year."
+                )
+                % {"latest": date_format(latest_expiry, "SHORT_DATE_FORMAT")}
+            }
+        )
     lot = Lot(
         product=product,
         number=number,
@@ -187,7 +244,8 @@ def receive_lot(
         vials_received=vials_received,
         received_at=received_at,
         status=LotStatus.QUARANTINED,
-        status_reason=_("Received; awaiting release."),
+        status_reason=_default_wording(ReasonCode.RECEIVED, {}, clinic=product.clinic),
+        status_reason_code=ReasonCode.RECEIVED,
         status_changed_at=received_at,
         status_changed_by=by,
         logger_interval_minutes=logger_interval_minutes,
@@ -199,7 +257,13 @@ def receive_lot(
     except IntegrityError:
         raise ValidationError({"number": _("This product already has a lot with this number.")}) from None
     LotEvent.objects.create(
-        lot=lot, from_status="", to_status=lot.status, reason=lot.status_reason, by=by, at=received_at
+        lot=lot,
+        from_status="",
+        to_status=lot.status,
+        reason=lot.status_reason,
+        reason_code=lot.status_reason_code,
+        by=by,
+        at=received_at,
     )
     Vial.objects.bulk_create(Vial(lot=lot, serial=serial) for serial in range(1, vials_received + 1))
     return lot
@@ -245,7 +309,8 @@ def release_lot(*, lot: Lot, by: User, reason: str = "") -> Lot:
     set_lot_status(
         lot=locked,
         status=LotStatus.RELEASED,
-        reason=reason or _("Released after incoming inspection."),
+        reason=reason,
+        reason_code="" if reason else ReasonCode.INSPECTED,
         by=by,
         details={"released_by": by.display_name},
     )
@@ -299,9 +364,7 @@ def mark_expired_lots(*, at: dt.datetime | None = None) -> int:
     count = 0
     for lot in candidates:
         if lot.expires_on < at.astimezone(zoneinfo.ZoneInfo(lot.product.clinic.time_zone)).date():
-            set_lot_status(
-                lot=lot, status=LotStatus.EXPIRED, reason=_("Past its expiry date."), by=None, at=at
-            )
+            set_lot_status(lot=lot, status=LotStatus.EXPIRED, reason_code=ReasonCode.EXPIRED, by=None, at=at)
             count += 1
     return count
 
@@ -429,35 +492,6 @@ class IngestResult:
     status: str
 
 
-def _cold_chain_reason(lot: Lot, found: coldchain.CheckResult) -> str:
-    product = lot.product
-    parts = []
-    if found.excursions:
-        first = found.excursions[0]
-        parts.append(
-            _("%(count)d readings outside %(min)s to %(max)s °C (first at %(at)s: %(celsius)s °C)")
-            % {
-                "count": len(found.excursions),
-                "min": product.storage_min_c,
-                "max": product.storage_max_c,
-                "at": first.recorded_at.isoformat(),
-                "celsius": first.celsius,
-            }
-        )
-    if found.gaps:
-        first_gap = found.gaps[0]
-        parts.append(
-            _("%(count)d gaps in the log longer than %(limit)d minutes (first from %(start)s to %(end)s)")
-            % {
-                "count": len(found.gaps),
-                "limit": 2 * lot.logger_interval_minutes,
-                "start": first_gap.start.isoformat(),
-                "end": first_gap.end.isoformat(),
-            }
-        )
-    return _("Cold chain: %(findings)s.") % {"findings": "; ".join(parts)}
-
-
 def _reported_findings(lot: Lot) -> set[str]:
     """Keys of excursions and gaps that earlier cold-chain events already quarantined the lot for."""
     keys: set[str] = set()
@@ -528,7 +562,13 @@ def ingest_temperatures(*, lot: Lot, readings: Sequence[coldchain.Reading], by: 
         set_lot_status(
             lot=locked,
             status=LotStatus.QUARANTINED,
-            reason=_cold_chain_reason(locked, fresh),
+            reason_code=ReasonCode.COLD_CHAIN,
+            reason_params=wording.cold_chain_params(
+                fresh,
+                minimum=product.storage_min_c,
+                maximum=product.storage_max_c,
+                gap_limit_minutes=2 * locked.logger_interval_minutes,
+            ),
             by=None,
             details={
                 COLD_CHAIN: True,

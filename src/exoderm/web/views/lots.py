@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
@@ -175,10 +176,11 @@ def lot_temperatures(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             add_errors(form, error, fields={"readings": "file"})
         else:
-            text = _("%(stored)d readings stored, %(duplicates)d already known.") % {
-                "stored": result.stored,
-                "duplicates": result.duplicates,
-            }
+            text = ngettext(
+                "%(stored)d reading stored, %(duplicates)d already known.",
+                "%(stored)d readings stored, %(duplicates)d already known.",
+                result.stored,
+            ) % {"stored": result.stored, "duplicates": result.duplicates}
             if result.quarantined:
                 messages.error(
                     request,
