@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from tests import factories
 
 from exoderm.consent.models import ConsentRecord
@@ -114,7 +115,7 @@ def test_exosomes_on_an_untreated_area_are_refused(scene):
     violations = refused(scene, applications=[scene.application(areas=["face", "neck"])])
     assert rules(violations) == {"application-area-not-treated"}
     assert violations[0].field == "applications.0.areas"
-    assert "neck" in violations[0].message
+    assert "Neck" in violations[0].message
 
 
 def test_exosomes_on_the_whole_face_after_a_cheek_only_procedure_are_refused(scene):
@@ -237,6 +238,44 @@ def test_a_vial_thawed_only_after_the_application_is_refused(scene):
     assert rules(refused(scene)) == {"use-window-exceeded"}
 
 
+def test_a_thaw_after_the_application_is_told_in_the_users_date_format_and_clinics_time(scene):
+    scene.vial.thawed_at = scene.at + 40 * MIN
+    scene.vial.save()
+    with translation.override("de"):
+        [violation] = refused(scene)
+    berlin = ZoneInfo(scene.clinic.time_zone)
+    thawed, applied = (moment.astimezone(berlin) for moment in (scene.at + 40 * MIN, scene.at + 25 * MIN))
+    assert violation.message == (
+        f"Fläschchen {scene.vial} wurde um {thawed:%d.%m.%Y %H:%M} aufgetaut oder rekonstituiert, "
+        f"erst nach der Anwendung um {applied:%d.%m.%Y %H:%M}."
+    )
+
+
+def test_an_application_entered_to_the_minute_of_the_thaw_is_accepted(scene):
+    """A page enters the application to the minute: 10:25 may stand for 10:25:40, after a thaw
+    at 10:25:30. A time with seconds before the thaw is still refused."""
+    applied = scene.at + 25 * MIN
+    scene.vial.thawed_at = applied + dt.timedelta(seconds=30)
+    scene.vial.save()
+    assert scene.record()
+
+
+def test_an_application_timed_to_the_second_before_the_thaw_is_refused(scene):
+    scene.vial.thawed_at = scene.at + 25 * MIN + dt.timedelta(seconds=30)
+    scene.vial.save()
+    early = scene.application(applied_at=scene.at + 25 * MIN + dt.timedelta(seconds=10))
+    [violation] = refused(scene, applications=[early])
+    assert (violation.rule, violation.field) == ("use-window-exceeded", "applications.0.vial")
+
+
+def test_an_expired_lot_is_told_with_the_users_date_format(scene):
+    scene.lot.expires_on = dt.date(2026, 9, 9)
+    scene.lot.save()
+    with translation.override("de"):
+        [violation] = refused(scene)
+    assert violation.message == f"Charge {scene.lot.number} ist am 09.09.2026 abgelaufen."
+
+
 def test_a_vial_thawed_too_often_is_refused(scene):
     scene.vial.freeze_thaw_cycles = 2
     scene.vial.save()
@@ -327,6 +366,17 @@ def test_a_warning_item_needs_acknowledgement_and_is_then_allowed(clinic):
     assert (warning.rule, warning.acknowledged_by) == ("contraindication", scene.clinician)
 
 
+def test_a_contraindication_is_told_in_the_users_language_with_its_date(clinic):
+    scene = factories.SessionScene(clinic, keloid=True)
+    answered_on = ScreeningAnswer.objects.get(patient=scene.patient, item="keloid").answered_on
+    with translation.override("de"):
+        [violation] = refused(scene)
+    assert (
+        violation.message == f"Kontraindikation: Neigung zu Keloiden (Screening vom {answered_on:%d.%m.%Y})."
+    )
+    assert violation.params == {"item": "keloid", "answered_on": answered_on.isoformat()}
+
+
 def test_isotretinoin_within_6_months_warns_for_microneedling(clinic):
     recent = {"last_dose_on": timezone.localdate() - dt.timedelta(days=60)}
     scene = factories.SessionScene(clinic, isotretinoin=recent)
@@ -397,6 +447,12 @@ def test_too_much_per_area_warns(scene):
     assert [(v.rule, v.severity, v.field) for v in violations] == [
         ("dose-out-of-range", "warn", "applications.0.volume_ml")
     ]
+
+
+def test_a_dose_is_told_with_the_users_decimal_separator(scene):
+    with translation.override("de"):
+        [violation] = refused(scene, applications=[scene.application(volume_ml=Decimal("4.5"))])
+    assert violation.message.startswith("4,50 ml je Areal")
 
 
 def test_too_little_per_area_warns_and_is_recorded_when_acknowledged(scene):

@@ -99,6 +99,32 @@ def test_acknowledged_warnings_are_recorded_with_who_and_when(scene):
     assert "4.00" in warning.message
 
 
+def test_a_recorded_warning_is_worded_in_the_readers_language(clinic):
+    scene = factories.SessionScene(clinic, keloid=True)
+    answered_on = scene.patient.screening_answers.get(item="keloid").answered_on
+    with translation.override("en"):
+        session = scene.record(
+            applications=[scene.application(volume_ml=Decimal("4"))],
+            acknowledged_warnings=["contraindication", "dose-out-of-range"],
+        )
+    contraindication, dose = session.warnings.order_by("rule")
+    assert contraindication.recorded_message.startswith("Contraindication: Keloid tendency")
+    with translation.override("de"):
+        assert contraindication.message == (
+            f"Kontraindikation: Neigung zu Keloiden (Screening vom {answered_on:%d.%m.%Y})."
+        )
+        assert dose.message.startswith("4,00 ml je Areal")
+
+
+def test_a_warning_recorded_without_params_shows_its_recorded_message(scene):
+    session = scene.record(
+        applications=[scene.application(volume_ml=Decimal("4"))], acknowledged_warnings=["dose-out-of-range"]
+    )
+    session.warnings.update(params={}, recorded_message="4.00 ml per area, as recorded before params.")
+    with translation.override("de"):
+        assert session.warnings.get().message == "4.00 ml per area, as recorded before params."
+
+
 def test_without_a_named_vial_the_most_recently_thawed_unused_one_is_used(scene):
     older = scene.vial
     newest = factories.ThawedVialFactory(lot=scene.lot, thawed_at=scene.at + 15 * MIN)

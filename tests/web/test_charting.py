@@ -102,6 +102,17 @@ def test_a_warning_needs_an_explicit_acknowledgement(client, scene):
 
 
 @pytest.mark.django_db
+def test_a_recorded_warning_is_counted_and_shown_in_the_readers_language(client, scene):
+    client.force_login(scene.clinician)
+    data = form_data(scene, volume="4.5", acknowledge=["dose-out-of-range"])
+    saved = client.post(reverse("session-new"), data, follow=True, HTTP_ACCEPT_LANGUAGE="de")
+    assert "1 bestätigte Warnung wurde mit ihr erfasst." in saved.content.decode()
+    assert "4,50 ml je Areal" in saved.content.decode()
+    english = client.get(saved.redirect_chain[-1][0], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "4.50 ml per area lies outside" in english
+
+
+@pytest.mark.django_db
 def test_input_errors_from_the_service_sit_next_to_their_field(client, scene):
     client.force_login(scene.clinician)
     data = form_data(scene)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Violation:
-    """One broken protocol rule: its stable id, a message in the active language, where it applies."""
+    """One broken protocol rule: its stable id, a message in the active language, where it applies.
+
+    ``params`` holds the values the message was worded from, for a rule whose message is stored
+    and worded again later in the reader's language (see ``treatments.protocol.warning_message``).
+    """
 
     rule: str
     message: str
     field: str = ""
     severity: str = "block"
+    # (dataclasses.field in full: the name ``field`` is taken by the attribute above)
+    params: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         data = {"rule": self.rule, "message": self.message}

@@ -86,15 +86,30 @@ class ExosomeApplication(models.Model):
 
 
 class ProtocolWarning(models.Model):
-    """A 'warn' rule that fired for a saved session, with who acknowledged it."""
+    """A 'warn' rule that fired for a saved session, with who acknowledged it.
+
+    Its :attr:`message` is worded from ``rule`` and ``params`` when it is read, in the reader's
+    language; ``recorded_message`` keeps the words the clinician acknowledged.
+    """
 
     CLINIC_PATH = "session__patient__clinic"
 
     session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="warnings")
     rule = models.CharField(_("rule"), max_length=64)
-    message = models.TextField()
+    recorded_message = models.TextField(db_column="message")
+    # Empty for warnings recorded before params were stored: those show their recorded message.
+    params = models.JSONField(default=dict, blank=True)
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     acknowledged_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
+
+    @property
+    def message(self) -> str:
+        if not self.params:
+            return self.recorded_message
+        # Imported here: the protocol module imports this one.
+        from exoderm.treatments.protocol import warning_message
+
+        return warning_message(self.rule, self.params)

@@ -16,17 +16,17 @@ import datetime as dt
 import enum
 import math
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
-from exoderm.core.areas import overlaps, uncovered
+from exoderm.core.areas import Area, overlaps, uncovered
 from exoderm.core.clock import in_future
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem, Severity
 from exoderm.core.errors import Violation
@@ -118,7 +118,16 @@ def check_session(draft: SessionDraft, *, clinic: Clinic, now: dt.datetime | Non
 
 
 def _local(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
-    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+    """``moment`` on the clinic's wall clock, in the active language's short date and time format."""
+    return formats.date_format(moment.astimezone(tz), "SHORT_DATETIME_FORMAT")
+
+
+def _day(day: dt.date) -> str:
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def _future_rule(draft: SessionDraft, *, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> list[Violation]:
@@ -183,7 +192,7 @@ def _application_procedure_rules(
             ProtocolViolation(
                 Rule.AREA_NOT_TREATED,
                 _("Exosomes were applied to %(areas)s, which no procedure of this session treated.")
-                % {"areas": ", ".join(missing)},
+                % {"areas": ", ".join(str(Area(area).label) for area in missing)},
                 f"{where}.areas",
                 BLOCK,
             )
@@ -236,9 +245,7 @@ def _lot_rules(index: int, application: ApplicationDraft, *, tz: zoneinfo.ZoneIn
             % {"lot": lot.number, "status": LotStatus(lot.status).label}
         )
     if at.astimezone(tz).date() > lot.expires_on:
-        lot_problem(
-            _("Lot %(lot)s expired on %(date)s.") % {"lot": lot.number, "date": lot.expires_on.isoformat()}
-        )
+        lot_problem(_("Lot %(lot)s expired on %(date)s.") % {"lot": lot.number, "date": _day(lot.expires_on)})
     if vial is None:
         lot_problem(_("Lot %(lot)s has no vial left to use.") % {"lot": lot.number})
         return found
@@ -255,10 +262,12 @@ def _lot_rules(index: int, application: ApplicationDraft, *, tz: zoneinfo.ZoneIn
             vial_problem(
                 _("Vial %(vial)s was never thawed or reconstituted before it was applied.") % {"vial": name}
             )
-    elif vial.thawed_at > at:
+    elif vial.thawed_at > at and not at == _minute(at) == _minute(vial.thawed_at):
+        # Pages take times to the minute: an application entered as 10:47 may have followed a
+        # thaw at 10:47:32, so only a time with seconds can lie before a thaw in its minute.
         vial_problem(
-            _("Vial %(vial)s was thawed or reconstituted at %(thawed)s, after the application.")
-            % {"vial": name, "thawed": _local(vial.thawed_at, tz)}
+            _("Vial %(vial)s was thawed or reconstituted at %(thawed)s, after the application at %(at)s.")
+            % {"vial": name, "thawed": _local(vial.thawed_at, tz), "at": _local(at, tz)}
         )
     elif at > vial.thawed_at + dt.timedelta(minutes=product.use_by_minutes):
         vial_problem(
@@ -343,14 +352,15 @@ def _contraindication_rule(draft: SessionDraft, *, clinic: Clinic, tz: zoneinfo.
                 continue
             if ablative:
                 severity = Severity.BLOCK
-        message = _("Contraindication: %(item)s (screening of %(date)s).") % {
-            "item": item.label,
-            "date": answer.answered_on.isoformat(),
-        }
+        params = {"item": item.value, "answered_on": answer.answered_on.isoformat()}
+        message = _contraindication_message(params)
         if item == ScreeningItem.ISOTRETINOIN and ablative:
+            # Always blocking, so never recorded as a warning: no need to word it again later.
             message += " " + _("Fully ablative laser resurfacing is advised against within 6 months.")
         found.append(
-            ProtocolViolation(Rule.CONTRAINDICATION, message, f"screening.{item.value}", severity.value)
+            ProtocolViolation(
+                Rule.CONTRAINDICATION, message, f"screening.{item.value}", severity.value, params
+            )
         )
     if stale:
         found.insert(
@@ -376,20 +386,47 @@ def _dose_rule(index: int, application: ApplicationDraft) -> list[Violation]:
     per_area = application.volume_ml / len(application.areas)
     if product.volume_min_ml <= per_area <= product.volume_max_ml:
         return []
+    params = {
+        "volume_ml": str(per_area.quantize(Decimal("0.01"))),
+        "product": product.name,
+        "min_ml": str(product.volume_min_ml),
+        "max_ml": str(product.volume_max_ml),
+    }
     return [
         ProtocolViolation(
-            Rule.DOSE_OUT_OF_RANGE,
-            _(
-                "%(volume)s ml per area lies outside the labelled range of %(product)s "
-                "(%(min)s–%(max)s ml per area)."
-            )
-            % {
-                "volume": f"{per_area.quantize(Decimal('0.01'))}",
-                "product": product.name,
-                "min": product.volume_min_ml,
-                "max": product.volume_max_ml,
-            },
-            f"applications.{index}.volume_ml",
-            WARN,
+            Rule.DOSE_OUT_OF_RANGE, _dose_message(params), f"applications.{index}.volume_ml", WARN, params
         )
     ]
+
+
+# A warning is stored with its rule and params and worded when it is shown, in the reader's
+# language: these are the messages of the rules that can warn, worded from their params.
+
+
+def _contraindication_message(params: Mapping[str, str]) -> str:
+    return _("Contraindication: %(item)s (screening of %(date)s).") % {
+        "item": ScreeningItem(params["item"]).label,
+        "date": _day(dt.date.fromisoformat(params["answered_on"])),
+    }
+
+
+def _dose_message(params: Mapping[str, str]) -> str:
+    return _(
+        "%(volume)s ml per area lies outside the labelled range of %(product)s (%(min)s–%(max)s ml per area)."
+    ) % {
+        "volume": formats.number_format(Decimal(params["volume_ml"])),
+        "product": params["product"],
+        "min": formats.number_format(Decimal(params["min_ml"])),
+        "max": formats.number_format(Decimal(params["max_ml"])),
+    }
+
+
+WARNING_MESSAGES: dict[str, Callable[[Mapping[str, str]], str]] = {
+    Rule.CONTRAINDICATION: _contraindication_message,
+    Rule.DOSE_OUT_OF_RANGE: _dose_message,
+}
+
+
+def warning_message(rule: str, params: Mapping[str, str]) -> str:
+    """A recorded warning's message in the active language, worded from its rule and params."""
+    return WARNING_MESSAGES[rule](params)

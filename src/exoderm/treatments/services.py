@@ -407,7 +407,12 @@ def record_session(
         consume_vial(vial=vial, at=performed_at, by=clinician)
     ProtocolWarning.objects.bulk_create(
         ProtocolWarning(
-            session=session, rule=v.rule, message=v.message, acknowledged_by=clinician, acknowledged_at=now
+            session=session,
+            rule=v.rule,
+            recorded_message=v.message,
+            params=v.params,
+            acknowledged_by=clinician,
+            acknowledged_at=now,
         )
         for v in violations
         if v.severity == WARN

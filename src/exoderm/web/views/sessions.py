@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
@@ -130,7 +131,11 @@ def session_new(request: HttpRequest) -> HttpResponse:
             count = session.warnings.count()
             text = _("Session recorded.")
             if count:
-                text += " " + _("%(count)d acknowledged warnings were recorded with it.") % {"count": count}
+                text += " " + ngettext(
+                    "%(count)d acknowledged warning was recorded with it.",
+                    "%(count)d acknowledged warnings were recorded with it.",
+                    count,
+                ) % {"count": count}
             messages.success(request, text)
             return redirect("session", session.pk)
     _describe_issues([form, *procedures.forms, *applications.forms], issues)
