@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "exoderm.treatments",
     "exoderm.courses",
     "exoderm.photos",
+    "exoderm.evidence",
     "exoderm.web",
 ]
 

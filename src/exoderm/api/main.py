@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
+from exoderm.api.validation import body_error, field_error
 from exoderm.clinics.models import User
 from exoderm.clinics.services import issue_api_token, user_for_token
 from exoderm.core.access import NotFound
@@ -104,19 +105,13 @@ def on_django_validation(request: HttpRequest, exc: DjangoValidationError) -> Ht
 
 @api.exception_handler(NinjaValidationError)
 def on_schema_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"body", "payload"}),
-            "message": e.get("msg", ""),
-        }
-        for e in exc.errors
-    ]
+    errors = [field_error(e) for e in exc.errors]
     return problem(
         request,
         status=422,
         title=_("The request is not valid."),
-        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors),
-        errors=errors,
+        detail="; ".join(f"{e.place}: {e.message}" for e in errors),
+        errors=[{"field": e.field, "message": e.message} for e in errors],
     )
 
 
@@ -146,6 +141,14 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ValueError):
+        # django-ninja's "Cannot parse request body", raised from the JSON parser's error.
+        return problem(
+            request,
+            status=exc.status_code,
+            title=_("The request body is not valid JSON."),
+            detail=body_error(exc.__cause__),
+        )
     return problem(request, status=exc.status_code, title=str(exc.message))
 
 
@@ -176,13 +179,14 @@ def create_token(request: HttpRequest, credentials: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import courses, patients, photos, products, sessions
+    from exoderm.api import courses, patients, photos, products, sessions, study
 
     api.add_router("/patients", patients.router)
     api.add_router("/", products.router)
     api.add_router("/sessions", sessions.router)
     api.add_router("/", courses.router)
     api.add_router("/photos", photos.router)
+    api.add_router("/study", study.router)
 
 
 _register_routers()

@@ -23,7 +23,7 @@ class Action(enum.StrEnum):
     HANDLE_STOCK = "handle_stock"  # receive lots, thaw vials, log temperatures
     RELEASE_LOT = "release_lot"  # release from quarantine, recall
     MANAGE_CLINIC = "manage_clinic"  # products, templates, users, settings
-    VIEW_STUDY_DATA = "view_study_data"  # pseudonymized outcome data
+    VIEW_STUDY_DATA = "view_study_data"  # pseudonymised outcome rows (exoderm.evidence, /api/v1/study)
     DELETE_PHOTO = "delete_photo"  # move to the trash, restore, erase for good
 
 

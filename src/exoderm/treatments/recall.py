@@ -6,12 +6,11 @@ check ``Action.VIEW_IDENTITY`` (the rows name patients).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import astuple, dataclass, fields
 from decimal import Decimal
 
+from exoderm.core.spreadsheet import csv_text
 from exoderm.products.models import Lot
 from exoderm.treatments.models import ExosomeApplication
 
@@ -88,24 +87,6 @@ def affected_by_lot(lot: Lot) -> list[RecallRow]:
     return result
 
 
-def _cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    if isinstance(value, list):
-        text = ", ".join(map(str, value))
-    elif isinstance(value, dt.datetime | dt.date):
-        text = value.isoformat()
-    else:
-        text = "" if value is None else str(value)
-    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
-        text = "'" + text
-    return text
-
-
 def recall_csv(rows: list[RecallRow]) -> str:
     """The rows as RFC 4180 CSV (comma, CRLF, quoted where needed) with a header line."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([_cell(value) for value in astuple(row)])
-    return out.getvalue()
+    return csv_text(COLUMNS, (astuple(row) for row in rows))
