@@ -83,6 +83,33 @@ def test_validation_errors_are_422_problems(api_as, assistant):
     assert missing.status_code == 422
 
 
+def test_absurd_birth_dates_are_422(api_as, assistant, patient):
+    api = api_as(assistant)
+    response = api.post("/patients", new_patient(date_of_birth="0001-01-01"))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "date_of_birth", "message": "The date of birth lies before 01 Jan 1900: check the year."}
+    ]
+    patched = api.patch(f"/patients/{patient.pk}", {"date_of_birth": "1800-01-01"})
+    assert patched.status_code == 422
+    assert not Patient.objects.filter(identity__family_name="Mustermann").exists()
+
+
+def test_the_same_person_twice_needs_allow_duplicate(api_as, assistant):
+    api = api_as(assistant)
+    first = api.post("/patients", new_patient()).json()
+    again = api.post("/patients", new_patient(given_name="ERIKA", email=""))
+    assert again.status_code == 422 and again["Content-Type"] == PROBLEM
+    (error,) = again.json()["errors"]
+    assert error["field"] == "allow_duplicate" and first["code"] in error["message"]
+    assert Patient.objects.count() == 1
+    confirmed = api.post("/patients", new_patient(given_name="ERIKA", allow_duplicate=True))
+    assert confirmed.status_code == 201, confirmed.content
+    assert Patient.objects.count() == 2
+    schema = api_as(assistant).get("/openapi.json").json()["components"]["schemas"]["PatientIn"]
+    assert "another person" in schema["properties"]["allow_duplicate"]["description"]
+
+
 def test_patch_updates_record_and_identity(api_as, assistant, patient):
     api = api_as(assistant)
     response = api.patch(f"/patients/{patient.pk}", {"glogau": 4, "phone": "+49 1"})

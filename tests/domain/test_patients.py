@@ -141,3 +141,46 @@ def test_screening_refuses_future_dates_unknown_items_and_missing_areas(clinic, 
             answered_on=today,
             by=assistant,
         )
+
+
+def test_birth_dates_before_the_earliest_are_refused(clinic, assistant):
+    from exoderm.core.clock import EARLIEST_BIRTH
+
+    for typo in (dt.date(1, 1, 1), dt.date(1800, 1, 1), EARLIEST_BIRTH - dt.timedelta(days=1)):
+        with pytest.raises(ValidationError) as error:
+            create(clinic, assistant, date_of_birth=typo)
+        assert error.value.message_dict["date_of_birth"] == [
+            "The date of birth lies before 01 Jan 1900: check the year."
+        ]
+    assert not Patient.objects.exists()
+    patient = create(clinic, assistant, date_of_birth=EARLIEST_BIRTH)
+    with pytest.raises(ValidationError) as error:
+        services.update_patient(patient=patient, changes={"date_of_birth": dt.date(1800, 1, 1)}, by=assistant)
+    assert "date_of_birth" in error.value.message_dict
+
+
+def test_the_same_person_twice_is_refused_unless_confirmed(clinic, other_clinic, assistant):
+    first = create(clinic, assistant, given_name="Jürgen", family_name="Müller")
+    with pytest.raises(ValidationError) as error:
+        create(clinic, assistant, given_name=" JÜRGEN", family_name="müller ", email="")
+    assert error.value.message_dict == {
+        "allow_duplicate": [
+            f"Patient {first.code} has the same name and date of birth. Only if this is another person, "
+            "confirm that a second record is wanted."
+        ]
+    }
+    assert Patient.objects.count() == 1
+    # another birth date or another clinic is another person
+    create(clinic, assistant, given_name="Jürgen", family_name="Müller", date_of_birth=dt.date(1981, 5, 17))
+    other_assistant = factories.UserFactory(clinic=other_clinic, role="assistant")
+    create(other_clinic, other_assistant, given_name="Jürgen", family_name="Müller")
+    second = create(clinic, assistant, given_name="jürgen", family_name="MÜLLER", allow_duplicate=True)
+    with pytest.raises(ValidationError) as error:
+        create(clinic, assistant, given_name="Jürgen", family_name="Müller")
+    by_code = sorted([first, second], key=lambda patient: patient.code)
+    codes = ", ".join(patient.code for patient in by_code)
+    assert f"Patients {codes} have" in error.value.message_dict["allow_duplicate"][0]
+    same = selectors.same_person(
+        clinic=clinic, given_name="JÜRGEN", family_name="müller", date_of_birth=dt.date(1980, 5, 17)
+    )
+    assert same == by_code

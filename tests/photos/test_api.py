@@ -125,6 +125,8 @@ def test_results_endpoints_read_the_stored_analyses(
         assert response.status_code == 201, response.content
         ids.append(response.json()["id"])
     assert api.get(f"/photos/compare?before={ids[0]}&after={ids[1]}").status_code == 409
+    german = api.get(f"/photos/compare?before={ids[0]}&after={ids[1]}", headers={"Accept-Language": "de"})
+    assert german.json()["title"].startswith("Beide Fotos brauchen zuerst eine Analyse")
     assert api.get(f"/photos/{ids[0]}/analysis").status_code == 404
     call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, interval=0)
 

@@ -24,10 +24,10 @@ def logged_in(client, clinician):
     return client
 
 
-def _capture(client, patient, data: bytes, **fields):
+def _capture(client, patient, data: bytes, headers=None, **fields):
     form = {"view": "close_up", "timepoint": "baseline", "area": "cheek_left", "mm_per_px": "0.05", **fields}
     form["file"] = SimpleUploadedFile("upload.bin", data)
-    return client.post(f"/photos/patient/{patient.pk}/", form)
+    return client.post(f"/photos/patient/{patient.pk}/", form, headers=headers)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,9 +58,15 @@ def test_capture_stores_polls_and_compares(
     assert b"pigmented spots (count)" in compared.content
     assert b"(beyond the noise)" in compared.content or b"no measurable change" in compared.content
     html = compared.content.decode()
-    cells = re.findall(r"<td>([^<]*)</td>", html)
-    decimals = [c for c in cells if re.fullmatch(r"-?\d+\.\d+", c)]
+    rows = re.findall(
+        r"<td>([^<]*)</td><td>([^<]*)</td>\s*<td>([^<]*)</td><td>([^<]*)</td>\s*<td>(.*?)</td>", html
+    )
+    values = [cell for before_, after_, _change, mdc, _words in rows for cell in (before_, after_, mdc)]
+    decimals = [c for c in values if re.fullmatch(r"-?\d+\.\d+", c)]
     assert decimals and all(len(c.lstrip("-").replace(".", "").lstrip("0")) <= 3 for c in decimals)
+    # the change column and the words beside it say the same number
+    beyond = [(change, words) for *_values, change, _mdc, words in rows if " by " in words]
+    assert beyond and all(f"by {change.lstrip('-')}</strong>" in words for change, words in beyond)
     assert "<h2>Whole photo</h2>" in html and "<h2>full</h2>" not in html
     assert 'type="range" id="compare-wipe-range"' in html and 'for="compare-wipe-range"' in html
     assert f"/photos/{after.pk}/overlay.png" in html and "Show what was measured" in html
@@ -70,6 +76,19 @@ def test_capture_stores_polls_and_compares(
     with django_assert_max_num_queries(15):  # sessions, photos, analyses: not one query per metric
         results = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up&area=cheek_left")
     assert results.status_code == 200 and b"red area (%)" in results.content
+    # without a choice, the page shows the close-ups, the only photos this patient has
+    results = logged_in.get(
+        f"/photos/patient/{patient.pk}/results", HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    assert '<option value="close_up" selected>' in results
+    assert '<option value="cheek_left" selected>Wange, links</option>' in results
+    assert "Noch keine analysierten Fotos" not in results
+    cells = re.findall(r"<td>([^<]*)</td>", results.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+    assert cells and all(re.fullmatch(r"-?\d+(,\d{1,2})?", cell) for cell in cells), cells
+    close_ups_only_of_the_chosen_area = logged_in.get(f"/photos/patient/{patient.pk}/results?view=close_up")
+    assert b'<option value="cheek_left" selected>' in close_ups_only_of_the_chosen_area.content
+    front = logged_in.get(f"/photos/patient/{patient.pk}/results?view=front&area=cheek_left").content.decode()
+    assert '<option value="front" selected>' in front and "No analysed photos of this view yet." in front
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,6 +119,29 @@ def test_the_comparison_says_why_in_the_users_language(
 def test_capture_refusals_are_shown_and_leave_nothing(logged_in, patient, photo_consent):
     response = _capture(logged_in, patient, _corpus.pdf())
     assert response.status_code == 422 and b"not a JPEG, PNG, TIFF or HEIC" in response.content
+    assert Photo.objects.count() == 0 and stored_files() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_refuses_a_time_in_the_future_and_a_scale_out_of_range_in_german(
+    logged_in, patient, photo_consent
+):
+    german = {"accept-language": "de"}
+    response = _capture(logged_in, patient, _corpus.jpeg(), german, taken_at="2099-01-01T10:00")
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<span class="error">Das Foto kann nicht in der Zukunft aufgenommen worden sein' in html
+    response = _capture(logged_in, patient, _corpus.jpeg(), german, mm_per_px="0.0001")
+    html = response.content.decode()
+    assert response.status_code == 422 and "0.001" not in html
+    assert '<span class="error">Der Maßstab muss zwischen 0,001 und 5 mm pro Pixel liegen.</span>' in html
+    check = logged_in.post(
+        f"/photos/patient/{patient.pk}/check",
+        {"view": "close_up", "timepoint": "baseline", "area": "cheek_left", "mm_per_px": "9",
+         "file": SimpleUploadedFile("upload.bin", _corpus.jpeg())},
+        headers=german,
+    )  # fmt: skip
+    assert check.status_code == 422 and "zwischen 0,001 und 5 mm pro Pixel" in check.content.decode()
     assert Photo.objects.count() == 0 and stored_files() == []
 
 

@@ -110,6 +110,42 @@ def test_script_text_as_capture_time_is_ignored(patient, photo_consent, clinicia
 
 
 @pytest.mark.django_db
+def test_a_capture_time_in_the_future_or_before_the_earliest_is_refused(patient, photo_consent, clinician):
+    from django.utils import timezone
+
+    from exoderm.core.clock import EARLIEST
+
+    now = timezone.now()
+    typos = {
+        "The photo cannot have been taken in the future: check the date and time.": [
+            dt.datetime(2099, 1, 1, tzinfo=dt.UTC),
+            now + dt.timedelta(hours=1),
+        ],
+        "The photo cannot have been taken before 01 Jan 2000: check the year.": [
+            dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+            dt.datetime.combine(EARLIEST, dt.time(), tzinfo=dt.UTC) - dt.timedelta(seconds=1),
+        ],
+    }
+    for message, moments in typos.items():
+        for moment in moments:
+            with pytest.raises(ValidationError) as excinfo:
+                _upload(patient, _corpus.jpeg(seed=31), clinician, taken_at=moment)
+            assert excinfo.value.message_dict == {"taken_at": [message]}
+    assert Photo.objects.count() == 0 and stored_files() == []
+    photo, _ = _upload(patient, _corpus.jpeg(seed=31), clinician, taken_at=now + dt.timedelta(minutes=2))
+    assert photo.taken_at_source == "client"  # a device clock a little ahead counts as now
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("camera_clock", ["2099:01:01 10:00:00", "1980:01:01 00:00:00"])
+def test_a_camera_time_that_cannot_be_true_gives_way_to_the_upload_time(
+    camera_clock, patient, photo_consent, clinician
+):
+    photo, _ = _upload(patient, _corpus.jpeg(taken=camera_clock), clinician)
+    assert photo.taken_at_source == "upload"
+
+
+@pytest.mark.django_db
 def test_the_same_file_twice_is_one_photo(patient, photo_consent, clinician):
     data = _corpus.jpeg(seed=11)
     first, created = _upload(patient, data, clinician)

@@ -201,3 +201,93 @@ def test_clinic_admin_sets_the_protocol_settings(client, clinic_admin):
     clinic.refresh_from_db()
     assert clinic.application_window_minutes == 20
     assert clinic.severity_of("keloid").value == "off" and clinic.severity_of("isotretinoin").value == "block"
+
+
+def _new_patient(**changes):
+    return {
+        "given_name": "Erika",
+        "family_name": "Mustermann",
+        "date_of_birth": "1980-05-17",
+        "language": "de",
+        "fitzpatrick": 2,
+        "glogau": 2,
+        **changes,
+    }
+
+
+@pytest.mark.django_db
+def test_a_birth_date_before_1900_is_refused_next_to_its_field(client, assistant):
+    client.force_login(assistant)
+    response = client.post(
+        reverse("patient-new"), _new_patient(date_of_birth="1800-01-01"), HTTP_ACCEPT_LANGUAGE="de"
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and 'id="id_date_of_birth_error"' in html
+    assert "Das Geburtsdatum liegt vor dem 01.01.1900" in html
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_same_person_again_shows_the_record_and_needs_a_confirmation(client, assistant):
+    existing = factories.PatientFactory(
+        clinic=assistant.clinic,
+        identity__family_name="Mustermann",
+        identity__date_of_birth=dt.date(1980, 5, 17),
+    )
+    client.force_login(assistant)
+    url = reverse("patient-new")
+    assert 'type="checkbox" name="allow_duplicate"' not in client.get(url).content.decode()
+    response = client.post(url, _new_patient(given_name="ERIKA", family_name="mustermann"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'<a href="{reverse("patient", args=[existing.pk])}">{existing.code}</a>' in html
+    assert 'type="checkbox" name="allow_duplicate"' in html and "this is another person" in html
+    assert Patient.objects.count() == 1
+    response = client.post(url, _new_patient(given_name="ERIKA", allow_duplicate="on"))
+    assert response.status_code == 302
+    assert Patient.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_username_differing_only_in_case_is_refused(client, clinic_admin):
+    factories.UserFactory(clinic=clinic_admin.clinic, username="clinician")
+    client.force_login(clinic_admin)
+    response = client.post(
+        reverse("user-new"),
+        {
+            "username": "Clinician",
+            "role": "clinician",
+            "password": "a long enough passphrase",
+            "language": "",
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "The username Clinician is taken (upper and lower case count as the same)." in html
+    from exoderm.clinics.models import User
+
+    assert not User.objects.filter(username="Clinician").exists()
+
+
+@pytest.mark.django_db
+def test_the_identity_is_changed_on_its_own_page_of_the_clinic_only(
+    client, assistant, researcher, other_clinic
+):
+    patient = factories.PatientFactory(clinic=assistant.clinic, identity__family_name="Mustermann")
+    url = reverse("patient-edit", args=[patient.pk])
+    client.force_login(assistant)
+    assert url in client.get(reverse("patient", args=[patient.pk])).content.decode()
+    page = client.get(url).content.decode()
+    assert 'value="Mustermann"' in page and 'value="1980-05-17"' in page
+    data = _new_patient(family_name="Musterfrau", phone="+49 30 7654321")
+    refused = client.post(url, {**data, "date_of_birth": "0001-01-01"})
+    assert refused.status_code == 200 and "lies before" in refused.content.decode()
+    response = client.post(url, data)
+    assert response["Location"] == reverse("patient", args=[patient.pk])
+    patient.identity.refresh_from_db()
+    assert (patient.identity.family_name, patient.identity.phone) == ("Musterfrau", "+49 30 7654321")
+    client.force_login(factories.UserFactory(clinic=other_clinic, role="assistant"))
+    assert client.get(url).status_code == 404
+    assert client.post(url, data).status_code == 404
+    client.force_login(researcher)
+    assert client.get(url).status_code == 403

@@ -61,6 +61,14 @@ class PatientIn(Schema):
     phone: str = ""
     address: str = ""
     language: str = "de"
+    allow_duplicate: bool = Field(
+        False,
+        description=(
+            "a patient of the clinic with the same given and family name (ignoring case) and date of "
+            "birth is refused with 422 naming their code (field allow_duplicate); true confirms that "
+            "this is another person"
+        ),
+    )
 
 
 class PatientPatch(Schema):

@@ -276,7 +276,7 @@ def compare(request: HttpRequest, before: int, after: int) -> Any:
     if comparison is None:
         from ninja.errors import HttpError
 
-        raise HttpError(409, "Both photos need an analysis by the current engine version first.")
+        raise HttpError(409, _("Both photos need an analysis by the current engine version first."))
     return {
         "before_id": first.pk,
         "after_id": second.pk,

@@ -62,6 +62,14 @@ def create_user(
     email: str = "",
     language: str = "",
 ) -> User:
+    # Login names differ only in case by mistake ("Clinician" next to "clinician").
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(
+            {
+                "username": _("The username %(name)s is taken (upper and lower case count as the same).")
+                % {"name": username}
+            }
+        )
     user = User(
         clinic=clinic,
         username=username,

@@ -40,6 +40,26 @@ def patient_detail(*, clinic: Clinic, patient_id: Any) -> Patient:
     return get_in_clinic(Patient.objects.select_related("identity", "clinic"), clinic, patient_id)
 
 
+def same_person(
+    *, clinic: Clinic, given_name: str, family_name: str, date_of_birth: dt.date
+) -> list[Patient]:
+    """The clinic's patients with these names (ignoring case) and this date of birth, by code:
+    most likely the same person, recorded before."""
+    born_that_day = (
+        in_clinic(Patient, clinic)
+        .select_related("identity")
+        .filter(identity__date_of_birth=date_of_birth)
+        .order_by("code", "pk")
+    )
+    # compared here, not in SQL: SQLite ignores the case of ASCII letters only (Müller, MÜLLER)
+    names = (given_name.strip().casefold(), family_name.strip().casefold())
+    return [
+        patient
+        for patient in born_that_day
+        if (patient.identity.given_name.casefold(), patient.identity.family_name.casefold()) == names
+    ]
+
+
 def current_screening(*, patient: Patient, on: dt.date | None = None) -> dict[str, ScreeningAnswer]:
     """The newest answer per screening item, as known on ``on`` (default: every answer)."""
     answers = ScreeningAnswer.objects.filter(patient=patient).select_related("recorded_by")

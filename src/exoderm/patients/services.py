@@ -10,13 +10,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from exoderm.clinics.models import Clinic, User
+from exoderm.core.clock import EARLIEST_BIRTH, too_early
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient, PatientIdentity, ScreeningAnswer
-from exoderm.patients.selectors import clinic_today
+from exoderm.patients.selectors import clinic_today, same_person
 
 # No 0/O, 1/I/L: codes are read aloud and copied by hand.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -55,18 +58,50 @@ def _check_identity(identity: PatientIdentity, clinic: Clinic) -> dict[str, list
         identity.full_clean(exclude=["patient"])
     except ValidationError as error:
         errors.update(error.message_dict)
-    if isinstance(identity.date_of_birth, dt.date) and identity.date_of_birth > clinic_today(clinic):
+    born = identity.date_of_birth
+    if not isinstance(born, dt.date):
+        return errors  # full_clean named it
+    if born > clinic_today(clinic):
         errors.setdefault("date_of_birth", []).append(_("The date of birth lies in the future."))
+    elif too_early(born, earliest=EARLIEST_BIRTH):  # a date picker offers the year 0001
+        errors.setdefault("date_of_birth", []).append(
+            _("The date of birth lies before %(earliest)s: check the year.")
+            % {"earliest": date_format(EARLIEST_BIRTH, "SHORT_DATE_FORMAT")}
+        )
     return errors
 
 
-def _save_checked(patient: Patient, identity: PatientIdentity) -> None:
+def _check_not_recorded_yet(identity: PatientIdentity, clinic: Clinic) -> dict[str, list[str]]:
+    """Refuse a second record of a person the clinic has (same names and date of birth)."""
+    if not isinstance(identity.date_of_birth, dt.date):
+        return {}
+    same = same_person(
+        clinic=clinic,
+        given_name=identity.given_name,
+        family_name=identity.family_name,
+        date_of_birth=identity.date_of_birth,
+    )
+    if not same:
+        return {}
+    message = ngettext(
+        "Patient %(codes)s has the same name and date of birth. Only if this is another person, "
+        "confirm that a second record is wanted.",
+        "Patients %(codes)s have the same name and date of birth. Only if this is another person, "
+        "confirm that a further record is wanted.",
+        len(same),
+    ) % {"codes": ", ".join(patient.code for patient in same)}
+    return {"allow_duplicate": [message]}
+
+
+def _save_checked(patient: Patient, identity: PatientIdentity, *, allow_duplicate: bool) -> None:
     errors: dict[str, list[str]] = {}
     try:
         patient.full_clean()
     except ValidationError as error:
         errors.update(error.message_dict)
     errors.update(_check_identity(identity, patient.clinic))
+    if not allow_duplicate:
+        errors.update(_check_not_recorded_yet(identity, patient.clinic))
     if errors:
         raise ValidationError(errors)
     patient.save()
@@ -89,8 +124,14 @@ def create_patient(
     address: str = "",
     language: str = "de",
     code: str | None = None,
+    allow_duplicate: bool = False,
 ) -> Patient:
-    """Create the clinical record and, apart from it, the identity; a code is generated if absent."""
+    """Create the clinical record and, apart from it, the identity; a code is generated if absent.
+
+    A patient of the clinic with the same names (ignoring case) and date of birth is most likely
+    the same person: refused (field ``allow_duplicate``) unless ``allow_duplicate`` confirms that
+    this is another one.
+    """
     require(by, Action.EDIT_PATIENT)
     if by.clinic_id != clinic.pk:
         raise ValidationError({"clinic": _("You can only add patients to your own clinic.")})
@@ -109,7 +150,7 @@ def create_patient(
         address=address,
         language=language,
     )
-    _save_checked(patient, identity)
+    _save_checked(patient, identity, allow_duplicate=allow_duplicate)
     return patient
 
 
@@ -123,7 +164,7 @@ def update_patient(*, patient: Patient, changes: Mapping[str, Any], by: User) ->
     identity = PatientIdentity.objects.select_for_update().get(patient=patient)
     for name, value in changes.items():
         setattr(patient if name in PATIENT_FIELDS else identity, name, value)
-    _save_checked(patient, identity)
+    _save_checked(patient, identity, allow_duplicate=True)
     return patient
 
 

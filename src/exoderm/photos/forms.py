@@ -30,15 +30,23 @@ class CaptureForm(forms.Form):
         help_text=_("Leave empty to use the camera's time, or the upload time."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    mm_per_px = forms.FloatField(
-        label=_("Scale (mm per pixel)"), required=False, min_value=0.001, max_value=5
-    )
+    # the range is the upload's to check: Django's own message would show 0.001 in every language
+    mm_per_px = forms.FloatField(label=_("Scale (mm per pixel)"), required=False)
     visit = forms.ModelChoiceField(label=_("Visit"), queryset=Visit.objects.none(), required=False)
 
     def __init__(self, *args: Any, visits: QuerySet[Visit] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if visits is not None:
             self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
+
+
+class ResultsForm(forms.Form):
+    """Which photos the course results show: one view and, for close-ups, one area."""
+
+    view = forms.ChoiceField(label=_("View"), choices=View.choices)
+    area = forms.ChoiceField(
+        label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
+    )
 
 
 class CheckForm(CaptureForm):

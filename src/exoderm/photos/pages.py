@@ -16,7 +16,7 @@ from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.photos import checks, selectors, services
-from exoderm.photos.forms import CaptureForm, CheckForm
+from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
 from exoderm.photos.models import AnalysisStatus, View
 from exoderm.photos.trash_pages import trash_context
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
@@ -156,13 +156,24 @@ def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse
     return render(request, "photos/compare.html", context)
 
 
+def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str]:
+    """The view and area the results page shows: as chosen, else the first the patient has
+    analysed photos of; a close-up without an area shows the first analysed area."""
+    form = ResultsForm(request.GET)
+    if not form.is_valid():
+        return analysed[0] if analysed else (View.FRONT, "")
+    view = form.cleaned_data["view"]
+    if view != View.CLOSE_UP:
+        return view, ""
+    area = form.cleaned_data["area"] or next((a for v, a in analysed if v == view), "")
+    return view, area
+
+
 @page(Action.VIEW_CLINICAL)
 def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Each metric over the course (one view), and the healing curves after each session."""
     patient = _patient(request, patient_id)
-    view = request.GET.get("view", View.FRONT)
-    area = request.GET.get("area", "")
-    view = view if view in View.values else View.FRONT
+    view, area = _results_shown(request, selectors.analysed_views(patient=patient))
     series = selectors.timelines(patient=patient, metrics=list(selectors.METRICS), view=view, area=area)
     metrics = [(str(label), series[key]) for key, (label, _aim) in selectors.METRICS.items()]
     healing = [
@@ -179,9 +190,7 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
     ]
     context = {
         "patient": patient,
-        "view": view,
-        "area": area,
-        "views": View.choices,
+        "form": ResultsForm(initial={"view": view, "area": area}),
         "dates": dates,
         "table": table,
         "healing": healing,

@@ -230,6 +230,16 @@ def baseline_and_latest(*, patient: Patient, view: str, area: str = "") -> tuple
     return baselines[0], photos[-1]
 
 
+def analysed_views(*, patient: Patient) -> list[tuple[str, str]]:
+    """The (view, area) pairs of which the patient has analysed, usable photos, in view order."""
+    found = {
+        (photo.view, photo.area)
+        for photo in photos_of(patient=patient)
+        if (analysis := current_analysis(photo)) is not None and analysis.usable
+    }
+    return sorted(found, key=lambda pair: (View.values.index(pair[0]), pair[1]))
+
+
 @dataclass(frozen=True)
 class Point:
     taken_at: dt.datetime
@@ -317,6 +327,7 @@ __all__ = [
     "Point",
     "Progress",
     "Verdict",
+    "analysed_views",
     "analysis_progress",
     "baseline_and_latest",
     "baseline_photo",

@@ -38,6 +38,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
@@ -45,6 +46,7 @@ from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.core.access import NotFound
 from exoderm.core.areas import Area
+from exoderm.core.clock import EARLIEST, in_future, too_early
 from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
@@ -75,6 +77,17 @@ def _consent_or_refuse(patient: Patient, at: dt.datetime) -> None:
         )
 
 
+def _capture_time_problem(taken_at: dt.datetime) -> str:
+    """Why a photo cannot have been taken at ``taken_at`` (aware), or "" when it can."""
+    if in_future(taken_at):
+        return _("The photo cannot have been taken in the future: check the date and time.")
+    if too_early(taken_at):
+        return _("The photo cannot have been taken before %(earliest)s: check the year.") % {
+            "earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")
+        }
+    return ""
+
+
 def _check_placement(
     *,
     patient: Patient,
@@ -103,6 +116,8 @@ def _check_placement(
         errors["mm_per_px"] = _("The scale must lie between 0.001 and 5 mm per pixel.")
     if taken_at is not None and timezone.is_naive(taken_at):
         errors["taken_at"] = _("Give the time with its time zone offset.")
+    elif taken_at is not None and (problem := _capture_time_problem(taken_at)):
+        errors["taken_at"] = problem
     if errors:
         raise ValidationError(errors)
 
@@ -170,12 +185,10 @@ def upload_photo(
         storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = storage.relative_name(clinic_id=clinic.pk, sha256=sha256, extension=image.extension)
+        # a camera time that cannot be true (its clock was never set) counts as no time
+        camera_time = image.taken_at if image.taken_at and not _capture_time_problem(image.taken_at) else None
         moment, moment_source = (
-            (taken_at, "client")
-            if taken_at
-            else (image.taken_at, "exif")
-            if image.taken_at
-            else (None, "upload")
+            (taken_at, "client") if taken_at else (camera_time, "exif") if camera_time else (None, "upload")
         )
         photo = Photo(
             clinic=clinic, patient=patient, visit=visit, session=session, timepoint=timepoint, view=view,

@@ -64,7 +64,7 @@ class PatientSearchForm(forms.Form):
     q = forms.CharField(label=_("Name or code"), required=False, max_length=100)
 
 
-class PatientForm(forms.Form):
+class PatientIdentityForm(forms.Form):
     given_name = forms.CharField(label=_("Given name"), max_length=120)
     family_name = forms.CharField(label=_("Family name"), max_length=120)
     date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput())
@@ -72,6 +72,9 @@ class PatientForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
     address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+
+
+class PatientForm(PatientIdentityForm):
     fitzpatrick = forms.TypedChoiceField(
         label=_("Fitzpatrick skin type"), choices=Fitzpatrick.choices, coerce=int
     )
@@ -82,6 +85,13 @@ class PatientForm(forms.Form):
         max_length=32,
         help_text=_("Leave empty to generate one."),
     )
+    # hidden until the clinic has a patient with the same names and date of birth
+    allow_duplicate = forms.BooleanField(
+        label=_("Create anyway: this is another person"), required=False, widget=forms.HiddenInput
+    )
+
+    def ask_to_confirm_duplicate(self) -> None:
+        self.fields["allow_duplicate"].widget = forms.CheckboxInput()
 
 
 class SignConsentForm(forms.Form):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("patients/", patients.patient_list, name="patients"),
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient"),
+    path("patients/<int:pk>/edit/", patients.patient_edit, name="patient-edit"),
     path("patients/<int:pk>/consents/", patients.consent_sign, name="consent-sign"),
     path("patients/<int:pk>/screening/", patients.screening, name="screening"),
     path(

@@ -10,6 +10,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from exoderm.core.areas import Area
+from exoderm.photos.selectors import number_text
 from exoderm.photos.wording import word_remark
 
 register = template.Library()
@@ -29,6 +30,12 @@ def measured(value: float | None, key: str = "") -> str:
     else:
         decimals = max(0, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value))))
     return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
+
+
+@register.filter
+def number(value: float | None) -> str:
+    """A value or change as sentences say it (:func:`~exoderm.photos.selectors.number_text`)."""
+    return "–" if value is None else number_text(value)
 
 
 @register.filter

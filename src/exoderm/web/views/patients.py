@@ -1,4 +1,5 @@
-"""Patients: search, the patient's page, adding a patient, signing and withdrawing consent."""
+"""Patients: search, the patient's page, adding a patient and correcting the identity, signing and
+withdrawing consent."""
 
 from __future__ import annotations
 
@@ -14,9 +15,17 @@ from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients import selectors
-from exoderm.patients.services import create_patient, record_screening
+from exoderm.patients.models import Patient
+from exoderm.patients.services import create_patient, record_screening, update_patient
 from exoderm.treatments import selectors as treatment_selectors
-from exoderm.web.forms import PatientForm, PatientSearchForm, ScreeningForm, SignConsentForm, now_local
+from exoderm.web.forms import (
+    PatientForm,
+    PatientIdentityForm,
+    PatientSearchForm,
+    ScreeningForm,
+    SignConsentForm,
+    now_local,
+)
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -47,16 +56,44 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @page(Action.EDIT_PATIENT)
 def patient_new(request: HttpRequest) -> HttpResponse:
+    clinic = clinic_of(request)
     form = PatientForm(request.POST or None)
+    duplicates: list[Patient] = []
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            patient = create_patient(clinic=clinic_of(request), by=user_of(request), **form.cleaned_data)
+            patient = create_patient(clinic=clinic, by=user_of(request), **data)
         except ValidationError as error:
             add_errors(form, error)
+            if "allow_duplicate" in getattr(error, "error_dict", {}):
+                form.ask_to_confirm_duplicate()
+                duplicates = selectors.same_person(
+                    clinic=clinic,
+                    given_name=data["given_name"],
+                    family_name=data["family_name"],
+                    date_of_birth=data["date_of_birth"],
+                )
         else:
             messages.success(request, _("Patient %(code)s added.") % {"code": patient.code})
             return redirect("patient", patient.pk)
-    return render(request, "web/patients/new.html", {"form": form})
+    return render(request, "web/patients/new.html", {"form": form, "duplicates": duplicates})
+
+
+@page(Action.EDIT_PATIENT)
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct the patient's identity (names, birth date, contact details), as PATCH in the API does."""
+    patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
+    initial = {name: getattr(patient.identity, name) for name in PatientIdentityForm.base_fields}
+    form = PatientIdentityForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_patient(patient=patient, changes=form.cleaned_data, by=user_of(request))
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Patient %(code)s changed.") % {"code": patient.code})
+            return redirect("patient", patient.pk)
+    return render(request, "web/patients/edit.html", {"patient": patient, "form": form})
 
 
 @page(Action.VIEW_IDENTITY)
