@@ -238,4 +238,20 @@ def test_the_researchers_home_page_points_to_the_study_data(client, researcher):
     client.force_login(researcher)
     html = client.get(reverse("today")).content.decode()
     assert "/api/v1/study/outcomes.csv" in html and 'href="/api/v1/docs"' in html
+    assert f'action="{reverse("study-outcomes-csv")}"' in html
     assert "no names, contact details or dates" in html
+
+
+def test_the_browser_download_is_the_apis_csv(client, api_as, researcher, assistant, study):
+    api = api_as(researcher)
+    client.force_login(researcher)
+    url = reverse("study-outcomes-csv")
+    assert client.get(url).content == api.get("/study/outcomes.csv").content
+    in_course = client.get(url, {"course_template": study.template.pk, "view": "close_up"})
+    assert in_course["Content-Disposition"] == 'attachment; filename="study-outcomes.csv"'
+    assert in_course.content == api.get("/study/outcomes.csv", {"course_template": study.template.pk}).content
+    foreign = factories.CourseTemplateFactory(clinic=study.foreign.clinic)
+    refused = client.get(url, {"course_template": foreign.pk})  # another clinic's course: not a choice
+    assert refused.status_code == 400 and "Download CSV" in refused.content.decode()
+    client.force_login(assistant)
+    assert client.get(url).status_code == 403

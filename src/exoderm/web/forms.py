@@ -18,6 +18,7 @@ from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import Fitzpatrick, Glogau
 from exoderm.patients.services import Answer
+from exoderm.photos.models import View
 from exoderm.products.models import Product, Source, StorageForm
 
 # Django 6.1 labels the empty choice of a select "- Select an option -" (BLANK_CHOICE_LABEL), which
@@ -292,3 +293,19 @@ class ClinicSettingsForm(forms.Form):
 
     def severities(self) -> dict[str, str]:
         return {item: self.cleaned_data[f"severity_{item}"] for item in ScreeningItem.values}
+
+
+class StudyOutcomesForm(forms.Form):
+    """Which outcomes a researcher downloads: all, or one course template's, or one view's."""
+
+    course_template = forms.ModelChoiceField(
+        label=_("Course"),
+        queryset=CourseTemplate.objects.none(),
+        required=False,
+        empty_label=_("All courses"),
+    )
+    view = forms.ChoiceField(label=_("View"), choices=[("", _("All views")), *View.choices], required=False)
+
+    def __init__(self, *args: Any, templates: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["course_template"].queryset = templates  # type: ignore[attr-defined]

@@ -2,13 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from exoderm.courses.views import calendar_feed
-from exoderm.web.views import account, courses, lots, patients, sessions, today
+from exoderm.web.views import account, courses, lots, patients, sessions, study, today
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", account.language, name="language"),
     path("", today.today, name="today"),
+    path("study/outcomes.csv", study.outcomes_csv, name="study-outcomes-csv"),
     path("patients/", patients.patient_list, name="patients"),
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient"),

@@ -13,6 +13,7 @@ from exoderm.courses.selectors import due_visits, overdue_visits
 from exoderm.patients.selectors import clinic_today
 from exoderm.products import selectors as product_selectors
 from exoderm.treatments import selectors as treatment_selectors
+from exoderm.web.views import study
 from exoderm.web.views.common import clinic_of, page, user_of
 
 LIMIT = 20
@@ -22,7 +23,7 @@ LIMIT = 20
 def today(request: HttpRequest) -> HttpResponse:
     if not can(user_of(request), Action.VIEW_CLINICAL):
         # Researchers see no named patients; their data comes pseudonymized through the API.
-        return render(request, "web/today_research.html")
+        return render(request, "web/today_research.html", {"form": study.outcomes_form(request)})
     clinic = clinic_of(request)
     day = clinic_today(clinic)
     context = {
