@@ -27,13 +27,16 @@ def active_consent(*, patient: Patient, kind: str, at: dt.datetime) -> ConsentRe
     )["v"]
     if current_version is None:
         return None
-    return (
-        ConsentRecord.objects.filter(
-            patient=patient, template__kind=kind, template__version=current_version, signed_at__lte=at
-        )
-        .exclude(withdrawn_at__lte=at)
-        .order_by("-signed_at")
-        .first()
+    records = ConsentRecord.objects.filter(patient=patient)
+    return _in_force(records, kind=kind, version=current_version, at=at).order_by("-signed_at").first()
+
+
+def _in_force(
+    records: QuerySet[ConsentRecord], *, kind: str, version: int, at: dt.datetime
+) -> QuerySet[ConsentRecord]:
+    """The ``records`` of version ``version`` of ``kind`` signed by ``at`` and not withdrawn by then."""
+    return records.filter(template__kind=kind, template__version=version, signed_at__lte=at).exclude(
+        withdrawn_at__lte=at
     )
 
 
@@ -80,12 +83,5 @@ def holders_of_current(*, clinic_id: int, kind: str, at: dt.datetime) -> int:
     version = current_versions(clinic_id=clinic_id).get(kind)
     if version is None:
         return 0
-    return (
-        ConsentRecord.objects.filter(
-            template__clinic_id=clinic_id, template__kind=kind, template__version=version, signed_at__lte=at
-        )
-        .exclude(withdrawn_at__lte=at)
-        .values("patient_id")
-        .distinct()
-        .count()
-    )
+    records = ConsentRecord.objects.filter(template__clinic_id=clinic_id)
+    return _in_force(records, kind=kind, version=version, at=at).values("patient_id").distinct().count()
