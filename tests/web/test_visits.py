@@ -64,6 +64,10 @@ def test_a_follow_up_not_due_yet_cannot_be_done_and_the_page_says_why(client, cl
     course = start_course(clinician, starts_at=timezone.now() + dt.timedelta(days=2), followup_weeks=[2])
     follow_up = course.visits.get(kind=VisitKind.FOLLOW_UP, session_number=1)
     client.force_login(clinician)
+    page = client.get(reverse("patient", args=[course.patient_id])).content.decode()
+    assert reverse("visit-change", args=[follow_up.pk, "done"]) not in page  # not offered yet
+    assert reverse("visit-change", args=[follow_up.pk, "missed"]) not in page
+    assert reverse("visit-change", args=[follow_up.pk, "reschedule"]) in page
     html = client.post(reverse("visit-change", args=[follow_up.pk, "done"])).content.decode()
     assert "cannot be done or missed yet" in html
     follow_up.refresh_from_db()

@@ -111,6 +111,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "consents": list(consent_selectors.consents_of(patient=patient)),
         "current_versions": consent_selectors.current_versions(clinic_id=clinic.pk),
         "courses": list(courses.values()),
+        "today": selectors.clinic_today(clinic),  # visits due from a later day cannot be done or missed yet
         "sessions": list(
             treatment_selectors.sessions_with_counts(clinic=clinic)
             .filter(patient=patient)
