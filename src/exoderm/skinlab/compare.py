@@ -45,6 +45,7 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -377,23 +378,37 @@ def load_repeatability(path: str | Path | None = None) -> tuple[Repeatability | 
         Why it is unavailable (kind ``no_study``).
     """
 
-    def unavailable(detail: str) -> tuple[None, Remark]:
-        return None, Remark(f"{detail}: mdc unknown, no change is claimed", "no_study", detail=detail)
-
     p = Path(path) if path is not None else REPEATABILITY_PATH
     try:
-        data = json.loads(p.read_text())
+        stat = p.stat()
     except FileNotFoundError:
-        return unavailable(f"no repeatability study ({p.name} missing)")
+        return _unavailable(f"no repeatability study ({p.name} missing)")
+    except OSError as exc:
+        return _unavailable(f"repeatability study unreadable ({exc})")
+    return _read_study(p, stat.st_mtime_ns, stat.st_size)
+
+
+def _unavailable(detail: str) -> tuple[None, Remark]:
+    return None, Remark(f"{detail}: mdc unknown, no change is claimed", "no_study", detail=detail)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_study(path: Path, mtime_ns: int, size: int) -> tuple[Repeatability | None, Remark | None]:
+    """:func:`load_repeatability` of one version of the file (its time and size in the key): every
+    comparison reads the study, and parsing it takes about 3 ms."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return _unavailable(f"no repeatability study ({path.name} missing)")
     except (OSError, ValueError) as exc:
-        return unavailable(f"repeatability study unreadable ({exc})")
+        return _unavailable(f"repeatability study unreadable ({exc})")
     if not isinstance(data, dict) or data.get("engine_version") != ENGINE_VERSION:
         version = data.get("engine_version") if isinstance(data, dict) else None
-        return unavailable(f"repeatability study is for engine {version}, not {ENGINE_VERSION}")
+        return _unavailable(f"repeatability study is for engine {version}, not {ENGINE_VERSION}")
     try:
         return Repeatability.from_dict(data), None
     except (KeyError, TypeError, ValueError) as exc:
-        return unavailable(f"repeatability study unreadable ({exc!r})")
+        return _unavailable(f"repeatability study unreadable ({exc!r})")
 
 
 def _reasons(before: Analysis, after: Analysis) -> list[Remark]:
