@@ -350,7 +350,7 @@ def _patient_with_course(
     )
     signed_at = min(starts_at - dt.timedelta(days=3), now - dt.timedelta(hours=1))
     for kind in (ConsentKind.TREATMENT, ConsentKind.PHOTOGRAPHY) + (
-        (ConsentKind.RESEARCH,) if index % 3 else ()
+        (ConsentKind.RESEARCH,) if index % 3 != 2 else ()  # the first, photographed patient consents
     ):
         consent_services.sign_consent(
             patient=patient, kind=kind, signed_by_name=f"{given} {family}", signed_at=signed_at, by=by

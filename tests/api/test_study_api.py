@@ -20,6 +20,7 @@ from tests.photos.conftest import media_root, repeatability  # noqa: F401 (fixtu
 from exoderm.consent.models import ConsentKind, ConsentTemplate
 from exoderm.courses.models import CourseTemplate
 from exoderm.courses.services import enroll
+from exoderm.evidence.pseudonyms import for_clinic
 from exoderm.evidence.selectors import COLUMNS
 from exoderm.patients.models import Patient
 from exoderm.photos import selectors as photo_selectors
@@ -43,13 +44,13 @@ class Study:
 
 
 def _consented(clinic, **identity):
-    """A patient of ``clinic`` who consented to treatment and to photography."""
+    """A patient of ``clinic`` who consented to treatment, to photography and to research use."""
     patient = factories.ConsentedPatientFactory(clinic=clinic, **identity)
-    photography = ConsentTemplate.objects.filter(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY).first()
-    factories.ConsentRecordFactory(
-        patient=patient,
-        template=photography or factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY),
-    )
+    for kind in (ConsentKind.PHOTOGRAPHY, ConsentKind.RESEARCH):
+        template = ConsentTemplate.objects.filter(clinic=clinic, kind=kind).first()
+        factories.ConsentRecordFactory(
+            patient=patient, template=template or factories.ConsentTemplateFactory(clinic=clinic, kind=kind)
+        )
     return patient
 
 
@@ -112,33 +113,33 @@ def _csv_text(value):
 
 def test_a_researcher_gets_pseudonymised_rows_with_the_comparison_to_the_baseline(api_as, researcher, study):
     rows = _all_rows(api_as(researcher))
+    pseudonyms = for_clinic(study.patient.clinic_id)
     by_photo = {}
     for row in rows:
-        by_photo.setdefault(row["photo_id"], []).append(row)
+        by_photo.setdefault(row["photo"], []).append(row)
     assert Analysis.with_trashed.filter(photo=study.trashed).exists()  # measured, then trashed
     assert set(by_photo) == {
-        study.baseline.pk,
-        study.follow_up.pk,
-        study.other_scale.pk,
-        study.without_course.pk,
+        pseudonyms.photo(study.baseline.pk),
+        pseudonyms.photo(study.follow_up.pk),
+        pseudonyms.photo(study.other_scale.pk),
+        pseudonyms.photo(study.without_course.pk),
     }
 
-    spots = {
-        row["photo_id"]: row for row in rows if row["metric"] == "spot_count" and row["region"] == "full"
-    }
-    baseline = spots[study.baseline.pk]
-    assert baseline["pseudonym"] == study.patient.code and baseline["age_band"] == "40-49"
+    spots = {row["photo"]: row for row in rows if row["metric"] == "spot_count" and row["region"] == "full"}
+    baseline = spots[pseudonyms.photo(study.baseline.pk)]
+    assert baseline["pseudonym"] == pseudonyms.patient(study.patient.pk) and baseline["age_band"] == "40-49"
     assert baseline["course_template"] == "Exosomes after microneedling"
     assert baseline["course_template_id"] == study.template.pk
     assert baseline["days_from_baseline"] == 0 and baseline["days_from_course_start"] == pytest.approx(
         -1 / 24, abs=0.01
     )
-    assert baseline["baseline_photo_id"] == study.baseline.pk and baseline["comparable"] is None
+    assert baseline["baseline_photo"] == baseline["photo"] and baseline["comparable"] is None
     assert baseline["engine_version"] == ENGINE_VERSION and baseline["unit"] == "count"
 
     expected = photo_selectors.compare_photos(before=study.baseline, after=study.follow_up)
     change = next(c for c in expected.regions["full"] if c.key == "spot_count")
-    follow_up = spots[study.follow_up.pk]
+    follow_up = spots[pseudonyms.photo(study.follow_up.pk)]
+    assert follow_up["baseline_photo"] == baseline["photo"]
     assert follow_up["days_from_baseline"] == pytest.approx(42 + 1 / 24, abs=0.01)
     assert follow_up["timepoint"] == "follow_up" and follow_up["usable"] is True
     assert (follow_up["baseline_value"], follow_up["value"]) == (change.before, change.after)
@@ -146,11 +147,11 @@ def test_a_researcher_gets_pseudonymised_rows_with_the_comparison_to_the_baselin
     assert follow_up["beyond_noise"] is True and follow_up["comparable"] is True
     assert follow_up["not_comparable_reasons"] == ""
 
-    other_scale = spots[study.other_scale.pk]
+    other_scale = spots[pseudonyms.photo(study.other_scale.pk)]
     assert other_scale["comparable"] is False and other_scale["not_comparable_reasons"] == "scale"
     assert other_scale["beyond_noise"] is None and other_scale["value"] is not None
 
-    loner = spots[study.without_course.pk]
+    loner = spots[pseudonyms.photo(study.without_course.pk)]
     assert loner["course_template"] is None and loner["days_from_course_start"] is None
 
 
@@ -161,14 +162,16 @@ def test_no_identity_no_date_and_no_other_clinic_in_json_or_csv(api_as, research
         identity.given_name, identity.family_name, identity.email, identity.phone,
         identity.date_of_birth.isoformat(), identity.date_of_birth.strftime("%d.%m.%Y"),
         study.baseline.taken_at.date().isoformat(), study.follow_up.taken_at.date().isoformat(),
-        "B-SECRET", study.baseline.sha256, study.baseline.file_name,
+        "B-SECRET", study.baseline.sha256, study.baseline.file_name, study.patient.code,
     ]  # fmt: skip
     for response in (api.get("/study/outcomes", {"limit": 500}), api.get("/study/outcomes.csv")):
         text = response.content.decode()
-        assert response.status_code == 200 and study.patient.code in text
+        pseudonym = for_clinic(study.patient.clinic_id).patient(study.patient.pk)
+        assert response.status_code == 200 and pseudonym in text
         assert [secret for secret in secrets if secret in text] == []
         assert re.search(r"\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{4}", text) is None  # no date at all
-    assert study.foreign.pk not in {row["photo_id"] for row in _all_rows(api)}
+    foreign = for_clinic(study.foreign.patient.clinic_id)
+    assert foreign.photo(study.foreign.pk) not in {row["photo"] for row in _all_rows(api)}
 
 
 def test_the_csv_has_a_header_and_the_json_rows_which_are_paged_like_every_list(api_as, researcher, study):
@@ -184,21 +187,22 @@ def test_the_csv_has_a_header_and_the_json_rows_which_are_paged_like_every_list(
     assert lines == [[_csv_text(row[column]) for column in header] for row in rows]
     assert "mm²" in response.content.decode("utf-8")
 
-    assert rows[14]["photo_id"] != rows[18]["photo_id"]  # a page across two photos
+    assert rows[14]["photo"] != rows[18]["photo"]  # a page across two photos
     page = api.get("/study/outcomes", {"limit": 5, "offset": 14}).json()
     assert page["count"] == len(rows) and page["items"] == rows[14:19]
     assert api.get("/study/outcomes").json()["items"] == rows[:50]
 
 
-def test_filters_by_course_template_view_region_and_metric(api_as, clinician, study):
-    api = api_as(clinician)  # clinicians may read study data too
+def test_filters_by_course_template_view_region_and_metric(api_as, researcher, study):
+    api = api_as(researcher)
+    pseudonyms = for_clinic(study.patient.clinic_id)
     everything = _all_rows(api)
     in_course = _all_rows(api, course_template=study.template.pk)
     assert in_course == [row for row in everything if row["course_template_id"] == study.template.pk]
-    assert {row["photo_id"] for row in in_course} == {
-        study.baseline.pk,
-        study.follow_up.pk,
-        study.other_scale.pk,
+    assert {row["photo"] for row in in_course} == {
+        pseudonyms.photo(study.baseline.pk),
+        pseudonyms.photo(study.follow_up.pk),
+        pseudonyms.photo(study.other_scale.pk),
     }
     other_template = factories.CourseTemplateFactory(clinic=study.template.clinic)
     assert _all_rows(api, course_template=other_template.pk) == []
@@ -211,11 +215,13 @@ def test_filters_by_course_template_view_region_and_metric(api_as, clinician, st
     assert len(csv_spots.splitlines()) == 1 + len(spots)
 
 
-def test_assistants_get_403(api_as, assistant):
-    api = api_as(assistant)
-    for path in ("/study/outcomes", "/study/outcomes.csv"):
-        response = api.get(path)
-        assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
+def test_clinical_staff_get_403(api_as, assistant, clinician, clinic_admin):
+    """Staff know patients by name and code: with the study rows too they could link pseudonyms back."""
+    for user in (assistant, clinician, clinic_admin):
+        api = api_as(user)
+        for path in ("/study/outcomes", "/study/outcomes.csv"):
+            response = api.get(path)
+            assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
 
 
 def test_the_schema_documents_both_formats():

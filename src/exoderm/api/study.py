@@ -1,9 +1,10 @@
 """Pseudonymised study data for researchers (/api/v1/study).
 
-Roles with ``VIEW_STUDY_DATA`` (researchers, clinicians, clinic admins) read their own clinic's
-measured outcomes: one row per patient code, analysed photo, region and metric, with the
-comparison against the baseline photo. Rows carry no names, contact data or dates (times are days
-from the baseline photo and from the course's first session); see ``exoderm.evidence.selectors``.
+Researchers (``VIEW_STUDY_DATA``) read their own clinic's measured outcomes of the patients with
+research consent in force: one row per study pseudonym, analysed photo, region and metric, with the
+comparison against the baseline photo. Rows carry no names, contact data, dates, patient codes or
+ids that staff see (times are days from the baseline photo and from the course's first session);
+see ``exoderm.evidence.selectors``.
 The same rows come as JSON pages (``/outcomes``) or as one CSV file (``/outcomes.csv``).
 
 No ``from __future__ import annotations``: ninja evaluates the annotations of paginated handlers.
@@ -37,7 +38,11 @@ class OutcomeFilter(Schema):
 
 
 class OutcomeOut(Schema):
-    pseudonym: str = Field(description="the patient's pseudonymous code")
+    pseudonym: str = Field(
+        description="the patient's study pseudonym: a keyed hash under the clinic's secret, stable across "
+        "exports, not the patient code",
+        examples=["S-K7QX2M4PLR9A"],
+    )
     age_band: str | None = Field(description="age in years at the baseline photo, in ten-year bands")
     fitzpatrick: int = Field(description="Fitzpatrick skin type, 1 to 6")
     glogau: int = Field(description="Glogau photoaging class, 1 to 4")
@@ -51,11 +56,11 @@ class OutcomeOut(Schema):
     session_number: int | None
     weeks_after_session: int | None = Field(description="for a follow-up visit")
     timepoint: str = Field(description="baseline, session, follow_up or healing")
-    photo_id: int
+    photo: str = Field(description="the photo's study pseudonym (a keyed hash, not its id)")
     view: str = Field(description="front, left_45, right_45 or close_up")
     area: str = Field(description="the area of a close-up, else empty")
-    baseline_photo_id: int = Field(
-        description="the photo this one is compared with (its own id for the baseline photo)"
+    baseline_photo: str = Field(
+        description="the pseudonym of the photo this one is compared with (its own for the baseline photo)"
     )
     days_from_baseline: float = Field(description="days after the baseline photo was taken")
     engine_version: str
@@ -89,8 +94,9 @@ def _rows(request: HttpRequest, filters: OutcomeFilter) -> Outcomes:
 @router.get("/outcomes", response={200: list[OutcomeOut], 403: Problem}, summary="Study outcomes")
 @paginate(Page)
 def outcomes(request: HttpRequest, filters: Query[OutcomeFilter]) -> Any:
-    """The clinic's measured outcomes, pseudonymised: one row per patient code, analysed photo (by
-    the current engine version, not in the trash), region and metric, with the change from the
+    """The clinic's measured outcomes of patients with research consent in force, pseudonymised: one
+    row per study pseudonym, analysed photo (by the current engine version, not in the trash), region
+    and metric, with the change from the
     baseline photo of the same view (and area) and its noise. Unusable and not comparable photos
     are included and flagged. The same rows as CSV: ``/study/outcomes.csv``."""
     return _rows(request, filters)

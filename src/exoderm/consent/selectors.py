@@ -77,11 +77,19 @@ def current_versions(*, clinic_id: int) -> dict[str, int]:
     return {row["kind"]: row["v"] for row in rows}
 
 
+def consenting_patient_ids(
+    *, clinic_id: int, kind: str, at: dt.datetime
+) -> QuerySet[ConsentRecord, Any]:
+    """The ids (``patient_id`` values, for a subquery) of the clinic's patients who hold a consent
+    of the current version of ``kind`` at ``at``: signed by then and not withdrawn by then."""
+    version = current_versions(clinic_id=clinic_id).get(kind)
+    if version is None:
+        return ConsentRecord.objects.none().values("patient_id")
+    records = ConsentRecord.objects.filter(template__clinic_id=clinic_id)
+    return _in_force(records, kind=kind, version=version, at=at).values("patient_id")
+
+
 def holders_of_current(*, clinic_id: int, kind: str, at: dt.datetime) -> int:
     """How many patients hold a consent of the current version of ``kind`` at ``at``: the
     patients a new version asks to sign again."""
-    version = current_versions(clinic_id=clinic_id).get(kind)
-    if version is None:
-        return 0
-    records = ConsentRecord.objects.filter(template__clinic_id=clinic_id)
-    return _in_force(records, kind=kind, version=version, at=at).values("patient_id").distinct().count()
+    return consenting_patient_ids(clinic_id=clinic_id, kind=kind, at=at).distinct().count()

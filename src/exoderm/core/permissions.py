@@ -38,7 +38,9 @@ ALLOWED: dict[Action, set[str]] = {
     Action.HANDLE_STOCK: _CLINICAL_STAFF,
     Action.RELEASE_LOT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
     Action.MANAGE_CLINIC: {Role.CLINIC_ADMIN},
-    Action.VIEW_STUDY_DATA: {Role.RESEARCHER, Role.CLINICIAN, Role.CLINIC_ADMIN},
+    # Only a role that sees no identified record: staff who know patients by name and code must not
+    # hold the pseudonymised rows too, or the pseudonyms would be linked back to them.
+    Action.VIEW_STUDY_DATA: {Role.RESEARCHER},
     # Removing health data from the record is a clinical decision, like releasing a lot: assistants
     # take photos but do not remove them; researchers never see identified photos at all.
     Action.DELETE_PHOTO: {Role.CLINICIAN, Role.CLINIC_ADMIN},

@@ -4,11 +4,16 @@ Read-only, built from what the photo selectors already serve: the stored analyse
 engine version and their comparison with the baseline photo of the same view (and area), exactly
 as the compare page shows it. No image is opened and no metric is measured again.
 
-Pseudonymised, not anonymised: a row names the patient by the record's pseudonymous code and
-never carries names, contact data or dates. Times are days relative to the series' baseline photo
-and to the course's first session; the date of birth is read only to give a ten-year age band at
-the baseline photo. The clinic keeps the key (code to identity), so callers check
-``Action.VIEW_STUDY_DATA`` and every read is of the caller's own clinic.
+Only patients who hold a research consent in force (the current version, signed and not
+withdrawn, :func:`exoderm.consent.selectors.consenting_patient_ids`) appear; a withdrawal takes their
+rows out of every later read.
+
+Pseudonymised, not anonymised: a row names the patient and its photos by keyed hashes under the
+clinic's secret (:mod:`exoderm.evidence.pseudonyms`), never by the patient code or the ids staff see,
+and never carries names, contact data or dates. Times are days relative to the series' baseline
+photo and to the course's first session; the date of birth is read only to give a ten-year age band
+at the baseline photo. The clinic keeps the key, so callers check ``Action.VIEW_STUDY_DATA`` (a role
+that sees no identified record) and every read is of the caller's own clinic.
 
 Photos in the trash are left out (the default managers hide them), and so are photos without an
 analysis by the current engine version yet (queued, failed, or waiting for ``reanalyze`` after an
@@ -32,9 +37,12 @@ from typing import TYPE_CHECKING, overload
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from exoderm.consent.models import ConsentKind
+from exoderm.consent.selectors import consenting_patient_ids
 from exoderm.core.access import in_clinic
 from exoderm.core.spreadsheet import csv_text
 from exoderm.courses.models import Course
+from exoderm.evidence.pseudonyms import Pseudonymizer, for_clinic
 from exoderm.patients.models import PatientIdentity
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Analysis, Photo, Timepoint
@@ -94,10 +102,10 @@ class OutcomeRow:
     session_number: int | None
     weeks_after_session: int | None
     timepoint: str
-    photo_id: int
+    photo: str
     view: str
     area: str
-    baseline_photo_id: int
+    baseline_photo: str
     days_from_baseline: float
     engine_version: str
     usable: bool
@@ -126,6 +134,7 @@ class _PhotoPart:
     course: Course | None
     age_band: str | None
     keys: list[tuple[str, str]]
+    pseudonyms: Pseudonymizer
 
 
 class Outcomes(Sequence[OutcomeRow]):
@@ -172,9 +181,11 @@ def outcome_rows(
     region: str = "",
     metric: str = "",
 ) -> Outcomes:
-    """The clinic's outcomes in a stable order (patient code, view, area, time taken, photo,
-    region, metric as in the spec), optionally of one course template, view, region or metric."""
+    """The outcomes of the clinic's patients with research consent, in a stable order (pseudonym,
+    view, area, time taken, photo, region, metric as in the spec), optionally of one course template,
+    view, region or metric."""
     photos = _analysed_photos(clinic, view)
+    pseudonyms = for_clinic(clinic.pk)
     courses = _courses_by_patient(clinic)
     # only the birth date leaves the identity table, and only as an age band
     births = dict(in_clinic(PatientIdentity, clinic).values_list("patient_id", "date_of_birth"))
@@ -195,20 +206,24 @@ def outcome_rows(
                 continue
             keys = _keys_of(_analysis_of(photo), region=region, metric=metric)
             if keys:
-                parts.append(_PhotoPart(photo, baseline, course, age_band, keys))
+                parts.append(_PhotoPart(photo, baseline, course, age_band, keys, pseudonyms))
+    # in pseudonym order: the patient code's order would hint at the codes
+    parts.sort(key=lambda part: pseudonyms.patient(part.photo.patient_id))
     return Outcomes(parts)
 
 
 def _analysed_photos(clinic: Clinic, view: str) -> list[Photo]:
-    """The clinic's live photos that have an analysis by the current engine version (prefetched as
-    ``current_analyses``, which the photo selectors read)."""
+    """The live photos of the clinic's patients with research consent in force that have an
+    analysis by the current engine version (prefetched as ``current_analyses``, which the photo
+    selectors read)."""
     current = Analysis.objects.filter(engine_version=current_version())
+    consenting = consenting_patient_ids(clinic_id=clinic.pk, kind=ConsentKind.RESEARCH, at=timezone.now())
     photos = (
         in_clinic(Photo, clinic)
-        .filter(analyses__engine_version=current_version())
+        .filter(analyses__engine_version=current_version(), patient_id__in=consenting)
         .select_related("patient__clinic", "visit__course__template")
         .prefetch_related(Prefetch("analyses", queryset=current, to_attr="current_analyses"))
-        .order_by("patient__code", "view", "area", "taken_at", "id")
+        .order_by("patient_id", "view", "area", "taken_at", "id")
     )
     return list(photos.filter(view=view) if view else photos)
 
@@ -286,7 +301,7 @@ def _rows_of(part: _PhotoPart) -> list[OutcomeRow]:
         change = changes.get((region, key))
         rows.append(
             OutcomeRow(
-                pseudonym=photo.patient.code,
+                pseudonym=part.pseudonyms.patient(photo.patient_id),
                 age_band=part.age_band,
                 fitzpatrick=photo.patient.fitzpatrick,
                 glogau=photo.patient.glogau,
@@ -297,10 +312,10 @@ def _rows_of(part: _PhotoPart) -> list[OutcomeRow]:
                 session_number=None if visit is None else visit.session_number,
                 weeks_after_session=None if visit is None else visit.weeks_after_session,
                 timepoint=photo.timepoint,
-                photo_id=photo.pk,
+                photo=part.pseudonyms.photo(photo.pk),
                 view=photo.view,
                 area=photo.area,
-                baseline_photo_id=baseline.pk,
+                baseline_photo=part.pseudonyms.photo(baseline.pk),
                 days_from_baseline=_days(photo.taken_at, baseline.taken_at),
                 engine_version=analysis.engine_version,
                 usable=analysis.usable,
