@@ -10,7 +10,7 @@ POSTGRES_SUITES := tests/domain tests/api tests/photos
 # Suites that depend on the date and the clinic's wall clock run again at awkward instants.
 CLOCK_SUITES := tests/domain tests/api tests/web
 
-.PHONY: demo test uv chromium faketime lint bench
+.PHONY: demo test uv chromium faketime lint bench screenshots
 
 uv:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -49,3 +49,8 @@ lint: uv
 
 bench: uv
 	$(RUN) python -m bench.recall
+
+# The browser tests leave their screenshots in build/screenshots/; this publishes the last run's.
+screenshots:
+	@test -d build/screenshots || { echo "No screenshots yet: run make test first" >&2; exit 1; }
+	mkdir -p docs/screenshots && cp build/screenshots/*.png docs/screenshots/

@@ -1,5 +1,8 @@
 """What the browser tests share: Debian's Chromium, the guard against other hosts and CSP
-violations (the ``browser_page`` fixture in tests/conftest.py), and screenshots for docs/screenshots/."""
+violations (the ``browser_page`` fixture in tests/conftest.py), and screenshots.
+
+Screenshots go to build/screenshots/ (untracked): a test run changes nothing in the work tree;
+``make screenshots`` copies them into docs/screenshots/ for the README."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 CSP_LISTENER = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation',
