@@ -2,7 +2,7 @@
 
 Every page is watched (``browser_page``, tests/conftest.py): a request to another host fails the
 test (and is blocked), and so does any Content-Security-Policy violation. Screenshots of the pages
-land in docs/screenshots/.
+land in build/screenshots/ (make screenshots publishes them in docs/screenshots/).
 """
 
 from __future__ import annotations
