@@ -82,13 +82,13 @@ def last_treatment_day(patient: Patient) -> dt.date:
     was created when there was none (screening and consents are documentation too)."""
     tz = zoneinfo.ZoneInfo(patient.clinic.time_zone)
     moments = [
-        patient.created_at,
         TreatmentSession.objects.filter(patient=patient).aggregate(last=Max("performed_at"))["last"],
         Visit.objects.filter(course__patient=patient, status=VisitStatus.DONE).aggregate(
             last=Max("planned_at")
         )["last"],
     ]
-    return max(moment for moment in moments if moment is not None).astimezone(tz).date()
+    treated = [moment for moment in moments if moment is not None]
+    return (max(treated) if treated else patient.created_at).astimezone(tz).date()
 
 
 def retention_end(patient: Patient) -> dt.date:
