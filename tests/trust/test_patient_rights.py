@@ -13,7 +13,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -294,7 +295,11 @@ def test_the_clinic_admin_reads_a_restricted_record_only_with_a_stored_reason(sc
     assert (access.user, access.reason) == (admin, "insurer asks for the treatment dates")
     assert api.get(url).json()["identity"]["family_name"] == "Größmann"
     archive = _archive(api.get(f"{url}/export"))
-    assert json.loads(archive.read("patient.json"))["record"]["restricted_at"]
+    exported = json.loads(archive.read("patient.json"))
+    assert exported["record"]["restricted_at"]
+    assert [read["reason"] for read in exported["restricted_reads"]] == [
+        "insurer asks for the treatment dates"
+    ]
     # another admin has no unlock of their own; an expired unlock reads nothing
     assert (
         api_as(factories.UserFactory(clinic=scene.patient.clinic, role="clinic_admin")).get(url).status_code
@@ -403,6 +408,46 @@ def test_housekeeping_erases_a_record_after_its_retention_and_keeps_one_within(c
         "1 further application was in a record erased for good"
         in client.get(f"/lots/{lot.pk}/affected/").content.decode()
     )
+
+
+def _refuse_deleting(patient) -> None:
+    """A database trigger that refuses to delete ``patient``'s row, as a reference the erasure does
+    not know about (another app's PROTECT foreign key, an append-only table) would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION keep_patient() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'still referenced'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER keep_patient BEFORE DELETE ON patients_patient FOR EACH ROW "
+                f"WHEN (OLD.id = {int(patient.pk)}) EXECUTE FUNCTION keep_patient()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER keep_patient BEFORE DELETE ON patients_patient "
+                f"WHEN OLD.id = {int(patient.pk)} BEGIN SELECT RAISE(ABORT, 'still referenced'); END"
+            )
+
+
+def test_a_record_that_cannot_be_erased_stays_restricted_whole_and_the_others_go(clinic, admin):
+    lot = factories.LotFactory(product__clinic=clinic)
+    blocked = _restricted_patient_treated(clinic, admin, years_ago=11, lot=lot)
+    erasable = _restricted_patient_treated(clinic, admin, years_ago=11, lot=lot)
+    _refuse_deleting(blocked)
+
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 record"):
+        call_command("records_housekeeping", stdout=io.StringIO(), stderr=err)
+    assert f"could not erase {blocked.code}" in err.getvalue()
+
+    assert not Patient.objects.filter(pk=erasable.pk).exists()
+    kept = Patient.objects.get(pk=blocked.pk)  # rolled back whole: nothing half erased
+    assert kept.restricted_at is not None
+    assert TreatmentSession.objects.filter(patient=kept).count() == 1
+    assert ConsentRecord.objects.filter(patient=kept).exists()
+    assert ErasedApplication.objects.count() == 1
+    assert ErasureRequest.objects.get(patient=kept).erased_at is None
 
 
 def test_housekeeping_runs_as_a_task_and_counts_a_later_treatment(clinic, admin):

@@ -4,7 +4,8 @@ The archive holds
 
 - ``patient.json``: machine-readable, one key per section of :data:`SECTIONS` (identity, record,
   screening, consents with the template texts signed, sessions with procedures, applications and
-  warnings, courses with visits, photos with their analyses, erasure requests);
+  warnings, courses with visits, photos with their analyses, erasure requests, and who read the
+  record while it was restricted, with the reason they gave);
 - ``patient.pdf``: the same, readable, in the patient's language (de or en);
 - ``photos/<id>.<ext>``: every stored photo file, byte for byte as kept (the stored file is the
   validated upload re-encoded without metadata; the upload itself is not kept);
@@ -38,7 +39,13 @@ from exoderm.consent.models import ConsentRecord
 from exoderm.core.access import NotFound
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Course
-from exoderm.patients.models import ErasureRequest, Patient, PatientIdentity, ScreeningAnswer
+from exoderm.patients.models import (
+    ErasureRequest,
+    Patient,
+    PatientIdentity,
+    RestrictedRecordAccess,
+    ScreeningAnswer,
+)
 from exoderm.photos import storage
 from exoderm.photos.models import Analysis, Photo
 from exoderm.treatments.models import TreatmentSession
@@ -265,6 +272,15 @@ def erasure_requests_section(patient: Patient) -> list[dict[str, Any]]:
     ]
 
 
+def restricted_reads_section(patient: Patient) -> list[dict[str, Any]]:
+    """Who read the record while it was restricted, when and why (the reasons they gave)."""
+    accesses = RestrictedRecordAccess.objects.filter(patient=patient).select_related("user")
+    return [
+        {"user": _user(access.user), "reason": access.reason, "at": access.granted_at}
+        for access in accesses.order_by("granted_at", "pk")
+    ]
+
+
 SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "identity": identity_section,
     "record": record_section,
@@ -274,6 +290,7 @@ SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "courses": courses_section,
     "photos": photos_section,
     "erasure_requests": erasure_requests_section,
+    "restricted_reads": restricted_reads_section,
 }
 """Every section of ``patient.json``, in order. One more section is one more entry."""
 
