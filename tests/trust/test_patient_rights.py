@@ -234,6 +234,8 @@ def test_only_a_clinic_admin_records_an_erasure_request(scene, api_as, assistant
     admin = factories.UserFactory(clinic=scene.patient.clinic, role="clinic_admin")
     refused = api_as(admin).post(f"/patients/{scene.patient.pk}/erasure", future)
     assert refused.status_code == 422 and "received_on" in json.dumps(refused.json())
+    refused = api_as(admin).post(f"/patients/{scene.patient.pk}/erasure", {**body, "note": "by\x00mail"})
+    assert refused.status_code == 422 and "note" in json.dumps(refused.json())
     assert Patient.objects.get(pk=scene.patient.pk).restricted_at is None
 
 
@@ -287,6 +289,8 @@ def test_the_clinic_admin_reads_a_restricted_record_only_with_a_stored_reason(sc
     assert api.get(url).status_code == 403
     assert api.get(f"{url}/export").status_code == 403
     assert api.post(f"{url}/unlock", {"reason": "  "}).status_code == 422
+    assert api.post(f"{url}/unlock", {"reason": "a\x00b"}).status_code == 422
+    assert api.post(f"{url}/unlock", {"reason": "x" * 501}).status_code == 422
     assert api_as(scene.clinician).post(f"{url}/unlock", {"reason": "curious"}).status_code == 403
 
     unlocked = api.post(f"{url}/unlock", {"reason": "insurer asks for the treatment dates"})

@@ -159,6 +159,8 @@ def request_erasure(
         }
     if len(note) > NOTE_MAX:
         errors["note"] = _("Keep the note under %(max)d characters.") % {"max": NOTE_MAX}
+    elif "\x00" in note:  # PostgreSQL stores no NUL character in text
+        errors["note"] = _("The text contains a NUL character.")
     if errors:
         raise ValidationError(errors)
 
@@ -201,6 +203,8 @@ def unlock(*, patient: Patient, by: User, reason: str) -> RestrictedRecordAccess
         raise ValidationError(
             {"reason": _("Keep the reason under %(max)d characters.") % {"max": REASON_MAX}}
         )
+    if "\x00" in reason:  # PostgreSQL stores no NUL character in text
+        raise ValidationError({"reason": _("The text contains a NUL character.")})
     now = timezone.now()
     access = RestrictedRecordAccess(
         patient=patient,
