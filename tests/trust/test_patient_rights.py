@@ -498,3 +498,39 @@ def test_withdrawn_photography_consent_refuses_new_photos(clinic, clinician):
         )
     assert refused.value.violations[0].rule == "consent-missing"
     assert not Photo.with_trashed.exists()
+
+
+# --- in a real browser --------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_records_an_erasure_request_and_reads_the_record_with_a_reason(
+    browser_page, browser_base_url
+):
+    clinic = factories.ClinicFactory()
+    admin = factories.UserFactory(clinic=clinic, role="clinic_admin")
+    patient = factories.PatientFactory(clinic=clinic, identity__family_name="Weiß")
+    factories.TreatmentSessionFactory(patient=patient)
+    page = browser_page
+    page.goto(f"{browser_base_url}/login/")
+    page.fill("#id_username", admin.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{browser_base_url}/")
+    page.goto(f"{browser_base_url}/patients/{patient.pk}/")
+    page.click("text=Erasure request…")
+    assert "Contact details: email, phone" in page.inner_text("#erasure-now")
+    assert str(erasure.retention_end(patient).year) in page.inner_text("#erasure-restricted")
+    page.check("input[name=erase_photos][value=no]")
+    page.click("text=Record the erasure request")
+    assert page.url.endswith("/patients/")
+    assert "Weiß" not in page.inner_text("main")
+
+    page.goto(f"{browser_base_url}/patients/{patient.pk}/")
+    assert page.url.endswith(f"/patients/{patient.pk}/unlock/")
+    page.fill("#id_reason", "the patient asks for a copy")
+    page.click("text=Read the record")
+    assert "the patient asks for a copy" in page.inner_text("#restricted-notice")
+    assert RestrictedRecordAccess.objects.get().reason == "the patient asks for a copy"
+    page.check_clean()
