@@ -161,6 +161,11 @@ PHOTO_MAX_UPLOAD_BYTES = envint("PHOTO_MAX_UPLOAD_BYTES", str(80 * 1024**2))
 PHOTO_ANALYSIS_LEASE_SECONDS = envint("PHOTO_ANALYSIS_LEASE_SECONDS", "600")
 # A deleted photo stays restorable in the trash this many days; photo_housekeeping then erases it.
 PHOTO_TRASH_DAYS = envint("PHOTO_TRASH_DAYS", "30")
+# Medical records are kept this many years after the last treatment (Germany: §630f (3) BGB);
+# a record restricted by an erasure request is erased for good by records_housekeeping after it.
+RECORD_RETENTION_YEARS = envint("RECORD_RETENTION_YEARS", "10")
+# How long a clinic admin may read a restricted record after giving a reason.
+RESTRICTED_ACCESS_MINUTES = envint("RESTRICTED_ACCESS_MINUTES", "15")
 
 # Security: strict CSP with nonces, secure cookies behind TLS in production.
 from django.utils.csp import CSP  # noqa: E402

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
@@ -25,8 +25,9 @@ from exoderm.core.permissions import Action
 from exoderm.courses import selectors as course_selectors
 from exoderm.courses import services as course_services
 from exoderm.courses.models import Course
-from exoderm.patients import selectors, services
-from exoderm.patients.models import Patient, ScreeningAnswer
+from exoderm.patients import erasure, selectors, services
+from exoderm.patients.export import export_patient
+from exoderm.patients.models import ErasureRequest, Patient, RestrictedRecordAccess, ScreeningAnswer
 
 router = Router(tags=["patients"])
 
@@ -197,6 +198,36 @@ class CourseOut(Schema):
         return list(obj.visits.all())
 
 
+class ErasureIn(Schema):
+    received_on: dt.date = Field(description="the day the clinic received the patient's request")
+    erase_photos: bool = Field(
+        description="erase every photo now (the clinic's choice); false keeps them with the restricted record"
+    )
+    note: str = Field(
+        "", description="how the request came in; no identifying details (max. 1000 characters)"
+    )
+
+
+class ErasureOut(Schema):
+    id: int
+    patient_code: str
+    received_on: dt.date
+    note: str
+    photos_erased: bool
+    retain_until: dt.date = Field(description="the record is restricted until this day, then erased for good")
+    recorded_at: dt.datetime
+
+
+class UnlockIn(Schema):
+    reason: str = Field(description="why the restricted record must be read (stored; max. 500 characters)")
+
+
+class UnlockOut(Schema):
+    patient_id: int
+    reason: str
+    expires_at: dt.datetime
+
+
 def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
     return selectors.patient_detail(clinic=user_clinic(request, action), patient_id=patient_id)
 
@@ -222,7 +253,60 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
 
 @router.get("/{patient_id}", response=PatientOut)
 def get_patient(request: HttpRequest, patient_id: int) -> Patient:
-    return _patient(request, patient_id, Action.VIEW_IDENTITY)
+    """One patient. A record restricted by an erasure request is a 404 for everyone but the clinic
+    admin, who gets 403 until they give a reason (``POST /patients/{id}/unlock``)."""
+    user = current_user(request, Action.VIEW_IDENTITY)
+    return selectors.readable_patient(clinic=user_clinic(request), patient_id=patient_id, user=user)
+
+
+_ZIP_RESPONSE = {
+    "description": "ZIP archive: patient.json, patient.pdf, photos/, README.txt with each file's sha256",
+    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.get(
+    "/{patient_id}/export",
+    response={200: None},
+    summary="Everything held about the patient (GDPR Art. 15/20)",
+    openapi_extra={"responses": {200: _ZIP_RESPONSE}},
+)
+def export(request: HttpRequest, patient_id: int) -> FileResponse:
+    """One ZIP archive of everything the clinic holds about the patient: a machine-readable
+    ``patient.json``, a readable ``patient.pdf`` in the patient's language, the photo files, and
+    ``README.txt`` listing every file with its SHA-256. Clinicians and clinic admins; a restricted
+    record only for the clinic admin after ``POST /patients/{id}/unlock``."""
+    user = current_user(request, Action.EXPORT_PATIENT)
+    patient = selectors.readable_patient(clinic=user_clinic(request), patient_id=patient_id, user=user)
+    response = FileResponse(
+        export_patient(patient=patient, by=user),
+        as_attachment=True,
+        filename=f"patient-{patient.code}.zip",
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "private, no-store"  # the whole record: never kept by a cache
+    return response
+
+
+@router.post("/{patient_id}/erasure", response={201: ErasureOut})
+def request_erasure(request: HttpRequest, patient_id: int, payload: ErasureIn) -> Any:
+    """Record the patient's erasure request (clinic admins): contact details, research use, planned
+    visits and (if chosen) photos go at once; the medical record is restricted until
+    ``retain_until`` (RECORD_RETENTION_YEARS after the last treatment) and then erased for good."""
+    user = current_user(request, Action.ERASE_PATIENT)
+    patient = _patient(request, patient_id)
+    request_record: ErasureRequest = erasure.request_erasure(patient=patient, by=user, **payload.dict())
+    return Status(201, request_record)
+
+
+@router.post("/{patient_id}/unlock", response={201: UnlockOut})
+def unlock(request: HttpRequest, patient_id: int, payload: UnlockIn) -> Any:
+    """Read a restricted record (clinic admins): the reason is stored, the record readable by this
+    admin for RESTRICTED_ACCESS_MINUTES (``GET /patients/{id}``, ``/export``)."""
+    user = current_user(request, Action.ERASE_PATIENT)
+    patient = selectors.restricted_record(clinic=user_clinic(request), patient_id=patient_id)
+    access: RestrictedRecordAccess = erasure.unlock(patient=patient, by=user, reason=payload.reason)
+    return Status(201, access)
 
 
 @router.patch("/{patient_id}", response=PatientOut)

@@ -29,6 +29,7 @@ from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
+from exoderm.patients.selectors import open_records
 from exoderm.photos import checks, selectors, services
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Photo, TrashReason
@@ -163,7 +164,7 @@ class CheckOut(Schema):
 
 
 def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
-    return get_in_clinic(Patient, user_clinic(request, action), patient_id)
+    return get_in_clinic(open_records(Patient.objects.all(), ""), user_clinic(request, action), patient_id)
 
 
 def _photo(request: HttpRequest, photo_id: int) -> Photo:
@@ -264,7 +265,11 @@ def list_photo_events(request: HttpRequest, patient: int) -> Any:
 def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
     """How many photos (of the clinic, or of one patient) the current engine version has analysed."""
     clinic = user_clinic(request, Action.VIEW_CLINICAL)
-    owner = get_in_clinic(Patient, clinic, patient) if patient is not None else None
+    owner = (
+        get_in_clinic(open_records(Patient.objects.all(), ""), clinic, patient)
+        if patient is not None
+        else None
+    )
     return selectors.analysis_progress(clinic=clinic, patient=owner)
 
 
@@ -329,7 +334,9 @@ def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
     from exoderm.photos.report import patient_report as build
 
     user = current_user(request, Action.VIEW_IDENTITY)
-    owner = get_in_clinic(Patient.objects.select_related("clinic", "identity"), user_clinic(request), patient)
+    owner = get_in_clinic(
+        open_records(Patient.objects.select_related("clinic", "identity"), ""), user_clinic(request), patient
+    )
     return pdf_response(build(patient=owner, by=user), filename=f"report-{owner.code}.pdf")
 
 

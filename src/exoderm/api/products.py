@@ -14,7 +14,7 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
@@ -236,11 +236,18 @@ class RecallRowOut(Schema):
     volume_ml: Decimal
     areas: list[str]
     applied_at: dt.datetime
+    restricted: bool = Field(
+        description="the record is restricted after an erasure request: no names or contact details; "
+        "ask the clinic admin"
+    )
 
 
 class RecallOut(Schema):
     lot: LotOut
     affected: list[RecallRowOut]
+    erased_applications: int = Field(
+        description="applications of the lot in records erased for good after their retention period"
+    )
 
 
 # --- products ---------------------------------------------------------------------------------
@@ -484,14 +491,22 @@ def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> 
     require(user, Action.VIEW_IDENTITY)
     services.recall_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
     lot = _recalled_lot(request, lot_id)
-    return {"lot": lot, "affected": recall.affected_by_lot(lot)}
+    return {
+        "lot": lot,
+        "affected": recall.affected_by_lot(lot),
+        "erased_applications": recall.erased_applications(lot),
+    }
 
 
 @router.get("/lots/{lot_id}/recall", response=RecallOut)
 def get_recall(request: HttpRequest, lot_id: int) -> Any:
     """The patients and sessions that received a recalled lot."""
     lot = _recalled_lot(request, lot_id)
-    return {"lot": lot, "affected": recall.affected_by_lot(lot)}
+    return {
+        "lot": lot,
+        "affected": recall.affected_by_lot(lot),
+        "erased_applications": recall.erased_applications(lot),
+    }
 
 
 @router.get(

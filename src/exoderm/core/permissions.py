@@ -25,6 +25,8 @@ class Action(enum.StrEnum):
     MANAGE_CLINIC = "manage_clinic"  # products, templates, users, settings
     VIEW_STUDY_DATA = "view_study_data"  # pseudonymised outcome rows (exoderm.evidence, /api/v1/study)
     DELETE_PHOTO = "delete_photo"  # move to the trash, restore, erase for good
+    EXPORT_PATIENT = "export_patient"  # the archive of everything held about a patient (GDPR Art. 15/20)
+    ERASE_PATIENT = "erase_patient"  # record an erasure request; read a restricted record with a reason
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -44,6 +46,10 @@ ALLOWED: dict[Action, set[str]] = {
     # Removing health data from the record is a clinical decision, like releasing a lot: assistants
     # take photos but do not remove them; researchers never see identified photos at all.
     Action.DELETE_PHOTO: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    # The archive holds the whole record with every photo: handed out by those who answer for the
+    # record, not by assistants.
+    Action.EXPORT_PATIENT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    Action.ERASE_PATIENT: {Role.CLINIC_ADMIN},
 }
 
 

@@ -14,7 +14,7 @@ from exoderm.clinics.models import Clinic, Role, User
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
 from exoderm.courses.models import CalendarFeed, Course, CourseTemplate, Visit, VisitStatus
 from exoderm.patients.models import Patient
-from exoderm.patients.selectors import clinic_today
+from exoderm.patients.selectors import clinic_today, open_records
 
 
 def course_templates(*, clinic: Clinic) -> QuerySet[CourseTemplate]:
@@ -34,7 +34,7 @@ def clinician_of(*, clinic: Clinic, user_id: Any) -> User:
 
 
 def _visits(clinic: Clinic) -> QuerySet[Visit]:
-    return in_clinic(Visit, clinic).select_related(
+    return open_records(in_clinic(Visit, clinic), "course__patient").select_related(
         "course__patient__clinic", "course__template", "course__clinician"
     )
 
@@ -50,7 +50,7 @@ def visits_of_patient(*, patient: Patient) -> QuerySet[Visit]:
 def courses_of(*, patient: Patient) -> QuerySet[Course]:
     """The patient's courses, newest first, each with its visits in time order (prefetched)."""
     return (
-        in_clinic(Course, patient.clinic)
+        open_records(in_clinic(Course, patient.clinic))
         .filter(patient=patient)
         .select_related("patient__clinic", "template", "clinician")
         .prefetch_related(Prefetch("visits", queryset=Visit.objects.order_by("planned_at", "pk")))
@@ -84,7 +84,7 @@ def planned_visits(*, clinic: Clinic, day: dt.date, days: int = 1) -> QuerySet[V
     """Planned visits on ``days`` calendar days of the clinic from ``day`` on, with patient and clinician."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=zoneinfo.ZoneInfo(clinic.time_zone))
     return (
-        in_clinic(Visit, clinic)
+        open_records(in_clinic(Visit, clinic), "course__patient")
         .filter(
             status=VisitStatus.PLANNED,
             planned_at__gte=start,
@@ -102,6 +102,7 @@ def calendar_visits(*, clinician: User, since: dt.datetime | None = None) -> Que
         Visit.objects.filter(
             course__clinician=clinician,
             course__patient__clinic=clinician.clinic,
+            course__patient__restricted_at__isnull=True,
             status=VisitStatus.PLANNED,
             planned_at__gte=since,
         )

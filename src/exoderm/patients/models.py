@@ -36,6 +36,9 @@ class Patient(models.Model):
     fitzpatrick = models.PositiveSmallIntegerField(_("Fitzpatrick skin type"), choices=Fitzpatrick.choices)
     glogau = models.PositiveSmallIntegerField(_("Glogau photoaging class"), choices=Glogau.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by an erasure request (exoderm.patients.erasure): the record is kept for its retention
+    # period but hidden from every list and readable only by the clinic admin with a reason.
+    restricted_at = models.DateTimeField(_("restricted since"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("patient")
@@ -99,3 +102,73 @@ class ScreeningAnswer(models.Model):
     def clean(self) -> None:
         if self.areas:
             validate_areas(self.areas)
+
+
+class ErasureRequest(models.Model):
+    """A patient's request to erase their data (GDPR Art. 17), as the clinic admin recorded it.
+
+    It outlives the record: once the record is erased for good ``patient`` is None and only the
+    pseudonymous code, the dates and the note prove that the request was honoured.
+    """
+
+    CLINIC_PATH = "clinic"
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.SET_NULL, null=True, blank=True, related_name="erasure_requests"
+    )
+    patient_code = models.CharField(_("pseudonymous code"), max_length=32)
+    received_on = models.DateField(_("request received on"))
+    note = models.CharField(_("note"), max_length=1000, blank=True)
+    photos_erased = models.BooleanField(_("photos erased at once"))
+    retain_until = models.DateField(_("record kept until"))
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    erased_at = models.DateTimeField(_("record erased for good at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("erasure request")
+        ordering = ["-recorded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"erasure request {self.patient_code} ({self.received_on})"
+
+
+class RestrictedRecordAccess(models.Model):
+    """A clinic admin's short-lived unlock of one restricted record, with the reason they gave."""
+
+    CLINIC_PATH = "patient__clinic"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="restricted_accesses")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("reason"), max_length=500)
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("access to a restricted record")
+        ordering = ["-granted_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "user", "-expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class ErasedApplication(models.Model):
+    """What is left of an exosome application when its record was erased for good: which lot and
+    vial, how much and on which day, and nothing about the patient. A recall still counts it."""
+
+    CLINIC_PATH = "lot__product__clinic"
+
+    lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, related_name="erased_applications")
+    vial = models.ForeignKey("products.Vial", on_delete=models.PROTECT, related_name="erased_applications")
+    volume_ml = models.DecimalField(_("volume (ml)"), max_digits=6, decimal_places=2)
+    applied_on = models.DateField(_("applied on"))
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("application in an erased record")
+        ordering = ["applied_on", "pk"]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id} vial {self.vial_id} on {self.applied_on} (record erased)"

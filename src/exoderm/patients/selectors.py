@@ -6,12 +6,27 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from exoderm.clinics.models import Clinic
-from exoderm.core.access import get_in_clinic, in_clinic
-from exoderm.patients.models import Patient, ScreeningAnswer
+from exoderm.clinics.models import Clinic, User
+from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.core.permissions import Action, can
+from exoderm.patients.models import Patient, RestrictedRecordAccess, ScreeningAnswer
+
+
+class RestrictedRecord(PermissionDenied):
+    """A clinic admin asked for a restricted record without a current reason to read it."""
+
+
+def open_records[M: Model](queryset: QuerySet[M], patient_path: str = "patient") -> QuerySet[M]:
+    """``queryset`` without the rows of restricted records (an erasure request was recorded):
+    those are hidden from every list, search and calendar. ``patient_path`` leads to the patient
+    ("" for a queryset of patients)."""
+    lookup = f"{patient_path}__restricted_at__isnull" if patient_path else "restricted_at__isnull"
+    return queryset.filter(**{lookup: True})
 
 
 def clinic_today(clinic: Clinic) -> dt.date:
@@ -25,7 +40,7 @@ def patients(*, clinic: Clinic, query: str = "") -> QuerySet[Patient]:
     ``query`` matches the code or the names case-insensitively; every word has to match
     somewhere, so "erika muster" finds Erika Mustermann.
     """
-    queryset = in_clinic(Patient, clinic).select_related("identity").order_by("code", "pk")
+    queryset = open_records(in_clinic(Patient, clinic), "").select_related("identity").order_by("code", "pk")
     for word in query.split():
         queryset = queryset.filter(
             Q(code__icontains=word)
@@ -36,8 +51,57 @@ def patients(*, clinic: Clinic, query: str = "") -> QuerySet[Patient]:
 
 
 def patient_detail(*, clinic: Clinic, patient_id: Any) -> Patient:
-    """One patient of ``clinic`` with the identity (``NotFound`` for another clinic's id)."""
-    return get_in_clinic(Patient.objects.select_related("identity", "clinic"), clinic, patient_id)
+    """One patient of ``clinic`` with the identity (``NotFound`` for another clinic's id and for a
+    restricted record: :func:`readable_patient` reaches those)."""
+    return get_in_clinic(
+        Patient.objects.filter(restricted_at__isnull=True).select_related("identity", "clinic"),
+        clinic,
+        patient_id,
+    )
+
+
+def live_access(
+    *, patient: Patient, user: User, now: dt.datetime | None = None
+) -> RestrictedRecordAccess | None:
+    """The ``user``'s unexpired unlock of the restricted ``patient``, if any."""
+    return (
+        RestrictedRecordAccess.objects.filter(
+            patient=patient, user=user, expires_at__gt=now or timezone.now()
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def restricted_record(*, clinic: Clinic, patient_id: Any) -> Patient:
+    """A restricted record of ``clinic`` by id, for the services that handle it (unlock, erasure);
+    reading it goes through :func:`restricted_patient`."""
+    records = Patient.objects.filter(restricted_at__isnull=False).select_related("identity", "clinic")
+    return get_in_clinic(records, clinic, patient_id)
+
+
+def restricted_patient(*, clinic: Clinic, patient_id: Any, user: User) -> Patient:
+    """A restricted record of ``clinic`` for a clinic admin (``RestrictedRecord`` without a
+    current unlock); anyone else gets ``NotFound``, as for an id that does not exist."""
+    patient = restricted_record(clinic=clinic, patient_id=patient_id)
+    if not can(user, Action.ERASE_PATIENT) or user.clinic_id != clinic.pk:
+        raise NotFound(
+            _("%(thing)s %(id)s not found.") % {"thing": Patient._meta.verbose_name, "id": patient_id}
+        )
+    if live_access(patient=patient, user=user) is None:
+        raise RestrictedRecord(
+            _("This record is restricted after an erasure request: give a reason to read it.")
+        )
+    return patient
+
+
+def readable_patient(*, clinic: Clinic, patient_id: Any, user: User) -> Patient:
+    """The patient as ``user`` may read it: an open record, or a restricted one for a clinic admin
+    who gave a reason within ``RESTRICTED_ACCESS_MINUTES``."""
+    try:
+        return patient_detail(clinic=clinic, patient_id=patient_id)
+    except NotFound:
+        return restricted_patient(clinic=clinic, patient_id=patient_id, user=user)
 
 
 def same_person(
@@ -46,7 +110,7 @@ def same_person(
     """The clinic's patients with these names (ignoring case) and this date of birth, by code:
     most likely the same person, recorded before."""
     born_that_day = (
-        in_clinic(Patient, clinic)
+        open_records(in_clinic(Patient, clinic), "")
         .select_related("identity")
         .filter(identity__date_of_birth=date_of_birth)
         .order_by("code", "pk")

@@ -15,6 +15,7 @@ from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
+from exoderm.patients.selectors import open_records
 from exoderm.photos import checks, selectors, services
 from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
 from exoderm.photos.models import AnalysisStatus, View
@@ -25,7 +26,9 @@ POLL_SECONDS = 2
 
 
 def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return get_in_clinic(Patient.objects.select_related("clinic", "identity"), clinic_of(request), patient_id)
+    return get_in_clinic(
+        open_records(Patient.objects.select_related("clinic", "identity"), ""), clinic_of(request), patient_id
+    )
 
 
 @page(Action.VIEW_CLINICAL)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, View
 
@@ -71,7 +72,7 @@ def photos_of(*, patient: Patient) -> QuerySet[Photo]:
 
 def photo_of(*, clinic: Clinic, photo_id: Any) -> Photo:
     """One photo of the clinic (``NotFound`` for another clinic's id)."""
-    return get_in_clinic(Photo.objects.select_related("patient"), clinic, photo_id)
+    return get_in_clinic(open_records(Photo.objects.select_related("patient")), clinic, photo_id)
 
 
 def trashed_photos_of(*, patient: Patient) -> QuerySet[Photo]:
@@ -92,7 +93,7 @@ def photo_events_of(*, patient: Patient) -> QuerySet[PhotoEvent]:
 
 def photo_with_trashed(*, clinic: Clinic, photo_id: Any, trashed_only: bool = False) -> Photo:
     """One photo of the clinic whether in the trash or not (for restoring and erasing only)."""
-    photos = Photo.with_trashed.select_related("patient", "patient__identity")
+    photos = open_records(Photo.with_trashed.select_related("patient", "patient__identity"))
     if trashed_only:
         photos = photos.filter(trashed_at__isnull=False)
     return get_in_clinic(photos, clinic, photo_id)

@@ -142,6 +142,19 @@ def refuse_unless_uploadable(
         patient=patient, view=view, timepoint=timepoint, area=area, visit=visit, session=session,
         mm_per_px=mm_per_px, taken_at=taken_at,
     )  # fmt: skip
+    if patient.restricted_at is not None:
+        raise RuleViolations(
+            [
+                Violation(
+                    rule="record-restricted",
+                    message=_(
+                        "The patient asked for their data to be erased: the record is restricted and "
+                        "no photos are taken any more."
+                    ),
+                    field="patient",
+                )
+            ]
+        )
     _consent_or_refuse(patient, timezone.now())
 
 
@@ -383,6 +396,26 @@ def erase_photo(*, photo: Photo, by: User) -> None:
     if photo.trashed_at is None:
         raise ValidationError({"photo": _("Only a photo in the trash can be erased.")})
     _purge(photo.pk, by=by, note=_("erased at once"))
+
+
+def erase_photos_of_patient(*, patient: Patient, by: User | None, note: str) -> int:
+    """Erase every photo of ``patient`` (live or in the trash) for good now: an erasure request, or
+    the end of the record's retention (``by`` None). Each goes the way of any erased photo: into
+    the trash with the reason ``erasure_request``, then analyses, row and, after the commit, the
+    file and its overlays. Returns how many were erased."""
+    erased = 0
+    for pk in list(Photo.with_trashed.filter(patient=patient).order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():
+            photo = Photo.with_trashed.select_for_update().get(pk=pk)
+            if photo.trashed_at is None:
+                photo.trashed_at, photo.trashed_by = timezone.now(), by
+                photo.trash_reason, photo.trash_note = TrashReason.ERASURE_REQUEST, note[:500]
+                photo.save(update_fields=["trashed_at", "trashed_by", "trash_reason", "trash_note"])
+                _event(
+                    photo, PhotoEvent.Kind.TRASHED, by=by, reason=TrashReason.ERASURE_REQUEST, note=note[:500]
+                )
+            erased += _purge(photo.pk, by=by, note=note[:500])
+    return erased
 
 
 def _purge(photo_id: int, *, by: User | None, note: str) -> bool:

@@ -77,13 +77,16 @@ def pdf_response(data: bytes, *, filename: str) -> HttpResponse:
 def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The patient's one-page PDF of measured changes."""
     from exoderm.patients.models import Patient
+    from exoderm.patients.selectors import open_records
     from exoderm.photos.report import patient_report as build
 
     user = request.user
     if not isinstance(user, User) or user.clinic is None:
         raise PermissionDenied
     try:
-        patient = get_in_clinic(Patient.objects.select_related("clinic", "identity"), user.clinic, patient_id)
+        patient = get_in_clinic(
+            open_records(Patient.objects.select_related("clinic", "identity"), ""), user.clinic, patient_id
+        )
     except NotFound:
         raise Http404 from None
     return pdf_response(build(patient=patient, by=user), filename=f"report-{patient.code}.pdf")

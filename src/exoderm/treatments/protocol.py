@@ -50,6 +50,7 @@ class Rule(enum.StrEnum):
     LOT_NOT_USABLE = "lot-not-usable"
     USE_WINDOW_EXCEEDED = "use-window-exceeded"
     CONSENT_MISSING = "consent-missing"
+    RECORD_RESTRICTED = "record-restricted"  # an erasure request restricted the record
     CONTRAINDICATION = "contraindication"
     DOSE_OUT_OF_RANGE = "dose-out-of-range"
 
@@ -300,7 +301,22 @@ def check_consent(patient: Patient, *, at: dt.datetime) -> list[Violation]:
 
     Sessions are checked at their time; enrolling in a course (``courses.services.enroll``) at
     the time of enrolment.
+
+    ``record-restricted``: a patient whose record an erasure request restricted is not treated
+    (nor booked) any more; the record only waits for the end of its retention period.
     """
+    if patient.restricted_at is not None:
+        return [
+            ProtocolViolation(
+                Rule.RECORD_RESTRICTED,
+                _(
+                    "The patient asked for their data to be erased: the record is restricted and "
+                    "no longer treated. Ask the clinic admin."
+                ),
+                "patient",
+                BLOCK,
+            )
+        ]
     if active_consent(patient=patient, kind=ConsentKind.TREATMENT, at=at) is not None:
         return []
     return [

@@ -2,6 +2,10 @@
 
 Read-only. Marking the lot recalled is :func:`exoderm.products.services.recall_lot`; callers
 check ``Action.VIEW_IDENTITY`` (the rows name patients).
+
+A recall must reach everyone, so a restricted record (after an erasure request) is still a row,
+with ``restricted`` set and no names or contact details: the clinic admin reads it with a reason.
+Applications in records erased for good are counted by :func:`erased_applications`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import astuple, dataclass, fields
 from decimal import Decimal
 
 from exoderm.core.spreadsheet import csv_text
+from exoderm.patients.models import ErasedApplication
 from exoderm.products.models import Lot
 from exoderm.treatments.models import ExosomeApplication
 
@@ -35,6 +40,7 @@ class RecallRow:
     volume_ml: Decimal
     areas: list[str]
     applied_at: dt.datetime
+    restricted: bool
 
 
 COLUMNS = [f.name for f in fields(RecallRow)]
@@ -58,7 +64,10 @@ _VALUES = {
     "volume_ml": "volume_ml",
     "areas": "areas",
     "applied_at": "applied_at",
+    "restricted_at": "session__patient__restricted_at",
 }
+
+_IDENTIFYING = ("given_name", "family_name", "date_of_birth", "email", "phone", "address")
 
 
 def affected_by_lot(lot: Lot) -> list[RecallRow]:
@@ -81,10 +90,18 @@ def affected_by_lot(lot: Lot) -> list[RecallRow]:
             row.pop("clinician_username"),
         )
         row["clinician"] = f"{first} {last}".strip() or username
+        row["restricted"] = row.pop("restricted_at") is not None
+        if row["restricted"]:
+            row.update(dict.fromkeys(_IDENTIFYING))
         for name in ("given_name", "family_name", "email", "phone", "address", "language"):
             row[name] = row[name] or ""
         result.append(RecallRow(**row))
     return result
+
+
+def erased_applications(lot: Lot) -> int:
+    """How many applications of ``lot`` were in records erased for good after their retention."""
+    return ErasedApplication.objects.filter(lot_id=lot.pk).count()
 
 
 def recall_csv(rows: list[RecallRow]) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, QuerySet
 
 from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.patients.selectors import open_records
 from exoderm.treatments.models import ProtocolWarning, TreatmentSession
 
 if TYPE_CHECKING:
@@ -30,8 +31,9 @@ def sessions_of_clinic(
     performed_from: dt.datetime | None = None,
     performed_until: dt.datetime | None = None,
 ) -> QuerySet[TreatmentSession]:
-    """The clinic's sessions, newest first, with their procedures, applications and warnings."""
-    queryset = in_clinic(TreatmentSession, clinic)
+    """The clinic's sessions, newest first, with their procedures, applications and warnings
+    (not those of restricted records)."""
+    queryset = open_records(in_clinic(TreatmentSession, clinic))
     if patient_id is not None:
         queryset = queryset.filter(patient_id=patient_id)
     if performed_from is not None:
@@ -43,13 +45,13 @@ def sessions_of_clinic(
 
 def session_detail(*, clinic: Clinic, pk: int) -> TreatmentSession:
     """One session of the clinic with everything recorded for it (``NotFound`` otherwise)."""
-    return get_in_clinic(_with_details(TreatmentSession.objects.all()), clinic, pk)
+    return get_in_clinic(_with_details(open_records(TreatmentSession.objects.all())), clinic, pk)
 
 
 def sessions_with_counts(*, clinic: Clinic) -> QuerySet[TreatmentSession]:
     """The clinic's sessions with patient and clinician and ``application_count`` annotated."""
     return (
-        in_clinic(TreatmentSession, clinic)
+        open_records(in_clinic(TreatmentSession, clinic))
         .select_related("patient", "clinician")
         .annotate(application_count=Count("applications", distinct=True))
     )
@@ -58,7 +60,7 @@ def sessions_with_counts(*, clinic: Clinic) -> QuerySet[TreatmentSession]:
 def recent_warnings(*, clinic: Clinic, now: dt.datetime) -> QuerySet[ProtocolWarning]:
     """Protocol warnings acknowledged in the last two weeks, newest first."""
     return (
-        in_clinic(ProtocolWarning, clinic)
+        open_records(in_clinic(ProtocolWarning, clinic), "session__patient")
         .filter(acknowledged_at__gte=now - dt.timedelta(days=WARNING_DAYS))
         .select_related("session__patient", "acknowledged_by")
         .order_by("-acknowledged_at", "-pk")

@@ -158,6 +158,33 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
+class ErasureRequestForm(forms.Form):
+    received_on = forms.DateField(label=_("Request received on"), widget=DateInput())
+    erase_photos = forms.TypedChoiceField(
+        label=_("Photos"),
+        choices=[
+            ("yes", _("Erase every photo now")),
+            ("no", _("Keep the photos with the restricted record (treatment documentation)")),
+        ],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label=_("Note (how the request came in; no identifying details)"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class UnlockForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why do you need to read this record?"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class ReceiveLotForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
     number = forms.CharField(label=_("Lot number"), max_length=64)

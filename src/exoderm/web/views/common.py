@@ -8,7 +8,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -16,7 +17,7 @@ from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound
 from exoderm.core.permissions import Action, require
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def page(action: Action | None = Action.VIEW_CLINICAL) -> Callable[[View], View]:
@@ -25,7 +26,7 @@ def page(action: Action | None = Action.VIEW_CLINICAL) -> Callable[[View], View]
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.user.is_superuser and not getattr(request.user, "clinic_id", None):
                 return redirect("admin:index")  # a superuser without a clinic runs the Django admin
             if action is None:

@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
-from exoderm.treatments.recall import affected_by_lot, recall_csv
+from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
     ProductForm,
@@ -255,7 +255,8 @@ def lot_affected(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="recall-{lot.number}.csv"'
         return response
     patients = len({row.patient_id for row in rows})
-    return render(request, "web/lots/affected.html", {"lot": lot, "rows": rows, "patient_count": patients})
+    context = {"lot": lot, "rows": rows, "patient_count": patients, "erased": erased_applications(lot)}
+    return render(request, "web/lots/affected.html", context)
 
 
 @page()

@@ -5,25 +5,33 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent.services import sign_consent, withdraw_consent
+from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem
-from exoderm.core.permissions import Action
+from exoderm.core.permissions import Action, can
 from exoderm.courses.selectors import visits_of_patient
-from exoderm.patients import selectors
+from exoderm.patients import erasure, selectors
+from exoderm.patients.export import export_patient, patient_data
 from exoderm.patients.models import Patient
 from exoderm.patients.services import create_patient, record_screening, update_patient
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
+    ErasureRequestForm,
     PatientForm,
     PatientIdentityForm,
     PatientSearchForm,
     ScreeningForm,
     SignConsentForm,
+    UnlockForm,
     now_local,
 )
 from exoderm.web.listing import listing
@@ -99,7 +107,10 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @page(Action.VIEW_IDENTITY)
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     clinic = clinic_of(request)
-    patient = selectors.patient_detail(clinic=clinic, patient_id=pk)
+    try:
+        patient = selectors.patient_detail(clinic=clinic, patient_id=pk)
+    except NotFound:
+        return restricted_detail(request, pk)
     screening = selectors.current_screening(patient=patient)
     visits = list(visits_of_patient(patient=patient))
     courses: dict[int, dict] = {}
@@ -189,3 +200,104 @@ def screening(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Screening recorded."))
             return redirect("patient", patient.pk)
     return render(request, "web/patients/screening.html", {"patient": patient, "form": form})
+
+
+def restricted_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A record restricted by an erasure request, read-only, for the clinic admin who gave a reason
+    (else the reason is asked for first); a 404 for everyone else, as for an unknown id."""
+    user = user_of(request)
+    if not can(user, Action.ERASE_PATIENT):
+        raise NotFound(_("patient %(id)s not found.") % {"id": pk})
+    patient = selectors.restricted_record(clinic=clinic_of(request), patient_id=pk)
+    access = selectors.live_access(patient=patient, user=user)
+    if access is None:
+        return redirect("patient-unlock", patient.pk)
+    context = {
+        "patient": patient,
+        "access": access,
+        "data": patient_data(patient, exported_at=timezone.now()),
+        "requests": list(patient.erasure_requests.all()),
+    }
+    return render(request, "web/patients/restricted.html", context)
+
+
+@page(Action.ERASE_PATIENT)
+def patient_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the clinic admin why they need to read a restricted record; the reason is stored."""
+    patient = selectors.restricted_record(clinic=clinic_of(request), patient_id=pk)
+    form = UnlockForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            erasure.unlock(patient=patient, by=user_of(request), reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            return redirect("patient", patient.pk)
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": _("Restricted record %(code)s") % {"code": patient.code},
+            "question": _(
+                "The patient asked for their data to be erased. The record is kept until its retention "
+                "period ends and may only be read for a reason, which is stored with your name."
+            ),
+            "form": form,
+            "button": _("Read the record"),
+            "button_class": "secondary",
+            "cancel_url": reverse("patients"),
+        },
+    )
+
+
+@page(Action.EXPORT_PATIENT)
+def patient_export(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Confirm, then download everything held about the patient as one ZIP archive."""
+    patient = selectors.readable_patient(clinic=clinic_of(request), patient_id=pk, user=user_of(request))
+    if request.method == "POST":
+        response = FileResponse(
+            export_patient(patient=patient, by=user_of(request)),
+            as_attachment=True,
+            filename=f"patient-{patient.code}.zip",
+            content_type="application/zip",
+        )
+        response["Cache-Control"] = "private, no-store"  # the whole record: never kept by a cache
+        return response
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": _("Export of %(code)s") % {"code": patient.code},
+            "question": _(
+                "The archive holds everything recorded about the patient: identity and contact details, "
+                "screening, consents, sessions, courses, photos and their analyses, as JSON and as a PDF in "
+                "the patient's language. Hand it only to the patient or to whom they name."
+            ),
+            "button": _("Download the archive"),
+            "button_class": "secondary",
+            "cancel_url": reverse("patient", args=[patient.pk]),
+        },
+    )
+
+
+@page(Action.ERASE_PATIENT)
+def patient_erasure(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an erasure request after showing exactly what goes now and what is restricted until when."""
+    patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
+    plan = erasure.erasure_plan(patient=patient)
+    form = ErasureRequestForm(
+        request.POST or None, initial={"received_on": selectors.clinic_today(clinic_of(request))}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            recorded = erasure.request_erasure(patient=patient, by=user_of(request), **form.cleaned_data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Erasure request recorded. The record of %(code)s is restricted until %(day)s.")
+                % {"code": patient.code, "day": date_format(recorded.retain_until, "SHORT_DATE_FORMAT")},
+            )
+            return redirect("patients")
+    return render(request, "web/patients/erasure.html", {"patient": patient, "plan": plan, "form": form})

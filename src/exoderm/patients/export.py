@@ -1,0 +1,510 @@
+"""Everything held about one patient as one ZIP archive (GDPR Art. 15 access, Art. 20 portability).
+
+The archive holds
+
+- ``patient.json``: machine-readable, one key per section of :data:`SECTIONS` (identity, record,
+  screening, consents with the template texts signed, sessions with procedures, applications and
+  warnings, courses with visits, photos with their analyses, erasure requests, and who read the
+  record while it was restricted, with the reason they gave);
+- ``patient.pdf``: the same, readable, in the patient's language (de or en);
+- ``photos/<id>.<ext>``: every stored photo file, byte for byte as kept (the stored file is the
+  validated upload re-encoded without metadata; the upload itself is not kept);
+- ``README.txt``: what the files are, each with its size and SHA-256.
+
+A section is one function ``(patient) -> JSON-able value``; adding one (e.g. the audit trail of
+who read the record) is one more entry in :data:`SECTIONS`. The archive is written to a temporary
+file, photos streamed in chunks, so a large record never lies in memory whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import zipfile
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from fpdf import FPDF
+
+from exoderm.clinics.models import User
+from exoderm.consent.models import ConsentRecord
+from exoderm.core.access import NotFound
+from exoderm.core.permissions import Action, require
+from exoderm.courses.models import Course
+from exoderm.patients.models import (
+    ErasureRequest,
+    Patient,
+    PatientIdentity,
+    RestrictedRecordAccess,
+    ScreeningAnswer,
+)
+from exoderm.photos import storage
+from exoderm.photos.models import Analysis, Photo
+from exoderm.treatments.models import TreatmentSession
+
+FORMAT_VERSION = 1
+CHUNK = 1024 * 1024
+
+
+def _user(user: User | None) -> str | None:
+    return user.display_name if user is not None else None
+
+
+def identity_section(patient: Patient) -> dict[str, Any] | None:
+    identity = PatientIdentity.objects.filter(patient=patient).first()
+    if identity is None:
+        return None
+    return {
+        "given_name": identity.given_name,
+        "family_name": identity.family_name,
+        "date_of_birth": identity.date_of_birth,
+        "email": identity.email,
+        "phone": identity.phone,
+        "address": identity.address,
+        "language": identity.language,
+    }
+
+
+def record_section(patient: Patient) -> dict[str, Any]:
+    return {
+        "id": patient.pk,
+        "code": patient.code,
+        "clinic": patient.clinic.name,
+        "fitzpatrick": patient.fitzpatrick,
+        "glogau": patient.glogau,
+        "created_at": patient.created_at,
+        "restricted_at": patient.restricted_at,
+    }
+
+
+def screening_section(patient: Patient) -> list[dict[str, Any]]:
+    answers = ScreeningAnswer.objects.filter(patient=patient).select_related("recorded_by")
+    return [
+        {
+            "item": answer.item,
+            "present": answer.present,
+            "areas": answer.areas,
+            "last_dose_on": answer.last_dose_on,
+            "note": answer.note,
+            "answered_on": answer.answered_on,
+            "recorded_by": _user(answer.recorded_by),
+            "recorded_at": answer.recorded_at,
+        }
+        for answer in answers.order_by("answered_on", "recorded_at", "pk")
+    ]
+
+
+def consents_section(patient: Patient) -> list[dict[str, Any]]:
+    records = ConsentRecord.objects.filter(patient=patient).select_related(
+        "template", "recorded_by", "withdrawn_by"
+    )
+    return [
+        {
+            "kind": record.template.kind,
+            "template_version": record.template.version,
+            "title_de": record.template.title_de,
+            "title_en": record.template.title_en,
+            "text_de": record.template.text_de,
+            "text_en": record.template.text_en,
+            "signed_at": record.signed_at,
+            "signed_by_name": record.signed_by_name,
+            "recorded_by": _user(record.recorded_by),
+            "withdrawn_at": record.withdrawn_at,
+            "withdrawn_by": _user(record.withdrawn_by),
+        }
+        for record in records.order_by("signed_at", "pk")
+    ]
+
+
+def sessions_section(patient: Patient) -> list[dict[str, Any]]:
+    sessions = (
+        TreatmentSession.objects.filter(patient=patient)
+        .select_related("clinician")
+        .prefetch_related(
+            "procedures", "applications__lot__product", "applications__vial", "warnings__acknowledged_by"
+        )
+        .order_by("performed_at", "pk")
+    )
+    return [
+        {
+            "id": session.pk,
+            "performed_at": session.performed_at,
+            "clinician": _user(session.clinician),
+            "notes": session.notes,
+            "procedures": [
+                {
+                    "kind": procedure.kind,
+                    "areas": procedure.areas,
+                    "started_at": procedure.started_at,
+                    "ended_at": procedure.ended_at,
+                    "device": procedure.device,
+                    "needle_depth_mm": procedure.needle_depth_mm,
+                    "laser_type": procedure.laser_type,
+                    "wavelength_nm": procedure.wavelength_nm,
+                    "pulse_energy_mj": procedure.pulse_energy_mj,
+                    "density_pct": procedure.density_pct,
+                    "passes": procedure.passes,
+                }
+                for procedure in session.procedures.all()
+            ],
+            "applications": [
+                {
+                    "product": application.lot.product.name,
+                    "lot_number": application.lot.number,
+                    "vial_serial": application.vial.serial,
+                    "volume_ml": application.volume_ml,
+                    "areas": application.areas,
+                    "applied_at": application.applied_at,
+                }
+                for application in session.applications.all()
+            ],
+            "warnings": [
+                {
+                    "rule": warning.rule,
+                    "message": warning.message,
+                    "acknowledged_by": _user(warning.acknowledged_by),
+                    "acknowledged_at": warning.acknowledged_at,
+                }
+                for warning in session.warnings.all()
+            ],
+        }
+        for session in sessions
+    ]
+
+
+def courses_section(patient: Patient) -> list[dict[str, Any]]:
+    courses = (
+        Course.objects.filter(patient=patient)
+        .select_related("template", "clinician")
+        .prefetch_related("visits")
+        .order_by("starts_at", "pk")
+    )
+    return [
+        {
+            "template": course.template.name,
+            "clinician": _user(course.clinician),
+            "starts_at": course.starts_at,
+            "visits": [
+                {
+                    "kind": visit.kind,
+                    "session_number": visit.session_number,
+                    "weeks_after_session": visit.weeks_after_session,
+                    "planned_at": visit.planned_at,
+                    "due_from": visit.due_from,
+                    "due_until": visit.due_until,
+                    "status": visit.status,
+                    "session_id": visit.session_id,
+                }
+                for visit in sorted(course.visits.all(), key=lambda visit: (visit.planned_at, visit.pk))
+            ],
+        }
+        for course in courses
+    ]
+
+
+def _photos(patient: Patient) -> list[Photo]:
+    """Every photo held, those in the trash (restorable until purged) included."""
+    photos = Photo.with_trashed.filter(patient=patient).select_related("uploaded_by")
+    return list(photos.order_by("taken_at", "pk"))
+
+
+def photo_archive_name(photo: Photo) -> str:
+    return f"photos/{photo.pk}{'.png' if photo.content_type == 'image/png' else '.jpg'}"
+
+
+def photos_section(patient: Patient) -> list[dict[str, Any]]:
+    photos = _photos(patient)
+    analyses: dict[int, list[Analysis]] = {}
+    for analysis in Analysis.with_trashed.filter(photo__in=photos).order_by("created_at", "pk"):
+        analyses.setdefault(analysis.photo_id, []).append(analysis)
+    return [
+        {
+            "id": photo.pk,
+            "file": photo_archive_name(photo),
+            "sha256": photo.sha256,
+            "content_type": photo.content_type,
+            "width": photo.width,
+            "height": photo.height,
+            "view": photo.view,
+            "area": photo.area,
+            "timepoint": photo.timepoint,
+            "taken_at": photo.taken_at,
+            "taken_at_source": photo.taken_at_source,
+            "mm_per_px": photo.mm_per_px,
+            "session_id": photo.session_id,
+            "uploaded_by": _user(photo.uploaded_by),
+            "uploaded_at": photo.uploaded_at,
+            "uploaded_format": photo.source_format,
+            "in_trash_since": photo.trashed_at,
+            "analyses": [
+                {
+                    "engine_version": analysis.engine_version,
+                    "roi": analysis.roi,
+                    "usable": analysis.usable,
+                    "created_at": analysis.created_at,
+                    "data": analysis.data,
+                }
+                for analysis in analyses.get(photo.pk, [])
+            ],
+        }
+        for photo in photos
+    ]
+
+
+def erasure_requests_section(patient: Patient) -> list[dict[str, Any]]:
+    requests = ErasureRequest.objects.filter(patient=patient).order_by("recorded_at", "pk")
+    return [
+        {
+            "received_on": request.received_on,
+            "photos_erased": request.photos_erased,
+            "retain_until": request.retain_until,
+            "recorded_at": request.recorded_at,
+        }
+        for request in requests
+    ]
+
+
+def restricted_reads_section(patient: Patient) -> list[dict[str, Any]]:
+    """Who read the record while it was restricted, when and why (the reasons they gave)."""
+    accesses = RestrictedRecordAccess.objects.filter(patient=patient).select_related("user")
+    return [
+        {"user": _user(access.user), "reason": access.reason, "at": access.granted_at}
+        for access in accesses.order_by("granted_at", "pk")
+    ]
+
+
+SECTIONS: dict[str, Callable[[Patient], Any]] = {
+    "identity": identity_section,
+    "record": record_section,
+    "screening": screening_section,
+    "consents": consents_section,
+    "sessions": sessions_section,
+    "courses": courses_section,
+    "photos": photos_section,
+    "erasure_requests": erasure_requests_section,
+    "restricted_reads": restricted_reads_section,
+}
+"""Every section of ``patient.json``, in order. One more section is one more entry."""
+
+
+def patient_data(patient: Patient, *, exported_at: dt.datetime) -> dict[str, Any]:
+    """``patient.json`` as Python values."""
+    data: dict[str, Any] = {"format_version": FORMAT_VERSION, "exported_at": exported_at}
+    for name, section in SECTIONS.items():
+        data[name] = section(patient)
+    return data
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    name: str
+    size: int
+    sha256: str
+
+
+def _add_bytes(archive: zipfile.ZipFile, name: str, data: bytes) -> ArchiveEntry:
+    archive.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return ArchiveEntry(name, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _add_file(archive: zipfile.ZipFile, name: str, chunks: Iterator[bytes]) -> ArchiveEntry:
+    """Copy a file into the archive chunk by chunk (photos are compressed already: stored)."""
+    digest, size = hashlib.sha256(), 0
+    with archive.open(zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6]), "w") as target:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            target.write(chunk)
+    return ArchiveEntry(name, size, digest.hexdigest())
+
+
+def _chunks(photo: Photo) -> Iterator[bytes]:
+    with storage.path_of(photo.file_name).open("rb") as source:
+        while chunk := source.read(CHUNK):
+            yield chunk
+
+
+def _readme(patient: Patient, entries: list[ArchiveEntry], *, exported_at: dt.datetime) -> bytes:
+    lines = [
+        f"exoderm export of patient {patient.code} ({patient.clinic.name}), {exported_at.isoformat()}",
+        "",
+        "patient.json  everything held about the patient, machine-readable (UTF-8 JSON)",
+        "patient.pdf   the same, readable",
+        "photos/       the stored photo files (validated, re-encoded without metadata at upload)",
+        "",
+        "size (bytes)  sha256  file",
+        *(f"{entry.size}  {entry.sha256}  {entry.name}" for entry in entries),
+        "",
+    ]
+    return "\n".join(lines).encode()
+
+
+def export_patient(*, patient: Patient, by: User) -> IO[bytes]:
+    """The archive of everything held about ``patient``, as an open temporary file at its start
+    (the caller streams and closes it; it disappears when closed)."""
+    require(by, Action.EXPORT_PATIENT)
+    if by.clinic_id != patient.clinic_id:
+        raise NotFound(
+            _("%(thing)s %(id)s not found.") % {"thing": Patient._meta.verbose_name, "id": patient.pk}
+        )
+    exported_at = timezone.now()
+    data = patient_data(patient, exported_at=exported_at)
+    target = tempfile.TemporaryFile()  # noqa: SIM115 -- handed to the caller, who streams and closes it
+    try:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+            entries = [
+                _add_bytes(
+                    archive,
+                    "patient.json",
+                    json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2).encode(),
+                ),
+                _add_bytes(archive, "patient.pdf", patient_pdf(patient, data)),
+            ]
+            for photo in _photos(patient):
+                entries.append(_add_file(archive, photo_archive_name(photo), _chunks(photo)))
+            _add_bytes(archive, "README.txt", _readme(patient, entries, exported_at=exported_at))
+    except BaseException:
+        target.close()
+        raise
+    target.seek(0)
+    return target
+
+
+# --- the readable PDF ---------------------------------------------------------------------------
+
+
+def _latin1(text: object) -> str:
+    """The PDF core fonts speak Latin-1, umlauts and ß included: replace what lies beyond it."""
+    value = str(text)
+    for a, b in (("–", "-"), ("—", "-"), ("≥", ">="), ("≤", "<="), ("’", "'"), ("“", '"'), ("”", '"')):
+        value = value.replace(a, b)
+    return value.encode("latin-1", "replace").decode("latin-1")
+
+
+class _Document:
+    def __init__(self, language: str, tz: zoneinfo.ZoneInfo) -> None:
+        self.language, self.tz = language, tz
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_margins(15, 15, 15)
+        self.pdf.set_auto_page_break(True, margin=15)
+        self.pdf.add_page()
+        self.pdf.set_lang(language)
+
+    def when(self, value: object) -> str:
+        if isinstance(value, dt.datetime):
+            local = value.astimezone(self.tz)
+            return (
+                local.strftime("%d.%m.%Y %H:%M")
+                if self.language == "de"
+                else local.strftime("%Y-%m-%d %H:%M")
+            )
+        if isinstance(value, dt.date):
+            return value.strftime("%d.%m.%Y") if self.language == "de" else value.isoformat()
+        return "-" if value in (None, "") else str(value)
+
+    def heading(self, text: str, size: int = 13) -> None:
+        self.pdf.ln(2)
+        self.pdf.set_font("Helvetica", "B", size)
+        self.pdf.multi_cell(0, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font("Helvetica", "", 9)
+
+    def line(self, text: str) -> None:
+        self.pdf.multi_cell(0, 4.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+    def pairs(self, rows: list[tuple[str, object]]) -> None:
+        for label, value in rows:
+            self.line(f"{label}: {self.when(value)}")
+
+
+def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
+    """The readable copy of ``data`` (:func:`patient_data`) in the patient's language."""
+    identity = data["identity"]
+    language = identity["language"] if identity and identity["language"] in ("de", "en") else "en"
+    with translation.override(language):
+        doc = _Document(language, zoneinfo.ZoneInfo(patient.clinic.time_zone))
+        doc.pdf.set_title(_("Everything we hold about you"))
+        doc.heading(_("Everything we hold about you"), 17)
+        doc.line(
+            _("%(clinic)s, exported on %(date)s")
+            % {"clinic": patient.clinic.name, "date": doc.when(data["exported_at"])}
+        )
+        doc.heading(_("Identity"))
+        if identity:
+            doc.pairs(
+                [
+                    (_("Name"), f"{identity['given_name']} {identity['family_name']}"),
+                    (_("Date of birth"), identity["date_of_birth"]),
+                    (_("Email"), identity["email"]),
+                    (_("Phone"), identity["phone"]),
+                    (_("Address"), identity["address"]),
+                ]
+            )
+        record = data["record"]
+        doc.heading(_("Record"))
+        doc.pairs(
+            [
+                (_("Pseudonymous code"), record["code"]),
+                (_("Fitzpatrick skin type"), record["fitzpatrick"]),
+                (_("Glogau photoaging class"), record["glogau"]),
+                (_("Created"), record["created_at"]),
+            ]
+        )
+        doc.heading(_("Screening"))
+        for answer in data["screening"] or [{}]:
+            if answer:
+                present = _("yes") if answer["present"] else _("no")
+                doc.line(f"{doc.when(answer['answered_on'])}  {answer['item']}: {present} {answer['note']}")
+            else:
+                doc.line(_("None recorded."))
+        doc.heading(_("Consents"))
+        for consent in data["consents"]:
+            title = consent["title_de"] if language == "de" else consent["title_en"]
+            doc.heading(f"{title} (v{consent['template_version']})", 10)
+            doc.pairs(
+                [
+                    (_("Signed"), consent["signed_at"]),
+                    (_("Signed by"), consent["signed_by_name"]),
+                    (_("Withdrawn"), consent["withdrawn_at"]),
+                ]
+            )
+            doc.line(consent["text_de"] if language == "de" else consent["text_en"])
+        doc.heading(_("Treatment sessions"))
+        for session in data["sessions"]:
+            doc.heading(f"{doc.when(session['performed_at'])}  {session['clinician']}", 10)
+            for procedure in session["procedures"]:
+                doc.line(f"{procedure['kind']}: {', '.join(procedure['areas'])}")
+            for application in session["applications"]:
+                doc.line(
+                    _("%(product)s lot %(lot)s, %(volume)s ml on %(areas)s")
+                    % {
+                        "product": application["product"],
+                        "lot": application["lot_number"],
+                        "volume": application["volume_ml"],
+                        "areas": ", ".join(application["areas"]),
+                    }
+                )
+            for warning in session["warnings"]:
+                doc.line(f"! {warning['message']}")
+            if session["notes"]:
+                doc.line(session["notes"])
+        doc.heading(_("Courses and visits"))
+        for course in data["courses"]:
+            doc.heading(f"{course['template']} ({doc.when(course['starts_at'])})", 10)
+            for visit in course["visits"]:
+                doc.line(f"{doc.when(visit['planned_at'])}  {visit['kind']}  {visit['status']}")
+        doc.heading(_("Photos"))
+        for photo in data["photos"]:
+            doc.line(
+                f"{doc.when(photo['taken_at'])}  {photo['view']} {photo['area']}  {photo['file']}  "
+                + ngettext("%(count)d analysis", "%(count)d analyses", len(photo["analyses"]))
+                % {"count": len(photo["analyses"])}
+            )
+        return bytes(doc.pdf.output())
