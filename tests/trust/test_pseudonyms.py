@@ -121,3 +121,19 @@ def test_no_response_for_clinical_staff_contains_the_pseudonym(
             assert response.status_code == 200, where
             text = response.content.decode()
             assert pseudonym not in text and photo_pseudonym not in text and secret.hex() not in text
+
+
+def test_an_erasure_request_takes_the_patient_out_of_study_data_at_once(
+    api_as, researcher, clinic_admin, photographed
+):
+    from exoderm.patients.erasure import request_erasure
+
+    patient = photographed[0]
+    api = api_as(researcher)
+    assert _pseudonyms_in_study(api) == {for_clinic(patient.clinic_id).patient(patient.pk)}
+    request_erasure(
+        patient=patient, by=clinic_admin, received_on=timezone.localdate(), erase_photos=False
+    )  # the photos stay (restricted with the record), yet no study row shows them
+    assert patient.photos.exists()
+    assert _pseudonyms_in_study(api) == set()
+    assert api.get("/study/outcomes.csv").content.decode().count("\n") == 1  # the header alone

@@ -44,6 +44,7 @@ from exoderm.core.spreadsheet import csv_text
 from exoderm.courses.models import Course
 from exoderm.evidence.pseudonyms import Pseudonymizer, for_clinic
 from exoderm.patients.models import PatientIdentity
+from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Analysis, Photo, Timepoint
 from exoderm.photos.selectors import (
@@ -213,13 +214,13 @@ def outcome_rows(
 
 
 def _analysed_photos(clinic: Clinic, view: str) -> list[Photo]:
-    """The live photos of the clinic's patients with research consent in force that have an
-    analysis by the current engine version (prefetched as ``current_analyses``, which the photo
+    """The live photos of the clinic's patients with research consent in force (and no erasure
+    request: a restricted record is hidden from every list) that have an analysis by the current engine version (prefetched as ``current_analyses``, which the photo
     selectors read)."""
     current = Analysis.objects.filter(engine_version=current_version())
     consenting = consenting_patient_ids(clinic_id=clinic.pk, kind=ConsentKind.RESEARCH, at=timezone.now())
     photos = (
-        in_clinic(Photo, clinic)
+        open_records(in_clinic(Photo, clinic))
         .filter(analyses__engine_version=current_version(), patient_id__in=consenting)
         .select_related("patient__clinic", "visit__course__template")
         .prefetch_related(Prefetch("analyses", queryset=current, to_attr="current_analyses"))
