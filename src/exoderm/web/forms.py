@@ -20,6 +20,7 @@ from exoderm.patients.models import Fitzpatrick, Glogau
 from exoderm.patients.services import Answer
 from exoderm.photos.models import View
 from exoderm.products.models import Product, Source, StorageForm
+from exoderm.records.models import REASON_MAX_LENGTH
 
 # Django 6.1 labels the empty choice of a select "- Select an option -" (BLANK_CHOICE_LABEL), which
 # its German catalogue does not translate yet: named here, it goes into ours.
@@ -73,6 +74,20 @@ class PatientIdentityForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
     address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+
+
+def reason_field() -> forms.CharField:
+    """The reason a correction needs; kept with the old version of the record."""
+    return forms.CharField(
+        label=_("Reason for the correction"),
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept with the old version, which stays readable."),
+    )
+
+
+class PatientCorrectionForm(PatientIdentityForm):
+    reason = reason_field()
 
 
 class PatientForm(PatientIdentityForm):
