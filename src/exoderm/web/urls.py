@@ -27,6 +27,7 @@ urlpatterns = [
     path("sessions/lot-status/", sessions.lot_status, name="lot-status"),
     path("sessions/window/", sessions.window, name="window-hint"),
     path("sessions/<int:pk>/", sessions.session_detail, name="session"),
+    path("sessions/<int:pk>/correct/", sessions.session_correct, name="session-correct"),
     path("lots/", lots.lot_list, name="lots"),
     path("lots/receive/", lots.lot_receive, name="lot-receive"),
     path("lots/<int:pk>/", lots.lot_detail, name="lot"),

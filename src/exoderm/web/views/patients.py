@@ -20,8 +20,8 @@ from exoderm.patients.services import correct_patient, create_patient, record_sc
 from exoderm.records.selectors import revisions_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
-    PatientForm,
     PatientCorrectionForm,
+    PatientForm,
     PatientIdentityForm,
     PatientSearchForm,
     ScreeningForm,
@@ -97,7 +97,11 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Patient %(code)s changed.") % {"code": patient.code})
             return redirect("patient", patient.pk)
-    context = {"patient": patient, "form": form, "revisions": revisions_of(clinic=patient.clinic, obj=patient)}
+    context = {
+        "patient": patient,
+        "form": form,
+        "revisions": revisions_of(clinic=patient.clinic, obj=patient),
+    }
     return render(request, "web/patients/edit.html", context)
 
 
