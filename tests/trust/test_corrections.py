@@ -537,3 +537,65 @@ def test_the_patient_page_corrects_the_identity_with_a_reason(client, scene, ass
     assert client.post(url, {**data, "reason": "spelling"}).status_code == 302
     page = client.get(url).content.decode()
     assert "Corrected by" in page and "spelling" in page
+
+
+def test_the_lot_page_thaws_at_a_time_typed_after_the_fact(client, scene, assistant):
+    client.force_login(assistant)
+    vial = factories.VialFactory(lot=scene.lot)
+    url = reverse("vial-action", args=[scene.lot.pk, vial.pk, "thaw"])
+    assert 'name="at"' in client.get(reverse("lot", args=[scene.lot.pk])).content.decode()
+    future = wall(timezone.now() + dt.timedelta(hours=2), scene.clinic)
+    client.post(url, {"at": future})
+    vial.refresh_from_db()
+    assert vial.state == VialState.STORED
+    client.post(url, {"at": wall(scene.at + 5 * MIN, scene.clinic)})
+    vial.refresh_from_db()
+    assert (vial.state, vial.thawed_at) == (VialState.THAWED, scene.at + 5 * MIN)
+
+
+def test_the_charting_panel_thaws_at_a_typed_time(client, scene):
+    client.force_login(scene.clinician)
+    vial = factories.VialFactory(lot=scene.lot)
+    panel = client.get(reverse("lot-status"), {"applications-0-lot": scene.lot.pk}).content.decode()
+    assert 'hx-include="closest .thaw"' in panel and 'name="at"' in panel
+    url = reverse("vial-action", args=[scene.lot.pk, vial.pk, "thaw"])
+    answer = client.post(url, {"panel": "1", "at": "1999-01-01T10:00"})
+    assert "This time lies before" in answer.content.decode()
+    client.post(url, {"panel": "1", "at": wall(scene.at + 5 * MIN, scene.clinic)})
+    vial.refresh_from_db()
+    assert vial.thawed_at == scene.at + 5 * MIN
+
+
+@pytest.mark.parametrize("kind", ["screening", "consent", "lot"])
+def test_correction_pages_need_a_reason_and_show_the_history(kind, client, scene, assistant, researcher):
+    answer = ScreeningAnswer.objects.filter(patient=scene.patient, item="keloid").get()
+    if kind == "screening":
+        url = reverse("screening-correct", args=[scene.patient.pk, answer.pk])
+        data = {"present": "yes", "answered_on": answer.answered_on.isoformat(), "note": "new scar"}
+        link_page = reverse("patient", args=[scene.patient.pk])
+    elif kind == "consent":
+        url = reverse("consent-correct", args=[scene.patient.pk, scene.consent.pk])
+        # The page takes minutes: the minute after the template's publication is the first it allows.
+        signed_at = scene.consent.template.created_at + MIN
+        data = {"signed_by_name": "Erika Korrekt", "signed_at": wall(signed_at, scene.clinic)}
+        link_page = reverse("patient", args=[scene.patient.pk])
+    else:
+        url = reverse("lot-correct", args=[scene.lot.pk])
+        data = {
+            "number": "L-CORRECTED",
+            "expires_on": scene.lot.expires_on.isoformat(),
+            "received_at": wall(scene.lot.received_at, scene.clinic),
+        }
+        link_page = reverse("lot", args=[scene.lot.pk])
+    client.force_login(researcher)
+    assert client.get(url).status_code == 403
+    client.force_login(assistant)
+    assert url in client.get(link_page).content.decode()
+    assert client.post(url, data).status_code == 422
+    assert not Revision.objects.exists()
+    saved = client.post(url, {**data, "reason": "typed wrong at the desk"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    revision = Revision.objects.get()
+    assert revision.reason == "typed wrong at the desk"
+    page = client.get(url).content.decode()
+    assert "Corrected by" in page and "typed wrong at the desk" in page

@@ -324,3 +324,32 @@ class StudyOutcomesForm(forms.Form):
     def __init__(self, *args: Any, templates: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["course_template"].queryset = templates  # type: ignore[attr-defined]
+
+
+class ScreeningCorrectionForm(forms.Form):
+    """One recorded screening answer, corrected; the item stays."""
+
+    present = forms.TypedChoiceField(
+        label=_("Present"),
+        choices=[("no", _("no")), ("yes", _("yes"))],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    areas = AreasField(required=False, label=_("Areas (empty: everywhere)"))
+    last_dose_on = forms.DateField(label=_("Last dose on"), required=False, widget=DateInput())
+    note = forms.CharField(label=_("Note"), required=False, max_length=500)
+    answered_on = forms.DateField(label=_("Answered on"), widget=DateInput())
+    reason = reason_field()
+
+
+class ConsentCorrectionForm(forms.Form):
+    signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200)
+    signed_at = datetime_field(_("Signed at"))
+    reason = reason_field()
+
+
+class LotCorrectionForm(forms.Form):
+    number = forms.CharField(label=_("Lot number"), max_length=64)
+    expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
+    received_at = datetime_field(_("Received at"))
+    reason = reason_field()
