@@ -599,3 +599,55 @@ def test_correction_pages_need_a_reason_and_show_the_history(kind, client, scene
     assert revision.reason == "typed wrong at the desk"
     page = client.get(url).content.decode()
     assert "Corrected by" in page and "typed wrong at the desk" in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_charting_after_the_fact_in_the_browser(browser_page, live_server, clinic):
+    """A clinician charts a treatment afterwards: thaws the vial at the time it really happened
+    from the charting form, saves the session, then corrects it with a reason."""
+    page = browser_page
+    scene = factories.SessionScene(clinic)
+    stored = factories.VialFactory(lot=scene.lot, serial=50)
+    scene.vial.state = VialState.DISCARDED  # the scene's thawed vial is out of the way
+    scene.vial.save()
+    url = live_server.url
+    page.goto(url + "/login/")
+    page.fill("#id_username", scene.clinician.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+    page.goto(url + reverse("session-new") + f"?patient={scene.patient.pk}")
+    page.select_option("#id_applications-0-lot", str(scene.lot.pk))
+    thaw_at = page.locator(".lot-status .thaw input[name=at]")
+    thaw_at.wait_for()
+    thaw_at.fill(wall(scene.at + 5 * MIN, clinic))
+    page.locator(".lot-status .thaw button[hx-post]").click()
+    page.locator(".lot-status .countdown").first.wait_for()
+    stored.refresh_from_db()
+    assert (stored.state, stored.thawed_at) == (VialState.THAWED, scene.at + 5 * MIN)
+
+    page.fill("#id_performed_at", wall(scene.at, clinic))
+    page.select_option("#id_procedures-0-kind", "microneedling")
+    page.check("input[name=procedures-0-areas][value=face]")
+    page.fill("#id_procedures-0-started_at", wall(scene.at, clinic))
+    page.fill("#id_procedures-0-ended_at", wall(scene.at + 20 * MIN, clinic))
+    page.fill("#id_procedures-0-needle_depth_mm", "1.0")
+    page.fill("#id_procedures-0-passes", "3")
+    page.fill("#id_applications-0-volume_ml", "2.0")
+    page.check("input[name=applications-0-areas][value=face]")
+    page.fill("#id_applications-0-applied_at", wall(scene.at + 25 * MIN, clinic))
+    page.locator(".charting .actions button[type=submit]").click()
+    page.wait_for_url(f"{url}/sessions/*/")
+    session = scene.patient.sessions.get()
+    assert session.applications.get().vial_id == stored.pk
+
+    page.click(f"a[href='{reverse('session-correct', args=[session.pk])}']")
+    page.fill("#id_applications-0-volume_ml", "1.5")
+    page.fill("#id_reason", "1.5 ml were applied, not 2")
+    page.locator(".charting .actions button[type=submit]").click()
+    page.wait_for_url(url + reverse("session", args=[session.pk]))
+    assert "1.5 ml were applied, not 2" in page.locator(".revisions").inner_text()
+    assert session.applications.get().volume_ml == Decimal("1.50")
+    page.check_clean()
