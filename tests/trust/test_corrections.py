@@ -196,8 +196,10 @@ def test_a_correction_needs_a_reason_and_the_right_role(scene, clinic, assistant
         with pytest.raises(ValidationError) as error:
             correct(scene, session, reason=reason)
         assert "reason" in error.value.message_dict
-    with pytest.raises(ValidationError):
-        correct(scene, session, reason="x" * 2001)
+    for reason in ("x" * 2001, "typo\x00", "typo \ud800"):
+        with pytest.raises(ValidationError) as error:
+            correct(scene, session, reason=reason)
+        assert "reason" in error.value.message_dict
     for user in (assistant, clinic_admin):
         with pytest.raises(PermissionDenied):
             correct(scene, session, by=user)

@@ -26,6 +26,9 @@ def checked_reason(reason: object) -> str:
     text = reason.strip() if isinstance(reason, str) else ""
     if not text:
         raise ValidationError({"reason": _("Give the reason for the correction.")})
+    # A NUL byte cannot be stored in PostgreSQL's text, a lone surrogate cannot be encoded at all.
+    if "\x00" in text or any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+        raise ValidationError({"reason": _("The reason contains characters that are not text.")})
     if len(text) > REASON_MAX_LENGTH:
         raise ValidationError(
             {"reason": _("Give a reason of at most %(n)d characters.") % {"n": REASON_MAX_LENGTH}}
