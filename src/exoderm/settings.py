@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "exoderm.courses",
     "exoderm.photos",
     "exoderm.evidence",
+    "exoderm.records",
     "exoderm.web",
 ]
 

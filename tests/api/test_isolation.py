@@ -70,6 +70,7 @@ def clinic_b(db, other_clinic, settings, tmp_path):
     ids = {
         "patient_id": patient.pk,
         "consent_id": scene.consent.pk,
+        "answer_id": patient.screening_answers.first().pk,
         "product_id": lot.product_id,
         "lot_id": lot.pk,
         "vial_id": spare_vial.pk,
@@ -101,7 +102,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos"):
+    for label in ("consent", "products", "treatments", "courses", "photos", "records"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

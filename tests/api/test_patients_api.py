@@ -90,7 +90,7 @@ def test_absurd_birth_dates_are_422(api_as, assistant, patient):
     assert response.json()["errors"] == [
         {"field": "date_of_birth", "message": "The date of birth lies before 01 Jan 1900: check the year."}
     ]
-    patched = api.patch(f"/patients/{patient.pk}", {"date_of_birth": "1800-01-01"})
+    patched = api.patch(f"/patients/{patient.pk}", {"date_of_birth": "1800-01-01", "reason": "Typo"})
     assert patched.status_code == 422
     assert not Patient.objects.filter(identity__family_name="Mustermann").exists()
 
@@ -112,11 +112,11 @@ def test_the_same_person_twice_needs_allow_duplicate(api_as, assistant):
 
 def test_patch_updates_record_and_identity(api_as, assistant, patient):
     api = api_as(assistant)
-    response = api.patch(f"/patients/{patient.pk}", {"glogau": 4, "phone": "+49 1"})
+    response = api.patch(f"/patients/{patient.pk}", {"glogau": 4, "phone": "+49 1", "reason": "Typo"})
     assert response.status_code == 200, response.content
     assert response.json()["glogau"] == 4
     assert response.json()["identity"]["phone"] == "+49 1"
-    bad = api.patch(f"/patients/{patient.pk}", {"fitzpatrick": 0})
+    bad = api.patch(f"/patients/{patient.pk}", {"fitzpatrick": 0, "reason": "Typo"})
     assert bad.status_code == 422
 
 
@@ -241,7 +241,7 @@ def test_enroll_refuses_naive_start_and_non_clinicians(api_as, assistant, clinic
 
 ENDPOINTS = [
     ("get", "/patients/{patient}", None),
-    ("patch", "/patients/{patient}", {"glogau": 1}),
+    ("patch", "/patients/{patient}", {"glogau": 1, "reason": "Typo"}),
     ("get", "/patients/{patient}/screening", None),
     ("post", "/patients/{patient}/screening", {"answered_on": "2026-01-01", "answers": []}),
     ("get", "/patients/{patient}/consents", None),

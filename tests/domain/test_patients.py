@@ -67,12 +67,19 @@ def test_researcher_and_other_clinic_cannot_create(clinic, other_clinic, researc
 
 def test_update_changes_record_and_identity(clinic, assistant):
     patient = create(clinic, assistant)
-    services.update_patient(patient=patient, changes={"glogau": 3, "family_name": "Musterfrau"}, by=assistant)
+    services.correct_patient(
+        patient=patient,
+        changes={"glogau": 3, "family_name": "Musterfrau"},
+        reason="Typo at intake",
+        by=assistant,
+    )
     patient.refresh_from_db()
     assert patient.glogau == 3
     assert patient.identity.family_name == "Musterfrau"
     with pytest.raises(ValidationError) as error:
-        services.update_patient(patient=patient, changes={"clinic": 5, "fitzpatrick": 9}, by=assistant)
+        services.correct_patient(
+            patient=patient, changes={"clinic": 5, "fitzpatrick": 9}, reason="Typo at intake", by=assistant
+        )
     assert "clinic" in error.value.message_dict
 
 
@@ -155,7 +162,12 @@ def test_birth_dates_before_the_earliest_are_refused(clinic, assistant):
     assert not Patient.objects.exists()
     patient = create(clinic, assistant, date_of_birth=EARLIEST_BIRTH)
     with pytest.raises(ValidationError) as error:
-        services.update_patient(patient=patient, changes={"date_of_birth": dt.date(1800, 1, 1)}, by=assistant)
+        services.correct_patient(
+            patient=patient,
+            changes={"date_of_birth": dt.date(1800, 1, 1)},
+            reason="Typo at intake",
+            by=assistant,
+        )
     assert "date_of_birth" in error.value.message_dict
 
 

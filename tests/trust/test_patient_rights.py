@@ -534,3 +534,24 @@ def test_an_admin_records_an_erasure_request_and_reads_the_record_with_a_reason(
     assert "the patient asks for a copy" in page.inner_text("#restricted-notice")
     assert RestrictedRecordAccess.objects.get().reason == "the patient asks for a copy"
     page.check_clean()
+
+
+def test_corrections_keep_no_erased_contact_details_and_go_with_the_record(clinic, admin):
+    from exoderm.patients.services import correct_patient
+    from exoderm.records.models import Revision
+
+    patient = factories.PatientFactory(clinic=clinic, identity__email="old@example.org")
+    correct_patient(
+        patient=patient, changes={"email": "new@example.org", "glogau": 3}, reason="typo", by=admin
+    )
+    (revision,) = Revision.objects.filter(patient=patient)
+    assert revision.snapshot["email"] == "old@example.org" and "email" in revision.changes
+
+    erasure.request_erasure(patient=patient, by=admin, received_on=timezone.localdate(), erase_photos=True)
+    revision.refresh_from_db()
+    assert "old@example.org" not in json.dumps([revision.snapshot, revision.changes])
+    assert revision.changes == {"glogau": [2, 3]}  # the correction of the record itself stays
+
+    after_retention = erasure.retention_end(patient) + dt.timedelta(days=1)
+    assert erasure.erase_expired_records(today=after_retention).erased == [patient.code]
+    assert not Patient.objects.filter(pk=patient.pk).exists() and not Revision.objects.exists()

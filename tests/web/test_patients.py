@@ -279,7 +279,7 @@ def test_the_identity_is_changed_on_its_own_page_of_the_clinic_only(
     assert url in client.get(reverse("patient", args=[patient.pk])).content.decode()
     page = client.get(url).content.decode()
     assert 'value="Mustermann"' in page and 'value="1980-05-17"' in page
-    data = _new_patient(family_name="Musterfrau", phone="+49 30 7654321")
+    data = {**_new_patient(family_name="Musterfrau", phone="+49 30 7654321"), "reason": "Married name"}
     refused = client.post(url, {**data, "date_of_birth": "0001-01-01"})
     assert refused.status_code == 200 and "lies before" in refused.content.decode()
     response = client.post(url, data)

@@ -17,6 +17,7 @@ from ninja.pagination import paginate
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
 from exoderm.api.pagination import Page
+from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import Instant
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
@@ -28,6 +29,7 @@ from exoderm.courses.models import Course
 from exoderm.patients import erasure, selectors, services
 from exoderm.patients.export import export_patient
 from exoderm.patients.models import ErasureRequest, Patient, RestrictedRecordAccess, ScreeningAnswer
+from exoderm.records.selectors import revisions_of
 
 router = Router(tags=["patients"])
 
@@ -83,6 +85,7 @@ class PatientPatch(Schema):
     phone: str | None = None
     address: str | None = None
     language: str | None = None
+    reason: str = Field(description=REASON_DESCRIPTION)
 
 
 class ScreeningAnswerIn(Schema):
@@ -98,7 +101,23 @@ class ScreeningIn(Schema):
     answers: list[ScreeningAnswerIn]
 
 
+class ScreeningCorrectionIn(Schema):
+    present: bool
+    areas: list[str] = Field(default_factory=list)
+    last_dose_on: dt.date | None = None
+    note: str = ""
+    answered_on: dt.date
+    reason: str = Field(description=REASON_DESCRIPTION)
+
+
+class ConsentCorrectionIn(Schema):
+    signed_by_name: str
+    signed_at: Instant
+    reason: str = Field(description=REASON_DESCRIPTION)
+
+
 class ScreeningAnswerOut(Schema):
+    id: int
     item: str
     present: bool
     areas: list[str]
@@ -310,11 +329,22 @@ def unlock(request: HttpRequest, patient_id: int, payload: UnlockIn) -> Any:
 
 
 @router.patch("/{patient_id}", response=PatientOut)
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
+def correct_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
+    """Correct the record and identity; the old version stays readable under ``/revisions``."""
     user = current_user(request, Action.EDIT_PATIENT)
     patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
-    services.update_patient(patient=patient, changes=payload.dict(exclude_unset=True), by=user)
+    changes = payload.dict(exclude_unset=True)
+    reason = changes.pop("reason")
+    services.correct_patient(patient=patient, changes=changes, reason=reason, by=user)
     return _patient(request, patient_id, Action.VIEW_IDENTITY)
+
+
+@router.get("/{patient_id}/revisions", response=list[RevisionOut])
+@paginate(Page)
+def patient_revisions(request: HttpRequest, patient_id: int) -> Any:
+    """The corrections of the patient's record and identity, newest first, each with the old version."""
+    patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
+    return revisions_of(clinic=patient.clinic, obj=patient)
 
 
 @router.get("/{patient_id}/screening", response=list[ScreeningAnswerOut])
@@ -335,6 +365,24 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
         by=user,
     )
     return Status(201, _screening(patient))
+
+
+@router.patch("/{patient_id}/screening/{answer_id}", response=ScreeningAnswerOut)
+def correct_screening_answer(
+    request: HttpRequest, patient_id: int, answer_id: int, payload: ScreeningCorrectionIn
+) -> ScreeningAnswer:
+    """Correct one recorded answer (its id is in the screening list); the old one stays readable."""
+    user = current_user(request, Action.EDIT_PATIENT)
+    answer = selectors.screening_answer(patient=_patient(request, patient_id), answer_id=answer_id)
+    return services.correct_screening_answer(answer=answer, by=user, **payload.dict())
+
+
+@router.get("/{patient_id}/screening/{answer_id}/revisions", response=list[RevisionOut])
+@paginate(Page)
+def screening_answer_revisions(request: HttpRequest, patient_id: int, answer_id: int) -> Any:
+    patient = _patient(request, patient_id)
+    answer = selectors.screening_answer(patient=patient, answer_id=answer_id)
+    return revisions_of(clinic=patient.clinic, obj=answer)
 
 
 @router.get("/{patient_id}/consents", response=list[ConsentOut])
@@ -361,6 +409,26 @@ def withdraw_consent(
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
     consent_services.withdraw_consent(record=record, by=user, at=payload.withdrawn_at if payload else None)
     return consent_selectors.consent_of(patient=patient, consent_id=consent_id)
+
+
+@router.patch("/{patient_id}/consents/{consent_id}", response=ConsentOut)
+def correct_consent(
+    request: HttpRequest, patient_id: int, consent_id: int, payload: ConsentCorrectionIn
+) -> ConsentRecord:
+    """Correct when and by whom the consent was signed; the old version stays readable."""
+    user = current_user(request, Action.RECORD_CONSENT)
+    patient = _patient(request, patient_id)
+    record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
+    consent_services.correct_consent(record=record, by=user, **payload.dict())
+    return consent_selectors.consent_of(patient=patient, consent_id=consent_id)
+
+
+@router.get("/{patient_id}/consents/{consent_id}/revisions", response=list[RevisionOut])
+@paginate(Page)
+def consent_revisions(request: HttpRequest, patient_id: int, consent_id: int) -> Any:
+    patient = _patient(request, patient_id)
+    record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
+    return revisions_of(clinic=patient.clinic, obj=record)
 
 
 @router.get("/{patient_id}/visits", response=list[VisitOut])

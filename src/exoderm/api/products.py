@@ -20,11 +20,13 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
 
 from exoderm.api.pagination import Page
+from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import Instant
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services, wording
 from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageForm, Vial
+from exoderm.records.selectors import revisions_of
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
@@ -178,7 +180,18 @@ class VialOut(Schema):
 
 
 class VialActionIn(Schema):
-    at: Instant | None = None
+    at: Instant | None = pydantic.Field(
+        None,
+        description="when it was done, with UTC offset (charting after the fact); default now. Not in "
+        "the future, not before 2000, not before the lot was received.",
+    )
+
+
+class LotCorrectionIn(Schema):
+    number: str
+    expires_on: dt.date
+    received_at: Instant
+    reason: str = pydantic.Field(description=REASON_DESCRIPTION)
 
 
 class ReadingIn(Schema):
@@ -317,6 +330,21 @@ def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
 def get_lot(request: HttpRequest, lot_id: int) -> Any:
     """A lot with vials used and received, its status and reason, and every status change."""
     return selectors.lot(_clinic(request), lot_id)
+
+
+@router.patch("/lots/{lot_id}", response=LotDetailOut)
+def correct_lot(request: HttpRequest, lot_id: int, payload: LotCorrectionIn) -> Any:
+    """Correct the lot's number, expiry or receipt as typed; the old version stays readable."""
+    services.correct_lot(lot=selectors.lot(_clinic(request), lot_id), by=_user(request), **payload.dict())
+    return selectors.lot(_clinic(request), lot_id)
+
+
+@router.get("/lots/{lot_id}/revisions", response=list[RevisionOut])
+@paginate(Page)
+def lot_revisions(request: HttpRequest, lot_id: int) -> Any:
+    """The corrections of the lot, newest first, each with the old version."""
+    clinic = _clinic(request)
+    return revisions_of(clinic=clinic, obj=selectors.lot(clinic, lot_id))
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut)

@@ -11,14 +11,17 @@ from ninja.pagination import paginate
 
 from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
+from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import AwareInstant, Instant
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
+from exoderm.records.selectors import revisions_of
 from exoderm.treatments import selectors
 from exoderm.treatments.models import ExosomeApplication, Procedure, TreatmentSession
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
+from exoderm.treatments.services import correct_session as correct_session_service
 
 router = Router(tags=["sessions"])
 
@@ -62,6 +65,22 @@ class SessionIn(Schema):
         default_factory=list, description="rule ids of the warnings the clinician acknowledges"
     )
     notes: str = ""
+
+
+class SessionCorrectionIn(Schema):
+    """The whole corrected chart: it replaces the recorded procedures, applications and warnings."""
+
+    performed_at: Instant = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
+    procedures: list[ProcedureIn] = Field(default_factory=list)
+    applications: list[ApplicationIn] = Field(
+        default_factory=list,
+        description="an application without vial stays on the vial the session used of its lot",
+    )
+    acknowledged_warnings: list[str] = Field(
+        default_factory=list, description="rule ids of the warnings the corrector acknowledges"
+    )
+    notes: str = ""
+    reason: str = Field(description=REASON_DESCRIPTION)
 
 
 class ProcedureOut(Schema):
@@ -182,22 +201,30 @@ def create_session(request: HttpRequest, payload: SessionIn) -> Any:
         patient=patient,
         clinician=clinician,
         performed_at=payload.performed_at,
-        procedures=[
-            ProcedureInput(
-                kind=p.kind, areas=p.areas, started_at=p.started_at, ended_at=p.ended_at, params=p.params
-            )
-            for p in payload.procedures
-        ],
-        applications=[
-            ApplicationInput(
-                lot=a.lot, vial=a.vial, volume_ml=a.volume_ml, areas=a.areas, applied_at=a.applied_at
-            )
-            for a in payload.applications
-        ],
+        procedures=_procedures(payload.procedures),
+        applications=_applications(payload.applications),
         acknowledged_warnings=payload.acknowledged_warnings,
         notes=payload.notes,
     )
     return Status(201, selectors.session_detail(clinic=clinic, pk=session.pk))
+
+
+def _procedures(procedures: list[ProcedureIn]) -> list[ProcedureInput]:
+    return [
+        ProcedureInput(
+            kind=p.kind, areas=p.areas, started_at=p.started_at, ended_at=p.ended_at, params=p.params
+        )
+        for p in procedures
+    ]
+
+
+def _applications(applications: list[ApplicationIn]) -> list[ApplicationInput]:
+    return [
+        ApplicationInput(
+            lot=a.lot, vial=a.vial, volume_ml=a.volume_ml, areas=a.areas, applied_at=a.applied_at
+        )
+        for a in applications
+    ]
 
 
 @router.get(
@@ -223,3 +250,46 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
 def get_session(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
     return selectors.session_detail(clinic=_clinic(request), pk=session_id)
+
+
+@router.patch(
+    "/{session_id}",
+    response={200: SessionOut, 403: Problem, 404: Problem, 422: Unprocessable},
+    summary="Correct a treatment session",
+)
+def correct_session(
+    request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], payload: SessionCorrectionIn
+) -> Any:
+    """Replace the session's chart by a corrected one, with a ``reason``.
+
+    The corrected session goes through the same protocol check as a new one; one that breaks a
+    rule is refused with 422 and ``violations``, and the recorded version stays. The old version
+    is kept under ``/revisions``.
+    """
+    user: User = request.user  # type: ignore[assignment]
+    require(user, Action.CHART_SESSION)
+    clinic = _clinic(request)
+    session = correct_session_service(
+        session=selectors.session_detail(clinic=clinic, pk=session_id),
+        by=user,
+        reason=payload.reason,
+        performed_at=payload.performed_at,
+        procedures=_procedures(payload.procedures),
+        applications=_applications(payload.applications),
+        acknowledged_warnings=payload.acknowledged_warnings,
+        notes=payload.notes,
+    )
+    return selectors.session_detail(clinic=clinic, pk=session.pk)
+
+
+@router.get(
+    "/{session_id}/revisions",
+    response={200: list[RevisionOut], 403: Problem, 404: Problem, 422: Unprocessable},
+    summary="Corrections of a session",
+)
+@paginate(Page)
+def session_revisions(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
+    """The session's corrections, newest first, each with the whole chart before it."""
+    require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
+    clinic = _clinic(request)
+    return revisions_of(clinic=clinic, obj=selectors.session_detail(clinic=clinic, pk=session_id))

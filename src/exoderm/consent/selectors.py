@@ -77,9 +77,7 @@ def current_versions(*, clinic_id: int) -> dict[str, int]:
     return {row["kind"]: row["v"] for row in rows}
 
 
-def consenting_patient_ids(
-    *, clinic_id: int, kind: str, at: dt.datetime
-) -> QuerySet[ConsentRecord, Any]:
+def consenting_patient_ids(*, clinic_id: int, kind: str, at: dt.datetime) -> QuerySet[ConsentRecord, Any]:
     """The ids (``patient_id`` values, for a subquery) of the clinic's patients who hold a consent
     of the current version of ``kind`` at ``at``: signed by then and not withdrawn by then."""
     version = current_versions(clinic_id=clinic_id).get(kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +17,7 @@ from exoderm.consent.selectors import active_consent, current_template
 from exoderm.core.clock import in_future
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
+from exoderm.records.services import checked_reason, record_revision
 
 
 def require_aware(value: dt.datetime, *, field: str) -> None:
@@ -116,3 +118,50 @@ def withdraw_consent(*, record: ConsentRecord, by: User, at: dt.datetime | None 
     record.withdrawn_at, record.withdrawn_by = at, by
     record.save(update_fields=["withdrawn_at", "withdrawn_by"])
     return record
+
+
+CONSENT_CORRECTABLE_FIELDS = ("signed_at", "signed_by_name")
+
+
+def _consent_version(record: ConsentRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in CONSENT_CORRECTABLE_FIELDS}
+
+
+@transaction.atomic
+def correct_consent(
+    *, record: ConsentRecord, by: User, reason: str, signed_at: dt.datetime, signed_by_name: str
+) -> ConsentRecord:
+    """Correct when and by whom a consent was signed, keeping the old version as a revision.
+
+    The checks of :func:`sign_consent` apply: not in the future, not before its template's
+    version was published, and not after the consent's own withdrawal.
+    """
+    require(by, Action.RECORD_CONSENT)
+    reason = checked_reason(reason)
+    check_past_instant(signed_at, field="signed_at")
+    locked = (
+        ConsentRecord.objects.select_for_update(of=("self",))
+        .select_related("template", "patient__clinic")
+        .get(pk=record.pk)
+    )
+    before = _consent_version(locked)
+    if locked.template.created_at > signed_at:
+        raise ValidationError({"signed_at": _("The version of this consent was published after this time.")})
+    if locked.withdrawn_at is not None and signed_at > locked.withdrawn_at:
+        raise ValidationError({"signed_at": _("The consent was withdrawn before this time.")})
+    locked.signed_at = signed_at
+    locked.signed_by_name = signed_by_name.strip() if isinstance(signed_by_name, str) else signed_by_name
+    locked.full_clean()
+    after = _consent_version(locked)
+    if after != before:
+        locked.save(update_fields=list(CONSENT_CORRECTABLE_FIELDS))
+        record_revision(
+            obj=locked,
+            clinic=locked.patient.clinic,
+            patient=locked.patient,
+            before=before,
+            after=after,
+            reason=reason,
+            by=by,
+        )
+    return locked

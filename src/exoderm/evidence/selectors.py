@@ -215,8 +215,8 @@ def outcome_rows(
 
 def _analysed_photos(clinic: Clinic, view: str) -> list[Photo]:
     """The live photos of the clinic's patients with research consent in force (and no erasure
-    request: a restricted record is hidden from every list) that have an analysis by the current engine version (prefetched as ``current_analyses``, which the photo
-    selectors read)."""
+    request: a restricted record is hidden from every list) that have an analysis by the current
+    engine version (prefetched as ``current_analyses``, which the photo selectors read)."""
     current = Analysis.objects.filter(engine_version=current_version())
     consenting = consenting_patient_ids(clinic_id=clinic.pk, kind=ConsentKind.RESEARCH, at=timezone.now())
     photos = (

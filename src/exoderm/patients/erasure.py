@@ -4,7 +4,7 @@ A clinic admin records a patient's erasure request (:func:`request_erasure`). Wh
 not require the clinic to keep goes at once, in the same transaction:
 
 - the contact details (e-mail, phone, postal address): needed to reach a patient, not to document
-  a treatment;
+  a treatment; also from the old versions that corrections kept (:func:`exoderm.records.services.redact`);
 - the photos with their analyses, files and overlays, if the clinic chooses so when it records the
   request (``erase_photos``). Photos taken for treatment documentation may belong to the record
   (§630f BGB), so it is the clinic's decision, made and stored with the request;
@@ -62,10 +62,14 @@ from exoderm.patients.models import (
 from exoderm.patients.selectors import clinic_today
 from exoderm.photos.models import Photo, PhotoEvent
 from exoderm.photos.services import erase_photos_of_patient
+from exoderm.records.models import Revision
+from exoderm.records.services import redact
 from exoderm.treatments.models import ExosomeApplication, TreatmentSession
 
 logger = logging.getLogger(__name__)
 
+#: What the law does not require the clinic to keep: erased at once on request.
+CONTACT_FIELDS = ("email", "phone", "address")
 NOTE_MAX = 1000
 REASON_MAX = 500
 
@@ -165,7 +169,8 @@ def request_erasure(
         raise ValidationError(errors)
 
     now = timezone.now()
-    PatientIdentity.objects.filter(patient=patient).update(email="", phone="", address="")
+    PatientIdentity.objects.filter(patient=patient).update(**dict.fromkeys(CONTACT_FIELDS, ""))
+    redact(patient=patient, fields=CONTACT_FIELDS)  # old versions kept by corrections hold them too
     _research_consents_in_force(patient).update(withdrawn_at=now, withdrawn_by=by)
     Visit.objects.filter(course__patient=patient, status=VisitStatus.PLANNED).update(
         status=VisitStatus.CANCELLED
@@ -237,6 +242,7 @@ def _erase_record(patient: Patient, *, now: dt.datetime) -> None:
     TreatmentSession.objects.filter(patient=patient).delete()  # procedures, applications, warnings
     ConsentRecord.objects.filter(patient=patient).delete()
     PhotoEvent.objects.filter(patient=patient).delete()  # the deletion trail of photos now gone
+    Revision.objects.filter(patient=patient).delete()  # old versions of what is erased now
     ErasureRequest.objects.filter(patient=patient).update(erased_at=now)
     patient.delete()  # identity, screening and unlocks go with it; the request keeps the code
 

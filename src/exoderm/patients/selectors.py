@@ -133,3 +133,12 @@ def current_screening(*, patient: Patient, on: dt.date | None = None) -> dict[st
     for answer in answers.order_by("-answered_on", "-recorded_at", "-pk"):
         current.setdefault(answer.item, answer)
     return current
+
+
+def screening_answer(*, patient: Patient, answer_id: Any) -> ScreeningAnswer:
+    """One recorded screening answer of ``patient`` (``NotFound`` for another patient's)."""
+    return get_in_clinic(
+        ScreeningAnswer.objects.filter(patient=patient).select_related("recorded_by"),
+        patient.clinic,
+        answer_id,
+    )

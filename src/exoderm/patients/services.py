@@ -15,11 +15,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from exoderm.clinics.models import Clinic, User
-from exoderm.core.clock import EARLIEST_BIRTH, too_early
+from exoderm.core.clock import EARLIEST, EARLIEST_BIRTH, too_early
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient, PatientIdentity, ScreeningAnswer
 from exoderm.patients.selectors import clinic_today, same_person
+from exoderm.records.services import checked_reason, record_revision
 
 # No 0/O, 1/I/L: codes are read aloud and copied by hand.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -154,17 +155,43 @@ def create_patient(
     return patient
 
 
+def patient_version(patient: Patient, identity: PatientIdentity) -> dict[str, Any]:
+    """The record's and the identity's fields a user types: what a revision keeps."""
+    return {
+        **{name: getattr(patient, name) for name in sorted(PATIENT_FIELDS)},
+        **{name: getattr(identity, name) for name in sorted(IDENTITY_FIELDS)},
+    }
+
+
 @transaction.atomic
-def update_patient(*, patient: Patient, changes: Mapping[str, Any], by: User) -> Patient:
-    """Change fields of the record (code, skin types) and of the identity in one go."""
+def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str, by: User) -> Patient:
+    """Correct fields of the record (code, skin types) and of the identity in one go.
+
+    The old version is kept as a revision with the ``reason`` (required); nothing is changed
+    without one. Changes that leave every field as it was write nothing.
+    """
     require(by, Action.EDIT_PATIENT)
     unknown = set(changes) - PATIENT_FIELDS - IDENTITY_FIELDS
     if unknown:
         raise ValidationError({name: _("This field cannot be changed.") for name in sorted(unknown)})
+    reason = checked_reason(reason)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
     identity = PatientIdentity.objects.select_for_update().get(patient=patient)
+    before = patient_version(patient, identity)
     for name, value in changes.items():
         setattr(patient if name in PATIENT_FIELDS else identity, name, value)
     _save_checked(patient, identity, allow_duplicate=True)
+    after = patient_version(patient, identity)
+    if after != before:
+        record_revision(
+            obj=patient,
+            clinic=patient.clinic,
+            patient=patient,
+            before=before,
+            after=after,
+            reason=reason,
+            by=by,
+        )
     return patient
 
 
@@ -219,3 +246,66 @@ def record_screening(
     for record in records:
         record.save()
     return records
+
+
+SCREENING_CORRECTABLE_FIELDS = ("present", "areas", "last_dose_on", "note", "answered_on")
+
+
+def _screening_version(answer: ScreeningAnswer) -> dict[str, Any]:
+    return {name: getattr(answer, name) for name in SCREENING_CORRECTABLE_FIELDS}
+
+
+@transaction.atomic
+def correct_screening_answer(
+    *,
+    answer: ScreeningAnswer,
+    by: User,
+    reason: str,
+    present: bool,
+    areas: Sequence[str] = (),
+    last_dose_on: dt.date | None = None,
+    note: str = "",
+    answered_on: dt.date,
+) -> ScreeningAnswer:
+    """Correct one recorded screening answer (the item stays), keeping the old one as a revision.
+
+    The checks of :func:`record_screening` apply to the corrected answer.
+    """
+    require(by, Action.EDIT_PATIENT)
+    reason = checked_reason(reason)
+    locked = ScreeningAnswer.objects.select_for_update().select_related("patient__clinic").get(pk=answer.pk)
+    before = _screening_version(locked)
+    errors: dict[str, list[str]] = {}
+    if answered_on > clinic_today(locked.patient.clinic):
+        errors["answered_on"] = [_("The screening date lies in the future.")]
+    elif too_early(answered_on):
+        errors["answered_on"] = [
+            _("The screening date lies before %(earliest)s: check the year.")
+            % {"earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")}
+        ]
+    if present and locked.item in AREA_SPECIFIC and not areas:
+        errors["areas"] = [_("Name the areas this applies to.")]
+    if last_dose_on is not None and last_dose_on > answered_on:
+        errors["last_dose_on"] = [_("The last dose lies after the screening date.")]
+    locked.present, locked.areas, locked.last_dose_on = present, list(areas), last_dose_on
+    locked.note, locked.answered_on = note, answered_on
+    try:
+        locked.full_clean()
+    except ValidationError as error:
+        for name, messages in error.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    after = _screening_version(locked)
+    if after != before:
+        locked.save(update_fields=list(SCREENING_CORRECTABLE_FIELDS))
+        record_revision(
+            obj=locked,
+            clinic=locked.patient.clinic,
+            patient=locked.patient,
+            before=before,
+            after=after,
+            reason=reason,
+            by=by,
+        )
+    return locked

@@ -34,6 +34,7 @@ from exoderm.products.models import (
     VialEventKind,
     VialState,
 )
+from exoderm.records.services import checked_reason, record_revision
 
 # LotEvent.details key that marks an event written by the cold-chain check.
 COLD_CHAIN = "cold_chain"
@@ -117,6 +118,25 @@ def _deplete_if_empty(lot: Lot, *, at: dt.datetime, by: User) -> None:
     gone = lot.vials.filter(state__in=[VialState.USED, VialState.DISCARDED]).count()
     if gone >= lot.vials_received and lot.status == LotStatus.RELEASED:
         set_lot_status(lot=lot, status=LotStatus.DEPLETED, reason_code=ReasonCode.DEPLETED, by=by, at=at)
+
+
+@transaction.atomic
+def return_vial(*, vial: Vial, at: dt.datetime, by: User, reason: str) -> Vial:
+    """Undo :func:`consume_vial` for a session's correction that no longer uses ``vial``.
+
+    The vial goes back to thawed (or stored, if it never needed a thaw). A lot depleted by it is
+    released again, with ``reason`` recorded: its remaining vial may be used (or consumed again by
+    the corrected session in the same transaction, which depletes the lot anew).
+    """
+    locked = _vial_for_change(vial)
+    if locked.state != VialState.USED:
+        raise ValidationError({"vial": _("Vial %(vial)s was not used by a session.") % {"vial": locked}})
+    locked.state = VialState.THAWED if locked.thawed_at is not None else VialState.STORED
+    locked.save(update_fields=["state"])
+    lot = _locked(locked.lot)
+    if lot.status == LotStatus.DEPLETED:
+        set_lot_status(lot=lot, status=LotStatus.RELEASED, reason=reason, by=by, at=at)
+    return locked
 
 
 @transaction.atomic
@@ -269,6 +289,84 @@ def receive_lot(
     return lot
 
 
+LOT_CORRECTABLE_FIELDS = ("number", "expires_on", "received_at")
+
+
+def _lot_version(lot: Lot) -> dict[str, Any]:
+    return {name: getattr(lot, name) for name in LOT_CORRECTABLE_FIELDS}
+
+
+@transaction.atomic
+def correct_lot(
+    *,
+    lot: Lot,
+    by: User,
+    reason: str,
+    number: str,
+    expires_on: dt.date,
+    received_at: dt.datetime,
+) -> Lot:
+    """Correct what was typed when the lot was received, keeping the old version as a revision.
+
+    The checks of :func:`receive_lot` apply to the new values; an expiry that is not changed is
+    not held to "not expired yet" (a lot may be corrected after its expiry). The receipt cannot
+    move after the first thing done with the lot's vials.
+    """
+    require(by, Action.HANDLE_STOCK)
+    reason = checked_reason(reason)
+    locked = _locked(lot)
+    before = _lot_version(locked)
+    errors: dict[str, list[str]] = {}
+    number = number.strip() if isinstance(number, str) else number
+    if timezone.is_naive(received_at):
+        errors["received_at"] = [_("Give the time with a UTC offset.")]
+    elif too_early(received_at):
+        errors["received_at"] = [
+            _("The lot cannot have been received before %(earliest)s: check the year.")
+            % {"earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")}
+        ]
+    elif in_future(received_at):
+        errors["received_at"] = [_("The lot cannot be received in the future.")]
+    else:
+        handled = VialEvent.objects.filter(vial__lot=locked).order_by("at")
+        first_use = handled.values_list("at", flat=True).first()
+        if first_use is not None and received_at > first_use:
+            errors["received_at"] = [_("A vial of this lot was handled before this time.")]
+        elif expires_on > received_at.date() + MAX_SHELF_LIFE:
+            errors["expires_on"] = [
+                _(
+                    "An expiry after %(latest)s lies beyond any product's shelf life from this "
+                    "receipt: check the year."
+                )
+                % {"latest": date_format(received_at.date() + MAX_SHELF_LIFE, "SHORT_DATE_FORMAT")}
+            ]
+    if expires_on != locked.expires_on and expires_on < clinic_today(locked.product.clinic):
+        errors.setdefault("expires_on", []).append(_("The lot has already expired."))
+    if (
+        isinstance(number, str)
+        and Lot.objects.filter(product=locked.product, number__iexact=number).exclude(pk=locked.pk).exists()
+    ):
+        errors["number"] = [_("This product already has a lot with this number.")]
+    if errors:
+        raise ValidationError(errors)
+    locked.number, locked.expires_on, locked.received_at = number, expires_on, received_at
+    locked.full_clean(validate_constraints=False)
+    after = _lot_version(locked)
+    if after == before:
+        return locked
+    locked.save(update_fields=list(LOT_CORRECTABLE_FIELDS))
+    record_revision(
+        obj=locked,
+        clinic=locked.product.clinic,
+        patient=None,
+        before=before,
+        after=after,
+        reason=reason,
+        by=by,
+    )
+    return locked
+
+
 def _locked(lot: Lot) -> Lot:
     """The lot re-read under a row lock, so that concurrent status changes serialize."""
     return Lot.objects.select_for_update(of=("self",)).select_related("product__clinic").get(pk=lot.pk)
@@ -389,13 +487,26 @@ def _record(vial: Vial, kind: str, *, at: dt.datetime, by: User) -> None:
     VialEvent.objects.create(vial=vial, kind=kind, at=at, by=by)
 
 
-def _at(at: dt.datetime | None) -> dt.datetime:
-    """The time a vial was thawed, reconstituted, refrozen or discarded: aware, not in the future."""
+def _at(at: dt.datetime | None, lot: Lot) -> dt.datetime:
+    """The time a vial of ``lot`` was thawed, reconstituted, refrozen or discarded (default now).
+
+    A time typed after the fact (charting after treating) is aware, not in the future, not before
+    :data:`~exoderm.core.clock.EARLIEST` and not before the lot arrived.
+    """
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise ValidationError({"at": _("Give the time with a UTC offset.")})
     if in_future(at):
         raise ValidationError({"at": _("This time lies in the future.")})
+    if too_early(at):
+        raise ValidationError(
+            {
+                "at": _("This time lies before %(earliest)s: check the year.")
+                % {"earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")}
+            }
+        )
+    if at < lot.received_at:
+        raise ValidationError({"at": _("This time lies before the lot was received.")})
     return at
 
 
@@ -406,7 +517,8 @@ def thaw_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     Each thaw counts as a freeze-thaw cycle; a vial is not thawed beyond the product's maximum.
     """
     require(by, Action.HANDLE_STOCK)
-    at, locked = _at(at), _vial_for_change(vial)
+    locked = _vial_for_change(vial)
+    at = _at(at, locked.lot)
     product = locked.lot.product
     if product.storage_form == StorageForm.LYOPHILIZED:
         raise ValidationError({"vial": _("A lyophilized product is reconstituted, not thawed.")})
@@ -434,7 +546,8 @@ def thaw_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
 def reconstitute_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     """Reconstitute a lyophilized vial: the product's use-by time starts."""
     require(by, Action.HANDLE_STOCK)
-    at, locked = _at(at), _vial_for_change(vial)
+    locked = _vial_for_change(vial)
+    at = _at(at, locked.lot)
     if locked.lot.product.storage_form != StorageForm.LYOPHILIZED:
         raise ValidationError({"vial": _("Only a lyophilized product is reconstituted.")})
     if locked.state != VialState.STORED:
@@ -450,7 +563,8 @@ def reconstitute_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) ->
 def refreeze_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     """Put a thawed vial of a frozen product back into the freezer within its use-by time."""
     require(by, Action.HANDLE_STOCK)
-    at, locked = _at(at), _vial_for_change(vial)
+    locked = _vial_for_change(vial)
+    at = _at(at, locked.lot)
     product = locked.lot.product
     if product.storage_form != StorageForm.FROZEN:
         raise ValidationError({"vial": _("Only a frozen product can be refrozen.")})
@@ -470,7 +584,8 @@ def refreeze_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Via
 def discard_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     """Discard a stored or thawed vial; the lot becomes depleted with its last vial."""
     require(by, Action.HANDLE_STOCK)
-    at, locked = _at(at), _vial_for_change(vial)
+    locked = _vial_for_change(vial)
+    at = _at(at, locked.lot)
     if locked.state not in {VialState.STORED, VialState.THAWED}:
         raise ValidationError({"vial": _("The vial is already used or discarded.")})
     locked.state = VialState.DISCARDED

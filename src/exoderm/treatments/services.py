@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,13 +18,14 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import get_in_clinic
 from exoderm.core.areas import validate_areas
-from exoderm.core.errors import RuleViolations
+from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit, VisitKind, VisitStatus
 from exoderm.courses.services import mark_done
 from exoderm.patients.models import Patient
-from exoderm.products.models import Lot, Vial, VialState
-from exoderm.products.services import consume_vial
+from exoderm.products.models import Lot, LotStatus, Vial, VialState
+from exoderm.products.services import consume_vial, return_vial
+from exoderm.records.services import checked_reason, record_revision
 from exoderm.treatments.models import (
     ExosomeApplication,
     LaserType,
@@ -300,6 +302,140 @@ def _application(
     )
 
 
+@dataclass(frozen=True)
+class _Chart:
+    """A session's procedures and applications, checked against the protocol, not saved yet."""
+
+    procedures: list[Procedure]
+    applications: list[ExosomeApplication]
+    warnings: list[Violation]
+
+
+def _checked_chart(
+    *,
+    session: TreatmentSession,
+    clinic: Clinic,
+    procedures: Sequence[ProcedureInput],
+    applications: Sequence[ApplicationInput],
+    acknowledged_warnings: Collection[str],
+    lots_in_use: Collection[int] = (),
+) -> _Chart:
+    """Parse and check a chart for ``session`` (its patient, time and notes set, not saved).
+
+    Bad input raises ``ValidationError``, an id outside the clinic ``NotFound``, a blocking rule
+    or an unacknowledged warning ``RuleViolations``. ``lots_in_use`` names lots the session used
+    before a correction: their status now (depleted, expired or recalled since) is not held
+    against the session, which was checked with them when it was recorded.
+    """
+    performed_at = session.performed_at
+    errors = _Errors()
+    session_time = performed_at if _check_moment(errors, "performed_at", performed_at, None) else None
+    if not procedures and not applications:
+        errors.add("procedures", _("Record at least one procedure."))
+    unknown = sorted(set(acknowledged_warnings) - set(Rule))
+    if unknown:
+        errors.add(
+            "acknowledged_warnings",
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Rule)},
+        )
+    drafts_p = [_procedure(errors, i, p, session_time) for i, p in enumerate(procedures)]
+    drafts_a = [_application(errors, i, a, session_time, clinic) for i, a in enumerate(applications)]
+    used: dict[int, Decimal] = {}
+    for index, application in enumerate(drafts_a):
+        if application is not None and application.vial_id is not None:
+            used[application.vial_id] = used.get(application.vial_id, Decimal(0)) + application.volume_ml
+            if used[application.vial_id] > application.lot.product.vial_volume_ml:
+                errors.add(
+                    f"applications.{index}.volume_ml",
+                    _("Together the applications take more than vial %(vial)s holds (%(volume)s ml).")
+                    % {"vial": application.vial, "volume": application.lot.product.vial_volume_ml},
+                )
+    for prefix, objects in (("procedures", drafts_p), ("applications", drafts_a)):
+        for index, obj in enumerate(objects):
+            if obj is not None:
+                try:
+                    obj.full_clean(exclude=["session", "vial"])
+                except ValidationError as error:
+                    errors.add_validation(f"{prefix}.{index}", error)
+    try:
+        session.full_clean(exclude=["performed_at"])
+    except ValidationError as error:
+        errors.add_validation("session", error)
+    errors.raise_any()
+    saved_procedures = [p for p in drafts_p if p is not None]
+    saved_applications = [a for a in drafts_a if a is not None]
+
+    draft = SessionDraft(
+        patient=session.patient,
+        performed_at=performed_at,
+        procedures=[
+            ProcedureDraft(
+                kind=p.kind,
+                areas=p.areas,
+                started_at=p.started_at,
+                ended_at=p.ended_at,
+                laser_type=p.laser_type,
+            )
+            for p in saved_procedures
+        ],
+        applications=[
+            ApplicationDraft(
+                lot=_as_checked(a.lot, lots_in_use),
+                vial=a.vial if a.vial_id is not None else None,
+                volume_ml=a.volume_ml,
+                areas=a.areas,
+                applied_at=a.applied_at,
+            )
+            for a in saved_applications
+        ],
+    )
+    violations = check_session(draft, clinic=clinic)
+    refused = [
+        v
+        for v in violations
+        if v.severity == BLOCK or (v.severity == WARN and v.rule not in acknowledged_warnings)
+    ]
+    if refused:
+        raise RuleViolations(refused)
+    return _Chart(saved_procedures, saved_applications, [v for v in violations if v.severity == WARN])
+
+
+def _as_checked(lot: Lot, lots_in_use: Collection[int]) -> Lot:
+    """``lot`` as the protocol judges it: one the session used before its correction counts as the
+    released lot it was when the session was recorded (the protocol still checks its expiry date
+    against the application's time)."""
+    if lot.pk not in lots_in_use:
+        return lot
+    as_recorded = copy.copy(lot)
+    as_recorded.status = LotStatus.RELEASED
+    return as_recorded
+
+
+def _save_chart(session: TreatmentSession, chart: _Chart, *, by: User) -> None:
+    """Save the checked chart of the saved ``session``: its rows, its vials used, its warnings
+    acknowledged by ``by``."""
+    for procedure in chart.procedures:
+        procedure.session = session
+        procedure.save()
+    for application in chart.applications:
+        application.session = session
+        application.save()
+    for vial in {a.vial_id: a.vial for a in chart.applications}.values():
+        consume_vial(vial=vial, at=session.performed_at, by=by)
+    now = timezone.now()
+    ProtocolWarning.objects.bulk_create(
+        ProtocolWarning(
+            session=session,
+            rule=v.rule,
+            recorded_message=v.message,
+            params=v.params,
+            acknowledged_by=by,
+            acknowledged_at=now,
+        )
+        for v in chart.warnings
+    )
+
+
 @transaction.atomic
 def record_session(
     *,
@@ -323,102 +459,131 @@ def record_session(
     clinic = clinician.clinic
     assert clinic is not None  # require() admits only clinic users
     patient = get_in_clinic(Patient, clinic, patient.pk)
-
-    errors = _Errors()
-    session_time = performed_at if _check_moment(errors, "performed_at", performed_at, None) else None
-    if not procedures and not applications:
-        errors.add("procedures", _("Record at least one procedure."))
-    unknown = sorted(set(acknowledged_warnings) - set(Rule))
-    if unknown:
-        errors.add(
-            "acknowledged_warnings",
-            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Rule)},
-        )
-    drafts_p = [_procedure(errors, i, p, session_time) for i, p in enumerate(procedures)]
-    drafts_a = [_application(errors, i, a, session_time, clinic) for i, a in enumerate(applications)]
-    used: dict[int, Decimal] = {}
-    for index, application in enumerate(drafts_a):
-        if application is not None and application.vial_id is not None:
-            used[application.vial_id] = used.get(application.vial_id, Decimal(0)) + application.volume_ml
-            if used[application.vial_id] > application.lot.product.vial_volume_ml:
-                errors.add(
-                    f"applications.{index}.volume_ml",
-                    _("Together the applications take more than vial %(vial)s holds (%(volume)s ml).")
-                    % {"vial": application.vial, "volume": application.lot.product.vial_volume_ml},
-                )
     session = TreatmentSession(patient=patient, clinician=clinician, performed_at=performed_at, notes=notes)
-    for prefix, objects in (("procedures", drafts_p), ("applications", drafts_a)):
-        for index, obj in enumerate(objects):
-            if obj is not None:
-                try:
-                    obj.full_clean(exclude=["session", "vial"])
-                except ValidationError as error:
-                    errors.add_validation(f"{prefix}.{index}", error)
-    try:
-        session.full_clean(exclude=["performed_at"])
-    except ValidationError as error:
-        errors.add_validation("session", error)
-    errors.raise_any()
-    saved_procedures = [p for p in drafts_p if p is not None]
-    saved_applications = [a for a in drafts_a if a is not None]
-
-    draft = SessionDraft(
-        patient=patient,
-        performed_at=performed_at,
-        procedures=[
-            ProcedureDraft(
-                kind=p.kind,
-                areas=p.areas,
-                started_at=p.started_at,
-                ended_at=p.ended_at,
-                laser_type=p.laser_type,
-            )
-            for p in saved_procedures
-        ],
-        applications=[
-            ApplicationDraft(
-                lot=a.lot,
-                vial=a.vial if a.vial_id is not None else None,
-                volume_ml=a.volume_ml,
-                areas=a.areas,
-                applied_at=a.applied_at,
-            )
-            for a in saved_applications
-        ],
+    chart = _checked_chart(
+        session=session,
+        clinic=clinic,
+        procedures=procedures,
+        applications=applications,
+        acknowledged_warnings=acknowledged_warnings,
     )
-    violations = check_session(draft, clinic=clinic)
-    refused = [
-        v
-        for v in violations
-        if v.severity == BLOCK or (v.severity == WARN and v.rule not in acknowledged_warnings)
-    ]
-    if refused:
-        raise RuleViolations(refused)
-
     session.save()
-    for procedure in saved_procedures:
-        procedure.session = session
-        procedure.save()
-    now = timezone.now()
-    for application in saved_applications:
-        application.session = session
-        application.save()
-    for vial in {a.vial_id: a.vial for a in saved_applications}.values():
-        consume_vial(vial=vial, at=performed_at, by=clinician)
-    ProtocolWarning.objects.bulk_create(
-        ProtocolWarning(
-            session=session,
-            rule=v.rule,
-            recorded_message=v.message,
-            params=v.params,
-            acknowledged_by=clinician,
-            acknowledged_at=now,
-        )
-        for v in violations
-        if v.severity == WARN
-    )
+    _save_chart(session, chart, by=clinician)
     _complete_visit(session, clinic_time_zone=clinic.time_zone)
     return session
+
+
+def session_version(session: TreatmentSession) -> dict[str, Any]:
+    """The whole chart of ``session`` as JSON-ready data: what a revision keeps of the old version."""
+    return {
+        "performed_at": session.performed_at,
+        "clinician": session.clinician_id,
+        "notes": session.notes,
+        "procedures": [
+            {
+                "kind": p.kind,
+                "areas": list(p.areas),
+                "started_at": p.started_at,
+                "ended_at": p.ended_at,
+                "params": {
+                    name: getattr(p, name) for name in PARAMS[p.kind] if getattr(p, name) not in (None, "")
+                },
+            }
+            for p in session.procedures.order_by("started_at", "id")
+        ],
+        "applications": [
+            {
+                "lot": a.lot_id,
+                "lot_number": a.lot.number,
+                "vial": a.vial_id,
+                "vial_serial": a.vial.serial,
+                "volume_ml": a.volume_ml,
+                "areas": list(a.areas),
+                "applied_at": a.applied_at,
+            }
+            for a in session.applications.select_related("lot", "vial").order_by("applied_at", "id")
+        ],
+        "acknowledged_warnings": [
+            {
+                "rule": w.rule,
+                "message": w.recorded_message,
+                "params": w.params,
+                "acknowledged_by": w.acknowledged_by_id,
+                "acknowledged_at": w.acknowledged_at,
+            }
+            for w in session.warnings.order_by("id")
+        ],
+    }
+
+
+@transaction.atomic
+def correct_session(
+    *,
+    session: TreatmentSession,
+    by: User,
+    reason: str,
+    performed_at: dt.datetime,
+    procedures: Sequence[ProcedureInput],
+    applications: Sequence[ApplicationInput],
+    acknowledged_warnings: Collection[str] = (),
+    notes: str = "",
+) -> TreatmentSession:
+    """Replace the chart of a recorded session by a corrected one, with a required ``reason``.
+
+    The corrected chart goes through the same checks as a new session (:func:`record_session`),
+    with the session's own vials available again; a correction that breaks a rule is refused
+    whole and the recorded version stays. Otherwise the old procedures, applications and
+    acknowledged warnings are replaced (the revision keeps them all), vials the session no
+    longer uses go back to thawed and the new ones are used. The session keeps its clinician
+    (who treated); the revision names ``by``, who corrected it.
+    """
+    require(by, Action.CHART_SESSION)
+    clinic = by.clinic
+    assert clinic is not None  # require() admits only clinic users
+    reason = checked_reason(reason)
+    locked: TreatmentSession = get_in_clinic(
+        TreatmentSession.objects.select_for_update(of=("self",)).select_related("patient"), clinic, session.pk
+    )
+    before = session_version(locked)
+    old_applications = list(locked.applications.select_related("vial"))
+    lots_in_use = {a.lot_id for a in old_applications}
+    for vial in {a.vial_id: a.vial for a in old_applications}.values():
+        return_vial(
+            vial=vial,
+            at=timezone.now(),
+            by=by,
+            reason=_("Correction of session %(id)s: %(reason)s") % {"id": locked.pk, "reason": reason},
+        )
+    # The revision below keeps the old rows; the current chart holds only the corrected version.
+    locked.applications.all().delete()
+    locked.procedures.all().delete()
+    locked.warnings.all().delete()
+    locked.performed_at, locked.notes = performed_at, notes
+    # An application that names no vial stays on the vial the session used of its lot, rather
+    # than moving to whichever vial of the lot was thawed last (perhaps for another patient).
+    vial_of_lot = {a.lot_id: a.vial_id for a in old_applications}
+    chart = _checked_chart(
+        session=locked,
+        clinic=clinic,
+        procedures=procedures,
+        applications=[
+            a if a.vial is not None else replace(a, vial=vial_of_lot.get(a.lot)) for a in applications
+        ],
+        acknowledged_warnings=acknowledged_warnings,
+        lots_in_use=lots_in_use,
+    )
+    locked.save(update_fields=["performed_at", "notes"])
+    _save_chart(locked, chart, by=by)
+    record_revision(
+        obj=locked,
+        clinic=clinic,
+        patient=locked.patient,
+        before=before,
+        after=session_version(locked),
+        reason=reason,
+        by=by,
+    )
+    return locked
 
 
 def _complete_visit(session: TreatmentSession, *, clinic_time_zone: str) -> None:

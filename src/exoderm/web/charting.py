@@ -17,9 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
-from exoderm.treatments.models import LaserType, ProcedureKind
+from exoderm.treatments.models import ExosomeApplication, LaserType, Procedure, ProcedureKind
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput
-from exoderm.web.forms import AreasField, datetime_field
+from exoderm.web.forms import AreasField, datetime_field, reason_field
 
 # One empty row each; "Add a procedure" / "Add an application" re-render the form with one more.
 PROCEDURE_ROWS = 1
@@ -37,6 +37,38 @@ class SessionForm(forms.Form):
         field = self.fields["patient"]
         field.queryset = patients  # type: ignore[attr-defined]
         field.label_from_instance = lambda p: f"{p.code} · {p.identity}"  # type: ignore[attr-defined]
+
+
+class SessionCorrectionForm(SessionForm):
+    """The session's own fields for a correction: the patient stays, a reason is required."""
+
+    reason = reason_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].disabled = True
+
+
+def procedure_initial(procedure: Procedure) -> dict[str, Any]:
+    """A recorded procedure as the initial values of its row of the form."""
+    values = {name: getattr(procedure, name) for name in PARAMS[procedure.kind]}
+    return {
+        "kind": procedure.kind,
+        "areas": list(procedure.areas),
+        "started_at": procedure.started_at,
+        "ended_at": procedure.ended_at,
+        **{name: value for name, value in values.items() if value not in (None, "")},
+    }
+
+
+def application_initial(application: ExosomeApplication) -> dict[str, Any]:
+    """A recorded application as the initial values of its row (the vial stays the session's)."""
+    return {
+        "lot": application.lot_id,
+        "volume_ml": application.volume_ml,
+        "areas": list(application.areas),
+        "applied_at": application.applied_at,
+    }
 
 
 class ProcedureForm(forms.Form):

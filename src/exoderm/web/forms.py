@@ -20,6 +20,7 @@ from exoderm.patients.models import Fitzpatrick, Glogau
 from exoderm.patients.services import Answer
 from exoderm.photos.models import View
 from exoderm.products.models import Product, Source, StorageForm
+from exoderm.records.models import REASON_MAX_LENGTH
 
 # Django 6.1 labels the empty choice of a select "- Select an option -" (BLANK_CHOICE_LABEL), which
 # its German catalogue does not translate yet: named here, it goes into ours.
@@ -73,6 +74,20 @@ class PatientIdentityForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
     address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+
+
+def reason_field() -> forms.CharField:
+    """The reason a correction needs; kept with the old version of the record."""
+    return forms.CharField(
+        label=_("Reason for the correction"),
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept with the old version, which stays readable."),
+    )
+
+
+class PatientCorrectionForm(PatientIdentityForm):
+    reason = reason_field()
 
 
 class PatientForm(PatientIdentityForm):
@@ -336,3 +351,32 @@ class StudyOutcomesForm(forms.Form):
     def __init__(self, *args: Any, templates: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["course_template"].queryset = templates  # type: ignore[attr-defined]
+
+
+class ScreeningCorrectionForm(forms.Form):
+    """One recorded screening answer, corrected; the item stays."""
+
+    present = forms.TypedChoiceField(
+        label=_("Present"),
+        choices=[("no", _("no")), ("yes", _("yes"))],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    areas = AreasField(required=False, label=_("Areas (empty: everywhere)"))
+    last_dose_on = forms.DateField(label=_("Last dose on"), required=False, widget=DateInput())
+    note = forms.CharField(label=_("Note"), required=False, max_length=500)
+    answered_on = forms.DateField(label=_("Answered on"), widget=DateInput())
+    reason = reason_field()
+
+
+class ConsentCorrectionForm(forms.Form):
+    signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200)
+    signed_at = datetime_field(_("Signed at"))
+    reason = reason_field()
+
+
+class LotCorrectionForm(forms.Form):
+    number = forms.CharField(label=_("Lot number"), max_length=64)
+    expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
+    received_at = datetime_field(_("Received at"))
+    reason = reason_field()

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from exoderm.courses.views import calendar_feed
-from exoderm.web.views import account, courses, lots, patients, sessions, study, today
+from exoderm.web.views import account, corrections, courses, lots, patients, sessions, study, today
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -21,6 +21,16 @@ urlpatterns = [
         patients.consent_withdraw,
         name="consent-withdraw",
     ),
+    path(
+        "patients/<int:pk>/screening/<int:answer_pk>/correct/",
+        corrections.screening_answer_correct,
+        name="screening-correct",
+    ),
+    path(
+        "patients/<int:pk>/consents/<int:consent_pk>/correct/",
+        corrections.consent_correct,
+        name="consent-correct",
+    ),
     path("patients/<int:pk>/enrol/", courses.enrol, name="course-enrol"),
     path("patients/<int:pk>/export/", patients.patient_export, name="patient-export"),
     path("patients/<int:pk>/erasure/", patients.patient_erasure, name="patient-erasure"),
@@ -30,9 +40,11 @@ urlpatterns = [
     path("sessions/lot-status/", sessions.lot_status, name="lot-status"),
     path("sessions/window/", sessions.window, name="window-hint"),
     path("sessions/<int:pk>/", sessions.session_detail, name="session"),
+    path("sessions/<int:pk>/correct/", sessions.session_correct, name="session-correct"),
     path("lots/", lots.lot_list, name="lots"),
     path("lots/receive/", lots.lot_receive, name="lot-receive"),
     path("lots/<int:pk>/", lots.lot_detail, name="lot"),
+    path("lots/<int:pk>/correct/", corrections.lot_correct, name="lot-correct"),
     path("lots/<int:pk>/release/", lots.lot_release, name="lot-release"),
     path("lots/<int:pk>/quarantine/", lots.lot_quarantine, name="lot-quarantine"),
     path("lots/<int:pk>/temperatures/", lots.lot_temperatures, name="lot-temperatures"),

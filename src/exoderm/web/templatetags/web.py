@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -117,3 +118,15 @@ def rule_label(rule: str) -> str:
 def vial_verb(storage_form: str) -> str:
     """The vial action that starts the use-by time for a product of this storage form."""
     return "reconstitute" if storage_form == "lyophilized" else "thaw"
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """A revision's stored version, indented for reading (escaped by the template)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def is_scalar(value: Any) -> bool:
+    """Whether a changed value is shown inline (texts, numbers, dates) rather than in the old version."""
+    return not isinstance(value, list | dict)

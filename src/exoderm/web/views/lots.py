@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from exoderm.core.permissions import Action, can
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
+from exoderm.records.selectors import revisions_of
 from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
@@ -25,6 +26,7 @@ from exoderm.web.forms import (
     ReceiveLotForm,
     ReleaseForm,
     TemperatureUploadForm,
+    datetime_field,
     now_local,
 )
 from exoderm.web.listing import listing
@@ -113,6 +115,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lyophilized": lot.product.storage_form == StorageForm.LYOPHILIZED,
         "may_release": can(user, Action.RELEASE_LOT),
         "may_handle": can(user, Action.HANDLE_STOCK),
+        "revisions": revisions_of(clinic=clinic, obj=lot),
     }
     return render(request, "web/lots/detail.html", context)
 
@@ -215,7 +218,9 @@ def vial_action(request: HttpRequest, pk: int, vial_pk: int, action: str) -> Htt
     service, done = actions[action]
     error_text = ""
     try:
-        service(vial=vial, by=user_of(request))
+        # Charting after the fact: the time it was done, on the clinic's wall clock; empty is now.
+        at = datetime_field("", required=False).clean(request.POST.get("at", ""))
+        service(vial=vial, by=user_of(request), at=at)
     except ValidationError as error:
         error_text = " ".join(error.messages)
     if request.POST.get("panel"):

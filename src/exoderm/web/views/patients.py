@@ -22,10 +22,12 @@ from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients import erasure, selectors
 from exoderm.patients.export import export_patient, patient_data
 from exoderm.patients.models import Patient
-from exoderm.patients.services import create_patient, record_screening, update_patient
+from exoderm.patients.services import correct_patient, create_patient, record_screening
+from exoderm.records.selectors import revisions_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
     ErasureRequestForm,
+    PatientCorrectionForm,
     PatientForm,
     PatientIdentityForm,
     PatientSearchForm,
@@ -92,16 +94,23 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Correct the patient's identity (names, birth date, contact details), as PATCH in the API does."""
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
     initial = {name: getattr(patient.identity, name) for name in PatientIdentityForm.base_fields}
-    form = PatientIdentityForm(request.POST or None, initial=initial)
+    form = PatientCorrectionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        changes = dict(form.cleaned_data)
+        reason = changes.pop("reason")
         try:
-            update_patient(patient=patient, changes=form.cleaned_data, by=user_of(request))
+            correct_patient(patient=patient, changes=changes, reason=reason, by=user_of(request))
         except ValidationError as error:
             add_errors(form, error)
         else:
             messages.success(request, _("Patient %(code)s changed.") % {"code": patient.code})
             return redirect("patient", patient.pk)
-    return render(request, "web/patients/edit.html", {"patient": patient, "form": form})
+    context = {
+        "patient": patient,
+        "form": form,
+        "revisions": revisions_of(clinic=patient.clinic, obj=patient),
+    }
+    return render(request, "web/patients/edit.html", context)
 
 
 @page(Action.VIEW_IDENTITY)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,10 +22,21 @@ from exoderm.core.permissions import Action
 from exoderm.patients import selectors as patient_selectors
 from exoderm.products import selectors as product_selectors
 from exoderm.products.models import LotStatus
+from exoderm.records.selectors import revisions_of
 from exoderm.treatments import selectors
+from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.protocol import WARN
-from exoderm.treatments.services import record_session
-from exoderm.web.charting import MAX_ROWS, ApplicationFormSet, ProcedureFormSet, SessionForm, html_name
+from exoderm.treatments.services import correct_session, record_session
+from exoderm.web.charting import (
+    MAX_ROWS,
+    ApplicationFormSet,
+    ProcedureFormSet,
+    SessionCorrectionForm,
+    SessionForm,
+    application_initial,
+    html_name,
+    procedure_initial,
+)
 from exoderm.web.forms import datetime_field, now_local
 from exoderm.web.listing import listing
 from exoderm.web.views.common import clinic_of, page, user_of
@@ -61,21 +74,83 @@ def session_list(request: HttpRequest) -> HttpResponse:
 
 @page()
 def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    session = selectors.session_detail(clinic=clinic_of(request), pk=pk)
-    return render(request, "web/sessions/detail.html", {"session": session})
+    clinic = clinic_of(request)
+    session = selectors.session_detail(clinic=clinic, pk=pk)
+    context = {"session": session, "revisions": revisions_of(clinic=clinic, obj=session)}
+    return render(request, "web/sessions/detail.html", context)
 
 
-def _lots(clinic: Any) -> Any:
-    """The lots a session could name: everything not used up, so that a blocked lot is explained."""
-    return product_selectors.lots(clinic).exclude(status=LotStatus.DEPLETED)
+def _lots(clinic: Any, *, keep: Collection[int] = ()) -> Any:
+    """The lots a session could name: everything not used up, so that a blocked lot is explained,
+    and the lots of ``keep`` (a corrected session's own, perhaps used up since)."""
+    return product_selectors.lots(clinic).exclude(Q(status=LotStatus.DEPLETED) & ~Q(pk__in=keep))
 
 
 @page(Action.CHART_SESSION)
 def session_new(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
     user = user_of(request)
-    patients = patient_selectors.patients(clinic=clinic)
-    lots = _lots(clinic)
+    initial = {"patient": request.GET.get("patient"), "performed_at": now_local()}
+
+    def save(chart: dict[str, Any]) -> TreatmentSession:
+        return record_session(patient=chart.pop("patient"), clinician=user, **chart)
+
+    return _chart_page(
+        request,
+        form_class=SessionForm,
+        form_kwargs={"patients": patient_selectors.patients(clinic=clinic), "initial": initial},
+        lots=_lots(clinic),
+        save=save,
+        saved_text=_("Session recorded."),
+        context={},
+    )
+
+
+@page(Action.CHART_SESSION)
+def session_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """The session's chart as a form, prefilled; saved as a correction with its reason."""
+    clinic = clinic_of(request)
+    session = selectors.session_detail(clinic=clinic, pk=pk)
+    lots_used = {a.lot_id for a in session.applications.all()}
+
+    def save(chart: dict[str, Any]) -> TreatmentSession:
+        chart.pop("patient")
+        return correct_session(session=session, by=user_of(request), **chart)
+
+    return _chart_page(
+        request,
+        form_class=SessionCorrectionForm,
+        form_kwargs={
+            "patients": patient_selectors.patients(clinic=clinic).filter(pk=session.patient_id),
+            "initial": {
+                "patient": session.patient_id,
+                "performed_at": session.performed_at,
+                "notes": session.notes,
+            },
+        },
+        lots=_lots(clinic, keep=lots_used),
+        save=save,
+        saved_text=_("Session corrected; the version before stays readable below."),
+        context={"correcting": session},
+        procedure_initial=[procedure_initial(p) for p in session.procedures.all()],
+        application_initial=[application_initial(a) for a in session.applications.all()],
+    )
+
+
+def _chart_page(
+    request: HttpRequest,
+    *,
+    form_class: type[SessionForm],
+    form_kwargs: dict[str, Any],
+    lots: Any,
+    save: Callable[[dict[str, Any]], TreatmentSession],
+    saved_text: str,
+    context: dict[str, Any],
+    procedure_initial: list[dict[str, Any]] | None = None,
+    application_initial: list[dict[str, Any]] | None = None,
+) -> HttpResponse:
+    """The charting form of a new or a corrected session: parse, let ``save`` decide, show why not."""
+    clinic = clinic_of(request)
     data: QueryDict | None = request.POST if request.method == "POST" else None
     adding = request.method == "POST" and request.POST.get("add") in {"procedures", "applications"}
     if adding:
@@ -83,11 +158,11 @@ def session_new(request: HttpRequest) -> HttpResponse:
         data = request.POST.copy()
         total = f"{data['add']}-TOTAL_FORMS"
         data[total] = str(min(int(data.get(total) or 0) + 1, MAX_ROWS))
-    form = SessionForm(
-        data, patients=patients, initial={"patient": request.GET.get("patient"), "performed_at": now_local()}
+    form = form_class(data, **form_kwargs)
+    procedures = ProcedureFormSet(data, prefix="procedures", initial=procedure_initial)
+    applications = ApplicationFormSet(
+        data, prefix="applications", initial=application_initial, form_kwargs={"lots": lots}
     )
-    procedures = ProcedureFormSet(data, prefix="procedures")
-    applications = ApplicationFormSet(data, prefix="applications", form_kwargs={"lots": lots})
     issues: dict[str, list[Issue]] = defaultdict(list)
     warnings: list[Issue] = []
     if (
@@ -106,14 +181,13 @@ def session_new(request: HttpRequest) -> HttpResponse:
             )
 
         try:
-            session = record_session(
-                patient=form.cleaned_data["patient"],
-                clinician=user,
-                performed_at=form.cleaned_data["performed_at"],
-                notes=form.cleaned_data["notes"],
-                procedures=[procedures.forms[i].to_input() for i in procedure_rows],
-                applications=[applications.forms[i].to_input() for i in application_rows],
-                acknowledged_warnings=request.POST.getlist("acknowledge"),
+            session = save(
+                {
+                    **form.cleaned_data,
+                    "procedures": [procedures.forms[i].to_input() for i in procedure_rows],
+                    "applications": [applications.forms[i].to_input() for i in application_rows],
+                    "acknowledged_warnings": request.POST.getlist("acknowledge"),
+                }
             )
         except ValidationError as error:
             for path, texts in error.message_dict.items():
@@ -129,7 +203,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
             place("", Issue(str(error), "error"))
         else:
             count = session.warnings.count()
-            text = _("Session recorded.")
+            text = saved_text
             if count:
                 text += " " + ngettext(
                     "%(count)d acknowledged warning was recorded with it.",
@@ -140,6 +214,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
             return redirect("session", session.pk)
     _describe_issues([form, *procedures.forms, *applications.forms], issues)
     context = {
+        **context,
         "form": form,
         "procedures": procedures,
         "applications": applications,

@@ -1,0 +1,94 @@
+"""Writes for revisions. Only the owning apps' correction services call :func:`record_revision`,
+inside their own transaction, after they checked the corrector's role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exoderm.records.models import REASON_MAX_LENGTH, Revision
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import Clinic, User
+    from exoderm.patients.models import Patient
+
+
+def checked_reason(reason: object) -> str:
+    """The reason for a correction, stripped; refused (field ``reason``) when empty or too long."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ValidationError({"reason": _("Give the reason for the correction.")})
+    # A NUL byte cannot be stored in PostgreSQL's text, a lone surrogate cannot be encoded at all.
+    if "\x00" in text or any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+        raise ValidationError({"reason": _("The reason contains characters that are not text.")})
+    if len(text) > REASON_MAX_LENGTH:
+        raise ValidationError(
+            {"reason": _("Give a reason of at most %(n)d characters.") % {"n": REASON_MAX_LENGTH}}
+        )
+    return text
+
+
+def as_json(value: Any) -> Any:
+    """``value`` as plain JSON (dates and decimals as ISO strings), the form a snapshot stores."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The keys whose JSON values differ between two snapshots: name -> [old, new]."""
+    old, new = as_json(dict(before)), as_json(dict(after))
+    return {
+        name: [old.get(name), new.get(name)]
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    }
+
+
+def record_revision(
+    *,
+    obj: models.Model,
+    clinic: Clinic,
+    patient: Patient | None,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    reason: str,
+    by: User,
+) -> Revision:
+    """Keep the version ``before`` a correction of ``obj``, and what changed, as a revision."""
+    return Revision.objects.create(
+        clinic=clinic,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=obj.pk,
+        patient=patient,
+        snapshot=as_json(dict(before)),
+        changes=changed_fields(before, after),
+        reason=checked_reason(reason),
+        corrected_by=by,
+        corrected_at=timezone.now(),
+    )
+
+
+def redact(*, patient: Patient, fields: Collection[str]) -> int:
+    """Blank ``fields`` in every revision of ``patient`` (the old values in snapshots and changes).
+
+    The one exception to revisions being kept as written: an erasure request (GDPR Art. 17) erases
+    data the law does not require the clinic to keep, such as contact details, and an old version
+    holding them would keep them alive. Returns how many revisions held such a field.
+    """
+    redacted = 0
+    for revision in Revision.objects.select_for_update().filter(patient=patient):
+        held = (set(revision.snapshot) | set(revision.changes)) & set(fields)
+        if not held:
+            continue
+        revision.snapshot = {k: ("" if k in held else v) for k, v in revision.snapshot.items()}
+        revision.changes = {k: v for k, v in revision.changes.items() if k not in held}
+        revision.save(update_fields=["snapshot", "changes"])
+        redacted += 1
+    return redacted
