@@ -96,7 +96,7 @@ def write_stream(chunks: Iterable[bytes], path: Path, *, max_bytes: int) -> tupl
     return digest.hexdigest(), size
 
 
-def _clinic_of(relative: str) -> int:
+def clinic_of(relative: str) -> int:
     """The clinic a stored or derived file belongs to, from its name (``<clinic>/…`` or
     ``.derived/<clinic>/…``)."""
     parts = Path(relative).parts
@@ -107,7 +107,7 @@ def write_sealed(chunks: Iterable[bytes], path: Path, *, name: str) -> None:
     """Encrypt ``chunks`` into ``path`` for the stored (or derived) file ``name`` and fsync it."""
     from exoderm.vault.services import current_data_key
 
-    version, key = current_data_key(clinic_id=_clinic_of(name))
+    version, key = current_data_key(clinic_id=clinic_of(name))
     with path.open("wb") as fh:
         cipher.seal(chunks, fh, key=key, key_version=version, context=name.encode())
         _sync(fh)
@@ -118,7 +118,7 @@ def _plain_chunks(path: Path, name: str) -> Iterator[bytes]:
     encryption are not). Raises :class:`UnreadableFile` on a failed authentication."""
     from exoderm.vault.services import data_key
 
-    clinic_id = _clinic_of(name)
+    clinic_id = clinic_of(name)
     with path.open("rb") as fh:
         if not cipher.is_sealed(fh.read(len(cipher.MAGIC))):
             fh.seek(0)

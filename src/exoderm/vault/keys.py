@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -26,6 +28,10 @@ NONCE_BYTES = 12
 
 _lock = threading.Lock()
 _unwrapped: dict[tuple[str, int, int], bytes] = {}  # (master fingerprint, clinic, version) -> key
+# set only by a rotation, for the rest of its run, once the data keys are wrapped by the new key
+_master_override: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
+    "master_override", default=None
+)
 
 
 class KeyError_(Exception):
@@ -76,6 +82,9 @@ def write_key_file(path: Path, key: bytes) -> None:
 def master_key(*, create: bool = True) -> bytes:
     """The configured master key. Without configuration the key file in the data directory is
     read, or created when ``create`` (a restore never creates one: it needs the backup's key)."""
+    override = _master_override.get()
+    if override is not None:
+        return override
     if settings.EXODERM_MASTER_KEY:
         return parse_key(settings.EXODERM_MASTER_KEY, source="EXODERM_MASTER_KEY")
     path = Path(settings.EXODERM_MASTER_KEY_FILE)
@@ -83,6 +92,17 @@ def master_key(*, create: bool = True) -> bytes:
         with contextlib.suppress(FileExistsError):  # another process created it first
             write_key_file(path, AESGCM.generate_key(bit_length=256))
     return read_key_file(path)
+
+
+@contextlib.contextmanager
+def using_master_key(key: bytes) -> Iterator[None]:
+    """Within the block, ``key`` is the master key (a rotation that re-wrapped the data keys under
+    it goes on to re-encrypt files before the configuration names it)."""
+    token = _master_override.set(key)
+    try:
+        yield
+    finally:
+        _master_override.reset(token)
 
 
 def master_key_source() -> str:
