@@ -27,7 +27,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 
 _lock = threading.Lock()
-_unwrapped: dict[tuple[str, int, int], bytes] = {}  # (master fingerprint, clinic, version) -> key
+# (master fingerprint, clinic, version, wrapped bytes) -> key: the wrapped bytes are part of the
+# name, so that a key of the same clinic and version in another database is never taken for it
+_unwrapped: dict[tuple[str, int, int, bytes], bytes] = {}
 # set only by a rotation, for the rest of its run, once the data keys are wrapped by the new key
 _master_override: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
     "master_override", default=None
@@ -130,7 +132,8 @@ def unwrapped(
     master: bytes, wrapped: bytes | memoryview, *, clinic_id: int, version: int, master_key_id: str
 ) -> bytes:
     """:func:`unwrap` with an in-process cache and an error that names the keys involved."""
-    cache_key = (fingerprint(master), clinic_id, version)
+    wrapped = bytes(wrapped)
+    cache_key = (fingerprint(master), clinic_id, version, wrapped)
     with _lock:
         known = _unwrapped.get(cache_key)
     if known is not None:

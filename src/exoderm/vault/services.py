@@ -27,7 +27,19 @@ def current_data_key(*, clinic_id: int) -> tuple[int, bytes]:
     return row.version, key
 
 
+def _refuse_other_master(master: bytes) -> None:
+    """New data keys are wrapped only by the master key that wraps the others: a process started
+    with a wrong key must not create keys that the right one cannot unwrap."""
+    other = DataKey.objects.exclude(master_key_id=keys.fingerprint(master)).first()
+    if other is not None:
+        raise keys.KeyError_(
+            f"{other} is wrapped by master key {other.master_key_id}, but the configured master key "
+            f"({keys.master_key_source()}) is {keys.fingerprint(master)}: no new key is made with it"
+        )
+
+
 def _first_data_key(*, clinic_id: int, master: bytes) -> DataKey:
+    _refuse_other_master(master)
     try:
         with transaction.atomic():
             return _create_data_key(clinic_id=clinic_id, version=1, master=master)
@@ -88,6 +100,7 @@ def begin_data_key_rotation() -> dict[int, int]:
     under way (it has older versions left), which is then resumed instead. Returns each such
     clinic's newest version, to which its files are to be re-encrypted."""
     master = keys.master_key()
+    _refuse_other_master(master)
     newest: dict[int, int] = {}
     for clinic_id in DataKey.objects.values_list("clinic_id", flat=True).distinct():
         versions = list(DataKey.objects.filter(clinic_id=clinic_id).values_list("version", flat=True))
