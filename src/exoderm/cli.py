@@ -1,4 +1,5 @@
-"""The `exoderm` command: demo, serve, worker, analyze, compare, and Django's management commands."""
+"""The `exoderm` command: demo, serve, worker, backup, restore, analyze, compare, and Django's management
+commands."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -52,6 +54,35 @@ def worker() -> int:
     # Analyses a killed worker left behind are queued again before this worker starts.
     manage(["photo_housekeeping"])
     return manage(["db_worker", "--queue-name", "default"])
+
+
+def backup(dest: str) -> int:
+    """Back up the database and the photo store into a new directory while the service runs."""
+    _django_setup()
+    from exoderm.backup import Refused, create_backup
+
+    try:
+        create_backup(Path(dest))
+    except Refused as refusal:
+        print(f"exoderm backup: {refusal}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def restore(src: str) -> int:
+    """Restore a backup into the empty installation that the environment names, then verify it."""
+    _django_setup()
+    from exoderm.backup import Refused, VerificationFailed, restore_backup
+
+    try:
+        restore_backup(Path(src))
+    except Refused as refusal:
+        print(f"exoderm restore: refused: {refusal}", file=sys.stderr)
+        return 2
+    except VerificationFailed as failure:
+        print(f"exoderm restore: VERIFICATION FAILED: {failure}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
@@ -119,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "serve":
             sub.add_argument("--workers", type=int, default=int(os.getenv("EXODERM_WEB_WORKERS", "1")))
     commands.add_parser("worker", help=worker.__doc__)
+    commands.add_parser("backup", help=backup.__doc__).add_argument("dest", help="a new or empty directory")
+    commands.add_parser("restore", help=restore.__doc__).add_argument("src", help="a backup directory")
     commands.add_parser("manage", help=manage.__doc__, add_help=False)
     commands.add_parser(
         "analyze", help="Measure skin metrics of photos (see `exoderm analyze --help`).", add_help=False
@@ -142,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         return demo(known.host, known.port)
     if known.command == "serve":
         return serve(known.host, known.port, known.workers)
+    if known.command == "backup":
+        return backup(known.dest)
+    if known.command == "restore":
+        return restore(known.src)
     return worker()
 
 

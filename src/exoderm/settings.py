@@ -26,6 +26,9 @@ def envlist(name: str, default: str) -> list[str]:
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.getenv("EXODERM_DATA_DIR", Path.cwd() / "var")).resolve()
+# The data directory holds the database, the photos and (by default) the master key: owner only.
+if not DATA_DIR.exists():
+    DATA_DIR.mkdir(mode=0o700, parents=True)
 
 SECRET_KEY = os.getenv("SECRET_KEY", "django-insecure-exoderm-development-key-set-SECRET_KEY-in-production")
 DEBUG = envbool("DEBUG", "0")
@@ -51,6 +54,7 @@ INSTALLED_APPS = [
     "exoderm.photos",
     "exoderm.evidence",
     "exoderm.records",
+    "exoderm.vault",
     "exoderm.web",
 ]
 
@@ -103,7 +107,7 @@ TEMPLATES = [
 DATABASE_URL = os.getenv("DATABASE_URL", f"sqlite:///{DATA_DIR / 'exoderm.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "0"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -167,6 +171,12 @@ PHOTO_TRASH_DAYS = envint("PHOTO_TRASH_DAYS", "30")
 RECORD_RETENTION_YEARS = envint("RECORD_RETENTION_YEARS", "10")
 # How long a clinic admin may read a restricted record after giving a reason.
 RESTRICTED_ACCESS_MINUTES = envint("RESTRICTED_ACCESS_MINUTES", "15")
+# Encryption at rest (exoderm.vault): photo files are encrypted with per-clinic data keys, which the
+# database holds only wrapped by this master key: base64 of 32 bytes, from the variable or a file.
+# With neither set, the file below is created once (mode 0600); production keeps it on another
+# disk or in a secrets manager, and never in a backup.
+EXODERM_MASTER_KEY = os.getenv("EXODERM_MASTER_KEY", "")
+EXODERM_MASTER_KEY_FILE = Path(os.getenv("EXODERM_MASTER_KEY_FILE", DATA_DIR / "master.key"))
 
 # Security: strict CSP with nonces, secure cookies behind TLS in production.
 from django.utils.csp import CSP  # noqa: E402

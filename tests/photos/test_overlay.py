@@ -40,10 +40,10 @@ def test_rendered_once_then_read_from_storage(client, photo, clinician):
     [(_name, label)] = _overlays_of(photo)
     assert label == f"overlay-{skinlab.ENGINE_VERSION}-close_up-{MM_PER_PX:g}.png"
     kept = storage.derived_path(photo.file_name, label)
-    assert kept.read_bytes() == first.content
+    assert storage.read_derived(kept) == first.content
 
     # the second request is served from the file: what the file holds is what comes back
-    kept.write_bytes(_png(7))
+    storage.write_derived(_png(7), kept)
     assert client.get(f"/photos/{photo.pk}/overlay.png").content == _png(7)
 
     # another scale is another measurement, drawn anew next to the first

@@ -28,7 +28,7 @@ def _upload(patient, data: bytes, by, **kwargs):
 
 
 def _assert_clean(photo: Photo) -> bytes:
-    data = storage.path_of(photo.file_name).read_bytes()
+    data = storage.read(photo.file_name)
     for marker in (b"Exif", b"GPS", b"script", b"PK\x03\x04", b"PK\x05\x06", b"xmpmeta", b"ICC_PROFILE"):
         assert marker not in data, marker
     with Image.open(io.BytesIO(data)) as img:
@@ -252,7 +252,7 @@ def _variant(kind: str) -> bytes:
 def test_camera_variants_are_accepted_as_rgb(kind, patient, photo_consent, clinician):
     photo, created = _upload(patient, _variant(kind), clinician)
     assert created and (photo.width, photo.height) == (300, 200)
-    with Image.open(storage.path_of(photo.file_name)) as img:
+    with Image.open(io.BytesIO(storage.read(photo.file_name))) as img:
         assert img.mode == "RGB"
 
 

@@ -138,7 +138,7 @@ def test_the_archive_holds_every_section_the_photo_files_a_manifest_and_a_readab
 
     readme = archive.read("README.txt").decode()
     for photo in scene.photos:
-        stored = storage.path_of(photo.file_name).read_bytes()
+        stored = storage.read(photo.file_name)  # decrypted: the archive holds the photo as uploaded
         in_archive = archive.read(photos[photo.pk]["file"])
         assert hashlib.sha256(in_archive).hexdigest() == photo.sha256 == hashlib.sha256(stored).hexdigest()
         assert f"{photo.sha256}  {photos[photo.pk]['file']}" in readme

@@ -20,6 +20,8 @@ from exoderm.clinics.models import User
 from exoderm.clinics.services import issue_api_token, user_for_token
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
+from exoderm.photos.storage import UnreadableFile
+from exoderm.photos.views import UNREADABLE_STATUS
 
 PROBLEM = "application/problem+json"
 
@@ -118,6 +120,16 @@ def on_schema_validation(request: HttpRequest, exc: NinjaValidationError) -> Htt
 @api.exception_handler(NotFound)
 def on_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
     return problem(request, status=404, title=_("Not found."), detail=str(exc))
+
+
+@api.exception_handler(UnreadableFile)
+def on_unreadable_file(request: HttpRequest, exc: UnreadableFile) -> HttpResponse:
+    return problem(
+        request,
+        status=UNREADABLE_STATUS,
+        title=_("The stored file failed its integrity check."),
+        detail=_("It was altered, damaged, or the encryption key does not fit; see the server log."),
+    )
 
 
 @api.exception_handler(PermissionDenied)

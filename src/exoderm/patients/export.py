@@ -51,7 +51,6 @@ from exoderm.photos.models import Analysis, Photo
 from exoderm.treatments.models import TreatmentSession
 
 FORMAT_VERSION = 1
-CHUNK = 1024 * 1024
 
 
 def _user(user: User | None) -> str | None:
@@ -327,9 +326,8 @@ def _add_file(archive: zipfile.ZipFile, name: str, chunks: Iterator[bytes]) -> A
 
 
 def _chunks(photo: Photo) -> Iterator[bytes]:
-    with storage.path_of(photo.file_name).open("rb") as source:
-        while chunk := source.read(CHUNK):
-            yield chunk
+    """The photo as uploaded (decrypted from the store; a damaged file fails the whole export)."""
+    return storage.stream(photo.file_name)
 
 
 def _readme(patient: Patient, entries: list[ArchiveEntry], *, exported_at: dt.datetime) -> bytes:

@@ -160,7 +160,7 @@ def check_capture(
             {"file": _("The image cannot be measured: %(reason)s") % {"reason": error}}
         ) from None
     before = engine.capture_stats(
-        storage.path_of(baseline.file_name), view=baseline.view, mm_per_px=baseline.mm_per_px
+        storage.read(baseline.file_name), view=baseline.view, mm_per_px=baseline.mm_per_px
     )
     # the files as sent, not their re-encodings (see the module docstring)
     new = dataclasses.replace(new, jpeg_quality=quality)

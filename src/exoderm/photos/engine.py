@@ -50,21 +50,23 @@ def roi_for(view: str) -> str:
     return "full" if view == "close_up" else "face"
 
 
-def _analyze(path: Path, *, view: str, mm_per_px: float | None, keep_arrays: bool) -> Analysis:
+def _analyze(image: Path | bytes, *, view: str, mm_per_px: float | None, keep_arrays: bool) -> Analysis:
     from exoderm.skinlab.pipeline import analyze
 
     roi = roi_for(view)
-    return analyze(path, roi=roi, mm_per_px=mm_per_px, keep_arrays=keep_arrays, find_face=roi == "face")
+    return analyze(image, roi=roi, mm_per_px=mm_per_px, keep_arrays=keep_arrays, find_face=roi == "face")
 
 
-def measure_photo(path: Path, *, view: str, mm_per_px: float | None) -> Measurement:
-    """Run skinlab on the stored file. Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
-    record = _analyze(path, view=view, mm_per_px=mm_per_px, keep_arrays=False).to_dict()
+def measure_photo(image: Path | bytes, *, view: str, mm_per_px: float | None) -> Measurement:
+    """Run skinlab on a file (its path or bytes).
+
+    Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
+    record = _analyze(image, view=view, mm_per_px=mm_per_px, keep_arrays=False).to_dict()
     record["file"] = None  # the content-addressed name says nothing; the photo id is the reference
     return Measurement(roi=roi_for(view), record=record)
 
 
-def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
+def overlay_png(image: Path | bytes, *, view: str, mm_per_px: float | None) -> bytes:
     """PNG of what skinlab measured on the stored file: regions, spots, wrinkles and red areas.
 
     The stored record keeps no masks, so the photo is analysed again with its arrays kept.
@@ -73,7 +75,7 @@ def overlay_png(path: Path, *, view: str, mm_per_px: float | None) -> bytes:
 
     from exoderm.skinlab.overlay import region_overlay
 
-    analysis = _analyze(path, view=view, mm_per_px=mm_per_px, keep_arrays=True)
+    analysis = _analyze(image, view=view, mm_per_px=mm_per_px, keep_arrays=True)
     ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis), cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise ValueError("the overlay could not be encoded")

@@ -10,6 +10,7 @@ page says what photos cannot show.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zoneinfo
 from typing import TYPE_CHECKING
 
@@ -171,7 +172,7 @@ def patient_report(*, patient: Patient, by: User, today: dt.date | None = None) 
             x = 15 + i * (width + 6)
             h = min(width * photo.height / photo.width, 95)
             w = h * photo.width / photo.height
-            pdf.image(str(storage.path_of(photo.file_name)), x=x + (width - w) / 2, y=top, w=w, h=h)
+            pdf.image(io.BytesIO(storage.read(photo.file_name)), x=x + (width - w) / 2, y=top, w=w, h=h)
             pdf.set_xy(x, top + h + 1)
             pdf.cell(width, 5, _latin1(t[key].format(date=day(photo.taken_at))), align="C")
             height = max(height, h + 7)

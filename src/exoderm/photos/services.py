@@ -195,9 +195,9 @@ def upload_photo(
             return _same_photo(existing, patient, by), False
         image = clean_image(upload, time_zone=clinic.time_zone)
         quality = engine.jpeg_quality(upload)  # None unless a JPEG
-        storage.write_bytes(image.data, clean_path)
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = storage.relative_name(clinic_id=clinic.pk, sha256=sha256, extension=image.extension)
+        storage.write_sealed([image.data], clean_path, name=name)
         # a camera time that cannot be true (its clock was never set) counts as no time
         camera_time = image.taken_at if image.taken_at and not _capture_time_problem(image.taken_at) else None
         moment, moment_source = (
@@ -312,14 +312,15 @@ def photo_overlay(*, photo: Photo) -> bytes:
     """The PNG of what skinlab measured on ``photo``, rendered once per engine version and kept
     next to the photo (a render analyses the photo again: about a second of CPU).
 
-    Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed."""
+    Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed and
+    :class:`~exoderm.photos.storage.UnreadableFile` when its stored file fails its checks."""
     scale = "auto" if photo.mm_per_px is None else f"{photo.mm_per_px:g}"
     label = f"{_overlay_label_prefix()}{photo.view}-{scale}.png"
     path = storage.derived_path(photo.file_name, label)
     try:
-        return path.read_bytes()
+        return storage.read_derived(path)
     except FileNotFoundError:
-        png = engine.overlay_png(storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        png = engine.overlay_png(storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
         storage.write_derived(png, path)
         return png
 

@@ -74,12 +74,14 @@ def run_analysis(photo_id: int, *, task_id: str = "") -> str:
     keep_freed_memory()  # this process analyses photo after photo: memory is reused, not refaulted
     started = time.perf_counter()
     try:
-        measurement = measure_photo(
-            storage.path_of(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px
-        )
+        measurement = measure_photo(storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
     except SkinlabError as exc:
         _finish(photo_id, AnalysisStatus.FAILED, error=str(exc))
         return "not measurable"
+    except storage.UnreadableFile as exc:
+        # tampered or wrong key: retrying cannot help, and the store has logged it as an error
+        _finish(photo_id, AnalysisStatus.FAILED, error=str(exc))
+        return "file unreadable"
     except BaseException as exc:
         _finish(photo_id, AnalysisStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from exoderm.clinics.models import User
@@ -14,10 +18,15 @@ from exoderm.core.permissions import Action, require
 from exoderm.photos import selectors, services, storage
 from exoderm.photos.models import Photo
 
+# A stored file that fails its checks is answered with this status, not 500: the request was
+# understood and the server works, but the file conflicts with what was stored (see the log).
+UNREADABLE_STATUS = 409
 
-def photo_response(photo: Photo) -> FileResponse:
-    """The stored file, marked private and never cached, sniffed or framed elsewhere."""
-    response = FileResponse(storage.path_of(photo.file_name).open("rb"), content_type=photo.content_type)
+
+def photo_response(photo: Photo) -> HttpResponse:
+    """The stored file (decrypted and verified by the store), marked private and never cached,
+    sniffed or framed elsewhere. Raises :class:`~exoderm.photos.storage.UnreadableFile`."""
+    response = HttpResponse(storage.read(photo.file_name), content_type=photo.content_type)
     response["Content-Disposition"] = (
         f'inline; filename="photo-{photo.pk}.{photo.file_name.rsplit(".", 1)[-1]}"'
     )
@@ -40,14 +49,33 @@ def _photo(request: HttpRequest, photo_id: int) -> Photo:
         raise Http404 from None
 
 
+def unreadable_file_page[**P](
+    view: Callable[P, HttpResponseBase],
+) -> Callable[P, HttpResponseBase]:
+    """A page that says a stored file failed its checks, instead of a server error."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+        try:
+            return view(*args, **kwargs)
+        except storage.UnreadableFile:
+            request = args[0]
+            assert isinstance(request, HttpRequest)
+            return render(request, "photos/unreadable.html", status=UNREADABLE_STATUS)
+
+    return wrapped
+
+
 @require_GET
 @login_required
+@unreadable_file_page
 def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
     return photo_response(_photo(request, photo_id))
 
 
 @require_GET
 @login_required
+@unreadable_file_page
 def photo_overlay(request: HttpRequest, photo_id: int) -> HttpResponse:
     """The photo with what was measured drawn on it (the first request renders it: a moment)."""
     from exoderm.skinlab.io import SkinlabError
@@ -74,6 +102,7 @@ def pdf_response(data: bytes, *, filename: str) -> HttpResponse:
 
 @require_GET
 @login_required
+@unreadable_file_page
 def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The patient's one-page PDF of measured changes."""
     from exoderm.patients.models import Patient
