@@ -148,21 +148,28 @@ MFA_ISSUER = os.getenv("MFA_ISSUER", "exoderm")
 # A web session without a request for this long ends (SESSION_COOKIE_AGE still caps its whole life).
 SESSION_IDLE_MINUTES = envint("SESSION_IDLE_MINUTES", "30")
 
-# E-mail (password reset links): SMTP when EMAIL_HOST is set, else written to the log (console),
-# which suits the demo and development; production sets EMAIL_HOST and DEFAULT_FROM_EMAIL.
-EMAIL_HOST = os.getenv("EMAIL_HOST", "")
-EMAIL_PORT = envint("EMAIL_PORT", "587")
-EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "1")
-EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "20")
+# E-mail (password reset links), with Django 6.1's MAILERS: SMTP when EMAIL_HOST is set, else written
+# to the log (console backend), which suits the demo and development; production sets EMAIL_HOST and
+# DEFAULT_FROM_EMAIL (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS as needed).
+_email_host = os.getenv("EMAIL_HOST", "")  # lower case: not itself a (deprecated) setting
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": envint("EMAIL_PORT", "587"),
+                "username": os.getenv("EMAIL_HOST_USER", ""),
+                "password": os.getenv("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": envbool("EMAIL_USE_TLS", "1"),
+                "timeout": envint("EMAIL_TIMEOUT", "20"),
+            },
+        }
+        if _email_host
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "exoderm <noreply@localhost>")
-EMAIL_BACKEND = os.getenv(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend",
-)
 # A password reset link works once, and only this long.
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", str(3600))
 
