@@ -48,6 +48,7 @@ def ensure_second_factor(user: User) -> None:
 def login_with_mfa(client, user: User, *, password: str = PASSWORD):
     """Log ``client`` in through the login form and, where the account has one, the code step."""
     ensure_second_factor(user)
+    client.logout()  # the login page sends a logged-in user on without signing in anyone else
     response = client.post("/login/", {"username": user.username, "password": password})
     assert response.status_code == 302, response.content.decode()[:2000]
     if response["Location"].startswith("/login/code/"):

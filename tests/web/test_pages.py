@@ -52,7 +52,7 @@ def admin_pages(scene: WebScene) -> list[str]:
 def test_every_page_renders_with_bounded_queries(client, clinic, django_assert_max_num_queries):
     scene = WebScene(clinic, size=3)
     for user, urls in [(scene.clinician, pages(scene)), (scene.admin, admin_pages(scene))]:
-        client.force_login(user)
+        login_with_mfa(client, user)
         for url in urls:
             with django_assert_max_num_queries(MAX_QUERIES):
                 response = client.get(url)
@@ -98,7 +98,7 @@ def test_pages_use_no_inline_style_or_script_without_nonce(client, clinic):
 def test_another_clinics_records_are_404(client, clinic, other_clinic):
     scene = WebScene(clinic, size=1)
     stranger = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
-    client.force_login(stranger)
+    login_with_mfa(client, stranger)
     for name, pk in [("patient", scene.patient.pk), ("lot", scene.lot.pk), ("session", scene.session.pk)]:
         assert client.get(reverse(name, args=[pk])).status_code == 404
 

@@ -174,12 +174,15 @@ def _use_recovery_code(user: User, code: str) -> bool:
 
 
 @transaction.atomic
-def start_totp_enrolment(*, user: User) -> TotpDevice:
-    """A new authenticator secret for ``user`` to confirm with a first code; replaces an unconfirmed one."""
+def start_totp_enrolment(*, user: User, secret: str = "") -> TotpDevice:
+    """A new authenticator secret for ``user`` to confirm with a first code; replaces an unconfirmed one.
+
+    ``secret`` is for the demo only, whose administrator's secret is printed with the passwords.
+    """
     if selectors.confirmed_totp(user=user) is not None:
         raise ValidationError({"code": _("A second factor is already set up.")})
     TotpDevice.objects.filter(user=user).delete()
-    return TotpDevice.objects.create(user=user, secret=pyotp.random_base32(32))
+    return TotpDevice.objects.create(user=user, secret=secret or pyotp.random_base32(32))
 
 
 @transaction.atomic
