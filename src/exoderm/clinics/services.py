@@ -125,11 +125,26 @@ def sign_in_with_password(
     ``request`` only goes on to Django's sign-in signals.
     """
     _refuse_if_locked(username=username, address=address)
-    user = authenticate(request, username=username, password=password)
+    # a NUL byte or a lone surrogate can name no user, and would break the database query
+    user = (
+        authenticate(request, username=username, password=password)
+        if _storable(username) and _storable(password)
+        else None
+    )
     if user is None or not isinstance(user, User) or (user.clinic_id is None and not user.is_superuser):
         record_sign_in_failure(username=username, address=address, failure=SignInFailure.PASSWORD)
         return None
     return user
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def verify_second_factor(*, user: User, code: str, address: str | None) -> bool:
