@@ -124,7 +124,7 @@ class SignInAttempt(models.Model):
     """A failed sign-in (web or API), counted per username and per client address for the lockout.
 
     Kept in the database, not in process memory, so that every app process counts the same failures.
-    The username is stored as typed (folded to lower case, cut to its field's length) whether or not
+    The username is stored as typed (in lower case, cut to its field's length) whether or not
     such a user exists: unknown names are throttled exactly like real ones.
     """
 

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from exoderm.clinics.models import ApiToken, Clinic, SignInLock, SignInScope, TotpDevice, User
 
 
 def clinic_users(*, clinic: Clinic) -> QuerySet[User]:
-    """Every user account of ``clinic``, active or locked."""
-    return User.objects.filter(clinic=clinic)
+    """Every user account of ``clinic``, active or locked; ``sign_in_locked``: locked out by failures."""
+    locks = SignInLock.objects.filter(
+        scope=SignInScope.USERNAME,
+        key=Lower(OuterRef("username")),
+        until__gt=timezone.now(),
+        lifted_at__isnull=True,
+    )
+    return User.objects.filter(clinic=clinic).annotate(sign_in_locked=Exists(locks))
 
 
 def sign_in_key(username: str) -> str:
-    """The name failures are counted under: case-folded (names differ in case only by mistake, see
+    """The name failures are counted under: lower case (names differ in case only by mistake, see
     create_user), without characters a database cannot store, cut to the length of a username."""
     cleaned = username.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return cleaned.casefold()[:150]
+    return cleaned.lower()[:150]
 
 
 def active_sign_in_lock(*, username: str, address: str | None) -> SignInLock | None:

@@ -352,7 +352,7 @@ def locked_error(locked: SignInLocked) -> forms.ValidationError:
             "A clinic administrator can lift the lock."
         ),
         code="locked",
-        params={"time": date_format(until, "H:i"), "minutes": (locked.retry_after_seconds + 59) // 60},
+        params={"time": date_format(until, "H:i T"), "minutes": (locked.retry_after_seconds + 59) // 60},
     )
 
 
