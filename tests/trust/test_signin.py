@@ -9,6 +9,7 @@ import time
 
 import pyotp
 import pytest
+from django.contrib.auth.signals import user_login_failed
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
@@ -229,6 +230,24 @@ def test_wrong_codes_count_towards_the_lockout(client, clinician):
         post_token(client, clinician.username, factories.PASSWORD, otp=totp_code(clinician)).status_code
         == 429
     )
+
+
+def test_a_wrong_code_is_announced_like_a_wrong_password_for_the_audit_trail(client, clinician):
+    enrol_second_factor(clinician)
+    heard = []
+
+    def listener(sender, credentials, request, **kwargs):
+        heard.append((credentials, request is not None and request.path))
+
+    user_login_failed.connect(listener)
+    try:
+        client.post("/login/", {"username": clinician.username, "password": factories.PASSWORD})
+        client.post("/login/code/", {"code": "000000"})
+        post_token(client, clinician.username, factories.PASSWORD, otp="000000")
+    finally:
+        user_login_failed.disconnect(listener)
+    masked = {"username": clinician.username, "otp": "********"}
+    assert heard == [(masked, "/login/code/"), (masked, TOKEN)]
 
 
 def test_the_api_asks_an_enrolled_user_for_the_code(client, clinician):

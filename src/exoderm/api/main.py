@@ -185,6 +185,7 @@ def create_token(request: HttpRequest, credentials: Credentials) -> Any:
             otp=credentials.otp,
             name=credentials.name,
             address=client_address(request),
+            request=request,
         )
     except SignInLocked as locked:
         response = problem(

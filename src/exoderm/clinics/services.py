@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -147,14 +148,20 @@ def _storable(text: str) -> bool:
     return True
 
 
-def verify_second_factor(*, user: User, code: str, address: str | None) -> bool:
+def verify_second_factor(
+    *, user: User, code: str, address: str | None, request: HttpRequest | None = None
+) -> bool:
     """Whether ``code`` is a current TOTP code of the user's confirmed device or an unused recovery
-    code (which is then used up). A wrong code counts as a sign-in failure of the user's name."""
+    code (which is then used up). A wrong code counts as a sign-in failure of the user's name and is
+    announced like a wrong password (Django's ``user_login_failed``, which the audit trail records)."""
     _refuse_if_locked(username=user.username, address=address)
     device = selectors.confirmed_totp(user=user)
     if device is not None and (_accept_totp(device, code) or _use_recovery_code(user, code)):
         return True
     record_sign_in_failure(username=user.username, address=address, failure=SignInFailure.CODE)
+    user_login_failed.send(
+        sender=__name__, credentials={"username": user.username, "otp": "********"}, request=request
+    )
     return False
 
 
@@ -258,22 +265,28 @@ def lift_sign_in_lock(*, account: User, by: User) -> int:
 
 
 def issue_api_token(
-    *, username: str, password: str, otp: str = "", name: str = "", address: str | None = None
+    *,
+    username: str,
+    password: str,
+    otp: str = "",
+    name: str = "",
+    address: str | None = None,
+    request: HttpRequest | None = None,
 ) -> str | None:
     """A new bearer token for valid credentials of an active clinic user, else ``None``.
 
     An account that signs in with a second factor must send ``otp`` (a TOTP or recovery code):
     without it :class:`SecondFactorNeeded`; a wrong one counts as a failure. :class:`SignInLocked`
-    while the username or the address is locked.
+    while the username or the address is locked. ``request`` only goes on to Django's sign-in signals.
     """
-    user = sign_in_with_password(username=username, password=password, address=address)
+    user = sign_in_with_password(username=username, password=password, address=address, request=request)
     if user is None or user.clinic_id is None:
         return None
     enrolled = selectors.confirmed_totp(user=user) is not None
     if enrolled or user.needs_second_factor:
         if not enrolled or not otp:
             raise SecondFactorNeeded(enrolled=enrolled)
-        if not verify_second_factor(user=user, code=otp, address=address):
+        if not verify_second_factor(user=user, code=otp, address=address, request=request):
             return None
     token = secrets.token_urlsafe(32)
     api_token = ApiToken(

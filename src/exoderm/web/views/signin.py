@@ -74,7 +74,7 @@ def login_code(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST" and form.is_valid():
         try:
             accepted = verify_second_factor(
-                user=user, code=form.cleaned_data["code"], address=client_address(request)
+                user=user, code=form.cleaned_data["code"], address=client_address(request), request=request
             )
         except SignInLocked as locked:
             request.session.pop(PENDING, None)
