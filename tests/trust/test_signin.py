@@ -151,6 +151,19 @@ def test_a_hostile_username_is_counted_without_a_server_error(client):
         assert response.status_code in {401, 422}, response.content
 
 
+def test_the_django_admin_signs_in_through_the_throttled_login(client):
+    superuser = factories.UserFactory(clinic=None, is_superuser=True, is_staff=True)
+    assert client.get("/admin/")["Location"] == "/admin/login/?next=/admin/"
+    assert client.get("/admin/login/?next=/admin/")["Location"] == "/login/?next=/admin/"
+    client.post("/admin/login/", {"username": superuser.username, "password": factories.PASSWORD})
+    assert "_auth_user_id" not in client.session
+    response = client.post(
+        "/login/", {"username": superuser.username, "password": factories.PASSWORD, "next": "/admin/"}
+    )
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
 # --- second factor -------------------------------------------------------------------------------
 
 
