@@ -101,7 +101,9 @@ def test_an_address_is_locked_after_its_limit_across_usernames(client, clinician
     for index in range(6):
         post_token(client, f"guess{index}", "wrong")
     response = post_token(client, clinician.username, factories.PASSWORD)
-    assert response.status_code == 429
+    assert response.status_code == 429 and "from this address" in response.json()["detail"]
+    page = client.post("/login/", {"username": clinician.username, "password": factories.PASSWORD})
+    assert "Too many failed sign-ins from this network" in page.content.decode()
     # from another address the user still gets in
     other = client.post(
         TOKEN,

@@ -17,7 +17,7 @@ from ninja.security import HttpBearer
 
 from exoderm.api.validation import body_error, field_error
 from exoderm.clinics.middleware import client_address
-from exoderm.clinics.models import User
+from exoderm.clinics.models import SignInScope, User
 from exoderm.clinics.services import SecondFactorNeeded, SignInLocked, issue_api_token, user_for_token
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
@@ -192,8 +192,13 @@ def create_token(request: HttpRequest, credentials: Credentials) -> Any:
             request,
             status=429,
             title=_("Too many failed sign-ins."),
-            detail=_(
-                "Signing in is locked for %(seconds)s seconds, or until a clinic administrator lifts it."
+            detail=(
+                # a clinic administrator lifts the lock of a user; an address lock only ends with its time
+                _("Signing in from this address is locked for %(seconds)s seconds.")
+                if locked.scope == SignInScope.ADDRESS
+                else _(
+                    "Signing in is locked for %(seconds)s seconds, or until a clinic administrator lifts it."
+                )
             )
             % {"seconds": locked.retry_after_seconds},
         )

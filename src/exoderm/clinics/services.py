@@ -48,11 +48,12 @@ RECOVERY_CODE_COUNT = 10
 
 
 class SignInLocked(Exception):
-    """The username or the client address is locked until ``until``; no password is checked."""
+    """The username or the client address (``scope``) is locked until ``until``; no password is checked."""
 
-    def __init__(self, until: dt.datetime) -> None:
-        super().__init__(until)
+    def __init__(self, until: dt.datetime, scope: str = SignInScope.USERNAME) -> None:
+        super().__init__(until, scope)
         self.until = until
+        self.scope = scope
 
     @property
     def retry_after_seconds(self) -> int:
@@ -112,7 +113,7 @@ def _refuse_if_locked(*, username: str, address: str | None) -> None:
     lock = selectors.active_sign_in_lock(username=username, address=address)
     if lock is not None:
         record_sign_in_failure(username=username, address=address, failure=SignInFailure.LOCKED)
-        raise SignInLocked(lock.until)
+        raise SignInLocked(lock.until, lock.scope)
 
 
 def sign_in_with_password(

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from exoderm.clinics.middleware import client_address
-from exoderm.clinics.models import Role, User
+from exoderm.clinics.models import Role, SignInScope, User
 from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
@@ -346,11 +346,20 @@ class SignInForm(AuthenticationForm):
 
 def locked_error(locked: SignInLocked) -> forms.ValidationError:
     until = timezone.localtime(locked.until)
-    return forms.ValidationError(
+    # a clinic administrator lifts the lock of a user; an address lock only ends with its time
+    message = (
         _(
+            "Too many failed sign-ins from this network: signing in is locked until %(time)s "
+            "(%(minutes)s minutes)."
+        )
+        if locked.scope == SignInScope.ADDRESS
+        else _(
             "Too many failed sign-ins: signing in is locked until %(time)s (%(minutes)s minutes). "
             "A clinic administrator can lift the lock."
-        ),
+        )
+    )
+    return forms.ValidationError(
+        message,
         code="locked",
         params={"time": date_format(until, "H:i T"), "minutes": (locked.retry_after_seconds + 59) // 60},
     )
