@@ -73,14 +73,19 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 class ApiClient:
-    """Django's test client speaking to /api/v1 with a real bearer token of ``user``."""
+    """Django's test client speaking to /api/v1 with a real bearer token of ``user`` (issued with a
+    second-factor code where the account needs one, see tests/signin.py)."""
 
     def __init__(self, client, user):
+        from exoderm.clinics.selectors import confirmed_totp
         from exoderm.clinics.services import issue_api_token
+        from tests.signin import ensure_second_factor, totp_code
 
         self.client = client
         self.user = user
-        token = issue_api_token(username=user.username, password=factories.PASSWORD)
+        ensure_second_factor(user)
+        otp = totp_code(user) if confirmed_totp(user=user) is not None else ""
+        token = issue_api_token(username=user.username, password=factories.PASSWORD, otp=otp)
         assert token, "the factory user's password must be accepted"
         self.headers = {"Authorization": f"Bearer {token}"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -11,14 +12,16 @@ import time
 import urllib.parse
 import urllib.request
 
+import pyotp
 import pytest
 from django.utils import timezone
 
 from exoderm.clinics.models import Role, User
+from exoderm.clinics.services import issue_api_token
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.courses.models import Course, Visit, VisitStatus
-from exoderm.demo import FAMILY, GIVEN, PATIENTS, seed_demo
+from exoderm.demo import DEMO_ADMIN_TOTP_SECRET, FAMILY, GIVEN, PATIENTS, seed_demo
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
@@ -42,6 +45,11 @@ def test_seed_demo_once():
     seed_demo()
     assert Patient.objects.count() == PATIENTS
     assert User.objects.count() == len(credentials)
+    # the administrator signs in with the authenticator secret the demo prints (the seed used the
+    # current step to confirm it, so the next one)
+    admin_password = next(password for name, password, _role in credentials if name == "admin")
+    otp = pyotp.TOTP(DEMO_ADMIN_TOTP_SECRET).at(timezone.now() + dt.timedelta(seconds=30))
+    assert issue_api_token(username="admin", password=admin_password, otp=otp)
 
 
 def _free_port() -> int:
@@ -113,6 +121,7 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
         # The demo stops its children within 10 s; the rest is slack for a busy CI machine.
         output, _ = demo.communicate(timeout=60)
     assert "clinician" in output and "Demo-Clinician-2026!" in output
+    assert DEMO_ADMIN_TOTP_SECRET in output
     assert "Starting worker" in output  # the task worker ran beside the web server
     # Nothing the demo started outlives it: an orphaned server process would keep the port.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):

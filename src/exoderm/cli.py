@@ -96,7 +96,7 @@ def demo(host: str, port: int) -> int:
     _django_setup()
     from django.core.management import call_command
 
-    from exoderm.demo import seed_demo
+    from exoderm.demo import DEMO_ADMIN_TOTP_SECRET, seed_demo
 
     call_command("migrate", interactive=False, verbosity=0)
     credentials = seed_demo()
@@ -105,6 +105,7 @@ def demo(host: str, port: int) -> int:
     print(f"  open {url}  (API: {url}api/v1/docs)")
     for username, password, role in credentials:
         print(f"  {role:<13} {username:<10} password: {password}")
+    print(f"  admin's second factor: add the secret {DEMO_ADMIN_TOTP_SECRET} to an authenticator app")
     print("  stop with Ctrl-C\n", flush=True)
     me = [sys.executable, "-m", "exoderm.cli"]
     # `kill <pid>` stops the demo as Ctrl-C does (Python's default for SIGTERM would end it at

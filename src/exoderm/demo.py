@@ -14,12 +14,13 @@ import random
 import zoneinfo
 from decimal import Decimal
 
+import pyotp
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
 from exoderm.clinics.models import Clinic, Role, User
-from exoderm.clinics.services import create_user
+from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentKind, ConsentTemplate
 from exoderm.core.contraindications import ScreeningItem
@@ -37,6 +38,8 @@ from exoderm.treatments.services import ApplicationInput, ProcedureInput, record
 
 DEMO_CLINIC = "Hautzentrum am See (Demo)"
 # Demo passwords are printed by `exoderm demo`; they only ever protect demo data.
+# So is the demo administrator's authenticator secret (add it to an authenticator app).
+DEMO_ADMIN_TOTP_SECRET = "EXODERMDEMOADMINSECRETKEY2345672"
 USERS = [
     ("admin", "Demo-Admin-2026!", Role.CLINIC_ADMIN, "Claudia", "Berger", "de"),
     ("clinician", "Demo-Clinician-2026!", Role.CLINICIAN, "Dr. Jana", "Peredo", "de"),
@@ -115,6 +118,9 @@ def _seed(rng: random.Random) -> None:
         for username, password, role, first, last, language in USERS
     }
     admin, assistant = users["admin"], users["assistant"]
+    # clinic administrators sign in with a second factor: the demo's uses a secret printed by `make demo`
+    start_totp_enrolment(user=admin, secret=DEMO_ADMIN_TOTP_SECRET)
+    confirm_totp_enrolment(user=admin, code=pyotp.TOTP(DEMO_ADMIN_TOTP_SECRET).now())
     clinicians = [users["clinician"], users["clinician2"]]
     tz = zoneinfo.ZoneInfo(clinic.time_zone)
     now = timezone.now()

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "exoderm.web.middleware.PageLoginRequiredMiddleware",
+    "exoderm.clinics.middleware.IdleSessionMiddleware",
+    "exoderm.clinics.middleware.SecondFactorEnrolmentMiddleware",
     "exoderm.clinics.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -133,6 +135,48 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "today"
 LOGOUT_REDIRECT_URL = "login"
 API_TOKEN_DAYS = envint("API_TOKEN_DAYS", "30")
+
+# Sign-in throttling (web login and POST /api/v1/auth/token): LOGIN_FAILURE_LIMIT failures for one
+# username within LOGIN_FAILURE_WINDOW_MINUTES lock it for LOGIN_LOCK_MINUTES; a client address is
+# locked after LOGIN_ADDRESS_FAILURE_LIMIT failures across usernames in the same window.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "10")
+LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", "50")
+LOGIN_FAILURE_WINDOW_MINUTES = envint("LOGIN_FAILURE_WINDOW_MINUTES", "15")
+LOGIN_LOCK_MINUTES = envint("LOGIN_LOCK_MINUTES", "15")
+# Behind a reverse proxy every request comes from the proxy's address: name the header the proxy
+# sets to the client's address (e.g. X-Forwarded-For; its last entry is used). Empty: REMOTE_ADDR.
+CLIENT_ADDRESS_HEADER = os.getenv("CLIENT_ADDRESS_HEADER", "")
+# Seconds a correct password waits for its second-factor code before the sign-in starts over.
+MFA_STEP_SECONDS = envint("MFA_STEP_SECONDS", "300")
+# The issuer shown next to the account in authenticator apps.
+MFA_ISSUER = os.getenv("MFA_ISSUER", "exoderm")
+# A web session without a request for this long ends (SESSION_COOKIE_AGE still caps its whole life).
+SESSION_IDLE_MINUTES = envint("SESSION_IDLE_MINUTES", "30")
+
+# E-mail (password reset links), with Django 6.1's MAILERS: SMTP when EMAIL_HOST is set, else written
+# to the log (console backend), which suits the demo and development; production sets EMAIL_HOST and
+# DEFAULT_FROM_EMAIL (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS as needed).
+_email_host = os.getenv("EMAIL_HOST", "")  # lower case: not itself a (deprecated) setting
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": envint("EMAIL_PORT", "587"),
+                "username": os.getenv("EMAIL_HOST_USER", ""),
+                "password": os.getenv("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": envbool("EMAIL_USE_TLS", "1"),
+                "timeout": envint("EMAIL_TIMEOUT", "20"),
+            },
+        }
+        if _email_host
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "exoderm <noreply@localhost>")
+# A password reset link works once, and only this long.
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", str(3600))
 
 # Background work: django.tasks with the database backend; `exoderm worker` runs the worker.
 TASKS = {

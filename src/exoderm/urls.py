@@ -1,10 +1,18 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from exoderm.api.main import api
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    # The Django admin signs in through the one login (throttled, second factor), not its own form.
+    path(
+        "admin/login/",
+        login_not_required(RedirectView.as_view(pattern_name="login", query_string=True)),
+        name="admin-login",
+    ),
     path("admin/", admin.site.urls),
     path("photos/", include("exoderm.photos.urls")),
     path("", include("exoderm.web.urls")),

@@ -20,6 +20,7 @@ from tests import factories
 
 from exoderm.api.main import api
 from exoderm.clinics.models import Role
+from exoderm.clinics.services import issue_api_token
 from exoderm.consent.models import ConsentKind
 from exoderm.courses.services import enroll
 from exoderm.photos.services import upload_photo
@@ -67,7 +68,9 @@ def clinic_b(db, other_clinic, settings, tmp_path):
     patient.code, lot.number = "B-SECRET-CODE", "B-SECRET-LOT"
     patient.save(update_fields=["code"])
     lot.save(update_fields=["number"])
+    assert issue_api_token(username=clinician.username, password=factories.PASSWORD)
     ids = {
+        "token_id": clinician.api_tokens.get().pk,
         "patient_id": patient.pk,
         "consent_id": scene.consent.pk,
         "answer_id": patient.screening_answers.first().pk,

@@ -32,6 +32,7 @@ from exoderm.photos.tasks import run_analysis
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
 from tests.photos._images import MM_PER_PX, phantom_png
+from tests.signin import login_with_mfa
 
 
 def _analyse(*photos: Photo) -> None:
@@ -429,7 +430,7 @@ def test_erase_now_names_patient_and_photo_and_erases_at_once(
 def test_who_may_delete(role, allowed, patient, photo_consent, clinic, upload, client):
     photo = upload(patient, 7, 1)
     user = factories.UserFactory(clinic=clinic, role=role)
-    client.force_login(user)
+    login_with_mfa(client, user)
     if role != "researcher":  # researchers do not see identified photos at all
         page = client.get(f"/photos/patient/{patient.pk}/")
         assert (f'href="/photos/{photo.pk}/delete"'.encode() in page.content) is allowed
@@ -446,7 +447,7 @@ def test_another_clinics_photo_is_not_found(course, clinician, other_clinic, cli
     _baseline, healing, latest = course
     trash_photo(photo=healing, reason=TrashReason.FAILED_CAPTURE, by=clinician)
     stranger = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
-    client.force_login(stranger)
+    login_with_mfa(client, stranger)
     assert client.get(f"/photos/{latest.pk}/delete").status_code == 404
     assert client.post(f"/photos/{latest.pk}/delete", {"reason": "failed_capture"}).status_code == 404
     assert client.post(f"/photos/{healing.pk}/restore").status_code == 404

@@ -41,6 +41,7 @@ from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.recall import affected_by_lot, erased_applications
 from tests import factories
 from tests.photos._images import MM_PER_PX, phantom_png
+from tests.signin import login_with_mfa
 
 
 @pytest.fixture(autouse=True)
@@ -312,7 +313,7 @@ def test_the_clinic_admin_reads_a_restricted_record_only_with_a_stored_reason(sc
     RestrictedRecordAccess.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert api.get(url).status_code == 403
 
-    client.force_login(admin)
+    login_with_mfa(client, admin)
     page = client.get(f"/patients/{scene.patient.pk}/")
     assert page.status_code == 302 and page["Location"] == f"/patients/{scene.patient.pk}/unlock/"
     client.post(f"/patients/{scene.patient.pk}/unlock/", {"reason": "the patient asks for a copy"})
@@ -322,7 +323,7 @@ def test_the_clinic_admin_reads_a_restricted_record_only_with_a_stored_reason(sc
 
 
 def test_the_erasure_page_says_what_goes_now_and_what_is_restricted_until_when(scene, admin, client):
-    client.force_login(admin)
+    login_with_mfa(client, admin)
     url = f"/patients/{scene.patient.pk}/erasure/"
     assert url.encode() in client.get(f"/patients/{scene.patient.pk}/").content
     page = client.get(url).content.decode()
@@ -407,7 +408,7 @@ def test_housekeeping_erases_a_record_after_its_retention_and_keeps_one_within(c
     # the recall still counts both: the restricted record as a row, the erased one as a trace
     assert [row.patient_id for row in affected_by_lot(lot)] == [recent.pk]
     assert erased_applications(lot) == 1
-    client.force_login(admin)
+    login_with_mfa(client, admin)
     assert (
         "1 further application was in a record erased for good"
         in client.get(f"/lots/{lot.pk}/affected/").content.decode()

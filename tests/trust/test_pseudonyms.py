@@ -20,6 +20,7 @@ from exoderm.evidence.pseudonyms import Pseudonymizer, clinic_secret, for_clinic
 from tests import factories
 from tests.api.test_study_api import _close_up, _consented
 from tests.photos.conftest import media_root, repeatability  # noqa: F401 (fixtures)
+from tests.signin import login_with_mfa
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("repeatability")]
 
@@ -113,7 +114,7 @@ def test_no_response_for_clinical_staff_contains_the_pseudonym(
         "/sessions",
     ]  # fmt: skip
     for user in (clinician, clinic_admin, assistant):
-        client.force_login(user)
+        login_with_mfa(client, user)
         api = api_as(user)
         bodies = [client.get(url) for url in pages] + [api.get(path) for path in api_paths]
         for response in bodies:

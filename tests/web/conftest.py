@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exoderm.courses.services import enroll
 from tests import factories
+from tests.signin import login_with_mfa
 
 
 def wall(moment: dt.datetime, clinic) -> str:
@@ -68,8 +69,10 @@ def web_scene(clinic):
 
 @pytest.fixture
 def logged_in(client):
+    """``logged_in(user)``: the test client logged in through the login form (and the second-factor
+    step where the account needs one)."""
+
     def login(user):
-        client.force_login(user)
-        return client
+        return login_with_mfa(client, user)
 
     return login

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from exoderm.consent.models import ConsentTemplate
 from tests.factories import ConsentedPatientFactory, PatientFactory, give_treatment_consent
+from tests.signin import login_with_mfa
 
 FORM = {
     "kind": "treatment",
@@ -29,7 +30,7 @@ def test_publishing_asks_first_and_names_the_patients_who_must_sign_again(client
     withdrawn = give_treatment_consent(PatientFactory(clinic=clinic))
     withdrawn.withdrawn_at = withdrawn.signed_at
     withdrawn.save()
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
 
     page = client.post(reverse("consent-templates"), FORM)
     assert page.status_code == 200 and versions(clinic) == [1]  # nothing published yet
@@ -49,7 +50,7 @@ def test_publishing_asks_first_and_names_the_patients_who_must_sign_again(client
 
 @pytest.mark.django_db
 def test_the_first_version_refuses_nobody_and_the_question_is_german(client, clinic_admin):
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     form = {**FORM, "kind": "photography"}
     html = client.post(reverse("consent-templates"), form, HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Version 1 von „Fotografie“ veröffentlichen?" in html
@@ -59,7 +60,7 @@ def test_the_first_version_refuses_nobody_and_the_question_is_german(client, cli
 
 @pytest.mark.django_db
 def test_an_invalid_form_is_shown_again_without_the_question(client, clinic_admin):
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     page = client.post(reverse("consent-templates"), {**FORM, "title_en": "", "publish": "1"})
     assert page.status_code == 200 and "Publish version" not in page.content.decode()
     assert versions(clinic_admin.clinic) == []

@@ -13,6 +13,7 @@ from django.utils import timezone
 from exoderm.patients.selectors import clinic_today
 from exoderm.products.models import Lot, LotEvent, LotStatus, Vial, VialState
 from tests import factories
+from tests.signin import login_with_mfa
 from tests.web.conftest import logger_csv
 
 
@@ -171,7 +172,7 @@ def test_recall_confirms_then_lists_the_patients_and_downloads_csv(client, clini
 @pytest.mark.django_db
 def test_clinic_admin_changes_a_product(client, clinic_admin):
     product = factories.ProductFactory(clinic=clinic_admin.clinic, use_by_minutes=120)
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     url = reverse("product-edit", args=[product.pk])
     page = client.get(url).content.decode()
     assert f'value="{product.name}"' in page

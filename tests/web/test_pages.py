@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from tests import factories
+from tests.signin import login_with_mfa
 from tests.web.conftest import WebScene
 
 # The most queries any page may make; the same for 3 or 9 patients (no N+1).
@@ -51,7 +52,7 @@ def admin_pages(scene: WebScene) -> list[str]:
 def test_every_page_renders_with_bounded_queries(client, clinic, django_assert_max_num_queries):
     scene = WebScene(clinic, size=3)
     for user, urls in [(scene.clinician, pages(scene)), (scene.admin, admin_pages(scene))]:
-        client.force_login(user)
+        login_with_mfa(client, user)
         for url in urls:
             with django_assert_max_num_queries(MAX_QUERIES):
                 response = client.get(url)
@@ -97,7 +98,7 @@ def test_pages_use_no_inline_style_or_script_without_nonce(client, clinic):
 def test_another_clinics_records_are_404(client, clinic, other_clinic):
     scene = WebScene(clinic, size=1)
     stranger = factories.UserFactory(clinic=other_clinic, role="clinic_admin")
-    client.force_login(stranger)
+    login_with_mfa(client, stranger)
     for name, pk in [("patient", scene.patient.pk), ("lot", scene.lot.pk), ("session", scene.session.pk)]:
         assert client.get(reverse(name, args=[pk])).status_code == 404
 
@@ -113,7 +114,7 @@ def test_admin_pages_need_the_clinic_admin(client, clinician, clinic_admin):
     client.force_login(clinician)
     assert client.get(reverse("users")).status_code == 403
     assert b'href="/manage/users/"' not in client.get(reverse("today")).content
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     assert client.get(reverse("users")).status_code == 200
 
 
@@ -121,7 +122,7 @@ def test_admin_pages_need_the_clinic_admin(client, clinician, clinic_admin):
 def test_django_admin_is_for_superusers_only(client, clinic_admin):
     clinic_admin.is_staff = True
     clinic_admin.save()
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     assert client.get("/admin/").status_code == 302
     superuser = factories.UserFactory(clinic=None, is_superuser=True, is_staff=True)
     client.force_login(superuser)
@@ -133,7 +134,7 @@ def test_django_admin_is_for_superusers_only(client, clinic_admin):
 def test_lists_sort_and_page(client, clinic, clinic_admin):
     for n in range(30):
         factories.PatientFactory(clinic=clinic, identity__family_name=f"Name{n:02d}")
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     first = client.get(reverse("patients"), {"sort": "name"}).content.decode()
     assert "Name00" in first and "Name29" not in first
     assert 'aria-sort="ascending"' in first
@@ -147,7 +148,7 @@ def test_lists_sort_and_page(client, clinic, clinic_admin):
 def test_patient_search_as_you_type_answers_with_the_results_only(client, clinic, clinic_admin):
     factories.PatientFactory(clinic=clinic, identity__family_name="Findme")
     factories.PatientFactory(clinic=clinic, identity__family_name="Other")
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     response = client.get(
         reverse("patients"), {"q": "findm"}, headers={"HX-Request": "true", "HX-Target": "patient-results"}
     )

@@ -13,6 +13,7 @@ from exoderm.consent.models import ConsentRecord
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
 from tests import factories
+from tests.signin import login_with_mfa
 
 
 @pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_language_switch_is_saved_on_the_user(client, clinician):
 
 @pytest.mark.django_db
 def test_clinic_admin_adds_a_user_and_changes_a_role(client, clinic_admin):
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     response = client.post(
         reverse("user-new"),
         {"username": "newnurse", "role": "assistant", "password": "a long enough passphrase", "language": ""},
@@ -191,7 +192,7 @@ def test_record_a_screening(client, clinician):
 def test_clinic_admin_sets_the_protocol_settings(client, clinic_admin):
     from exoderm.core.contraindications import ScreeningItem
 
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     url = reverse("clinic-settings")
     assert client.get(url).status_code == 200
     data = {f"severity_{item}": "block" for item in ScreeningItem.values}
@@ -251,7 +252,7 @@ def test_the_same_person_again_shows_the_record_and_needs_a_confirmation(client,
 @pytest.mark.django_db
 def test_a_username_differing_only_in_case_is_refused(client, clinic_admin):
     factories.UserFactory(clinic=clinic_admin.clinic, username="clinician")
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     response = client.post(
         reverse("user-new"),
         {

@@ -13,6 +13,7 @@ from exoderm.courses.models import CourseTemplate, VisitKind, VisitStatus
 from exoderm.courses.services import enroll
 from exoderm.patients.selectors import clinic_today
 from tests import factories
+from tests.signin import login_with_mfa
 
 
 def start_course(clinician, *, starts_at, **template):
@@ -140,7 +141,7 @@ def test_the_calendar_falls_back_to_today_for_an_implausible_date(client, clinic
 @pytest.mark.django_db
 def test_a_duplicate_template_name_is_refused_on_the_name_field(client, clinic_admin):
     factories.CourseTemplateFactory(clinic=clinic_admin.clinic, name="Standard")
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     form = {
         "name": "Standard",
         "session_count": 3,

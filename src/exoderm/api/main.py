@@ -10,14 +10,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from exoderm.api.validation import body_error, field_error
-from exoderm.clinics.models import User
-from exoderm.clinics.services import issue_api_token, user_for_token
+from exoderm.clinics.middleware import client_address
+from exoderm.clinics.models import SignInScope, User
+from exoderm.clinics.services import SecondFactorNeeded, SignInLocked, issue_api_token, user_for_token
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
 from exoderm.photos.storage import UnreadableFile
@@ -167,6 +168,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 class Credentials(Schema):
     username: str
     password: str
+    otp: str = Field(
+        "", max_length=20, description="TOTP or recovery code, for accounts with a second factor"
+    )
+    name: str = Field("", max_length=100, description="what the token is for, shown in token lists")
 
 
 class TokenOut(Schema):
@@ -181,18 +186,54 @@ class Problem(Schema):
     instance: str | None = None
 
 
-@api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem}, tags=["auth"])
+@api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem, 429: Problem}, tags=["auth"])
 def create_token(request: HttpRequest, credentials: Credentials) -> Any:
-    """Exchange a username and password for a bearer token."""
-    token = issue_api_token(username=credentials.username, password=credentials.password)
+    """Exchange a username and password (and ``otp``, for an account with a second factor) for a
+    bearer token. Too many failures lock the username or the client address: 429 with Retry-After."""
+    try:
+        token = issue_api_token(
+            username=credentials.username,
+            password=credentials.password,
+            otp=credentials.otp,
+            name=credentials.name,
+            address=client_address(request),
+            request=request,
+        )
+    except SignInLocked as locked:
+        response = problem(
+            request,
+            status=429,
+            title=_("Too many failed sign-ins."),
+            detail=(
+                # a clinic administrator lifts the lock of a user; an address lock only ends with its time
+                _("Signing in from this address is locked for %(seconds)s seconds.")
+                if locked.scope == SignInScope.ADDRESS
+                else _(
+                    "Signing in is locked for %(seconds)s seconds, or until a clinic administrator lifts it."
+                )
+            )
+            % {"seconds": locked.retry_after_seconds},
+        )
+        response["Retry-After"] = str(locked.retry_after_seconds)
+        return response
+    except SecondFactorNeeded as needed:
+        return problem(
+            request,
+            status=401,
+            title=_("A second-factor code is needed."),
+            detail=_("Send the code of your authenticator app (or a recovery code) as 'otp'.")
+            if needed.enrolled
+            else _("This account must set up a second factor: log in on the web first."),
+        )
     if token is None:
-        return problem(request, status=401, title=_("Unknown username or wrong password."))
+        return problem(request, status=401, title=_("Unknown username, wrong password or wrong code."))
     return {"token": token}
 
 
 def _register_routers() -> None:
-    from exoderm.api import courses, patients, photos, products, sessions, study
+    from exoderm.api import auth, courses, patients, photos, products, sessions, study
 
+    api.add_router("/auth", auth.router)
     api.add_router("/patients", patients.router)
     api.add_router("/", products.router)
     api.add_router("/sessions", sessions.router)

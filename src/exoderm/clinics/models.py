@@ -36,6 +36,11 @@ class Clinic(models.Model):
         _("contraindication severity per screening item"), default=default_contraindication_policy
     )
     photo_quota_bytes = models.BigIntegerField(_("photo storage quota (bytes)"), default=20 * 1024**3)
+    mfa_required = models.BooleanField(
+        _("every user signs in with a second factor"),
+        default=False,
+        help_text=_("Clinic administrators always need one; this requires it of every user."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -82,15 +87,93 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.get_full_name() or self.username
 
+    @property
+    def needs_second_factor(self) -> bool:
+        """Clinic administrators always sign in with a second factor; others when their clinic says so."""
+        return self.role == Role.CLINIC_ADMIN or bool(self.clinic is not None and self.clinic.mfa_required)
+
 
 class ApiToken(models.Model):
-    """A bearer token for the REST API. Only a SHA-256 digest is stored."""
+    """A bearer token for the REST API. Only a SHA-256 digest is stored; a revoked token stays listed."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100, blank=True)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_because = models.CharField(max_length=40, blank=True)
 
     def __str__(self) -> str:
         return f"token of {self.user} until {self.expires_at:%Y-%m-%d}"
+
+
+class SignInScope(models.TextChoices):
+    USERNAME = "username", _("username")
+    ADDRESS = "address", _("client address")
+
+
+class SignInFailure(models.TextChoices):
+    PASSWORD = "password", _("wrong password or unknown username")
+    CODE = "code", _("wrong second-factor code")
+    LOCKED = "locked", _("attempt while locked")
+
+
+class SignInAttempt(models.Model):
+    """A failed sign-in (web or API), counted per username and per client address for the lockout.
+
+    Kept in the database, not in process memory, so that every app process counts the same failures.
+    The username is stored as typed (in lower case, cut to its field's length) whether or not
+    such a user exists: unknown names are throttled exactly like real ones.
+    """
+
+    username = models.CharField(max_length=150)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+    failure = models.CharField(max_length=10, choices=SignInFailure.choices)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="signin_attempt_username_at"),
+            models.Index(fields=["address", "at"], name="signin_attempt_address_at"),
+        ]
+
+
+class SignInLock(models.Model):
+    """A username or client address locked after too many failures, until ``until`` or a lift.
+
+    Locks are kept after they end (the history shows who was locked and who lifted it).
+    """
+
+    scope = models.CharField(max_length=10, choices=SignInScope.choices)
+    key = models.CharField(max_length=150)
+    started_at = models.DateTimeField()
+    until = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "until"], name="signin_lock_scope_key_until")]
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (RFC 6238 TOTP). Confirmed once the user has typed a first code.
+
+    ``last_step`` is the time step of the last accepted code: a code is accepted only once.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+
+
+class RecoveryCode(models.Model):
+    """A one-time code for a lost authenticator. Only a SHA-256 digest is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)

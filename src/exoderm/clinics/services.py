@@ -1,38 +1,326 @@
-"""Writes for clinics, users and API tokens: accounts, a user's language, the clinic's protocol settings."""
+"""Writes for clinics, users and API tokens: accounts, a user's language, the clinic's protocol settings,
+and signing in: throttling and lockout, the second factor (TOTP and recovery codes), token revocation.
+
+Throttling is our own small model (SignInAttempt, SignInLock) rather than django-axes: axes 8.3 is not
+declared for Django 6.1, has one failure limit for every lockout parameter (we lock usernames after 10
+and addresses after 50), does not see second-factor failures or the API's own token endpoint without
+glue, and a lock that must end a user's API tokens would need its signals anyway.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
+import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exoderm.clinics.models import ApiToken, Clinic, User
+from exoderm.clinics import selectors
+from exoderm.clinics.models import (
+    ApiToken,
+    Clinic,
+    RecoveryCode,
+    SignInAttempt,
+    SignInFailure,
+    SignInLock,
+    SignInScope,
+    TotpDevice,
+    User,
+)
+from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem, Severity
-from exoderm.core.permissions import Action, require
+from exoderm.core.permissions import Action, can, require
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+RECOVERY_CODE_COUNT = 10
+
+
+class SignInLocked(Exception):
+    """The username or the client address (``scope``) is locked until ``until``; no password is checked."""
+
+    def __init__(self, until: dt.datetime, scope: str = SignInScope.USERNAME) -> None:
+        super().__init__(until, scope)
+        self.until = until
+        self.scope = scope
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return max(1, int((self.until - timezone.now()).total_seconds() + 0.999))
+
+
+class SecondFactorNeeded(Exception):
+    """The password was right, but the account signs in with a second factor: send a code
+    (``enrolled``), or enrol one on the web first (not ``enrolled``)."""
+
+    def __init__(self, *, enrolled: bool) -> None:
+        super().__init__(enrolled)
+        self.enrolled = enrolled
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(*, username: str, password: str) -> str | None:
-    """A new bearer token for valid credentials of an active clinic user, else ``None``."""
-    user = authenticate(username=username, password=password)
-    if user is None or not isinstance(user, User) or user.clinic_id is None:
+@transaction.atomic
+def record_sign_in_failure(*, username: str, address: str | None, failure: SignInFailure) -> None:
+    """Count a failed sign-in; lock the username or the address that reached its limit.
+
+    Failures before the end of the last lock of the same username or address do not count again, so
+    a lock lifted by an administrator starts a fresh count. A new username lock ends the API tokens
+    of the account of that name (its password may be under attack).
+    """
+    now = timezone.now()
+    key = selectors.sign_in_key(username)
+    SignInAttempt.objects.create(username=key, address=address, at=now, failure=failure)
+    if failure == SignInFailure.LOCKED:
+        return
+    counted = [SignInFailure.PASSWORD, SignInFailure.CODE]
+    window_start = now - dt.timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    scopes = [(SignInScope.USERNAME, key, Q(username=key), settings.LOGIN_FAILURE_LIMIT)]
+    if address:
+        scopes.append(
+            (SignInScope.ADDRESS, address, Q(address=address), settings.LOGIN_ADDRESS_FAILURE_LIMIT)
+        )
+    for scope, scope_key, match, limit in scopes:
+        since = max(window_start, selectors.last_lock_end(scope=scope, key=scope_key) or window_start)
+        failures = SignInAttempt.objects.filter(match, at__gt=since, failure__in=counted).count()
+        if failures < limit:
+            continue
+        SignInLock.objects.create(
+            scope=scope,
+            key=scope_key,
+            started_at=now,
+            until=now + dt.timedelta(minutes=settings.LOGIN_LOCK_MINUTES),
+        )
+        if scope == SignInScope.USERNAME:
+            for account in User.objects.filter(username__iexact=key):
+                end_api_tokens(user=account, because="sign_in_lock")
+
+
+def _refuse_if_locked(*, username: str, address: str | None) -> None:
+    lock = selectors.active_sign_in_lock(username=username, address=address)
+    if lock is not None:
+        record_sign_in_failure(username=username, address=address, failure=SignInFailure.LOCKED)
+        raise SignInLocked(lock.until, lock.scope)
+
+
+def sign_in_with_password(
+    *, username: str, password: str, address: str | None, request: HttpRequest | None = None
+) -> User | None:
+    """The active clinic user with these credentials, else ``None`` (and the failure counts).
+
+    Raises :class:`SignInLocked` while the username or the address is locked, whatever the password:
+    the right one does not get through a lock. Unknown usernames take the same path (Django's
+    ModelBackend runs the hasher for them too), so answers and timing do not reveal which exist.
+    ``request`` only goes on to Django's sign-in signals.
+    """
+    _refuse_if_locked(username=username, address=address)
+    # a NUL byte or a lone surrogate can name no user, and would break the database query
+    user = (
+        authenticate(request, username=username, password=password)
+        if _storable(username) and _storable(password)
+        else None
+    )
+    if user is None or not isinstance(user, User) or (user.clinic_id is None and not user.is_superuser):
+        record_sign_in_failure(username=username, address=address, failure=SignInFailure.PASSWORD)
         return None
+    return user
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def verify_second_factor(
+    *, user: User, code: str, address: str | None, request: HttpRequest | None = None
+) -> bool:
+    """Whether ``code`` is a current TOTP code of the user's confirmed device or an unused recovery
+    code (which is then used up). A wrong code counts as a sign-in failure of the user's name and is
+    announced like a wrong password (Django's ``user_login_failed``, which the audit trail records)."""
+    _refuse_if_locked(username=user.username, address=address)
+    device = selectors.confirmed_totp(user=user)
+    if device is not None and (_accept_totp(device, code) or _use_recovery_code(user, code)):
+        return True
+    record_sign_in_failure(username=user.username, address=address, failure=SignInFailure.CODE)
+    user_login_failed.send(
+        sender=__name__, credentials={"username": user.username, "otp": "********"}, request=request
+    )
+    return False
+
+
+def _accept_totp(device: TotpDevice, code: str) -> bool:
+    """Accept a code of the current 30-second step or its neighbours (clock drift), each step once."""
+    code = "".join(code.split())
+    if not (code.isdigit() and len(code) == 6):
+        return False
+    totp = pyotp.TOTP(device.secret)
+    now_step = totp.timecode(timezone.now())
+    for step in (now_step - 1, now_step, now_step + 1):
+        if step > device.last_step and secrets.compare_digest(totp.generate_otp(step), code):
+            # the conditional update refuses the same code sent twice at once
+            accepted = TotpDevice.objects.filter(pk=device.pk, last_step__lt=step).update(last_step=step)
+            if accepted:
+                device.last_step = step
+            return bool(accepted)
+    return False
+
+
+def _recovery_digest(code: str) -> str:
+    return hashlib.sha256("".join(code.split()).replace("-", "").lower().encode()).hexdigest()
+
+
+def _use_recovery_code(user: User, code: str) -> bool:
+    digest = _recovery_digest(code)
+    return bool(
+        RecoveryCode.objects.filter(user=user, digest=digest, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+    )
+
+
+@transaction.atomic
+def start_totp_enrolment(*, user: User, secret: str = "") -> TotpDevice:
+    """A new authenticator secret for ``user`` to confirm with a first code; replaces an unconfirmed one.
+
+    ``secret`` is for the demo only, whose administrator's secret is printed with the passwords.
+    """
+    if selectors.confirmed_totp(user=user) is not None:
+        raise ValidationError({"code": _("A second factor is already set up.")})
+    TotpDevice.objects.filter(user=user).delete()
+    return TotpDevice.objects.create(user=user, secret=secret or pyotp.random_base32(32))
+
+
+@transaction.atomic
+def confirm_totp_enrolment(*, user: User, code: str) -> list[str]:
+    """Confirm the user's new authenticator by its first code; returns the new recovery codes, which
+    are shown once and stored only as digests."""
+    device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=True).first()
+    if device is None:
+        raise ValidationError({"code": _("Start the set-up again.")})
+    if not _accept_totp(device, code):
+        raise ValidationError({"code": _("This code is not right. Check the time on your phone.")})
+    device.confirmed_at = timezone.now()
+    device.save(update_fields=["confirmed_at"])
+    return new_recovery_codes(user=user)
+
+
+@transaction.atomic
+def new_recovery_codes(*, user: User) -> list[str]:
+    """Ten new one-time recovery codes; the earlier ones stop working."""
+    if selectors.confirmed_totp(user=user) is None:
+        raise ValidationError({"code": _("Set up an authenticator app first.")})
+    RecoveryCode.objects.filter(user=user, used_at__isnull=True).delete()
+    codes = []
+    for _index in range(RECOVERY_CODE_COUNT):
+        # 80 random bits: far beyond guessing within the lockout, so a fast digest is enough
+        raw = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+        codes.append("-".join(raw[i : i + 4] for i in range(0, 16, 4)))
+    RecoveryCode.objects.bulk_create(RecoveryCode(user=user, digest=_recovery_digest(c)) for c in codes)
+    return codes
+
+
+def _require_admin_of(account: User, by: User) -> None:
+    require(by, Action.MANAGE_CLINIC)
+    if account.clinic_id != by.clinic_id:
+        raise NotFound(_("User %(id)s not found.") % {"id": account.pk})
+
+
+@transaction.atomic
+def reset_second_factor(*, account: User, by: User) -> None:
+    """A clinic administrator removes a user's authenticator and recovery codes (a lost phone): the
+    user enrols again at the next sign-in, and every API token of the user ends."""
+    _require_admin_of(account, by)
+    TotpDevice.objects.filter(user=account).delete()
+    RecoveryCode.objects.filter(user=account).delete()
+    end_api_tokens(user=account, because="mfa_reset")
+
+
+@transaction.atomic
+def lift_sign_in_lock(*, account: User, by: User) -> int:
+    """A clinic administrator lifts the lockout of a user's name; earlier failures stop counting."""
+    _require_admin_of(account, by)
+    return SignInLock.objects.filter(
+        scope=SignInScope.USERNAME,
+        key=selectors.sign_in_key(account.username),
+        until__gt=timezone.now(),
+        lifted_at__isnull=True,
+    ).update(lifted_at=timezone.now(), lifted_by=by)
+
+
+def issue_api_token(
+    *,
+    username: str,
+    password: str,
+    otp: str = "",
+    name: str = "",
+    address: str | None = None,
+    request: HttpRequest | None = None,
+) -> str | None:
+    """A new bearer token for valid credentials of an active clinic user, else ``None``.
+
+    An account that signs in with a second factor must send ``otp`` (a TOTP or recovery code):
+    without it :class:`SecondFactorNeeded`; a wrong one counts as a failure. :class:`SignInLocked`
+    while the username or the address is locked. ``request`` only goes on to Django's sign-in signals.
+    """
+    user = sign_in_with_password(username=username, password=password, address=address, request=request)
+    if user is None or user.clinic_id is None:
+        return None
+    enrolled = selectors.confirmed_totp(user=user) is not None
+    if enrolled or user.needs_second_factor:
+        if not enrolled or not otp:
+            raise SecondFactorNeeded(enrolled=enrolled)
+        if not verify_second_factor(user=user, code=otp, address=address, request=request):
+            return None
     token = secrets.token_urlsafe(32)
-    ApiToken.objects.create(
+    api_token = ApiToken(
         user=user,
+        name=name,
         digest=token_digest(token),
         expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS),
     )
+    api_token.full_clean()
+    api_token.save()
+    return token
+
+
+def end_api_tokens(*, user: User, because: str) -> int:
+    """Revoke every live API token of ``user`` (password changed, lock, role change, MFA reset)."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_because=because
+    )
+
+
+@transaction.atomic
+def revoke_api_token(*, token_id: int, by: User) -> ApiToken:
+    """The owner revokes one of their tokens, or a clinic administrator one of a user of the clinic."""
+    token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    allowed = token is not None and (
+        token.user_id == by.pk or (can(by, Action.MANAGE_CLINIC) and token.user.clinic_id == by.clinic_id)
+    )
+    if token is None or not allowed:
+        raise NotFound(_("Token %(id)s not found.") % {"id": token_id})
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.revoked_because = "revoked" if token.user_id == by.pk else "revoked_by_admin"
+        token.save(update_fields=["revoked_at", "revoked_because"])
     return token
 
 
@@ -40,7 +328,7 @@ def user_for_token(token: str) -> User | None:
     now = timezone.now()
     found = (
         ApiToken.objects.select_related("user", "user__clinic")
-        .filter(digest=token_digest(token), expires_at__gt=now, user__is_active=True)
+        .filter(digest=token_digest(token), expires_at__gt=now, revoked_at__isnull=True, user__is_active=True)
         .first()
     )
     if found is None:
@@ -102,17 +390,32 @@ def change_account(*, account: User, role: str, is_active: bool, by: User) -> Us
         raise ValidationError({"account": _("This user belongs to another clinic.")})
     if account.pk == by.pk and (role != account.role or not is_active):
         raise ValidationError({"role": _("You cannot change your own role or lock yourself out.")})
+    # a token carries the rights of the role it was issued under: a change or a lock ends them all
+    if role != account.role or (account.is_active and not is_active):
+        end_api_tokens(user=account, because="role_change" if role != account.role else "deactivated")
     account.role, account.is_active = role, is_active
     account.full_clean()
     account.save(update_fields=["role", "is_active"])
     return account
 
 
+def password_changed(*, user: User) -> int:
+    """After a password change or reset every API token of the user ends (web sessions of the old
+    password end by Django's session hash)."""
+    return end_api_tokens(user=user, because="password_change")
+
+
 @transaction.atomic
 def update_clinic(
-    *, clinic: Clinic, application_window_minutes: int, severities: dict[str, str], by: User
+    *,
+    clinic: Clinic,
+    application_window_minutes: int,
+    severities: dict[str, str],
+    mfa_required: bool,
+    by: User,
 ) -> Clinic:
-    """The clinic administrator sets the application window and each screening item's severity."""
+    """The clinic administrator sets the application window, each screening item's severity and
+    whether every user signs in with a second factor."""
     require(by, Action.MANAGE_CLINIC)
     if by.clinic_id != clinic.pk:
         raise ValidationError({"clinic": _("This is another clinic.")})
@@ -122,6 +425,7 @@ def update_clinic(
         raise ValidationError({"severities": _("Unknown screening item or severity.")})
     clinic.application_window_minutes = application_window_minutes
     clinic.contraindication_policy = {**clinic.contraindication_policy, **severities}
+    clinic.mfa_required = mfa_required
     clinic.full_clean()
-    clinic.save(update_fields=["application_window_minutes", "contraindication_policy"])
+    clinic.save(update_fields=["application_window_minutes", "contraindication_policy", "mfa_required"])
     return clinic

@@ -7,11 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
-from exoderm.clinics.models import Role, User
+from exoderm.clinics.middleware import client_address
+from exoderm.clinics.models import Role, SignInScope, User
+from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
@@ -326,6 +330,11 @@ class ClinicSettingsForm(forms.Form):
     application_window_minutes = forms.IntegerField(
         label=_("Application window after a procedure (minutes)"), min_value=1, max_value=240
     )
+    mfa_required = forms.BooleanField(
+        label=_("Every user signs in with a second factor (authenticator app)"),
+        help_text=_("Clinic administrators always do."),
+        required=False,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -380,3 +389,64 @@ class LotCorrectionForm(forms.Form):
     expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
     received_at = datetime_field(_("Received at"))
     reason = reason_field()
+
+
+class SignInForm(AuthenticationForm):
+    """Django's login form, counted and locked by the sign-in throttle (exoderm.clinics.services)."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return self.cleaned_data
+        try:
+            user = sign_in_with_password(
+                username=username,
+                password=password,
+                address=client_address(self.request) if self.request is not None else None,
+                request=self.request,
+            )
+        except SignInLocked as locked:
+            raise locked_error(locked) from None
+        if user is None:
+            raise self.get_invalid_login_error()
+        self.user_cache = user
+        self.confirm_login_allowed(user)
+        return self.cleaned_data
+
+
+def locked_error(locked: SignInLocked) -> forms.ValidationError:
+    until = timezone.localtime(locked.until)
+    # a clinic administrator lifts the lock of a user; an address lock only ends with its time
+    message = (
+        _(
+            "Too many failed sign-ins from this network: signing in is locked until %(time)s "
+            "(%(minutes)s minutes)."
+        )
+        if locked.scope == SignInScope.ADDRESS
+        else _(
+            "Too many failed sign-ins: signing in is locked until %(time)s (%(minutes)s minutes). "
+            "A clinic administrator can lift the lock."
+        )
+    )
+    return forms.ValidationError(
+        message,
+        code="locked",
+        params={"time": date_format(until, "H:i T"), "minutes": (locked.retry_after_seconds + 59) // 60},
+    )
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+
+
+class TotpConfirmForm(forms.Form):
+    code = forms.CharField(
+        label=_("The 6-digit code your authenticator app shows now"),
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )

@@ -2,11 +2,25 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from exoderm.courses.views import calendar_feed
-from exoderm.web.views import account, corrections, courses, lots, patients, sessions, study, today
+from exoderm.web.views import account, corrections, courses, lots, patients, sessions, signin, study, today
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
+    path("login/code/", signin.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/reset/", signin.PasswordResetView.as_view(), name="password-reset"),
+    path("password/reset/sent/", signin.PasswordResetDoneView.as_view(), name="password-reset-done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        signin.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("password/reset/done/", signin.PasswordResetCompleteView.as_view(), name="password-reset-complete"),
+    path("account/", account.my_account, name="account"),
+    path("account/password/", signin.PasswordChangeView.as_view(), name="password-change"),
+    path("account/second-factor/", account.second_factor, name="second-factor"),
+    path("account/recovery-codes/", account.recovery_codes, name="recovery-codes"),
+    path("account/tokens/<int:token_pk>/revoke/", account.my_token_revoke, name="token-revoke"),
     path("language/", account.language, name="language"),
     path("", today.today, name="today"),
     path("study/outcomes.csv", study.outcomes_csv, name="study-outcomes-csv"),
@@ -64,6 +78,17 @@ urlpatterns = [
     path("manage/users/", account.user_list, name="users"),
     path("manage/users/new/", account.user_new, name="user-new"),
     path("manage/users/<int:pk>/", account.user_edit, name="user-edit"),
+    path("manage/users/<int:pk>/unlock/", account.user_unlock, name="user-unlock"),
+    path(
+        "manage/users/<int:pk>/second-factor/reset/",
+        account.user_reset_second_factor,
+        name="user-reset-second-factor",
+    ),
+    path(
+        "manage/users/<int:pk>/tokens/<int:token_pk>/revoke/",
+        account.user_token_revoke,
+        name="user-token-revoke",
+    ),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
 ]

@@ -1,7 +1,10 @@
-"""The user's own settings (language) and the clinic administrator's user management."""
+"""The user's own settings (language, password, second factor, API tokens) and the clinic
+administrator's user management (roles, locks, second-factor resets, tokens)."""
 
 from __future__ import annotations
 
+import pyotp
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -15,13 +18,30 @@ from django.views.decorators.http import require_POST
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import User
-from exoderm.clinics.services import change_account, create_user, set_language, update_clinic
+from exoderm.clinics.services import (
+    change_account,
+    confirm_totp_enrolment,
+    create_user,
+    lift_sign_in_lock,
+    new_recovery_codes,
+    reset_second_factor,
+    revoke_api_token,
+    set_language,
+    start_totp_enrolment,
+    update_clinic,
+)
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.services import create_template
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
-from exoderm.web.forms import ClinicSettingsForm, ConsentTemplateForm, UserChangeForm, UserForm
+from exoderm.web.forms import (
+    ClinicSettingsForm,
+    ConsentTemplateForm,
+    TotpConfirmForm,
+    UserChangeForm,
+    UserForm,
+)
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
 
@@ -93,7 +113,125 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("User %(name)s changed.") % {"name": account.username})
             return redirect("users")
-    return render(request, "web/admin/user_edit.html", {"form": form, "account": account})
+    return render(
+        request,
+        "web/admin/user_edit.html",
+        {
+            "form": form,
+            "account": account,
+            "lock": clinic_selectors.active_sign_in_lock(username=account.username, address=None),
+            "second_factor": clinic_selectors.confirmed_totp(user=account),
+            "tokens": clinic_selectors.api_tokens_of(user=account),
+            "now": timezone.now(),
+        },
+    )
+
+
+def _account_of_clinic(request: HttpRequest, pk: int) -> User:
+    account = clinic_selectors.clinic_users(clinic=clinic_of(request)).filter(pk=pk).first()
+    if account is None:
+        raise Http404(_("User %(id)s not found.") % {"id": pk})
+    return account
+
+
+@page(Action.MANAGE_CLINIC)
+@require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account_of_clinic(request, pk)
+    if lift_sign_in_lock(account=account, by=user_of(request)):
+        messages.success(request, _("The sign-in lock of %(name)s is lifted.") % {"name": account.username})
+    return redirect("user-edit", pk=pk)
+
+
+@page(Action.MANAGE_CLINIC)
+@require_POST
+def user_reset_second_factor(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account_of_clinic(request, pk)
+    reset_second_factor(account=account, by=user_of(request))
+    messages.success(
+        request,
+        _("The second factor of %(name)s is reset; they set up a new one at their next sign-in.")
+        % {"name": account.username},
+    )
+    return redirect("user-edit", pk=pk)
+
+
+@page(Action.MANAGE_CLINIC)
+@require_POST
+def user_token_revoke(request: HttpRequest, pk: int, token_pk: int) -> HttpResponse:
+    account = _account_of_clinic(request, pk)
+    if not account.api_tokens.filter(pk=token_pk).exists():
+        raise Http404(_("Token %(id)s not found.") % {"id": token_pk})
+    revoke_api_token(token_id=token_pk, by=user_of(request))
+    messages.success(request, _("Token revoked."))
+    return redirect("user-edit", pk=pk)
+
+
+@page(None)
+def my_account(request: HttpRequest) -> HttpResponse:
+    """The user's own account: password, second factor, API tokens."""
+    user = user_of(request)
+    return render(
+        request,
+        "web/account/account.html",
+        {
+            "second_factor": clinic_selectors.confirmed_totp(user=user),
+            "recovery_left": clinic_selectors.unused_recovery_codes(user=user),
+            "tokens": clinic_selectors.api_tokens_of(user=user),
+            "now": timezone.now(),
+        },
+    )
+
+
+@page(None)
+@require_POST
+def my_token_revoke(request: HttpRequest, token_pk: int) -> HttpResponse:
+    user = user_of(request)
+    if not user.api_tokens.filter(pk=token_pk).exists():
+        raise Http404(_("Token %(id)s not found.") % {"id": token_pk})
+    revoke_api_token(token_id=token_pk, by=user)
+    messages.success(request, _("Token revoked."))
+    return redirect("account")
+
+
+@page(None)
+def second_factor(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app: a QR code (drawn here, no outside service) and the secret as text,
+    confirmed by a first code; then the recovery codes, shown once."""
+    user = user_of(request)
+    if clinic_selectors.confirmed_totp(user=user) is not None:
+        return redirect("account")
+    device = clinic_selectors.unconfirmed_totp(user=user) or start_totp_enrolment(user=user)
+    form = TotpConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = confirm_totp_enrolment(user=user, code=form.cleaned_data["code"])
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            return render(request, "web/account/recovery_codes.html", {"codes": codes, "first": True})
+    uri = pyotp.TOTP(device.secret).provisioning_uri(name=user.username, issuer_name=settings.MFA_ISSUER)
+    return render(
+        request,
+        "web/account/second_factor.html",
+        {
+            "form": form,
+            "secret": " ".join(device.secret[i : i + 4] for i in range(0, len(device.secret), 4)),
+            "qr": segno.make(uri, error="m").svg_data_uri(scale=5, border=2),
+            "uri": uri,
+            "required": user.needs_second_factor,
+        },
+    )
+
+
+@page(None)
+@require_POST
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    try:
+        codes = new_recovery_codes(user=user_of(request))
+    except ValidationError:
+        return redirect("second-factor")
+    return render(request, "web/account/recovery_codes.html", {"codes": codes, "first": False})
 
 
 @page(Action.MANAGE_CLINIC)
@@ -139,7 +277,10 @@ def consent_templates(request: HttpRequest) -> HttpResponse:
 @page(Action.MANAGE_CLINIC)
 def clinic_settings(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
-    initial: dict[str, object] = {"application_window_minutes": clinic.application_window_minutes}
+    initial: dict[str, object] = {
+        "application_window_minutes": clinic.application_window_minutes,
+        "mfa_required": clinic.mfa_required,
+    }
     initial |= {f"severity_{item}": clinic.severity_of(item).value for item in ScreeningItem.values}
     form = ClinicSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -148,6 +289,7 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
                 clinic=clinic,
                 application_window_minutes=form.cleaned_data["application_window_minutes"],
                 severities=form.severities(),
+                mfa_required=form.cleaned_data["mfa_required"],
                 by=user_of(request),
             )
         except ValidationError as error:
