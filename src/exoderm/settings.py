@@ -67,7 +67,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # after authentication and language (their pages are worded for the user), before any view
+    # or CSRF check reads the body
+    "exoderm.web.middleware.RequestSizeLimitMiddleware",
 ]
+# every response but static files (WhiteNoise answers those before it): no-store, Permissions-Policy
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
+    "exoderm.web.middleware.SecurityHeadersMiddleware",
+)
 
 # web pages: show and parse times on the clinic's wall clock.
 MIDDLEWARE.insert(
@@ -176,6 +184,23 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
+}
+# Browser features our pages may use: the camera for photo capture on phones and tablets (file
+# input with ``capture``), nothing else. Sent as the Permissions-Policy header on every response.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "camera": ["self"],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "hid": [],
+    "midi": [],
+    "display-capture": [],
+    "screen-wake-lock": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
+from exoderm.api.types import Text
 from exoderm.api.validation import body_error, field_error
 from exoderm.clinics.models import User
 from exoderm.clinics.services import issue_api_token, user_for_token
@@ -153,8 +154,8 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 class Credentials(Schema):
-    username: str
-    password: str
+    username: Text
+    password: Text
 
 
 class TokenOut(Schema):

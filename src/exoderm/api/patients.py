@@ -5,8 +5,6 @@ endpoint: they work with the pseudonymized study exports instead. Another clinic
 or consent id is a 404.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Any
 
@@ -14,10 +12,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic.json_schema import SkipJsonSchema
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
 from exoderm.api.pagination import Page
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentRecord
@@ -51,16 +50,16 @@ class PatientOut(Schema):
 
 
 class PatientIn(Schema):
-    code: str | None = Field(None, description="pseudonymous code; generated (EX-XXXXX) when absent")
+    code: Text | None = Field(None, description="pseudonymous code; generated (EX-XXXXX) when absent")
     fitzpatrick: int = Field(description="Fitzpatrick skin type 1-6")
     glogau: int = Field(description="Glogau photoaging class 1-4")
-    given_name: str
-    family_name: str
+    given_name: Text
+    family_name: Text
     date_of_birth: dt.date
-    email: str = ""
-    phone: str = ""
-    address: str = ""
-    language: str = "de"
+    email: Text = ""
+    phone: Text = ""
+    address: Note = ""
+    language: Text = "de"
     allow_duplicate: bool = Field(
         False,
         description=(
@@ -71,25 +70,27 @@ class PatientIn(Schema):
     )
 
 
-class PatientPatch(Schema):
-    code: str | None = None
-    fitzpatrick: int | None = None
-    glogau: int | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: dt.date | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    language: str | None = None
+class PatientPatch(PatchSchema):
+    """The fields to change; a field left out keeps its value."""
+
+    code: Text | SkipJsonSchema[None] = None
+    fitzpatrick: int | SkipJsonSchema[None] = None
+    glogau: int | SkipJsonSchema[None] = None
+    given_name: Text | SkipJsonSchema[None] = None
+    family_name: Text | SkipJsonSchema[None] = None
+    date_of_birth: dt.date | SkipJsonSchema[None] = None
+    email: Text | SkipJsonSchema[None] = None
+    phone: Text | SkipJsonSchema[None] = None
+    address: Note | SkipJsonSchema[None] = None
+    language: Text | SkipJsonSchema[None] = None
 
 
 class ScreeningAnswerIn(Schema):
-    item: str
+    item: Text
     present: bool
-    areas: list[str] = Field(default_factory=list)
+    areas: list[Text] = Field(default_factory=list)
     last_dose_on: dt.date | None = None
-    note: str = ""
+    note: Note = ""
 
 
 class ScreeningIn(Schema):
@@ -112,8 +113,8 @@ class ScreeningAnswerOut(Schema):
 
 
 class ConsentSignIn(Schema):
-    kind: str
-    signed_by_name: str
+    kind: Text
+    signed_by_name: Text
     signed_at: Instant
 
 
@@ -175,8 +176,8 @@ class ConsentOut(Schema):
 
 
 class EnrollIn(Schema):
-    template_id: int
-    clinician_id: int
+    template_id: Id
+    clinician_id: Id
     starts_at: dt.datetime = Field(description="the first session, with offset or zone")
 
 
@@ -208,7 +209,7 @@ def _screening(patient: Patient) -> list[ScreeningAnswer]:
 
 @router.get("", response=list[PatientOut])
 @paginate(Page)
-def list_patients(request: HttpRequest, q: str = "") -> Any:
+def list_patients(request: HttpRequest, q: Text = "") -> Any:
     """The clinic's patients by code; ``q`` searches code and names (every word must match)."""
     return selectors.patients(clinic=user_clinic(request, Action.VIEW_IDENTITY), query=q)
 
@@ -221,12 +222,12 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
 
 
 @router.get("/{patient_id}", response=PatientOut)
-def get_patient(request: HttpRequest, patient_id: int) -> Patient:
+def get_patient(request: HttpRequest, patient_id: Id) -> Patient:
     return _patient(request, patient_id, Action.VIEW_IDENTITY)
 
 
 @router.patch("/{patient_id}", response=PatientOut)
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
+def update_patient(request: HttpRequest, patient_id: Id, payload: PatientPatch) -> Patient:
     user = current_user(request, Action.EDIT_PATIENT)
     patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
     services.update_patient(patient=patient, changes=payload.dict(exclude_unset=True), by=user)
@@ -234,13 +235,13 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch)
 
 
 @router.get("/{patient_id}/screening", response=list[ScreeningAnswerOut])
-def get_screening(request: HttpRequest, patient_id: int) -> list[ScreeningAnswer]:
+def get_screening(request: HttpRequest, patient_id: Id) -> list[ScreeningAnswer]:
     """The current screening: the newest answer per item."""
     return _screening(_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/screening", response={201: list[ScreeningAnswerOut]})
-def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn) -> Any:
+def record_screening(request: HttpRequest, patient_id: Id, payload: ScreeningIn) -> Any:
     """Record dated answers; the response is the current screening afterwards."""
     user = current_user(request, Action.EDIT_PATIENT)
     patient = _patient(request, patient_id)
@@ -255,12 +256,12 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
 
 @router.get("/{patient_id}/consents", response=list[ConsentOut])
 @paginate(Page)
-def list_consents(request: HttpRequest, patient_id: int) -> Any:
+def list_consents(request: HttpRequest, patient_id: Id) -> Any:
     return consent_selectors.consents_of(patient=_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/consents", response={201: ConsentOut})
-def sign_consent(request: HttpRequest, patient_id: int, payload: ConsentSignIn) -> Any:
+def sign_consent(request: HttpRequest, patient_id: Id, payload: ConsentSignIn) -> Any:
     """Record the patient's signature on the current version of the clinic's template of ``kind``."""
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id)
@@ -270,7 +271,7 @@ def sign_consent(request: HttpRequest, patient_id: int, payload: ConsentSignIn) 
 
 @router.post("/{patient_id}/consents/{consent_id}/withdraw", response=ConsentOut)
 def withdraw_consent(
-    request: HttpRequest, patient_id: int, consent_id: int, payload: WithdrawIn | None = None
+    request: HttpRequest, patient_id: Id, consent_id: Id, payload: WithdrawIn | None = None
 ) -> ConsentRecord:
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id)
@@ -281,13 +282,13 @@ def withdraw_consent(
 
 @router.get("/{patient_id}/visits", response=list[VisitOut])
 @paginate(Page)
-def list_visits(request: HttpRequest, patient_id: int) -> Any:
+def list_visits(request: HttpRequest, patient_id: Id) -> Any:
     """Every visit of the patient's courses, in time order."""
     return course_selectors.visits_of_patient(patient=_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/courses", response={201: CourseOut})
-def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
+def enroll(request: HttpRequest, patient_id: Id, payload: EnrollIn) -> Any:
     """Start a course: plans every session and follow-up on the clinic's wall clock."""
     user = current_user(request, Action.EDIT_PATIENT)
     clinic = user_clinic(request)
@@ -304,6 +305,6 @@ def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
 
 @router.get("/{patient_id}/courses", response=list[CourseOut])
 @paginate(Page)
-def list_courses(request: HttpRequest, patient_id: int) -> Any:
+def list_courses(request: HttpRequest, patient_id: Id) -> Any:
     """The patient's courses, newest first, each with all its visits."""
     return course_selectors.courses_of(patient=_patient(request, patient_id))

@@ -24,7 +24,7 @@ from ninja.pagination import paginate
 
 from exoderm.api.courses import current_user, user_clinic
 from exoderm.api.pagination import Page
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, Text
 from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
@@ -174,12 +174,12 @@ def _photo(request: HttpRequest, photo_id: int) -> Photo:
 def upload_photo(
     request: HttpRequest,
     file: File[UploadedFile],
-    patient: Form[int],
-    view: Form[str],
-    timepoint: Form[str],
-    area: Form[str] = "",
-    visit: Form[int | None] = None,
-    session: Form[int | None] = None,
+    patient: Form[Id],
+    view: Form[Text],
+    timepoint: Form[Text],
+    area: Form[Text] = "",
+    visit: Form[Id | None] = None,
+    session: Form[Id | None] = None,
     taken_at: Form[Instant | None] = None,
     mm_per_px: Form[float | None] = None,
 ) -> Any:
@@ -208,9 +208,9 @@ def upload_photo(
 def check_photo(
     request: HttpRequest,
     file: File[UploadedFile],
-    patient: Form[int],
-    view: Form[str],
-    area: Form[str] = "",
+    patient: Form[Id],
+    view: Form[Text],
+    area: Form[Text] = "",
     mm_per_px: Form[float | None] = None,
 ) -> Any:
     """Check a photo before uploading it: what differs from the patient's baseline photo of the same
@@ -237,14 +237,14 @@ def check_photo(
 
 @router.get("", response=list[PhotoOut])
 @paginate(Page)
-def list_photos(request: HttpRequest, patient: int) -> Any:
+def list_photos(request: HttpRequest, patient: Id) -> Any:
     """A patient's photos, oldest first."""
     return selectors.photos_of(patient=_patient(request, patient))
 
 
 @router.get("/trash", response=list[TrashedPhotoOut])
 @paginate(Page)
-def list_trash(request: HttpRequest, patient: int) -> Any:
+def list_trash(request: HttpRequest, patient: Id) -> Any:
     """A patient's photos in the trash, most recently deleted first, with the time each is erased
     (``purge_after``)."""
     current_user(request, Action.DELETE_PHOTO)
@@ -253,7 +253,7 @@ def list_trash(request: HttpRequest, patient: int) -> Any:
 
 @router.get("/events", response=list[PhotoEventOut])
 @paginate(Page)
-def list_photo_events(request: HttpRequest, patient: int) -> Any:
+def list_photo_events(request: HttpRequest, patient: Id) -> Any:
     """The audit trail of a patient's photo deletions, oldest first: who moved which photo to the
     trash, restored or erased it, when and why (no image data)."""
     current_user(request, Action.DELETE_PHOTO)
@@ -261,7 +261,7 @@ def list_photo_events(request: HttpRequest, patient: int) -> Any:
 
 
 @router.get("/progress", response=ProgressOut)
-def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
+def analysis_progress(request: HttpRequest, patient: Id | None = None) -> Any:
     """How many photos (of the clinic, or of one patient) the current engine version has analysed."""
     clinic = user_clinic(request, Action.VIEW_CLINICAL)
     owner = get_in_clinic(Patient, clinic, patient) if patient is not None else None
@@ -269,7 +269,7 @@ def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
 
 
 @router.get("/compare", response=ComparisonOut)
-def compare(request: HttpRequest, before: int, after: int) -> Any:
+def compare(request: HttpRequest, before: Id, after: Id) -> Any:
     """Per-region metric changes between two analysed photos, with the noise (mdc) of each."""
     first, second = _photo(request, before), _photo(request, after)
     comparison = selectors.compare_photos(before=first, after=second)
@@ -292,7 +292,7 @@ def compare(request: HttpRequest, before: int, after: int) -> Any:
 
 @router.get("/timeline", response=list[PointOut])
 def timeline(
-    request: HttpRequest, patient: int, metric: str, view: str, area: str = "", region: str = ""
+    request: HttpRequest, patient: Id, metric: Text, view: Text, area: Text = "", region: Text = ""
 ) -> Any:
     """One metric of one region over the course (photos of one view, analysed and usable)."""
     return selectors.timeline(
@@ -302,7 +302,7 @@ def timeline(
 
 @router.get("/healing", response=list[HealingCurveOut])
 def healing(
-    request: HttpRequest, patient: int, metric: str = "red_area_pct", view: str = "front", area: str = ""
+    request: HttpRequest, patient: Id, metric: Text = "red_area_pct", view: Text = "front", area: Text = ""
 ) -> Any:
     """Recovery curve per treatment session: red area or redness intensity in the days after it."""
     if metric not in selectors.HEALING_METRICS:
@@ -324,7 +324,7 @@ def healing(
 @router.get(
     "/report", response={200: None}, openapi_extra={"responses": {200: {"content": {"application/pdf": {}}}}}
 )
-def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
+def patient_report(request: HttpRequest, patient: Id) -> HttpResponseBase:
     """The patient's one-page PDF (photos, measured changes in plain words, the noise explained)."""
     from exoderm.photos.report import patient_report as build
 
@@ -334,12 +334,12 @@ def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
 
 
 @router.get("/{photo_id}", response=PhotoOut)
-def get_photo(request: HttpRequest, photo_id: int) -> Photo:
+def get_photo(request: HttpRequest, photo_id: Id) -> Photo:
     return _photo(request, photo_id)
 
 
 @router.get("/{photo_id}/status", response=StatusOut)
-def photo_status(request: HttpRequest, photo_id: int) -> Any:
+def photo_status(request: HttpRequest, photo_id: Id) -> Any:
     """The analysis status, for polling: queued, running, done or failed."""
     photo = _photo(request, photo_id)
     return {
@@ -352,7 +352,7 @@ def photo_status(request: HttpRequest, photo_id: int) -> Any:
 
 
 @router.get("/{photo_id}/analysis", response=dict[str, Any])
-def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
+def photo_analysis(request: HttpRequest, photo_id: Id) -> Any:
     """The measurement record of shared/specs/skin-metrics.md by the current engine version."""
     analysis = selectors.current_analysis(_photo(request, photo_id))
     if analysis is None:
@@ -363,7 +363,7 @@ def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
 
 
 @router.delete("/{photo_id}", response={204: None})
-def delete_photo(request: HttpRequest, photo_id: int, reason: TrashReason, note: str = "") -> Any:
+def delete_photo(request: HttpRequest, photo_id: Id, reason: TrashReason, note: Note = "") -> Any:
     """Move a photo to the trash (clinicians and clinic admins). It disappears from every list,
     comparison, report and the analysis queue at once; ``POST /photos/{id}/restore`` brings it back
     until it is erased ``PHOTO_TRASH_DAYS`` later. ``reason``: wrong_patient, failed_capture,
@@ -375,7 +375,7 @@ def delete_photo(request: HttpRequest, photo_id: int, reason: TrashReason, note:
 
 
 @router.post("/{photo_id}/restore", response=PhotoOut)
-def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
+def restore_photo(request: HttpRequest, photo_id: Id) -> Photo:
     """Bring a photo back from the trash, with its analyses (a photo not in the trash is returned
     as it is). 404 once it has been erased."""
     user = current_user(request, Action.DELETE_PHOTO)
@@ -384,7 +384,7 @@ def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
 
 
 @router.post("/{photo_id}/erase", response={204: None})
-def erase_photo(request: HttpRequest, photo_id: int, confirm_patient: int) -> Any:
+def erase_photo(request: HttpRequest, photo_id: Id, confirm_patient: Id) -> Any:
     """Erase a photo in the trash for good at once, without waiting for the trash period (an
     erasure request): analyses and row now, the file after the commit. ``confirm_patient`` must
     be the photo's patient id (a script erasing the wrong id stops here: 422). 422 for a photo not
@@ -400,6 +400,6 @@ def erase_photo(request: HttpRequest, photo_id: int, confirm_patient: int) -> An
 
 
 @router.get("/{photo_id}/file")
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+def photo_file(request: HttpRequest, photo_id: Id) -> HttpResponseBase:
     """The stored photo (re-encoded, without metadata)."""
     return photo_response(_photo(request, photo_id))

@@ -14,13 +14,14 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
+from pydantic.json_schema import SkipJsonSchema
 
 from exoderm.api.pagination import Page
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services, wording
@@ -28,8 +29,6 @@ from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageFor
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
-# Ids are 64-bit integers in every database; a larger filter value is a 422, not a server error.
-MAX_ID = 2**63 - 1
 
 
 def _user(request: HttpRequest) -> User:
@@ -48,8 +47,8 @@ def _clinic(request: HttpRequest) -> Clinic:
 
 
 class ProductIn(Schema):
-    name: str
-    manufacturer: str = ""
+    name: Text
+    manufacturer: Text = ""
     source: Source
     storage_form: StorageForm
     storage_min_c: Decimal
@@ -61,18 +60,20 @@ class ProductIn(Schema):
     vial_volume_ml: Decimal = Decimal("5")
 
 
-class ProductPatch(Schema):
-    name: str | None = None
-    manufacturer: str | None = None
-    source: Source | None = None
-    storage_form: StorageForm | None = None
-    storage_min_c: Decimal | None = None
-    storage_max_c: Decimal | None = None
-    use_by_minutes: int | None = None
-    max_freeze_thaw_cycles: int | None = None
-    volume_min_ml: Decimal | None = None
-    volume_max_ml: Decimal | None = None
-    vial_volume_ml: Decimal | None = None
+class ProductPatch(PatchSchema):
+    """The fields to change; a field left out keeps its value."""
+
+    name: Text | SkipJsonSchema[None] = None
+    manufacturer: Text | SkipJsonSchema[None] = None
+    source: Source | SkipJsonSchema[None] = None
+    storage_form: StorageForm | SkipJsonSchema[None] = None
+    storage_min_c: Decimal | SkipJsonSchema[None] = None
+    storage_max_c: Decimal | SkipJsonSchema[None] = None
+    use_by_minutes: int | SkipJsonSchema[None] = None
+    max_freeze_thaw_cycles: int | SkipJsonSchema[None] = None
+    volume_min_ml: Decimal | SkipJsonSchema[None] = None
+    volume_max_ml: Decimal | SkipJsonSchema[None] = None
+    vial_volume_ml: Decimal | SkipJsonSchema[None] = None
 
 
 class ProductOut(Schema):
@@ -91,8 +92,8 @@ class ProductOut(Schema):
 
 
 class LotIn(Schema):
-    product: int
-    number: str
+    product: Id
+    number: Text
     expires_on: dt.date
     vials_received: int
     received_at: Instant | None = None
@@ -162,11 +163,11 @@ class LotDetailOut(LotOut):
 
 
 class ReasonIn(Schema):
-    reason: str = ""
+    reason: Note = ""
 
 
 class RequiredReasonIn(Schema):
-    reason: str
+    reason: Note
 
 
 class VialOut(Schema):
@@ -262,12 +263,12 @@ def create_product(request: HttpRequest, payload: ProductIn) -> Any:
 
 
 @router.get("/products/{product_id}", response=ProductOut)
-def get_product(request: HttpRequest, product_id: int) -> Any:
+def get_product(request: HttpRequest, product_id: Id) -> Any:
     return selectors.product(_clinic(request), product_id)
 
 
 @router.patch("/products/{product_id}", response=ProductOut)
-def update_product(request: HttpRequest, product_id: int, payload: ProductPatch) -> Any:
+def update_product(request: HttpRequest, product_id: Id, payload: ProductPatch) -> Any:
     """Change some fields of a product (clinic administrators)."""
     user = _user(request)
     product = selectors.product(_clinic(request), product_id)
@@ -283,7 +284,7 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
 def list_lots(
     request: HttpRequest,
     status: LotStatus | None = None,
-    product: int | None = Query(None, ge=1, le=MAX_ID),
+    product: Id | None = None,
 ) -> Any:
     """The clinic's lots, soonest expiry first; filter by ``status`` and ``product`` id."""
     return selectors.lots(_clinic(request), status=status, product_id=product)
@@ -307,13 +308,13 @@ def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut)
-def get_lot(request: HttpRequest, lot_id: int) -> Any:
+def get_lot(request: HttpRequest, lot_id: Id) -> Any:
     """A lot with vials used and received, its status and reason, and every status change."""
     return selectors.lot(_clinic(request), lot_id)
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut)
-def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
+def release_lot(request: HttpRequest, lot_id: Id, payload: ReasonIn) -> Any:
     """Release a quarantined lot; the releasing person is recorded. A lot quarantined by the
     cold-chain check needs a ``reason``."""
     user = _user(request)
@@ -322,7 +323,7 @@ def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
 
 
 @router.post("/lots/{lot_id}/quarantine", response=LotDetailOut)
-def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
+def quarantine_lot(request: HttpRequest, lot_id: Id, payload: RequiredReasonIn) -> Any:
     """Withdraw a released lot from use, with a reason."""
     user = _user(request)
     services.quarantine_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
@@ -334,7 +335,7 @@ def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn)
 
 @router.get("/lots/{lot_id}/vials", response=list[VialOut])
 @paginate(Page)
-def list_vials(request: HttpRequest, lot_id: int) -> Any:
+def list_vials(request: HttpRequest, lot_id: Id) -> Any:
     return selectors.vials(selectors.lot(_clinic(request), lot_id))
 
 
@@ -363,7 +364,7 @@ def _vial_action(action: str) -> None:
         summary=f"{action.capitalize()} a vial",
         description=f"{description} ``at`` defaults to now.",
     )
-    def handler(request: HttpRequest, lot_id: int, vial_id: int, payload: VialActionIn | None = None) -> Vial:
+    def handler(request: HttpRequest, lot_id: Id, vial_id: Id, payload: VialActionIn | None = None) -> Vial:
         vial = selectors.vial(_clinic(request), lot_id=lot_id, pk=vial_id)
         return service(vial=vial, at=payload.at if payload else None, by=_user(request))
 
@@ -377,7 +378,7 @@ for _action in VIAL_ACTIONS:
 
 @router.get("/lots/{lot_id}/temperatures", response=TemperatureLogOut)
 def temperature_log(
-    request: HttpRequest, lot_id: int, since: Instant | None = None, until: Instant | None = None
+    request: HttpRequest, lot_id: Id, since: Instant | None = None, until: Instant | None = None
 ) -> Any:
     """The lot's readings (optionally between ``since`` and ``until``) and every excursion and gap
     of its whole log."""
@@ -441,7 +442,7 @@ def _readings(request: HttpRequest) -> list[coldchain.Reading]:
 
 
 @router.post("/lots/{lot_id}/temperatures", response=IngestOut, openapi_extra=_INGEST_BODY)
-def ingest_temperatures(request: HttpRequest, lot_id: int) -> Any:
+def ingest_temperatures(request: HttpRequest, lot_id: Id) -> Any:
     """Add temperature readings to the lot's log and check the whole log.
 
     Send either JSON ``{"readings": [{"recorded_at": "2026-11-01T08:00:00+01:00", "celsius": -20.5}]}``,
@@ -467,7 +468,7 @@ def ingest_temperatures(request: HttpRequest, lot_id: int) -> Any:
 # --- recall -----------------------------------------------------------------------------------
 
 
-def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
+def _recalled_lot(request: HttpRequest, lot_id: Id) -> Lot:
     user = _user(request)
     require(user, Action.RELEASE_LOT)
     require(user, Action.VIEW_IDENTITY)
@@ -478,7 +479,7 @@ def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
 
 
 @router.post("/lots/{lot_id}/recall", response=RecallOut)
-def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
+def recall_lot(request: HttpRequest, lot_id: Id, payload: RequiredReasonIn) -> Any:
     """Mark the lot recalled and list every patient and session that received it, with contacts."""
     user = _user(request)
     require(user, Action.VIEW_IDENTITY)
@@ -488,7 +489,7 @@ def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> 
 
 
 @router.get("/lots/{lot_id}/recall", response=RecallOut)
-def get_recall(request: HttpRequest, lot_id: int) -> Any:
+def get_recall(request: HttpRequest, lot_id: Id) -> Any:
     """The patients and sessions that received a recalled lot."""
     lot = _recalled_lot(request, lot_id)
     return {"lot": lot, "affected": recall.affected_by_lot(lot)}
@@ -500,7 +501,7 @@ def get_recall(request: HttpRequest, lot_id: int) -> Any:
         "responses": {200: {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}}
     },
 )
-def get_recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+def get_recall_csv(request: HttpRequest, lot_id: Id) -> HttpResponse:
     """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8)."""
     lot = _recalled_lot(request, lot_id)
     response = HttpResponse(
