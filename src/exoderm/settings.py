@@ -209,7 +209,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(8 * 3600))
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "0")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", "0" if DEBUG else "1")
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+# A deployment that serves TLS (redirects to it, or sits behind a TLS proxy) tells browsers to use
+# nothing else for a year, unless SECURE_HSTS_SECONDS says otherwise (0 switches HSTS off).
+TLS_CONFIGURED = SECURE_SSL_REDIRECT or envbool("BEHIND_TLS_PROXY", "0")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if TLS_CONFIGURED else "0")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "0")
 if envbool("BEHIND_TLS_PROXY", "0"):

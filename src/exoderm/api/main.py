@@ -171,9 +171,9 @@ class Problem(Schema):
 
 
 @api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem}, tags=["auth"])
-def create_token(request: HttpRequest, credentials: Credentials) -> Any:
+def create_token(request: HttpRequest, payload: Credentials) -> Any:
     """Exchange a username and password for a bearer token."""
-    token = issue_api_token(username=credentials.username, password=credentials.password)
+    token = issue_api_token(username=payload.username, password=payload.password)
     if token is None:
         return problem(request, status=401, title=_("Unknown username or wrong password."))
     return {"token": token}

@@ -396,11 +396,29 @@ def temperature_log(
     }
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` written in place: this body is documented by hand
+    (it also takes CSV), and a ``#/$defs/...`` reference would point into the OpenAPI document's
+    root, where nothing is defined."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return dict(resolve(schema))
+
+
 _INGEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": TemperatureBatchIn.model_json_schema()},
+            "application/json": {"schema": _inline(TemperatureBatchIn.model_json_schema())},
             "text/csv": {
                 "schema": {"type": "string"},
                 "example": "recorded_at,celsius\n2026-11-01T08:00:00+01:00,-20.5\n",

@@ -14,10 +14,8 @@ from ninja import Schema
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from exoderm.core.ids import MAX_ID
 from exoderm.core.text import DOCUMENT, NOTE, SHORT_TEXT, text_problem
-
-MAX_ID = 2**63 - 1
-"""The largest id of a 64-bit primary key, in every database we run on."""
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 """A database id: a larger number is refused as invalid (422), not looked up."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
 # Limits for texts stored in columns without a length of their own (TextField) and for the API's
@@ -41,3 +42,10 @@ def text_problem(value: str) -> str | None:
     if _LONE_SURROGATE.search(value):
         return surrogate_message()
     return None
+
+
+def validate_storable(value: str) -> None:
+    """The rule of :func:`text_problem` as a Django validator, for the pages' forms."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValidationError(problem, code="unstorable")
