@@ -563,3 +563,23 @@ def test_nul_in_a_name_on_the_patient_page_is_refused(client, assistant):
     response = client.post(reverse("patient-new"), data)
     assert response.context["form"].errors["given_name"]
     assert not PatientIdentity.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_browser_applies_the_permissions_policy(browser_page, live_server):
+    """The photo capture page may use the camera; no page the microphone, location or payment."""
+    page = browser_page
+    clinician = factories.UserFactory(clinic=factories.ClinicFactory())
+    patient = factories.PatientFactory(clinic=clinician.clinic)
+    page.goto(live_server.url + reverse("login"))
+    page.fill("#id_username", clinician.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    page.goto(live_server.url + reverse("photos:patient", args=[patient.pk]))
+    allowed = page.evaluate(
+        "['camera', 'microphone', 'geolocation', 'payment'].map(f => document.featurePolicy.allowsFeature(f))"
+    )
+    assert allowed == [True, False, False, False]
+    page.check_clean()
