@@ -12,7 +12,7 @@ No ``from __future__ import annotations``: ninja evaluates the annotations of pa
 """
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
@@ -177,7 +177,8 @@ def upload_photo(
     patient: Form[Id],
     view: Form[Text],
     timepoint: Form[Text],
-    area: Form[Text] = "",
+    # the default inside: ninja loses a default after "=" for a constrained type (Annotated) in a form
+    area: Annotated[Text, Form("")],
     visit: Form[Id | None] = None,
     session: Form[Id | None] = None,
     taken_at: Form[Instant | None] = None,
@@ -210,7 +211,8 @@ def check_photo(
     file: File[UploadedFile],
     patient: Form[Id],
     view: Form[Text],
-    area: Form[Text] = "",
+    # the default inside: ninja loses a default after "=" for a constrained type (Annotated) in a form
+    area: Annotated[Text, Form("")],
     mm_per_px: Form[float | None] = None,
 ) -> Any:
     """Check a photo before uploading it: what differs from the patient's baseline photo of the same
