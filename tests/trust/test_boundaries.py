@@ -15,6 +15,7 @@ import pytest
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.test.client import MULTIPART_CONTENT
 from django.urls import reverse
 from django.utils import timezone
 
@@ -361,6 +362,32 @@ def test_an_oversized_form_is_a_413_page(client, assistant):
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/html")
     assert b"The request is too large." in response.content
+
+
+def test_an_oversized_field_of_an_api_upload_is_a_413_problem(api_as, clinic, clinician):
+    """Uploaded files do not count towards the limit, the other fields of the form do."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    patient = factories.PatientFactory(clinic=clinic)
+    form = {
+        "file": SimpleUploadedFile("face.jpg", b"not a photo", content_type="image/jpeg"),
+        "patient": str(patient.pk),
+        "view": "front",
+        "timepoint": "baseline",
+        "area": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+    }
+    response = api_as(clinician).post("/photos", form, content_type=MULTIPART_CONTENT)
+    assert response.status_code == 413
+    assert response["Content-Type"] == PROBLEM
+
+
+def test_an_oversized_multipart_form_is_a_413_page(client, assistant):
+    client.force_login(assistant)
+    data = {**new_patient(address="x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)), "language": "de"}
+    response = client.post(reverse("patient-new"), data, content_type=MULTIPART_CONTENT)
+    assert response.status_code == 413
+    assert b"The request is too large." in response.content
+    assert not PatientIdentity.objects.exists()
 
 
 # --- headers ------------------------------------------------------------------------------------

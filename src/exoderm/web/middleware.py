@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils import formats
@@ -46,12 +47,14 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` before anything reads it: 413, as
-    problem details on the API and as a page on the web.
+    """Refuse a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413, as problem details on the API
+    and as a page on the web (Django alone answers a bare HTML 400, or a server error in some paths).
 
-    Django would refuse it too, but only when a view or middleware reads the body, and then as a
-    bare HTML 400. Files go as ``multipart/form-data``, whose file parts do not count towards the
-    limit (photos have ``PHOTO_MAX_UPLOAD_BYTES``): Django checks its other parts while parsing.
+    A body with a Content-Length over the limit is refused before anything reads it. Files go as
+    ``multipart/form-data``, whose file parts do not count (photos have ``PHOTO_MAX_UPLOAD_BYTES``):
+    there Django finds a too large rest while parsing. A page's form is parsed here, because the CSRF
+    check parses it before any view and would turn the refusal into a 400; an API operation parses
+    its form itself, after authentication, and its refusal arrives in :meth:`process_exception`.
     """
 
     def __init__(self, get_response: Any) -> None:
@@ -59,7 +62,15 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and not (request.content_type or "").startswith("multipart/"):
+        if limit is None:
+            return self.get_response(request)
+        if (request.content_type or "").startswith("multipart/"):
+            if not _is_api(request):
+                try:
+                    request.POST  # noqa: B018 -- parsed now, kept on the request for the CSRF check and view
+                except RequestDataTooBig:
+                    return self._too_large(request, limit)
+        else:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
@@ -67,6 +78,11 @@ class RequestSizeLimitMiddleware:
             if length > limit:
                 return self._too_large(request, limit)
         return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        if isinstance(exception, RequestDataTooBig):
+            return self._too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return None
 
     @staticmethod
     def _too_large(request: HttpRequest, limit: int) -> HttpResponseBase:
