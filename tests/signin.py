@@ -55,3 +55,18 @@ def login_with_mfa(client, user: User, *, password: str = PASSWORD):
         response = client.post("/login/code/", {"code": totp_code(user)})
         assert response.status_code == 302, response.content.decode()[:2000]
     return client
+
+
+def login_in_browser(page, base_url: str, user: User, *, password: str = PASSWORD) -> None:
+    """Sign ``user`` in on the login page of a Playwright ``page``, with the code step where the
+    account has a second factor (enrolled first if it needs one)."""
+    ensure_second_factor(user)
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    if page.url.startswith(f"{base_url}/login/code/"):
+        page.fill("#id_code", totp_code(user))
+        page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")

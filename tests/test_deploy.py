@@ -16,6 +16,9 @@ PRODUCTION_ENV = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_PRELOAD": "1",
     "SECURE_COOKIES": "1",
+    # password reset links go out by e-mail: production names its SMTP server (check --deploy says so)
+    "EMAIL_HOST": "smtp.example.org",
+    "DEFAULT_FROM_EMAIL": "exoderm <noreply@example.org>",
 }
 
 

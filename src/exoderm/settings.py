@@ -74,7 +74,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # after authentication and language (their pages are worded for the user), before any view
+    # or CSRF check reads the body
+    "exoderm.web.middleware.RequestSizeLimitMiddleware",
 ]
+# every response but static files (WhiteNoise answers those before it): no-store, Permissions-Policy
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
+    "exoderm.web.middleware.SecurityHeadersMiddleware",
+)
 
 # web pages: show and parse times on the clinic's wall clock.
 MIDDLEWARE.insert(
@@ -237,6 +245,23 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
+# Browser features our pages may use: the camera for photo capture on phones and tablets (file
+# input with ``capture``), nothing else. Sent as the Permissions-Policy header on every response.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "camera": ["self"],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "hid": [],
+    "midi": [],
+    "display-capture": [],
+    "screen-wake-lock": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -244,7 +269,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(8 * 3600))
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "0")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", "0" if DEBUG else "1")
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+# A deployment that serves TLS (redirects to it, or sits behind a TLS proxy) tells browsers to use
+# nothing else for a year, unless SECURE_HSTS_SECONDS says otherwise (0 switches HSTS off).
+TLS_CONFIGURED = SECURE_SSL_REDIRECT or envbool("BEHIND_TLS_PROXY", "0")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if TLS_CONFIGURED else "0")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "0")
 if envbool("BEHIND_TLS_PROXY", "0"):

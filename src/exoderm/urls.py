@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from django.views.generic import RedirectView
 
 from exoderm.api.main import api
+from exoderm.core.ids import IdConverter
+
+# Page addresses name records by <id:...>, never <int:...>: a number beyond the database's range is a 404.
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("api/v1/", api.urls),

@@ -41,7 +41,7 @@ from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.recall import affected_by_lot, erased_applications
 from tests import factories
 from tests.photos._images import MM_PER_PX, phantom_png
-from tests.signin import login_with_mfa
+from tests.signin import login_in_browser, login_with_mfa
 
 
 @pytest.fixture(autouse=True)
@@ -514,11 +514,7 @@ def test_an_admin_records_an_erasure_request_and_reads_the_record_with_a_reason(
     patient = factories.PatientFactory(clinic=clinic, identity__family_name="Weiß")
     factories.TreatmentSessionFactory(patient=patient)
     page = browser_page
-    page.goto(f"{browser_base_url}/login/")
-    page.fill("#id_username", admin.username)
-    page.fill("#id_password", factories.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{browser_base_url}/")
+    login_in_browser(page, browser_base_url, admin)
     page.goto(f"{browser_base_url}/patients/{patient.pk}/")
     page.click("text=Erasure request…")
     assert "Contact details: email, phone" in page.inner_text("#erasure-now")

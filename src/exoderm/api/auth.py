@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from exoderm.api.pagination import Page
+from exoderm.api.types import Id
 from exoderm.clinics import selectors
 from exoderm.clinics.models import User
 from exoderm.clinics.services import revoke_api_token
@@ -31,7 +32,7 @@ class TokenInfo(Schema):
     last_used_at: dt.datetime | None
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
-    user: int = Field(alias="user_id")
+    user: Id = Field(alias="user_id")
 
 
 class TokenFilter(Schema):

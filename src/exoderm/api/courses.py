@@ -13,6 +13,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from exoderm.api.pagination import Page
+from exoderm.api.types import Document, Id, Text
 from exoderm.clinics.models import Clinic, User
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
@@ -41,7 +42,7 @@ def user_clinic(request: HttpRequest, action: Action | None = None) -> Clinic:
 
 
 class CourseTemplateIn(Schema):
-    name: str
+    name: Text
     session_count: int
     interval_weeks: int
     followup_weeks: list[int] = Field(default_factory=list)
@@ -58,11 +59,11 @@ class CourseTemplateOut(Schema):
 
 
 class ConsentTemplateIn(Schema):
-    kind: str
-    title_de: str
-    title_en: str
-    text_de: str
-    text_en: str
+    kind: Text
+    title_de: Text
+    title_en: Text
+    text_de: Document
+    text_en: Document
 
 
 class ConsentTemplateOut(Schema):
@@ -78,10 +79,10 @@ class ConsentTemplateOut(Schema):
 
 class VisitOut(Schema):
     id: int
-    course_id: int
-    patient_id: int
+    course_id: Id
+    patient_id: Id
     patient_code: str
-    clinician_id: int
+    clinician_id: Id
     kind: str
     session_number: int
     weeks_after_session: int | None
@@ -131,13 +132,13 @@ def create_course_template(request: HttpRequest, payload: CourseTemplateIn) -> A
 
 
 @router.get("/course-templates/{template_id}", response=CourseTemplateOut)
-def get_course_template(request: HttpRequest, template_id: int) -> CourseTemplate:
+def get_course_template(request: HttpRequest, template_id: Id) -> CourseTemplate:
     return selectors.course_template(clinic=user_clinic(request), template_id=template_id)
 
 
 @router.get("/consent-templates", response=list[ConsentTemplateOut])
 @paginate(Page)
-def list_consent_templates(request: HttpRequest, kind: str | None = None) -> Any:
+def list_consent_templates(request: HttpRequest, kind: Text | None = None) -> Any:
     return consent_selectors.templates(clinic=user_clinic(request), kind=kind)
 
 
@@ -149,7 +150,7 @@ def create_consent_template(request: HttpRequest, payload: ConsentTemplateIn) ->
 
 
 @router.get("/consent-templates/{template_id}", response=ConsentTemplateOut)
-def get_consent_template(request: HttpRequest, template_id: int) -> ConsentTemplate:
+def get_consent_template(request: HttpRequest, template_id: Id) -> ConsentTemplate:
     return consent_selectors.template(clinic=user_clinic(request), template_id=template_id)
 
 
@@ -159,7 +160,7 @@ def list_visits(
     request: HttpRequest,
     due: Literal["today", "overdue"] = "today",
     on: dt.date | None = None,
-    clinician_id: int | None = None,
+    clinician_id: Id | None = None,
 ) -> Any:
     """Planned visits due on ``on`` (default today in the clinic) or overdue by then."""
     clinic = user_clinic(request, Action.VIEW_CLINICAL)
@@ -189,33 +190,33 @@ def revoke_calendar_feed(request: HttpRequest) -> Any:
 
 
 @router.get("/visits/{visit_id}", response=VisitOut)
-def get_visit(request: HttpRequest, visit_id: int) -> Visit:
+def get_visit(request: HttpRequest, visit_id: Id) -> Visit:
     return selectors.visit(clinic=user_clinic(request, Action.VIEW_CLINICAL), visit_id=visit_id)
 
 
 @router.post("/visits/{visit_id}/reschedule", response=VisitOut)
-def reschedule_visit(request: HttpRequest, visit_id: int, payload: RescheduleIn) -> Visit:
+def reschedule_visit(request: HttpRequest, visit_id: Id, payload: RescheduleIn) -> Visit:
     user = current_user(request)
     found = selectors.visit(clinic=user_clinic(request), visit_id=visit_id)
     return services.reschedule_visit(visit=found, planned_at=payload.planned_at, by=user)
 
 
-def _change_visit(request: HttpRequest, visit_id: int, change: Any) -> Visit:
+def _change_visit(request: HttpRequest, visit_id: Id, change: Any) -> Visit:
     user = current_user(request)
     found = selectors.visit(clinic=user_clinic(request), visit_id=visit_id)
     return change(visit=found, by=user)
 
 
 @router.post("/visits/{visit_id}/missed", response=VisitOut)
-def mark_missed(request: HttpRequest, visit_id: int) -> Visit:
+def mark_missed(request: HttpRequest, visit_id: Id) -> Visit:
     return _change_visit(request, visit_id, services.mark_missed)
 
 
 @router.post("/visits/{visit_id}/cancel", response=VisitOut)
-def cancel_visit(request: HttpRequest, visit_id: int) -> Visit:
+def cancel_visit(request: HttpRequest, visit_id: Id) -> Visit:
     return _change_visit(request, visit_id, services.cancel_visit)
 
 
 @router.post("/visits/{visit_id}/done", response=VisitOut)
-def mark_done(request: HttpRequest, visit_id: int) -> Visit:
+def mark_done(request: HttpRequest, visit_id: Id) -> Visit:
     return _change_visit(request, visit_id, services.mark_done)

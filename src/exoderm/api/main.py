@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
+from exoderm.api.types import Text
 from exoderm.api.validation import body_error, field_error
 from exoderm.clinics.middleware import client_address
 from exoderm.clinics.models import SignInScope, User
@@ -166,12 +167,12 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 class Credentials(Schema):
-    username: str
-    password: str
-    otp: str = Field(
+    username: Text
+    password: Text
+    otp: Text = Field(
         "", max_length=20, description="TOTP or recovery code, for accounts with a second factor"
     )
-    name: str = Field("", max_length=100, description="what the token is for, shown in token lists")
+    name: Text = Field("", max_length=100, description="what the token is for, shown in token lists")
 
 
 class TokenOut(Schema):
@@ -187,15 +188,15 @@ class Problem(Schema):
 
 
 @api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem, 429: Problem}, tags=["auth"])
-def create_token(request: HttpRequest, credentials: Credentials) -> Any:
+def create_token(request: HttpRequest, payload: Credentials) -> Any:
     """Exchange a username and password (and ``otp``, for an account with a second factor) for a
     bearer token. Too many failures lock the username or the client address: 429 with Retry-After."""
     try:
         token = issue_api_token(
-            username=credentials.username,
-            password=credentials.password,
-            otp=credentials.otp,
-            name=credentials.name,
+            username=payload.username,
+            password=payload.password,
+            otp=payload.otp,
+            name=payload.name,
             address=client_address(request),
             request=request,
         )

@@ -5,8 +5,6 @@ endpoint: they work with the pseudonymized study exports instead. Another clinic
 or consent id is a 404.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Any
 
@@ -14,11 +12,12 @@ from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic.json_schema import SkipJsonSchema
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
 from exoderm.api.pagination import Page
 from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentRecord
@@ -54,16 +53,16 @@ class PatientOut(Schema):
 
 
 class PatientIn(Schema):
-    code: str | None = Field(None, description="pseudonymous code; generated (EX-XXXXX) when absent")
+    code: Text | None = Field(None, description="pseudonymous code; generated (EX-XXXXX) when absent")
     fitzpatrick: int = Field(description="Fitzpatrick skin type 1-6")
     glogau: int = Field(description="Glogau photoaging class 1-4")
-    given_name: str
-    family_name: str
+    given_name: Text
+    family_name: Text
     date_of_birth: dt.date
-    email: str = ""
-    phone: str = ""
-    address: str = ""
-    language: str = "de"
+    email: Text = ""
+    phone: Text = ""
+    address: Note = ""
+    language: Text = "de"
     allow_duplicate: bool = Field(
         False,
         description=(
@@ -74,26 +73,28 @@ class PatientIn(Schema):
     )
 
 
-class PatientPatch(Schema):
-    code: str | None = None
-    fitzpatrick: int | None = None
-    glogau: int | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: dt.date | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    language: str | None = None
-    reason: str = Field(description=REASON_DESCRIPTION)
+class PatientPatch(PatchSchema):
+    """The fields to change; a field left out keeps its value."""
+
+    code: Text | SkipJsonSchema[None] = None
+    fitzpatrick: int | SkipJsonSchema[None] = None
+    glogau: int | SkipJsonSchema[None] = None
+    given_name: Text | SkipJsonSchema[None] = None
+    family_name: Text | SkipJsonSchema[None] = None
+    date_of_birth: dt.date | SkipJsonSchema[None] = None
+    email: Text | SkipJsonSchema[None] = None
+    phone: Text | SkipJsonSchema[None] = None
+    address: Note | SkipJsonSchema[None] = None
+    language: Text | SkipJsonSchema[None] = None
+    reason: Note = Field(description=REASON_DESCRIPTION)
 
 
 class ScreeningAnswerIn(Schema):
-    item: str
+    item: Text
     present: bool
-    areas: list[str] = Field(default_factory=list)
+    areas: list[Text] = Field(default_factory=list)
     last_dose_on: dt.date | None = None
-    note: str = ""
+    note: Note = ""
 
 
 class ScreeningIn(Schema):
@@ -103,17 +104,17 @@ class ScreeningIn(Schema):
 
 class ScreeningCorrectionIn(Schema):
     present: bool
-    areas: list[str] = Field(default_factory=list)
+    areas: list[Text] = Field(default_factory=list)
     last_dose_on: dt.date | None = None
-    note: str = ""
+    note: Note = ""
     answered_on: dt.date
-    reason: str = Field(description=REASON_DESCRIPTION)
+    reason: Note = Field(description=REASON_DESCRIPTION)
 
 
 class ConsentCorrectionIn(Schema):
-    signed_by_name: str
+    signed_by_name: Text
     signed_at: Instant
-    reason: str = Field(description=REASON_DESCRIPTION)
+    reason: Note = Field(description=REASON_DESCRIPTION)
 
 
 class ScreeningAnswerOut(Schema):
@@ -132,8 +133,8 @@ class ScreeningAnswerOut(Schema):
 
 
 class ConsentSignIn(Schema):
-    kind: str
-    signed_by_name: str
+    kind: Text
+    signed_by_name: Text
     signed_at: Instant
 
 
@@ -143,7 +144,7 @@ class WithdrawIn(Schema):
 
 class ConsentOut(Schema):
     id: int
-    template_id: int
+    template_id: Id
     kind: str
     version: int
     title_de: str
@@ -195,16 +196,16 @@ class ConsentOut(Schema):
 
 
 class EnrollIn(Schema):
-    template_id: int
-    clinician_id: int
+    template_id: Id
+    clinician_id: Id
     starts_at: dt.datetime = Field(description="the first session, with offset or zone")
 
 
 class CourseOut(Schema):
     id: int
-    template_id: int
+    template_id: Id
     template_name: str
-    clinician_id: int
+    clinician_id: Id
     starts_at: dt.datetime
     visits: list[VisitOut]
 
@@ -222,7 +223,7 @@ class ErasureIn(Schema):
     erase_photos: bool = Field(
         description="erase every photo now (the clinic's choice); false keeps them with the restricted record"
     )
-    note: str = Field(
+    note: Note = Field(
         "", description="how the request came in; no identifying details (max. 1000 characters)"
     )
 
@@ -238,16 +239,16 @@ class ErasureOut(Schema):
 
 
 class UnlockIn(Schema):
-    reason: str = Field(description="why the restricted record must be read (stored; max. 500 characters)")
+    reason: Note = Field(description="why the restricted record must be read (stored; max. 500 characters)")
 
 
 class UnlockOut(Schema):
-    patient_id: int
+    patient_id: Id
     reason: str
     expires_at: dt.datetime
 
 
-def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
+def _patient(request: HttpRequest, patient_id: Id, action: Action = Action.VIEW_CLINICAL) -> Patient:
     return selectors.patient_detail(clinic=user_clinic(request, action), patient_id=patient_id)
 
 
@@ -258,7 +259,7 @@ def _screening(patient: Patient) -> list[ScreeningAnswer]:
 
 @router.get("", response=list[PatientOut])
 @paginate(Page)
-def list_patients(request: HttpRequest, q: str = "") -> Any:
+def list_patients(request: HttpRequest, q: Text = "") -> Any:
     """The clinic's patients by code; ``q`` searches code and names (every word must match)."""
     return selectors.patients(clinic=user_clinic(request, Action.VIEW_IDENTITY), query=q)
 
@@ -271,7 +272,7 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
 
 
 @router.get("/{patient_id}", response=PatientOut)
-def get_patient(request: HttpRequest, patient_id: int) -> Patient:
+def get_patient(request: HttpRequest, patient_id: Id) -> Patient:
     """One patient. A record restricted by an erasure request is a 404 for everyone but the clinic
     admin, who gets 403 until they give a reason (``POST /patients/{id}/unlock``)."""
     user = current_user(request, Action.VIEW_IDENTITY)
@@ -290,7 +291,7 @@ _ZIP_RESPONSE = {
     summary="Everything held about the patient (GDPR Art. 15/20)",
     openapi_extra={"responses": {200: _ZIP_RESPONSE}},
 )
-def export(request: HttpRequest, patient_id: int) -> FileResponse:
+def export(request: HttpRequest, patient_id: Id) -> FileResponse:
     """One ZIP archive of everything the clinic holds about the patient: a machine-readable
     ``patient.json``, a readable ``patient.pdf`` in the patient's language, the photo files, and
     ``README.txt`` listing every file with its SHA-256. Clinicians and clinic admins; a restricted
@@ -308,7 +309,7 @@ def export(request: HttpRequest, patient_id: int) -> FileResponse:
 
 
 @router.post("/{patient_id}/erasure", response={201: ErasureOut})
-def request_erasure(request: HttpRequest, patient_id: int, payload: ErasureIn) -> Any:
+def request_erasure(request: HttpRequest, patient_id: Id, payload: ErasureIn) -> Any:
     """Record the patient's erasure request (clinic admins): contact details, research use, planned
     visits and (if chosen) photos go at once; the medical record is restricted until
     ``retain_until`` (RECORD_RETENTION_YEARS after the last treatment) and then erased for good."""
@@ -319,7 +320,7 @@ def request_erasure(request: HttpRequest, patient_id: int, payload: ErasureIn) -
 
 
 @router.post("/{patient_id}/unlock", response={201: UnlockOut})
-def unlock(request: HttpRequest, patient_id: int, payload: UnlockIn) -> Any:
+def unlock(request: HttpRequest, patient_id: Id, payload: UnlockIn) -> Any:
     """Read a restricted record (clinic admins): the reason is stored, the record readable by this
     admin for RESTRICTED_ACCESS_MINUTES (``GET /patients/{id}``, ``/export``)."""
     user = current_user(request, Action.ERASE_PATIENT)
@@ -329,7 +330,7 @@ def unlock(request: HttpRequest, patient_id: int, payload: UnlockIn) -> Any:
 
 
 @router.patch("/{patient_id}", response=PatientOut)
-def correct_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Patient:
+def correct_patient(request: HttpRequest, patient_id: Id, payload: PatientPatch) -> Patient:
     """Correct the record and identity; the old version stays readable under ``/revisions``."""
     user = current_user(request, Action.EDIT_PATIENT)
     patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
@@ -341,20 +342,20 @@ def correct_patient(request: HttpRequest, patient_id: int, payload: PatientPatch
 
 @router.get("/{patient_id}/revisions", response=list[RevisionOut])
 @paginate(Page)
-def patient_revisions(request: HttpRequest, patient_id: int) -> Any:
+def patient_revisions(request: HttpRequest, patient_id: Id) -> Any:
     """The corrections of the patient's record and identity, newest first, each with the old version."""
     patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
     return revisions_of(clinic=patient.clinic, obj=patient)
 
 
 @router.get("/{patient_id}/screening", response=list[ScreeningAnswerOut])
-def get_screening(request: HttpRequest, patient_id: int) -> list[ScreeningAnswer]:
+def get_screening(request: HttpRequest, patient_id: Id) -> list[ScreeningAnswer]:
     """The current screening: the newest answer per item."""
     return _screening(_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/screening", response={201: list[ScreeningAnswerOut]})
-def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn) -> Any:
+def record_screening(request: HttpRequest, patient_id: Id, payload: ScreeningIn) -> Any:
     """Record dated answers; the response is the current screening afterwards."""
     user = current_user(request, Action.EDIT_PATIENT)
     patient = _patient(request, patient_id)
@@ -369,7 +370,7 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
 
 @router.patch("/{patient_id}/screening/{answer_id}", response=ScreeningAnswerOut)
 def correct_screening_answer(
-    request: HttpRequest, patient_id: int, answer_id: int, payload: ScreeningCorrectionIn
+    request: HttpRequest, patient_id: Id, answer_id: Id, payload: ScreeningCorrectionIn
 ) -> ScreeningAnswer:
     """Correct one recorded answer (its id is in the screening list); the old one stays readable."""
     user = current_user(request, Action.EDIT_PATIENT)
@@ -379,7 +380,7 @@ def correct_screening_answer(
 
 @router.get("/{patient_id}/screening/{answer_id}/revisions", response=list[RevisionOut])
 @paginate(Page)
-def screening_answer_revisions(request: HttpRequest, patient_id: int, answer_id: int) -> Any:
+def screening_answer_revisions(request: HttpRequest, patient_id: Id, answer_id: Id) -> Any:
     patient = _patient(request, patient_id)
     answer = selectors.screening_answer(patient=patient, answer_id=answer_id)
     return revisions_of(clinic=patient.clinic, obj=answer)
@@ -387,12 +388,12 @@ def screening_answer_revisions(request: HttpRequest, patient_id: int, answer_id:
 
 @router.get("/{patient_id}/consents", response=list[ConsentOut])
 @paginate(Page)
-def list_consents(request: HttpRequest, patient_id: int) -> Any:
+def list_consents(request: HttpRequest, patient_id: Id) -> Any:
     return consent_selectors.consents_of(patient=_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/consents", response={201: ConsentOut})
-def sign_consent(request: HttpRequest, patient_id: int, payload: ConsentSignIn) -> Any:
+def sign_consent(request: HttpRequest, patient_id: Id, payload: ConsentSignIn) -> Any:
     """Record the patient's signature on the current version of the clinic's template of ``kind``."""
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id)
@@ -402,7 +403,7 @@ def sign_consent(request: HttpRequest, patient_id: int, payload: ConsentSignIn) 
 
 @router.post("/{patient_id}/consents/{consent_id}/withdraw", response=ConsentOut)
 def withdraw_consent(
-    request: HttpRequest, patient_id: int, consent_id: int, payload: WithdrawIn | None = None
+    request: HttpRequest, patient_id: Id, consent_id: Id, payload: WithdrawIn | None = None
 ) -> ConsentRecord:
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id)
@@ -413,7 +414,7 @@ def withdraw_consent(
 
 @router.patch("/{patient_id}/consents/{consent_id}", response=ConsentOut)
 def correct_consent(
-    request: HttpRequest, patient_id: int, consent_id: int, payload: ConsentCorrectionIn
+    request: HttpRequest, patient_id: Id, consent_id: Id, payload: ConsentCorrectionIn
 ) -> ConsentRecord:
     """Correct when and by whom the consent was signed; the old version stays readable."""
     user = current_user(request, Action.RECORD_CONSENT)
@@ -425,7 +426,7 @@ def correct_consent(
 
 @router.get("/{patient_id}/consents/{consent_id}/revisions", response=list[RevisionOut])
 @paginate(Page)
-def consent_revisions(request: HttpRequest, patient_id: int, consent_id: int) -> Any:
+def consent_revisions(request: HttpRequest, patient_id: Id, consent_id: Id) -> Any:
     patient = _patient(request, patient_id)
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
     return revisions_of(clinic=patient.clinic, obj=record)
@@ -433,13 +434,13 @@ def consent_revisions(request: HttpRequest, patient_id: int, consent_id: int) ->
 
 @router.get("/{patient_id}/visits", response=list[VisitOut])
 @paginate(Page)
-def list_visits(request: HttpRequest, patient_id: int) -> Any:
+def list_visits(request: HttpRequest, patient_id: Id) -> Any:
     """Every visit of the patient's courses, in time order."""
     return course_selectors.visits_of_patient(patient=_patient(request, patient_id))
 
 
 @router.post("/{patient_id}/courses", response={201: CourseOut})
-def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
+def enroll(request: HttpRequest, patient_id: Id, payload: EnrollIn) -> Any:
     """Start a course: plans every session and follow-up on the clinic's wall clock."""
     user = current_user(request, Action.EDIT_PATIENT)
     clinic = user_clinic(request)
@@ -456,6 +457,6 @@ def enroll(request: HttpRequest, patient_id: int, payload: EnrollIn) -> Any:
 
 @router.get("/{patient_id}/courses", response=list[CourseOut])
 @paginate(Page)
-def list_courses(request: HttpRequest, patient_id: int) -> Any:
+def list_courses(request: HttpRequest, patient_id: Id) -> Any:
     """The patient's courses, newest first, each with all its visits."""
     return course_selectors.courses_of(patient=_patient(request, patient_id))

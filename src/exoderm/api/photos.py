@@ -12,7 +12,7 @@ No ``from __future__ import annotations``: ninja evaluates the annotations of pa
 """
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
@@ -24,7 +24,7 @@ from ninja.pagination import paginate
 
 from exoderm.api.courses import current_user, user_clinic
 from exoderm.api.pagination import Page
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, Text
 from exoderm.core.access import get_in_clinic
 from exoderm.core.permissions import Action
 from exoderm.courses.models import Visit
@@ -42,7 +42,7 @@ router = Router(tags=["photos"])
 
 class PhotoOut(Schema):
     id: int
-    patient_id: int
+    patient_id: Id
     visit_id: int | None
     session_id: int | None
     timepoint: str
@@ -66,7 +66,7 @@ class PhotoOut(Schema):
 
 class TrashedPhotoOut(Schema):
     id: int
-    patient_id: int
+    patient_id: Id
     view: str
     area: str
     timepoint: str
@@ -79,8 +79,8 @@ class TrashedPhotoOut(Schema):
 
 
 class PhotoEventOut(Schema):
-    photo_id: int
-    patient_id: int
+    photo_id: Id
+    patient_id: Id
     kind: str
     reason: str
     note: str
@@ -117,8 +117,8 @@ class ChangeOut(Schema):
 
 
 class ComparisonOut(Schema):
-    before_id: int
-    after_id: int
+    before_id: Id
+    after_id: Id
     comparable: bool
     reasons: list[str] = Field(description="why the photos are not comparable, in the user's language")
     notes: list[str] = Field(description="how the noise was judged, in the user's language")
@@ -128,7 +128,7 @@ class ComparisonOut(Schema):
 class PointOut(Schema):
     taken_at: dt.datetime
     value: float | None
-    photo_id: int
+    photo_id: Id
     timepoint: str
 
 
@@ -138,7 +138,7 @@ class HealingPointOut(Schema):
 
 
 class HealingCurveOut(Schema):
-    session_id: int
+    session_id: Id
     performed_at: dt.datetime
     before: PointOut | None
     points: list[HealingPointOut]
@@ -163,11 +163,11 @@ class CheckOut(Schema):
     differences: list[DifferenceOut]
 
 
-def _patient(request: HttpRequest, patient_id: int, action: Action = Action.VIEW_CLINICAL) -> Patient:
+def _patient(request: HttpRequest, patient_id: Id, action: Action = Action.VIEW_CLINICAL) -> Patient:
     return get_in_clinic(open_records(Patient.objects.all(), ""), user_clinic(request, action), patient_id)
 
 
-def _photo(request: HttpRequest, photo_id: int) -> Photo:
+def _photo(request: HttpRequest, photo_id: Id) -> Photo:
     return selectors.photo_of(clinic=user_clinic(request, Action.VIEW_CLINICAL), photo_id=photo_id)
 
 
@@ -175,12 +175,13 @@ def _photo(request: HttpRequest, photo_id: int) -> Photo:
 def upload_photo(
     request: HttpRequest,
     file: File[UploadedFile],
-    patient: Form[int],
-    view: Form[str],
-    timepoint: Form[str],
-    area: Form[str] = "",
-    visit: Form[int | None] = None,
-    session: Form[int | None] = None,
+    patient: Form[Id],
+    view: Form[Text],
+    timepoint: Form[Text],
+    # the default inside: ninja loses a default after "=" for a constrained type (Annotated) in a form
+    area: Annotated[Text, Form("")],
+    visit: Form[Id | None] = None,
+    session: Form[Id | None] = None,
     taken_at: Form[Instant | None] = None,
     mm_per_px: Form[float | None] = None,
 ) -> Any:
@@ -209,9 +210,10 @@ def upload_photo(
 def check_photo(
     request: HttpRequest,
     file: File[UploadedFile],
-    patient: Form[int],
-    view: Form[str],
-    area: Form[str] = "",
+    patient: Form[Id],
+    view: Form[Text],
+    # the default inside: ninja loses a default after "=" for a constrained type (Annotated) in a form
+    area: Annotated[Text, Form("")],
     mm_per_px: Form[float | None] = None,
 ) -> Any:
     """Check a photo before uploading it: what differs from the patient's baseline photo of the same
@@ -238,14 +240,14 @@ def check_photo(
 
 @router.get("", response=list[PhotoOut])
 @paginate(Page)
-def list_photos(request: HttpRequest, patient: int) -> Any:
+def list_photos(request: HttpRequest, patient: Id) -> Any:
     """A patient's photos, oldest first."""
     return selectors.photos_of(patient=_patient(request, patient))
 
 
 @router.get("/trash", response=list[TrashedPhotoOut])
 @paginate(Page)
-def list_trash(request: HttpRequest, patient: int) -> Any:
+def list_trash(request: HttpRequest, patient: Id) -> Any:
     """A patient's photos in the trash, most recently deleted first, with the time each is erased
     (``purge_after``)."""
     current_user(request, Action.DELETE_PHOTO)
@@ -254,7 +256,7 @@ def list_trash(request: HttpRequest, patient: int) -> Any:
 
 @router.get("/events", response=list[PhotoEventOut])
 @paginate(Page)
-def list_photo_events(request: HttpRequest, patient: int) -> Any:
+def list_photo_events(request: HttpRequest, patient: Id) -> Any:
     """The audit trail of a patient's photo deletions, oldest first: who moved which photo to the
     trash, restored or erased it, when and why (no image data)."""
     current_user(request, Action.DELETE_PHOTO)
@@ -262,7 +264,7 @@ def list_photo_events(request: HttpRequest, patient: int) -> Any:
 
 
 @router.get("/progress", response=ProgressOut)
-def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
+def analysis_progress(request: HttpRequest, patient: Id | None = None) -> Any:
     """How many photos (of the clinic, or of one patient) the current engine version has analysed."""
     clinic = user_clinic(request, Action.VIEW_CLINICAL)
     owner = (
@@ -274,7 +276,7 @@ def analysis_progress(request: HttpRequest, patient: int | None = None) -> Any:
 
 
 @router.get("/compare", response=ComparisonOut)
-def compare(request: HttpRequest, before: int, after: int) -> Any:
+def compare(request: HttpRequest, before: Id, after: Id) -> Any:
     """Per-region metric changes between two analysed photos, with the noise (mdc) of each."""
     first, second = _photo(request, before), _photo(request, after)
     comparison = selectors.compare_photos(before=first, after=second)
@@ -297,7 +299,7 @@ def compare(request: HttpRequest, before: int, after: int) -> Any:
 
 @router.get("/timeline", response=list[PointOut])
 def timeline(
-    request: HttpRequest, patient: int, metric: str, view: str, area: str = "", region: str = ""
+    request: HttpRequest, patient: Id, metric: Text, view: Text, area: Text = "", region: Text = ""
 ) -> Any:
     """One metric of one region over the course (photos of one view, analysed and usable)."""
     return selectors.timeline(
@@ -307,7 +309,7 @@ def timeline(
 
 @router.get("/healing", response=list[HealingCurveOut])
 def healing(
-    request: HttpRequest, patient: int, metric: str = "red_area_pct", view: str = "front", area: str = ""
+    request: HttpRequest, patient: Id, metric: Text = "red_area_pct", view: Text = "front", area: Text = ""
 ) -> Any:
     """Recovery curve per treatment session: red area or redness intensity in the days after it."""
     if metric not in selectors.HEALING_METRICS:
@@ -329,7 +331,7 @@ def healing(
 @router.get(
     "/report", response={200: None}, openapi_extra={"responses": {200: {"content": {"application/pdf": {}}}}}
 )
-def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
+def patient_report(request: HttpRequest, patient: Id) -> HttpResponseBase:
     """The patient's one-page PDF (photos, measured changes in plain words, the noise explained)."""
     from exoderm.photos.report import patient_report as build
 
@@ -341,12 +343,12 @@ def patient_report(request: HttpRequest, patient: int) -> HttpResponseBase:
 
 
 @router.get("/{photo_id}", response=PhotoOut)
-def get_photo(request: HttpRequest, photo_id: int) -> Photo:
+def get_photo(request: HttpRequest, photo_id: Id) -> Photo:
     return _photo(request, photo_id)
 
 
 @router.get("/{photo_id}/status", response=StatusOut)
-def photo_status(request: HttpRequest, photo_id: int) -> Any:
+def photo_status(request: HttpRequest, photo_id: Id) -> Any:
     """The analysis status, for polling: queued, running, done or failed."""
     photo = _photo(request, photo_id)
     return {
@@ -359,7 +361,7 @@ def photo_status(request: HttpRequest, photo_id: int) -> Any:
 
 
 @router.get("/{photo_id}/analysis", response=dict[str, Any])
-def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
+def photo_analysis(request: HttpRequest, photo_id: Id) -> Any:
     """The measurement record of shared/specs/skin-metrics.md by the current engine version."""
     analysis = selectors.current_analysis(_photo(request, photo_id))
     if analysis is None:
@@ -370,7 +372,7 @@ def photo_analysis(request: HttpRequest, photo_id: int) -> Any:
 
 
 @router.delete("/{photo_id}", response={204: None})
-def delete_photo(request: HttpRequest, photo_id: int, reason: TrashReason, note: str = "") -> Any:
+def delete_photo(request: HttpRequest, photo_id: Id, reason: TrashReason, note: Note = "") -> Any:
     """Move a photo to the trash (clinicians and clinic admins). It disappears from every list,
     comparison, report and the analysis queue at once; ``POST /photos/{id}/restore`` brings it back
     until it is erased ``PHOTO_TRASH_DAYS`` later. ``reason``: wrong_patient, failed_capture,
@@ -382,7 +384,7 @@ def delete_photo(request: HttpRequest, photo_id: int, reason: TrashReason, note:
 
 
 @router.post("/{photo_id}/restore", response=PhotoOut)
-def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
+def restore_photo(request: HttpRequest, photo_id: Id) -> Photo:
     """Bring a photo back from the trash, with its analyses (a photo not in the trash is returned
     as it is). 404 once it has been erased."""
     user = current_user(request, Action.DELETE_PHOTO)
@@ -391,7 +393,7 @@ def restore_photo(request: HttpRequest, photo_id: int) -> Photo:
 
 
 @router.post("/{photo_id}/erase", response={204: None})
-def erase_photo(request: HttpRequest, photo_id: int, confirm_patient: int) -> Any:
+def erase_photo(request: HttpRequest, photo_id: Id, confirm_patient: Id) -> Any:
     """Erase a photo in the trash for good at once, without waiting for the trash period (an
     erasure request): analyses and row now, the file after the commit. ``confirm_patient`` must
     be the photo's patient id (a script erasing the wrong id stops here: 422). 422 for a photo not
@@ -407,6 +409,6 @@ def erase_photo(request: HttpRequest, photo_id: int, confirm_patient: int) -> An
 
 
 @router.get("/{photo_id}/file")
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+def photo_file(request: HttpRequest, photo_id: Id) -> HttpResponseBase:
     """The stored photo (re-encoded, without metadata)."""
     return photo_response(_photo(request, photo_id))

@@ -14,14 +14,15 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import paginate
+from pydantic.json_schema import SkipJsonSchema
 
 from exoderm.api.pagination import Page
 from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
-from exoderm.api.types import Instant
+from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.products import coldchain, selectors, services, wording
@@ -30,8 +31,6 @@ from exoderm.records.selectors import revisions_of
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
-# Ids are 64-bit integers in every database; a larger filter value is a 422, not a server error.
-MAX_ID = 2**63 - 1
 
 
 def _user(request: HttpRequest) -> User:
@@ -50,8 +49,8 @@ def _clinic(request: HttpRequest) -> Clinic:
 
 
 class ProductIn(Schema):
-    name: str
-    manufacturer: str = ""
+    name: Text
+    manufacturer: Text = ""
     source: Source
     storage_form: StorageForm
     storage_min_c: Decimal
@@ -63,18 +62,20 @@ class ProductIn(Schema):
     vial_volume_ml: Decimal = Decimal("5")
 
 
-class ProductPatch(Schema):
-    name: str | None = None
-    manufacturer: str | None = None
-    source: Source | None = None
-    storage_form: StorageForm | None = None
-    storage_min_c: Decimal | None = None
-    storage_max_c: Decimal | None = None
-    use_by_minutes: int | None = None
-    max_freeze_thaw_cycles: int | None = None
-    volume_min_ml: Decimal | None = None
-    volume_max_ml: Decimal | None = None
-    vial_volume_ml: Decimal | None = None
+class ProductPatch(PatchSchema):
+    """The fields to change; a field left out keeps its value."""
+
+    name: Text | SkipJsonSchema[None] = None
+    manufacturer: Text | SkipJsonSchema[None] = None
+    source: Source | SkipJsonSchema[None] = None
+    storage_form: StorageForm | SkipJsonSchema[None] = None
+    storage_min_c: Decimal | SkipJsonSchema[None] = None
+    storage_max_c: Decimal | SkipJsonSchema[None] = None
+    use_by_minutes: int | SkipJsonSchema[None] = None
+    max_freeze_thaw_cycles: int | SkipJsonSchema[None] = None
+    volume_min_ml: Decimal | SkipJsonSchema[None] = None
+    volume_max_ml: Decimal | SkipJsonSchema[None] = None
+    vial_volume_ml: Decimal | SkipJsonSchema[None] = None
 
 
 class ProductOut(Schema):
@@ -93,8 +94,8 @@ class ProductOut(Schema):
 
 
 class LotIn(Schema):
-    product: int
-    number: str
+    product: Id
+    number: Text
     expires_on: dt.date
     vials_received: int
     received_at: Instant | None = None
@@ -164,11 +165,11 @@ class LotDetailOut(LotOut):
 
 
 class ReasonIn(Schema):
-    reason: str = ""
+    reason: Note = ""
 
 
 class RequiredReasonIn(Schema):
-    reason: str
+    reason: Note
 
 
 class VialOut(Schema):
@@ -188,10 +189,10 @@ class VialActionIn(Schema):
 
 
 class LotCorrectionIn(Schema):
-    number: str
+    number: Text
     expires_on: dt.date
     received_at: Instant
-    reason: str = pydantic.Field(description=REASON_DESCRIPTION)
+    reason: Note = pydantic.Field(description=REASON_DESCRIPTION)
 
 
 class ReadingIn(Schema):
@@ -233,7 +234,7 @@ class IngestOut(Schema):
 
 
 class RecallRowOut(Schema):
-    patient_id: int
+    patient_id: Id
     patient_code: str
     given_name: str
     family_name: str
@@ -242,7 +243,7 @@ class RecallRowOut(Schema):
     phone: str
     address: str
     language: str
-    session_id: int
+    session_id: Id
     performed_at: dt.datetime
     clinician: str
     vial_serial: int
@@ -282,12 +283,12 @@ def create_product(request: HttpRequest, payload: ProductIn) -> Any:
 
 
 @router.get("/products/{product_id}", response=ProductOut)
-def get_product(request: HttpRequest, product_id: int) -> Any:
+def get_product(request: HttpRequest, product_id: Id) -> Any:
     return selectors.product(_clinic(request), product_id)
 
 
 @router.patch("/products/{product_id}", response=ProductOut)
-def update_product(request: HttpRequest, product_id: int, payload: ProductPatch) -> Any:
+def update_product(request: HttpRequest, product_id: Id, payload: ProductPatch) -> Any:
     """Change some fields of a product (clinic administrators)."""
     user = _user(request)
     product = selectors.product(_clinic(request), product_id)
@@ -303,7 +304,7 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
 def list_lots(
     request: HttpRequest,
     status: LotStatus | None = None,
-    product: int | None = Query(None, ge=1, le=MAX_ID),
+    product: Id | None = None,
 ) -> Any:
     """The clinic's lots, soonest expiry first; filter by ``status`` and ``product`` id."""
     return selectors.lots(_clinic(request), status=status, product_id=product)
@@ -327,13 +328,13 @@ def receive_lot(request: HttpRequest, payload: LotIn) -> Any:
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut)
-def get_lot(request: HttpRequest, lot_id: int) -> Any:
+def get_lot(request: HttpRequest, lot_id: Id) -> Any:
     """A lot with vials used and received, its status and reason, and every status change."""
     return selectors.lot(_clinic(request), lot_id)
 
 
 @router.patch("/lots/{lot_id}", response=LotDetailOut)
-def correct_lot(request: HttpRequest, lot_id: int, payload: LotCorrectionIn) -> Any:
+def correct_lot(request: HttpRequest, lot_id: Id, payload: LotCorrectionIn) -> Any:
     """Correct the lot's number, expiry or receipt as typed; the old version stays readable."""
     services.correct_lot(lot=selectors.lot(_clinic(request), lot_id), by=_user(request), **payload.dict())
     return selectors.lot(_clinic(request), lot_id)
@@ -341,14 +342,14 @@ def correct_lot(request: HttpRequest, lot_id: int, payload: LotCorrectionIn) -> 
 
 @router.get("/lots/{lot_id}/revisions", response=list[RevisionOut])
 @paginate(Page)
-def lot_revisions(request: HttpRequest, lot_id: int) -> Any:
+def lot_revisions(request: HttpRequest, lot_id: Id) -> Any:
     """The corrections of the lot, newest first, each with the old version."""
     clinic = _clinic(request)
     return revisions_of(clinic=clinic, obj=selectors.lot(clinic, lot_id))
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut)
-def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
+def release_lot(request: HttpRequest, lot_id: Id, payload: ReasonIn) -> Any:
     """Release a quarantined lot; the releasing person is recorded. A lot quarantined by the
     cold-chain check needs a ``reason``."""
     user = _user(request)
@@ -357,7 +358,7 @@ def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn) -> Any:
 
 
 @router.post("/lots/{lot_id}/quarantine", response=LotDetailOut)
-def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
+def quarantine_lot(request: HttpRequest, lot_id: Id, payload: RequiredReasonIn) -> Any:
     """Withdraw a released lot from use, with a reason."""
     user = _user(request)
     services.quarantine_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
@@ -369,7 +370,7 @@ def quarantine_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn)
 
 @router.get("/lots/{lot_id}/vials", response=list[VialOut])
 @paginate(Page)
-def list_vials(request: HttpRequest, lot_id: int) -> Any:
+def list_vials(request: HttpRequest, lot_id: Id) -> Any:
     return selectors.vials(selectors.lot(_clinic(request), lot_id))
 
 
@@ -398,7 +399,7 @@ def _vial_action(action: str) -> None:
         summary=f"{action.capitalize()} a vial",
         description=f"{description} ``at`` defaults to now.",
     )
-    def handler(request: HttpRequest, lot_id: int, vial_id: int, payload: VialActionIn | None = None) -> Vial:
+    def handler(request: HttpRequest, lot_id: Id, vial_id: Id, payload: VialActionIn | None = None) -> Vial:
         vial = selectors.vial(_clinic(request), lot_id=lot_id, pk=vial_id)
         return service(vial=vial, at=payload.at if payload else None, by=_user(request))
 
@@ -412,7 +413,7 @@ for _action in VIAL_ACTIONS:
 
 @router.get("/lots/{lot_id}/temperatures", response=TemperatureLogOut)
 def temperature_log(
-    request: HttpRequest, lot_id: int, since: Instant | None = None, until: Instant | None = None
+    request: HttpRequest, lot_id: Id, since: Instant | None = None, until: Instant | None = None
 ) -> Any:
     """The lot's readings (optionally between ``since`` and ``until``) and every excursion and gap
     of its whole log."""
@@ -430,11 +431,29 @@ def temperature_log(
     }
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` written in place: this body is documented by hand
+    (it also takes CSV), and a ``#/$defs/...`` reference would point into the OpenAPI document's
+    root, where nothing is defined."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return dict(resolve(schema))
+
+
 _INGEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": TemperatureBatchIn.model_json_schema()},
+            "application/json": {"schema": _inline(TemperatureBatchIn.model_json_schema())},
             "text/csv": {
                 "schema": {"type": "string"},
                 "example": "recorded_at,celsius\n2026-11-01T08:00:00+01:00,-20.5\n",
@@ -476,7 +495,7 @@ def _readings(request: HttpRequest) -> list[coldchain.Reading]:
 
 
 @router.post("/lots/{lot_id}/temperatures", response=IngestOut, openapi_extra=_INGEST_BODY)
-def ingest_temperatures(request: HttpRequest, lot_id: int) -> Any:
+def ingest_temperatures(request: HttpRequest, lot_id: Id) -> Any:
     """Add temperature readings to the lot's log and check the whole log.
 
     Send either JSON ``{"readings": [{"recorded_at": "2026-11-01T08:00:00+01:00", "celsius": -20.5}]}``,
@@ -502,7 +521,7 @@ def ingest_temperatures(request: HttpRequest, lot_id: int) -> Any:
 # --- recall -----------------------------------------------------------------------------------
 
 
-def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
+def _recalled_lot(request: HttpRequest, lot_id: Id) -> Lot:
     user = _user(request)
     require(user, Action.RELEASE_LOT)
     require(user, Action.VIEW_IDENTITY)
@@ -513,7 +532,7 @@ def _recalled_lot(request: HttpRequest, lot_id: int) -> Lot:
 
 
 @router.post("/lots/{lot_id}/recall", response=RecallOut)
-def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> Any:
+def recall_lot(request: HttpRequest, lot_id: Id, payload: RequiredReasonIn) -> Any:
     """Mark the lot recalled and list every patient and session that received it, with contacts."""
     user = _user(request)
     require(user, Action.VIEW_IDENTITY)
@@ -527,7 +546,7 @@ def recall_lot(request: HttpRequest, lot_id: int, payload: RequiredReasonIn) -> 
 
 
 @router.get("/lots/{lot_id}/recall", response=RecallOut)
-def get_recall(request: HttpRequest, lot_id: int) -> Any:
+def get_recall(request: HttpRequest, lot_id: Id) -> Any:
     """The patients and sessions that received a recalled lot."""
     lot = _recalled_lot(request, lot_id)
     return {
@@ -543,7 +562,7 @@ def get_recall(request: HttpRequest, lot_id: int) -> Any:
         "responses": {200: {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}}
     },
 )
-def get_recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+def get_recall_csv(request: HttpRequest, lot_id: Id) -> HttpResponse:
     """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8)."""
     lot = _recalled_lot(request, lot_id)
     response = HttpResponse(

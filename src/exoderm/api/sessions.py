@@ -2,17 +2,17 @@
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Path, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
 from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
-from exoderm.api.types import AwareInstant, Instant
+from exoderm.api.types import AwareInstant, Id, Instant, Note, Text
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
@@ -25,16 +25,16 @@ from exoderm.treatments.services import correct_session as correct_session_servi
 
 router = Router(tags=["sessions"])
 
-# A database id (a 64-bit integer): larger numbers are refused as invalid, not looked up.
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A procedure parameter: a number, a text (device, laser type) or null; the service checks each by name.
+ParamValue = bool | int | float | Text | None
 
 
 class ProcedureIn(Schema):
-    kind: str = Field(description="microneedling or fractional_laser", examples=["microneedling"])
-    areas: list[str] = Field(examples=[["face"]])
+    kind: Text = Field(description="microneedling or fractional_laser", examples=["microneedling"])
+    areas: list[Text] = Field(examples=[["face"]])
     started_at: Instant = Field(description="with UTC offset")
     ended_at: Instant = Field(description="with UTC offset")
-    params: dict[str, Any] = Field(
+    params: dict[Text, ParamValue] = Field(
         default_factory=dict,
         description=(
             "microneedling: device, needle_depth_mm (0.1–3.0), passes (1–10); fractional_laser: device, "
@@ -51,7 +51,7 @@ class ApplicationIn(Schema):
         None, description="default: the lot's vial thawed most recently and not used, else its first vial"
     )
     volume_ml: Decimal = Field(examples=[2.0])
-    areas: list[str] = Field(examples=[["face"]])
+    areas: list[Text] = Field(examples=[["face"]])
     applied_at: Instant = Field(description="with UTC offset")
 
 
@@ -61,10 +61,10 @@ class SessionIn(Schema):
     performed_at: Instant = Field(description="with UTC offset", examples=["2026-12-01T10:00:00+01:00"])
     procedures: list[ProcedureIn] = Field(default_factory=list)
     applications: list[ApplicationIn] = Field(default_factory=list)
-    acknowledged_warnings: list[str] = Field(
+    acknowledged_warnings: list[Text] = Field(
         default_factory=list, description="rule ids of the warnings the clinician acknowledges"
     )
-    notes: str = ""
+    notes: Note = ""
 
 
 class SessionCorrectionIn(Schema):
@@ -76,11 +76,11 @@ class SessionCorrectionIn(Schema):
         default_factory=list,
         description="an application without vial stays on the vial the session used of its lot",
     )
-    acknowledged_warnings: list[str] = Field(
+    acknowledged_warnings: list[Text] = Field(
         default_factory=list, description="rule ids of the warnings the corrector acknowledges"
     )
-    notes: str = ""
-    reason: str = Field(description=REASON_DESCRIPTION)
+    notes: Note = ""
+    reason: Note = Field(description=REASON_DESCRIPTION)
 
 
 class ProcedureOut(Schema):
@@ -99,9 +99,9 @@ class ProcedureOut(Schema):
 
 class ApplicationOut(Schema):
     id: int
-    lot: int = Field(alias="lot_id")
+    lot: Id = Field(alias="lot_id")
     lot_number: str = Field(alias="lot.number")
-    vial: int = Field(alias="vial_id")
+    vial: Id = Field(alias="vial_id")
     vial_serial: int = Field(alias="vial.serial")
     volume_ml: Decimal
     areas: list[str]
@@ -118,7 +118,7 @@ class WarningOut(Schema):
 
 class SessionOut(Schema):
     id: int
-    patient: int = Field(alias="patient_id")
+    patient: Id = Field(alias="patient_id")
     patient_code: str = Field(alias="patient.code")
     clinician: int = Field(alias="clinician_id")
     clinician_name: str = Field(alias="clinician.display_name")
@@ -247,7 +247,7 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
     response={200: SessionOut, 403: Problem, 404: Problem, 422: Unprocessable},
     summary="One session",
 )
-def get_session(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
+def get_session(request: HttpRequest, session_id: Id) -> Any:
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
     return selectors.session_detail(clinic=_clinic(request), pk=session_id)
 
@@ -257,9 +257,7 @@ def get_session(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2
     response={200: SessionOut, 403: Problem, 404: Problem, 422: Unprocessable},
     summary="Correct a treatment session",
 )
-def correct_session(
-    request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)], payload: SessionCorrectionIn
-) -> Any:
+def correct_session(request: HttpRequest, session_id: Id, payload: SessionCorrectionIn) -> Any:
     """Replace the session's chart by a corrected one, with a ``reason``.
 
     The corrected session goes through the same protocol check as a new one; one that breaks a
@@ -288,7 +286,7 @@ def correct_session(
     summary="Corrections of a session",
 )
 @paginate(Page)
-def session_revisions(request: HttpRequest, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
+def session_revisions(request: HttpRequest, session_id: Id) -> Any:
     """The session's corrections, newest first, each with the whole chart before it."""
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
     clinic = _clinic(request)

@@ -19,7 +19,7 @@ from ninja.pagination import paginate
 from exoderm.api.courses import user_clinic
 from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
-from exoderm.api.sessions import Id
+from exoderm.api.types import Id, Text
 from exoderm.core.permissions import Action
 from exoderm.evidence import selectors
 from exoderm.evidence.selectors import COLUMNS, Outcomes
@@ -31,10 +31,10 @@ router = Router(tags=["study"])
 class OutcomeFilter(Schema):
     course_template: Id | None = Field(None, description="id of a course template (GET /course-templates)")
     view: View | None = None
-    region: str | None = Field(
+    region: Text | None = Field(
         None, description="a region of skin-metrics.md: face, cheek_left, …; full for close-ups"
     )
-    metric: str | None = Field(None, description="a metric key of skin-metrics.md", examples=["spot_count"])
+    metric: Text | None = Field(None, description="a metric key of skin-metrics.md", examples=["spot_count"])
 
 
 class OutcomeOut(Schema):

@@ -17,6 +17,8 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from exoderm.core.text import surrogate_message
+
 INTEGER = frozenset({"int_type", "int_parsing", "int_from_float"})
 NUMBER = frozenset({"float_type", "float_parsing", "decimal_type", "decimal_parsing", "finite_number"})
 BOOLEAN = frozenset({"bool_type", "bool_parsing"})
@@ -75,6 +77,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return _("Give the time with its UTC offset, for example 2026-12-01T10:00:00+01:00.")
     if kind == "string_type":
         return _("Give a text.")
+    if kind == "string_unicode":  # pydantic's check of a limited text: a lone surrogate
+        return surrogate_message()
     if kind == "list_type":
         return _("Give a list.")
     if kind in OBJECT:

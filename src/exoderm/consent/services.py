@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Clinic, User
 from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentTemplate
 from exoderm.consent.selectors import active_consent, current_template
-from exoderm.core.clock import in_future
+from exoderm.core.clock import in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.records.services import checked_reason, record_revision
@@ -33,12 +33,15 @@ def require_aware(value: dt.datetime, *, field: str) -> None:
 
 
 def check_past_instant(value: dt.datetime, *, field: str) -> None:
-    """Refuse naive datetimes and instants in the future (nothing is signed ahead of time).
+    """Refuse naive datetimes, instants in the future (nothing is signed ahead of time) and before
+    ``exoderm.core.clock.EARLIEST`` (a typo in the year).
 
     A few minutes ahead count as now (``exoderm.core.clock.FUTURE_TOLERANCE``): the clock of the
     device the time was typed on may run ahead.
     """
     require_aware(value, field=field)
+    if too_early(value):
+        raise ValidationError({field: too_early_message()})
     if in_future(value):
         raise ValidationError({field: _("This time lies in the future.")})
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 EARLIEST = dt.date(2000, 1, 1)
@@ -38,3 +39,10 @@ def too_early(value: dt.date | dt.datetime, *, earliest: dt.date = EARLIEST) -> 
 def too_far_ahead(value: dt.date | dt.datetime, *, now: dt.datetime | None = None) -> bool:
     """Whether ``value`` lies more than :data:`PLAN_AHEAD` after ``now`` (default: now)."""
     return _date(value) > _date(now or timezone.now()) + PLAN_AHEAD
+
+
+def too_early_message(earliest: dt.date = EARLIEST) -> str:
+    """The refusal of a date before ``earliest``, worded in the active language."""
+    return gettext("This lies before %(earliest)s: check the year.") % {
+        "earliest": formats.date_format(earliest, "SHORT_DATE_FORMAT")
+    }

@@ -146,9 +146,9 @@ def create_course_template(
         window_days=window_days,
     )
     duplicate = _("The clinic already has a course template of this name.")
+    template.full_clean(validate_constraints=False)  # first: the duplicate check needs a valid name
     if CourseTemplate.objects.filter(clinic=clinic, name__iexact=template.name).exists():
         raise ValidationError({"name": duplicate})
-    template.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
             template.save()

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from exoderm.clinics.models import Clinic, User
-from exoderm.core.clock import EARLIEST, EARLIEST_BIRTH, too_early
+from exoderm.core.clock import EARLIEST, EARLIEST_BIRTH, too_early, too_early_message
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient, PatientIdentity, ScreeningAnswer
@@ -207,6 +207,8 @@ def record_screening(
     errors: dict[str, list[str]] = {}
     if answered_on > clinic_today(patient.clinic):
         errors["answered_on"] = [_("The screening date lies in the future.")]
+    elif too_early(answered_on):
+        errors["answered_on"] = [too_early_message()]
     if not answers:
         errors["answers"] = [_("Give at least one answer.")]
     items = [answer.item for answer in answers]
@@ -225,6 +227,8 @@ def record_screening(
             errors[f"{prefix}.areas"] = [_("Name the areas this applies to.")]
         if answer.last_dose_on is not None and answer.last_dose_on > answered_on:
             errors[f"{prefix}.last_dose_on"] = [_("The last dose lies after the screening date.")]
+        elif answer.last_dose_on is not None and too_early(answer.last_dose_on, earliest=EARLIEST_BIRTH):
+            errors[f"{prefix}.last_dose_on"] = [too_early_message(EARLIEST_BIRTH)]
         record = ScreeningAnswer(
             patient=patient,
             item=answer.item,

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from exoderm.core.areas import Area
 from exoderm.courses.models import Visit
 from exoderm.photos.models import Timepoint, TrashReason, View
+from exoderm.web.forms import text_field
 
 
 class CaptureForm(forms.Form):
@@ -65,10 +66,6 @@ class TrashForm(forms.Form):
     reason = forms.ChoiceField(
         label=_("Why is the photo deleted?"), choices=TrashReason.choices, widget=forms.RadioSelect
     )
-    note = forms.CharField(
-        label=_("Note"),
-        required=False,
-        max_length=500,
-        help_text=_("Required for “Other reason”."),
-        widget=forms.Textarea(attrs={"rows": 2}),
+    note = text_field(
+        label=_("Note"), required=False, max_length=500, rows=2, help_text=_("Required for “Other reason”.")
     )

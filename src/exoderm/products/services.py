@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
-from exoderm.core.clock import EARLIEST, in_future, too_early
+from exoderm.core.clock import EARLIEST, in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
 from exoderm.patients.selectors import clinic_today
 from exoderm.products import coldchain, selectors, wording
@@ -153,10 +153,10 @@ def consume_vial(*, vial: Vial, at: dt.datetime, by: User) -> Vial:
 
 
 def _save_product(product: Product) -> Product:
+    product.full_clean(validate_constraints=False)  # first: the duplicate check needs a valid name
     same_name = Product.objects.filter(clinic_id=product.clinic_id, name__iexact=product.name)
     if same_name.exclude(pk=product.pk).exists():
         raise ValidationError({"name": _("The clinic already has a product of this name.")})
-    product.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
             product.save()
@@ -242,8 +242,6 @@ def receive_lot(
     if in_future(received_at):
         raise ValidationError({"received_at": _("The lot cannot be received in the future.")})
     number = number.strip()
-    if Lot.objects.filter(product=product, number__iexact=number).exists():
-        raise ValidationError({"number": _("This product already has a lot with this number.")})
     if expires_on < clinic_today(product.clinic):
         raise ValidationError({"expires_on": _("The lot has already expired.")})
     latest_expiry = received_at.date() + MAX_SHELF_LIFE
@@ -270,7 +268,9 @@ def receive_lot(
         status_changed_by=by,
         logger_interval_minutes=logger_interval_minutes,
     )
-    lot.full_clean(validate_constraints=False)
+    lot.full_clean(validate_constraints=False)  # first: the duplicate check needs a valid number
+    if Lot.objects.filter(product=product, number__iexact=number).exists():
+        raise ValidationError({"number": _("This product already has a lot with this number.")})
     try:
         with transaction.atomic():
             lot.save()
@@ -496,6 +496,8 @@ def _at(at: dt.datetime | None, lot: Lot) -> dt.datetime:
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise ValidationError({"at": _("Give the time with a UTC offset.")})
+    if too_early(at):
+        raise ValidationError({"at": too_early_message()})
     if in_future(at):
         raise ValidationError({"at": _("This time lies in the future.")})
     if too_early(at):
@@ -633,6 +635,18 @@ def ingest_temperatures(*, lot: Lot, readings: Sequence[coldchain.Reading], by: 
     for reading in readings:
         if timezone.is_naive(reading.recorded_at):
             raise ValidationError({"readings": _("%(where)s: no UTC offset.") % {"where": reading.where}})
+    # A logger whose clock was reset reports the year 0001 or 1970: such a reading would open a
+    # "gap" of centuries and quarantine the lot for it.
+    early = [r for r in readings if too_early(r.recorded_at)]
+    if early:
+        raise ValidationError(
+            {
+                "readings": [
+                    _("%(where)s: %(problem)s") % {"where": r.where, "problem": too_early_message()}
+                    for r in early[: coldchain.MAX_REPORTED_ERRORS]
+                ]
+            }
+        )
     future = [r for r in readings if r.recorded_at > latest_plausible]
     if future:
         raise ValidationError(

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import get_in_clinic
 from exoderm.core.areas import validate_areas
+from exoderm.core.clock import too_early, too_early_message
 from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit, VisitKind, VisitStatus
@@ -169,6 +170,9 @@ def _check_moment(errors: _Errors, where: str, value: dt.datetime, performed_at:
         return False
     if timezone.is_naive(value):
         errors.add(where, _("Give the time with its UTC offset, for example 2026-12-01T10:00:00+01:00."))
+        return False
+    if too_early(value):  # also keeps the protocol's look-backs (screening, isotretinoin) in range
+        errors.add(where, too_early_message())
         return False
     if performed_at is not None and abs(value - performed_at) > MAX_OFFSET:
         errors.add(

@@ -15,11 +15,12 @@ from django import forms
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+from exoderm.core.text import NOTE
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import ExosomeApplication, LaserType, Procedure, ProcedureKind
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput
-from exoderm.web.forms import AreasField, datetime_field, reason_field
+from exoderm.web.forms import AreasField, datetime_field, reason_field, text_field
 
 # One empty row each; "Add a procedure" / "Add an application" re-render the form with one more.
 PROCEDURE_ROWS = 1
@@ -30,7 +31,7 @@ MAX_ROWS = 6
 class SessionForm(forms.Form):
     patient = forms.ModelChoiceField(label=_("Patient"), queryset=Patient.objects.none())
     performed_at = datetime_field(_("Session at"))
-    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = text_field(label=_("Notes"), required=False, max_length=NOTE, rows=2)
 
     def __init__(self, *args: Any, patients: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +79,7 @@ class ProcedureForm(forms.Form):
     areas = AreasField(required=False, label=_("Treated areas"))
     started_at = datetime_field(_("Started at"), required=False)
     ended_at = datetime_field(_("Ended at"), required=False)
-    device = forms.CharField(label=_("Device"), max_length=120, required=False)
+    device = text_field(label=_("Device"), max_length=120, required=False)
     needle_depth_mm = forms.DecimalField(label=_("Needle depth (mm)"), required=False, decimal_places=2)
     laser_type = forms.ChoiceField(
         label=_("Laser type"), choices=[("", "—"), *LaserType.choices], required=False

@@ -19,6 +19,7 @@ from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
+from exoderm.core.text import DOCUMENT, NOTE, SHORT_TEXT, validate_storable
 from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import Fitzpatrick, Glogau
 from exoderm.patients.services import Answer
@@ -29,6 +30,15 @@ from exoderm.records.models import REASON_MAX_LENGTH
 # Django 6.1 labels the empty choice of a select "- Select an option -" (BLANK_CHOICE_LABEL), which
 # its German catalogue does not translate yet: named here, it goes into ours.
 gettext_noop("- Select an option -")
+
+
+def text_field(*, max_length: int, rows: int | None = None, **kwargs: Any) -> forms.CharField:
+    """A text field of a page with the API's rule for texts (``exoderm.core.text``): at most
+    ``max_length`` characters (the column's length, or one of the limits there), no NUL character,
+    no lone surrogate. ``rows`` makes it a text area."""
+    if rows is not None:
+        kwargs["widget"] = forms.Textarea(attrs={"rows": rows})
+    return forms.CharField(max_length=max_length, validators=[validate_storable], **kwargs)
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -67,16 +77,16 @@ class AreasField(forms.MultipleChoiceField):
 
 
 class PatientSearchForm(forms.Form):
-    q = forms.CharField(label=_("Name or code"), required=False, max_length=100)
+    q = text_field(label=_("Name or code"), required=False, max_length=100)
 
 
 class PatientIdentityForm(forms.Form):
-    given_name = forms.CharField(label=_("Given name"), max_length=120)
-    family_name = forms.CharField(label=_("Family name"), max_length=120)
+    given_name = text_field(label=_("Given name"), max_length=120)
+    family_name = text_field(label=_("Family name"), max_length=120)
     date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput())
     email = forms.EmailField(label=_("Email"), required=False)
-    phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
-    address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    phone = text_field(label=_("Phone"), required=False, max_length=40)
+    address = text_field(label=_("Address"), required=False, max_length=NOTE, rows=2)
     language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
 
 
@@ -99,7 +109,7 @@ class PatientForm(PatientIdentityForm):
         label=_("Fitzpatrick skin type"), choices=Fitzpatrick.choices, coerce=int
     )
     glogau = forms.TypedChoiceField(label=_("Glogau photoaging class"), choices=Glogau.choices, coerce=int)
-    code = forms.CharField(
+    code = text_field(
         label=_("Pseudonymous code"),
         required=False,
         max_length=32,
@@ -116,7 +126,7 @@ class PatientForm(PatientIdentityForm):
 
 class SignConsentForm(forms.Form):
     kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
-    signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200)
+    signed_by_name = text_field(label=_("Signed by (name)"), max_length=200)
     signed_at = datetime_field(_("Signed at"))
 
 
@@ -133,13 +143,14 @@ class EnrolForm(forms.Form):
 
 
 class CourseTemplateForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200)
+    name = text_field(label=_("Name"), max_length=200)
     session_count = forms.IntegerField(label=_("Sessions"), min_value=1, max_value=24, initial=3)
     interval_weeks = forms.IntegerField(
         label=_("Weeks between sessions"), min_value=1, max_value=52, initial=4
     )
-    followup_weeks = forms.CharField(
+    followup_weeks = text_field(
         label=_("Follow-ups (weeks after each session)"),
+        max_length=SHORT_TEXT,
         initial="2, 6",
         help_text=_("Whole weeks, separated by commas."),
         required=False,
@@ -155,9 +166,9 @@ class CourseTemplateForm(forms.Form):
 
 
 class UserForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150)
-    first_name = forms.CharField(label=_("Given name"), max_length=150, required=False)
-    last_name = forms.CharField(label=_("Family name"), max_length=150, required=False)
+    username = text_field(label=_("Username"), max_length=150)
+    first_name = text_field(label=_("Given name"), max_length=150, required=False)
+    last_name = text_field(label=_("Family name"), max_length=150, required=False)
     email = forms.EmailField(label=_("Email"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
     language = forms.ChoiceField(
@@ -165,7 +176,9 @@ class UserForm(forms.Form):
         choices=[("", _("Browser setting")), ("de", "Deutsch"), ("en", "English")],
         required=False,
     )
-    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput(render_value=True))
+    password = text_field(
+        label=_("Initial password"), max_length=SHORT_TEXT, widget=forms.PasswordInput(render_value=True)
+    )
 
 
 class UserChangeForm(forms.Form):
@@ -174,7 +187,7 @@ class UserChangeForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    reason = text_field(label=_("Reason"), rows=3, max_length=NOTE)
 
 
 class ErasureRequestForm(forms.Form):
@@ -206,7 +219,7 @@ class UnlockForm(forms.Form):
 
 class ReceiveLotForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
-    number = forms.CharField(label=_("Lot number"), max_length=64)
+    number = text_field(label=_("Lot number"), max_length=64)
     expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
     vials_received = forms.IntegerField(label=_("Vials received"), min_value=1, max_value=10_000)
     received_at = datetime_field(_("Received at"))
@@ -220,10 +233,10 @@ class ReceiveLotForm(forms.Form):
 
 
 class ReleaseForm(forms.Form):
-    reason = forms.CharField(
+    reason = text_field(
         label=_("Reason"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
+        rows=3,
+        max_length=NOTE,
         required=False,
         help_text=_("Required when the cold-chain check quarantined the lot."),
     )
@@ -237,8 +250,8 @@ class TemperatureUploadForm(forms.Form):
 
 
 class ProductForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200)
-    manufacturer = forms.CharField(label=_("Manufacturer"), max_length=200, required=False)
+    name = text_field(label=_("Name"), max_length=200)
+    manufacturer = text_field(label=_("Manufacturer"), max_length=200, required=False)
     source = forms.ChoiceField(label=_("Source"), choices=Source.choices)
     storage_form = forms.ChoiceField(label=_("Storage form"), choices=StorageForm.choices)
     storage_min_c = forms.DecimalField(label=_("Storage minimum (°C)"), max_digits=5, decimal_places=1)
@@ -284,7 +297,7 @@ class ScreeningForm(forms.Form):
                 self.fields[f"{item}_last_dose_on"] = forms.DateField(
                     label=_("Last dose on"), required=False, widget=DateInput()
                 )
-            self.fields[f"{item}_note"] = forms.CharField(label=_("Note"), required=False, max_length=500)
+            self.fields[f"{item}_note"] = text_field(label=_("Note"), required=False, max_length=500)
 
     def items(self) -> list[dict[str, Any]]:
         """The fields per item, for the template."""
@@ -320,10 +333,10 @@ class ScreeningForm(forms.Form):
 
 class ConsentTemplateForm(forms.Form):
     kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
-    title_de = forms.CharField(label=_("Title (German)"), max_length=200)
-    text_de = forms.CharField(label=_("Text (German)"), widget=forms.Textarea(attrs={"rows": 6}))
-    title_en = forms.CharField(label=_("Title (English)"), max_length=200)
-    text_en = forms.CharField(label=_("Text (English)"), widget=forms.Textarea(attrs={"rows": 6}))
+    title_de = text_field(label=_("Title (German)"), max_length=200)
+    text_de = text_field(label=_("Text (German)"), max_length=DOCUMENT, rows=6)
+    title_en = text_field(label=_("Title (English)"), max_length=200)
+    text_en = text_field(label=_("Text (English)"), max_length=DOCUMENT, rows=6)
 
 
 class ClinicSettingsForm(forms.Form):
@@ -393,6 +406,21 @@ class LotCorrectionForm(forms.Form):
 
 class SignInForm(AuthenticationForm):
     """Django's login form, counted and locked by the sign-in throttle (exoderm.clinics.services)."""
+
+    # Django's fields with the rule every page text follows (a lone surrogate in a username was a 500)
+    username = text_field(
+        max_length=SHORT_TEXT,
+        label=_("Username"),
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocapitalize": "none", "autocomplete": "username"}
+        ),
+    )
+    password = text_field(
+        max_length=SHORT_TEXT,
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
