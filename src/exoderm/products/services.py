@@ -500,13 +500,6 @@ def _at(at: dt.datetime | None, lot: Lot) -> dt.datetime:
         raise ValidationError({"at": too_early_message()})
     if in_future(at):
         raise ValidationError({"at": _("This time lies in the future.")})
-    if too_early(at):
-        raise ValidationError(
-            {
-                "at": _("This time lies before %(earliest)s: check the year.")
-                % {"earliest": date_format(EARLIEST, "SHORT_DATE_FORMAT")}
-            }
-        )
     if at < lot.received_at:
         raise ValidationError({"at": _("This time lies before the lot was received.")})
     return at
