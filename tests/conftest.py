@@ -9,6 +9,21 @@ import pytest
 from tests import factories
 
 
+def _allow_flushing_the_audit_trail(sender, connection, **kwargs):
+    """Django empties every table with one TRUNCATE after each transactional test; on PostgreSQL
+    the audit table refuses TRUNCATE unless the session allows it (audit migration 0002). Only the
+    tests' connections do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET exoderm.audit_allow_truncate = 'on'")
+
+
+def pytest_configure(config):
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_allow_flushing_the_audit_trail, dispatch_uid="tests-audit-truncate")
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher.

@@ -179,7 +179,7 @@ def create_token(request: HttpRequest, credentials: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import courses, patients, photos, products, sessions, study
+    from exoderm.api import audit, courses, patients, photos, products, sessions, study
 
     api.add_router("/patients", patients.router)
     api.add_router("/", products.router)
@@ -187,6 +187,7 @@ def _register_routers() -> None:
     api.add_router("/", courses.router)
     api.add_router("/photos", photos.router)
     api.add_router("/study", study.router)
+    api.add_router("/", audit.router)
 
 
 _register_routers()

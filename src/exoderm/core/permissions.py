@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     MANAGE_CLINIC = "manage_clinic"  # products, templates, users, settings
     VIEW_STUDY_DATA = "view_study_data"  # pseudonymised outcome rows (exoderm.evidence, /api/v1/study)
     DELETE_PHOTO = "delete_photo"  # move to the trash, restore, erase for good
+    VIEW_AUDIT = "view_audit"  # the clinic's audit trail: who wrote and read what (exoderm.audit)
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -42,6 +43,7 @@ ALLOWED: dict[Action, set[str]] = {
     # Removing health data from the record is a clinical decision, like releasing a lot: assistants
     # take photos but do not remove them; researchers never see identified photos at all.
     Action.DELETE_PHOTO: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    Action.VIEW_AUDIT: {Role.CLINIC_ADMIN},
 }
 
 

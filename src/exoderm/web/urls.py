@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from exoderm.courses.views import calendar_feed
-from exoderm.web.views import account, courses, lots, patients, sessions, study, today
+from exoderm.web.views import account, audit, courses, lots, patients, sessions, study, today
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -51,4 +51,6 @@ urlpatterns = [
     path("manage/users/<int:pk>/", account.user_edit, name="user-edit"),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
+    path("audit/patient/<int:pk>/", audit.patient_trail, name="audit-patient"),
+    path("audit/user/<int:pk>/", audit.user_trail, name="audit-user"),
 ]

@@ -1,0 +1,264 @@
+"""Reads of identifiable data, recorded by route: one table from URL route to what it shows.
+
+After a successful (2xx) GET or HEAD, :class:`AuditMiddleware` looks the matched route up in
+:data:`READS` and writes one event: the object the route's id names and the patient it concerns,
+or, for a list, the query that selected it. Every route of the site and the API is either in
+:data:`READS` or in :data:`NO_PATIENT_DATA` with the reason it shows none;
+``tests/trust/test_audit_coverage.py`` walks the URLconf and fails on a route in neither, so a new
+route cannot slip through unrecorded.
+
+The table is keyed by the route pattern (``request.resolver_match.route``): django-ninja registers
+one URL pattern per operation but the first pattern of a path answers every method of it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from exoderm.audit import chain, context
+from exoderm.audit.models import AuditAction
+
+
+def _patient_itself(object_id: int) -> int | None:
+    return object_id
+
+
+def _patient_of(label: str, path: str = "patient_id") -> Callable[[int], int | None]:
+    """The patient of the row ``object_id`` of model ``label``: one lookup by primary key."""
+
+    def find(object_id: int) -> int | None:
+        from django.apps import apps
+
+        model = apps.get_model(label)
+        return model._base_manager.filter(pk=object_id).values_list(path, flat=True).first()
+
+    return find
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a route shows: ``object_type``; the URL kwarg (or, with ``in_query``, the query
+    parameter) holding its id, if one object; how to find the patient from that id."""
+
+    object_type: str
+    key: str = ""
+    patient: Callable[[int], int | None] | None = None
+    in_query: bool = False
+    action: str = AuditAction.READ
+
+
+PATIENT = "patients.patient"
+PHOTO = "photos.photo"
+SESSION = "treatments.treatmentsession"
+VISIT = "courses.visit"
+LOT = "products.lot"
+
+_patient = Read(PATIENT, "pk", _patient_itself)
+_photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
+_api_patient = Read(PATIENT, "patient_id", _patient_itself)
+_patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+
+READS: dict[str, Read] = {
+    # pages
+    "": Read("today"),  # the day's sessions and visits, by patient name
+    "patients/": Read(PATIENT),
+    "patients/<int:pk>/": _patient,
+    "patients/<int:pk>/edit/": _patient,
+    "patients/<int:pk>/consents/": _patient,
+    "patients/<int:pk>/screening/": _patient,
+    "patients/<int:pk>/consents/<int:consent_pk>/withdraw/": _patient,
+    "patients/<int:pk>/enrol/": _patient,
+    "sessions/": Read(SESSION),
+    "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
+    "sessions/<int:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
+    "lots/<int:pk>/recall/": Read(LOT, "pk"),
+    "lots/<int:pk>/affected/": Read(LOT, "pk"),  # the recall list: patients who received the lot
+    "courses/": Read("courses.course"),
+    "courses/calendar/": Read(VISIT),
+    "courses/calendar/mine.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "calendar/<str:token>.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "visits/<int:pk>/<slug:action>/": Read(VISIT, "pk", _patient_of("courses.Visit", "course__patient_id")),
+    "study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "photos/<int:photo_id>/file": _photo_by_id,
+    "photos/<int:photo_id>/overlay.png": _photo_by_id,
+    "photos/<int:photo_id>/delete": _photo_by_id,
+    "photos/<int:photo_id>/restore": _photo_by_id,
+    "photos/<int:photo_id>/erase": _photo_by_id,
+    "photos/report/<int:patient_id>.pdf": Read(
+        PATIENT, "patient_id", _patient_itself, action=AuditAction.EXPORT
+    ),
+    "photos/patient/<int:patient_id>/": _api_patient,
+    "photos/patient/<int:patient_id>/check": _api_patient,
+    "photos/patient/<int:patient_id>/results": _api_patient,
+    "photos/compare/<int:before_id>/<int:after_id>": Read(PHOTO, "before_id", _patient_of("photos.Photo")),
+    "audit/patient/<int:pk>/": Read("audit.auditevent"),
+    "audit/user/<int:pk>/": Read("audit.auditevent"),
+    # API
+    "api/v1/patients": Read(PATIENT),
+    "api/v1/patients/<patient_id>": _api_patient,
+    "api/v1/patients/<patient_id>/screening": _api_patient,
+    "api/v1/patients/<patient_id>/consents": _api_patient,
+    "api/v1/patients/<patient_id>/visits": _api_patient,
+    "api/v1/patients/<patient_id>/courses": _api_patient,
+    "api/v1/lots/<lot_id>/recall": Read(LOT, "lot_id"),
+    "api/v1/lots/<lot_id>/recall.csv": Read(LOT, "lot_id", action=AuditAction.EXPORT),
+    "api/v1/sessions": Read(SESSION),
+    "api/v1/sessions/<session_id>": Read(SESSION, "session_id", _patient_of("treatments.TreatmentSession")),
+    "api/v1/visits": Read(VISIT),
+    "api/v1/visits.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "api/v1/visits/<visit_id>": Read(VISIT, "visit_id", _patient_of("courses.Visit", "course__patient_id")),
+    "api/v1/photos": _patient_in_query,
+    "api/v1/photos/trash": _patient_in_query,
+    "api/v1/photos/events": _patient_in_query,
+    "api/v1/photos/timeline": _patient_in_query,
+    "api/v1/photos/healing": _patient_in_query,
+    "api/v1/photos/report": Read(
+        PATIENT, "patient", _patient_itself, in_query=True, action=AuditAction.EXPORT
+    ),
+    "api/v1/photos/compare": Read(PHOTO, "before", _patient_of("photos.Photo"), in_query=True),
+    "api/v1/photos/<photo_id>": _photo_by_id,
+    "api/v1/photos/<photo_id>/analysis": _photo_by_id,
+    "api/v1/photos/<photo_id>/file": _photo_by_id,
+    "api/v1/study/outcomes": Read("study.outcomes"),
+    "api/v1/study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "api/v1/audit": Read("audit.auditevent"),
+    "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+}
+
+_WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
+_STOCK = "products, lots and vials: no patient data"
+NO_PATIENT_DATA: dict[str, str] = {
+    "login/": "sign-in (recorded as login / login_failed)",
+    "logout/": "sign-out (recorded as logout)",
+    "language/": _WRITES,
+    "patients/new/": "an empty form (a duplicate check answers the POST)",
+    "sessions/lot-status/": _STOCK,
+    "sessions/window/": "the application window's length for a procedure time",
+    "lots/": _STOCK,
+    "lots/receive/": _STOCK,
+    "lots/<int:pk>/": _STOCK,
+    "lots/<int:pk>/release/": _STOCK,
+    "lots/<int:pk>/quarantine/": _STOCK,
+    "lots/<int:pk>/temperatures/": _STOCK,
+    "lots/<int:pk>/vials/<int:vial_pk>/<slug:action>/": _STOCK,
+    "products/": _STOCK,
+    "products/new/": _STOCK,
+    "products/<int:pk>/": _STOCK,
+    "courses/templates/new/": "course templates: no patient data",
+    "courses/calendar/subscribe/": "the user's own feed address",
+    "manage/users/": "staff accounts, not patients (changes recorded by the model signals)",
+    "manage/users/new/": "staff accounts, not patients",
+    "manage/users/<int:pk>/": "staff accounts, not patients",
+    "manage/consents/": "consent templates: no patient data",
+    "manage/clinic/": "clinic settings",
+    "photos/<int:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",
+    "api/v1/openapi.json": "the API's schema",
+    "api/v1/docs": "the API's documentation",
+    "api/v1/": "the API's root",
+    "api/v1/auth/token": "sign-in (recorded as the token's creation / login_failed)",
+    "api/v1/products": _STOCK,
+    "api/v1/products/<product_id>": _STOCK,
+    "api/v1/lots": _STOCK,
+    "api/v1/lots/<lot_id>": _STOCK,
+    "api/v1/lots/<lot_id>/release": _STOCK,
+    "api/v1/lots/<lot_id>/quarantine": _STOCK,
+    "api/v1/lots/<lot_id>/vials": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/thaw": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/reconstitute": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/refreeze": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/discard": _STOCK,
+    "api/v1/lots/<lot_id>/temperatures": _STOCK,
+    "api/v1/course-templates": "course templates: no patient data",
+    "api/v1/course-templates/<template_id>": "course templates: no patient data",
+    "api/v1/consent-templates": "consent templates: no patient data",
+    "api/v1/consent-templates/<template_id>": "consent templates: no patient data",
+    "api/v1/calendar-feed": _WRITES,
+    "api/v1/visits/<visit_id>/reschedule": _WRITES,
+    "api/v1/visits/<visit_id>/missed": _WRITES,
+    "api/v1/visits/<visit_id>/cancel": _WRITES,
+    "api/v1/visits/<visit_id>/done": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/withdraw": _WRITES,
+    "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",
+    "api/v1/photos/progress": "counts of analyses waiting: no patient data",
+    "api/v1/photos/<photo_id>/status": "a photo's analysis status: no image, no identity",
+    "api/v1/photos/<photo_id>/restore": _WRITES,
+    "api/v1/photos/<photo_id>/erase": _WRITES,
+}
+# Django's admin site: no model with patient data is registered there (the coverage test checks).
+NO_PATIENT_DATA_PREFIXES = ("admin/",)
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+_LIST_QUERY_LIMIT = 20
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        number = int(text or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def record_read(request: HttpRequest, rule: Read, route: str, kwargs: dict[str, Any]) -> None:
+    """One event for the read ``rule`` describes; the user's clinic is the chain."""
+    raw = request.GET.get(rule.key) if rule.in_query else (str(kwargs[rule.key]) if rule.key else None)
+    object_id = _int(raw)
+    patient_id = rule.patient(object_id) if rule.patient is not None and object_id is not None else None
+    query = {k: request.GET.getlist(k)[:_LIST_QUERY_LIMIT] for k in list(request.GET)[:_LIST_QUERY_LIMIT]}
+    user = getattr(request, "user", None)
+    chain.append(
+        action=rule.action,
+        object_type=rule.object_type,
+        object_id=object_id or "",
+        clinic_id=getattr(user, "clinic_id", None),
+        patient_id=patient_id,
+        route=route,
+        query=query,
+    )
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR only: a forwarded-for header is whatever the client wrote, unless a proxy we
+    # trust replaced it, and no such proxy is configured.
+    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+
+
+class AuditMiddleware:
+    """Sets the audit context of a request (channel, request id, address, user agent, the user
+    once known), records a read of a route in :data:`READS` after a 2xx GET or HEAD, and sends the
+    request id back as ``X-Request-ID``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        audit_context = context.Context(
+            channel=context.Channel.API if request.path.startswith("/api/") else context.Channel.WEB,
+            request_id=request_id,
+            ip=_client_ip(request),
+            user_agent=request.headers.get("User-Agent", "")[:300],
+            request=request,
+        )
+        with context.bound(audit_context):
+            response = self.get_response(request)
+            match = request.resolver_match
+            if (
+                match is not None
+                and request.method in {"GET", "HEAD"}
+                and 200 <= response.status_code < 300
+                and settings.AUDIT_ENABLED
+            ):
+                rule = READS.get(match.route)
+                if rule is not None:
+                    record_read(request, rule, match.route, match.kwargs)
+        response["X-Request-ID"] = request_id
+        return response
