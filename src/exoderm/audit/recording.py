@@ -195,7 +195,7 @@ def before_delete(sender: type[models.Model], instance: models.Model, **kwargs: 
 def _account_event(action: str, user: Any) -> None:
     chain.append(
         action=action,
-        object_type=object_type(type(user)),
+        object_type=user._meta.label_lower,
         object_id=user.pk,
         clinic_id=getattr(user, "clinic_id", None),
         who=context.current().who(user),
