@@ -73,7 +73,7 @@ def test_reading_a_patient_page_records_a_read_with_request_id_address_and_agent
     client.force_login(clinician)
     response = client.get(reverse("patient", args=[patient.pk]), headers={"User-Agent": "pytest-agent"})
     assert response.status_code == 200
-    [read] = events(action="read", route="patients/<int:pk>/")
+    [read] = events(action="read", route="/patients/<int:pk>/")
     assert (read.user_id, read.username, read.role) == (clinician.pk, clinician.username, "clinician")
     assert (read.patient_id, read.object_type, read.object_id) == (
         patient.pk,
@@ -102,6 +102,14 @@ def test_a_list_read_records_one_event_with_its_query(client, clinician, patient
     assert read.query == {"q": ["Muster"]} and read.patient_id is None
 
 
+def test_a_list_downloaded_as_csv_is_an_export(client, clinician, clinic):
+    lot = factories.LotFactory(product__clinic=clinic)
+    client.force_login(clinician)
+    assert client.get(reverse("lot-affected", args=[lot.pk]), {"format": "csv"}).status_code == 200
+    [export] = events(route="/lots/<int:pk>/affected/")
+    assert (export.action, export.object_type, export.object_id) == ("export", "products.lot", str(lot.pk))
+
+
 def test_a_refused_read_records_nothing(client, clinician, other_clinic):
     stranger = factories.PatientFactory(clinic=other_clinic)
     client.force_login(clinician)
@@ -114,7 +122,7 @@ def test_the_api_records_its_reads_as_channel_api_with_the_token_user(api_as, cl
     assert response.status_code == 200
     [read] = events(action="read")
     assert (read.channel, read.user_id, read.patient_id) == ("api", clinician.pk, patient.pk)
-    assert read.route == "api/v1/patients/<patient_id>"
+    assert read.route == "/api/v1/patients/<patient_id>"
 
 
 def test_sign_in_success_failure_and_sign_out_are_recorded(client, clinician):
@@ -252,7 +260,7 @@ def test_the_api_refuses_other_roles(api_as, clinician):
 
 def test_reading_the_trail_is_itself_recorded(api_as, clinic_admin):
     api_as(clinic_admin).get("/audit")
-    [read] = events(action="read", route="api/v1/audit")
+    [read] = events(action="read", route="/api/v1/audit")
     assert read.user_id == clinic_admin.pk
 
 

@@ -78,7 +78,6 @@ READS: dict[str, Read] = {
     "sessions/": Read(SESSION),
     "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
     "sessions/<int:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
-    "lots/<int:pk>/recall/": Read(LOT, "pk"),
     "lots/<int:pk>/affected/": Read(LOT, "pk"),  # the recall list: patients who received the lot
     "courses/": Read("courses.course"),
     "courses/calendar/": Read(VISIT),
@@ -89,13 +88,11 @@ READS: dict[str, Read] = {
     "photos/<int:photo_id>/file": _photo_by_id,
     "photos/<int:photo_id>/overlay.png": _photo_by_id,
     "photos/<int:photo_id>/delete": _photo_by_id,
-    "photos/<int:photo_id>/restore": _photo_by_id,
     "photos/<int:photo_id>/erase": _photo_by_id,
     "photos/report/<int:patient_id>.pdf": Read(
         PATIENT, "patient_id", _patient_itself, action=AuditAction.EXPORT
     ),
     "photos/patient/<int:patient_id>/": _api_patient,
-    "photos/patient/<int:patient_id>/check": _api_patient,
     "photos/patient/<int:patient_id>/results": _api_patient,
     "photos/compare/<int:before_id>/<int:after_id>": Read(PHOTO, "before_id", _patient_of("photos.Photo")),
     "audit/patient/<int:pk>/": Read("audit.auditevent"),
@@ -147,6 +144,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "lots/<int:pk>/release/": _STOCK,
     "lots/<int:pk>/quarantine/": _STOCK,
     "lots/<int:pk>/temperatures/": _STOCK,
+    "lots/<int:pk>/recall/": "the recall form: how many patients received the lot, no one named",
     "lots/<int:pk>/vials/<int:vial_pk>/<slug:action>/": _STOCK,
     "products/": _STOCK,
     "products/new/": _STOCK,
@@ -158,6 +156,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<int:pk>/": "staff accounts, not patients",
     "manage/consents/": "consent templates: no patient data",
     "manage/clinic/": "clinic settings",
+    "photos/<int:photo_id>/restore": _WRITES,
+    "photos/patient/<int:patient_id>/check": "POST only: checks an image before upload; nothing stored",
     "photos/<int:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",
     "api/v1/openapi.json": "the API's schema",
     "api/v1/docs": "the API's documentation",
@@ -213,13 +213,15 @@ def record_read(request: HttpRequest, rule: Read, route: str, kwargs: dict[str, 
     patient_id = rule.patient(object_id) if rule.patient is not None and object_id is not None else None
     query = {k: request.GET.getlist(k)[:_LIST_QUERY_LIMIT] for k in list(request.GET)[:_LIST_QUERY_LIMIT]}
     user = getattr(request, "user", None)
+    # A list downloaded as a file (?format=csv, as the recall list offers) leaves the system.
+    action = AuditAction.EXPORT if request.GET.get("format") == "csv" else rule.action
     chain.append(
-        action=rule.action,
+        action=action,
         object_type=rule.object_type,
         object_id=object_id or "",
         clinic_id=getattr(user, "clinic_id", None),
         patient_id=patient_id,
-        route=route,
+        route="/" + route,
         query=query,
     )
 

@@ -89,6 +89,25 @@ def _patient_path(model: type[models.Model]) -> str | None:
     clinic_path = getattr(model, "CLINIC_PATH", "")
     if "patient__" in clinic_path:
         return clinic_path.split("patient__")[0] + "patient"
+    return _path_to(model, Patient, depth=3)
+
+
+def _path_to(model: type[models.Model], target: type[models.Model], *, depth: int) -> str | None:
+    """The shortest chain of forward foreign keys from ``model`` to ``target`` (an analysis hangs
+    from its photo, which names the patient)."""
+    frontier: list[tuple[type[models.Model], str]] = [(model, "")]
+    for _step in range(depth):
+        following = []
+        for current, path in frontier:
+            for field in current._meta.concrete_fields:
+                related = field.related_model if field.many_to_one or field.one_to_one else None
+                if not isinstance(related, type):
+                    continue
+                step = f"{path}__{field.name}" if path else field.name
+                if issubclass(related, target):
+                    return step
+                following.append((related, step))
+        frontier = following
     return None
 
 
