@@ -292,3 +292,38 @@ def test_the_patient_and_user_pages_are_for_admins_of_the_clinic(
     assert reverse("audit-patient", args=[patient.pk]) in detail
     users = client.get(reverse("users")).content.decode()
     assert reverse("audit-user", args=[clinician.pk]) in users
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_a_chain(clinic):
+    """Threads with their own connections append to one clinic's chain at once: the advisory lock
+    makes them take turns, so every link follows the one before it."""
+    import threading
+
+    from django.db import connections
+
+    from exoderm.audit.chain import append
+
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            start.wait()
+            for i in range(15):
+                append(action="read", object_type="test", object_id=f"{number}-{i}", clinic_id=clinic.pk)
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    seqs = list(AuditEvent.objects.filter(chain=clinic.pk).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 60
+    assert verify().first_break is None
