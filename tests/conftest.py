@@ -9,19 +9,17 @@ import pytest
 from tests import factories
 
 
-def _allow_flushing_the_audit_trail(sender, connection, **kwargs):
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """Django empties every table with one TRUNCATE after each transactional test; on PostgreSQL
     the audit table refuses TRUNCATE unless the session allows it (audit migration 0002). Only the
-    tests' connections do."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET exoderm.audit_allow_truncate = 'on'")
+    tests' connections do, as a startup option (a SET per connection would count as a query)."""
+    from django.conf import settings
 
-
-def pytest_configure(config):
-    from django.db.backends.signals import connection_created
-
-    connection_created.connect(_allow_flushing_the_audit_trail, dispatch_uid="tests-audit-truncate")
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        options = database.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c exoderm.audit_allow_truncate=on".strip()
 
 
 @pytest.fixture(autouse=True)
