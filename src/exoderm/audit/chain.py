@@ -1,12 +1,16 @@
 """The hash chain: append an event, verify every chain.
 
-Each event's ``hash`` is SHA-256 over the previous event's hash in its chain and a canonical JSON
-serialization of all its other columns, so that changing, removing or reordering a row breaks the
-chain from there on. One chain per clinic keeps clinics from waiting for each other.
+Each event's ``hash`` is SHA-256 over ``prev_hash:seq:body``: the previous event's hash in its
+chain, the event's place in it, and a canonical JSON serialization of all its other columns
+(:func:`body`). Changing, removing or reordering a row breaks the chain from there on. One chain
+per clinic keeps clinics from waiting for each other.
 
 Appends to one chain are serialized, so that two writers never link to the same predecessor (the
-unique (chain, seq) constraint would refuse the second anyway): SQLite's IMMEDIATE transactions
-already write one at a time; on PostgreSQL a transaction-scoped advisory lock per chain does it.
+unique (chain, seq) constraint would refuse the second anyway). SQLite's IMMEDIATE transactions
+already write one at a time: there the event is linked here, two statements. On PostgreSQL the
+function ``audit_append`` (migration 0002) takes a transaction-scoped advisory lock per chain,
+reads the last link, computes the hash with the same formula and inserts: one round trip, which
+is what an audited page view pays on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from exoderm.audit.context import Who, current
 from exoderm.audit.models import AuditEvent
 
 GENESIS = "0" * 64
-# First key of PostgreSQL's two-key advisory locks: "AU" for audit, apart from any other lock.
-_LOCK_NAMESPACE = 0x4155
-HASHED = (
+# The columns under the hash besides the chain position (seq, prev_hash), in the order
+# PostgreSQL's audit_append takes them.
+BODY = (
     "chain",
-    "seq",
     "at",
     "action",
     "channel",
@@ -48,7 +51,6 @@ HASHED = (
     "ip",
     "user_agent",
     "request_id",
-    "prev_hash",
 )
 
 
@@ -74,38 +76,34 @@ def plain(value: Any) -> Any:
     return _clean(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
 
 
-def digest(values: dict[str, Any]) -> str:
-    fields = {name: values[name] for name in HASHED}
+def body(values: dict[str, Any]) -> str:
+    """The canonical serialization of an event's columns other than its place in the chain."""
+    fields = {name: values[name] for name in BODY}
     fields["at"] = values["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def _lock(cursor: Any, chain: int, *, own_transaction: bool) -> None:
-    """On PostgreSQL: wait for the chain (see the module's docstring). An event in a transaction of
-    its own (the read of a page; writes are inside theirs) also commits without waiting for the
-    disk: a crash in the next fraction of a second may lose that read event, whole (the chain stays
-    intact), where waiting would add a disk flush to every page view of a clinic."""
-    if connection.vendor != "postgresql":
-        return
-    if own_transaction:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s), set_config('synchronous_commit', 'off', true)",
-            [_LOCK_NAMESPACE, chain % 2**31],
-        )
-    else:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, chain % 2**31])
+def link(prev_hash: str, seq: int, event_body: str) -> str:
+    return hashlib.sha256(f"{prev_hash}:{seq}:{event_body}".encode("ascii")).hexdigest()
 
 
 @cache
-def _columns() -> tuple[list[Any], str, str]:
-    """The audit table's fields and its two statements, composed once: an append runs on every
-    audited request, and Django's query compiler would cost more than the statements themselves."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+def _statements() -> tuple[list[Any], str, str]:
+    """The fields of the body and the statements of an append, composed once: an append runs on
+    every audited request, and Django's query compiler would cost more than the statements."""
+    by_attname = {f.attname: f for f in AuditEvent._meta.concrete_fields}
+    fields = [by_attname[name] for name in BODY]
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    if connection.vendor == "postgresql":
+        casts = [f.db_type(connection) for f in fields]
+        arguments = ", ".join(f"%s::{cast}" for cast in casts)
+        return fields, "", f"SELECT audit_append(%s::boolean, %s::text, {arguments})"
     names = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     last_link = f"SELECT seq, hash FROM {table} WHERE chain = %s ORDER BY seq DESC LIMIT 1"
-    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+    insert = (
+        f"INSERT INTO {table} ({names}, seq, prev_hash, hash) "
+        f"VALUES ({', '.join(['%s'] * (len(fields) + 3))})"
+    )
     return fields, last_link, insert
 
 
@@ -124,39 +122,43 @@ def append(
     """Write one event at the end of its clinic's chain, inside the caller's transaction if any."""
     context = current()
     who = who or context.who()
-    chain = clinic_id or 0
-    fields, last_link, insert = _columns()
-    # No savepoint inside the caller's transaction: a failed append fails that transaction anyway,
-    # and the read of a page pays two statements (link, insert) instead of four.
-    own_transaction = not connection.in_atomic_block
+    values: dict[str, Any] = {
+        "chain": clinic_id or 0,
+        "at": timezone.now(),
+        "action": str(action),
+        "channel": context.channel,
+        "user_id": who.user_id,
+        "username": clean_text(who.username)[:150],
+        "role": who.role,
+        "clinic_id": clinic_id,
+        "object_type": object_type,
+        "object_id": clean_text(str(object_id))[:64],
+        "patient_id": patient_id,
+        "changes": plain(changes or {}),
+        "route": clean_text(route)[:200],
+        "query": plain(query or {}),
+        "ip": context.ip,
+        "user_agent": clean_text(context.user_agent)[:300],
+        "request_id": context.request_id,
+    }
+    event_body = body(values)
+    fields, last_link, insert = _statements()
+    columns = [f.get_db_prep_save(values[name], connection) for f, name in zip(fields, BODY, strict=True)]
+    if connection.vendor == "postgresql":
+        # An event in a transaction of its own (the read of a page; writes are inside theirs)
+        # commits without waiting for the disk flush: a crash in the next fraction of a second
+        # may lose that read event, whole (the chain stays intact), where waiting would add a
+        # flush to every page view.
+        own_transaction = not connection.in_atomic_block
+        with connection.cursor() as cursor:
+            cursor.execute(insert, [own_transaction, event_body, *columns])
+        return
+    # No savepoint inside the caller's transaction: a failed append fails that transaction anyway.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        _lock(cursor, chain, own_transaction=own_transaction)
-        cursor.execute(last_link, [chain])
+        cursor.execute(last_link, [values["chain"]])
         last = cursor.fetchone()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        values: dict[str, Any] = {
-            "chain": chain,
-            "seq": seq,
-            "at": timezone.now(),
-            "action": str(action),
-            "channel": context.channel,
-            "user_id": who.user_id,
-            "username": clean_text(who.username)[:150],
-            "role": who.role,
-            "clinic_id": clinic_id,
-            "object_type": object_type,
-            "object_id": clean_text(str(object_id))[:64],
-            "patient_id": patient_id,
-            "changes": plain(changes or {}),
-            "route": clean_text(route)[:200],
-            "query": plain(query or {}),
-            "ip": context.ip,
-            "user_agent": clean_text(context.user_agent)[:300],
-            "request_id": context.request_id,
-            "prev_hash": prev_hash,
-        }
-        values["hash"] = digest(values)
-        cursor.execute(insert, [f.get_db_prep_save(values[f.attname], connection) for f in fields])
+        cursor.execute(insert, [*columns, seq, prev_hash, link(prev_hash, seq, event_body)])
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,8 @@ class Verdict:
 
 
 def _rows() -> Iterator[dict[str, Any]]:
-    return AuditEvent.objects.order_by("chain", "seq").values("id", "hash", *HASHED).iterator(chunk_size=2000)
+    columns = ("id", "seq", "prev_hash", "hash", *BODY)
+    return AuditEvent.objects.order_by("chain", "seq").values(*columns).iterator(chunk_size=2000)
 
 
 def verify() -> Verdict:
@@ -190,7 +193,7 @@ def verify() -> Verdict:
             problem = f"expected link {prev_seq + 1} of the chain, found {row['seq']}: events are missing"
         elif row["prev_hash"] != prev_hash:
             problem = "its previous-hash does not match the event before it: an event was removed or replaced"
-        elif digest(row) != row["hash"]:
+        elif link(row["prev_hash"], row["seq"], body(row)) != row["hash"]:
             problem = "its content does not match its hash: the row was changed"
         if problem:
             return Verdict(count, Break(row["id"], row["chain"], row["seq"], problem))
