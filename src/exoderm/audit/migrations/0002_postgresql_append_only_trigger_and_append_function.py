@@ -1,4 +1,4 @@
-"""On PostgreSQL the database itself refuses to change or remove audit events.
+"""On PostgreSQL the database itself refuses to change or remove audit events, and appends them.
 
 A trigger refuses UPDATE and DELETE of any row, always. TRUNCATE is refused too, except in a
 session that set ``exoderm.audit_allow_truncate`` to ``on``: Django's test runner empties every
