@@ -9,6 +9,19 @@ import pytest
 from tests import factories
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Django empties every table with one TRUNCATE after each transactional test; on PostgreSQL
+    the audit table refuses TRUNCATE unless the session allows it (audit migration 0002). Only the
+    tests' connections do, as a startup option (a SET per connection would count as a query)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        options = database.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c exoderm.audit_allow_truncate=on".strip()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher.

@@ -55,11 +55,14 @@ INSTALLED_APPS = [
     "exoderm.evidence",
     "exoderm.records",
     "exoderm.vault",
+    "exoderm.audit",
     "exoderm.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # first after security: every response carries X-Request-ID, every write of a request its context
+    "exoderm.audit.reads.AuditMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -280,6 +283,10 @@ if envbool("BEHIND_TLS_PROXY", "0"):
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024**2))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+
+# The audit trail (exoderm.audit) records every write and every read of patient data. Not an
+# environment variable on purpose: only bench/audit.py turns it off, to measure what it costs.
+AUDIT_ENABLED = True
 
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500

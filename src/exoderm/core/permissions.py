@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     DELETE_PHOTO = "delete_photo"  # move to the trash, restore, erase for good
     EXPORT_PATIENT = "export_patient"  # the archive of everything held about a patient (GDPR Art. 15/20)
     ERASE_PATIENT = "erase_patient"  # record an erasure request; read a restricted record with a reason
+    VIEW_AUDIT = "view_audit"  # the clinic's audit trail: who wrote and read what (exoderm.audit)
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -50,6 +51,7 @@ ALLOWED: dict[Action, set[str]] = {
     # record, not by assistants.
     Action.EXPORT_PATIENT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
     Action.ERASE_PATIENT: {Role.CLINIC_ADMIN},
+    Action.VIEW_AUDIT: {Role.CLINIC_ADMIN},
 }
 
 

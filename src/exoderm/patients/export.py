@@ -4,16 +4,17 @@ The archive holds
 
 - ``patient.json``: machine-readable, one key per section of :data:`SECTIONS` (identity, record,
   screening, consents with the template texts signed, sessions with procedures, applications and
-  warnings, courses with visits, photos with their analyses, erasure requests, and who read the
-  record while it was restricted, with the reason they gave);
+  warnings, courses with visits, photos with their analyses, erasure requests, who read the
+  record while it was restricted, with the reason they gave, and the audit trail);
 - ``patient.pdf``: the same, readable, in the patient's language (de or en);
 - ``photos/<id>.<ext>``: every stored photo file, byte for byte as kept (the stored file is the
   validated upload re-encoded without metadata; the upload itself is not kept);
 - ``README.txt``: what the files are, each with its size and SHA-256.
 
-A section is one function ``(patient) -> JSON-able value``; adding one (e.g. the audit trail of
-who read the record) is one more entry in :data:`SECTIONS`. The archive is written to a temporary
-file, photos streamed in chunks, so a large record never lies in memory whole.
+A section is one function ``(patient) -> JSON-able value``, one entry in :data:`SECTIONS` (the
+audit trail of who read, changed or exported the record is one: ``audit_trail``). The archive is
+written to a temporary file, photos streamed in chunks, so a large record never lies in memory
+whole; every archive built is an ``export`` event of the audit trail.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from fpdf import FPDF
 
+from exoderm.audit import chain
+from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.clinics.models import User
 from exoderm.consent.models import ConsentRecord
 from exoderm.core.access import NotFound
@@ -280,6 +283,18 @@ def restricted_reads_section(patient: Patient) -> list[dict[str, Any]]:
     ]
 
 
+def audit_section(patient: Patient) -> list[dict[str, Any]]:
+    """Who read, changed or exported the record, when and how: the audit trail's events about the
+    patient (GDPR Art. 15 (1) c: the recipients), without the staff's addresses and browsers."""
+    events = AuditEvent.objects.filter(clinic_id=patient.clinic_id, patient_id=patient.pk)
+    return [
+        {"at": at, "action": action, "by": username, "role": role, "what": what, "channel": channel}
+        for at, action, username, role, what, channel in events.order_by("at", "id").values_list(
+            "at", "action", "username", "role", "object_type", "channel"
+        )
+    ]
+
+
 SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "identity": identity_section,
     "record": record_section,
@@ -290,6 +305,7 @@ SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "photos": photos_section,
     "erasure_requests": erasure_requests_section,
     "restricted_reads": restricted_reads_section,
+    "audit_trail": audit_section,
 }
 """Every section of ``patient.json``, in order. One more section is one more entry."""
 
@@ -373,6 +389,14 @@ def export_patient(*, patient: Patient, by: User) -> IO[bytes]:
         target.close()
         raise
     target.seek(0)
+    # one event per archive, whichever way it leaves (the page's POST, the API's GET)
+    chain.append(
+        action=AuditAction.EXPORT,
+        object_type=Patient._meta.label_lower,
+        object_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+    )
     return target
 
 

@@ -2,7 +2,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from exoderm.courses.views import calendar_feed
-from exoderm.web.views import account, corrections, courses, lots, patients, sessions, signin, study, today
+from exoderm.web.views import (
+    account,
+    audit,
+    corrections,
+    courses,
+    lots,
+    patients,
+    sessions,
+    signin,
+    study,
+    today,
+)
 
 urlpatterns = [
     path("login/", signin.SignInView.as_view(), name="login"),
@@ -20,7 +31,7 @@ urlpatterns = [
     path("account/password/", signin.PasswordChangeView.as_view(), name="password-change"),
     path("account/second-factor/", account.second_factor, name="second-factor"),
     path("account/recovery-codes/", account.recovery_codes, name="recovery-codes"),
-    path("account/tokens/<int:token_pk>/revoke/", account.my_token_revoke, name="token-revoke"),
+    path("account/tokens/<id:token_pk>/revoke/", account.my_token_revoke, name="token-revoke"),
     path("language/", account.language, name="language"),
     path("", today.today, name="today"),
     path("study/outcomes.csv", study.outcomes_csv, name="study-outcomes-csv"),
@@ -91,4 +102,6 @@ urlpatterns = [
     ),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
+    path("audit/patient/<id:pk>/", audit.patient_trail, name="audit-patient"),
+    path("audit/user/<id:pk>/", audit.user_trail, name="audit-user"),
 ]

@@ -1,0 +1,297 @@
+"""Reads of identifiable data, recorded by route: one table from URL route to what it shows.
+
+After a successful (2xx) GET or HEAD, :class:`AuditMiddleware` looks the matched route up in
+:data:`READS` and writes one event: the object the route's id names and the patient it concerns,
+or, for a list, the query that selected it. Every route of the site and the API is either in
+:data:`READS` or in :data:`NO_PATIENT_DATA` with the reason it shows none;
+``tests/trust/test_audit_coverage.py`` walks the URLconf and fails on a route in neither, so a new
+route cannot slip through unrecorded.
+
+The table is keyed by the route pattern (``request.resolver_match.route``): django-ninja registers
+one URL pattern per operation but the first pattern of a path answers every method of it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from exoderm.audit import chain, context
+from exoderm.audit.models import AuditAction
+from exoderm.clinics.middleware import client_address
+
+
+def _patient_itself(object_id: int) -> int | None:
+    return object_id
+
+
+def _patient_of(label: str, path: str = "patient_id") -> Callable[[int], int | None]:
+    """The patient of the row ``object_id`` of model ``label``: one lookup by primary key."""
+
+    def find(object_id: int) -> int | None:
+        from django.apps import apps
+
+        model = apps.get_model(label)
+        return model._base_manager.filter(pk=object_id).values_list(path, flat=True).first()
+
+    return find
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a route shows: ``object_type``; the URL kwarg (or, with ``in_query``, the query
+    parameter) holding its id, if one object; how to find the patient from that id."""
+
+    object_type: str
+    key: str = ""
+    patient: Callable[[int], int | None] | None = None
+    in_query: bool = False
+    action: str = AuditAction.READ
+
+
+PATIENT = "patients.patient"
+PHOTO = "photos.photo"
+SESSION = "treatments.treatmentsession"
+VISIT = "courses.visit"
+LOT = "products.lot"
+
+_patient = Read(PATIENT, "pk", _patient_itself)
+_photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
+_api_patient = Read(PATIENT, "patient_id", _patient_itself)
+_patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+
+READS: dict[str, Read] = {
+    # pages
+    "": Read("today"),  # the day's sessions and visits, by patient name
+    "patients/": Read(PATIENT),
+    "patients/<id:pk>/": _patient,
+    "patients/<id:pk>/edit/": _patient,
+    "patients/<id:pk>/consents/": _patient,
+    "patients/<id:pk>/screening/": _patient,
+    "patients/<id:pk>/consents/<id:consent_pk>/withdraw/": _patient,
+    "patients/<id:pk>/enrol/": _patient,
+    "sessions/": Read(SESSION),
+    "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
+    "sessions/<id:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
+    "lots/<id:pk>/affected/": Read(LOT, "pk"),  # the recall list: patients who received the lot
+    "courses/": Read("courses.course"),
+    "courses/calendar/": Read(VISIT),
+    "courses/calendar/mine.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "calendar/<str:token>.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "visits/<id:pk>/<slug:action>/": Read(VISIT, "pk", _patient_of("courses.Visit", "course__patient_id")),
+    "study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "photos/<id:photo_id>/file": _photo_by_id,
+    "photos/<id:photo_id>/overlay.png": _photo_by_id,
+    "photos/<id:photo_id>/delete": _photo_by_id,
+    "photos/<id:photo_id>/erase": _photo_by_id,
+    "photos/report/<id:patient_id>.pdf": Read(
+        PATIENT, "patient_id", _patient_itself, action=AuditAction.EXPORT
+    ),
+    "photos/patient/<id:patient_id>/": _api_patient,
+    "photos/patient/<id:patient_id>/results": _api_patient,
+    "photos/compare/<id:before_id>/<id:after_id>": Read(PHOTO, "before_id", _patient_of("photos.Photo")),
+    "patients/<id:pk>/screening/<id:answer_pk>/correct/": _patient,
+    "patients/<id:pk>/consents/<id:consent_pk>/correct/": _patient,
+    "patients/<id:pk>/export/": _patient,  # the confirmation; the archive (POST) records itself
+    "patients/<id:pk>/erasure/": _patient,  # the confirmation: what goes now, what stays until when
+    "patients/<id:pk>/unlock/": _patient,  # the reason form of a restricted record
+    "sessions/<id:pk>/correct/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
+    "audit/patient/<id:pk>/": Read("audit.auditevent"),
+    "audit/user/<id:pk>/": Read("audit.auditevent"),
+    # API
+    "api/v1/patients": Read(PATIENT),
+    "api/v1/patients/<patient_id>": _api_patient,
+    "api/v1/patients/<patient_id>/screening": _api_patient,
+    "api/v1/patients/<patient_id>/consents": _api_patient,
+    "api/v1/patients/<patient_id>/visits": _api_patient,
+    "api/v1/patients/<patient_id>/courses": _api_patient,
+    "api/v1/lots/<lot_id>/recall": Read(LOT, "lot_id"),
+    "api/v1/lots/<lot_id>/recall.csv": Read(LOT, "lot_id", action=AuditAction.EXPORT),
+    "api/v1/sessions": Read(SESSION),
+    "api/v1/sessions/<session_id>": Read(SESSION, "session_id", _patient_of("treatments.TreatmentSession")),
+    "api/v1/visits": Read(VISIT),
+    "api/v1/visits.ics": Read(VISIT, action=AuditAction.EXPORT),
+    "api/v1/visits/<visit_id>": Read(VISIT, "visit_id", _patient_of("courses.Visit", "course__patient_id")),
+    "api/v1/photos": _patient_in_query,
+    "api/v1/photos/trash": _patient_in_query,
+    "api/v1/photos/events": _patient_in_query,
+    "api/v1/photos/timeline": _patient_in_query,
+    "api/v1/photos/healing": _patient_in_query,
+    "api/v1/photos/report": Read(
+        PATIENT, "patient", _patient_itself, in_query=True, action=AuditAction.EXPORT
+    ),
+    "api/v1/photos/compare": Read(PHOTO, "before", _patient_of("photos.Photo"), in_query=True),
+    "api/v1/photos/<photo_id>": _photo_by_id,
+    "api/v1/photos/<photo_id>/analysis": _photo_by_id,
+    "api/v1/photos/<photo_id>/file": _photo_by_id,
+    "api/v1/study/outcomes": Read("study.outcomes"),
+    "api/v1/study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "api/v1/patients/<patient_id>/revisions": _api_patient,  # old versions: identity included
+    "api/v1/patients/<patient_id>/screening/<answer_id>/revisions": _api_patient,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/revisions": _api_patient,
+    "api/v1/sessions/<session_id>/revisions": Read(
+        SESSION, "session_id", _patient_of("treatments.TreatmentSession")
+    ),
+    "api/v1/audit": Read("audit.auditevent"),
+    "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+}
+
+_WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
+_STOCK = "products, lots and vials: no patient data"
+_OWN_ACCOUNT = "the user's own account (password, second factor, tokens): no patient data"
+_EXPORTS_ITSELF = "the archive records its export itself (patients.export), one event per archive"
+NO_PATIENT_DATA: dict[str, str] = {
+    "login/": "sign-in (recorded as login / login_failed)",
+    "logout/": "sign-out (recorded as logout)",
+    "language/": _WRITES,
+    "patients/new/": "an empty form (a duplicate check answers the POST)",
+    "sessions/lot-status/": _STOCK,
+    "sessions/window/": "the application window's length for a procedure time",
+    "lots/": _STOCK,
+    "lots/receive/": _STOCK,
+    "lots/<id:pk>/": _STOCK,
+    "lots/<id:pk>/release/": _STOCK,
+    "lots/<id:pk>/quarantine/": _STOCK,
+    "lots/<id:pk>/temperatures/": _STOCK,
+    "lots/<id:pk>/recall/": "the recall form: how many patients received the lot, no one named",
+    "lots/<id:pk>/vials/<id:vial_pk>/<slug:action>/": _STOCK,
+    "products/": _STOCK,
+    "products/new/": _STOCK,
+    "products/<id:pk>/": _STOCK,
+    "courses/templates/new/": "course templates: no patient data",
+    "courses/calendar/subscribe/": "the user's own feed address",
+    "manage/users/": "staff accounts, not patients (changes recorded by the model signals)",
+    "manage/users/new/": "staff accounts, not patients",
+    "manage/users/<id:pk>/": "staff accounts, not patients",
+    "manage/consents/": "consent templates: no patient data",
+    "manage/clinic/": "clinic settings",
+    "photos/<id:photo_id>/restore": _WRITES,
+    "photos/patient/<id:patient_id>/check": "POST only: checks an image before upload; nothing stored",
+    "photos/<id:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",
+    "api/v1/openapi.json": "the API's schema",
+    "api/v1/docs": "the API's documentation",
+    "api/v1/": "the API's root",
+    "api/v1/auth/token": "sign-in (recorded as the token's creation / login_failed)",
+    "api/v1/products": _STOCK,
+    "api/v1/products/<product_id>": _STOCK,
+    "api/v1/lots": _STOCK,
+    "api/v1/lots/<lot_id>": _STOCK,
+    "api/v1/lots/<lot_id>/release": _STOCK,
+    "api/v1/lots/<lot_id>/quarantine": _STOCK,
+    "api/v1/lots/<lot_id>/vials": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/thaw": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/reconstitute": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/refreeze": _STOCK,
+    "api/v1/lots/<lot_id>/vials/<vial_id>/discard": _STOCK,
+    "api/v1/lots/<lot_id>/temperatures": _STOCK,
+    "api/v1/course-templates": "course templates: no patient data",
+    "api/v1/course-templates/<template_id>": "course templates: no patient data",
+    "api/v1/consent-templates": "consent templates: no patient data",
+    "api/v1/consent-templates/<template_id>": "consent templates: no patient data",
+    "api/v1/calendar-feed": _WRITES,
+    "api/v1/visits/<visit_id>/reschedule": _WRITES,
+    "api/v1/visits/<visit_id>/missed": _WRITES,
+    "api/v1/visits/<visit_id>/cancel": _WRITES,
+    "api/v1/visits/<visit_id>/done": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/withdraw": _WRITES,
+    "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",
+    "api/v1/photos/progress": "counts of analyses waiting: no patient data",
+    "api/v1/photos/<photo_id>/status": "a photo's analysis status: no image, no identity",
+    "api/v1/photos/<photo_id>/restore": _WRITES,
+    "api/v1/photos/<photo_id>/erase": _WRITES,
+    "api/v1/patients/<patient_id>/export": _EXPORTS_ITSELF,
+    "api/v1/patients/<patient_id>/erasure": _WRITES,
+    "api/v1/patients/<patient_id>/unlock": _WRITES,
+    "api/v1/patients/<patient_id>/screening/<answer_id>": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>": _WRITES,
+    "api/v1/lots/<lot_id>/revisions": _STOCK,
+    "api/v1/auth/tokens": _OWN_ACCOUNT,
+    "api/v1/auth/tokens/<token_id>": _WRITES,
+    "login/code/": "sign-in's second step (recorded as login / login_failed)",
+    "password/reset/": _OWN_ACCOUNT,
+    "password/reset/sent/": _OWN_ACCOUNT,
+    "password/reset/<uidb64>/<token>/": _OWN_ACCOUNT,
+    "password/reset/done/": _OWN_ACCOUNT,
+    "account/": _OWN_ACCOUNT,
+    "account/password/": _OWN_ACCOUNT,
+    "account/second-factor/": _OWN_ACCOUNT,
+    "account/recovery-codes/": _OWN_ACCOUNT,
+    "account/tokens/<id:token_pk>/revoke/": _WRITES,
+    "lots/<id:pk>/correct/": _STOCK,
+    "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
+    "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
+    "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+}
+# Django's admin site: no model with patient data is registered there (the coverage test checks).
+NO_PATIENT_DATA_PREFIXES = ("admin/",)
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+_LIST_QUERY_LIMIT = 20
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        number = int(text or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def record_read(request: HttpRequest, rule: Read, route: str, kwargs: dict[str, Any]) -> None:
+    """One event for the read ``rule`` describes; the user's clinic is the chain."""
+    raw = request.GET.get(rule.key) if rule.in_query else (str(kwargs[rule.key]) if rule.key else None)
+    object_id = _int(raw)
+    patient_id = rule.patient(object_id) if rule.patient is not None and object_id is not None else None
+    query = {k: request.GET.getlist(k)[:_LIST_QUERY_LIMIT] for k in list(request.GET)[:_LIST_QUERY_LIMIT]}
+    user = getattr(request, "user", None)
+    # A list downloaded as a file (?format=csv, as the recall list offers) leaves the system.
+    action = AuditAction.EXPORT if request.GET.get("format") == "csv" else rule.action
+    chain.append(
+        action=action,
+        object_type=rule.object_type,
+        object_id=object_id or "",
+        clinic_id=getattr(user, "clinic_id", None),
+        patient_id=patient_id,
+        route="/" + route,
+        query=query,
+    )
+
+
+class AuditMiddleware:
+    """Sets the audit context of a request (channel, request id, address, user agent, the user
+    once known), records a read of a route in :data:`READS` after a 2xx GET or HEAD, and sends the
+    request id back as ``X-Request-ID``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        audit_context = context.Context(
+            channel=context.Channel.API if request.path.startswith("/api/") else context.Channel.WEB,
+            request_id=request_id,
+            ip=client_address(request) or "",
+            user_agent=request.headers.get("User-Agent", "")[:300],
+            request=request,
+        )
+        with context.bound(audit_context):
+            response = self.get_response(request)
+            match = request.resolver_match
+            if (
+                match is not None
+                and request.method in {"GET", "HEAD"}
+                and 200 <= response.status_code < 300
+                and settings.AUDIT_ENABLED
+            ):
+                rule = READS.get(match.route)
+                if rule is not None:
+                    record_read(request, rule, match.route, match.kwargs)
+        response["X-Request-ID"] = request_id
+        return response

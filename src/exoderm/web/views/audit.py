@@ -1,0 +1,69 @@
+"""The clinic admin's audit pages: who wrote and read what, per patient and per user."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from exoderm.audit import selectors
+from exoderm.audit.models import AuditAction
+from exoderm.core.permissions import Action
+from exoderm.web.listing import listing
+from exoderm.web.views.common import page, user_of
+
+SORTS: dict[str, tuple[str, ...]] = {"at": ("at", "id")}
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(
+        label=_("Action"), choices=[("", _("all")), *AuditAction.choices], required=False
+    )
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def audit_filter(self, **subject: int) -> selectors.AuditFilter:
+        """The filter of the valid fields (days on the clinic's wall clock, ``until`` inclusive)."""
+        data = self.cleaned_data if self.is_valid() else {}
+
+        def start_of(day: dt.date | None) -> dt.datetime | None:
+            if day is None:
+                return None
+            return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+        until = data.get("until")
+        return selectors.AuditFilter(
+            action=AuditAction(data["action"]) if data.get("action") else None,
+            since=start_of(data.get("since")),
+            until=start_of(until + dt.timedelta(days=1)) if until and until < dt.date.max else None,
+            **subject,
+        )
+
+
+def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    found = selectors.events(by=user_of(request), filters=form.audit_filter(**subject))
+    trail = listing(request, found, sorts=SORTS, default="-at", keep=("action", "since", "until"))
+    return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
+
+
+@page(Action.VIEW_AUDIT)
+def patient_trail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.subject_patient(by=user_of(request), patient_id=pk)
+    identity = getattr(patient, "identity", None)
+    name = f"{identity} · {patient.code}" if identity is not None else patient.code
+    return _trail(request, title=str(_("Audit trail of %(name)s") % {"name": name}), patient=patient.pk)
+
+
+@page(Action.VIEW_AUDIT)
+def user_trail(request: HttpRequest, pk: int) -> HttpResponse:
+    account = selectors.subject_user(by=user_of(request), user_id=pk)
+    return _trail(
+        request,
+        title=str(_("Audit trail of the user %(name)s") % {"name": account.username}),
+        user=account.pk,
+    )
