@@ -197,6 +197,9 @@ NUMERIC_TIME = re.compile(
     r"\s*(?P<half>[AaPp])?\.?(?:[Mm]\.?)?"
 )
 ISO_STYLE = "ISO 8601"
+# The longest logger interval a lot accepts: consecutive readings further apart under one reading
+# of slashed dates than this tell that the other reading (day or month first) is meant.
+LONGEST_STEP = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -400,7 +403,11 @@ def _timestamp_error(text: str) -> ValueError:
 
 
 def _date_order(rows: list[_Row], errors: _Errors) -> str:
-    """``dmy``, ``mdy`` or ``ymd``: how the file's numeric dates are ordered, ``iso`` for ISO 8601."""
+    """``dmy``, ``mdy`` or ``ymd``: how the file's numeric dates are ordered, ``iso`` for ISO 8601.
+
+    Slashed or dashed dates with the day first or second: a day above 12 tells; else the one order
+    under which the readings follow each other in time, no more than a day apart.
+    """
     slashed: list[re.Match[str]] = []
     style = ""
     for row in rows:
@@ -426,7 +433,7 @@ def _date_order(rows: list[_Row], errors: _Errors) -> str:
             times = [_numeric(m, order) for m in slashed]
         except ValueError:
             continue
-        if all(a <= b for a, b in itertools.pairwise(times)):
+        if all(dt.timedelta(0) <= b - a <= LONGEST_STEP for a, b in itertools.pairwise(times)):
             ordered.append(order)
     if len(ordered) == 1:
         return ordered[0]
