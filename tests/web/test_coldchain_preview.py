@@ -157,3 +157,36 @@ def test_an_oversized_file_is_refused_before_it_is_read(client_of, lot, settings
 def test_a_researcher_cannot_upload(client, researcher, lot):
     client.force_login(researcher)
     assert upload(client, lot, TESTO).status_code == 403
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_upload_check_and_save_in_the_browser_at_tablet_width(browser_page, live_server):
+    """A Testo export on an 820 px tablet: the preview shows it whole, then saving stores it."""
+    clinic = factories.ClinicFactory()
+    user = factories.UserFactory(clinic=clinic, role="assistant")
+    product = factories.ProductFactory(
+        clinic=clinic, storage_min_c=Decimal("-25"), storage_max_c=Decimal("-15")
+    )
+    lot = factories.LotFactory(product=product, status=LotStatus.RELEASED, logger_interval_minutes=15)
+    page = browser_page
+    page.set_viewport_size({"width": 820, "height": 1180})
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    page.goto(f"{live_server.url}/lots/{lot.pk}/")
+    page.set_input_files("#id_file", {"name": "testo.csv", "mimeType": "text/csv", "buffer": TESTO})
+    page.click("text=Upload the readings")
+    page.wait_for_load_state()
+    assert "8 readings (8 new, 0 already stored)" in page.inner_text("#upload-summary")
+    assert "Decimal comma" in page.inner_text("#upload-format")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not TemperatureReading.objects.exists()
+    page.click("button[value=confirm]")
+    page.wait_for_url(f"{live_server.url}/lots/{lot.pk}/")
+    assert "8 readings stored, 0 already known." in page.inner_text("main")
+    assert TemperatureReading.objects.filter(lot=lot).count() == 8
+    page.check_clean()
