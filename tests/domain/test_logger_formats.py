@@ -212,3 +212,19 @@ def test_a_fahrenheit_reading_beyond_any_possible_temperature_is_refused():
 
 def test_a_header_without_readings_is_refused():
     assert refusal("Titel\nDatum/Zeit;Temperatur [°C]\nMinimum;-20\n") == ["The file holds no readings."]
+
+
+def test_a_fast_logger_across_the_autumn_change_keeps_every_reading_in_order():
+    """Every 10 seconds through the night the clocks go back: 720 readings in the repeated hour."""
+    start = utc("2026-10-24T23:50")
+    instants = [start + dt.timedelta(seconds=10 * i) for i in range(6 * 60 * 2 + 6 * 20)]
+    lines = [f"{at.astimezone(BERLIN):%d.%m.%Y %H:%M:%S};-20,0" for at in instants]
+    found = coldchain.read_logger_file("Datum/Zeit;Temperatur [°C]\n" + "\n".join(lines), time_zone=BERLIN)
+    assert [r.recorded_at for r in found.readings] == instants
+    assert found.format.repeated_hour_readings == 720
+
+
+def test_a_letter_f_in_a_celsius_header_is_no_fahrenheit():
+    text = "Zeit;Temp f. Tiefkühler [°C]\n01.11.2026 08:00;-20\n"
+    found = coldchain.read_logger_file(text, time_zone=BERLIN)
+    assert not found.format.fahrenheit and found.readings[0].celsius == Decimal("-20.00")

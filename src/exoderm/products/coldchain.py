@@ -6,8 +6,9 @@ ComSoft and Saveris, ELPRO ELIOShub/ECOLOG, LogTag Analyzer, a spreadsheet's own
 - the text is UTF-8 (with or without a BOM) or, as Windows programs write it, Windows-1252;
 - the **table** is found by its header row, the first row naming a time column and a temperature
   column in German or English ("Datum/Uhrzeit", "Zeit", "Date/Time", or a "Datum" and a "Zeit"
-  column, and "Temperatur [°C]", "Temperature (°F)", "°C", "celsius"); its separator (``;``, tab
-  or ``,``) is the one that splits that row into those columns. Title and logger details before
+  column, and "Temperatur [°C]", "Temperature (°F)", "°C", "celsius"; the first such column of a
+  logger with several probes, a column without a unit is °C); its separator (``;``, tab or ``,``)
+  is the one that splits that row into those columns. Title and logger details before
   the header row and a summary after the last reading are skipped and reported. A file without
   such a header row is read as ``timestamp,celsius`` (the first line may be a header of other words);
 - **times**: ISO 8601 (``2026-11-01T08:00:00+01:00``, ``2026-11-01 08:00:00``), ``dd.mm.yyyy hh:mm[:ss]``,
@@ -194,7 +195,7 @@ UNIT_SUFFIX = re.compile(r"\s*°?\s*[CF]\s*$", re.IGNORECASE)
 NUMERIC_TIME = re.compile(
     r"(?P<a>\d{1,4})(?P<sep>[./-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{2,4})[ T,]+"
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,6}))?)?"
-    r"\s*(?P<half>[AaPp])?\.?(?:[Mm]\.?)?"
+    r"(?:\s*(?P<half>[AaPp])\.?[Mm]\.?)?"
 )
 ISO_STYLE = "ISO 8601"
 # The longest logger interval a lot accepts: consecutive readings further apart under one reading
@@ -323,7 +324,11 @@ def _header(cells: list[str], separator: str, number: int) -> _Table | None:
             any(word.startswith("temp") for word in words) or words & {"celsius", "fahrenheit"} or "°" in low
         ):
             temperature = index
-            fahrenheit = "°f" in low.replace(" ", "") or bool(words & {"fahrenheit", "f"})
+            fahrenheit = (
+                "°f" in low.replace(" ", "")
+                or "fahrenheit" in words
+                or re.search(r"[\[(]\s*f\s*[\])]", low) is not None
+            )
     if temperature is None or (when is None and (date is None or clock is None)):
         return None
     time_column, date_column = (when, None) if when is not None else (clock, date)
@@ -486,6 +491,41 @@ def _wall_time(text: str, order: str) -> dt.datetime:
         raise _timestamp_error(text) from None
 
 
+def _fitting_splits(
+    run: list[tuple[dt.datetime, ...]],
+    before: dt.datetime | None,
+    after: dt.datetime | None,
+    limit: dt.timedelta | None,
+) -> list[int]:
+    """The splits ``k`` of a run of repeated-hour readings (the first ``k`` on the first pass, the
+    rest on the second) under which the run, with its neighbours, rises in steps no longer than
+    ``limit``. Linear in the run's length: a run holds an hour of readings, 3600 at one a second.
+    """
+
+    def fits(earlier: dt.datetime | None, later: dt.datetime | None) -> bool:
+        if earlier is None or later is None:
+            return True
+        return earlier < later and (limit is None or later - earlier <= limit)
+
+    first = [option[0] for option in run]
+    second = [option[1] for option in run]
+    size = len(run)
+    # rising_first[k]: before, first[0], ..., first[k-1] rise; rising_second[k]: second[k:], after rise.
+    rising_first = [True] * (size + 1)
+    for k in range(1, size + 1):
+        rising_first[k] = rising_first[k - 1] and fits(first[k - 2] if k > 1 else before, first[k - 1])
+    rising_second = [True] * (size + 1)
+    for k in range(size - 1, -1, -1):
+        rising_second[k] = rising_second[k + 1] and fits(second[k], second[k + 1] if k + 1 < size else after)
+    return [
+        k
+        for k in range(size + 1)
+        if rising_first[k]
+        and rising_second[k]
+        and fits(first[k - 1] if k else before, second[k] if k < size else after)
+    ]
+
+
 def _on_the_clock(
     walls: list[tuple[str, dt.datetime]],
     zone: zoneinfo.ZoneInfo,
@@ -537,17 +577,10 @@ def _on_the_clock(
         run = options[index:end]
         before = instants[index - 1] if index else None
         after = instants[end] if end < len(options) else None
-        fitting = []
-        for split in range(len(run) + 1):
-            placed = [option[0] if i < split else option[1] for i, option in enumerate(run)]
-            sequence = [t for t in (before, *placed, after) if t is not None]
-            jumps = [b - a for a, b in itertools.pairwise(sequence)]
-            if all(jump > dt.timedelta(0) for jump in jumps) and (
-                limit is None or all(jump <= limit for jump in jumps)
-            ):
-                fitting.append(placed)
+        fitting = _fitting_splits(run, before, after, limit)
         if len(fitting) == 1:
-            instants[index:end] = fitting[0]
+            split = fitting[0]
+            instants[index:end] = [option[0] if i < split else option[1] for i, option in enumerate(run)]
             repeated += len(run)
         else:
             where, wall = walls[index]
