@@ -182,7 +182,6 @@ def _refuse_repeats(readings: Sequence[Reading], errors: _Errors) -> None:
 
 # Separators tried on each line, in this order, to find the header row of the table.
 SEPARATORS = (";", "\t", ",")
-SEPARATOR_NAMES = {";": "semicolon", "\t": "tab", ",": "comma"}
 DATE_WORDS = frozenset({"datum", "date"})
 TIME_WORDS = frozenset({"zeit", "uhrzeit", "time"})
 DATETIME_WORDS = frozenset(
