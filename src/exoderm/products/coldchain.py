@@ -555,14 +555,15 @@ def _on_the_clock(
             options.append((first.astimezone(dt.UTC), second.astimezone(dt.UTC)))
         else:
             options.append((first.astimezone(dt.UTC),))
-    if interval_minutes is None:
-        steps = [
-            (b[0] - a[0]).total_seconds() / 60
-            for a, b in itertools.pairwise(options)
-            if len(a) == len(b) == 1 and b[0] > a[0]
-        ]
-        interval_minutes = round(statistics.median(steps)) if steps else None
-    limit = dt.timedelta(minutes=2 * interval_minutes) if interval_minutes else None
+    limit: dt.timedelta | None = None
+    if interval_minutes is not None:
+        limit = dt.timedelta(minutes=2 * interval_minutes)
+    elif steps := [
+        (b[0] - a[0]).total_seconds()
+        for a, b in itertools.pairwise(options)
+        if len(a) == len(b) == 1 and b[0] > a[0]
+    ]:
+        limit = dt.timedelta(seconds=2 * statistics.median(steps))
     instants: list[dt.datetime | None] = [o[0] if len(o) == 1 else None for o in options]
     repeated = 0
     index = 0
