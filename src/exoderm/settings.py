@@ -224,6 +224,9 @@ PHOTO_TRASH_DAYS = envint("PHOTO_TRASH_DAYS", "30")
 # Medical records are kept this many years after the last treatment (Germany: §630f (3) BGB);
 # a record restricted by an erasure request is erased for good by records_housekeeping after it.
 RECORD_RETENTION_YEARS = envint("RECORD_RETENTION_YEARS", "10")
+# The largest temperature logger export accepted (a year of readings every 5 minutes is ~3 MB).
+# Between upload and confirmation the file is kept in the user's (server-side) session.
+TEMPERATURE_UPLOAD_MAX_BYTES = envint("TEMPERATURE_UPLOAD_MAX_BYTES", str(5 * 1024**2))
 # How long a clinic admin may read a restricted record after giving a reason.
 RESTRICTED_ACCESS_MINUTES = envint("RESTRICTED_ACCESS_MINUTES", "15")
 # Encryption at rest (exoderm.vault): photo files are encrypted with per-clinic data keys, which the

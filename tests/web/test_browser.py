@@ -136,6 +136,11 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
     )
     page.click("text=Upload the readings")
     page.wait_for_load_state()
+    # what was read comes first; nothing is saved before the confirmation
+    assert "24 readings (24 new, 0 already stored)" in page.inner_text("#upload-summary")
+    assert page.locator("#upload-excursions li").count() == 2
+    page.click("button[value=confirm]")
+    page.wait_for_load_state()
     assert page.locator("h1 .badge-quarantined").count() == 1
     assert page.locator("svg.chart circle.excursion").count() == 2
     assert Lot.objects.get(pk=scene.lot.pk).status == LotStatus.QUARANTINED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zoneinfo
 
 import pytest
@@ -11,10 +12,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exoderm.patients.selectors import clinic_today
-from exoderm.products.models import Lot, LotEvent, LotStatus, Vial, VialState
+from exoderm.products.models import Lot, LotEvent, LotStatus, TemperatureReading, Vial, VialState
 from tests import factories
 from tests.signin import login_with_mfa
 from tests.web.conftest import logger_csv
+
+
+def upload_and_save(client, lot, upload, **options):
+    """The two steps of a temperature upload: the file, then the confirmation of its preview."""
+    content = upload.read()
+    upload.seek(0)
+    preview = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
+    assert preview.status_code == 200 and not TemperatureReading.objects.filter(lot=lot).exists()
+    return client.post(
+        reverse("lot-temperatures", args=[lot.pk]),
+        {"action": "confirm", "sha256": hashlib.sha256(content).hexdigest()},
+        **options,
+    )
 
 
 def receive(client, product, *, number, expires_in_days, **changes):
@@ -89,7 +103,7 @@ def test_the_cold_chain_reason_is_worded_for_whoever_reads_it(client, clinician)
         clinic_today(lot.product.clinic) - dt.timedelta(days=1), dt.time(10, 15), berlin
     )
     upload = SimpleUploadedFile("log.csv", f"recorded_at,celsius\n{local.isoformat()},-8.5\n".encode())
-    response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload}, follow=True)
+    response = upload_and_save(client, lot, upload, follow=True)
     german = f"Kühlkette: 1 Messwert außerhalb von -25,0 bis -15,0 °C (am {local:%d.%m.%Y} 10:15: -8,50 °C)."
     page = response.content.decode()
     assert "1 Messwert gespeichert, 0 bereits bekannt." in page
@@ -109,7 +123,7 @@ def test_temperature_upload_with_an_excursion_quarantines_and_charts(client, cli
     upload = SimpleUploadedFile(
         "log.csv", logger_csv(timezone.now() - dt.timedelta(hours=3), count=8, hot={5})
     )
-    response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
+    response = upload_and_save(client, lot, upload)
     assert response.status_code == 302
     lot.refresh_from_db()
     assert lot.status == LotStatus.QUARANTINED
@@ -122,7 +136,7 @@ def test_temperature_upload_with_an_excursion_quarantines_and_charts(client, cli
 def test_a_bad_csv_is_refused_with_its_lines(client, clinician):
     lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinician.clinic))
     client.force_login(clinician)
-    upload = SimpleUploadedFile("log.csv", b"recorded_at,celsius\n2026-01-01T08:00:00,-20\n")
+    upload = SimpleUploadedFile("log.csv", b"recorded_at,celsius\n2026-01-01T08:00:00+01:00,cold\n")
     response = client.post(reverse("lot-temperatures", args=[lot.pk]), {"file": upload})
     assert response.status_code == 200
     assert "Line 2" in response.content.decode()

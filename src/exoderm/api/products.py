@@ -7,12 +7,15 @@ outside this module.
 import datetime as dt
 import json
 import re
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
 import pydantic
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
@@ -222,6 +225,43 @@ class TemperatureLogOut(Schema):
     readings: list[ReadingOut]
     excursions: list[ReadingOut]
     gaps: list[GapOut]
+
+
+class LoggerFormatOut(Schema):
+    encoding: str
+    separator: str
+    header_line: int | None
+    time_column: str
+    temperature_column: str
+    date_style: str
+    decimal_comma: bool
+    fahrenheit: bool
+    time_zone: str = pydantic.Field(description="The clinic's zone local times were read in; else empty")
+    repeated_hour_readings: int
+    description: list[str]
+
+
+class SkippedLinesOut(Schema):
+    first: int
+    last: int
+    reason: str
+
+
+class UploadPreviewOut(Schema):
+    readings: int
+    new: int
+    known: int
+    first: dt.datetime
+    last: dt.datetime
+    lowest: Decimal
+    highest: Decimal
+    interval_minutes: float | None
+    format: LoggerFormatOut | None = pydantic.Field(description="How a CSV was read; null for JSON")
+    skipped: list[SkippedLinesOut]
+    excursions: list[ReadingOut]
+    gaps: list[GapOut]
+    refusals: list[str]
+    would_quarantine: bool
 
 
 class IngestOut(Schema):
@@ -470,7 +510,23 @@ _INGEST_BODY = {
 }
 
 
-def _readings(request: HttpRequest) -> list[coldchain.Reading]:
+def _logger_file(lot: Lot, content: bytes) -> coldchain.LoggerFile:
+    if len(content) > settings.TEMPERATURE_UPLOAD_MAX_BYTES:
+        raise ValidationError(
+            {
+                "file": _("The file is larger than %(limit)s; export a shorter period.")
+                % {"limit": filesizeformat(settings.TEMPERATURE_UPLOAD_MAX_BYTES)}
+            }
+        )
+    return coldchain.read_logger_file(
+        content,
+        time_zone=zoneinfo.ZoneInfo(lot.product.clinic.time_zone),
+        interval_minutes=lot.logger_interval_minutes,
+    )
+
+
+def _readings(request: HttpRequest, lot: Lot) -> tuple[list[coldchain.Reading], coldchain.LoggerFile | None]:
+    """The readings of the body, and how its CSV was read (None for JSON)."""
     content_type = request.content_type or ""
     if content_type == "application/json":
         try:
@@ -483,15 +539,46 @@ def _readings(request: HttpRequest) -> list[coldchain.Reading]:
             raise NinjaValidationError(
                 [dict(e) for e in exc.errors(include_url=False, include_context=False)]
             ) from None
-        return coldchain.parse_batch([(r.recorded_at, r.celsius) for r in batch.readings])
+        return coldchain.parse_batch([(r.recorded_at, r.celsius) for r in batch.readings]), None
     if content_type == "text/csv":
-        return coldchain.parse_csv(request.body)
+        found = _logger_file(lot, request.body)
+        return found.readings, found
     if content_type == "multipart/form-data":
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": _("Send the logger's CSV in the form field 'file'.")})
-        return coldchain.parse_csv(upload.read())
+        found = _logger_file(lot, upload.read(settings.TEMPERATURE_UPLOAD_MAX_BYTES + 1))
+        return found.readings, found
     raise HttpError(415, _("Send application/json, text/csv or multipart/form-data."))
+
+
+@router.post("/lots/{lot_id}/temperatures/preview", response=UploadPreviewOut, openapi_extra=_INGEST_BODY)
+def preview_temperatures(request: HttpRequest, lot_id: int) -> Any:
+    """What ``POST /lots/{lot_id}/temperatures`` with the same body would store and find; stores
+    nothing. For a CSV: the format recognised and the lines left out. ``refusals`` lists why the
+    upload would be refused (times in the future, values differing from stored ones)."""
+    require(_user(request), Action.HANDLE_STOCK)
+    lot = selectors.lot(_clinic(request), lot_id)
+    readings, found = _readings(request, lot)
+    preview = selectors.upload_preview(lot, readings, file=found)
+    return {
+        "readings": len(preview.readings),
+        "new": preview.new,
+        "known": preview.known,
+        "first": preview.first,
+        "last": preview.last,
+        "lowest": preview.lowest,
+        "highest": preview.highest,
+        "interval_minutes": preview.interval_minutes,
+        "format": (
+            None if found is None else {**vars(found.format), "description": found.format.description()}
+        ),
+        "skipped": [vars(lines) for lines in found.skipped] if found else [],
+        "excursions": [e.as_dict() for e in preview.findings.excursions],
+        "gaps": [g.as_dict() for g in preview.findings.gaps],
+        "refusals": preview.refusals,
+        "would_quarantine": preview.would_quarantine,
+    }
 
 
 @router.post("/lots/{lot_id}/temperatures", response=IngestOut, openapi_extra=_INGEST_BODY)
@@ -500,14 +587,19 @@ def ingest_temperatures(request: HttpRequest, lot_id: Id) -> Any:
 
     Send either JSON ``{"readings": [{"recorded_at": "2026-11-01T08:00:00+01:00", "celsius": -20.5}]}``,
     or the logger's CSV as the body with ``Content-Type: text/csv``, or as the form field ``file``
-    of a ``multipart/form-data`` upload. CSV: one reading a line, ``timestamp,celsius``, the
-    timestamp ISO 8601 with a UTC offset, an optional header line; semicolon-separated files may
-    use a decimal comma. Any bad line refuses the whole upload (the error names the line).
+    of a ``multipart/form-data`` upload. CSV: a logger software's export as it comes (Testo,
+    ELPRO, LogTag and the like: the table found by its header row between title lines and a
+    summary, ``;``, tab or ``,``, ``dd.mm.yyyy``, slashed or ISO dates, decimal commas, °F converted)
+    or one reading a line, ``timestamp,celsius``. Times without a UTC offset are the clinic's wall
+    clock; in the hour the clocks go back they are placed by the readings around them or refused.
+    ``POST .../temperatures/preview`` with the same body shows what would be stored, storing
+    nothing. Any bad line refuses the whole upload (the error names the line).
     Readings already stored with the same value are skipped. A reading outside the product's
     range, or a gap longer than twice the logger interval, quarantines the lot."""
     user = _user(request)
     lot = selectors.lot(_clinic(request), lot_id)
-    result = services.ingest_temperatures(lot=lot, readings=_readings(request), by=user)
+    readings, _found = _readings(request, lot)
+    result = services.ingest_temperatures(lot=lot, readings=readings, by=user)
     return {
         "stored": result.stored,
         "duplicates": result.duplicates,

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.core.clock import too_early, too_early_message
 from exoderm.patients.selectors import clinic_today
 from exoderm.products import coldchain
 from exoderm.products.models import Lot, LotEvent, LotStatus, Product, TemperatureReading, Vial, VialState
@@ -18,6 +25,9 @@ from exoderm.products.models import Lot, LotEvent, LotStatus, Product, Temperatu
 # A usable lot needs attention when it expires within this many days or has this few vials left.
 EXPIRY_HORIZON_DAYS = 30
 LOW_VIALS = 3
+# A logger's clock may run a little ahead of ours; more than this is a wrong clock. (Times people
+# enter are held to exoderm.core.clock.FUTURE_TOLERANCE.)
+CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
 def products(clinic: Clinic) -> QuerySet[Product]:
@@ -140,4 +150,107 @@ def cold_chain_check(lot: Lot) -> coldchain.CheckResult:
         minimum=lot.product.storage_min_c,
         maximum=lot.product.storage_max_c,
         interval_minutes=lot.logger_interval_minutes,
+    )
+
+
+def stored_readings(lot: Lot, readings: Sequence[coldchain.Reading]) -> dict[dt.datetime, Decimal]:
+    """The lot's stored values at the instants from the first to the last of ``readings``."""
+    if not readings:
+        return {}
+    instants = [r.recorded_at for r in readings]
+    return dict(
+        lot.temperatures.filter(recorded_at__gte=min(instants), recorded_at__lte=max(instants)).values_list(
+            "recorded_at", "celsius"
+        )
+    )
+
+
+def upload_refusals(readings: Sequence[coldchain.Reading], stored: dict[dt.datetime, Decimal]) -> list[str]:
+    """Why ``readings`` cannot be stored: times before :data:`~exoderm.core.clock.EARLIEST` or in
+    the future (a wrong logger clock: a reset one reports the year 0001 or 1970, whose "gap" of
+    centuries would quarantine the lot) and values that differ from the stored ones at the same
+    instant. Empty when they can."""
+    latest_plausible = timezone.now() + CLOCK_SKEW
+    refusals = [
+        _("%(where)s: %(problem)s") % {"where": r.where, "problem": too_early_message()}
+        for r in readings
+        if too_early(r.recorded_at)
+    ]
+    refusals += [
+        _("%(where)s: %(at)s lies in the future; check the logger's clock.")
+        % {"where": r.where, "at": r.recorded_at.isoformat()}
+        for r in readings
+        if r.recorded_at > latest_plausible
+    ]
+    refusals += [
+        _("%(where)s: %(celsius)s °C differs from the stored %(stored)s °C at %(at)s.")
+        % {"where": r.where, "celsius": r.celsius, "stored": stored[r.recorded_at], "at": r.recorded_at}
+        for r in readings
+        if r.recorded_at in stored and stored[r.recorded_at] != r.celsius
+    ]
+    return refusals[: coldchain.MAX_REPORTED_ERRORS]
+
+
+@dataclass(frozen=True)
+class UploadPreview:
+    """What an upload holds and what saving it would do, for the person who confirms it."""
+
+    readings: list[coldchain.Reading]
+    file: coldchain.LoggerFile | None  # None for a JSON batch
+    new: int
+    known: int
+    lowest: Decimal
+    highest: Decimal
+    interval_minutes: float | None  # the typical step between readings
+    findings: coldchain.CheckResult  # excursions and gaps the log would have that it has not now
+    refusals: list[str]
+    would_quarantine: bool
+
+    @property
+    def first(self) -> dt.datetime:
+        return min(r.recorded_at for r in self.readings)
+
+    @property
+    def last(self) -> dt.datetime:
+        return max(r.recorded_at for r in self.readings)
+
+
+def upload_preview(
+    lot: Lot, readings: Sequence[coldchain.Reading], *, file: coldchain.LoggerFile | None = None
+) -> UploadPreview:
+    """What storing ``readings`` in ``lot``'s log would store and find; nothing is written."""
+    stored = stored_readings(lot, readings)
+    new = [r for r in readings if r.recorded_at not in stored]
+    log = dict(lot.temperatures.values_list("recorded_at", "celsius"))
+    before = coldchain.check(
+        sorted(log.items()),
+        minimum=lot.product.storage_min_c,
+        maximum=lot.product.storage_max_c,
+        interval_minutes=lot.logger_interval_minutes,
+    )
+    log.update((r.recorded_at, r.celsius) for r in new)
+    after = coldchain.check(
+        sorted(log.items()),
+        minimum=lot.product.storage_min_c,
+        maximum=lot.product.storage_max_c,
+        interval_minutes=lot.logger_interval_minutes,
+    )
+    known = before.keys()
+    findings = coldchain.CheckResult(
+        excursions=[e for e in after.excursions if e.key not in known],
+        gaps=[g for g in after.gaps if g.key not in known],
+    )
+    instants = sorted(r.recorded_at for r in readings)
+    steps = [(b - a).total_seconds() / 60 for a, b in itertools.pairwise(instants)]
+    return UploadPreview(
+        readings=list(readings),
+        file=file,
+        new=len(new),
+        known=len(readings) - len(new),
+        lowest=min(r.celsius for r in readings),
+        highest=max(r.celsius for r in readings),
+        interval_minutes=statistics.median(steps) if steps else None,
+        findings=findings,
+        refusals=upload_refusals(readings, stored),
+        would_quarantine=bool(findings) and lot.status in {LotStatus.RELEASED, LotStatus.QUARANTINED},
     )

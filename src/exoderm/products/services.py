@@ -38,9 +38,6 @@ from exoderm.records.services import checked_reason, record_revision
 
 # LotEvent.details key that marks an event written by the cold-chain check.
 COLD_CHAIN = "cold_chain"
-# A logger's clock may run a little ahead of ours; more than this is a wrong clock. (Times people
-# enter are held to exoderm.core.clock.FUTURE_TOLERANCE.)
-CLOCK_SKEW = dt.timedelta(minutes=10)
 # Frozen or lyophilized exosomes are labelled for one to three years from manufacture; an expiry
 # further than this after the receipt is a typo.
 MAX_SHELF_LIFE = dt.timedelta(days=5 * 366)
@@ -624,47 +621,12 @@ def ingest_temperatures(*, lot: Lot, readings: Sequence[coldchain.Reading], by: 
     locked = _locked(lot)
     if not readings:
         raise ValidationError({"readings": _("No readings given.")})
-    latest_plausible = timezone.now() + CLOCK_SKEW
     for reading in readings:
         if timezone.is_naive(reading.recorded_at):
             raise ValidationError({"readings": _("%(where)s: no UTC offset.") % {"where": reading.where}})
-    # A logger whose clock was reset reports the year 0001 or 1970: such a reading would open a
-    # "gap" of centuries and quarantine the lot for it.
-    early = [r for r in readings if too_early(r.recorded_at)]
-    if early:
-        raise ValidationError(
-            {
-                "readings": [
-                    _("%(where)s: %(problem)s") % {"where": r.where, "problem": too_early_message()}
-                    for r in early[: coldchain.MAX_REPORTED_ERRORS]
-                ]
-            }
-        )
-    future = [r for r in readings if r.recorded_at > latest_plausible]
-    if future:
-        raise ValidationError(
-            {
-                "readings": [
-                    _("%(where)s: %(at)s lies in the future; check the logger's clock.")
-                    % {"where": r.where, "at": r.recorded_at.isoformat()}
-                    for r in future[: coldchain.MAX_REPORTED_ERRORS]
-                ]
-            }
-        )
-    instants = [r.recorded_at for r in readings]
-    stored = dict(
-        TemperatureReading.objects.filter(
-            lot=locked, recorded_at__gte=min(instants), recorded_at__lte=max(instants)
-        ).values_list("recorded_at", "celsius")
-    )
-    conflicts = [
-        _("%(where)s: %(celsius)s °C differs from the stored %(stored)s °C at %(at)s.")
-        % {"where": r.where, "celsius": r.celsius, "stored": stored[r.recorded_at], "at": r.recorded_at}
-        for r in readings
-        if r.recorded_at in stored and stored[r.recorded_at] != r.celsius
-    ]
-    if conflicts:
-        raise ValidationError({"readings": conflicts[: coldchain.MAX_REPORTED_ERRORS]})
+    stored = selectors.stored_readings(locked, readings)
+    if refusals := selectors.upload_refusals(readings, stored):
+        raise ValidationError({"readings": refusals})
     new = [
         TemperatureReading(lot=locked, recorded_at=r.recorded_at, celsius=r.celsius)
         for r in readings

@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
@@ -245,8 +247,27 @@ class ReleaseForm(forms.Form):
 class TemperatureUploadForm(forms.Form):
     file = forms.FileField(
         label=_("Temperature logger CSV"),
-        help_text=_("One reading a line: timestamp with UTC offset, degrees Celsius."),
+        help_text=_(
+            "The logger software's CSV export (Testo, ELPRO, LogTag and others) or one reading a line: "
+            "time, degrees Celsius. Times without a UTC offset are the clinic's time. You see what "
+            "was read before anything is saved."
+        ),
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.TEMPERATURE_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(limit)s; export a shorter period.")
+                % {"limit": filesizeformat(settings.TEMPERATURE_UPLOAD_MAX_BYTES)}
+            )
+        return upload
+
+
+class TemperatureConfirmForm(forms.Form):
+    """The second step of an upload: names the previewed file by its SHA-256, never carries it."""
+
+    sha256 = forms.RegexField(regex=r"^[0-9a-f]{64}$", widget=forms.HiddenInput)
 
 
 class ProductForm(forms.Form):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +28,7 @@ from exoderm.web.forms import (
     ReasonForm,
     ReceiveLotForm,
     ReleaseForm,
+    TemperatureConfirmForm,
     TemperatureUploadForm,
     datetime_field,
     now_local,
@@ -168,30 +172,100 @@ def lot_quarantine(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _pending_key(lot: Lot) -> str:
+    return f"temperature-upload:{lot.pk}"
+
+
+def _read_upload(lot: Lot, content: bytes) -> coldchain.LoggerFile:
+    return coldchain.read_logger_file(
+        content,
+        time_zone=zoneinfo.ZoneInfo(lot.product.clinic.time_zone),
+        interval_minutes=lot.logger_interval_minutes,
+    )
+
+
+def _preview_page(request: HttpRequest, lot: Lot, content: bytes, *, error: str = "") -> HttpResponse:
+    try:
+        found = _read_upload(lot, content)
+    except ValidationError as refused:
+        # Only when the lot's logger interval changed since the upload and the file now reads differently.
+        form = TemperatureUploadForm()
+        add_errors(form, refused)
+        return render(request, "web/lots/temperatures.html", {"lot": lot, "form": form})
+    context = {
+        "lot": lot,
+        "preview": selectors.upload_preview(lot, found.readings, file=found),
+        "confirm_form": TemperatureConfirmForm(initial={"sha256": hashlib.sha256(content).hexdigest()}),
+        "error": error,
+    }
+    return render(request, "web/lots/temperatures_preview.html", context)
+
+
 @page(Action.HANDLE_STOCK)
 def lot_temperatures(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload a logger export in two steps: the file is read and shown, then saved on confirmation.
+
+    Between the steps the file stays on the server, in the session, under its SHA-256; the
+    confirmation names that hash and saves what the server holds, read again, never a file sent
+    with it. A newer upload of the same lot replaces the older one, whose confirmation is refused.
+    """
     lot = selectors.lot(clinic_of(request), pk)
+    key = _pending_key(lot)
+    pending = request.session.get(key)
+    action = request.POST.get("action")
+    if request.method == "POST" and action == "cancel":
+        request.session.pop(key, None)
+        messages.info(request, _("The upload was discarded; nothing was saved."))
+        return redirect("lot", lot.pk)
+    if request.method == "POST" and action == "confirm":
+        confirm = TemperatureConfirmForm(request.POST)
+        if pending is None:
+            messages.error(request, _("There is no upload waiting to be saved; upload the file again."))
+            return redirect("lot-temperatures", lot.pk)
+        content = base64.b64decode(pending["content"])
+        if not confirm.is_valid() or confirm.cleaned_data["sha256"] != pending["sha256"]:
+            return _preview_page(
+                request,
+                lot,
+                content,
+                error=_(
+                    "Another file was uploaded for this lot since the preview you confirmed. "
+                    "Check what was read from the latest file below, then save it."
+                ),
+            )
+        try:
+            result = services.ingest_temperatures(
+                lot=lot, readings=_read_upload(lot, content).readings, by=user_of(request)
+            )
+        except ValidationError as error:
+            return _preview_page(request, lot, content, error=" ".join(error.messages))
+        request.session.pop(key, None)
+        text = ngettext(
+            "%(stored)d reading stored, %(duplicates)d already known.",
+            "%(stored)d readings stored, %(duplicates)d already known.",
+            result.stored,
+        ) % {"stored": result.stored, "duplicates": result.duplicates}
+        if result.quarantined:
+            messages.error(
+                request,
+                text + " " + _("The cold-chain check found an excursion: the lot is quarantined."),
+            )
+        else:
+            messages.success(request, text)
+        return redirect("lot", lot.pk)
     form = TemperatureUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        content = form.cleaned_data["file"].read()
         try:
-            readings = coldchain.parse_csv(form.cleaned_data["file"].read())
-            result = services.ingest_temperatures(lot=lot, readings=readings, by=user_of(request))
+            _read_upload(lot, content)
         except ValidationError as error:
-            add_errors(form, error, fields={"readings": "file"})
+            add_errors(form, error)
         else:
-            text = ngettext(
-                "%(stored)d reading stored, %(duplicates)d already known.",
-                "%(stored)d readings stored, %(duplicates)d already known.",
-                result.stored,
-            ) % {"stored": result.stored, "duplicates": result.duplicates}
-            if result.quarantined:
-                messages.error(
-                    request,
-                    text + " " + _("The cold-chain check found an excursion: the lot is quarantined."),
-                )
-            else:
-                messages.success(request, text)
-            return redirect("lot", lot.pk)
+            request.session[key] = {
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "content": base64.b64encode(content).decode("ascii"),
+            }
+            return _preview_page(request, lot, content)
     return render(request, "web/lots/temperatures.html", {"lot": lot, "form": form})
 
 
