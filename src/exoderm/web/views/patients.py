@@ -41,7 +41,7 @@ from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 SORTS = {
     "code": ("code", "pk"),
-    "name": ("identity__family_name", "identity__given_name", "pk"),
+    "name": ("identity__search_key", "pk"),  # folded: Müller sorts with Muller, not after Z
     "born": ("identity__date_of_birth", "pk"),
     "created": ("created_at", "pk"),
 }
