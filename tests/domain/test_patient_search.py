@@ -8,13 +8,13 @@ import importlib
 import pytest
 from django.apps import apps as installed_apps
 from django.db import connection
+from tests import factories
 
 from exoderm.patients import selectors
 from exoderm.patients.erasure import request_erasure
 from exoderm.patients.models import PatientIdentity
 from exoderm.patients.search import fold, name_key, parse_query, phone_tail
 from exoderm.patients.services import correct_patient, create_patient
-from tests import factories
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0002_erasure_requests_and_restricted_records'),
+        ("patients", "0002_erasure_requests_and_restricted_records"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patientidentity',
-            name='phone_digits',
+            model_name="patientidentity",
+            name="phone_digits",
             field=models.CharField(blank=True, editable=False, max_length=40),
         ),
         migrations.AddField(
-            model_name='patientidentity',
-            name='search_key',
+            model_name="patientidentity",
+            name="search_key",
             field=models.CharField(blank=True, editable=False, max_length=250),
         ),
     ]

@@ -39,7 +39,7 @@ from exoderm.web.forms import (
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
-SORTS = {
+SORTS: dict[str, tuple[str, ...]] = {
     "code": ("code", "pk"),
     "name": ("identity__search_key", "pk"),  # folded: Müller sorts with Muller, not after Z
     "born": ("identity__date_of_birth", "pk"),
