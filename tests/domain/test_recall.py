@@ -142,6 +142,6 @@ def test_xlsx_has_typed_cells_a_frozen_header_and_no_formula(clinic, lot):
     assert cells["date_of_birth"].is_date and cells["date_of_birth"].value == dt.datetime(1980, 5, 17)
     assert cells["performed_at"].is_date and cells["performed_at"].value == dt.datetime(2026, 10, 1, 11, 0)
     local_applied = application.applied_at.astimezone(BERLIN).replace(tzinfo=None, microsecond=0)
-    assert cells["applied_at"].value.replace(microsecond=0) == local_applied
+    assert cells["applied_at"].value == local_applied
     assert (cells["areas"].value, cells["restricted"].value) == ("face, neck", False)
     assert sheet.column_dimensions["F"].width > len("email")  # as wide as the address in it

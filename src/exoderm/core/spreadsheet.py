@@ -122,7 +122,9 @@ def _write(
         return str(value)
     if isinstance(value, dt.datetime):
         local = value.astimezone(time_zone) if time_zone is not None and value.tzinfo else value
-        worksheet.write_datetime(row, column, local.replace(tzinfo=None), formats[dt.datetime])
+        # to the second, as shown: a spreadsheet's fraction of a day would carry a rounded remainder
+        local = local.replace(tzinfo=None, microsecond=0)
+        worksheet.write_datetime(row, column, local, formats[dt.datetime])
         return local.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
         worksheet.write_datetime(row, column, value, formats[dt.date])
