@@ -13,7 +13,7 @@ from tests import factories
 from exoderm.patients import selectors
 from exoderm.patients.erasure import request_erasure
 from exoderm.patients.models import PatientIdentity
-from exoderm.patients.search import fold, name_key, parse_query, phone_tail
+from exoderm.patients.search import PhoneTerm, fold, name_key, parse_query, phone_tail
 from exoderm.patients.services import correct_patient, create_patient
 
 
@@ -71,7 +71,7 @@ def test_a_typed_phone_number_is_compared_by_its_last_digits(typed, tail):
 def test_a_query_is_taken_apart():
     query = parse_query("Müller 17.05.1980 +49 30 1234567 anna@example.org EX-7K3Q9 1980-05-18")
     assert query.birth_dates == [dt.date(1980, 5, 17), dt.date(1980, 5, 18)]
-    assert query.phones == ["01234567"]
+    assert query.phones == [PhoneTerm(typed="+49 30 1234567", tail="01234567")]
     assert query.emails == ["anna@example.org"]
     assert query.words == ["Müller", "EX-7K3Q9"]
     assert parse_query("31.02.1980").invalid_dates == 1
@@ -131,6 +131,14 @@ def test_search_by_phone_in_any_notation(clinic):
         assert _found(clinic, query) == {berlin, international}, query
     assert _found(clinic, "0151-123 456 78") == {mobile}
     assert _found(clinic, "030 7654321") == set()
+
+
+@pytest.mark.django_db
+def test_a_code_of_digits_is_still_found_as_a_code(clinic):
+    numbered = _patient(clinic, phone="")
+    numbered.code = "20261234"  # a clinic may give its own codes
+    numbered.save()
+    assert _found(clinic, "20261234") == {numbered}
 
 
 @pytest.mark.django_db

@@ -84,6 +84,15 @@ def phone_tail(typed: str) -> str:
     return digits[-PHONE_TAIL:] if len(digits) >= PHONE_MIN_DIGITS else ""
 
 
+@dataclass(frozen=True)
+class PhoneTerm:
+    """A phone number as typed (a clinic's own patient codes may be all digits too) and the
+    digits a stored number must end with."""
+
+    typed: str
+    tail: str
+
+
 @dataclass
 class Query:
     """A search query taken apart: birth dates, phone numbers, e-mail addresses and the other words.
@@ -94,7 +103,7 @@ class Query:
 
     birth_dates: list[dt.date] = field(default_factory=list)
     invalid_dates: int = 0
-    phones: list[str] = field(default_factory=list)
+    phones: list[PhoneTerm] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
 
@@ -119,7 +128,7 @@ def parse_query(text: str) -> Query:
         tail = phone_tail(match[0])
         if not tail:
             return match[0]  # too few digits: stays a word (a code, a house number)
-        query.phones.append(tail)
+        query.phones.append(PhoneTerm(typed=match[0].strip(), tail=tail))
         return " "
 
     text = _PHONE.sub(take_phone, text)

@@ -39,7 +39,8 @@ def patients(*, clinic: Clinic, query: str = "") -> QuerySet[Patient]:
     """The clinic's open records with their identity, ordered by code, matching ``query``.
 
     Every term of ``query`` has to match (:func:`exoderm.patients.search.parse_query`): a date
-    (17.05.1980 or 1980-05-17) the date of birth, a phone number the stored number's last digits,
+    (17.05.1980 or 1980-05-17) the date of birth, a phone number the stored number's last digits
+    (or a code of digits),
     a word with an @ the e-mail address (ignoring case), and any other word the code or, folded
     (Müller = Mueller = Muller), a part of the names. So "erika muster" finds Erika Mustermann.
     One query, on columns stored for the purpose (no function runs per row).
@@ -50,8 +51,10 @@ def patients(*, clinic: Clinic, query: str = "") -> QuerySet[Patient]:
         return queryset.none()
     for born in terms.birth_dates:
         queryset = queryset.filter(identity__date_of_birth=born)
-    for tail in terms.phones:
-        queryset = queryset.filter(identity__phone_digits__endswith=tail)
+    for phone in terms.phones:
+        queryset = queryset.filter(
+            Q(identity__phone_digits__endswith=phone.tail) | Q(code__icontains=phone.typed)
+        )
     for email in terms.emails:
         queryset = queryset.filter(identity__email__icontains=email)
     for word in terms.words:

@@ -22,7 +22,7 @@
   var LETTERS = { "ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i", "ħ": "h" };
   function fold(text) {
     var plain = text.toLowerCase().replace(/ß/g, "ss").replace(/[łøđðþæœıħ]/g, function (c) { return LETTERS[c]; })
-      .normalize("NFKD").replace(/[\u0300-\u036f]/g, "").replace(/['\u2019]/g, "");
+      .normalize("NFKD").replace(/\p{M}/gu, "").replace(/['\u2019]/g, "");
     return plain.split(/[^0-9a-z]+/).filter(Boolean).map(function (word) {
       return word.replace(/(?<![aeiouyq])([aou])e/g, "$1");
     });
