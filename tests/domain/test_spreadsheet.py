@@ -25,6 +25,7 @@ from exoderm.core.spreadsheet import cell, csv_text, formula_like, xlsx_bytes
         "@SUM(1)",
         "\t=1",
         "\r=1",
+        "\x00=1",
         "   =1+1",  # leading spaces: some spreadsheets skip them
         "\uff1dSUM(1)",  # full-width equals sign
         "+49 30 1234567 ext. A",  # a letter: no longer only a number

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
-# What a spreadsheet takes as the start of a formula, also in the full-width forms of East Asian input.
-FORMULA_START = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+# What a spreadsheet takes as the start of a formula (with NUL, as ASVS 1.2.10 lists it), also in
+# the full-width forms of East Asian input.
+FORMULA_START = frozenset("=+-@\t\r\x00\uff1d\uff0b\uff0d\uff20")
 _NUMBER_PUNCTUATION_ONLY = re.compile(r"[\d\s+\-()/.,]*\d[\d\s+\-()/.,]*")
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -42,6 +42,9 @@ _NOT_A_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
 PHONE_TAIL = 8
 #: Fewer digits than this are not searched as a phone number (a year, a house number).
 PHONE_MIN_DIGITS = 6
+#: Every term is one more condition of the query: a person is found with a few, and thousands
+#: would make the SQL too deep for SQLite. The page's search field (100 characters) stays below.
+MAX_TERMS = 50
 
 _GERMAN_DATE = re.compile(r"(?<!\S)(\d{1,2})\.(\d{1,2})\.(\d{4})(?!\S)")
 _ISO_DATE = re.compile(r"(?<!\S)(\d{4})-(\d{1,2})-(\d{1,2})(?!\S)")
@@ -135,3 +138,14 @@ def parse_query(text: str) -> Query:
     for word in text.split():
         (query.emails if "@" in word else query.words).append(word)
     return query
+
+
+def term_count(query: Query) -> int:
+    """How many conditions ``query`` makes."""
+    return (
+        len(query.birth_dates)
+        + query.invalid_dates
+        + len(query.phones)
+        + len(query.emails)
+        + len(query.words)
+    )

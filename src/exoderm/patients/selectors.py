@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
 from exoderm.core.permissions import Action, can
 from exoderm.patients.models import Patient, RestrictedRecordAccess, ScreeningAnswer
-from exoderm.patients.search import fold, parse_query
+from exoderm.patients.search import MAX_TERMS, fold, parse_query, term_count
 
 
 class RestrictedRecord(PermissionDenied):
@@ -47,6 +47,8 @@ def patients(*, clinic: Clinic, query: str = "") -> QuerySet[Patient]:
     """
     queryset = open_records(in_clinic(Patient, clinic), "").select_related("identity").order_by("code", "pk")
     terms = parse_query(query)
+    if term_count(terms) > MAX_TERMS:
+        raise ValidationError({"q": _("Search with at most %(count)d words.") % {"count": MAX_TERMS}})
     if terms.invalid_dates:
         return queryset.none()
     for born in terms.birth_dates:
