@@ -357,3 +357,10 @@ def enroll_in(patient, template, clinician):
         starts_at=dt.datetime(2026, 3, 10, 10, tzinfo=ZoneInfo("Europe/Berlin")),
         by=clinician,
     )
+
+
+def test_a_search_with_too_many_words_is_refused_with_422(api_as, assistant):
+    response = api_as(assistant).get("/patients", {"q": " ".join(["mu"] * 51)})
+    assert response.status_code == 422 and response["Content-Type"] == "application/problem+json"
+    assert [error["field"] for error in response.json()["errors"]] == ["q"]
+    assert api_as(assistant).get("/patients", {"q": " ".join(["mu"] * 50)}).status_code == 200

@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 
+import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from tests import factories
 
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products.models import Lot, LotStatus, TemperatureReading
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
@@ -233,6 +235,13 @@ def test_recall_returns_patients_with_contacts_and_csv(api_as, clinic, lot, clin
     records = list(csv.DictReader(io.StringIO(download.content.decode())))
     assert [(r["patient_code"], r["email"]) for r in records] == [(patient.code, "anna@example.org")]
 
+    workbook = api_as(clinician).get(f"/lots/{lot.pk}/recall.xlsx")
+    assert workbook.status_code == 200 and workbook["Content-Type"] == XLSX_CONTENT_TYPE
+    assert f'filename="recall-{lot.number}.xlsx"' in workbook["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.content)).active
+    header, values = ([c.value for c in row] for row in sheet.iter_rows(max_row=2))
+    assert dict(zip(header, values, strict=True))["email"] == "anna@example.org"
+
 
 def test_researcher_cannot_release_or_recall(api_as, lot, researcher):
     api = api_as(researcher)
@@ -267,6 +276,7 @@ def foreign_calls(lot):
         ("post", f"{base}/recall", {"reason": "x"}),
         ("get", f"{base}/recall", None),
         ("get", f"{base}/recall.csv", None),
+        ("get", f"{base}/recall.xlsx", None),
     ]
 
 

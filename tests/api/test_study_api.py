@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
+import openpyxl
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
@@ -18,6 +19,7 @@ from tests.photos._images import MM_PER_PX, phantom_png
 from tests.photos.conftest import media_root, repeatability  # noqa: F401 (fixtures)
 
 from exoderm.consent.models import ConsentKind, ConsentTemplate
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.courses.models import CourseTemplate
 from exoderm.courses.services import enroll
 from exoderm.evidence.pseudonyms import for_clinic
@@ -219,7 +221,7 @@ def test_clinical_staff_get_403(api_as, assistant, clinician, clinic_admin):
     """Staff know patients by name and code: with the study rows too they could link pseudonyms back."""
     for user in (assistant, clinician, clinic_admin):
         api = api_as(user)
-        for path in ("/study/outcomes", "/study/outcomes.csv"):
+        for path in ("/study/outcomes", "/study/outcomes.csv", "/study/outcomes.xlsx"):
             response = api.get(path)
             assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
 
@@ -261,3 +263,21 @@ def test_the_browser_download_is_the_apis_csv(client, api_as, researcher, assist
     assert refused.status_code == 400 and "Download CSV" in refused.content.decode()
     client.force_login(assistant)
     assert client.get(url).status_code == 403
+
+
+def test_the_xlsx_holds_the_csvs_rows_with_typed_cells(client, api_as, researcher, study):
+    api = api_as(researcher)
+    response = api.get("/study/outcomes.xlsx")
+    assert response.status_code == 200 and response["Content-Type"] == XLSX_CONTENT_TYPE
+    assert response["Content-Disposition"] == 'attachment; filename="study-outcomes.xlsx"'
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, *lines = ([c.value for c in row] for row in sheet.iter_rows())
+    rows = _all_rows(api)
+    assert header == COLUMNS and len(lines) == len(rows)
+    first = dict(zip(header, lines[0], strict=True))
+    assert first == {column: rows[0][column] for column in COLUMNS}
+    assert isinstance(first["fitzpatrick"], int) and isinstance(first["usable"], bool)
+    assert sheet.freeze_panes == "A2"
+    client.force_login(researcher)
+    assert client.get(reverse("study-outcomes-xlsx"))["Content-Type"] == XLSX_CONTENT_TYPE
+    assert f'formaction="{reverse("study-outcomes-xlsx")}"' in client.get(reverse("today")).content.decode()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import zoneinfo
 
+import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.patients.selectors import clinic_today
 from exoderm.products.models import Lot, LotEvent, LotStatus, TemperatureReading, Vial, VialState
 from tests import factories
@@ -180,7 +183,18 @@ def test_recall_confirms_then_lists_the_patients_and_downloads_csv(client, clini
     assert "Recallme" in page and "+49 30 1234567" in page
     csv = client.get(reverse("lot-affected", args=[lot.pk]), {"format": "csv"})
     assert csv["Content-Type"].startswith("text/csv")
-    assert "Recallme" in csv.content.decode()
+    assert "Recallme" in csv.content.decode() and ",+49 30 1234567," in csv.content.decode()
+    assert "?format=xlsx" in page
+    xlsx = client.get(reverse("lot-affected", args=[lot.pk]), {"format": "xlsx"})
+    assert xlsx["Content-Type"] == XLSX_CONTENT_TYPE
+    assert f'filename="recall-{lot.number}.xlsx"' in xlsx["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    header, values = ([c.value for c in row] for row in sheet.iter_rows(max_row=2))
+    row = dict(zip(header, values, strict=True))
+    assert (row["family_name"], row["phone"]) == ("Recallme", "+49 30 1234567")
+    clinic_zone = lot.product.clinic.time_zone
+    performed = application.session.performed_at.astimezone(zoneinfo.ZoneInfo(clinic_zone))
+    assert row[f"performed_at ({clinic_zone})"] == performed.replace(tzinfo=None, microsecond=0)
 
 
 @pytest.mark.django_db

@@ -20,6 +20,9 @@ def pages(scene: WebScene) -> list[str]:
         reverse("today"),
         reverse("patients"),
         reverse("patients") + "?q=" + scene.patient.identity.family_name,
+        reverse("patients")
+        + "?q="
+        + f"{scene.patient.identity.date_of_birth:%d.%m.%Y} +49 30 1234567 @example",
         reverse("patient", args=[scene.patient.pk]),
         reverse("sessions"),
         reverse("session", args=[scene.session.pk]),
@@ -76,6 +79,16 @@ def test_query_counts_do_not_grow_with_the_data(client, clinic, django_assert_nu
     small = counts(WebScene(clinic, size=2))
     large = counts(WebScene(factories.ClinicFactory(), size=6))
     assert small == large
+
+
+@pytest.mark.django_db
+def test_recall_downloads_make_bounded_queries(client, clinic, django_assert_max_num_queries):
+    scene = WebScene(clinic, size=3)
+    client.force_login(scene.clinician)
+    for download in ("csv", "xlsx"):
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = client.get(reverse("lot-affected", args=[scene.lot.pk]), {"format": download})
+        assert response.status_code == 200 and response.content
 
 
 @pytest.mark.django_db

@@ -260,7 +260,9 @@ def _screening(patient: Patient) -> list[ScreeningAnswer]:
 @router.get("", response=list[PatientOut])
 @paginate(Page)
 def list_patients(request: HttpRequest, q: Text = "") -> Any:
-    """The clinic's patients by code; ``q`` searches code and names (every word must match)."""
+    """The clinic's patients by code; ``q`` searches (every term must match): code, names in any
+    spelling of umlauts and accents (Müller, Mueller, Muller), phone number (its last digits, with
+    or without +49 or 0), e-mail (ignoring case) and date of birth (17.05.1980 or 1980-05-17)."""
     return selectors.patients(clinic=user_clinic(request, Action.VIEW_IDENTITY), query=q)
 
 

@@ -28,6 +28,7 @@ from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products import coldchain, selectors, services, wording
 from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageForm, Vial
 from exoderm.records.selectors import revisions_of
@@ -553,7 +554,7 @@ def _readings(request: HttpRequest, lot: Lot) -> tuple[list[coldchain.Reading], 
 
 
 @router.post("/lots/{lot_id}/temperatures/preview", response=UploadPreviewOut, openapi_extra=_INGEST_BODY)
-def preview_temperatures(request: HttpRequest, lot_id: int) -> Any:
+def preview_temperatures(request: HttpRequest, lot_id: Id) -> Any:
     """What ``POST /lots/{lot_id}/temperatures`` with the same body would store and find; stores
     nothing. For a CSV: the format recognised and the lines left out. ``refusals`` lists why the
     upload would be refused (times in the future, values differing from stored ones)."""
@@ -655,11 +656,40 @@ def get_recall(request: HttpRequest, lot_id: Id) -> Any:
     },
 )
 def get_recall_csv(request: HttpRequest, lot_id: Id) -> HttpResponse:
-    """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8)."""
+    """The patients and sessions that received a recalled lot, as CSV (RFC 4180, UTF-8); times on
+    the clinic's clock with their offset."""
     lot = _recalled_lot(request, lot_id)
+    time_zone = zoneinfo.ZoneInfo(_clinic(request).time_zone)
     response = HttpResponse(
-        recall.recall_csv(recall.affected_by_lot(lot)), content_type="text/csv; charset=utf-8"
+        recall.recall_csv(recall.affected_by_lot(lot), time_zone=time_zone),
+        content_type="text/csv; charset=utf-8",
     )
-    safe_number = re.sub(r"[^A-Za-z0-9._-]+", "_", lot.number)
-    response["Content-Disposition"] = f'attachment; filename="recall-{safe_number}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{_recall_file_name(lot)}.csv"'
     return response
+
+
+@router.get(
+    "/lots/{lot_id}/recall.xlsx",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "OK",
+                "content": {XLSX_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def get_recall_xlsx(request: HttpRequest, lot_id: Id) -> HttpResponse:
+    """The rows of ``recall.csv`` as an Excel workbook with typed cells (text is never a formula);
+    times on the clinic's wall clock, the zone named in the column header."""
+    lot = _recalled_lot(request, lot_id)
+    time_zone = zoneinfo.ZoneInfo(_clinic(request).time_zone)
+    response = HttpResponse(
+        recall.recall_xlsx(recall.affected_by_lot(lot), time_zone=time_zone), content_type=XLSX_CONTENT_TYPE
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_recall_file_name(lot)}.xlsx"'
+    return response
+
+
+def _recall_file_name(lot: Lot) -> str:
+    return "recall-" + re.sub(r"[^A-Za-z0-9._-]+", "_", lot.number)

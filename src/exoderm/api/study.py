@@ -21,6 +21,7 @@ from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
 from exoderm.api.types import Id, Text
 from exoderm.core.permissions import Action
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.evidence import selectors
 from exoderm.evidence.selectors import COLUMNS, Outcomes
 from exoderm.photos.models import View
@@ -122,4 +123,25 @@ def outcomes_csv(request: HttpRequest, filters: Query[OutcomeFilter]) -> HttpRes
         selectors.outcomes_csv(_rows(request, filters)), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = 'attachment; filename="study-outcomes.csv"'
+    return response
+
+
+@router.get(
+    "/outcomes.xlsx",
+    response={200: None, 403: Problem},
+    summary="Study outcomes as an Excel workbook",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "One sheet; its header row names the columns of outcomes.csv, in order",
+                "content": {XLSX_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def outcomes_xlsx(request: HttpRequest, filters: Query[OutcomeFilter]) -> HttpResponse:
+    """The rows of ``/study/outcomes.csv`` (same filters) as an ``.xlsx`` workbook: a frozen header
+    row, numbers as numbers, booleans as booleans, text as text (never a formula), empty cells null."""
+    response = HttpResponse(selectors.outcomes_xlsx(_rows(request, filters)), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="study-outcomes.xlsx"'
     return response

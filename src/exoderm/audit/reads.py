@@ -86,6 +86,7 @@ READS: dict[str, Read] = {
     "calendar/<str:token>.ics": Read(VISIT, action=AuditAction.EXPORT),
     "visits/<id:pk>/<slug:action>/": Read(VISIT, "pk", _patient_of("courses.Visit", "course__patient_id")),
     "study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "study/outcomes.xlsx": Read("study.outcomes", action=AuditAction.EXPORT),
     "photos/<id:photo_id>/file": _photo_by_id,
     "photos/<id:photo_id>/overlay.png": _photo_by_id,
     "photos/<id:photo_id>/delete": _photo_by_id,
@@ -113,6 +114,7 @@ READS: dict[str, Read] = {
     "api/v1/patients/<patient_id>/courses": _api_patient,
     "api/v1/lots/<lot_id>/recall": Read(LOT, "lot_id"),
     "api/v1/lots/<lot_id>/recall.csv": Read(LOT, "lot_id", action=AuditAction.EXPORT),
+    "api/v1/lots/<lot_id>/recall.xlsx": Read(LOT, "lot_id", action=AuditAction.EXPORT),
     "api/v1/sessions": Read(SESSION),
     "api/v1/sessions/<session_id>": Read(SESSION, "session_id", _patient_of("treatments.TreatmentSession")),
     "api/v1/visits": Read(VISIT),
@@ -132,6 +134,7 @@ READS: dict[str, Read] = {
     "api/v1/photos/<photo_id>/file": _photo_by_id,
     "api/v1/study/outcomes": Read("study.outcomes"),
     "api/v1/study/outcomes.csv": Read("study.outcomes", action=AuditAction.EXPORT),
+    "api/v1/study/outcomes.xlsx": Read("study.outcomes", action=AuditAction.EXPORT),
     "api/v1/patients/<patient_id>/revisions": _api_patient,  # old versions: identity included
     "api/v1/patients/<patient_id>/screening/<answer_id>/revisions": _api_patient,
     "api/v1/patients/<patient_id>/consents/<consent_id>/revisions": _api_patient,
@@ -190,6 +193,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/lots/<lot_id>/vials/<vial_id>/refreeze": _STOCK,
     "api/v1/lots/<lot_id>/vials/<vial_id>/discard": _STOCK,
     "api/v1/lots/<lot_id>/temperatures": _STOCK,
+    "api/v1/lots/<lot_id>/temperatures/preview": _STOCK,
     "api/v1/course-templates": "course templates: no patient data",
     "api/v1/course-templates/<template_id>": "course templates: no patient data",
     "api/v1/consent-templates": "consent templates: no patient data",
@@ -250,8 +254,8 @@ def record_read(request: HttpRequest, rule: Read, route: str, kwargs: dict[str, 
     patient_id = rule.patient(object_id) if rule.patient is not None and object_id is not None else None
     query = {k: request.GET.getlist(k)[:_LIST_QUERY_LIMIT] for k in list(request.GET)[:_LIST_QUERY_LIMIT]}
     user = getattr(request, "user", None)
-    # A list downloaded as a file (?format=csv, as the recall list offers) leaves the system.
-    action = AuditAction.EXPORT if request.GET.get("format") == "csv" else rule.action
+    # A list downloaded as a file (?format=csv or xlsx, as the recall list offers) leaves the system.
+    action = AuditAction.EXPORT if request.GET.get("format") in {"csv", "xlsx"} else rule.action
     chain.append(
         action=action,
         object_type=rule.object_type,

@@ -32,7 +32,7 @@ SECRET = re.compile(r"password|secret|digest|token|recovery|otp|(^|_)key($|_)")
 #: Per model, the fields exoderm.patients.erasure erases at once on a patient's request (contact
 #: details, and the old versions of corrections that hold them).
 ERASABLE: dict[str, frozenset[str]] = {
-    "patients.patientidentity": frozenset({"email", "phone", "address"}),
+    "patients.patientidentity": frozenset({"email", "phone", "phone_digits", "address"}),
     "records.revision": frozenset({"snapshot", "changes"}),
 }
 _BEFORE = "_audit_before"

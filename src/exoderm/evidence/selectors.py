@@ -40,7 +40,7 @@ from django.utils import timezone
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import consenting_patient_ids
 from exoderm.core.access import in_clinic
-from exoderm.core.spreadsheet import csv_text
+from exoderm.core.spreadsheet import csv_text, xlsx_bytes
 from exoderm.courses.models import Course
 from exoderm.evidence.pseudonyms import Pseudonymizer, for_clinic
 from exoderm.patients.models import PatientIdentity
@@ -339,3 +339,8 @@ def outcomes_csv(rows: Iterable[OutcomeRow]) -> str:
     """The rows as RFC 4180 CSV (comma, CRLF, quoted where needed) with a header line of
     :data:`COLUMNS`."""
     return csv_text(COLUMNS, (astuple(row) for row in rows))
+
+
+def outcomes_xlsx(rows: Iterable[OutcomeRow]) -> bytes:
+    """The rows as an ``.xlsx`` sheet with the header row :data:`COLUMNS` and typed cells."""
+    return xlsx_bytes(COLUMNS, (astuple(row) for row in rows), sheet="study outcomes")

@@ -169,7 +169,10 @@ def request_erasure(
         raise ValidationError(errors)
 
     now = timezone.now()
-    PatientIdentity.objects.filter(patient=patient).update(**dict.fromkeys(CONTACT_FIELDS, ""))
+    # phone_digits is derived from the phone and goes with it
+    PatientIdentity.objects.filter(patient=patient).update(
+        **dict.fromkeys((*CONTACT_FIELDS, "phone_digits"), "")
+    )
     redact(patient=patient, fields=CONTACT_FIELDS)  # old versions kept by corrections hold them too
     _research_consents_in_force(patient).update(withdrawn_at=now, withdrawn_by=by)
     Visit.objects.filter(course__patient=patient, status=VisitStatus.PLANNED).update(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import validate_areas
 from exoderm.core.contraindications import ScreeningItem
+from exoderm.patients.search import SEARCH_KEY_LENGTH, name_key, phone_digits
 
 
 class Fitzpatrick(models.IntegerChoices):
@@ -67,6 +70,10 @@ class PatientIdentity(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], default="de"
     )
+    # Derived on every save (exoderm.patients.search): the names folded to one spelling, so that
+    # Müller, Mueller and Muller find each other, and the phone number's digits.
+    search_key = models.CharField(max_length=SEARCH_KEY_LENGTH, blank=True, editable=False)
+    phone_digits = models.CharField(max_length=40, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("patient identity")
@@ -74,6 +81,16 @@ class PatientIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Here rather than in the services: every write of a name or a phone number (services,
+        # data imports, factories) keeps the derived columns in step.
+        self.search_key = name_key(self.given_name, self.family_name)
+        self.phone_digits = phone_digits(self.phone)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "search_key", "phone_digits"}
+        super().save(*args, **kwargs)
 
 
 class ScreeningAnswer(models.Model):

@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import astuple, dataclass, fields
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from exoderm.core.spreadsheet import csv_text
+from exoderm.core.spreadsheet import csv_text, xlsx_bytes
 from exoderm.patients.models import ErasedApplication
 from exoderm.products.models import Lot
 from exoderm.treatments.models import ExosomeApplication
@@ -44,6 +45,7 @@ class RecallRow:
 
 
 COLUMNS = [f.name for f in fields(RecallRow)]
+_TIME_COLUMNS = ("performed_at", "applied_at")
 
 _VALUES = {
     "patient_id": "session__patient_id",
@@ -104,6 +106,23 @@ def erased_applications(lot: Lot) -> int:
     return ErasedApplication.objects.filter(lot_id=lot.pk).count()
 
 
-def recall_csv(rows: list[RecallRow]) -> str:
-    """The rows as RFC 4180 CSV (comma, CRLF, quoted where needed) with a header line."""
-    return csv_text(COLUMNS, (astuple(row) for row in rows))
+def _on_the_clinics_clock(rows: list[RecallRow], time_zone: ZoneInfo) -> list[tuple[object, ...]]:
+    return [
+        tuple(
+            value.astimezone(time_zone) if isinstance(value, dt.datetime) else value for value in astuple(row)
+        )
+        for row in rows
+    ]
+
+
+def recall_csv(rows: list[RecallRow], *, time_zone: ZoneInfo) -> str:
+    """The rows as RFC 4180 CSV (comma, CRLF, quoted where needed) with a header line; times on
+    the clinic's clock (``time_zone``) with their offset, ``2026-10-01T11:00:00+02:00``."""
+    return csv_text(COLUMNS, _on_the_clinics_clock(rows, time_zone))
+
+
+def recall_xlsx(rows: list[RecallRow], *, time_zone: ZoneInfo) -> bytes:
+    """The rows as an ``.xlsx`` sheet with typed cells (text never a formula); times are the
+    clinic's wall clock, the zone named in their column's header."""
+    columns = [f"{name} ({time_zone.key})" if name in _TIME_COLUMNS else name for name in COLUMNS]
+    return xlsx_bytes(columns, (astuple(row) for row in rows), sheet="recall", time_zone=time_zone)

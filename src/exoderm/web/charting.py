@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.urls import reverse_lazy
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.text import NOTE
@@ -37,7 +38,16 @@ class SessionForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["patient"]
         field.queryset = patients  # type: ignore[attr-defined]
-        field.label_from_instance = lambda p: f"{p.code} · {p.identity}"  # type: ignore[attr-defined]
+        field.label_from_instance = patient_label  # type: ignore[attr-defined]
+        # exoderm.js puts a filter box before the list (typing narrows the options)
+        field.widget.attrs["data-filter"] = _("Filter by name, code or date of birth")
+
+
+def patient_label(patient: Patient) -> str:
+    """How a patient picker names a patient: "Family, Given (code, date of birth)"."""
+    identity = patient.identity
+    born = date_format(identity.date_of_birth, "SHORT_DATE_FORMAT")
+    return f"{identity.family_name}, {identity.given_name} ({patient.code}, {born})"
 
 
 class SessionCorrectionForm(SessionForm):

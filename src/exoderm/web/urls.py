@@ -35,6 +35,7 @@ urlpatterns = [
     path("language/", account.language, name="language"),
     path("", today.today, name="today"),
     path("study/outcomes.csv", study.outcomes_csv, name="study-outcomes-csv"),
+    path("study/outcomes.xlsx", study.outcomes_xlsx, name="study-outcomes-xlsx"),
     path("patients/", patients.patient_list, name="patients"),
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<id:pk>/", patients.patient_detail, name="patient"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -18,10 +19,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from exoderm.core.permissions import Action, can
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
 from exoderm.records.selectors import revisions_of
-from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv
+from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv, recall_xlsx
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
     ProductForm,
@@ -327,11 +329,20 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
 
 @page(Action.VIEW_IDENTITY)
 def lot_affected(request: HttpRequest, pk: int) -> HttpResponse:
-    lot = selectors.lot(clinic_of(request), pk)
+    clinic = clinic_of(request)
+    lot = selectors.lot(clinic, pk)
     rows = affected_by_lot(lot)
-    if request.GET.get("format") == "csv":
-        response = HttpResponse(recall_csv(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="recall-{lot.number}.csv"'
+    download = request.GET.get("format")
+    if download in ("csv", "xlsx"):
+        time_zone = zoneinfo.ZoneInfo(clinic.time_zone)
+        if download == "csv":
+            response = HttpResponse(
+                recall_csv(rows, time_zone=time_zone), content_type="text/csv; charset=utf-8"
+            )
+        else:
+            response = HttpResponse(recall_xlsx(rows, time_zone=time_zone), content_type=XLSX_CONTENT_TYPE)
+        safe_number = re.sub(r"[^A-Za-z0-9._-]+", "_", lot.number)
+        response["Content-Disposition"] = f'attachment; filename="recall-{safe_number}.{download}"'
         return response
     patients = len({row.patient_id for row in rows})
     context = {"lot": lot, "rows": rows, "patient_count": patients, "erased": erased_applications(lot)}

@@ -39,9 +39,9 @@ from exoderm.web.forms import (
 from exoderm.web.listing import listing
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
-SORTS = {
+SORTS: dict[str, tuple[str, ...]] = {
     "code": ("code", "pk"),
-    "name": ("identity__family_name", "identity__given_name", "pk"),
+    "name": ("identity__search_key", "pk"),  # folded: Müller sorts with Muller, not after Z
     "born": ("identity__date_of_birth", "pk"),
     "created": ("created_at", "pk"),
 }

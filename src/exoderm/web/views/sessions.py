@@ -98,7 +98,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
     return _chart_page(
         request,
         form_class=SessionForm,
-        form_kwargs={"patients": patient_selectors.patients(clinic=clinic), "initial": initial},
+        form_kwargs={"patients": patient_selectors.patient_choices(clinic=clinic), "initial": initial},
         lots=_lots(clinic),
         save=save,
         saved_text=_("Session recorded."),
@@ -121,7 +121,7 @@ def session_correct(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         form_class=SessionCorrectionForm,
         form_kwargs={
-            "patients": patient_selectors.patients(clinic=clinic).filter(pk=session.patient_id),
+            "patients": patient_selectors.patient_choices(clinic=clinic).filter(pk=session.patient_id),
             "initial": {
                 "patient": session.patient_id,
                 "performed_at": session.performed_at,

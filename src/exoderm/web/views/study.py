@@ -1,5 +1,5 @@
-"""Pseudonymised study data in the browser: the researcher's CSV download (the API's
-``/study/outcomes.csv`` without a token)."""
+"""Pseudonymised study data in the browser: the researcher's CSV and .xlsx downloads (the API's
+``/study/outcomes.csv`` and ``.xlsx`` without a token)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from exoderm.core.permissions import Action
+from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.courses import selectors as course_selectors
 from exoderm.evidence import selectors
 from exoderm.web.forms import StudyOutcomesForm
@@ -19,8 +20,7 @@ def outcomes_form(request: HttpRequest, *, bound: bool = False) -> StudyOutcomes
     return StudyOutcomesForm(request.GET if bound else None, templates=templates)
 
 
-@page(Action.VIEW_STUDY_DATA)
-def outcomes_csv(request: HttpRequest) -> HttpResponse:
+def _download(request: HttpRequest, *, extension: str) -> HttpResponse:
     form = outcomes_form(request, bound=True)
     if not form.is_valid():
         return render(request, "web/today_research.html", {"form": form}, status=400)
@@ -30,7 +30,20 @@ def outcomes_csv(request: HttpRequest) -> HttpResponse:
         course_template_id=template.pk if template else None,
         view=form.cleaned_data["view"],
     )
-    response = HttpResponse(selectors.outcomes_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="study-outcomes.csv"'
+    if extension == "csv":
+        response = HttpResponse(selectors.outcomes_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(selectors.outcomes_xlsx(rows), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="study-outcomes.{extension}"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@page(Action.VIEW_STUDY_DATA)
+def outcomes_csv(request: HttpRequest) -> HttpResponse:
+    return _download(request, extension="csv")
+
+
+@page(Action.VIEW_STUDY_DATA)
+def outcomes_xlsx(request: HttpRequest) -> HttpResponse:
+    return _download(request, extension="xlsx")
