@@ -49,6 +49,8 @@ lint: uv
 
 bench: uv
 	$(RUN) python -m bench.recall
+	$(RUN) python -m bench.audit
+	$(RUN) python -m bench.backup
 
 # The browser tests leave their screenshots in build/screenshots/; this publishes the last run's.
 screenshots:

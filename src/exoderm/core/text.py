@@ -28,7 +28,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def nul_message() -> str:
-    return gettext("Remove the NUL character (\\u0000) from the text.")
+    return gettext("Remove the NUL character (U+0000) from the text.")
 
 
 def surrogate_message() -> str:

@@ -267,7 +267,7 @@ class TemperatureUploadForm(forms.Form):
 class TemperatureConfirmForm(forms.Form):
     """The second step of an upload: names the previewed file by its SHA-256, never carries it."""
 
-    sha256 = forms.RegexField(regex=r"^[0-9a-f]{64}$", widget=forms.HiddenInput)
+    sha256 = forms.RegexField(regex=r"^[0-9a-f]{64}$", max_length=64, widget=forms.HiddenInput)
 
 
 class ProductForm(forms.Form):
