@@ -29,7 +29,7 @@ faketime:
 	  else echo "The clock tests need libfaketime: sudo apt-get install -y faketime" >&2; exit 1; fi; }
 
 test: uv chromium faketime
-	$(PYTEST) -m "not postgres"
+	$(PYTEST) -n auto -m "not postgres"
 	@echo "== the date-dependent tests again, at the awkward instants of tests/awkward_instants.py =="
 	@$(RUN) python -m tests.awkward_instants | while IFS= read -r instant; do \
 	  echo "-- the clock at $$instant UTC"; \
@@ -37,7 +37,7 @@ test: uv chromium faketime
 	done
 	@if [ -n "$(EXODERM_TEST_POSTGRES_URL)" ]; then \
 	  echo "== the database tests again, on PostgreSQL =="; \
-	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -m "not browser" $(POSTGRES_SUITES); \
+	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -n auto -m "not browser" $(POSTGRES_SUITES); \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI must run the PostgreSQL tests: set EXODERM_TEST_POSTGRES_URL" >&2; exit 1; \
 	else echo "(PostgreSQL pass not run: set EXODERM_TEST_POSTGRES_URL=postgres://user@host/db to run it)"; fi
