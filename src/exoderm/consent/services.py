@@ -17,7 +17,7 @@ from exoderm.consent.selectors import active_consent, current_template
 from exoderm.core.clock import in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
-from exoderm.records.services import checked_reason, record_revision
+from exoderm.records.services import checked_reason, save_correction
 
 
 def require_aware(value: dt.datetime, *, field: str) -> None:
@@ -155,16 +155,14 @@ def correct_consent(
     locked.signed_at = signed_at
     locked.signed_by_name = signed_by_name.strip() if isinstance(signed_by_name, str) else signed_by_name
     locked.full_clean()
-    after = _consent_version(locked)
-    if after != before:
-        locked.save(update_fields=list(CONSENT_CORRECTABLE_FIELDS))
-        record_revision(
-            obj=locked,
-            clinic=locked.patient.clinic,
-            patient=locked.patient,
-            before=before,
-            after=after,
-            reason=reason,
-            by=by,
-        )
+    save_correction(
+        obj=locked,
+        fields=CONSENT_CORRECTABLE_FIELDS,
+        clinic=locked.patient.clinic,
+        patient=locked.patient,
+        before=before,
+        after=_consent_version(locked),
+        reason=reason,
+        by=by,
+    )
     return locked

@@ -20,7 +20,7 @@ from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient, PatientIdentity, ScreeningAnswer
 from exoderm.patients.selectors import clinic_today, same_person
-from exoderm.records.services import checked_reason, record_revision
+from exoderm.records.services import checked_reason, record_revision, save_correction
 
 # No 0/O, 1/I/L: codes are read aloud and copied by hand.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -300,16 +300,14 @@ def correct_screening_answer(
             errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationError(errors)
-    after = _screening_version(locked)
-    if after != before:
-        locked.save(update_fields=list(SCREENING_CORRECTABLE_FIELDS))
-        record_revision(
-            obj=locked,
-            clinic=locked.patient.clinic,
-            patient=locked.patient,
-            before=before,
-            after=after,
-            reason=reason,
-            by=by,
-        )
+    save_correction(
+        obj=locked,
+        fields=SCREENING_CORRECTABLE_FIELDS,
+        clinic=locked.patient.clinic,
+        patient=locked.patient,
+        before=before,
+        after=_screening_version(locked),
+        reason=reason,
+        by=by,
+    )
     return locked

@@ -34,7 +34,7 @@ from exoderm.products.models import (
     VialEventKind,
     VialState,
 )
-from exoderm.records.services import checked_reason, record_revision
+from exoderm.records.services import checked_reason, save_correction
 
 # LotEvent.details key that marks an event written by the cold-chain check.
 COLD_CHAIN = "cold_chain"
@@ -348,16 +348,13 @@ def correct_lot(
         raise ValidationError(errors)
     locked.number, locked.expires_on, locked.received_at = number, expires_on, received_at
     locked.full_clean(validate_constraints=False)
-    after = _lot_version(locked)
-    if after == before:
-        return locked
-    locked.save(update_fields=list(LOT_CORRECTABLE_FIELDS))
-    record_revision(
+    save_correction(
         obj=locked,
+        fields=LOT_CORRECTABLE_FIELDS,
         clinic=locked.product.clinic,
         patient=None,
         before=before,
-        after=after,
+        after=_lot_version(locked),
         reason=reason,
         by=by,
     )

@@ -75,6 +75,27 @@ def record_revision(
     )
 
 
+def save_correction(
+    *,
+    obj: models.Model,
+    fields: Collection[str],
+    clinic: Clinic,
+    patient: Patient | None,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    reason: str,
+    by: User,
+) -> bool:
+    """Save the corrected ``fields`` of ``obj`` and keep its version ``before`` as a revision, in
+    the caller's transaction; a correction that changes nothing saves and records nothing. Returns
+    whether anything changed."""
+    if after == before:
+        return False
+    obj.save(update_fields=list(fields))
+    record_revision(obj=obj, clinic=clinic, patient=patient, before=before, after=after, reason=reason, by=by)
+    return True
+
+
 def redact(*, patient: Patient, fields: Collection[str]) -> int:
     """Blank ``fields`` in every revision of ``patient`` (the old values in snapshots and changes).
 
