@@ -27,6 +27,7 @@ from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import PatientIdentity, ScreeningAnswer
 from exoderm.products.models import Lot, LotStatus, Product, TemperatureReading
 from tests import factories
+from tests.signin import login_with_mfa
 from tests.test_deploy import _production_env
 
 PROBLEM = "application/problem+json"
@@ -333,7 +334,7 @@ def test_the_largest_id_is_looked_up_and_not_found(api_as, clinician):
 
 @pytest.mark.parametrize("name", ["patient", "lot", "product-edit"])
 def test_a_page_for_an_id_beyond_the_database_range_is_a_404(client, clinic_admin, name):
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     assert client.get(reverse(name, args=[1]).replace("/1/", f"/{MAX_ID + 1}/")).status_code == 404
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from tests import factories
+from tests.signin import login_with_mfa
 
 
 def _option_texts(html: str) -> list[str]:
@@ -53,7 +54,7 @@ def test_the_patient_list_finds_by_phone_email_and_birth_date(client, clinic_adm
         identity__date_of_birth=dt.date(1990, 1, 31),
     )
     factories.PatientFactory(clinic=clinic, identity__family_name="Andere", identity__phone="030 999999")
-    client.force_login(clinic_admin)
+    login_with_mfa(client, clinic_admin)
     for query in ("+49 171 234 56 78", "gesucht@example.org", "31.01.1990", "1990-01-31", "GESUCHT"):
         html = client.get(reverse("patients"), {"q": query}).content.decode()
         assert "Gesucht" in html and "Andere" not in html, query
