@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from exoderm.audit.context import Who, current
@@ -87,6 +87,11 @@ def link(prev_hash: str, seq: int, event_body: str) -> str:
     return hashlib.sha256(f"{prev_hash}:{seq}:{event_body}".encode("ascii")).hexdigest()
 
 
+#: The column types whose values Django converts for the database (the others are plain text and
+#: integers the driver takes as they are).
+CONVERTED = (models.DateTimeField, models.JSONField)
+
+
 @cache
 def _statements() -> tuple[list[Any], str, str]:
     """The fields of the body and the statements of an append, composed once: an append runs on
@@ -143,7 +148,12 @@ def append(
     }
     event_body = body(values)
     fields, last_link, insert = _statements()
-    columns = [f.get_db_prep_save(values[name], connection) for f, name in zip(fields, BODY, strict=True)]
+    # Texts and numbers go to the driver as they are; only the time and the JSON columns need
+    # Django's conversion (a sixteenth of an append's time went into converting every column).
+    columns = [
+        f.get_db_prep_save(values[name], connection) if isinstance(f, CONVERTED) else values[name]
+        for f, name in zip(fields, BODY, strict=True)
+    ]
     if connection.vendor == "postgresql":
         # An event in a transaction of its own (the read of a page; writes are inside theirs)
         # commits without waiting for the disk flush: a crash in the next fraction of a second
