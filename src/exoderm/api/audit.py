@@ -13,8 +13,8 @@ from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from exoderm.api.courses import current_user
-from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
+from exoderm.api.problems import Problem
 from exoderm.api.sessions import Id
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction

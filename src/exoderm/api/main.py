@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
+from exoderm.api.problems import Problem
 from exoderm.api.types import Text
 from exoderm.api.validation import body_error, field_error
 from exoderm.clinics.middleware import client_address
@@ -177,14 +178,6 @@ class Credentials(Schema):
 
 class TokenOut(Schema):
     token: str
-
-
-class Problem(Schema):
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
 
 
 @api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem, 429: Problem}, tags=["auth"])

@@ -9,8 +9,8 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
+from exoderm.api.problems import Problem
 from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import AwareInstant, Id, Instant, Note, Text
 from exoderm.clinics.models import Clinic, User

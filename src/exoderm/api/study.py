@@ -17,8 +17,8 @@ from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from exoderm.api.courses import user_clinic
-from exoderm.api.main import Problem
 from exoderm.api.pagination import Page
+from exoderm.api.problems import Problem
 from exoderm.api.types import Id, Text
 from exoderm.core.permissions import Action
 from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
