@@ -40,6 +40,7 @@ from exoderm.clinics.models import (
 from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem, Severity
 from exoderm.core.permissions import Action, can, require
+from exoderm.core.text import text_problem
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -130,23 +131,13 @@ def sign_in_with_password(
     # a NUL byte or a lone surrogate can name no user, and would break the database query
     user = (
         authenticate(request, username=username, password=password)
-        if _storable(username) and _storable(password)
+        if text_problem(username) is None and text_problem(password) is None
         else None
     )
     if user is None or not isinstance(user, User) or (user.clinic_id is None and not user.is_superuser):
         record_sign_in_failure(username=username, address=address, failure=SignInFailure.PASSWORD)
         return None
     return user
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def verify_second_factor(
