@@ -53,6 +53,9 @@ def worker() -> int:
     """Run the background task worker (analyses, reminders) until interrupted."""
     # Analyses a killed worker left behind are queued again before this worker starts.
     manage(["photo_housekeeping"])
+    from exoderm.ops import heartbeat  # after Django is set up by manage()
+
+    heartbeat.start()  # /readyz of every host sees that this worker lives
     return manage(["db_worker", "--queue-name", "default"])
 
 

@@ -150,6 +150,8 @@ _STOCK = "products, lots and vials: no patient data"
 _OWN_ACCOUNT = "the user's own account (password, second factor, tokens): no patient data"
 _EXPORTS_ITSELF = "the archive records its export itself (patients.export), one event per archive"
 NO_PATIENT_DATA: dict[str, str] = {
+    "healthz": "liveness for load balancers: no data",
+    "readyz": "readiness checks: states of database, migrations, storage and workers, no data",
     "login/": "sign-in (recorded as login / login_failed)",
     "logout/": "sign-out (recorded as logout)",
     "language/": _WRITES,

@@ -51,6 +51,8 @@ def audited(model: type[models.Model]) -> bool:
     return bool(
         app is not None
         and app.name.startswith("exoderm.")
+        # the processes' own state (worker heartbeats every 30 s): no person's data, no one's act
+        and app.label != "ops"
         and model is not AuditEvent
         and not model._meta.auto_created
     )

@@ -8,6 +8,7 @@ from exoderm.web.views import (
     corrections,
     courses,
     lots,
+    ops,
     patients,
     sessions,
     signin,
@@ -16,6 +17,8 @@ from exoderm.web.views import (
 )
 
 urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
     path("login/", signin.SignInView.as_view(), name="login"),
     path("login/code/", signin.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
