@@ -130,6 +130,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A statement that runs longer is cancelled and the request answered with 503 (see
+    # web/views/errors.py) instead of holding a worker and a connection while the database struggles.
+    # 0 switches it off, e.g. for a migration that rewrites a large table.
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = (
+        f"{_pg_options.get('options', '')} -c statement_timeout={envint('DB_STATEMENT_TIMEOUT_MS', '30000')}"
+    ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "clinics.User"
