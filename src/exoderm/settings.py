@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # first after security: every response carries X-Request-ID, every write of a request its context
     "exoderm.audit.reads.AuditMiddleware",
+    # inside the audit's: its request id is set when a request is measured and logged
+    "exoderm.ops.middleware.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -303,10 +305,23 @@ AUDIT_ENABLED = True
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
 
+# LOG_FORMAT=json: one JSON object per line with the request id (exoderm.ops.logs), and a line per
+# request (method, route, status, ms); text, the default, leaves the request lines to the server.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "exoderm.ops.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"}
+        | ({"formatter": "json"} if LOG_FORMAT == "json" else {})
+    },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "exoderm.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+    },
 }
+
+# The bearer token a Prometheus scraper sends to /metrics; empty: no /metrics at all.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")

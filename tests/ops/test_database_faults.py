@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,50 +21,18 @@ import pytest
 from django.db import connection
 
 from tests import factories
+from tests.ops._server import exoderm_serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
 def exoderm_server(tmp_path: Path, **environment: str) -> Iterator[str]:
-    """`exoderm serve` on the test database; yields its base URL."""
+    """`exoderm serve` on the test database."""
     db = connection.settings_dict
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "EXODERM_DATA_DIR": str(tmp_path),
-        "SECURE_COOKIES": "0",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-        **environment,
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "exoderm.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.2)
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    with exoderm_serve(tmp_path, DATABASE_URL=url, **environment) as base:
         yield base
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

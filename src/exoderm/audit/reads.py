@@ -152,6 +152,7 @@ _EXPORTS_ITSELF = "the archive records its export itself (patients.export), one 
 NO_PATIENT_DATA: dict[str, str] = {
     "healthz": "liveness for load balancers: no data",
     "readyz": "readiness checks: states of database, migrations, storage and workers, no data",
+    "metrics": "Prometheus metrics: counts and latencies by route pattern, queue depth, no records",
     "login/": "sign-in (recorded as login / login_failed)",
     "logout/": "sign-out (recorded as logout)",
     "language/": _WRITES,

@@ -19,6 +19,7 @@ from exoderm.web.views import (
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("login/", signin.SignInView.as_view(), name="login"),
     path("login/code/", signin.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
