@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +31,7 @@ from exoderm.clinics.models import (
     ApiToken,
     Clinic,
     RecoveryCode,
+    Role,
     SignInAttempt,
     SignInFailure,
     SignInLock,
@@ -420,3 +422,40 @@ def update_clinic(
     clinic.full_clean()
     clinic.save(update_fields=["application_window_minutes", "contraindication_policy", "mfa_required"])
     return clinic
+
+
+@transaction.atomic
+def set_up_clinic(
+    *,
+    name: str,
+    time_zone: str,
+    language: str,
+    admin_username: str,
+    admin_password: str,
+    admin_email: str = "",
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+) -> tuple[Clinic, User]:
+    """A new clinic and its first clinic administrator, both or neither.
+
+    The password must pass the site's password rules; the administrator enrols a second factor at
+    the first sign-in (clinic administrators always sign in with one).
+    """
+    clinic = Clinic(name=name.strip(), time_zone=time_zone, language=language)
+    clinic.full_clean()
+    clinic.save()
+    try:
+        validate_password(admin_password, User(username=admin_username, email=admin_email))
+    except ValidationError as error:
+        raise ValidationError({"admin_password": error.messages}) from error
+    admin = create_user(
+        clinic=clinic,
+        username=admin_username,
+        password=admin_password,
+        role=Role.CLINIC_ADMIN,
+        first_name=admin_first_name,
+        last_name=admin_last_name,
+        email=admin_email,
+        language=language,
+    )
+    return clinic, admin
