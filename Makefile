@@ -51,6 +51,7 @@ bench: uv
 	$(RUN) python -m bench.recall
 	$(RUN) python -m bench.audit
 	$(RUN) python -m bench.backup
+	$(RUN) python -m bench.load
 
 # The browser tests leave their screenshots in build/screenshots/; this publishes the last run's.
 screenshots:
