@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "exoderm.vault",
     "exoderm.audit",
     "exoderm.web",
+    "exoderm.safety",
 ]
 
 MIDDLEWARE = [
