@@ -237,6 +237,7 @@ def test_the_clinic_list_filters_open_serious_and_term(clinician, patient, clini
         user=clinician, **event_data(patient, term="infection", serious=True, report_date=today, severity=3)
     )
 
-    assert list(clinic_adverse_events(clinic=clinic, open_only=True)) == [serious]
+    assert list(clinic_adverse_events(clinic=clinic, resolved=False)) == [serious]
+    assert list(clinic_adverse_events(clinic=clinic, resolved=True)) == [resolved]
     assert list(clinic_adverse_events(clinic=clinic, serious=False)) == [resolved]
     assert list(clinic_adverse_events(clinic=clinic, term="infection")) == [serious]

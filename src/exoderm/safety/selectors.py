@@ -43,17 +43,18 @@ def adverse_event_of(*, clinic: Clinic, event_id: Any) -> AdverseEvent:
 def clinic_adverse_events(
     *,
     clinic: Clinic,
-    open_only: bool = False,
+    resolved: bool | None = None,
     serious: bool | None = None,
     term: str = "",
     since: dt.date | None = None,
     until: dt.date | None = None,
 ) -> QuerySet[AdverseEvent]:
-    """The clinic's adverse events, newest onset first: only unresolved ones with ``open_only``,
-    by seriousness, term and onset between ``since`` and ``until`` (both included)."""
+    """The clinic's adverse events, newest onset first: by whether they are ``resolved``
+    (``False``: the open ones), by seriousness, term and onset between ``since`` and ``until``
+    (both included); a filter left at None or empty lets every event through."""
     events = open_records(in_clinic(AdverseEvent, clinic)).select_related("patient", "session", "recorded_by")
-    if open_only:
-        events = events.filter(resolved_on__isnull=True)
+    if resolved is not None:
+        events = events.filter(resolved_on__isnull=not resolved)
     if serious is not None:
         events = events.filter(serious=serious)
     if term:
@@ -63,3 +64,47 @@ def clinic_adverse_events(
     if until is not None:
         events = events.filter(onset__lte=until)
     return events.order_by("-onset", "-id")
+
+
+#: The columns of the clinic's adverse-event download, always in this order.
+COLUMNS = (
+    "id",
+    "patient_code",
+    "session_id",
+    "term",
+    "description",
+    "side",
+    "onset",
+    "resolved_on",
+    "severity_ctcae",
+    "serious",
+    "report_date",
+    "related_to_procedure",
+    "related_to_product",
+    "recorded_by",
+    "recorded_at",
+)
+
+
+def adverse_event_rows(events: Iterable[AdverseEvent]) -> list[tuple[object, ...]]:
+    """One row of :data:`COLUMNS` per event: codes as stored (not translated), for other systems."""
+    return [
+        (
+            event.pk,
+            event.patient.code,
+            event.session_id,
+            event.term,
+            event.description,
+            event.side,
+            event.onset,
+            event.resolved_on,
+            event.severity,
+            event.serious,
+            event.report_date,
+            event.related_to_procedure,
+            event.related_to_product,
+            event.recorded_by.display_name,
+            event.recorded_at,
+        )
+        for event in events
+    ]
