@@ -145,6 +145,10 @@ READS: dict[str, Read] = {
     ),
     "api/v1/audit": Read("audit.auditevent"),
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    "patients/<id:pk>/adverse-events/new/": _patient,  # the form names the patient and their sessions
+    "adverse-events/": Read(ADVERSE_EVENT),
+    "adverse-events/<id:pk>/correct/": Read(ADVERSE_EVENT, "pk", _patient_of("safety.AdverseEvent")),
+    "sessions/<id:pk>/healing/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
     "api/v1/patients/<patient_id>/adverse-events": _api_patient,
     "api/v1/adverse-events": Read(ADVERSE_EVENT),
     "api/v1/adverse-events.csv": Read(ADVERSE_EVENT, action=AuditAction.EXPORT),
