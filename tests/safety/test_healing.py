@@ -9,7 +9,7 @@ import pytest
 
 from exoderm.photos.models import Photo
 from exoderm.photos.services import trash_photo
-from exoderm.safety.healing import session_healing
+from exoderm.safety.healing import latest_healing, session_healing
 from tests import factories
 from tests.safety._photos import healing_scene
 
@@ -83,3 +83,21 @@ def test_a_session_without_photos_after_it_has_no_sides(clinic, clinician):
     assert session_healing(session=session).sides == {}
     with pytest.raises(ValueError):
         session_healing(session=session, metric="spot_count")
+
+
+def test_the_latest_sessions_curves_are_read_at_once(scene, clinician, django_assert_max_num_queries):
+    later = factories.TreatmentSessionFactory(
+        patient=scene.patient, clinician=clinician, performed_at=scene.performed_at + dt.timedelta(days=8)
+    )
+
+    with django_assert_max_num_queries(3):
+        found = latest_healing(patient=scene.patient)
+
+    # the later session has no photo after it; the earlier one's window ends when it begins
+    assert [healing.session_id for healing in found] == [scene.pk]
+    assert found[0].window_days == 8.0
+    assert (
+        found[0].sides["face_left"].days_to_half
+        == session_healing(session=scene).sides["face_left"].days_to_half
+    )
+    assert later.pk not in [healing.session_id for healing in found]

@@ -33,6 +33,7 @@ from exoderm.safety.models import Side
 from exoderm.treatments.models import TreatmentSession
 
 if TYPE_CHECKING:
+    from exoderm.patients.models import Patient
     from exoderm.photos.models import Analysis
 
 SIDES: dict[str, str] = {Side.FACE_LEFT: "_left", Side.FACE_RIGHT: "_right"}
@@ -174,26 +175,56 @@ def _side_curve(
     return best[1] if best else None
 
 
+def _healing(
+    session: TreatmentSession, following: dt.datetime | None, photos: list[Photo], metric: str
+) -> SessionHealing:
+    end = session.performed_at + dt.timedelta(days=HEALING_DAYS)
+    if following is not None:
+        end = min(end, following)
+    in_window = [photo for photo in photos if photo.taken_at <= end]
+    sides = {}
+    for side in SIDES:
+        curve = _side_curve(session, end, in_window, side, metric)
+        if curve is not None:
+            sides[side] = curve
+    window = (end - session.performed_at).total_seconds() / 86400
+    return SessionHealing(session.pk, session.performed_at, metric, window, sides)
+
+
+def _checked(metric: str) -> None:
+    if metric not in HEALING_METRICS:
+        raise ValueError(f"healing curves use {HEALING_METRICS}, not {metric!r}")
+
+
 def session_healing(*, session: TreatmentSession, metric: str = "red_area_pct") -> SessionHealing:
     """The healing curve of each side after ``session`` (a session the caller read within its
     clinic): the redness ``metric`` of the photos taken in the ``HEALING_DAYS`` after it, up to the
     next session. A side without such photos is left out of ``sides``."""
-    if metric not in HEALING_METRICS:
-        raise ValueError(f"healing curves use {HEALING_METRICS}, not {metric!r}")
-    end = session.performed_at + dt.timedelta(days=HEALING_DAYS)
+    _checked(metric)
     following = (
         TreatmentSession.objects.filter(patient_id=session.patient_id, performed_at__gt=session.performed_at)
         .order_by("performed_at")
         .values_list("performed_at", flat=True)
         .first()
     )
-    if following is not None:
-        end = min(end, following)
-    photos = [p for p in photos_of(patient=session.patient).filter(taken_at__lte=end)]
-    sides = {}
-    for side in SIDES:
-        curve = _side_curve(session, end, photos, side, metric)
-        if curve is not None:
-            sides[str(side)] = curve
-    window = (end - session.performed_at).total_seconds() / 86400
-    return SessionHealing(session.pk, session.performed_at, metric, window, sides)
+    photos = list(photos_of(patient=session.patient))
+    return _healing(session, following, photos, metric)
+
+
+def latest_healing(
+    *, patient: Patient, sessions: int = 3, metric: str = "red_area_pct"
+) -> list[SessionHealing]:
+    """The healing curves after the patient's latest ``sessions`` sessions (newest first), those
+    with photos of a side after them only: three queries however many sessions and photos."""
+    _checked(metric)
+    newest_first = TreatmentSession.objects.filter(patient=patient).order_by("-performed_at", "-pk")
+    times = list(newest_first.values_list("pk", "performed_at"))
+    photos = list(photos_of(patient=patient))
+    found = []
+    for index, (pk, performed_at) in enumerate(times[:sessions]):
+        following = times[index - 1][1] if index else None
+        session = TreatmentSession(pk=pk, patient=patient, performed_at=performed_at)
+        healing = _healing(session, following, photos, metric)
+        if healing.sides:
+            found.append(healing)
+    return found

@@ -40,12 +40,6 @@ def adverse_events_section(context: template.Context, patient: Patient) -> dict[
     from exoderm.web.views.safety import AdverseEventForm, patient_sessions
 
     user = context["request"].user
-    sessions = list(patient_sessions(patient))
-    curves = []
-    for session in sessions[:CURVES_ON_PATIENT_PAGE]:
-        found = healing.session_healing(session=session)
-        if found.sides:
-            curves.append((session, found))
     return {
         "patient": patient,
         "user": user,
@@ -53,8 +47,10 @@ def adverse_events_section(context: template.Context, patient: Patient) -> dict[
         "events": list(selectors.adverse_events_of(patients=[patient])),
         "may_record": can(user, Action.RECORD_ADVERSE_EVENT),
         "may_correct": can(user, Action.CORRECT_ADVERSE_EVENT),
-        "form": AdverseEventForm(sessions=sessions, initial={"onset": clinic_today(patient.clinic)}),
-        "curves": curves,
+        "form": AdverseEventForm(
+            sessions=patient_sessions(patient), initial={"onset": clinic_today(patient.clinic)}
+        ),
+        "curves": healing.latest_healing(patient=patient, sessions=CURVES_ON_PATIENT_PAGE),
     }
 
 
