@@ -241,3 +241,26 @@ def test_the_clinic_list_filters_open_serious_and_term(clinician, patient, clini
     assert list(clinic_adverse_events(clinic=clinic, resolved=True)) == [resolved]
     assert list(clinic_adverse_events(clinic=clinic, serious=False)) == [resolved]
     assert list(clinic_adverse_events(clinic=clinic, term="infection")) == [serious]
+
+
+def test_events_and_their_corrections_go_with_the_record_erased_for_good(clinician, clinic_admin, patient):
+    from exoderm.patients import erasure
+
+    session = factories.TreatmentSessionFactory(patient=patient, clinician=clinician)
+    onset = session.performed_at.astimezone(ZoneInfo(patient.clinic.time_zone)).date()
+    event = record_adverse_event(user=clinician, **event_data(patient, session=session, onset=onset))
+    update_adverse_event(user=clinician, event=event, reason="regraded", severity=2)
+    erasure.request_erasure(
+        patient=patient, by=clinic_admin, received_on=timezone.localdate(), erase_photos=True
+    )
+
+    # restricted: hidden and closed to new events and corrections, kept until the retention ends
+    assert not adverse_events_of(patients=[patient]).exists()
+    with pytest.raises(ValidationError) as refused:
+        update_adverse_event(user=clinician, event=event, reason="late", severity=3)
+    assert "patient" in refusal(refused.value)
+    assert AdverseEvent.objects.get(pk=event.pk).severity == 2
+
+    after_retention = erasure.retention_end(patient) + dt.timedelta(days=1)
+    assert erasure.erase_expired_records(today=after_retention).erased == [patient.code]
+    assert not AdverseEvent.objects.exists() and not Revision.objects.exists()
