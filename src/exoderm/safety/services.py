@@ -86,7 +86,7 @@ def _date_errors(event: AdverseEvent, today: dt.date, time_zone: str) -> dict[st
         errors["onset"] = [_("The onset lies in the future.")]
     elif too_early(onset):
         errors["onset"] = [too_early_message()]
-    elif event.session is not None:
+    elif event.session is not None and event.session.patient_id == event.patient_id:
         session_day = event.session.performed_at.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
         if onset < session_day:
             errors["onset"] = [_("The onset lies before the session the event follows.")]
@@ -125,10 +125,9 @@ def _errors_of(event: AdverseEvent, *, patient: Patient) -> dict[str, list[str]]
         errors["description"] = [_("Describe the event: its term is “other”.")]
     if event.session is not None and event.session.patient_id != patient.pk:
         errors["session"] = [_("The session is another patient's.")]
-    else:
-        clinic = patient.clinic
-        for name, messages in _date_errors(event, clinic_today(clinic), clinic.time_zone).items():
-            errors.setdefault(name, []).extend(messages)
+    clinic = patient.clinic
+    for name, messages in _date_errors(event, clinic_today(clinic), clinic.time_zone).items():
+        errors.setdefault(name, []).extend(messages)
     return errors
 
 
