@@ -32,6 +32,7 @@ from exoderm.photos.services import upload_photo
 from exoderm.products import coldchain
 from exoderm.products import services as product_services
 from exoderm.products.models import Lot, LotStatus, Product, Source, StorageForm, VialState
+from exoderm.safety.demo import seed_adverse_events
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.services import ApplicationInput, ProcedureInput, record_session
@@ -164,6 +165,7 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    seed_adverse_events(clinic=clinic, clinician=clinicians[0])
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

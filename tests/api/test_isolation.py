@@ -82,8 +82,19 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "photo_id": photo.pk,
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
+        "event_id": _adverse_event(patient, clinician).pk,
     }
     return ids
+
+
+def _adverse_event(patient, clinician):
+    from exoderm.patients.selectors import clinic_today
+    from exoderm.safety.services import record_adverse_event
+
+    return record_adverse_event(
+        user=clinician, patient=patient, term="erythema", onset=clinic_today(patient.clinic), severity=1,
+        serious=False, related_to_procedure="probable", related_to_product="unlikely",
+    )  # fmt: skip
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:
@@ -105,7 +116,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records"):
+    for label in ("consent", "products", "treatments", "courses", "photos", "records", "safety"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

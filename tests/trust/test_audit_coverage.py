@@ -123,7 +123,19 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "trashed": trashed.pk,
         "visit": course.visits.order_by("planned_at").first().pk,
         "feed": issue_calendar_feed(user=scene.clinician),
+        "adverse_event": _adverse_event(scene.patient, scene.clinician),
     }
+
+
+def _adverse_event(patient, clinician) -> int:
+    from exoderm.patients.selectors import clinic_today
+    from exoderm.safety.services import record_adverse_event
+
+    event = record_adverse_event(
+        user=clinician, patient=patient, term="erythema", onset=clinic_today(patient.clinic), severity=1,
+        serious=False, related_to_procedure="probable", related_to_product="unlikely",
+    )  # fmt: skip
+    return event.pk
 
 
 def _restricted_patient(clinic, admin) -> int:
@@ -149,6 +161,7 @@ KWARGS = {
     "answer_pk": "answer",
     "answer_id": "answer",
     "consent_id": "consent",
+    "event_id": "adverse_event",
 }
 PK_OF = {
     "patients": "patient",
@@ -156,6 +169,7 @@ PK_OF = {
     "lots": "lot",
     "visits": "visit",
     "audit/patient": "patient",
+    "adverse-events": "adverse_event",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {

@@ -65,6 +65,8 @@ _patient = Read(PATIENT, "pk", _patient_itself)
 _photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
 _api_patient = Read(PATIENT, "patient_id", _patient_itself)
 _patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+ADVERSE_EVENT = "safety.adverseevent"
+_adverse_event = Read(ADVERSE_EVENT, "event_id", _patient_of("safety.AdverseEvent"))
 
 READS: dict[str, Read] = {
     # pages
@@ -143,6 +145,18 @@ READS: dict[str, Read] = {
     ),
     "api/v1/audit": Read("audit.auditevent"),
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    "patients/<id:pk>/adverse-events/new/": _patient,  # the form names the patient and their sessions
+    "adverse-events/": Read(ADVERSE_EVENT),
+    "adverse-events/<id:pk>/correct/": Read(ADVERSE_EVENT, "pk", _patient_of("safety.AdverseEvent")),
+    "sessions/<id:pk>/healing/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
+    "api/v1/patients/<patient_id>/adverse-events": _api_patient,
+    "api/v1/adverse-events": Read(ADVERSE_EVENT),
+    "api/v1/adverse-events.csv": Read(ADVERSE_EVENT, action=AuditAction.EXPORT),
+    "api/v1/adverse-events/<event_id>": _adverse_event,
+    "api/v1/adverse-events/<event_id>/revisions": _adverse_event,
+    "api/v1/sessions/<session_id>/healing-curve": Read(
+        SESSION, "session_id", _patient_of("treatments.TreatmentSession")
+    ),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"

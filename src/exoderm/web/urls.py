@@ -10,6 +10,7 @@ from exoderm.web.views import (
     lots,
     ops,
     patients,
+    safety,
     sessions,
     signin,
     study,
@@ -109,4 +110,8 @@ urlpatterns = [
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
     path("audit/patient/<id:pk>/", audit.patient_trail, name="audit-patient"),
     path("audit/user/<id:pk>/", audit.user_trail, name="audit-user"),
+    path("patients/<id:pk>/adverse-events/new/", safety.adverse_event_new, name="adverse-event-new"),
+    path("adverse-events/", safety.adverse_event_list, name="adverse-events"),
+    path("adverse-events/<id:pk>/correct/", safety.adverse_event_correct, name="adverse-event-correct"),
+    path("sessions/<id:pk>/healing/", safety.session_healing, name="session-healing"),
 ]
