@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "exoderm.records",
     "exoderm.vault",
     "exoderm.audit",
+    "exoderm.studies",
     "exoderm.web",
 ]
 
