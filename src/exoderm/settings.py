@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "exoderm.audit",
     "exoderm.studies",
     "exoderm.web",
+    "exoderm.safety",
 ]
 
 MIDDLEWARE = [
