@@ -524,8 +524,13 @@ def _normalised(name: str, value: Any) -> Any:
             for key, item in row.items():
                 if isinstance(item, str):
                     row[key] = item.strip()
+        # In the order definition() lists them (stable within a kind, as entered).
         if name == "endpoints":
             rows.sort(key=lambda row: not row["primary"])
+        elif name == "criteria":
+            rows.sort(key=lambda row: row["kind"])
+        elif name == "arms":
+            rows.sort(key=lambda row: row["code"])
         return rows
     return value.strip() if isinstance(value, str) else value
 
@@ -1166,7 +1171,9 @@ def _session_visit(
                 "recorded_at": _now(),
             },
         )
-    if visit.status == VisitStatus.PLANNED:
+    # A visit whose window still lies ahead cannot be marked done (courses' rule); the session
+    # linked to it and the deviation above say what happened.
+    if visit.status == VisitStatus.PLANNED and visit.due_from <= clinic_today(participant.study.clinic):
         course_services.mark_done(visit=visit, by=by)
     if visit.session_id is None:
         Visit.objects.filter(pk=visit.pk).update(session=session)
