@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "exoderm.vault",
     "exoderm.audit",
     "exoderm.ops",
+    "exoderm.studies",
     "exoderm.web",
     "exoderm.safety",
 ]
