@@ -359,3 +359,118 @@ class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
     volume_ml = Decimal("2.0")
     areas = factory.LazyFunction(lambda: ["face"])
     applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))
+
+
+# --- studies (the study pages) ----------------------------------------------------------------
+
+
+class StudyScene:
+    """A running double-blind split-face study, set up through the services as the pages would:
+    arms X (exosomes) and Y (vehicle) of two products with released lots, a principal
+    investigator, an unblinded coordinator, a treating clinician and two raters; ``enrol()`` adds
+    a consented, screened participant; ``rating_task()`` one with a rating task of phantom photos.
+
+    The arm codes, names and products are distinctive words, so that a test can search any page
+    for them: ``ARM_WORDS``.
+    """
+
+    # Arm codes are single letters: a split-face slot stores each half's arm as one character.
+    ARM_WORDS = ("X", "Y", "Exosome arm", "Vehicle arm", "ExoStudy Serum", "Saline Vehicle")
+
+    def __init__(self, clinic) -> None:
+        from exoderm.studies import services
+
+        self.clinic = clinic
+        self.admin = UserFactory(clinic=clinic, role=Role.CLINIC_ADMIN)
+        self.investigator = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Ines")
+        self.coordinator = UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name="Uli")
+        self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Theo")
+        self.raters = [
+            UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name=f"Rater{n}") for n in (1, 2)
+        ]
+        self.exosomes = ProductFactory(clinic=clinic, name="ExoStudy Serum")
+        self.vehicle = ProductFactory(clinic=clinic, name="Saline Vehicle", source=Source.OTHER)
+        self.lots = {
+            product.pk: LotFactory(product=product, number=number)
+            for product, number in ((self.exosomes, "L-STUDY-1"), (self.vehicle, "L-STUDY-2"))
+        }
+        for lot in self.lots.values():
+            for serial in range(1, 9):
+                VialFactory(lot=lot, serial=serial)
+        self.template = CourseTemplateFactory(
+            clinic=clinic, session_count=3, interval_weeks=3, followup_weeks=[6]
+        )
+        self.study = services.create_study(
+            by=self.investigator,
+            title="Split-face exosome trial",
+            design="split_face",
+            course_template=self.template.pk,
+            arms=[
+                services.ArmInput(code="X", name="Exosome arm", product=self.exosomes.pk),
+                services.ArmInput(code="Y", name="Vehicle arm", product=self.vehicle.pk),
+            ],
+            endpoints=[
+                services.EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True)
+            ],
+            criteria=[
+                services.CriterionInput(kind="inclusion", subject="age", min_value=18, max_value=70),
+                services.CriterionInput(kind="exclusion", subject="screening", screening_item="pregnancy"),
+            ],
+        )
+        for user, role in (
+            (self.investigator, "principal_investigator"),
+            (self.coordinator, "unblinded_coordinator"),
+            (self.clinician, "treating_clinician"),
+            *((rater, "rater") for rater in self.raters),
+        ):
+            services.assign_role(study=self.study, user=user, role=role, by=self.admin)
+
+    def patient(self, *, research_consent: bool = True, **screening):
+        patient = ConsentedPatientFactory(clinic=self.clinic)
+        screen_patient(patient, **screening)
+        if research_consent:
+            template = ConsentTemplate.objects.filter(
+                clinic=self.clinic, kind=ConsentKind.RESEARCH
+            ).first() or ConsentTemplateFactory(clinic=self.clinic, kind=ConsentKind.RESEARCH)
+            ConsentRecordFactory(patient=patient, template=template)
+        return patient
+
+    def enrol(self, *, first_session_at=None, **screening):
+        from exoderm.studies import services
+
+        return services.enroll_participant(
+            study=self.study,
+            patient=self.patient(**screening),
+            by=self.investigator,
+            first_session_at=first_session_at,
+            clinician=self.clinician if first_session_at else None,
+        )
+
+    def rating_task(self):
+        """A participant whose course began 14 weeks ago, with a baseline and a week-6-after-session-3
+        close-up of each cheek (phantoms), and the rating task made from them."""
+        from exoderm.courses.models import Visit
+        from exoderm.photos.services import upload_photo
+        from exoderm.studies import services
+        from tests.photos._images import MM_PER_PX, phantom_png
+
+        start = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(weeks=14)
+        participant = self.enrol(first_session_at=start)
+        photography = ConsentTemplateFactory(clinic=self.clinic, kind=ConsentKind.PHOTOGRAPHY)
+        ConsentRecordFactory(
+            patient=participant.patient, template=photography, signed_at=start - dt.timedelta(days=2)
+        )
+        visit = Visit.objects.get(course=participant.course, kind="follow_up", session_number=3)
+        for seed, area in ((1, "cheek_left"), (2, "cheek_right")):
+            upload_photo(
+                patient=participant.patient, chunks=[phantom_png(seed)], view="close_up", area=area,
+                timepoint="baseline", taken_at=start - dt.timedelta(hours=1), mm_per_px=MM_PER_PX,
+                by=self.clinician,
+            )  # fmt: skip
+            upload_photo(
+                patient=participant.patient, chunks=[phantom_png(seed + 10)], view="close_up", area=area,
+                timepoint="follow_up", visit=visit, taken_at=visit.planned_at, mm_per_px=MM_PER_PX,
+                by=self.clinician,
+            )  # fmt: skip
+        services.prepare_rating_tasks(study=self.study, by=self.investigator)
+        return participant, participant.rating_tasks.get()

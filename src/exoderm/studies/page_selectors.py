@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
@@ -119,7 +119,9 @@ def participant_rows(*, study: Study, today: dt.date) -> list[ParticipantRow]:
         .order_by("enrolled_at", "id")
     )
     allocated = set(
-        AllocationSlot.objects.filter(study=study, participant__isnull=False).values_list("participant_id", flat=True)
+        AllocationSlot.objects.filter(study=study, participant__isnull=False).values_list(
+            "participant_id", flat=True
+        )
     )
     course_ids = [p.course_id for p in participants if p.course_id]
     next_visits: dict[int, Visit] = {}
@@ -129,15 +131,15 @@ def participant_rows(*, study: Study, today: dt.date) -> list[ParticipantRow]:
         next_visits.setdefault(visit.course_id, visit)
     rows = []
     for participant in participants:
-        visit = next_visits.get(participant.course_id) if participant.course_id else None
+        upcoming = next_visits.get(participant.course_id) if participant.course_id else None
         rows.append(
             ParticipantRow(
                 participant=participant,
                 allocated=participant.pk in allocated,
-                next_visit=visit if participant.status == ParticipantStatus.ENROLLED else None,
-                overdue=bool(visit and visit.due_until < today),
-                kits=participant.kit_count,  # type: ignore[attr-defined]
-                deviations=participant.deviation_count,  # type: ignore[attr-defined]
+                next_visit=upcoming if participant.status == ParticipantStatus.ENROLLED else None,
+                overdue=bool(upcoming and upcoming.due_until < today),
+                kits=participant.kit_count,
+                deviations=participant.deviation_count,
             )
         )
     return rows
@@ -183,7 +185,12 @@ def rating_counts(*, study: Study, rater: User) -> tuple[int, int]:
 
 def next_unrated_task(*, study: Study, rater: User) -> RatingTask | None:
     """The first task in the queue's random order that ``rater`` has not rated yet."""
-    return RatingTask.objects.filter(study=study).exclude(ratings__rater=rater).order_by("order_key", "id").first()
+    return (
+        RatingTask.objects.filter(study=study)
+        .exclude(ratings__rater=rater)
+        .order_by("order_key", "id")
+        .first()
+    )
 
 
 def own_rating(*, task: RatingTask, rater: User) -> Rating | None:
