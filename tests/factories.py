@@ -361,116 +361,114 @@ class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
     applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))
 
 
-# --- studies (the study pages) ----------------------------------------------------------------
+# --- studies ----------------------------------------------------------------------------------
 
 
-class StudyScene:
-    """A running double-blind split-face study, set up through the services as the pages would:
-    arms X (exosomes) and Y (vehicle) of two products with released lots, a principal
-    investigator, an unblinded coordinator, a treating clinician and two raters; ``enrol()`` adds
-    a consented, screened participant; ``rating_task()`` one with a rating task of phantom photos.
+def give_research_consent(patient, *, signed_at=None, recorded_by=None):
+    """A research consent of the clinic's current version (published now if there is none)."""
+    template = ConsentTemplate.objects.filter(clinic=patient.clinic, kind=ConsentKind.RESEARCH).order_by(
+        "-version"
+    ).first() or ConsentTemplateFactory(
+        clinic=patient.clinic,
+        kind=ConsentKind.RESEARCH,
+        title_en="Research use",
+        title_de="Forschungsnutzung",
+    )
+    return ConsentRecordFactory(
+        patient=patient,
+        template=template,
+        signed_at=signed_at or timezone.now() - dt.timedelta(days=1),
+        recorded_by=recorded_by or UserFactory(clinic=patient.clinic),
+    )
 
-    The arm codes, names and products are distinctive words, so that a test can search any page
-    for them: ``ARM_WORDS``.
-    """
 
-    # Arm codes are single letters: a split-face slot stores each half's arm as one character.
-    ARM_WORDS = ("X", "Y", "Exosome arm", "Vehicle arm", "ExoStudy Serum", "Saline Vehicle")
+class SplitFaceStudyScene:
+    """A double-blind split-face study of an exosome serum (arm A) against a vehicle (arm B),
+    defined through the service by its principal investigator, with every study role filled:
+    ``pi``, ``coordinator`` (unblinded, an assistant), ``clinician`` (treating) and ``raters``.
+    Each product has a released lot of ``vials`` vials. ``participant(...)`` makes a consented,
+    screened patient and enrols them."""
 
-    def __init__(self, clinic) -> None:
+    def __init__(self, clinic, *, raters=2, vials=20, criteria=(), **definition):
         from exoderm.studies import services
 
         self.clinic = clinic
-        self.admin = UserFactory(clinic=clinic, role=Role.CLINIC_ADMIN)
-        self.investigator = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Ines")
-        self.coordinator = UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name="Uli")
-        self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Theo")
+        self.pi = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Petra")
+        self.coordinator = UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name="Uwe")
+        self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Tom")
         self.raters = [
-            UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name=f"Rater{n}") for n in (1, 2)
+            UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Rita") for _ in range(raters)
         ]
-        self.exosomes = ProductFactory(clinic=clinic, name="ExoStudy Serum")
-        self.vehicle = ProductFactory(clinic=clinic, name="Saline Vehicle", source=Source.OTHER)
-        self.lots = {
-            product.pk: LotFactory(product=product, number=number)
-            for product, number in ((self.exosomes, "L-STUDY-1"), (self.vehicle, "L-STUDY-2"))
-        }
-        for lot in self.lots.values():
-            for serial in range(1, 9):
-                VialFactory(lot=lot, serial=serial)
+        self.exosome = ProductFactory(clinic=clinic, name="ExoSerum ADSC")
+        self.vehicle = ProductFactory(clinic=clinic, name="Saline vehicle")
+        self.exosome_lot = LotFactory(product=self.exosome, number="EXO-2026-117", vials_received=vials)
+        self.vehicle_lot = LotFactory(product=self.vehicle, number="VEH-2026-044", vials_received=vials)
+        self.exosome_vials = [VialFactory(lot=self.exosome_lot, serial=n + 1) for n in range(vials)]
+        self.vehicle_vials = [VialFactory(lot=self.vehicle_lot, serial=n + 1) for n in range(vials)]
         self.template = CourseTemplateFactory(
-            clinic=clinic, session_count=3, interval_weeks=3, followup_weeks=[6]
+            clinic=clinic,
+            name="Split-face 3 x 3 weeks",
+            session_count=3,
+            interval_weeks=3,
+            followup_weeks=[6],
         )
-        self.study = services.create_study(
-            by=self.investigator,
-            title="Split-face exosome trial",
-            design="split_face",
-            course_template=self.template.pk,
-            arms=[
-                services.ArmInput(code="X", name="Exosome arm", product=self.exosomes.pk),
-                services.ArmInput(code="Y", name="Vehicle arm", product=self.vehicle.pk),
+        fields = {
+            "title": "Exosomes after microneedling, split-face",
+            "registry_id": "DRKS00000000",
+            "design": "split_face",
+            "blinding": "double_blind",
+            "course_template": self.template.pk,
+            "arms": [
+                services.ArmInput(code="A", name="Exosome serum", product=self.exosome.pk),
+                services.ArmInput(code="B", name="Vehicle", product=self.vehicle.pk),
             ],
-            endpoints=[
-                services.EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True)
+            "endpoints": [
+                services.EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True),
+                services.EndpointInput(
+                    kind="metric",
+                    session_number=3,
+                    weeks_after_session=6,
+                    metric="redness",
+                    region="cheek_left",
+                ),
             ],
-            criteria=[
-                services.CriterionInput(kind="inclusion", subject="age", min_value=18, max_value=70),
-                services.CriterionInput(kind="exclusion", subject="screening", screening_item="pregnancy"),
-            ],
+            "criteria": list(criteria),
+            "block_size": 4,
+            "slots_per_stratum": 8,
+            **definition,
+        }
+        self.study = services.create_study(by=self.pi, **fields)
+        services.assign_role(
+            study=self.study, user=self.coordinator, role="unblinded_coordinator", by=self.pi
         )
-        for user, role in (
-            (self.investigator, "principal_investigator"),
-            (self.coordinator, "unblinded_coordinator"),
-            (self.clinician, "treating_clinician"),
-            *((rater, "rater") for rater in self.raters),
-        ):
-            services.assign_role(study=self.study, user=user, role=role, by=self.admin)
+        services.assign_role(study=self.study, user=self.clinician, role="treating_clinician", by=self.pi)
+        for rater in self.raters:
+            services.assign_role(study=self.study, user=rater, role="rater", by=self.pi)
 
-    def patient(self, *, research_consent: bool = True, **screening):
-        patient = ConsentedPatientFactory(clinic=self.clinic)
-        screen_patient(patient, **screening)
+    def patient(self, *, fitzpatrick=3, research_consent=True, **screening):
+        patient = PatientFactory(clinic=self.clinic, fitzpatrick=fitzpatrick)
+        give_treatment_consent(patient, recorded_by=self.clinician)
         if research_consent:
-            template = ConsentTemplate.objects.filter(
-                clinic=self.clinic, kind=ConsentKind.RESEARCH
-            ).first() or ConsentTemplateFactory(clinic=self.clinic, kind=ConsentKind.RESEARCH)
-            ConsentRecordFactory(patient=patient, template=template)
+            give_research_consent(patient, recorded_by=self.clinician)
+        screen_patient(patient, recorded_by=self.clinician, **screening)
         return patient
 
-    def enrol(self, *, first_session_at=None, **screening):
+    def participant(self, patient=None, **enrolment):
         from exoderm.studies import services
 
         return services.enroll_participant(
-            study=self.study,
-            patient=self.patient(**screening),
-            by=self.investigator,
-            first_session_at=first_session_at,
-            clinician=self.clinician if first_session_at else None,
+            study=self.study, patient=patient or self.patient(), by=self.coordinator, **enrolment
         )
 
-    def rating_task(self):
-        """A participant whose course began 14 weeks ago, with a baseline and a week-6-after-session-3
-        close-up of each cheek (phantoms), and the rating task made from them."""
-        from exoderm.courses.models import Visit
-        from exoderm.photos.services import upload_photo
-        from exoderm.studies import services
-        from tests.photos._images import MM_PER_PX, phantom_png
+    def vials_for(self, participant):
+        """Unused vials of the products the participant's allocation gives each side."""
+        from exoderm.studies.models import AllocationSlot
 
-        start = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(weeks=14)
-        participant = self.enrol(first_session_at=start)
-        photography = ConsentTemplateFactory(clinic=self.clinic, kind=ConsentKind.PHOTOGRAPHY)
-        ConsentRecordFactory(
-            patient=participant.patient, template=photography, signed_at=start - dt.timedelta(days=2)
-        )
-        visit = Visit.objects.get(course=participant.course, kind="follow_up", session_number=3)
-        for seed, area in ((1, "cheek_left"), (2, "cheek_right")):
-            upload_photo(
-                patient=participant.patient, chunks=[phantom_png(seed)], view="close_up", area=area,
-                timepoint="baseline", taken_at=start - dt.timedelta(hours=1), mm_per_px=MM_PER_PX,
-                by=self.clinician,
-            )  # fmt: skip
-            upload_photo(
-                patient=participant.patient, chunks=[phantom_png(seed + 10)], view="close_up", area=area,
-                timepoint="follow_up", visit=visit, taken_at=visit.planned_at, mm_per_px=MM_PER_PX,
-                by=self.clinician,
-            )  # fmt: skip
-        services.prepare_rating_tasks(study=self.study, by=self.investigator)
-        return participant, participant.rating_tasks.get()
+        slot = AllocationSlot.objects.get(participant=participant)
+        stock = {"A": self.exosome_vials, "B": self.vehicle_vials}
+        taken = {}
+        for label, arm in (("left", slot.arm_left), ("right", slot.arm_right)):
+            vial = next(v for v in stock[arm] if not hasattr(v, "_taken"))
+            vial._taken = True
+            taken[label] = vial.pk
+        return taken

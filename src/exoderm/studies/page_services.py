@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.utils import timezone
 
 from exoderm.courses import services as course_services
 from exoderm.studies import services
-from exoderm.studies.models import Study, StudyRole, StudyRoleKind
+from exoderm.studies.models import Study
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import User
@@ -29,8 +28,8 @@ def set_up_study(
     **definition: object,
 ) -> Study:
     """Define a study as the new-study page does: on an existing course template or a new one
-    (``new_course``: the fields of ``courses.services.create_course_template``), with the one who
-    defines it as its principal investigator, so that they can open it and give its other roles.
+    (``new_course``: the fields of ``courses.services.create_course_template``); the one who
+    defines it becomes its principal investigator (``create_study``).
 
     All or nothing: a refused definition leaves no new course template behind.
     """
@@ -38,7 +37,7 @@ def set_up_study(
     if course_template is None:
         assert new_course is not None
         course_template = course_services.create_course_template(clinic=by.clinic, by=by, **new_course)  # type: ignore[arg-type]
-    study = services.create_study(
+    return services.create_study(
         by=by,
         course_template=course_template.pk,
         arms=arms,
@@ -46,13 +45,3 @@ def set_up_study(
         criteria=criteria,
         **definition,  # type: ignore[arg-type]
     )
-    role = StudyRole(
-        study=study,
-        user=by,
-        role=StudyRoleKind.PRINCIPAL_INVESTIGATOR,
-        assigned_by=by,
-        assigned_at=timezone.now(),
-    )
-    role.full_clean()
-    role.save()
-    return study

@@ -380,9 +380,11 @@ def create_study(
     block_size: int = 4,
     stratification: str = Stratification.NONE,
     slots_per_stratum: int = 40,
+    principal_investigator: User | None = None,
 ) -> Study:
     """Define a study. Its allocation list is drawn at the first enrolment (or earlier by the
-    coordinator), when the definition locks; changes after that are amendments."""
+    coordinator), when the definition locks; changes after that are amendments. The
+    ``principal_investigator`` (default: ``by``) gets that study role, to assign the others."""
     require(by, Action.SET_UP_STUDY)
     clinic = by.clinic
     assert clinic is not None
@@ -406,6 +408,10 @@ def create_study(
     study.save()
     for group in rows:
         _save_rows(group)
+    investigator = principal_investigator or by
+    if investigator.clinic_id != clinic.pk or not investigator.is_active:
+        raise ValidationError({"principal_investigator": _("Choose an active user of the clinic.")})
+    StudyRole.objects.create(study=study, user=investigator, role=PI, assigned_by=by, assigned_at=_now())
     return study
 
 

@@ -253,7 +253,7 @@ class AdverseEventForm(forms.Form):
     related_to_product = forms.ChoiceField(label=_("Related to the product"), choices=Relatedness.choices)
     serious = forms.BooleanField(label=_("Serious"), required=False)
     report_date = forms.DateField(
-        label=_("Reported on"), widget=DateInput(), required=False, help_text=_("A serious event needs it.")
+        label=_("Reported on"), widget=DateInput(), required=False, help_text=_("Needed for a serious event.")
     )
 
     def __init__(self, *args: Any, participants: Any, **kwargs: Any) -> None:

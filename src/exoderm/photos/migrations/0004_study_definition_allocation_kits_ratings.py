@@ -4,15 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('photos', '0003_photo_source_jpeg_quality'),
+        ("photos", "0003_photo_source_jpeg_quality"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='photo',
-            name='area',
-            field=models.CharField(blank=True, choices=[('face', 'Face'), ('face_left', 'Left half of the face'), ('face_right', 'Right half of the face'), ('forehead', 'Forehead'), ('glabella', 'Glabella'), ('periorbital_left', 'Periorbital, left'), ('periorbital_right', 'Periorbital, right'), ('cheek_left', 'Cheek, left'), ('cheek_right', 'Cheek, right'), ('nose', 'Nose'), ('perioral', 'Perioral'), ('chin', 'Chin'), ('neck', 'Neck'), ('decolletage', 'Décolletage'), ('scalp', 'Scalp'), ('hands', 'Back of the hands')], max_length=32, verbose_name='area of a close-up'),
+            model_name="photo",
+            name="area",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("face", "Face"),
+                    ("face_left", "Left half of the face"),
+                    ("face_right", "Right half of the face"),
+                    ("forehead", "Forehead"),
+                    ("glabella", "Glabella"),
+                    ("periorbital_left", "Periorbital, left"),
+                    ("periorbital_right", "Periorbital, right"),
+                    ("cheek_left", "Cheek, left"),
+                    ("cheek_right", "Cheek, right"),
+                    ("nose", "Nose"),
+                    ("perioral", "Perioral"),
+                    ("chin", "Chin"),
+                    ("neck", "Neck"),
+                    ("decolletage", "Décolletage"),
+                    ("scalp", "Scalp"),
+                    ("hands", "Back of the hands"),
+                ],
+                max_length=32,
+                verbose_name="area of a close-up",
+            ),
         ),
     ]

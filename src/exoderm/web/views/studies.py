@@ -57,6 +57,9 @@ from exoderm.web.study_forms import (
 )
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
+#: The study roles that enrol patients (``services.enroll_participant``).
+ENROLLING = frozenset({StudyRoleKind.PRINCIPAL_INVESTIGATOR, StudyRoleKind.UNBLINDED_COORDINATOR})
+
 
 def _study(request: HttpRequest, pk: int) -> Study:
     return selectors.study_for(user=user_of(request), study_id=pk)
@@ -239,7 +242,8 @@ def study_enrol(request: HttpRequest, pk: int) -> HttpResponse:
     """Enrol a patient (refusals name the consent rule or the criterion) or record a patient who
     was screened and not enrolled (declined, for example)."""
     user = user_of(request)
-    study = _coordinated_study(request, pk)
+    study = _study(request, pk)
+    services.require_study_role(user, study, ENROLLING)
     patients = _unenrolled_patients(study)
     clinicians = clinic_selectors.clinic_users(clinic=study.clinic).filter(
         role=Role.CLINICIAN, is_active=True
