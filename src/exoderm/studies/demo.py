@@ -35,7 +35,7 @@ from exoderm.products.models import Lot, Product, Source, StorageForm
 from exoderm.safety.models import Relatedness, Term
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.studies import page_selectors, selectors, services
-from exoderm.studies.models import Kit, Participant, Study
+from exoderm.studies.models import AllocationSlot, Kit, Participant, ScreenFailure, Study
 from exoderm.treatments.services import ProcedureInput
 
 STUDY_TITLE = "Exosomen nach Microneedling: randomisierte, verblindete Split-Face-Studie (nach Park 2022)"
@@ -137,6 +137,7 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
     # refused for the pregnancy: recorded as a screen failure, which the CONSORT flow counts
     with contextlib.suppress(RuleViolations):
         services.enroll_participant(study=study, patient=patients[5], by=coordinator)
+    _backdate(study, participants, earliest=now - dt.timedelta(weeks=14))
 
     for participant in participants[:3]:
         _treat_past_sessions(participant, coordinator=coordinator, treating=treating, now=now)
@@ -170,6 +171,18 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
         related_to_product=Relatedness.UNLIKELY,
     )
     return study
+
+
+def _backdate(study: Study, participants: list[Participant], *, earliest: dt.datetime) -> None:
+    """The demo's history starts months ago: the study was locked, and each participant enrolled
+    and allocated, a week before their first session (the services stamp them with now)."""
+    Study.objects.filter(pk=study.pk).update(locked_at=earliest, list_generated_at=earliest)
+    ScreenFailure.objects.filter(study=study).update(recorded_at=earliest)
+    for participant in participants:
+        assert participant.course is not None
+        enrolled_at = max(earliest, min(participant.course.starts_at, timezone.now()) - dt.timedelta(days=7))
+        Participant.objects.filter(pk=participant.pk).update(enrolled_at=enrolled_at)
+        AllocationSlot.objects.filter(participant=participant).update(allocated_at=enrolled_at)
 
 
 def _saline(clinic: Clinic, *, admin: User, coordinator: User, now: dt.datetime) -> Product:
