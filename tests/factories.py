@@ -401,8 +401,13 @@ class SplitFaceStudyScene:
         ]
         self.exosome = ProductFactory(clinic=clinic, name="ExoSerum ADSC")
         self.vehicle = ProductFactory(clinic=clinic, name="Saline vehicle")
-        self.exosome_lot = LotFactory(product=self.exosome, number="EXO-2026-117", vials_received=vials)
-        self.vehicle_lot = LotFactory(product=self.vehicle, number="VEH-2026-044", vials_received=vials)
+        received = timezone.now() - dt.timedelta(days=200)
+        self.exosome_lot = LotFactory(
+            product=self.exosome, number="EXO-2026-117", vials_received=vials, received_at=received
+        )
+        self.vehicle_lot = LotFactory(
+            product=self.vehicle, number="VEH-2026-044", vials_received=vials, received_at=received
+        )
         self.exosome_vials = [VialFactory(lot=self.exosome_lot, serial=n + 1) for n in range(vials)]
         self.vehicle_vials = [VialFactory(lot=self.vehicle_lot, serial=n + 1) for n in range(vials)]
         self.template = CourseTemplateFactory(
@@ -445,11 +450,13 @@ class SplitFaceStudyScene:
         for rater in self.raters:
             services.assign_role(study=self.study, user=rater, role="rater", by=self.pi)
 
-    def patient(self, *, fitzpatrick=3, research_consent=True, **screening):
+    def patient(self, *, fitzpatrick=3, research_consent=True, consented_at=None, **screening):
+        """A patient who signed the treatment (and research) consent at ``consented_at`` (default
+        yesterday) and was screened yesterday (all "no", or as ``screening`` says)."""
         patient = PatientFactory(clinic=self.clinic, fitzpatrick=fitzpatrick)
-        give_treatment_consent(patient, recorded_by=self.clinician)
+        give_treatment_consent(patient, recorded_by=self.clinician, signed_at=consented_at)
         if research_consent:
-            give_research_consent(patient, recorded_by=self.clinician)
+            give_research_consent(patient, recorded_by=self.clinician, signed_at=consented_at)
         screen_patient(patient, recorded_by=self.clinician, **screening)
         return patient
 

@@ -8,17 +8,19 @@ unblinding reveals one participant's allocation to the user who asked for it, an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Role
-from exoderm.studies.models import Blinding, StudyRole, StudyRoleKind, Unblinding
+from exoderm.studies.models import Blinding, Kit, StudyRole, StudyRoleKind, Unblinding
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import User
     from exoderm.studies.models import Participant, Study
+    from exoderm.treatments.models import TreatmentSession
 
 
 def roles_of(user: User, study: Study) -> set[str]:
@@ -72,3 +74,28 @@ def require_allocation_access(user: User, participant: Participant) -> None:
         raise PermissionDenied(
             _("The allocation is concealed: only the study's unblinded coordinator may see it.")
         )
+
+
+def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any]:
+    """The session's applications as ``user`` may read them: a session charted from a coded kit
+    shows the kit code and vial label instead of lot and vial to a user blinded for the
+    participant (lot numbers and products would tell the arm)."""
+    applications = list(session.applications.all())
+    kit = Kit.objects.filter(session=session).select_related("participant__study").first()
+    if kit is None or sees_allocation_of(user, kit.participant):
+        return applications
+    label_of_vial = dict(kit.vials.values_list("vial_id", "label"))
+    return [
+        SimpleNamespace(
+            id=application.pk,
+            lot_id=None,
+            lot=SimpleNamespace(number=""),
+            vial_id=None,
+            vial=SimpleNamespace(serial=None),
+            kit=f"{kit.code} {label_of_vial.get(application.vial_id, '')}".strip(),
+            volume_ml=application.volume_ml,
+            areas=application.areas,
+            applied_at=application.applied_at,
+        )
+        for application in applications
+    ]
