@@ -14,6 +14,10 @@ from tests.web.test_browser import UNLABELLED
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+PHOTOS_LOADED = """
+() => [...document.querySelectorAll('.rating-photos img')].every(i => i.complete && i.naturalWidth > 0)
+"""
+
 
 def sign_in(page, url: str, username: str) -> None:
     from exoderm.demo import USERS
@@ -101,11 +105,9 @@ def test_the_demo_study_for_its_coordinator_and_its_rater(browser_page, live_ser
     page.wait_for_url(re.compile(r".*/rate/\d+/$"))
     images = page.locator(".rating-photos img")
     expect(images).to_have_count(4)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.rating-photos img')].every(i => i.complete && i.naturalWidth > 0)"
-    )
+    page.wait_for_function(PHOTOS_LOADED)
     main_text = page.inner_text("main")
-    for word in concealed + ["left", "right", "Left", "Right"]:
+    for word in [*concealed, "left", "right", "Left", "Right"]:
         assert not re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", main_text), word
     expect(page.locator("main")).to_contain_text("Enter saves")
     page.keyboard.press("2")  # side 1: much improved
@@ -115,9 +117,7 @@ def test_the_demo_study_for_its_coordinator_and_its_rater(browser_page, live_ser
     assert page.evaluate(UNLABELLED) == []
     shot(page, "study-rater")
     language(page, "de")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.rating-photos img')].every(i => i.complete && i.naturalWidth > 0)"
-    )
+    page.wait_for_function(PHOTOS_LOADED)
     assert_german(page)
     page.keyboard.press("2")
     page.keyboard.press("4")
