@@ -15,9 +15,11 @@ import dataclasses
 import datetime as dt
 import functools
 import zoneinfo
+from collections.abc import Callable
 
 import holidays
 from django.utils import formats
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exoderm.booking.models import Closure, OpeningHours, Weekday, WorkingHours
@@ -30,19 +32,26 @@ WHOLE_DAY: Span = (dt.time.min, dt.time.max)
 
 
 @functools.cache
-def _public_holidays(state: str, year: int) -> dict[dt.date, str]:
-    found = holidays.country_holidays("DE", subdiv=state or None, years=year, language="de")
+def _public_holidays(state: str, year: int, language: str) -> dict[dt.date, str]:
+    found = holidays.country_holidays("DE", subdiv=state or None, years=year, language=language)
     return dict(found.items())
 
 
 def public_holiday(clinic: Clinic, day: dt.date) -> str | None:
-    """The name of the public holiday on ``day`` in the clinic's state, if any."""
-    return _public_holidays(clinic.holiday_state, day.year).get(day)
+    """The name of the public holiday on ``day`` in the clinic's state, if any, in the active language."""
+    language = "en_US" if (get_language() or "").startswith("en") else "de"
+    return _public_holidays(clinic.holiday_state, day.year, language).get(day)
 
 
 def wall(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     """The naive wall-clock time of the instant ``value`` in ``tz``."""
     return value.astimezone(tz).replace(tzinfo=None)
+
+
+def aware(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant at the naive wall-clock time ``value`` in ``tz`` (a time in the spring gap
+    moves forward, an ambiguous autumn time takes its first occurrence)."""
+    return value.replace(tzinfo=tz, fold=0).astimezone(dt.UTC).astimezone(tz)
 
 
 def spans_text(spans: list[Span]) -> str:
@@ -143,13 +152,15 @@ class ClinicCalendar:
             return problems
         weekday = formats.date_format(start.date(), "l")
         spans = self.open_spans(start.date())
-        if self.opening and not _inside(start, end, spans):
+        if self.opening and not _inside(start, end, self.open_spans):
             problems.append(
                 _("The clinic is open on %(weekday)s from %(hours)s only.")
                 % {"weekday": weekday, "hours": spans_text(spans)}
             )
         working = self.working_spans(clinician, start.date())
-        if working is not None and not _inside(start, end, working):
+        if working is not None and not _inside(
+            start, end, lambda day: self.working_spans(clinician, day) or []
+        ):
             problems.append(
                 _("%(name)s works on %(weekday)s from %(hours)s only.")
                 % {"name": clinician.display_name, "weekday": weekday, "hours": spans_text(working)}
@@ -160,10 +171,19 @@ class ClinicCalendar:
         return problems
 
 
-def _inside(start: dt.datetime, end: dt.datetime, spans: list[Span]) -> bool:
-    """Whether the wall times ``start`` to ``end`` lie on one day within one of ``spans``."""
-    next_midnight = dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time())
-    if end.date() != start.date() and end != next_midnight:
-        return False
-    end_time = dt.time.max if end.date() != start.date() else end.time()
-    return any(span_start <= start.time() and end_time <= span_end for span_start, span_end in spans)
+def _inside(start: dt.datetime, end: dt.datetime, spans_of: Callable[[dt.date], list[Span]]) -> bool:
+    """Whether the wall times ``start`` to ``end`` lie within the spans of their days: each day's
+    piece within one span of that day (a span to ``dt.time.max`` runs to midnight, so a night
+    across midnight fits a clinic open around the clock on both days)."""
+    piece_start = start
+    while piece_start < end:
+        midnight = dt.datetime.combine(piece_start.date() + dt.timedelta(days=1), dt.time())
+        piece_end = min(end, midnight)
+        end_time = dt.time.max if piece_end == midnight else piece_end.time()
+        if not any(
+            span_start <= piece_start.time() and end_time <= span_end
+            for span_start, span_end in spans_of(piece_start.date())
+        ):
+            return False
+        piece_start = piece_end
+    return True

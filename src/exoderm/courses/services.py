@@ -453,7 +453,7 @@ def _set_status(visit: Visit, status: str, by: User) -> Visit:
     return visit
 
 
-VISIT_APPOINTMENT_STATUS = {
+VISIT_APPOINTMENT_STATUS: dict[str, str] = {
     VisitStatus.CANCELLED: AppointmentStatus.CANCELLED,
     VisitStatus.MISSED: AppointmentStatus.NO_SHOW,
 }

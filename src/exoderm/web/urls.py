@@ -5,6 +5,7 @@ from exoderm.courses.views import calendar_feed
 from exoderm.web.views import (
     account,
     audit,
+    booking,
     corrections,
     courses,
     lots,
@@ -103,6 +104,12 @@ urlpatterns = [
     ),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
+    path("booking/day/", booking.day, name="booking-day"),
+    path("booking/week/", booking.week, name="booking-week"),
+    path("booking/appointments/new/", booking.appointment_new, name="booking-new"),
+    path("booking/appointments/<id:pk>/", booking.appointment_detail, name="booking-appointment"),
+    path("booking/appointments/<id:pk>/move/", booking.appointment_move, name="booking-move"),
+    path("booking/appointments/<id:pk>/<slug:action>/", booking.appointment_change, name="booking-change"),
     path("audit/patient/<id:pk>/", audit.patient_trail, name="audit-patient"),
     path("audit/user/<id:pk>/", audit.user_trail, name="audit-user"),
 ]
