@@ -8,7 +8,7 @@ clinician, room, device, visit or appointment is a 404.
 
 import datetime as dt
 import zoneinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -131,7 +131,7 @@ def book_appointment(request: HttpRequest, payload: AppointmentIn) -> Any:
 def list_appointments(
     request: HttpRequest,
     day: dt.date | None = None,
-    days: int = Field(1, ge=1, le=31, description="with day: this many days from it"),
+    days: Annotated[int, Field(ge=1, le=31, description="with day: this many days from it")] = 1,
     clinician: Id | None = None,
     room: Id | None = None,
     patient: Id | None = None,
