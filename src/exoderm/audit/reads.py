@@ -219,6 +219,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/appointments/<appointment_id>/cancel": _WRITES,
     "api/v1/appointments/<appointment_id>/no-show": _WRITES,
     "booking/appointments/<id:pk>/move/": _WRITES,  # a GET only redirects to the appointment
+    "booking/settings/": "opening hours, holidays, rooms, devices, closures: no patient data",
+    "booking/settings/clinicians/<id:pk>/": "a clinician's working hours: no patient data",
     "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",
     "api/v1/photos/progress": "counts of analyses waiting: no patient data",
     "api/v1/photos/<photo_id>/status": "a photo's analysis status: no image, no identity",

@@ -429,3 +429,15 @@ def close_visit_appointments(*, visit: Any, status: str) -> None:
     for appointment in Appointment.objects.select_for_update().filter(visit=visit, status__in=BLOCKING):
         appointment.status = status
         appointment.save(update_fields=["status"])
+
+
+@transaction.atomic
+def set_holiday_state(*, clinic: Clinic, state: str, by: User) -> Clinic:
+    """The German state whose public holidays close the clinic ("" for the nationwide ones only)."""
+    require(by, Action.MANAGE_CLINIC)
+    if by.clinic_id != clinic.pk:
+        raise ValidationError({"holiday_state": _("This is another clinic.")})
+    clinic.holiday_state = state
+    clinic.full_clean()
+    clinic.save(update_fields=["holiday_state"])
+    return clinic

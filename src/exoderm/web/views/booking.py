@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from typing import Any
 
 from django import forms
@@ -26,13 +27,13 @@ from django.utils.translation import gettext_lazy
 
 from exoderm.booking import selectors, services
 from exoderm.booking.calendar import ClinicCalendar, aware, wall
-from exoderm.booking.models import DEFAULT_MINUTES, Appointment, AppointmentKind, Room
-from exoderm.clinics.models import Clinic, Role, User
+from exoderm.booking.models import DEFAULT_MINUTES, Appointment, AppointmentKind, DeviceKind, Room, Weekday
+from exoderm.clinics.models import GERMAN_STATES, Clinic, Role, User
 from exoderm.core.clock import too_early, too_far_ahead
 from exoderm.core.permissions import Action
 from exoderm.patients import selectors as patient_selectors
 from exoderm.web.charting import patient_label
-from exoderm.web.forms import datetime_field
+from exoderm.web.forms import DateInput, datetime_field, text_field
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 SLOT = dt.timedelta(minutes=15)
@@ -454,3 +455,148 @@ def appointment_change(request: HttpRequest, pk: int, action: str) -> HttpRespon
             "error": error_text,
         },
     )
+
+
+SPAN_TEXT = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_spans(text: str) -> list[tuple[dt.time, dt.time]]:
+    """Hours as people write them: "08:00-12:00, 13:00-18:00" (empty: none)."""
+    spans = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        match = SPAN_TEXT.match(part)
+        try:
+            if match is None:
+                raise ValueError(part)
+            h1, m1, h2, m2 = (int(group) for group in match.groups())
+            spans.append((dt.time(h1, m1), dt.time(h2, m2) if (h2, m2) != (24, 0) else dt.time.max))
+        except ValueError:
+            raise forms.ValidationError(_("Write hours as 08:00-12:00, 13:00-18:00.")) from None
+    return spans
+
+
+def spans_initial(spans: list[tuple[dt.time, dt.time]]) -> str:
+    return ", ".join(
+        f"{start:%H:%M}-{'24:00' if end == dt.time.max else f'{end:%H:%M}'}" for start, end in spans
+    )
+
+
+class WeekHoursForm(forms.Form):
+    """Hours per weekday, one text field each ("08:00-12:00, 13:00-18:00"; empty: closed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for weekday, label in Weekday.choices:
+            self.fields[f"day_{weekday}"] = text_field(label=label, max_length=100, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for weekday in Weekday.values:
+            try:
+                data[f"spans_{weekday}"] = parse_spans(data.get(f"day_{weekday}") or "")
+            except forms.ValidationError as error:
+                self.add_error(f"day_{weekday}", error)
+        return data
+
+    def hours(self) -> dict[int, list[tuple[dt.time, dt.time]]]:
+        return {weekday: self.cleaned_data[f"spans_{weekday}"] for weekday in Weekday.values}
+
+
+class ClinicHoursForm(WeekHoursForm):
+    holiday_state = forms.ChoiceField(
+        label=gettext_lazy("Public holidays of"),
+        choices=[("", gettext_lazy("nationwide holidays only")), *GERMAN_STATES],
+        required=False,
+    )
+
+
+class ResourceForm(forms.Form):
+    name = text_field(label=gettext_lazy("Name"), max_length=100)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=DeviceKind.choices, required=False)
+
+
+class ClosureForm(forms.Form):
+    first_day = forms.DateField(label=gettext_lazy("First day"), widget=DateInput())
+    last_day = forms.DateField(label=gettext_lazy("Last day"), widget=DateInput())
+    reason = text_field(label=gettext_lazy("Reason"), max_length=200, required=False)
+
+
+def _hours_initial(calendar_hours: dict[int, list[tuple[dt.time, dt.time]]]) -> dict[str, str]:
+    return {f"day_{weekday}": spans_initial(calendar_hours.get(weekday, [])) for weekday in Weekday.values}
+
+
+@page(Action.MANAGE_CLINIC)
+def booking_settings(request: HttpRequest) -> HttpResponse:
+    """The appointment book's settings: opening hours and holidays, rooms, devices, closures, and
+    links to each clinician's working hours."""
+    clinic = clinic_of(request)
+    user = user_of(request)
+    calendar = ClinicCalendar.of(clinic)
+    which = request.POST.get("form", "")
+    hours_form = ClinicHoursForm(
+        request.POST if which == "hours" else None,
+        initial=_hours_initial(calendar.opening) | {"holiday_state": clinic.holiday_state},
+        prefix="hours",
+    )
+    room_form = ResourceForm(request.POST if which == "room" else None, prefix="room")
+    device_form = ResourceForm(request.POST if which == "device" else None, prefix="device")
+    closure_form = ClosureForm(request.POST if which == "closure" else None, prefix="closure")
+    forms_by_name: dict[str, forms.Form] = {
+        "hours": hours_form,
+        "room": room_form,
+        "device": device_form,
+        "closure": closure_form,
+    }
+    form = forms_by_name.get(which)
+    if request.method == "POST" and form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if which == "hours":
+                services.set_opening_hours(clinic=clinic, hours=hours_form.hours(), by=user)
+                services.set_holiday_state(clinic=clinic, state=data["holiday_state"], by=user)
+            elif which == "room":
+                services.add_room(clinic=clinic, name=data["name"], by=user)
+            elif which == "device":
+                services.add_device(clinic=clinic, name=data["name"], kind=data["kind"] or "other", by=user)
+            else:
+                services.add_closure(
+                    clinic=clinic,
+                    first_day=data["first_day"],
+                    last_day=data["last_day"],
+                    reason=data["reason"],
+                    by=user,
+                )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Appointment book settings saved."))
+            return redirect("booking-settings")
+    context = {
+        "hours_form": hours_form,
+        "room_form": room_form,
+        "device_form": device_form,
+        "closure_form": closure_form,
+        "rooms": selectors.rooms(clinic=clinic),
+        "devices": selectors.devices(clinic=clinic),
+        "closures": calendar.closures,
+        "clinicians": selectors.clinicians(clinic=clinic),
+    }
+    return render(request, "web/booking/settings.html", context)
+
+
+@page(Action.MANAGE_CLINIC)
+def working_hours(request: HttpRequest, pk: int) -> HttpResponse:
+    """A clinician's working hours per weekday (all empty: works whenever the clinic is open)."""
+    clinic = clinic_of(request)
+    clinician = selectors.clinician(clinic=clinic, user_id=pk)
+    calendar = ClinicCalendar.of(clinic, clinicians=[clinician])
+    form = WeekHoursForm(request.POST or None, initial=_hours_initial(calendar.working.get(clinician.pk, {})))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_working_hours(clinician=clinician, hours=form.hours(), by=user_of(request))
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Working hours saved."))
+            return redirect("booking-settings")
+    return render(request, "web/booking/working_hours.html", {"form": form, "clinician": clinician})
