@@ -479,3 +479,40 @@ class SplitFaceStudyScene:
             vial._taken = True
             taken[label] = vial.pk
         return taken
+
+
+class OpeningHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.OpeningHours"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.WorkingHours"
+
+    clinician = factory.SubFactory(UserFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Room"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Room {n}")
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Device"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Fractional laser {n}")
+    kind = "laser"

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from exoderm.booking.demo import seed_week
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
@@ -169,6 +170,7 @@ def _seed(rng: random.Random) -> None:
     _close_ups(first, by=clinicians[0])
     seed_adverse_events(clinic=clinic, clinician=clinicians[0])
     seed_study(clinic=clinic, users=users, exosome_lot=lots[1])
+    seed_week(clinic=clinic, by=assistant, admin=admin, first_day=timezone.localdate(timezone=tz))
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

@@ -125,6 +125,8 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "feed": issue_calendar_feed(user=scene.clinician),
         "adverse_event": _adverse_event(scene.patient, scene.clinician),
         **_study_world(clinic, scene.patient, photo=photo, visit=course.visits.earliest("planned_at")),
+        "appointment": course.visits.order_by("planned_at").first().appointments.get().pk,
+        "appointment_action": "cancel",
     }
 
 
@@ -196,6 +198,7 @@ KWARGS = {
     "code": "kit",
     "participant_pk": "participant",
     "task_pk": "task",
+    "appointment_id": "appointment",
 }
 PK_OF = {
     "patients": "patient",
@@ -205,6 +208,7 @@ PK_OF = {
     "audit/patient": "patient",
     "adverse-events": "adverse_event",
     "studies": "study",
+    "booking/appointments": "appointment",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {
@@ -212,6 +216,7 @@ ROUTE_KWARGS = {
     "patients/<id:pk>/unlock/": {"pk": "restricted"},
     "api/v1/studies/<study_id>/rating-images/<token>": {"token": "rating_image"},
     "studies/<id:pk>/images/<str:token>": {"token": "rating_image"},
+    "booking/appointments/<id:pk>/<slug:action>/": {"action": "appointment_action"},
 }
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},
