@@ -123,7 +123,15 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "trashed": trashed.pk,
         "visit": course.visits.order_by("planned_at").first().pk,
         "feed": issue_calendar_feed(user=scene.clinician),
+        "message": _message(scene.patient),
     }
+
+
+def _message(patient) -> int:
+    """A reminder in the outbox (exoderm.messaging), for the routes that show one message."""
+    from exoderm.messaging.services import queue_for_patient
+
+    return queue_for_patient(patient=patient, kind="visit_reminder", about="audit", at=timezone.now())[0].pk
 
 
 def _restricted_patient(clinic, admin) -> int:
@@ -149,6 +157,7 @@ KWARGS = {
     "answer_pk": "answer",
     "answer_id": "answer",
     "consent_id": "consent",
+    "message_id": "message",
 }
 PK_OF = {
     "patients": "patient",

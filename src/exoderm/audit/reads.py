@@ -143,6 +143,16 @@ READS: dict[str, Read] = {
     ),
     "api/v1/audit": Read("audit.auditevent"),
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    # messages to patients (exoderm.messaging): names, addresses and texts
+    "messages/": Read("messaging.outboxmessage"),
+    "patients/<id:pk>/messages/": _patient,
+    "lots/<id:pk>/recall-notices/": Read(LOT, "pk"),  # the notices: patients who received the lot
+    "api/v1/messages": Read("messaging.outboxmessage"),
+    "api/v1/messages/<message_id>": Read(
+        "messaging.outboxmessage", "message_id", _patient_of("messaging.OutboxMessage")
+    ),
+    "api/v1/patients/<patient_id>/message-preferences": _api_patient,
+    "api/v1/lots/<lot_id>/recall-notices": Read(LOT, "lot_id"),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
@@ -231,6 +241,17 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "messages/<id:pk>/resend/": _WRITES,
+    "messages/templates/": "message templates: wording with placeholders, no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/": "a message template and its "
+    "preview with sample values: no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/preview/": "POST only: a template's "
+    "preview with sample values",
+    "api/v1/messages/<message_id>/resend": _WRITES,
+    "api/v1/messages/<message_id>/bounce": _WRITES,
+    "api/v1/message-templates": "message templates: no patient data",
+    "api/v1/message-templates/<kind>/<channel>/<language>": "message templates: no patient data",
+    "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

@@ -8,6 +8,7 @@ from exoderm.web.views import (
     corrections,
     courses,
     lots,
+    messaging,
     patients,
     sessions,
     signin,
@@ -105,4 +106,19 @@ urlpatterns = [
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
     path("audit/patient/<id:pk>/", audit.patient_trail, name="audit-patient"),
     path("audit/user/<id:pk>/", audit.user_trail, name="audit-user"),
+    path("messages/", messaging.outbox, name="outbox"),
+    path("messages/<id:pk>/resend/", messaging.message_resend, name="message-resend"),
+    path("messages/templates/", messaging.template_list, name="message-templates"),
+    path(
+        "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/",
+        messaging.template_edit,
+        name="message-template",
+    ),
+    path(
+        "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/preview/",
+        messaging.template_preview,
+        name="message-template-preview",
+    ),
+    path("patients/<id:pk>/messages/", messaging.patient_messages, name="patient-messages"),
+    path("lots/<id:pk>/recall-notices/", messaging.recall_notices, name="recall-notices"),
 ]
