@@ -105,6 +105,7 @@ def _transaction(
     recipients = [connection.prep_address(address) for address in mail.recipients()]
     text = mail.message(policy=email.policy.SMTP).as_bytes()
     try:
+        smtp.ehlo_or_helo_if_needed()
         code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
         _refused(code, reply, "MAIL FROM")
         for recipient in recipients:
