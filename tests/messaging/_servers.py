@@ -109,7 +109,7 @@ class SmsGatewayServer:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 gateway.requests.append(
                     SmsRequest(self.path, dict(self.headers.items()), json.loads(self.rfile.read(length)))

@@ -195,7 +195,7 @@ def test_a_patient_without_address_is_recorded_as_not_reached(clinic):
 
 @pytest.mark.django_db
 def test_a_stalled_send_is_queued_again_unless_it_was_handed_over(clinic, smtp):
-    """The recovery of a killed worker, in one process: the real kill is tests/messaging/test_worker_kill.py."""
+    """The recovery of a killed worker, in one process (the real kill: test_worker_kill.py)."""
     patient = factories.PatientFactory(clinic=clinic, identity__phone="")
     [before_handover] = _reminder(patient, about="visit:1")
     [after_handover] = _reminder(patient, about="visit:2")
