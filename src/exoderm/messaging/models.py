@@ -38,7 +38,7 @@ class MessageStatus(models.TextChoices):
 class OutboxMessage(models.Model):
     """One message to one patient on one channel, and what became of it.
 
-    ``key`` names what the message is about (kind, the visit, session or lot, channel): producers
+    ``key`` names what the message is about (kind, the visit, session or lot, patient, channel): producers
     create a message only once per key, however often they run.
     """
 

@@ -80,10 +80,10 @@ def queue_for_patient(
 ) -> list[OutboxMessage]:
     """Queue message ``kind`` to ``patient`` on each channel the patient can be reached on.
 
-    ``about`` names its subject (``visit:12``, ``session:7``, ``lot:3``): with the kind and the
-    channel it is the message's unique key, so calling this again creates nothing. A channel the
-    patient opted out of gets a ``skipped`` row (the outbox shows why nobody was told); a patient
-    with neither address gets one ``skipped`` e-mail row.
+    ``about`` names its subject (``visit:12``, ``session:7``, ``lot:3``): with the kind, the
+    patient and the channel it is the message's unique key, so calling this again creates
+    nothing. A channel the patient opted out of gets a ``skipped`` row (the outbox shows why
+    nobody was told); a patient with neither address gets one ``skipped`` e-mail row.
     """
     clinic = patient.clinic
     identity = PatientIdentity.objects.filter(patient=patient).first()
@@ -115,7 +115,7 @@ def queue_for_patient(
                     kind=kind,
                     channel=channel,
                     language=identity.language,
-                    key=f"{kind}:{about}:{channel}",
+                    key=f"{kind}:{about}:{patient.pk}:{channel}",
                     recipient=address,
                     subject=wording.fill(text.subject, values) if channel == Channel.EMAIL else "",
                     body=wording.fill(text.body, values),
@@ -237,7 +237,7 @@ def queue_recall_notices(*, lot: Lot, by: User) -> list[OutboxMessage]:
         messages += queue_for_patient(
             patient=patients[patient_id],
             kind=MessageKind.RECALL_NOTICE,
-            about=f"lot:{lot.pk}:patient:{patient_id}",
+            about=f"lot:{lot.pk}",
             at=performed_at,
             lot=lot,
             by=by,
