@@ -164,6 +164,9 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    from exoderm.messaging.demo import seed_outbox
+
+    seed_outbox(clinic=clinic, now=now)
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:
