@@ -60,6 +60,10 @@ def test_the_patient_page_shows_the_patients_messages_and_takes_the_opt_out(clie
     client.post(f"/patients/{patient.pk}/messages/", {"sms_opt_out": "on"})
     patient.identity.refresh_from_db()
     assert (patient.identity.email_opt_out, patient.identity.sms_opt_out) == (False, True)
+    sms = OutboxMessage.objects.get(patient=patient, channel="sms")
+    OutboxMessage.objects.filter(pk=sms.pk).update(status=MessageStatus.FAILED)
+    refused = client.post(f"/messages/{sms.pk}/resend/", follow=True).content.decode()
+    assert "The patient wants no messages on this channel." in refused
 
 
 @pytest.mark.django_db

@@ -207,7 +207,10 @@ def resend(*, message: OutboxMessage, by: User) -> OutboxMessage:
         raise ValidationError(_("Only an unconfirmed, failed or bounced message can be sent again."))
     identity = getattr(locked.patient, "identity", None)
     if identity is not None:  # a corrected address is used
-        locked.recipient = identity.email if locked.channel == Channel.EMAIL else identity.phone
+        email_channel = locked.channel == Channel.EMAIL
+        if identity.email_opt_out if email_channel else identity.sms_opt_out:
+            raise ValidationError(_("The patient wants no messages on this channel."))
+        locked.recipient = identity.email if email_channel else identity.phone
     if not locked.recipient:
         raise ValidationError(_("The patient has no address for this channel."))
     locked.status, locked.attempts, locked.not_before = MessageStatus.QUEUED, 0, timezone.now()
