@@ -96,7 +96,7 @@ def claim(message_id: int, *, task_id: str = "") -> OutboxMessage | None:
     now = timezone.now()
     with transaction.atomic():
         message = (
-            OutboxMessage.objects.select_for_update()
+            OutboxMessage.objects.select_for_update(of=("self",))
             .select_related("patient__identity")
             .filter(pk=message_id, status=MessageStatus.QUEUED, not_before__lte=now)
             .first()

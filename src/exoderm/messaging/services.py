@@ -202,7 +202,11 @@ def resend(*, message: OutboxMessage, by: User) -> OutboxMessage:
     one way a message can go out twice, and only a person can choose it.
     """
     require(by, Action.VIEW_IDENTITY)
-    locked = OutboxMessage.objects.select_for_update().select_related("patient__identity").get(pk=message.pk)
+    locked = (
+        OutboxMessage.objects.select_for_update(of=("self",))
+        .select_related("patient__identity")
+        .get(pk=message.pk)
+    )
     if locked.status not in RESENDABLE:
         raise ValidationError(_("Only an unconfirmed, failed or bounced message can be sent again."))
     identity = getattr(locked.patient, "identity", None)
