@@ -82,8 +82,19 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "photo_id": photo.pk,
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
+        "message_id": _sent_message(patient),
     }
     return ids
+
+
+def _sent_message(patient) -> int:
+    """A sent reminder in clinic B's outbox (exoderm.messaging)."""
+    from exoderm.messaging.models import OutboxMessage
+    from exoderm.messaging.services import queue_for_patient
+
+    message = queue_for_patient(patient=patient, kind="visit_reminder", about="b", at=timezone.now())[0]
+    OutboxMessage.objects.filter(pk=message.pk).update(status="sent", sent_at=timezone.now())
+    return message.pk
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:

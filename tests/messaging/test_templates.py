@@ -100,10 +100,13 @@ def test_the_api_edits_previews_and_resets_templates(api_as, clinic_admin, clini
     listed = api.get("/message-templates").json()
     assert len(listed) == 6 * 2 * 2 and not any(t["customised"] for t in listed)
 
-    path = "/message-templates/check_in/sms/en"
-    saved = api.put(path, {"body": "{{ clinic_name }}: how are you, {{ given_name }}?"})
+    key = {"kind": "check_in", "channel": "sms", "language": "en"}
+    saved = api.put(
+        "/message-templates", {**key, "body": "{{ clinic_name }}: how are you, {{ given_name }}?"}
+    )
     assert saved.status_code == 200 and saved.json()["customised"] is True
-    bad = api.put(path, {"body": "{{ nope }}"})
+    assert MessageTemplate.objects.get().body.endswith("how are you, {{ given_name }}?")
+    bad = api.put("/message-templates", {**key, "body": "{{ nope }}"})
     assert bad.status_code == 422
 
     preview = api.post(
@@ -111,5 +114,6 @@ def test_the_api_edits_previews_and_resets_templates(api_as, clinic_admin, clini
     )
     assert preview.json() == {"subject": "", "body": "Hi Erika {{ x }}", "unknown_placeholders": ["x"]}
 
-    assert api.delete(path).status_code == 204
-    assert api_as(clinician).put(path, {"body": "x"}).status_code == 403
+    assert api.post("/message-templates/reset", key).status_code == 204
+    assert MessageTemplate.objects.count() == 0
+    assert api_as(clinician).put("/message-templates", {**key, "body": "x"}).status_code == 403

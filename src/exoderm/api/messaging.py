@@ -77,7 +77,13 @@ class BounceIn(Schema):
     reason: Note
 
 
-class TemplateIn(Schema):
+class TemplateKeyIn(Schema):
+    kind: KindName
+    channel: ChannelName
+    language: LanguageName
+
+
+class TemplateIn(TemplateKeyIn):
     subject: Text = ""
     body: Note
 
@@ -150,30 +156,28 @@ def list_templates(request: HttpRequest) -> Any:
     return selectors.templates(user_clinic(request, Action.MANAGE_CLINIC))
 
 
-@router.put("/message-templates/{kind}/{channel}/{language}", response=TemplateOut)
-def save_template(
-    request: HttpRequest, kind: KindName, channel: ChannelName, language: LanguageName, payload: TemplateIn
-) -> Any:
+@router.put("/message-templates", response=TemplateOut)
+def save_template(request: HttpRequest, payload: TemplateIn) -> Any:
+    """The clinic's own wording of one kind of message on one channel in one language."""
     user = current_user(request, Action.MANAGE_CLINIC)
-    clinic = user_clinic(request)
     template = services.save_template(
-        clinic=clinic, kind=kind, channel=channel, language=language,
+        clinic=user_clinic(request), kind=payload.kind, channel=payload.channel, language=payload.language,
         subject=payload.subject, body=payload.body, by=user,
     )  # fmt: skip
-    return {
-        **_key(kind, channel, language),
-        "subject": template.subject,
-        "body": template.body,
-        "customised": True,
-    }
+    key = _key(payload.kind, payload.channel, payload.language)
+    return {**key, "subject": template.subject, "body": template.body, "customised": True}
 
 
-@router.delete("/message-templates/{kind}/{channel}/{language}", response={204: None})
-def reset_template(request: HttpRequest, kind: KindName, channel: ChannelName, language: LanguageName) -> Any:
+@router.post("/message-templates/reset", response={204: None})
+def reset_template(request: HttpRequest, payload: TemplateKeyIn) -> Any:
     """Back to the built-in wording."""
     user = current_user(request, Action.MANAGE_CLINIC)
     services.reset_template(
-        clinic=user_clinic(request), kind=kind, channel=channel, language=language, by=user
+        clinic=user_clinic(request),
+        kind=payload.kind,
+        channel=payload.channel,
+        language=payload.language,
+        by=user,
     )
     return Status(204, None)
 

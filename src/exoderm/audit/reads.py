@@ -250,7 +250,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/messages/<message_id>/resend": _WRITES,
     "api/v1/messages/<message_id>/bounce": _WRITES,
     "api/v1/message-templates": "message templates: no patient data",
-    "api/v1/message-templates/<kind>/<channel>/<language>": "message templates: no patient data",
+    "api/v1/message-templates/reset": _WRITES,
     "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
