@@ -359,3 +359,40 @@ class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
     volume_ml = Decimal("2.0")
     areas = factory.LazyFunction(lambda: ["face"])
     applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))
+
+
+class OpeningHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.OpeningHours"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.WorkingHours"
+
+    clinician = factory.SubFactory(UserFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Room"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Room {n}")
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Device"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Fractional laser {n}")
+    kind = "laser"

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from exoderm.booking.demo import seed_week
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
@@ -164,6 +165,7 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    seed_week(clinic=clinic, by=assistant, admin=admin, first_day=timezone.localdate(timezone=tz))
     from exoderm.messaging.demo import seed_outbox
 
     seed_outbox(clinic=clinic, now=now)

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "exoderm.products",
     "exoderm.treatments",
     "exoderm.courses",
+    "exoderm.booking",
     "exoderm.photos",
     "exoderm.evidence",
     "exoderm.records",

@@ -124,6 +124,8 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "visit": course.visits.order_by("planned_at").first().pk,
         "feed": issue_calendar_feed(user=scene.clinician),
         "message": _message(scene.patient),
+        "appointment": course.visits.order_by("planned_at").first().appointments.get().pk,
+        "appointment_action": "cancel",
     }
 
 
@@ -158,6 +160,7 @@ KWARGS = {
     "answer_id": "answer",
     "consent_id": "consent",
     "message_id": "message",
+    "appointment_id": "appointment",
 }
 PK_OF = {
     "patients": "patient",
@@ -165,11 +168,13 @@ PK_OF = {
     "lots": "lot",
     "visits": "visit",
     "audit/patient": "patient",
+    "booking/appointments": "appointment",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {
     "photos/<id:photo_id>/erase": {"photo_id": "trashed"},
     "patients/<id:pk>/unlock/": {"pk": "restricted"},
+    "booking/appointments/<id:pk>/<slug:action>/": {"action": "appointment_action"},
 }
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},

@@ -60,6 +60,7 @@ PHOTO = "photos.photo"
 SESSION = "treatments.treatmentsession"
 VISIT = "courses.visit"
 LOT = "products.lot"
+APPOINTMENT = "booking.appointment"
 
 _patient = Read(PATIENT, "pk", _patient_itself)
 _photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
@@ -142,6 +143,17 @@ READS: dict[str, Read] = {
         SESSION, "session_id", _patient_of("treatments.TreatmentSession")
     ),
     "api/v1/audit": Read("audit.auditevent"),
+    "api/v1/appointments": Read(APPOINTMENT),  # the list; its POST (a booking) records itself
+    "api/v1/appointments/<appointment_id>": Read(
+        APPOINTMENT, "appointment_id", _patient_of("booking.Appointment")
+    ),  # and its PATCH (a move), recorded by the model signals
+    "booking/day/": Read(APPOINTMENT),  # the day's appointments by patient name
+    "booking/week/": Read(APPOINTMENT),
+    "booking/appointments/new/": Read(APPOINTMENT),  # the form offers the clinic's patients
+    "booking/appointments/<id:pk>/": Read(APPOINTMENT, "pk", _patient_of("booking.Appointment")),
+    "booking/appointments/<id:pk>/<slug:action>/": Read(
+        APPOINTMENT, "pk", _patient_of("booking.Appointment")
+    ),  # the confirmation names the patient
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
     # messages to patients (exoderm.messaging): names, addresses and texts
     "messages/": Read("messaging.outboxmessage"),
@@ -214,6 +226,11 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/visits/<visit_id>/cancel": _WRITES,
     "api/v1/visits/<visit_id>/done": _WRITES,
     "api/v1/patients/<patient_id>/consents/<consent_id>/withdraw": _WRITES,
+    "api/v1/appointments/<appointment_id>/cancel": _WRITES,
+    "api/v1/appointments/<appointment_id>/no-show": _WRITES,
+    "booking/appointments/<id:pk>/move/": _WRITES,  # a GET only redirects to the appointment
+    "booking/settings/": "opening hours, holidays, rooms, devices, closures: no patient data",
+    "booking/settings/clinicians/<id:pk>/": "a clinician's working hours: no patient data",
     "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",
     "api/v1/photos/progress": "counts of analyses waiting: no patient data",
     "api/v1/photos/<photo_id>/status": "a photo's analysis status: no image, no identity",
