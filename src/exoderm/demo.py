@@ -171,6 +171,9 @@ def _seed(rng: random.Random) -> None:
     seed_adverse_events(clinic=clinic, clinician=clinicians[0])
     seed_study(clinic=clinic, users=users, exosome_lot=lots[1])
     seed_week(clinic=clinic, by=assistant, admin=admin, first_day=timezone.localdate(timezone=tz))
+    from exoderm.messaging.demo import seed_outbox
+
+    seed_outbox(clinic=clinic, now=now)
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "exoderm.audit",
     "exoderm.ops",
     "exoderm.studies",
+    "exoderm.messaging",
     "exoderm.web",
     "exoderm.safety",
 ]
@@ -202,6 +203,23 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "exoderm <noreply@localhost>")
 # A password reset link works once, and only this long.
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", str(3600))
+
+# Messages to patients (exoderm.messaging): e-mails go through MAILERS above; SMS through the gateway
+# SMS_BACKEND names: "console" (the log, and SMS_FILE if set: one JSON line per SMS; the demo) or
+# "http" (POST to SMS_GATEWAY_URL with the bearer SMS_GATEWAY_TOKEN, see messaging/channels.py).
+SMS_BACKEND = os.getenv("SMS_BACKEND", "console")
+SMS_GATEWAY_URL = os.getenv("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.getenv("SMS_GATEWAY_TOKEN", "")
+SMS_SENDER = os.getenv("SMS_SENDER", "exoderm")
+SMS_TIMEOUT = envint("SMS_TIMEOUT", "15")
+SMS_FILE = os.getenv("SMS_FILE", "")
+# A worker sending a message holds it this long; one that is gone by then (killed, machine lost)
+# leaves it to the next worker. Failed attempts are retried with backoff up to MESSAGE_MAX_ATTEMPTS.
+MESSAGE_LEASE_SECONDS = envint("MESSAGE_LEASE_SECONDS", "300")
+MESSAGE_MAX_ATTEMPTS = envint("MESSAGE_MAX_ATTEMPTS", "6")
+MESSAGE_RETRY_SECONDS = envint("MESSAGE_RETRY_SECONDS", "60")
+# Reminders go out this many hours before a visit.
+MESSAGE_REMINDER_HOURS = envint("MESSAGE_REMINDER_HOURS", "48")
 
 # Background work: django.tasks with the database backend; `exoderm worker` runs the worker.
 TASKS = {

@@ -83,6 +83,7 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
         "event_id": _adverse_event(patient, clinician).pk,
+        "message_id": _sent_message(patient),
     }
     return ids
 
@@ -95,6 +96,16 @@ def _adverse_event(patient, clinician):
         user=clinician, patient=patient, term="erythema", onset=clinic_today(patient.clinic), severity=1,
         serious=False, related_to_procedure="probable", related_to_product="unlikely",
     )  # fmt: skip
+
+
+def _sent_message(patient) -> int:
+    """A sent reminder in clinic B's outbox (exoderm.messaging)."""
+    from exoderm.messaging.models import OutboxMessage
+    from exoderm.messaging.services import queue_for_patient
+
+    message = queue_for_patient(patient=patient, kind="visit_reminder", about="b", at=timezone.now())[0]
+    OutboxMessage.objects.filter(pk=message.pk).update(status="sent", sent_at=timezone.now())
+    return message.pk
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:

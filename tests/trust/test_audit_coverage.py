@@ -125,6 +125,7 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "feed": issue_calendar_feed(user=scene.clinician),
         "adverse_event": _adverse_event(scene.patient, scene.clinician),
         **_study_world(clinic, scene.patient, photo=photo, visit=course.visits.earliest("planned_at")),
+        "message": _message(scene.patient),
         "appointment": course.visits.order_by("planned_at").first().appointments.get().pk,
         "appointment_action": "cancel",
     }
@@ -169,6 +170,13 @@ def _adverse_event(patient, clinician) -> int:
     return event.pk
 
 
+def _message(patient) -> int:
+    """A reminder in the outbox (exoderm.messaging), for the routes that show one message."""
+    from exoderm.messaging.services import queue_for_patient
+
+    return queue_for_patient(patient=patient, kind="visit_reminder", about="audit", at=timezone.now())[0].pk
+
+
 def _restricted_patient(clinic, admin) -> int:
     """A patient whose erasure request restricted the record (only the admin reads it, with a reason)."""
     from exoderm.patients.erasure import request_erasure
@@ -198,6 +206,7 @@ KWARGS = {
     "code": "kit",
     "participant_pk": "participant",
     "task_pk": "task",
+    "message_id": "message",
     "appointment_id": "appointment",
 }
 PK_OF = {

@@ -262,6 +262,9 @@ def _register_routers() -> None:
     api.add_router("/", safety.router)
     api.add_router("/studies", studies.router)
     api.add_router("/", booking.router)
+    from exoderm.api import messaging
+
+    api.add_router("/", messaging.router)
 
 
 _register_routers()

@@ -200,6 +200,16 @@ READS: dict[str, Read] = {
     "api/v1/studies/<study_id>/ratings": Read("studies.rating"),
     "api/v1/studies/<study_id>/adverse-events": Read("safety.adverseevent"),
     "api/v1/studies/<study_id>/deviations": Read("studies.deviation"),
+    # messages to patients (exoderm.messaging): names, addresses and texts
+    "messages/": Read("messaging.outboxmessage"),
+    "patients/<id:pk>/messages/": _patient,
+    "lots/<id:pk>/recall-notices/": Read(LOT, "pk"),  # the notices: patients who received the lot
+    "api/v1/messages": Read("messaging.outboxmessage"),
+    "api/v1/messages/<message_id>": Read(
+        "messaging.outboxmessage", "message_id", _patient_of("messaging.OutboxMessage")
+    ),
+    "api/v1/patients/<patient_id>/message-preferences": _api_patient,
+    "api/v1/lots/<lot_id>/recall-notices": Read(LOT, "lot_id"),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
@@ -315,6 +325,17 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/studies/<study_id>/participants/<participant_id>/sessions": _WRITES,
     "api/v1/studies/<study_id>/participants/<participant_id>/satisfaction": _WRITES,
     "api/v1/studies/<study_id>/deviations/overdue-visits": _WRITES,
+    "messages/<id:pk>/resend/": _WRITES,
+    "messages/templates/": "message templates: wording with placeholders, no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/": "a message template and its "
+    "preview with sample values: no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/preview/": "POST only: a template's "
+    "preview with sample values",
+    "api/v1/messages/<message_id>/resend": _WRITES,
+    "api/v1/messages/<message_id>/bounce": _WRITES,
+    "api/v1/message-templates": "message templates: no patient data",
+    "api/v1/message-templates/reset": _WRITES,
+    "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

@@ -70,6 +70,9 @@ class PatientIdentity(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], default="de"
     )
+    # The patient asked not to get messages on this channel (exoderm.messaging respects it).
+    email_opt_out = models.BooleanField(_("no messages by e-mail"), default=False)
+    sms_opt_out = models.BooleanField(_("no messages by SMS"), default=False)
     # Derived on every save (exoderm.patients.search): the names folded to one spelling, so that
     # Müller, Mueller and Muller find each other, and the phone number's digits.
     search_key = models.CharField(max_length=SEARCH_KEY_LENGTH, blank=True, editable=False)

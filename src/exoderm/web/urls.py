@@ -9,6 +9,7 @@ from exoderm.web.views import (
     corrections,
     courses,
     lots,
+    messaging,
     ops,
     patients,
     safety,
@@ -146,4 +147,19 @@ urlpatterns = [
     path("studies/<id:pk>/rate/", studies.rating_queue, name="study-rate"),
     path("studies/<id:pk>/rate/<id:task_pk>/", studies.rating_task, name="study-rate-task"),
     path("studies/<id:pk>/images/<str:token>", studies.rating_image, name="study-rating-image"),
+    path("messages/", messaging.outbox, name="outbox"),
+    path("messages/<id:pk>/resend/", messaging.message_resend, name="message-resend"),
+    path("messages/templates/", messaging.template_list, name="message-templates"),
+    path(
+        "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/",
+        messaging.template_edit,
+        name="message-template",
+    ),
+    path(
+        "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/preview/",
+        messaging.template_preview,
+        name="message-template-preview",
+    ),
+    path("patients/<id:pk>/messages/", messaging.patient_messages, name="patient-messages"),
+    path("lots/<id:pk>/recall-notices/", messaging.recall_notices, name="recall-notices"),
 ]
