@@ -76,6 +76,8 @@ READS: dict[str, Read] = {
     "patients/<id:pk>/screening/": _patient,
     "patients/<id:pk>/consents/<id:consent_pk>/withdraw/": _patient,
     "patients/<id:pk>/enrol/": _patient,
+    "patients/<id:pk>/consents/tablet/": _patient,  # the consent text and the patient's name
+    "patients/<id:pk>/intake/": _patient,  # the patient's intake answers waiting for review
     "sessions/": Read(SESSION),
     "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
     "sessions/<id:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
@@ -231,6 +233,17 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "patients/<id:pk>/consents/<id:consent_pk>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "patients/<id:pk>/consents/<id:consent_pk>/email/": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "patients/<id:pk>/intake/<id:intake_pk>/review/": _WRITES,
+    # The one page without a login: the one-time link's token opens it. It shows the patient's given
+    # name only, and records that read itself, in the clinic's chain with the patient
+    # (patients.intake.intake_for_token): the middleware would know neither without a user.
+    "intake/<str:token>/": "public intake form: records its own read, with clinic and patient",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

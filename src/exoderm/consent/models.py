@@ -98,9 +98,7 @@ class ConsentSignature(models.Model):
     SEALED_FIELDS = frozenset({"signature_png", "pdf"})
 
     record = models.OneToOneField(ConsentRecord, on_delete=models.CASCADE, related_name="signature")
-    language = models.CharField(
-        _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")]
-    )
+    language = models.CharField(_("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")])
     text_sha256 = models.CharField(_("SHA-256 of the signed text"), max_length=64)
     signed_at = models.DateTimeField(_("signed at"))
     signer_name = models.CharField(_("signed by"), max_length=200)

@@ -152,6 +152,15 @@ def correct_consent(
         .get(pk=record.pk)
     )
     before = _consent_version(locked)
+    if ConsentSignature.objects.filter(record=locked).exists():
+        raise ValidationError(
+            {
+                "signed_at": _(
+                    "A consent signed on the tablet cannot be corrected: "
+                    "its signature fixes who signed and when."
+                )
+            }
+        )
     if locked.template.created_at > signed_at:
         raise ValidationError({"signed_at": _("The version of this consent was published after this time.")})
     if locked.withdrawn_at is not None and signed_at > locked.withdrawn_at:

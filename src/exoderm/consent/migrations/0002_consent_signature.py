@@ -6,29 +6,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0001_initial'),
+        ("consent", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConsentSignature',
+            name="ConsentSignature",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(choices=[('de', 'Deutsch'), ('en', 'English')], max_length=8, verbose_name='language')),
-                ('text_sha256', models.CharField(max_length=64, verbose_name='SHA-256 of the signed text')),
-                ('signed_at', models.DateTimeField(verbose_name='signed at')),
-                ('signer_name', models.CharField(max_length=200, verbose_name='signed by')),
-                ('device', models.CharField(max_length=300, verbose_name='device')),
-                ('signature_png', models.BinaryField(verbose_name='signature (encrypted PNG)')),
-                ('pdf', models.BinaryField(verbose_name='signed document (encrypted PDF)')),
-                ('record', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='signature', to='consent.consentrecord')),
-                ('witness', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("de", "Deutsch"), ("en", "English")], max_length=8, verbose_name="language"
+                    ),
+                ),
+                ("text_sha256", models.CharField(max_length=64, verbose_name="SHA-256 of the signed text")),
+                ("signed_at", models.DateTimeField(verbose_name="signed at")),
+                ("signer_name", models.CharField(max_length=200, verbose_name="signed by")),
+                ("device", models.CharField(max_length=300, verbose_name="device")),
+                ("signature_png", models.BinaryField(verbose_name="signature (encrypted PNG)")),
+                ("pdf", models.BinaryField(verbose_name="signed document (encrypted PDF)")),
+                (
+                    "record",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signature",
+                        to="consent.consentrecord",
+                    ),
+                ),
+                (
+                    "witness",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent signature',
+                "verbose_name": "consent signature",
             },
         ),
     ]
