@@ -299,10 +299,16 @@ def email_signed_consent(*, record: ConsentRecord, by: User) -> str:
     clinic = record.patient.clinic
     with translation.override(identity.language):
         subject = _("Your signed consent: %(title)s") % {"title": record.template.title(identity.language)}
-        body = _(
-            "Hello %(name)s,\n\nattached is the consent you signed at %(clinic)s, as you signed it.\n\n"
-            "Kind regards\n%(clinic)s"
-        ) % {"name": identity.given_name, "clinic": clinic.name}
+        # one paragraph per message id: no line breaks inside a translation
+        body = "\n\n".join(
+            [
+                _("Hello %(name)s,") % {"name": identity.given_name},
+                _("attached is the consent you signed at %(clinic)s, as you signed it.")
+                % {"clinic": clinic.name},
+                _("Kind regards"),
+                clinic.name,
+            ]
+        )
     message = EmailMessage(subject=subject, body=body, to=[identity.email])
     message.attach(document_name(record), pdf, "application/pdf")
     message.send()

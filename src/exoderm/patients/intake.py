@@ -104,15 +104,18 @@ def email_intake_link(*, intake: Intake, url: str, by: User) -> str:
     expires = intake.expires_at.astimezone(zoneinfo.ZoneInfo(clinic.time_zone))
     with translation.override(identity.language):
         subject = _("Your questionnaire before the visit at %(clinic)s") % {"clinic": clinic.name}
-        body = _(
-            "Hello %(name)s,\n\nplease answer a few questions before your visit:\n%(url)s\n\n"
-            "The link works once, until %(expires)s.\n\nKind regards\n%(clinic)s"
-        ) % {
-            "name": identity.given_name,
-            "url": url,
-            "expires": expires.strftime("%d.%m.%Y %H:%M" if identity.language == "de" else "%Y-%m-%d %H:%M"),
-            "clinic": clinic.name,
-        }
+        expires_text = expires.strftime("%d.%m.%Y %H:%M" if identity.language == "de" else "%Y-%m-%d %H:%M")
+        # one paragraph per message id: no line breaks inside a translation
+        body = "\n\n".join(
+            [
+                _("Hello %(name)s,") % {"name": identity.given_name},
+                _("please answer a few questions before your visit:"),
+                url,
+                _("The link works once, until %(expires)s.") % {"expires": expires_text},
+                _("Kind regards"),
+                clinic.name,
+            ]
+        )
     EmailMessage(subject=subject, body=body, to=[identity.email]).send()
     return identity.email
 
