@@ -60,7 +60,7 @@ def test_the_public_page_needs_no_login_and_shows_only_the_given_name(client, pa
     for hidden in ("Größmann", patient.code, patient.identity.email, "1980"):
         assert hidden not in body
     assert page["Cache-Control"] == "private, no-store"
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     assert 'lang="de"' in body  # the patient's language
     assert "Schwangerschaft oder Stillzeit" in body  # the questions in German
     read = AuditEvent.objects.get(action="read", object_type="patients.intake", object_id=str(intake.pk))

@@ -222,9 +222,11 @@ def _public(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
     response = render(request, template, context, status=status)
-    # the address holds the key: never cached, never passed on as a referrer, never indexed
+    # The address holds the key: never cached, never passed on to another site as a referrer
+    # ("no-referrer" would make the browser send "Origin: null" with the form, which the CSRF
+    # check refuses), never indexed.
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
