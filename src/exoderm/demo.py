@@ -22,6 +22,7 @@ from PIL import Image
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
+from exoderm.consent.demo import seed_signed_consent
 from exoderm.consent.models import ConsentKind, ConsentTemplate
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.courses import services as course_services
@@ -164,6 +165,7 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    seed_signed_consent(clinic=clinic)
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

@@ -365,3 +365,17 @@ def test_another_clinic_sees_neither_the_page_nor_the_pdf(client, patient, texts
     assert client.get(reverse("consent-document", args=[patient.pk, record.pk])).status_code == 404
     assert client.post(reverse("consent-email", args=[patient.pk, record.pk])).status_code == 404
     assert mail.outbox == []
+
+
+def test_the_demo_seeds_one_signed_consent_once(clinic, clinician, patient):
+    from exoderm.consent.demo import seed_signed_consent
+
+    factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.RESEARCH, version=1)
+
+    signature = seed_signed_consent(clinic=clinic)
+
+    assert signature is not None and signature.witness == clinician
+    assert signature.record.template.kind == ConsentKind.RESEARCH
+    assert "Jörg Größmann" in _pdf_text(documents.signed_pdf(signature))
+    assert seed_signed_consent(clinic=clinic) is None
+    assert ConsentSignature.objects.count() == 1
