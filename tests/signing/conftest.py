@@ -13,9 +13,11 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
-def own_master_key(settings, tmp_path):
+def own_keys_and_files(settings, tmp_path):
+    """A master key and a photo store of the test's own: a key rotation walks the photo store."""
     settings.EXODERM_MASTER_KEY = ""
     settings.EXODERM_MASTER_KEY_FILE = tmp_path / "keys" / "master.key"
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 def drawn_signature(width: int = 600, height: int = 200, *, strokes: int = 3) -> bytes:
