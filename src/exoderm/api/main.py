@@ -235,6 +235,9 @@ def _register_routers() -> None:
     api.add_router("/photos", photos.router)
     api.add_router("/study", study.router)
     api.add_router("/", audit.router)
+    from exoderm.api import consent
+
+    api.add_router("/patients", consent.router)
 
 
 _register_routers()

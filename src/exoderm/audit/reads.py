@@ -78,6 +78,7 @@ READS: dict[str, Read] = {
     "patients/<id:pk>/enrol/": _patient,
     "patients/<id:pk>/consents/tablet/": _patient,  # the consent text and the patient's name
     "patients/<id:pk>/intake/": _patient,  # the patient's intake answers waiting for review
+    "api/v1/patients/<patient_id>/intakes": _api_patient,
     "sessions/": Read(SESSION),
     "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
     "sessions/<id:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
@@ -240,6 +241,15 @@ NO_PATIENT_DATA: dict[str, str] = {
         "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
     ),
     "patients/<id:pk>/intake/<id:intake_pk>/review/": _WRITES,
+    "api/v1/patients/<patient_id>/tablet-signatures": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/consents/<consent_id>/email": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/confirm": _WRITES,
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/discard": _WRITES,
     # The one page without a login: the one-time link's token opens it. It shows the patient's given
     # name only, and records that read itself, in the clinic's chain with the patient
     # (patients.intake.intake_for_token): the middleware would know neither without a user.
