@@ -22,7 +22,7 @@ from exoderm.api.patients import ConsentOut, ScreeningAnswerIn, ScreeningAnswerO
 from exoderm.api.types import Id, Text
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
-from exoderm.consent.documents import MAX_SIGNATURE_BYTES
+from exoderm.consent.documents import MAX_SIGNATURE_BYTES, document_name
 from exoderm.core.permissions import Action
 from exoderm.patients import intake as intakes
 from exoderm.patients import selectors
@@ -124,7 +124,7 @@ def signed_document(request: HttpRequest, patient_id: Id, consent_id: Id) -> Htt
     response = HttpResponse(
         consent_services.signed_document(record=record, by=user), content_type="application/pdf"
     )
-    response["Content-Disposition"] = f'attachment; filename="{consent_services.document_name(record)}"'
+    response["Content-Disposition"] = f'attachment; filename="{document_name(record)}"'
     response["Cache-Control"] = "private, no-store"
     return response
 

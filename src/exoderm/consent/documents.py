@@ -134,6 +134,12 @@ def signed_pdf(signature: ConsentSignature) -> bytes:
     return unseal(signature.pdf, clinic_id=record.template.clinic_id, record_id=record.pk, column="pdf")
 
 
+def document_name(record: ConsentRecord) -> str:
+    """The file name of a signed consent's PDF: kind, version, day and record, never the name."""
+    template = record.template
+    return f"consent-{template.kind}-v{template.version}-{record.signed_at:%Y-%m-%d}-{record.pk}.pdf"
+
+
 def reseal_all(*, newest: dict[int, int]) -> int:
     """Encrypt every signature picture and PDF whose data key is not its clinic's newest
     (``newest``: clinic id -> version) again with the newest; one transaction per signature.

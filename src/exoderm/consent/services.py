@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction
 from exoderm.clinics.models import Clinic, User
-from exoderm.consent.documents import check_signature_png, render_pdf, seal, signed_pdf
+from exoderm.consent.documents import check_signature_png, document_name, render_pdf, seal, signed_pdf
 from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentSignature, ConsentTemplate
 from exoderm.consent.selectors import active_consent, current_template, signature_of
 from exoderm.core.clock import in_future, too_early, too_early_message
@@ -275,11 +275,6 @@ def signed_document(*, record: ConsentRecord, by: User) -> bytes:
     data = signed_pdf(signature)
     _record_export(record, "download")
     return data
-
-
-def document_name(record: ConsentRecord) -> str:
-    """The file name of a signed consent's PDF: kind, version and day, never the patient's name."""
-    return f"consent-{record.template.kind}-v{record.template.version}-{record.signed_at:%Y-%m-%d}.pdf"
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from exoderm.clinics.middleware import client_address
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent import services as consent_services
+from exoderm.consent.documents import document_name
 from exoderm.consent.models import ConsentKind
 from exoderm.core.permissions import Action, can
 from exoderm.patients import intake as intakes
@@ -105,7 +106,7 @@ def consent_document(request: HttpRequest, pk: int, consent_pk: int) -> HttpResp
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_pk)
     data = consent_services.signed_document(record=record, by=user_of(request))
     response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{consent_services.document_name(record)}"'
+    response["Content-Disposition"] = f'attachment; filename="{document_name(record)}"'
     response["Cache-Control"] = "private, no-store"
     return response
 
