@@ -379,3 +379,13 @@ def test_the_demo_seeds_one_signed_consent_once(clinic, clinician, patient):
     assert "Jörg Größmann" in _pdf_text(documents.signed_pdf(signature))
     assert seed_signed_consent(clinic=clinic) is None
     assert ConsentSignature.objects.count() == 1
+
+
+def test_the_chooser_marks_a_consent_already_signed(client, patient, texts, clinician):
+    sign(patient, texts, clinician)
+    client.force_login(clinician)
+
+    body = client.get(reverse("consent-tablet", args=[patient.pk])).content.decode()
+
+    assert "signed, current version" in body
+    assert "?kind=treatment" not in body

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -54,7 +54,13 @@ def consent_tablet(request: HttpRequest, pk: int) -> HttpResponse:
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
     template = next((found for value, _label, found in kinds if value == kind and found), None)
     if template is None:
-        context = {"patient": patient, "kinds": [(value, label) for value, label, found in kinds if found]}
+        now = timezone.now()
+        offered = [
+            (value, label, consent_selectors.active_consent(patient=patient, kind=value, at=now) is not None)
+            for value, label, found in kinds
+            if found
+        ]
+        context = {"patient": patient, "kinds": offered}
         return render(request, "web/signing/choose.html", context)
     language = _language(request, patient)
     form = TabletSignatureForm(
