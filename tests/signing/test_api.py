@@ -32,7 +32,9 @@ def test_sign_download_and_email_through_the_api(api_as, patient, texts, clinici
 
     assert created.status_code == 201, created.content
     consent = created.json()
-    assert consent["kind"] == "treatment" and consent["active"] is True
+    assert (
+        consent["kind"] == "treatment" and consent["active"] is True and consent["signed_on_tablet"] is True
+    )
     signature = ConsentSignature.objects.get(record_id=consent["id"])
     assert signature.device.startswith("Tablet 2")
     pdf = api.get(f"/patients/{patient.pk}/consents/{consent['id']}/signed.pdf")

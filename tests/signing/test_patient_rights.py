@@ -51,6 +51,7 @@ def test_the_export_holds_the_signed_pdf_and_the_intake_but_no_token(api_as, pat
     [consent] = data["consents"]
     signed = consent["signed_on_tablet"]
     assert signed["text_sha256"] == texts.text_sha256("de") and signed["witness"]
+    assert signed["text_matches_hash"] is True
     pdf = archive.read(signed["document"])
     assert "Jörg Größmann" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert f"{hashlib.sha256(pdf).hexdigest()}  {signed['document']}" in archive.read("README.txt").decode()

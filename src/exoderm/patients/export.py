@@ -40,6 +40,7 @@ from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.clinics.models import User
 from exoderm.consent import documents as consent_documents
 from exoderm.consent.models import ConsentRecord, ConsentSignature
+from exoderm.consent.selectors import signature_matches_text
 from exoderm.core.access import NotFound
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Course
@@ -119,6 +120,8 @@ def _tablet_signature(record: ConsentRecord) -> dict[str, Any] | None:
         "device": signature.device,
         "witness": _user(signature.witness),
         "document": f"consents/{consent_documents.document_name(record)}",
+        # the version's text still hashes to what was signed (templates are never edited)
+        "text_matches_hash": signature_matches_text(signature),
     }
 
 
