@@ -389,3 +389,16 @@ def test_the_chooser_marks_a_consent_already_signed(client, patient, texts, clin
 
     assert "signed, current version" in body
     assert "?kind=treatment" not in body
+
+
+def test_a_signature_on_a_white_ground_is_accepted(patient, texts, clinician):
+    from PIL import Image
+
+    out = io.BytesIO()
+    on_white = Image.new("RGB", (600, 200), "white")
+    on_white.paste(Image.open(io.BytesIO(drawn_signature())), mask=Image.open(io.BytesIO(drawn_signature())))
+    on_white.save(out, format="PNG")
+
+    record = sign(patient, texts, clinician, png=out.getvalue())
+
+    assert documents.signature_png(record.signature) == out.getvalue()
