@@ -8,7 +8,7 @@ PYTEST := $(RUN) pytest
 EXODERM_TEST_POSTGRES_URL ?=
 POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/signing
 # Suites that depend on the date and the clinic's wall clock run again at awkward instants.
-CLOCK_SUITES := tests/domain tests/api tests/web
+CLOCK_SUITES := tests/domain tests/api tests/web tests/signing
 
 .PHONY: demo test uv chromium faketime lint bench screenshots
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 
 import pytest
 from django.core import mail
@@ -165,8 +166,10 @@ def test_a_clinician_reviews_corrects_and_confirms(client, patient, link, clinic
     assert screening["pregnancy"].present is True
     assert screening["keloid"].present is False  # as the clinician corrected it
     assert screening["pregnancy"].recorded_by == clinician
+    submitted = Intake.objects.get(pk=intake.pk).submitted_at
+    # the day the patient answered on the clinic's calendar, not UTC's
     assert screening["pregnancy"].answered_on == timezone.localdate(
-        intake.__class__.objects.get(pk=intake.pk).submitted_at
+        submitted, timezone=zoneinfo.ZoneInfo(patient.clinic.time_zone)
     )
     intake.refresh_from_db()
     assert intake.confirmed and intake.reviewed_by == clinician
