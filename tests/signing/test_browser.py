@@ -105,6 +105,7 @@ def test_consent_signed_on_the_tablet_and_intake_on_a_phone(browser_page, live_s
     link = page.inner_text(".intake-link").strip()
     assert link.startswith(f"{url}/intake/")
     assert page.locator("img.qr").count() == 1
+    shot(page, "intake-link")
 
     phone = page.context.browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     elsewhere: list[str] = []
@@ -146,6 +147,7 @@ def test_consent_signed_on_the_tablet_and_intake_on_a_phone(browser_page, live_s
     page.goto(f"{url}/patients/{patient.pk}/intake/")
     intake = Intake.objects.get(patient=patient)
     assert page.is_checked(f"#id_intake{intake.pk}-pregnancy_present_1")
+    shot(page, "intake-review")
     page.click("button[name=confirm]")
     page.wait_for_url(f"{url}/patients/{patient.pk}/")
     screening = current_screening(patient=patient)
