@@ -88,7 +88,7 @@ class ConsentSignature(models.Model):
     its record and its PDF are written or rolled back together in one transaction.
 
     A signature belongs to one text version for good: the row cannot be changed once written
-    (:meth:`save`), and database triggers (migration 0002) refuse an update that moves it to
+    (:meth:`save`), and database triggers (migration 0003) refuse an update that moves it to
     another record, changes its hash, or moves its record to another template or patient.
     Only the encrypted columns may be written again, by a key rotation.
     """
