@@ -23,10 +23,12 @@ from exoderm.booking.demo import seed_week
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
+from exoderm.consent.demo import seed_signed_consent
 from exoderm.consent.models import ConsentKind, ConsentTemplate
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.courses import services as course_services
 from exoderm.courses.models import Visit, VisitKind
+from exoderm.messaging.demo import seed_outbox
 from exoderm.patients import services as patient_services
 from exoderm.patients.models import Patient
 from exoderm.photos.services import upload_photo
@@ -171,9 +173,8 @@ def _seed(rng: random.Random) -> None:
     seed_adverse_events(clinic=clinic, clinician=clinicians[0])
     seed_study(clinic=clinic, users=users, exosome_lot=lots[1])
     seed_week(clinic=clinic, by=assistant, admin=admin, first_day=timezone.localdate(timezone=tz))
-    from exoderm.messaging.demo import seed_outbox
-
     seed_outbox(clinic=clinic, now=now)
+    seed_signed_consent(clinic=clinic)
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

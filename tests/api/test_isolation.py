@@ -23,6 +23,7 @@ from exoderm.clinics.models import Role
 from exoderm.clinics.services import issue_api_token
 from exoderm.consent.models import ConsentKind
 from exoderm.courses.services import enroll
+from exoderm.patients.intake import create_intake
 from exoderm.photos.services import upload_photo
 from exoderm.products.models import TemperatureReading
 
@@ -84,6 +85,7 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "consent-templates:template_id": photo_consent.template_id,
         "event_id": _adverse_event(patient, clinician).pk,
         "message_id": _sent_message(patient),
+        "intake_id": create_intake(patient=patient, by=clinician)[0].pk,
     }
     return ids
 

@@ -241,7 +241,9 @@ def _register_routers() -> None:
         audit,
         auth,
         booking,
+        consent,
         courses,
+        messaging,
         patients,
         photos,
         products,
@@ -262,9 +264,8 @@ def _register_routers() -> None:
     api.add_router("/", safety.router)
     api.add_router("/studies", studies.router)
     api.add_router("/", booking.router)
-    from exoderm.api import messaging
-
     api.add_router("/", messaging.router)
+    api.add_router("/patients", consent.router)
 
 
 _register_routers()

@@ -82,6 +82,9 @@ READS: dict[str, Read] = {
     "patients/<id:pk>/screening/": _patient,
     "patients/<id:pk>/consents/<id:consent_pk>/withdraw/": _patient,
     "patients/<id:pk>/enrol/": _patient,
+    "patients/<id:pk>/consents/tablet/": _patient,  # the consent text and the patient's name
+    "patients/<id:pk>/intake/": _patient,  # the patient's intake answers waiting for review
+    "api/v1/patients/<patient_id>/intakes": _api_patient,
     "sessions/": Read(SESSION),
     "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
     "sessions/<id:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
@@ -336,6 +339,26 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/message-templates": "message templates: no patient data",
     "api/v1/message-templates/reset": _WRITES,
     "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
+    "patients/<id:pk>/consents/<id:consent_pk>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "patients/<id:pk>/consents/<id:consent_pk>/email/": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "patients/<id:pk>/intake/<id:intake_pk>/review/": _WRITES,
+    "api/v1/patients/<patient_id>/tablet-signatures": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/consents/<consent_id>/email": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/confirm": _WRITES,
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/discard": _WRITES,
+    # The one page without a login: the one-time link's token opens it. It shows the patient's given
+    # name only, and records that read itself, in the clinic's chain with the patient
+    # (patients.intake.intake_for_token): the middleware would know neither without a user.
+    "intake/<str:token>/": "public intake form: records its own read, with clinic and patient",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)
