@@ -69,6 +69,10 @@ _patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
 READS: dict[str, Read] = {
     # pages
     "": Read("today"),  # the day's sessions and visits, by patient name
+    "today/overdue/": Read(VISIT),  # the overdue visits, by patient name
+    "today/visits/": Read(  # one patient's visits of a day, by name
+        VISIT, "visit", _patient_of("courses.Visit", "course__patient_id"), in_query=True
+    ),
     "patients/": Read(PATIENT),
     "patients/<id:pk>/": _patient,
     "patients/<id:pk>/edit/": _patient,
