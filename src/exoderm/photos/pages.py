@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -20,6 +21,7 @@ from exoderm.photos import checks, selectors, services
 from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
 from exoderm.photos.models import AnalysisStatus, View
 from exoderm.photos.trash_pages import trash_context
+from exoderm.photos.wording import summarize
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 POLL_SECONDS = 2
@@ -149,11 +151,13 @@ def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse
     clinic = clinic_of(request)
     before = selectors.photo_of(clinic=clinic, photo_id=before_id)
     after = selectors.photo_of(clinic=clinic, photo_id=after_id)
+    comparison = selectors.compare_photos(before=before, after=after)
     context = {
         "before": before,
         "after": after,
         "patient": before.patient,
-        "comparison": selectors.compare_photos(before=before, after=after),
+        "comparison": comparison,
+        "summary": summarize(comparison, get_language()) if comparison is not None else [],
         "verdicts": selectors.Verdict,
     }
     return render(request, "photos/compare.html", context)

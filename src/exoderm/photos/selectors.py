@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.core.areas import Area
 from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, View
@@ -179,7 +180,12 @@ def number_text(value: float) -> str:
     dropped, in the active language's number format."""
     digits = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
     decimals = len(digits.partition(".")[2])
-    return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
+    return number_format(without_minus_zero(round(value, decimals)), decimal_pos=decimals, use_l10n=True)
+
+
+def without_minus_zero(value: float) -> float:
+    """``value`` with the sign of a zero dropped: a change rounded to nothing is "0", never "-0"."""
+    return value + 0.0  # IEEE 754: -0.0 + 0.0 is +0.0, every other value stays as it is
 
 
 def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
@@ -247,6 +253,13 @@ class Point:
     value: float | None
     photo_id: int
     timepoint: str
+
+
+def region_label(region: str) -> str:
+    """The name of an analysed region in the active language (``full``: the whole close-up)."""
+    if region == "full":
+        return _("Whole photo")
+    return str(Area(region).label) if region in Area.values else region
 
 
 def region_for(view: str) -> str:

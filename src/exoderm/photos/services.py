@@ -39,6 +39,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
@@ -51,7 +52,7 @@ from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
-from exoderm.photos import engine, storage
+from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
@@ -309,18 +310,24 @@ def _overlay_label_prefix() -> str:
 
 
 def photo_overlay(*, photo: Photo) -> bytes:
-    """The PNG of what skinlab measured on ``photo``, rendered once per engine version and kept
-    next to the photo (a render analyses the photo again: about a second of CPU).
+    """The PNG of what skinlab measured on ``photo``, its regions named in the active language,
+    rendered once per engine version and language and kept next to the photo (a render analyses
+    the photo again: about a second of CPU).
 
     Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed and
     :class:`~exoderm.photos.storage.UnreadableFile` when its stored file fails its checks."""
     scale = "auto" if photo.mm_per_px is None else f"{photo.mm_per_px:g}"
-    label = f"{_overlay_label_prefix()}{photo.view}-{scale}.png"
+    # the regions are labelled in the reader's language: one rendering per language
+    language = (get_language() or settings.LANGUAGE_CODE).lower()
+    label = f"{_overlay_label_prefix()}{photo.view}-{scale}-{language}.png"
     path = storage.derived_path(photo.file_name, label)
     try:
         return storage.read_derived(path)
     except FileNotFoundError:
-        png = engine.overlay_png(storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        names = {region: selectors.region_label(region) for region in [*Area.values, "full"]}
+        png = engine.overlay_png(
+            storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px, names=names
+        )
         storage.write_derived(png, path)
         return png
 

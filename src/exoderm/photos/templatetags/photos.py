@@ -7,10 +7,8 @@ import math
 
 from django import template
 from django.utils.formats import number_format
-from django.utils.translation import gettext as _
 
-from exoderm.core.areas import Area
-from exoderm.photos.selectors import number_text
+from exoderm.photos.selectors import number_text, region_label, without_minus_zero
 from exoderm.photos.wording import word_remark
 
 register = template.Library()
@@ -29,7 +27,7 @@ def measured(value: float | None, key: str = "") -> str:
         decimals = 0
     else:
         decimals = max(0, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value))))
-    return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
+    return number_format(without_minus_zero(round(value, decimals)), decimal_pos=decimals, use_l10n=True)
 
 
 @register.filter
@@ -41,9 +39,7 @@ def number(value: float | None) -> str:
 @register.filter
 def region_name(region: str) -> str:
     """The translated name of an analysed region (``full``: the whole close-up)."""
-    if region == "full":
-        return _("Whole photo")
-    return str(Area(region).label) if region in Area.values else region
+    return region_label(region)
 
 
 @register.filter
