@@ -93,6 +93,7 @@ READS: dict[str, Read] = {
     "study/outcomes.xlsx": Read("study.outcomes", action=AuditAction.EXPORT),
     "photos/<id:photo_id>/file": _photo_by_id,
     "photos/<id:photo_id>/overlay.png": _photo_by_id,
+    "photos/<id:photo_id>/thumb.jpg": _photo_by_id,
     "photos/<id:photo_id>/delete": _photo_by_id,
     "photos/<id:photo_id>/erase": _photo_by_id,
     "photos/report/<id:patient_id>.pdf": Read(

@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from exoderm.core.areas import Area
+from exoderm.core.areas import FACE_PARTS, Area
 from exoderm.courses.models import Visit
 from exoderm.photos.models import Timepoint, TrashReason, View
 from exoderm.web.forms import text_field
@@ -24,6 +24,11 @@ class CaptureForm(forms.Form):
     timepoint = forms.ChoiceField(label=_("Time point"), choices=Timepoint.choices)
     area = forms.ChoiceField(
         label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
+    )
+    region = forms.ChoiceField(
+        label=_("Region (face views)"),
+        choices=[("", _("Whole face")), *[(a, label) for a, label in Area.choices if a in FACE_PARTS]],
+        required=False,
     )
     taken_at = forms.DateTimeField(
         label=_("Taken at"),
@@ -47,6 +52,11 @@ class ResultsForm(forms.Form):
     view = forms.ChoiceField(label=_("View"), choices=View.choices)
     area = forms.ChoiceField(
         label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
+    )
+    region = forms.ChoiceField(
+        label=_("Region (face views)"),
+        choices=[("", _("Whole face")), *[(a, label) for a, label in Area.choices if a in FACE_PARTS]],
+        required=False,
     )
 
 

@@ -22,6 +22,7 @@ from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
 from exoderm.photos.models import AnalysisStatus, View
 from exoderm.photos.trash_pages import trash_context
 from exoderm.photos.wording import summarize
+from exoderm.web.trend_chart import trend_chart
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 POLL_SECONDS = 2
@@ -163,26 +164,29 @@ def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse
     return render(request, "photos/compare.html", context)
 
 
-def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str]:
-    """The view and area the results page shows: as chosen, else the first the patient has
-    analysed photos of; a close-up without an area shows the first analysed area."""
+def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str, str]:
+    """The view, area and region the results page shows: as chosen, else the first view the
+    patient has analysed photos of; a close-up without an area shows the first analysed area; a
+    region only for a face view (a close-up is measured whole)."""
     form = ResultsForm(request.GET)
     if not form.is_valid():
-        return analysed[0] if analysed else (View.FRONT, "")
+        view, area = analysed[0] if analysed else (View.FRONT, "")
+        return view, area, ""
     view = form.cleaned_data["view"]
     if view != View.CLOSE_UP:
-        return view, ""
+        return view, "", form.cleaned_data["region"]
     area = form.cleaned_data["area"] or next((a for v, a in analysed if v == view), "")
-    return view, area
+    return view, area, ""
 
 
 @page(Action.VIEW_CLINICAL)
 def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """Each metric over the course (one view), and the healing curves after each session."""
+    """Each metric of one region over the course (one view): trend charts with the noise band and
+    a table, and the healing curves after each session."""
     patient = _patient(request, patient_id)
-    view, area = _results_shown(request, selectors.analysed_views(patient=patient))
-    series = selectors.timelines(patient=patient, metrics=list(selectors.METRICS), view=view, area=area)
-    metrics = [(str(label), series[key]) for key, (label, _aim) in selectors.METRICS.items()]
+    view, area, region = _results_shown(request, selectors.analysed_views(patient=patient))
+    # the table and the charts from one read of the photos and their comparisons
+    trends = selectors.trends(patient=patient, view=view, area=area, region=region)
     healing = [
         (
             str(selectors.METRICS[key][0]),
@@ -190,14 +194,16 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
         )
         for key in selectors.HEALING_METRICS
     ]
-    dates = sorted({p.taken_at for _label, points in metrics for p in points})
+    dates = sorted({p.taken_at for trend in trends for p in trend.points})
     table = [
-        (label, [next((p.value for p in points if p.taken_at == d), None) for d in dates])
-        for label, points in metrics
+        (trend.label, [next((p.value for p in trend.points if p.taken_at == d), None) for d in dates])
+        for trend in trends
     ]
     context = {
         "patient": patient,
-        "form": ResultsForm(initial={"view": view, "area": area}),
+        "form": ResultsForm(initial={"view": view, "area": area, "region": region}),
+        "trends": [(trend, trend_chart(trend, chart_id=f"trend-{trend.key}")) for trend in trends],
+        "region_shown": selectors.region_label(region or selectors.region_for(view)),
         "dates": dates,
         "table": table,
         "healing": healing,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import time
 from collections.abc import Iterable
@@ -286,8 +287,8 @@ def mark_queued(photo_ids: Iterable[int]) -> int:
 
 
 def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str, int]:
-    """Remove what killed uploads left (temporary files, stored files without a row), and
-    overlays of photos gone or of an earlier engine version."""
+    """Remove what killed uploads left (temporary files, stored files without a row), files
+    derived from photos gone (overlays, thumbnails), and overlays of an earlier engine version."""
     removed_temp = storage.sweep_temp(older_than_seconds)
     limit = time.time() - older_than_seconds
     known = set(Photo.with_trashed.values_list("file_name", flat=True))
@@ -298,7 +299,7 @@ def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str
     stale = [
         storage.derived_path(name, label)
         for name, label in storage.derived_files()
-        if name not in known or not label.startswith(current)
+        if name not in known or (label.startswith("overlay-") and not label.startswith(current))
     ]
     for path in stale:
         path.unlink(missing_ok=True)
@@ -330,6 +331,31 @@ def photo_overlay(*, photo: Photo) -> bytes:
         )
         storage.write_derived(png, path)
         return png
+
+
+#: The longest side of a gallery thumbnail, in pixels (twice the size it is shown at: sharp on
+#: high-density screens).
+THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 82
+
+
+def photo_thumbnail(*, photo: Photo) -> bytes:
+    """A small JPEG of ``photo`` for galleries, made once from the stored file and kept next to it
+    (encrypted, like the photo). Raises :class:`~exoderm.photos.storage.UnreadableFile` when the
+    stored file fails its checks."""
+    from PIL import Image
+
+    path = storage.derived_path(photo.file_name, f"thumb-{THUMBNAIL_SIDE}.jpg")
+    try:
+        return storage.read_derived(path)
+    except FileNotFoundError:
+        with Image.open(io.BytesIO(storage.read(photo.file_name))) as image:
+            small = image.convert("RGB")
+            small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+        storage.write_derived(out.getvalue(), path)
+        return out.getvalue()
 
 
 # Deletion: trash, restore, purge.

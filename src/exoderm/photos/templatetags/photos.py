@@ -4,12 +4,18 @@ remarks for people."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from django import template
 from django.utils.formats import number_format
+from django.utils.html import format_html
 
-from exoderm.photos.selectors import number_text, region_label, without_minus_zero
+from exoderm.photos.models import Photo
+from exoderm.photos.selectors import GalleryDay, gallery, number_text, region_label, without_minus_zero
 from exoderm.photos.wording import word_remark
+
+if TYPE_CHECKING:
+    from exoderm.patients.models import Patient
 
 register = template.Library()
 
@@ -46,3 +52,17 @@ def region_name(region: str) -> str:
 def remark(text: str) -> str:
     """A reason or note of a comparison in the active language."""
     return word_remark(text)
+
+
+@register.simple_tag
+def photo_gallery(patient: Patient) -> list[GalleryDay]:
+    """The patient's photos by day, for the gallery on the patient page."""
+    return gallery(patient=patient)
+
+
+@register.simple_tag
+def thumbnail_size(photo: Photo, side: int = 160) -> str:
+    """The ``width`` and ``height`` attributes of a photo's thumbnail shown ``side`` pixels at its
+    longest, so that the gallery does not jump while thumbnails arrive."""
+    scale = side / max(photo.width, photo.height, 1)
+    return format_html('width="{}" height="{}"', round(photo.width * scale), round(photo.height * scale))
