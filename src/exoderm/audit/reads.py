@@ -101,6 +101,7 @@ READS: dict[str, Read] = {
     ),
     "photos/patient/<id:patient_id>/": _api_patient,
     "photos/patient/<id:patient_id>/results": _api_patient,
+    "photos/patient/<id:patient_id>/collage": _api_patient,  # the offer; the image (POST) records itself
     "photos/compare/<id:before_id>/<id:after_id>": Read(PHOTO, "before_id", _patient_of("photos.Photo")),
     "patients/<id:pk>/screening/<id:answer_pk>/correct/": _patient,
     "patients/<id:pk>/consents/<id:consent_pk>/correct/": _patient,

@@ -60,6 +60,14 @@ class ResultsForm(forms.Form):
     )
 
 
+class CollageForm(forms.Form):
+    """Which two photos the before/after image shows, and whether the clinic's name marks it."""
+
+    before = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    after = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    watermark = forms.BooleanField(label=_("The clinic's name across the image (watermark)"), required=False)
+
+
 class CheckForm(CaptureForm):
     """The fields of the capture form that the check before upload reads (sent with the form)."""
 

@@ -11,15 +11,16 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from exoderm.core.access import get_in_clinic
+from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
 from exoderm.photos import checks, selectors, services
-from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
-from exoderm.photos.models import AnalysisStatus, View
+from exoderm.photos.collage import before_after_image
+from exoderm.photos.forms import CaptureForm, CheckForm, CollageForm, ResultsForm
+from exoderm.photos.models import AnalysisStatus, Photo, View
 from exoderm.photos.trash_pages import trash_context
 from exoderm.photos.wording import summarize
 from exoderm.web.trend_chart import trend_chart
@@ -81,17 +82,11 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         }
     )
     photos = list(selectors.photos_of(patient=patient))
-    pairs = []
-    for view in View:
-        for area in sorted({p.area for p in photos if p.view == view}):
-            pair = selectors.baseline_and_latest(patient=patient, view=view, area=area)
-            if pair is not None:
-                pairs.append(pair)
     context = {
         "patient": patient,
         "form": form,
         "photos": photos,
-        "pairs": pairs,
+        "pairs": _pairs(patient),
         # the newest photo of each view (and area): the ghost over the preview of the next one
         "ghosts": {f"{p.view}|{p.area}": reverse("photos:file", args=[p.pk]) for p in photos},
         "progress": selectors.analysis_progress(clinic=patient.clinic, patient=patient),
@@ -209,3 +204,49 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
         "healing": healing,
     }
     return render(request, "photos/results.html", context)
+
+
+def _pairs(patient: Patient) -> list[tuple[Photo, Photo]]:
+    """The baseline and the newest photo of each view (and close-up area) the patient has two of."""
+    photos = list(selectors.photos_of(patient=patient))
+    pairs = []
+    for view in View:
+        for area in sorted({p.area for p in photos if p.view == view}):
+            pair = selectors.baseline_and_latest(patient=patient, view=view, area=area)
+            if pair is not None:
+                pairs.append(pair)
+    return pairs
+
+
+@page(Action.EXPORT_PATIENT)
+def collage(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The before/after image for the patient: offered per view (GET), made on request (POST,
+    a JPEG to download), only while the patient holds a consent to share photos."""
+    patient = _patient(request, patient_id)
+    may_share = selectors.may_share_photos(patient=patient)
+    form = CollageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        clinic = clinic_of(request)
+        before = selectors.photo_of(clinic=clinic, photo_id=form.cleaned_data["before"])
+        after = selectors.photo_of(clinic=clinic, photo_id=form.cleaned_data["after"])
+        if before.patient_id != patient.pk:  # (the image checks that both are the same patient's)
+            raise NotFound(
+                _("%(thing)s %(id)s not found.") % {"thing": Photo._meta.verbose_name, "id": before.pk}
+            )
+        try:
+            image = before_after_image(
+                before=before, after=after, by=user_of(request), watermark=form.cleaned_data["watermark"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            response = HttpResponse(image, content_type="image/jpeg")
+            response["Content-Disposition"] = f'attachment; filename="before-after-{patient.code}.jpg"'
+            return response
+    context = {
+        "patient": patient,
+        "may_share": may_share,
+        "pairs": _pairs(patient) if may_share else [],
+        "form": form,
+    }
+    return render(request, "photos/collage.html", context, status=422 if form.errors else 200)

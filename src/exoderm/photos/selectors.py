@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from exoderm.consent.selectors import active_consent
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.core.areas import Area
 from exoderm.patients.selectors import open_records
@@ -414,6 +416,20 @@ def gallery(*, patient: Patient) -> list[GalleryDay]:
     ]
 
 
+#: The consent under which a before/after image may leave the record: the patient's consent to
+#: share their photos (marketing). ``consent.ConsentKind`` has no such kind yet, so no template of
+#: it can be published and no patient holds it: the image is offered to nobody until the consent
+#: app adds ``MARKETING = "marketing"`` (the photography consent covers documentation and
+#: measurement only, not sharing).
+SHARING_CONSENT_KIND = "marketing"
+
+
+def may_share_photos(*, patient: Patient, at: dt.datetime | None = None) -> bool:
+    """Whether ``patient`` holds a consent in force (current version, signed, not withdrawn) to
+    share their photos, at ``at`` (default now)."""
+    return active_consent(patient=patient, kind=SHARING_CONSENT_KIND, at=at or timezone.now()) is not None
+
+
 def statuses(*, clinic: Clinic, photo_ids: list[int]) -> dict[int, str]:
     """Analysis status per photo id (for a page that polls several photos at once)."""
     rows = in_clinic(Photo, clinic).filter(pk__in=photo_ids).values_list("pk", "analysis_status")
@@ -441,6 +457,7 @@ __all__ = [
     "current_analysis",
     "gallery",
     "healing_curves",
+    "may_share_photos",
     "photo_of",
     "photo_with_trashed",
     "photos_of",

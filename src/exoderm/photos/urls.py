@@ -16,5 +16,6 @@ urlpatterns = [
     path("patient/<id:patient_id>/", pages.patient_photos, name="patient"),
     path("patient/<id:patient_id>/check", pages.capture_check, name="check"),
     path("patient/<id:patient_id>/results", pages.course_results, name="results"),
+    path("patient/<id:patient_id>/collage", pages.collage, name="collage"),
     path("compare/<id:before_id>/<id:after_id>", pages.compare, name="compare"),
 ]

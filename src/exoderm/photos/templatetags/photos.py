@@ -10,6 +10,7 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.html import format_html
 
+from exoderm.photos import selectors
 from exoderm.photos.models import Photo
 from exoderm.photos.selectors import GalleryDay, gallery, number_text, region_label, without_minus_zero
 from exoderm.photos.wording import word_remark
@@ -66,3 +67,9 @@ def thumbnail_size(photo: Photo, side: int = 160) -> str:
     longest, so that the gallery does not jump while thumbnails arrive."""
     scale = side / max(photo.width, photo.height, 1)
     return format_html('width="{}" height="{}"', round(photo.width * scale), round(photo.height * scale))
+
+
+@register.simple_tag
+def may_share_photos(patient: Patient) -> bool:
+    """Whether the before/after image is offered: the patient's consent to share photos."""
+    return selectors.may_share_photos(patient=patient)
