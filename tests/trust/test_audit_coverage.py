@@ -230,6 +230,7 @@ ROUTE_KWARGS = {
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},
     "api/v1/photos/compare": {"before": "photo", "after": "photo"},
+    "today/visits/": {"visit": "visit"},
 }
 
 

@@ -75,6 +75,10 @@ _participant = Read("studies.participant", "participant_id", _patient_of("studie
 READS: dict[str, Read] = {
     # pages
     "": Read("today"),  # the day's sessions and visits, by patient name
+    "today/overdue/": Read(VISIT),  # the overdue visits, by patient name
+    "today/visits/": Read(  # one patient's visits of a day, by name
+        VISIT, "visit", _patient_of("courses.Visit", "course__patient_id"), in_query=True
+    ),
     "patients/": Read(PATIENT),
     "patients/<id:pk>/": _patient,
     "patients/<id:pk>/edit/": _patient,
@@ -98,6 +102,7 @@ READS: dict[str, Read] = {
     "study/outcomes.xlsx": Read("study.outcomes", action=AuditAction.EXPORT),
     "photos/<id:photo_id>/file": _photo_by_id,
     "photos/<id:photo_id>/overlay.png": _photo_by_id,
+    "photos/<id:photo_id>/thumb.jpg": _photo_by_id,
     "photos/<id:photo_id>/delete": _photo_by_id,
     "photos/<id:photo_id>/erase": _photo_by_id,
     "photos/report/<id:patient_id>.pdf": Read(
@@ -105,6 +110,7 @@ READS: dict[str, Read] = {
     ),
     "photos/patient/<id:patient_id>/": _api_patient,
     "photos/patient/<id:patient_id>/results": _api_patient,
+    "photos/patient/<id:patient_id>/collage": _api_patient,  # the offer; the image (POST) records itself
     "photos/compare/<id:before_id>/<id:after_id>": Read(PHOTO, "before_id", _patient_of("photos.Photo")),
     "patients/<id:pk>/screening/<id:answer_pk>/correct/": _patient,
     "patients/<id:pk>/consents/<id:consent_pk>/correct/": _patient,

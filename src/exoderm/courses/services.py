@@ -474,6 +474,15 @@ def mark_done(*, visit: Visit, by: User) -> Visit:
     return _set_status(visit, VisitStatus.DONE, by)
 
 
+@transaction.atomic
+def mark_visits(*, visits: Sequence[Visit], status: str, by: User) -> list[Visit]:
+    """Mark the visits of one patient's day done or missed together: all of them, or none when
+    one cannot be (it is no longer planned, or not due yet)."""
+    if status not in {VisitStatus.DONE, VisitStatus.MISSED}:
+        raise ValueError(f"visits are marked done or missed, not {status!r}")
+    return [_set_status(visit, status, by) for visit in visits]
+
+
 def feed_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import errno
 import hashlib
+import io
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -41,6 +42,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
@@ -53,7 +55,7 @@ from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
-from exoderm.photos import engine, storage
+from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
@@ -306,8 +308,8 @@ def mark_queued(photo_ids: Iterable[int]) -> int:
 
 
 def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str, int]:
-    """Remove what killed uploads left (temporary files, stored files without a row), and
-    overlays of photos gone or of an earlier engine version."""
+    """Remove what killed uploads left (temporary files, stored files without a row), files
+    derived from photos gone (overlays, thumbnails), and overlays of an earlier engine version."""
     removed_temp = storage.sweep_temp(older_than_seconds)
     limit = time.time() - older_than_seconds
     known = set(Photo.with_trashed.values_list("file_name", flat=True))
@@ -318,7 +320,7 @@ def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str
     stale = [
         storage.derived_path(name, label)
         for name, label in storage.derived_files()
-        if name not in known or not label.startswith(current)
+        if name not in known or (label.startswith("overlay-") and not label.startswith(current))
     ]
     for path in stale:
         path.unlink(missing_ok=True)
@@ -330,20 +332,51 @@ def _overlay_label_prefix() -> str:
 
 
 def photo_overlay(*, photo: Photo) -> bytes:
-    """The PNG of what skinlab measured on ``photo``, rendered once per engine version and kept
-    next to the photo (a render analyses the photo again: about a second of CPU).
+    """The PNG of what skinlab measured on ``photo``, its regions named in the active language,
+    rendered once per engine version and language and kept next to the photo (a render analyses
+    the photo again: about a second of CPU).
 
     Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed and
     :class:`~exoderm.photos.storage.UnreadableFile` when its stored file fails its checks."""
     scale = "auto" if photo.mm_per_px is None else f"{photo.mm_per_px:g}"
-    label = f"{_overlay_label_prefix()}{photo.view}-{scale}.png"
+    # the regions are labelled in the reader's language: one rendering per language
+    language = (get_language() or settings.LANGUAGE_CODE).lower()
+    label = f"{_overlay_label_prefix()}{photo.view}-{scale}-{language}.png"
     path = storage.derived_path(photo.file_name, label)
     try:
         return storage.read_derived(path)
     except FileNotFoundError:
-        png = engine.overlay_png(storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        names = {region: selectors.region_label(region) for region in [*Area.values, "full"]}
+        png = engine.overlay_png(
+            storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px, names=names
+        )
         storage.write_derived(png, path)
         return png
+
+
+#: The longest side of a gallery thumbnail, in pixels (twice the size it is shown at: sharp on
+#: high-density screens).
+THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 82
+
+
+def photo_thumbnail(*, photo: Photo) -> bytes:
+    """A small JPEG of ``photo`` for galleries, made once from the stored file and kept next to it
+    (encrypted, like the photo). Raises :class:`~exoderm.photos.storage.UnreadableFile` when the
+    stored file fails its checks."""
+    from PIL import Image
+
+    path = storage.derived_path(photo.file_name, f"thumb-{THUMBNAIL_SIDE}.jpg")
+    try:
+        return storage.read_derived(path)
+    except FileNotFoundError:
+        with Image.open(io.BytesIO(storage.read(photo.file_name))) as image:
+            small = image.convert("RGB")
+            small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+        storage.write_derived(out.getvalue(), path)
+        return out.getvalue()
 
 
 # Deletion: trash, restore, purge.
