@@ -6,7 +6,11 @@ RUN := $(UV) run --frozen
 PYTEST := $(RUN) pytest
 # Tests that touch the database run a second time against PostgreSQL when this is set.
 EXODERM_TEST_POSTGRES_URL ?=
+<<<<<<< HEAD
 POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/ops
+=======
+POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/studies
+>>>>>>> studies
 # Suites that depend on the date and the clinic's wall clock run again at awkward instants.
 CLOCK_SUITES := tests/domain tests/api tests/web
 

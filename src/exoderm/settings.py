@@ -57,7 +57,9 @@ INSTALLED_APPS = [
     "exoderm.vault",
     "exoderm.audit",
     "exoderm.ops",
+    "exoderm.studies",
     "exoderm.web",
+    "exoderm.safety",
 ]
 
 MIDDLEWARE = [

@@ -123,6 +123,34 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "trashed": trashed.pk,
         "visit": course.visits.order_by("planned_at").first().pk,
         "feed": issue_calendar_feed(user=scene.clinician),
+        **_study_world(clinic, scene.patient, photo=photo, visit=course.visits.earliest("planned_at")),
+    }
+
+
+def _study_world(clinic, patient, *, photo, visit) -> dict:
+    """A split-face study the patient takes part in, with a kit, a rating task and its photo."""
+    from exoderm.studies import services
+    from exoderm.studies.models import RatingImage, RatingTask
+
+    scene = factories.SplitFaceStudyScene(clinic, raters=1)
+    factories.give_research_consent(patient)
+    participant = scene.participant(patient)
+    kit = services.prepare_kit(
+        participant=participant, session_number=1, vials=scene.vials_for(participant), by=scene.coordinator
+    )
+    task = RatingTask.objects.create(
+        study=scene.study, participant=participant, visit=visit, order_key="0", created_at=timezone.now()
+    )
+    image = RatingImage.objects.create(
+        task=task, side="face_left", timepoint="baseline", photo=photo, token="rating-image-token"
+    )
+    return {
+        "coordinator": scene.coordinator,
+        "rater": scene.raters[0],
+        "study": scene.study.pk,
+        "participant": participant.pk,
+        "kit": kit.code,
+        "rating_image": image.token,
     }
 
 
@@ -149,6 +177,9 @@ KWARGS = {
     "answer_pk": "answer",
     "answer_id": "answer",
     "consent_id": "consent",
+    "study_id": "study",
+    "participant_id": "participant",
+    "code": "kit",
 }
 PK_OF = {
     "patients": "patient",
@@ -161,6 +192,7 @@ PK_OF = {
 ROUTE_KWARGS = {
     "photos/<id:photo_id>/erase": {"photo_id": "trashed"},
     "patients/<id:pk>/unlock/": {"pk": "restricted"},
+    "api/v1/studies/<study_id>/rating-images/<token>": {"token": "rating_image"},
 }
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},
@@ -172,6 +204,8 @@ QUERIES = {
 ROLES = {
     "admin": ("audit/", "api/v1/audit", "patients/<id:pk>/erasure/", "patients/<id:pk>/unlock/"),
     "researcher": ("study/", "api/v1/study/"),
+    "rater": ("api/v1/studies/<study_id>/rating-tasks",),
+    "coordinator": ("api/v1/studies/",),
     "clinician": (),
 }
 

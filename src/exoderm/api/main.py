@@ -225,7 +225,7 @@ def create_token(request: HttpRequest, payload: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import audit, auth, courses, patients, photos, products, sessions, study
+    from exoderm.api import audit, auth, courses, patients, photos, products, sessions, studies, study
 
     api.add_router("/auth", auth.router)
     api.add_router("/patients", patients.router)
@@ -235,6 +235,7 @@ def _register_routers() -> None:
     api.add_router("/photos", photos.router)
     api.add_router("/study", study.router)
     api.add_router("/", audit.router)
+    api.add_router("/studies", studies.router)
 
 
 _register_routers()

@@ -65,6 +65,7 @@ _patient = Read(PATIENT, "pk", _patient_itself)
 _photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
 _api_patient = Read(PATIENT, "patient_id", _patient_itself)
 _patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+_participant = Read("studies.participant", "participant_id", _patient_of("studies.Participant"))
 
 READS: dict[str, Read] = {
     # pages
@@ -143,11 +144,27 @@ READS: dict[str, Read] = {
     ),
     "api/v1/audit": Read("audit.auditevent"),
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    # studies: participants are patients (by id and code); kits, ratings and events name them
+    "api/v1/studies/<study_id>/participants": Read("studies.participant"),
+    "api/v1/studies/<study_id>/participants/<participant_id>": _participant,
+    "api/v1/studies/<study_id>/participants/<participant_id>/visits": _participant,
+    "api/v1/studies/<study_id>/participants/<participant_id>/allocation": _participant,
+    "api/v1/studies/<study_id>/screen-failures": Read("studies.screenfailure"),
+    "api/v1/studies/<study_id>/satisfaction": Read("studies.satisfaction"),
+    "api/v1/studies/<study_id>/kits": Read("studies.kit"),
+    "api/v1/studies/<study_id>/kits/<code>": Read("studies.kit"),
+    "api/v1/studies/<study_id>/rating-tasks": Read("studies.ratingtask"),
+    # a de-identified photo of a participant, by its opaque token (no id to record)
+    "api/v1/studies/<study_id>/rating-images/<token>": Read("studies.ratingimage"),
+    "api/v1/studies/<study_id>/ratings": Read("studies.rating"),
+    "api/v1/studies/<study_id>/adverse-events": Read("safety.adverseevent"),
+    "api/v1/studies/<study_id>/deviations": Read("studies.deviation"),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
 _STOCK = "products, lots and vials: no patient data"
 _OWN_ACCOUNT = "the user's own account (password, second factor, tokens): no patient data"
+_STUDY_DEFINITION = "a study's definition (arms, criteria, endpoints, amendments): no patient data"
 _EXPORTS_ITSELF = "the archive records its export itself (patients.export), one event per archive"
 NO_PATIENT_DATA: dict[str, str] = {
     "healthz": "liveness for load balancers: no data",
@@ -234,6 +251,20 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "api/v1/studies": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>/amendments": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>/roles": "staff assigned to study roles, not patients",
+    "api/v1/studies/<study_id>/roles/<role_id>": _WRITES,
+    "api/v1/studies/<study_id>/allocation-list": _WRITES,
+    "api/v1/studies/<study_id>/randomization": "the allocation list's seed and parameters: no patient data",
+    "api/v1/studies/<study_id>/flow": "counts of the CONSORT flow: no patient named",
+    "api/v1/studies/<study_id>/participants/<participant_id>/course": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/unblinding": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/withdrawal": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/sessions": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/satisfaction": _WRITES,
+    "api/v1/studies/<study_id>/deviations/overdue-visits": _WRITES,
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

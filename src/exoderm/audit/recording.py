@@ -144,8 +144,14 @@ def _values(instance: models.Model) -> dict[str, Any]:
 
 
 def _hidden(model: type[models.Model], attname: str) -> bool:
-    """Whether only the fact of a change of ``attname`` is recorded, not its values."""
-    return bool(SECRET.search(attname)) or attname in ERASABLE.get(object_type(model), frozenset())
+    """Whether only the fact of a change of ``attname`` is recorded, not its values: secrets,
+    erasable values, and what a model names in ``AUDIT_WITHOUT_VALUES`` (a study's concealed
+    allocation, which blinded readers of the trail must not learn)."""
+    return (
+        bool(SECRET.search(attname))
+        or attname in ERASABLE.get(object_type(model), frozenset())
+        or attname in getattr(model, "AUDIT_WITHOUT_VALUES", frozenset())
+    )
 
 
 def _shown(name: str, value: Any) -> Any:
