@@ -6,11 +6,7 @@ RUN := $(UV) run --frozen
 PYTEST := $(RUN) pytest
 # Tests that touch the database run a second time against PostgreSQL when this is set.
 EXODERM_TEST_POSTGRES_URL ?=
-<<<<<<< HEAD
-POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/ops
-=======
-POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/studies
->>>>>>> studies
+POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/ops tests/studies tests/study_results
 # Suites that depend on the date and the clinic's wall clock run again at awkward instants.
 CLOCK_SUITES := tests/domain tests/api tests/web
 
