@@ -154,6 +154,12 @@ def test_baseline_and_week_6_from_capture_to_the_patients_pdf(browser_page, site
     page.select_option("#id_area", "cheek_left")
     ghost = page.locator("#capture-ghost")
     expect(ghost).to_be_visible()  # the baseline under the new photo, through the login-checked view
+    # (the photo list shows thumbnails: the ghost is the first to fetch the whole photo, so it may
+    # still be arriving)
+    deadline = time.monotonic() + 30
+    while not page.evaluate("document.getElementById('capture-ghost').complete"):
+        assert time.monotonic() < deadline, "the ghost did not load"
+        page.wait_for_timeout(100)
     assert page.evaluate("document.getElementById('capture-ghost').naturalWidth") == SIDE * 4 // 3
     choose(page, mismatched, timepoint="follow_up", mm_per_px="0.06", taken_at=now.strftime("%Y-%m-%dT%H:%M"))
     warning = page.locator("#capture-check .capture-warning")

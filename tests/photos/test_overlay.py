@@ -38,7 +38,7 @@ def test_rendered_once_then_read_from_storage(client, photo, clinician):
     first = client.get(f"/photos/{photo.pk}/overlay.png")
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG\r\n\x1a\n")
     [(_name, label)] = _overlays_of(photo)
-    assert label == f"overlay-{skinlab.ENGINE_VERSION}-close_up-{MM_PER_PX:g}.png"
+    assert label == f"overlay-{skinlab.ENGINE_VERSION}-close_up-{MM_PER_PX:g}-en.png"
     kept = storage.derived_path(photo.file_name, label)
     assert storage.read_derived(kept) == first.content
 
@@ -52,6 +52,28 @@ def test_rendered_once_then_read_from_storage(client, photo, clinician):
     again = photo_overlay(photo=photo)
     assert again.startswith(b"\x89PNG") and again != _png(7)
     assert len(_overlays_of(photo)) == 2
+
+
+@pytest.mark.django_db
+def test_regions_are_labelled_in_the_readers_language(client, photo, clinician):
+    """A German reader gets the regions named in German (umlauts and all), drawn once for German."""
+    client.force_login(clinician)
+    english = client.get(f"/photos/{photo.pk}/overlay.png").content
+    german = client.get(f"/photos/{photo.pk}/overlay.png", HTTP_ACCEPT_LANGUAGE="de").content
+    labels = sorted(label for _name, label in _overlays_of(photo))
+    assert [label.rsplit("-", 1)[1] for label in labels] == ["de.png", "en.png"]
+    assert german.startswith(b"\x89PNG") and german != english
+    assert client.get(f"/photos/{photo.pk}/overlay.png", HTTP_ACCEPT_LANGUAGE="de").content == german
+
+
+def test_skinlab_writes_any_letters_as_region_names():
+    """OpenCV's fonts write "?" for every letter beyond ASCII; the labels are drawn by Pillow."""
+    from exoderm.skinlab.overlay import _draw_labels
+
+    blank = np.zeros((80, 300, 3), np.uint8)
+    umlaut = _draw_labels(blank, [("Ä Ö Ü", (150, 40), (255, 200, 60))], font_px=30, outline=1)
+    question = _draw_labels(blank, [("? ? ?", (150, 40), (255, 200, 60))], font_px=30, outline=1)
+    assert umlaut.any() and not np.array_equal(umlaut, question)
 
 
 @pytest.mark.django_db

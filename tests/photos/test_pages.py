@@ -132,11 +132,12 @@ def test_capture_refuses_a_time_in_the_future_and_a_scale_out_of_range_in_german
     response = _capture(logged_in, patient, _corpus.jpeg(), german, taken_at="2099-01-01T10:00")
     html = response.content.decode()
     assert response.status_code == 422
-    assert '<span class="error">Das Foto kann nicht in der Zukunft aufgenommen worden sein' in html
+    assert '_error"><li>Das Foto kann nicht in der Zukunft aufgenommen worden sein' in html
     response = _capture(logged_in, patient, _corpus.jpeg(), german, mm_per_px="0.0001")
     html = response.content.decode()
     assert response.status_code == 422 and "0.001" not in html
-    assert '<span class="error">Der Maßstab muss zwischen 0,001 und 5 mm pro Pixel liegen.</span>' in html
+    assert '_error"><li>Der Maßstab muss zwischen 0,001 und 5 mm pro Pixel liegen.</li>' in html
+    assert 'class="field has-error"' in html  # marked like an error in any form of the site
     check = logged_in.post(
         f"/photos/patient/{patient.pk}/check",
         {"view": "close_up", "timepoint": "baseline", "area": "cheek_left", "mm_per_px": "9",

@@ -22,7 +22,7 @@ from exoderm.core.errors import RuleViolations
 from exoderm.patients.models import ScreeningAnswer
 from exoderm.patients.services import correct_patient, correct_screening_answer
 from exoderm.products.models import LotStatus, Vial, VialState
-from exoderm.products.services import correct_lot, reconstitute_vial, thaw_vial
+from exoderm.products.services import correct_lot, discard_vial, reconstitute_vial, thaw_vial
 from exoderm.records.models import Revision
 from exoderm.treatments.models import ExosomeApplication, Procedure, ProtocolWarning
 from exoderm.treatments.recall import affected_by_lot
@@ -217,6 +217,8 @@ def test_a_back_dated_thaw_lets_a_session_charted_afterwards_through(clinic):
     stored = factories.VialFactory(lot=scene.lot)
     applied = scene.application(vial=stored.pk)
     # Thawed "now" (after the treatment): the session is refused as applied before the thaw.
+    # (The scene's own vial, still open now, goes first: no second vial is opened beside it.)
+    discard_vial(vial=scene.vial, by=scene.clinician)
     late = factories.VialFactory(lot=scene.lot)
     thaw_vial(vial=late, by=scene.clinician)
     with pytest.raises(RuleViolations) as refused:
@@ -543,6 +545,7 @@ def test_the_patient_page_corrects_the_identity_with_a_reason(client, scene, ass
 
 def test_the_lot_page_thaws_at_a_time_typed_after_the_fact(client, scene, assistant):
     client.force_login(assistant)
+    discard_vial(vial=scene.vial, by=scene.clinician)  # no other vial is open: the next one is offered
     vial = factories.VialFactory(lot=scene.lot)
     url = reverse("vial-action", args=[scene.lot.pk, vial.pk, "thaw"])
     assert 'name="at"' in client.get(reverse("lot", args=[scene.lot.pk])).content.decode()
@@ -557,6 +560,7 @@ def test_the_lot_page_thaws_at_a_time_typed_after_the_fact(client, scene, assist
 
 def test_the_charting_panel_thaws_at_a_typed_time(client, scene):
     client.force_login(scene.clinician)
+    discard_vial(vial=scene.vial, by=scene.clinician)  # no other vial is open: the next one is offered
     vial = factories.VialFactory(lot=scene.lot)
     panel = client.get(reverse("lot-status"), {"applications-0-lot": scene.lot.pk}).content.decode()
     assert 'hx-include="closest .thaw"' in panel and 'name="at"' in panel

@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     VIEW_AUDIT = "view_audit"  # the clinic's audit trail: who wrote and read what (exoderm.audit)
     RECORD_ADVERSE_EVENT = "record_adverse_event"  # exoderm.safety
     CORRECT_ADVERSE_EVENT = "correct_adverse_event"  # grade, relatedness, seriousness afterwards
+    SET_UP_STUDY = "set_up_study"  # define a study (exoderm.studies); its roles decide the rest
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -58,6 +59,9 @@ ALLOWED: dict[Action, set[str]] = {
     # relatedness, seriousness) is a clinical judgement, like releasing a lot.
     Action.RECORD_ADVERSE_EVENT: _CLINICAL_STAFF,
     Action.CORRECT_ADVERSE_EVENT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    # A study is defined by those who answer for treatments; who then does what in it is set by
+    # the study roles (exoderm.studies.blinding), whatever the clinic role.
+    Action.SET_UP_STUDY: {Role.CLINICIAN, Role.CLINIC_ADMIN},
 }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -119,3 +121,43 @@ def feed_owner(*, digest: str) -> User | None:
         .first()
     )
     return feed.user if feed else None
+
+
+def of_clinicians_patients(visits: QuerySet[Visit], *, clinician: User) -> QuerySet[Visit]:
+    """``visits`` narrowed to the patients ``clinician`` treated (charted a session of) or is
+    assigned to (the clinician of one of their courses): "my patients"."""
+    assigned = Course.objects.filter(clinician=clinician).values("patient_id")
+    treated = Patient.objects.filter(sessions__clinician=clinician).values("pk")
+    return visits.filter(Q(course__patient_id__in=assigned) | Q(course__patient_id__in=treated))
+
+
+@dataclass(frozen=True)
+class VisitGroup:
+    """The planned visits one patient comes in for on one day (a session and the follow-ups of
+    earlier sessions that fall on it, or two follow-ups on the same day): one line on a list."""
+
+    patient: Patient
+    day: dt.date
+    visits: tuple[Visit, ...]
+
+    @property
+    def first(self) -> Visit:
+        return self.visits[0]
+
+    @property
+    def ids(self) -> list[int]:
+        return [visit.pk for visit in self.visits]
+
+
+def group_by_patient_day(visits: Iterable[Visit], *, time_zone: str) -> list[VisitGroup]:
+    """``visits`` grouped by patient and planned day on the clinic's calendar, in the order of
+    each group's first visit."""
+    tz = zoneinfo.ZoneInfo(time_zone)
+    groups: dict[tuple[int, dt.date], list[Visit]] = {}
+    for visit in visits:
+        key = (visit.course.patient_id, visit.planned_at.astimezone(tz).date())
+        groups.setdefault(key, []).append(visit)
+    return [
+        VisitGroup(patient=members[0].course.patient, day=day, visits=tuple(members))
+        for (_patient, day), members in groups.items()
+    ]

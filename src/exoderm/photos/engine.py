@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from exoderm.skinlab.capture import CaptureDifference, CaptureStats
     from exoderm.skinlab.pipeline import Analysis
 
@@ -66,8 +68,11 @@ def measure_photo(image: Path | bytes, *, view: str, mm_per_px: float | None) ->
     return Measurement(roi=roi_for(view), record=record)
 
 
-def overlay_png(image: Path | bytes, *, view: str, mm_per_px: float | None) -> bytes:
-    """PNG of what skinlab measured on the stored file: regions, spots, wrinkles and red areas.
+def overlay_png(
+    image: Path | bytes, *, view: str, mm_per_px: float | None, names: Mapping[str, str] | None = None
+) -> bytes:
+    """PNG of what skinlab measured on the stored file: regions (labelled with ``names``, by
+    region key), spots, wrinkles and red areas.
 
     The stored record keeps no masks, so the photo is analysed again with its arrays kept.
     Raises ``skinlab.io.SkinlabError`` for an image it cannot use."""
@@ -76,7 +81,7 @@ def overlay_png(image: Path | bytes, *, view: str, mm_per_px: float | None) -> b
     from exoderm.skinlab.overlay import region_overlay
 
     analysis = _analyze(image, view=view, mm_per_px=mm_per_px, keep_arrays=True)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis), cv2.COLOR_RGB2BGR))
+    ok, png = cv2.imencode(".png", cv2.cvtColor(region_overlay(analysis, names=names), cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise ValueError("the overlay could not be encoded")
     return png.tobytes()

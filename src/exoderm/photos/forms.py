@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from exoderm.core.areas import Area
+from exoderm.core.areas import FACE_PARTS, Area
 from exoderm.courses.models import Visit
 from exoderm.photos.models import Timepoint, TrashReason, View
 from exoderm.web.forms import text_field
@@ -24,6 +24,11 @@ class CaptureForm(forms.Form):
     timepoint = forms.ChoiceField(label=_("Time point"), choices=Timepoint.choices)
     area = forms.ChoiceField(
         label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
+    )
+    region = forms.ChoiceField(
+        label=_("Region (face views)"),
+        choices=[("", _("Whole face")), *[(a, label) for a, label in Area.choices if a in FACE_PARTS]],
+        required=False,
     )
     taken_at = forms.DateTimeField(
         label=_("Taken at"),
@@ -48,6 +53,19 @@ class ResultsForm(forms.Form):
     area = forms.ChoiceField(
         label=_("Area (close-ups only)"), choices=[("", "—"), *Area.choices], required=False
     )
+    region = forms.ChoiceField(
+        label=_("Region (face views)"),
+        choices=[("", _("Whole face")), *[(a, label) for a, label in Area.choices if a in FACE_PARTS]],
+        required=False,
+    )
+
+
+class CollageForm(forms.Form):
+    """Which two photos the before/after image shows, and whether the clinic's name marks it."""
+
+    before = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    after = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    watermark = forms.BooleanField(label=_("The clinic's name across the image (watermark)"), required=False)
 
 
 class CheckForm(CaptureForm):

@@ -7,19 +7,23 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from exoderm.core.access import get_in_clinic
+from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
 from exoderm.photos import checks, selectors, services
-from exoderm.photos.forms import CaptureForm, CheckForm, ResultsForm
-from exoderm.photos.models import AnalysisStatus, View
+from exoderm.photos.collage import before_after_image
+from exoderm.photos.forms import CaptureForm, CheckForm, CollageForm, ResultsForm
+from exoderm.photos.models import AnalysisStatus, Photo, View
 from exoderm.photos.trash_pages import trash_context
+from exoderm.photos.wording import summarize
+from exoderm.web.trend_chart import trend_chart
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
 POLL_SECONDS = 2
@@ -78,17 +82,11 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         }
     )
     photos = list(selectors.photos_of(patient=patient))
-    pairs = []
-    for view in View:
-        for area in sorted({p.area for p in photos if p.view == view}):
-            pair = selectors.baseline_and_latest(patient=patient, view=view, area=area)
-            if pair is not None:
-                pairs.append(pair)
     context = {
         "patient": patient,
         "form": form,
         "photos": photos,
-        "pairs": pairs,
+        "pairs": _pairs(patient),
         # the newest photo of each view (and area): the ghost over the preview of the next one
         "ghosts": {f"{p.view}|{p.area}": reverse("photos:file", args=[p.pk]) for p in photos},
         "progress": selectors.analysis_progress(clinic=patient.clinic, patient=patient),
@@ -149,36 +147,41 @@ def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse
     clinic = clinic_of(request)
     before = selectors.photo_of(clinic=clinic, photo_id=before_id)
     after = selectors.photo_of(clinic=clinic, photo_id=after_id)
+    comparison = selectors.compare_photos(before=before, after=after)
     context = {
         "before": before,
         "after": after,
         "patient": before.patient,
-        "comparison": selectors.compare_photos(before=before, after=after),
+        "comparison": comparison,
+        "summary": summarize(comparison, get_language()) if comparison is not None else [],
         "verdicts": selectors.Verdict,
     }
     return render(request, "photos/compare.html", context)
 
 
-def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str]:
-    """The view and area the results page shows: as chosen, else the first the patient has
-    analysed photos of; a close-up without an area shows the first analysed area."""
+def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str, str]:
+    """The view, area and region the results page shows: as chosen, else the first view the
+    patient has analysed photos of; a close-up without an area shows the first analysed area; a
+    region only for a face view (a close-up is measured whole)."""
     form = ResultsForm(request.GET)
     if not form.is_valid():
-        return analysed[0] if analysed else (View.FRONT, "")
+        view, area = analysed[0] if analysed else (View.FRONT, "")
+        return view, area, ""
     view = form.cleaned_data["view"]
     if view != View.CLOSE_UP:
-        return view, ""
+        return view, "", form.cleaned_data["region"]
     area = form.cleaned_data["area"] or next((a for v, a in analysed if v == view), "")
-    return view, area
+    return view, area, ""
 
 
 @page(Action.VIEW_CLINICAL)
 def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """Each metric over the course (one view), and the healing curves after each session."""
+    """Each metric of one region over the course (one view): trend charts with the noise band and
+    a table, and the healing curves after each session."""
     patient = _patient(request, patient_id)
-    view, area = _results_shown(request, selectors.analysed_views(patient=patient))
-    series = selectors.timelines(patient=patient, metrics=list(selectors.METRICS), view=view, area=area)
-    metrics = [(str(label), series[key]) for key, (label, _aim) in selectors.METRICS.items()]
+    view, area, region = _results_shown(request, selectors.analysed_views(patient=patient))
+    # the table and the charts from one read of the photos and their comparisons
+    trends = selectors.trends(patient=patient, view=view, area=area, region=region)
     healing = [
         (
             str(selectors.METRICS[key][0]),
@@ -186,16 +189,64 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
         )
         for key in selectors.HEALING_METRICS
     ]
-    dates = sorted({p.taken_at for _label, points in metrics for p in points})
+    dates = sorted({p.taken_at for trend in trends for p in trend.points})
     table = [
-        (label, [next((p.value for p in points if p.taken_at == d), None) for d in dates])
-        for label, points in metrics
+        (trend.label, [next((p.value for p in trend.points if p.taken_at == d), None) for d in dates])
+        for trend in trends
     ]
     context = {
         "patient": patient,
-        "form": ResultsForm(initial={"view": view, "area": area}),
+        "form": ResultsForm(initial={"view": view, "area": area, "region": region}),
+        "trends": [(trend, trend_chart(trend, chart_id=f"trend-{trend.key}")) for trend in trends],
+        "region_shown": selectors.region_label(region or selectors.region_for(view)),
         "dates": dates,
         "table": table,
         "healing": healing,
     }
     return render(request, "photos/results.html", context)
+
+
+def _pairs(patient: Patient) -> list[tuple[Photo, Photo]]:
+    """The baseline and the newest photo of each view (and close-up area) the patient has two of."""
+    photos = list(selectors.photos_of(patient=patient))
+    pairs = []
+    for view in View:
+        for area in sorted({p.area for p in photos if p.view == view}):
+            pair = selectors.baseline_and_latest(patient=patient, view=view, area=area)
+            if pair is not None:
+                pairs.append(pair)
+    return pairs
+
+
+@page(Action.EXPORT_PATIENT)
+def collage(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The before/after image for the patient: offered per view (GET), made on request (POST,
+    a JPEG to download), only while the patient holds a consent to share photos."""
+    patient = _patient(request, patient_id)
+    may_share = selectors.may_share_photos(patient=patient)
+    form = CollageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        clinic = clinic_of(request)
+        before = selectors.photo_of(clinic=clinic, photo_id=form.cleaned_data["before"])
+        after = selectors.photo_of(clinic=clinic, photo_id=form.cleaned_data["after"])
+        if before.patient_id != patient.pk:  # (the image checks that both are the same patient's)
+            raise NotFound(
+                _("%(thing)s %(id)s not found.") % {"thing": Photo._meta.verbose_name, "id": before.pk}
+            )
+        try:
+            image = before_after_image(
+                before=before, after=after, by=user_of(request), watermark=form.cleaned_data["watermark"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            response = HttpResponse(image, content_type="image/jpeg")
+            response["Content-Disposition"] = f'attachment; filename="before-after-{patient.code}.jpg"'
+            return response
+    context = {
+        "patient": patient,
+        "may_share": may_share,
+        "pairs": _pairs(patient) if may_share else [],
+        "form": form,
+    }
+    return render(request, "photos/collage.html", context, status=422 if form.errors else 200)

@@ -7,16 +7,20 @@ version; no image is opened and no metric is measured again.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from exoderm.consent.selectors import active_consent
 from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.core.areas import Area
 from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, View
@@ -179,7 +183,12 @@ def number_text(value: float) -> str:
     dropped, in the active language's number format."""
     digits = f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
     decimals = len(digits.partition(".")[2])
-    return number_format(round(value, decimals), decimal_pos=decimals, use_l10n=True)
+    return number_format(without_minus_zero(round(value, decimals)), decimal_pos=decimals, use_l10n=True)
+
+
+def without_minus_zero(value: float) -> float:
+    """``value`` with the sign of a zero dropped: a change rounded to nothing is "0", never "-0"."""
+    return value + 0.0  # IEEE 754: -0.0 + 0.0 is +0.0, every other value stays as it is
 
 
 def compare_photos(*, before: Photo, after: Photo) -> Comparison | None:
@@ -249,6 +258,13 @@ class Point:
     timepoint: str
 
 
+def region_label(region: str) -> str:
+    """The name of an analysed region in the active language (``full``: the whole close-up)."""
+    if region == "full":
+        return _("Whole photo")
+    return str(Area(region).label) if region in Area.values else region
+
+
 def region_for(view: str) -> str:
     return "full" if view == View.CLOSE_UP else "face"
 
@@ -271,6 +287,73 @@ def timelines(
 def timeline(*, patient: Patient, metric: str, view: str, area: str = "", region: str = "") -> list[Point]:
     """One metric of one region over the course, one point per analysed, usable photo of the view."""
     return timelines(patient=patient, metrics=[metric], view=view, area=area, region=region)[metric]
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    taken_at: dt.datetime
+    photo_id: int
+    value: float | None
+    #: The minimal detectable change of this photo's comparison with the baseline; None for the
+    #: baseline itself and where no noise estimate exists.
+    mdc: float | None
+    verdict: str  # a Verdict, or BASELINE for the baseline photo
+
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One metric of one region over a view's photos, each judged against the baseline photo."""
+
+    key: str
+    label: str
+    aim: str | None
+    region: str
+    points: list[TrendPoint]
+
+    @property
+    def baseline(self) -> TrendPoint:
+        return next(p for p in self.points if p.verdict == BASELINE)
+
+
+def trends(*, patient: Patient, view: str, area: str = "", region: str = "") -> list[Trend]:
+    """Every metric of ``region`` (default: the whole face or photo) over the analysed, usable
+    photos of one view (and area), oldest first, each later photo with the verdict and minimal
+    detectable change of its comparison with the baseline photo (the comparison page's, so the
+    chart and the page agree). Metrics not measured in the region are left out."""
+    region = region or region_for(view)
+    photos = [
+        photo
+        for photo in photos_of(patient=patient).filter(view=view, area=area)
+        if (analysis := current_analysis(photo)) is not None and analysis.usable
+    ]
+    if not photos:
+        return []
+    baseline = next((p for p in photos if p.timepoint == Timepoint.BASELINE), photos[0])
+    changes: dict[int, dict[str, MetricChange]] = {}
+    for photo in photos:
+        if photo.pk != baseline.pk:
+            comparison = compare_photos(before=baseline, after=photo)
+            rows = comparison.regions.get(region, []) if comparison is not None else []
+            changes[photo.pk] = {change.key: change for change in rows}
+    result = []
+    for key, (label, aim) in METRICS.items():
+        points = []
+        for photo in photos:
+            analysis = current_analysis(photo)
+            value = analysis.metric(region, key) if analysis is not None else None
+            if photo.pk == baseline.pk:
+                points.append(TrendPoint(photo.taken_at, photo.pk, value, None, BASELINE))
+                continue
+            change = changes[photo.pk].get(key)
+            verdict = change.verdict if change is not None else Verdict.NOT_JUDGED
+            mdc = change.mdc if change is not None and verdict != Verdict.NOT_JUDGED else None
+            points.append(TrendPoint(photo.taken_at, photo.pk, value, mdc, verdict))
+        if any(point.value is not None for point in points):
+            result.append(Trend(key, str(label), aim, region, points))
+    return result
 
 
 @dataclass(frozen=True)
@@ -312,6 +395,41 @@ def healing_curves(
     return curves
 
 
+@dataclass(frozen=True)
+class GalleryDay:
+    day: dt.date
+    photos: list[Photo]  # in view order: front, left, right, close-ups by area
+
+
+def gallery(*, patient: Patient) -> list[GalleryDay]:
+    """The patient's photos by the clinic's calendar day they were taken (newest day first), each
+    day's in view order."""
+    tz = zoneinfo.ZoneInfo(patient.clinic.time_zone)
+    days: dict[dt.date, list[Photo]] = {}
+    photos = in_clinic(Photo, patient.clinic).filter(patient=patient).order_by("-taken_at", "id")
+    for photo in photos:
+        days.setdefault(photo.taken_at.astimezone(tz).date(), []).append(photo)
+    order = {view: index for index, view in enumerate(View.values)}
+    return [
+        GalleryDay(day, sorted(members, key=lambda p: (order.get(p.view, len(order)), p.area, p.taken_at)))
+        for day, members in days.items()
+    ]
+
+
+#: The consent under which a before/after image may leave the record: the patient's consent to
+#: share their photos (marketing). ``consent.ConsentKind`` has no such kind yet, so no template of
+#: it can be published and no patient holds it: the image is offered to nobody until the consent
+#: app adds ``MARKETING = "marketing"`` (the photography consent covers documentation and
+#: measurement only, not sharing).
+SHARING_CONSENT_KIND = "marketing"
+
+
+def may_share_photos(*, patient: Patient, at: dt.datetime | None = None) -> bool:
+    """Whether ``patient`` holds a consent in force (current version, signed, not withdrawn) to
+    share their photos, at ``at`` (default now)."""
+    return active_consent(patient=patient, kind=SHARING_CONSENT_KIND, at=at or timezone.now()) is not None
+
+
 def statuses(*, clinic: Clinic, photo_ids: list[int]) -> dict[int, str]:
     """Analysis status per photo id (for a page that polls several photos at once)."""
     rows = in_clinic(Photo, clinic).filter(pk__in=photo_ids).values_list("pk", "analysis_status")
@@ -323,10 +441,13 @@ __all__ = [
     "METRICS",
     "AnalysisStatus",
     "Comparison",
+    "GalleryDay",
     "HealingCurve",
     "MetricChange",
     "Point",
     "Progress",
+    "Trend",
+    "TrendPoint",
     "Verdict",
     "analysed_views",
     "analysis_progress",
@@ -334,7 +455,9 @@ __all__ = [
     "baseline_photo",
     "compare_photos",
     "current_analysis",
+    "gallery",
     "healing_curves",
+    "may_share_photos",
     "photo_of",
     "photo_with_trashed",
     "photos_of",
@@ -342,4 +465,5 @@ __all__ = [
     "timeline",
     "timelines",
     "trashed_photos_of",
+    "trends",
 ]

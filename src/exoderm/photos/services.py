@@ -25,11 +25,14 @@ Every step writes a :class:`~exoderm.photos.models.PhotoEvent`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
+import io
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -39,6 +42,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Clinic, User
@@ -51,7 +55,7 @@ from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
-from exoderm.photos import engine, storage
+from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
@@ -168,6 +172,21 @@ def receive_file(chunks: Iterable[bytes], path: Path) -> tuple[str, int]:
         ) from None
 
 
+@contextlib.contextmanager
+def _refused_when_store_full() -> Iterator[None]:
+    """A full photo volume (or an exhausted disk quota) refuses the upload with a message for the
+    user instead of a server error; the temporary files are gone by then (``storage.temp_file``)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        logger.error("photo store full: %s", error)
+        raise ValidationError(
+            {"file": _("The photo store is full: the photo was not saved. Tell the clinic's administrator.")}
+        ) from error
+
+
 def upload_photo(
     *,
     patient: Patient,
@@ -188,7 +207,11 @@ def upload_photo(
         mm_per_px=mm_per_px, taken_at=taken_at,
     )  # fmt: skip
     clinic = patient.clinic
-    with storage.temp_file(".upload") as upload, storage.temp_file(".clean") as clean_path:
+    with (
+        _refused_when_store_full(),
+        storage.temp_file(".upload") as upload,
+        storage.temp_file(".clean") as clean_path,
+    ):
         source_sha256, source_size = receive_file(chunks, upload)
         existing = Photo.with_trashed.filter(clinic=clinic, source_sha256=source_sha256).first()
         if existing is not None:
@@ -285,8 +308,8 @@ def mark_queued(photo_ids: Iterable[int]) -> int:
 
 
 def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str, int]:
-    """Remove what killed uploads left (temporary files, stored files without a row), and
-    overlays of photos gone or of an earlier engine version."""
+    """Remove what killed uploads left (temporary files, stored files without a row), files
+    derived from photos gone (overlays, thumbnails), and overlays of an earlier engine version."""
     removed_temp = storage.sweep_temp(older_than_seconds)
     limit = time.time() - older_than_seconds
     known = set(Photo.with_trashed.values_list("file_name", flat=True))
@@ -297,7 +320,7 @@ def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str
     stale = [
         storage.derived_path(name, label)
         for name, label in storage.derived_files()
-        if name not in known or not label.startswith(current)
+        if name not in known or (label.startswith("overlay-") and not label.startswith(current))
     ]
     for path in stale:
         path.unlink(missing_ok=True)
@@ -309,20 +332,51 @@ def _overlay_label_prefix() -> str:
 
 
 def photo_overlay(*, photo: Photo) -> bytes:
-    """The PNG of what skinlab measured on ``photo``, rendered once per engine version and kept
-    next to the photo (a render analyses the photo again: about a second of CPU).
+    """The PNG of what skinlab measured on ``photo``, its regions named in the active language,
+    rendered once per engine version and language and kept next to the photo (a render analyses
+    the photo again: about a second of CPU).
 
     Raises ``skinlab.io.SkinlabError`` when the photo cannot be analysed and
     :class:`~exoderm.photos.storage.UnreadableFile` when its stored file fails its checks."""
     scale = "auto" if photo.mm_per_px is None else f"{photo.mm_per_px:g}"
-    label = f"{_overlay_label_prefix()}{photo.view}-{scale}.png"
+    # the regions are labelled in the reader's language: one rendering per language
+    language = (get_language() or settings.LANGUAGE_CODE).lower()
+    label = f"{_overlay_label_prefix()}{photo.view}-{scale}-{language}.png"
     path = storage.derived_path(photo.file_name, label)
     try:
         return storage.read_derived(path)
     except FileNotFoundError:
-        png = engine.overlay_png(storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px)
+        names = {region: selectors.region_label(region) for region in [*Area.values, "full"]}
+        png = engine.overlay_png(
+            storage.read(photo.file_name), view=photo.view, mm_per_px=photo.mm_per_px, names=names
+        )
         storage.write_derived(png, path)
         return png
+
+
+#: The longest side of a gallery thumbnail, in pixels (twice the size it is shown at: sharp on
+#: high-density screens).
+THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 82
+
+
+def photo_thumbnail(*, photo: Photo) -> bytes:
+    """A small JPEG of ``photo`` for galleries, made once from the stored file and kept next to it
+    (encrypted, like the photo). Raises :class:`~exoderm.photos.storage.UnreadableFile` when the
+    stored file fails its checks."""
+    from PIL import Image
+
+    path = storage.derived_path(photo.file_name, f"thumb-{THUMBNAIL_SIDE}.jpg")
+    try:
+        return storage.read_derived(path)
+    except FileNotFoundError:
+        with Image.open(io.BytesIO(storage.read(photo.file_name))) as image:
+            small = image.convert("RGB")
+            small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+        storage.write_derived(out.getvalue(), path)
+        return out.getvalue()
 
 
 # Deletion: trash, restore, purge.

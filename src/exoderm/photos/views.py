@@ -93,6 +93,22 @@ def photo_overlay(request: HttpRequest, photo_id: int) -> HttpResponse:
     return response
 
 
+@require_GET
+@login_required
+@unreadable_file_page
+def photo_thumbnail(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """A gallery's small copy of the photo, made once and kept next to it on the server. Like the
+    photo itself it is never kept by the browser (no health data in a cache after logout): the
+    saving is in its size (a few kilobytes for a page of them) and in rendering it only once."""
+    photo = _photo(request, photo_id)
+    response = HttpResponse(services.photo_thumbnail(photo=photo), content_type="image/jpeg")
+    response["Content-Disposition"] = f'inline; filename="thumb-{photo.pk}.jpg"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
 def pdf_response(data: bytes, *, filename: str) -> HttpResponse:
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'

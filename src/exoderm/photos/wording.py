@@ -7,10 +7,15 @@ kind not known here (or a plain string) is shown as skinlab worded it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext as _
 
 from exoderm.photos import checks
-from exoderm.photos.selectors import METRICS
+from exoderm.photos.selectors import METRICS, Verdict, number_text, region_for, region_label
+
+if TYPE_CHECKING:
+    from exoderm.photos.selectors import Comparison
 
 _CAPTURE_KINDS = {"pose", "pose_unknown", "scale", "scale_unknown", "face_size"}
 
@@ -93,6 +98,11 @@ def word_remark(remark: str) -> str:
     return str(remark)
 
 
+def _sign(value: float) -> str:
+    """The sign written before a whole-degree angle: none for one that rounds to 0 (never "−0")."""
+    return "" if round(value) == 0 else "+" if value > 0 else "−"
+
+
 def word_problem(problem: str) -> str:
     """What makes a photo unusable (:func:`exoderm.skinlab.quality.usability_problems`) in the
     active language."""
@@ -110,7 +120,7 @@ def word_problem(problem: str) -> str:
         }
     if kind == "pose_beyond":
         angles = ", ".join(
-            f"{checks.AXES.get(axis, axis)} {'+' if v >= 0 else '−'}{checks.rounded(v, 0)}°"
+            f"{checks.AXES.get(axis, axis)} {_sign(v)}{checks.rounded(v, 0)}°"
             for axis, v in p["angles"].items()
         )
         return _("head pose beyond ±%(limit)s°: %(angles)s") % {
@@ -125,3 +135,102 @@ def word_problem(problem: str) -> str:
             "limit": checks.rounded(p["limit"], 2),
         }
     return str(problem)
+
+
+#: What a comparison found, in words, for the comparison page's summary and the patient's PDF
+#: alike. Patient documents carry their text in both languages (see :mod:`.report`), so these
+#: sentences do not depend on a translation catalogue.
+SUMMARY: dict[str, dict[str, str]] = {
+    "en": {
+        "lower": "{label}: lower by {delta} (from {before} to {after}).",
+        "higher": "{label}: higher by {delta} (from {before} to {after}).",
+        "in_region": "{region} – {sentence}",
+        "none_beyond": "No change was larger than the measurement noise.",
+        "no_change": "No measurable change: {labels}.",
+        "not_judged": "Not judged (no noise estimate for these values): {labels}.",
+        "not_comparable": "These two photos cannot be compared reliably, so no change is reported. "
+        "Reasons: {reasons}.",
+    },
+    "de": {
+        "lower": "{label}: niedriger um {delta} (von {before} auf {after}).",
+        "higher": "{label}: höher um {delta} (von {before} auf {after}).",
+        "in_region": "{region} – {sentence}",
+        "none_beyond": "Keine Veränderung war größer als die Messungenauigkeit.",
+        "no_change": "Keine messbare Veränderung: {labels}.",
+        "not_judged": "Nicht beurteilt (keine Schätzung der Messungenauigkeit für diese Werte): {labels}.",
+        "not_comparable": "Diese beiden Fotos lassen sich nicht zuverlässig vergleichen, daher wird keine "
+        "Veränderung angegeben. Gründe: {reasons}.",
+    },
+}
+
+#: The metric names of a patient's German document (the same words as the pages' catalogue).
+LABELS_DE: dict[str, str] = {
+    "L_median": "Helligkeit (L*)",
+    "a_median": "Rotanteil des Hauttons (a*)",
+    "b_median": "Gelbanteil des Hauttons (b*)",
+    "ita_deg": "Hauttonwinkel (ITA°)",
+    "tone_sd_L": "Ungleichmäßigkeit des Hauttons",
+    "spot_count": "Pigmentflecken (Anzahl)",
+    "spot_area_mm2": "Fläche der Pigmentflecken (mm²)",
+    "spot_area_pct": "Fläche der Pigmentflecken (%)",
+    "red_area_pct": "gerötete Fläche (%)",
+    "a_excess_mean": "Stärke der Rötung",
+    "wrinkle_count": "feine Linien (Anzahl)",
+    "wrinkle_length_mm": "Länge feiner Linien (mm)",
+    "wrinkle_density": "Dichte feiner Linien (mm/cm²)",
+    "texture_rms": "feine Rauigkeit",
+    "pore_count": "Poren (Anzahl)",
+    "pore_density": "Porendichte (pro cm²)",
+}
+
+
+def summary_language(language: str) -> str:
+    """The language of :data:`SUMMARY` for a language code (``de-at`` is German; else English)."""
+    return "de" if language.lower().startswith("de") else "en"
+
+
+def metric_label(key: str, language: str) -> str:
+    if summary_language(language) == "de":
+        return LABELS_DE.get(key, key)
+    return str(METRICS.get(key, (key, None))[0])
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else number_text(value)
+
+
+def summarize(comparison: Comparison, language: str) -> list[str]:
+    """The comparison in a few sentences: each change beyond the noise (in any region; the
+    region named where it is not the whole face or photo), else that none was; then which values
+    of the whole face or photo showed no measurable change and which could not be judged.
+
+    Region names, remarks and numbers come out in the active language: call it inside
+    ``translation.override(language)``.
+    """
+    t = SUMMARY[summary_language(language)]
+    if not comparison.comparable:
+        return [t["not_comparable"].format(reasons="; ".join(word_remark(r) for r in comparison.reasons))]
+    whole = region_for(comparison.before.view)
+    lines = []
+    for region, change in comparison.changes_beyond_noise():
+        if change.delta is None:
+            continue
+        sentence = t["lower" if change.delta < 0 else "higher"].format(
+            label=metric_label(change.key, language),
+            delta=_number(abs(change.delta)),
+            before=_number(change.before),
+            after=_number(change.after),
+        )
+        if region != whole:
+            sentence = t["in_region"].format(region=region_label(region), sentence=sentence)
+        lines.append(sentence)
+    if not lines:
+        lines.append(t["none_beyond"])
+    rows = comparison.regions.get(whole, [])
+    same = [metric_label(c.key, language) for c in rows if c.verdict == Verdict.NO_CHANGE]
+    unknown = [metric_label(c.key, language) for c in rows if c.verdict == Verdict.NOT_JUDGED]
+    if same:
+        lines.append(t["no_change"].format(labels=", ".join(same)))
+    if unknown:
+        lines.append(t["not_judged"].format(labels=", ".join(unknown)))
+    return lines

@@ -91,6 +91,33 @@ def quarantined_lots(clinic: Clinic) -> QuerySet[Lot]:
     return lots(clinic, status=LotStatus.QUARANTINED).order_by("status_changed_at", "number")
 
 
+def unused_thawed_vial(
+    lot: Lot, *, at: dt.datetime | None = None, besides: Vial | None = None
+) -> Vial | None:
+    """A vial of ``lot`` thawed (or reconstituted) by ``at`` (default now), not used, discarded or
+    refrozen, and still within its use-by time then: the vial to use before another is opened.
+
+    The one rule behind the pages' thaw button (:func:`next_vial`) and the thaw service (the
+    API's too). ``besides`` leaves out the vial about to be thawed itself.
+    """
+    at = at or timezone.now()
+    opened = lot.vials.filter(
+        state=VialState.THAWED,
+        thawed_at__lte=at,
+        thawed_at__gt=at - dt.timedelta(minutes=lot.product.use_by_minutes),
+    )
+    if besides is not None:
+        opened = opened.exclude(pk=besides.pk)
+    return opened.order_by("thawed_at", "serial").first()
+
+
+def next_vial(lot: Lot) -> Vial | None:
+    """The stored vial the pages offer to thaw next; none while a thawed one is unused."""
+    if unused_thawed_vial(lot) is not None:
+        return None
+    return vials(lot).filter(state=VialState.STORED).first()
+
+
 def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
     """What the charting form shows next to a chosen lot: status, expiry and thawed vials' countdowns."""
     if not lot_id:
@@ -110,7 +137,8 @@ def lot_panel(clinic: Any, lot_id: Any) -> dict[str, Any] | None:
     ]
     return {
         "lot": found,
-        "next_vial": next((v for v in left if v.state == VialState.STORED), None),
+        "next_vial": next_vial(found),
+        "stored_waiting": any(v.state == VialState.STORED for v in left),
         "usable": found.status == LotStatus.RELEASED and found.expires_on >= today,
         "days_left": (found.expires_on - today).days,
         "thawed": thawed,

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -499,6 +499,28 @@ def _at(at: dt.datetime | None, lot: Lot) -> dt.datetime:
     return at
 
 
+def _require_no_unused_thawed_vial(vial: Vial, at: dt.datetime) -> None:
+    """Refuse opening a vial while another of its lot, opened by ``at``, is unused and in time:
+    opening two wastes one (:func:`~exoderm.products.selectors.unused_thawed_vial`)."""
+    opened = selectors.unused_thawed_vial(vial.lot, at=at, besides=vial)
+    if opened is not None and opened.thawed_at is not None:
+        use_by = opened.thawed_at + dt.timedelta(minutes=vial.lot.product.use_by_minutes)
+        raise ValidationError(
+            {
+                "vial": _(
+                    "Vial %(serial)s of this lot is open and unused until %(until)s: use it, or discard "
+                    "or refreeze it, before opening another."
+                )
+                % {
+                    "serial": opened.serial,
+                    "until": formats.time_format(
+                        use_by.astimezone(zoneinfo.ZoneInfo(vial.lot.product.clinic.time_zone)), "TIME_FORMAT"
+                    ),
+                }
+            }
+        )
+
+
 @transaction.atomic
 def thaw_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     """Thaw a frozen vial (or take a refrigerated one out): the product's use-by time starts.
@@ -514,6 +536,7 @@ def thaw_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) -> Vial:
     if locked.state != VialState.STORED:
         raise ValidationError({"vial": _("Only a stored vial can be thawed.")})
     _require_usable_lot(locked.lot)
+    _require_no_unused_thawed_vial(locked, at)
     if locked.freeze_thaw_cycles >= product.max_freeze_thaw_cycles:
         raise ValidationError(
             {
@@ -542,6 +565,7 @@ def reconstitute_vial(*, vial: Vial, by: User, at: dt.datetime | None = None) ->
     if locked.state != VialState.STORED:
         raise ValidationError({"vial": _("Only a stored vial can be reconstituted.")})
     _require_usable_lot(locked.lot)
+    _require_no_unused_thawed_vial(locked, at)
     locked.state, locked.thawed_at = VialState.THAWED, at
     locked.save(update_fields=["state", "thawed_at"])
     _record(locked, VialEventKind.RECONSTITUTE, at=at, by=by)

@@ -6,10 +6,12 @@ Overlays show the analysed box (the face's bounding box, or the whole image for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from .compare import Comparison
 from .io import to_uint8
@@ -47,7 +49,9 @@ def _detection(analysis: Analysis, key: str) -> np.ndarray | None:
     return acc
 
 
-def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = True) -> np.ndarray:
+def region_overlay(
+    analysis: Analysis, *, max_side: int = 2000, labels: bool = True, names: Mapping[str, str] | None = None
+) -> np.ndarray:
     """Draw region outlines (excluded pixels dimmed), spots, wrinkles and red areas.
 
     Parameters
@@ -58,6 +62,9 @@ def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = T
         Longest side of the returned image.
     labels : bool
         Write region names at their centres.
+    names : mapping, optional
+        The name written for each region key (e.g. in the reader's language; any Unicode text);
+        a region not in it is labelled with its key.
 
     Returns
     -------
@@ -84,6 +91,7 @@ def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = T
         dimmed = cv2.convertScaleAbs(out, alpha=0.45)
         cv2.copyTo(dimmed, cv2.bitwise_not(small(union) * np.uint8(255)), out)
     thick = max(1, round(max(size) / 500))
+    placed: list[tuple[str, tuple[int, int], tuple[int, int, int]]] = []
     red = _detection(analysis, "red")
     if red is not None and red.any():
         cs, _ = cv2.findContours(small(red), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -112,13 +120,31 @@ def region_overlay(analysis: Analysis, *, max_side: int = 2000, labels: bool = T
         ys, xs = np.nonzero(region[::step, ::step])
         if ys.size == 0:  # too small to hold a label at this size
             continue
-        cx, cy = int(np.median(xs)) * step, int(np.median(ys)) * step
-        scale = max(0.35, max(size) / 1400)
-        (tw, th), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        org = (max(0, cx - tw // 2), cy + th // 2)
-        cv2.putText(out, name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-        cv2.putText(out, name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+        centre = (int(np.median(xs)) * step, int(np.median(ys)) * step)
+        placed.append(((names or {}).get(name, name), centre, color))
+    if placed:
+        out = _draw_labels(out, placed, font_px=max(12, round(max(size) / 55)), outline=thick + 1)
     return out
+
+
+def _draw_labels(
+    image: np.ndarray,
+    labels: list[tuple[str, tuple[int, int], tuple[int, int, int]]],
+    *,
+    font_px: int,
+    outline: int,
+) -> np.ndarray:
+    """Write each label centred on its point, in its colour with a black outline. Pillow's own
+    FreeType font draws any language's letters (OpenCV's fonts know ASCII only: "Wange" but not
+    "Kinnpartie, rechts" with umlauts or accents)."""
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=font_px)
+    for text, (cx, cy), color in labels:
+        draw.text(
+            (cx, cy), text, font=font, fill=color, anchor="mm", stroke_width=outline, stroke_fill=(0, 0, 0)
+        )
+    return np.asarray(canvas).copy()
 
 
 def difference_overlay(

@@ -45,7 +45,8 @@ def sessions_of_clinic(
 
 def session_detail(*, clinic: Clinic, pk: int) -> TreatmentSession:
     """One session of the clinic with everything recorded for it (``NotFound`` otherwise)."""
-    return get_in_clinic(_with_details(open_records(TreatmentSession.objects.all())), clinic, pk)
+    sessions = _with_details(open_records(TreatmentSession.objects.all())).select_related("patient__identity")
+    return get_in_clinic(sessions, clinic, pk)
 
 
 def sessions_with_counts(*, clinic: Clinic) -> QuerySet[TreatmentSession]:

@@ -104,7 +104,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for vial in open_vials:
         vial.use_by = vial.thawed_at + use_by if vial.thawed_at else None  # type: ignore[attr-defined]
     counts = dict(selectors.vials(lot).order_by().values_list("state").annotate(n=Count("id")))
-    next_vial = selectors.vials(lot).filter(state=VialState.STORED).first()
+    next_vial = selectors.next_vial(lot)
     context = {
         "lot": lot,
         "vials_left": lot.vials_received - lot.vials_used,  # type: ignore[attr-defined]
