@@ -8,11 +8,12 @@ import datetime as dt
 import io
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 
 from exoderm.patients.selectors import clinic_today
 from exoderm.safety.models import AdverseEvent
-from exoderm.safety.selectors import COLUMNS
+from exoderm.safety.spreadsheet import COLUMNS
 from tests import factories
 from tests.safety._photos import healing_scene
 
@@ -197,6 +198,15 @@ def test_the_clinic_list_filters_and_downloads_as_csv(api_as, clinician, patient
         "true",
     )
     assert row["description"] == "'=HYPERLINK(1)"  # never run as a formula
+    assert row["recorded_at"].endswith(("+01:00", "+02:00"))  # on the clinic's clock (Berlin)
+
+    workbook = openpyxl.load_workbook(io.BytesIO(api.get("/adverse-events.xlsx?serious=true").content))
+    sheet = workbook.active
+    header = [cell.value for cell in sheet[1]]
+    assert header[:-1] == list(COLUMNS[:-1]) and header[-1] == "recorded_at (Europe/Berlin)"
+    values = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert values["description"] == "=HYPERLINK(1)" and sheet["E2"].data_type == "s"  # text, not a formula
+    assert values["severity_ctcae"] == 3 and values["serious"] is True
 
 
 def test_the_healing_curve_per_side(api_as, clinician, patient, django_capture_on_commit_callbacks):

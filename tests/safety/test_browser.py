@@ -90,3 +90,13 @@ def test_record_correct_and_list_an_adverse_event_and_read_the_healing_curve(
     assert "Right half of the face: peak" in summary and "not back to half of it yet." in summary
     shot(page, "healing-curve")
     page.check_clean()
+
+    # in German: the chart's dates and numbers follow the language (its new words once translated)
+    page.click('button[name="language"][value="de"]')
+    page.wait_for_load_state()
+    assert "Heute" in page.inner_text(".mainnav")
+    assert page.locator("svg.chart.healing").is_visible()
+    page.goto(f"{url}/patients/{patient.pk}/")
+    assert page.locator("#adverse-events table.adverse-events").is_visible()
+    shot(page, "adverse-events-patient-de")
+    page.check_clean()

@@ -132,6 +132,9 @@ def test_the_clinic_list_shows_open_events_by_default_and_downloads_csv(client, 
     assert lines[0].startswith("id,patient_code,session_id,term")
     assert len(lines) == 3
     assert 'href="?status=all&amp;format=csv"' in every
+    workbook = client.get("/adverse-events/?status=all&format=xlsx")
+    assert workbook["Content-Disposition"] == 'attachment; filename="adverse-events.xlsx"'
+    assert workbook.content.startswith(b"PK")  # a zip: the workbook
 
 
 def test_the_healing_page_draws_both_sides(client, clinician, patient, django_capture_on_commit_callbacks):

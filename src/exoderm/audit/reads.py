@@ -176,6 +176,7 @@ READS: dict[str, Read] = {
     "api/v1/patients/<patient_id>/adverse-events": _api_patient,
     "api/v1/adverse-events": Read(ADVERSE_EVENT),
     "api/v1/adverse-events.csv": Read(ADVERSE_EVENT, action=AuditAction.EXPORT),
+    "api/v1/adverse-events.xlsx": Read(ADVERSE_EVENT, action=AuditAction.EXPORT),
     "api/v1/adverse-events/<event_id>": _adverse_event,
     "api/v1/adverse-events/<event_id>/revisions": _adverse_event,
     "api/v1/sessions/<session_id>/healing-curve": Read(

@@ -7,6 +7,7 @@ The patient page shows its events through ``web/safety/patient_section.html`` (t
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,13 +23,12 @@ from django.utils.translation import gettext_lazy
 
 from exoderm.clinics.models import Clinic
 from exoderm.core.permissions import Action, can
-from exoderm.core.spreadsheet import csv_text
 from exoderm.core.text import NOTE
 from exoderm.patients import selectors as patient_selectors
 from exoderm.patients.models import Patient
 from exoderm.photos.selectors import HEALING_METRICS, METRICS
 from exoderm.records.selectors import revisions_of
-from exoderm.safety import healing, selectors, services
+from exoderm.safety import healing, selectors, services, spreadsheet
 from exoderm.safety.models import Grade, Relatedness, Side, Term
 from exoderm.treatments import selectors as session_selectors
 from exoderm.treatments.models import TreatmentSession
@@ -203,17 +203,20 @@ def adverse_event_list(request: HttpRequest) -> HttpResponse:
         serious={"yes": True, "no": False}.get(filters.get("serious") or ""),
         term=filters.get("term") or "",
     )
-    if request.GET.get("format") == "csv":
-        text = csv_text(selectors.COLUMNS, selectors.adverse_event_rows(events))
-        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="adverse-events.csv"'
+    download = request.GET.get("format")
+    if download in {"csv", "xlsx"}:
+        time_zone = zoneinfo.ZoneInfo(clinic.time_zone)
+        content, content_type = spreadsheet.events_file(events, kind=download, time_zone=time_zone)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="adverse-events.{download}"'
         return response
     keep = ("status", "serious", "term")
-    csv_params = {**{k: request.GET[k] for k in keep if request.GET.get(k)}, "format": "csv"}
+    filters = {k: request.GET[k] for k in keep if request.GET.get(k)}
     context = {
         "form": form,
         "listing": listing(request, events, sorts=SORTS, default="-onset", keep=keep),
-        "csv_query": "?" + urlencode(csv_params),
+        "csv_query": "?" + urlencode({**filters, "format": "csv"}),
+        "xlsx_query": "?" + urlencode({**filters, "format": "xlsx"}),
         "may_correct": can(user_of(request), Action.CORRECT_ADVERSE_EVENT),
     }
     return render(request, "web/safety/list.html", context)
