@@ -157,7 +157,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records", "safety"):
+    for label in ("consent", "products", "treatments", "courses", "photos", "records", "safety", "studies"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

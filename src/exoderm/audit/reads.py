@@ -366,6 +366,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     # name only, and records that read itself, in the clinic's chain with the patient
     # (patients.intake.intake_for_token): the middleware would know neither without a user.
     "intake/<str:token>/": "public intake form: records its own read, with clinic and patient",
+    "api/v1/studies/<study_id>/kits/<code>/discard": _WRITES,
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0005_intake_before_the_visit'),
-        ('patients', '0005_message_opt_out'),
+        ("patients", "0005_intake_before_the_visit"),
+        ("patients", "0005_message_opt_out"),
     ]
 
-    operations = [
-    ]
+    operations = []
