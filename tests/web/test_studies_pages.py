@@ -21,9 +21,11 @@ from exoderm.studies.models import (
     Kit,
     Participant,
     Rating,
+    Satisfaction,
     ScreenFailure,
     Study,
     StudyRole,
+    Unblinding,
 )
 from exoderm.studies.page_selectors import rating_sides
 from tests import factories
@@ -95,6 +97,8 @@ def study_pages(scene, participant, task) -> list[str]:
         reverse("study-deviation-new", args=[pk]),
         reverse("study-adverse-event-new", args=[pk]),
         reverse("study-withdraw", args=[pk, participant.pk]),
+        reverse("study-unblind", args=[pk, participant.pk]),
+        reverse("study-satisfaction", args=[pk, participant.pk]),
         reverse("study-allocation", args=[pk]),
         reverse("study-allocation-participant", args=[pk, participant.pk]),
         reverse("study-rate", args=[pk]),
@@ -305,17 +309,17 @@ def test_no_page_a_blinded_role_receives_names_the_allocation(client, scene, set
             found = words_in(response.content.decode(), [*ARM_WORDS, *lot_numbers])
             assert found == [], (user.first_name, url, found)
             assert not words_in(str(response.headers), [*ARM_WORDS, *lot_numbers])
-        for url in study_pages(scene, participant, task)[6:8]:
+        for url in study_pages(scene, participant, task)[8:10]:
             assert client.get(url).status_code == 403  # the allocation pages
     # the investigator sees the arms (not who got which) and no lot behind a kit
     client.force_login(scene.pi)
     for url in study_pages(scene, participant, task):
         response = client.get(url)
         assert words_in(response.content.decode(), lot_numbers) == [], url
-    assert client.get(study_pages(scene, participant, task)[7]).status_code == 403
+    assert client.get(study_pages(scene, participant, task)[9]).status_code == 403
     # and the unblinded coordinator does see it: the search above would have found it
     client.force_login(scene.coordinator)
-    revealed = client.get(study_pages(scene, participant, task)[7]).content.decode()
+    revealed = client.get(study_pages(scene, participant, task)[9]).content.decode()
     assert words_in(revealed, ["Exosome serum", "Vehicle", *lot_numbers])
 
 
@@ -414,3 +418,40 @@ def test_a_study_is_opened_only_by_its_team_and_its_clinic(client, scene, other_
     assert client.get(url).status_code == 404
     client.force_login(scene.raters[0])
     assert client.get(reverse("study-enrol", args=[scene.study.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_emergency_unblinding_asks_why_and_shows_one_allocation_to_the_one_who_asked(client, scene):
+    participant, other = scene.participant(), scene.participant()
+    client.force_login(scene.clinician)
+    url = reverse("study-unblind", args=[scene.study.pk, participant.pk])
+    question = client.get(url).content.decode()
+    assert "Unblind" in question and words_in(question, ARM_WORDS) == []
+    assert client.post(url, {"reason": ""}).status_code == 200
+    assert not Unblinding.objects.exists()
+    page = client.post(url, {"reason": "Allergic reaction on one half, needs the product"}).content.decode()
+    assert words_in(page, ["Exosome serum"]) and words_in(page, ["Vehicle"])
+    assert Unblinding.objects.get().by == scene.clinician
+    assert Deviation.objects.get(participant=participant).kind == "unblinding"
+    # nothing else opens up: no other participant's allocation, no allocation page
+    assert (
+        client.get(reverse("study-allocation-participant", args=[scene.study.pk, other.pk])).status_code
+        == 403
+    )
+    study_page = client.get(reverse("study", args=[scene.study.pk])).content.decode()
+    assert words_in(study_page, ["Exosome serum", "ExoSerum ADSC", "EXO-2026-117"]) == []
+
+
+@pytest.mark.django_db
+def test_satisfaction_per_half_is_recorded_at_a_follow_up(client, scene, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    participant, _task = with_rating_task(scene)
+    client.force_login(scene.clinician)
+    url = reverse("study-satisfaction", args=[scene.study.pk, participant.pk])
+    visits = client.get(url).context["form"].fields["visit"].queryset
+    endpoint = visits.get(session_number=3)
+    response = client.post(url, {"visit": endpoint.pk, "face_left": 4, "face_right": 5})
+    assert response.status_code == 302
+    assert dict(Satisfaction.objects.values_list("side", "score")) == {"face_left": 4, "face_right": 5}
+    again = client.post(url, {"visit": endpoint.pk, "face_left": 3, "face_right": 3})
+    assert again.status_code == 200 and "already" in again.content.decode()

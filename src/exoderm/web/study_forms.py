@@ -196,6 +196,37 @@ class StudyReasonForm(forms.Form):
     reason = text_field(label=_("Reason"), max_length=500, rows=3)
 
 
+SATISFACTION_CHOICES = [
+    (1, _("1 – very dissatisfied")),
+    (2, _("2 – dissatisfied")),
+    (3, _("3 – neither")),
+    (4, _("4 – satisfied")),
+    (5, _("5 – very satisfied")),
+]
+
+
+class SatisfactionForm(forms.Form):
+    """The participant's own satisfaction with each half of the face at a follow-up visit."""
+
+    visit = forms.ModelChoiceField(label=_("Follow-up visit"), queryset=Participant.objects.none())
+    face_left = forms.TypedChoiceField(
+        label=_("Left half of the face"), choices=SATISFACTION_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    face_right = forms.TypedChoiceField(
+        label=_("Right half of the face"), choices=SATISFACTION_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args: Any, visits: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
+        self.fields["visit"].label_from_instance = lambda visit: (
+            _(  # type: ignore[attr-defined]
+                "Follow-up week %(weeks)s after session %(n)s"
+            )
+            % {"weeks": visit.weeks_after_session, "n": visit.session_number}
+        )
+
+
 class RoleForm(forms.Form):
     user = forms.ModelChoiceField(label=_("User"), queryset=User.objects.none())
     role = forms.ChoiceField(label=_("Study role"), choices=StudyRoleKind.choices)

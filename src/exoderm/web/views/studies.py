@@ -51,6 +51,7 @@ from exoderm.web.study_forms import (
     KitForm,
     RatingForm,
     RoleForm,
+    SatisfactionForm,
     ScreenFailureForm,
     StudyForm,
     StudyReasonForm,
@@ -320,6 +321,85 @@ def participant_withdraw(request: HttpRequest, pk: int, participant_pk: int) -> 
             "form": form,
             "button": _("Withdraw"),
             "cancel_url": reverse("study", args=[study.pk]),
+        },
+    )
+
+
+@page(None)
+def participant_unblind(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """Emergency unblinding of one participant: asks for the reason, records it (an unblinding and
+    a protocol deviation) and shows this participant's allocation to the one who asked, once."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    form = StudyReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            revealed = services.unblind_participant(
+                participant=participant, by=user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            arms = {arm.code: arm for arm in study.arms.select_related("product")}
+            if study.design == Design.SPLIT_FACE:
+                sides = [
+                    (_("Left half of the face"), arms[revealed.face_left]),
+                    (_("Right half of the face"), arms[revealed.face_right]),
+                ]
+            else:
+                sides = [(_("Whole treated area"), arms[revealed.arm])]
+            return render(
+                request,
+                "web/studies/unblinded.html",
+                {"study": study, "participant": participant, "sides": sides},
+            )
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": _("Unblind %(pseudonym)s in an emergency?") % {"pseudonym": participant.pseudonym},
+            "question": _(
+                "Only when the participant's care needs it. The allocation is shown to you alone, once; "
+                "the unblinding is recorded with your reason as a protocol deviation."
+            ),
+            "form": form,
+            "button": _("Unblind"),
+            "cancel_url": reverse("study", args=[study.pk]),
+        },
+    )
+
+
+@page(None)
+def participant_satisfaction(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """The participant's satisfaction with each half of the face at a follow-up visit (1 to 5)."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    visits = page_selectors.follow_ups(participant=participant)
+    form = SatisfactionForm(request.POST or None, visits=visits)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_satisfaction(
+                participant=participant,
+                visit=data["visit"],
+                scores={Side.LEFT: data["face_left"], Side.RIGHT: data["face_right"]},
+                by=user,
+            )
+        except ValidationError as error:
+            add_errors(form, error, fields={f"scores.{side}": side for side in (Side.LEFT, Side.RIGHT)})
+        else:
+            messages.success(request, _("Satisfaction recorded."))
+            return redirect("study", study.pk)
+    return render(
+        request,
+        "web/studies/record.html",
+        {
+            "study": study,
+            "form": form,
+            "title": _("Satisfaction of %(pseudonym)s") % {"pseudonym": participant.pseudonym},
+            "submit": _("Record the satisfaction"),
         },
     )
 
