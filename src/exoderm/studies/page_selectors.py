@@ -229,6 +229,8 @@ def rating_sides(*, task: RatingTask) -> list[RatingSide]:
 def follow_ups(*, participant: Participant) -> QuerySet[Visit]:
     """The follow-up visits of the participant's course, due from today or earlier (those at
     which satisfaction can have been asked), latest first."""
+    if participant.course_id is None:
+        return Visit.objects.none()
     today = clinic_today(participant.study.clinic)
     return Visit.objects.filter(
         course_id=participant.course_id, kind=VisitKind.FOLLOW_UP, due_from__lte=today

@@ -219,12 +219,14 @@ class SatisfactionForm(forms.Form):
     def __init__(self, *args: Any, visits: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
-        self.fields["visit"].label_from_instance = lambda visit: (
-            _(  # type: ignore[attr-defined]
-                "Follow-up week %(weeks)s after session %(n)s"
-            )
-            % {"weeks": visit.weeks_after_session, "n": visit.session_number}
-        )
+        self.fields["visit"].label_from_instance = self.visit_label  # type: ignore[attr-defined]
+
+    @staticmethod
+    def visit_label(visit: Any) -> str:
+        return _("Follow-up week %(weeks)s after session %(n)s") % {
+            "weeks": visit.weeks_after_session,
+            "n": visit.session_number,
+        }
 
 
 class RoleForm(forms.Form):
