@@ -374,7 +374,7 @@ def test_a_split_face_trial_end_to_end_never_shows_the_allocation_to_blinded_rol
     allocation_shapes = re.compile(r'"(face_left|face_right|arm)"\s*:\s*"[AB]"')
     concealed_fields = re.compile(
         r'"(arm|arm_left|arm_right|arms|product|product_name|lot|lot_number|vials|vial|vial_serial|prepared_at)"'
-        r'\s*:\s*(?!null|""|\[\])'
+        r'\s*:\s*+(?!null|""|\[\])'
     )
     secrets_of_the_arms = [
         "Exosome serum", "Vehicle", scene.exosome.name, scene.vehicle.name,
@@ -427,7 +427,15 @@ def _brightness(rater, url):
 
 def _cheek_png(seed, **design):
     phantom = make_phantom(
-        shape=(PHOTO_SIDE, PHOTO_SIDE * 4 // 3), mm_per_px=CHEEK_MM_PER_PX, seed=seed, spots=SPOTS, **design
+        shape=(PHOTO_SIDE, PHOTO_SIDE * 4 // 3),
+        mm_per_px=CHEEK_MM_PER_PX,
+        seed=seed,
+        spots=SPOTS,
+        # fewer pores, wrinkles and red patches than a real cheek: quicker to draw, same spots
+        pores=40,
+        wrinkles=2,
+        red_patches=1,
+        **design,
     )
     out = io.BytesIO()
     Image.fromarray(phantom.rgb).save(out, "PNG")
