@@ -455,3 +455,50 @@ def test_satisfaction_per_half_is_recorded_at_a_follow_up(client, scene, setting
     assert dict(Satisfaction.objects.values_list("side", "score")) == {"face_left": 4, "face_right": 5}
     again = client.post(url, {"visit": endpoint.pk, "face_left": 3, "face_right": 3})
     assert again.status_code == 200 and "already" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_study_pages_make_as_many_queries_for_one_participant_as_for_four(client, clinic):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from exoderm.studies import services
+
+    def counts(scene, participants: int) -> dict[str, int]:
+        for day in range(participants):
+            participant = scene.participant(
+                first_session_at=timezone.now() + dt.timedelta(days=3 + day), clinician=scene.clinician
+            )
+            services.prepare_kit(
+                participant=participant,
+                session_number=1,
+                vials=scene.vials_for(participant),
+                by=scene.coordinator,
+            )
+            services.record_study_adverse_event(
+                participant=participant, user=scene.clinician, term="pain", onset=timezone.localdate(),
+                severity=1, serious=False, related_to_procedure="possible", related_to_product="unlikely",
+            )  # fmt: skip
+            services.record_deviation(
+                participant=participant,
+                kind="other",
+                description="Late",
+                occurred_on=timezone.localdate(),
+                by=scene.clinician,
+            )
+        result = {}
+        for user, name in (
+            (scene.pi, "study"),
+            (scene.coordinator, "study-allocation"),
+            (scene.pi, "studies"),
+        ):
+            client.force_login(user)
+            with CaptureQueriesContext(connection) as captured:
+                url = reverse("studies") if name == "studies" else reverse(name, args=[scene.study.pk])
+                assert client.get(url).status_code == 200
+            result[name] = len(captured)
+        return result
+
+    one = counts(factories.SplitFaceStudyScene(clinic), 1)
+    four = counts(factories.SplitFaceStudyScene(factories.ClinicFactory()), 4)
+    assert one == four

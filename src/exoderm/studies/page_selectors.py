@@ -125,9 +125,8 @@ def participant_rows(*, study: Study, today: dt.date) -> list[ParticipantRow]:
     )
     course_ids = [p.course_id for p in participants if p.course_id]
     next_visits: dict[int, Visit] = {}
-    for visit in Visit.objects.filter(course_id__in=course_ids, status=VisitStatus.PLANNED).order_by(
-        "course_id", "planned_at"
-    ):
+    planned = Visit.objects.filter(course_id__in=course_ids, status=VisitStatus.PLANNED)
+    for visit in planned.select_related("course__template").order_by("course_id", "planned_at"):
         next_visits.setdefault(visit.course_id, visit)
     rows = []
     for participant in participants:

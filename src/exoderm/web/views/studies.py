@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -80,13 +80,15 @@ def _add_violations(form: object, refused: RuleViolations) -> None:
 @page(None)
 def study_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
-    studies = list(selectors.studies_for(user=user))
+    studies = selectors.studies_for(user=user).annotate(
+        participant_count=Count("participants", distinct=True)
+    )
     rows = [
         {
             "study": study,
             "coordinate": page_selectors.may_coordinate(user, study),
             "rate": page_selectors.is_rater(user, study),
-            "participants": study.participants.count(),
+            "participants": study.participant_count,
         }
         for study in studies
     ]
@@ -211,11 +213,14 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
         "flow": selectors.flow_of(study=study, user=user),
         "progress": page_selectors.randomization_progress(study=study),
         "participants": page_selectors.participant_rows(study=study, today=today),
+        # screen failures name patients who never joined: not for a role that only treats
         "screen_failures": list(selectors.screen_failures_of(study=study, user=user))
-        if StudyRoleKind.TREATING_CLINICIAN not in roles or roles & {StudyRoleKind.PRINCIPAL_INVESTIGATOR}
+        if not roles or roles & ENROLLING
         else [],
         "deviations": list(selectors.deviations_of(study=study, user=user)),
-        "adverse_events": list(selectors.adverse_events_of_study(study=study, user=user)),
+        "adverse_events": list(
+            selectors.adverse_events_of_study(study=study, user=user).select_related("patient")
+        ),
         "kits": list(selectors.kits_of(study=study, user=user)) if staff else [],
         "rating": page_selectors.rating_progress(study=study),
         "is_rater": StudyRoleKind.RATER in roles,
