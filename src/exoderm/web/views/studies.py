@@ -661,7 +661,6 @@ def rating_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "done": done,
         "total": total,
         "position": done + (0 if own is not None else 1),
-        "whole": [Side.WHOLE],
     }
     return render(request, "web/studies/rate_task.html", context)
 
