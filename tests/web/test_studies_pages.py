@@ -30,6 +30,7 @@ from exoderm.studies.models import (
 from exoderm.studies.page_selectors import rating_sides
 from tests import factories
 from tests.signin import login_with_mfa
+from tests.web.conftest import wall
 
 #: What would tell the allocation: the arms' codes and names, their products and lots.
 ARM_WORDS = (
@@ -99,6 +100,7 @@ def study_pages(scene, participant, task) -> list[str]:
         reverse("study-withdraw", args=[pk, participant.pk]),
         reverse("study-unblind", args=[pk, participant.pk]),
         reverse("study-satisfaction", args=[pk, participant.pk]),
+        reverse("study-chart", args=[pk, participant.pk]),
         reverse("study-allocation", args=[pk]),
         reverse("study-allocation-participant", args=[pk, participant.pk]),
         reverse("study-rate", args=[pk]),
@@ -309,17 +311,17 @@ def test_no_page_a_blinded_role_receives_names_the_allocation(client, scene, set
             found = words_in(response.content.decode(), [*ARM_WORDS, *lot_numbers])
             assert found == [], (user.first_name, url, found)
             assert not words_in(str(response.headers), [*ARM_WORDS, *lot_numbers])
-        for url in study_pages(scene, participant, task)[8:10]:
+        for url in study_pages(scene, participant, task)[9:11]:
             assert client.get(url).status_code == 403  # the allocation pages
     # the investigator sees the arms (not who got which) and no lot behind a kit
     client.force_login(scene.pi)
     for url in study_pages(scene, participant, task):
         response = client.get(url)
         assert words_in(response.content.decode(), lot_numbers) == [], url
-    assert client.get(study_pages(scene, participant, task)[9]).status_code == 403
+    assert client.get(study_pages(scene, participant, task)[10]).status_code == 403
     # and the unblinded coordinator does see it: the search above would have found it
     client.force_login(scene.coordinator)
-    revealed = client.get(study_pages(scene, participant, task)[9]).content.decode()
+    revealed = client.get(study_pages(scene, participant, task)[10]).content.decode()
     assert words_in(revealed, ["Exosome serum", "Vehicle", *lot_numbers])
 
 
@@ -502,3 +504,55 @@ def test_the_study_pages_make_as_many_queries_for_one_participant_as_for_four(cl
     one = counts(factories.SplitFaceStudyScene(clinic), 1)
     four = counts(factories.SplitFaceStudyScene(factories.ClinicFactory()), 4)
     assert one == four
+
+
+@pytest.mark.django_db
+def test_the_treating_clinician_charts_from_a_kit_and_refusals_name_only_its_labels(client, scene):
+    from exoderm.studies import services
+
+    participant = scene.participant()
+    now = timezone.now().replace(second=0, microsecond=0)
+    kit = services.prepare_kit(
+        participant=participant,
+        session_number=1,
+        vials=scene.vials_for(participant),
+        by=scene.coordinator,
+        thawed_at=now - dt.timedelta(minutes=30),
+    )
+    client.force_login(scene.clinician)
+    study_page = client.get(reverse("study", args=[scene.study.pk])).content.decode()
+    url = reverse("study-chart", args=[scene.study.pk, participant.pk])
+    assert url in study_page
+    form_page = client.get(url).content.decode()
+    assert kit.code in form_page and words_in(form_page, ARM_WORDS) == []
+
+    def at(minutes_ago: int) -> str:
+        return wall(now - dt.timedelta(minutes=minutes_ago), scene.clinic)
+
+    chart = {
+        "kit": kit.pk,
+        "performed_at": at(20),
+        "procedure-kind": "microneedling",
+        "procedure-areas": ["face"],
+        "procedure-started_at": at(20),
+        "procedure-ended_at": at(8),
+        "procedure-device": "SkinPen",
+        "procedure-needle_depth_mm": "1.0",
+        "procedure-passes": "3",
+        "left_volume_ml": "9.0",
+        "left_applied_at": at(5),
+        "right_volume_ml": "1.0",
+        "right_applied_at": at(4),
+    }
+    refused = client.post(url, chart).content.decode()
+    assert "The session was not saved:" in refused and "labelled left" in refused
+    assert words_in(refused, ARM_WORDS) == []
+    kit.refresh_from_db()
+    assert kit.session_id is None
+    response = client.post(url, {**chart, "left_volume_ml": "1.0"})
+    assert response.status_code == 302, re.findall(r"violation\">([^<]*)", response.content.decode())
+    kit.refresh_from_db()
+    assert response.status_code == 302 and kit.session_id is not None
+    assert response["Location"] == reverse("session", args=[kit.session_id])
+    applied = {tuple(a.areas): a.volume_ml for a in kit.session.applications.all()}
+    assert set(applied) == {("face_left",), ("face_right",)}

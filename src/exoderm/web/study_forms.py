@@ -229,6 +229,28 @@ class SatisfactionForm(forms.Form):
         }
 
 
+class KitChartForm(forms.Form):
+    """A session charted from a coded kit: the kit, when, and how much of each vial went on the
+    half its label names. The procedure comes from the charting page's own procedure form."""
+
+    kit = forms.ModelChoiceField(label=_("Kit"), queryset=Participant.objects.none())
+    performed_at = datetime_field(_("Session at"))
+    left_volume_ml = forms.DecimalField(label=_("Volume on the left half (ml)"), decimal_places=2)
+    left_applied_at = datetime_field(_("Vial labelled left applied at"))
+    right_volume_ml = forms.DecimalField(label=_("Volume on the right half (ml)"), decimal_places=2)
+    right_applied_at = datetime_field(_("Vial labelled right applied at"))
+    notes = text_field(label=_("Notes"), required=False, max_length=NOTE, rows=2)
+
+    def __init__(self, *args: Any, kits: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kit"].queryset = kits  # type: ignore[attr-defined]
+        self.fields["kit"].label_from_instance = self.kit_label  # type: ignore[attr-defined]
+
+    @staticmethod
+    def kit_label(kit: Any) -> str:
+        return _("%(code)s (session %(n)s)") % {"code": kit.code, "n": kit.session_number}
+
+
 class RoleForm(forms.Form):
     user = forms.ModelChoiceField(label=_("User"), queryset=User.objects.none())
     role = forms.ChoiceField(label=_("Study role"), choices=StudyRoleKind.choices)

@@ -125,6 +125,11 @@ urlpatterns = [
         name="study-unblind",
     ),
     path(
+        "studies/<id:pk>/participants/<id:participant_pk>/chart/",
+        studies.participant_chart,
+        name="study-chart",
+    ),
+    path(
         "studies/<id:pk>/participants/<id:participant_pk>/satisfaction/",
         studies.participant_satisfaction,
         name="study-satisfaction",

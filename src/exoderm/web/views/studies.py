@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
-from exoderm.core.errors import RuleViolations
+from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors as course_selectors
 from exoderm.patients import selectors as patient_selectors
@@ -43,11 +43,15 @@ from exoderm.studies.models import (
     StudyRoleKind,
 )
 from exoderm.studies.services import ArmInput, CriterionInput, EndpointInput
+from exoderm.treatments.protocol import WARN
+from exoderm.web.charting import ProcedureForm
+from exoderm.web.forms import now_local
 from exoderm.web.study_forms import (
     EQUAL,
     AdverseEventForm,
     DeviationForm,
     EnrolForm,
+    KitChartForm,
     KitForm,
     RatingForm,
     RoleForm,
@@ -224,6 +228,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
         "kits": list(selectors.kits_of(study=study, user=user)) if staff else [],
         "rating": page_selectors.rating_progress(study=study),
         "is_rater": StudyRoleKind.RATER in roles,
+        "is_treating": StudyRoleKind.TREATING_CLINICIAN in roles,
         "may_enrol": bool(
             roles & {StudyRoleKind.PRINCIPAL_INVESTIGATOR, StudyRoleKind.UNBLINDED_COORDINATOR}
         ),
@@ -371,6 +376,65 @@ def participant_unblind(request: HttpRequest, pk: int, participant_pk: int) -> H
             "form": form,
             "button": _("Unblind"),
             "cancel_url": reverse("study", args=[study.pk]),
+        },
+    )
+
+
+@page(None)
+def participant_chart(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """The treating clinician charts a session from a coded kit: the procedure on the whole face,
+    then each vial on the half its label names. The protocol check is the one of every session;
+    its messages name the kit's vials by label, never lot or product."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    kits = selectors.kits_of(study=study, user=user).filter(participant=participant, session__isnull=True)
+    initial = {"performed_at": now_local(), "left_applied_at": now_local(), "right_applied_at": now_local()}
+    form = KitChartForm(request.POST or None, kits=kits.order_by("session_number"), initial=initial)
+    procedure = ProcedureForm(request.POST or None, prefix="procedure", initial={"areas": ["face"]})
+    problems: list[str] = []
+    warnings: list[Violation] = []
+    if request.method == "POST" and form.is_valid() and procedure.is_valid() and not procedure.is_blank():
+        data = form.cleaned_data
+        try:
+            session = services.chart_from_kit(
+                participant=participant,
+                kit_code=data["kit"].code,
+                clinician=user,
+                performed_at=data["performed_at"],
+                procedures=[procedure.to_input()],
+                applications=[
+                    services.KitApplicationInput(
+                        side=side,
+                        volume_ml=data[f"{label}_volume_ml"],
+                        applied_at=data[f"{label}_applied_at"],
+                    )
+                    for side, label in ((Side.LEFT, "left"), (Side.RIGHT, "right"))
+                ],
+                acknowledged_warnings=request.POST.getlist("acknowledge"),
+                notes=data["notes"],
+            )
+        except ValidationError as error:
+            problems = error.messages
+        except RuleViolations as refused:
+            problems = [v.message for v in refused.violations if v.severity != WARN]
+            warnings = [v for v in refused.violations if v.severity == WARN]
+        else:
+            messages.success(request, _("Session recorded from kit %(code)s.") % {"code": data["kit"].code})
+            return redirect("session", session.pk)
+    elif request.method == "POST" and procedure.is_valid() and procedure.is_blank():
+        problems = [_("Chart the procedure that opened the skin barrier.")]
+    return render(
+        request,
+        "web/studies/chart.html",
+        {
+            "study": study,
+            "participant": participant,
+            "form": form,
+            "procedure": procedure,
+            "problems": problems,
+            "warnings": warnings,
+            "acknowledged": request.POST.getlist("acknowledge"),
         },
     )
 
