@@ -553,6 +553,7 @@ def test_the_treating_clinician_charts_from_a_kit_and_refusals_name_only_its_lab
     assert response.status_code == 302, re.findall(r"violation\">([^<]*)", response.content.decode())
     kit.refresh_from_db()
     assert response.status_code == 302 and kit.session_id is not None
-    assert response["Location"] == reverse("session", args=[kit.session_id])
+    assert response["Location"] == reverse("study", args=[scene.study.pk])  # not the session's page
+    assert words_in(client.get(response["Location"]).content.decode(), ARM_WORDS) == []
     applied = {tuple(a.areas): a.volume_ml for a in kit.session.applications.all()}
     assert set(applied) == {("face_left",), ("face_right",)}

@@ -397,7 +397,7 @@ def participant_chart(request: HttpRequest, pk: int, participant_pk: int) -> Htt
     if request.method == "POST" and form.is_valid() and procedure.is_valid() and not procedure.is_blank():
         data = form.cleaned_data
         try:
-            session = services.chart_from_kit(
+            services.chart_from_kit(
                 participant=participant,
                 kit_code=data["kit"].code,
                 clinician=user,
@@ -421,7 +421,9 @@ def participant_chart(request: HttpRequest, pk: int, participant_pk: int) -> Htt
             warnings = [v for v in refused.violations if v.severity == WARN]
         else:
             messages.success(request, _("Session recorded from kit %(code)s.") % {"code": data["kit"].code})
-            return redirect("session", session.pk)
+            # Back to the study, not to the session's page: that page names the lot and product
+            # of each application, which would tell a blinded clinician the allocation.
+            return redirect("study", study.pk)
     elif request.method == "POST" and procedure.is_valid() and procedure.is_blank():
         problems = [_("Chart the procedure that opened the skin barrier.")]
     return render(
