@@ -119,6 +119,11 @@ def test_the_demo_study_for_its_coordinator_and_its_rater(browser_page, live_ser
     language(page, "de")
     page.wait_for_function(PHOTOS_LOADED)
     assert_german(page)
+    # on a tablet held upright: nothing wider than the screen, each photo still large
+    page.set_viewport_size({"width": 820, "height": 1180})
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert min(page.evaluate("[...document.querySelectorAll('.rating-photos img')].map(i => i.width)")) >= 350
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.keyboard.press("2")
     page.keyboard.press("4")
     page.keyboard.press("1")  # side 1 improved more

@@ -21,13 +21,16 @@ from exoderm.studies.models import (
     Kit,
     Participant,
     Rating,
+    Satisfaction,
     ScreenFailure,
     Study,
     StudyRole,
+    Unblinding,
 )
 from exoderm.studies.page_selectors import rating_sides
 from tests import factories
 from tests.signin import login_with_mfa
+from tests.web.conftest import wall
 
 #: What would tell the allocation: the arms' codes and names, their products and lots.
 ARM_WORDS = (
@@ -95,6 +98,9 @@ def study_pages(scene, participant, task) -> list[str]:
         reverse("study-deviation-new", args=[pk]),
         reverse("study-adverse-event-new", args=[pk]),
         reverse("study-withdraw", args=[pk, participant.pk]),
+        reverse("study-unblind", args=[pk, participant.pk]),
+        reverse("study-satisfaction", args=[pk, participant.pk]),
+        reverse("study-chart", args=[pk, participant.pk]),
         reverse("study-allocation", args=[pk]),
         reverse("study-allocation-participant", args=[pk, participant.pk]),
         reverse("study-rate", args=[pk]),
@@ -305,17 +311,17 @@ def test_no_page_a_blinded_role_receives_names_the_allocation(client, scene, set
             found = words_in(response.content.decode(), [*ARM_WORDS, *lot_numbers])
             assert found == [], (user.first_name, url, found)
             assert not words_in(str(response.headers), [*ARM_WORDS, *lot_numbers])
-        for url in study_pages(scene, participant, task)[6:8]:
+        for url in study_pages(scene, participant, task)[9:11]:
             assert client.get(url).status_code == 403  # the allocation pages
     # the investigator sees the arms (not who got which) and no lot behind a kit
     client.force_login(scene.pi)
     for url in study_pages(scene, participant, task):
         response = client.get(url)
         assert words_in(response.content.decode(), lot_numbers) == [], url
-    assert client.get(study_pages(scene, participant, task)[7]).status_code == 403
+    assert client.get(study_pages(scene, participant, task)[10]).status_code == 403
     # and the unblinded coordinator does see it: the search above would have found it
     client.force_login(scene.coordinator)
-    revealed = client.get(study_pages(scene, participant, task)[7]).content.decode()
+    revealed = client.get(study_pages(scene, participant, task)[10]).content.decode()
     assert words_in(revealed, ["Exosome serum", "Vehicle", *lot_numbers])
 
 
@@ -414,3 +420,140 @@ def test_a_study_is_opened_only_by_its_team_and_its_clinic(client, scene, other_
     assert client.get(url).status_code == 404
     client.force_login(scene.raters[0])
     assert client.get(reverse("study-enrol", args=[scene.study.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_emergency_unblinding_asks_why_and_shows_one_allocation_to_the_one_who_asked(client, scene):
+    participant, other = scene.participant(), scene.participant()
+    client.force_login(scene.clinician)
+    url = reverse("study-unblind", args=[scene.study.pk, participant.pk])
+    question = client.get(url).content.decode()
+    assert "Unblind" in question and words_in(question, ARM_WORDS) == []
+    assert client.post(url, {"reason": ""}).status_code == 200
+    assert not Unblinding.objects.exists()
+    page = client.post(url, {"reason": "Allergic reaction on one half, needs the product"}).content.decode()
+    assert words_in(page, ["Exosome serum"]) and words_in(page, ["Vehicle"])
+    assert Unblinding.objects.get().by == scene.clinician
+    assert Deviation.objects.get(participant=participant).kind == "unblinding"
+    # nothing else opens up: no other participant's allocation, no allocation page
+    assert (
+        client.get(reverse("study-allocation-participant", args=[scene.study.pk, other.pk])).status_code
+        == 403
+    )
+    study_page = client.get(reverse("study", args=[scene.study.pk])).content.decode()
+    assert words_in(study_page, ["Exosome serum", "ExoSerum ADSC", "EXO-2026-117"]) == []
+
+
+@pytest.mark.django_db
+def test_satisfaction_per_half_is_recorded_at_a_follow_up(client, scene, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    participant, _task = with_rating_task(scene)
+    client.force_login(scene.clinician)
+    url = reverse("study-satisfaction", args=[scene.study.pk, participant.pk])
+    visits = client.get(url).context["form"].fields["visit"].queryset
+    endpoint = visits.get(session_number=3)
+    response = client.post(url, {"visit": endpoint.pk, "face_left": 4, "face_right": 5})
+    assert response.status_code == 302
+    assert dict(Satisfaction.objects.values_list("side", "score")) == {"face_left": 4, "face_right": 5}
+    again = client.post(url, {"visit": endpoint.pk, "face_left": 3, "face_right": 3})
+    assert again.status_code == 200 and "already" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_study_pages_make_as_many_queries_for_one_participant_as_for_four(client, clinic):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from exoderm.studies import services
+
+    def counts(scene, participants: int) -> dict[str, int]:
+        for day in range(participants):
+            participant = scene.participant(
+                first_session_at=timezone.now() + dt.timedelta(days=3 + day), clinician=scene.clinician
+            )
+            services.prepare_kit(
+                participant=participant,
+                session_number=1,
+                vials=scene.vials_for(participant),
+                by=scene.coordinator,
+            )
+            services.record_study_adverse_event(
+                participant=participant, user=scene.clinician, term="pain", onset=timezone.localdate(),
+                severity=1, serious=False, related_to_procedure="possible", related_to_product="unlikely",
+            )  # fmt: skip
+            services.record_deviation(
+                participant=participant,
+                kind="other",
+                description="Late",
+                occurred_on=timezone.localdate(),
+                by=scene.clinician,
+            )
+        result = {}
+        for user, name in (
+            (scene.pi, "study"),
+            (scene.coordinator, "study-allocation"),
+            (scene.pi, "studies"),
+        ):
+            client.force_login(user)
+            with CaptureQueriesContext(connection) as captured:
+                url = reverse("studies") if name == "studies" else reverse(name, args=[scene.study.pk])
+                assert client.get(url).status_code == 200
+            result[name] = len(captured)
+        return result
+
+    one = counts(factories.SplitFaceStudyScene(clinic), 1)
+    four = counts(factories.SplitFaceStudyScene(factories.ClinicFactory()), 4)
+    assert one == four
+
+
+@pytest.mark.django_db
+def test_the_treating_clinician_charts_from_a_kit_and_refusals_name_only_its_labels(client, scene):
+    from exoderm.studies import services
+
+    participant = scene.participant()
+    now = timezone.now().replace(second=0, microsecond=0)
+    kit = services.prepare_kit(
+        participant=participant,
+        session_number=1,
+        vials=scene.vials_for(participant),
+        by=scene.coordinator,
+        thawed_at=now - dt.timedelta(minutes=30),
+    )
+    client.force_login(scene.clinician)
+    study_page = client.get(reverse("study", args=[scene.study.pk])).content.decode()
+    url = reverse("study-chart", args=[scene.study.pk, participant.pk])
+    assert url in study_page
+    form_page = client.get(url).content.decode()
+    assert kit.code in form_page and words_in(form_page, ARM_WORDS) == []
+
+    def at(minutes_ago: int) -> str:
+        return wall(now - dt.timedelta(minutes=minutes_ago), scene.clinic)
+
+    chart = {
+        "kit": kit.pk,
+        "performed_at": at(20),
+        "procedure-kind": "microneedling",
+        "procedure-areas": ["face"],
+        "procedure-started_at": at(20),
+        "procedure-ended_at": at(8),
+        "procedure-device": "SkinPen",
+        "procedure-needle_depth_mm": "1.0",
+        "procedure-passes": "3",
+        "left_volume_ml": "9.0",
+        "left_applied_at": at(5),
+        "right_volume_ml": "1.0",
+        "right_applied_at": at(4),
+    }
+    refused = client.post(url, chart).content.decode()
+    assert "The session was not saved:" in refused and "labelled left" in refused
+    assert words_in(refused, ARM_WORDS) == []
+    kit.refresh_from_db()
+    assert kit.session_id is None
+    response = client.post(url, {**chart, "left_volume_ml": "1.0"})
+    assert response.status_code == 302, re.findall(r"violation\">([^<]*)", response.content.decode())
+    kit.refresh_from_db()
+    assert response.status_code == 302 and kit.session_id is not None
+    assert response["Location"] == reverse("study", args=[scene.study.pk])  # not the session's page
+    assert words_in(client.get(response["Location"]).content.decode(), ARM_WORDS) == []
+    applied = {tuple(a.areas): a.volume_ml for a in kit.session.applications.all()}
+    assert set(applied) == {("face_left",), ("face_right",)}

@@ -188,6 +188,9 @@ READS: dict[str, Read] = {
     "studies/<id:pk>/deviations/new/": Read(STUDY, "pk"),  # the participants to choose from
     "studies/<id:pk>/adverse-events/new/": Read(STUDY, "pk"),
     "studies/<id:pk>/participants/<id:participant_pk>/withdraw/": _study_participant,
+    "studies/<id:pk>/participants/<id:participant_pk>/unblind/": _study_participant,  # the reason form
+    "studies/<id:pk>/participants/<id:participant_pk>/satisfaction/": _study_participant,
+    "studies/<id:pk>/participants/<id:participant_pk>/chart/": _study_participant,  # the charting form
     "studies/<id:pk>/allocation/": Read(STUDY, "pk"),
     "studies/<id:pk>/allocation/<id:participant_pk>/": _study_participant,  # one allocation revealed
     "studies/<id:pk>/rate/": Read("studies.ratingtask"),

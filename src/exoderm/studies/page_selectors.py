@@ -125,9 +125,8 @@ def participant_rows(*, study: Study, today: dt.date) -> list[ParticipantRow]:
     )
     course_ids = [p.course_id for p in participants if p.course_id]
     next_visits: dict[int, Visit] = {}
-    for visit in Visit.objects.filter(course_id__in=course_ids, status=VisitStatus.PLANNED).order_by(
-        "course_id", "planned_at"
-    ):
+    planned = Visit.objects.filter(course_id__in=course_ids, status=VisitStatus.PLANNED)
+    for visit in planned.select_related("course__template").order_by("course_id", "planned_at"):
         next_visits.setdefault(visit.course_id, visit)
     rows = []
     for participant in participants:
@@ -224,6 +223,17 @@ def rating_sides(*, task: RatingTask) -> list[RatingSide]:
         )
         for number, side in enumerate(order, start=1)
     ]
+
+
+def follow_ups(*, participant: Participant) -> QuerySet[Visit]:
+    """The follow-up visits of the participant's course, due from today or earlier (those at
+    which satisfaction can have been asked), latest first."""
+    if participant.course_id is None:
+        return Visit.objects.none()
+    today = clinic_today(participant.study.clinic)
+    return Visit.objects.filter(
+        course_id=participant.course_id, kind=VisitKind.FOLLOW_UP, due_from__lte=today
+    ).order_by("-planned_at")
 
 
 @dataclass

@@ -196,6 +196,61 @@ class StudyReasonForm(forms.Form):
     reason = text_field(label=_("Reason"), max_length=500, rows=3)
 
 
+SATISFACTION_CHOICES = [
+    (1, _("1 – very dissatisfied")),
+    (2, _("2 – dissatisfied")),
+    (3, _("3 – neither")),
+    (4, _("4 – satisfied")),
+    (5, _("5 – very satisfied")),
+]
+
+
+class SatisfactionForm(forms.Form):
+    """The participant's own satisfaction with each half of the face at a follow-up visit."""
+
+    visit = forms.ModelChoiceField(label=_("Follow-up visit"), queryset=Participant.objects.none())
+    face_left = forms.TypedChoiceField(
+        label=_("Left half of the face"), choices=SATISFACTION_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    face_right = forms.TypedChoiceField(
+        label=_("Right half of the face"), choices=SATISFACTION_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args: Any, visits: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["visit"].queryset = visits  # type: ignore[attr-defined]
+        self.fields["visit"].label_from_instance = self.visit_label  # type: ignore[attr-defined]
+
+    @staticmethod
+    def visit_label(visit: Any) -> str:
+        return _("Follow-up week %(weeks)s after session %(n)s") % {
+            "weeks": visit.weeks_after_session,
+            "n": visit.session_number,
+        }
+
+
+class KitChartForm(forms.Form):
+    """A session charted from a coded kit: the kit, when, and how much of each vial went on the
+    half its label names. The procedure comes from the charting page's own procedure form."""
+
+    kit = forms.ModelChoiceField(label=_("Kit"), queryset=Participant.objects.none())
+    performed_at = datetime_field(_("Session at"))
+    left_volume_ml = forms.DecimalField(label=_("Volume on the left half (ml)"), decimal_places=2)
+    left_applied_at = datetime_field(_("Vial labelled left applied at"))
+    right_volume_ml = forms.DecimalField(label=_("Volume on the right half (ml)"), decimal_places=2)
+    right_applied_at = datetime_field(_("Vial labelled right applied at"))
+    notes = text_field(label=_("Notes"), required=False, max_length=NOTE, rows=2)
+
+    def __init__(self, *args: Any, kits: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kit"].queryset = kits  # type: ignore[attr-defined]
+        self.fields["kit"].label_from_instance = self.kit_label  # type: ignore[attr-defined]
+
+    @staticmethod
+    def kit_label(kit: Any) -> str:
+        return _("%(code)s (session %(n)s)") % {"code": kit.code, "n": kit.session_number}
+
+
 class RoleForm(forms.Form):
     user = forms.ModelChoiceField(label=_("User"), queryset=User.objects.none())
     role = forms.ChoiceField(label=_("Study role"), choices=StudyRoleKind.choices)

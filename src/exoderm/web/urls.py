@@ -151,6 +151,21 @@ urlpatterns = [
         studies.participant_withdraw,
         name="study-withdraw",
     ),
+    path(
+        "studies/<id:pk>/participants/<id:participant_pk>/unblind/",
+        studies.participant_unblind,
+        name="study-unblind",
+    ),
+    path(
+        "studies/<id:pk>/participants/<id:participant_pk>/chart/",
+        studies.participant_chart,
+        name="study-chart",
+    ),
+    path(
+        "studies/<id:pk>/participants/<id:participant_pk>/satisfaction/",
+        studies.participant_satisfaction,
+        name="study-satisfaction",
+    ),
     path("studies/<id:pk>/allocation/", studies.allocation, name="study-allocation"),
     path(
         "studies/<id:pk>/allocation/<id:participant_pk>/",

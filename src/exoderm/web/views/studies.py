@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
-from exoderm.core.errors import RuleViolations
+from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors as course_selectors
 from exoderm.patients import selectors as patient_selectors
@@ -43,14 +43,19 @@ from exoderm.studies.models import (
     StudyRoleKind,
 )
 from exoderm.studies.services import ArmInput, CriterionInput, EndpointInput
+from exoderm.treatments.protocol import WARN
+from exoderm.web.charting import ProcedureForm
+from exoderm.web.forms import now_local
 from exoderm.web.study_forms import (
     EQUAL,
     AdverseEventForm,
     DeviationForm,
     EnrolForm,
+    KitChartForm,
     KitForm,
     RatingForm,
     RoleForm,
+    SatisfactionForm,
     ScreenFailureForm,
     StudyForm,
     StudyReasonForm,
@@ -79,13 +84,15 @@ def _add_violations(form: object, refused: RuleViolations) -> None:
 @page(None)
 def study_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
-    studies = list(selectors.studies_for(user=user))
+    studies = selectors.studies_for(user=user).annotate(
+        participant_count=Count("participants", distinct=True)
+    )
     rows = [
         {
             "study": study,
             "coordinate": page_selectors.may_coordinate(user, study),
             "rate": page_selectors.is_rater(user, study),
-            "participants": study.participants.count(),
+            "participants": study.participant_count,
         }
         for study in studies
     ]
@@ -210,14 +217,18 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
         "flow": selectors.flow_of(study=study, user=user),
         "progress": page_selectors.randomization_progress(study=study),
         "participants": page_selectors.participant_rows(study=study, today=today),
+        # screen failures name patients who never joined: not for a role that only treats
         "screen_failures": list(selectors.screen_failures_of(study=study, user=user))
-        if StudyRoleKind.TREATING_CLINICIAN not in roles or roles & {StudyRoleKind.PRINCIPAL_INVESTIGATOR}
+        if not roles or roles & ENROLLING
         else [],
         "deviations": list(selectors.deviations_of(study=study, user=user)),
-        "adverse_events": list(selectors.adverse_events_of_study(study=study, user=user)),
+        "adverse_events": list(
+            selectors.adverse_events_of_study(study=study, user=user).select_related("patient")
+        ),
         "kits": list(selectors.kits_of(study=study, user=user)) if staff else [],
         "rating": page_selectors.rating_progress(study=study),
         "is_rater": StudyRoleKind.RATER in roles,
+        "is_treating": StudyRoleKind.TREATING_CLINICIAN in roles,
         "may_enrol": bool(
             roles & {StudyRoleKind.PRINCIPAL_INVESTIGATOR, StudyRoleKind.UNBLINDED_COORDINATOR}
         ),
@@ -320,6 +331,146 @@ def participant_withdraw(request: HttpRequest, pk: int, participant_pk: int) -> 
             "form": form,
             "button": _("Withdraw"),
             "cancel_url": reverse("study", args=[study.pk]),
+        },
+    )
+
+
+@page(None)
+def participant_unblind(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """Emergency unblinding of one participant: asks for the reason, records it (an unblinding and
+    a protocol deviation) and shows this participant's allocation to the one who asked, once."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    form = StudyReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            revealed = services.unblind_participant(
+                participant=participant, by=user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            arms = {arm.code: arm for arm in study.arms.select_related("product")}
+            if study.design == Design.SPLIT_FACE:
+                sides = [
+                    (_("Left half of the face"), arms[revealed.face_left]),
+                    (_("Right half of the face"), arms[revealed.face_right]),
+                ]
+            else:
+                sides = [(_("Whole treated area"), arms[revealed.arm])]
+            return render(
+                request,
+                "web/studies/unblinded.html",
+                {"study": study, "participant": participant, "sides": sides},
+            )
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": _("Unblind %(pseudonym)s in an emergency?") % {"pseudonym": participant.pseudonym},
+            "question": _(
+                "Only when the participant's care needs it. The allocation is shown to you alone, once; "
+                "the unblinding is recorded with your reason as a protocol deviation."
+            ),
+            "form": form,
+            "button": _("Unblind"),
+            "cancel_url": reverse("study", args=[study.pk]),
+        },
+    )
+
+
+@page(None)
+def participant_chart(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """The treating clinician charts a session from a coded kit: the procedure on the whole face,
+    then each vial on the half its label names. The protocol check is the one of every session;
+    its messages name the kit's vials by label, never lot or product."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    kits = selectors.kits_of(study=study, user=user).filter(participant=participant, session__isnull=True)
+    initial = {"performed_at": now_local(), "left_applied_at": now_local(), "right_applied_at": now_local()}
+    form = KitChartForm(request.POST or None, kits=kits.order_by("session_number"), initial=initial)
+    procedure = ProcedureForm(request.POST or None, prefix="procedure", initial={"areas": ["face"]})
+    problems: list[str] = []
+    warnings: list[Violation] = []
+    if request.method == "POST" and form.is_valid() and procedure.is_valid() and not procedure.is_blank():
+        data = form.cleaned_data
+        try:
+            services.chart_from_kit(
+                participant=participant,
+                kit_code=data["kit"].code,
+                clinician=user,
+                performed_at=data["performed_at"],
+                procedures=[procedure.to_input()],
+                applications=[
+                    services.KitApplicationInput(
+                        side=side,
+                        volume_ml=data[f"{label}_volume_ml"],
+                        applied_at=data[f"{label}_applied_at"],
+                    )
+                    for side, label in ((Side.LEFT, "left"), (Side.RIGHT, "right"))
+                ],
+                acknowledged_warnings=request.POST.getlist("acknowledge"),
+                notes=data["notes"],
+            )
+        except ValidationError as error:
+            problems = error.messages
+        except RuleViolations as refused:
+            problems = [v.message for v in refused.violations if v.severity != WARN]
+            warnings = [v for v in refused.violations if v.severity == WARN]
+        else:
+            messages.success(request, _("Session recorded from kit %(code)s.") % {"code": data["kit"].code})
+            # Back to the study, not to the session's page: that page names the lot and product
+            # of each application, which would tell a blinded clinician the allocation.
+            return redirect("study", study.pk)
+    elif request.method == "POST" and procedure.is_valid() and procedure.is_blank():
+        problems = [_("Chart the procedure that opened the skin barrier.")]
+    return render(
+        request,
+        "web/studies/chart.html",
+        {
+            "study": study,
+            "participant": participant,
+            "form": form,
+            "procedure": procedure,
+            "problems": problems,
+            "warnings": warnings,
+            "acknowledged": request.POST.getlist("acknowledge"),
+        },
+    )
+
+
+@page(None)
+def participant_satisfaction(request: HttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    """The participant's satisfaction with each half of the face at a follow-up visit (1 to 5)."""
+    user = user_of(request)
+    study = _coordinated_study(request, pk)
+    participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
+    visits = page_selectors.follow_ups(participant=participant)
+    form = SatisfactionForm(request.POST or None, visits=visits)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_satisfaction(
+                participant=participant,
+                visit=data["visit"],
+                scores={Side.LEFT: data["face_left"], Side.RIGHT: data["face_right"]},
+                by=user,
+            )
+        except ValidationError as error:
+            add_errors(form, error, fields={f"scores.{side}": side for side in (Side.LEFT, Side.RIGHT)})
+        else:
+            messages.success(request, _("Satisfaction recorded."))
+            return redirect("study", study.pk)
+    return render(
+        request,
+        "web/studies/record.html",
+        {
+            "study": study,
+            "form": form,
+            "title": _("Satisfaction of %(pseudonym)s") % {"pseudonym": participant.pseudonym},
+            "submit": _("Record the satisfaction"),
         },
     )
 
@@ -576,7 +727,6 @@ def rating_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "done": done,
         "total": total,
         "position": done + (0 if own is not None else 1),
-        "whole": [Side.WHOLE],
     }
     return render(request, "web/studies/rate_task.html", context)
 
