@@ -157,7 +157,18 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records", "safety", "studies"):
+    labels = (
+        "consent",
+        "products",
+        "treatments",
+        "courses",
+        "booking",
+        "photos",
+        "records",
+        "safety",
+        "studies",
+    )
+    for label in labels:
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

@@ -154,3 +154,39 @@ def test_researchers_see_no_appointments(api_as, scene, researcher):
     api = api_as(researcher)
     assert api.get("/appointments").status_code == 403
     assert api.post("/appointments", body(scene)).status_code == 403
+
+
+@pytest.mark.django_db
+def test_booking_a_courses_visit(api_as, scene, other_clinic):
+    from exoderm.courses.services import enroll
+
+    course = enroll(
+        patient=scene.patient,
+        template=factories.CourseTemplateFactory(clinic=scene.clinic, session_count=1, followup_weeks=[]),
+        clinician=scene.clinician,
+        starts_at=berlin(TUESDAY, "08:00"),
+        by=scene.clinician,
+    )
+    visit = course.visits.get()
+    api = api_as(scene.assistant)
+    booked = api.post("/appointments", body(scene, "14:00", "14:30") | {"visit": visit.pk, "kind": "photo"})
+    assert booked.status_code == 201 and booked.json()["visit_id"] == visit.pk
+    wrong_patient = api.post(
+        "/appointments",
+        body(scene, "15:00", "15:30") | {"visit": visit.pk, "patient": scene.other_patient.pk},
+    )
+    assert wrong_patient.status_code == 422 and wrong_patient.json()["errors"][0]["field"] == "visit"
+    foreign = factories.UserFactory(clinic=other_clinic, role="clinician")
+    their_course = enroll(
+        patient=factories.ConsentedPatientFactory(clinic=other_clinic),
+        template=factories.CourseTemplateFactory(clinic=other_clinic, session_count=1, followup_weeks=[]),
+        clinician=foreign,
+        starts_at=berlin(TUESDAY, "08:00"),
+        by=foreign,
+    )
+    assert (
+        api.post(
+            "/appointments", body(scene, "16:00", "16:30") | {"visit": their_course.visits.get().pk}
+        ).status_code
+        == 404
+    )
