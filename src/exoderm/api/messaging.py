@@ -55,6 +55,7 @@ class MessageOut(Schema):
     visit: int | None
     session: int | None
     lot: int | None
+    appointment: int | None
 
     @staticmethod
     def resolve_patient(obj: OutboxMessage) -> int:
@@ -71,6 +72,10 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_lot(obj: OutboxMessage) -> int | None:
         return obj.lot_id
+
+    @staticmethod
+    def resolve_appointment(obj: OutboxMessage) -> int | None:
+        return obj.appointment_id
 
 
 class BounceIn(Schema):

@@ -75,6 +75,9 @@ class OutboxMessage(models.Model):
         "treatments.TreatmentSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    appointment = models.ForeignKey(
+        "booking.Appointment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
