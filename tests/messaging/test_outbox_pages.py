@@ -106,3 +106,16 @@ def test_the_api_reads_and_sets_the_message_preferences(api_as, clinic, clinicia
     assert api.put(path, {"email_opt_out": True, "sms_opt_out": False}).status_code == 200
     assert api.get(path).json() == {"email_opt_out": True, "sms_opt_out": False}
     assert api_as(researcher).get(path).status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_erasure_request_erases_the_outboxs_copies_of_the_contact_details(clinic, clinic_admin):
+    from exoderm.patients.erasure import request_erasure
+
+    patient = factories.PatientFactory(clinic=clinic)
+    sent, queued = _reminders(patient)
+    OutboxMessage.objects.filter(pk=sent.pk).update(status=MessageStatus.SENT)
+    request_erasure(patient=patient, by=clinic_admin, received_on=timezone.localdate(), erase_photos=True)
+    rows = {m.pk: m for m in OutboxMessage.objects.filter(patient=patient)}
+    assert {(m.recipient, m.subject, m.body) for m in rows.values()} == {("", "", "")}
+    assert (rows[sent.pk].status, rows[queued.pk].status) == (MessageStatus.SENT, MessageStatus.SKIPPED)
