@@ -104,6 +104,7 @@ class TemplateOut(Schema):
 
 class PreviewIn(Schema):
     channel: ChannelName
+    language: LanguageName = "de"
     subject: Text = ""
     body: Note
 
@@ -198,7 +199,11 @@ def preview_template(request: HttpRequest, payload: PreviewIn) -> Any:
 
     clinic = user_clinic(request, Action.MANAGE_CLINIC)
     shown = selectors.preview(
-        clinic=clinic, channel=payload.channel, subject=payload.subject, body=payload.body
+        clinic=clinic,
+        channel=payload.channel,
+        language=payload.language,
+        subject=payload.subject,
+        body=payload.body,
     )
     return {
         "subject": shown.subject,
