@@ -43,6 +43,7 @@ def _forty_clinicians_booked():
     from django.db.models import Count
     from django.db.models.functions import TruncDate
 
+    from exoderm.booking import services
     from exoderm.booking.demo import seed_week
     from exoderm.booking.models import Appointment
     from exoderm.clinics.models import Role, User
@@ -61,6 +62,10 @@ def _forty_clinicians_booked():
         )
         for n in range(CLINICIANS - User.objects.filter(clinic=clinic, role=Role.CLINICIAN).count())
     ]
+    # a room and a device for every two clinicians, as a clinic of this size would have
+    for n in range(CLINICIANS // 2):
+        services.add_room(clinic=clinic, name=f"Bench room {n:02d}", by=admin)
+        services.add_device(clinic=clinic, name=f"Bench device {n:02d}", kind="microneedling", by=admin)
     monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
     seed_week(
         clinic=clinic,

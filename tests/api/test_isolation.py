@@ -83,6 +83,7 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
         "message_id": _sent_message(patient),
+        "appointment_id": course.visits.first().appointments.get().pk,
     }
     return ids
 
@@ -116,7 +117,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records"):
+    for label in ("consent", "products", "treatments", "courses", "booking", "photos", "records"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

@@ -168,3 +168,28 @@ def test_the_ics_feed_carries_appointments(clinic, patient, template, clinician)
     booking.cancel_appointment(appointment=consultation, by=clinician)
     body = services.calendar_for(clinician).decode()
     assert f"appointment-{consultation.pk}@exoderm" not in body
+
+
+@pytest.mark.django_db
+def test_an_erasure_request_frees_the_book_and_erasing_for_good_takes_the_appointments(
+    clinic, clinic_admin, patient, template, clinician
+):
+    from django.utils import timezone
+
+    from exoderm.booking import selectors as booking_selectors
+    from exoderm.patients import erasure
+
+    tuesday = first_sunday(NEXT_YEAR, 3) + dt.timedelta(days=2)
+    enroll(patient, template, clinician, berlin(tuesday, "10:00"))
+    assert booking_selectors.appointments(clinic=clinic).count() == 9
+    erasure.request_erasure(
+        patient=patient, by=clinic_admin, received_on=timezone.localdate(), erase_photos=True
+    )
+    assert booking_selectors.appointments(clinic=clinic).count() == 0  # hidden like every list
+    other = factories.ConsentedPatientFactory(clinic=clinic)
+    assert booking.book_appointment(  # the restricted record's slot is free
+        patient=other, kind="treatment", starts_at=berlin(tuesday, "10:00"), clinician=clinician, by=clinician
+    ).pk
+    after_retention = erasure.retention_end(patient) + dt.timedelta(days=1)
+    assert erasure.erase_expired_records(today=after_retention).erased == [patient.code]
+    assert not Appointment.objects.filter(patient_id=patient.pk).exists()

@@ -243,6 +243,10 @@ def test_day_view_on_a_tablet_moves_by_keyboard(browser_page, live_server, scene
     assert Appointment.objects.get(pk=booked[1].pk).starts_at == booked[1].starts_at
     page.goto(f"{live_server.url}{reverse('booking-week')}?date={TUESDAY}&clinician={scene.colleague.pk}")
     assert page.evaluate("document.documentElement.scrollWidth") <= 820
+    # the seven days fit without scrolling the grid sideways either
+    assert page.evaluate(
+        "document.querySelector('.bk-scroll').scrollWidth <= document.querySelector('.bk-scroll').clientWidth"
+    )
     shot(page, f"booking-week-tablet-{language}")
     page.check_clean()
 

@@ -66,7 +66,10 @@ def seed_week(
         clinic.save(update_fields=["holiday_state"])
     if not clinic.opening_hours.exists():
         services.set_opening_hours(clinic=clinic, hours=OPENING, by=admin)
-    rooms, devices = clinic_resources(clinic=clinic, by=admin)
+    clinic_resources(clinic=clinic, by=admin)
+    # every room and device of the clinic (a larger clinic than the demo's has more)
+    rooms = list(Room.objects.filter(clinic=clinic, active=True).order_by("pk"))
+    devices = list(Device.objects.filter(clinic=clinic, active=True).order_by("pk"))
     clinicians = list(clinicians or User.objects.filter(clinic=clinic, role=Role.CLINICIAN, is_active=True))
     patients = list(
         patients or Patient.objects.filter(clinic=clinic, restricted_at__isnull=True).order_by("pk")

@@ -179,7 +179,8 @@ class Appointment(models.Model):
     CLINIC_PATH = "clinic"
 
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="appointments")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="appointments")
+    # an erasure for good (patients.erasure) takes the patient's appointments with the record
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="appointments")
     kind = models.CharField(_("kind"), max_length=16, choices=AppointmentKind.choices)
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any
@@ -21,7 +22,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -59,6 +62,76 @@ class Block:
     row: int
     span: int
     starts_local: dt.datetime
+    html: str = ""  # the block's markup: built here, the template of 40 clinicians' days would take long
+
+
+URL_PLACEHOLDER = 2**31 - 1
+KIND_LABELS = {value: functools.partial(str, label) for value, label in AppointmentKind.choices}
+"""Each kind's label in the active language (``get_kind_display`` per block costs more)."""
+
+
+def block_html(block: Block, *, url_pattern: str, with_clinician: bool) -> str:
+    """One appointment of the grid as a link to its page, placed by the stylesheet's classes."""
+    appointment = block.appointment
+    details = [KIND_LABELS[appointment.kind]()]
+    details += [str(resource) for resource in (appointment.room, appointment.device) if resource is not None]
+    if with_clinician:
+        details.append(appointment.clinician.display_name)
+    when = f"{block.starts_local:%H:%M}"
+    patient = str(appointment.patient.identity)
+    return format_html(
+        '<a class="bk-appt kind-{kind} bk-c{column} bk-r{row} bk-s{span}" href="{href}" id="appointment-{pk}"'
+        ' data-appointment="{pk}" data-row="{row}" data-col="{column}" data-span="{span}" draggable="false"'
+        ' title="{when} {patient} · {details}"><span class="bk-when">{when}</span> {patient}'
+        '<span class="visually-hidden"> · {details}</span></a>',
+        kind=appointment.kind,
+        column=block.column,
+        row=block.row,
+        span=block.span,
+        href=url_pattern.replace(str(URL_PLACEHOLDER), str(appointment.pk)),
+        pk=appointment.pk,
+        when=when,
+        patient=patient,
+        details=" · ".join(details),
+    )
+
+
+def columns_html(grid: Grid) -> str:
+    """The column heads (each a link to the clinician's or room's week, or to a week's day) and the
+    columns behind the appointments (the drop targets of a drag)."""
+    date = grid.day.isoformat()
+    week, day = reverse("booking-week"), reverse("booking-day")
+    heads, bodies = [], []
+    for column in grid.columns:
+        if grid.view == "week":
+            link = f"{day}?" + urlencode({"date": column.key, "by": grid.by})
+        elif column.key:
+            link = f"{week}?" + urlencode(
+                {"room" if grid.by == "room" else "clinician": column.key, "date": date}
+            )
+        else:
+            link = ""
+        title = format_html('<a href="{}">{}</a>', link, column.title) if link else column.title
+        note = format_html('<span class="bk-note">{}</span>', column.note) if column.note else ""
+        heads.append(
+            format_html(
+                '<div class="bk-head bk-c{index}" id="bk-head-{index}">{title}{note}</div>',
+                index=column.index,
+                title=title,
+                note=note,
+            )
+        )
+        bodies.append(
+            format_html(
+                '<div class="bk-col bk-c{index} bk-r1 bk-s{rows}{closed}" data-column="{key}"'
+                ' data-index="{index}"></div>',
+                index=column.index,
+                rows=grid.rows,
+                closed=" bk-closed" if column.note else "",
+                key=column.key,
+            )
+        )
+    return mark_safe("".join(heads) + "".join(bodies))  # every piece is built by format_html
 
 
 @dataclasses.dataclass
@@ -76,6 +149,10 @@ class Grid:
     @property
     def columns_keys(self) -> str:
         return ",".join(column.key for column in self.columns)
+
+    @property
+    def columns_html(self) -> str:
+        return columns_html(self)
 
 
 def _day(request: HttpRequest, clinic: Clinic) -> dt.date:
@@ -114,18 +191,25 @@ def build_grid(
     day: dt.date,
     clinician: User | None = None,
     room: Room | None = None,
+    people: list[User] | None = None,
+    places: list[Room] | None = None,
 ) -> Grid:
     """The grid of ``view`` ("day": one column per clinician or room, or the one given; "week":
     the seven days from Monday for ``clinician`` or ``room``)."""
     calendar = ClinicCalendar.of(clinic)
     tz = calendar.tz
+    people = list(selectors.clinicians(clinic=clinic)) if people is None else people
+    places = list(selectors.rooms(clinic=clinic)) if places is None else places
+    loaded: dict[str, Any] = {
+        "people": people,
+        "places": places,
+        "tools": list(selectors.devices(clinic=clinic)),
+    }
     if view == "week":
         monday = day - dt.timedelta(days=day.weekday())
         days = [monday + dt.timedelta(days=n) for n in range(7)]
-        appointments = list(
-            selectors.appointments(
-                clinic=clinic, day=monday, days=7, clinician=clinician, room=room, booked_only=True
-            )
+        appointments = selectors.grid_appointments(
+            clinic=clinic, day=monday, days=7, clinician=clinician, room=room, **loaded
         )
         columns = [
             Column(
@@ -143,12 +227,12 @@ def build_grid(
 
     else:
         days = [day]
-        appointments = list(
-            selectors.appointments(clinic=clinic, day=day, clinician=clinician, room=room, booked_only=True)
+        appointments = selectors.grid_appointments(
+            clinic=clinic, day=day, days=1, clinician=clinician, room=room, **loaded
         )
         closed = calendar.closed_because(day) or ""
         if by == "room":
-            rooms = [room] if room is not None else list(selectors.rooms(clinic=clinic))
+            rooms = [room] if room is not None else places
             columns = [Column(key=str(r.pk), title=r.name, note=closed) for r in rooms]
             if room is None and any(a.room_id is None for a in appointments):
                 columns.append(Column(key="", title=_("No room"), note=closed))
@@ -157,8 +241,8 @@ def build_grid(
                 return str(appointment.room_id or "")
 
         else:
-            people = [clinician] if clinician is not None else list(selectors.clinicians(clinic=clinic))
-            columns = [Column(key=str(p.pk), title=p.display_name, note=closed) for p in people]
+            shown = [clinician] if clinician is not None else people
+            columns = [Column(key=str(p.pk), title=p.display_name, note=closed) for p in shown]
 
             def column_of(appointment: Appointment) -> str:
                 return str(appointment.clinician_id)
@@ -177,6 +261,7 @@ def build_grid(
     first_hour, last_hour = _hours(calendar, days, starts, ends)
     rows = min(MAX_ROWS, (last_hour - first_hour) * 4)
     blocks = []
+    url_pattern = reverse("booking-appointment", args=[URL_PLACEHOLDER])
     for appointment, start, end in zip(appointments, starts, ends, strict=True):
         place = index_of.get(column_of(appointment))
         if place is None:
@@ -184,7 +269,9 @@ def build_grid(
         offset = (start - dt.datetime.combine(start.date(), dt.time(first_hour))) / SLOT
         row = max(0, math.floor(offset)) + 1
         span = max(1, math.ceil((end - start) / SLOT))
-        blocks.append(Block(appointment, place, row, min(span, rows - row + 1), start))
+        block = Block(appointment, place, row, min(span, rows - row + 1), start)
+        block.html = block_html(block, url_pattern=url_pattern, with_clinician=by == "room" or view == "week")
+        blocks.append(block)
     context = {"view": view, "by": by, "date": day.isoformat()}
     if clinician is not None:
         context["clinician"] = str(clinician.pk)
@@ -213,6 +300,7 @@ def _grid_for(request: HttpRequest, view: str) -> tuple[Grid, dict[str, Any]]:
     clinic = clinic_of(request)
     day = _day(request, clinic)
     by = "room" if _param(request, "by") == "room" else "clinician"
+    people, places = list(selectors.clinicians(clinic=clinic)), list(selectors.rooms(clinic=clinic))
     clinician = room = None
     if _param(request, "clinician"):
         clinician = selectors.clinician(clinic=clinic, user_id=_param(request, "clinician"))
@@ -223,10 +311,12 @@ def _grid_for(request: HttpRequest, view: str) -> tuple[Grid, dict[str, Any]]:
     elif view == "week":
         user = user_of(request)
         if by == "room":
-            room = selectors.rooms(clinic=clinic).first()
+            room = places[0] if places else None
         else:
-            clinician = user if user.role == Role.CLINICIAN else selectors.clinicians(clinic=clinic).first()
-    grid = build_grid(clinic=clinic, view=view, by=by, day=day, clinician=clinician, room=room)
+            clinician = user if user.role == Role.CLINICIAN else (people[0] if people else None)
+    grid = build_grid(
+        clinic=clinic, view=view, by=by, day=day, clinician=clinician, room=room, people=people, places=places
+    )
     step = dt.timedelta(days=7 if view == "week" else 1)
     base = {k: v for k, v in grid.context.items() if k not in {"view", "date"}}
     nav = {
@@ -236,8 +326,8 @@ def _grid_for(request: HttpRequest, view: str) -> tuple[Grid, dict[str, Any]]:
         "day_link": urlencode({**base, "date": day.isoformat()}),
         "clinician": clinician,
         "room": room,
-        "clinicians": selectors.clinicians(clinic=clinic),
-        "rooms": selectors.rooms(clinic=clinic),
+        "clinicians": people,
+        "rooms": places,
         "week_start": day - dt.timedelta(days=day.weekday()),
         "week_end": day - dt.timedelta(days=day.weekday()) + dt.timedelta(days=6),
     }
