@@ -154,3 +154,27 @@ def test_a_booked_follow_up_gets_no_invitation_to_book(clinic):
     follow_up = _visit(patient, kind=VisitKind.FOLLOW_UP, at=now + dt.timedelta(days=9))
     _appointment(patient, at=follow_up.planned_at, visit=follow_up)
     assert run_producers(now=now)["follow_up_invitations"] == 0
+
+
+@pytest.mark.django_db
+def test_a_moved_appointment_gets_a_reminder_of_its_new_time_and_the_old_one_is_not_sent(clinic, smtp):
+    from exoderm.booking.models import Appointment
+    from exoderm.messaging import delivery
+
+    now = timezone.now()
+    patient = factories.PatientFactory(clinic=clinic, identity__phone="")
+    appointment = _appointment(patient, at=now + dt.timedelta(hours=30))
+    run_producers(now=now)
+    [old] = OutboxMessage.objects.all()
+    moved = now + dt.timedelta(hours=33)
+    Appointment.objects.filter(pk=appointment.pk).update(
+        starts_at=moved, ends_at=moved + dt.timedelta(hours=1)
+    )
+
+    assert run_producers(now=now)["appointment_reminders"] == 1
+    new = OutboxMessage.objects.exclude(pk=old.pk).get()
+    assert delivery.deliver(old.pk) == "nothing to send"
+    assert delivery.deliver(new.pk) == "sent"
+    old.refresh_from_db()
+    assert (old.status, old.detail) == ("skipped", "the appointment was moved")
+    assert smtp.recorder.outbox_ids() == [new.pk]

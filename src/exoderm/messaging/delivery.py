@@ -51,7 +51,7 @@ from django.utils import timezone
 from exoderm.booking.models import AppointmentStatus
 from exoderm.courses.models import VisitStatus
 from exoderm.messaging import channels
-from exoderm.messaging.models import Channel, MessageKind, MessageStatus, OutboxMessage
+from exoderm.messaging.models import Channel, MessageKind, MessageStatus, OutboxMessage, appointment_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ def _no_longer_wanted(message: OutboxMessage, *, opted_out: bool) -> str:
         appointment, visit = message.appointment, message.visit
         if appointment is not None and appointment.status != AppointmentStatus.BOOKED:
             return "the appointment was cancelled"
+        if appointment is not None and f":{appointment_stamp(appointment.starts_at)}:" not in message.key:
+            return "the appointment was moved"
         if visit is not None and visit.status != VisitStatus.PLANNED:
             return "the visit is no longer planned"
     return ""

@@ -24,7 +24,7 @@ from django.utils import timezone
 from exoderm.booking.models import Appointment, AppointmentStatus
 from exoderm.courses.models import Visit, VisitKind, VisitStatus
 from exoderm.messaging import services
-from exoderm.messaging.models import MessageKind, OutboxMessage
+from exoderm.messaging.models import MessageKind, OutboxMessage, appointment_stamp
 from exoderm.patients.models import Patient
 from exoderm.treatments.models import ProcedureKind, TreatmentSession
 
@@ -74,20 +74,23 @@ def _booked() -> Any:
 
 
 def appointment_reminders(now: dt.datetime) -> int:
-    """A reminder ``MESSAGE_REMINDER_HOURS`` before each booked appointment."""
+    """A reminder ``MESSAGE_REMINDER_HOURS`` before each booked appointment, and again for a new
+    time when it was moved (the reminder of the old time is not sent if it still waits)."""
     kind = MessageKind.VISIT_REMINDER
-    appointments = (
-        Appointment.objects.filter(
-            status=AppointmentStatus.BOOKED,
-            starts_at__gt=now,
-            starts_at__lte=now + dt.timedelta(hours=settings.MESSAGE_REMINDER_HOURS),
-            patient__restricted_at__isnull=True,
-        )
-        .filter(_no_message(kind, "appointment"))
-        .select_related("patient__clinic")
-    )
+    appointments = Appointment.objects.filter(
+        status=AppointmentStatus.BOOKED,
+        starts_at__gt=now,
+        starts_at__lte=now + dt.timedelta(hours=settings.MESSAGE_REMINDER_HOURS),
+        patient__restricted_at__isnull=True,
+    ).select_related("patient__clinic")
     return _queue(
-        Due(a.patient, kind, f"appointment:{a.pk}", a.starts_at, appointment=a)
+        Due(
+            a.patient,
+            kind,
+            f"appointment:{a.pk}:{appointment_stamp(a.starts_at)}",
+            a.starts_at,
+            appointment=a,
+        )
         for a in appointments.iterator()
     )
 
