@@ -53,6 +53,8 @@ def worker() -> int:
     """Run the background task worker (analyses, reminders) until interrupted."""
     # Analyses a killed worker left behind are queued again before this worker starts.
     manage(["photo_housekeeping"])
+    # Messages to patients are queued by a periodic task: started here unless it is waiting already.
+    manage(["messaging_housekeeping", "--schedule"])
     from exoderm.ops import heartbeat  # after Django is set up by manage()
 
     heartbeat.start()  # /readyz of every host sees that this worker lives

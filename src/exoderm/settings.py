@@ -220,6 +220,8 @@ MESSAGE_MAX_ATTEMPTS = envint("MESSAGE_MAX_ATTEMPTS", "6")
 MESSAGE_RETRY_SECONDS = envint("MESSAGE_RETRY_SECONDS", "60")
 # Reminders go out this many hours before a visit.
 MESSAGE_REMINDER_HOURS = envint("MESSAGE_REMINDER_HOURS", "48")
+# The periodic task that queues due messages runs this often (`exoderm worker` starts it).
+MESSAGE_HOUSEKEEPING_MINUTES = envint("MESSAGE_HOUSEKEEPING_MINUTES", "5")
 
 # Background work: django.tasks with the database backend; `exoderm worker` runs the worker.
 TASKS = {

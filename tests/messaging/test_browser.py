@@ -36,7 +36,7 @@ def test_template_preview_patient_panel_and_outbox_in_the_browser(browser_page, 
     page.fill("#id_body", "Dear {{ given_name }}, until {{ date }} at {{ clinic_name }}. {{ oops }}")
     preview = page.locator("#preview")
     preview.get_by_text("See you soon, Erika").wait_for()
-    assert "until 06.12.2026 at Hautzentrum Mitte" in preview.inner_text()
+    assert "until 09 Dec 2026 at Hautzentrum Mitte" in preview.inner_text()
     assert "Unknown placeholder" in preview.inner_text()
     shot(page, "message-template-preview")
     page.fill("#id_body", "Dear {{ given_name }}, see you on {{ date }} at {{ time }}.")

@@ -106,3 +106,34 @@ def test_the_api_reads_and_sets_the_message_preferences(api_as, clinic, clinicia
     assert api.put(path, {"email_opt_out": True, "sms_opt_out": False}).status_code == 200
     assert api.get(path).json() == {"email_opt_out": True, "sms_opt_out": False}
     assert api_as(researcher).get(path).status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_erasure_request_erases_the_outboxs_copies_of_the_contact_details(clinic, clinic_admin):
+    from exoderm.patients.erasure import request_erasure
+
+    patient = factories.PatientFactory(clinic=clinic)
+    sent, queued = _reminders(patient)
+    OutboxMessage.objects.filter(pk=sent.pk).update(status=MessageStatus.SENT)
+    request_erasure(patient=patient, by=clinic_admin, received_on=timezone.localdate(), erase_photos=True)
+    rows = {m.pk: m for m in OutboxMessage.objects.filter(patient=patient)}
+    assert {(m.recipient, m.subject, m.body) for m in rows.values()} == {("", "", "")}
+    assert (rows[sent.pk].status, rows[queued.pk].status) == (MessageStatus.SENT, MessageStatus.SKIPPED)
+
+
+@pytest.mark.django_db
+def test_the_outbox_page_reads_a_bounded_number_of_queries(
+    client, clinic, clinician, django_assert_max_num_queries
+):
+    login_with_mfa(client, clinician)
+    for index in range(30):
+        services.queue_for_patient(
+            patient=factories.PatientFactory(clinic=clinic),
+            kind=MessageKind.CHECK_IN,
+            about=f"session:{index}",
+            at=timezone.now(),
+        )
+    client.get("/messages/")  # warm: session and user
+    with django_assert_max_num_queries(12):
+        page = client.get("/messages/")
+    assert page.content.decode().count("Check-in on day 2") > 20  # a full page of rows

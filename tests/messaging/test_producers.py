@@ -97,3 +97,84 @@ def test_a_restricted_record_gets_no_message(clinic):
     _visit(patient, at=now + dt.timedelta(hours=30))
     Patient.objects.filter(pk=patient.pk).update(restricted_at=now)
     assert run_producers(now=now)["visit_reminders"] == 0
+
+
+def _appointment(patient, *, at, visit=None, status="booked"):
+    from exoderm.booking.models import Appointment
+
+    return Appointment.objects.create(
+        clinic=patient.clinic,
+        patient=patient,
+        kind="treatment",
+        starts_at=at,
+        ends_at=at + dt.timedelta(hours=1),
+        clinician=factories.UserFactory(clinic=patient.clinic),
+        visit=visit,
+        status=status,
+    )
+
+
+@pytest.mark.django_db
+def test_a_booked_appointment_is_reminded_of_instead_of_its_visit(clinic):
+    now = timezone.now()
+    patient = factories.PatientFactory(clinic=clinic, identity__phone="")
+    visit = _visit(patient, at=now + dt.timedelta(hours=30))
+    booked = _appointment(patient, at=now + dt.timedelta(hours=26), visit=visit)
+    consultation = _appointment(patient, at=now + dt.timedelta(hours=40))
+    _appointment(patient, at=now + dt.timedelta(hours=20), status="cancelled")
+    _appointment(patient, at=now + dt.timedelta(hours=50))  # not yet
+
+    counts = run_producers(now=now)
+    assert (counts["appointment_reminders"], counts["visit_reminders"]) == (2, 0)
+    assert {m.appointment_id for m in OutboxMessage.objects.all()} == {booked.pk, consultation.pk}
+    assert run_producers(now=now)["appointment_reminders"] == 0
+
+
+@pytest.mark.django_db
+def test_a_reminder_of_an_appointment_cancelled_since_is_not_sent(clinic, smtp):
+    from exoderm.booking.models import Appointment
+    from exoderm.messaging import delivery
+
+    now = timezone.now()
+    patient = factories.PatientFactory(clinic=clinic, identity__phone="")
+    appointment = _appointment(patient, at=now + dt.timedelta(hours=30))
+    run_producers(now=now)
+    [message] = OutboxMessage.objects.all()
+    Appointment.objects.filter(pk=appointment.pk).update(status="cancelled")
+    assert delivery.deliver(message.pk) == "nothing to send"
+    message.refresh_from_db()
+    assert (message.status, message.detail) == ("skipped", "the appointment was cancelled")
+    assert smtp.recorder.received == []
+
+
+@pytest.mark.django_db
+def test_a_booked_follow_up_gets_no_invitation_to_book(clinic):
+    now = timezone.now()
+    patient = factories.PatientFactory(clinic=clinic)
+    follow_up = _visit(patient, kind=VisitKind.FOLLOW_UP, at=now + dt.timedelta(days=9))
+    _appointment(patient, at=follow_up.planned_at, visit=follow_up)
+    assert run_producers(now=now)["follow_up_invitations"] == 0
+
+
+@pytest.mark.django_db
+def test_a_moved_appointment_gets_a_reminder_of_its_new_time_and_the_old_one_is_not_sent(clinic, smtp):
+    from exoderm.booking.models import Appointment
+    from exoderm.messaging import delivery
+
+    now = timezone.now()
+    patient = factories.PatientFactory(clinic=clinic, identity__phone="")
+    appointment = _appointment(patient, at=now + dt.timedelta(hours=30))
+    run_producers(now=now)
+    [old] = OutboxMessage.objects.all()
+    moved = now + dt.timedelta(hours=33)
+    Appointment.objects.filter(pk=appointment.pk).update(
+        starts_at=moved, ends_at=moved + dt.timedelta(hours=1)
+    )
+
+    assert run_producers(now=now)["appointment_reminders"] == 1
+    new = OutboxMessage.objects.exclude(pk=old.pk).get()
+    assert delivery.deliver(old.pk) == "nothing to send"
+    assert delivery.deliver(new.pk) == "sent"
+    old.refresh_from_db()
+    assert (old.status, old.detail) == ("skipped", "the appointment was moved")
+    assert smtp.recorder.outbox_ids() == [new.pk]

@@ -63,7 +63,7 @@ def test_the_admin_edits_and_previews_a_template_on_the_page(client, clinic, cli
     assert listing.status_code == 200 and "Erinnerung an Ihren Termin" in listing.content.decode()
 
     page = client.get(URL).content.decode()
-    assert "Erinnerung an Ihren Termin am 06.12.2026" in page  # the preview with sample values
+    assert "Erinnerung an Ihren Termin am 09.12.2026" in page  # the preview with sample values
 
     preview = client.post(URL + "preview/", {"subject": "Bis bald, {{ given_name }}", "body": "{{ oops }}"})
     assert preview.status_code == 200

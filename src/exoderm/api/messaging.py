@@ -55,6 +55,7 @@ class MessageOut(Schema):
     visit: int | None
     session: int | None
     lot: int | None
+    appointment: int | None
 
     @staticmethod
     def resolve_patient(obj: OutboxMessage) -> int:
@@ -71,6 +72,10 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_lot(obj: OutboxMessage) -> int | None:
         return obj.lot_id
+
+    @staticmethod
+    def resolve_appointment(obj: OutboxMessage) -> int | None:
+        return obj.appointment_id
 
 
 class BounceIn(Schema):
@@ -99,6 +104,7 @@ class TemplateOut(Schema):
 
 class PreviewIn(Schema):
     channel: ChannelName
+    language: LanguageName = "de"
     subject: Text = ""
     body: Note
 
@@ -193,7 +199,11 @@ def preview_template(request: HttpRequest, payload: PreviewIn) -> Any:
 
     clinic = user_clinic(request, Action.MANAGE_CLINIC)
     shown = selectors.preview(
-        clinic=clinic, channel=payload.channel, subject=payload.subject, body=payload.body
+        clinic=clinic,
+        channel=payload.channel,
+        language=payload.language,
+        subject=payload.subject,
+        body=payload.body,
     )
     return {
         "subject": shown.subject,

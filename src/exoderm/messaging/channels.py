@@ -88,13 +88,21 @@ def send_email(message: Outgoing, handing_over: HandingOver) -> str:
         raise TemporaryFailure(f"SMTP server not reachable: {error}") from error
     smtp = connection.connection
     assert smtp is not None
+    completed = False
     try:
         _transaction(connection, smtp, mail, handing_over)
+        completed = True
     finally:
-        try:
-            connection.close()
-        except Exception:  # the message's fate is decided; a failing QUIT changes nothing
-            logger.debug("closing the SMTP connection failed", exc_info=True)
+        if completed:
+            try:
+                connection.close()
+            except Exception:  # the message's fate is decided; a failing QUIT changes nothing
+                logger.debug("closing the SMTP connection failed", exc_info=True)
+        else:
+            # Stopped inside the transaction (perhaps inside DATA, where a QUIT would be read as
+            # text): drop the connection, and the server drops the unfinished message with it.
+            smtp.close()
+            connection.connection = None
     return message_id
 
 

@@ -48,8 +48,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from exoderm.booking.models import AppointmentStatus
+from exoderm.courses.models import VisitStatus
 from exoderm.messaging import channels
-from exoderm.messaging.models import Channel, MessageStatus, OutboxMessage
+from exoderm.messaging.models import Channel, MessageKind, MessageStatus, OutboxMessage, appointment_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +109,10 @@ def claim(message_id: int, *, task_id: str = "") -> OutboxMessage | None:
         opted_out = identity is None or (
             identity.email_opt_out if message.channel == Channel.EMAIL else identity.sms_opt_out
         )
-        if opted_out or message.patient.restricted_at is not None:
-            # the patient opted out (or the record was restricted) after the message was queued
-            message.status = MessageStatus.SKIPPED
-            message.detail = "opted out" if opted_out else "record restricted"
+        reason = _no_longer_wanted(message, opted_out=opted_out)
+        if reason:
+            # the patient opted out, the record was restricted or the visit called off after queueing
+            message.status, message.detail = MessageStatus.SKIPPED, reason
             message.save(update_fields=["status", "detail"])
             return None
         message.status = MessageStatus.SENDING
@@ -122,6 +124,23 @@ def claim(message_id: int, *, task_id: str = "") -> OutboxMessage | None:
         message.attempts += 1
         message.save(update_fields=[*CLAIM_FIELDS, "attempts"])
     return message
+
+
+def _no_longer_wanted(message: OutboxMessage, *, opted_out: bool) -> str:
+    """Why a queued message must not go out any more, or ''."""
+    if opted_out:
+        return "opted out"
+    if message.patient.restricted_at is not None:
+        return "record restricted"
+    if message.kind == MessageKind.VISIT_REMINDER:
+        appointment, visit = message.appointment, message.visit
+        if appointment is not None and appointment.status != AppointmentStatus.BOOKED:
+            return "the appointment was cancelled"
+        if appointment is not None and f":{appointment_stamp(appointment.starts_at)}:" not in message.key:
+            return "the appointment was moved"
+        if visit is not None and visit.status != VisitStatus.PLANNED:
+            return "the visit is no longer planned"
+    return ""
 
 
 def _update_claimed(message: OutboxMessage, **fields: object) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +35,11 @@ class MessageStatus(models.TextChoices):
     # been delivered. Never sent again by itself (that could send it twice); staff decide.
     UNCONFIRMED = "unconfirmed", _("Unconfirmed")
     SKIPPED = "skipped", _("Not sent")
+
+
+def appointment_stamp(starts_at: dt.datetime) -> str:
+    """The start time in a reminder's key: an appointment moved later gets a reminder of its own."""
+    return starts_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%MZ")
 
 
 class OutboxMessage(models.Model):
@@ -75,6 +82,9 @@ class OutboxMessage(models.Model):
         "treatments.TreatmentSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    appointment = models.ForeignKey(
+        "booking.Appointment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -6,8 +6,8 @@ producer can run as often as it likes, twice at once, or again after a crash: on
 visit or session and kind. The windows are wider than the interval the task runs at, so a run that
 is late by a few hours still catches up.
 
-Dependencies point one way: this module reads courses, treatments and patients; none of them
-knows about messages.
+Dependencies point one way: this module reads booking, courses, treatments and patients; none
+of them knows about messages.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from exoderm.booking.models import Appointment, AppointmentStatus
 from exoderm.courses.models import Visit, VisitKind, VisitStatus
 from exoderm.messaging import services
-from exoderm.messaging.models import MessageKind, OutboxMessage
+from exoderm.messaging.models import MessageKind, OutboxMessage, appointment_stamp
 from exoderm.patients.models import Patient
 from exoderm.treatments.models import ProcedureKind, TreatmentSession
 
@@ -41,6 +42,7 @@ class Due:
     at: dt.datetime | dt.date
     visit: Visit | None = None
     session: TreatmentSession | None = None
+    appointment: Appointment | None = None
 
 
 def _queue(items: Iterable[Due]) -> int:
@@ -56,6 +58,7 @@ def _queue(items: Iterable[Due]) -> int:
                 at=item.at,
                 visit=item.visit,
                 session=item.session,
+                appointment=item.appointment,
             )
         )
     return created
@@ -65,8 +68,35 @@ def _no_message(kind: str, field: str) -> Any:
     return ~Exists(OutboxMessage.objects.filter(kind=kind, **{field: OuterRef("pk")}))
 
 
+def _booked() -> Any:
+    """Visits booked into the appointment book: the appointment is what the patient is reminded of."""
+    return Exists(Appointment.objects.filter(visit=OuterRef("pk"), status=AppointmentStatus.BOOKED))
+
+
+def appointment_reminders(now: dt.datetime) -> int:
+    """A reminder ``MESSAGE_REMINDER_HOURS`` before each booked appointment, and again for a new
+    time when it was moved (the reminder of the old time is not sent if it still waits)."""
+    kind = MessageKind.VISIT_REMINDER
+    appointments = Appointment.objects.filter(
+        status=AppointmentStatus.BOOKED,
+        starts_at__gt=now,
+        starts_at__lte=now + dt.timedelta(hours=settings.MESSAGE_REMINDER_HOURS),
+        patient__restricted_at__isnull=True,
+    ).select_related("patient__clinic")
+    return _queue(
+        Due(
+            a.patient,
+            kind,
+            f"appointment:{a.pk}:{appointment_stamp(a.starts_at)}",
+            a.starts_at,
+            appointment=a,
+        )
+        for a in appointments.iterator()
+    )
+
+
 def visit_reminders(now: dt.datetime) -> int:
-    """A reminder ``MESSAGE_REMINDER_HOURS`` before each planned visit."""
+    """A reminder ``MESSAGE_REMINDER_HOURS`` before each planned visit that has no appointment."""
     kind = MessageKind.VISIT_REMINDER
     visits = (
         Visit.objects.filter(
@@ -76,6 +106,7 @@ def visit_reminders(now: dt.datetime) -> int:
             course__patient__restricted_at__isnull=True,
         )
         .filter(_no_message(kind, "visit"))
+        .exclude(_booked())
         .select_related("course__patient__clinic")
     )
     return _queue(
@@ -127,7 +158,8 @@ def check_ins(now: dt.datetime) -> int:
 
 
 def follow_up_invitations(now: dt.datetime) -> int:
-    """An invitation to book each planned follow-up, a week before its window opens."""
+    """An invitation to book each planned follow-up that is not booked yet, a week before its
+    window opens."""
     kind = MessageKind.FOLLOW_UP_INVITATION
     today = now.date()
     visits = (
@@ -139,6 +171,7 @@ def follow_up_invitations(now: dt.datetime) -> int:
             course__patient__restricted_at__isnull=True,
         )
         .filter(_no_message(kind, "visit"))
+        .exclude(_booked())
         .select_related("course__patient__clinic")
     )
     return _queue(
@@ -147,6 +180,7 @@ def follow_up_invitations(now: dt.datetime) -> int:
 
 
 PRODUCERS = {
+    "appointment_reminders": appointment_reminders,
     "visit_reminders": visit_reminders,
     "aftercare": aftercare,
     "check_ins": check_ins,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -10,8 +11,14 @@ from exoderm.clinics.models import Clinic
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.messaging import wording
 from exoderm.messaging.models import Channel, MessageKind, MessageTemplate, OutboxMessage
-from exoderm.messaging.services import wording_for
-from exoderm.patients.models import Patient
+from exoderm.messaging.services import values_for, wording_for
+from exoderm.patients.models import Patient, PatientIdentity
+
+SAMPLE_PATIENT = {
+    "given_name": wording.SAMPLE_VALUES["given_name"],
+    "family_name": wording.SAMPLE_VALUES["family_name"],
+}
+SAMPLE_AT = dt.datetime(2026, 12, 9, 9, 30, tzinfo=dt.UTC)
 
 
 def outbox(
@@ -80,9 +87,15 @@ def template_in_use(clinic: Clinic, *, kind: str, channel: str, language: str) -
     return wording_for(clinic=clinic, kind=kind, channel=channel, language=language)
 
 
-def preview(*, clinic: Clinic, channel: str, subject: str, body: str) -> wording.Wording:
-    """The text as a patient would get it, with sample values (the clinic's own name)."""
-    values = {**wording.SAMPLE_VALUES, "clinic_name": clinic.name}
+def preview(*, clinic: Clinic, channel: str, language: str, subject: str, body: str) -> wording.Wording:
+    """The text as a patient would get it: a sample patient, the clinic's name, a date and time
+    written as the language writes them."""
+    values = {
+        **wording.SAMPLE_VALUES,
+        **values_for(
+            identity=PatientIdentity(**SAMPLE_PATIENT, language=language), clinic=clinic, at=SAMPLE_AT
+        ),
+    }
     return wording.Wording(
         wording.fill(subject, values) if channel == Channel.EMAIL else "", wording.fill(body, values)
     )

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from exoderm.booking.models import Appointment
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
@@ -76,6 +77,7 @@ def queue_for_patient(
     visit: Visit | None = None,
     session: TreatmentSession | None = None,
     lot: Lot | None = None,
+    appointment: Appointment | None = None,
     by: User | None = None,
 ) -> list[OutboxMessage]:
     """Queue message ``kind`` to ``patient`` on each channel the patient can be reached on.
@@ -125,6 +127,7 @@ def queue_for_patient(
                     visit=visit,
                     session=session,
                     lot=lot,
+                    appointment=appointment,
                     created_by=by,
                 )
             )

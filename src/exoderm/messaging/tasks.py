@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.tasks import TaskContext, task
+import datetime as dt
+
+from django.conf import settings
+from django.tasks import TaskContext, TaskResultStatus, task
+from django.utils import timezone
 
 from exoderm.messaging import delivery, producers
 
@@ -23,5 +27,22 @@ def housekeeping() -> dict[str, object]:
 
 @task()
 def messaging_housekeeping() -> dict[str, object]:
-    """The periodic run (every few minutes, like ``exoderm manage messaging_housekeeping``)."""
-    return housekeeping()
+    """The periodic run: :func:`housekeeping`, then the next run ``MESSAGE_HOUSEKEEPING_MINUTES`` later."""
+    outcome = housekeeping()
+    schedule_housekeeping()
+    return outcome
+
+
+def schedule_housekeeping(*, at: dt.datetime | None = None) -> bool:
+    """Queue the next periodic run unless one is waiting already (each worker's start asks for one,
+    so that a fresh installation sends reminders without a cron job); whether it queued one."""
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(
+        task_path=messaging_housekeeping.module_path, status=TaskResultStatus.READY
+    )
+    if waiting.exists():
+        return False
+    run_after = at or timezone.now() + dt.timedelta(minutes=settings.MESSAGE_HOUSEKEEPING_MINUTES)
+    messaging_housekeeping.using(run_after=run_after).enqueue()
+    return True

@@ -195,7 +195,7 @@ SAMPLE_VALUES = {
     "given_name": "Erika",
     "family_name": "Mustermann",
     "clinic_name": "Hautzentrum",
-    "date": "06.12.2026",
+    "date": "09.12.2026",
     "time": "10:30",
 }
 

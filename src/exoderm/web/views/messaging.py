@@ -127,6 +127,7 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
     shown = selectors.preview(
         clinic=clinic,
         channel=channel,
+        language=language,
         subject=form.data.get("subject", in_use.subject) if form.is_bound else in_use.subject,
         body=form.data.get("body", in_use.body) if form.is_bound else in_use.body,
     )
@@ -151,7 +152,9 @@ def template_preview(request: HttpRequest, kind: str, channel: str, language: st
     subject = request.POST.get("subject", "")[:SHORT_TEXT]
     body = request.POST.get("body", "")[:NOTE]
     unknown = wording.unknown_placeholders(subject + body)
-    shown = selectors.preview(clinic=clinic_of(request), channel=channel, subject=subject, body=body)
+    shown = selectors.preview(
+        clinic=clinic_of(request), channel=channel, language=language, subject=subject, body=body
+    )
     return render(
         request, "web/messaging/_preview.html", {"preview": shown, "unknown": unknown, "channel": channel}
     )
