@@ -18,6 +18,5 @@ urlpatterns = [
         name="admin-login",
     ),
     path("admin/", admin.site.urls),
-    path("photos/", include("exoderm.photos.urls")),
     path("", include("exoderm.web.urls")),
 ]
