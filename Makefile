@@ -6,9 +6,9 @@ RUN := $(UV) run --frozen
 PYTEST := $(RUN) pytest
 # Tests that touch the database run a second time against PostgreSQL when this is set.
 EXODERM_TEST_POSTGRES_URL ?=
-POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust
+POSTGRES_SUITES := tests/domain tests/api tests/photos tests/trust tests/ops tests/safety tests/studies tests/booking tests/messaging tests/signing tests/study_results
 # Suites that depend on the date and the clinic's wall clock run again at awkward instants.
-CLOCK_SUITES := tests/domain tests/api tests/web
+CLOCK_SUITES := tests/domain tests/api tests/web tests/booking tests/signing
 
 .PHONY: demo test uv chromium faketime lint bench screenshots
 
@@ -51,6 +51,7 @@ bench: uv
 	$(RUN) python -m bench.recall
 	$(RUN) python -m bench.audit
 	$(RUN) python -m bench.backup
+	$(RUN) python -m bench.load
 
 # The browser tests leave their screenshots in build/screenshots/; this publishes the last run's.
 screenshots:

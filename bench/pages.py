@@ -31,6 +31,67 @@ class QueryCounter(list):
 BUDGET_MS = 150
 
 
+CLINICIANS = 40
+
+
+def _forty_clinicians_booked():
+    """The demo clinic with :data:`CLINICIANS` clinicians, each with a week of appointments (the
+    demo's own two and more added here); returns the day with the most appointments."""
+    import datetime as dt
+    import zoneinfo
+
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    from exoderm.booking.demo import seed_week
+    from exoderm.booking.models import Appointment
+    from exoderm.clinics.models import Role, User
+    from exoderm.clinics.services import create_user
+
+    admin = User.objects.get(username="admin")
+    clinic = admin.clinic
+    extra = [
+        create_user(
+            clinic=clinic,
+            username=f"bench-clinician-{n}",
+            password="bench-clinician-password",
+            role=Role.CLINICIAN,
+            first_name="Bench",
+            last_name=f"Clinician {n:02d}",
+        )
+        for n in range(CLINICIANS - User.objects.filter(clinic=clinic, role=Role.CLINICIAN).count())
+    ]
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+    seed_week(
+        clinic=clinic,
+        by=User.objects.get(username="assistant"),
+        admin=admin,
+        first_day=monday,
+        clinicians=extra,
+    )
+    busiest = (
+        Appointment.objects.filter(clinic=clinic)
+        .annotate(day=TruncDate("starts_at", tzinfo=zoneinfo.ZoneInfo(clinic.time_zone)))
+        .values("day")
+        .annotate(count=Count("pk"))
+        .order_by("-count")
+        .first()
+    )
+    assert busiest is not None
+    print(
+        f"appointments: {Appointment.objects.count()}, busiest day {busiest['day']} with {busiest['count']}"
+    )
+    return busiest["day"]
+
+
+def _first_room(user) -> int:
+    from exoderm.booking.models import Room
+
+    room = Room.objects.filter(clinic=user.clinic).order_by("pk").first()
+    assert room is not None
+    return room.pk
+
+
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="exoderm-bench-pages-"))
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -56,6 +117,7 @@ def main() -> int:
     started = time.perf_counter()
     seed_demo()
     seeded_s = time.perf_counter() - started
+    busiest_day = _forty_clinicians_booked()
 
     clinician = User.objects.get(username="clinician")
     patient = Patient.objects.filter(clinic=clinician.clinic).order_by("pk").first()
@@ -77,6 +139,11 @@ def main() -> int:
         "Products": reverse("products"),
         "Courses": reverse("courses"),
         "Visit calendar": reverse("calendar"),
+        "Appointments: day, 40 clinicians": reverse("booking-day") + f"?date={busiest_day}",
+        "Appointments: day by room": reverse("booking-day") + f"?date={busiest_day}&by=room",
+        "Appointments: week of a clinician": reverse("booking-week") + f"?date={busiest_day}",
+        "Appointments: week of a room": reverse("booking-week")
+        + f"?date={busiest_day}&room={_first_room(clinician)}",
     }
 
     def timed(client: Client, url: str) -> list[float]:

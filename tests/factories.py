@@ -359,3 +359,160 @@ class ExosomeApplicationFactory(factory.django.DjangoModelFactory):
     volume_ml = Decimal("2.0")
     areas = factory.LazyFunction(lambda: ["face"])
     applied_at = factory.LazyAttribute(lambda o: o.session.performed_at + dt.timedelta(minutes=25))
+
+
+# --- studies ----------------------------------------------------------------------------------
+
+
+def give_research_consent(patient, *, signed_at=None, recorded_by=None):
+    """A research consent of the clinic's current version (published now if there is none)."""
+    template = ConsentTemplate.objects.filter(clinic=patient.clinic, kind=ConsentKind.RESEARCH).order_by(
+        "-version"
+    ).first() or ConsentTemplateFactory(
+        clinic=patient.clinic,
+        kind=ConsentKind.RESEARCH,
+        title_en="Research use",
+        title_de="Forschungsnutzung",
+    )
+    return ConsentRecordFactory(
+        patient=patient,
+        template=template,
+        signed_at=signed_at or timezone.now() - dt.timedelta(days=1),
+        recorded_by=recorded_by or UserFactory(clinic=patient.clinic),
+    )
+
+
+class SplitFaceStudyScene:
+    """A double-blind split-face study of an exosome serum (arm A) against a vehicle (arm B),
+    defined through the service by its principal investigator, with every study role filled:
+    ``pi``, ``coordinator`` (unblinded, an assistant), ``clinician`` (treating) and ``raters``.
+    Each product has a released lot of ``vials`` vials. ``participant(...)`` makes a consented,
+    screened patient and enrols them."""
+
+    def __init__(self, clinic, *, raters=2, vials=20, criteria=(), **definition):
+        from exoderm.studies import services
+
+        self.clinic = clinic
+        self.pi = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Petra")
+        self.coordinator = UserFactory(clinic=clinic, role=Role.ASSISTANT, first_name="Uwe")
+        self.clinician = UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Tom")
+        self.raters = [
+            UserFactory(clinic=clinic, role=Role.CLINICIAN, first_name="Rita") for _ in range(raters)
+        ]
+        self.exosome = ProductFactory(clinic=clinic, name="ExoSerum ADSC")
+        self.vehicle = ProductFactory(clinic=clinic, name="Saline vehicle")
+        received = timezone.now() - dt.timedelta(days=200)
+        self.exosome_lot = LotFactory(
+            product=self.exosome, number="EXO-2026-117", vials_received=vials, received_at=received
+        )
+        self.vehicle_lot = LotFactory(
+            product=self.vehicle, number="VEH-2026-044", vials_received=vials, received_at=received
+        )
+        self.exosome_vials = [VialFactory(lot=self.exosome_lot, serial=n + 1) for n in range(vials)]
+        self.vehicle_vials = [VialFactory(lot=self.vehicle_lot, serial=n + 1) for n in range(vials)]
+        self.template = CourseTemplateFactory(
+            clinic=clinic,
+            name="Split-face 3 x 3 weeks",
+            session_count=3,
+            interval_weeks=3,
+            followup_weeks=[6],
+        )
+        fields = {
+            "title": "Exosomes after microneedling, split-face",
+            "registry_id": "DRKS00000000",
+            "design": "split_face",
+            "blinding": "double_blind",
+            "course_template": self.template.pk,
+            "arms": [
+                services.ArmInput(code="A", name="Exosome serum", product=self.exosome.pk),
+                services.ArmInput(code="B", name="Vehicle", product=self.vehicle.pk),
+            ],
+            "endpoints": [
+                services.EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True),
+                services.EndpointInput(
+                    kind="metric",
+                    session_number=3,
+                    weeks_after_session=6,
+                    metric="redness",
+                    region="cheek_left",
+                ),
+            ],
+            "criteria": list(criteria),
+            "block_size": 4,
+            "slots_per_stratum": 8,
+            **definition,
+        }
+        self.study = services.create_study(by=self.pi, **fields)
+        services.assign_role(
+            study=self.study, user=self.coordinator, role="unblinded_coordinator", by=self.pi
+        )
+        services.assign_role(study=self.study, user=self.clinician, role="treating_clinician", by=self.pi)
+        for rater in self.raters:
+            services.assign_role(study=self.study, user=rater, role="rater", by=self.pi)
+
+    def patient(self, *, fitzpatrick=3, research_consent=True, consented_at=None, **screening):
+        """A patient who signed the treatment (and research) consent at ``consented_at`` (default
+        yesterday) and was screened yesterday (all "no", or as ``screening`` says)."""
+        patient = PatientFactory(clinic=self.clinic, fitzpatrick=fitzpatrick)
+        give_treatment_consent(patient, recorded_by=self.clinician, signed_at=consented_at)
+        if research_consent:
+            give_research_consent(patient, recorded_by=self.clinician, signed_at=consented_at)
+        screen_patient(patient, recorded_by=self.clinician, **screening)
+        return patient
+
+    def participant(self, patient=None, **enrolment):
+        from exoderm.studies import services
+
+        return services.enroll_participant(
+            study=self.study, patient=patient or self.patient(), by=self.coordinator, **enrolment
+        )
+
+    def vials_for(self, participant):
+        """Unused vials of the products the participant's allocation gives each side."""
+        from exoderm.studies.models import AllocationSlot
+
+        slot = AllocationSlot.objects.get(participant=participant)
+        stock = {"A": self.exosome_vials, "B": self.vehicle_vials}
+        taken = {}
+        for label, arm in (("left", slot.arm_left), ("right", slot.arm_right)):
+            vial = next(v for v in stock[arm] if not hasattr(v, "_taken"))
+            vial._taken = True
+            taken[label] = vial.pk
+        return taken
+
+
+class OpeningHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.OpeningHours"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.WorkingHours"
+
+    clinician = factory.SubFactory(UserFactory)
+    weekday = 0
+    starts = dt.time(8, 0)
+    ends = dt.time(18, 0)
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Room"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Room {n}")
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "booking.Device"
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Fractional laser {n}")
+    kind = "laser"

@@ -1,5 +1,5 @@
-"""The `exoderm` command: demo, serve, worker, backup, restore, analyze, compare, and Django's management
-commands."""
+"""The `exoderm` command: demo, setup, serve, worker, backup, restore, analyze, compare, and Django's
+management commands."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ def worker() -> int:
     """Run the background task worker (analyses, reminders) until interrupted."""
     # Analyses a killed worker left behind are queued again before this worker starts.
     manage(["photo_housekeeping"])
+    from exoderm.ops import heartbeat  # after Django is set up by manage()
+
+    heartbeat.start()  # /readyz of every host sees that this worker lives
     return manage(["db_worker", "--queue-name", "default"])
 
 
@@ -155,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("restore", help=restore.__doc__).add_argument("src", help="a backup directory")
     commands.add_parser("manage", help=manage.__doc__, add_help=False)
     commands.add_parser(
+        "setup",
+        help="Create a clinic and its first administrator (see `exoderm setup --help`).",
+        add_help=False,
+    )
+    commands.add_parser(
         "analyze", help="Measure skin metrics of photos (see `exoderm analyze --help`).", add_help=False
     )
     commands.add_parser("compare", help="Compare a follow-up photo with its baseline.", add_help=False)
@@ -162,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     known, rest = parser.parse_known_args(argv)
     if known.command == "manage":
         return manage(rest)
+    if known.command == "setup":
+        return manage(["setup", *rest])
     if known.command == "analyze":
         from exoderm.skinlab.cli import analyze_main
 

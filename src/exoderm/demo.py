@@ -19,20 +19,25 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from exoderm.booking.demo import seed_week
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.clinics.services import confirm_totp_enrolment, create_user, start_totp_enrolment
 from exoderm.consent import services as consent_services
+from exoderm.consent.demo import seed_signed_consent
 from exoderm.consent.models import ConsentKind, ConsentTemplate
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.courses import services as course_services
 from exoderm.courses.models import Visit, VisitKind
+from exoderm.messaging.demo import seed_outbox
 from exoderm.patients import services as patient_services
 from exoderm.patients.models import Patient
 from exoderm.photos.services import upload_photo
 from exoderm.products import coldchain
 from exoderm.products import services as product_services
 from exoderm.products.models import Lot, LotStatus, Product, Source, StorageForm, VialState
+from exoderm.safety.demo import seed_adverse_events
 from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.studies.demo import seed_study
 from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.services import ApplicationInput, ProcedureInput, record_session
 
@@ -46,6 +51,7 @@ USERS = [
     ("clinician2", "Demo-Clinician2-2026!", Role.CLINICIAN, "Dr. Sam", "Park", "en"),
     ("assistant", "Demo-Assistant-2026!", Role.ASSISTANT, "Mia", "Keller", "de"),
     ("researcher", "Demo-Researcher-2026!", Role.RESEARCHER, "Lea", "Garlapati", "en"),
+    ("rater", "Demo-Rater-2026!", Role.CLINICIAN, "Dr. Noah", "Winter", "en"),  # the study's blinded rater
 ]
 GIVEN = [
     "Anna",
@@ -164,6 +170,11 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    seed_adverse_events(clinic=clinic, clinician=clinicians[0])
+    seed_study(clinic=clinic, users=users, exosome_lot=lots[1])
+    seed_week(clinic=clinic, by=assistant, admin=admin, first_day=timezone.localdate(timezone=tz))
+    seed_outbox(clinic=clinic, now=now)
+    seed_signed_consent(clinic=clinic)
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

@@ -51,18 +51,25 @@ INSTALLED_APPS = [
     "exoderm.products",
     "exoderm.treatments",
     "exoderm.courses",
+    "exoderm.booking",
     "exoderm.photos",
     "exoderm.evidence",
     "exoderm.records",
     "exoderm.vault",
     "exoderm.audit",
+    "exoderm.ops",
+    "exoderm.studies",
+    "exoderm.messaging",
     "exoderm.web",
+    "exoderm.safety",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # first after security: every response carries X-Request-ID, every write of a request its context
     "exoderm.audit.reads.AuditMiddleware",
+    # inside the audit's: its request id is set when a request is measured and logged
+    "exoderm.ops.middleware.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -129,6 +136,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A statement that runs longer is cancelled and the request answered with 503 (see
+    # web/views/errors.py) instead of holding a worker and a connection while the database struggles.
+    # 0 switches it off, e.g. for a migration that rewrites a large table.
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = (
+        f"{_pg_options.get('options', '')} -c statement_timeout={envint('DB_STATEMENT_TIMEOUT_MS', '30000')}"
+    ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "clinics.User"
@@ -188,6 +203,23 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "exoderm <noreply@localhost>")
 # A password reset link works once, and only this long.
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", str(3600))
+
+# Messages to patients (exoderm.messaging): e-mails go through MAILERS above; SMS through the gateway
+# SMS_BACKEND names: "console" (the log, and SMS_FILE if set: one JSON line per SMS; the demo) or
+# "http" (POST to SMS_GATEWAY_URL with the bearer SMS_GATEWAY_TOKEN, see messaging/channels.py).
+SMS_BACKEND = os.getenv("SMS_BACKEND", "console")
+SMS_GATEWAY_URL = os.getenv("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.getenv("SMS_GATEWAY_TOKEN", "")
+SMS_SENDER = os.getenv("SMS_SENDER", "exoderm")
+SMS_TIMEOUT = envint("SMS_TIMEOUT", "15")
+SMS_FILE = os.getenv("SMS_FILE", "")
+# A worker sending a message holds it this long; one that is gone by then (killed, machine lost)
+# leaves it to the next worker. Failed attempts are retried with backoff up to MESSAGE_MAX_ATTEMPTS.
+MESSAGE_LEASE_SECONDS = envint("MESSAGE_LEASE_SECONDS", "300")
+MESSAGE_MAX_ATTEMPTS = envint("MESSAGE_MAX_ATTEMPTS", "6")
+MESSAGE_RETRY_SECONDS = envint("MESSAGE_RETRY_SECONDS", "60")
+# Reminders go out this many hours before a visit.
+MESSAGE_REMINDER_HOURS = envint("MESSAGE_REMINDER_HOURS", "48")
 
 # Background work: django.tasks with the database backend; `exoderm worker` runs the worker.
 TASKS = {
@@ -294,10 +326,23 @@ AUDIT_ENABLED = True
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
 
+# LOG_FORMAT=json: one JSON object per line with the request id (exoderm.ops.logs), and a line per
+# request (method, route, status, ms); text, the default, leaves the request lines to the server.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "exoderm.ops.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"}
+        | ({"formatter": "json"} if LOG_FORMAT == "json" else {})
+    },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "exoderm.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+    },
 }
+
+# The bearer token a Prometheus scraper sends to /metrics; empty: no /metrics at all.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")

@@ -6,6 +6,9 @@ from django.views.generic import RedirectView
 from exoderm.api.main import api
 from exoderm.core.ids import IdConverter
 
+# The database being away is a 503 to retry, not a crash (exoderm.web.views.errors).
+handler500 = "exoderm.web.views.errors.server_error"
+
 # Page addresses name records by <id:...>, never <int:...>: a number beyond the database's range is a 404.
 register_converter(IdConverter, "id")
 

@@ -23,6 +23,7 @@ from exoderm.clinics.models import Role
 from exoderm.clinics.services import issue_api_token
 from exoderm.consent.models import ConsentKind
 from exoderm.courses.services import enroll
+from exoderm.patients.intake import create_intake
 from exoderm.photos.services import upload_photo
 from exoderm.products.models import TemperatureReading
 
@@ -82,8 +83,59 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "photo_id": photo.pk,
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
+        "event_id": _adverse_event(patient, clinician).pk,
+        "message_id": _sent_message(patient),
+        "intake_id": create_intake(patient=patient, by=clinician)[0].pk,
+        "appointment_id": course.visits.order_by("planned_at").first().appointments.get().pk,
+        **_study_ids(other_clinic, patient, photo=photo, visit=course.visits.earliest("planned_at")),
     }
     return ids
+
+
+def _study_ids(clinic, patient, *, photo, visit) -> dict[str, int | str]:
+    """Clinic B's split-face study with the patient enrolled, a kit, a role and a rating image."""
+    from exoderm.studies import services
+    from exoderm.studies.models import RatingImage, RatingTask, StudyRole
+
+    scene = factories.SplitFaceStudyScene(clinic, raters=1)
+    factories.give_research_consent(patient)
+    participant = scene.participant(patient)
+    kit = services.prepare_kit(
+        participant=participant, session_number=1, vials=scene.vials_for(participant), by=scene.coordinator
+    )
+    task = RatingTask.objects.create(
+        study=scene.study, participant=participant, visit=visit, order_key="0", created_at=timezone.now()
+    )
+    image = RatingImage.objects.create(
+        task=task, side="face_left", timepoint="baseline", photo=photo, token="b-rating-image-token"
+    )
+    return {
+        "study_id": scene.study.pk,
+        "participant_id": participant.pk,
+        "role_id": StudyRole.objects.filter(study=scene.study).first().pk,
+        "code": kit.code,
+        "token": image.token,
+    }
+
+
+def _adverse_event(patient, clinician):
+    from exoderm.patients.selectors import clinic_today
+    from exoderm.safety.services import record_adverse_event
+
+    return record_adverse_event(
+        user=clinician, patient=patient, term="erythema", onset=clinic_today(patient.clinic), severity=1,
+        serious=False, related_to_procedure="probable", related_to_product="unlikely",
+    )  # fmt: skip
+
+
+def _sent_message(patient) -> int:
+    """A sent reminder in clinic B's outbox (exoderm.messaging)."""
+    from exoderm.messaging.models import OutboxMessage
+    from exoderm.messaging.services import queue_for_patient
+
+    message = queue_for_patient(patient=patient, kind="visit_reminder", about="b", at=timezone.now())[0]
+    OutboxMessage.objects.filter(pk=message.pk).update(status="sent", sent_at=timezone.now())
+    return message.pk
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:
@@ -105,7 +157,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records"):
+    for label in ("consent", "products", "treatments", "courses", "photos", "records", "safety"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)

@@ -90,11 +90,11 @@ def test_visits_keep_local_time_in_new_york(clinician):
     template = factories.CourseTemplateFactory(
         clinic=clinic, session_count=2, interval_weeks=2, followup_weeks=[2]
     )
-    # US change: 2026-03-08. Start given as a UTC instant: 14:00 UTC is 09:00 EST.
-    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 1, 14, 0, tzinfo=dt.UTC))
+    # US change: 2026-03-08. Start given as a UTC instant: 14:00 UTC is 09:00 EST (a Monday).
+    course = enroll(patient, template, clinician, dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC))
     visits = list(course.visits.order_by("planned_at", "kind"))
     assert {local(v, NEW_YORK).time() for v in visits} == {dt.time(9, 0)}
-    assert visits[-1].planned_at == dt.datetime(2026, 3, 29, 13, 0, tzinfo=dt.UTC)
+    assert visits[-1].planned_at == dt.datetime(2026, 3, 30, 13, 0, tzinfo=dt.UTC)
 
 
 def test_due_window_is_local_date_plus_minus_window_days(patient, template, clinician):
@@ -105,6 +105,8 @@ def test_due_window_is_local_date_plus_minus_window_days(patient, template, clin
 
 
 def test_a_wall_time_in_the_spring_gap_moves_forward(patient, clinician, clinic):
+    # The clocks change on a Sunday night: only a clinic open on Sundays plans a visit then.
+    factories.OpeningHoursFactory(clinic=clinic, weekday=6, starts=dt.time(0, 0), ends=dt.time(23, 59))
     template = factories.CourseTemplateFactory(
         clinic=clinic, session_count=2, interval_weeks=1, followup_weeks=[]
     )
@@ -248,9 +250,10 @@ def test_done_cancelled_and_separately_moved_follow_ups_stay(patient, template, 
     )
     two.refresh_from_db()
     six.refresh_from_db()
+    # Planned a day after 2026-04-21, which the first session's six-week follow-up takes.
     assert (two.status, local(two, BERLIN)) == (
         VisitStatus.DONE,
-        dt.datetime(2026, 4, 21, 10, 0, tzinfo=BERLIN),
+        dt.datetime(2026, 4, 22, 10, 0, tzinfo=BERLIN),
     )
     assert local(six, BERLIN) == dt.datetime(2026, 5, 20, 9, 0, tzinfo=BERLIN)
     # Moving a follow-up moves only that follow-up; a cancelled one stays when its session moves.
@@ -263,7 +266,8 @@ def test_done_cancelled_and_separately_moved_follow_ups_stay(patient, template, 
     )
     third_two.refresh_from_db()
     third_six.refresh_from_db()
-    assert local(third_two, BERLIN) == dt.datetime(2026, 5, 19, 10, 0, tzinfo=BERLIN)
+    # (planned a day after 2026-05-19, the second session's six-week follow-up's day)
+    assert local(third_two, BERLIN) == dt.datetime(2026, 5, 20, 10, 0, tzinfo=BERLIN)
     assert local(third_six, BERLIN) == dt.datetime(2026, 6, 17, 10, 0, tzinfo=BERLIN)
 
 

@@ -123,7 +123,58 @@ def world(clinic, clinic_admin, settings, tmp_path, monkeypatch, django_capture_
         "trashed": trashed.pk,
         "visit": course.visits.order_by("planned_at").first().pk,
         "feed": issue_calendar_feed(user=scene.clinician),
+        "adverse_event": _adverse_event(scene.patient, scene.clinician),
+        **_study_world(clinic, scene.patient, photo=photo, visit=course.visits.earliest("planned_at")),
+        "message": _message(scene.patient),
+        "appointment": course.visits.order_by("planned_at").first().appointments.get().pk,
+        "appointment_action": "cancel",
     }
+
+
+def _study_world(clinic, patient, *, photo, visit) -> dict:
+    """A split-face study the patient takes part in, with a kit, a rating task and its photo."""
+    from exoderm.studies import services
+    from exoderm.studies.models import RatingImage, RatingTask
+
+    scene = factories.SplitFaceStudyScene(clinic, raters=1)
+    factories.give_research_consent(patient)
+    participant = scene.participant(patient)
+    kit = services.prepare_kit(
+        participant=participant, session_number=1, vials=scene.vials_for(participant), by=scene.coordinator
+    )
+    task = RatingTask.objects.create(
+        study=scene.study, participant=participant, visit=visit, order_key="0", created_at=timezone.now()
+    )
+    image = RatingImage.objects.create(
+        task=task, side="face_left", timepoint="baseline", photo=photo, token="rating-image-token"
+    )
+    return {
+        "coordinator": scene.coordinator,
+        "rater": scene.raters[0],
+        "study": scene.study.pk,
+        "participant": participant.pk,
+        "kit": kit.code,
+        "rating_image": image.token,
+        "task": task.pk,
+    }
+
+
+def _adverse_event(patient, clinician) -> int:
+    from exoderm.patients.selectors import clinic_today
+    from exoderm.safety.services import record_adverse_event
+
+    event = record_adverse_event(
+        user=clinician, patient=patient, term="erythema", onset=clinic_today(patient.clinic), severity=1,
+        serious=False, related_to_procedure="probable", related_to_product="unlikely",
+    )  # fmt: skip
+    return event.pk
+
+
+def _message(patient) -> int:
+    """A reminder in the outbox (exoderm.messaging), for the routes that show one message."""
+    from exoderm.messaging.services import queue_for_patient
+
+    return queue_for_patient(patient=patient, kind="visit_reminder", about="audit", at=timezone.now())[0].pk
 
 
 def _restricted_patient(clinic, admin) -> int:
@@ -149,6 +200,14 @@ KWARGS = {
     "answer_pk": "answer",
     "answer_id": "answer",
     "consent_id": "consent",
+    "event_id": "adverse_event",
+    "study_id": "study",
+    "participant_id": "participant",
+    "code": "kit",
+    "participant_pk": "participant",
+    "task_pk": "task",
+    "message_id": "message",
+    "appointment_id": "appointment",
 }
 PK_OF = {
     "patients": "patient",
@@ -156,11 +215,17 @@ PK_OF = {
     "lots": "lot",
     "visits": "visit",
     "audit/patient": "patient",
+    "adverse-events": "adverse_event",
+    "studies": "study",
+    "booking/appointments": "appointment",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {
     "photos/<id:photo_id>/erase": {"photo_id": "trashed"},
     "patients/<id:pk>/unlock/": {"pk": "restricted"},
+    "api/v1/studies/<study_id>/rating-images/<token>": {"token": "rating_image"},
+    "studies/<id:pk>/images/<str:token>": {"token": "rating_image"},
+    "booking/appointments/<id:pk>/<slug:action>/": {"action": "appointment_action"},
 }
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},
@@ -173,6 +238,8 @@ QUERIES = {
 ROLES = {
     "admin": ("audit/", "api/v1/audit", "patients/<id:pk>/erasure/", "patients/<id:pk>/unlock/"),
     "researcher": ("study/", "api/v1/study/"),
+    "rater": ("api/v1/studies/<study_id>/rating-tasks", "studies/<id:pk>/rate/", "studies/<id:pk>/images/"),
+    "coordinator": ("api/v1/studies/", "studies/"),
     "clinician": (),
 }
 

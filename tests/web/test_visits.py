@@ -78,13 +78,13 @@ def test_a_follow_up_not_due_yet_cannot_be_done_and_the_page_says_why(client, cl
 @pytest.mark.django_db
 def test_confirmations_of_follow_ups_at_the_same_time_tell_them_apart(client, clinician):
     # Every four weeks with follow-ups after 2 and 6 weeks: week 6 after session 1 falls on
-    # week 2 after session 2.
+    # week 2 after session 2 (enrolment books them on neighbouring days, the labels still differ).
     course = start_course(
         clinician, starts_at=timezone.now() + dt.timedelta(days=2), interval_weeks=4, followup_weeks=[2, 6]
     )
     six_after_first = course.visits.get(session_number=1, weeks_after_session=6)
     two_after_second = course.visits.get(session_number=2, weeks_after_session=2)
-    assert six_after_first.planned_at == two_after_second.planned_at
+    assert abs(six_after_first.planned_at - two_after_second.planned_at) <= dt.timedelta(days=3)
     client.force_login(clinician)
     for visit, label in (
         (six_after_first, "Nachkontrolle Woche 6 nach Sitzung 1"),

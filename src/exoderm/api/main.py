@@ -18,6 +18,7 @@ from ninja.security import HttpBearer
 from exoderm.api.problems import Problem
 from exoderm.api.types import Text
 from exoderm.api.validation import body_error, field_error
+from exoderm.booking.services import Clash
 from exoderm.clinics.middleware import client_address
 from exoderm.clinics.models import SignInScope, User
 from exoderm.clinics.services import SecondFactorNeeded, SignInLocked, issue_api_token, user_for_token
@@ -93,6 +94,17 @@ def on_rule_violations(request: HttpRequest, exc: RuleViolations) -> HttpRespons
         title=_("The request breaks a rule of the treatment protocol."),
         detail="; ".join(v.message for v in exc.violations),
         violations=[v.as_dict() for v in exc.violations],
+    )
+
+
+@api.exception_handler(Clash)
+def on_clash(request: HttpRequest, exc: Clash) -> HttpResponse:
+    return problem(
+        request,
+        status=409,
+        title=_("The time is booked already."),
+        detail=" ".join(item.message for item in exc.clashes),
+        clashes=[item.as_dict() for item in exc.clashes],
     )
 
 
@@ -225,7 +237,21 @@ def create_token(request: HttpRequest, payload: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import audit, auth, courses, patients, photos, products, sessions, study
+    from exoderm.api import (
+        audit,
+        auth,
+        booking,
+        consent,
+        courses,
+        messaging,
+        patients,
+        photos,
+        products,
+        safety,
+        sessions,
+        studies,
+        study,
+    )
 
     api.add_router("/auth", auth.router)
     api.add_router("/patients", patients.router)
@@ -235,6 +261,11 @@ def _register_routers() -> None:
     api.add_router("/photos", photos.router)
     api.add_router("/study", study.router)
     api.add_router("/", audit.router)
+    api.add_router("/", safety.router)
+    api.add_router("/studies", studies.router)
+    api.add_router("/", booking.router)
+    api.add_router("/", messaging.router)
+    api.add_router("/patients", consent.router)
 
 
 _register_routers()

@@ -156,6 +156,9 @@ class ConsentOut(Schema):
     withdrawn_by: str | None
     current_version: bool = Field(description="signed on the clinic's newest version of this kind")
     active: bool = Field(description="counts as consent now: current version, signed, not withdrawn")
+    signed_on_tablet: bool = Field(
+        description="signed by hand on the tablet: GET .../consents/{id}/signed.pdf has the signed PDF"
+    )
 
     @staticmethod
     def resolve_kind(obj: ConsentRecord) -> str:
@@ -184,6 +187,10 @@ class ConsentOut(Schema):
     @staticmethod
     def resolve_current_version(obj: ConsentRecord) -> bool:
         return obj.template.version == getattr(obj, "current_version", None)
+
+    @staticmethod
+    def resolve_signed_on_tablet(obj: ConsentRecord) -> bool:
+        return bool(getattr(obj, "has_signature", False))
 
     @staticmethod
     def resolve_active(obj: ConsentRecord) -> bool:

@@ -18,8 +18,9 @@ from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.records.selectors import revisions_of
+from exoderm.studies.blinding import concealed_applications
 from exoderm.treatments import selectors
-from exoderm.treatments.models import ExosomeApplication, Procedure, TreatmentSession
+from exoderm.treatments.models import Procedure, TreatmentSession
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
 from exoderm.treatments.services import correct_session as correct_session_service
 
@@ -99,10 +100,11 @@ class ProcedureOut(Schema):
 
 class ApplicationOut(Schema):
     id: int
-    lot: Id = Field(alias="lot_id")
+    lot: Id | None = Field(alias="lot_id", description="null when a study's blinding conceals it")
     lot_number: str = Field(alias="lot.number")
-    vial: Id = Field(alias="vial_id")
-    vial_serial: int = Field(alias="vial.serial")
+    vial: Id | None = Field(alias="vial_id")
+    vial_serial: int | None = Field(alias="vial.serial")
+    kit: str | None = Field(None, description="the coded kit and vial label, for a study's blinded clinician")
     volume_ml: Decimal
     areas: list[str]
     applied_at: dt.datetime
@@ -133,8 +135,10 @@ class SessionOut(Schema):
         return list(obj.procedures.all())
 
     @staticmethod
-    def resolve_applications(obj: TreatmentSession) -> list[ExosomeApplication]:
-        return list(obj.applications.all())
+    def resolve_applications(obj: TreatmentSession, context: Any) -> list[Any]:
+        # A session charted from a study's coded kit names lots and vials (hence the arm) only to
+        # those who may see the participant's allocation (exoderm.studies.blinding).
+        return concealed_applications(session=obj, user=context["request"].user)
 
     @staticmethod
     def resolve_warnings(obj: TreatmentSession) -> list[Any]:

@@ -60,11 +60,17 @@ PHOTO = "photos.photo"
 SESSION = "treatments.treatmentsession"
 VISIT = "courses.visit"
 LOT = "products.lot"
+APPOINTMENT = "booking.appointment"
 
 _patient = Read(PATIENT, "pk", _patient_itself)
 _photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
 _api_patient = Read(PATIENT, "patient_id", _patient_itself)
 _patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+ADVERSE_EVENT = "safety.adverseevent"
+_adverse_event = Read(ADVERSE_EVENT, "event_id", _patient_of("safety.AdverseEvent"))
+STUDY = "studies.study"
+_study_participant = Read("studies.participant", "participant_pk", _patient_of("studies.Participant"))
+_participant = Read("studies.participant", "participant_id", _patient_of("studies.Participant"))
 
 READS: dict[str, Read] = {
     # pages
@@ -80,6 +86,9 @@ READS: dict[str, Read] = {
     "patients/<id:pk>/screening/": _patient,
     "patients/<id:pk>/consents/<id:consent_pk>/withdraw/": _patient,
     "patients/<id:pk>/enrol/": _patient,
+    "patients/<id:pk>/consents/tablet/": _patient,  # the consent text and the patient's name
+    "patients/<id:pk>/intake/": _patient,  # the patient's intake answers waiting for review
+    "api/v1/patients/<patient_id>/intakes": _api_patient,
     "sessions/": Read(SESSION),
     "sessions/new/": Read(SESSION),  # the form names the patient chosen and offers the others
     "sessions/<id:pk>/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
@@ -148,14 +157,79 @@ READS: dict[str, Read] = {
         SESSION, "session_id", _patient_of("treatments.TreatmentSession")
     ),
     "api/v1/audit": Read("audit.auditevent"),
+    "api/v1/appointments": Read(APPOINTMENT),  # the list; its POST (a booking) records itself
+    "api/v1/appointments/<appointment_id>": Read(
+        APPOINTMENT, "appointment_id", _patient_of("booking.Appointment")
+    ),  # and its PATCH (a move), recorded by the model signals
+    "booking/day/": Read(APPOINTMENT),  # the day's appointments by patient name
+    "booking/week/": Read(APPOINTMENT),
+    "booking/appointments/new/": Read(APPOINTMENT),  # the form offers the clinic's patients
+    "booking/appointments/<id:pk>/": Read(APPOINTMENT, "pk", _patient_of("booking.Appointment")),
+    "booking/appointments/<id:pk>/<slug:action>/": Read(
+        APPOINTMENT, "pk", _patient_of("booking.Appointment")
+    ),  # the confirmation names the patient
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    "patients/<id:pk>/adverse-events/new/": _patient,  # the form names the patient and their sessions
+    "adverse-events/": Read(ADVERSE_EVENT),
+    "adverse-events/<id:pk>/correct/": Read(ADVERSE_EVENT, "pk", _patient_of("safety.AdverseEvent")),
+    "sessions/<id:pk>/healing/": Read(SESSION, "pk", _patient_of("treatments.TreatmentSession")),
+    "api/v1/patients/<patient_id>/adverse-events": _api_patient,
+    "api/v1/adverse-events": Read(ADVERSE_EVENT),
+    "api/v1/adverse-events.csv": Read(ADVERSE_EVENT, action=AuditAction.EXPORT),
+    "api/v1/adverse-events/<event_id>": _adverse_event,
+    "api/v1/adverse-events/<event_id>/revisions": _adverse_event,
+    "api/v1/sessions/<session_id>/healing-curve": Read(
+        SESSION, "session_id", _patient_of("treatments.TreatmentSession")
+    ),
+    # study pages: participants by pseudonym and (for staff) by name, kits, allocations, rating photos
+    "studies/<id:pk>/": Read(STUDY, "pk"),
+    "studies/<id:pk>/enrol/": Read(STUDY, "pk"),  # the patients not yet enrolled, to choose from
+    "studies/<id:pk>/deviations/new/": Read(STUDY, "pk"),  # the participants to choose from
+    "studies/<id:pk>/adverse-events/new/": Read(STUDY, "pk"),
+    "studies/<id:pk>/participants/<id:participant_pk>/withdraw/": _study_participant,
+    "studies/<id:pk>/allocation/": Read(STUDY, "pk"),
+    "studies/<id:pk>/allocation/<id:participant_pk>/": _study_participant,  # one allocation revealed
+    "studies/<id:pk>/rate/": Read("studies.ratingtask"),
+    "studies/<id:pk>/rate/<id:task_pk>/": Read(
+        "studies.ratingtask", "task_pk", _patient_of("studies.RatingTask", "participant__patient_id")
+    ),
+    "studies/<id:pk>/images/<str:token>": Read("studies.ratingimage"),  # a de-identified rating photo
+    # studies: participants are patients (by id and code); kits, ratings and events name them
+    "api/v1/studies/<study_id>/participants": Read("studies.participant"),
+    "api/v1/studies/<study_id>/participants/<participant_id>": _participant,
+    "api/v1/studies/<study_id>/participants/<participant_id>/visits": _participant,
+    "api/v1/studies/<study_id>/participants/<participant_id>/allocation": _participant,
+    "api/v1/studies/<study_id>/screen-failures": Read("studies.screenfailure"),
+    "api/v1/studies/<study_id>/satisfaction": Read("studies.satisfaction"),
+    "api/v1/studies/<study_id>/kits": Read("studies.kit"),
+    "api/v1/studies/<study_id>/kits/<code>": Read("studies.kit"),
+    "api/v1/studies/<study_id>/rating-tasks": Read("studies.ratingtask"),
+    # a de-identified photo of a participant, by its opaque token (no id to record)
+    "api/v1/studies/<study_id>/rating-images/<token>": Read("studies.ratingimage"),
+    "api/v1/studies/<study_id>/ratings": Read("studies.rating"),
+    "api/v1/studies/<study_id>/adverse-events": Read("safety.adverseevent"),
+    "api/v1/studies/<study_id>/deviations": Read("studies.deviation"),
+    # messages to patients (exoderm.messaging): names, addresses and texts
+    "messages/": Read("messaging.outboxmessage"),
+    "patients/<id:pk>/messages/": _patient,
+    "lots/<id:pk>/recall-notices/": Read(LOT, "pk"),  # the notices: patients who received the lot
+    "api/v1/messages": Read("messaging.outboxmessage"),
+    "api/v1/messages/<message_id>": Read(
+        "messaging.outboxmessage", "message_id", _patient_of("messaging.OutboxMessage")
+    ),
+    "api/v1/patients/<patient_id>/message-preferences": _api_patient,
+    "api/v1/lots/<lot_id>/recall-notices": Read(LOT, "lot_id"),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
 _STOCK = "products, lots and vials: no patient data"
 _OWN_ACCOUNT = "the user's own account (password, second factor, tokens): no patient data"
+_STUDY_DEFINITION = "a study's definition (arms, criteria, endpoints, amendments): no patient data"
 _EXPORTS_ITSELF = "the archive records its export itself (patients.export), one event per archive"
 NO_PATIENT_DATA: dict[str, str] = {
+    "healthz": "liveness for load balancers: no data",
+    "readyz": "readiness checks: states of database, migrations, storage and workers, no data",
+    "metrics": "Prometheus metrics: counts and latencies by route pattern, queue depth, no records",
     "login/": "sign-in (recorded as login / login_failed)",
     "logout/": "sign-out (recorded as logout)",
     "language/": _WRITES,
@@ -210,6 +284,11 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/visits/<visit_id>/cancel": _WRITES,
     "api/v1/visits/<visit_id>/done": _WRITES,
     "api/v1/patients/<patient_id>/consents/<consent_id>/withdraw": _WRITES,
+    "api/v1/appointments/<appointment_id>/cancel": _WRITES,
+    "api/v1/appointments/<appointment_id>/no-show": _WRITES,
+    "booking/appointments/<id:pk>/move/": _WRITES,  # a GET only redirects to the appointment
+    "booking/settings/": "opening hours, holidays, rooms, devices, closures: no patient data",
+    "booking/settings/clinicians/<id:pk>/": "a clinician's working hours: no patient data",
     "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",
     "api/v1/photos/progress": "counts of analyses waiting: no patient data",
     "api/v1/photos/<photo_id>/status": "a photo's analysis status: no image, no identity",
@@ -237,6 +316,55 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "studies/": "the studies' titles and participant counts: no patient data",
+    "studies/new/": "the form defining a study: no patient data",
+    "studies/<id:pk>/roles/": _WRITES,
+    "studies/<id:pk>/rating-tasks/": _WRITES,
+    "api/v1/studies": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>/amendments": _STUDY_DEFINITION,
+    "api/v1/studies/<study_id>/roles": "staff assigned to study roles, not patients",
+    "api/v1/studies/<study_id>/roles/<role_id>": _WRITES,
+    "api/v1/studies/<study_id>/allocation-list": _WRITES,
+    "api/v1/studies/<study_id>/randomization": "the allocation list's seed and parameters: no patient data",
+    "api/v1/studies/<study_id>/flow": "counts of the CONSORT flow: no patient named",
+    "api/v1/studies/<study_id>/participants/<participant_id>/course": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/unblinding": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/withdrawal": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/sessions": _WRITES,
+    "api/v1/studies/<study_id>/participants/<participant_id>/satisfaction": _WRITES,
+    "api/v1/studies/<study_id>/deviations/overdue-visits": _WRITES,
+    "messages/<id:pk>/resend/": _WRITES,
+    "messages/templates/": "message templates: wording with placeholders, no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/": "a message template and its "
+    "preview with sample values: no patient data",
+    "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/preview/": "POST only: a template's "
+    "preview with sample values",
+    "api/v1/messages/<message_id>/resend": _WRITES,
+    "api/v1/messages/<message_id>/bounce": _WRITES,
+    "api/v1/message-templates": "message templates: no patient data",
+    "api/v1/message-templates/reset": _WRITES,
+    "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
+    "patients/<id:pk>/consents/<id:consent_pk>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "patients/<id:pk>/consents/<id:consent_pk>/email/": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "patients/<id:pk>/intake/<id:intake_pk>/review/": _WRITES,
+    "api/v1/patients/<patient_id>/tablet-signatures": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/signed.pdf": (
+        "the signed consent's PDF records its download itself, as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/consents/<consent_id>/email": (
+        "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
+    ),
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/confirm": _WRITES,
+    "api/v1/patients/<patient_id>/intakes/<intake_id>/discard": _WRITES,
+    # The one page without a login: the one-time link's token opens it. It shows the patient's given
+    # name only, and records that read itself, in the clinic's chain with the patient
+    # (patients.intake.intake_for_token): the middleware would know neither without a user.
+    "intake/<str:token>/": "public intake form: records its own read, with clinic and patient",
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

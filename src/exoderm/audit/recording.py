@@ -34,6 +34,8 @@ SECRET = re.compile(r"password|secret|digest|token|recovery|otp|(^|_)key($|_)")
 ERASABLE: dict[str, frozenset[str]] = {
     "patients.patientidentity": frozenset({"email", "phone", "phone_digits", "address"}),
     "records.revision": frozenset({"snapshot", "changes"}),
+    # a message holds the patient's address and name: the trail records that it changed, not to what
+    "messaging.outboxmessage": frozenset({"recipient", "subject", "body"}),
 }
 _BEFORE = "_audit_before"
 # The context each running task set, by task id: the worker sends "finished" with another
@@ -51,6 +53,8 @@ def audited(model: type[models.Model]) -> bool:
     return bool(
         app is not None
         and app.name.startswith("exoderm.")
+        # the processes' own state (worker heartbeats every 30 s): no person's data, no one's act
+        and app.label != "ops"
         and model is not AuditEvent
         and not model._meta.auto_created
     )
@@ -142,8 +146,14 @@ def _values(instance: models.Model) -> dict[str, Any]:
 
 
 def _hidden(model: type[models.Model], attname: str) -> bool:
-    """Whether only the fact of a change of ``attname`` is recorded, not its values."""
-    return bool(SECRET.search(attname)) or attname in ERASABLE.get(object_type(model), frozenset())
+    """Whether only the fact of a change of ``attname`` is recorded, not its values: secrets,
+    erasable values, and what a model names in ``AUDIT_WITHOUT_VALUES`` (a study's concealed
+    allocation, which blinded readers of the trail must not learn)."""
+    return (
+        bool(SECRET.search(attname))
+        or attname in ERASABLE.get(object_type(model), frozenset())
+        or attname in getattr(model, "AUDIT_WITHOUT_VALUES", frozenset())
+    )
 
 
 def _shown(name: str, value: Any) -> Any:

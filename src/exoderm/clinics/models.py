@@ -17,6 +17,27 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value})
 
 
+# The German states as the ``holidays`` package names their subdivisions (ISO 3166-2:DE).
+GERMAN_STATES = [
+    ("BW", "Baden-Württemberg"),
+    ("BY", "Bayern"),
+    ("BE", "Berlin"),
+    ("BB", "Brandenburg"),
+    ("HB", "Bremen"),
+    ("HH", "Hamburg"),
+    ("HE", "Hessen"),
+    ("MV", "Mecklenburg-Vorpommern"),
+    ("NI", "Niedersachsen"),
+    ("NW", "Nordrhein-Westfalen"),
+    ("RP", "Rheinland-Pfalz"),
+    ("SL", "Saarland"),
+    ("SN", "Sachsen"),
+    ("ST", "Sachsen-Anhalt"),
+    ("SH", "Schleswig-Holstein"),
+    ("TH", "Thüringen"),
+]
+
+
 def default_contraindication_policy() -> dict[str, str]:
     return {item: severity.value for item, severity in DEFAULT_SEVERITY.items()}
 
@@ -40,6 +61,15 @@ class Clinic(models.Model):
         _("every user signs in with a second factor"),
         default=False,
         help_text=_("Clinic administrators always need one; this requires it of every user."),
+    )
+    holiday_state = models.CharField(
+        _("federal state (public holidays)"),
+        max_length=2,
+        choices=GERMAN_STATES,
+        blank=True,
+        help_text=_(
+            "The German state whose public holidays close the clinic; empty: nationwide holidays only."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +31,7 @@ from exoderm.clinics.models import (
     ApiToken,
     Clinic,
     RecoveryCode,
+    Role,
     SignInAttempt,
     SignInFailure,
     SignInLock,
@@ -40,6 +42,7 @@ from exoderm.clinics.models import (
 from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem, Severity
 from exoderm.core.permissions import Action, can, require
+from exoderm.core.text import text_problem
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -130,23 +133,13 @@ def sign_in_with_password(
     # a NUL byte or a lone surrogate can name no user, and would break the database query
     user = (
         authenticate(request, username=username, password=password)
-        if _storable(username) and _storable(password)
+        if text_problem(username) is None and text_problem(password) is None
         else None
     )
     if user is None or not isinstance(user, User) or (user.clinic_id is None and not user.is_superuser):
         record_sign_in_failure(username=username, address=address, failure=SignInFailure.PASSWORD)
         return None
     return user
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def verify_second_factor(
@@ -429,3 +422,40 @@ def update_clinic(
     clinic.full_clean()
     clinic.save(update_fields=["application_window_minutes", "contraindication_policy", "mfa_required"])
     return clinic
+
+
+@transaction.atomic
+def set_up_clinic(
+    *,
+    name: str,
+    time_zone: str,
+    language: str,
+    admin_username: str,
+    admin_password: str,
+    admin_email: str = "",
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+) -> tuple[Clinic, User]:
+    """A new clinic and its first clinic administrator, both or neither.
+
+    The password must pass the site's password rules; the administrator enrols a second factor at
+    the first sign-in (clinic administrators always sign in with one).
+    """
+    clinic = Clinic(name=name.strip(), time_zone=time_zone, language=language)
+    clinic.full_clean()
+    clinic.save()
+    try:
+        validate_password(admin_password, User(username=admin_username, email=admin_email))
+    except ValidationError as error:
+        raise ValidationError({"admin_password": error.messages}) from error
+    admin = create_user(
+        clinic=clinic,
+        username=admin_username,
+        password=admin_password,
+        role=Role.CLINIC_ADMIN,
+        first_name=admin_first_name,
+        last_name=admin_last_name,
+        email=admin_email,
+        language=language,
+    )
+    return clinic, admin

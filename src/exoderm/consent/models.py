@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +45,14 @@ class ConsentTemplate(models.Model):
     def text(self, language: str) -> str:
         return self.text_de if language == "de" else self.text_en
 
+    def signed_text(self, language: str) -> str:
+        """What a patient reads and signs on the tablet: the title, a blank line, the text."""
+        return f"{self.title(language)}\n\n{self.text(language)}"
+
+    def text_sha256(self, language: str) -> str:
+        """The SHA-256 (hex) of :meth:`signed_text` in UTF-8: the version a signature belongs to."""
+        return hashlib.sha256(self.signed_text(language).encode()).hexdigest()
+
 
 class ConsentRecord(models.Model):
     CLINIC_PATH = "patient__clinic"
@@ -65,3 +77,53 @@ class ConsentRecord(models.Model):
     @property
     def is_active(self) -> bool:
         return self.withdrawn_at is None
+
+
+class ConsentSignature(models.Model):
+    """A consent signed by hand on the clinic's tablet: the picture of the signature, the SHA-256 of
+    the exact text that was signed, when, on which device and before which member of staff.
+
+    The signature image and the PDF of what was signed are health data: they are kept in this row,
+    encrypted with the clinic's data key (:mod:`exoderm.consent.documents`), so that the signature,
+    its record and its PDF are written or rolled back together in one transaction.
+
+    A signature belongs to one text version for good: the row cannot be changed once written
+    (:meth:`save`), and database triggers (migration 0003) refuse an update that moves it to
+    another record, changes its hash, or moves its record to another template or patient.
+    Only the encrypted columns may be written again, by a key rotation.
+    """
+
+    CLINIC_PATH = "record__patient__clinic"
+    #: the columns a data key rotation re-encrypts; everything else is fixed at signing
+    SEALED_FIELDS = frozenset({"signature_png", "pdf"})
+
+    record = models.OneToOneField(ConsentRecord, on_delete=models.CASCADE, related_name="signature")
+    language = models.CharField(_("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")])
+    text_sha256 = models.CharField(_("SHA-256 of the signed text"), max_length=64)
+    signed_at = models.DateTimeField(_("signed at"))
+    signer_name = models.CharField(_("signed by"), max_length=200)
+    device = models.CharField(_("device"), max_length=300)
+    witness = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signature_png = models.BinaryField(_("signature (encrypted PNG)"))
+    pdf = models.BinaryField(_("signed document (encrypted PDF)"))
+
+    class Meta:
+        verbose_name = _("consent signature")
+
+    def __str__(self) -> str:
+        return f"signature of {self.record_id} ({self.text_sha256[:12]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Written once; a key rotation may re-encrypt the sealed columns, nothing else changes.
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= self.SEALED_FIELDS:
+                raise ValidationError(_("A signature cannot be changed once it was given."))
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        template = self.record.template
+        if self.text_sha256 != template.text_sha256(self.language):
+            raise ValidationError(
+                {"text_sha256": _("The signed text is not the text of this consent version.")}
+            )

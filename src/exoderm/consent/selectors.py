@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, Max, OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
-from exoderm.consent.models import ConsentRecord, ConsentTemplate
-from exoderm.core.access import get_in_clinic, in_clinic
+from exoderm.consent.models import ConsentRecord, ConsentSignature, ConsentTemplate
+from exoderm.core.access import NotFound, get_in_clinic, in_clinic
 from exoderm.patients.models import Patient
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ def _in_force(
 def consents_of(*, patient: Patient) -> QuerySet[ConsentRecord]:
     """Every consent the patient signed, newest first, with template and recorders.
 
-    Each record carries ``current_version``: the newest version of its kind in the clinic.
+    Each record carries ``current_version``: the newest version of its kind in the clinic, and
+    ``has_signature``: whether it was signed on the tablet (and has a signed PDF).
     """
     newest = ConsentTemplate.objects.filter(
         clinic_id=OuterRef("template__clinic_id"), kind=OuterRef("template__kind")
@@ -51,7 +53,10 @@ def consents_of(*, patient: Patient) -> QuerySet[ConsentRecord]:
     return (
         ConsentRecord.objects.filter(patient=patient)
         .select_related("template", "recorded_by", "withdrawn_by")
-        .annotate(current_version=Subquery(newest.values("version")[:1]))
+        .annotate(
+            current_version=Subquery(newest.values("version")[:1]),
+            has_signature=Exists(ConsentSignature.objects.filter(record=OuterRef("pk"))),
+        )
         .order_by("-signed_at", "-pk")
     )
 
@@ -91,3 +96,22 @@ def holders_of_current(*, clinic_id: int, kind: str, at: dt.datetime) -> int:
     """How many patients hold a consent of the current version of ``kind`` at ``at``: the
     patients a new version asks to sign again."""
     return consenting_patient_ids(clinic_id=clinic_id, kind=kind, at=at).distinct().count()
+
+
+def signature_of(*, record: ConsentRecord) -> ConsentSignature:
+    """The tablet signature of ``record`` with its record, template and witness (``NotFound`` for a
+    consent recorded as signed on paper)."""
+    signature = (
+        ConsentSignature.objects.filter(record=record)
+        .select_related("record__template", "record__patient__clinic", "witness")
+        .first()
+    )
+    if signature is None:
+        raise NotFound(_("This consent was not signed on the tablet: there is no signed document."))
+    return signature
+
+
+def signature_matches_text(signature: ConsentSignature) -> bool:
+    """Whether the text of the signature's version still hashes to what was signed (it always
+    should: templates are never edited, a change is a new version)."""
+    return signature.text_sha256 == signature.record.template.text_sha256(signature.language)

@@ -1,4 +1,4 @@
-"""Writes for consent: new template versions, signatures and withdrawals."""
+"""Writes for consent: new template versions, signatures (on paper or on the tablet) and withdrawals."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from exoderm.audit import chain
+from exoderm.audit.models import AuditAction
 from exoderm.clinics.models import Clinic, User
-from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentTemplate
-from exoderm.consent.selectors import active_consent, current_template
+from exoderm.consent.documents import check_signature_png, document_name, render_pdf, seal, signed_pdf
+from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentSignature, ConsentTemplate
+from exoderm.consent.selectors import active_consent, current_template, signature_of
 from exoderm.core.clock import in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
@@ -148,6 +152,15 @@ def correct_consent(
         .get(pk=record.pk)
     )
     before = _consent_version(locked)
+    if ConsentSignature.objects.filter(record=locked).exists():
+        raise ValidationError(
+            {
+                "signed_at": _(
+                    "A consent signed on the tablet cannot be corrected: "
+                    "its signature fixes who signed and when."
+                )
+            }
+        )
     if locked.template.created_at > signed_at:
         raise ValidationError({"signed_at": _("The version of this consent was published after this time.")})
     if locked.withdrawn_at is not None and signed_at > locked.withdrawn_at:
@@ -166,3 +179,133 @@ def correct_consent(
         by=by,
     )
     return locked
+
+
+# --- signing on the tablet ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def sign_on_tablet(
+    *,
+    patient: Patient,
+    kind: str,
+    language: str,
+    text_sha256: str,
+    signer_name: str,
+    signature_png: bytes,
+    device: str,
+    by: User,
+) -> ConsentRecord:
+    """Record the patient's handwritten signature on the current version of ``kind``.
+
+    ``text_sha256`` is the hash of the text the tablet showed (:meth:`ConsentTemplate.text_sha256`):
+    if a new version was published while the patient read, the signature is refused rather than
+    put under a text the patient never saw. The signature picture is checked
+    (:func:`exoderm.consent.documents.check_signature_png`), the PDF of what was signed rendered,
+    and both stored encrypted with the consent record, the time, the device and ``by`` as the
+    witness, all in one transaction.
+    """
+    require(by, Action.RECORD_CONSENT)
+    if kind not in ConsentKind.values:
+        raise ValidationError({"kind": _("Unknown consent kind %(kind)s.") % {"kind": kind}})
+    if language not in ("de", "en"):
+        raise ValidationError({"language": _("Sign in German or English.")})
+    template = current_template(clinic_id=patient.clinic_id, kind=kind)
+    if template is None:
+        raise ValidationError({"kind": _("The clinic has no consent template of this kind yet.")})
+    if text_sha256 != template.text_sha256(language):
+        raise ValidationError(
+            {
+                "text_sha256": _(
+                    "A new version of this consent was published while it was being read: "
+                    "please read the current version and sign again."
+                )
+            }
+        )
+    signer_name = signer_name.strip()
+    if not signer_name:
+        raise ValidationError({"signer_name": _("Give the name of the person who signs.")})
+    check_signature_png(signature_png)
+    signed_at = timezone.now()
+    record = sign_consent(patient=patient, kind=kind, signed_by_name=signer_name, signed_at=signed_at, by=by)
+    pdf = render_pdf(
+        record=record,
+        language=language,
+        png=signature_png,
+        text_sha256=text_sha256,
+        signed_at=signed_at,
+        signer_name=signer_name,
+        device=device,
+        witness_name=by.display_name,
+    )
+    place = {"clinic_id": patient.clinic_id, "record_id": record.pk}
+    signature = ConsentSignature(
+        record=record,
+        language=language,
+        text_sha256=text_sha256,
+        signed_at=signed_at,
+        signer_name=signer_name,
+        device=device.strip()[:300] or "-",
+        witness=by,
+        signature_png=seal(signature_png, column="signature_png", **place),
+        pdf=seal(pdf, column="pdf", **place),
+    )
+    signature.full_clean()
+    signature.save()
+    return record
+
+
+def _record_export(record: ConsentRecord, how: str) -> None:
+    """One audit event for the signed PDF leaving the system (downloaded or e-mailed)."""
+    chain.append(
+        action=AuditAction.EXPORT,
+        object_type=ConsentRecord._meta.label_lower,
+        object_id=record.pk,
+        clinic_id=record.patient.clinic_id,
+        patient_id=record.patient_id,
+        changes={"document": "signed consent PDF", "via": how},
+    )
+
+
+def signed_document(*, record: ConsentRecord, by: User) -> bytes:
+    """The PDF of the signed consent, decrypted, for ``by`` to download (an export event is
+    recorded). ``NotFound`` for a consent signed on paper, which has none."""
+    require(by, Action.VIEW_IDENTITY)
+    signature = signature_of(record=record)
+    data = signed_pdf(signature)
+    _record_export(record, "download")
+    return data
+
+
+@transaction.atomic
+def email_signed_consent(*, record: ConsentRecord, by: User) -> str:
+    """E-mail the PDF of the signed consent to the patient's address, in the patient's language,
+    through the configured e-mail backend. Returns the address it went to.
+
+    The message says no more than that the signed consent is attached. (Sent at once here; once the
+    clinic's message outbox exists this is one of the messages it should send, retried and logged.)
+    """
+    require(by, Action.RECORD_CONSENT)
+    signature = signature_of(record=record)
+    identity = record.patient.identity
+    if not identity.email:
+        raise ValidationError({"email": _("The patient has no e-mail address.")})
+    pdf = signed_pdf(signature)
+    clinic = record.patient.clinic
+    with translation.override(identity.language):
+        subject = _("Your signed consent: %(title)s") % {"title": record.template.title(identity.language)}
+        # one paragraph per message id: no line breaks inside a translation
+        body = "\n\n".join(
+            [
+                _("Hello %(name)s,") % {"name": identity.given_name},
+                _("attached is the consent you signed at %(clinic)s, as you signed it.")
+                % {"clinic": clinic.name},
+                _("Kind regards"),
+                clinic.name,
+            ]
+        )
+    message = EmailMessage(subject=subject, body=body, to=[identity.email])
+    message.attach(document_name(record), pdf, "application/pdf")
+    message.send()
+    _record_export(record, "email")
+    return identity.email

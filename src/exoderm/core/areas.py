@@ -15,6 +15,10 @@ from django.utils.translation import gettext_lazy as _
 
 class Area(models.TextChoices):
     FACE = "face", _("Face")
+    # The halves of a split-face study: each covers its side's regions (midline regions belong to
+    # neither half alone, so a half-face application never counts as covering them).
+    FACE_LEFT = "face_left", _("Left half of the face")
+    FACE_RIGHT = "face_right", _("Right half of the face")
     FOREHEAD = "forehead", _("Forehead")
     GLABELLA = "glabella", _("Glabella")
     PERIORBITAL_LEFT = "periorbital_left", _("Periorbital, left")
@@ -45,11 +49,20 @@ FACE_PARTS = frozenset(
 )
 
 
+HALVES: dict[str, frozenset[str]] = {
+    Area.FACE_LEFT: frozenset({Area.PERIORBITAL_LEFT, Area.CHEEK_LEFT}),
+    Area.FACE_RIGHT: frozenset({Area.PERIORBITAL_RIGHT, Area.CHEEK_RIGHT}),
+}
+
+
 def expand(areas: Iterable[str]) -> set[str]:
-    """The areas and everything they contain (``face`` stands for all its parts)."""
+    """The areas and everything they contain (``face`` stands for all its parts and both halves,
+    a half for the regions of its side)."""
     result = set(areas)
     if Area.FACE in result:
-        result |= FACE_PARTS
+        result |= FACE_PARTS | set(HALVES)
+    for half in HALVES.keys() & result:
+        result |= HALVES[half]
     return result
 
 

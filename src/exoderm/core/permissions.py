@@ -28,6 +28,9 @@ class Action(enum.StrEnum):
     EXPORT_PATIENT = "export_patient"  # the archive of everything held about a patient (GDPR Art. 15/20)
     ERASE_PATIENT = "erase_patient"  # record an erasure request; read a restricted record with a reason
     VIEW_AUDIT = "view_audit"  # the clinic's audit trail: who wrote and read what (exoderm.audit)
+    RECORD_ADVERSE_EVENT = "record_adverse_event"  # exoderm.safety
+    CORRECT_ADVERSE_EVENT = "correct_adverse_event"  # grade, relatedness, seriousness afterwards
+    SET_UP_STUDY = "set_up_study"  # define a study (exoderm.studies); its roles decide the rest
 
 
 _CLINICAL_STAFF: set[str] = {Role.CLINICIAN, Role.ASSISTANT, Role.CLINIC_ADMIN}
@@ -52,6 +55,13 @@ ALLOWED: dict[Action, set[str]] = {
     Action.EXPORT_PATIENT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
     Action.ERASE_PATIENT: {Role.CLINIC_ADMIN},
     Action.VIEW_AUDIT: {Role.CLINIC_ADMIN},
+    # Whoever hears of an adverse event writes it down; changing its assessment afterwards (grade,
+    # relatedness, seriousness) is a clinical judgement, like releasing a lot.
+    Action.RECORD_ADVERSE_EVENT: _CLINICAL_STAFF,
+    Action.CORRECT_ADVERSE_EVENT: {Role.CLINICIAN, Role.CLINIC_ADMIN},
+    # A study is defined by those who answer for treatments; who then does what in it is set by
+    # the study roles (exoderm.studies.blinding), whatever the clinic role.
+    Action.SET_UP_STUDY: {Role.CLINICIAN, Role.CLINIC_ADMIN},
 }
 
 

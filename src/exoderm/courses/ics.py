@@ -1,4 +1,4 @@
-"""The iCalendar (RFC 5545) feed of a clinician's planned visits.
+"""The iCalendar (RFC 5545) feed of a clinician's planned visits and booked appointments.
 
 Calendar apps sync to phones and third-party servers, so an event carries the patient's
 pseudonymous code and never a name, birth date or contact detail.
@@ -14,6 +14,7 @@ import icalendar
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exoderm.booking.models import Appointment
 from exoderm.courses.models import Visit, VisitKind
 
 PRODID = "-//exoderm//visit calendar//EN"
@@ -41,10 +42,25 @@ def description(visit: Visit) -> str:
     }
 
 
-def build_calendar(visits: Iterable[Visit], *, name: str) -> bytes:
-    """An RFC 5545 calendar with one VEVENT per visit, local times with TZID and VTIMEZONEs.
+def appointment_summary(appointment: Appointment) -> str:
+    kind, code = appointment.get_kind_display(), appointment.patient.code
+    return _("%(kind)s · %(code)s") % {"kind": kind, "code": code}
 
-    ``visits`` need ``course__patient__clinic`` and ``course__template`` loaded.
+
+def appointment_description(appointment: Appointment) -> str:
+    where = [str(resource) for resource in (appointment.room, appointment.device) if resource is not None]
+    return _("Appointment with %(clinician)s.") % {"clinician": appointment.clinician.display_name} + (
+        " " + _("Room and device: %(where)s.") % {"where": ", ".join(where)} if where else ""
+    )
+
+
+def build_calendar(visits: Iterable[Visit], *, name: str, appointments: Iterable[Appointment] = ()) -> bytes:
+    """An RFC 5545 calendar with one VEVENT per visit and per appointment, local times with TZID
+    and VTIMEZONEs. A visit booked by one of ``appointments`` is that appointment's event (with
+    the visit's label), not a second one.
+
+    ``visits`` need ``course__patient__clinic`` and ``course__template`` loaded, ``appointments``
+    ``clinic``, ``patient``, ``clinician``, ``room`` and ``device``.
     """
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
@@ -55,23 +71,46 @@ def build_calendar(visits: Iterable[Visit], *, name: str) -> bytes:
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", "PT1H")
     stamp = timezone.now().astimezone(dt.UTC)
+    appointments = list(appointments)
+    booking_of = {appointment.visit_id: appointment for appointment in appointments if appointment.visit_id}
     visits = list(visits)
+    visit_ids = {visit.pk for visit in visits}
+    for appointment in appointments:
+        if appointment.visit_id in visit_ids:
+            continue  # the visit's own event below, with the appointment's end
+        tz = zoneinfo.ZoneInfo(appointment.clinic.time_zone)
+        event = icalendar.Event()
+        event.add("uid", f"appointment-{appointment.pk}@{UID_DOMAIN}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", appointment.starts_at.astimezone(tz))
+        event.add("dtend", appointment.ends_at.astimezone(tz))
+        event.add("summary", appointment_summary(appointment))
+        event.add("description", appointment_description(appointment))
+        event.add("categories", [appointment.get_kind_display()])
+        calendar.add_component(event)
     for visit in visits:
         tz = zoneinfo.ZoneInfo(visit.course.patient.clinic.time_zone)
         start = visit.planned_at.astimezone(tz)
+        booked = booking_of.get(visit.pk)
         event = icalendar.Event()
         # Stable per visit, so a rescheduled visit moves instead of appearing twice.
         event.add("uid", f"visit-{visit.pk}@{UID_DOMAIN}")
         event.add("dtstamp", stamp)
         event.add("dtstart", start)
-        event.add("dtend", start + DURATION[VisitKind(visit.kind)])
+        event.add(
+            "dtend",
+            booked.ends_at.astimezone(tz) if booked is not None else start + DURATION[VisitKind(visit.kind)],
+        )
         event.add("summary", summary(visit))
-        event.add("description", description(visit))
+        text = description(visit)
+        if booked is not None:
+            text += " " + appointment_description(booked)
+        event.add("description", text)
         event.add("categories", [visit.get_kind_display()])
         calendar.add_component(event)
-    if visits:
+    days = [visit.planned_at.date() for visit in visits] + [a.starts_at.date() for a in appointments]
+    if days:
         # Transitions for the calendar's span only (the default stops at 2038).
-        days = [visit.planned_at.date() for visit in visits]
         calendar.add_missing_timezones(
             first_date=min(days) - dt.timedelta(days=366), last_date=max(days) + dt.timedelta(days=366)
         )

@@ -3,6 +3,11 @@
 Visit times are planned on the clinic's wall clock: a course that starts at 10:00 keeps its
 sessions and follow-ups at 10:00 local time even when a daylight-saving change lies between
 them, so the arithmetic is done on naive local times and only then tied to the time zone.
+
+Enrolment then books each visit into the appointment book (``exoderm.booking``): on a day of its
+due window the clinic is open (no Sunday, public holiday or closure), a day no other visit of the
+course takes, at a time the clinician works and is free, as near the planned day and time as
+there is one. A visit with no such slot in its window refuses the enrolment.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from exoderm.booking import selectors as booking_selectors
+from exoderm.booking import services as booking
+from exoderm.booking.calendar import ClinicCalendar
+from exoderm.booking.models import DEFAULT_MINUTES, Appointment, AppointmentKind, AppointmentStatus
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.consent.services import require_aware
 from exoderm.core.clock import EARLIEST, PLAN_AHEAD, too_early, too_far_ahead
@@ -184,10 +193,149 @@ def enroll(
     course.full_clean()
     course.save()
     visits = plan_visits(course)
+    calendar = ClinicCalendar.of(patient.clinic, clinicians=[clinician])
+    booking.lock_resources(clinician=clinician, room=None, device=None)
+    place_visits(visits, calendar=calendar, clinician=clinician)
     for visit in visits:
         visit.full_clean()
     Visit.objects.bulk_create(visits)
+    for visit in visits:
+        booking.book_appointment(
+            patient=patient,
+            kind=APPOINTMENT_KIND[VisitKind(visit.kind)],
+            starts_at=visit.planned_at,
+            clinician=clinician,
+            visit=visit,
+            by=by,
+            calendar=calendar,
+        )
     return course
+
+
+APPOINTMENT_KIND = {
+    VisitKind.SESSION: AppointmentKind.TREATMENT,
+    VisitKind.FOLLOW_UP: AppointmentKind.FOLLOW_UP,
+}
+SLOT_STEP = dt.timedelta(minutes=15)
+"""Times a visit may move to on its day, from the start of the clinician's working span."""
+
+
+def _days_by_nearness(visit: Visit, nominal: dt.date) -> list[dt.date]:
+    """The days of the visit's due window, the planned day first, then one day later, one earlier, ..."""
+    days = []
+    for distance in range((visit.due_until - visit.due_from).days + 1):
+        for day in (nominal + dt.timedelta(days=distance), nominal - dt.timedelta(days=distance)):
+            if visit.due_from <= day <= visit.due_until and day not in days:
+                days.append(day)
+    return days
+
+
+def place_visits(
+    visits: list[Visit],
+    *,
+    calendar: ClinicCalendar,
+    clinician: User,
+    used_days: set[dt.date] | None = None,
+    ignore: Sequence[int] = (),
+) -> None:
+    """Move each of a new course's ``visits`` (unsaved, at their nominal times) to a bookable slot:
+    an open day of its window that no other visit of the course takes, at a time the clinician
+    works and has free, nearest the nominal day and then the nominal time. Sessions are placed
+    first (they set the course's rhythm), then the follow-ups. The due windows stay where the
+    course put them. ``used_days``: days other visits of the course take already; ``ignore``:
+    appointments (being moved) that do not count as taken."""
+    if not visits:
+        return
+    tz = calendar.tz
+    first = min(v.due_from for v in visits)
+    last = max(v.due_until for v in visits) + dt.timedelta(days=1)
+    taken = [
+        (a.starts_at, a.ends_at)
+        for a in Appointment.objects.exclude(pk__in=ignore).filter(
+            clinician=clinician,
+            status=AppointmentStatus.BOOKED,
+            patient__restricted_at__isnull=True,
+            ends_at__gt=aware_from_wall(dt.datetime.combine(first, dt.time.min), tz),
+            starts_at__lt=aware_from_wall(dt.datetime.combine(last, dt.time.min), tz),
+        )
+    ]
+    used_days = set(used_days or ())
+    for visit in sorted(visits, key=lambda v: (v.kind != VisitKind.SESSION, v.planned_at)):
+        nominal = local_wall_time(visit.planned_at, tz)
+        length = dt.timedelta(minutes=DEFAULT_MINUTES[APPOINTMENT_KIND[VisitKind(visit.kind)]])
+        slot = None
+        for day in _days_by_nearness(visit, nominal.date()):
+            if day in used_days:
+                continue
+            slot = _free_slot(day, nominal.time(), length, calendar.bookable_spans(clinician, day), taken, tz)
+            if slot is not None:
+                break
+        if slot is None:
+            raise ValidationError(
+                {
+                    "starts_at": _(
+                        "No free slot for %(visit)s between %(start)s and %(end)s: on every day of its "
+                        "window the clinic is closed, %(name)s is not working or is booked, or another "
+                        "visit of the course takes the day."
+                    )
+                    % {
+                        "visit": _visit_name(visit),
+                        "start": formats.date_format(visit.due_from, "SHORT_DATE_FORMAT"),
+                        "end": formats.date_format(visit.due_until, "SHORT_DATE_FORMAT"),
+                        "name": clinician.display_name,
+                    }
+                }
+            )
+        visit.planned_at = slot
+        used_days.add(local_wall_time(slot, tz).date())
+        taken.append((slot, slot + length))
+
+
+def _visit_name(visit: Visit) -> str:
+    if visit.kind == VisitKind.SESSION:
+        return _("session %(number)s") % {"number": visit.session_number}
+    return _("the follow-up %(weeks)s weeks after session %(number)s") % {
+        "weeks": visit.weeks_after_session,
+        "number": visit.session_number,
+    }
+
+
+def _free_slot(
+    day: dt.date,
+    wanted: dt.time,
+    length: dt.timedelta,
+    spans: list[tuple[dt.time, dt.time]],
+    taken: list[tuple[dt.datetime, dt.datetime]],
+    tz: zoneinfo.ZoneInfo,
+) -> dt.datetime | None:
+    """The free start on ``day`` within ``spans`` nearest the wall time ``wanted``, or ``None``."""
+    wanted_wall = dt.datetime.combine(day, wanted)
+    candidates = [wanted_wall]
+    for span_start, _span_end in spans:
+        moment = dt.datetime.combine(day, span_start)
+        while moment.date() == day:
+            candidates.append(moment)
+            moment += SLOT_STEP
+    candidates.sort(key=lambda moment: (abs(moment - wanted_wall), moment))
+    for moment in candidates:
+        end = moment + length
+        fits = any(
+            dt.datetime.combine(day, span_start) <= moment and end <= _span_end_on(day, span_end)
+            for span_start, span_end in spans
+        )
+        if not fits:
+            continue
+        start_at, end_at = aware_from_wall(moment, tz), aware_from_wall(end, tz)
+        if all(end_at <= other_start or other_end <= start_at for other_start, other_end in taken):
+            return start_at
+    return None
+
+
+def _span_end_on(day: dt.date, end: dt.time) -> dt.datetime:
+    # A span to the end of the day (dt.time.max) takes an appointment up to midnight.
+    if end == dt.time.max:
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)
+    return dt.datetime.combine(day, end)
 
 
 def _lock_planned(visit: Visit) -> Visit:
@@ -197,13 +345,16 @@ def _lock_planned(visit: Visit) -> Visit:
     return locked
 
 
-def _move(visit: Visit, planned_at: dt.datetime, tz: zoneinfo.ZoneInfo) -> None:
-    """Save ``visit`` at ``planned_at``; its due window moves along and keeps its width."""
+def _move(visit: Visit, planned_at: dt.datetime, tz: zoneinfo.ZoneInfo, by: User) -> None:
+    """Save ``visit`` at ``planned_at``; its due window moves along and keeps its width, and its
+    booked appointment moves too (checked against the appointment book like any move)."""
     window = (visit.due_until - visit.due_from) / 2
     day = planned_at.astimezone(tz).date()
     visit.planned_at = planned_at
     visit.due_from, visit.due_until = day - window, day + window
     visit.save(update_fields=["planned_at", "due_from", "due_until"])
+    for appointment in Appointment.objects.filter(visit=visit, status=AppointmentStatus.BOOKED):
+        booking.move_appointment(appointment=appointment, starts_at=planned_at, by=by)
 
 
 @transaction.atomic
@@ -235,9 +386,47 @@ def reschedule_visit(*, visit: Visit, planned_at: dt.datetime, by: User) -> Visi
         for follow_up in follow_ups:
             weeks = dt.timedelta(weeks=follow_up.weeks_after_session or 0)
             if follow_up.planned_at == aware_from_wall(before + weeks, tz):
-                _move(follow_up, aware_from_wall(after + weeks, tz), tz)
-    _move(visit, planned_at, tz)
+                _move(follow_up, _placed_again(follow_up, aware_from_wall(after + weeks, tz), by), tz, by)
+    _move(visit, planned_at, tz, by)
     return visit
+
+
+def _placed_again(follow_up: Visit, planned_at: dt.datetime, by: User) -> dt.datetime:
+    """Where a follow-up that moves along with its session goes: ``planned_at`` on a bookable
+    day, else the nearest slot in its moved window (a follow-up without an appointment, planned
+    before the appointment book, simply moves)."""
+    booked = list(
+        Appointment.objects.filter(visit=follow_up, status=AppointmentStatus.BOOKED).values_list(
+            "pk", flat=True
+        )
+    )
+    if not booked:
+        return planned_at
+    clinic = follow_up.course.patient.clinic
+    tz = zoneinfo.ZoneInfo(clinic.time_zone)
+    window = (follow_up.due_until - follow_up.due_from) / 2
+    day = planned_at.astimezone(tz).date()
+    moved = Visit(
+        course=follow_up.course,
+        kind=follow_up.kind,
+        session_number=follow_up.session_number,
+        weeks_after_session=follow_up.weeks_after_session,
+        planned_at=planned_at,
+        due_from=day - window,
+        due_until=day + window,
+    )
+    others = Visit.objects.filter(course=follow_up.course, status=VisitStatus.PLANNED).exclude(
+        pk=follow_up.pk
+    )
+    clinician = follow_up.course.clinician
+    place_visits(
+        [moved],
+        calendar=ClinicCalendar.of(clinic, clinicians=[clinician]),
+        clinician=clinician,
+        used_days={local_wall_time(other.planned_at, tz).date() for other in others},
+        ignore=booked,
+    )
+    return moved.planned_at
 
 
 def _set_status(visit: Visit, status: str, by: User) -> Visit:
@@ -259,7 +448,15 @@ def _set_status(visit: Visit, status: str, by: User) -> Visit:
         )
     visit.status = status
     visit.save(update_fields=["status"])
+    if status in VISIT_APPOINTMENT_STATUS:
+        booking.close_visit_appointments(visit=visit, status=VISIT_APPOINTMENT_STATUS[status])
     return visit
+
+
+VISIT_APPOINTMENT_STATUS: dict[str, str] = {
+    VisitStatus.CANCELLED: AppointmentStatus.CANCELLED,
+    VisitStatus.MISSED: AppointmentStatus.NO_SHOW,
+}
 
 
 @transaction.atomic
@@ -305,9 +502,11 @@ def revoke_calendar_feed(*, user: User) -> None:
 
 
 def calendar_for(user: User) -> bytes:
-    """The iCalendar feed of ``user``'s planned visits."""
+    """The iCalendar feed of ``user``'s planned visits and booked appointments (from 30 days ago)."""
+    since = timezone.now() - dt.timedelta(days=30)
     return ics.build_calendar(
-        selectors.calendar_visits(clinician=user),
+        selectors.calendar_visits(clinician=user, since=since),
+        appointments=booking_selectors.calendar_appointments(clinician=user, since=since),
         name=_("exoderm visits of %(name)s") % {"name": user.display_name},
     )
 

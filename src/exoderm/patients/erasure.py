@@ -51,6 +51,7 @@ from exoderm.clinics.models import User
 from exoderm.consent.models import ConsentKind, ConsentRecord
 from exoderm.core.clock import EARLIEST, too_early
 from exoderm.core.permissions import Action, require
+from exoderm.core.text import text_problem
 from exoderm.courses.models import Course, Visit, VisitStatus
 from exoderm.patients.models import (
     ErasedApplication,
@@ -163,8 +164,8 @@ def request_erasure(
         }
     if len(note) > NOTE_MAX:
         errors["note"] = _("Keep the note under %(max)d characters.") % {"max": NOTE_MAX}
-    elif "\x00" in note:  # PostgreSQL stores no NUL character in text
-        errors["note"] = _("The text contains a NUL character.")
+    elif (problem := text_problem(note)) is not None:
+        errors["note"] = problem
     if errors:
         raise ValidationError(errors)
 
@@ -211,8 +212,8 @@ def unlock(*, patient: Patient, by: User, reason: str) -> RestrictedRecordAccess
         raise ValidationError(
             {"reason": _("Keep the reason under %(max)d characters.") % {"max": REASON_MAX}}
         )
-    if "\x00" in reason:  # PostgreSQL stores no NUL character in text
-        raise ValidationError({"reason": _("The text contains a NUL character.")})
+    if (problem := text_problem(reason)) is not None:
+        raise ValidationError({"reason": problem})
     now = timezone.now()
     access = RestrictedRecordAccess(
         patient=patient,

@@ -38,12 +38,15 @@ from fpdf import FPDF
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.clinics.models import User
-from exoderm.consent.models import ConsentRecord
+from exoderm.consent import documents as consent_documents
+from exoderm.consent.models import ConsentRecord, ConsentSignature
+from exoderm.consent.selectors import signature_matches_text
 from exoderm.core.access import NotFound
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Course
 from exoderm.patients.models import (
     ErasureRequest,
+    Intake,
     Patient,
     PatientIdentity,
     RestrictedRecordAccess,
@@ -104,9 +107,27 @@ def screening_section(patient: Patient) -> list[dict[str, Any]]:
     ]
 
 
+def _tablet_signature(record: ConsentRecord) -> dict[str, Any] | None:
+    """How a consent signed on the tablet was signed; its PDF lies in the archive's consents/."""
+    signature = getattr(record, "signature", None)
+    if signature is None:
+        return None
+    return {
+        "language": signature.language,
+        "text_sha256": signature.text_sha256,
+        "signed_at": signature.signed_at,
+        "signer_name": signature.signer_name,
+        "device": signature.device,
+        "witness": _user(signature.witness),
+        "document": f"consents/{consent_documents.document_name(record)}",
+        # the version's text still hashes to what was signed (templates are never edited)
+        "text_matches_hash": signature_matches_text(signature),
+    }
+
+
 def consents_section(patient: Patient) -> list[dict[str, Any]]:
     records = ConsentRecord.objects.filter(patient=patient).select_related(
-        "template", "recorded_by", "withdrawn_by"
+        "template", "recorded_by", "withdrawn_by", "signature__witness"
     )
     return [
         {
@@ -121,8 +142,27 @@ def consents_section(patient: Patient) -> list[dict[str, Any]]:
             "recorded_by": _user(record.recorded_by),
             "withdrawn_at": record.withdrawn_at,
             "withdrawn_by": _user(record.withdrawn_by),
+            "signed_on_tablet": _tablet_signature(record),
         }
         for record in records.order_by("signed_at", "pk")
+    ]
+
+
+def intakes_section(patient: Patient) -> list[dict[str, Any]]:
+    """The questionnaires the patient filled in before a visit (never the link's token)."""
+    return [
+        {
+            "created_at": intake.created_at,
+            "expires_at": intake.expires_at,
+            "submitted_at": intake.submitted_at,
+            "answers": intake.answers,
+            "reviewed_at": intake.reviewed_at,
+            "reviewed_by": _user(intake.reviewed_by),
+            "confirmed": intake.confirmed,
+        }
+        for intake in Intake.objects.filter(patient=patient)
+        .select_related("reviewed_by")
+        .order_by("created_at", "pk")
     ]
 
 
@@ -300,6 +340,7 @@ SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "record": record_section,
     "screening": screening_section,
     "consents": consents_section,
+    "intakes": intakes_section,
     "sessions": sessions_section,
     "courses": courses_section,
     "photos": photos_section,
@@ -353,6 +394,7 @@ def _readme(patient: Patient, entries: list[ArchiveEntry], *, exported_at: dt.da
         "patient.json  everything held about the patient, machine-readable (UTF-8 JSON)",
         "patient.pdf   the same, readable",
         "photos/       the stored photo files (validated, re-encoded without metadata at upload)",
+        "consents/     the consents signed on the tablet: each a PDF of exactly what was signed",
         "",
         "size (bytes)  sha256  file",
         *(f"{entry.size}  {entry.sha256}  {entry.name}" for entry in entries),
@@ -384,6 +426,11 @@ def export_patient(*, patient: Patient, by: User) -> IO[bytes]:
             ]
             for photo in _photos(patient):
                 entries.append(_add_file(archive, photo_archive_name(photo), _chunks(photo)))
+            for signature in ConsentSignature.objects.filter(record__patient=patient).select_related(
+                "record__template"
+            ):
+                name = f"consents/{consent_documents.document_name(signature.record)}"
+                entries.append(_add_bytes(archive, name, consent_documents.signed_pdf(signature)))
             _add_bytes(archive, "README.txt", _readme(patient, entries, exported_at=exported_at))
     except BaseException:
         target.close()

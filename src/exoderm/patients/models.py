@@ -70,6 +70,9 @@ class PatientIdentity(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], default="de"
     )
+    # The patient asked not to get messages on this channel (exoderm.messaging respects it).
+    email_opt_out = models.BooleanField(_("no messages by e-mail"), default=False)
+    sms_opt_out = models.BooleanField(_("no messages by SMS"), default=False)
     # Derived on every save (exoderm.patients.search): the names folded to one spelling, so that
     # Müller, Mueller and Muller find each other, and the phone number's digits.
     search_key = models.CharField(max_length=SEARCH_KEY_LENGTH, blank=True, editable=False)
@@ -189,3 +192,50 @@ class ErasedApplication(models.Model):
 
     def __str__(self) -> str:
         return f"lot {self.lot_id} vial {self.vial_id} on {self.applied_on} (record erased)"
+
+
+class Intake(models.Model):
+    """A screening the patient fills in before the visit, through a one-time link without login.
+
+    Only the SHA-256 of the link's token is stored (``token_digest``): the token itself is shown
+    once, to the member of staff who created the link. The link works until ``expires_at`` and
+    once: the patient's answers (``answers``, as :class:`exoderm.patients.services.Answer` fields)
+    are kept here, apart from the screening of record, until a clinician confirms them
+    (``confirmed_at``: then they are recorded as :class:`ScreeningAnswer`) or discards them.
+    """
+
+    CLINIC_PATH = "patient__clinic"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="intakes")
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    submitted_at = models.DateTimeField(_("filled in at"), null=True, blank=True)
+    answers = models.JSONField(_("answers"), default=list, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    confirmed = models.BooleanField(_("confirmed"), default=False)
+
+    class Meta:
+        verbose_name = _("intake")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"intake {self.pk} of {self.patient_id}"
+
+
+class IntakeAttempt(models.Model):
+    """A request for an intake link that named no usable link (wrong, used or expired token), by
+    client address: the rate limit of the public intake page counts these."""
+
+    address = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.address} at {self.at:%Y-%m-%d %H:%M:%S}"

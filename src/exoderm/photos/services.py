@@ -25,12 +25,14 @@ Every step writes a :class:`~exoderm.photos.models.PhotoEvent`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import io
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -171,6 +173,21 @@ def receive_file(chunks: Iterable[bytes], path: Path) -> tuple[str, int]:
         ) from None
 
 
+@contextlib.contextmanager
+def _refused_when_store_full() -> Iterator[None]:
+    """A full photo volume (or an exhausted disk quota) refuses the upload with a message for the
+    user instead of a server error; the temporary files are gone by then (``storage.temp_file``)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        logger.error("photo store full: %s", error)
+        raise ValidationError(
+            {"file": _("The photo store is full: the photo was not saved. Tell the clinic's administrator.")}
+        ) from error
+
+
 def upload_photo(
     *,
     patient: Patient,
@@ -191,7 +208,11 @@ def upload_photo(
         mm_per_px=mm_per_px, taken_at=taken_at,
     )  # fmt: skip
     clinic = patient.clinic
-    with storage.temp_file(".upload") as upload, storage.temp_file(".clean") as clean_path:
+    with (
+        _refused_when_store_full(),
+        storage.temp_file(".upload") as upload,
+        storage.temp_file(".clean") as clean_path,
+    ):
         source_sha256, source_size = receive_file(chunks, upload)
         existing = Photo.with_trashed.filter(clinic=clinic, source_sha256=source_sha256).first()
         if existing is not None:

@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exoderm.core.text import text_problem
 from exoderm.records.models import REASON_MAX_LENGTH, Revision
 
 if TYPE_CHECKING:
@@ -26,9 +27,8 @@ def checked_reason(reason: object) -> str:
     text = reason.strip() if isinstance(reason, str) else ""
     if not text:
         raise ValidationError({"reason": _("Give the reason for the correction.")})
-    # A NUL byte cannot be stored in PostgreSQL's text, a lone surrogate cannot be encoded at all.
-    if "\x00" in text or any(0xD800 <= ord(char) <= 0xDFFF for char in text):
-        raise ValidationError({"reason": _("The reason contains characters that are not text.")})
+    if (problem := text_problem(text)) is not None:
+        raise ValidationError({"reason": problem})
     if len(text) > REASON_MAX_LENGTH:
         raise ValidationError(
             {"reason": _("Give a reason of at most %(n)d characters.") % {"n": REASON_MAX_LENGTH}}

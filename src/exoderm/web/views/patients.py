@@ -21,6 +21,7 @@ from exoderm.core.permissions import Action, can
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients import erasure, selectors
 from exoderm.patients.export import export_patient, patient_data
+from exoderm.patients.intake import intakes_to_review
 from exoderm.patients.models import Patient
 from exoderm.patients.services import correct_patient, create_patient, record_screening
 from exoderm.records.selectors import revisions_of
@@ -137,6 +138,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .filter(patient=patient)
             .order_by("-performed_at")[:50]
         ),
+        "intakes_to_review": intakes_to_review(patient=patient).count(),
         "consent_form": SignConsentForm(
             initial={"signed_at": now_local(), "signed_by_name": str(patient.identity)}
         ),

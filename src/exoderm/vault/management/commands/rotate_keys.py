@@ -8,8 +8,9 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from exoderm.consent import documents as consent_documents
 from exoderm.photos import storage
-from exoderm.vault import keys, services
+from exoderm.vault import cipher, keys, services
 
 
 class Command(BaseCommand):
@@ -73,6 +74,14 @@ class Command(BaseCommand):
             path = storage.derived_path(name, label)
             if storage.key_version(path) != newest.get(storage.clinic_of(name)):
                 path.unlink(missing_ok=True)  # rendered again, with the new key, when asked for
+        # signed consents keep their picture and PDF encrypted in the database (exoderm.consent.documents)
+        try:
+            resealed = consent_documents.reseal_all(newest=newest)
+        except (cipher.DecryptionError, keys.KeyError_) as error:
+            failed.append("signed consents")
+            self.stderr.write(f"signed consents: {error}")
+        else:
+            self.stdout.write(f"{resealed} signed consents re-encrypted")
         if failed:
             raise CommandError(
                 f"{len(failed)} files could not be decrypted and keep their old key; the old data keys "

@@ -1,0 +1,1 @@
+"""Safety: adverse events after treatments and the measured healing curve that accompanies them."""

@@ -1,0 +1,101 @@
+"""Who in a study may learn what: the one place that decides whether a user sees the allocation.
+
+A user's study roles decide it, never their clinic role alone. Raters are blinded in every study
+but an open one; the treating clinician in a double-blind study; the principal investigator and
+everyone else unless the study is open or they hold the unblinded coordinator's role. An emergency
+unblinding reveals one participant's allocation to the user who asked for it, and no more.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Role
+from exoderm.studies.models import Blinding, Kit, StudyRole, StudyRoleKind, Unblinding
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import User
+    from exoderm.studies.models import Participant, Study
+    from exoderm.treatments.models import TreatmentSession
+
+
+def roles_of(user: User, study: Study) -> set[str]:
+    """The active study roles of ``user`` in ``study``."""
+    return set(
+        StudyRole.objects.filter(study=study, user=user, ended_at__isnull=True).values_list("role", flat=True)
+    )
+
+
+def blinded_roles(study: Study) -> set[str]:
+    """The study roles that must not learn the allocation in ``study``."""
+    if study.blinding == Blinding.OPEN:
+        return set()
+    blinded: set[str] = {StudyRoleKind.RATER, StudyRoleKind.PRINCIPAL_INVESTIGATOR}
+    if study.blinding == Blinding.DOUBLE:
+        blinded.add(StudyRoleKind.TREATING_CLINICIAN)
+    return blinded
+
+
+def sees_allocation(user: User, study: Study) -> bool:
+    """Whether ``user`` may see every participant's allocation (and the arms behind the kits)."""
+    if study.blinding == Blinding.OPEN:
+        return user.clinic_id == study.clinic_id
+    roles = roles_of(user, study)
+    return StudyRoleKind.UNBLINDED_COORDINATOR in roles and not roles & {StudyRoleKind.RATER}
+
+
+def sees_allocation_of(user: User, participant: Participant) -> bool:
+    """Whether ``user`` may see this participant's allocation: unblinded for the study, or the one
+    who unblinded this participant in an emergency."""
+    if sees_allocation(user, participant.study):
+        return True
+    return Unblinding.objects.filter(participant=participant, by=user).exists()
+
+
+def sees_arms(user: User, study: Study) -> bool:
+    """Whether ``user`` may read the arms' names and products (not who got which): whoever sees the
+    allocation, and the principal investigator or a clinic administrator who holds no role that
+    meets participants or photos blinded (treating clinician of a double-blind study, rater)."""
+    if sees_allocation(user, study):
+        return True
+    roles = roles_of(user, study)
+    meets_blinded = roles & {StudyRoleKind.RATER, StudyRoleKind.TREATING_CLINICIAN} & blinded_roles(study)
+    if meets_blinded:
+        return False
+    return StudyRoleKind.PRINCIPAL_INVESTIGATOR in roles or user.role == Role.CLINIC_ADMIN
+
+
+def require_allocation_access(user: User, participant: Participant) -> None:
+    if not sees_allocation_of(user, participant):
+        raise PermissionDenied(
+            _("The allocation is concealed: only the study's unblinded coordinator may see it.")
+        )
+
+
+def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any]:
+    """The session's applications as ``user`` may read them: a session charted from a coded kit
+    shows the kit code and vial label instead of lot and vial to a user blinded for the
+    participant (lot numbers and products would tell the arm)."""
+    applications = list(session.applications.all())
+    kit = Kit.objects.filter(session=session).select_related("participant__study").first()
+    if kit is None or sees_allocation_of(user, kit.participant):
+        return applications
+    label_of_vial = dict(kit.vials.values_list("vial_id", "label"))
+    return [
+        SimpleNamespace(
+            id=application.pk,
+            lot_id=None,
+            lot=SimpleNamespace(number=""),
+            vial_id=None,
+            vial=SimpleNamespace(serial=None),
+            kit=f"{kit.code} {label_of_vial.get(application.vial_id, '')}".strip(),
+            volume_ml=application.volume_ml,
+            areas=application.areas,
+            applied_at=application.applied_at,
+        )
+        for application in applications
+    ]
