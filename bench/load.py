@@ -175,7 +175,7 @@ def drain_rate(env: dict[str, str], workers: int, root: Path) -> float:
         marker = sql_value("SELECT now()")
         run("manage.py", "shell", "-c", (
             "from exoderm.photos.models import Analysis, Photo\n"
-            "from exoderm.photos.services import enqueue_analysis\n"
+            "from exoderm.photos.tasks import enqueue_analysis\n"
             f"ids = list(Photo.objects.order_by('-pk').values_list('pk', flat=True)[:{DRAIN_PHOTOS}])\n"
             "Analysis.objects.filter(photo_id__in=ids).delete()\n"
             "Photo.objects.filter(pk__in=ids).update(analysis_status='queued')\n"

@@ -21,6 +21,5 @@ urlpatterns = [
         name="admin-login",
     ),
     path("admin/", admin.site.urls),
-    path("photos/", include("exoderm.photos.urls")),
     path("", include("exoderm.web.urls")),
 ]

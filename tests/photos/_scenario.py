@@ -180,7 +180,7 @@ if __name__ == "__main__":
         print(json.dumps(_seed_clinician()))
     elif sys.argv[1] == "requeue":  # queue every photo's analysis again, N times
         from exoderm.photos.models import Photo
-        from exoderm.photos.services import enqueue_analysis
+        from exoderm.photos.tasks import enqueue_analysis
 
         for photo_id in Photo.objects.order_by("pk").values_list("pk", flat=True):
             for _ in range(int(sys.argv[3])):

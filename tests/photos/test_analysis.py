@@ -18,8 +18,8 @@ from django_tasks_db.models import DBTaskResult
 from exoderm import skinlab
 from exoderm.photos import storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo
-from exoderm.photos.services import enqueue_analysis, upload_photo
-from exoderm.photos.tasks import recover_stalled
+from exoderm.photos.services import upload_photo
+from exoderm.photos.tasks import enqueue_analysis, recover_stalled
 from tests.photos._helpers import stored_files
 from tests.photos._images import MM_PER_PX, phantom_png
 

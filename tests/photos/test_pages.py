@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone, translation
 
 from exoderm.photos.models import Photo
-from exoderm.photos.templatetags.photos import measured
+from exoderm.web.templatetags.photos import measured
 from tests import factories
 from tests.photos import _corpus
 from tests.photos._helpers import stored_files

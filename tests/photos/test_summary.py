@@ -17,8 +17,8 @@ from exoderm.photos.models import Photo
 from exoderm.photos.report import patient_report
 from exoderm.photos.selectors import number_text
 from exoderm.photos.services import upload_photo
-from exoderm.photos.templatetags.photos import measured
 from exoderm.photos.wording import word_problem
+from exoderm.web.templatetags.photos import measured
 from tests.photos._images import MM_PER_PX, phantom_png
 
 

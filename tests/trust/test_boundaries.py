@@ -553,8 +553,7 @@ def test_every_text_input_has_a_maximum_length_and_every_id_the_database_range()
 
 
 def _all_forms():
-    from exoderm.photos import forms as photo_forms
-    from exoderm.web import charting, signing_forms, study_forms
+    from exoderm.web import charting, photo_forms, signing_forms, study_forms
     from exoderm.web import forms as web_forms
 
     for module in (web_forms, charting, photo_forms, study_forms, signing_forms):

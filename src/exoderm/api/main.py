@@ -24,8 +24,8 @@ from exoderm.clinics.models import SignInScope, User
 from exoderm.clinics.services import SecondFactorNeeded, SignInLocked, issue_api_token, user_for_token
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
+from exoderm.photos.responses import UNREADABLE_STATUS
 from exoderm.photos.storage import UnreadableFile
-from exoderm.photos.views import UNREADABLE_STATUS
 
 PROBLEM = "application/problem+json"
 

@@ -33,7 +33,7 @@ from exoderm.patients.selectors import open_records
 from exoderm.photos import checks, selectors, services
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Photo, TrashReason
-from exoderm.photos.views import pdf_response, photo_response
+from exoderm.photos.responses import pdf_response, photo_response
 from exoderm.photos.wording import word_remark
 from exoderm.treatments.models import TreatmentSession
 

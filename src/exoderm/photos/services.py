@@ -57,6 +57,7 @@ from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
 from exoderm.photos import engine, selectors, storage
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
+from exoderm.photos.tasks import enqueue_analysis
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
 
@@ -287,17 +288,6 @@ def _check_quota(clinic: Clinic) -> None:
                 % {"used": used // 1024**2, "quota": quota // 1024**2}
             }
         )
-
-
-def enqueue_analysis(photo_id: int) -> str:
-    """Queue the analysis of one photo and remember the task on the photo. Returns the task id."""
-    from exoderm.photos.tasks import analyse_photo
-
-    result = analyse_photo.enqueue(photo_id)
-    Photo.objects.filter(pk=photo_id).exclude(analysis_status=AnalysisStatus.DONE).update(
-        analysis_task_id=str(result.id)
-    )
-    return str(result.id)
 
 
 def mark_queued(photo_ids: Iterable[int]) -> int:

@@ -131,6 +131,18 @@ def _holder_alive(
     return started_at is not None and now - started_at < LEASE
 
 
+def enqueue_analysis(photo_id: int) -> str:
+    """Queue the analysis of one photo and remember the task on the photo. Returns the task id.
+
+    Here beside the task it queues, so that the services (uploads, restores) call into the tasks
+    and never the other way round."""
+    result = analyse_photo.enqueue(photo_id)
+    Photo.objects.filter(pk=photo_id).exclude(analysis_status=AnalysisStatus.DONE).update(
+        analysis_task_id=str(result.id)
+    )
+    return str(result.id)
+
+
 def recover_stalled() -> list[int]:
     """Re-queue the analyses whose worker died. Returns the photo ids queued again."""
     from django_tasks_db.models import DBTaskResult
@@ -161,8 +173,6 @@ def recover_stalled() -> list[int]:
             Photo.objects.filter(pk=photo_id).update(
                 analysis_status=AnalysisStatus.QUEUED, analysis_worker="", analysis_started_at=None
             )
-            from exoderm.photos.services import enqueue_analysis
-
             transaction.on_commit(partial(enqueue_analysis, photo_id))
             recovered.append(photo_id)
     if recovered:

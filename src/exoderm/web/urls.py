@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from exoderm.courses.views import calendar_feed
 from exoderm.web.views import (
@@ -12,6 +12,7 @@ from exoderm.web.views import (
     messaging,
     ops,
     patients,
+    photos,
     safety,
     sessions,
     signin,
@@ -20,6 +21,23 @@ from exoderm.web.views import (
     study,
     today,
 )
+
+# The photo pages keep their namespace ("photos:file", ...) and their addresses below /photos/.
+photo_urlpatterns = [
+    path("<id:photo_id>/file", photos.photo_file, name="file"),
+    path("<id:photo_id>/overlay.png", photos.photo_overlay, name="overlay"),
+    path("<id:photo_id>/thumb.jpg", photos.photo_thumbnail, name="thumb"),
+    path("<id:photo_id>/status", photos.photo_status, name="status"),
+    path("<id:photo_id>/delete", photos.delete_photo, name="delete"),
+    path("<id:photo_id>/restore", photos.restore_photo, name="restore"),
+    path("<id:photo_id>/erase", photos.erase_photo, name="erase"),
+    path("report/<id:patient_id>.pdf", photos.patient_report, name="report"),
+    path("patient/<id:patient_id>/", photos.patient_photos, name="patient"),
+    path("patient/<id:patient_id>/check", photos.capture_check, name="check"),
+    path("patient/<id:patient_id>/results", photos.course_results, name="results"),
+    path("patient/<id:patient_id>/collage", photos.collage, name="collage"),
+    path("compare/<id:before_id>/<id:after_id>", photos.compare, name="compare"),
+]
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
@@ -190,4 +208,5 @@ urlpatterns = [
     ),
     path("patients/<id:pk>/messages/", messaging.patient_messages, name="patient-messages"),
     path("lots/<id:pk>/recall-notices/", messaging.recall_notices, name="recall-notices"),
+    path("photos/", include((photo_urlpatterns, "photos"))),
 ]

@@ -29,7 +29,6 @@ from exoderm.courses import selectors as course_selectors
 from exoderm.patients import selectors as patient_selectors
 from exoderm.patients.models import Patient
 from exoderm.photos.selectors import METRICS
-from exoderm.photos.views import unreadable_file_page
 from exoderm.products import selectors as product_selectors
 from exoderm.studies import blinding, page_selectors, page_services, selectors, services
 from exoderm.studies.eligibility import describe
@@ -61,6 +60,7 @@ from exoderm.web.study_forms import (
     StudyReasonForm,
 )
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+from exoderm.web.views.photos import unreadable_file_page
 
 #: The study roles that enrol patients (``services.enroll_participant``).
 ENROLLING = frozenset({StudyRoleKind.PRINCIPAL_INVESTIGATOR, StudyRoleKind.UNBLINDED_COORDINATOR})

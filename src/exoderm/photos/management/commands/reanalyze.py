@@ -11,8 +11,8 @@ from django.tasks import TaskResultStatus
 
 from exoderm.photos.engine import current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo
-from exoderm.photos.services import enqueue_analysis, mark_queued
-from exoderm.photos.tasks import recover_stalled
+from exoderm.photos.services import mark_queued
+from exoderm.photos.tasks import enqueue_analysis, recover_stalled
 
 
 class Command(BaseCommand):

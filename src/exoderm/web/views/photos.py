@@ -1,30 +1,134 @@
-"""Photo pages: capture and list, analysis status (polled), before/after comparison, course results."""
+"""Photo pages: the photo files (login-checked, never below a public URL), capture and list,
+analysis status (polled), before/after comparison with its summary, course results with trend
+charts, the before/after image for the patient, and deleting (trash, undo, erase now)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from exoderm.clinics.models import User
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.errors import RuleViolations
-from exoderm.core.permissions import Action
+from exoderm.core.permissions import Action, can, require
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
-from exoderm.photos import checks, selectors, services
+from exoderm.photos import checks, selectors, services, storage
 from exoderm.photos.collage import before_after_image
-from exoderm.photos.forms import CaptureForm, CheckForm, CollageForm, ResultsForm
 from exoderm.photos.models import AnalysisStatus, Photo, View
-from exoderm.photos.trash_pages import trash_context
+from exoderm.photos.responses import UNREADABLE_STATUS, pdf_response, photo_response
 from exoderm.photos.wording import summarize
+from exoderm.web.photo_forms import CaptureForm, CheckForm, CollageForm, ResultsForm, TrashForm
 from exoderm.web.trend_chart import trend_chart
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+
+
+def _photo(request: HttpRequest, photo_id: int) -> Photo:
+    """The photo if the user may see its clinic's clinical data; 404 for another clinic's id."""
+    user = request.user
+    if not isinstance(user, User) or user.clinic is None:
+        raise PermissionDenied
+    require(user, Action.VIEW_CLINICAL)
+    try:
+        return selectors.photo_of(clinic=user.clinic, photo_id=photo_id)
+    except NotFound:
+        raise Http404 from None
+
+
+def unreadable_file_page[**P](
+    view: Callable[P, HttpResponseBase],
+) -> Callable[P, HttpResponseBase]:
+    """A page that says a stored file failed its checks, instead of a server error."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+        try:
+            return view(*args, **kwargs)
+        except storage.UnreadableFile:
+            request = args[0]
+            assert isinstance(request, HttpRequest)
+            return render(request, "web/photos/unreadable.html", status=UNREADABLE_STATUS)
+
+    return wrapped
+
+
+@require_GET
+@login_required
+@unreadable_file_page
+def photo_file(request: HttpRequest, photo_id: int) -> HttpResponseBase:
+    return photo_response(_photo(request, photo_id))
+
+
+@require_GET
+@login_required
+@unreadable_file_page
+def photo_overlay(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """The photo with what was measured drawn on it (the first request renders it: a moment)."""
+    from exoderm.skinlab.io import SkinlabError
+
+    photo = _photo(request, photo_id)
+    try:
+        png = services.photo_overlay(photo=photo)
+    except SkinlabError:
+        raise Http404 from None  # the analysis failed on this photo: there is nothing to draw
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="overlay-{photo.pk}.png"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@require_GET
+@login_required
+@unreadable_file_page
+def photo_thumbnail(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """A gallery's small copy of the photo, made once and kept next to it on the server. Like the
+    photo itself it is never kept by the browser (no health data in a cache after logout): the
+    saving is in its size (a few kilobytes for a page of them) and in rendering it only once."""
+    photo = _photo(request, photo_id)
+    response = HttpResponse(services.photo_thumbnail(photo=photo), content_type="image/jpeg")
+    response["Content-Disposition"] = f'inline; filename="thumb-{photo.pk}.jpg"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@require_GET
+@login_required
+@unreadable_file_page
+def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The patient's one-page PDF of measured changes."""
+    from exoderm.photos.report import patient_report as build
+
+    user = request.user
+    if not isinstance(user, User) or user.clinic is None:
+        raise PermissionDenied
+    try:
+        patient = get_in_clinic(
+            open_records(Patient.objects.select_related("clinic", "identity"), ""), user.clinic, patient_id
+        )
+    except NotFound:
+        raise Http404 from None
+    return pdf_response(build(patient=patient, by=user), filename=f"report-{patient.code}.pdf")
+
+
+# Capture, status, comparison, results, the before/after image.
 
 POLL_SECONDS = 2
 
@@ -43,7 +147,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            _photo, created = services.upload_photo(
+            stored, created = services.upload_photo(
                 patient=patient,
                 chunks=data["file"].chunks(),
                 view=data["view"],
@@ -65,7 +169,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
                 _("Photo stored; it is being analysed.")
                 if created
                 else _("This photo was in the trash; it is restored.")
-                if _photo.restored_from_trash
+                if stored.restored_from_trash
                 else _("This photo was stored before."),
             )
             return redirect("photos:patient", patient_id=patient.pk)
@@ -94,7 +198,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
         "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
         **trash_context(request, patient),
     }
-    return render(request, "photos/patient.html", context, status=422 if form.errors else 200)
+    return render(request, "web/photos/patient.html", context, status=422 if form.errors else 200)
 
 
 @require_POST
@@ -126,7 +230,7 @@ def capture_check(request: HttpRequest, patient_id: int) -> HttpResponse:
             context["errors"], status = [v.message for v in refused.violations], 422
         except ValidationError as error:
             context["errors"], status = error.messages, 422
-    return render(request, "photos/_capture_check.html", context, status=status)
+    return render(request, "web/photos/_capture_check.html", context, status=status)
 
 
 @page(Action.VIEW_CLINICAL)
@@ -138,7 +242,7 @@ def photo_status(request: HttpRequest, photo_id: int) -> HttpResponse:
         "poll_seconds": POLL_SECONDS,
         "finished": (AnalysisStatus.DONE, AnalysisStatus.FAILED),
     }
-    return render(request, "photos/_status.html", context)
+    return render(request, "web/photos/_status.html", context)
 
 
 @page(Action.VIEW_CLINICAL)
@@ -156,7 +260,7 @@ def compare(request: HttpRequest, before_id: int, after_id: int) -> HttpResponse
         "summary": summarize(comparison, get_language()) if comparison is not None else [],
         "verdicts": selectors.Verdict,
     }
-    return render(request, "photos/compare.html", context)
+    return render(request, "web/photos/compare.html", context)
 
 
 def _results_shown(request: HttpRequest, analysed: list[tuple[str, str]]) -> tuple[str, str, str]:
@@ -203,7 +307,7 @@ def course_results(request: HttpRequest, patient_id: int) -> HttpResponse:
         "table": table,
         "healing": healing,
     }
-    return render(request, "photos/results.html", context)
+    return render(request, "web/photos/results.html", context)
 
 
 def _pairs(patient: Patient) -> list[tuple[Photo, Photo]]:
@@ -249,4 +353,73 @@ def collage(request: HttpRequest, patient_id: int) -> HttpResponse:
         "pairs": _pairs(patient) if may_share else [],
         "form": form,
     }
-    return render(request, "photos/collage.html", context, status=422 if form.errors else 200)
+    return render(request, "web/photos/collage.html", context, status=422 if form.errors else 200)
+
+
+# Deleting: trash, undo, erase now.
+
+
+def trash_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    """What the patient's photo page shows of the trash: the trashed photos, the one just deleted
+    (``?undo=<id>``, offered for undo), and whether this user may delete."""
+    trash = list(selectors.trashed_photos_of(patient=patient))
+    undo = request.GET.get("undo", "")
+    return {
+        "trash": trash,
+        "undo": next((p for p in trash if str(p.pk) == undo), None),
+        "can_delete": can(user_of(request), Action.DELETE_PHOTO),
+        "trash_days": settings.PHOTO_TRASH_DAYS,
+    }
+
+
+@page(Action.DELETE_PHOTO)
+def delete_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """Ask why, then move the photo to the trash; the photo page then offers to undo it."""
+    photo = selectors.photo_with_trashed(clinic=clinic_of(request), photo_id=photo_id)
+    back = reverse("photos:patient", args=[photo.patient_id])
+    if photo.trashed_at is not None:  # deleted already (a second tab, the back button)
+        return redirect(f"{back}?undo={photo.pk}")
+    form = TrashForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.trash_photo(
+                photo=photo, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                by=user_of(request),
+            )  # fmt: skip
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            return redirect(f"{back}?undo={photo.pk}")
+    context = {
+        "photo": photo,
+        "patient": photo.patient,
+        "form": form,
+        "trash_days": settings.PHOTO_TRASH_DAYS,
+    }
+    return render(request, "web/photos/delete.html", context, status=422 if form.errors else 200)
+
+
+@require_POST
+@page(Action.DELETE_PHOTO)
+def restore_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """Undo a deletion: the photo is back, with its analyses."""
+    photo = selectors.photo_with_trashed(clinic=clinic_of(request), photo_id=photo_id)
+    services.restore_photo(photo=photo, by=user_of(request))
+    messages.success(request, _("Photo %(id)d is restored.") % {"id": photo.pk})
+    return redirect("photos:patient", patient_id=photo.patient_id)
+
+
+@page(Action.DELETE_PHOTO)
+def erase_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """Erase a photo in the trash for good at once (an erasure request), after a confirmation that
+    names the patient and the photo."""
+    photo = selectors.photo_with_trashed(clinic=clinic_of(request), photo_id=photo_id, trashed_only=True)
+    if request.method == "POST":
+        services.erase_photo(photo=photo, by=user_of(request))
+        messages.success(
+            request,
+            _("Photo %(id)d of %(patient)s is erased for good.")
+            % {"id": photo.pk, "patient": photo.patient.code},
+        )
+        return redirect("photos:patient", patient_id=photo.patient_id)
+    return render(request, "web/photos/erase.html", {"photo": photo, "patient": photo.patient})
