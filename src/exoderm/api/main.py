@@ -225,7 +225,18 @@ def create_token(request: HttpRequest, payload: Credentials) -> Any:
 
 
 def _register_routers() -> None:
-    from exoderm.api import audit, auth, courses, patients, photos, products, sessions, studies, study
+    from exoderm.api import (
+        audit,
+        auth,
+        courses,
+        patients,
+        photos,
+        products,
+        sessions,
+        studies,
+        study,
+        study_results,
+    )
 
     api.add_router("/auth", auth.router)
     api.add_router("/patients", patients.router)
@@ -236,6 +247,7 @@ def _register_routers() -> None:
     api.add_router("/study", study.router)
     api.add_router("/", audit.router)
     api.add_router("/studies", studies.router)
+    api.add_router("/studies", study_results.router)
 
 
 _register_routers()

@@ -1,0 +1,159 @@
+"""Study results: the pre-registered analysis, the CONSORT flow, the report and the exports.
+
+Mounted at /api/v1/studies next to the studies router. Readable by the study's staff roles and
+clinic administrators (raters never). A blinded study's analysis is pooled over the arms until its
+principal investigator unblinds it at its end (``POST .../unblinding-at-end``).
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from exoderm.api.courses import current_user
+from exoderm.api.problems import Problem
+from exoderm.api.types import Id, Note
+from exoderm.studies import selectors
+from exoderm.studies.analysis import unblinding
+from exoderm.studies.analysis.results import results_of
+
+router = Router(tags=["study results"])
+
+ERRORS: dict[int, Any] = {403: Problem, 404: Problem, 422: Problem}
+
+
+class ArmResultOut(Schema):
+    arm: str = Field(description="arm code, or 'pooled' while the study is blinded")
+    what: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    method: str
+    missing: int
+
+
+class EndpointResultOut(Schema):
+    endpoint: int
+    kind: str
+    metric: str = Field(description="the skinlab metric (metric endpoints)")
+    rating: str = Field(description="'gais' or 'satisfaction' (rated endpoints)")
+    region: str
+    visit: str = Field(description="s<session>w<weeks>: the follow-up that many weeks after that session")
+    session_number: int
+    weeks_after_session: int
+    registered_visit: bool = Field(description="the endpoint's pre-registered visit")
+    primary: bool
+    role: str = Field(description="primary, secondary or exploratory (defined after the first enrolment)")
+    comparison: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    method: str
+    missing: int
+    missing_data: str
+    per_arm: list[ArmResultOut]
+    responders: list[ArmResultOut]
+
+
+class ModelResultOut(Schema):
+    endpoint: int
+    visit: str
+    comparison: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    method: str
+    missing: int
+    missing_data: str
+
+
+class AgreementOut(Schema):
+    visit: str
+    raters: int
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    method: str
+
+
+class AdverseEventCountOut(Schema):
+    term: str
+    grade: int
+    relatedness: str
+    arm: str
+    participants: int
+    events: int
+
+
+class ConsortOut(Schema):
+    assessed: int
+    excluded: int
+    excluded_by_reason: dict[str, int]
+    randomized: int
+    allocated: dict[str, int]
+    lost_to_follow_up: int
+    withdrawn_by_reason: dict[str, int]
+    analysed: dict[str, int]
+
+
+class ArmOut(Schema):
+    code: str
+    name: str
+
+
+class ResultsOut(Schema):
+    study: int
+    design: str
+    analysis: str = Field(description="'pooled' until a blinded study is unblinded at its end, then 'by_arm'")
+    unblinded_at: dt.datetime | None
+    arms: list[ArmOut]
+    results: list[EndpointResultOut]
+    mixed_models: list[ModelResultOut]
+    agreement: list[AgreementOut]
+    adverse_events: list[AdverseEventCountOut]
+    consort: ConsortOut
+    software: dict[str, str]
+
+
+class UnblindingIn(Schema):
+    reason: Note
+
+
+class UnblindingOut(Schema):
+    unblinded_at: dt.datetime
+
+
+def _study(request: HttpRequest, study_id: int) -> Any:
+    user = current_user(request)
+    return user, selectors.study_for(user=user, study_id=study_id)
+
+
+@router.get("/{study_id}/results", response={200: ResultsOut, **ERRORS})
+def get_results(request: HttpRequest, study_id: Id) -> Any:
+    """Each endpoint at each follow-up visit with estimate, 95 % CI, p, n, method and missing-data
+    handling; the mixed model over all visits, rater agreement, adverse events, CONSORT flow."""
+    user, study = _study(request, study_id)
+    return results_of(study=study, user=user).as_dict()
+
+
+@router.get("/{study_id}/consort", response={200: ConsortOut, **ERRORS})
+def get_consort(request: HttpRequest, study_id: Id) -> Any:
+    """The CONSORT flow: assessed, excluded with reasons, randomized, allocated, lost, analysed."""
+    user, study = _study(request, study_id)
+    return results_of(study=study, user=user).as_dict()["consort"]
+
+
+@router.post("/{study_id}/unblinding-at-end", response={201: UnblindingOut, **ERRORS})
+def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) -> Any:
+    """Unblind the study at its end (principal investigator, with a reason): 422 with rule
+    ``study-not-ended`` while follow-up visits are to come. Results are by arm from then on."""
+    user, study = _study(request, study_id)
+    return 201, {"unblinded_at": unblinding.unblind_study(study=study, by=user, reason=payload.reason)}
