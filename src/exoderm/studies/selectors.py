@@ -190,21 +190,22 @@ def amendments_of(*, study: Study) -> QuerySet[Amendment]:
 
 
 def adverse_events_of_study(*, study: Study, user: User) -> QuerySet[Any]:
-    """The adverse events of the study's participants since their enrolment, through the
-    clinic-wide selector of ``exoderm.safety``."""
+    """The adverse events of the study's participants while in the study, through the clinic-wide
+    selector of ``exoderm.safety``."""
     from exoderm.safety.models import AdverseEvent
     from exoderm.safety.selectors import adverse_events_of
 
     require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
-    participants = list(study.participants.values_list("patient_id", "enrolled_at"))
+    participants = list(study.participants.values_list("patient_id", "enrolled_at", "course__starts_at"))
     if not participants:
         return AdverseEvent.objects.none()
+    # In the study from enrolment or the course's first session, whichever came first (a course
+    # planned for a participant may start before the enrolment was entered).
     in_study = Q()
-    for patient_id, enrolled_at in participants:
-        in_study |= Q(patient_id=patient_id, onset__gte=enrolled_at.date())
-    patients = in_clinic(Patient, study.clinic).filter(
-        pk__in=[patient_id for patient_id, _at in participants]
-    )
+    for patient_id, enrolled_at, starts_at in participants:
+        since = min(enrolled_at, starts_at) if starts_at is not None else enrolled_at
+        in_study |= Q(patient_id=patient_id, onset__gte=since.date())
+    patients = in_clinic(Patient, study.clinic).filter(pk__in=[row[0] for row in participants])
     return adverse_events_of(patients=patients).filter(in_study)
 
 

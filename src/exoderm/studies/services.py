@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -965,31 +965,37 @@ class KitApplicationInput:
     areas: Sequence[str] = field(default_factory=tuple)
 
 
-def _kit_violation(violation: Violation, labels: Sequence[str]) -> Violation:
-    """A protocol violation as a blinded clinician may read it: the lot, vial and product rules
-    name the kit's vial by its label only (their usual words name lot and product, which would
-    tell the arm)."""
+def _kit_violation(violation: Violation, kit_code: str) -> Violation:
+    """A protocol violation as a blinded clinician may read it: the lot and vial rules name the
+    kit, not the lot, the product or even the label (which vial has a problem would tell which
+    lot it came from); the dose rule names no product."""
     if not violation.field.startswith("applications."):
         return violation
-    index = int(violation.field.split(".")[1])
-    label = labels[index] if index < len(labels) else ""
     neutral_words: dict[str, str] = {
         Rule.LOT_NOT_USABLE: _(
-            "The kit's vial labelled %(label)s cannot be used: its lot is not released, expired or "
-            "has no vial left. Ask the unblinded coordinator for a new kit."
+            "A vial of kit %(kit)s cannot be used: its lot is not released, expired or has no vial "
+            "left. Ask the unblinded coordinator for a new kit."
         ),
         Rule.USE_WINDOW_EXCEEDED: _(
-            "The kit's vial labelled %(label)s is beyond its use-by time after thawing or its "
-            "freeze-thaw cycles. Ask the unblinded coordinator for a new kit."
+            "A vial of kit %(kit)s is beyond its use-by time after thawing or its freeze-thaw "
+            "cycles. Ask the unblinded coordinator for a new kit."
         ),
-        Rule.DOSE_OUT_OF_RANGE: _(
-            "The volume applied from the kit's vial labelled %(label)s lies outside the labelled range."
-        ),
+        Rule.DOSE_OUT_OF_RANGE: _("A volume applied from kit %(kit)s lies outside the labelled range."),
     }
     neutral = neutral_words.get(violation.rule)
     if neutral is None:
         return violation
-    return type(violation)(violation.rule, neutral % {"label": label}, violation.field, violation.severity)
+    return type(violation)(violation.rule, neutral % {"kit": kit_code}, "kit", violation.severity)
+
+
+def _kit_violations(violations: Sequence[Violation], kit_code: str) -> list[Violation]:
+    """The violations as :func:`_kit_violation` words them, each neutral one once."""
+    found: list[Violation] = []
+    for violation in violations:
+        neutral = _kit_violation(violation, kit_code)
+        if neutral not in found:
+            found.append(neutral)
+    return found
 
 
 def _kit_errors(error: ValidationError, labels: Sequence[str]) -> ValidationError:
@@ -1126,7 +1132,7 @@ def _chart(
                 notes=notes,
             )
     except RuleViolations as refused:
-        raise RuleViolations([_kit_violation(v, labels) for v in refused.violations]) from None
+        raise RuleViolations(_kit_violations(refused.violations, kit.code)) from None
     except ValidationError as invalid:
         raise _kit_errors(invalid, labels) from None
     locked_kit.session = session
@@ -1217,16 +1223,27 @@ def record_deviation(
 
 @transaction.atomic
 def record_overdue_visits(*, study: Study, by: User, today: dt.date | None = None) -> int:
-    """Record a missed-session or missed-visit deviation for each planned visit of the study's
-    participants whose window ended before ``today`` (the clinic's today by default); once each."""
+    """Record a missed-session or missed-visit deviation, once each, for every visit of the study's
+    enrolled participants whose window ended before ``today`` (the clinic's today by default)
+    without it taking place: a session visit still planned, a follow-up after the last session
+    with neither a photo nor a satisfaction score of it. (The course template plans follow-ups
+    after every session; the study's visits are the sessions and the follow-ups after the last.)"""
     require_study_role(by, study, {PI, COORDINATOR, CLINICIAN})
     today = today or clinic_today(study.clinic)
-    overdue = Visit.objects.filter(
-        course__study_participant__study=study,
-        course__study_participant__status=ParticipantStatus.ENROLLED,
-        status=VisitStatus.PLANNED,
-        due_until__lt=today,
-    ).select_related("course__study_participant")
+    last = study.course_template.session_count
+    overdue = (
+        Visit.objects.filter(
+            course__study_participant__study=study,
+            course__study_participant__status=ParticipantStatus.ENROLLED,
+            status=VisitStatus.PLANNED,
+            due_until__lt=today,
+        )
+        .filter(Q(kind=VisitKind.SESSION) | Q(kind=VisitKind.FOLLOW_UP, session_number=last))
+        .exclude(kind=VisitKind.FOLLOW_UP, photos__isnull=False)
+        .exclude(pk__in=Satisfaction.objects.values("visit_id"))
+        .select_related("course__study_participant")
+        .distinct()
+    )
     count = 0
     for visit in overdue:
         participant = visit.course.study_participant
