@@ -6,16 +6,16 @@ principal investigator unblinds it at its end (``POST .../unblinding-at-end``).
 """
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 
 from exoderm.api.courses import current_user
 from exoderm.api.problems import Problem
 from exoderm.api.types import Id, Note
 from exoderm.studies import selectors
-from exoderm.studies.analysis import unblinding
+from exoderm.studies.analysis import exports, unblinding
 from exoderm.studies.analysis.results import results_of
 
 router = Router(tags=["study results"])
@@ -157,3 +157,22 @@ def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) ->
     ``study-not-ended`` while follow-up visits are to come. Results are by arm from then on."""
     user, study = _study(request, study_id)
     return 201, {"unblinded_at": unblinding.unblind_study(study=study, by=user, reason=payload.reason)}
+
+
+@router.get(
+    "/{study_id}/export",
+    response={200: None, **ERRORS},
+    openapi_extra={"responses": {200: {"description": "the export file"}}},
+)
+def get_export(
+    request: HttpRequest, study_id: Id, format: Literal["csv", "redcap", "fhir", "sav", "dta"] = "csv"
+) -> HttpResponse:
+    """The study's data, pseudonymised (study pseudonyms, days from enrolment): ``csv`` tidy rows,
+    ``redcap`` a zip of data dictionary, events, instrument designations and records, ``fhir`` an
+    R5 Bundle, ``sav``/``dta`` with variable and value labels. Arms only once results are by arm."""
+    user, study = _study(request, study_id)
+    body = exports.export_for(study=study, user=user, kind=format)
+    response = HttpResponse(body, content_type=exports.CONTENT_TYPES[format])
+    name = f"study-{study.pk}.{exports.EXTENSIONS[format]}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -159,6 +159,8 @@ READS: dict[str, Read] = {
     "api/v1/studies/<study_id>/ratings": Read("studies.rating"),
     "api/v1/studies/<study_id>/adverse-events": Read("safety.adverseevent"),
     "api/v1/studies/<study_id>/deviations": Read("studies.deviation"),
+    # study results: participant-level rows under their study pseudonyms leave the system
+    "api/v1/studies/<study_id>/export": Read("studies.participant", action=AuditAction.EXPORT),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
