@@ -82,8 +82,34 @@ def clinic_b(db, other_clinic, settings, tmp_path):
         "photo_id": photo.pk,
         "course-templates:template_id": course_template.pk,
         "consent-templates:template_id": photo_consent.template_id,
+        **_study_ids(other_clinic, photo=photo, visit=course.visits.first()),
     }
     return ids
+
+
+def _study_ids(clinic, *, photo, visit) -> dict[str, int | str]:
+    """A study of clinic B with a participant, a kit, a role and a rating photo."""
+    from exoderm.studies import services
+    from exoderm.studies.models import RatingImage, RatingTask
+
+    scene = factories.SplitFaceStudyScene(clinic, raters=1)
+    participant = scene.participant()
+    kit = services.prepare_kit(
+        participant=participant, session_number=1, vials=scene.vials_for(participant), by=scene.coordinator
+    )
+    task = RatingTask.objects.create(
+        study=scene.study, participant=participant, visit=visit, order_key="0", created_at=timezone.now()
+    )
+    RatingImage.objects.create(
+        task=task, side="face_left", timepoint="baseline", photo=photo, token="b-token"
+    )
+    return {
+        "study_id": scene.study.pk,
+        "participant_id": participant.pk,
+        "role_id": scene.study.roles.first().pk,
+        "studies:code": kit.code,
+        "studies:token": "b-token",
+    }
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:
@@ -105,7 +131,7 @@ def _fingerprint() -> str:
     parts = []
     for model in apps.get_app_config("patients").get_models():
         parts.append(repr(list(model.objects.order_by("pk").values())))
-    for label in ("consent", "products", "treatments", "courses", "photos", "records"):
+    for label in ("consent", "products", "treatments", "courses", "photos", "records", "studies"):
         for model in apps.get_app_config(label).get_models():
             parts.append(repr(list(model.objects.order_by("pk").values())))
     return "\n".join(parts)
