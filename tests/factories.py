@@ -481,6 +481,16 @@ class SplitFaceStudyScene:
         return taken
 
 
+def spots_to_clear(seed, wanted, *, spots=16):
+    """The ``spots_cleared`` of :func:`~exoderm.skinlab.phantom.make_phantom` that removes
+    ``wanted`` of the spots the 480 x 640 close-up of ``seed`` really holds (a design places fewer
+    than asked when they do not fit, and clearing counts from the last asked for)."""
+    from exoderm.skinlab.phantom import make_phantom
+
+    placed = make_phantom(shape=(480, 640), mm_per_px=0.05, seed=seed, spots=spots).truth.spot_count
+    return spots - placed + wanted
+
+
 def run_split_face_study(scene, *, participants=6, arm_a_cleared=12, arm_b_cleared=4, gais=None):
     """Run ``scene``'s split-face study to its end with phantom close-ups analysed by skinlab: each
     participant has a baseline close-up of each cheek (a phantom of 16 spots, its own design per
@@ -524,7 +534,7 @@ def run_split_face_study(scene, *, participants=6, arm_a_cleared=12, arm_b_clear
             for index, visit in enumerate(visits, start=1):
                 if index not in (1, len(visits)):
                     continue  # photographed at the first and the last follow-up (the analyses take time)
-                cleared = cleared_at_end // 2 if index == 1 else cleared_at_end
+                cleared = spots_to_clear(seed, cleared_at_end // 2 if index == 1 else cleared_at_end)
                 photos.append(
                     upload_photo(
                         patient=patient, chunks=[phantom_png(seed, spots=16, spots_cleared=cleared)],

@@ -41,7 +41,7 @@ def _true_difference(scene):
     for n, participant in enumerate(scene.enrolled):
         changes = {}
         for offset, arm in enumerate((participant.slot.arm_left, participant.slot.arm_right)):
-            cleared = 12 if arm == "A" else 4
+            cleared = factories.spots_to_clear(2 * n + offset, 12 if arm == "A" else 4)
             before, after = (
                 make_phantom(
                     shape=(480, 640), mm_per_px=MM_PER_PX, seed=2 * n + offset, spots=16, spots_cleared=c

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import get_language
 from ninja import Field, Router, Schema
 
 from exoderm.api.courses import current_user
@@ -16,6 +17,7 @@ from exoderm.api.problems import Problem
 from exoderm.api.types import Id, Note
 from exoderm.studies import selectors
 from exoderm.studies.analysis import exports, unblinding
+from exoderm.studies.analysis.report import report_pdf
 from exoderm.studies.analysis.results import results_of
 
 router = Router(tags=["study results"])
@@ -175,4 +177,22 @@ def get_export(
     response = HttpResponse(body, content_type=exports.CONTENT_TYPES[format])
     name = f"study-{study.pk}.{exports.EXTENSIONS[format]}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@router.get(
+    "/{study_id}/report.pdf",
+    response={200: None, **ERRORS},
+    openapi_extra={"responses": {200: {"description": "the study report (PDF)"}}},
+)
+def get_report(
+    request: HttpRequest, study_id: Id, language: Literal["de", "en"] | None = None
+) -> HttpResponse:
+    """The study report as PDF, in ``language`` (default: the request's ``Accept-Language``)."""
+    user, study = _study(request, study_id)
+    chosen = language or ("de" if (get_language() or "").startswith("de") else "en")
+    response = HttpResponse(
+        report_pdf(results_of(study=study, user=user), language=chosen), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.pdf"'
     return response
