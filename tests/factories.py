@@ -516,3 +516,89 @@ class DeviceFactory(factory.django.DjangoModelFactory):
     clinic = factory.SubFactory(ClinicFactory)
     name = factory.Sequence(lambda n: f"Fractional laser {n}")
     kind = "laser"
+
+
+def spots_to_clear(seed, wanted, *, spots=16):
+    """The ``spots_cleared`` of :func:`~exoderm.skinlab.phantom.make_phantom` that removes
+    ``wanted`` of the spots the 480 x 640 close-up of ``seed`` really holds (a design places fewer
+    than asked when they do not fit, and clearing counts from the last asked for)."""
+    from exoderm.skinlab.phantom import make_phantom
+
+    placed = make_phantom(shape=(480, 640), mm_per_px=0.05, seed=seed, spots=spots).truth.spot_count
+    return spots - placed + wanted
+
+
+def run_split_face_study(scene, *, participants=6, arm_a_cleared=12, arm_b_cleared=4, gais=None):
+    """Run ``scene``'s split-face study to its end with phantom close-ups analysed by skinlab: each
+    participant has a baseline close-up of each cheek (a phantom of 16 spots, its own design per
+    cheek) and a close-up at the first and the last follow-up, of the same design with
+    ``arm_a_cleared`` spots cleared by the last follow-up on the arm-A cheek and ``arm_b_cleared``
+    on the arm-B cheek (half of it at the first); both raters score each side (``gais(arm, n)``: the GAIS
+    value, by default much improved for A and no change for B); satisfaction 5 (A) and 3 (B);
+    every follow-up visit done. The endpoint is ``spot_count`` of the cheek. Returns the
+    participants."""
+    from exoderm.courses.models import Visit, VisitKind, VisitStatus
+    from exoderm.photos.services import upload_photo
+    from exoderm.photos.tasks import run_analysis
+    from exoderm.studies import services
+    from exoderm.studies.models import AllocationSlot
+    from tests.photos._images import phantom_png
+
+    gais = gais or (lambda arm, n: "much_improved" if arm == "A" else "no_change")
+    photography = ConsentTemplateFactory(clinic=scene.clinic, kind=ConsentKind.PHOTOGRAPHY)
+    start = timezone.now() - dt.timedelta(weeks=20)
+    enrolled = []
+    for n in range(participants):
+        patient = scene.patient(consented_at=start - dt.timedelta(days=3))
+        ConsentRecordFactory(patient=patient, template=photography, signed_at=start - dt.timedelta(days=3))
+        participant = scene.participant(patient, first_session_at=start, clinician=scene.clinician)
+        slot = AllocationSlot.objects.get(participant=participant)
+        arms = {"cheek_left": slot.arm_left, "cheek_right": slot.arm_right}
+        visits = list(
+            Visit.objects.filter(course=participant.course, kind=VisitKind.FOLLOW_UP).order_by("planned_at")
+        )
+        photos = []
+        for offset, (area, arm) in enumerate(arms.items()):
+            seed = 2 * n + offset
+            photos.append(
+                upload_photo(
+                    patient=patient, chunks=[phantom_png(seed, spots=16)], view="close_up", area=area,
+                    timepoint="baseline", taken_at=start - dt.timedelta(days=1), mm_per_px=0.05,
+                    by=scene.clinician,
+                )[0]
+            )  # fmt: skip
+            cleared_at_end = arm_a_cleared if arm == "A" else arm_b_cleared
+            for index, visit in enumerate(visits, start=1):
+                if index not in (1, len(visits)):
+                    continue  # photographed at the first and the last follow-up (the analyses take time)
+                cleared = spots_to_clear(seed, cleared_at_end // 2 if index == 1 else cleared_at_end)
+                photos.append(
+                    upload_photo(
+                        patient=patient, chunks=[phantom_png(seed, spots=16, spots_cleared=cleared)],
+                        view="close_up", area=area, timepoint="follow_up", visit=visit,
+                        taken_at=visit.planned_at, mm_per_px=0.05, by=scene.clinician,
+                    )[0]
+                )  # fmt: skip
+        for photo in photos:
+            run_analysis(photo.pk)
+        Visit.objects.filter(pk__in=[v.pk for v in visits]).update(status=VisitStatus.DONE)
+        last = visits[-1]
+        sides = {"face_left": slot.arm_left, "face_right": slot.arm_right}
+        services.record_satisfaction(
+            participant=participant,
+            visit=last,
+            scores={side: 5 if arm == "A" else 3 for side, arm in sides.items()},
+            by=scene.clinician,
+        )
+        enrolled.append(participant)
+    services.prepare_rating_tasks(study=scene.study, by=scene.coordinator)
+    for task in scene.study.rating_tasks.select_related("participant__slot"):
+        slot = task.participant.slot
+        sides = {"face_left": slot.arm_left, "face_right": slot.arm_right}
+        for rater in scene.raters:
+            services.record_rating(
+                task=task,
+                rater=rater,
+                scores={side: gais(arm, task.participant_id) for side, arm in sides.items()},
+            )
+    return enrolled

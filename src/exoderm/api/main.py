@@ -251,6 +251,7 @@ def _register_routers() -> None:
         sessions,
         studies,
         study,
+        study_results,
     )
 
     api.add_router("/auth", auth.router)
@@ -266,6 +267,7 @@ def _register_routers() -> None:
     api.add_router("/", booking.router)
     api.add_router("/", messaging.router)
     api.add_router("/patients", consent.router)
+    api.add_router("/studies", study_results.router)
 
 
 _register_routers()

@@ -223,6 +223,11 @@ READS: dict[str, Read] = {
     ),
     "api/v1/patients/<patient_id>/message-preferences": _api_patient,
     "api/v1/lots/<lot_id>/recall-notices": Read(LOT, "lot_id"),
+    # study results: participant-level rows under their study pseudonyms leave the system
+    "api/v1/studies/<study_id>/export": Read("studies.participant", action=AuditAction.EXPORT),
+    "api/v1/studies/<study_id>/report.pdf": Read("studies.participant", action=AuditAction.EXPORT),
+    "studies/<int:study_id>/results/export": Read("studies.participant", action=AuditAction.EXPORT),
+    "studies/<int:study_id>/results/report.pdf": Read("studies.participant", action=AuditAction.EXPORT),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
@@ -332,6 +337,10 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/studies/<study_id>/allocation-list": _WRITES,
     "api/v1/studies/<study_id>/randomization": "the allocation list's seed and parameters: no patient data",
     "api/v1/studies/<study_id>/flow": "counts of the CONSORT flow: no patient named",
+    "api/v1/studies/<study_id>/results": "aggregate statistics of a study: no participant named",
+    "studies/<int:study_id>/results/": "aggregate statistics and figures of a study: no participant named",
+    "api/v1/studies/<study_id>/consort": "counts of the CONSORT flow: no patient named",
+    "api/v1/studies/<study_id>/unblinding-at-end": "a write only: the act is itself an audit event",
     "api/v1/studies/<study_id>/participants/<participant_id>/course": _WRITES,
     "api/v1/studies/<study_id>/participants/<participant_id>/unblinding": _WRITES,
     "api/v1/studies/<study_id>/participants/<participant_id>/withdrawal": _WRITES,

@@ -19,6 +19,7 @@ from exoderm.web.views import (
     signing,
     studies,
     study,
+    study_results,
     today,
 )
 
@@ -65,6 +66,9 @@ urlpatterns = [
     path("today/visits/", today.visit_line, name="today-visits"),
     path("study/outcomes.csv", study.outcomes_csv, name="study-outcomes-csv"),
     path("study/outcomes.xlsx", study.outcomes_xlsx, name="study-outcomes-xlsx"),
+    path("studies/<int:study_id>/results/", study_results.results_page, name="study-results"),
+    path("studies/<int:study_id>/results/report.pdf", study_results.report, name="study-results-report"),
+    path("studies/<int:study_id>/results/export", study_results.export, name="study-results-export"),
     path("patients/", patients.patient_list, name="patients"),
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<id:pk>/", patients.patient_detail, name="patient"),

@@ -1,0 +1,79 @@
+"""The results page (endpoints table, inline SVG figures, CONSORT flow, downloads) in a real
+Chromium in English and German, and the report PDF in both languages."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from exoderm.studies import services
+from exoderm.studies.analysis import unblinding
+from tests import factories
+from tests._browser import shot
+from tests.photos.conftest import media_root  # noqa: F401 (fixture)
+from tests.signin import login_in_browser
+
+
+def _finished_study(clinic, participants):
+    scene = factories.SplitFaceStudyScene(
+        clinic,
+        endpoints=[
+            services.EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True),
+            services.EndpointInput(
+                kind="metric",
+                session_number=3,
+                weeks_after_session=6,
+                metric="spot_count",
+                region="cheek_left",
+            ),
+        ],
+    )
+    scene.enrolled = factories.run_split_face_study(scene, participants=participants)
+    unblinding.unblind_study(study=scene.study, by=scene.pi, reason="Last visit done")
+    return scene
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_results_page_in_english_and_german(browser_page, live_server, media_root):  # noqa: F811
+    clinic = factories.ClinicFactory(name="Hautzentrum Mitte")
+    scene = _finished_study(clinic, participants=3)
+    page = browser_page
+    login_in_browser(page, live_server.url, scene.pi)
+    page.goto(f"{live_server.url}/studies/{scene.study.pk}/results/")
+    assert page.locator("h1").inner_text().startswith("Study results")
+    assert page.locator("table tbody tr").count() >= 6  # 2 endpoints x 3 visits
+    assert page.locator("svg.figure").count() == 4
+    assert "A - B" in page.locator("table").first.inner_text()
+    page.check_clean()
+    shot(page, "study-results")
+    page.click('button[name="language"][value="de"]')
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("svg.figure").count() == 4
+    page.check_clean()
+    shot(page, "study-results-de")
+    page.click('button[name="language"][value="en"]')
+
+
+def test_the_report_pdf_in_both_languages_and_the_page_for_staff_only(api_as, client, clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=3)
+    for language, word in (("en", "Adverse events"), ("de", "CONSORT")):
+        response = api_as(scene.coordinator).get(
+            f"/studies/{scene.study.pk}/report.pdf", {"language": language}
+        )
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == "application/pdf"
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages)
+        assert scene.study.title in text and word in text and "skinlab" in text
+        for participant in scene.enrolled:
+            assert participant.patient.identity.family_name not in text
+    client.force_login(scene.raters[0])
+    assert client.get(f"/studies/{scene.study.pk}/results/").status_code == 403
+    client.force_login(scene.pi)
+    page = client.get(f"/studies/{scene.study.pk}/results/")
+    assert page.status_code == 200 and b"<svg" in page.content
+    download = client.get(f"/studies/{scene.study.pk}/results/report.pdf")
+    assert download.status_code == 200 and download.content.startswith(b"%PDF")
