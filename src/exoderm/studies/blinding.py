@@ -99,3 +99,23 @@ def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any
         )
         for application in applications
     ]
+
+
+def concealed_warnings(*, session: TreatmentSession, user: User) -> list[Any]:
+    """The session's acknowledged warnings as ``user`` may read them: for a kit session and a user
+    blinded for the participant, the dose warning names the kit instead of the product."""
+    warnings = list(session.warnings.all())
+    kit = Kit.objects.filter(session=session).select_related("participant__study").first()
+    if kit is None or sees_allocation_of(user, kit.participant):
+        return warnings
+    neutral = _("A volume applied from kit %(kit)s lies outside the labelled range.") % {"kit": kit.code}
+    return [
+        SimpleNamespace(
+            rule=warning.rule,
+            message=neutral if warning.rule == "dose-out-of-range" else warning.message,
+            acknowledged_by_id=warning.acknowledged_by_id,
+            acknowledged_by=warning.acknowledged_by,
+            acknowledged_at=warning.acknowledged_at,
+        )
+        for warning in warnings
+    ]
