@@ -243,7 +243,7 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
         patient_id=filters.patient,
         performed_from=filters.performed_from,
         performed_until=filters.performed_until,
-    )
+    ).select_related("kit__participant__study")  # whether blinding conceals its lots (studies)
 
 
 @router.get(
