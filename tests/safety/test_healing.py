@@ -90,7 +90,7 @@ def test_the_latest_sessions_curves_are_read_at_once(scene, clinician, django_as
         patient=scene.patient, clinician=clinician, performed_at=scene.performed_at + dt.timedelta(days=8)
     )
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(3):  # sessions, photos, their analyses
         found = latest_healing(patient=scene.patient)
 
     # the later session has no photo after it; the earlier one's window ends when it begins

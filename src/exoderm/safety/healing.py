@@ -17,6 +17,7 @@ back there (or the redness never rose above the reference).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -212,18 +213,24 @@ def session_healing(*, session: TreatmentSession, metric: str = "red_area_pct") 
 
 
 def latest_healing(
-    *, patient: Patient, sessions: int = 3, metric: str = "red_area_pct"
+    *,
+    patient: Patient,
+    sessions: Sequence[TreatmentSession] | None = None,
+    latest: int = 3,
+    metric: str = "red_area_pct",
 ) -> list[SessionHealing]:
-    """The healing curves after the patient's latest ``sessions`` sessions (newest first), those
-    with photos of a side after them only: three queries however many sessions and photos."""
+    """The healing curves after the patient's ``latest`` sessions (newest first), those with
+    photos of a side after them only. ``sessions`` are the patient's sessions newest first, if the
+    caller read them already; two or three queries however many sessions and photos."""
     _checked(metric)
-    newest_first = TreatmentSession.objects.filter(patient=patient).order_by("-performed_at", "-pk")
-    times = list(newest_first.values_list("pk", "performed_at"))
+    if sessions is None:
+        sessions = list(TreatmentSession.objects.filter(patient=patient).order_by("-performed_at", "-pk"))
+    if not sessions:
+        return []
     photos = list(photos_of(patient=patient))
     found = []
-    for index, (pk, performed_at) in enumerate(times[:sessions]):
-        following = times[index - 1][1] if index else None
-        session = TreatmentSession(pk=pk, patient=patient, performed_at=performed_at)
+    for index, session in enumerate(sessions[:latest]):
+        following = sessions[index - 1].performed_at if index else None
         healing = _healing(session, following, photos, metric)
         if healing.sides:
             found.append(healing)

@@ -40,6 +40,7 @@ def adverse_events_section(context: template.Context, patient: Patient) -> dict[
     from exoderm.web.views.safety import AdverseEventForm, patient_sessions
 
     user = context["request"].user
+    sessions = list(patient_sessions(patient))
     return {
         "patient": patient,
         "user": user,
@@ -47,10 +48,8 @@ def adverse_events_section(context: template.Context, patient: Patient) -> dict[
         "events": list(selectors.adverse_events_of(patients=[patient])),
         "may_record": can(user, Action.RECORD_ADVERSE_EVENT),
         "may_correct": can(user, Action.CORRECT_ADVERSE_EVENT),
-        "form": AdverseEventForm(
-            sessions=patient_sessions(patient), initial={"onset": clinic_today(patient.clinic)}
-        ),
-        "curves": healing.latest_healing(patient=patient, sessions=CURVES_ON_PATIENT_PAGE),
+        "form": AdverseEventForm(sessions=sessions, initial={"onset": clinic_today(patient.clinic)}),
+        "curves": healing.latest_healing(patient=patient, sessions=sessions, latest=CURVES_ON_PATIENT_PAGE),
     }
 
 
