@@ -123,7 +123,7 @@ def test_blinded_users_cannot_infer_the_allocation_from_what_they_see(api_as, st
     seen = clinician.get(f"/studies/{scene.study.pk}/participants").json()
     kits = clinician.get(f"/studies/{scene.study.pk}/kits").json()
     assert {key for kit in kits for key in kit} <= {
-        "code", "participant", "pseudonym", "session_number", "labels", "used", "session"
+        "code", "participant", "pseudonym", "session_number", "labels", "used", "discarded", "session"
     }, "no vials, lots or preparation times for a blinded clinician"  # fmt: skip
     truth = {
         slot.participant_id: slot.arm_left == "A"

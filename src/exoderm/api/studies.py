@@ -253,6 +253,7 @@ class KitOut(Schema):
     session_number: int
     labels: list[str]
     used: bool
+    discarded: bool = False
     session: int | None
     prepared_at: dt.datetime | None = Field(None, description="only for the unblinded coordinator")
     vials: list[KitVialOut] | None = Field(None, description="only for the unblinded coordinator")
@@ -482,6 +483,7 @@ def _kit_out(kit: Kit, *, unblinded: bool) -> dict[str, Any]:
         "session_number": kit.session_number,
         "labels": [kv.label for kv in vials],
         "used": kit.session_id is not None,
+        "discarded": kit.discarded_at is not None,
         "session": kit.session_id,
     }
     if unblinded:
@@ -811,6 +813,17 @@ def get_kit(request: HttpRequest, study_id: Id, code: Text) -> Any:
     return _kit_out(
         selectors.kit_of(study=study, user=user, code=code), unblinded=sees_allocation(user, study)
     )
+
+
+@router.post("/{study_id}/kits/{code}/discard", response={200: KitOut, **ERRORS})
+def discard_kit(request: HttpRequest, study_id: Id, code: Text, payload: ReasonIn) -> Any:
+    """Take an unused kit out of use with the reason (the unblinded coordinator); another kit may
+    then be prepared for its session."""
+    user, study = _study(request, study_id)
+    kit = services.discard_kit(
+        kit=selectors.kit_of(study=study, user=user, code=code), by=user, reason=payload.reason
+    )
+    return _kit_out(kit, unblinded=True)
 
 
 # --- rating -----------------------------------------------------------------------------------

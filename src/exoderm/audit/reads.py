@@ -284,6 +284,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/studies/<study_id>/participants/<participant_id>/sessions": _WRITES,
     "api/v1/studies/<study_id>/participants/<participant_id>/satisfaction": _WRITES,
     "api/v1/studies/<study_id>/deviations/overdue-visits": _WRITES,
+    "api/v1/studies/<study_id>/kits/<code>/discard": _WRITES,
 }
 # Django's admin site: no model with patient data is registered there (the coverage test checks).
 NO_PATIENT_DATA_PREFIXES = ("admin/",)

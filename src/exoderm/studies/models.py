@@ -320,6 +320,10 @@ class Kit(models.Model):
     session = models.OneToOneField(
         "treatments.TreatmentSession", on_delete=models.PROTECT, null=True, blank=True, related_name="kit"
     )
+    # A kit that cannot be used (its lot quarantined, a vial past its use-by time) is discarded with
+    # the reason, and the coordinator prepares another for the same session.
+    discarded_at = models.DateTimeField(_("discarded at"), null=True, blank=True)
+    discard_reason = models.CharField(_("reason for discarding"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("kit")
@@ -327,7 +331,9 @@ class Kit(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "code"], name="kit_code_unique_per_study"),
             models.UniqueConstraint(
-                fields=["participant", "session_number"], name="one_kit_per_participant_session"
+                fields=["participant", "session_number"],
+                condition=models.Q(discarded_at__isnull=True),
+                name="one_kit_in_use_per_participant_session",
             ),
         ]
 

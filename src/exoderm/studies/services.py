@@ -898,7 +898,10 @@ def prepare_kit(
         errors["session_number"] = [
             _("The course has sessions 1 to %(n)d.") % {"n": study.course_template.session_count}
         ]
-    if Kit.objects.filter(participant=participant, session_number=session_number).exists():
+    in_use = Kit.objects.filter(
+        participant=participant, session_number=session_number, discarded_at__isnull=True
+    )
+    if in_use.exists():
         errors["session_number"] = [_("A kit for this session of the participant exists already.")]
     labels = _labels_for(study)
     if set(vials) != set(labels):
@@ -952,6 +955,25 @@ def prepare_kit(
     for label, vial in chosen.items():
         KitVial.objects.create(kit=kit, label=label, vial=vial)
     return kit
+
+
+@transaction.atomic
+def discard_kit(*, kit: Kit, by: User, reason: str) -> Kit:
+    """Take an unused kit out of use with the reason (the coordinator): another kit may then be
+    prepared for the same session. Its vials stay with it (they are not put back into stock)."""
+    require_study_role(by, kit.study, {COORDINATOR})
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ValidationError({"reason": _("Give the reason for discarding the kit.")})
+    locked = Kit.objects.select_for_update().get(pk=kit.pk)
+    if locked.session_id is not None:
+        raise RuleViolations(
+            [Violation(KIT_USED, _("Kit %(code)s was used already.") % {"code": locked.code}, "kit")]
+        )
+    if locked.discarded_at is None:
+        locked.discarded_at, locked.discard_reason = _now(), text[:500]
+        locked.save(update_fields=["discarded_at", "discard_reason"])
+    return locked
 
 
 @dataclass(frozen=True)
@@ -1054,6 +1076,16 @@ def chart_from_kit(
     if kit.session_id is not None:
         raise RuleViolations(
             [Violation(KIT_USED, _("Kit %(code)s was used already.") % {"code": kit.code}, "kit")]
+        )
+    if kit.discarded_at is not None:
+        raise RuleViolations(
+            [
+                Violation(
+                    WRONG_KIT,
+                    _("Kit %(code)s was discarded: use its replacement.") % {"code": kit.code},
+                    "kit",
+                )
+            ]
         )
     if participant.status == ParticipantStatus.WITHDRAWN:
         raise RuleViolations(
