@@ -249,7 +249,8 @@ def kits_to_prepare(*, study: Study) -> list[KitToPrepare]:
     participants = Participant.objects.filter(study=study, status=ParticipantStatus.ENROLLED).order_by(
         "enrolled_at", "id"
     )
-    have = set(Kit.objects.filter(study=study).values_list("participant_id", "session_number"))
+    in_use = Kit.objects.filter(study=study, discarded_at__isnull=True)  # a discarded kit is replaced
+    have = set(in_use.values_list("participant_id", "session_number"))
     planned = {
         (visit.course_id, visit.session_number): visit.planned_at
         for visit in Visit.objects.filter(

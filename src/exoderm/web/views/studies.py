@@ -388,7 +388,9 @@ def participant_chart(request: HttpRequest, pk: int, participant_pk: int) -> Htt
     user = user_of(request)
     study = _coordinated_study(request, pk)
     participant = selectors.participant_of(study=study, user=user, participant_id=participant_pk)
-    kits = selectors.kits_of(study=study, user=user).filter(participant=participant, session__isnull=True)
+    kits = selectors.kits_of(study=study, user=user).filter(
+        participant=participant, session__isnull=True, discarded_at__isnull=True
+    )
     initial = {"performed_at": now_local(), "left_applied_at": now_local(), "right_applied_at": now_local()}
     form = KitChartForm(request.POST or None, kits=kits.order_by("session_number"), initial=initial)
     procedure = ProcedureForm(request.POST or None, prefix="procedure", initial={"areas": ["face"]})
@@ -617,7 +619,8 @@ def allocation_participant(request: HttpRequest, pk: int, participant_pk: int) -
         labels = {"left": arms[revealed.face_left], "right": arms[revealed.face_right]}
     else:
         labels = {"single": arms[revealed.arm]}
-    prepared = set(participant.kits.values_list("session_number", flat=True))
+    in_use = participant.kits.filter(discarded_at__isnull=True)  # a discarded kit's session gets another
+    prepared = set(in_use.values_list("session_number", flat=True))
     sessions = [n for n in range(1, study.course_template.session_count + 1) if n not in prepared]
     vials = {
         label: page_selectors.kit_vials(study=study, product_id=arm.product_id)
