@@ -187,6 +187,10 @@ def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_
     week_6 = {**week_4, "weeks_after_session": 6}
     one_arm = api.post("/studies", {**base, "arms": base["arms"][:1], "endpoints": [week_6]})
     assert one_arm.status_code == 422 and one_arm.json()["errors"][0]["field"] == "arms"
+    long_code = [{**base["arms"][0], "code": "EXO"}, base["arms"][1]]
+    refused = api.post("/studies", {**base, "arms": long_code, "endpoints": [week_6]})
+    assert refused.status_code == 422, "a split-face slot writes the two codes side by side"
+    assert refused.json()["errors"][0]["field"] == "arms.0.code"
 
 
 def test_the_allocation_is_refused_to_every_blinded_role(api_as, scene):

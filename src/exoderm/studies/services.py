@@ -233,6 +233,10 @@ def _build_rows(
         add("arms", message)
     if len({a.code for a in arms}) != len(arms):
         add("arms", _("Each arm needs its own code."))
+    # the allocation list writes a split-face slot as the two codes side by side ("AB")
+    for index, given in enumerate(arms):
+        if not (len(given.code) == 1 and "A" <= given.code <= "Z"):
+            add(f"arms.{index}.code", _("An arm's code is one capital letter, A to Z."))
     arm_rows = []
     for index, given in enumerate(arms):
         product = Product.objects.filter(clinic_id=study.clinic_id, pk=given.product).first()
