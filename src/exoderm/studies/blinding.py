@@ -101,6 +101,13 @@ def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any
     ]
 
 
+def conceals_lots(*, session: TreatmentSession, user: User) -> bool:
+    """Whether ``session`` was charted from a study kit whose allocation ``user`` may not see: its
+    lots, vials, products and their corrections would tell the arm."""
+    kit = _kit_of(session)
+    return kit is not None and not sees_allocation_of(user, kit.participant)
+
+
 def concealed_warnings(*, session: TreatmentSession, user: User) -> list[Any]:
     """The session's acknowledged warnings as ``user`` may read them: for a kit session and a user
     blinded for the participant, the dose warning names the kit instead of the product."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -23,6 +23,7 @@ from exoderm.patients import selectors as patient_selectors
 from exoderm.products import selectors as product_selectors
 from exoderm.products.models import LotStatus
 from exoderm.records.selectors import revisions_of
+from exoderm.studies.blinding import concealed_applications, concealed_warnings, conceals_lots
 from exoderm.treatments import selectors
 from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.protocol import WARN
@@ -76,7 +77,16 @@ def session_list(request: HttpRequest) -> HttpResponse:
 def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     clinic = clinic_of(request)
     session = selectors.session_detail(clinic=clinic, pk=pk)
-    context = {"session": session, "revisions": revisions_of(clinic=clinic, obj=session)}
+    user = user_of(request)
+    concealed = conceals_lots(session=session, user=user)
+    context = {
+        "session": session,
+        "applications": concealed_applications(session=session, user=user),
+        "warnings": concealed_warnings(session=session, user=user),
+        "lots_concealed": concealed,
+        # a correction's old version names the lots: kept from whoever is blinded for the study
+        "revisions": [] if concealed else revisions_of(clinic=clinic, obj=session),
+    }
     return render(request, "web/sessions/detail.html", context)
 
 
@@ -111,6 +121,11 @@ def session_correct(request: HttpRequest, pk: int) -> HttpResponse:
     """The session's chart as a form, prefilled; saved as a correction with its reason."""
     clinic = clinic_of(request)
     session = selectors.session_detail(clinic=clinic, pk=pk)
+    if conceals_lots(session=session, user=user_of(request)):
+        raise PermissionDenied(
+            _("This session was charted from a study kit: its lots are concealed from you, so only the "
+              "study's unblinded coordinator can correct it.")
+        )  # fmt: skip
     lots_used = {a.lot_id for a in session.applications.all()}
 
     def save(chart: dict[str, Any]) -> TreatmentSession:
