@@ -32,6 +32,7 @@ from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products import coldchain, selectors, services, wording
 from exoderm.products.models import Lot, LotEvent, LotStatus, Source, StorageForm, Vial
 from exoderm.records.selectors import revisions_of
+from exoderm.studies.blinding import recall_rows_for
 from exoderm.treatments import recall
 
 router = Router(tags=["products"])
@@ -302,6 +303,11 @@ class RecallOut(Schema):
     affected: list[RecallRowOut]
     erased_applications: int = Field(
         description="applications of the lot in records erased for good after their retention period"
+    )
+    withheld_for_blinding: int = Field(
+        0,
+        description="rows of study sessions charted from a coded kit that you are blinded for: listed "
+        "for the study's unblinded coordinator only (which patient got which lot tells the arm)",
     )
 
 
@@ -630,23 +636,13 @@ def recall_lot(request: HttpRequest, lot_id: Id, payload: RequiredReasonIn) -> A
     user = _user(request)
     require(user, Action.VIEW_IDENTITY)
     services.recall_lot(lot=selectors.lot(_clinic(request), lot_id), reason=payload.reason, by=user)
-    lot = _recalled_lot(request, lot_id)
-    return {
-        "lot": lot,
-        "affected": recall.affected_by_lot(lot),
-        "erased_applications": recall.erased_applications(lot),
-    }
+    return _recall_answer(request, _recalled_lot(request, lot_id))
 
 
 @router.get("/lots/{lot_id}/recall", response=RecallOut)
 def get_recall(request: HttpRequest, lot_id: Id) -> Any:
     """The patients and sessions that received a recalled lot."""
-    lot = _recalled_lot(request, lot_id)
-    return {
-        "lot": lot,
-        "affected": recall.affected_by_lot(lot),
-        "erased_applications": recall.erased_applications(lot),
-    }
+    return _recall_answer(request, _recalled_lot(request, lot_id))
 
 
 @router.get(
@@ -661,7 +657,7 @@ def get_recall_csv(request: HttpRequest, lot_id: Id) -> HttpResponse:
     lot = _recalled_lot(request, lot_id)
     time_zone = zoneinfo.ZoneInfo(_clinic(request).time_zone)
     response = HttpResponse(
-        recall.recall_csv(recall.affected_by_lot(lot), time_zone=time_zone),
+        recall.recall_csv(_visible_recall_rows(request, lot), time_zone=time_zone),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{_recall_file_name(lot)}.csv"'
@@ -685,10 +681,25 @@ def get_recall_xlsx(request: HttpRequest, lot_id: Id) -> HttpResponse:
     lot = _recalled_lot(request, lot_id)
     time_zone = zoneinfo.ZoneInfo(_clinic(request).time_zone)
     response = HttpResponse(
-        recall.recall_xlsx(recall.affected_by_lot(lot), time_zone=time_zone), content_type=XLSX_CONTENT_TYPE
+        recall.recall_xlsx(_visible_recall_rows(request, lot), time_zone=time_zone),
+        content_type=XLSX_CONTENT_TYPE,
     )
     response["Content-Disposition"] = f'attachment; filename="{_recall_file_name(lot)}.xlsx"'
     return response
+
+
+def _recall_answer(request: HttpRequest, lot: Lot) -> dict[str, Any]:
+    affected, withheld = recall_rows_for(user=_user(request), rows=recall.affected_by_lot(lot))
+    return {
+        "lot": lot,
+        "affected": affected,
+        "erased_applications": recall.erased_applications(lot),
+        "withheld_for_blinding": withheld,
+    }
+
+
+def _visible_recall_rows(request: HttpRequest, lot: Lot) -> list[Any]:
+    return recall_rows_for(user=_user(request), rows=recall.affected_by_lot(lot))[0]
 
 
 def _recall_file_name(lot: Lot) -> str:

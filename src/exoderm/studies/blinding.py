@@ -101,6 +101,19 @@ def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any
     ]
 
 
+def recall_rows_for[Row: Any](*, user: User, rows: list[Row]) -> tuple[list[Row], int]:
+    """The rows of a lot's recall list (each with a ``session_id``) that ``user`` may read, and how
+    many were left out: a kit session's row would tell a user blinded for its participant which arm
+    received the lot. The study's unblinded coordinator sees every row and answers for the recall of
+    its participants."""
+    kits = Kit.objects.filter(session_id__in={row.session_id for row in rows}).select_related(
+        "participant__study"
+    )
+    hidden = {kit.session_id for kit in kits if not sees_allocation_of(user, kit.participant)}
+    visible = [row for row in rows if row.session_id not in hidden]
+    return visible, len(rows) - len(visible)
+
+
 def conceals_lots(*, session: TreatmentSession, user: User) -> bool:
     """Whether ``session`` was charted from a study kit whose allocation ``user`` may not see: its
     lots, vials, products and their corrections would tell the arm."""

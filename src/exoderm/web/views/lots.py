@@ -23,6 +23,7 @@ from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
 from exoderm.records.selectors import revisions_of
+from exoderm.studies.blinding import recall_rows_for
 from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv, recall_xlsx
 from exoderm.web.charts import temperature_chart
 from exoderm.web.forms import (
@@ -331,7 +332,7 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
 def lot_affected(request: HttpRequest, pk: int) -> HttpResponse:
     clinic = clinic_of(request)
     lot = selectors.lot(clinic, pk)
-    rows = affected_by_lot(lot)
+    rows, withheld = recall_rows_for(user=user_of(request), rows=affected_by_lot(lot))
     download = request.GET.get("format")
     if download in ("csv", "xlsx"):
         time_zone = zoneinfo.ZoneInfo(clinic.time_zone)
@@ -345,7 +346,13 @@ def lot_affected(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="recall-{safe_number}.{download}"'
         return response
     patients = len({row.patient_id for row in rows})
-    context = {"lot": lot, "rows": rows, "patient_count": patients, "erased": erased_applications(lot)}
+    context = {
+        "lot": lot,
+        "rows": rows,
+        "patient_count": patients,
+        "erased": erased_applications(lot),
+        "withheld_for_blinding": withheld,
+    }
     return render(request, "web/lots/affected.html", context)
 
 

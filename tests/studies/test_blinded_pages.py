@@ -69,3 +69,26 @@ def test_the_unblinded_coordinator_sees_the_lots(client, kit_session):
     client.force_login(scene.coordinator)
     page = client.get(f"/sessions/{session.pk}/").content.decode()
     assert scene.exosome_lot.number in page and scene.vehicle_lot.number in page
+
+
+def test_a_recall_lists_kit_sessions_only_for_those_who_may_see_the_allocation(client, api_as, kit_session):
+    from exoderm.products.services import recall_lot
+
+    scene, session, _code = kit_session
+    recall_lot(lot=scene.exosome_lot, reason="sterility failure", by=scene.clinician)
+    patient_code = session.patient.code
+
+    client.force_login(scene.clinician)
+    page = client.get(f"/lots/{scene.exosome_lot.pk}/affected/").content.decode()
+    assert patient_code not in page
+    assert "charted from a study kit you are blinded for" in page
+    answer = api_as(scene.clinician).get(f"/lots/{scene.exosome_lot.pk}/recall").json()
+    assert (answer["affected"], answer["withheld_for_blinding"]) == ([], 1)
+    csv = api_as(scene.clinician).get(f"/lots/{scene.exosome_lot.pk}/recall.csv").content.decode()
+    assert patient_code not in csv
+
+    scene.coordinator.role = "clinician"  # recall lists are for clinicians and clinic admins
+    scene.coordinator.save(update_fields=["role"])
+    answer = api_as(scene.coordinator).get(f"/lots/{scene.exosome_lot.pk}/recall").json()
+    assert [row["patient_code"] for row in answer["affected"]] == [patient_code]
+    assert answer["withheld_for_blinding"] == 0
