@@ -205,7 +205,7 @@ ROLES = {
     "admin": ("audit/", "api/v1/audit", "patients/<id:pk>/erasure/", "patients/<id:pk>/unlock/"),
     "researcher": ("study/", "api/v1/study/"),
     "rater": ("api/v1/studies/<study_id>/rating-tasks",),
-    "coordinator": ("api/v1/studies/",),
+    "coordinator": ("api/v1/studies/", "studies/"),
     "clinician": (),
 }
 
