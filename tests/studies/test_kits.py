@@ -84,3 +84,58 @@ def test_an_unusable_kit_is_discarded_and_replaced(api_as, scene):
         {"kit": code, "performed_at": "2026-01-01T10:00:00+01:00", "procedures": [], "applications": []},
     )
     assert charted.status_code == 422 and charted.json()["violations"][0]["rule"] == "wrong-kit"
+
+
+def test_a_kit_session_reads_without_lots_or_products_for_the_blinded_clinician(api_as, scene):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    participant = scene.participant()
+    at = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+    body = {"participant": participant.pk, "session_number": 1, "vials": scene.vials_for(participant)}
+    code = (
+        api_as(scene.coordinator)
+        .post(
+            f"/studies/{scene.study.pk}/kits",
+            {**body, "thawed_at": (at + dt.timedelta(minutes=10)).isoformat()},
+        )
+        .json()["code"]
+    )
+    chart = {
+        "kit": code,
+        "performed_at": at.isoformat(),
+        "procedures": [
+            {
+                "kind": "microneedling",
+                "areas": ["face"],
+                "started_at": at.isoformat(),
+                "ended_at": (at + dt.timedelta(minutes=20)).isoformat(),
+                "params": {"needle_depth_mm": 1.0, "passes": 3},
+            }
+        ],
+        "applications": [
+            # 3.5 ml on a half lies above the products' labelled 1-3 ml per area: a warning
+            {"side": side, "volume_ml": 3.5, "applied_at": (at + dt.timedelta(minutes=25)).isoformat()}
+            for side in ("face_left", "face_right")
+        ],
+    }
+    url = f"/studies/{scene.study.pk}/participants/{participant.pk}/sessions"
+    warned = api_as(scene.clinician).post(url, chart)
+    assert warned.status_code == 422
+    assert [(v["rule"], v["field"]) for v in warned.json()["violations"]] == [("dose-out-of-range", "kit")]
+    assert scene.exosome.name not in warned.content.decode()
+    session = (
+        api_as(scene.clinician).post(url, {**chart, "acknowledged_warnings": ["dose-out-of-range"]}).json()
+    )
+    blinded = api_as(scene.clinician).get(f"/sessions/{session['session']}").content.decode()
+    for secret in (
+        scene.exosome.name,
+        scene.vehicle.name,
+        scene.exosome_lot.number,
+        scene.vehicle_lot.number,
+    ):
+        assert secret not in blinded
+    assert code in blinded
+    unblinded = api_as(scene.coordinator).get(f"/sessions/{session['session']}").content.decode()
+    assert scene.exosome_lot.number in unblinded and scene.vehicle_lot.number in unblinded

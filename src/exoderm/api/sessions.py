@@ -18,7 +18,7 @@ from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.records.selectors import revisions_of
-from exoderm.studies.blinding import concealed_applications
+from exoderm.studies.blinding import concealed_applications, concealed_warnings
 from exoderm.treatments import selectors
 from exoderm.treatments.models import Procedure, TreatmentSession
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
@@ -141,8 +141,8 @@ class SessionOut(Schema):
         return concealed_applications(session=obj, user=context["request"].user)
 
     @staticmethod
-    def resolve_warnings(obj: TreatmentSession) -> list[Any]:
-        return list(obj.warnings.all())
+    def resolve_warnings(obj: TreatmentSession, context: Any) -> list[Any]:
+        return concealed_warnings(session=obj, user=context["request"].user)
 
 
 class ViolationOut(Schema):
@@ -243,7 +243,7 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilter]) -> Any:
         patient_id=filters.patient,
         performed_from=filters.performed_from,
         performed_until=filters.performed_until,
-    )
+    ).select_related("kit__participant__study")  # whether blinding conceals its lots (studies)
 
 
 @router.get(

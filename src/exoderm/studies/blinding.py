@@ -81,7 +81,7 @@ def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any
     shows the kit code and vial label instead of lot and vial to a user blinded for the
     participant (lot numbers and products would tell the arm)."""
     applications = list(session.applications.all())
-    kit = Kit.objects.filter(session=session).select_related("participant__study").first()
+    kit = _kit_of(session)
     if kit is None or sees_allocation_of(user, kit.participant):
         return applications
     label_of_vial = dict(kit.vials.values_list("vial_id", "label"))
@@ -99,3 +99,33 @@ def concealed_applications(*, session: TreatmentSession, user: User) -> list[Any
         )
         for application in applications
     ]
+
+
+def concealed_warnings(*, session: TreatmentSession, user: User) -> list[Any]:
+    """The session's acknowledged warnings as ``user`` may read them: for a kit session and a user
+    blinded for the participant, the dose warning names the kit instead of the product."""
+    warnings = list(session.warnings.all())
+    kit = _kit_of(session)
+    if kit is None or sees_allocation_of(user, kit.participant):
+        return warnings
+    neutral = _("A volume applied from kit %(kit)s lies outside the labelled range.") % {"kit": kit.code}
+    return [
+        SimpleNamespace(
+            rule=warning.rule,
+            message=neutral if warning.rule == "dose-out-of-range" else warning.message,
+            acknowledged_by_id=warning.acknowledged_by_id,
+            acknowledged_by=warning.acknowledged_by,
+            acknowledged_at=warning.acknowledged_at,
+        )
+        for warning in warnings
+    ]
+
+
+def _kit_of(session: TreatmentSession) -> Kit | None:
+    """The kit the session was charted from, if any (no query when the caller selected
+    ``kit__participant__study`` with the session)."""
+    try:
+        kit: Kit = session.kit
+    except Kit.DoesNotExist:
+        return None
+    return kit
