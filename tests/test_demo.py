@@ -24,6 +24,7 @@ from exoderm.courses.models import Course, Visit, VisitStatus
 from exoderm.demo import DEMO_ADMIN_TOTP_SECRET, FAMILY, GIVEN, PATIENTS, seed_demo
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
+from exoderm.studies.demo import PATIENTS as STUDY_PATIENTS
 from exoderm.treatments.models import TreatmentSession
 
 
@@ -32,7 +33,7 @@ from exoderm.treatments.models import TreatmentSession
 def test_seed_demo_once():
     credentials = seed_demo()
     assert {role for _, _, role in credentials} == set(Role.values)
-    assert Patient.objects.count() == PATIENTS
+    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS)
     assert TreatmentSession.objects.count() > PATIENTS  # most patients had more than one session
     assert Lot.objects.filter(status=LotStatus.QUARANTINED, status_reason__icontains="°C").count() == 1
     assert Visit.objects.filter(status=VisitStatus.DONE).exists()
@@ -43,7 +44,7 @@ def test_seed_demo_once():
         assert active_consent(patient=course.patient, kind=ConsentKind.TREATMENT, at=course.created_at)
 
     seed_demo()
-    assert Patient.objects.count() == PATIENTS
+    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS)
     assert User.objects.count() == len(credentials)
     # the administrator signs in with the authenticator secret the demo prints (the seed used the
     # current step to confirm it, so the next one)
@@ -100,7 +101,7 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
             ) as response:
                 return json.load(response)
 
-        assert get("/patients")["count"] == PATIENTS
+        assert get("/patients")["count"] == PATIENTS + len(STUDY_PATIENTS)
         # the first patient's close-ups, analysed by the demo's own worker
         (patient,) = get("/patients?" + urllib.parse.urlencode({"q": f"{GIVEN[0]} {FAMILY[0]}"}))["items"]
         before, after = get(f"/photos?patient={patient['id']}")["items"]

@@ -33,6 +33,7 @@ from exoderm.products import coldchain
 from exoderm.products import services as product_services
 from exoderm.products.models import Lot, LotStatus, Product, Source, StorageForm, VialState
 from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.studies.demo import seed_study
 from exoderm.treatments.models import TreatmentSession
 from exoderm.treatments.services import ApplicationInput, ProcedureInput, record_session
 
@@ -46,6 +47,7 @@ USERS = [
     ("clinician2", "Demo-Clinician2-2026!", Role.CLINICIAN, "Dr. Sam", "Park", "en"),
     ("assistant", "Demo-Assistant-2026!", Role.ASSISTANT, "Mia", "Keller", "de"),
     ("researcher", "Demo-Researcher-2026!", Role.RESEARCHER, "Lea", "Garlapati", "en"),
+    ("rater", "Demo-Rater-2026!", Role.CLINICIAN, "Dr. Noah", "Winter", "en"),  # the study's blinded rater
 ]
 GIVEN = [
     "Anna",
@@ -164,6 +166,7 @@ def _seed(rng: random.Random) -> None:
     first = Patient.objects.filter(clinic=clinic).order_by("pk").first()
     assert first is not None
     _close_ups(first, by=clinicians[0])
+    seed_study(clinic=clinic, users=users, exosome_lot=lots[1])
 
 
 def _close_ups(patient: Patient, *, by: User) -> None:

@@ -151,6 +151,7 @@ def _study_world(clinic, patient, *, photo, visit) -> dict:
         "participant": participant.pk,
         "kit": kit.code,
         "rating_image": image.token,
+        "task": task.pk,
     }
 
 
@@ -180,6 +181,8 @@ KWARGS = {
     "study_id": "study",
     "participant_id": "participant",
     "code": "kit",
+    "participant_pk": "participant",
+    "task_pk": "task",
 }
 PK_OF = {
     "patients": "patient",
@@ -187,12 +190,14 @@ PK_OF = {
     "lots": "lot",
     "visits": "visit",
     "audit/patient": "patient",
+    "studies": "study",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {
     "photos/<id:photo_id>/erase": {"photo_id": "trashed"},
     "patients/<id:pk>/unlock/": {"pk": "restricted"},
     "api/v1/studies/<study_id>/rating-images/<token>": {"token": "rating_image"},
+    "studies/<id:pk>/images/<str:token>": {"token": "rating_image"},
 }
 QUERIES = {
     "api/v1/photos/timeline": {"metric": "spot_count", "view": "close_up"},
@@ -204,7 +209,7 @@ QUERIES = {
 ROLES = {
     "admin": ("audit/", "api/v1/audit", "patients/<id:pk>/erasure/", "patients/<id:pk>/unlock/"),
     "researcher": ("study/", "api/v1/study/"),
-    "rater": ("api/v1/studies/<study_id>/rating-tasks",),
+    "rater": ("api/v1/studies/<study_id>/rating-tasks", "studies/<id:pk>/rate/", "studies/<id:pk>/images/"),
     "coordinator": ("api/v1/studies/", "studies/"),
     "clinician": (),
 }

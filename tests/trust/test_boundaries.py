@@ -554,10 +554,10 @@ def test_every_text_input_has_a_maximum_length_and_every_id_the_database_range()
 
 def _all_forms():
     from exoderm.photos import forms as photo_forms
-    from exoderm.web import charting
+    from exoderm.web import charting, study_forms
     from exoderm.web import forms as web_forms
 
-    for module in (web_forms, charting, photo_forms):
+    for module in (web_forms, charting, photo_forms, study_forms):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

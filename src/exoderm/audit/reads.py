@@ -65,6 +65,8 @@ _patient = Read(PATIENT, "pk", _patient_itself)
 _photo_by_id = Read(PHOTO, "photo_id", _patient_of("photos.Photo"))
 _api_patient = Read(PATIENT, "patient_id", _patient_itself)
 _patient_in_query = Read(PATIENT, "patient", _patient_itself, in_query=True)
+STUDY = "studies.study"
+_study_participant = Read("studies.participant", "participant_pk", _patient_of("studies.Participant"))
 _participant = Read("studies.participant", "participant_id", _patient_of("studies.Participant"))
 
 READS: dict[str, Read] = {
@@ -144,6 +146,22 @@ READS: dict[str, Read] = {
     ),
     "api/v1/audit": Read("audit.auditevent"),
     "api/v1/audit.csv": Read("audit.auditevent", action=AuditAction.EXPORT),
+    # study pages: participants by pseudonym and (for staff) by name, kits, allocations, rating photos
+    "studies/<id:pk>/": Read(STUDY, "pk"),
+    "studies/<id:pk>/enrol/": Read(STUDY, "pk"),  # the patients not yet enrolled, to choose from
+    "studies/<id:pk>/deviations/new/": Read(STUDY, "pk"),  # the participants to choose from
+    "studies/<id:pk>/adverse-events/new/": Read(STUDY, "pk"),
+    "studies/<id:pk>/participants/<id:participant_pk>/withdraw/": _study_participant,
+    "studies/<id:pk>/participants/<id:participant_pk>/unblind/": _study_participant,  # the reason form
+    "studies/<id:pk>/participants/<id:participant_pk>/satisfaction/": _study_participant,
+    "studies/<id:pk>/participants/<id:participant_pk>/chart/": _study_participant,  # the charting form
+    "studies/<id:pk>/allocation/": Read(STUDY, "pk"),
+    "studies/<id:pk>/allocation/<id:participant_pk>/": _study_participant,  # one allocation revealed
+    "studies/<id:pk>/rate/": Read("studies.ratingtask"),
+    "studies/<id:pk>/rate/<id:task_pk>/": Read(
+        "studies.ratingtask", "task_pk", _patient_of("studies.RatingTask", "participant__patient_id")
+    ),
+    "studies/<id:pk>/images/<str:token>": Read("studies.ratingimage"),  # a de-identified rating photo
     # studies: participants are patients (by id and code); kits, ratings and events name them
     "api/v1/studies/<study_id>/participants": Read("studies.participant"),
     "api/v1/studies/<study_id>/participants/<participant_id>": _participant,
@@ -256,6 +274,10 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "studies/": "the studies' titles and participant counts: no patient data",
+    "studies/new/": "the form defining a study: no patient data",
+    "studies/<id:pk>/roles/": _WRITES,
+    "studies/<id:pk>/rating-tasks/": _WRITES,
     "api/v1/studies": _STUDY_DEFINITION,
     "api/v1/studies/<study_id>": _STUDY_DEFINITION,
     "api/v1/studies/<study_id>/amendments": _STUDY_DEFINITION,
