@@ -525,7 +525,7 @@ def spots_to_clear(seed, wanted, *, spots=16):
     from exoderm.skinlab.phantom import make_phantom
 
     placed = make_phantom(shape=(480, 640), mm_per_px=0.05, seed=seed, spots=spots).truth.spot_count
-    return spots - placed + wanted
+    return spots - placed + min(wanted, placed)
 
 
 def run_split_face_study(scene, *, participants=6, arm_a_cleared=12, arm_b_cleared=4, gais=None):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from exoderm.api.courses import current_user
 from exoderm.api.problems import Problem
@@ -158,7 +158,9 @@ def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) ->
     """Unblind the study at its end (principal investigator, with a reason): 422 with rule
     ``study-not-ended`` while follow-up visits are to come. Results are by arm from then on."""
     user, study = _study(request, study_id)
-    return 201, {"unblinded_at": unblinding.unblind_study(study=study, by=user, reason=payload.reason)}
+    return Status(
+        201, {"unblinded_at": unblinding.unblind_study(study=study, by=user, reason=payload.reason)}
+    )
 
 
 @router.get(

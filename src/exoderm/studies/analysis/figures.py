@@ -228,7 +228,7 @@ def gais_svg(results: StudyResults, title: str) -> str:
     distribution = gais_distribution(results)
     if not distribution:
         return ""
-    width, bar, gap, top = 680, 26, 14, 10
+    width, bar, gap, top = 760, 26, 14, 10
     height = top + len(distribution) * (bar + gap) + 40
     body = []
     for row, (arm, counts) in enumerate(distribution.items()):
@@ -248,7 +248,7 @@ def gais_svg(results: StudyResults, title: str) -> str:
             x += w
     legend_y = top + len(distribution) * (bar + gap) + 14
     for code in range(1, 6):
-        lx = 80 + (code - 1) * 118
+        lx = 80 + (code - 1) * 135
         body.append(f'<rect x="{lx}" y="{legend_y}" width="10" height="10" fill="{GAIS_COLOURS[code]}"/>')
         body.append(
             f'<text x="{lx + 14}" y="{legend_y + 9}" font-size="10">{escape(GAIS_NAMES[code])}</text>'
