@@ -226,8 +226,8 @@ READS: dict[str, Read] = {
     # study results: participant-level rows under their study pseudonyms leave the system
     "api/v1/studies/<study_id>/export": Read("studies.participant", action=AuditAction.EXPORT),
     "api/v1/studies/<study_id>/report.pdf": Read("studies.participant", action=AuditAction.EXPORT),
-    "studies/<int:study_id>/results/export": Read("studies.participant", action=AuditAction.EXPORT),
-    "studies/<int:study_id>/results/report.pdf": Read("studies.participant", action=AuditAction.EXPORT),
+    "studies/<id:study_id>/results/export": Read("studies.participant", action=AuditAction.EXPORT),
+    "studies/<id:study_id>/results/report.pdf": Read("studies.participant", action=AuditAction.EXPORT),
 }
 
 _WRITES = "only writes (POST, PATCH, DELETE), recorded by the model signals"
@@ -338,7 +338,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/studies/<study_id>/randomization": "the allocation list's seed and parameters: no patient data",
     "api/v1/studies/<study_id>/flow": "counts of the CONSORT flow: no patient named",
     "api/v1/studies/<study_id>/results": "aggregate statistics of a study: no participant named",
-    "studies/<int:study_id>/results/": "aggregate statistics and figures of a study: no participant named",
+    "studies/<id:study_id>/results/": "aggregate statistics and figures of a study: no participant named",
     "api/v1/studies/<study_id>/consort": "counts of the CONSORT flow: no patient named",
     "api/v1/studies/<study_id>/unblinding-at-end": "a write only: the act is itself an audit event",
     "api/v1/studies/<study_id>/participants/<participant_id>/course": _WRITES,
