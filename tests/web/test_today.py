@@ -19,20 +19,33 @@ from tests.signin import login_in_browser
 
 
 def course_six_weeks_ago(clinician, *, lead=None):
-    """A course of sessions every four weeks with follow-ups at weeks 2 and 6, begun six weeks ago
-    at noon: week 6 after session 1 and week 2 after session 2 both fall on today noon (one visit
-    of the patient), and session 1, its week-2 follow-up and session 2 are overdue."""
+    """A course of sessions every four weeks with follow-ups at weeks 2 and 6, begun six weeks ago:
+    week 6 after session 1 and week 2 after session 2 both fall on today noon (one visit of the
+    patient), and session 1, its week-2 follow-up and session 2 are overdue.
+
+    The visits are placed on those days here, whatever day of the week today is (enrolment books
+    them into the clinic's working days)."""
     clinic = clinician.clinic
     tz = zoneinfo.ZoneInfo(clinic.time_zone)
-    first = dt.datetime.combine(clinic_today(clinic) - dt.timedelta(weeks=6), dt.time(12), tzinfo=tz)
+    today = clinic_today(clinic)
+    first = dt.datetime.combine(today - dt.timedelta(weeks=6), dt.time(12), tzinfo=tz)
     patient = factories.ConsentedPatientFactory(clinic=clinic)
-    return enroll(
+    course = enroll(
         patient=patient,
         template=factories.CourseTemplateFactory(clinic=clinic, interval_weeks=4, followup_weeks=[2, 6]),
         clinician=lead or clinician,
         starts_at=first,
         by=clinician,
     )
+    for visit in course.visits.all():
+        weeks = 4 * (visit.session_number - 1) + (visit.weeks_after_session or 0)
+        day = today - dt.timedelta(weeks=6) + dt.timedelta(weeks=weeks)
+        course.visits.filter(pk=visit.pk).update(
+            planned_at=dt.datetime.combine(day, dt.time(12), tzinfo=tz),
+            due_from=day - dt.timedelta(days=3),
+            due_until=day + dt.timedelta(days=3),
+        )
+    return course
 
 
 def todays_follow_ups(course):
