@@ -60,6 +60,9 @@ def test_two_hosts_analyse_each_photo_once_and_take_over_a_dead_hosts_photo(tmp_
             time.sleep(0.05)
         host_a.send_signal(signal.SIGKILL)
         host_a.wait()
+        # A worker looks for stalled tasks when it starts one (then at most every 30 s): host-b starts
+        # after host-a's lease is over, so its first task finds the photo host-a left behind.
+        time.sleep(float(LEASE_SECONDS) + 1)
         host_b = start_worker_on_host(root, "host-b")
         final, _seconds = _scenario.wait_until_analysed(root, PHOTOS, timeout=300)
     finally:
