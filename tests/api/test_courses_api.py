@@ -72,7 +72,7 @@ def test_consent_templates_version_through_the_api(api_as, clinic_admin, researc
     assert api.post("/consent-templates", body).json()["version"] == 2
     listed = api_as(researcher).get("/consent-templates", {"kind": "photography"}).json()
     assert [t["version"] for t in listed["items"]] == [2, 1]
-    assert api.post("/consent-templates", {**body, "kind": "marketing"}).status_code == 422
+    assert api.post("/consent-templates", {**body, "kind": "newsletter"}).status_code == 422
 
 
 def test_due_and_overdue_visits(api_as, clinician, course, foreign_course):

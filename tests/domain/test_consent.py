@@ -52,7 +52,7 @@ def test_only_administrators_publish_and_kind_is_checked(clinic, clinician, clin
     with pytest.raises(PermissionDenied):
         publish(clinic, clinician)
     with pytest.raises(ValidationError):
-        publish(clinic, clinic_admin, kind="marketing")
+        publish(clinic, clinic_admin, kind="newsletter")
     with pytest.raises(ValidationError):
         publish(clinic, clinic_admin, text_en="")
     assert not ConsentTemplate.objects.exists()
@@ -93,7 +93,7 @@ def test_sign_refuses_naive_future_unknown_and_missing_template(patient, clinic,
     with pytest.raises(ValidationError):
         sign(patient, assistant, at=timezone.now() - dt.timedelta(days=1))
     with pytest.raises(ValidationError):
-        sign(patient, assistant, kind="marketing")
+        sign(patient, assistant, kind="newsletter")
     assert not patient.consents.exists()
 
 

@@ -15,6 +15,9 @@ class ConsentKind(models.TextChoices):
     TREATMENT = "treatment", _("Treatment")
     PHOTOGRAPHY = "photography", _("Photography")
     RESEARCH = "research", _("Research use")
+    # documentation and measurement are PHOTOGRAPHY; showing photos outside the record (a
+    # before/after image handed to the patient for sharing, the clinic's marketing) needs this
+    MARKETING = "marketing", _("Sharing photos (before/after, marketing)")
 
 
 class ConsentTemplate(models.Model):

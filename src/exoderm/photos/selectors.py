@@ -18,6 +18,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.core.areas import Area
@@ -417,11 +418,8 @@ def gallery(*, patient: Patient) -> list[GalleryDay]:
 
 
 #: The consent under which a before/after image may leave the record: the patient's consent to
-#: share their photos (marketing). ``consent.ConsentKind`` has no such kind yet, so no template of
-#: it can be published and no patient holds it: the image is offered to nobody until the consent
-#: app adds ``MARKETING = "marketing"`` (the photography consent covers documentation and
-#: measurement only, not sharing).
-SHARING_CONSENT_KIND = "marketing"
+#: share their photos (the photography consent covers documentation and measurement only).
+SHARING_CONSENT_KIND = ConsentKind.MARKETING
 
 
 def may_share_photos(*, patient: Patient, at: dt.datetime | None = None) -> bool:
