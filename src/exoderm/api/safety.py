@@ -117,7 +117,7 @@ class AdverseEventOut(Schema):
         return obj.recorded_by.display_name
 
 
-class HealingPointOut(Schema):
+class SideHealingPointOut(Schema):
     days: float = Field(description="days since the session")
     value: float
     photo_id: int
@@ -131,9 +131,11 @@ class SideCurveOut(Schema):
     view: str
     area: str
     regions: list[str]
-    reference: HealingPointOut | None = Field(description="the last photo of the series before the session")
-    points: list[HealingPointOut]
-    peak: HealingPointOut | None
+    reference: SideHealingPointOut | None = Field(
+        description="the last photo of the series before the session"
+    )
+    points: list[SideHealingPointOut]
+    peak: SideHealingPointOut | None
     half_level: float | None = Field(description="half of the peak's excess over the reference")
     days_to_half: float | None = Field(description="days until back to half the peak; null: not yet")
 

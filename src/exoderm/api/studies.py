@@ -197,7 +197,7 @@ class AllocationOut(Schema):
     arm: str | None = None
 
 
-class ReasonIn(Schema):
+class StudyReasonIn(Schema):
     reason: Note
 
 
@@ -215,7 +215,7 @@ class ScreenFailureOut(Schema):
     recorded_at: dt.datetime
 
 
-class VisitOut(Schema):
+class StudyVisitOut(Schema):
     id: int
     kind: str
     session_number: int
@@ -344,7 +344,7 @@ class PreparedOut(Schema):
     created: int
 
 
-class AdverseEventIn(Schema):
+class StudyAdverseEventIn(Schema):
     participant: Id
     term: Literal[
         "erythema",
@@ -368,7 +368,7 @@ class AdverseEventIn(Schema):
     description: Note = ""
 
 
-class AdverseEventOut(Schema):
+class StudyAdverseEventOut(Schema):
     id: int
     participant: int
     pseudonym: str
@@ -669,7 +669,7 @@ def plan_course(request: HttpRequest, study_id: Id, participant_id: Id, payload:
     )
 
 
-@router.get("/{study_id}/participants/{participant_id}/visits", response={200: list[VisitOut], **ERRORS})
+@router.get("/{study_id}/participants/{participant_id}/visits", response={200: list[StudyVisitOut], **ERRORS})
 def list_visits(request: HttpRequest, study_id: Id, participant_id: Id) -> Any:
     _user, participant = _participant(request, study_id, participant_id)
     if participant.course_id is None:
@@ -694,7 +694,7 @@ def get_allocation(request: HttpRequest, study_id: Id, participant_id: Id) -> An
     response={200: AllocationOut, **ERRORS},
     exclude_none=True,
 )
-def unblind(request: HttpRequest, study_id: Id, participant_id: Id, payload: ReasonIn) -> Any:
+def unblind(request: HttpRequest, study_id: Id, participant_id: Id, payload: StudyReasonIn) -> Any:
     """Emergency unblinding of one participant: recorded with the reason (and as a deviation);
     answers the allocation to the one who asked."""
     user, participant = _participant(request, study_id, participant_id)
@@ -702,7 +702,7 @@ def unblind(request: HttpRequest, study_id: Id, participant_id: Id, payload: Rea
 
 
 @router.post("/{study_id}/participants/{participant_id}/withdrawal", response={200: ParticipantOut, **ERRORS})
-def withdraw(request: HttpRequest, study_id: Id, participant_id: Id, payload: ReasonIn) -> Any:
+def withdraw(request: HttpRequest, study_id: Id, participant_id: Id, payload: StudyReasonIn) -> Any:
     user, participant = _participant(request, study_id, participant_id)
     return services.withdraw_participant(participant=participant, by=user, reason=payload.reason)
 
@@ -816,7 +816,7 @@ def get_kit(request: HttpRequest, study_id: Id, code: Text) -> Any:
 
 
 @router.post("/{study_id}/kits/{code}/discard", response={200: KitOut, **ERRORS})
-def discard_kit(request: HttpRequest, study_id: Id, code: Text, payload: ReasonIn) -> Any:
+def discard_kit(request: HttpRequest, study_id: Id, code: Text, payload: StudyReasonIn) -> Any:
     """Take an unused kit out of use with the reason (the unblinded coordinator); another kit may
     then be prepared for its session."""
     user, study = _study(request, study_id)
@@ -931,8 +931,8 @@ def _event_out(event: Any, pseudonyms: dict[int, tuple[int, str]]) -> dict[str, 
     }
 
 
-@router.post("/{study_id}/adverse-events", response={201: AdverseEventOut, **ERRORS})
-def record_adverse_event(request: HttpRequest, study_id: Id, payload: AdverseEventIn) -> Any:
+@router.post("/{study_id}/adverse-events", response={201: StudyAdverseEventOut, **ERRORS})
+def record_adverse_event(request: HttpRequest, study_id: Id, payload: StudyAdverseEventIn) -> Any:
     """An adverse event of a participant (per side and session), recorded in the clinic's
     adverse events (``exoderm.safety``): it shows on the patient's record too."""
     user, study = _study(request, study_id)
@@ -947,7 +947,7 @@ def record_adverse_event(request: HttpRequest, study_id: Id, payload: AdverseEve
     return Status(201, _event_out(event, {participant.patient_id: (participant.pk, participant.pseudonym)}))
 
 
-@router.get("/{study_id}/adverse-events", response={200: list[AdverseEventOut], **ERRORS})
+@router.get("/{study_id}/adverse-events", response={200: list[StudyAdverseEventOut], **ERRORS})
 def list_adverse_events(request: HttpRequest, study_id: Id) -> Any:
     user, study = _study(request, study_id)
     events = selectors.adverse_events_of_study(study=study, user=user)

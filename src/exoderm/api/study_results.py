@@ -106,7 +106,7 @@ class ConsortOut(Schema):
     analysed: dict[str, int]
 
 
-class ArmOut(Schema):
+class ResultsArmOut(Schema):
     code: str
     name: str
 
@@ -116,7 +116,7 @@ class ResultsOut(Schema):
     design: str
     analysis: str = Field(description="'pooled' until a blinded study is unblinded at its end, then 'by_arm'")
     unblinded_at: dt.datetime | None
-    arms: list[ArmOut]
+    arms: list[ResultsArmOut]
     results: list[EndpointResultOut]
     mixed_models: list[ModelResultOut]
     agreement: list[AgreementOut]

@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0003_signature_keeps_its_text_version'),
+        ("consent", "0003_signature_keeps_its_text_version"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='consenttemplate',
-            name='kind',
-            field=models.CharField(choices=[('treatment', 'Treatment'), ('photography', 'Photography'), ('research', 'Research use'), ('marketing', 'Sharing photos (before/after, marketing)')], max_length=16, verbose_name='kind'),
+            model_name="consenttemplate",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("treatment", "Treatment"),
+                    ("photography", "Photography"),
+                    ("research", "Research use"),
+                    ("marketing", "Sharing photos (before/after, marketing)"),
+                ],
+                max_length=16,
+                verbose_name="kind",
+            ),
         ),
     ]
