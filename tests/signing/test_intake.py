@@ -83,7 +83,7 @@ def test_the_link_works_once(client, patient, link):
     again = client.get(url)
     twice = client.post(url, answers_form())
 
-    assert sent.status_code == 200 and "Thank you" in sent.content.decode()
+    assert sent.status_code == 200 and "Vielen Dank" in sent.content.decode()  # the patient speaks German
     for refused in (again, twice):
         assert refused.status_code == 410
         body = refused.content.decode()
