@@ -10,13 +10,20 @@ from tests import factories
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Django empties every table with one TRUNCATE after each transactional test; on PostgreSQL
     the audit table refuses TRUNCATE unless the session allows it (audit migration 0002). Only the
-    tests' connections do, as a startup option (a SET per connection would count as a query)."""
+    tests' connections do, as a startup option (a SET per connection would count as a query).
+
+    On SQLite the test database is a file, as in production, not Django's in-memory default: the
+    browser tests' live server answers a page's parallel requests in threads, and in-memory SQLite
+    (shared cache) refuses a concurrent write at once ("database table is locked") where a file in
+    WAL mode waits for its busy timeout (settings.py) like the real installation."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test.sqlite3")
     if database["ENGINE"] == "django.db.backends.postgresql":
         options = database.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c exoderm.audit_allow_truncate=on".strip()
