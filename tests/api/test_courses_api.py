@@ -158,7 +158,7 @@ def test_secret_feed_without_login(api_as, clinician, clinic, client):
     issued = api_as(clinician).post("/calendar-feed")
     assert issued.status_code == 201
     path = issued.json()["path"]
-    # The web URLconf mounts exoderm.courses.views.calendar_feed at calendar/<token>.ics.
+    # The web URLconf mounts exoderm.web.views.courses.calendar_feed at calendar/<token>.ics.
     feed = client.get(path)
     assert feed.status_code == 200, feed.content[:200]
     assert len(icalendar.Calendar.from_ical(feed.content).walk("VEVENT")) == 9

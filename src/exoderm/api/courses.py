@@ -20,8 +20,8 @@ from exoderm.consent import services as consent_services
 from exoderm.consent.models import ConsentTemplate
 from exoderm.core.permissions import Action, require
 from exoderm.courses import selectors, services
+from exoderm.courses.ics import CONTENT_TYPE as ICS_CONTENT_TYPE
 from exoderm.courses.models import CourseTemplate, Visit
-from exoderm.courses.views import ICS_CONTENT_TYPE
 
 router = Router(tags=["courses"])
 

@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 from exoderm.booking.models import Appointment
 from exoderm.courses.models import Visit, VisitKind
 
+CONTENT_TYPE = "text/calendar; charset=utf-8"
+
 PRODID = "-//exoderm//visit calendar//EN"
 UID_DOMAIN = "exoderm"
 REFRESH = dt.timedelta(hours=1)

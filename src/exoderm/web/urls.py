@@ -1,7 +1,6 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from exoderm.courses.views import calendar_feed
 from exoderm.web.views import (
     account,
     audit,
@@ -129,7 +128,7 @@ urlpatterns = [
     path("visits/<id:pk>/<slug:action>/", courses.visit_change, name="visit-change"),
     path("courses/calendar/subscribe/", courses.calendar_subscribe, name="calendar-subscribe"),
     path("courses/calendar/mine.ics", courses.calendar_download, name="calendar-download"),
-    path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
+    path("calendar/<str:token>.ics", courses.calendar_feed, name="calendar-feed"),
     path("manage/users/", account.user_list, name="users"),
     path("manage/users/new/", account.user_new, name="user-new"),
     path("manage/users/<id:pk>/", account.user_edit, name="user-edit"),

@@ -5,20 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
 
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.models import Role
 from exoderm.core.clock import too_early, too_far_ahead
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, can
-from exoderm.courses import selectors, services
+from exoderm.courses import ics, selectors, services
 from exoderm.courses.models import Visit
 from exoderm.patients import selectors as patient_selectors
 from exoderm.web.forms import CourseTemplateForm, EnrolForm, RescheduleForm
@@ -211,3 +213,16 @@ def visit_change(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             "error": error_text,
         },
     )
+
+
+@login_not_required
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The secret-address iCalendar feed: calendar apps fetch it without a login."""
+    body = services.feed_for_token(token)
+    if body is None:
+        raise Http404
+    response = HttpResponse(body, content_type=ics.CONTENT_TYPE)
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = 'inline; filename="exoderm-visits.ics"'
+    return response
