@@ -92,3 +92,9 @@ def test_a_recall_lists_kit_sessions_only_for_those_who_may_see_the_allocation(c
     answer = api_as(scene.coordinator).get(f"/lots/{scene.exosome_lot.pk}/recall").json()
     assert [row["patient_code"] for row in answer["affected"]] == [patient_code]
     assert answer["withheld_for_blinding"] == 0
+
+
+def test_the_api_keeps_a_kit_sessions_corrections_from_the_blinded(api_as, kit_session):
+    scene, session, _code = kit_session
+    assert api_as(scene.clinician).get(f"/sessions/{session.pk}/revisions").status_code == 403
+    assert api_as(scene.coordinator).get(f"/sessions/{session.pk}/revisions").status_code == 200

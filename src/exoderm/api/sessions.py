@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
@@ -18,7 +19,7 @@ from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.permissions import Action, require
 from exoderm.patients.models import Patient
 from exoderm.records.selectors import revisions_of
-from exoderm.studies.blinding import concealed_applications, concealed_warnings
+from exoderm.studies.blinding import concealed_applications, concealed_warnings, conceals_lots
 from exoderm.treatments import selectors
 from exoderm.treatments.models import Procedure, TreatmentSession
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput, record_session
@@ -291,7 +292,14 @@ def correct_session(request: HttpRequest, session_id: Id, payload: SessionCorrec
 )
 @paginate(Page)
 def session_revisions(request: HttpRequest, session_id: Id) -> Any:
-    """The session's corrections, newest first, each with the whole chart before it."""
+    """The session's corrections, newest first, each with the whole chart before it. 403 for a
+    session charted from a study kit whose allocation you may not see (the charts name its lots)."""
     require(request.user, Action.VIEW_CLINICAL)  # type: ignore[arg-type]
     clinic = _clinic(request)
-    return revisions_of(clinic=clinic, obj=selectors.session_detail(clinic=clinic, pk=session_id))
+    session = selectors.session_detail(clinic=clinic, pk=session_id)
+    if conceals_lots(session=session, user=request.user):  # type: ignore[arg-type]
+        raise PermissionDenied(
+            _("Corrections of this session are shown only to the study's unblinded coordinator: they name "
+              "the lots, which would tell the arm.")
+        )  # fmt: skip
+    return revisions_of(clinic=clinic, obj=session)
