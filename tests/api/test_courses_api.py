@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import holidays
 import icalendar
 import pytest
 from django.utils import timezone
@@ -121,18 +122,31 @@ def test_rescheduling_a_session_moves_its_follow_ups_in_the_api_and_calendar(api
     moved = api.post(f"/visits/{session.pk}/reschedule", {"planned_at": f"{NEXT_YEAR}-03-06T14:00:00+01:00"})
     assert moved.status_code == 200, moved.content
     shown = [api.get(f"/visits/{v.pk}").json() for v in follow_ups]
-    # Berlin changes to summer time on the last Sunday of March, between the two follow-ups.
+    # 2 and 6 weeks after the session, on the next day the clinic is open (Easter Monday falls on
+    # the later one in some years); Berlin changes to summer time between the two.
+    first, second = _open_day(dt.date(NEXT_YEAR, 3, 20)), _open_day(dt.date(NEXT_YEAR, 4, 17))
     assert [v["planned_local"] for v in shown] == [
-        f"{NEXT_YEAR}-03-20T14:00:00+01:00",
-        f"{NEXT_YEAR}-04-17T14:00:00+02:00",
+        f"{first.isoformat()}T14:00:00+01:00",
+        f"{second.isoformat()}T14:00:00+02:00",
     ]
-    assert [v["due_from"] for v in shown] == [f"{NEXT_YEAR}-03-17", f"{NEXT_YEAR}-04-14"]
+    assert [v["due_from"] for v in shown] == [
+        (day - dt.timedelta(days=3)).isoformat() for day in (first, second)
+    ]
     events = icalendar.Calendar.from_ical(api.get("/visits.ics").content).walk("VEVENT")
     starts = {str(e["uid"]): e.decoded("dtstart") for e in events}
     assert [starts[f"visit-{v.pk}@exoderm"] for v in follow_ups] == [
-        dt.datetime(NEXT_YEAR, 3, 20, 14, 0, tzinfo=BERLIN),
-        dt.datetime(NEXT_YEAR, 4, 17, 14, 0, tzinfo=BERLIN),
+        dt.datetime.combine(first, dt.time(14, 0), tzinfo=BERLIN),
+        dt.datetime.combine(second, dt.time(14, 0), tzinfo=BERLIN),
     ]
+
+
+def _open_day(day: dt.date) -> dt.date:
+    """The first day from ``day`` on that a clinic without set hours is open: not a Sunday, not a
+    public holiday in Germany."""
+    closed = holidays.Germany(years=[day.year])
+    while day.weekday() == 6 or day in closed:
+        day += dt.timedelta(days=1)
+    return day
 
 
 def test_calendar_ics_for_the_requesting_clinician(api_as, clinician, clinic):

@@ -20,6 +20,14 @@ pytestmark = pytest.mark.django_db
 MIN = dt.timedelta(minutes=1)
 
 
+def _with_open_vial(scene):
+    """The scene's vial thawed 110 minutes ago, usable for 120. (The scene's own times keep clear of
+    the clocks' change and so lie further back in the night they go back.)"""
+    scene.vial.thawed_at = timezone.now() - 110 * MIN
+    scene.vial.save(update_fields=["thawed_at"])
+    return scene
+
+
 def test_the_session_page_names_the_patient(client, clinic):
     scene = factories.SessionScene(clinic)
     session = scene.record()
@@ -31,7 +39,7 @@ def test_the_session_page_names_the_patient(client, clinic):
 
 
 def test_the_panel_offers_no_vial_while_a_thawed_one_is_unused(client, clinic):
-    scene = factories.SessionScene(clinic)  # its vial was thawed 110 minutes ago, usable for 120
+    scene = _with_open_vial(factories.SessionScene(clinic))
     stored = factories.VialFactory(lot=scene.lot)
     client.force_login(scene.clinician)
     panel = client.get(reverse("lot-status"), {"applications-0-lot": scene.lot.pk}).content.decode()
@@ -52,7 +60,7 @@ def test_a_vial_past_its_use_by_time_does_not_hold_the_next_one_back(client, cli
 
 
 def test_the_api_refuses_a_second_open_vial_with_the_reason(api_as, clinic, assistant):
-    scene = factories.SessionScene(clinic)
+    scene = _with_open_vial(factories.SessionScene(clinic))
     stored = factories.VialFactory(lot=scene.lot)
     response = api_as(assistant).post(f"/lots/{scene.lot.pk}/vials/{stored.pk}/thaw", {})
     assert response.status_code == 422
@@ -66,7 +74,7 @@ def test_the_api_refuses_a_second_open_vial_with_the_reason(api_as, clinic, assi
 
 
 def test_the_lot_page_refuses_it_too(client, clinic, assistant):
-    scene = factories.SessionScene(clinic)
+    scene = _with_open_vial(factories.SessionScene(clinic))
     stored = factories.VialFactory(lot=scene.lot)
     client.force_login(assistant)
     client.post(reverse("vial-action", args=[scene.lot.pk, stored.pk, "thaw"]), {"panel": "1"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import zoneinfo
 
 import pytest
 from django.urls import reverse
@@ -511,7 +512,10 @@ def test_the_treating_clinician_charts_from_a_kit_and_refusals_name_only_its_lab
     from exoderm.studies import services
 
     participant = scene.participant()
-    now = timezone.now().replace(second=0, microsecond=0)
+    # Charted at noon of the clinic's yesterday: wall-clock times no clock change makes ambiguous
+    # (the form takes local times, and the night the clocks go back repeats an hour).
+    zone = zoneinfo.ZoneInfo(scene.clinic.time_zone)
+    now = dt.datetime.combine(timezone.localdate(timezone=zone) - dt.timedelta(days=1), dt.time(12), zone)
     kit = services.prepare_kit(
         participant=participant,
         session_number=1,
