@@ -20,13 +20,15 @@ def totp_code(user: User) -> str:
     """A code the user's authenticator would show that has not been used yet.
 
     The server accepts each 30-second step once, and the steps next to the current one: a test that
-    signs in more often than that within one step gets a fresh recovery code instead.
+    signs in more often than that within one step gets a fresh recovery code instead. The code is of
+    the current step or the next, never the previous one: the server reads its clock a moment later,
+    and when a step boundary falls in between, the previous step would be two steps old by then.
     """
     device = selectors.confirmed_totp(user=user) or selectors.unconfirmed_totp(user=user)
     assert device is not None, f"{user.username} has no authenticator"
     totp = pyotp.TOTP(device.secret)
     now_step = totp.timecode(timezone.now())
-    for step in (now_step - 1, now_step, now_step + 1):
+    for step in (now_step, now_step + 1):
         if step > device.last_step:
             return totp.generate_otp(step)
     assert device.confirmed_at is not None, "no unused step left to confirm the enrolment with"
