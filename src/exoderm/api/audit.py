@@ -17,10 +17,19 @@ from exoderm.api.pagination import Page
 from exoderm.api.problems import Problem
 from exoderm.api.sessions import Id
 from exoderm.audit import selectors
-from exoderm.audit.models import AuditAction
+from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.core.spreadsheet import csv_text
+from exoderm.studies.blinding import TrailChanges, trail_changes_for
 
 router = Router(tags=["audit"])
+
+
+def _trail_changes(request: HttpRequest) -> TrailChanges:
+    """How the requesting user may read events' changes (a blinded reader: allocation records
+    without values), worked out once per request."""
+    if not hasattr(request, "exoderm_trail_changes"):
+        request.exoderm_trail_changes = trail_changes_for(user=current_user(request))  # type: ignore[attr-defined]
+    return request.exoderm_trail_changes  # type: ignore[attr-defined]
 
 
 class AuditQuery(Schema):
@@ -57,7 +66,8 @@ class AuditEventOut(Schema):
     object_id: str
     patient_id: int | None
     changes: dict[str, Any] = Field(
-        description="for writes: per field {old, new}; secrets only {changed: true}"
+        description="for writes: per field {old, new}; secrets, and a study's allocation for a reader "
+        "blinded to it, only {changed: true}"
     )
     route: str = Field(description="for reads: the URL route")
     query: dict[str, Any] = Field(description="for reads: the query parameters")
@@ -65,6 +75,10 @@ class AuditEventOut(Schema):
     user_agent: str
     request_id: str
     hash: str
+
+    @staticmethod
+    def resolve_changes(obj: AuditEvent, context: dict[str, Any]) -> dict[str, Any]:
+        return _trail_changes(context["request"])(obj.object_type, obj.patient_id, obj.changes)
 
 
 @router.get("/audit", response={200: list[AuditEventOut], 403: Problem}, summary="Audit trail")
@@ -90,7 +104,8 @@ def audit_csv(request: HttpRequest, filters: Query[AuditQuery]) -> HttpResponse:
     """All events of ``/audit`` (same filters, not paginated) as CSV (RFC 4180, UTF-8)."""
     found = selectors.events(by=current_user(request), filters=filters.to_filter())
     response = HttpResponse(
-        csv_text(selectors.CSV_COLUMNS, selectors.csv_rows(found)), content_type="text/csv; charset=utf-8"
+        csv_text(selectors.CSV_COLUMNS, selectors.csv_rows(found, shown=_trail_changes(request))),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = 'attachment; filename="audit.csv"'
     return response

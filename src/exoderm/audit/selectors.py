@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -62,16 +64,21 @@ def events(*, by: User, filters: AuditFilter) -> QuerySet[AuditEvent]:
     return found.order_by("-at", "-id")
 
 
-def csv_rows(found: QuerySet[AuditEvent]) -> list[tuple[object, ...]]:
+def csv_rows(
+    found: QuerySet[AuditEvent], *, shown: Callable[[str, int | None, dict[str, Any]], dict[str, Any]]
+) -> list[tuple[object, ...]]:
+    """The rows of ``found`` in :data:`CSV_COLUMNS`; ``shown`` decides how the reader may see each
+    event's changes (object type, patient id, changes -> changes)."""
     import json
 
-    return [
-        tuple(
-            json.dumps(value, sort_keys=True, ensure_ascii=False) if name in {"changes", "query"} else value
-            for name, value in zip(CSV_COLUMNS, row, strict=True)
-        )
-        for row in found.values_list(*CSV_COLUMNS)
-    ]
+    rows = []
+    for row in found.values_list(*CSV_COLUMNS):
+        values = dict(zip(CSV_COLUMNS, row, strict=True))
+        values["changes"] = shown(values["object_type"], values["patient_id"], values["changes"])
+        for name in ("changes", "query"):
+            values[name] = json.dumps(values[name], sort_keys=True, ensure_ascii=False)
+        rows.append(tuple(values.values()))
+    return rows
 
 
 def subject_patient(*, by: User, patient_id: int) -> Patient:

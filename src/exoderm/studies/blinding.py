@@ -8,6 +8,7 @@ unblinding reveals one participant's allocation to the user who asked for it, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,10 @@ from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Role
-from exoderm.studies.models import Blinding, Kit, StudyRole, StudyRoleKind, Unblinding
+from exoderm.studies.models import Blinding, Kit, Participant, Study, StudyRole, StudyRoleKind, Unblinding
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import User
-    from exoderm.studies.models import Participant, Study
     from exoderm.treatments.models import TreatmentSession
 
 
@@ -149,3 +149,42 @@ def _kit_of(session: TreatmentSession) -> Kit | None:
     except Kit.DoesNotExist:
         return None
     return kit
+
+
+# The records of the audit trail that would tell the arm of a kit session: the lot and vial applied to
+# each side, a warning that names the product, and a corrected chart (a revision holds all of it).
+ALLOCATION_TRAIL = frozenset(
+    {"treatments.exosomeapplication", "treatments.protocolwarning", "records.revision"}
+)
+
+type TrailChanges = Callable[[str, int | None, dict[str, Any]], dict[str, Any]]
+
+
+def trail_changes_for(*, user: User) -> TrailChanges:
+    """How ``user`` may read the ``changes`` of audit events: for the patients of kit sessions whose
+    allocation ``user`` may not see, the allocation records of :data:`ALLOCATION_TRAIL` show each field
+    as changed, without values. The stored trail (and its hash chain) stays as written.
+
+    Returns ``shown(object_type, patient_id, changes)``, computed once per reader (a query per study
+    with kit sessions, for the reader's study roles)."""
+    participants = list(
+        Participant.objects.filter(study__clinic=user.clinic, kits__session__isnull=False)
+        .exclude(study__blinding=Blinding.OPEN)
+        .values_list("pk", "patient_id", "study_id")
+        .distinct()
+    )
+    studies = Study.objects.in_bulk({study_id for _pk, _patient, study_id in participants})
+    unblinded = {study_id for study_id, study in studies.items() if sees_allocation(user, study)}
+    unblinded_participants = set(Unblinding.objects.filter(by=user).values_list("participant_id", flat=True))
+    concealed = {
+        patient_id
+        for participant_id, patient_id, study_id in participants
+        if study_id not in unblinded and participant_id not in unblinded_participants
+    }
+
+    def shown(object_type: str, patient_id: int | None, changes: dict[str, Any]) -> dict[str, Any]:
+        if patient_id in concealed and object_type in ALLOCATION_TRAIL:
+            return {name: {"changed": True} for name in changes}
+        return changes
+
+    return shown

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction
 from exoderm.core.permissions import Action
+from exoderm.studies.blinding import trail_changes_for
 from exoderm.web.listing import listing
 from exoderm.web.views.common import page, user_of
 
@@ -48,6 +49,9 @@ def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     found = selectors.events(by=user_of(request), filters=form.audit_filter(**subject))
     trail = listing(request, found, sorts=SORTS, default="-at", keep=("action", "since", "until"))
+    shown = trail_changes_for(user=user_of(request))
+    for event in trail.rows:
+        event.shown_changes = shown(event.object_type, event.patient_id, event.changes)
     return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
 
 
