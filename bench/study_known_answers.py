@@ -35,7 +35,8 @@ def _rate(count: int | None, studies: int) -> str:
 def section(drill: ka.Drill) -> str:
     n = drill.studies
     rows = [
-        f"| {label} | {_rate(drill.covered[key], n)} | {_rate(drill.null_significant.get(key), n)} |"
+        f"| {label} | {_rate(drill.covered[key], n)} | {_rate(drill.null_significant.get(key), n)} "
+        f"| {_rate(drill.detected.get(key), n)} |"
         for key, label in METHODS.items()
     ]
     return "\n".join(
@@ -62,16 +63,19 @@ def section(drill: ka.Drill) -> str:
             f"sides improved or better {drill.true_improved_share:.2f} (both from the distributions "
             "drawn from).",
             "",
-            "| method | CI covers the true effect | null study significant at 0.05 |",
-            "| --- | --- | --- |",
+            "| method | CI covers the true effect | null study significant | effect found |",
+            "| --- | --- | --- | --- |",
             *rows,
             "",
+            "Significant: p < 0.05. ",
             f"Acceptance: coverage at least {ka.COVERAGE_AT_LEAST}/{n} (90 %; a correct 95 % interval "
             f"falls below it with a chance of 3.8 %), null studies significant at most {ka.NULL_AT_MOST}/{n} "
             "(the smallest bound a true 5 % exceeds with a chance under 1 %: 8 or more has 0.3 %, 7 or "
             "more 1.2 %). Deliberately wrong answers fail these bounds: the paired t interval at half "
             f"its width covers in {_rate(drill.wrong['paired_t_half_width'], n)} and calls "
-            f"{_rate(drill.wrong['paired_t_half_width_null'], n)} null studies significant; the Wilcoxon "
+            f"{_rate(drill.wrong['paired_t_half_width_null'], n)} null studies significant, at twice its "
+            f"width it finds the effect in {_rate(drill.wrong['paired_t_double_width_detected'], n)}; "
+            "the Wilcoxon "
             "interval covers a shift half a grade off the truth in "
             f"{_rate(drill.wrong['wilcoxon_off_by_half'], n)}. The GAIS intervals are conservative "
             "(ties of an ordinal scale). The drill took "

@@ -312,9 +312,13 @@ class Drill:
     covered: dict[str, int]
     #: method -> null studies called significant at 0.05
     null_significant: dict[str, int]
+    #: method -> studies with the set effect called significant at 0.05 (the design powers them
+    #: near 100 %; an interval too wide to be of use would still cover and keep the null)
+    detected: dict[str, int]
     #: the same checks of deliberately wrong answers, which the bounds must refuse: the paired t
     #: interval at half its width, the null called significant when that half-width interval
-    #: excludes 0, and the Wilcoxon interval's coverage of a shift half a grade off the truth
+    #: excludes 0, the effect found when the interval at twice its width excludes 0, and the
+    #: Wilcoxon interval's coverage of a shift half a grade off the truth
     wrong: dict[str, int]
     cpu_seconds: float
 
@@ -328,7 +332,16 @@ def run_drill() -> Drill:
     share_truth = true_improved_share(GAIS_SHIFT)
     covered = dict.fromkeys(("paired_t", "mixed_model", "wilcoxon", "improved_or_better"), 0)
     null_significant = dict.fromkeys(("paired_t", "mixed_model", "wilcoxon"), 0)
-    wrong = dict.fromkeys(("paired_t_half_width", "paired_t_half_width_null", "wilcoxon_off_by_half"), 0)
+    detected = dict.fromkeys(("paired_t", "mixed_model", "wilcoxon"), 0)
+    wrong = dict.fromkeys(
+        (
+            "paired_t_half_width",
+            "paired_t_half_width_null",
+            "paired_t_double_width_detected",
+            "wilcoxon_off_by_half",
+        ),
+        0,
+    )
     for number in range(STUDIES):
         with_effect, null = (analyse(data) for data in simulate_pair(number))
         covered["paired_t"] += covers(with_effect.paired_t, metric_truth)
@@ -338,8 +351,12 @@ def run_drill() -> Drill:
         null_significant["paired_t"] += significant(null.paired_t)
         null_significant["mixed_model"] += significant(null.mixed_model)
         null_significant["wilcoxon"] += significant(null.wilcoxon)
+        detected["paired_t"] += significant(with_effect.paired_t)
+        detected["mixed_model"] += significant(with_effect.mixed_model)
+        detected["wilcoxon"] += significant(with_effect.wilcoxon)
         wrong["paired_t_half_width"] += covers(with_effect.paired_t, metric_truth, width=0.5)
         wrong["paired_t_half_width_null"] += not covers(null.paired_t, 0.0, width=0.5)
+        wrong["paired_t_double_width_detected"] += not covers(with_effect.paired_t, 0.0, width=2.0)
         wrong["wilcoxon_off_by_half"] += covers(with_effect.wilcoxon, gais_truth + 0.5)
     return Drill(
         studies=STUDIES,
@@ -348,6 +365,7 @@ def run_drill() -> Drill:
         true_improved_share=share_truth,
         covered=covered,
         null_significant=null_significant,
+        detected=detected,
         wrong=wrong,
         cpu_seconds=time.process_time() - started,
     )

@@ -78,12 +78,20 @@ def test_a_null_study_is_called_significant_in_about_5_percent(drill, method):
     assert drill.null_significant[method] <= NULL_AT_MOST, drill.null_significant
 
 
+@pytest.mark.parametrize("method", ["paired_t", "mixed_model", "wilcoxon"])
+def test_the_set_effect_is_found(drill, method):
+    """An interval too wide to be of use would cover and keep the null: the effects are set large
+    enough to be found in nearly every study (a 95 % interval would be wrong to miss them)."""
+    assert drill.detected[method] >= COVERAGE_AT_LEAST, drill.detected
+
+
 def test_the_bounds_refuse_deliberately_wrong_answers(drill):
     """The checks above can fail: a paired t interval of half its width covers the truth too
-    rarely and calls too many null studies significant; the Wilcoxon interval does not cover a
-    shift half a grade from the truth."""
+    rarely and calls too many null studies significant; one of twice its width misses the effect
+    too often; the Wilcoxon interval does not cover a shift half a grade from the truth."""
     assert drill.wrong["paired_t_half_width"] < COVERAGE_AT_LEAST
     assert drill.wrong["paired_t_half_width_null"] > NULL_AT_MOST
+    assert drill.wrong["paired_t_double_width_detected"] < COVERAGE_AT_LEAST
     assert drill.wrong["wilcoxon_off_by_half"] < COVERAGE_AT_LEAST
 
 
