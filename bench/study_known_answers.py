@@ -79,7 +79,8 @@ def section(drill: ka.Drill) -> str:
             "interval covers a shift half a grade off the truth in "
             f"{_rate(drill.wrong['wilcoxon_off_by_half'], n)}. The GAIS intervals are conservative "
             "(ties of an ordinal scale). The drill took "
-            f"{drill.cpu_seconds:.0f} s of CPU time.",
+            f"{drill.cpu_seconds:.0f} s of CPU time (load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores at its end: its wall-clock time depends on what shares the cores).",
         ]
     )
 

@@ -254,6 +254,7 @@ def child() -> None:
         "read_cpu_seconds": round(read_cpu, 3),
         "results_cpu_seconds": round(results_cpu, 3),
         "cpu_ratio": round(results_cpu / read_cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
     }
     print(json.dumps(found))
 
@@ -310,7 +311,8 @@ def _section(found: dict[str, Any], url: str) -> str:
             f"| {found['cpu_ratio']} |",
             "",
             "SQLite runs in the benchmark's process, so its CPU time is all the work; it does not grow "
-            "when other processes share the cores, as the wall clock does.",
+            "when other processes share the cores, as the wall clock does (load average "
+            f"{found['load_average']} at the end of this run, on {os.cpu_count()} cores).",
             "",
             f"Seeding the study took {found['seed_seconds']} s (bulk inserts, not timed above).",
         ]
