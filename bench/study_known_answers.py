@@ -67,7 +67,7 @@ def section(drill: ka.Drill) -> str:
             "| --- | --- | --- | --- |",
             *rows,
             "",
-            "Significant: p < 0.05. ",
+            "Significant: p < 0.05.",
             f"Acceptance: coverage at least {ka.COVERAGE_AT_LEAST}/{n} (90 %; a correct 95 % interval "
             f"falls below it with a chance of 3.8 %), null studies significant at most {ka.NULL_AT_MOST}/{n} "
             "(the smallest bound a true 5 % exceeds with a chance under 1 %: 8 or more has 0.3 %, 7 or "
