@@ -29,6 +29,36 @@ B_SIDE = [-1.0, -1.9, -1.5, -0.8, -2.0, -0.9, 0.3, -1.1, -1.4, None, -1.2, -0.7]
 GAIS_A = [2, 2, 1, 3, 2, 3, 4, 2, 3, 2, 1, 3]
 GAIS_B = [3, 4, 3, 3, 4, 3, 4, 3, 3, 4, 3, 5]
 
+# A fixed split-face series for the mixed model: per participant redness of the arm-A side at the
+# baseline and two follow-ups, then of the arm-B side.
+SERIES = {
+    "P0": ((20.4, 17.6, 14.7), (19.3, 17.5, 18.1)),
+    "P1": ((24.7, 22.5, 22.1), (25.9, 24.6, 22.0)),
+    "P2": ((20.9, 15.9, 15.2), (17.0, 17.0, 15.1)),
+    "P3": ((17.2, 17.5, 15.3), (18.8, 14.3, 16.3)),
+    "P4": ((20.0, 15.5, 15.1), (18.3, 17.6, 19.4)),
+    "P5": ((16.8, 16.1, 11.9), (16.6, 16.0, 14.9)),
+    "P6": ((15.2, 15.1, 8.8), (16.4, 14.3, 12.1)),
+    "P7": ((29.1, 24.2, 24.1), (28.9, 26.7, 27.0)),
+}
+SERIES_OBSERVATIONS = [
+    st.Observation(participant, visit, arm, value)
+    for participant, sides in SERIES.items()
+    for arm, values in zip("AB", sides, strict=True)
+    for visit, value in enumerate(values)
+]
+# The answers of the fixed data sets, written out (estimate, CI low, CI high, p, n); the tests
+# above and below hold them to SciPy and statsmodels computed independently.
+WRITTEN_OUT = {
+    "paired t": (-1.47, -2.0817, -0.8583, 0.000413, 10),
+    "Welch t": (-1.3818, -2.1598, -0.6038, 0.001653, 22),
+    "one-sample t": (-2.4909, -3.1926, -1.7892, 0.0000130, 11),
+    "Wilcoxon signed-rank": (-1.0, -2.0, -0.5, 0.008299, 12),
+    "Mann-Whitney U": (-1.0, -2.0, 0.0, 0.002659, 24),
+    "mixed model, follow-up 1": (-0.8375, -2.5849, 0.9099, 0.3475, 8),
+    "mixed model, follow-up 2": (-2.6, -4.3474, -0.8526, 0.003542, 8),
+}
+
 SIMULATIONS = 50
 RESULTS_FILE = Path("build/study_results/simulation.json")
 
@@ -151,23 +181,56 @@ def _long_frame(rng, *, participants, effect_per_visit, visits=3):
     return rows
 
 
+def _independent_fit(observations):
+    """statsmodels' MixedLM of the same model, with hand-made dummies instead of the formula's."""
+    frame = pd.DataFrame([o.__dict__ for o in observations])
+    frame["is_a"] = (frame["arm"] == "A").astype(float)
+    visits = [v for v in sorted(frame["visit"].unique()) if v != 0]
+    for visit in visits:
+        frame[f"v{visit}"] = (frame["visit"] == visit).astype(float)
+        frame[f"v{visit}_a"] = frame[f"v{visit}"] * frame["is_a"]
+    terms = " + ".join([*(f"v{v}" for v in visits), "is_a", *(f"v{v}_a" for v in visits)])
+    return smf.mixedlm(f"value ~ {terms}", frame, groups=frame["participant"]).fit(reml=True)
+
+
 def test_mixed_model_matches_statsmodels_fitted_independently():
     rng = np.random.default_rng(7)
     observations = _long_frame(rng, participants=20, effect_per_visit=-1.0)
     results = st.mixed_model(observations, arms=["A", "B"])
-    frame = pd.DataFrame([o.__dict__ for o in observations])
-    frame["is_a"] = (frame["arm"] == "A").astype(float)
-    for visit in (1, 2, 3):
-        frame[f"v{visit}"] = (frame["visit"] == visit).astype(float)
-        frame[f"v{visit}_a"] = frame[f"v{visit}"] * frame["is_a"]
-    fit = smf.mixedlm(
-        "value ~ v1 + v2 + v3 + is_a + v1_a + v2_a + v3_a", frame, groups=frame["participant"]
-    ).fit(reml=True)
+    fit = _independent_fit(observations)
     for visit in (1, 2, 3):
         assert results[visit].estimate == pytest.approx(fit.params[f"v{visit}_a"], rel=1e-4)
         low, high = fit.conf_int().loc[f"v{visit}_a"]
         assert (results[visit].ci_low, results[visit].ci_high) == pytest.approx((low, high), rel=1e-3)
         assert results[visit].n == 20
+
+
+def test_the_fixed_data_sets_give_the_written_out_answers():
+    """The answers written out in WRITTEN_OUT, from the app's statistics and, for the mixed model,
+    from statsmodels fitted independently (the t-tests and rank tests are held to SciPy above)."""
+    models = st.mixed_model(SERIES_OBSERVATIONS, arms=["A", "B"])
+    found = {
+        "paired t": st.paired_difference(A_SIDE, B_SIDE),
+        "Welch t": st.welch_difference(A_SIDE, B_SIDE),
+        "one-sample t": st.single_arm_change(A_SIDE),
+        "Wilcoxon signed-rank": st.wilcoxon_paired(GAIS_A, GAIS_B),
+        "Mann-Whitney U": st.mann_whitney(GAIS_A, GAIS_B),
+        "mixed model, follow-up 1": models[1],
+        "mixed model, follow-up 2": models[2],
+    }
+    for name, (estimate, low, high, p_value, n) in WRITTEN_OUT.items():
+        result = found[name]
+        assert (result.estimate, result.ci_low, result.ci_high) == pytest.approx(
+            (estimate, low, high), abs=1e-4
+        ), name
+        assert result.p_value == pytest.approx(p_value, rel=1e-3), name
+        assert result.n == n, name
+    fit = _independent_fit(SERIES_OBSERVATIONS)
+    for visit in (1, 2):
+        estimate, low, high, p_value, _ = WRITTEN_OUT[f"mixed model, follow-up {visit}"]
+        assert fit.params[f"v{visit}_a"] == pytest.approx(estimate, abs=1e-4)
+        assert tuple(fit.conf_int().loc[f"v{visit}_a"]) == pytest.approx((low, high), abs=1e-3)
+        assert fit.pvalues[f"v{visit}_a"] == pytest.approx(p_value, rel=1e-3)
 
 
 def _record(name, value):
