@@ -1,9 +1,9 @@
 """skinlab per skin type: accuracy, repeatability and the faintest spot and redness, Fitzpatrick I-VI.
 
 Rewrites the ``skinlab-skin-types`` section of docs/benchmarks.md, from the repository root (about
-three minutes on 2 cores)::
+five minutes on the shared 2 cores)::
 
-    uv run python -m bench.skinlab_skin_types [--seeds 5] [--captures 10] [--no-write]
+    uv run python -m bench.skinlab_skin_types [--seeds 4] [--captures 8] [--no-write]
 
 Every phantom is ``make_phantom(skin_type=...)``: the type's base L*a*b*
 (:data:`exoderm.skinlab.phantom.FITZPATRICK_LAB`) and features whose contrast falls with the
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import resource
 import statistics
 import sys
 import time
@@ -64,8 +65,8 @@ REPEAT_KEYS = (
     "red_area_pct",
     "texture_rms",
 )
-SPOT_DEPTHS = (5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 9.0, 10.0, 12.0)
-RED_PEAKS = (6.5, 7.0, 7.5, 8.0, 9.0, 10.0, 12.0, 14.0)
+SPOT_DEPTHS = (5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 10.0, 12.0)
+RED_PEAKS = (6.5, 7.0, 7.5, 8.0, 8.5, 10.0, 12.0)
 SWEEP_SEEDS = (0, 1)
 SWEEP = {"shape": (600, 800), "wrinkles": 0, "pores": 0, "feature_contrast": 1.0, "perturb": None}
 FULL = {"spots": 25, "wrinkles": 10, "red_patches": 3, "pores": 0}
@@ -144,12 +145,15 @@ def _ita(lab: tuple[float, float, float]) -> float:
     return math.degrees(math.atan((lab[0] - 50.0) / lab[2]))
 
 
-def markdown(acc, rep, spot_min, red_min, seeds: int, captures: int, seconds: float) -> str:
+def markdown(
+    acc, rep, spot_min, red_min, seeds: int, captures: int, seconds: float, cpu_seconds: float
+) -> str:
     lines = [
         "## skinlab per skin type (Fitzpatrick I-VI)",
         "",
         f"Reproduce: `uv run python -m bench.skinlab_skin_types` (engine {ENGINE_VERSION}; "
-        f"{seconds:.0f} s wall on the shared 2-core machine, other work running beside it). "
+        f"{seconds:.0f} s wall, {cpu_seconds:.0f} s CPU, on a 2-core machine shared with other work "
+        "while it ran). "
         "Phantoms `make_phantom(skin_type=...)`: the type's base colour, chosen inside its ITA° band "
         "(Chardon 1991 / Del Bino 2006 categories, I..VI as very light, light, intermediate, tan, "
         "brown, dark), and spots, wrinkles, pores and red patches whose ΔL*, Δa*, Δb* are the "
@@ -184,6 +188,20 @@ def markdown(acc, rep, spot_min, red_min, seeds: int, captures: int, seconds: fl
             cells.append(f"**{cell}**" if worst > target else cell)
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines += [
+        "",
+        "Every miss is a strict xfail in `tests/skinlab/test_skin_types.py` that names its cause; all "
+        "are fixed thresholds in L\\* or a\\* units meeting the lower contrast of darker skin. "
+        "Spots and red area (type VI): the spec's spot threshold ΔL\\* ≤ −5 and redness threshold "
+        "Δa\\* ≥ +6 lie inside the type's range of contrasts (spots 4.8-10.8 L\\*, erythema peaks "
+        "5.4-8.4 a\\*), so the noise decides whether a faint spot's centre or a patch's flank is in. "
+        "Wrinkles (types III-VI): the engine's valley thresholds (`WRINKLE_HIGH` 1.4, `WRINKLE_LOW` 0.6, "
+        "about a 4 L\\* deep line) do not shrink with the lines' contrast while texture and noise "
+        "stay as large, so the faintest lines are split (count up: one line counted as two on III "
+        "and IV, at 96 % and 89 % of the default contrast) or missed (VI). Scaling those thresholds "
+        "by the skin's lightness alone mends the lengths but splits more lines (tried; not done). "
+        "Type VI skin with the light phantom's contrast meets every target, so the dark base colour "
+        "itself costs nothing. Fixing this is a change of definition (ENGINE_VERSION, spec) and is "
+        "left to issue 18's exposure-invariant metrics.",
         "",
         f"### Repeatability ({captures} random captures of one design per type)",
         "",
@@ -234,8 +252,8 @@ def markdown(acc, rep, spot_min, red_min, seeds: int, captures: int, seconds: fl
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--captures", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--captures", type=int, default=8)
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -269,7 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         for t in TYPES
     }
-    md = markdown(acc, rep, spot_min, red_min, args.seeds, args.captures, time.perf_counter() - t0)
+    cpu = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    md = markdown(acc, rep, spot_min, red_min, args.seeds, args.captures, time.perf_counter() - t0, cpu)
     print(md)
     if not args.no_write:
         write_section("skinlab-skin-types", md)
