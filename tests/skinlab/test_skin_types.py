@@ -53,10 +53,11 @@ _RED_THRESHOLD = (
     "(5.4 to 8.4 a*): the flanks of a faint patch sit near +6 and noise decides its area"
 )
 _SPLIT_LINE = (
-    "design 1's shallowest line ({depth} L* deep here, 6.8 on the default phantom where it is found "
-    "whole) is counted as two lines (10 of 9, +11 %): the valley thresholds are fixed in L* "
-    "(metrics.WRINKLE_HIGH 1.4, WRINKLE_LOW 0.6) while the skin's texture and the capture noise "
-    "stay as large, so a line at {pct} % of the default contrast dips below them along its length"
+    "in design 1 one line is counted as two (10 of 9, +11 %; its lines are {depth} L* deep at the "
+    "shallowest here, 6.8 on the default phantom, where all 9 are found whole): the valley "
+    "thresholds are fixed in L* (metrics.WRINKLE_HIGH 1.4, WRINKLE_LOW 0.6) while the skin's "
+    "texture and the capture noise stay as large, so a line at {pct} % of the default contrast "
+    "dips below them along its length"
 )
 _FAINT_LINES = (
     "the valley thresholds are fixed in L* (metrics.WRINKLE_HIGH 1.4, about a 4 L* deep line) and "

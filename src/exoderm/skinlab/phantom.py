@@ -5,7 +5,9 @@ low-frequency tone variation and fine texture, plus pigmented spots, wrinkles, r
 pores. It is then "captured": converted to sRGB, lit with a smooth shading, exposed, white
 balanced, geometrically shifted and rotated, blurred, given sensor noise, quantised to 8 bits and
 optionally JPEG compressed (:class:`Perturbation`). An optional ColorChecker Classic 24 rendered
-from published reference values (:func:`render_colorchecker`) is placed in a corner.
+from published reference values (:func:`render_colorchecker`) is placed in a corner. The skin can
+be of any Fitzpatrick type I to VI (``skin_type``): its base colour (:data:`FITZPATRICK_LAB`) and
+the lower contrast its features have on darker skin (:func:`skin_contrast`).
 
 Ground truth (:class:`Truth`) is what the definitions of ``shared/specs/skin-metrics.md`` count on
 the perfect (unperturbed) design: features are placed apart so that they do not merge, spot areas
