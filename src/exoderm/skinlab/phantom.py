@@ -5,7 +5,9 @@ low-frequency tone variation and fine texture, plus pigmented spots, wrinkles, r
 pores. It is then "captured": converted to sRGB, lit with a smooth shading, exposed, white
 balanced, geometrically shifted and rotated, blurred, given sensor noise, quantised to 8 bits and
 optionally JPEG compressed (:class:`Perturbation`). An optional ColorChecker Classic 24 rendered
-from published reference values (:func:`render_colorchecker`) is placed in a corner.
+from published reference values (:func:`render_colorchecker`) is placed in a corner. The skin can
+be of any Fitzpatrick type I to VI (``skin_type``): its base colour (:data:`FITZPATRICK_LAB`) and
+the lower contrast its features have on darker skin (:func:`skin_contrast`).
 
 Ground truth (:class:`Truth`) is what the definitions of ``shared/specs/skin-metrics.md`` count on
 the perfect (unperturbed) design: features are placed apart so that they do not merge, spot areas
@@ -25,11 +27,13 @@ import numpy as np
 __all__ = [
     "COLORCHECKER24_NAMES",
     "COLORCHECKER24_SRGB",
+    "FITZPATRICK_LAB",
     "Perturbation",
     "Phantom",
     "Truth",
     "make_phantom",
     "render_colorchecker",
+    "skin_contrast",
 ]
 
 #: Patch names of the ColorChecker Classic 24, row by row from the top left (brown patch).
@@ -235,6 +239,55 @@ class Perturbation:
 
 
 # ============================================================================================
+# skin types
+# ============================================================================================
+
+#: Base skin colour (CIE L*a*b*, D65) rendered for each Fitzpatrick type. Each sits inside the
+#: Individual Typology Angle band (ITA° = atan((L* − 50) / b*) · 180/π) that the type usually falls
+#: in: the categories of Chardon, Dechamps-Olivier and Hourseau (Int J Cosmet Sci 13:191, 1991) as
+#: extended by Del Bino et al. (Pigment Cell Res 19:606, 2006): very light > 55°, light 41-55°,
+#: intermediate 28-41°, tan 10-28°, brown −30-10°, dark < −30°, with I..VI taken as those six
+#: in order (an approximate correspondence, Del Bino & Bernerd, Br J Dermatol 169 S3:33, 2013).
+#: L* spans about 30 to 75 as in those surveys; a* and b* are chosen within their reported ranges
+#: (a* about 7 to 14, b* rising from about 13 on very light to about 19 on tan and brown skin and
+#: lower again on the darkest). ITA°: I 61.6, II 45.0, III 32.9, IV 14.7, V −17.5, VI −52.1.
+FITZPATRICK_LAB: dict[str, tuple[float, float, float]] = {
+    "I": (74.0, 7.0, 13.0),
+    "II": (66.0, 10.0, 16.0),
+    "III": (61.0, 11.0, 17.0),
+    "IV": (55.0, 12.0, 19.0),
+    "V": (44.0, 13.0, 19.0),
+    "VI": (32.0, 11.0, 14.0),
+}
+
+#: L* of the default phantom's base, whose features have contrast 1 (see :func:`skin_contrast`).
+_DEFAULT_L = 64.0
+
+
+def skin_contrast(base_L: float) -> float:
+    """Contrast of the phantom's features on skin of lightness ``base_L``, relative to the default.
+
+    Pigment, wrinkle shadows and the dermal redness of erythema are all seen through the
+    epidermis: each multiplies the light the skin reflects by a factor that does not depend on how
+    much melanin already absorbs it. A relative change of luminance Y moves L* = 116·(Y/Yn)^(1/3) −
+    16 by about (L* + 16)/3 times its logarithm, so the same spot, line or flush is
+    (L* + 16) / (64 + 16) as many L* (and, near enough, a*) units deep on skin of lightness L* as on
+    the default phantom's L* 64: 0.6 on Fitzpatrick VI (L* 32), 1.125 on I (L* 74). That is the
+    lower contrast pigmentation and erythema have on dark skin.
+
+    Parameters
+    ----------
+    base_L : float
+        L* of the base skin.
+
+    Returns
+    -------
+    float
+    """
+    return (float(base_L) + 16.0) / (_DEFAULT_L + 16.0)
+
+
+# ============================================================================================
 # phantom
 # ============================================================================================
 
@@ -328,6 +381,10 @@ def make_phantom(
     texture: float = 0.8,
     shading: float = 0.15,
     base_lab: tuple[float, float, float] = (64.0, 11.0, 16.0),
+    skin_type: str | None = None,
+    feature_contrast: float | None = None,
+    spot_depth: tuple[float, float] = (8.0, 18.0),
+    red_peak_da: tuple[float, float] = (9.0, 14.0),
     spot_area_mm2: tuple[float, float] = (0.3, 50.0),
     wrinkle_width_mm: tuple[float, float] = (0.25, 1.5),
     wrinkle_length_mm: tuple[float, float] = (6.0, 30.0),
@@ -361,7 +418,20 @@ def make_phantom(
     shading : float
         Relative amplitude of the smooth illumination gradient and vignette.
     base_lab : tuple of float
-        L*a*b* of the base skin.
+        L*a*b* of the base skin (ignored when ``skin_type`` is given).
+    skin_type : {"I", "II", "III", "IV", "V", "VI"}, optional
+        Fitzpatrick type: the base skin colour of :data:`FITZPATRICK_LAB` and, unless
+        ``feature_contrast`` says otherwise, features of the contrast :func:`skin_contrast` gives
+        for it. ``None`` (the default) keeps ``base_lab`` and contrast 1.
+    feature_contrast : float, optional
+        Multiplies the designed ΔL*, Δa* and Δb* of every spot, red patch, wrinkle and pore
+        (after drawing them, so the design is otherwise the same). ``None``: 1, or the skin
+        type's :func:`skin_contrast`. The background's tone variation, mottling and texture keep
+        their amplitude.
+    spot_depth : tuple of float
+        Range of the spots' darkening, −ΔL* at their centre before ``feature_contrast`` (uniform).
+    red_peak_da : tuple of float
+        Range of the red patches' peak Δa* before ``feature_contrast`` (uniform).
     spot_area_mm2, wrinkle_width_mm, wrinkle_length_mm, red_radius_mm, pore_diameter_mm
         Ranges of the feature sizes (areas log-uniform; widths are FWHM of the valley profile;
         pore diameters are FWHM). Defaults stay clear of the spec's thresholds (spots 0.1 mm²
@@ -389,6 +459,15 @@ def make_phantom(
         raise ValueError(f"spots_cleared must be between 0 and spots ({spots}), got {spots_cleared}")
     if not 0.0 <= spot_fade <= 1.0:
         raise ValueError(f"spot_fade must be between 0 and 1, got {spot_fade}")
+    if skin_type is not None:
+        if skin_type not in FITZPATRICK_LAB:
+            raise ValueError(f"skin_type must be one of {', '.join(FITZPATRICK_LAB)}, got {skin_type!r}")
+        base_lab = FITZPATRICK_LAB[skin_type]
+    if feature_contrast is None:
+        feature_contrast = 1.0 if skin_type is None else skin_contrast(base_lab[0])
+    if not feature_contrast > 0:
+        raise ValueError(f"feature_contrast must be positive, got {feature_contrast}")
+    contrast = float(feature_contrast)
     perturb = perturb or Perturbation()
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -463,7 +542,7 @@ def make_phantom(
             continue
         occ.add(disc)
         phi = rng.uniform(0, math.pi)
-        peak = rng.uniform(9.0, 14.0)
+        peak = rng.uniform(*red_peak_da)
         R = int(ra + edge + 3)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
         cos_p, sin_p = math.cos(phi), math.sin(phi)
@@ -473,6 +552,7 @@ def make_phantom(
         d = (rn - 1.0) * math.sqrt(ra * rb)  # ~ signed distance to the border, px
         t = np.clip(0.5 - d / edge, 0.0, 1.0)
         p = t * t * (3 - 2 * t)
+        p *= contrast
         red_a[sl] += peak * p
         dL[sl] += -1.5 * p
         db[sl] += 1.0 * p
@@ -502,7 +582,7 @@ def make_phantom(
         k = int(rng.integers(2, 5))
         eps = rng.uniform(0.0, 0.08)
         ph = rng.uniform(0, 2 * math.pi)
-        depth = -rng.uniform(8.0, 18.0)
+        depth = -rng.uniform(*spot_depth)
         sa, sb = rng.uniform(0.5, 2.5), rng.uniform(2.0, 6.0)
         placed += 1
         if placed > spots - spots_cleared:
@@ -516,11 +596,11 @@ def make_phantom(
         rn = np.sqrt((u / ra) ** 2 + (v / rb) ** 2) / (1.0 + eps * np.sin(k * ang + ph))
         d = (rn - 1.0) * math.sqrt(ra * rb)
         p = np.clip(0.5 - d / edge, 0.0, 1.0)
-        p *= spot_fade
+        p *= spot_fade * contrast
         spot_L[sl] += depth * p
         spot_a[sl] += sa * p
         db[sl] += sb * p
-        spot_list.append({"x": cx, "y": cy, "area_mm2": area, "depth": depth * spot_fade})
+        spot_list.append({"x": cx, "y": cy, "area_mm2": area, "depth": depth * spot_fade * contrast})
 
     # ---- wrinkles ----------------------------------------------------------------------------
     wr_list = []
@@ -554,7 +634,7 @@ def make_phantom(
         else:
             continue
         occ.add(discs)
-        depth = -rng.uniform(6.0, 14.0)
+        depth = -rng.uniform(6.0, 14.0) * contrast
         seg_len = float(np.hypot(*np.diff(pts, axis=0).T).sum())
         R = int(3.5 * sig + 3)
         sl, yy, xx = grid(
@@ -596,7 +676,7 @@ def make_phantom(
         else:
             continue
         pxy = np.vstack([pxy, (cx, cy)])
-        depth = -rng.uniform(5.5, 9.0)
+        depth = -rng.uniform(5.5, 9.0) * contrast
         R = int(3 * sig + 2)
         sl, yy, xx = grid(int(cx) - R, int(cy) - R, int(cx) + R + 2, int(cy) + R + 2)
         spot_L[sl] += depth * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sig * sig))
