@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from exoderm.clinics.models import Role
 
 if TYPE_CHECKING:
-    from exoderm.clinics.models import User
+    from exoderm.clinics.models import ClinicGroup, User
 
 
 class Action(enum.StrEnum):
@@ -72,3 +72,19 @@ def can(user: User, action: Action) -> bool:
 def require(user: User, action: Action) -> None:
     if not can(user, action):
         raise PermissionDenied(_("Your role does not allow this."))
+
+
+def administered_group(user: User) -> ClinicGroup | None:
+    """The clinic group ``user`` administers, if any (``User.administers_group``: a right beside the
+    role, which gives no access to any clinic's records)."""
+    if not (user.is_authenticated and user.is_active and user.clinic_id):
+        return None
+    return user.administers_group
+
+
+def require_group_admin(user: User) -> ClinicGroup:
+    """The group ``user`` administers; ``PermissionDenied`` for everyone else."""
+    group = administered_group(user)
+    if group is None:
+        raise PermissionDenied(_("Only an administrator of the clinic group may do this."))
+    return group
