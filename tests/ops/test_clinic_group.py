@@ -103,7 +103,11 @@ def test_the_group_administrator_creates_a_clinic_by_the_api(api_as, group_admin
         "id": clinic.pk, "name": "Praxis Lübeck", "time_zone": "Europe/Berlin", "language": "de",
         "holiday_state": "SH", "users_count": 1, "created_at": body["clinic"]["created_at"],
     }  # fmt: skip
-    assert body["admin"] == {"id": admin.pk, "username": "luebeck-leitung", "email": "leitung@luebeck.example"}
+    assert body["admin"] == {
+        "id": admin.pk,
+        "username": "luebeck-leitung",
+        "email": "leitung@luebeck.example",
+    }
     assert re.fullmatch(r"http://testserver/password/reset/[^/]+/[^/]+/", body["set_password_url"])
     # the writes are in the trail: the clinic in its own chain, by the group administrator
     events = AuditEvent.objects.filter(action="create", user_id=group_admin.pk)
@@ -128,7 +132,9 @@ def test_the_group_lists_its_clinics_with_their_users(api_as, group_admin, other
 
 def test_a_clinic_is_always_created_in_the_administrators_own_group(api_as, group_admin, other_group_admin):
     """There is no group to name: a group administrator of the north cannot add to the south."""
-    response = api_as(group_admin).post("/group/clinics", new_clinic(group=other_group_admin.administers_group_id))
+    response = api_as(group_admin).post(
+        "/group/clinics", new_clinic(group=other_group_admin.administers_group_id)
+    )
     assert response.status_code == 201
     created = Clinic.objects.get(name="Praxis Lübeck")
     assert created.group == group_admin.administers_group
@@ -218,6 +224,7 @@ def test_clinics_of_one_group_stay_isolated_from_each_other(client, api_as, grou
 
 def test_the_group_page_lists_the_clinics_and_adds_one(client, group_admin):
     login_with_mfa(client, group_admin)
+    assert reverse("group-clinics") in client.get(reverse("users")).content.decode()  # in the admin menu
     page = client.get(reverse("group-clinics"))
     assert page.status_code == 200
     assert "Praxis Hamburg" in page.content.decode()
@@ -250,7 +257,10 @@ def test_the_group_pages_are_refused_to_others(client, group_admin, role):
     assert client.get(reverse("group-clinics")).status_code == 403
     assert client.post(reverse("group-clinic-new"), new_clinic()).status_code == 403
     assert not Clinic.objects.filter(name="Praxis Lübeck").exists()
-    assert reverse("group-clinics") not in client.get(reverse("users") if role == Role.CLINIC_ADMIN else "/").content.decode()
+    assert (
+        reverse("group-clinics")
+        not in client.get(reverse("users") if role == Role.CLINIC_ADMIN else "/").content.decode()
+    )
 
 
 def test_a_group_administrator_belongs_to_a_clinic_of_the_group(group_admin, other_group_admin):

@@ -54,11 +54,7 @@ def group_clinics(*, by: User) -> QuerySet[Clinic]:
     """The clinics of the group ``by`` administers, by name, each with ``users_count`` (its accounts,
     locked ones included); ``PermissionDenied`` unless ``by`` is a group administrator."""
     group = require_group_admin(by)
-    return (
-        Clinic.objects.filter(group=group)
-        .annotate(users_count=Count("users"))
-        .order_by("name", "pk")
-    )
+    return Clinic.objects.filter(group=group).annotate(users_count=Count("users")).order_by("name", "pk")
 
 
 @transaction.atomic
@@ -97,6 +93,9 @@ def create_group_clinic(
     )
     path = reverse(
         "password-reset-confirm",
-        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(admin.pk)), "token": default_token_generator.make_token(admin)},
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(admin.pk)),
+            "token": default_token_generator.make_token(admin),
+        },
     )
     return NewClinic(clinic=clinic, admin=admin, set_password_path=path)

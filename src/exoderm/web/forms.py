@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from exoderm.clinics.middleware import client_address
-from exoderm.clinics.models import GERMAN_STATES, Clinic, Role, SignInScope, User
+from exoderm.clinics.models import GERMAN_STATES, Role, SignInScope, User
 from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
@@ -186,10 +186,10 @@ class UserForm(forms.Form):
 class GroupClinicForm(forms.Form):
     """A further clinic of the group and its first administrator (``clinics.groups``)."""
 
-    name = text_field(label=_("Name of the clinic"), max_length=Clinic._meta.get_field("name").max_length)
+    name = text_field(label=_("Name of the clinic"), max_length=200)  # Clinic.name
     time_zone = text_field(
         label=_("Time zone"),
-        max_length=Clinic._meta.get_field("time_zone").max_length,
+        max_length=64,  # Clinic.time_zone
         initial="Europe/Berlin",
         help_text=_("IANA name, e.g. Europe/Berlin."),
     )

@@ -5,32 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0003_clinic_holiday_state'),
+        ("clinics", "0003_clinic_holiday_state"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ClinicGroup',
+            name="ClinicGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'clinic group',
-                'verbose_name_plural': 'clinic groups',
+                "verbose_name": "clinic group",
+                "verbose_name_plural": "clinic groups",
             },
         ),
         migrations.AddField(
-            model_name='clinic',
-            name='group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='clinics', to='clinics.clinicgroup', verbose_name='clinic group'),
+            model_name="clinic",
+            name="group",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="clinics",
+                to="clinics.clinicgroup",
+                verbose_name="clinic group",
+            ),
         ),
         migrations.AddField(
-            model_name='user',
-            name='administers_group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='admins', to='clinics.clinicgroup', verbose_name='administers the clinic group'),
+            model_name="user",
+            name="administers_group",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="admins",
+                to="clinics.clinicgroup",
+                verbose_name="administers the clinic group",
+            ),
         ),
     ]

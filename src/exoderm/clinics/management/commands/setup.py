@@ -91,7 +91,7 @@ class Command(BaseCommand):
                 if group is not None
                 else ""
             )
-            +             "Next: start `exoderm serve` and `exoderm worker`, open /login/ and sign in as the "
+            + "Next: start `exoderm serve` and `exoderm worker`, open /login/ and sign in as the "
             "administrator; the first sign-in enrols the second factor (an authenticator app). Then add "
             "the clinic's users, consent texts, products and course templates under Manage."
         )
