@@ -142,8 +142,9 @@ def test_no_server_error_and_responses_match_the_schema(case, fuzz_headers):
 @pytest.fixture
 def group_admin_headers(db, keep_test_connection):
     """A group administrator (``exoderm.clinics.groups``), whom the group's operations answer beyond a 403."""
-    from exoderm.clinics.groups import start_group
     from tests.signin import enrol_second_factor, totp_code
+
+    from exoderm.clinics.groups import start_group
 
     admin = factories.UserFactory(clinic=factories.ClinicFactory(), role="clinic_admin")
     start_group(name="Fuzz group", admin=admin)

@@ -158,10 +158,10 @@ def test_only_group_administrators_use_the_group_api(api_as, group_admin, role):
     [
         ({"time_zone": "Berlin"}, "time_zone"),
         ({"admin_email": ""}, "admin_email"),
-        ({"admin_email": "not an address"}, "email"),
+        ({"admin_email": "not an address"}, "admin_email"),
         ({"holiday_state": "XX"}, "holiday_state"),
         ({"name": " "}, "name"),
-        ({"admin_username": "Gruppenleitung"}, "username"),  # taken, in another case
+        ({"admin_username": "Gruppenleitung"}, "admin_username"),  # taken, in another case
     ],
 )
 def test_a_refused_clinic_leaves_nothing_behind(api_as, group_admin, changes, field):

@@ -22,6 +22,8 @@ from exoderm.clinics.models import Clinic, ClinicGroup, User
 from exoderm.clinics.services import set_up_clinic
 from exoderm.core.permissions import require_group_admin
 
+_ADMIN_FIELDS = {"username": "admin_username", "email": "admin_email"}
+
 
 @dataclass(frozen=True)
 class NewClinic:
@@ -81,16 +83,24 @@ def create_group_clinic(
         raise ValidationError(
             {"admin_email": _("The administrator's e-mail is needed: a new set-password link goes there.")}
         )
-    clinic, admin = set_up_clinic(
-        name=name,
-        time_zone=time_zone,
-        language=language,
-        holiday_state=holiday_state,
-        group=group,
-        admin_username=admin_username,
-        admin_password=secrets.token_urlsafe(32),
-        admin_email=admin_email.strip(),
-    )
+    try:
+        clinic, admin = set_up_clinic(
+            name=name,
+            time_zone=time_zone,
+            language=language,
+            holiday_state=holiday_state,
+            group=group,
+            admin_username=admin_username,
+            admin_password=secrets.token_urlsafe(32),
+            admin_email=admin_email.strip(),
+        )
+    except ValidationError as error:
+        # the account's fields are this function's admin_* arguments: name them so
+        if not hasattr(error, "error_dict"):
+            raise
+        raise ValidationError(
+            {_ADMIN_FIELDS.get(field, field): messages for field, messages in error.error_dict.items()}
+        ) from error
     path = reverse(
         "password-reset-confirm",
         kwargs={
