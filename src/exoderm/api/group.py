@@ -13,11 +13,11 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
+from exoderm.api.courses import current_user
 from exoderm.api.pagination import Page
 from exoderm.api.problems import Problem
 from exoderm.api.types import Text
 from exoderm.clinics import groups
-from exoderm.clinics.models import User
 
 router = Router(tags=["clinic group"])
 
@@ -60,24 +60,19 @@ class GroupClinicCreated(Schema):
     )
 
 
-def _caller(request: HttpRequest) -> User:
-    user = request.auth  # type: ignore[attr-defined]
-    assert isinstance(user, User)  # the API's bearer authentication sets it
-    return user
-
-
 @router.get("/clinics", response={200: list[GroupClinicOut], 403: Problem})
 @paginate(Page)
 def list_group_clinics(request: HttpRequest) -> Any:
     """The clinics of your group by name, with their number of users (group administrators only)."""
-    return groups.group_clinics(by=_caller(request))
+    return groups.group_clinics(by=current_user(request))
 
 
 @router.post("/clinics", response={201: GroupClinicCreated, 403: Problem, 422: Problem})
 def create_group_clinic(request: HttpRequest, payload: GroupClinicIn) -> Any:
     """A further clinic of your group and its first clinic administrator (group administrators only)."""
-    created = groups.create_group_clinic(by=_caller(request), **payload.dict())
-    clinic = groups.group_clinics(by=_caller(request)).get(pk=created.clinic.pk)
+    user = current_user(request)
+    created = groups.create_group_clinic(by=user, **payload.dict())
+    clinic = groups.group_clinics(by=user).get(pk=created.clinic.pk)
     return Status(
         201,
         {

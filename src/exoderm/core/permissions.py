@@ -74,17 +74,10 @@ def require(user: User, action: Action) -> None:
         raise PermissionDenied(_("Your role does not allow this."))
 
 
-def administered_group(user: User) -> ClinicGroup | None:
-    """The clinic group ``user`` administers, if any (``User.administers_group``: a right beside the
-    role, which gives no access to any clinic's records)."""
-    if not (user.is_authenticated and user.is_active and user.clinic_id):
-        return None
-    return user.administers_group
-
-
 def require_group_admin(user: User) -> ClinicGroup:
-    """The group ``user`` administers; ``PermissionDenied`` for everyone else."""
-    group = administered_group(user)
+    """The clinic group ``user`` administers (``User.administers_group``: a right beside the role,
+    which gives no access to any clinic's records); ``PermissionDenied`` for everyone else."""
+    group = user.administers_group if user.is_authenticated and user.is_active and user.clinic_id else None
     if group is None:
         raise PermissionDenied(_("Only an administrator of the clinic group may do this."))
     return group
