@@ -267,3 +267,16 @@ def test_a_group_administrator_belongs_to_a_clinic_of_the_group(group_admin, oth
     group_admin.administers_group = other_group_admin.administers_group
     with pytest.raises(ValidationError, match="belongs to a clinic of the group"):
         group_admin.full_clean()
+
+
+def test_a_group_administrator_of_any_role_signs_in_with_a_second_factor(client, group_admin):
+    """Creating clinics and their administrators is worth a second factor, whatever the clinic role."""
+    manager = factories.UserFactory(
+        clinic=group_admin.clinic, role=Role.ASSISTANT, administers_group=group_admin.administers_group
+    )
+    assert manager.needs_second_factor
+    assert (
+        client.post("/login/", {"username": manager.username, "password": factories.PASSWORD}).status_code
+        == 302
+    )
+    assert client.get("/", follow=True).redirect_chain[-1][0].startswith("/account/second-factor")
