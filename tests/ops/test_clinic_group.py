@@ -10,6 +10,8 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from exoderm.audit.models import AuditEvent
@@ -280,3 +282,18 @@ def test_a_group_administrator_of_any_role_signs_in_with_a_second_factor(client,
         == 302
     )
     assert client.get("/", follow=True).redirect_chain[-1][0].startswith("/account/second-factor")
+
+
+def test_the_group_page_makes_as_many_queries_for_many_clinics_as_for_one(client, group_admin):
+    login_with_mfa(client, group_admin)
+    url = reverse("group-clinics")
+    client.get(url)  # the session's first page loads what later ones reuse
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for number in range(4):
+        clinic = factories.ClinicFactory(group=group_admin.administers_group)
+        factories.UserFactory.create_batch(number, clinic=clinic)
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(url)
+    assert page.content.decode().count("<tr>") == 1 + 5  # the head's row and one per clinic
+    assert len(five) == len(one)
