@@ -137,3 +137,25 @@ def flatmap_case(context, case):
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_error_and_responses_match_the_schema(case, fuzz_headers):
     case.call_and_validate(headers=fuzz_headers, checks=[not_a_server_error, response_schema_conformance])
+
+
+@pytest.fixture
+def group_admin_headers(db, keep_test_connection):
+    """A group administrator (``exoderm.clinics.groups``), whom the group's operations answer beyond a 403."""
+    from tests.signin import enrol_second_factor, totp_code
+
+    from exoderm.clinics.groups import start_group
+
+    admin = factories.UserFactory(clinic=factories.ClinicFactory(), role="clinic_admin")
+    start_group(name="Fuzz group", admin=admin)
+    enrol_second_factor(admin)
+    token = issue_api_token(username=admin.username, password=factories.PASSWORD, otp=totp_code(admin))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@schema.include(tag="clinic group").parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_the_clinic_group_operations_as_a_group_administrator(case, group_admin_headers):
+    case.call_and_validate(
+        headers=group_admin_headers, checks=[not_a_server_error, response_schema_conformance]
+    )

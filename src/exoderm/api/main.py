@@ -243,6 +243,7 @@ def _register_routers() -> None:
         booking,
         consent,
         courses,
+        group,
         messaging,
         patients,
         photos,
@@ -268,6 +269,7 @@ def _register_routers() -> None:
     api.add_router("/", messaging.router)
     api.add_router("/patients", consent.router)
     api.add_router("/studies", study_results.router)
+    api.add_router("/group", group.router)
 
 
 _register_routers()

@@ -263,6 +263,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/": "staff accounts, not patients",
     "manage/consents/": "consent templates: no patient data",
     "manage/clinic/": "clinic settings",
+    "manage/group/": "the clinic group's clinics: names, settings, numbers of users",
+    "manage/group/new/": "a new clinic of the group and its administrator (recorded by the model signals)",
     "photos/<id:photo_id>/restore": _WRITES,
     "photos/patient/<id:patient_id>/check": "POST only: checks an image before upload; nothing stored",
     "photos/<id:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",
@@ -356,6 +358,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/messages/<message_id>/resend": _WRITES,
     "api/v1/messages/<message_id>/bounce": _WRITES,
     "api/v1/message-templates": "message templates: no patient data",
+    "api/v1/group/clinics": "the clinic group's clinics (names, settings, numbers of users) and new ones",
     "api/v1/message-templates/reset": _WRITES,
     "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
     "patients/<id:pk>/consents/<id:consent_pk>/signed.pdf": (

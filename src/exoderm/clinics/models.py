@@ -42,8 +42,35 @@ def default_contraindication_policy() -> dict[str, str]:
     return {item: severity.value for item, severity in DEFAULT_SEVERITY.items()}
 
 
+class ClinicGroup(models.Model):
+    """Clinics run by one operator on one installation (a chain of practices, a research network).
+
+    A group changes nothing about what a clinic's users see: each clinic stays isolated as before.
+    It only lets the group's administrators (``User.administers_group``) list its clinics and
+    create further ones with their first clinic administrators.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("clinic group")
+        verbose_name_plural = _("clinic groups")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Clinic(models.Model):
     name = models.CharField(_("name"), max_length=200)
+    group = models.ForeignKey(
+        ClinicGroup,
+        on_delete=models.PROTECT,
+        related_name="clinics",
+        null=True,
+        blank=True,
+        verbose_name=_("clinic group"),
+    )
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="Europe/Berlin", validators=[validate_time_zone]
     )
@@ -93,7 +120,17 @@ class Role(models.TextChoices):
 
 
 class User(AbstractUser):
-    """A person who logs in. Every user but a superuser belongs to exactly one clinic."""
+    """A person who logs in. Every user but a superuser belongs to exactly one clinic.
+
+    ``administers_group`` makes the user a group administrator: a right *beside* the role, not a
+    role. Every check of clinic records rests on "a user sees their own clinic's records, as their
+    role allows" (``exoderm.core.access``, ``exoderm.core.permissions``); a group administrator
+    keeps their one clinic and role there, so none of those checks changes, and being group
+    administrator adds no access to any clinic's patients (health data are need-to-know: managing
+    a clinic is no reason to read its records). It adds only what ``exoderm.clinics.groups`` does:
+    listing the group's clinics and creating clinics with their first administrators. The group must
+    be the group of the user's own clinic, and the account signs in with a second factor.
+    """
 
     clinic = models.ForeignKey(
         Clinic,
@@ -107,11 +144,25 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], blank=True
     )
+    administers_group = models.ForeignKey(
+        ClinicGroup,
+        on_delete=models.PROTECT,
+        related_name="admins",
+        null=True,
+        blank=True,
+        verbose_name=_("administers the clinic group"),
+    )
 
     def clean(self) -> None:
         super().clean()
         if self.clinic_id is None and not self.is_superuser:
             raise ValidationError({"clinic": _("Every user except a superuser belongs to a clinic.")})
+        if self.administers_group_id is not None and (
+            self.clinic is None or self.clinic.group_id != self.administers_group_id
+        ):
+            raise ValidationError(
+                {"administers_group": _("A group administrator belongs to a clinic of the group.")}
+            )
 
     @property
     def display_name(self) -> str:
@@ -119,8 +170,13 @@ class User(AbstractUser):
 
     @property
     def needs_second_factor(self) -> bool:
-        """Clinic administrators always sign in with a second factor; others when their clinic says so."""
-        return self.role == Role.CLINIC_ADMIN or bool(self.clinic is not None and self.clinic.mfa_required)
+        """Clinic and group administrators always sign in with a second factor; others when their
+        clinic says so."""
+        return (
+            self.role == Role.CLINIC_ADMIN
+            or self.administers_group_id is not None
+            or bool(self.clinic is not None and self.clinic.mfa_required)
+        )
 
 
 class ApiToken(models.Model):

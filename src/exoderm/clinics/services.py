@@ -30,6 +30,7 @@ from exoderm.clinics import selectors
 from exoderm.clinics.models import (
     ApiToken,
     Clinic,
+    ClinicGroup,
     RecoveryCode,
     Role,
     SignInAttempt,
@@ -435,13 +436,18 @@ def set_up_clinic(
     admin_email: str = "",
     admin_first_name: str = "",
     admin_last_name: str = "",
+    holiday_state: str = "",
+    group: ClinicGroup | None = None,
 ) -> tuple[Clinic, User]:
     """A new clinic and its first clinic administrator, both or neither.
 
     The password must pass the site's password rules; the administrator enrols a second factor at
-    the first sign-in (clinic administrators always sign in with one).
+    the first sign-in (clinic administrators always sign in with one). ``group``: the clinic group
+    it belongs to (``exoderm.clinics.groups``), if any.
     """
-    clinic = Clinic(name=name.strip(), time_zone=time_zone, language=language)
+    clinic = Clinic(
+        name=name.strip(), time_zone=time_zone, language=language, holiday_state=holiday_state, group=group
+    )
     clinic.full_clean()
     clinic.save()
     try:

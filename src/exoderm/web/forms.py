@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from exoderm.clinics.middleware import client_address
-from exoderm.clinics.models import Role, SignInScope, User
+from exoderm.clinics.models import GERMAN_STATES, Role, SignInScope, User
 from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
@@ -180,6 +180,29 @@ class UserForm(forms.Form):
     )
     password = text_field(
         label=_("Initial password"), max_length=SHORT_TEXT, widget=forms.PasswordInput(render_value=True)
+    )
+
+
+class GroupClinicForm(forms.Form):
+    """A further clinic of the group and its first administrator (``clinics.groups``)."""
+
+    name = text_field(label=_("Name of the clinic"), max_length=200)  # Clinic.name
+    time_zone = text_field(
+        label=_("Time zone"),
+        max_length=64,  # Clinic.time_zone
+        initial="Europe/Berlin",
+        help_text=_("IANA name, e.g. Europe/Berlin."),
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    holiday_state = forms.ChoiceField(
+        label=_("Federal state (public holidays)"),
+        choices=[("", _("Nationwide holidays only")), *GERMAN_STATES],
+        required=False,
+    )
+    admin_username = text_field(label=_("Username of the clinic administrator"), max_length=150)
+    admin_email = forms.EmailField(
+        label=_("E-mail of the clinic administrator"),
+        help_text=_("A new link to set the password goes there if the first one has lapsed."),
     )
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from exoderm.clinics.groups import start_group
 from exoderm.clinics.services import set_up_clinic
 
 # (option, question, default) in the order they are asked
@@ -28,7 +30,9 @@ class Command(BaseCommand):
     help = (
         "Create a clinic and its first clinic administrator (who enrols a second factor at the first "
         "sign-in). Asks for what the options leave out when run at a terminal; the password comes from "
-        "--admin-password-file or EXODERM_ADMIN_PASSWORD in scripts, never from the command line."
+        "--admin-password-file or EXODERM_ADMIN_PASSWORD in scripts, never from the command line. "
+        "With --group the clinic is the first of a clinic group and its administrator also the group's, "
+        "who adds the group's further clinics under Manage or by the API."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--admin-username")
         parser.add_argument("--admin-email")
         parser.add_argument("--admin-password-file", help="a file whose first line is the password")
+        parser.add_argument(
+            "--group",
+            metavar="NAME",
+            help="start a clinic group of this name; the administrator also administers the group",
+        )
         parser.add_argument("--no-input", action="store_true", help="never ask; fail on what is missing")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,14 +68,16 @@ class Command(BaseCommand):
             raise CommandError(f"{answers['time_zone']!r} is not an IANA time zone (e.g. Europe/Berlin)")
         password = self._password(options["admin_password_file"], interactive=interactive)
         try:
-            clinic, admin = set_up_clinic(
-                name=answers["clinic_name"],
-                time_zone=answers["time_zone"],
-                language=answers["language"],
-                admin_username=answers["admin_username"],
-                admin_password=password,
-                admin_email=answers["admin_email"],
-            )
+            with transaction.atomic():
+                clinic, admin = set_up_clinic(
+                    name=answers["clinic_name"],
+                    time_zone=answers["time_zone"],
+                    language=answers["language"],
+                    admin_username=answers["admin_username"],
+                    admin_password=password,
+                    admin_email=answers["admin_email"],
+                )
+                group = start_group(name=options["group"], admin=admin) if options["group"] else None
         except ValidationError as error:
             problems = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
@@ -74,7 +85,13 @@ class Command(BaseCommand):
             raise CommandError(f"nothing was created: {problems}") from error
         self.stdout.write(
             f"Created the clinic {clinic.name!r} (id {clinic.pk}) and its administrator {admin.username!r}.\n"
-            "Next: start `exoderm serve` and `exoderm worker`, open /login/ and sign in as the "
+            + (
+                f"It is the first clinic of the group {group.name!r}, which {admin.username!r} administers: "
+                "add the group's further clinics under Manage > Clinic group.\n"
+                if group is not None
+                else ""
+            )
+            + "Next: start `exoderm serve` and `exoderm worker`, open /login/ and sign in as the "
             "administrator; the first sign-in enrols the second factor (an authenticator app). Then add "
             "the clinic's users, consent texts, products and course templates under Manage."
         )
