@@ -126,14 +126,22 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     photography = factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY)
     # a course begun six weeks ago: two follow-ups due today (one line), three visits overdue
     course = course_six_weeks_ago(clinician)
-    earlier = factories.SessionScene(clinic)
-    earlier.record(clinician=clinician)
-    lot = earlier.lot
-    for serial in range(2, 6):
-        factories.VialFactory(lot=lot, serial=serial)
+    # today's treatment: a regular patient, consented and screened; the lot treated another before
+    regular = factories.ConsentedPatientFactory(
+        clinic=clinic, identity__given_name="Anna", identity__family_name="Schröder"
+    )
+    factories.screen_patient(regular, recorded_by=clinician)
+    factories.ConsentRecordFactory(patient=regular, template=photography, recorded_by=manager)
+    lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinic, name="ExoGel"))
+    factories.VialFactory.create_batch(4, lot=lot)
+    factories.ExosomeApplicationFactory(
+        session__patient=factories.PatientFactory(clinic=clinic, identity__family_name="Recallia"),
+        session__clinician=clinician,
+        lot=lot,
+    )
     open_day = next_open_day(clinic, clinic_today(clinic))
     booking_services.book_appointment(
-        patient=earlier.patient,
+        patient=regular,
         kind="treatment",
         starts_at=dt.datetime.combine(open_day, dt.time(9), tzinfo=zoneinfo.ZoneInfo(clinic.time_zone)),
         clinician=clinician,
@@ -210,10 +218,6 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     page.locator("main form button[type=submit]:not([data-pad-undo]):not([data-pad-clear])").click()
     page.wait_for_url(f"{walk.url}/patients/{patient.pk}/")
     assert ConsentSignature.objects.filter(record__patient=patient, witness=manager).exists()
-    # the screening from the intake, confirmed (tests/signing/test_browser.py walks that form);
-    # the photography consent on paper
-    factories.screen_patient(patient, answered_on=clinic_today(clinic), recorded_by=clinician)
-    factories.ConsentRecordFactory(patient=patient, template=photography, recorded_by=manager)
 
     # the clinician's part of the day
     page.click(".usermenu summary")
@@ -221,12 +225,11 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     page.wait_for_load_state()
     login_in_browser(page, walk.url, clinician)
 
-    # the treatment: a vial thawed from the charting form, then the session charted; the protocol
-    # check refuses the exosomes until the microneedling before them is charted. It begins at the
-    # next full minute, after the consent was signed (charted ahead, as a form open during the
-    # treatment is saved at its end).
-    started = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    walk.go(f"/sessions/new/?patient={patient.pk}")
+    # the treatment of the regular patient, charted at its end: a vial thawed from the charting
+    # form, then the session; the protocol check refuses the exosomes until the microneedling
+    # before them is charted
+    started = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=40)
+    walk.go(f"/sessions/new/?patient={regular.pk}")
     page.select_option("#id_applications-0-lot", str(lot.pk))
     page.locator(".lot-status button[hx-post]").click()
     expect(page.locator(".lot-status .countdown").first).to_be_visible()
@@ -234,13 +237,14 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     page.fill("#id_performed_at", wall(started, clinic))
     page.fill("#id_applications-0-volume_ml", "2.0")
     page.check('input[name="applications-0-areas"][value="face"]')
-    page.fill("#id_applications-0-applied_at", wall(started + dt.timedelta(minutes=22), clinic))
+    # applied now, in the minute the vial was thawed or after
+    page.fill("#id_applications-0-applied_at", wall(dt.datetime.now(dt.UTC), clinic))
     save = page.locator("form .actions button[type=submit]")
     save.click()
     page.wait_for_load_state()
     refusal = page.locator('fieldset.application [data-rule="exosome-requires-barrier-disruption"]')
     expect(refusal).to_have_count(1)
-    assert not TreatmentSession.objects.filter(patient=patient).exists()
+    assert not TreatmentSession.objects.filter(patient=regular).exists()
     walk.done("charting-refused")
     page.select_option("#id_procedures-0-kind", "microneedling")
     page.check('input[name="procedures-0-areas"][value="face"]')
@@ -251,12 +255,12 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     walk.done("charting")
     save.click()
     page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
-    assert TreatmentSession.objects.filter(patient=patient).count() == 1
-    expect(page.locator("main")).to_contain_text("Müller")
+    assert TreatmentSession.objects.filter(patient=regular).count() == 1
+    expect(page.locator("main")).to_contain_text("Schröder")
     walk.done("session")
 
     # a photo of the treated cheek
-    walk.go(f"/photos/patient/{patient.pk}/")
+    walk.go(f"/photos/patient/{regular.pk}/")
     page.select_option("#id_view", "close_up")
     page.select_option("#id_area", "cheek_left")
     page.select_option("#id_timepoint", "session")
@@ -264,8 +268,8 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     with page.expect_response(lambda r: r.url.endswith("/check") and r.request.method == "POST"):
         page.set_input_files("#id_file", skin_photo())
     page.locator("#capture-form button[type=submit]").click()
-    page.wait_for_url(f"{walk.url}/photos/patient/{patient.pk}/")
-    assert Photo.objects.filter(patient=patient).count() == 1
+    page.wait_for_url(f"{walk.url}/photos/patient/{regular.pk}/")
+    assert Photo.objects.filter(patient=regular).count() == 1
     walk.done("photo")
 
     # the follow-up visit of the course patient, marked done on Today
@@ -277,13 +281,12 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     assert {visit.status for visit in todays_follow_ups(course)} == {VisitStatus.DONE}
     walk.done("followup-done")
 
-    # the worker's round an hour after the treatment: its aftercare, and reminders of what lies
-    # ahead, in the outbox
-    run_producers(now=started + dt.timedelta(hours=1))
-    queued = set(OutboxMessage.objects.filter(patient=patient).values_list("kind", flat=True))
-    assert MessageKind.AFTERCARE_MICRONEEDLING in queued
+    # the worker's round: the aftercare of the treatment, reminders of what lies ahead, in the outbox
+    run_producers()
+    queued = OutboxMessage.objects.filter(patient=regular).values_list("kind", flat=True)
+    assert MessageKind.AFTERCARE_MICRONEEDLING in set(queued)
     walk.go("/messages/")
-    expect(page.locator("main")).to_contain_text("Müller")
+    expect(page.locator("main")).to_contain_text("Schröder")
     walk.done("outbox")
 
     # the supplier recalls the lot: the patients it treated, and the notices to them
@@ -293,5 +296,5 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     page.wait_for_url(re.compile(r".*/affected/$"))
     assert Lot.objects.get(pk=lot.pk).status == LotStatus.RECALLED
     affected = page.inner_text("main")
-    assert "Müller" in affected and earlier.patient.identity.family_name in affected
+    assert "Schröder" in affected and "Recallia" in affected
     walk.done("recall")
