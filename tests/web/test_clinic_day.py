@@ -41,11 +41,15 @@ from tests import factories
 from tests._browser import cut_off, shot
 from tests.signin import login_in_browser
 from tests.signing.test_browser import SIGNATURE_STROKE, draw
+from tests.web.test_browser import english_strings_left, visible_text
 from tests.web.conftest import wall
 from tests.web.test_today import course_six_weeks_ago, todays_follow_ups
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# Catalogue strings a German page shows as they are: a language is named in its own language (the
+# switch, the patient's language), and German says "Code" too (the QR code of the intake link).
+WORDS_ALSO_GERMAN = {"English", "Code"}
 WIDTHS = {"desktop": 1280, "tablet": 820}
 HEIGHT = {"desktop": 900, "tablet": 1180}
 
@@ -89,6 +93,10 @@ class Walk:
         self.page.wait_for_load_state()
         assert self.page.locator("html").get_attribute("lang") == self.language, step
         assert cut_off(self.page) == [], step
+        if self.language == "de":
+            shown = re.sub(r"https?://\S+", "", visible_text(self.page))  # links show their path
+            left = set(english_strings_left(shown, shown)) - WORDS_ALSO_GERMAN
+            assert left == set(), step
         self.page.check_clean()
         shot(self.page, f"day-{step}-{self.language}-{WIDTHS[self.width]}")
 
@@ -126,10 +134,12 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     photography = factories.ConsentTemplateFactory(clinic=clinic, kind=ConsentKind.PHOTOGRAPHY)
     # a course begun six weeks ago: two follow-ups due today (one line), three visits overdue
     course = course_six_weeks_ago(clinician)
+    # the clinic names its course templates in its own language, as any record it writes
+    course.template.name = "Exosomen 3 × 4 Wochen"
+    course.template.save(update_fields=["name"])
     # today's treatment: a regular patient, consented and screened; the lot treated another before
-    regular = factories.ConsentedPatientFactory(
-        clinic=clinic, identity__given_name="Anna", identity__family_name="Schröder"
-    )
+    regular = factories.PatientFactory(clinic=clinic, identity__given_name="Anna", identity__family_name="Schröder")
+    factories.give_treatment_consent(regular, recorded_by=manager)
     factories.screen_patient(regular, recorded_by=clinician)
     factories.ConsentRecordFactory(patient=regular, template=photography, recorded_by=manager)
     lot = factories.LotFactory(product=factories.ProductFactory(clinic=clinic, name="ExoGel"))
