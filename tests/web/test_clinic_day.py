@@ -1,15 +1,17 @@
 """A whole clinic day in Chromium, in English and German, at desktop width and on a tablet (820 px).
 
-The practice manager opens Today (the day's appointments, the follow-ups due, the overdue count),
-adds a new patient, finds her again with the umlaut typed as "ue", books her consultation on the
-appointment book's page and moves it by keyboard, makes the intake link and has the consent signed
-on the tablet. The clinician then thaws a vial and charts the treatment (the protocol check refuses
-the exosomes without the microneedling before them), uploads a photo, marks a follow-up visit done
-on Today, finds the aftercare and reminders queued in the outbox and recalls the lot: its patient
-list names the new patient.
+The practice manager opens Today (the day's visits, the follow-ups due in one line, the overdue
+count), adds a new patient, finds her again with the umlaut typed as "ue", books her
+consultation on the appointment book's page and moves it by keyboard, makes her intake link and
+has her consent signed on the tablet (a stroke drawn with the mouse). The clinician then treats a
+regular patient: thaws a vial from the charting form, is refused by the protocol check until the
+microneedling before the exosomes is charted, uploads a photo of the cheek; marks a follow-up
+visit done on Today, finds the aftercare and the reminders queued in the outbox and recalls the
+lot, whose patient list names both patients it treated.
 
-On every page: nothing cut off at the right edge (``cut_off``), no foreign request, no CSP report,
-no script error (``check_clean``). Screenshots: day-<step>-<lang>-<width>.png in build/screenshots/.
+On every page: nothing cut off at the right edge (``cut_off``), no English catalogue string left
+on a German page, no foreign request, no CSP report, no script error (``check_clean``).
+Screenshots: day-<step>-<lang>-<width>.png in build/screenshots/.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from tests import factories
 from tests._browser import cut_off, shot
 from tests.signin import login_in_browser
 from tests.signing.test_browser import SIGNATURE_STROKE, draw
-from tests.web.test_browser import english_strings_left, visible_text
 from tests.web.conftest import wall
+from tests.web.test_browser import english_strings_left, visible_text
 from tests.web.test_today import course_six_weeks_ago, todays_follow_ups
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -138,7 +140,9 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     course.template.name = "Exosomen 3 × 4 Wochen"
     course.template.save(update_fields=["name"])
     # today's treatment: a regular patient, consented and screened; the lot treated another before
-    regular = factories.PatientFactory(clinic=clinic, identity__given_name="Anna", identity__family_name="Schröder")
+    regular = factories.PatientFactory(
+        clinic=clinic, identity__given_name="Anna", identity__family_name="Schröder"
+    )
     factories.give_treatment_consent(regular, recorded_by=manager)
     factories.screen_patient(regular, recorded_by=clinician)
     factories.ConsentRecordFactory(patient=regular, template=photography, recorded_by=manager)
