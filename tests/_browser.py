@@ -29,3 +29,42 @@ document.addEventListener('securitypolicyviolation',
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+# Every visible element's right edge against the viewport's; an element inside a box that scrolls
+# sideways on purpose (overflow-x: auto or scroll, as a wide table's or the appointment grid's) is
+# reachable and does not count. Each finding names the element and how far it reaches.
+CUT_OFF_SCRIPT = """
+() => {
+  const width = window.innerWidth;
+  const found = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > width) found.push(`the page is ${root.scrollWidth} px wide`);
+  const scrollsSideways = element => {
+    for (let box = element.parentElement; box && box !== document.body; box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowX;
+      if (overflow === 'auto' || overflow === 'scroll') return true;
+    }
+    return false;
+  };
+  const name = element => element.tagName.toLowerCase()
+    + (element.id ? '#' + element.id : '')
+    + (element.classList.length ? '.' + [...element.classList].join('.') : '');
+  for (const element of document.body.querySelectorAll('*')) {
+    const box = element.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0 || box.right <= width + 0.5) continue;
+    if (!element.checkVisibility({visibilityProperty: true, opacityProperty: true})) continue;
+    if (scrollsSideways(element)) continue;
+    found.push(`${name(element)} reaches ${Math.round(box.right)} px`);
+  }
+  return found;
+}
+"""
+
+
+def cut_off(page) -> list[str]:
+    """What the page shows beyond the viewport's right edge (empty: nothing is cut off).
+
+    Checked at the top of the page, scrolled to its left edge, as a user opens it."""
+    page.evaluate("window.scrollTo(0, window.scrollY)")
+    return page.evaluate(CUT_OFF_SCRIPT)
