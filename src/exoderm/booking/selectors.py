@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from exoderm.booking.models import BLOCKING, Appointment, Device, Room
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
 
 
@@ -56,6 +57,21 @@ def appointments(
     if booked_only:
         queryset = queryset.filter(status__in=BLOCKING)
     return queryset.order_by("starts_at", "pk")
+
+
+#: appointments shown on the patient's page on each side of now; the appointment book has the rest
+PATIENT_PAGE_LIMIT = 20
+
+
+def patient_appointments(
+    *, patient: Patient, now: dt.datetime, limit: int = PATIENT_PAGE_LIMIT
+) -> tuple[list[Appointment], list[Appointment]]:
+    """The patient's next ``limit`` appointments (soonest first) and last ``limit`` (latest first),
+    whatever their status: two queries, clinician, room and device joined in."""
+    mine = appointments(clinic=patient.clinic, patient=patient)
+    upcoming = list(mine.filter(starts_at__gte=now)[:limit])
+    past = list(mine.filter(starts_at__lt=now).order_by("-starts_at", "-pk")[:limit])
+    return upcoming, past
 
 
 GRID_FIELDS = (
