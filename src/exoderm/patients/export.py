@@ -38,6 +38,7 @@ from fpdf import FPDF
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.booking.models import Appointment, AppointmentKind, AppointmentStatus
+from exoderm.clinics.logo import print_logo
 from exoderm.clinics.models import User
 from exoderm.consent import documents as consent_documents
 from exoderm.consent.models import ConsentRecord, ConsentSignature
@@ -521,6 +522,7 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
     language = identity["language"] if identity and identity["language"] in ("de", "en") else "en"
     with translation.override(language):
         doc = _Document(language, zoneinfo.ZoneInfo(patient.clinic.time_zone))
+        print_logo(doc.pdf, patient.clinic.logo_png)
         doc.pdf.set_title(_("Everything we hold about you"))
         doc.heading(_("Everything we hold about you"), 17)
         doc.line(
