@@ -86,7 +86,9 @@ def test_a_patient_without_appointments_says_so(client, scene):
     assert "No upcoming appointments." in page and "No past appointments." in page
 
 
-def test_the_query_count_does_not_grow_with_appointments(client, scene, booked, django_assert_max_num_queries):
+def test_the_query_count_does_not_grow_with_appointments(
+    client, scene, booked, django_assert_max_num_queries
+):
     client.force_login(scene.assistant)
     url = reverse("patient", args=[scene.patient.pk])
     from django.db import connection
@@ -110,7 +112,9 @@ def test_the_export_holds_the_patients_appointments(scene, booked, clinic_admin)
 
     with zipfile.ZipFile(export_patient(patient=scene.patient, by=clinic_admin)) as archive:
         data = json.loads(archive.read("patient.json"))
-        text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(archive.read("patient.pdf"))).pages)
+        text = " ".join(
+            page.extract_text() for page in PdfReader(io.BytesIO(archive.read("patient.pdf"))).pages
+        )
 
     rows = {row["id"]: row for row in data["appointments"]}
     assert set(rows) == {upcoming.pk, past.pk, missed.pk}

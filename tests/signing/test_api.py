@@ -47,7 +47,9 @@ def test_sign_download_and_email_through_the_api(api_as, patient, texts, clinici
     [received] = smtp.recorder.received
     assert [part.get_content_type() for part in received.iter_attachments()] == ["application/pdf"]
     listed = api.get("/messages", {"patient": patient.pk}).json()["items"]
-    assert [(m["id"], m["kind"], m["status"]) for m in listed] == [(emailed["message"], "signed_consent", "sent")]
+    assert [(m["id"], m["kind"], m["status"]) for m in listed] == [
+        (emailed["message"], "signed_consent", "sent")
+    ]
 
 
 def test_a_blank_or_undecodable_signature_is_a_422(api_as, patient, texts, clinician):

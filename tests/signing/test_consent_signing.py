@@ -248,7 +248,10 @@ def test_the_pdf_is_in_the_language_signed_in(patient, texts, clinician):
 
 
 def _attachments(received):
-    return [(part.get_filename(), part.get_content(), part.get_content_type()) for part in received.iter_attachments()]
+    return [
+        (part.get_filename(), part.get_content(), part.get_content_type())
+        for part in received.iter_attachments()
+    ]
 
 
 def test_the_patient_receives_the_pdf_by_email_through_the_outbox(patient, texts, clinician, smtp):

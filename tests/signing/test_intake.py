@@ -271,10 +271,14 @@ def test_a_link_filled_in_before_the_worker_sends_it_is_not_sent(patient, clinic
     patient.identity.email_opt_out = True  # asked for at the desk: an opt-out does not hold it back
     patient.identity.save()
     intake, token = intakes.create_intake(patient=patient, by=clinician)
-    sent_first = intakes.email_intake_link(intake=intake, url=f"http://testserver/intake/{token}/", by=clinician)
+    sent_first = intakes.email_intake_link(
+        intake=intake, url=f"http://testserver/intake/{token}/", by=clinician
+    )
     assert delivery.deliver(sent_first.pk) == "sent"
     other, other_token = intakes.create_intake(patient=patient, by=clinician)
-    waiting = intakes.email_intake_link(intake=other, url=f"http://testserver/intake/{other_token}/", by=clinician)
+    waiting = intakes.email_intake_link(
+        intake=other, url=f"http://testserver/intake/{other_token}/", by=clinician
+    )
     intakes.submit_intake(
         token=other_token,
         answers=[intakes.Answer(item=item, present=False) for item in ScreeningItem.values],

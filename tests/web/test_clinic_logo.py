@@ -44,7 +44,9 @@ def test_the_admin_uploads_a_jpeg_logo_and_removes_it(client, clinic_admin):
     url = reverse("clinic-settings")
     assert "No logo yet" in client.get(url).content.decode()
 
-    response = client.post(url, {"upload_logo": "1", "logo": upload("logo.jpg", picture("JPEG"), "image/jpeg")})
+    response = client.post(
+        url, {"upload_logo": "1", "logo": upload("logo.jpg", picture("JPEG"), "image/jpeg")}
+    )
 
     assert response.status_code == 302
     clinic = clinic_admin.clinic

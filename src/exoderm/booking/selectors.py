@@ -74,8 +74,10 @@ def patient_appointments(
     if it is among the first ``limit`` from either end: at most ``4 * limit`` rows, however many the
     patient has; which ``limit`` of each side are shown is then picked here.
     """
-    upcoming_side = Case(When(starts_at__gte=now, then=Value(1)), default=Value(0), output_field=IntegerField())
-    rows = list(
+    upcoming_side = Case(
+        When(starts_at__gte=now, then=Value(1)), default=Value(0), output_field=IntegerField()
+    )
+    rows: list[Appointment] = list(
         appointments(clinic=patient.clinic, patient=patient)
         .annotate(
             from_start=Window(RowNumber(), partition_by=[upcoming_side], order_by=[F("starts_at"), F("pk")]),

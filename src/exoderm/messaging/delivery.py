@@ -175,7 +175,7 @@ def _outgoing(message: OutboxMessage) -> channels.Outgoing:
     if message.kind == MessageKind.SIGNED_CONSENT:
         signature = (
             ConsentSignature.objects.select_related("record__template")
-            .filter(pk=message.consent_signature_id)
+            .filter(pk__in=[message.consent_signature_id])
             .first()
         )
         if signature is None:

@@ -394,7 +394,8 @@ class ClinicLogoForm(forms.Form):
         upload = self.cleaned_data["logo"]
         if upload.size > clinic_logo.MAX_UPLOAD_BYTES:  # refused before it is read
             raise forms.ValidationError(
-                _("The logo is too large (at most %(mb)d MB).") % {"mb": clinic_logo.MAX_UPLOAD_BYTES // 1024**2}
+                _("The logo is too large (at most %(mb)d MB).")
+                % {"mb": clinic_logo.MAX_UPLOAD_BYTES // 1024**2}
             )
         return bytes(upload.read())
 

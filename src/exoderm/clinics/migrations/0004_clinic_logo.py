@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0003_clinic_holiday_state'),
+        ("clinics", "0003_clinic_holiday_state"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='clinic',
-            name='logo_png',
-            field=models.BinaryField(blank=True, null=True, verbose_name='logo'),
+            model_name="clinic",
+            name="logo_png",
+            field=models.BinaryField(blank=True, null=True, verbose_name="logo"),
         ),
     ]

@@ -5,37 +5,74 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0004_marketing_consent_for_sharing_photos'),
-        ('messaging', '0002_reminders_for_appointments'),
-        ('patients', '0006_intake_and_message_opt_out'),
+        ("consent", "0004_marketing_consent_for_sharing_photos"),
+        ("messaging", "0002_reminders_for_appointments"),
+        ("patients", "0006_intake_and_message_opt_out"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboxmessage',
-            name='consent_signature',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='consent.consentsignature'),
+            model_name="outboxmessage",
+            name="consent_signature",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="consent.consentsignature",
+            ),
         ),
         migrations.AddField(
-            model_name='outboxmessage',
-            name='intake',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='patients.intake'),
+            model_name="outboxmessage",
+            name="intake",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="patients.intake",
+            ),
         ),
         migrations.AddField(
-            model_name='outboxmessage',
-            name='sealed_link',
+            model_name="outboxmessage",
+            name="sealed_link",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='messagetemplate',
-            name='kind',
-            field=models.CharField(choices=[('visit_reminder', 'Reminder before a visit'), ('aftercare_microneedling', 'Aftercare after microneedling'), ('aftercare_laser', 'Aftercare after a fractional laser'), ('check_in', 'Check-in on day 2'), ('follow_up_invitation', 'Invitation to book a follow-up'), ('recall_notice', 'Recall notice'), ('signed_consent', 'Signed consent (PDF)'), ('intake_link', 'Questionnaire link before the visit')], max_length=32, verbose_name='kind'),
+            model_name="messagetemplate",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("visit_reminder", "Reminder before a visit"),
+                    ("aftercare_microneedling", "Aftercare after microneedling"),
+                    ("aftercare_laser", "Aftercare after a fractional laser"),
+                    ("check_in", "Check-in on day 2"),
+                    ("follow_up_invitation", "Invitation to book a follow-up"),
+                    ("recall_notice", "Recall notice"),
+                    ("signed_consent", "Signed consent (PDF)"),
+                    ("intake_link", "Questionnaire link before the visit"),
+                ],
+                max_length=32,
+                verbose_name="kind",
+            ),
         ),
         migrations.AlterField(
-            model_name='outboxmessage',
-            name='kind',
-            field=models.CharField(choices=[('visit_reminder', 'Reminder before a visit'), ('aftercare_microneedling', 'Aftercare after microneedling'), ('aftercare_laser', 'Aftercare after a fractional laser'), ('check_in', 'Check-in on day 2'), ('follow_up_invitation', 'Invitation to book a follow-up'), ('recall_notice', 'Recall notice'), ('signed_consent', 'Signed consent (PDF)'), ('intake_link', 'Questionnaire link before the visit')], max_length=32, verbose_name='kind'),
+            model_name="outboxmessage",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("visit_reminder", "Reminder before a visit"),
+                    ("aftercare_microneedling", "Aftercare after microneedling"),
+                    ("aftercare_laser", "Aftercare after a fractional laser"),
+                    ("check_in", "Check-in on day 2"),
+                    ("follow_up_invitation", "Invitation to book a follow-up"),
+                    ("recall_notice", "Recall notice"),
+                    ("signed_consent", "Signed consent (PDF)"),
+                    ("intake_link", "Questionnaire link before the visit"),
+                ],
+                max_length=32,
+                verbose_name="kind",
+            ),
         ),
     ]

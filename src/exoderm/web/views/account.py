@@ -28,9 +28,9 @@ from exoderm.clinics.services import (
     new_recovery_codes,
     reset_second_factor,
     revoke_api_token,
+    set_clinic_logo,
     set_language,
     start_totp_enrolment,
-    set_clinic_logo,
     update_clinic,
 )
 from exoderm.consent import selectors as consent_selectors
@@ -298,7 +298,9 @@ def _clinic_logo(request: HttpRequest, form: ClinicLogoForm) -> HttpResponse | N
 @page(Action.MANAGE_CLINIC)
 def clinic_settings(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
-    logo_posted = request.method == "POST" and ("remove_logo" in request.POST or "upload_logo" in request.POST)
+    logo_posted = request.method == "POST" and (
+        "remove_logo" in request.POST or "upload_logo" in request.POST
+    )
     logo_form = ClinicLogoForm(request.POST, request.FILES) if logo_posted else ClinicLogoForm()
     if logo_posted:
         done = _clinic_logo(request, logo_form)
