@@ -117,3 +117,27 @@ def test_the_api_edits_previews_and_resets_templates(api_as, clinic_admin, clini
     assert api.post("/message-templates/reset", key).status_code == 204
     assert MessageTemplate.objects.count() == 0
     assert api_as(clinician).put("/message-templates", {**key, "body": "x"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_messages_a_patient_asks_for_have_no_template_to_edit(client, clinic, clinic_admin):
+    """The signed consent's e-mail and the intake link are worded around a document or a link by the
+    code that sends them, translated like the pages: the admin's list offers every other kind."""
+    from exoderm.messaging.models import TRANSACTIONAL_KINDS
+    from exoderm.messaging.selectors import templates
+
+    listed = {entry.kind for entry in templates(clinic)}
+    assert listed == set(MessageKind.values) - set(TRANSACTIONAL_KINDS)
+    login_with_mfa(client, clinic_admin)
+    for kind in TRANSACTIONAL_KINDS:
+        assert client.get(f"/messages/templates/{kind}/email/de/").status_code == 404
+        with pytest.raises(ValidationError):
+            services.save_template(
+                clinic=clinic,
+                kind=kind,
+                channel="email",
+                language="de",
+                subject="S",
+                body="B",
+                by=clinic_admin,
+            )

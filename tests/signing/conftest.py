@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from exoderm.consent.models import ConsentKind
 from tests import factories
+from tests.messaging.conftest import smtp  # noqa: F401  (the real SMTP server the worker sends to)
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import io
 
-from django.core import mail
 from pypdf import PdfReader
 
 from exoderm.consent.models import ConsentSignature
 from exoderm.core.contraindications import ScreeningItem
+from exoderm.messaging import delivery
+from exoderm.messaging.models import MessageKind, OutboxMessage
 from exoderm.patients.models import ScreeningAnswer
 from tests.signing.conftest import blank_signature, drawn_signature
 
@@ -25,7 +26,7 @@ def signature_body(template, png: bytes, language: str = "de") -> dict:
     }
 
 
-def test_sign_download_and_email_through_the_api(api_as, patient, texts, clinician):
+def test_sign_download_and_email_through_the_api(api_as, patient, texts, clinician, smtp):
     api = api_as(clinician)
 
     created = api.post(f"/patients/{patient.pk}/tablet-signatures", signature_body(texts, drawn_signature()))
@@ -40,9 +41,15 @@ def test_sign_download_and_email_through_the_api(api_as, patient, texts, clinici
     pdf = api.get(f"/patients/{patient.pk}/consents/{consent['id']}/signed.pdf")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert "Jörg Größmann" in PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
-    emailed = api.post(f"/patients/{patient.pk}/consents/{consent['id']}/email")
-    assert emailed.json() == {"sent_to": patient.identity.email}
-    assert mail.outbox[0].attachments[0][2] == "application/pdf"
+    emailed = api.post(f"/patients/{patient.pk}/consents/{consent['id']}/email").json()
+    assert emailed["sent_to"] == patient.identity.email
+    assert delivery.deliver(emailed["message"]) == "sent"
+    [received] = smtp.recorder.received
+    assert [part.get_content_type() for part in received.iter_attachments()] == ["application/pdf"]
+    listed = api.get("/messages", {"patient": patient.pk}).json()["items"]
+    assert [(m["id"], m["kind"], m["status"]) for m in listed] == [
+        (emailed["message"], "signed_consent", "sent")
+    ]
 
 
 def test_a_blank_or_undecodable_signature_is_a_422(api_as, patient, texts, clinician):
@@ -62,12 +69,18 @@ def test_a_paper_consent_has_no_signed_pdf(api_as, patient, texts, clinician):
     assert api_as(clinician).get(f"/patients/{patient.pk}/consents/{paper.pk}/signed.pdf").status_code == 404
 
 
-def test_intake_link_list_and_confirmation_through_the_api(api_as, client, patient, clinician, assistant):
+def test_intake_link_list_and_confirmation_through_the_api(
+    api_as, client, patient, clinician, assistant, smtp
+):
     link = api_as(assistant).post(f"/patients/{patient.pk}/intakes", {"send_email": True})
     assert link.status_code == 201
     body = link.json()
     assert body["url"].startswith("http://testserver/intake/") and body["sent_to"] == patient.identity.email
-    assert body["url"] in mail.outbox[0].body
+    [message] = OutboxMessage.objects.filter(patient=patient, kind=MessageKind.INTAKE_LINK)
+    assert body["url"] not in message.body  # sealed in the row, filled in when the worker sends it
+    assert delivery.deliver(message.pk) == "sent"
+    [received] = smtp.recorder.received
+    assert body["url"] in received.get_content()
 
     answers = {f"{item}_present": "yes" if item == "keloid" else "no" for item in ScreeningItem.values}
     client.post(body["url"].removeprefix("http://testserver"), answers)

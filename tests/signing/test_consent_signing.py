@@ -7,7 +7,6 @@ import io
 import zoneinfo
 
 import pytest
-from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -26,6 +25,8 @@ from exoderm.consent.services import (
     withdraw_consent,
 )
 from exoderm.core.access import NotFound
+from exoderm.messaging import delivery
+from exoderm.messaging.models import MessageKind, MessageStatus, OutboxMessage
 from exoderm.vault import cipher
 from tests import factories
 from tests.signing.conftest import blank_signature, drawn_signature
@@ -246,19 +247,70 @@ def test_the_pdf_is_in_the_language_signed_in(patient, texts, clinician):
     assert texts.text_sha256("en") in text
 
 
-def test_the_patient_receives_the_pdf_by_email(patient, texts, clinician):
+def _attachments(received):
+    return [
+        (part.get_filename(), part.get_content(), part.get_content_type())
+        for part in received.iter_attachments()
+    ]
+
+
+def test_the_patient_receives_the_pdf_by_email_through_the_outbox(patient, texts, clinician, smtp):
     record = sign(patient, texts, clinician)
-    mail.outbox.clear()
 
-    address = email_signed_consent(record=record, by=clinician)
+    message = email_signed_consent(record=record, by=clinician)
 
-    [message] = mail.outbox
-    assert address == patient.identity.email and message.to == [patient.identity.email]
-    assert "Jörg" in message.body and "Größmann" not in message.subject
-    [(name, content, mimetype)] = message.attachments
+    # queued in the outbox, the PDF not copied into it: the worker renders it when it sends
+    assert message.status == MessageStatus.QUEUED and message.kind == MessageKind.SIGNED_CONSENT
+    assert message.recipient == patient.identity.email
+    assert smtp.recorder.received == []
+    assert delivery.deliver(message.pk) == "sent"
+
+    [received] = smtp.recorder.received
+    assert received["To"] == patient.identity.email
+    assert "Jörg" in received.get_body(preferencelist=("plain",)).get_content()
+    assert "Größmann" not in received["Subject"]
+    [(name, content, mimetype)] = _attachments(received)
     assert mimetype == "application/pdf" and name.endswith(".pdf") and "Größmann" not in name
     assert content == signed_document(record=record, by=clinician)
     assert "Einwilligung in die Exosomen-Behandlung" in _pdf_text(content)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and smtp.recorder.outbox_ids() == [message.pk]
+    # sent once: the task running again sends nothing
+    assert delivery.deliver(message.pk) == "nothing to send" and len(smtp.recorder.received) == 1
+
+
+def test_the_copy_the_patient_asked_for_goes_out_despite_an_email_opt_out(patient, texts, clinician, smtp):
+    record = sign(patient, texts, clinician)
+    patient.identity.email_opt_out = True
+    patient.identity.save()
+
+    message = email_signed_consent(record=record, by=clinician)
+
+    assert delivery.deliver(message.pk) == "sent"
+    assert len(smtp.recorder.received) == 1
+
+
+def test_asking_twice_while_it_waits_queues_one_email(patient, texts, clinician, smtp):
+    record = sign(patient, texts, clinician)
+    first = email_signed_consent(record=record, by=clinician)
+    assert email_signed_consent(record=record, by=clinician) == first
+    delivery.deliver(first.pk)
+    # once sent, the patient may ask for another copy
+    again = email_signed_consent(record=record, by=clinician)
+    assert again != first
+    delivery.deliver(again.pk)
+    assert smtp.recorder.outbox_ids() == [first.pk, again.pk]
+
+
+def test_a_refused_address_is_recorded_as_failed(patient, texts, clinician, smtp):
+    record = sign(patient, texts, clinician)
+    smtp.recorder.refuse_rcpt = "550 5.1.1 mailbox unavailable"
+    message = email_signed_consent(record=record, by=clinician)
+
+    assert delivery.deliver(message.pk) == "failed"
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and "550" in message.detail
 
 
 def test_an_email_needs_an_address_and_a_tablet_signature(patient, texts, clinician):
@@ -273,7 +325,7 @@ def test_an_email_needs_an_address_and_a_tablet_signature(patient, texts, clinic
     record.patient.identity.email = ""
     with pytest.raises(ValidationError, match="no e-mail address"):
         email_signed_consent(record=record, by=clinician)
-    assert mail.outbox == []
+    assert not OutboxMessage.objects.exists()
 
 
 def test_a_researcher_cannot_sign_or_read(patient, texts, researcher):
@@ -305,7 +357,9 @@ def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def test_the_tablet_page_signs_and_the_patient_page_offers_pdf_and_email(client, patient, texts, clinician):
+def test_the_tablet_page_signs_and_the_patient_page_offers_pdf_and_email(
+    client, patient, texts, clinician, smtp
+):
     client.force_login(clinician)
     url = reverse("consent-tablet", args=[patient.pk])
     page = client.get(url, {"kind": "treatment"})
@@ -336,7 +390,13 @@ def test_the_tablet_page_signs_and_the_patient_page_offers_pdf_and_email(client,
     assert download["Content-Type"] == "application/pdf"
     assert "Jörg Größmann" in _pdf_text(download.content)
     client.post(reverse("consent-email", args=[patient.pk, signature.record_id]))
-    assert len(mail.outbox) == 1 and mail.outbox[0].attachments[0][2] == "application/pdf"
+    message = OutboxMessage.objects.get(patient=patient, kind=MessageKind.SIGNED_CONSENT)
+    assert delivery.deliver(message.pk) == "sent"
+    [received] = smtp.recorder.received
+    assert [mimetype for _name, _content, mimetype in _attachments(received)] == ["application/pdf"]
+    # the outbox page lists it, sent, like every other message
+    outbox = client.get(reverse("outbox")).content.decode()
+    assert str(MessageKind.SIGNED_CONSENT.label) in outbox and str(MessageStatus.SENT.label) in outbox
 
 
 def test_the_tablet_page_refuses_a_blank_signature_with_a_clear_message(client, patient, texts, clinician):
@@ -364,7 +424,7 @@ def test_another_clinic_sees_neither_the_page_nor_the_pdf(client, patient, texts
     assert client.get(reverse("consent-tablet", args=[patient.pk]), {"kind": "treatment"}).status_code == 404
     assert client.get(reverse("consent-document", args=[patient.pk, record.pk])).status_code == 404
     assert client.post(reverse("consent-email", args=[patient.pk, record.pk])).status_code == 404
-    assert mail.outbox == []
+    assert not OutboxMessage.objects.exists()
 
 
 def test_the_demo_seeds_one_signed_consent_once(clinic, clinician, patient):

@@ -7,13 +7,14 @@ import re
 import zoneinfo
 
 import pytest
-from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
 from exoderm.audit.models import AuditEvent
 from exoderm.core.contraindications import ScreeningItem
+from exoderm.messaging import delivery
+from exoderm.messaging.models import MessageKind, OutboxMessage
 from exoderm.patients import intake as intakes
 from exoderm.patients.models import Intake, IntakeAttempt, ScreeningAnswer
 from exoderm.patients.selectors import current_screening
@@ -202,7 +203,7 @@ def test_an_assistant_makes_links_but_only_a_clinician_confirms(patient, assista
         intakes.confirm_intake(intake=intake, answers=intakes.answers_of(intake), by=assistant)
 
 
-def test_the_link_page_shows_link_and_qr_code_and_emails_it(client, patient, clinician):
+def test_the_link_page_shows_link_and_qr_code_and_emails_it(client, patient, clinician, smtp):
     client.force_login(clinician)
 
     page = client.post(reverse("patient-intake", args=[patient.pk]), {"send": "1"})
@@ -210,10 +211,15 @@ def test_the_link_page_shows_link_and_qr_code_and_emails_it(client, patient, cli
     body = page.content.decode()
     link = re.search(r"http://testserver(/intake/[A-Za-z0-9_-]+/)", body).group(1)
     assert 'src="data:image/svg+xml' in body  # the QR code, drawn by segno
-    [message] = mail.outbox
-    assert message.to == [patient.identity.email]
-    assert f"http://testserver{link}" in message.body
-    assert "Größmann" not in message.body  # the given name only
+    [message] = OutboxMessage.objects.filter(patient=patient, kind=MessageKind.INTAKE_LINK)
+    # the row holds the link sealed, not in its text: a copy of the database opens no intake
+    assert link not in message.body and link.encode() not in bytes(message.sealed_link)
+    assert delivery.deliver(message.pk) == "sent"
+    [received] = smtp.recorder.received
+    assert received["To"] == patient.identity.email
+    text = received.get_content()
+    assert f"http://testserver{link}" in text
+    assert "Größmann" not in text  # the given name only
     client.logout()
     assert client.get(link).status_code == 200
 
@@ -259,3 +265,28 @@ def test_the_patient_page_says_when_answers_wait(client, patient, link, clinic_a
 
     body = client.get(reverse("patient", args=[patient.pk])).content.decode()
     assert "1 intake filled in by the patient waits for review." in body
+
+
+def test_a_link_filled_in_before_the_worker_sends_it_is_not_sent(patient, clinician, smtp):
+    patient.identity.email_opt_out = True  # asked for at the desk: an opt-out does not hold it back
+    patient.identity.save()
+    intake, token = intakes.create_intake(patient=patient, by=clinician)
+    sent_first = intakes.email_intake_link(
+        intake=intake, url=f"http://testserver/intake/{token}/", by=clinician
+    )
+    assert delivery.deliver(sent_first.pk) == "sent"
+    other, other_token = intakes.create_intake(patient=patient, by=clinician)
+    waiting = intakes.email_intake_link(
+        intake=other, url=f"http://testserver/intake/{other_token}/", by=clinician
+    )
+    intakes.submit_intake(
+        token=other_token,
+        answers=[intakes.Answer(item=item, present=False) for item in ScreeningItem.values],
+        address="192.0.2.1",
+    )
+
+    assert delivery.deliver(waiting.pk) == "nothing to send"
+
+    waiting.refresh_from_db()
+    assert waiting.status == "skipped" and waiting.detail == "the questionnaire was filled in already"
+    assert smtp.recorder.outbox_ids() == [sent_first.pk]

@@ -75,6 +75,7 @@ class IntakeConfirmIn(Schema):
 
 class EmailedOut(Schema):
     sent_to: str
+    message: int = Field(description="the outbox message that sends it (GET /messages shows its status)")
 
 
 def _patient(request: HttpRequest, patient_id: int, action: Action) -> Patient:
@@ -131,11 +132,14 @@ def signed_document(request: HttpRequest, patient_id: Id, consent_id: Id) -> Htt
 
 @router.post("/{patient_id}/consents/{consent_id}/email", response=EmailedOut)
 def email_signed_consent(request: HttpRequest, patient_id: Id, consent_id: Id) -> Any:
-    """E-mail the signed PDF to the patient's address, in the patient's language."""
+    """Queue an e-mail with the signed PDF to the patient's address, in the patient's language; the
+    worker sends it from the outbox (retried, recorded, sent despite an e-mail opt-out: the
+    patient asked for it)."""
     user = current_user(request, Action.RECORD_CONSENT)
     patient = _patient(request, patient_id, Action.RECORD_CONSENT)
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
-    return {"sent_to": consent_services.email_signed_consent(record=record, by=user)}
+    message = consent_services.email_signed_consent(record=record, by=user)
+    return {"sent_to": message.recipient, "message": message.pk}
 
 
 @router.post("/{patient_id}/intakes", response={201: IntakeLinkOut})
@@ -147,7 +151,7 @@ def create_intake(request: HttpRequest, patient_id: Id, payload: IntakeCreateIn 
     url = request.build_absolute_uri(reverse("intake", args=[token]))
     sent_to = ""
     if payload is not None and payload.send_email:
-        sent_to = intakes.email_intake_link(intake=intake, url=url, by=user)
+        sent_to = intakes.email_intake_link(intake=intake, url=url, by=user).recipient
     return Status(201, {"id": intake.pk, "url": url, "expires_at": intake.expires_at, "sent_to": sent_to})
 
 

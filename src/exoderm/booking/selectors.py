@@ -6,12 +6,14 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
 from exoderm.booking.models import BLOCKING, Appointment, Device, Room
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
+from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
 
 
@@ -56,6 +58,38 @@ def appointments(
     if booked_only:
         queryset = queryset.filter(status__in=BLOCKING)
     return queryset.order_by("starts_at", "pk")
+
+
+#: appointments shown on the patient's page on each side of now; the appointment book has the rest
+PATIENT_PAGE_LIMIT = 20
+
+
+def patient_appointments(
+    *, patient: Patient, now: dt.datetime, limit: int = PATIENT_PAGE_LIMIT
+) -> tuple[list[Appointment], list[Appointment]]:
+    """The patient's next ``limit`` appointments (soonest first) and last ``limit`` (latest first),
+    whatever their status, in one query (clinician, room and device joined in).
+
+    Each side of ``now`` is numbered from both of its ends by a window function, and a row is read
+    if it is among the first ``limit`` from either end: at most ``4 * limit`` rows, however many the
+    patient has; which ``limit`` of each side are shown is then picked here.
+    """
+    upcoming_side = Case(
+        When(starts_at__gte=now, then=Value(1)), default=Value(0), output_field=IntegerField()
+    )
+    rows: list[Appointment] = list(
+        appointments(clinic=patient.clinic, patient=patient)
+        .annotate(
+            from_start=Window(RowNumber(), partition_by=[upcoming_side], order_by=[F("starts_at"), F("pk")]),
+            from_end=Window(
+                RowNumber(), partition_by=[upcoming_side], order_by=[F("starts_at").desc(), F("pk").desc()]
+            ),
+        )
+        .filter(Q(from_start__lte=limit) | Q(from_end__lte=limit))
+    )
+    upcoming = [row for row in rows if row.starts_at >= now][:limit]
+    past = [row for row in reversed(rows) if row.starts_at < now][:limit]
+    return upcoming, past
 
 
 GRID_FIELDS = (

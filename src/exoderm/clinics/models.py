@@ -98,6 +98,8 @@ class Clinic(models.Model):
             "The German state whose public holidays close the clinic; empty: nationwide holidays only."
         ),
     )
+    # PNG, scaled down and re-encoded on upload (exoderm.clinics.logo); printed on patient documents
+    logo_png = models.BinaryField(_("logo"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors
+from exoderm.clinics.logo import clean_logo
 from exoderm.clinics.models import (
     ApiToken,
     Clinic,
@@ -422,6 +423,19 @@ def update_clinic(
     clinic.mfa_required = mfa_required
     clinic.full_clean()
     clinic.save(update_fields=["application_window_minutes", "contraindication_policy", "mfa_required"])
+    return clinic
+
+
+@transaction.atomic
+def set_clinic_logo(*, clinic: Clinic, data: bytes | None, by: User) -> Clinic:
+    """The clinic administrator uploads the clinic's logo (PNG or JPEG, checked and re-encoded by
+    :func:`exoderm.clinics.logo.clean_logo`), or removes it with ``data=None``."""
+    require(by, Action.MANAGE_CLINIC)
+    if by.clinic_id != clinic.pk:
+        raise ValidationError({"clinic": _("This is another clinic.")})
+    clinic.logo_png = clean_logo(data) if data is not None else None
+    clinic.full_clean()
+    clinic.save(update_fields=["logo_png"])
     return clinic
 
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from fpdf import FPDF
 from PIL import Image, UnidentifiedImageError
 
+from exoderm.clinics.logo import print_logo
 from exoderm.vault import cipher
 
 if TYPE_CHECKING:
@@ -217,6 +218,7 @@ def render_pdf(
         pdf.set_title(template.title(language))
         pdf.set_creator("exoderm")
         pdf.add_page()
+        print_logo(pdf, clinic.logo_png)
         pdf.set_font("DejaVu", "", 9)
         pdf.multi_cell(0, 5, clinic.name, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)

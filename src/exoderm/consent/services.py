@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone, translation
@@ -15,11 +14,13 @@ from django.utils.translation import gettext as _
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction
 from exoderm.clinics.models import Clinic, User
-from exoderm.consent.documents import check_signature_png, document_name, render_pdf, seal, signed_pdf
+from exoderm.consent.documents import check_signature_png, render_pdf, seal, signed_pdf
 from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentSignature, ConsentTemplate
 from exoderm.consent.selectors import active_consent, current_template, signature_of
 from exoderm.core.clock import in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
+from exoderm.messaging.models import MessageKind, OutboxMessage
+from exoderm.messaging.services import queue_requested_email
 from exoderm.patients.models import Patient
 from exoderm.records.services import checked_reason, save_correction
 
@@ -278,19 +279,17 @@ def signed_document(*, record: ConsentRecord, by: User) -> bytes:
 
 
 @transaction.atomic
-def email_signed_consent(*, record: ConsentRecord, by: User) -> str:
-    """E-mail the PDF of the signed consent to the patient's address, in the patient's language,
-    through the configured e-mail backend. Returns the address it went to.
+def email_signed_consent(*, record: ConsentRecord, by: User) -> OutboxMessage:
+    """Queue an e-mail with the PDF of the signed consent to the patient's address, in the
+    patient's language; returns the outbox message (sent by the worker, retried, recorded).
 
-    The message says no more than that the signed consent is attached. (Sent at once here; once the
-    clinic's message outbox exists this is one of the messages it should send, retried and logged.)
+    The message says no more than that the signed consent is attached; the PDF is rendered from the
+    signature when the message is sent. The patient asked for the copy, so an e-mail opt-out does
+    not hold it back (:data:`exoderm.messaging.models.TRANSACTIONAL_KINDS`).
     """
     require(by, Action.RECORD_CONSENT)
     signature = signature_of(record=record)
     identity = record.patient.identity
-    if not identity.email:
-        raise ValidationError({"email": _("The patient has no e-mail address.")})
-    pdf = signed_pdf(signature)
     clinic = record.patient.clinic
     with translation.override(identity.language):
         subject = _("Your signed consent: %(title)s") % {"title": record.template.title(identity.language)}
@@ -304,8 +303,14 @@ def email_signed_consent(*, record: ConsentRecord, by: User) -> str:
                 clinic.name,
             ]
         )
-    message = EmailMessage(subject=subject, body=body, to=[identity.email])
-    message.attach(document_name(record), pdf, "application/pdf")
-    message.send()
-    _record_export(record, "email")
-    return identity.email
+    message = queue_requested_email(
+        patient=record.patient,
+        kind=MessageKind.SIGNED_CONSENT,
+        about=f"consent:{record.pk}",
+        subject=subject,
+        body=body,
+        consent_signature=signature,
+        by=by,
+    )
+    _record_export(record, f"email (outbox message {message.pk})")
+    return message

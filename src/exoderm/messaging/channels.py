@@ -43,13 +43,22 @@ class PermanentFailure(Exception):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
-    """What a channel sends: the message's id names it at the provider (Message-ID, reference)."""
+    """What a channel sends: the message's id names it at the provider (Message-ID, reference).
+    Attachments go with an e-mail only (the kinds that have one are sent by e-mail only)."""
 
     reference: str
     recipient: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 HandingOver = Callable[[], None]
@@ -76,6 +85,8 @@ def send_email(message: Outgoing, handing_over: HandingOver) -> str:
         to=[message.recipient],
         headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
     )
+    for attachment in message.attachments:
+        mail.attach(attachment.filename, attachment.content, attachment.mimetype)
     connection = mailers.default
     if not isinstance(connection, SmtpBackend):
         # console, file or memory backends (demo, development): nothing can be half-delivered

@@ -49,9 +49,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from exoderm.booking.models import AppointmentStatus
+from exoderm.consent.documents import document_name, signed_pdf
+from exoderm.consent.models import ConsentSignature
 from exoderm.courses.models import VisitStatus
-from exoderm.messaging import channels
-from exoderm.messaging.models import Channel, MessageKind, MessageStatus, OutboxMessage, appointment_stamp
+from exoderm.messaging import channels, sealing
+from exoderm.messaging.models import (
+    LINK_PLACEHOLDER,
+    TRANSACTIONAL_KINDS,
+    Channel,
+    MessageKind,
+    MessageStatus,
+    OutboxMessage,
+    appointment_stamp,
+)
+from exoderm.vault.cipher import DecryptionError
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +110,7 @@ def claim(message_id: int, *, task_id: str = "") -> OutboxMessage | None:
     with transaction.atomic():
         message = (
             OutboxMessage.objects.select_for_update(of=("self",))
-            .select_related("patient__identity")
+            .select_related("patient__identity", "intake")
             .filter(pk=message_id, status=MessageStatus.QUEUED, not_before__lte=now)
             .first()
         )
@@ -107,7 +118,8 @@ def claim(message_id: int, *, task_id: str = "") -> OutboxMessage | None:
             return None
         identity = getattr(message.patient, "identity", None)
         opted_out = identity is None or (
-            identity.email_opt_out if message.channel == Channel.EMAIL else identity.sms_opt_out
+            message.kind not in TRANSACTIONAL_KINDS
+            and (identity.email_opt_out if message.channel == Channel.EMAIL else identity.sms_opt_out)
         )
         reason = _no_longer_wanted(message, opted_out=opted_out)
         if reason:
@@ -140,7 +152,44 @@ def _no_longer_wanted(message: OutboxMessage, *, opted_out: bool) -> str:
             return "the appointment was moved"
         if visit is not None and visit.status != VisitStatus.PLANNED:
             return "the visit is no longer planned"
+    if message.kind == MessageKind.INTAKE_LINK and message.intake is not None:
+        if message.intake.submitted_at is not None:
+            return "the questionnaire was filled in already"
+        if message.intake.expires_at <= timezone.now():
+            return "the link has expired"
     return ""
+
+
+def _outgoing(message: OutboxMessage) -> channels.Outgoing:
+    """What leaves for ``message``: its text with the sealed link filled in, and the signed
+    consent's PDF attached, both opened only now (:class:`channels.PermanentFailure` if they
+    cannot be: a link that does not decrypt, a signature gone)."""
+    body = message.body
+    if message.sealed_link is not None:
+        try:
+            link = sealing.open_link(message.sealed_link, clinic_id=message.clinic_id, key=message.key)
+        except DecryptionError as error:
+            raise channels.PermanentFailure(f"the link cannot be decrypted: {error}") from error
+        body = body.replace(LINK_PLACEHOLDER, link)
+    attachments: tuple[channels.Attachment, ...] = ()
+    if message.kind == MessageKind.SIGNED_CONSENT:
+        signature = (
+            ConsentSignature.objects.select_related("record__template")
+            .filter(pk__in=[message.consent_signature_id])
+            .first()
+        )
+        if signature is None:
+            raise channels.PermanentFailure("the signed consent is no longer on record")
+        attachments = (
+            channels.Attachment(document_name(signature.record), signed_pdf(signature), "application/pdf"),
+        )
+    return channels.Outgoing(
+        reference=f"exoderm-{message.pk}",
+        recipient=message.recipient,
+        subject=message.subject,
+        body=body,
+        attachments=attachments,
+    )
 
 
 def _update_claimed(message: OutboxMessage, **fields: object) -> bool:
@@ -190,13 +239,8 @@ def deliver(message_id: int, *, task_id: str = "") -> str:
             raise ClaimLost
         handed_over = True
 
-    outgoing = channels.Outgoing(
-        reference=f"exoderm-{message.pk}",
-        recipient=message.recipient,
-        subject=message.subject,
-        body=message.body,
-    )
     try:
+        outgoing = _outgoing(message)
         if message.channel == Channel.EMAIL:
             reference = channels.send_email(outgoing, handing_over)
         else:

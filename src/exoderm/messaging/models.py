@@ -23,6 +23,24 @@ class MessageKind(models.TextChoices):
     CHECK_IN = "check_in", _("Check-in on day 2")
     FOLLOW_UP_INVITATION = "follow_up_invitation", _("Invitation to book a follow-up")
     RECALL_NOTICE = "recall_notice", _("Recall notice")
+    SIGNED_CONSENT = "signed_consent", _("Signed consent (PDF)")
+    INTAKE_LINK = "intake_link", _("Questionnaire link before the visit")
+
+
+#: Messages a patient asked for (or staff sent at the patient's request, in the patient's presence):
+#: a copy of the consent the patient just signed, the link to the questionnaire for the next visit.
+#: An opt-out is the patient's "no" to the clinic's own messages (reminders, aftercare, invitations,
+#: notices); it does not refuse what the patient asks for now, so these go out despite it, on the
+#: e-mail channel only.
+TRANSACTIONAL_KINDS = frozenset({MessageKind.SIGNED_CONSENT, MessageKind.INTAKE_LINK})
+
+#: Kinds whose wording the clinic admin edits (Admin -> Message templates). The transactional ones
+#: are worded by the code that sends them, translated like the pages, around a document or a link.
+TEMPLATE_KINDS = tuple(kind for kind in MessageKind if kind not in TRANSACTIONAL_KINDS)
+
+#: The placeholder in a stored body that the worker replaces by the sealed link when it sends, so
+#: that neither the outbox row nor the outbox page holds a link that opens an intake.
+LINK_PLACEHOLDER = "{{ link }}"
 
 
 class MessageStatus(models.TextChoices):
@@ -85,6 +103,17 @@ class OutboxMessage(models.Model):
     appointment = models.ForeignKey(
         "booking.Appointment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # the signed consent whose PDF is attached: rendered from the signature when the message is
+    # sent, so the outbox holds no copy of the document
+    consent_signature = models.ForeignKey(
+        "consent.ConsentSignature", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    intake = models.ForeignKey(
+        "patients.Intake", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # the intake link, encrypted with the clinic's data key (exoderm.messaging.sealing): the
+    # database alone opens no intake, as Intake.token_digest promises
+    sealed_link = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

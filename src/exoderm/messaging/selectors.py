@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from exoderm.clinics.models import Clinic
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.messaging import wording
-from exoderm.messaging.models import Channel, MessageKind, MessageTemplate, OutboxMessage
+from exoderm.messaging.models import TEMPLATE_KINDS, Channel, MessageTemplate, OutboxMessage
 from exoderm.messaging.services import values_for, wording_for
 from exoderm.patients.models import Patient, PatientIdentity
 
@@ -65,7 +65,8 @@ def templates(clinic: Clinic) -> list[TemplateEntry]:
     """Every kind, channel and language, with the wording in use and whether the clinic changed it."""
     own = {(t.kind, t.channel, t.language): t for t in MessageTemplate.objects.filter(clinic=clinic)}
     entries = []
-    for kind, kind_label in MessageKind.choices:
+    for kind in TEMPLATE_KINDS:
+        kind_label = kind.label
         for channel, channel_label in Channel.choices:
             for language in ("de", "en"):
                 template = own.get((kind, channel, language))

@@ -4,6 +4,7 @@ resending, recall notices. Sending is :mod:`.delivery`; what is queued when is :
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 
 from django.core.exceptions import ValidationError
@@ -13,12 +14,21 @@ from django.utils.translation import gettext as _
 
 from exoderm.booking.models import Appointment
 from exoderm.clinics.models import Clinic, User
+from exoderm.consent.models import ConsentSignature
 from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
-from exoderm.messaging import wording
+from exoderm.messaging import sealing, wording
 from exoderm.messaging.delivery import enqueue_on_commit
-from exoderm.messaging.models import Channel, MessageKind, MessageStatus, MessageTemplate, OutboxMessage
-from exoderm.patients.models import Patient, PatientIdentity
+from exoderm.messaging.models import (
+    TEMPLATE_KINDS,
+    TRANSACTIONAL_KINDS,
+    Channel,
+    MessageKind,
+    MessageStatus,
+    MessageTemplate,
+    OutboxMessage,
+)
+from exoderm.patients.models import Intake, Patient, PatientIdentity
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
 
@@ -136,7 +146,7 @@ def queue_for_patient(
 
 
 def _check_template_key(kind: str, channel: str, language: str) -> None:
-    if kind not in MessageKind.values or channel not in Channel.values or language not in ("de", "en"):
+    if kind not in TEMPLATE_KINDS or channel not in Channel.values or language not in ("de", "en"):
         raise ValidationError(_("No such message template."))
 
 
@@ -253,3 +263,61 @@ def queue_recall_notices(*, lot: Lot, by: User) -> list[OutboxMessage]:
             by=by,
         )
     return messages
+
+
+@transaction.atomic
+def queue_requested_email(
+    *,
+    patient: Patient,
+    kind: str,
+    about: str,
+    subject: str,
+    body: str,
+    by: User,
+    consent_signature: ConsentSignature | None = None,
+    intake: Intake | None = None,
+    link: str = "",
+) -> OutboxMessage:
+    """Queue an e-mail the patient asked for (:data:`TRANSACTIONAL_KINDS`), worded by the caller.
+
+    Sent by the worker like every message (retried, never twice, recorded in the outbox), but
+    despite an e-mail opt-out: the patient asks for this one now. ``consent_signature`` attaches
+    that signature's PDF, rendered when the message is sent; ``link`` is sealed
+    (:mod:`.sealing`) and takes the place of :data:`LINK_PLACEHOLDER` in ``body`` only then.
+    While the same thing waits to be sent (queued or sending), asking again returns that message
+    rather than queueing a second one (a double click sends one e-mail).
+    """
+    if kind not in TRANSACTIONAL_KINDS:
+        raise ValidationError(_("Only a message the patient asked for is queued this way."))
+    identity = PatientIdentity.objects.filter(patient=patient).first()
+    if identity is None or patient.restricted_at is not None:
+        raise ValidationError(_("No message can be sent for this record."))
+    if not identity.email:
+        raise ValidationError({"email": _("The patient has no e-mail address.")})
+    waiting = OutboxMessage.objects.filter(
+        patient=patient,
+        kind=kind,
+        key__startswith=f"{kind}:{about}:",
+        status__in=(MessageStatus.QUEUED, MessageStatus.SENDING),
+    ).first()
+    if waiting is not None:
+        return waiting
+    # one message per request: the patient may ask for the same document again later
+    key = f"{kind}:{about}:{patient.pk}:{Channel.EMAIL}:{uuid.uuid4().hex[:12]}"
+    message = OutboxMessage(
+        clinic=patient.clinic,
+        patient=patient,
+        kind=kind,
+        channel=Channel.EMAIL,
+        language=identity.language,
+        key=key,
+        recipient=identity.email,
+        subject=subject,
+        body=body,
+        not_before=timezone.now(),
+        consent_signature=consent_signature,
+        intake=intake,
+        sealed_link=sealing.seal_link(link, clinic_id=patient.clinic_id, key=key) if link else None,
+        created_by=by,
+    )
+    return _create(message)

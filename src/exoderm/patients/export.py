@@ -4,7 +4,7 @@ The archive holds
 
 - ``patient.json``: machine-readable, one key per section of :data:`SECTIONS` (identity, record,
   screening, consents with the template texts signed, sessions with procedures, applications and
-  warnings, courses with visits, photos with their analyses, erasure requests, who read the
+  warnings, courses with visits, appointments, photos with their analyses, erasure requests, who read the
   record while it was restricted, with the reason they gave, and the audit trail);
 - ``patient.pdf``: the same, readable, in the patient's language (de or en);
 - ``photos/<id>.<ext>``: every stored photo file, byte for byte as kept (the stored file is the
@@ -37,6 +37,8 @@ from fpdf import FPDF
 
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction, AuditEvent
+from exoderm.booking.models import Appointment, AppointmentKind, AppointmentStatus
+from exoderm.clinics.logo import print_logo
 from exoderm.clinics.models import User
 from exoderm.consent import documents as consent_documents
 from exoderm.consent.models import ConsentRecord, ConsentSignature
@@ -252,6 +254,26 @@ def courses_section(patient: Patient) -> list[dict[str, Any]]:
     ]
 
 
+def appointments_section(patient: Patient) -> list[dict[str, Any]]:
+    """Every appointment in the appointment book, cancelled and missed ones included."""
+    appointments = Appointment.objects.filter(patient=patient).select_related("clinician", "room", "device")
+    return [
+        {
+            "id": appointment.pk,
+            "kind": appointment.kind,
+            "starts_at": appointment.starts_at,
+            "ends_at": appointment.ends_at,
+            "clinician": _user(appointment.clinician),
+            "room": appointment.room.name if appointment.room else None,
+            "device": appointment.device.name if appointment.device else None,
+            "status": appointment.status,
+            "visit_id": appointment.visit_id,
+            "booked_at": appointment.created_at,
+        }
+        for appointment in appointments.order_by("starts_at", "pk")
+    ]
+
+
 def _photos(patient: Patient) -> list[Photo]:
     """Every photo held, those in the trash (restorable until purged) included."""
     photos = Photo.with_trashed.filter(patient=patient).select_related("uploaded_by")
@@ -343,6 +365,7 @@ SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "intakes": intakes_section,
     "sessions": sessions_section,
     "courses": courses_section,
+    "appointments": appointments_section,
     "photos": photos_section,
     "erasure_requests": erasure_requests_section,
     "restricted_reads": restricted_reads_section,
@@ -499,6 +522,7 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
     language = identity["language"] if identity and identity["language"] in ("de", "en") else "en"
     with translation.override(language):
         doc = _Document(language, zoneinfo.ZoneInfo(patient.clinic.time_zone))
+        print_logo(doc.pdf, patient.clinic.logo_png)
         doc.pdf.set_title(_("Everything we hold about you"))
         doc.heading(_("Everything we hold about you"), 17)
         doc.line(
@@ -569,6 +593,18 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
             doc.heading(f"{course['template']} ({doc.when(course['starts_at'])})", 10)
             for visit in course["visits"]:
                 doc.line(f"{doc.when(visit['planned_at'])}  {visit['kind']}  {visit['status']}")
+        doc.heading(_("Appointments"))
+        kinds, statuses = dict(AppointmentKind.choices), dict(AppointmentStatus.choices)
+        for appointment in data["appointments"] or [{}]:
+            if appointment:
+                where = ", ".join(filter(None, [appointment["room"], appointment["device"]]))
+                doc.line(
+                    f"{doc.when(appointment['starts_at'])}  {kinds[appointment['kind']]}  "
+                    f"{appointment['clinician']}{f'  {where}' if where else ''}  "
+                    f"{statuses[appointment['status']]}"
+                )
+            else:
+                doc.line(_("None booked."))
         doc.heading(_("Photos"))
         for photo in data["photos"]:
             doc.line(

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
@@ -37,6 +36,8 @@ from exoderm.clinics.models import User
 from exoderm.core.access import get_in_clinic
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action, require
+from exoderm.messaging.models import LINK_PLACEHOLDER, MessageKind, OutboxMessage
+from exoderm.messaging.services import queue_requested_email
 from exoderm.patients.models import Intake, IntakeAttempt, Patient
 from exoderm.patients.services import Answer, record_screening
 
@@ -90,16 +91,19 @@ def create_intake(*, patient: Patient, by: User) -> tuple[Intake, str]:
     return intake, token
 
 
-def email_intake_link(*, intake: Intake, url: str, by: User) -> str:
-    """E-mail the link ``url`` to the patient, in the patient's language; returns the address.
+def email_intake_link(*, intake: Intake, url: str, by: User) -> OutboxMessage:
+    """Queue an e-mail with the link ``url`` to the patient, in the patient's language; returns the
+    outbox message (sent by the worker, retried, recorded).
 
-    The message names the clinic and the link's expiry, nothing about the patient's health. (Sent
-    at once; once the clinic's message outbox exists, it should send this, retried and logged.)
+    The message names the clinic and the link's expiry, nothing about the patient's health. The
+    link travels sealed in the outbox row and is filled in only when the worker sends it, so the
+    database still holds nothing that opens the intake. Staff send it at the patient's request
+    (for the visit the patient booked), so an e-mail opt-out does not hold it back
+    (:data:`exoderm.messaging.models.TRANSACTIONAL_KINDS`); a link used or expired before the
+    worker got to it is not sent.
     """
     require(by, Action.EDIT_PATIENT)
     identity = intake.patient.identity
-    if not identity.email:
-        raise ValidationError({"email": _("The patient has no e-mail address.")})
     clinic = intake.patient.clinic
     expires = intake.expires_at.astimezone(zoneinfo.ZoneInfo(clinic.time_zone))
     with translation.override(identity.language):
@@ -110,14 +114,22 @@ def email_intake_link(*, intake: Intake, url: str, by: User) -> str:
             [
                 _("Hello %(name)s,") % {"name": identity.given_name},
                 _("please answer a few questions before your visit:"),
-                url,
+                LINK_PLACEHOLDER,
                 _("The link works once, until %(expires)s.") % {"expires": expires_text},
                 _("Kind regards"),
                 clinic.name,
             ]
         )
-    EmailMessage(subject=subject, body=body, to=[identity.email]).send()
-    return identity.email
+    return queue_requested_email(
+        patient=intake.patient,
+        kind=MessageKind.INTAKE_LINK,
+        about=f"intake:{intake.pk}",
+        subject=subject,
+        body=body,
+        intake=intake,
+        link=url,
+        by=by,
+    )
 
 
 def intakes_to_review(*, patient: Patient) -> QuerySet[Intake]:

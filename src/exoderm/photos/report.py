@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from django.utils import translation
 from fpdf import FPDF
 
+from exoderm.clinics.logo import print_logo
 from exoderm.core.permissions import Action, require
 from exoderm.photos import selectors, storage
 from exoderm.photos.models import View
@@ -120,7 +121,8 @@ def patient_report(*, patient: Patient, by: User, today: dt.date | None = None) 
     pdf.set_lang(language)
     pdf.set_title(t["title"])
     pdf.set_author(_latin1(patient.clinic.name))
-    # the clinic's name heads the page (the clinic has no logo to show yet)
+    # the clinic's logo and name head the page
+    print_logo(pdf, patient.clinic.logo_png)
     pdf.set_font("Helvetica", "B", 11)
     pdf.set_text_color(11, 92, 155)
     pdf.cell(0, 6, _latin1(patient.clinic.name), new_x="LMARGIN", new_y="NEXT")

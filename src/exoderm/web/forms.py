@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
+from exoderm.clinics import logo as clinic_logo
 from exoderm.clinics.middleware import client_address
 from exoderm.clinics.models import GERMAN_STATES, Role, SignInScope, User
 from exoderm.clinics.services import SignInLocked, sign_in_with_password
@@ -401,6 +402,25 @@ class ClinicSettingsForm(forms.Form):
 
     def severities(self) -> dict[str, str]:
         return {item: self.cleaned_data[f"severity_{item}"] for item in ScreeningItem.values}
+
+
+class ClinicLogoForm(forms.Form):
+    """Upload the clinic's logo; its check and re-encoding are :func:`exoderm.clinics.logo.clean_logo`'s."""
+
+    logo = forms.FileField(
+        label=_("Logo (PNG or JPEG)"),
+        help_text=_("Printed at the head of the patient's documents; a large picture is scaled down."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg"}),
+    )
+
+    def clean_logo(self) -> bytes:
+        upload = self.cleaned_data["logo"]
+        if upload.size > clinic_logo.MAX_UPLOAD_BYTES:  # refused before it is read
+            raise forms.ValidationError(
+                _("The logo is too large (at most %(mb)d MB).")
+                % {"mb": clinic_logo.MAX_UPLOAD_BYTES // 1024**2}
+            )
+        return bytes(upload.read())
 
 
 class StudyOutcomesForm(forms.Form):

@@ -3,6 +3,8 @@ administrator's user management (roles, locks, second-factor resets, tokens)."""
 
 from __future__ import annotations
 
+import base64
+
 import pyotp
 import segno
 from django.conf import settings
@@ -26,6 +28,7 @@ from exoderm.clinics.services import (
     new_recovery_codes,
     reset_second_factor,
     revoke_api_token,
+    set_clinic_logo,
     set_language,
     start_totp_enrolment,
     update_clinic,
@@ -36,6 +39,7 @@ from exoderm.consent.services import create_template
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action
 from exoderm.web.forms import (
+    ClinicLogoForm,
     ClinicSettingsForm,
     ConsentTemplateForm,
     TotpConfirmForm,
@@ -274,16 +278,41 @@ def consent_templates(request: HttpRequest) -> HttpResponse:
     return render(request, "web/admin/consents.html", {"listing": templates, "form": form})
 
 
+def _clinic_logo(request: HttpRequest, form: ClinicLogoForm) -> HttpResponse | None:
+    """Upload (``form`` valid) or remove (``remove_logo`` posted) the logo; None to show the page
+    again with the form's errors."""
+    remove = "remove_logo" in request.POST
+    if not remove and not form.is_valid():
+        return None
+    try:
+        set_clinic_logo(
+            clinic=clinic_of(request), data=None if remove else form.cleaned_data["logo"], by=user_of(request)
+        )
+    except ValidationError as error:
+        add_errors(form, error)
+        return None
+    messages.success(request, _("Logo removed.") if remove else _("Logo saved."))
+    return redirect("clinic-settings")
+
+
 @page(Action.MANAGE_CLINIC)
 def clinic_settings(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
+    logo_posted = request.method == "POST" and (
+        "remove_logo" in request.POST or "upload_logo" in request.POST
+    )
+    logo_form = ClinicLogoForm(request.POST, request.FILES) if logo_posted else ClinicLogoForm()
+    if logo_posted:
+        done = _clinic_logo(request, logo_form)
+        if done is not None:
+            return done
     initial: dict[str, object] = {
         "application_window_minutes": clinic.application_window_minutes,
         "mfa_required": clinic.mfa_required,
     }
     initial |= {f"severity_{item}": clinic.severity_of(item).value for item in ScreeningItem.values}
-    form = ClinicSettingsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    form = ClinicSettingsForm(None if logo_posted else request.POST or None, initial=initial)
+    if request.method == "POST" and not logo_posted and form.is_valid():
         try:
             update_clinic(
                 clinic=clinic,
@@ -297,4 +326,6 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Clinic settings saved."))
             return redirect("clinic-settings")
-    return render(request, "web/admin/clinic.html", {"form": form})
+    logo = base64.b64encode(bytes(clinic.logo_png)).decode() if clinic.logo_png else ""
+    context = {"form": form, "logo_form": logo_form, "logo": f"data:image/png;base64,{logo}" if logo else ""}
+    return render(request, "web/admin/clinic.html", context, status=400 if logo_form.errors else 200)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from exoderm.core.permissions import Action, can
 from exoderm.core.text import NOTE, SHORT_TEXT
 from exoderm.messaging import selectors, services, wording
-from exoderm.messaging.models import Channel, MessageKind, MessageStatus
+from exoderm.messaging.models import TEMPLATE_KINDS, Channel, MessageKind, MessageStatus
 from exoderm.patients import selectors as patient_selectors
 from exoderm.products import selectors as product_selectors
 from exoderm.web.forms import text_field
@@ -90,7 +90,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 
 def _template_key(kind: str, channel: str, language: str) -> None:
-    if kind not in MessageKind.values or channel not in Channel.values or language not in ("de", "en"):
+    if kind not in TEMPLATE_KINDS or channel not in Channel.values or language not in ("de", "en"):
         raise Http404(_("No such message template."))
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from exoderm.booking.selectors import patient_appointments
 from exoderm.consent import selectors as consent_selectors
 from exoderm.consent.services import sign_consent, withdraw_consent
 from exoderm.core.access import NotFound
@@ -123,6 +124,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return restricted_detail(request, pk)
     screening = selectors.current_screening(patient=patient)
     visits = list(visits_of_patient(patient=patient))
+    upcoming, past = patient_appointments(patient=patient, now=timezone.now())
     courses: dict[int, dict] = {}
     for visit in visits:
         courses.setdefault(visit.course_id, {"course": visit.course, "visits": []})["visits"].append(visit)
@@ -139,6 +141,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("-performed_at")[:50]
         ),
         "intakes_to_review": intakes_to_review(patient=patient).count(),
+        "appointment_lists": [
+            (_("Upcoming"), upcoming, _("No upcoming appointments.")),
+            (_("Past"), past, _("No past appointments.")),
+        ],
         "consent_form": SignConsentForm(
             initial={"signed_at": now_local(), "signed_by_name": str(patient.identity)}
         ),

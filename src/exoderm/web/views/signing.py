@@ -120,15 +120,19 @@ def consent_document(request: HttpRequest, pk: int, consent_pk: int) -> HttpResp
 @require_POST
 @page(Action.RECORD_CONSENT)
 def consent_email(request: HttpRequest, pk: int, consent_pk: int) -> HttpResponse:
-    """Send the signed PDF to the patient's e-mail address."""
+    """Queue the signed PDF for the patient's e-mail address (sent by the worker from the outbox)."""
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_pk)
     try:
-        address = consent_services.email_signed_consent(record=record, by=user_of(request))
+        message = consent_services.email_signed_consent(record=record, by=user_of(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("The signed consent was sent to %(address)s.") % {"address": address})
+        messages.success(
+            request,
+            _("The signed consent goes to %(address)s in a moment; the outbox shows when it was sent.")
+            % {"address": message.recipient},
+        )
     return redirect("patient", patient.pk)
 
 
@@ -179,7 +183,7 @@ def patient_intake(request: HttpRequest, pk: int) -> HttpResponse:
     sent_to = ""
     if "send" in request.POST:
         try:
-            sent_to = intakes.email_intake_link(intake=intake, url=url, by=by)
+            sent_to = intakes.email_intake_link(intake=intake, url=url, by=by).recipient
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     qr = segno.make(url, error="m")
