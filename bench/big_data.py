@@ -520,21 +520,28 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
+def _whole_table_reads(node: dict[str, Any]) -> Iterator[str]:
+    """The big tables a plan node reads whole: a sequential scan, or an index scan without an index
+    condition (the planner walks a whole index when sequential scans are switched off or to
+    return rows in the index's order: it touches every row all the same)."""
+    table = node.get("Relation Name")
+    if table not in BIG_TABLES:
+        return
+    if node["Node Type"] == "Seq Scan":
+        yield f"{table} (Seq Scan)"
+    elif node["Node Type"] in {"Index Scan", "Index Only Scan"} and "Index Cond" not in node:
+        yield f"{table} (whole index {node['Index Name']})"
+
+
 def seq_scans(cursor: Any, sql: str) -> list[str]:
-    """The big tables that the plan of ``sql`` reads with a sequential scan (empty: none)."""
+    """The big tables that the plan of ``sql`` reads whole (empty: none), named with how."""
     if not sql.lstrip().upper().startswith(EXPLAINABLE):
         return []
     cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
     plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return sorted(
-        {
-            node["Relation Name"]
-            for node in _plan_nodes(plan[0]["Plan"])
-            if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in BIG_TABLES
-        }
-    )
+    return sorted({read for node in _plan_nodes(plan[0]["Plan"]) for read in _whole_table_reads(node)})
 
 
 def _median_ms(function: Callable[[], Any], runs: int = RUNS) -> float:
