@@ -76,8 +76,104 @@ USERS_PER_CLINIC = (("admin", "clinic_admin"), ("doc1", "clinician"), ("doc2", "
 PRODUCTS_PER_CLINIC = 2
 LOTS_PER_PRODUCT = 10
 VIALS_PER_LOT = 50
-GIVEN_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ida", "Jonas", "Karl", "Lena", "Marie", "Nina", "Oskar", "Paula", "Quirin", "Rosa", "Sophie", "Theo", "Ute", "Valentin", "Wiebke", "Xaver", "Yvonne", "Zoe", "Jürgen", "Björn", "Søren", "Élodie"]
-FAMILY_NAMES = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner", "Krause", "Meier", "Lehmann", "Schmid", "Schulze", "Maier", "Köhler", "Herrmann", "König", "Walter", "Mayer", "Huber", "Kaiser", "Fuchs", "Peters", "Lang", "Scholz", "Möller", "Weiß", "Jung", "Hahn", "Schubert", "Vogel", "Friedrich", "Keller", "Günther", "Frank", "Berger", "Winkler", "Roth", "Beck", "Lorenz", "Baumann", "Franke", "Albrecht", "Schuster", "Simon"]
+GIVEN_NAMES = (
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hannah",
+    "Ida",
+    "Jonas",
+    "Karl",
+    "Lena",
+    "Marie",
+    "Nina",
+    "Oskar",
+    "Paula",
+    "Quirin",
+    "Rosa",
+    "Sophie",
+    "Theo",
+    "Ute",
+    "Valentin",
+    "Wiebke",
+    "Xaver",
+    "Yvonne",
+    "Zoe",
+    "Jürgen",
+    "Björn",
+    "Søren",
+    "Élodie",
+)
+FAMILY_NAMES = (
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Bauer",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Schröder",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Braun",
+    "Krüger",
+    "Hofmann",
+    "Hartmann",
+    "Lange",
+    "Schmitt",
+    "Werner",
+    "Krause",
+    "Meier",
+    "Lehmann",
+    "Schmid",
+    "Schulze",
+    "Maier",
+    "Köhler",
+    "Herrmann",
+    "König",
+    "Walter",
+    "Mayer",
+    "Huber",
+    "Kaiser",
+    "Fuchs",
+    "Peters",
+    "Lang",
+    "Scholz",
+    "Möller",
+    "Weiß",
+    "Jung",
+    "Hahn",
+    "Schubert",
+    "Vogel",
+    "Friedrich",
+    "Keller",
+    "Günther",
+    "Frank",
+    "Berger",
+    "Winkler",
+    "Roth",
+    "Beck",
+    "Lorenz",
+    "Baumann",
+    "Franke",
+    "Albrecht",
+    "Schuster",
+    "Simon",
+)
 
 
 @dataclass(frozen=True)
@@ -230,7 +326,8 @@ def generate(
     password = make_password(PASSWORD)
     table(
         "user",
-        ["username", "first_name", "last_name", "email", "clinic", "role", "password", "date_joined", "is_active"],
+        ["username", "first_name", "last_name", "email", "clinic", "role", "password", "date_joined",
+         "is_active"],
         (
             (ids.user + k * users_per + u, f"c{k + 1}-{name}", "Sam", f"Staff{u}", "", ids.clinic + k, role,
              password, now, True)
@@ -254,8 +351,8 @@ def generate(
         ["clinic", "name", "source", "storage_form", "storage_min_c", "storage_max_c", "use_by_minutes",
          "volume_min_ml", "volume_max_ml"],
         (
-            (ids.product + k * PRODUCTS_PER_CLINIC + n, ids.clinic + k, f"ExoGel {n + 1}", "umbilical_cord_msc",
-             "frozen", Decimal("-25"), Decimal("-15"), 120, Decimal("1"), Decimal("3"))
+            (ids.product + k * PRODUCTS_PER_CLINIC + n, ids.clinic + k, f"ExoGel {n + 1}",
+             "umbilical_cord_msc", "frozen", Decimal("-25"), Decimal("-15"), 120, Decimal("1"), Decimal("3"))
             for k in range(c)
             for n in range(PRODUCTS_PER_CLINIC)
         ),
@@ -346,7 +443,8 @@ def generate(
     )  # fmt: skip
 
     def visits() -> Iterator[tuple[Any, ...]]:
-        # A session visit done at the course's start and a follow-up planned within a month of today.
+        # A session visit done at the course's start and a follow-up within a month of today: done
+        # if its window is over, but one in fifty still planned (overdue), as in a clinic's book.
         for i in range(p):
             start = now - dt.timedelta(days=60 + i % 700)
             yield (
@@ -361,8 +459,10 @@ def generate(
                 "done",
             )
             planned = now + dt.timedelta(days=i % 61 - 30, hours=i % 8)
+            due = planned.date()
+            status = "planned" if due + dt.timedelta(days=3) >= today or i % 50 == 0 else "done"
             yield (ids.visit + 2 * i + 1, ids.course + i, "follow_up", 1, 6, planned,
-                   planned.date() - dt.timedelta(days=3), planned.date() + dt.timedelta(days=3), "planned")  # fmt: skip
+                   due - dt.timedelta(days=3), due + dt.timedelta(days=3), status)  # fmt: skip
 
     table(
         "visit",
@@ -398,8 +498,9 @@ def generate(
         "procedure",
         ["session", "kind", "areas", "started_at", "ended_at", "device", "needle_depth_mm", "passes"],
         (
-            (ids.procedure + j, ids.session + j, "microneedling", face, performed(j) - dt.timedelta(minutes=40),
-             performed(j) - dt.timedelta(minutes=10), "Dermapen 4", Decimal("1.00"), 2)
+            (ids.procedure + j, ids.session + j, "microneedling", face,
+             performed(j) - dt.timedelta(minutes=40), performed(j) - dt.timedelta(minutes=10), "Dermapen 4",
+             Decimal("1.00"), 2)
             for j in range(s)
         ),
     )  # fmt: skip
@@ -415,8 +516,8 @@ def generate(
     table(
         "photo",
         ["clinic", "patient", "visit", "timepoint", "view", "taken_at", "taken_at_source", "source_format",
-         "source_sha256", "source_size", "file_name", "sha256", "content_type", "size_bytes", "width", "height",
-         "uploaded_by", "uploaded_at", "analysis_status", "analysis_error"],
+         "source_sha256", "source_size", "file_name", "sha256", "content_type", "size_bytes", "width",
+         "height", "uploaded_by", "uploaded_at", "analysis_status", "analysis_error"],
         (
             (ids.photo + i, ids.clinic + clinic_of_patient(i), ids.patient + i, ids.visit + 2 * i, "baseline",
              "front", now - dt.timedelta(days=60 + i % 700), "exif", "jpeg", f"{i:064x}", 1_000_000,

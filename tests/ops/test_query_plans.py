@@ -22,9 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection, transaction
-from django.test import override_settings
-
+from bench.big_data import HotRequest as Hot
 from bench.big_data import (
     Ids,
     Requester,
@@ -37,7 +35,8 @@ from bench.big_data import (
     hot_requests,
     seq_scans,
 )
-from bench.big_data import HotRequest as Hot
+from django.db import connection, transaction
+from django.test import override_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -58,12 +57,13 @@ def group(django_db_setup, django_db_blocker) -> Ids:
     """The generated group, committed for the module's tests (each of them runs in a transaction
     that is rolled back, so the audit rows their requests write go with it)."""
     with django_db_blocker.unblock():
-        # the tests' hasher (tests/conftest.py), so that the generated users' password is accepted
-        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            with transaction.atomic(), connection.cursor() as cursor:
-                ids = generate(
-                    cursor=cursor.cursor, scale=SCALE, today=dt.date.today(), report=lambda *_: None
-                )
+        # the tests' hasher (tests/conftest.py): the generated users' password is accepted in the tests
+        with (
+            override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            ids = generate(cursor=cursor.cursor, scale=SCALE, today=dt.date.today(), report=lambda *_: None)
         with connection.cursor() as cursor:
             analyze(cursor)
     yield ids
