@@ -847,7 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep:
             _drop(args.database)
     _write_report(scale, built, build_seconds, results, floor, demo, tenancy)
-    return 0 if tenancy and not any(r.seq_scans for r in results) else 1
+    return 0 if tenancy and all(r.status == 200 and not r.seq_scans for r in results) else 1
 
 
 def _write_report(
