@@ -1,9 +1,9 @@
 """The hot pages and API lists read no big table whole: every statement they run has an index to go by.
 
-A clinic group at a moderate scale (:data:`SCALE`) is generated with the benchmark's own ``COPY``
-generator (bench/big_data.py) into the test database, once for this module, and emptied again
-after it. Each hot request of ``bench.big_data.hot_requests`` is fetched as a user of the first
-clinic through the whole stack; every statement it ran is ``EXPLAIN``ed.
+A clinic group at a moderate scale (``bench.big_data.TEST_SCALE``) is generated with the
+benchmark's own ``COPY`` generator (bench/big_data.py) into the test database, once for this
+module, and emptied again after it. Each hot request of ``bench.big_data.hot_requests`` is fetched
+as a user of the first clinic through the whole stack; every statement it ran is ``EXPLAIN``ed.
 
 At 20,000 patients a sequential scan can be the planner's right choice (a clinic's share of a
 small table is not worth an index walk, and a hash join over all of a small table beats a
@@ -22,11 +22,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from bench.big_data import HotRequest as Hot
 from bench.big_data import (
+    TEST_SCALE,
     Ids,
     Requester,
-    Scale,
     _targets,
     _users_by_role,
     analyze,
@@ -35,12 +34,12 @@ from bench.big_data import (
     hot_requests,
     seq_scans,
 )
+from bench.big_data import HotRequest as Hot
 from django.db import connection, transaction
 from django.test import override_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SCALE = Scale(clinics=50, patients=20_000, sessions=100_000)
 GENERATED = (
     "clinics_clinic",
     "clinics_user",
@@ -63,7 +62,8 @@ def group(django_db_setup, django_db_blocker) -> Ids:
             transaction.atomic(),
             connection.cursor() as cursor,
         ):
-            ids = generate(cursor=cursor.cursor, scale=SCALE, today=dt.date.today(), report=lambda *_: None)
+            today = dt.date.today()
+            ids = generate(cursor=cursor.cursor, scale=TEST_SCALE, today=today, report=lambda *_: None)
         with connection.cursor() as cursor:
             analyze(cursor)
     yield ids
