@@ -697,7 +697,7 @@ def select_one_ms(runs: int = 200) -> float:
     return _median_ms(once, runs)
 
 
-def _users_by_role(clinic_id: int) -> list[Any]:
+def users_by_role(clinic_id: int) -> list[Any]:
     """The clinic's first user of each role of :data:`USERS_PER_CLINIC`, in that order."""
     from exoderm.clinics.models import User
 
@@ -707,7 +707,7 @@ def _users_by_role(clinic_id: int) -> list[Any]:
     ]
 
 
-def _targets(clinic_id: int) -> list[HotRequest]:
+def targets(clinic_id: int) -> list[HotRequest]:
     """The hot requests on the clinic's first patient and its lot with the most applications."""
     from django.db.models import Count
 
@@ -773,9 +773,9 @@ def _demo_main(url: str) -> int:
     call_command("migrate", verbosity=0)
     passwords = {username: password for username, password, _ in seed_demo()}
     clinic = Clinic.objects.get(name=DEMO_CLINIC)
-    users = _users_by_role(clinic.pk)
+    users = users_by_role(clinic.pk)
     requester = Requester(users=users, password=passwords[users[1].username])
-    results = measure(requester=requester, requests=_targets(clinic.pk))
+    results = measure(requester=requester, requests=targets(clinic.pk))
     print(json.dumps({"select_1": select_one_ms(), **{r.name: r.median_ms for r in results}}))
     return 0
 
@@ -842,9 +842,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ids, built = _build(args.database, scale)
     build_seconds = time.perf_counter() - started
     try:
-        users = _users_by_role(ids.clinic)
+        users = users_by_role(ids.clinic)
         requester = Requester(users=users, password=PASSWORD)
-        results = measure(requester=requester, requests=_targets(ids.clinic))
+        results = measure(requester=requester, requests=targets(ids.clinic))
         floor = select_one_ms()
         tenancy = _tenancy_holds(ids, requester)
     finally:

@@ -23,16 +23,17 @@ import datetime as dt
 
 import pytest
 from bench.big_data import (
+    PASSWORD,
     TEST_SCALE,
     Ids,
     Requester,
-    _targets,
-    _users_by_role,
     analyze,
     captured_sql,
     generate,
     hot_requests,
     seq_scans,
+    targets,
+    users_by_role,
 )
 from bench.big_data import HotRequest as Hot
 from django.db import connection, transaction
@@ -74,18 +75,16 @@ def group(django_db_setup, django_db_blocker) -> Ids:
 
 @pytest.fixture
 def requester(group, db) -> Requester:
-    from bench.big_data import PASSWORD
-
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_hashjoin = off")
         cursor.execute("SET LOCAL enable_mergejoin = off")
-    return Requester(users=_users_by_role(group.clinic), password=PASSWORD)
+    return Requester(users=users_by_role(group.clinic), password=PASSWORD)
 
 
 @pytest.mark.parametrize("name", HOT)
 def test_hot_request_reads_no_big_table_whole(group, requester, name):
-    request = next(r for r in _targets(group.clinic) if r.name == name)
+    request = next(r for r in targets(group.clinic) if r.name == name)
     status, statements = captured_sql(requester, request)
     assert status == 200
     assert statements
