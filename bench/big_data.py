@@ -178,6 +178,9 @@ FAMILY_NAMES = (
 
 @dataclass(frozen=True)
 class Scale:
+    """How big a group to generate: the patients are spread evenly over the clinics and the
+    sessions over the patients."""
+
     clinics: int
     patients: int
     sessions: int
