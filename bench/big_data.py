@@ -2,16 +2,16 @@
 
 ``python -m bench.big_data --clinics 1000 --patients 1000000 --sessions 10000000 [--database URL]``
 creates a PostgreSQL database of its own (``exoderm_big`` on postgres://postgres@127.0.0.1:5432 by
-default; created if missing, refused if it is named ``test`` or ``exo_*``, the helpers' and CI's
-databases), migrates it with Django, fills it with :func:`generate` and then, for each hot page
-and API list of :func:`hot_requests`, captures the SQL the real view issues (Django's test client
-through the whole middleware stack, logged in as a user of one clinic), runs ``EXPLAIN (FORMAT
-JSON)`` on each statement, reports any sequential scan on a big table (:data:`BIG_TABLES`) and
-times the request (median of :data:`RUNS` after a warm-up) against a ``SELECT 1`` round trip and
-against the same page on the demo clinic in a small database of its own. It also checks that a
-user of the first clinic gets 404 for the second clinic's patient. The result goes into
-docs/benchmarks.md, section "Scale of data"; the big database is dropped afterwards unless
-``--keep``.
+default; dropped and created anew, refused if it is named ``test``, ``test_*`` or ``exo_*``, the
+databases of CI, pytest and other users), migrates it with Django, fills it with :func:`generate`
+and then, for each hot page and API list of :func:`hot_requests`, captures the SQL the real view
+issues (Django's test client through the whole middleware stack, logged in as a user of one
+clinic), runs ``EXPLAIN (FORMAT JSON)`` on each statement, reports any big table
+(:data:`BIG_TABLES`) read whole (a sequential scan or a walk over a whole index) and times the
+request (median of :data:`RUNS` after a warm-up) against a ``SELECT 1`` round trip and against the
+same page on the demo clinic in a small database of its own. It also checks that a user of the
+first clinic gets 404 for the second clinic's patient. The result goes into docs/benchmarks.md,
+section "Scale of data"; the big database is dropped afterwards unless ``--keep``.
 
 The rows are written with ``COPY ... FROM STDIN`` (psycopg 3), not the ORM, in dependency order,
 with ids chosen here (after whatever the tables already hold) so that every foreign key is known
