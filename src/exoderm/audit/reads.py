@@ -263,6 +263,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/": "staff accounts, not patients",
     "manage/consents/": "consent templates: no patient data",
     "manage/clinic/": "clinic settings",
+    "manage/reanalysis/": "counts of the clinic's photos re-analysed: no patient, no image",
+    "manage/reanalysis/progress": "the same counts, polled while a re-analysis runs",
     "photos/<id:photo_id>/restore": _WRITES,
     "photos/patient/<id:patient_id>/check": "POST only: checks an image before upload; nothing stored",
     "photos/<id:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",

@@ -41,6 +41,7 @@ from exoderm.photos.engine import current_version, measure_photo
 from exoderm.ops.health import WORKER_STALE_AFTER
 from exoderm.ops.models import WorkerHeartbeat
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Reanalysis
+from exoderm.photos.selectors import open_reanalyses, reanalysis_progress
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +241,16 @@ def queue_reanalysis(*, run: Reanalysis, chunk: int = REANALYSIS_CHUNK) -> int:
                 enqueue_analysis(photo_id, priority=REANALYSIS_PRIORITY)
             Reanalysis.objects.filter(pk=run.pk).update(queued_up_to=ids[-1])
             queued += len(todo)
+
+
+def finish_complete_reanalyses() -> list[int]:
+    """Close the open re-analyses whose every photo has its result (or failed); returns their ids.
+
+    A worker's periodic duty: a run started from the page has no one waiting for its end."""
+    now = timezone.now()
+    finished = [run.pk for run in open_reanalyses() if reanalysis_progress(run, now=now).complete]
+    Reanalysis.objects.filter(pk__in=finished, finished_at__isnull=True).update(finished_at=now)
+    return finished
 
 
 @task()
