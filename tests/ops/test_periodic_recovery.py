@@ -87,7 +87,9 @@ def test_a_task_on_another_host_is_recovered_when_its_workers_heartbeat_is_stale
     photo.refresh_from_db()
     DBTaskResult.objects.get(pk=photo.analysis_task_id).claim("elsewhere")
     Photo.objects.filter(pk=photo.pk).update(
-        analysis_status=AnalysisStatus.RUNNING, analysis_worker="elsewhere:7", analysis_started_at=timezone.now()
+        analysis_status=AnalysisStatus.RUNNING,
+        analysis_worker="elsewhere:7",
+        analysis_started_at=timezone.now(),
     )  # a minute into its lease: only the heartbeat tells that the worker is gone
     heartbeat.beat(worker="elsewhere:7")
     assert recover_stalled() == []  # it beats: it is working

@@ -77,7 +77,9 @@ def test_a_run_queues_each_photo_once_below_new_uploads_and_resumes(archive, pat
     assert _waiting_analyses() == ids
 
     _work()
-    assert sorted(Analysis.objects.filter(engine_version=NEW_VERSION).values_list("photo_id", flat=True)) == ids
+    assert (
+        sorted(Analysis.objects.filter(engine_version=NEW_VERSION).values_list("photo_id", flat=True)) == ids
+    )
     assert finish_complete_reanalyses() == [run.pk]
     call_command("reanalyze", "--clinic", str(clinic.pk), stdout=io.StringIO())  # a new run, nothing to do
     assert _waiting_analyses() == []
@@ -86,8 +88,13 @@ def test_a_run_queues_each_photo_once_below_new_uploads_and_resumes(archive, pat
 @pytest.mark.django_db(transaction=True)
 def test_a_photo_waiting_for_its_analysis_is_not_queued_again_by_a_run(archive, patient, clinician, clinic):
     fresh, _ = upload_photo(
-        patient=patient, chunks=[phantom_png(7, side=240)], view="close_up", area="cheek_left",
-        timepoint="follow_up", mm_per_px=MM_PER_PX, by=clinician,
+        patient=patient,
+        chunks=[phantom_png(7, side=240)],
+        view="close_up",
+        area="cheek_left",
+        timepoint="follow_up",
+        mm_per_px=MM_PER_PX,
+        by=clinician,
     )  # fmt: skip  (its task is queued at the commit, the default priority)
     assert _waiting_analyses() == [fresh.pk]
     call_command("reanalyze", stdout=io.StringIO())  # every clinic: the operator's run
@@ -148,7 +155,9 @@ def test_a_clinic_admin_starts_it_from_the_page_and_watches_it(
 
 
 @pytest.mark.django_db
-def test_only_a_clinic_admin_of_the_clinic_starts_a_run(client, clinic, clinician, clinic_admin, other_clinic):
+def test_only_a_clinic_admin_of_the_clinic_starts_a_run(
+    client, clinic, clinician, clinic_admin, other_clinic
+):
     client.force_login(clinician)
     assert client.get(reverse("reanalysis")).status_code == 403
     assert client.post(reverse("reanalysis")).status_code == 403

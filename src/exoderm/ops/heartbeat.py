@@ -55,9 +55,9 @@ def take_turn(*, duty: str, every: float, worker: str) -> bool:
     the same moment on any hosts, one update matches and the others find the turn taken.
     """
     now = timezone.now()
-    taken = DutyTurn.objects.filter(
-        name=duty, last_run_at__lte=now - dt.timedelta(seconds=every)
-    ).update(last_run_at=now, last_worker=worker)
+    taken = DutyTurn.objects.filter(name=duty, last_run_at__lte=now - dt.timedelta(seconds=every)).update(
+        last_run_at=now, last_worker=worker
+    )
     if taken:
         return True
     try:

@@ -536,9 +536,7 @@ def start_reanalysis(*, clinic: Clinic | None, by: User | None) -> tuple[Reanaly
         run.save(update_fields=["finished_at"])
     photos = Photo.objects.all() if clinic is None else Photo.objects.filter(clinic=clinic)
     last = photos.order_by("-pk").values_list("pk", flat=True).first() or 0
-    run = Reanalysis(
-        clinic=clinic, engine_version=version, last_photo_id=last, total=photos.count(), by=by
-    )
+    run = Reanalysis(clinic=clinic, engine_version=version, last_photo_id=last, total=photos.count(), by=by)
     run.full_clean()
     run.save()
     if by is not None:

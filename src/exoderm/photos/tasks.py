@@ -10,9 +10,9 @@ Exactly once, although workers die:
   photo. :func:`recover_stalled` finds RUNNING analysis tasks whose process is gone (same host and
   the pid no longer exists), whose worker on another host stopped beating (its
   :class:`~exoderm.ops.models.WorkerHeartbeat` is stale) or that have held their lease too long
-  (workers without a heartbeat, or killed before they could write the pid), marks them FAILED with ``WorkerLost`` (a compare-and-set, so that
-  concurrent recoverers act once) and queues a new task for the photo. It runs in every worker
-  when it starts a task (at most every ``RECOVERY_EVERY`` seconds), in one idle or busy
+  (workers without a heartbeat, or killed before they could write the pid), marks them FAILED
+  with ``WorkerLost`` (a compare-and-set, so that concurrent recoverers act once) and queues a
+  new task for the photo. It runs in every worker when it starts a task (at most every ``RECOVERY_EVERY`` seconds), in one idle or busy
   ``exoderm worker`` of all every ``PHOTO_RECOVERY_SECONDS`` (its heartbeat thread's duty) and in
   ``exoderm manage photo_housekeeping`` / ``reanalyze``.
 
@@ -36,10 +36,10 @@ from django.db import IntegrityError, transaction
 from django.tasks import TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
-from exoderm.photos import storage
-from exoderm.photos.engine import current_version, measure_photo
 from exoderm.ops.health import WORKER_STALE_AFTER
 from exoderm.ops.models import WorkerHeartbeat
+from exoderm.photos import storage
+from exoderm.photos.engine import current_version, measure_photo
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Reanalysis
 from exoderm.photos.selectors import open_reanalyses, reanalysis_progress
 
@@ -235,7 +235,10 @@ def queue_reanalysis(*, run: Reanalysis, chunk: int = REANALYSIS_CHUNK) -> int:
             }
             todo = [pk for pk, task in rows if pk not in done and task not in waiting]
             Photo.objects.filter(pk__in=todo).update(
-                analysis_status=AnalysisStatus.QUEUED, analysis_error="", analysis_worker="", analysis_started_at=None
+                analysis_status=AnalysisStatus.QUEUED,
+                analysis_error="",
+                analysis_worker="",
+                analysis_started_at=None,
             )
             for photo_id in todo:
                 enqueue_analysis(photo_id, priority=REANALYSIS_PRIORITY)

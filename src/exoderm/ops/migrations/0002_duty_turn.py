@@ -4,19 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ops', '0001_worker_heartbeat'),
+        ("ops", "0001_worker_heartbeat"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DutyTurn',
+            name="DutyTurn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('last_run_at', models.DateTimeField()),
-                ('last_worker', models.CharField(help_text='host:pid of the worker that took the turn', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("last_run_at", models.DateTimeField()),
+                (
+                    "last_worker",
+                    models.CharField(help_text="host:pid of the worker that took the turn", max_length=200),
+                ),
             ],
         ),
     ]

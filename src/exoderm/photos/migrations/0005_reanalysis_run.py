@@ -7,51 +7,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0003_clinic_holiday_state'),
-        ('photos', '0004_study_definition_allocation_kits_ratings'),
+        ("clinics", "0003_clinic_holiday_state"),
+        ("photos", "0004_study_definition_allocation_kits_ratings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Reanalysis',
+            name="Reanalysis",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('engine_version', models.CharField(max_length=32, verbose_name='engine version')),
-                ('last_photo_id', models.BigIntegerField()),
-                ('queued_up_to', models.BigIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(verbose_name='photos at the start')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("engine_version", models.CharField(max_length=32, verbose_name="engine version")),
+                ("last_photo_id", models.BigIntegerField()),
+                ("queued_up_to", models.BigIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(verbose_name="photos at the start")),
+                (
+                    "started_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="started at"),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished at")),
             ],
             options={
-                'verbose_name': 're-analysis',
-                'verbose_name_plural': 're-analyses',
-                'ordering': ['-started_at', '-id'],
+                "verbose_name": "re-analysis",
+                "verbose_name_plural": "re-analyses",
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='analysis',
-            index=models.Index(fields=['engine_version', 'photo'], name='analysis_version_photo'),
+            model_name="analysis",
+            index=models.Index(fields=["engine_version", "photo"], name="analysis_version_photo"),
         ),
         migrations.AddIndex(
-            model_name='analysis',
-            index=models.Index(fields=['engine_version', 'created_at'], name='analysis_version_created'),
+            model_name="analysis",
+            index=models.Index(fields=["engine_version", "created_at"], name="analysis_version_created"),
         ),
         migrations.AddField(
-            model_name='reanalysis',
-            name='by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="reanalysis",
+            name="by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='reanalysis',
-            name='clinic',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinics.clinic'),
+            model_name="reanalysis",
+            name="clinic",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="clinics.clinic",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reanalysis',
-            index=models.Index(fields=['clinic', 'finished_at'], name='photos_rean_clinic__156941_idx'),
+            model_name="reanalysis",
+            index=models.Index(fields=["clinic", "finished_at"], name="photos_rean_clinic__156941_idx"),
         ),
     ]
