@@ -169,8 +169,9 @@ what this machine gave then, not its capacity.
 {rows}
 
 "x decode": worker time per photo (workers x wall time / photos, warm) against decoding the same
-stored JPEGs with libjpeg-turbo; engine ms: the median of the engine's own time per photo ({1000 * decode["decode_s"]:.2f} ms, median of {decode["files"]}, in a
-child process on the same files). Two workers give {two["warm_per_min"] / one["warm_per_min"]:.2f}x the
+stored JPEGs with libjpeg-turbo ({1000 * decode["decode_s"]:.2f} ms, median of {decode["files"]}, in a
+child process on the same files); engine ms: the median of the engine's own time per photo.
+Two workers give {two["warm_per_min"] / one["warm_per_min"]:.2f}x the
 warm rate of one. At these small photos most of a worker's time is not the engine
 ({1000 * one["engine_s"]:.0f} ms of {1000 * one["worker_s_per_photo"]:.0f} ms): claiming the task, reading
 and writing the rows, reading and decrypting the file — {1000 * overhead:.0f} ms per photo.

@@ -12,9 +12,10 @@ Exactly once, although workers die:
   :class:`~exoderm.ops.models.WorkerHeartbeat` is stale) or that have held their lease too long
   (workers without a heartbeat, or killed before they could write the pid), marks them FAILED
   with ``WorkerLost`` (a compare-and-set, so that concurrent recoverers act once) and queues a
-  new task for the photo. It runs in every worker when it starts a task (at most every ``RECOVERY_EVERY`` seconds), in one idle or busy
-  ``exoderm worker`` of all every ``PHOTO_RECOVERY_SECONDS`` (its heartbeat thread's duty) and in
-  ``exoderm manage photo_housekeeping`` / ``reanalyze``.
+  new task for the photo. It runs in every worker when it starts a task (at most every
+  ``RECOVERY_EVERY`` seconds), in one idle or busy ``exoderm worker`` of all every
+  ``PHOTO_RECOVERY_SECONDS`` (its heartbeat thread's duty) and in ``exoderm manage
+  photo_housekeeping`` / ``reanalyze``.
 
 Re-analysis of the archive (:class:`~exoderm.photos.models.Reanalysis`): :func:`queue_reanalysis`
 queues a run's photos chunk by chunk at a lower priority than new uploads, so that the clinic's
