@@ -42,8 +42,9 @@ class Command(BaseCommand):
             f"{'started' if new else 'resuming'} re-analysis {run.pk} by skinlab {run.engine_version}: "
             f"photos up to id {run.last_photo_id}, queued up to id {run.queued_up_to}"
         )
+        started = time.monotonic()
         queued = queue_reanalysis(run=run, chunk=chunk)
-        self.stdout.write(f"queued {queued} photo(s)")
+        self.stdout.write(f"queued {queued} photo(s) in {time.monotonic() - started:.1f} s")
         progress = reanalysis_progress(run)
         self.stdout.write(describe(progress))
         while wait and not progress.complete:
