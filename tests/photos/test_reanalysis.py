@@ -85,6 +85,16 @@ def test_a_run_queues_each_photo_once_below_new_uploads_and_resumes(archive, pat
     assert _waiting_analyses() == []
 
 
+@pytest.mark.django_db
+def test_an_engine_upgrade_closes_the_run_of_the_version_before(clinic, monkeypatch):
+    before, _new = start_reanalysis(clinic=clinic, by=None)
+    monkeypatch.setattr(skinlab, "ENGINE_VERSION", "100.0.0")
+    after, new = start_reanalysis(clinic=clinic, by=None)
+    before.refresh_from_db()
+    assert new and after.engine_version == "100.0.0"
+    assert before.finished_at is not None and after.finished_at is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_photo_waiting_for_its_analysis_is_not_queued_again_by_a_run(archive, patient, clinician, clinic):
     fresh, _ = upload_photo(

@@ -526,7 +526,10 @@ def start_reanalysis(*, clinic: Clinic | None, by: User | None) -> tuple[Reanaly
     if clinic is not None:
         Clinic.objects.select_for_update().filter(pk=clinic.pk).first()  # one start at a time
     version = engine.current_version()
-    run = Reanalysis.objects.filter(clinic=clinic, engine_version=version, finished_at__isnull=True).first()
+    open_runs = Reanalysis.objects.filter(clinic=clinic, finished_at__isnull=True)
+    # the workers analyse with the running version only: a run of an earlier one can never end
+    open_runs.exclude(engine_version=version).update(finished_at=timezone.now())
+    run = open_runs.filter(engine_version=version).first()
     if run is not None and not selectors.reanalysis_progress(run).complete:
         if by is not None:
             transaction.on_commit(partial(continue_reanalysis.enqueue, run.pk))
