@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -122,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         _scenario.run(root, "-m", "bench.reanalysis", "seed", str(args.photos), str(args.side))
         seeding = time.monotonic() - seeding
         results = {n: work(root, n, args.photos) for n in (1, 2)}
+    load = os.getloadavg()[1]  # the 5-minute load average: the other jobs on the machine
         out = _scenario.run(root, "-m", "bench.reanalysis", "decode", "200")
         decode = json.loads(out.strip().splitlines()[-1])
-    body = report(args.photos, args.side, seeding, results, decode, per_12mp)
+    body = report(args.photos, args.side, seeding, results, decode, per_12mp, load)
     print(body)
     write_section("reanalysis", body)
     return 0
@@ -162,7 +164,8 @@ each its own file, seeded in {seeding:.0f} s), in a
 file SQLite database, without a result of the running engine version. `exoderm manage reanalyze`
 starts the run and queues every photo (one transaction per 500), then `db_worker` processes work it
 off; measured on a machine with 2 cores **shared with other jobs** while it ran, so the rates are
-what this machine gave then, not its capacity.
+what this machine gave then, not its capacity (5-minute load average at the end: {load:.1f} on
+{os.cpu_count()} CPUs).
 
 | workers | queuing s | photos/min from start | photos/min warm | worker ms/photo | x decode | engine ms |
 | --- | --- | --- | --- | --- | --- | --- |
