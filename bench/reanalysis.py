@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         _scenario.run(root, "-m", "bench.reanalysis", "seed", str(args.photos), str(args.side))
         seeding = time.monotonic() - seeding
         results = {n: work(root, n, args.photos) for n in (1, 2)}
-    load = os.getloadavg()[1]  # the 5-minute load average: the other jobs on the machine
+        load = os.getloadavg()[1]  # the 5-minute load average: the other jobs on the machine
         out = _scenario.run(root, "-m", "bench.reanalysis", "decode", "200")
         decode = json.loads(out.strip().splitlines()[-1])
     body = report(args.photos, args.side, seeding, results, decode, per_12mp, load)
