@@ -139,6 +139,7 @@ def report(
     results: dict[int, dict[str, float]],
     decode: dict,
     per_12mp: float,
+    load: float,
 ) -> str:
     rows = "\n".join(
         f"| {n} | {r['queued_s']:.1f} | {r['total_per_min']:.0f} | {r['warm_per_min']:.0f} "
