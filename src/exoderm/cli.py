@@ -55,9 +55,21 @@ def worker() -> int:
     manage(["photo_housekeeping"])
     # Messages to patients are queued by a periodic task: started here unless it is waiting already.
     manage(["messaging_housekeeping", "--schedule"])
-    from exoderm.ops import heartbeat  # after Django is set up by manage()
+    from django.conf import settings  # after Django is set up by manage()
 
-    heartbeat.start()  # /readyz of every host sees that this worker lives
+    from exoderm.ops import heartbeat
+    from exoderm.photos.tasks import finish_complete_reanalyses, recover_stalled
+
+    # /readyz of every host sees that this worker lives; and while it waits for tasks it still
+    # takes its turn at re-queueing the analyses of workers that died (else they wait for a restart)
+    # and at closing the re-analyses that are complete
+    every = settings.PHOTO_RECOVERY_SECONDS
+    heartbeat.start(
+        duties=(
+            heartbeat.Duty("photos.recover_stalled", every, recover_stalled),
+            heartbeat.Duty("photos.finish_reanalyses", every, finish_complete_reanalyses),
+        )
+    )
     return manage(["db_worker", "--queue-name", "default"])
 
 

@@ -253,6 +253,10 @@ PHOTO_QUOTA_BYTES_DEFAULT = envint("PHOTO_QUOTA_BYTES_DEFAULT", str(20 * 1024**3
 PHOTO_MAX_UPLOAD_BYTES = envint("PHOTO_MAX_UPLOAD_BYTES", str(80 * 1024**2))
 # A worker that holds an analysis longer than this on another host is presumed lost.
 PHOTO_ANALYSIS_LEASE_SECONDS = envint("PHOTO_ANALYSIS_LEASE_SECONDS", "600")
+# Each worker beats this often; three missed beats mark it gone (/readyz, and its analyses re-queued).
+WORKER_HEARTBEAT_SECONDS = envint("WORKER_HEARTBEAT_SECONDS", "30")
+# This often one worker of all (whichever claims the turn) re-queues the analyses of workers gone.
+PHOTO_RECOVERY_SECONDS = envint("PHOTO_RECOVERY_SECONDS", "60")
 # A deleted photo stays restorable in the trash this many days; photo_housekeeping then erases it.
 PHOTO_TRASH_DAYS = envint("PHOTO_TRASH_DAYS", "30")
 # Medical records are kept this many years after the last treatment (Germany: §630f (3) BGB);

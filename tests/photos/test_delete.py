@@ -156,7 +156,7 @@ def test_a_trashed_photo_is_gone_from_every_read(course, patient, clinic, clinic
     assert not Analysis.with_trashed.filter(photo_id=latest.pk).exists()
     out = io.StringIO()
     call_command("reanalyze", stdout=out)
-    assert "0 photo(s) without a result" in out.getvalue()
+    assert "queued 0 photo(s)" in out.getvalue()
 
 
 @pytest.mark.django_db

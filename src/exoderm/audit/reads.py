@@ -265,6 +265,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/clinic/": "clinic settings",
     "manage/group/": "the clinic group's clinics: names, settings, numbers of users",
     "manage/group/new/": "a new clinic of the group and its administrator (recorded by the model signals)",
+    "manage/reanalysis/": "counts of the clinic's photos re-analysed: no patient, no image",
+    "manage/reanalysis/progress": "the same counts, polled while a re-analysis runs",
     "photos/<id:photo_id>/restore": _WRITES,
     "photos/patient/<id:patient_id>/check": "POST only: checks an image before upload; nothing stored",
     "photos/<id:photo_id>/status": "a photo's analysis status, polled while it runs: no image, no identity",

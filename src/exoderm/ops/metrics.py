@@ -76,11 +76,36 @@ class DatabaseCollector(Collector):
             "Photo analyses stored within the last minute.",
             value=Analysis.objects.filter(created_at__gte=now - dt.timedelta(minutes=1)).count(),
         )
+        yield from _reanalysis_metrics(now)
         yield GaugeMetricFamily(
             "exoderm_workers_alive",
             "Task workers whose heartbeat is recent.",
             value=WorkerHeartbeat.objects.filter(seen_at__gte=now - WORKER_STALE_AFTER).count(),
         )
+
+
+def _reanalysis_metrics(now: dt.datetime) -> Iterator[Metric]:
+    """Each open re-analysis's photos by state and its rate (a bounded count per run, see the selector)."""
+    from exoderm.photos.selectors import open_reanalyses, reanalysis_progress
+
+    photos = GaugeMetricFamily(
+        "exoderm_reanalysis_photos",
+        "Photos of each open re-analysis by state (total, done, queued, failed, not_queued).",
+        labels=["run", "engine_version", "state"],
+    )
+    rate = GaugeMetricFamily(
+        "exoderm_reanalysis_photos_per_minute",
+        "Photos of each open re-analysis analysed per minute over the last minutes.",
+        labels=["run", "engine_version"],
+    )
+    for run in open_reanalyses():
+        progress = reanalysis_progress(run, now=now)
+        labels = [str(run.pk), run.engine_version]
+        for state in ("total", "done", "queued", "failed", "not_queued"):
+            photos.add_metric([*labels, state], getattr(progress, state))
+        rate.add_metric(labels, progress.per_minute)
+    yield photos
+    yield rate
 
 
 def exposition() -> bytes:

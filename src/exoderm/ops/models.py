@@ -18,3 +18,18 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker
+
+
+class DutyTurn(models.Model):
+    """When a periodic duty of the workers (e.g. re-queueing the analyses of dead workers) last ran.
+
+    Every worker offers to do it; the one whose conditional update moves ``last_run_at`` forward
+    takes the turn, so on any number of hosts it runs once per period, not once per worker.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    last_run_at = models.DateTimeField()
+    last_worker = models.CharField(max_length=200, help_text="host:pid of the worker that took the turn")
+
+    def __str__(self) -> str:
+        return self.name

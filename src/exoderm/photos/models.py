@@ -190,6 +190,12 @@ class Analysis(models.Model):
                 fields=["photo", "engine_version"], name="one_analysis_per_engine_version"
             )
         ]
+        # a re-analysis counts the results of its version and those of the last minutes (its rate)
+        # with index scans, not by reading every analysis of every version
+        indexes = [
+            models.Index(fields=["engine_version", "photo"], name="analysis_version_photo"),
+            models.Index(fields=["engine_version", "created_at"], name="analysis_version_created"),
+        ]
 
     def __str__(self) -> str:
         return f"analysis of photo {self.photo_id} by skinlab {self.engine_version}"
@@ -229,3 +235,38 @@ class PhotoEvent(models.Model):
 
     def __str__(self) -> str:
         return f"photo {self.photo_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Reanalysis(models.Model):
+    """A re-analysis of the stored photos by one engine version: its progress is counted from the
+    database (the photos' results and states), so every host sees the same and a stopped run resumes.
+
+    The run covers the live photos of ``clinic`` (all clinics when it is None: started by the
+    operator's command) up to ``last_photo_id``, the newest photo when it started; later uploads are
+    analysed on arrival anyway. ``queued_up_to`` is how far the queuing has come, in photo ids: a
+    resumed run goes on from there, so that no photo is queued twice.
+    """
+
+    CLINIC_PATH = "clinic"
+
+    clinic = models.ForeignKey(
+        "clinics.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    engine_version = models.CharField(_("engine version"), max_length=32)
+    last_photo_id = models.BigIntegerField()
+    queued_up_to = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField(_("photos at the start"))
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # None: started by `exoderm manage reanalyze`
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("re-analysis")
+        verbose_name_plural = _("re-analyses")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "finished_at"])]
+
+    def __str__(self) -> str:
+        return f"re-analysis by skinlab {self.engine_version} from {self.started_at:%Y-%m-%d %H:%M}"

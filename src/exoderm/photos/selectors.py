@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.core.areas import Area
 from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import compare_records, current_version
-from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, View
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Reanalysis, Timepoint, View
 
 if TYPE_CHECKING:
     from django.utils.functional import Promise
@@ -465,3 +465,87 @@ __all__ = [
     "trashed_photos_of",
     "trends",
 ]
+
+
+#: The rate of a re-analysis is measured over this window (or since its start, if shorter).
+REANALYSIS_RATE_WINDOW = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ReanalysisProgress:
+    """Where a re-analysis stands, counted from the database at one moment.
+
+    ``done``: photos of the run with a result of its version; ``failed``: photos the run queued
+    whose analysis failed (not measurable, unreadable); ``queued``: waiting or being analysed;
+    ``not_queued``: the rest, which the run's queuing has not reached yet.
+    """
+
+    run: Reanalysis
+    total: int
+    done: int
+    failed: int
+    queued: int
+    per_minute: float
+
+    @property
+    def not_queued(self) -> int:
+        return max(0, self.total - self.done - self.failed - self.queued)
+
+    @property
+    def complete(self) -> bool:
+        return self.run.queued_up_to >= self.run.last_photo_id and self.done + self.failed >= self.total
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * (self.done + self.failed) / self.total)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """At the measured rate; None while nothing was measured in the window (not started, stalled)."""
+        if self.complete:
+            return 0.0
+        if not self.per_minute:
+            return None
+        return 60 * (self.total - self.done - self.failed) / self.per_minute
+
+
+def reanalysis_progress(run: Reanalysis, *, now: dt.datetime | None = None) -> ReanalysisProgress:
+    """Count a run's progress in three aggregate queries, whatever the number of photos.
+
+    The photo counts are one pass over the run's range of photo ids (primary key, or the clinic's
+    index); done and the rate are counted on the analyses' (engine version, photo) and (engine
+    version, created) indexes.
+    """
+    now = now or timezone.now()
+    photos = Photo.objects.filter(pk__lte=run.last_photo_id)
+    analyses = Analysis.objects.filter(engine_version=run.engine_version, photo_id__lte=run.last_photo_id)
+    if run.clinic_id is not None:
+        photos = photos.filter(clinic_id=run.clinic_id)
+        analyses = analyses.filter(photo__clinic_id=run.clinic_id)
+    counts = photos.aggregate(
+        total=Count("pk"),
+        # failed before the run reached it: the run will queue it again, so it is not yet counted
+        failed=Count("pk", filter=Q(analysis_status=AnalysisStatus.FAILED, pk__lte=run.queued_up_to)),
+        queued=Count("pk", filter=Q(analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING])),
+    )
+    since = max(run.started_at, now - REANALYSIS_RATE_WINDOW)
+    minutes = max((now - since).total_seconds() / 60, 1 / 60)
+    recent = analyses.filter(created_at__gt=since).count()
+    return ReanalysisProgress(
+        run=run,
+        total=counts["total"],
+        done=analyses.count(),
+        failed=counts["failed"],
+        queued=counts["queued"],
+        per_minute=recent / minutes,
+    )
+
+
+def latest_reanalysis(clinic: Clinic) -> Reanalysis | None:
+    """The clinic's newest re-analysis (open or finished), None if it never ran one."""
+    return Reanalysis.objects.filter(clinic=clinic).order_by("-started_at", "-id").first()
+
+
+def open_reanalyses() -> QuerySet[Reanalysis]:
+    """Every re-analysis not finished yet, of all clinics (for the metrics)."""
+    return Reanalysis.objects.filter(finished_at__isnull=True).order_by("pk")

@@ -37,7 +37,7 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -56,8 +56,17 @@ from exoderm.core.permissions import Action, require
 from exoderm.courses.models import Visit
 from exoderm.patients.models import Patient
 from exoderm.photos import engine, selectors, storage
-from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Timepoint, TrashReason, View
-from exoderm.photos.tasks import enqueue_analysis
+from exoderm.photos.models import (
+    Analysis,
+    AnalysisStatus,
+    Photo,
+    PhotoEvent,
+    Reanalysis,
+    Timepoint,
+    TrashReason,
+    View,
+)
+from exoderm.photos.tasks import continue_reanalysis, enqueue_analysis
 from exoderm.photos.validation import clean_image
 from exoderm.treatments.models import TreatmentSession
 
@@ -290,13 +299,6 @@ def _check_quota(clinic: Clinic) -> None:
         )
 
 
-def mark_queued(photo_ids: Iterable[int]) -> int:
-    """Set the given photos back to 'waiting for analysis' (before a re-analysis)."""
-    return Photo.objects.filter(pk__in=list(photo_ids)).update(
-        analysis_status=AnalysisStatus.QUEUED, analysis_error="", analysis_worker="", analysis_started_at=None
-    )
-
-
 def sweep_storage(*, older_than_seconds: float = STALE_FILE_SECONDS) -> dict[str, int]:
     """Remove what killed uploads left (temporary files, stored files without a row), files
     derived from photos gone (overlays, thumbnails), and overlays of an earlier engine version."""
@@ -503,3 +505,43 @@ def purge_expired(*, now: dt.datetime | None = None) -> list[int]:
         except DatabaseError:  # rolled back whole; the next housekeeping run tries again
             logger.exception("erasing photo %s from the trash failed", pk)
     return purged
+
+
+@transaction.atomic
+def start_reanalysis(*, clinic: Clinic | None, by: User | None) -> tuple[Reanalysis, bool]:
+    """Start a re-analysis of ``clinic``'s photos (every clinic's when None) by the current engine
+    version, or resume the open one; returns the run and whether it is new.
+
+    A clinic admin starts it for their own clinic only (``by``); every clinic at once is the
+    operator's, from ``exoderm manage reanalyze`` (``by`` None). A run whose photos all have their
+    result is closed here, and a new one covers the photos uploaded since. The command queues the
+    photos itself; for a clinic admin a worker does (:func:`~exoderm.photos.tasks.continue_reanalysis`,
+    once this commits, and again on a resume: the queuing goes on from its cursor, so a queuing
+    task that died is made good by starting again).
+    """
+    if by is not None:
+        require(by, Action.MANAGE_CLINIC)
+        if clinic is None or clinic.pk != by.clinic_id:
+            raise PermissionDenied(_("A re-analysis is started for your own clinic only."))
+    if clinic is not None:
+        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()  # one start at a time
+    version = engine.current_version()
+    open_runs = Reanalysis.objects.filter(clinic=clinic, finished_at__isnull=True)
+    # the workers analyse with the running version only: a run of an earlier one can never end
+    open_runs.exclude(engine_version=version).update(finished_at=timezone.now())
+    run = open_runs.filter(engine_version=version).first()
+    if run is not None and not selectors.reanalysis_progress(run).complete:
+        if by is not None:
+            transaction.on_commit(partial(continue_reanalysis.enqueue, run.pk))
+        return run, False
+    if run is not None:
+        run.finished_at = timezone.now()
+        run.save(update_fields=["finished_at"])
+    photos = Photo.objects.all() if clinic is None else Photo.objects.filter(clinic=clinic)
+    last = photos.order_by("-pk").values_list("pk", flat=True).first() or 0
+    run = Reanalysis(clinic=clinic, engine_version=version, last_photo_id=last, total=photos.count(), by=by)
+    run.full_clean()
+    run.save()
+    if by is not None:
+        transaction.on_commit(partial(continue_reanalysis.enqueue, run.pk))
+    return run, True

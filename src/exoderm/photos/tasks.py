@@ -8,11 +8,18 @@ Exactly once, although workers die:
 - **Recovery of killed workers.** A worker killed with SIGKILL leaves its ``DBTaskResult``
   RUNNING for ever. While it analyses, the task writes ``host:pid`` of its worker process onto the
   photo. :func:`recover_stalled` finds RUNNING analysis tasks whose process is gone (same host and
-  the pid no longer exists) or that have held their lease too long (other hosts, or killed before
-  they could write the pid), marks them FAILED with ``WorkerLost`` (a compare-and-set, so that
-  concurrent recoverers act once) and queues a new task for the photo. It runs in every worker
-  when it starts a task (at most every ``RECOVERY_EVERY`` seconds) and in
-  ``exoderm manage photo_housekeeping`` / ``reanalyze``.
+  the pid no longer exists), whose worker on another host stopped beating (its
+  :class:`~exoderm.ops.models.WorkerHeartbeat` is stale) or that have held their lease too long
+  (workers without a heartbeat, or killed before they could write the pid), marks them FAILED
+  with ``WorkerLost`` (a compare-and-set, so that concurrent recoverers act once) and queues a
+  new task for the photo. It runs in every worker when it starts a task (at most every
+  ``RECOVERY_EVERY`` seconds), in one idle or busy ``exoderm worker`` of all every
+  ``PHOTO_RECOVERY_SECONDS`` (its heartbeat thread's duty) and in ``exoderm manage
+  photo_housekeeping`` / ``reanalyze``.
+
+Re-analysis of the archive (:class:`~exoderm.photos.models.Reanalysis`): :func:`queue_reanalysis`
+queues a run's photos chunk by chunk at a lower priority than new uploads, so that the clinic's
+fresh photos are analysed first while the archive is worked through.
 """
 
 from __future__ import annotations
@@ -30,14 +37,20 @@ from django.db import IntegrityError, transaction
 from django.tasks import TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
+from exoderm.ops.health import WORKER_STALE_AFTER
+from exoderm.ops.models import WorkerHeartbeat
 from exoderm.photos import storage
 from exoderm.photos.engine import current_version, measure_photo
-from exoderm.photos.models import Analysis, AnalysisStatus, Photo
+from exoderm.photos.models import Analysis, AnalysisStatus, Photo, Reanalysis
+from exoderm.photos.selectors import open_reanalyses, reanalysis_progress
 
 logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=settings.PHOTO_ANALYSIS_LEASE_SECONDS)
 RECOVERY_EVERY = 30.0
+# below the default (0): a photo just taken is analysed before the archive's next one
+REANALYSIS_PRIORITY = -10
+REANALYSIS_CHUNK = 500
 
 
 class WorkerLost(Exception):
@@ -128,15 +141,22 @@ def _holder_alive(
         host, _sep, pid = photo.analysis_worker.rpartition(":")
         if host == socket.gethostname() and pid.isdigit():
             return _pid_alive(int(pid))
+        seen = (
+            WorkerHeartbeat.objects.filter(worker=photo.analysis_worker)
+            .values_list("seen_at", flat=True)
+            .first()
+        )
+        if seen is not None and now - seen > WORKER_STALE_AFTER:
+            return False  # its worker, on another host, stopped beating: the host or process is gone
     return started_at is not None and now - started_at < LEASE
 
 
-def enqueue_analysis(photo_id: int) -> str:
+def enqueue_analysis(photo_id: int, *, priority: int | None = None) -> str:
     """Queue the analysis of one photo and remember the task on the photo. Returns the task id.
 
     Here beside the task it queues, so that the services (uploads, restores) call into the tasks
     and never the other way round."""
-    result = analyse_photo.enqueue(photo_id)
+    result = analyse_photo.using(priority=priority).enqueue(photo_id)
     Photo.objects.filter(pk=photo_id).exclude(analysis_status=AnalysisStatus.DONE).update(
         analysis_task_id=str(result.id)
     )
@@ -178,6 +198,70 @@ def recover_stalled() -> list[int]:
     if recovered:
         logger.warning("queued the analysis of photos %s again: their worker disappeared", recovered)
     return recovered
+
+
+def queue_reanalysis(*, run: Reanalysis, chunk: int = REANALYSIS_CHUNK) -> int:
+    """Queue the analyses of ``run`` from where its queuing stopped; returns how many were queued.
+
+    One transaction per chunk moves the run's cursor together with the tasks it queued, so a
+    queuing killed at any moment resumes after the last committed chunk, and a photo that already
+    has a result of the run's version or a task waiting or running is not queued again. The run's
+    row lock makes two queuers (the command run twice, a page and a command) take turns.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    queued = 0
+    while True:
+        with transaction.atomic():
+            run = Reanalysis.objects.select_for_update().get(pk=run.pk)
+            photos = Photo.objects.filter(pk__gt=run.queued_up_to, pk__lte=run.last_photo_id)
+            if run.clinic_id is not None:
+                photos = photos.filter(clinic_id=run.clinic_id)
+            rows = list(photos.order_by("pk").values_list("pk", "analysis_task_id")[: max(1, chunk)])
+            if not rows:
+                Reanalysis.objects.filter(pk=run.pk).update(queued_up_to=run.last_photo_id)
+                return queued
+            ids = [pk for pk, _task in rows]
+            done = set(
+                Analysis.with_trashed.filter(photo_id__in=ids, engine_version=run.engine_version).values_list(
+                    "photo_id", flat=True
+                )
+            )
+            waiting = {
+                str(task_id)
+                for task_id in DBTaskResult.objects.filter(
+                    id__in=[task for _pk, task in rows if task],
+                    status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+                ).values_list("id", flat=True)
+            }
+            todo = [pk for pk, task in rows if pk not in done and task not in waiting]
+            Photo.objects.filter(pk__in=todo).update(
+                analysis_status=AnalysisStatus.QUEUED,
+                analysis_error="",
+                analysis_worker="",
+                analysis_started_at=None,
+            )
+            for photo_id in todo:
+                enqueue_analysis(photo_id, priority=REANALYSIS_PRIORITY)
+            Reanalysis.objects.filter(pk=run.pk).update(queued_up_to=ids[-1])
+            queued += len(todo)
+
+
+def finish_complete_reanalyses() -> list[int]:
+    """Close the open re-analyses whose every photo has its result (or failed); returns their ids.
+
+    A worker's periodic duty: a run started from the page has no one waiting for its end."""
+    now = timezone.now()
+    finished = [run.pk for run in open_reanalyses() if reanalysis_progress(run, now=now).complete]
+    Reanalysis.objects.filter(pk__in=finished, finished_at__isnull=True).update(finished_at=now)
+    return finished
+
+
+@task()
+def continue_reanalysis(run_id: int) -> int:
+    """Queue a run's photos in a worker (a run started from the page); returns how many it queued."""
+    run = Reanalysis.objects.filter(pk=run_id, finished_at__isnull=True).first()
+    return 0 if run is None else queue_reanalysis(run=run)
 
 
 _last_recovery = -RECOVERY_EVERY
