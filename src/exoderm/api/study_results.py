@@ -169,13 +169,17 @@ def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) ->
     openapi_extra={"responses": {200: {"description": "the export file"}}},
 )
 def get_export(
-    request: HttpRequest, study_id: Id, format: Literal["csv", "redcap", "fhir", "sav", "dta"] = "csv"
+    request: HttpRequest,
+    study_id: Id,
+    format: Literal["csv", "redcap", "fhir", "sav", "dta"] = "csv",
+    images: bool = False,
 ) -> HttpResponse:
     """The study's data, pseudonymised (study pseudonyms, days from enrolment): ``csv`` tidy rows,
     ``redcap`` a zip of data dictionary, events, instrument designations and records, ``fhir`` an
-    R5 Bundle, ``sav``/``dta`` with variable and value labels. Arms only once results are by arm."""
+    R5 Bundle (the photos as DocumentReferences: with their image data only with ``images=1``),
+    ``sav``/``dta`` with variable and value labels. Arms and products only once results are by arm."""
     user, study = _study(request, study_id)
-    body = exports.export_for(study=study, user=user, kind=format)
+    body = exports.export_for(study=study, user=user, kind=format, images=images)
     response = HttpResponse(body, content_type=exports.CONTENT_TYPES[format])
     name = f"study-{study.pk}.{exports.EXTENSIONS[format]}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

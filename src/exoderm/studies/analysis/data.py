@@ -58,6 +58,44 @@ class MetricValue:
     mdc: float | None = None
 
 
+@dataclass(frozen=True)
+class AppliedProduct:
+    """One application of a session: the half it went on and, only when the data may be by arm,
+    the product and lot (they would tell a blinded reader which half got which arm)."""
+
+    side: str
+    volume_ml: float
+    product: str = ""
+    source: str = ""
+    lot: str = ""
+
+
+@dataclass(frozen=True)
+class SessionData:
+    """A charted session of the participant's course: its number, the day from enrolment, the
+    procedures (kind, areas) and the applications."""
+
+    number: int
+    day: int
+    procedures: list[tuple[str, list[str]]]
+    applications: list[AppliedProduct]
+
+
+@dataclass(frozen=True)
+class PhotoData:
+    """A photo the analysis reads (a baseline or one of a follow-up visit): what it shows and the
+    day from enrolment; ``file_name`` is the storage's name, for reading the bytes, never exported."""
+
+    file_name: str
+    content_type: str
+    size: int
+    view: str
+    area: str
+    timepoint: str
+    visit: tuple[int, int]
+    day: int
+
+
 @dataclass
 class ParticipantData:
     pseudonym: str
@@ -76,6 +114,8 @@ class ParticipantData:
     satisfaction: dict[tuple[tuple[int, int], str], int] = field(default_factory=dict)
     #: visit -> days from enrolment of the follow-up (planned day if not yet done)
     visit_days: dict[tuple[int, int], int] = field(default_factory=dict)
+    sessions: list[SessionData] = field(default_factory=list)
+    photos: list[PhotoData] = field(default_factory=list)
     patient_id: int = 0
 
 
@@ -240,6 +280,71 @@ def _metric_values(
     return values
 
 
+def _application_side(areas: list[str]) -> str:
+    for side in (Side.LEFT, Side.RIGHT):
+        if side in areas:
+            return side
+    return Side.WHOLE
+
+
+def _sessions_by_course(
+    course_ids: list[int], enrolled_on: dict[int, dt.date], by_arm: bool
+) -> dict[int, list[SessionData]]:
+    """The charted sessions of each course (three queries), days counted from the enrolment."""
+    visits = (
+        Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.SESSION, session__isnull=False)
+        .select_related("session")
+        .prefetch_related("session__procedures", "session__applications__lot__product")
+        .order_by("session_number")
+    )
+    found: dict[int, list[SessionData]] = defaultdict(list)
+    for visit in visits:
+        session = visit.session
+        assert session is not None
+        applications = [
+            AppliedProduct(
+                side=_application_side(application.areas),
+                volume_ml=float(application.volume_ml),
+                product=application.lot.product.name if by_arm else "",
+                source=application.lot.product.source if by_arm else "",
+                lot=application.lot.number if by_arm else "",
+            )
+            for application in session.applications.all()
+        ]
+        found[visit.course_id].append(
+            SessionData(
+                number=visit.session_number,
+                day=(session.performed_at.date() - enrolled_on[visit.course_id]).days,
+                procedures=[
+                    (procedure.kind, list(procedure.areas)) for procedure in session.procedures.all()
+                ],
+                applications=applications,
+            )
+        )
+    return found
+
+
+def _study_photos(
+    photos: list[Photo], visits: dict[tuple[int, int], Visit], enrolled_on: dt.date
+) -> list[PhotoData]:
+    """The photos the analysis reads: the baselines and those of the course's follow-up visits."""
+    visit_of = {visit.pk: key for key, visit in visits.items()}
+    return [
+        PhotoData(
+            file_name=photo.file_name,
+            content_type=photo.content_type,
+            size=photo.size_bytes,
+            view=photo.view,
+            area=photo.area,
+            timepoint=photo.timepoint,
+            visit=visit_of.get(photo.visit_id or 0, BASELINE),
+            day=(photo.taken_at.date() - enrolled_on).days,
+        )
+        for photo in photos
+        if photo.timepoint == Timepoint.BASELINE or photo.visit_id in visit_of
+    ]
+
+
 def study_data(*, study: Study, by_arm: bool) -> StudyData:
     """Everything the analysis and the exports need, pseudonymised; the allocation only with
     ``by_arm`` (the caller decides: see :func:`exoderm.studies.analysis.unblinding.by_arm_allowed`)."""
@@ -266,6 +371,9 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
     course_ids = [p.course_id for p in participants if p.course_id]
     for visit in Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.FOLLOW_UP):
         visits_of[visit.course_id][(visit.session_number, visit.weeks_after_session or 0)] = visit
+    sessions_of = _sessions_by_course(
+        course_ids, {p.course_id: p.enrolled_at.date() for p in participants if p.course_id}, by_arm
+    )
     raters = {
         user_id: position
         for position, user_id in enumerate(
@@ -301,6 +409,8 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
         )
         visits = visits_of.get(participant.course_id or 0, {})
         row.visit_days = {key: (v.planned_at.date() - enrolled_on).days for key, v in visits.items()}
+        row.sessions = sessions_of.get(participant.course_id or 0, [])
+        row.photos = _study_photos(photos.get(participant.patient_id, []), visits, enrolled_on)
         for endpoint in endpoints:
             if endpoint.kind != "metric":
                 continue
