@@ -62,6 +62,21 @@ class EndpointResultOut(Schema):
     responders: list[ArmResultOut]
 
 
+class HealingOut(Schema):
+    metric: str = Field(description="the redness metric of the healing curve")
+    role: str = Field(description="exploratory: not a registered endpoint of the study")
+    comparison: str
+    estimate: float | None = Field(description="days (by arm: arm A side minus arm B side)")
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    method: str
+    missing: int
+    missing_data: str
+    per_arm: list[ArmResultOut]
+
+
 class ModelResultOut(Schema):
     endpoint: int
     visit: str
@@ -118,6 +133,9 @@ class ResultsOut(Schema):
     unblinded_at: dt.datetime | None
     arms: list[ResultsArmOut]
     results: list[EndpointResultOut]
+    healing: HealingOut = Field(
+        description="days until the redness after a session is back to half its peak, per side"
+    )
     mixed_models: list[ModelResultOut]
     agreement: list[AgreementOut]
     adverse_events: list[AdverseEventCountOut]

@@ -22,6 +22,7 @@ from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, Photo, Timepoint, View
 from exoderm.photos.selectors import current_analysis
 from exoderm.photos.wording import METRICS
+from exoderm.safety.healing import healing_after
 from exoderm.studies.models import (
     AllocationSlot,
     Design,
@@ -34,6 +35,7 @@ from exoderm.studies.models import (
     Side,
     Study,
 )
+from exoderm.treatments.models import TreatmentSession
 
 #: GAIS choices as the usual codes, 1 (very much improved) to 5 (worse).
 GAIS_CODES: dict[str, int] = {
@@ -116,6 +118,9 @@ class ParticipantData:
     visit_days: dict[tuple[int, int], int] = field(default_factory=dict)
     sessions: list[SessionData] = field(default_factory=list)
     photos: list[PhotoData] = field(default_factory=list)
+    #: side -> days until the redness after each session of the course was back to half its peak
+    #: (the sessions whose healing curve of that side got there)
+    healing: dict[str, list[float]] = field(default_factory=dict)
     patient_id: int = 0
 
 
@@ -287,41 +292,50 @@ def _application_side(areas: list[str]) -> str:
     return Side.WHOLE
 
 
-def _sessions_by_course(
-    course_ids: list[int], enrolled_on: dict[int, dt.date], by_arm: bool
-) -> dict[int, list[SessionData]]:
-    """The charted sessions of each course (three queries), days counted from the enrolment."""
+def _sessions_by_course(course_ids: list[int]) -> dict[int, list[tuple[int, TreatmentSession]]]:
+    """The charted sessions of each course with their number in it, oldest first, with
+    procedures and applications (three queries)."""
     visits = (
         Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.SESSION, session__isnull=False)
         .select_related("session")
         .prefetch_related("session__procedures", "session__applications__lot__product")
         .order_by("session_number")
     )
-    found: dict[int, list[SessionData]] = defaultdict(list)
+    found: dict[int, list[tuple[int, TreatmentSession]]] = defaultdict(list)
     for visit in visits:
-        session = visit.session
-        assert session is not None
-        applications = [
-            AppliedProduct(
-                side=_application_side(application.areas),
-                volume_ml=float(application.volume_ml),
-                product=application.lot.product.name if by_arm else "",
-                source=application.lot.product.source if by_arm else "",
-                lot=application.lot.number if by_arm else "",
-            )
-            for application in session.applications.all()
-        ]
-        found[visit.course_id].append(
-            SessionData(
-                number=visit.session_number,
-                day=(session.performed_at.date() - enrolled_on[visit.course_id]).days,
-                procedures=[
-                    (procedure.kind, list(procedure.areas)) for procedure in session.procedures.all()
-                ],
-                applications=applications,
-            )
-        )
+        assert visit.session is not None
+        found[visit.course_id].append((visit.session_number, visit.session))
     return found
+
+
+def _session_data(number: int, session: TreatmentSession, enrolled_on: dt.date, by_arm: bool) -> SessionData:
+    applications = [
+        AppliedProduct(
+            side=_application_side(application.areas),
+            volume_ml=float(application.volume_ml),
+            product=application.lot.product.name if by_arm else "",
+            source=application.lot.product.source if by_arm else "",
+            lot=application.lot.number if by_arm else "",
+        )
+        for application in session.applications.all()
+    ]
+    return SessionData(
+        number=number,
+        day=(session.performed_at.date() - enrolled_on).days,
+        procedures=[(procedure.kind, list(procedure.areas)) for procedure in session.procedures.all()],
+        applications=applications,
+    )
+
+
+def _healing_days(sessions: list[TreatmentSession], photos: list[Photo]) -> dict[str, list[float]]:
+    """Per side the days to half of the redness peak after each session of the course (the
+    healing curve of :mod:`exoderm.safety.healing`; its window ends at the course's next session)."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for healing in healing_after(sessions=sessions[::-1], photos=photos):
+        for side, curve in healing.sides.items():
+            if curve.days_to_half is not None:
+                found[side].append(curve.days_to_half)
+    return dict(found)
 
 
 def _study_photos(
@@ -371,9 +385,7 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
     course_ids = [p.course_id for p in participants if p.course_id]
     for visit in Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.FOLLOW_UP):
         visits_of[visit.course_id][(visit.session_number, visit.weeks_after_session or 0)] = visit
-    sessions_of = _sessions_by_course(
-        course_ids, {p.course_id: p.enrolled_at.date() for p in participants if p.course_id}, by_arm
-    )
+    sessions_of = _sessions_by_course(course_ids)
     raters = {
         user_id: position
         for position, user_id in enumerate(
@@ -409,8 +421,11 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
         )
         visits = visits_of.get(participant.course_id or 0, {})
         row.visit_days = {key: (v.planned_at.date() - enrolled_on).days for key, v in visits.items()}
-        row.sessions = sessions_of.get(participant.course_id or 0, [])
-        row.photos = _study_photos(photos.get(participant.patient_id, []), visits, enrolled_on)
+        sessions = sessions_of.get(participant.course_id or 0, [])
+        patient_photos = photos.get(participant.patient_id, [])
+        row.sessions = [_session_data(number, session, enrolled_on, by_arm) for number, session in sessions]
+        row.photos = _study_photos(patient_photos, visits, enrolled_on)
+        row.healing = _healing_days([session for _number, session in sessions], patient_photos)
         for endpoint in endpoints:
             if endpoint.kind != "metric":
                 continue
