@@ -1,8 +1,10 @@
 """A study's data as the analysis reads it: pseudonymised, one read of the database.
 
 :func:`study_data` gathers, for every participant, the metric values per side and visit (baseline
-and each follow-up of the course), the GAIS scores of each rater, satisfaction, adverse events
-and deviations, with the allocation only when the analysis may be by arm
+and each follow-up of the course), the GAIS scores of each rater, satisfaction, the charted
+sessions (procedures and applications), the photos measured, the days to half of the redness peak
+after each session per side (the healing curve), adverse events and deviations, with the
+allocation, and the products and lots applied, only when the analysis may be by arm
 (:func:`exoderm.studies.analysis.unblinding.by_arm_allowed`). Dates become days from enrolment.
 The pseudonymised views of this data are the exports' single source.
 """
@@ -294,7 +296,7 @@ def _application_side(areas: list[str]) -> str:
 
 def _sessions_by_course(course_ids: list[int]) -> dict[int, list[tuple[int, TreatmentSession]]]:
     """The charted sessions of each course with their number in it, oldest first, with
-    procedures and applications (three queries)."""
+    procedures and applications (five queries however many)."""
     visits = (
         Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.SESSION, session__isnull=False)
         .select_related("session")

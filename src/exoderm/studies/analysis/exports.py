@@ -3,8 +3,9 @@ codes or contacts), dates as days from enrolment, the arm only once results may 
 
 Formats: a tidy CSV (one row per participant, side, visit and endpoint); REDCap (data dictionary,
 events, instrument designations and records, zipped: one event per visit, adverse events as a
-repeating instrument); a FHIR R5 Bundle (JSON); SPSS ``.sav`` and Stata ``.dta`` with variable
-and value labels (pyreadstat).
+repeating instrument); a FHIR R5 Bundle (JSON: study, subjects, procedures, the applied products
+once by arm, observations, adverse events, the photos as DocumentReferences); SPSS ``.sav`` and
+Stata ``.dta`` with variable and value labels (pyreadstat).
 """
 
 from __future__ import annotations
