@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import io
 import zoneinfo
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils import timezone
@@ -262,7 +263,13 @@ def _seed_finished_study(
     _backdate(study, participants, earliest=now - dt.timedelta(weeks=14))
     for index, participant in enumerate(participants):
         _treat_past_sessions(participant, coordinator=coordinator, treating=treating, now=now)
-        _endpoint_photos(participant, coordinator=coordinator, treating=treating, seed=participant.pk)
+        _endpoint_photos(
+            participant,
+            coordinator=coordinator,
+            treating=treating,
+            seed=participant.pk,
+            design=PILOT_CLOSE_UPS,
+        )
         exosome = _exosome_side(participant, coordinator=coordinator)
         endpoint = Visit.objects.get(
             course=participant.course,
@@ -455,7 +462,30 @@ def _other(side: str) -> str:
     return "face_right" if side == "face_left" else "face_left"
 
 
-def _endpoint_photos(participant: Participant, *, coordinator: User, treating: User, seed: int) -> None:
+@dataclass(frozen=True)
+class CloseUpDesign:
+    """The synthetic cheek of the endpoint close-ups: its size in pixels, its pigmented spots and
+    how many of them each half has lost by the endpoint."""
+
+    shape: tuple[int, int]
+    spots: int
+    cleared_exosome: int
+    cleared_vehicle: int
+
+
+RUNNING_CLOSE_UPS = CloseUpDesign(shape=(600, 800), spots=24, cleared_exosome=14, cleared_vehicle=5)
+#: Smaller close-ups for the pilot study's sixteen: drawing the phantoms is most of its seeding time.
+PILOT_CLOSE_UPS = CloseUpDesign(shape=(480, 640), spots=16, cleared_exosome=10, cleared_vehicle=3)
+
+
+def _endpoint_photos(
+    participant: Participant,
+    *,
+    coordinator: User,
+    treating: User,
+    seed: int,
+    design: CloseUpDesign = RUNNING_CLOSE_UPS,
+) -> None:
     """A baseline close-up of each cheek before the first session and one at the endpoint visit:
     synthetic skin (one design per side) whose exosome side lost more of its spots and lines."""
     assert participant.course is not None
@@ -468,14 +498,14 @@ def _endpoint_photos(participant: Participant, *, coordinator: User, treating: U
     )
     first_session = participant.course.starts_at
     for side, area in (("face_left", "cheek_left"), ("face_right", "cheek_right")):
-        cleared = 14 if side == exosome_side else 5
+        cleared = design.cleared_exosome if side == exosome_side else design.cleared_vehicle
         for timepoint, taken_at, spots_cleared, visit in (
             ("baseline", first_session - dt.timedelta(hours=1), 0, None),
             ("follow_up", endpoint.planned_at, cleared, endpoint),
         ):
             skin = make_phantom(
-                shape=(600, 800), mm_per_px=CLOSE_UP_MM_PER_PX, seed=seed * 10 + len(area), spots=24,
-                spots_cleared=spots_cleared, chart=True, chart_pitch_mm=4.0,
+                shape=design.shape, mm_per_px=CLOSE_UP_MM_PER_PX, seed=seed * 10 + len(area),
+                spots=design.spots, spots_cleared=spots_cleared, chart=True, chart_pitch_mm=4.0,
                 perturb=Perturbation(exposure=1.0, noise_sd=2.0, seed=spots_cleared),
             )  # fmt: skip
             jpeg = io.BytesIO()
