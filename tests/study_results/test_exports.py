@@ -238,7 +238,9 @@ def charted(clinic, media_root):  # noqa: F811
     scene.enrolled = factories.run_split_face_study(scene, participants=2)
     zone = zoneinfo.ZoneInfo(clinic.time_zone)
     noon = dt.datetime.combine(timezone.localdate(timezone=zone) - dt.timedelta(days=1), dt.time(12), zone)
-    third = scene.participant(first_session_at=noon, clinician=scene.clinician)
+    # consented days before the session (the default, a day before now, may fall after yesterday's noon)
+    patient = scene.patient(consented_at=noon - dt.timedelta(days=3))
+    third = scene.participant(patient, first_session_at=noon, clinician=scene.clinician)
     kit = services.prepare_kit(
         participant=third,
         session_number=1,
