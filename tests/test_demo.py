@@ -23,17 +23,23 @@ from exoderm.consent.selectors import active_consent
 from exoderm.courses.models import Course, Visit, VisitStatus
 from exoderm.demo import DEMO_ADMIN_TOTP_SECRET, FAMILY, GIVEN, PATIENTS, seed_demo
 from exoderm.patients.models import Patient
+from exoderm.photos.models import Photo
+from exoderm.photos.tasks import run_analysis
 from exoderm.products.models import Lot, LotStatus
+from exoderm.studies.analysis.results import results_of
+from exoderm.studies.analysis.unblinding import by_arm_allowed
+from exoderm.studies.demo import FINISHED_PATIENTS, FINISHED_TITLE
 from exoderm.studies.demo import PATIENTS as STUDY_PATIENTS
+from exoderm.studies.models import Study
 from exoderm.treatments.models import TreatmentSession
 
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_seed_demo_once():
+def test_seed_demo_once(client):
     credentials = seed_demo()
     assert {role for _, _, role in credentials} == set(Role.values)
-    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS)
+    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS) + len(FINISHED_PATIENTS)
     assert TreatmentSession.objects.count() > PATIENTS  # most patients had more than one session
     assert Lot.objects.filter(status=LotStatus.QUARANTINED, status_reason__icontains="°C").count() == 1
     assert Visit.objects.filter(status=VisitStatus.DONE).exists()
@@ -43,8 +49,30 @@ def test_seed_demo_once():
     for course in Course.objects.select_related("patient"):
         assert active_consent(patient=course.patient, kind=ConsentKind.TREATMENT, at=course.created_at)
 
+    # the finished pilot study: unblinded at its end, its results by arm, with figures and a report
+    finished = Study.objects.get(title=FINISHED_TITLE)
+    assert by_arm_allowed(finished)
+    photos = Photo.objects.filter(patient__study_participations__study=finished)
+    assert photos.count() == 4 * len(FINISHED_PATIENTS)  # a baseline and an endpoint close-up per cheek
+    for photo in photos:  # what the demo's worker does
+        assert run_analysis(photo.pk) == "analysed"
+    investigator = User.objects.get(username="clinician")
+    results = {
+        (r.metric or r.rating, r.visit): r for r in results_of(study=finished, user=investigator).endpoints
+    }
+    assert results[("gais", "s3w6")].comparison == "A - B"
+    spots = results[("spot_count", "s3w6")].result
+    assert spots.n == len(FINISHED_PATIENTS) and spots.estimate < 0  # the exosome half lost more spots
+    client.force_login(investigator)
+    page = client.get(f"/studies/{finished.pk}/results/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "A - B" in html and html.count('class="figure"') == 4
+    report = client.get(f"/studies/{finished.pk}/results/report.pdf")
+    assert report.status_code == 200 and report.content.startswith(b"%PDF")
+
     seed_demo()
-    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS)
+    assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS) + len(FINISHED_PATIENTS)
     assert User.objects.count() == len(credentials)
     # the administrator signs in with the authenticator secret the demo prints (the seed used the
     # current step to confirm it, so the next one)
@@ -101,7 +129,7 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
             ) as response:
                 return json.load(response)
 
-        assert get("/patients")["count"] == PATIENTS + len(STUDY_PATIENTS)
+        assert get("/patients")["count"] == PATIENTS + len(STUDY_PATIENTS) + len(FINISHED_PATIENTS)
         # the first patient's close-ups, analysed by the demo's own worker
         (patient,) = get("/patients?" + urllib.parse.urlencode({"q": f"{GIVEN[0]} {FAMILY[0]}"}))["items"]
         before, after = get(f"/photos?patient={patient['id']}")["items"]

@@ -47,12 +47,15 @@ def test_the_results_page_in_english_and_german(browser_page, live_server, media
     assert page.locator("table tbody tr").count() >= 6  # 2 endpoints x 3 visits
     assert page.locator("svg.figure").count() == 4
     assert "A - B" in page.locator("table").first.inner_text()
+    assert page.locator("h2#healing").inner_text() == "Healing after the sessions"
+    assert page.locator("table.healing tbody tr").count() == 3  # arm A, arm B and A - B
     page.check_clean()
-    shot(page, "study-results")
+    shot(page, "study-results-en")
     page.click('button[name="language"][value="de"]')
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.locator("svg.figure").count() == 4
+    assert page.locator("table.healing tbody tr").count() == 3
     page.check_clean()
     shot(page, "study-results-de")
     page.click('button[name="language"][value="en"]')

@@ -62,6 +62,21 @@ class EndpointResultOut(Schema):
     responders: list[ArmResultOut]
 
 
+class HealingOut(Schema):
+    metric: str = Field(description="the redness metric of the healing curve")
+    role: str = Field(description="exploratory: not a registered endpoint of the study")
+    comparison: str
+    estimate: float | None = Field(description="days (by arm: arm A side minus arm B side)")
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    method: str
+    missing: int
+    missing_data: str
+    per_arm: list[ArmResultOut]
+
+
 class ModelResultOut(Schema):
     endpoint: int
     visit: str
@@ -118,6 +133,9 @@ class ResultsOut(Schema):
     unblinded_at: dt.datetime | None
     arms: list[ResultsArmOut]
     results: list[EndpointResultOut]
+    healing: HealingOut = Field(
+        description="days until the redness after a session is back to half its peak, per side"
+    )
     mixed_models: list[ModelResultOut]
     agreement: list[AgreementOut]
     adverse_events: list[AdverseEventCountOut]
@@ -169,13 +187,17 @@ def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) ->
     openapi_extra={"responses": {200: {"description": "the export file"}}},
 )
 def get_export(
-    request: HttpRequest, study_id: Id, format: Literal["csv", "redcap", "fhir", "sav", "dta"] = "csv"
+    request: HttpRequest,
+    study_id: Id,
+    format: Literal["csv", "redcap", "fhir", "sav", "dta"] = "csv",
+    images: bool = False,
 ) -> HttpResponse:
     """The study's data, pseudonymised (study pseudonyms, days from enrolment): ``csv`` tidy rows,
     ``redcap`` a zip of data dictionary, events, instrument designations and records, ``fhir`` an
-    R5 Bundle, ``sav``/``dta`` with variable and value labels. Arms only once results are by arm."""
+    R5 Bundle (the photos as DocumentReferences: with their image data only with ``images=1``),
+    ``sav``/``dta`` with variable and value labels. Arms and products only once results are by arm."""
     user, study = _study(request, study_id)
-    body = exports.export_for(study=study, user=user, kind=format)
+    body = exports.export_for(study=study, user=user, kind=format, images=images)
     response = HttpResponse(body, content_type=exports.CONTENT_TYPES[format])
     name = f"study-{study.pk}.{exports.EXTENSIONS[format]}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -227,9 +227,18 @@ def latest_healing(
         sessions = list(TreatmentSession.objects.filter(patient=patient).order_by("-performed_at", "-pk"))
     if not sessions:
         return []
-    photos = list(photos_of(patient=patient))
+    return healing_after(sessions=sessions[:latest], photos=list(photos_of(patient=patient)), metric=metric)
+
+
+def healing_after(
+    *, sessions: Sequence[TreatmentSession], photos: list[Photo], metric: str = "red_area_pct"
+) -> list[SessionHealing]:
+    """The healing curves after ``sessions`` (one patient's consecutive sessions, newest first:
+    each curve ends at the session after it) from ``photos``, the patient's photos the caller read
+    oldest first with their current analyses (``photos_of``); those with photos of a side only."""
+    _checked(metric)
     found = []
-    for index, session in enumerate(sessions[:latest]):
+    for index, session in enumerate(sessions):
         following = sessions[index - 1].performed_at if index else None
         healing = _healing(session, following, photos, metric)
         if healing.sides:

@@ -6,6 +6,10 @@ Written through the study services like real data, so that a new user meets ever
 a participant rated by the demo rater, one whose photos wait for the rating, one in the middle of
 the course (with a mild erythema on one half), one randomized with the kit for the first session
 ready, one just enrolled, and a patient refused for an exclusion criterion (a screen failure).
+
+Beside it a pilot study of the same design that ended: four participants through all sessions and
+the endpoint visit, rated and asked for their satisfaction, unblinded at its end by the principal
+investigator, so that its results page shows the arms, the figures and the report.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import datetime as dt
 import io
 import zoneinfo
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils import timezone
@@ -25,7 +30,7 @@ from exoderm.consent.models import ConsentKind
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.errors import RuleViolations
 from exoderm.courses import services as course_services
-from exoderm.courses.models import Visit, VisitKind, VisitStatus
+from exoderm.courses.models import CourseTemplate, Visit, VisitKind, VisitStatus
 from exoderm.patients import services as patient_services
 from exoderm.patients.models import Patient
 from exoderm.photos.services import upload_photo
@@ -35,6 +40,7 @@ from exoderm.products.models import Lot, Product, Source, StorageForm
 from exoderm.safety.models import Relatedness, Term
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.studies import page_selectors, selectors, services
+from exoderm.studies.analysis.unblinding import unblind_study
 from exoderm.studies.models import AllocationSlot, Kit, Participant, ScreenFailure, Study
 from exoderm.treatments.services import ProcedureInput
 
@@ -47,6 +53,21 @@ PATIENTS = [
     ("Marlene", "Kühn", 1990, 3),  # randomized, the first kit prepared
     ("Romy", "Busch", 1986, 4),  # enrolled, course planned
     ("Alma", "Seidel", 1992, 2),  # pregnant: refused (a screen failure)
+]
+FINISHED_TITLE = "Exosomen nach Microneedling: Split-Face-Pilotstudie (abgeschlossen, entblindet)"
+#: The finished pilot study's patients (given name, family name, year of birth, Fitzpatrick type).
+FINISHED_PATIENTS = [
+    ("Hanna", "Winkler", 1981, 2),
+    ("Clara", "Brandt", 1979, 3),
+    ("Lotte", "Engel", 1988, 2),
+    ("Mia", "Hartmann", 1984, 3),
+]
+#: The rater's GAIS of each pilot participant: (exosome half, saline half).
+FINISHED_GAIS = [
+    ("much_improved", "improved"),
+    ("improved", "no_change"),
+    ("very_much_improved", "improved"),
+    ("much_improved", "no_change"),
 ]
 CLOSE_UP_MM_PER_PX = 0.05
 WEEKS_BETWEEN_SESSIONS = 3
@@ -75,17 +96,11 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
         window_days=3,
         by=admin,
     )
-    study = services.create_study(
-        by=investigator,
+    study = _define_study(
         title=STUDY_TITLE,
         registry_id="DRKS00099999",
-        design="split_face",
-        blinding="double_blind",
-        course_template=template.pk,
-        arms=[
-            services.ArmInput(code="A", name="Exosomen (ADSC)", product=exosome_lot.product_id),
-            services.ArmInput(code="B", name="Vehikel (Kochsalzlösung)", product=saline.pk),
-        ],
+        template=template,
+        products=(exosome_lot.product_id, saline.pk),
         endpoints=[  # at the endpoint visit: 6 weeks after session 3
             services.EndpointInput("gais", 3, FOLLOW_UP_WEEKS, primary=True),
             *(
@@ -94,23 +109,8 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
             ),
             services.EndpointInput("satisfaction", 3, FOLLOW_UP_WEEKS),
         ],
-        criteria=[
-            services.CriterionInput(kind="inclusion", subject="age", min_value=20, max_value=65),
-            *(
-                services.CriterionInput(kind="exclusion", subject="screening", screening_item=item)
-                for item in (ScreeningItem.PREGNANCY, ScreeningItem.KELOID)
-            ),
-        ],
-        block_size=4,
-        slots_per_stratum=28,
+        users=users,
     )
-    for user, role in (
-        (coordinator, "unblinded_coordinator"),
-        (treating, "treating_clinician"),
-        (rater, "rater"),
-    ):
-        services.assign_role(study=study, user=user, role=role, by=investigator)
-
     patients = [
         _patient(clinic, given, family, born, fitzpatrick, by=coordinator, now=now, pregnant=index == 5)
         for index, (given, family, born, fitzpatrick) in enumerate(PATIENTS)
@@ -170,6 +170,130 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
         related_to_procedure=Relatedness.PROBABLE,
         related_to_product=Relatedness.UNLIKELY,
     )
+    _seed_finished_study(
+        clinic=clinic, users=users, template=template, exosome_lot=exosome_lot, saline=saline
+    )
+    return study
+
+
+def _define_study(
+    *,
+    title: str,
+    registry_id: str,
+    template: CourseTemplate,
+    products: tuple[int, int],
+    endpoints: list[services.EndpointInput],
+    users: dict[str, User],
+) -> Study:
+    """A double-blind split-face study of the exosome product (arm A) against saline (arm B),
+    defined by the principal investigator, its roles filled by the demo users."""
+    investigator = users["clinician"]
+    study = services.create_study(
+        by=investigator,
+        title=title,
+        registry_id=registry_id,
+        design="split_face",
+        blinding="double_blind",
+        course_template=template.pk,
+        arms=[
+            services.ArmInput(code="A", name="Exosomen (ADSC)", product=products[0]),
+            services.ArmInput(code="B", name="Vehikel (Kochsalzlösung)", product=products[1]),
+        ],
+        endpoints=endpoints,
+        criteria=[
+            services.CriterionInput(kind="inclusion", subject="age", min_value=20, max_value=65),
+            *(
+                services.CriterionInput(kind="exclusion", subject="screening", screening_item=item)
+                for item in (ScreeningItem.PREGNANCY, ScreeningItem.KELOID)
+            ),
+        ],
+        block_size=4,
+        slots_per_stratum=28,
+    )
+    for username, role in (
+        ("assistant", "unblinded_coordinator"),
+        ("clinician2", "treating_clinician"),
+        ("rater", "rater"),
+    ):
+        services.assign_role(study=study, user=users[username], role=role, by=investigator)
+    return study
+
+
+def _seed_finished_study(
+    *, clinic: Clinic, users: dict[str, User], template: CourseTemplate, exosome_lot: Lot, saline: Product
+) -> Study:
+    """The pilot study that ended: each participant's three sessions charted from kits, the
+    endpoint close-ups of both cheeks (analysed by the demo's worker, as the demo's other photos),
+    the rater's GAIS and the participant's satisfaction, every follow-up attended; then unblinded
+    at its end by the principal investigator (the logged act), so its results page, figures and
+    report show the arms."""
+    investigator, coordinator = users["clinician"], users["assistant"]
+    treating, rater = users["clinician2"], users["rater"]
+    now = timezone.now()
+    tz = zoneinfo.ZoneInfo(clinic.time_zone)
+    study = _define_study(
+        title=FINISHED_TITLE,
+        registry_id="DRKS00099998",
+        template=template,
+        products=(exosome_lot.product_id, saline.pk),
+        endpoints=[
+            services.EndpointInput("gais", 3, FOLLOW_UP_WEEKS, primary=True),
+            *(
+                services.EndpointInput("metric", 3, FOLLOW_UP_WEEKS, metric=metric, region="cheek_left")
+                for metric in ("spot_count", "spot_area_pct")
+            ),
+            services.EndpointInput("satisfaction", 3, FOLLOW_UP_WEEKS),
+        ],
+        users=users,
+    )
+    participants = []
+    for index, (given, family, born, fitzpatrick) in enumerate(FINISHED_PATIENTS):
+        patient = _patient(clinic, given, family, born, fitzpatrick, by=coordinator, now=now, pregnant=False)
+        # the courses ended a week or more ago: the first sessions 13 weeks and a day or two ago
+        start = (now - dt.timedelta(weeks=13, days=1 + index // 2)).astimezone(tz)
+        participants.append(
+            services.enroll_participant(
+                study=study,
+                patient=patient,
+                by=coordinator,
+                first_session_at=start.replace(hour=9 + 4 * (index % 2), minute=0, second=0, microsecond=0),
+                clinician=treating,
+            )
+        )
+    _backdate(study, participants, earliest=now - dt.timedelta(weeks=14))
+    for index, participant in enumerate(participants):
+        _treat_past_sessions(participant, coordinator=coordinator, treating=treating, now=now)
+        _endpoint_photos(
+            participant,
+            coordinator=coordinator,
+            treating=treating,
+            seed=participant.pk,
+            design=PILOT_CLOSE_UPS,
+        )
+        exosome = _exosome_side(participant, coordinator=coordinator)
+        endpoint = Visit.objects.get(
+            course=participant.course,
+            kind=VisitKind.FOLLOW_UP,
+            session_number=3,
+            weeks_after_session=FOLLOW_UP_WEEKS,
+        )
+        services.record_satisfaction(
+            participant=participant,
+            visit=endpoint,
+            scores={exosome: 5 - index % 2, _other(exosome): 3},
+            by=coordinator,
+        )
+    services.prepare_rating_tasks(study=study, by=investigator)
+    for index, participant in enumerate(participants):
+        exosome = _exosome_side(participant, coordinator=coordinator)
+        exosome_gais, vehicle_gais = FINISHED_GAIS[index]
+        services.record_rating(
+            task=participant.rating_tasks.get(),
+            rater=rater,
+            scores={exosome: exosome_gais, _other(exosome): vehicle_gais},
+            better_side=exosome,
+        )
+    unblind_study(study=study, by=investigator, reason="Letzte Nachuntersuchung erfolgt, Studie beendet.")
     return study
 
 
@@ -338,7 +462,30 @@ def _other(side: str) -> str:
     return "face_right" if side == "face_left" else "face_left"
 
 
-def _endpoint_photos(participant: Participant, *, coordinator: User, treating: User, seed: int) -> None:
+@dataclass(frozen=True)
+class CloseUpDesign:
+    """The synthetic cheek of the endpoint close-ups: its size in pixels, its pigmented spots and
+    how many of them each half has lost by the endpoint."""
+
+    shape: tuple[int, int]
+    spots: int
+    cleared_exosome: int
+    cleared_vehicle: int
+
+
+RUNNING_CLOSE_UPS = CloseUpDesign(shape=(600, 800), spots=24, cleared_exosome=14, cleared_vehicle=5)
+#: Smaller close-ups for the pilot study's sixteen: drawing the phantoms is most of its seeding time.
+PILOT_CLOSE_UPS = CloseUpDesign(shape=(480, 640), spots=16, cleared_exosome=10, cleared_vehicle=3)
+
+
+def _endpoint_photos(
+    participant: Participant,
+    *,
+    coordinator: User,
+    treating: User,
+    seed: int,
+    design: CloseUpDesign = RUNNING_CLOSE_UPS,
+) -> None:
     """A baseline close-up of each cheek before the first session and one at the endpoint visit:
     synthetic skin (one design per side) whose exosome side lost more of its spots and lines."""
     assert participant.course is not None
@@ -351,14 +498,14 @@ def _endpoint_photos(participant: Participant, *, coordinator: User, treating: U
     )
     first_session = participant.course.starts_at
     for side, area in (("face_left", "cheek_left"), ("face_right", "cheek_right")):
-        cleared = 14 if side == exosome_side else 5
+        cleared = design.cleared_exosome if side == exosome_side else design.cleared_vehicle
         for timepoint, taken_at, spots_cleared, visit in (
             ("baseline", first_session - dt.timedelta(hours=1), 0, None),
             ("follow_up", endpoint.planned_at, cleared, endpoint),
         ):
             skin = make_phantom(
-                shape=(600, 800), mm_per_px=CLOSE_UP_MM_PER_PX, seed=seed * 10 + len(area), spots=24,
-                spots_cleared=spots_cleared, chart=True, chart_pitch_mm=4.0,
+                shape=design.shape, mm_per_px=CLOSE_UP_MM_PER_PX, seed=seed * 10 + len(area),
+                spots=design.spots, spots_cleared=spots_cleared, chart=True, chart_pitch_mm=4.0,
                 perturb=Perturbation(exposure=1.0, noise_sd=2.0, seed=spots_cleared),
             )  # fmt: skip
             jpeg = io.BytesIO()

@@ -1,8 +1,10 @@
 """A study's data as the analysis reads it: pseudonymised, one read of the database.
 
 :func:`study_data` gathers, for every participant, the metric values per side and visit (baseline
-and each follow-up of the course), the GAIS scores of each rater, satisfaction, adverse events
-and deviations, with the allocation only when the analysis may be by arm
+and each follow-up of the course), the GAIS scores of each rater, satisfaction, the charted
+sessions (procedures and applications), the photos measured, the days to half of the redness peak
+after each session per side (the healing curve), adverse events and deviations, with the
+allocation, and the products and lots applied, only when the analysis may be by arm
 (:func:`exoderm.studies.analysis.unblinding.by_arm_allowed`). Dates become days from enrolment.
 The pseudonymised views of this data are the exports' single source.
 """
@@ -22,6 +24,7 @@ from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, Photo, Timepoint, View
 from exoderm.photos.selectors import current_analysis
 from exoderm.photos.wording import METRICS
+from exoderm.safety.healing import healing_after
 from exoderm.studies.models import (
     AllocationSlot,
     Design,
@@ -34,6 +37,7 @@ from exoderm.studies.models import (
     Side,
     Study,
 )
+from exoderm.treatments.models import TreatmentSession
 
 #: GAIS choices as the usual codes, 1 (very much improved) to 5 (worse).
 GAIS_CODES: dict[str, int] = {
@@ -58,6 +62,44 @@ class MetricValue:
     mdc: float | None = None
 
 
+@dataclass(frozen=True)
+class AppliedProduct:
+    """One application of a session: the half it went on and, only when the data may be by arm,
+    the product and lot (they would tell a blinded reader which half got which arm)."""
+
+    side: str
+    volume_ml: float
+    product: str = ""
+    source: str = ""
+    lot: str = ""
+
+
+@dataclass(frozen=True)
+class SessionData:
+    """A charted session of the participant's course: its number, the day from enrolment, the
+    procedures (kind, areas) and the applications."""
+
+    number: int
+    day: int
+    procedures: list[tuple[str, list[str]]]
+    applications: list[AppliedProduct]
+
+
+@dataclass(frozen=True)
+class PhotoData:
+    """A photo the analysis reads (a baseline or one of a follow-up visit): what it shows and the
+    day from enrolment; ``file_name`` is the storage's name, for reading the bytes, never exported."""
+
+    file_name: str
+    content_type: str
+    size: int
+    view: str
+    area: str
+    timepoint: str
+    visit: tuple[int, int]
+    day: int
+
+
 @dataclass
 class ParticipantData:
     pseudonym: str
@@ -76,6 +118,11 @@ class ParticipantData:
     satisfaction: dict[tuple[tuple[int, int], str], int] = field(default_factory=dict)
     #: visit -> days from enrolment of the follow-up (planned day if not yet done)
     visit_days: dict[tuple[int, int], int] = field(default_factory=dict)
+    sessions: list[SessionData] = field(default_factory=list)
+    photos: list[PhotoData] = field(default_factory=list)
+    #: side -> days until the redness after each session of the course was back to half its peak
+    #: (the sessions whose healing curve of that side got there)
+    healing: dict[str, list[float]] = field(default_factory=dict)
     patient_id: int = 0
 
 
@@ -240,6 +287,80 @@ def _metric_values(
     return values
 
 
+def _application_side(areas: list[str]) -> str:
+    for side in (Side.LEFT, Side.RIGHT):
+        if side in areas:
+            return side
+    return Side.WHOLE
+
+
+def _sessions_by_course(course_ids: list[int]) -> dict[int, list[tuple[int, TreatmentSession]]]:
+    """The charted sessions of each course with their number in it, oldest first, with
+    procedures and applications (five queries however many)."""
+    visits = (
+        Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.SESSION, session__isnull=False)
+        .select_related("session")
+        .prefetch_related("session__procedures", "session__applications__lot__product")
+        .order_by("session_number")
+    )
+    found: dict[int, list[tuple[int, TreatmentSession]]] = defaultdict(list)
+    for visit in visits:
+        assert visit.session is not None
+        found[visit.course_id].append((visit.session_number, visit.session))
+    return found
+
+
+def _session_data(number: int, session: TreatmentSession, enrolled_on: dt.date, by_arm: bool) -> SessionData:
+    applications = [
+        AppliedProduct(
+            side=_application_side(application.areas),
+            volume_ml=float(application.volume_ml),
+            product=application.lot.product.name if by_arm else "",
+            source=application.lot.product.source if by_arm else "",
+            lot=application.lot.number if by_arm else "",
+        )
+        for application in session.applications.all()
+    ]
+    return SessionData(
+        number=number,
+        day=(session.performed_at.date() - enrolled_on).days,
+        procedures=[(procedure.kind, list(procedure.areas)) for procedure in session.procedures.all()],
+        applications=applications,
+    )
+
+
+def _healing_days(sessions: list[TreatmentSession], photos: list[Photo]) -> dict[str, list[float]]:
+    """Per side the days to half of the redness peak after each session of the course (the
+    healing curve of :mod:`exoderm.safety.healing`; its window ends at the course's next session)."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for healing in healing_after(sessions=sessions[::-1], photos=photos):
+        for side, curve in healing.sides.items():
+            if curve.days_to_half is not None:
+                found[side].append(curve.days_to_half)
+    return dict(found)
+
+
+def _study_photos(
+    photos: list[Photo], visits: dict[tuple[int, int], Visit], enrolled_on: dt.date
+) -> list[PhotoData]:
+    """The photos the analysis reads: the baselines and those of the course's follow-up visits."""
+    visit_of = {visit.pk: key for key, visit in visits.items()}
+    return [
+        PhotoData(
+            file_name=photo.file_name,
+            content_type=photo.content_type,
+            size=photo.size_bytes,
+            view=photo.view,
+            area=photo.area,
+            timepoint=photo.timepoint,
+            visit=visit_of.get(photo.visit_id or 0, BASELINE),
+            day=(photo.taken_at.date() - enrolled_on).days,
+        )
+        for photo in photos
+        if photo.timepoint == Timepoint.BASELINE or photo.visit_id in visit_of
+    ]
+
+
 def study_data(*, study: Study, by_arm: bool) -> StudyData:
     """Everything the analysis and the exports need, pseudonymised; the allocation only with
     ``by_arm`` (the caller decides: see :func:`exoderm.studies.analysis.unblinding.by_arm_allowed`)."""
@@ -266,6 +387,7 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
     course_ids = [p.course_id for p in participants if p.course_id]
     for visit in Visit.objects.filter(course_id__in=course_ids, kind=VisitKind.FOLLOW_UP):
         visits_of[visit.course_id][(visit.session_number, visit.weeks_after_session or 0)] = visit
+    sessions_of = _sessions_by_course(course_ids)
     raters = {
         user_id: position
         for position, user_id in enumerate(
@@ -301,6 +423,11 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
         )
         visits = visits_of.get(participant.course_id or 0, {})
         row.visit_days = {key: (v.planned_at.date() - enrolled_on).days for key, v in visits.items()}
+        sessions = sessions_of.get(participant.course_id or 0, [])
+        patient_photos = photos.get(participant.patient_id, [])
+        row.sessions = [_session_data(number, session, enrolled_on, by_arm) for number, session in sessions]
+        row.photos = _study_photos(patient_photos, visits, enrolled_on)
+        row.healing = _healing_days([session for _number, session in sessions], patient_photos)
         for endpoint in endpoints:
             if endpoint.kind != "metric":
                 continue

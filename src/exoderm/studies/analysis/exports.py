@@ -3,13 +3,16 @@ codes or contacts), dates as days from enrolment, the arm only once results may 
 
 Formats: a tidy CSV (one row per participant, side, visit and endpoint); REDCap (data dictionary,
 events, instrument designations and records, zipped: one event per visit, adverse events as a
-repeating instrument); a FHIR R5 Bundle (JSON); SPSS ``.sav`` and Stata ``.dta`` with variable
-and value labels (pyreadstat).
+repeating instrument); a FHIR R5 Bundle (JSON: study, subjects, procedures, the applied products
+once by arm, observations, adverse events, the photos as DocumentReferences); SPSS ``.sav`` and
+Stata ``.dta`` with variable and value labels (pyreadstat).
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import json
 import tempfile
@@ -19,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exoderm.evidence.selectors import UNITS
+from exoderm.photos import storage
+from exoderm.products.models import Source
 from exoderm.safety.models import Grade, Relatedness, Term
 from exoderm.safety.models import Side as EventSide
-from exoderm.studies.analysis.data import BASELINE, StudyData, study_data
+from exoderm.studies.analysis.data import BASELINE, AppliedProduct, PhotoData, StudyData, study_data
 from exoderm.studies.analysis.results import visit_label
 from exoderm.studies.analysis.unblinding import by_arm_allowed
 from exoderm.studies.models import EndpointKind, Study
@@ -355,7 +360,18 @@ UCUM = {
 DAY_EXTENSION = "https://exoderm.org/fhir/StructureDefinition/days-from-enrolment"
 METRIC_SYSTEM = "https://exoderm.org/fhir/CodeSystem/skinlab-metric"
 SPLIT_FACE_EXTENSION = "https://exoderm.org/fhir/StructureDefinition/split-face-allocation"
+SESSION_EXTENSION = "https://exoderm.org/fhir/StructureDefinition/course-session-number"
 PSEUDONYM_SYSTEM = "https://exoderm.org/fhir/NamingSystem/study-pseudonym"
+PROCEDURE_SYSTEM = "https://exoderm.org/fhir/CodeSystem/procedure"
+#: The code of applying a study product to a half (or the whole) of the face after the procedure.
+APPLICATION_CODE = "product_application"
+PHOTO_VIEW_SYSTEM = "https://exoderm.org/fhir/CodeSystem/photo-view"
+PRODUCT_SOURCE_SYSTEM = "https://exoderm.org/fhir/CodeSystem/product-source"
+LOT_SYSTEM = "https://exoderm.org/fhir/NamingSystem/lot-number"
+BDP_CATEGORY_SYSTEM = "http://hl7.org/fhir/product-category"
+#: Sources whose products are biologically derived (exosomes of stem cells): a
+#: BiologicallyDerivedProduct; other products (a vehicle) are Medications.
+STEM_CELL_SOURCES = {Source.ADIPOSE_MSC, Source.UMBILICAL_CORD_MSC, Source.BONE_MARROW_MSC}
 
 
 def _day(day: int | None) -> list[dict[str, Any]]:
@@ -373,17 +389,67 @@ def _assignment(arms: dict[str, str]) -> dict[str, Any]:
     return {"extension": [{"url": SPLIT_FACE_EXTENSION, "valueString": halves}]}
 
 
-def fhir_bundle(data: StudyData) -> dict[str, Any]:
+def _coded(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}], "text": code}
+
+
+def _product_resource(application: AppliedProduct, resource_id: str) -> dict[str, Any]:
+    """A stem-cell-derived product as a BiologicallyDerivedProduct (its lot the identifier, its
+    cell source a property); anything else (a vehicle) as a Medication with its batch."""
+    if application.source in STEM_CELL_SOURCES:
+        return {
+            "resourceType": "BiologicallyDerivedProduct",
+            "id": resource_id,
+            "productCategory": {"system": BDP_CATEGORY_SYSTEM, "code": "biologicalAgent"},
+            "productCode": {"text": application.product},
+            "identifier": [{"system": LOT_SYSTEM, "value": application.lot}],
+            "property": [
+                {
+                    "type": {"text": "cell source"},
+                    "valueCodeableConcept": _coded(PRODUCT_SOURCE_SYSTEM, application.source),
+                }
+            ],
+        }
+    return {
+        "resourceType": "Medication",
+        "id": resource_id,
+        "code": {"text": application.product},
+        "batch": {"lotNumber": application.lot},
+    }
+
+
+def _attachment(photo: PhotoData, *, images: bool) -> dict[str, Any]:
+    """The photo's attachment: content type, size, SHA-1 (base64, as FHIR's Attachment.hash) and
+    a title; the image itself (base64) only when ``images`` is asked for."""
+    content = storage.read(photo.file_name)
+    attachment: dict[str, Any] = {
+        "contentType": photo.content_type,
+        "size": photo.size,
+        # FHIR defines Attachment.hash as SHA-1: an identity check of the file, not a security one
+        "hash": base64.b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode("ascii"),
+        "title": " ".join(filter(None, (visit_label(photo.visit), photo.view, photo.area))),
+    }
+    if images:
+        attachment["data"] = base64.b64encode(content).decode("ascii")
+    return attachment
+
+
+def fhir_bundle(data: StudyData, *, images: bool = False) -> dict[str, Any]:
     """A FHIR R5 Bundle (collection): the ResearchStudy, a pseudonymous Patient and a
-    ResearchSubject per participant, an Observation per metric value and GAIS score, and each
-    AdverseEvent. Times are days from enrolment (an extension), never dates."""
+    ResearchSubject per participant, a Procedure per charted procedure and per application of each
+    session (with the applied product as BiologicallyDerivedProduct or Medication once the data
+    may be by arm: before that the products and lots would tell which half got which arm), an
+    Observation per metric value and GAIS score, each AdverseEvent, and a DocumentReference per
+    photo (without the image unless ``images``). Times are days from enrolment (an extension),
+    never dates."""
     study = data.study
     entries: list[dict[str, Any]] = []
+    study_reference = {"reference": f"urn:uuid:researchstudy-study-{study.pk}"}
 
-    def add(resource: dict[str, Any]) -> None:
-        entries.append(
-            {"fullUrl": f"urn:uuid:{resource['resourceType'].lower()}-{resource['id']}", "resource": resource}
-        )
+    def add(resource: dict[str, Any]) -> dict[str, str]:
+        url = f"urn:uuid:{resource['resourceType'].lower()}-{resource['id']}"
+        entries.append({"fullUrl": url, "resource": resource})
+        return {"reference": url}
 
     add(
         {
@@ -398,9 +464,10 @@ def fhir_bundle(data: StudyData) -> dict[str, Any]:
             ],
         }
     )
+    products: dict[tuple[str, str], dict[str, str]] = {}
     for p in data.participants:
         patient_id = f"p-{p.pseudonym}".lower()
-        add(
+        patient = add(
             {
                 "resourceType": "Patient",
                 "id": patient_id,
@@ -412,11 +479,48 @@ def fhir_bundle(data: StudyData) -> dict[str, Any]:
                 "resourceType": "ResearchSubject",
                 "id": f"s-{p.pseudonym}".lower(),
                 "status": "active" if p.status != "withdrawn" else "retired",
-                "study": {"reference": f"urn:uuid:researchstudy-study-{study.pk}"},
-                "subject": {"reference": f"urn:uuid:patient-{patient_id}"},
+                "study": study_reference,
+                "subject": patient,
                 **_assignment(p.arms),
             }
         )
+        for session in p.sessions:
+            session_extension = [
+                *_day(session.day),
+                {"url": SESSION_EXTENSION, "valueInteger": session.number},
+            ]
+            for number, (kind, areas) in enumerate(session.procedures):
+                add(
+                    {
+                        "resourceType": "Procedure",
+                        "id": f"pr-{p.pseudonym}-{session.number}-{number}".lower(),
+                        "status": "completed",
+                        "code": _coded(PROCEDURE_SYSTEM, kind),
+                        "subject": patient,
+                        "bodySite": [{"text": area} for area in areas],
+                        "extension": session_extension,
+                    }
+                )
+            for number, application in enumerate(session.applications):
+                used = []
+                if application.product:
+                    key = (application.product, application.lot)
+                    if key not in products:
+                        products[key] = add(_product_resource(application, f"product-{len(products) + 1}"))
+                    used = [{"reference": products[key]}]
+                add(
+                    {
+                        "resourceType": "Procedure",
+                        "id": f"ap-{p.pseudonym}-{session.number}-{number}".lower(),
+                        "status": "completed",
+                        "code": _coded(PROCEDURE_SYSTEM, APPLICATION_CODE),
+                        "subject": patient,
+                        "bodySite": [{"text": application.side}],
+                        "used": used,
+                        "note": [{"text": f"{application.volume_ml:g} ml"}],
+                        "extension": session_extension,
+                    }
+                )
         for number, row in enumerate(r for r in tidy_rows(data) if r["pseudonym"] == p.pseudonym):
             if row["value"] is None:
                 continue
@@ -425,7 +529,7 @@ def fhir_bundle(data: StudyData) -> dict[str, Any]:
                 quantity: dict[str, Any] = {"value": row["value"], "unit": unit}
                 if unit in UCUM:
                     quantity |= {"system": "http://unitsofmeasure.org", "code": UCUM[unit]}
-                code = {"coding": [{"system": METRIC_SYSTEM, "code": row["metric"]}], "text": row["metric"]}
+                code = _coded(METRIC_SYSTEM, row["metric"])
                 value: dict[str, Any] = {"valueQuantity": quantity}
             else:
                 code = {"text": row["endpoint_kind"]}
@@ -436,10 +540,23 @@ def fhir_bundle(data: StudyData) -> dict[str, Any]:
                     "id": f"o-{p.pseudonym}-{number}".lower(),
                     "status": "final",
                     "code": code,
-                    "subject": {"reference": f"urn:uuid:patient-{patient_id}"},
+                    "subject": patient,
                     "bodySite": {"text": f"{row['region'] or row['side']}"},
                     "extension": _day(row["day"]),
                     **value,
+                }
+            )
+        for number, photo in enumerate(p.photos):
+            add(
+                {
+                    "resourceType": "DocumentReference",
+                    "id": f"doc-{p.pseudonym}-{number}".lower(),
+                    "status": "current",
+                    "type": _coded(PHOTO_VIEW_SYSTEM, photo.view),
+                    "subject": patient,
+                    "bodySite": [{"concept": {"text": photo.area}}] if photo.area else [],
+                    "content": [{"attachment": _attachment(photo, images=images)}],
+                    "extension": _day(photo.day),
                 }
             )
     for number, event in enumerate(data.adverse_events):
@@ -451,7 +568,7 @@ def fhir_bundle(data: StudyData) -> dict[str, Any]:
                 "actuality": "actual",
                 "code": {"text": event.term},
                 "subject": {"reference": f"urn:uuid:patient-p-{event.pseudonym}".lower()},
-                "study": [{"reference": f"urn:uuid:researchstudy-study-{study.pk}"}],
+                "study": [study_reference],
                 "seriousness": {"text": "serious" if event.serious else "non-serious"},
                 "extension": _day(event.onset_day),
             }
@@ -535,18 +652,20 @@ def statistics_file(data: StudyData, kind: str) -> bytes:
         return path.read_bytes()
 
 
-def export_for(*, study: Study, user: User, kind: str) -> bytes:
+def export_for(*, study: Study, user: User, kind: str, images: bool = False) -> bytes:
     """The study's data in format ``kind`` (one of :data:`FORMATS`) for the study's staff roles
-    and clinic administrators; by arm only once results may be by arm."""
+    and clinic administrators; by arm only once results may be by arm. ``images`` puts the
+    photos' bytes into the FHIR Bundle."""
     require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
-    return export(study_data(study=study, by_arm=by_arm_allowed(study)), kind)
+    return export(study_data(study=study, by_arm=by_arm_allowed(study)), kind, images=images)
 
 
-def export(data: StudyData, kind: str) -> bytes:
+def export(data: StudyData, kind: str, *, images: bool = False) -> bytes:
     if kind == "csv":
         return tidy_csv(data)
     if kind == "redcap":
         return redcap_zip(data)
     if kind == "fhir":
-        return json.dumps(fhir_bundle(data), ensure_ascii=False, default=str).encode("utf-8")
+        bundle = fhir_bundle(data, images=images)
+        return json.dumps(bundle, ensure_ascii=False, default=str).encode("utf-8")
     return statistics_file(data, kind)

@@ -95,6 +95,12 @@ def _report(results: StudyResults, language: str) -> bytes:
         pdf.cell(width, 5, _latin1(text), border="B")
     pdf.ln()
     pdf.set_font("Helvetica", "", 8)
+
+    def table_row(cells: list[str]) -> None:
+        for width, text in zip(widths, cells, strict=True):
+            pdf.cell(width, 4.6, _latin1(text[:40]))
+        pdf.ln()
+
     for row in results.endpoints:
         r = row.result
         name = f"{row.metric} {row.region}".strip() if row.metric else row.rating
@@ -108,9 +114,32 @@ def _report(results: StudyResults, language: str) -> bytes:
             str(r.n),
             row.comparison,
         ]
-        for width, text in zip(widths, cells, strict=True):
-            pdf.cell(width, 4.6, _latin1(text[:40]))
-        pdf.ln()
+        table_row(cells)
+    healing = results.healing.result
+    table_row(
+        [
+            _("Healing: days to half"),
+            _("sessions"),
+            results.healing.role,
+            _number(healing.estimate, 1),
+            f"{_number(healing.ci_low, 1)} to {_number(healing.ci_high, 1)}",
+            _p(healing.p_value),
+            str(healing.n),
+            results.healing.comparison,
+        ]
+    )
+    for summary in results.healing.per_arm:
+        r = summary.result
+        line(
+            f"{_('Healing: days to half')}, {summary.arm}: {_number(r.estimate, 1)} "
+            f"({_number(r.ci_low, 1)} to {_number(r.ci_high, 1)}), n {r.n}"
+        )
+    line(
+        _(
+            "Healing: days until the redness after a session is back to half its peak, per side, "
+            "from the healing curve (exploratory)."
+        )
+    )
     line(_("Missing data: complete cases, nothing imputed; the mixed model uses every observation."))
 
     figures = matplotlib_figures(results)

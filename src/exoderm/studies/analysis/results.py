@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics as pystats
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from exoderm import __version__
@@ -27,7 +27,7 @@ from exoderm.studies.analysis.data import (
     study_data,
 )
 from exoderm.studies.analysis.unblinding import by_arm_allowed, study_unblinded_at
-from exoderm.studies.models import Design, Endpoint, EndpointKind, Study
+from exoderm.studies.models import Design, Endpoint, EndpointKind, Side, Study
 from exoderm.studies.services import require_study_role
 
 if TYPE_CHECKING:
@@ -88,6 +88,28 @@ class EndpointResult:
 
 
 @dataclass(frozen=True)
+class HealingResult:
+    """Days until the redness after a session is back to half its peak (the healing curve of
+    :mod:`exoderm.safety.healing`), each side's mean over the sessions of the course with a curve
+    that got there. Not a registered endpoint of the study, hence exploratory."""
+
+    metric: str
+    comparison: str
+    result: st.Result
+    per_arm: list[ArmSummary] = field(default_factory=list)
+    role: str = "exploratory"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "role": self.role,
+            "comparison": self.comparison,
+            **self.result.as_dict(),
+            "per_arm": [{"arm": s.arm, "what": s.what, **s.result.as_dict()} for s in self.per_arm],
+        }
+
+
+@dataclass(frozen=True)
 class ModelResult:
     endpoint: int
     visit: str
@@ -133,6 +155,7 @@ class StudyResults:
     arms: list[str]
     arm_names: dict[str, str]
     endpoints: list[EndpointResult]
+    healing: HealingResult
     mixed_models: list[ModelResult]
     agreement: list[Agreement]
     adverse_events: list[AdverseEventCount]
@@ -147,6 +170,7 @@ class StudyResults:
             "unblinded_at": self.unblinded_at,
             "arms": [{"code": code, "name": self.arm_names.get(code, "")} for code in self.arms],
             "results": [e.as_dict() for e in self.endpoints],
+            "healing": self.healing.as_dict(),
             "mixed_models": [
                 {"endpoint": m.endpoint, "visit": m.visit, "comparison": m.comparison, **m.result.as_dict()}
                 for m in self.mixed_models
@@ -170,8 +194,18 @@ def _role(endpoint: Endpoint, exploratory: bool) -> str:
     return "primary" if endpoint.primary else "secondary"
 
 
-def _mean(values: list[int]) -> float | None:
+def _mean(values: list[int] | list[float]) -> float | None:
     return float(pystats.fmean(values)) if values else None
+
+
+HEALING_METRIC = "red_area_pct"
+
+
+def _mean_days(values: list[float | None]) -> st.Result:
+    """The mean days to half with its t interval: a duration, so no test against zero."""
+    return replace(
+        st.single_arm_change(values), p_value=None, method="mean days to half of the redness peak, t interval"
+    )
 
 
 class _Analysis:
@@ -342,6 +376,37 @@ class _Analysis:
         groups = self._by_arm(scores)
         return f"{first} - {second}", st.mann_whitney(groups[first], groups[second])
 
+    # --- healing ---------------------------------------------------------------------------------
+
+    def healing(self) -> HealingResult:
+        """Split-face by arm: the within-participant difference of the arm sides' days to half
+        (paired t); parallel by arm: the difference between the arms (Welch); pooled or single
+        arm: the mean days to half per participant (the mean of the sides)."""
+        per_side: list[dict[str, Any]] = [
+            {str(side): _mean(p.healing.get(side, [])) for side in (Side.LEFT, Side.RIGHT)}
+            for p in self.data.participants
+        ]
+        # a parallel or single-arm participant has one arm for the whole face: the mean of the halves
+        days = (
+            per_side
+            if self.design == Design.SPLIT_FACE
+            else [{str(Side.WHOLE): value} for value in self._pooled(per_side)]
+        )
+        groups = self._by_arm(days) if self.data.by_arm else {POOLED: self._pooled(days)}
+        per_arm = [
+            ArmSummary(arm, "days to half", _mean_days(values)) for arm, values in sorted(groups.items())
+        ]
+        if not self.data.by_arm or self.design == Design.SINGLE_ARM or len(self.arms) < 2:
+            label = "days to half" if self.data.by_arm else "days to half, pooled over arms"
+            return HealingResult(HEALING_METRIC, label, _mean_days(self._pooled(days)), per_arm)
+        first, second = self.arms[0], self.arms[1]
+        if self.design == Design.SPLIT_FACE:
+            result = st.paired_difference(*self._paired(days))
+        else:
+            groups = self._by_arm(days)
+            result = st.welch_difference(groups[first], groups[second])
+        return HealingResult(HEALING_METRIC, f"{first} - {second}", result, per_arm)
+
     # --- over all visits ---------------------------------------------------------------------
 
     def mixed_models(self) -> list[ModelResult]:
@@ -459,6 +524,7 @@ def results_of(*, study: Study, user: User) -> StudyResults:
         arms=analysis.arms,
         arm_names=data.arm_names,
         endpoints=endpoints,
+        healing=analysis.healing(),
         mixed_models=analysis.mixed_models(),
         agreement=analysis.agreement(),
         adverse_events=analysis.adverse_events(),

@@ -69,8 +69,10 @@ def export(request: HttpRequest, study_id: int) -> HttpResponse:
     kind = request.GET.get("format", "csv")
     if kind not in exports.FORMATS:
         raise Http404(_("Unknown export format."))
+    images = request.GET.get("images") == "1"
     response = HttpResponse(
-        exports.export_for(study=study, user=user, kind=kind), content_type=exports.CONTENT_TYPES[kind]
+        exports.export_for(study=study, user=user, kind=kind, images=images),
+        content_type=exports.CONTENT_TYPES[kind],
     )
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}.{exports.EXTENSIONS[kind]}"'
     response["Cache-Control"] = "private, no-store"
