@@ -9,7 +9,9 @@ fixtures carry real dates of the recent past:
 * 00:20 UTC: the test factories' clinic (Europe/Berlin) is past midnight, a session two hours
   ago was yesterday there;
 * the night Berlin's clocks next go back, 30 minutes and 2 hours 10 minutes after the change:
-  the wall clock reads an hour that happens twice, now and for a session two hours ago.
+  the wall clock reads an hour that happens twice, now and for a session two hours ago;
+* 14:30 UTC: the clinic's afternoon, when noon of its yesterday lies before a consent the
+  factories date 24 hours back (a test charting at yesterday's noon failed only after lunch).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def awkward_instants(now: dt.datetime) -> list[dt.datetime]:
         tomorrow.replace(minute=20),
         next_fall_back(now, CLINIC_TIME_ZONE) + dt.timedelta(minutes=30),
         next_fall_back(now, CLINIC_TIME_ZONE) + dt.timedelta(hours=2, minutes=10),
+        tomorrow.replace(hour=14, minute=30),
     ]
 
 

@@ -518,6 +518,22 @@ class DeviceFactory(factory.django.DjangoModelFactory):
     kind = "laser"
 
 
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """An appointment written as it stands, past the booking rules (hours, clashes): for pages that
+    list appointments. Tests of the rules book through ``booking.services.book_appointment``."""
+
+    class Meta:
+        model = "booking.Appointment"
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.SelfAttribute("patient.clinic")
+    clinician = factory.SubFactory(UserFactory, clinic=factory.SelfAttribute("..patient.clinic"))
+    kind = "treatment"
+    starts_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=1))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + dt.timedelta(minutes=45))
+    created_by = factory.SelfAttribute("clinician")
+
+
 def spots_to_clear(seed, wanted, *, spots=16):
     """The ``spots_cleared`` of :func:`~exoderm.skinlab.phantom.make_phantom` that removes
     ``wanted`` of the spots the 480 x 640 close-up of ``seed`` really holds (a design places fewer

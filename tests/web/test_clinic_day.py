@@ -166,7 +166,7 @@ def test_a_clinic_day(browser_page, live_server, language, width):
 
     # morning: Today shows the day's visits, the follow-ups due in one line, the overdue count
     login_in_browser(page, walk.url, manager)
-    appointments = page.locator("section[aria-labelledby=h-appointments]")
+    appointments = page.locator("section[aria-labelledby=h-visits]")
     followups = page.locator("section[aria-labelledby=h-followups]")
     expect(appointments).to_contain_text(course.patient.code)
     assert followups.locator(".visit-line").count() == 1

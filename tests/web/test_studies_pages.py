@@ -516,6 +516,8 @@ def test_the_treating_clinician_charts_from_a_kit_and_refusals_name_only_its_lab
     # (the form takes local times, and the night the clocks go back repeats an hour).
     zone = zoneinfo.ZoneInfo(scene.clinic.time_zone)
     now = dt.datetime.combine(timezone.localdate(timezone=zone) - dt.timedelta(days=1), dt.time(12), zone)
+    # the scene's consent is 24 hours old: in the afternoon, younger than that noon
+    factories.give_treatment_consent(participant.patient, signed_at=now - dt.timedelta(days=1))
     kit = services.prepare_kit(
         participant=participant,
         session_number=1,

@@ -72,11 +72,46 @@ def test_the_follow_ups_of_one_visit_are_one_line(client, clinician):
     assert len(todays_follow_ups(course)) == 2
     client.force_login(clinician)
     html = client.get(reverse("today")).content.decode()
-    for heading in ("h-followups", "h-appointments"):
+    for heading in ("h-followups", "h-visits"):
         part = section(html, heading)
         assert part.count('<li class="visit-line') == 1, heading
         assert "Follow-up week 6 after session 1" in part and "Follow-up week 2 after session 2" in part
         assert part.count(course.patient.code) == 1
+
+
+@pytest.mark.django_db
+def test_todays_booked_appointments_come_first_and_narrow_to_mine(client, clinician):
+    clinic = clinician.clinic
+    tz = zoneinfo.ZoneInfo(clinic.time_zone)
+    today = clinic_today(clinic)
+
+    def at(day, hour):
+        return dt.datetime.combine(day, dt.time(hour), tzinfo=tz)
+
+    colleague = factories.UserFactory(clinic=clinic, role="clinician", last_name="Kollegin")
+    room = factories.RoomFactory(clinic=clinic, name="Laser room")
+    mine = factories.AppointmentFactory(
+        patient__clinic=clinic, clinician=clinician, starts_at=at(today, 10), room=room
+    )
+    theirs = factories.AppointmentFactory(patient__clinic=clinic, clinician=colleague, starts_at=at(today, 9))
+    cancelled = factories.AppointmentFactory(
+        patient__clinic=clinic, clinician=clinician, starts_at=at(today, 11), status="cancelled"
+    )
+    tomorrow = factories.AppointmentFactory(
+        patient__clinic=clinic, clinician=clinician, starts_at=at(today + dt.timedelta(days=1), 10)
+    )
+    elsewhere = factories.AppointmentFactory(starts_at=at(today, 10))  # another clinic's
+    client.force_login(clinician)
+    html = client.get(reverse("today")).content.decode()
+    booked = section(html, "h-appointments")
+    assert booked.index(theirs.patient.code) < booked.index(mine.patient.code)  # in time order
+    assert "10:00" in booked and "Laser room" in booked
+    assert reverse("booking-appointment", args=[mine.pk]) in booked
+    for absent in (cancelled, tomorrow, elsewhere):
+        assert absent.patient.code not in booked
+    assert html.index('id="h-appointments"') < html.index('id="h-visits"')
+    narrowed = section(client.get(reverse("today"), {"mine": "1"}).content.decode(), "h-appointments")
+    assert mine.patient.code in narrowed and theirs.patient.code not in narrowed
 
 
 @pytest.mark.django_db
@@ -178,4 +213,11 @@ def test_marking_a_visit_done_on_the_today_page(browser_page, live_server, width
     page.wait_for_selector(f"#h-followups + ul .visit-line-marked:has-text('{course.patient.code}')")
     assert re.search("Marked: Done", followups.inner_text())
     assert course.visits.filter(kind=VisitKind.FOLLOW_UP, status=VisitStatus.DONE).count() == 2
+    # the same visit in today's list is marked too: its buttons would act on a done visit
+    planned = page.locator("#h-visits + ul .visit-line").filter(has_text=course.patient.code)
+    assert "Marked: Done" in planned.inner_text()
+    assert planned.get_by_role("button").count() == 0
+    assert page.locator("[id^=visit-line-]").evaluate_all(
+        "lines => new Set(lines.map(l => l.id)).size === lines.length"
+    )
     page.check_clean()

@@ -8,6 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from exoderm.booking import selectors as booking_selectors
+from exoderm.booking.models import AppointmentStatus
 from exoderm.clinics.models import Role, User
 from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors as course_selectors
@@ -50,6 +52,9 @@ def today(request: HttpRequest) -> HttpResponse:
     day = clinic_today(clinic)
     mine = _mine(request)
     appointments = _narrowed(course_selectors.planned_visits(clinic=clinic, day=day), user, mine)
+    booked = booking_selectors.appointments(clinic=clinic, day=day).exclude(status=AppointmentStatus.CANCELLED)
+    if mine:
+        booked = booked.filter(clinician=user)
     followups = _narrowed(
         due_visits(clinic=clinic, on=day).filter(kind=VisitKind.FOLLOW_UP), user, mine
     ).select_related("course__patient__identity")
@@ -57,6 +62,8 @@ def today(request: HttpRequest) -> HttpResponse:
         "day": day,
         "mine": mine,
         "may_narrow": user.role == Role.CLINICIAN,
+        "booked": list(booked.select_related("patient__identity", "clinician", "room", "device")[:LIMIT]),
+        "booked_count": booked.count(),
         "appointments": group_by_patient_day(appointments[:LIMIT], time_zone=clinic.time_zone),
         "followups": group_by_patient_day(followups[:LIMIT], time_zone=clinic.time_zone),
         "overdue_count": _narrowed(overdue_visits(clinic=clinic, on=day), user, mine).count(),

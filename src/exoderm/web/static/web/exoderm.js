@@ -1,6 +1,6 @@
 // exoderm: the little JavaScript the pages need. Everything works without it; it keeps use-by
-// countdowns ticking between page loads and puts a filter box before long pickers. Loaded with
-// the page's CSP nonce.
+// countdowns ticking between page loads, puts a filter box before long pickers and keeps Today's
+// visit lines in step. Loaded with the page's CSP nonce.
 (function () {
   "use strict";
   function pad(n) { return String(n).padStart(2, "0"); }
@@ -79,5 +79,22 @@
     setInterval(tick, 1000);
     setUpFilters();
   });
+  // A visit marked on one line of Today is marked on the page's other lines that hold it too (the
+  // same visit is an appointment of today and a follow-up due): their buttons would act on a done visit.
+  function markTwins(line) {
+    if (!line || !line.classList || !line.classList.contains("visit-line-marked")) { return; }
+    var marked = line.dataset.visits.split(" ");
+    var badge = line.querySelector(".badge[role=status]");
+    document.querySelectorAll("li.visit-line[data-visits]").forEach(function (other) {
+      if (other === line || other.classList.contains("visit-line-marked")) { return; }
+      var shared = other.dataset.visits.split(" ").some(function (id) { return marked.indexOf(id) !== -1; });
+      var actions = other.querySelector(".visit-line-actions");
+      if (!shared || !actions) { return; }
+      other.classList.add("visit-line-marked");
+      actions.replaceWith(badge.cloneNode(true));
+    });
+  }
+
   document.addEventListener("htmx:afterSwap", function () { tick(); setUpFilters(); });
+  document.addEventListener("htmx:afterSettle", function (event) { markTwins(event.target); });
 })();
