@@ -106,12 +106,26 @@ def recall_rows_for[Row: Any](*, user: User, rows: list[Row]) -> tuple[list[Row]
     many were left out: a kit session's row would tell a user blinded for its participant which arm
     received the lot. The study's unblinded coordinator sees every row and answers for the recall of
     its participants."""
-    kits = Kit.objects.filter(session_id__in={row.session_id for row in rows}).select_related(
-        "participant__study"
-    )
-    hidden = {kit.session_id for kit in kits if not sees_allocation_of(user, kit.participant)}
+    sessions = {row.session_id for row in rows}
+    kits = list(Kit.objects.filter(session_id__in=sessions).select_related("participant__study"))
+    seen = _allocation_seen(user, [kit.participant for kit in kits])
+    hidden = {kit.session_id for kit in kits if kit.participant_id not in seen}
     visible = [row for row in rows if row.session_id not in hidden]
     return visible, len(rows) - len(visible)
+
+
+def _allocation_seen(user: User, participants: list[Participant]) -> set[int]:
+    """The ids of ``participants`` whose allocation ``user`` may see, as :func:`sees_allocation_of`
+    decides, in a query per study and one for the user's emergency unblindings (not two per
+    participant: a recall list holds every kit session of a lot)."""
+    studies = {participant.study_id: participant.study for participant in participants}
+    unblinded = {study_id for study_id, study in studies.items() if sees_allocation(user, study)}
+    emergency = set(
+        Unblinding.objects.filter(by=user, participant__in=participants).values_list(
+            "participant_id", flat=True
+        )
+    )
+    return {p.pk for p in participants if p.study_id in unblinded or p.pk in emergency}
 
 
 def conceals_lots(*, session: TreatmentSession, user: User) -> bool:
@@ -170,17 +184,11 @@ def trail_changes_for(*, user: User) -> TrailChanges:
     participants = list(
         Participant.objects.filter(study__clinic=user.clinic, kits__session__isnull=False)
         .exclude(study__blinding=Blinding.OPEN)
-        .values_list("pk", "patient_id", "study_id")
+        .select_related("study")
         .distinct()
     )
-    studies = Study.objects.in_bulk({study_id for _pk, _patient, study_id in participants})
-    unblinded = {study_id for study_id, study in studies.items() if sees_allocation(user, study)}
-    unblinded_participants = set(Unblinding.objects.filter(by=user).values_list("participant_id", flat=True))
-    concealed = {
-        patient_id
-        for participant_id, patient_id, study_id in participants
-        if study_id not in unblinded and participant_id not in unblinded_participants
-    }
+    seen = _allocation_seen(user, participants)
+    concealed = {p.patient_id for p in participants if p.pk not in seen}
 
     def shown(object_type: str, patient_id: int | None, changes: dict[str, Any]) -> dict[str, Any]:
         if patient_id in concealed and object_type in ALLOCATION_TRAIL:
