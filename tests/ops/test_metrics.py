@@ -127,7 +127,9 @@ def test_several_server_processes_are_scraped_as_one(tmp_path):
         tmp_path, workers=2, DATABASE_URL=f"sqlite:///{tmp_path / 'exoderm.sqlite3'}", **env
     ) as base:
         for _ in range(19):
-            urllib.request.urlopen(f"{base}/healthz", timeout=5).close()
+            # a long timeout: a process that has not answered yet loads the app first (and a
+            # request sent twice would count twice)
+            urllib.request.urlopen(f"{base}/healthz", timeout=30).close()
         request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         counts = set()
         for _ in range(6):

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from exoderm.studies.demo import STUDY_TITLE
 from exoderm.studies.models import Rating, Study
 from tests._browser import shot
 from tests.web.test_browser import UNLABELLED
@@ -64,7 +65,7 @@ def test_the_demo_study_for_its_coordinator_and_its_rater(browser_page, live_ser
 
     settings.MEDIA_ROOT = tmp_path / "media"
     seed_demo()
-    study = Study.objects.get()
+    study = Study.objects.get(title=STUDY_TITLE)  # the running one (the finished pilot is the other)
     arms = list(study.arms.select_related("product"))
     concealed = [arm.name for arm in arms] + [arm.product.name for arm in arms]
     page, url = browser_page, live_server.url

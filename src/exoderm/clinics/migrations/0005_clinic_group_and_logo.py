@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinics', '0004_clinic_group'),
-        ('clinics', '0004_clinic_logo'),
+        ("clinics", "0004_clinic_group"),
+        ("clinics", "0004_clinic_logo"),
     ]
 
-    operations = [
-    ]
+    operations = []

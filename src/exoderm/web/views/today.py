@@ -52,9 +52,8 @@ def today(request: HttpRequest) -> HttpResponse:
     day = clinic_today(clinic)
     mine = _mine(request)
     appointments = _narrowed(course_selectors.planned_visits(clinic=clinic, day=day), user, mine)
-    booked = booking_selectors.appointments(clinic=clinic, day=day).exclude(status=AppointmentStatus.CANCELLED)
-    if mine:
-        booked = booked.filter(clinician=user)
+    booked = booking_selectors.appointments(clinic=clinic, day=day, clinician=user if mine else None)
+    booked = booked.exclude(status=AppointmentStatus.CANCELLED)
     followups = _narrowed(
         due_visits(clinic=clinic, on=day).filter(kind=VisitKind.FOLLOW_UP), user, mine
     ).select_related("course__patient__identity")
