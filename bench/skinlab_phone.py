@@ -301,8 +301,8 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| `{k}` | {' | '.join(cells)} |")
     lines += ["", "### What the processing raises, and what the clinic can do", ""]
     for p in processed:
-        noise = ", ".join(f"`{k}`" for k in found[p]["noise"]) or "none"
-        bias = ", ".join(f"`{k}`" for k in found[p]["bias"]) or "none"
+        noise = ", ".join(f"`{k}`" for k in found[p]["noise"]) or "no metric"
+        bias = ", ".join(f"`{k}`" for k in found[p]["bias"]) or "no metric"
         lines.append(f"- `{p}`: noise raised in {noise}; bias of half an mdc or more in {bias}.")
     lines += [
         "",
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_write:
         write_section(
             "skinlab-phone",
-            text + "\n\nMachine: a shared 2-core box (other jobs running), so times are not measured here.",
+            text + "\n\nRun on a shared 2-core box with other jobs running; no times are reported.",
         )
 
 
