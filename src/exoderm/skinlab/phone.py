@@ -210,15 +210,15 @@ def _encode(rgb: np.ndarray, *, codec: str | None, quality: int) -> np.ndarray:
     if codec is None:
         return rgb
     if codec == "jpeg":
-        ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        dec = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
         if dec is None:
             raise RuntimeError("OpenCV could not encode and decode the JPEG")
         return np.ascontiguousarray(dec[..., ::-1])
     if codec == "heic":
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format="HEIF", quality=quality, enc_params={"preset": "ultrafast"})
-        buf.seek(0)
-        with Image.open(buf) as im:
+        heic = io.BytesIO()
+        Image.fromarray(rgb).save(heic, format="HEIF", quality=quality, enc_params={"preset": "ultrafast"})
+        heic.seek(0)
+        with Image.open(heic) as im:
             return np.asarray(im.convert("RGB")).copy()
     raise ValueError(f"codec must be 'jpeg', 'heic' or None, got {codec!r}")
