@@ -98,13 +98,13 @@ class PhoneProfile:
     quality: tuple[int, int] = (90, 90)
 
     @property
-    def _tone_maps(self) -> bool:
+    def tone_maps(self) -> bool:
         return self.base_compression > 0 or self.detail_gain != 1.0
 
     @property
     def processes(self) -> bool:
         """Whether the profile changes the pixels at all."""
-        return bool(self.denoise_sigma > 0 or self._tone_maps or self.sharpen or self.codec)
+        return bool(self.denoise_sigma > 0 or self.tone_maps or self.sharpen or self.codec)
 
 
 #: The named profiles. ``pro-raw-like`` is the capture model without phone processing (a RAW or
@@ -184,12 +184,12 @@ def phone_process(rgb: np.ndarray, *, profile: str | PhoneProfile, seed: int) ->
     tone_gain = float(rng.uniform(1.0 - _ADAPTATION, 1.0 + _ADAPTATION))
     quality = int(rng.integers(prof.quality[0], prof.quality[1] + 1))
 
-    img = rgb.astype(np.float32)
+    img: np.ndarray = rgb.astype(np.float32)
     if prof.denoise_sigma > 0:
         img = cv2.bilateralFilter(img, 0, prof.denoise_sigma, prof.denoise_radius_px)
     ycc = cv2.cvtColor(np.clip(img, 0.0, 255.0) / 255.0, cv2.COLOR_RGB2YCrCb)
     luma = ycc[..., 0]
-    if prof._tone_maps:
+    if prof.tone_maps:
         # log luma = base + detail; base' = mean + (1 - c)(base - mean), detail' = g * detail
         log_luma = np.log(np.maximum(luma, 1.0 / 255.0))
         base = cv2.GaussianBlur(log_luma, (0, 0), max(luma.shape) / 16.0)
