@@ -99,6 +99,7 @@ class PhoneProfile:
 
     @property
     def tone_maps(self) -> bool:
+        """Whether the profile applies local tone mapping."""
         return self.base_compression > 0 or self.detail_gain != 1.0
 
     @property
