@@ -4,7 +4,8 @@ A phantom is designed in CIE L*a*b* (D65) at a known scale: a base skin colour w
 low-frequency tone variation and fine texture, plus pigmented spots, wrinkles, red patches and
 pores. It is then "captured": converted to sRGB, lit with a smooth shading, exposed, white
 balanced, geometrically shifted and rotated, blurred, given sensor noise, quantised to 8 bits and
-optionally JPEG compressed (:class:`Perturbation`). An optional ColorChecker Classic 24 rendered
+optionally JPEG compressed or put through a phone camera's processing and encoding
+(:class:`Perturbation`, :mod:`exoderm.skinlab.phone`). An optional ColorChecker Classic 24 rendered
 from published reference values (:func:`render_colorchecker`) is placed in a corner. The skin can
 be of any Fitzpatrick type I to VI (``skin_type``): its base colour (:data:`FITZPATRICK_LAB`) and
 the lower contrast its features have on darker skin (:func:`skin_contrast`).
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .phone import PHONE_PROFILES, phone_process
 
 __all__ = [
     "COLORCHECKER24_NAMES",
@@ -192,7 +195,11 @@ class Perturbation:
     shift_px : tuple of float
         Translation ``(dx, dy)`` in pixels.
     seed : int
-        Seed of the noise.
+        Seed of the noise (and of the phone pipeline's per-shot adaptation).
+    phone : str or None
+        A profile of :data:`exoderm.skinlab.phone.PHONE_PROFILES` applied after the sensor noise
+        (:func:`~exoderm.skinlab.phone.phone_process`); a profile that encodes (JPEG, HEIC)
+        writes the file instead of ``jpeg_quality``. ``None``: no phone processing.
     """
 
     exposure: float = 1.0
@@ -203,6 +210,11 @@ class Perturbation:
     rotation_deg: float = 0.0
     shift_px: tuple[float, float] = (0.0, 0.0)
     seed: int = 0
+    phone: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.phone is not None and self.phone not in PHONE_PROFILES:
+            raise ValueError(f"phone must be one of {', '.join(PHONE_PROFILES)}, got {self.phone!r}")
 
     @classmethod
     def mild(cls, seed: int = 0) -> Perturbation:
@@ -221,9 +233,11 @@ class Perturbation:
         rotation_deg: float = 1.0,
         shift_px: float = 5.0,
         jpeg_quality: tuple[int, int] = (85, 95),
+        phone: str | None = None,
     ) -> Perturbation:
         """A random repeat capture: exposure ±``exposure``, gains ±``wb``, rotation and shift
-        uniform within the given bounds, JPEG quality uniform in ``jpeg_quality``."""
+        uniform within the given bounds, JPEG quality uniform in ``jpeg_quality``, through the
+        phone profile ``phone`` (the same draws for a seed with and without it)."""
         rng = np.random.default_rng(seed)
         u = rng.uniform
         return cls(
@@ -235,6 +249,7 @@ class Perturbation:
             rotation_deg=float(u(-rotation_deg, rotation_deg)),
             shift_px=(float(u(-shift_px, shift_px)), float(u(-shift_px, shift_px))),
             seed=int(rng.integers(2**31)),
+            phone=phone,
         )
 
 
@@ -766,7 +781,10 @@ def make_phantom(
         nrng = np.random.default_rng(perturb.seed)
         out = out + nrng.standard_normal(out.shape, dtype=np.float32) * perturb.noise_sd
     rgb = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    if perturb.jpeg_quality is not None:
+    phone = PHONE_PROFILES[perturb.phone] if perturb.phone is not None else None
+    if phone is not None:
+        rgb = phone_process(rgb, profile=phone, seed=perturb.seed)
+    if perturb.jpeg_quality is not None and (phone is None or phone.codec is None):
         _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(perturb.jpeg_quality)])
         dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         assert dec is not None
