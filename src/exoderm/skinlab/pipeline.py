@@ -108,6 +108,9 @@ class Analysis:
                 q.get("pose"),
                 bool(q["usable"]),
                 list(q["notes"]),
+                # absent from the records of engines before 1.2.0 measured it
+                q.get("effective_blur_px"),
+                q.get("effective_blur_mm"),
             ),
             regions={
                 name: RegionMeasurement(
