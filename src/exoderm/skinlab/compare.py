@@ -67,6 +67,7 @@ import numpy as np
 from . import ENGINE_VERSION
 from .color import srgb_to_lab
 from .io import grey
+from .metrics import PORE_MAX_MM_PER_PX
 from .pipeline import Analysis, json_value
 from .quality import blur_difference, usability_problems
 from .remark import Remark
@@ -149,8 +150,6 @@ class Alignment:
 def focus_limit_mm(mm_per_px: float | None) -> float:
     """The smallest :data:`FOCUS_LIMITS_MM` of the fine metrics measured at this scale: pores only
     at :data:`~exoderm.skinlab.metrics.PORE_MAX_MM_PER_PX` or finer (or at an unknown scale)."""
-    from .metrics import PORE_MAX_MM_PER_PX
-
     pores = mm_per_px is None or mm_per_px <= PORE_MAX_MM_PER_PX
     return min(v for k, v in FOCUS_LIMITS_MM.items() if pores or not k.startswith("pore"))
 
