@@ -277,8 +277,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
 
     Pose and scale follow :func:`exoderm.skinlab.compare.compare` (±10° per axis, ±10 % scale; the
     face size when neither scale is known); exposure, white balance and compression are defined
-    above, and so is focus (``softer``). A follow-up below the JPEG quality floor is reported as ``jpeg_quality`` only, not
-    also as ``compression``; a baseline that is not a JPEG has no quality to drop from.
+    above, and so is focus (``softer``). A follow-up below the JPEG quality floor is reported as
+    ``jpeg_quality`` only, not also as ``compression``; a baseline that is not a JPEG has no
+    quality to drop from.
     """
     out: list[CaptureDifference] = []
     pb, pn = baseline.pose, new.pose

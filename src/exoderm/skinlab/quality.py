@@ -48,9 +48,9 @@ MAX_MM_PER_PX = 0.5
 _SHARPNESS_WINDOW = 768
 _REBLUR_PX = (1.0, 2.0)
 """The two re-blurs (Gaussian σ, pixels) whose edge gradients :func:`effective_blur_px` compares."""
-_STRONGEST_EDGES_PCT = 1.0
+_STRONGEST_EDGES_PCT = 0.3
 """The share (%) of the region's pixels, those of the largest gradient, taken as its edges."""
-_IDEAL_EDGE_VAR_PX2 = 0.494
+_IDEAL_EDGE_VAR_PX2 = 0.477
 """The squared σ the edge measure itself reads on an ideal edge: a sharp step integrated over
 square pixels (area-averaged 8x down from a sharp drawing) and no further blur, as measured on
 disc edges of radius 5 to 19 px (``tests/skinlab/test_quality.py``). The 3x3 Sobel stencil and
@@ -120,7 +120,7 @@ def effective_blur_px(rgb: np.ndarray, mask: np.ndarray | None = None) -> float 
     ``A / (σ √(2π))``; re-blurring by ``s`` lowers the peak to ``A / (√(σ² + s²) √(2π))``. The
     ratio ``R`` of the gradient magnitudes after re-blurs of ``s1 = 1`` and ``s2 = 2`` px gives
     ``σ_e² = (s2² − R² s1²) / (R² − 1)`` whatever the edge's contrast ``A``. ``R`` is the median of
-    the per-pixel ratios at the strongest edges: the 1 % of the region's pixels (in the same
+    the per-pixel ratios at the strongest edges: the 0.3 % of the region's pixels (in the same
     central window as :func:`sharpness`) with the largest gradient after the first re-blur, where
     sensor noise and fine texture weigh least. The result is ``√(σ_e² − σ_0²)``, with ``σ_0²`` what
     the measure reads on an ideal edge (a sharp step integrated over square pixels), so that a
