@@ -115,15 +115,22 @@ FOCUS_LIMITS_MM = {
     "wrinkle_density": 0.10,
     "pore_count": 0.03,
     "pore_density": 0.03,
+    "spot_area_mm2": 0.06,
+    "spot_area_pct": 0.06,
+    "spot_count": 0.20,
 }
 """The blur difference (mm, :func:`~exoderm.skinlab.quality.blur_difference`) beyond which focus
-alone moves each fine metric by its mdc, from ``bench/skinlab_focus.py``: phantoms captured at
-0.05, 0.1, 0.15 and 0.2 mm/px with Gaussian blur σ 0.5 (the study's focus) to 2 px. ``texture_rms``
-(mdc 0.1) moves by its mdc at 0.12, 0.13 and 0.13 mm at 0.1, 0.15 and 0.2 mm/px (0.10 mm at
-0.05 mm/px); the wrinkle metrics at about 0.12 mm at 0.1 mm/px and 0.13 mm at 0.15 mm/px (too few
-lines are resolved at 0.2 mm/px); ``pore_count`` (mdc 50, measured at 0.05 mm/px or finer only) at
-about 0.035 mm. Rounded down. The spot metrics moved by less than a third of their mdc over the
-whole range, so they are judged whatever the focus."""
+alone moves each fine metric by its mdc, from ``bench/skinlab_focus.py`` (docs/benchmarks.md,
+"skinlab focus and effective blur"): phantoms captured at 0.05, 0.1, 0.15 and 0.2 mm/px with
+Gaussian blur σ 0.5 px (the repeatability study's focus) to 2 px, the smallest over the scales,
+rounded down. ``texture_rms`` (mdc 0.1) reaches its mdc at 0.115 to 0.13 mm at 0.1 to 0.2 mm/px;
+``wrinkle_count`` at 0.108 mm and ``wrinkle_length_mm`` at 0.124 mm (0.1 and 0.15 mm/px; too few
+lines are resolved at 0.2 mm/px); ``pore_count`` (measured at 0.05 mm/px or finer only) at
+0.033 mm; the finest spots' area at 0.065 mm at 0.1 mm/px, where the close-up band's small mdc
+applies, and their count at 0.23 mm at 0.15 mm/px. The densities and percentages follow their
+counts, lengths and areas. One limit per metric for every scale: at face scale, where the spot
+metrics' mdc is larger, that is stricter than needed (a metric left unjudged, never a false
+change)."""
 _ALIGN_WIDTH = 320  # px: width of the face for ECC refinement and the heat map
 
 
