@@ -53,7 +53,7 @@ _STRONGEST_EDGES_PCT = 0.3
 _IDEAL_EDGE_VAR_PX2 = 0.477
 """The squared σ the edge measure itself reads on an ideal edge: a sharp step integrated over
 square pixels (area-averaged 8x down from a sharp drawing) and no further blur, as measured on
-disc edges of radius 5 to 19 px (``tests/skinlab/test_quality.py``). The 3x3 Sobel stencil and
+disc edges of radius 5 to 19 px (``tests/skinlab/test_focus.py``). The 3x3 Sobel stencil and
 the pixel's own width spread every edge this much; it is not blur of the capture."""
 NO_FACE = "no face found"
 """The note of a face photo without a face."""
