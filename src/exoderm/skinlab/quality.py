@@ -128,10 +128,14 @@ def effective_blur_px(rgb: np.ndarray, mask: np.ndarray | None = None) -> float 
 
     On the region's own edges this is the blur of the capture (focus, motion, lens, processing)
     combined in quadrature with the spread of the skin's sharpest edges (the rims of pigment
-    spots, a few tenths of a millimetre): two photos of the same skin differ in focus by
-    :func:`blur_difference` of their values. Against Gaussian blur added to ideal edges it reads
-    the σ within 15 % from 0.5 to 3 px; below about half a pixel the pixel grid itself (the
-    sampling) hides the blur, and any estimator reads values near 0 there.
+    spots; on the phantoms 0.4 to 0.7 px): two photos of the same skin differ in focus by
+    :func:`blur_difference` of their values. The model is a step: on skin whose strongest edges are
+    narrow lines and dots (a close-up without pigment spots), the gradient of a line falls faster
+    under re-blur than a step's, and the value reads low (0 on such phantoms up to σ 0.6 px).
+
+    Against Gaussian blur added to ideal edges it reads the σ within 15 % from 0.5 to 3 px; below
+    about half a pixel the pixel grid itself (the sampling) hides the blur, and any estimator reads
+    values near 0 there.
 
     Parameters
     ----------
