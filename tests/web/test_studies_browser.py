@@ -110,7 +110,7 @@ def test_the_demo_study_for_its_coordinator_and_its_rater(browser_page, live_ser
     sign_in(page, url, "rater")
     language(page, "en")
     page.goto(f"{url}/studies/")
-    page.click("text=Rate photos")
+    page.click(f"a[href='/studies/{study.pk}/rate/']")
     expect(page.locator("main")).to_contain_text("You have rated 1 of 2 tasks.")
     page.click("text=Continue rating")
     page.wait_for_url(re.compile(r".*/rate/\d+/$"))
