@@ -197,7 +197,7 @@ def main() -> int:
             f"Median over the pages: **{overall:.1f} ms** ({overall / baseline:.1f}x the baseline); the "
             f"slowest page's median is {slowest:.1f} ms ({slowest / baseline:.1f}x), "
             f"{verdict} the budget of {BUDGET_MS} ms. Query counts are bounded in tests/web/test_pages.py "
-            "(the same for 2 and 6 patients, at most 16 per page). "
+            "(the same for 2 and 6 patients, at most 17 per page there). "
             f"Load average during the run: {os.getloadavg()[0]:.1f}.",
         ]
     )
