@@ -29,13 +29,6 @@ The study's captures are all JPEGs. When one photo is lossless (PNG, TIFF) and t
 :data:`COMPRESSION_SENSITIVE` beyond their mdc, so those are not judged for the pair (a note
 says so); the others are.
 
-The study's captures all have the same focus (Gaussian blur σ 0.5 to 0.7 px). Blur softens the
-finest structures first, so where the photos of a pair differ in :attr:`Quality.effective_blur_mm`
-by more than a metric's :data:`FOCUS_LIMITS_MM` (the difference ``sqrt(|σ_after² − σ_before²|)``
-of :func:`~exoderm.skinlab.quality.blur_difference`), that metric is not judged for the pair (a
-note says so); the others are. A record without the effective blur (older engines) is not judged
-on focus.
-
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -47,8 +40,7 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each was calibrated),
 ``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
 (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
-``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``focus`` (``metrics``;
-``photo``: the softer one, ``value``: the blur difference in mm), ``no_heat_map``.
+``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -67,14 +59,12 @@ import numpy as np
 from . import ENGINE_VERSION
 from .color import srgb_to_lab
 from .io import grey
-from .metrics import PORE_MAX_MM_PER_PX
 from .pipeline import Analysis, json_value
-from .quality import blur_difference, usability_problems
+from .quality import usability_problems
 from .remark import Remark
 
 __all__ = [
     "COMPRESSION_SENSITIVE",
-    "FOCUS_LIMITS_MM",
     "MAX_POSE_DIFF_DEG",
     "MAX_SCALE_DIFF",
     "REPEATABILITY_PATH",
@@ -87,7 +77,6 @@ __all__ = [
     "align",
     "compare",
     "compression_differs",
-    "focus_limit_mm",
     "load_repeatability",
 ]
 
@@ -108,29 +97,6 @@ COMPRESSION_SENSITIVE = frozenset(
 """Metrics that lossy compression by itself moves beyond their mdc (JPEG removes one-pixel spots,
 pores and part of the a* excess): measured with lossless baselines against JPEG re-captures of
 the face and the phantom (``bench/skinlab_repeatability.py``, the file-format rows)."""
-FOCUS_LIMITS_MM = {
-    "texture_rms": 0.10,
-    "wrinkle_count": 0.10,
-    "wrinkle_length_mm": 0.10,
-    "wrinkle_density": 0.10,
-    "pore_count": 0.03,
-    "pore_density": 0.03,
-    "spot_area_mm2": 0.06,
-    "spot_area_pct": 0.06,
-    "spot_count": 0.20,
-}
-"""The blur difference (mm, :func:`~exoderm.skinlab.quality.blur_difference`) beyond which focus
-alone moves each fine metric by its mdc, from ``bench/skinlab_focus.py`` (docs/benchmarks.md,
-"skinlab focus and effective blur"): phantoms captured at 0.05, 0.1, 0.15 and 0.2 mm/px with
-Gaussian blur σ 0.5 px (the repeatability study's focus) to 2 px, the smallest over the scales,
-rounded down. ``texture_rms`` (mdc 0.1) reaches its mdc at 0.115 to 0.13 mm at 0.1 to 0.2 mm/px;
-``wrinkle_count`` at 0.108 mm and ``wrinkle_length_mm`` at 0.124 mm (0.1 and 0.15 mm/px; too few
-lines are resolved at 0.2 mm/px); ``pore_count`` (measured at 0.05 mm/px or finer only) at
-0.033 mm; the finest spots' area at 0.065 mm at 0.1 mm/px, where the close-up band's small mdc
-applies, and their count at 0.23 mm at 0.15 mm/px. The densities and percentages follow their
-counts, lengths and areas. One limit per metric for every scale: at face scale, where the spot
-metrics' mdc is larger, that is stricter than needed (a metric left unjudged, never a false
-change)."""
 _ALIGN_WIDTH = 320  # px: width of the face for ECC refinement and the heat map
 
 
@@ -152,13 +118,6 @@ class Alignment:
     matrix: np.ndarray
     scale: float
     ecc: float | None
-
-
-def focus_limit_mm(mm_per_px: float | None) -> float:
-    """The smallest :data:`FOCUS_LIMITS_MM` of the fine metrics measured at this scale: pores only
-    at :data:`~exoderm.skinlab.metrics.PORE_MAX_MM_PER_PX` or finer (or at an unknown scale)."""
-    pores = mm_per_px is None or mm_per_px <= PORE_MAX_MM_PER_PX
-    return min(v for k, v in FOCUS_LIMITS_MM.items() if pores or not k.startswith("pore"))
 
 
 def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
@@ -651,8 +610,6 @@ def compare(
     unstudied: set[str] = set()
     formats_differ = compression_differs(before.lossless, after.lossless)
     compressed_away: set[str] = set()
-    blurred_away: set[str] = set()
-    blur_mm = blur_difference(before.quality.effective_blur_mm, after.quality.effective_blur_mm)
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -672,12 +629,6 @@ def compare(
             beyond = None
             if formats_differ and key in COMPRESSION_SENSITIVE and delta is not None:
                 compressed_away.add(key)
-            elif (
-                blur_mm is not None
-                and abs(blur_mm) > FOCUS_LIMITS_MM.get(key, math.inf)
-                and delta is not None
-            ):
-                blurred_away.add(key)
             elif comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
             out[key] = {
@@ -707,21 +658,6 @@ def compare(
             listed = sorted(metrics)
             which = {"photo": lossy} if kind == "compression" else {}
             notes.append(Remark(f"{text}: {', '.join(listed)}", kind, metrics=listed, **which))
-    if blurred_away:
-        listed = sorted(blurred_away)
-        assert blur_mm is not None
-        softer = "after" if blur_mm > 0 else "before"
-        notes.append(
-            Remark(
-                f"the {softer} photo is softer (blur {abs(blur_mm):.3f} mm beyond the other's, more than "
-                f"the repeatability study covered): focus alone changes these, so they are not judged: "
-                f"{', '.join(listed)}",
-                "focus",
-                metrics=listed,
-                photo=softer,
-                value=abs(blur_mm),
-            )
-        )
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:
