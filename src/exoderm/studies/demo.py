@@ -267,7 +267,8 @@ def _seed_finished_study(
             participant,
             coordinator=coordinator,
             treating=treating,
-            seed=participant.pk,
+            # by position, not primary key: the same skin however many rows the database held before
+            seed=index + 1,
             design=PILOT_CLOSE_UPS,
         )
         exosome = _exosome_side(participant, coordinator=coordinator)
