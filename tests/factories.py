@@ -539,9 +539,10 @@ def spots_to_clear(seed, wanted, *, spots=16):
     ``wanted`` of the spots the 480 x 640 close-up of ``seed`` really holds (a design places fewer
     than asked when they do not fit, and clearing counts from the last asked for)."""
     from exoderm.skinlab.phantom import make_phantom
+    from exoderm.skinlab.phantom import spots_to_clear as clearing
 
     placed = make_phantom(shape=(480, 640), mm_per_px=0.05, seed=seed, spots=spots).truth.spot_count
-    return spots - placed + min(wanted, placed)
+    return clearing(asked=spots, placed=placed, wanted=wanted)
 
 
 def run_split_face_study(scene, *, participants=6, arm_a_cleared=12, arm_b_cleared=4, gais=None):

@@ -61,8 +61,10 @@ def test_seed_demo_once(client):
         (r.metric or r.rating, r.visit): r for r in results_of(study=finished, user=investigator).endpoints
     }
     assert results[("gais", "s3w6")].comparison == "A - B"
+    # the exosome cheeks lost more spots than the vehicle cheeks, beyond the interval's doubt
     spots = results[("spot_count", "s3w6")].result
     assert spots.n == len(FINISHED_PATIENTS)
+    assert spots.estimate < 0 and spots.ci_high is not None and spots.ci_high < 0
     client.force_login(investigator)
     page = client.get(f"/studies/{finished.pk}/results/")
     assert page.status_code == 200

@@ -12,6 +12,7 @@ from exoderm.skinlab.phantom import (
     Perturbation,
     make_phantom,
     render_colorchecker,
+    spots_to_clear,
 )
 
 SMALL = {"shape": (500, 700), "spots": 8, "wrinkles": 3, "red_patches": 1, "pores": 60}
@@ -57,6 +58,18 @@ def test_cleared_spots_leave_the_same_design():
     assert not (changed & (near_cleared == 0)).any()  # nothing changed but the cleared spots
     with pytest.raises(ValueError, match="spots_cleared"):
         make_phantom(seed=7, **{**SMALL, "spots_cleared": 9})
+
+
+def test_spots_to_clear_clears_spots_a_crowded_design_really_holds():
+    """A small close-up with a chart has room for fewer spots than asked; clearing by the asked
+    count would first clear spots that were never placed (the demo pilot's cheeks lost none)."""
+    design = {"shape": (480, 640), "spots": 16, "chart": True, "chart_pitch_mm": 2.0}
+    placed = make_phantom(seed=20, **design).truth.spot_count
+    assert placed < 16
+    assert make_phantom(seed=20, **design, spots_cleared=3).truth.spot_count > placed - 3
+    for wanted, left in ((3, placed - 3), (placed + 5, 0)):
+        cleared = spots_to_clear(asked=16, placed=placed, wanted=wanted)
+        assert make_phantom(seed=20, **design, spots_cleared=cleared).truth.spot_count == left
 
 
 def test_faded_spots_are_the_same_spots_lighter():

@@ -37,6 +37,7 @@ __all__ = [
     "make_phantom",
     "render_colorchecker",
     "skin_contrast",
+    "spots_to_clear",
 ]
 
 #: Patch names of the ColorChecker Classic 24, row by row from the top left (brown patch).
@@ -279,6 +280,30 @@ FITZPATRICK_LAB: dict[str, tuple[float, float, float]] = {
 _DEFAULT_L = 64.0
 
 
+def spots_to_clear(*, asked: int, placed: int, wanted: int) -> int:
+    """The ``spots_cleared`` of :func:`make_phantom` that clears ``wanted`` of the spots a design
+    really holds.
+
+    A design asked for ``asked`` spots places fewer (``placed``, its :class:`Truth`'s
+    ``spot_count`` before clearing) where they do not fit, and clearing counts from the last spot
+    asked for, so the first ``asked - placed`` cleared would be spots that were never there.
+
+    Parameters
+    ----------
+    asked : int
+        The design's ``spots``.
+    placed : int
+        Spots the uncleared design holds.
+    wanted : int
+        Spots to clear; at most ``placed`` are.
+
+    Returns
+    -------
+    int
+    """
+    return asked - placed + min(max(wanted, 0), placed)
+
+
 def skin_contrast(base_L: float) -> float:
     """Contrast of the phantom's features on skin of lightness ``base_L``, relative to the default.
 
@@ -452,8 +477,10 @@ def make_phantom(
         pore diameters are FWHM). Defaults stay clear of the spec's thresholds (spots 0.1 mm²
         to 100 mm², pores under the spot minimum) so that counts are unambiguous.
     spots_cleared : int
-        Of the spots placed, this many (the last ones) are not drawn: the same design after a
-        treatment that cleared them (everything else, the other spots included, stays as it is).
+        Of the ``spots`` asked for, this many (the last ones) are not drawn: the same design
+        after a treatment that cleared them (everything else, the other spots included, stays as
+        it is). A crowded design places fewer spots than asked, and the missing ones are the last:
+        :func:`spots_to_clear` gives the value that clears a number of the spots really placed.
     spot_fade : float
         Every spot's darkening (and its a*, b* shift) times this, 0 to 1: the same design after
         a treatment that lightened the spots. Spots that end up lighter than the spec's ΔL* −5

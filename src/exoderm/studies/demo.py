@@ -38,7 +38,7 @@ from exoderm.products import coldchain
 from exoderm.products import services as product_services
 from exoderm.products.models import Lot, Product, Source, StorageForm
 from exoderm.safety.models import Relatedness, Term
-from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.skinlab.phantom import Perturbation, make_phantom, spots_to_clear
 from exoderm.studies import page_selectors, selectors, services
 from exoderm.studies.analysis.unblinding import unblind_study
 from exoderm.studies.models import AllocationSlot, Kit, Participant, ScreenFailure, Study
@@ -472,11 +472,16 @@ class CloseUpDesign:
     spots: int
     cleared_exosome: int
     cleared_vehicle: int
+    #: the colour chart's patch pitch: its patches take room the spots cannot have
+    chart_pitch_mm: float = 4.0
 
 
 RUNNING_CLOSE_UPS = CloseUpDesign(shape=(600, 800), spots=24, cleared_exosome=14, cleared_vehicle=5)
-#: Smaller close-ups for the pilot study's sixteen: drawing the phantoms is most of its seeding time.
-PILOT_CLOSE_UPS = CloseUpDesign(shape=(480, 640), spots=16, cleared_exosome=10, cleared_vehicle=3)
+#: Smaller close-ups for the pilot study's sixteen: drawing the phantoms is most of its seeding
+#: time. A 4 mm chart would fill most of a 24 x 32 mm frame and leave room for one spot.
+PILOT_CLOSE_UPS = CloseUpDesign(
+    shape=(480, 640), spots=16, cleared_exosome=10, cleared_vehicle=3, chart_pitch_mm=2.0
+)
 
 
 def _endpoint_photos(
@@ -499,16 +504,27 @@ def _endpoint_photos(
     )
     first_session = participant.course.starts_at
     for side, area in (("face_left", "cheek_left"), ("face_right", "cheek_right")):
-        cleared = design.cleared_exosome if side == exosome_side else design.cleared_vehicle
-        for timepoint, taken_at, spots_cleared, visit in (
-            ("baseline", first_session - dt.timedelta(hours=1), 0, None),
-            ("follow_up", endpoint.planned_at, cleared, endpoint),
+        # participants respond differently: a spot more or less than the design's on either side
+        if side == exosome_side:
+            wanted = design.cleared_exosome + seed % 3 - 1
+        else:
+            wanted = design.cleared_vehicle + seed % 2
+        placed = design.spots
+        for timepoint, taken_at, visit in (
+            ("baseline", first_session - dt.timedelta(hours=1), None),
+            ("follow_up", endpoint.planned_at, endpoint),
         ):
+            # clear ``wanted`` of the spots the baseline really holds (a crowded design has fewer)
+            spots_cleared = (
+                0 if visit is None else spots_to_clear(asked=design.spots, placed=placed, wanted=wanted)
+            )
             skin = make_phantom(
                 shape=design.shape, mm_per_px=CLOSE_UP_MM_PER_PX, seed=seed * 10 + len(area),
-                spots=design.spots, spots_cleared=spots_cleared, chart=True, chart_pitch_mm=4.0,
+                spots=design.spots, spots_cleared=spots_cleared, chart=True,
+                chart_pitch_mm=design.chart_pitch_mm,
                 perturb=Perturbation(exposure=1.0, noise_sd=2.0, seed=spots_cleared),
             )  # fmt: skip
+            placed = skin.truth.spot_count
             jpeg = io.BytesIO()
             Image.fromarray(skin.rgb).save(jpeg, "JPEG", quality=92)
             upload_photo(
