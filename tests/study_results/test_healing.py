@@ -17,7 +17,8 @@ from exoderm.courses.models import Visit, VisitKind, VisitStatus
 from exoderm.photos.services import upload_photo
 from exoderm.photos.tasks import run_analysis
 from exoderm.safety.healing import session_healing
-from exoderm.studies.analysis import unblinding
+from exoderm.studies.analysis import figures, unblinding
+from exoderm.studies.analysis.results import results_of
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
 from tests.photos._images import MM_PER_PX, phantom_png
@@ -94,6 +95,7 @@ def test_healing_is_pooled_while_blinded_and_by_arm_side_once_unblinded(api_as, 
     assert healing["estimate"] == pytest.approx(statistics.fmean(means))
     assert healing["n"] == PARTICIPANTS and healing["p_value"] is None
     assert healing["ci_low"] < healing["estimate"] < healing["ci_high"]
+    assert set(figures.healing_series(results_of(study=scene.study, user=scene.pi))) == {"pooled"}
 
     unblinding.unblind_study(study=scene.study, by=scene.pi, reason="Last visit done")
     by_arm = api_as(scene.pi).get(f"/studies/{scene.study.pk}/results").json()
@@ -106,9 +108,20 @@ def test_healing_is_pooled_while_blinded_and_by_arm_side_once_unblinded(api_as, 
     assert per_arm["A"]["estimate"] == pytest.approx(statistics.fmean(d["A"] for d in expected))
     assert per_arm["B"]["estimate"] == pytest.approx(statistics.fmean(d["B"] for d in expected))
 
+    # the healing curves: each side's redness as a share of its peak, the arm-A cheek's falling faster
+    curves = figures.healing_series(results_of(study=scene.study, user=scene.pi))
+    assert set(curves) == {"A", "B"}
+    share = {arm: {day: value for day, value, _n in points} for arm, points in curves.items()}
+    assert share["A"][1] == share["B"][1] == 1.0  # the peak, on the first day
+    assert all(share["A"][day] < share["B"][day] for day in (3, 6))
+    assert all(n == PARTICIPANTS for *_x, n in curves["A"])
+    assert "healing" in figures.matplotlib_figures(results_of(study=scene.study, user=scene.pi))
+
     client.force_login(scene.pi)
     page = client.get(f"/studies/{scene.study.pk}/results/").content.decode()
     assert 'id="healing"' in page and "A - B" in page and f"{healing['estimate']:.1f}" in page
+    assert "Healing after the sessions: redness as a share of its peak" in page
+    assert f"A: 6 d, {share['A'][6]:.2f} (n={PARTICIPANTS})" in page
     report = client.get(f"/studies/{scene.study.pk}/results/report.pdf")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.content)).pages)
     assert "Healing: days to half" in text and f"{healing['estimate']:.1f}" in text

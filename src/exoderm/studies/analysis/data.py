@@ -123,6 +123,9 @@ class ParticipantData:
     #: side -> days until the redness after each session of the course was back to half its peak
     #: (the sessions whose healing curve of that side got there)
     healing: dict[str, list[float]] = field(default_factory=dict)
+    #: side -> per session of the course whose redness rose, its healing curve as (days after the
+    #: session, excess redness over the pre-session photo as a share of the peak's excess)
+    healing_curves: dict[str, list[list[tuple[float, float]]]] = field(default_factory=dict)
     patient_id: int = 0
 
 
@@ -329,15 +332,24 @@ def _session_data(number: int, session: TreatmentSession, enrolled_on: dt.date, 
     )
 
 
-def _healing_days(sessions: list[TreatmentSession], photos: list[Photo]) -> dict[str, list[float]]:
-    """Per side the days to half of the redness peak after each session of the course (the
-    healing curve of :mod:`exoderm.safety.healing`; its window ends at the course's next session)."""
-    found: dict[str, list[float]] = defaultdict(list)
+def _healing(
+    sessions: list[TreatmentSession], photos: list[Photo]
+) -> tuple[dict[str, list[float]], dict[str, list[list[tuple[float, float]]]]]:
+    """Per side the days to half of the redness peak after each session of the course, and each
+    session's curve scaled to its peak (the healing curve of :mod:`exoderm.safety.healing`; its
+    window ends at the course's next session). Scaling makes curves of skins that redden
+    differently comparable: 1 is the peak, 0 the redness before the session."""
+    days: dict[str, list[float]] = defaultdict(list)
+    curves: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
     for healing in healing_after(sessions=sessions[::-1], photos=photos):
         for side, curve in healing.sides.items():
             if curve.days_to_half is not None:
-                found[side].append(curve.days_to_half)
-    return dict(found)
+                days[side].append(curve.days_to_half)
+            base = curve.reference.value if curve.reference is not None else 0.0
+            if curve.peak is not None and curve.peak.value > base:
+                rise = curve.peak.value - base
+                curves[side].append([(point.days, (point.value - base) / rise) for point in curve.points])
+    return dict(days), dict(curves)
 
 
 def _study_photos(
@@ -427,7 +439,7 @@ def study_data(*, study: Study, by_arm: bool) -> StudyData:
         patient_photos = photos.get(participant.patient_id, [])
         row.sessions = [_session_data(number, session, enrolled_on, by_arm) for number, session in sessions]
         row.photos = _study_photos(patient_photos, visits, enrolled_on)
-        row.healing = _healing_days([session for _number, session in sessions], patient_photos)
+        row.healing, row.healing_curves = _healing([session for _number, session in sessions], patient_photos)
         for endpoint in endpoints:
             if endpoint.kind != "metric":
                 continue

@@ -3,7 +3,8 @@ matplotlib (Agg, bundled fonts) PNG/SVG for the report and papers.
 
 Each figure is drawn from :class:`~exoderm.studies.analysis.results.StudyResults` only: change from
 baseline per arm and visit with its CI, the per-participant paired changes (a slope chart), the
-GAIS distribution per arm (stacked bars) and the CONSORT flow.
+GAIS distribution per arm (stacked bars), the healing curves per arm (or pooled while blinded) and
+the CONSORT flow.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def gais_distribution(results: StudyResults) -> dict[str, Counter[int]]:
                 arm = p.arms.get(side, POOLED)
                 found.setdefault(arm, Counter())[round(sum(scores.values()) / len(scores))] += 1
     return dict(sorted(found.items()))
+
+
+def healing_series(results: StudyResults) -> dict[str, list[tuple[int, float, int]]]:
+    """Per arm (or pooled while the allocation is hidden) the healing curve: for each whole day
+    after the sessions, the mean redness as a share of its peak over the sides' curves with a
+    photo that day (1 the peak, 0 the redness before the session), and how many curves that is."""
+    found: dict[str, dict[int, list[float]]] = {}
+    for p in results.data.participants:
+        for side, curves in p.healing_curves.items():
+            arm = p.arms.get(side, POOLED)
+            for curve in curves:
+                for days, share in curve:
+                    found.setdefault(arm, {}).setdefault(round(days), []).append(share)
+    return {
+        arm: [(day, sum(shares) / len(shares), len(shares)) for day, shares in sorted(by_day.items())]
+        for arm, by_day in sorted(found.items())
+    }
 
 
 # --- SVG ----------------------------------------------------------------------------------------
@@ -256,6 +274,63 @@ def gais_svg(results: StudyResults, title: str) -> str:
     return _svg(width, height, body, title)
 
 
+def healing_svg(results: StudyResults, title: str, *, days_label: str, share_label: str) -> str:
+    """The healing curves per arm: mean redness as a share of its peak by day after the session,
+    with the half-way line that the days-to-half result reads."""
+    series = healing_series(results)
+    if not series:
+        return ""
+    width, height, left, right, top, bottom = 560, 260, 60, 120, 20, 220
+    last_day = max(day for points in series.values() for day, _share, _n in points)
+    shares = [share for points in series.values() for _day, share, _n in points]
+    _low, _high, y = _scale([*shares, 0.0, 1.0], top, bottom)
+
+    def x(day: float) -> float:
+        return left + day / max(last_day, 1) * (width - left - right)
+
+    body = [
+        _el("line", x1=left, y1=f"{y(0):.1f}", x2=width - right, y2=f"{y(0):.1f}", stroke="#999"),
+        _el(
+            "line",
+            x1=left,
+            y1=f"{y(0.5):.1f}",
+            x2=width - right,
+            y2=f"{y(0.5):.1f}",
+            stroke="#999",
+            stroke_dasharray="4 3",
+        ),
+        _el("text", "½", x=left - 8, y=f"{y(0.5) + 4:.1f}", text_anchor="end", font_size=11),
+        _el("text", "1", x=left - 8, y=f"{y(1) + 4:.1f}", text_anchor="end", font_size=11),
+        _el("text", "0", x=left - 8, y=f"{y(0) + 4:.1f}", text_anchor="end", font_size=11),
+        _el(
+            "text",
+            days_label,
+            x=(left + width - right) / 2,
+            y=bottom + 34,
+            text_anchor="middle",
+            font_size=11,
+        ),
+        _el("text", share_label, x=4, y=top - 6, font_size=11),
+    ]
+    for day in range(0, last_day + 1, max(1, last_day // 7)):
+        body.append(
+            _el("text", str(day), x=f"{x(day):.1f}", y=bottom + 16, text_anchor="middle", font_size=10)
+        )
+    for number, (arm, points) in enumerate(series.items()):
+        colour = COLOURS[number % len(COLOURS)]
+        path = " ".join(f"{x(day):.1f},{y(share):.1f}" for day, share, _n in points)
+        body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for day, share, n in points:
+            body.append(
+                f'<circle cx="{x(day):.1f}" cy="{y(share):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(arm)}: {day} d, {share:.2f} (n={n})</title></circle>"
+            )
+        body.append(
+            _el("text", arm, x=width - right + 10, y=top + 16 * (number + 1), fill=colour, font_size=12)
+        )
+    return _svg(width, height, body, title)
+
+
 def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> str:
     """Boxes of the CONSORT flow; ``labels`` gives the (translated) words of each box."""
     c = results.consort
@@ -285,7 +360,7 @@ def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> st
 
 
 def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, bytes]:
-    """The change and GAIS figures as ``fmt`` (png for the PDF, svg or pdf for papers)."""
+    """The change, GAIS and healing figures as ``fmt`` (png for the PDF, svg or pdf for papers)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -333,6 +408,25 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
         axes.legend(ncol=5, fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
         figure.tight_layout()
         figures["gais"] = _save(figure, fmt)
+        plt.close(figure)
+    healing = healing_series(results)
+    if healing:
+        figure, axes = plt.subplots(figsize=(6, 3.2), dpi=150)
+        for number, (arm, points) in enumerate(healing.items()):
+            axes.plot(
+                [day for day, _share, _n in points],
+                [share for _day, share, _n in points],
+                marker="o",
+                label=arm,
+                color=COLOURS[number % len(COLOURS)],
+            )
+        axes.axhline(0.5, color="#999", linestyle="--", linewidth=0.8)
+        axes.axhline(0, color="#999", linewidth=0.8)
+        axes.set_xlabel("days after the session")
+        axes.set_ylabel("redness, share of its peak")
+        axes.legend(frameon=False)
+        figure.tight_layout()
+        figures["healing"] = _save(figure, fmt)
         plt.close(figure)
     return figures
 

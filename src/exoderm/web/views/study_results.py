@@ -38,6 +38,12 @@ def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
         "change": figures.change_svg(results, _("Change from baseline per arm and visit (95% CI)")),
         "slopes": figures.slopes_svg(results, _("Per-participant change from baseline to the last visit")),
         "gais": figures.gais_svg(results, _("GAIS distribution per arm")),
+        "healing": figures.healing_svg(
+            results,
+            _("Healing after the sessions: redness as a share of its peak"),
+            days_label=_("days after the session"),
+            share_label=_("share of the peak"),
+        ),
         "consort": figures.consort_svg(results, _consort_labels(), _("CONSORT flow")),
     }
     context = {
