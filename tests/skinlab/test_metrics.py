@@ -445,3 +445,10 @@ def test_decimated_strips_restricted_to_needed_columns_are_exact_there():
     finally:
         mm._STRIP_PX = old
     np.testing.assert_allclose(part[need], whole[need], rtol=1e-6, atol=1e-4)
+
+
+def test_every_metric_has_an_aim():
+    from exoderm.skinlab.aims import AIMS
+
+    assert list(AIMS) == list(METRIC_KEYS)
+    assert {aim for aim in AIMS.values()} == {"lower", "higher", None}

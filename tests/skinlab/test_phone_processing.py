@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from exoderm.skinlab.aims import AIMS
 from exoderm.skinlab.compare import compare
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.skinlab.phone import PHONE_PROFILES, phone_process
@@ -25,22 +26,7 @@ CLEARED = 5
 """Spots of 25 a treatment clears in the changed follow-up."""
 
 #: Metrics whose decrease is a claimed improvement (less pigment, redness, lines, roughness).
-LESS_IS_BETTER = frozenset(
-    {
-        "tone_sd_L",
-        "spot_count",
-        "spot_area_mm2",
-        "spot_area_pct",
-        "red_area_pct",
-        "a_excess_mean",
-        "wrinkle_count",
-        "wrinkle_length_mm",
-        "wrinkle_density",
-        "texture_rms",
-        "pore_count",
-        "pore_density",
-    }
-)
+LESS_IS_BETTER = frozenset(key for key, aim in AIMS.items() if aim == "lower")
 
 
 def _capture(seed: int, phone: str, **design) -> Analysis:

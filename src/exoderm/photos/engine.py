@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# the metrics' aims live in a module of their own: this loads neither NumPy nor OpenCV
+from exoderm.skinlab.aims import AIMS
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -13,6 +16,7 @@ if TYPE_CHECKING:
     from exoderm.skinlab.pipeline import Analysis
 
 __all__ = [
+    "AIMS",
     "Measurement",
     "capture_differences",
     "capture_stats",

@@ -23,7 +23,7 @@ from exoderm.consent.selectors import active_consent
 from exoderm.core.access import get_in_clinic, in_clinic
 from exoderm.core.areas import Area
 from exoderm.patients.selectors import open_records
-from exoderm.photos.engine import compare_records, current_version
+from exoderm.photos.engine import AIMS, compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Reanalysis, Timepoint, View
 
 if TYPE_CHECKING:
@@ -36,25 +36,26 @@ HEALING_DAYS = 14
 HEALING_METRICS = ("red_area_pct", "a_excess_mean")
 
 #: Metric keys of skin-metrics.md with their label and the direction the therapy aims for
-#: ("lower", "higher" or None when a change has no good or bad side).
-METRICS: dict[str, tuple[Promise, str | None]] = {
-    "L_median": (gettext_lazy("lightness (L*)"), "higher"),
-    "a_median": (gettext_lazy("redness of the skin tone (a*)"), None),
-    "b_median": (gettext_lazy("yellowness of the skin tone (b*)"), None),
-    "ita_deg": (gettext_lazy("skin tone angle (ITA°)"), "higher"),
-    "tone_sd_L": (gettext_lazy("unevenness of tone"), "lower"),
-    "spot_count": (gettext_lazy("pigmented spots (count)"), "lower"),
-    "spot_area_mm2": (gettext_lazy("pigmented spot area (mm²)"), "lower"),
-    "spot_area_pct": (gettext_lazy("pigmented spot area (%)"), "lower"),
-    "red_area_pct": (gettext_lazy("red area (%)"), "lower"),
-    "a_excess_mean": (gettext_lazy("redness intensity"), "lower"),
-    "wrinkle_count": (gettext_lazy("fine lines (count)"), "lower"),
-    "wrinkle_length_mm": (gettext_lazy("fine line length (mm)"), "lower"),
-    "wrinkle_density": (gettext_lazy("fine line density (mm/cm²)"), "lower"),
-    "texture_rms": (gettext_lazy("fine roughness"), "lower"),
-    "pore_count": (gettext_lazy("pores (count)"), "lower"),
-    "pore_density": (gettext_lazy("pore density (per cm²)"), "lower"),
+#: (skinlab's ``AIMS``: "lower", "higher" or None when a change has no good or bad side).
+_LABELS: dict[str, Promise] = {
+    "L_median": gettext_lazy("lightness (L*)"),
+    "a_median": gettext_lazy("redness of the skin tone (a*)"),
+    "b_median": gettext_lazy("yellowness of the skin tone (b*)"),
+    "ita_deg": gettext_lazy("skin tone angle (ITA°)"),
+    "tone_sd_L": gettext_lazy("unevenness of tone"),
+    "spot_count": gettext_lazy("pigmented spots (count)"),
+    "spot_area_mm2": gettext_lazy("pigmented spot area (mm²)"),
+    "spot_area_pct": gettext_lazy("pigmented spot area (%)"),
+    "red_area_pct": gettext_lazy("red area (%)"),
+    "a_excess_mean": gettext_lazy("redness intensity"),
+    "wrinkle_count": gettext_lazy("fine lines (count)"),
+    "wrinkle_length_mm": gettext_lazy("fine line length (mm)"),
+    "wrinkle_density": gettext_lazy("fine line density (mm/cm²)"),
+    "texture_rms": gettext_lazy("fine roughness"),
+    "pore_count": gettext_lazy("pores (count)"),
+    "pore_density": gettext_lazy("pore density (per cm²)"),
 }
+METRICS: dict[str, tuple[Promise, str | None]] = {key: (label, AIMS[key]) for key, label in _LABELS.items()}
 
 
 class Verdict:
