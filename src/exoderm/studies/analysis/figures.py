@@ -120,6 +120,12 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
     )
 
 
+def _guide(y: float, x0: float, x1: float, *, dashed: bool = False) -> str:
+    """A grey horizontal reference line (zero, or the half-way level), dashed or solid."""
+    dash = {"stroke_dasharray": "4 3"} if dashed else {}
+    return _el("line", x1=x0, y1=f"{y:.1f}", x2=x1, y2=f"{y:.1f}", stroke="#999", **dash)
+
+
 def _scale(
     values: list[float], low_px: float, high_px: float
 ) -> tuple[float, float, Callable[[float], float]]:
@@ -144,17 +150,7 @@ def change_svg(results: StudyResults, title: str) -> str:
     visits = [p[0] for p in series[0].points]
     low, high, y = _scale([*values, 0.0], top, bottom)
     step = (width - left - right) / max(len(visits) - 1, 1)
-    body = [
-        _el(
-            "line",
-            x1=left,
-            y1=f"{y(0):.1f}",
-            x2=width - right,
-            y2=f"{y(0):.1f}",
-            stroke="#999",
-            stroke_dasharray="4 3",
-        )
-    ]
+    body = [_guide(y(0), left, width - right, dashed=True)]
     for index, visit in enumerate(visits):
         body.append(
             _el(
@@ -289,16 +285,8 @@ def healing_svg(results: StudyResults, title: str, *, days_label: str, share_lab
         return left + day / max(last_day, 1) * (width - left - right)
 
     body = [
-        _el("line", x1=left, y1=f"{y(0):.1f}", x2=width - right, y2=f"{y(0):.1f}", stroke="#999"),
-        _el(
-            "line",
-            x1=left,
-            y1=f"{y(0.5):.1f}",
-            x2=width - right,
-            y2=f"{y(0.5):.1f}",
-            stroke="#999",
-            stroke_dasharray="4 3",
-        ),
+        _guide(y(0), left, width - right),
+        _guide(y(0.5), left, width - right, dashed=True),
         _el("text", "½", x=left - 8, y=f"{y(0.5) + 4:.1f}", text_anchor="end", font_size=11),
         _el("text", "1", x=left - 8, y=f"{y(1) + 4:.1f}", text_anchor="end", font_size=11),
         _el("text", "0", x=left - 8, y=f"{y(0) + 4:.1f}", text_anchor="end", font_size=11),
