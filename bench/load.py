@@ -20,8 +20,6 @@ from gevent import monkey
 
 monkey.patch_all()  # before anything opens a socket: locust's users are greenlets
 
-import io  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -36,6 +34,8 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from locust import HttpUser, between, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
+
+from bench._site import api, phantom_pngs  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -57,24 +57,6 @@ def run(*args: str, env: dict[str, str]) -> str:
 
 def psql(sql: str) -> None:
     subprocess.run(["psql", f"{SERVER}/postgres", "-q", "-c", sql], check=True, capture_output=True)
-
-
-def phantom_pngs(count: int) -> list[bytes]:
-    """Distinct close-up phantoms (one pixel differs), so that each upload is a new photo."""
-    import numpy as np
-    from PIL import Image
-
-    from exoderm.skinlab.phantom import make_phantom
-
-    base = make_phantom(shape=(480, 640), mm_per_px=0.05, seed=7).rgb
-    files = []
-    for index in range(count):
-        pixels = base.copy()
-        pixels[0, 0] = np.array([index % 256, index // 256 % 256, 17], dtype=pixels.dtype)
-        out = io.BytesIO()
-        Image.fromarray(pixels).save(out, "PNG")
-        files.append(out.getvalue())
-    return files
 
 
 class Site:
@@ -154,17 +136,6 @@ class ApiClient(HttpUser):
             files={"file": ("closeup.png", data, "image/png")},
             name="api upload",
         )  # fmt: skip
-
-
-def api(base: str, path: str, *, token: str = "", body: dict | None = None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"{base}{path}", data=json.dumps(body).encode() if body is not None else None, headers=headers
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def drain_rate(env: dict[str, str], workers: int, root: Path) -> float:

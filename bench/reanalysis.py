@@ -1,10 +1,11 @@
 """Re-analysis of an archive: photos per minute with one and two workers, the per-photo cost as a
 ratio to decoding the same file, and the projection to a million 12 MP photos.
 
-Run: ``python -m bench.reanalysis [--photos N] [--side PX]`` (about 4 minutes with the defaults on
-two shared cores).
+Run: ``python -m bench.reanalysis [--photos N] [--side PX] [--postgres URL]`` (about 4 minutes with
+the defaults on two shared cores; ``--photos 3000`` about 20).
 
-One site is made in a temporary directory: a file SQLite database (WAL, as in production) and
+One site is made in a temporary directory: a file SQLite database (WAL, as in production) or, with
+``--postgres``, that PostgreSQL database (emptied first: give it one of its own), and
 ``--photos`` phantom close-ups of ``4/3·side`` x ``side`` pixels stored as JPEG through the real
 upload service, then their analysis tasks removed: an archive of photos without a result of the
 running engine version. For one and then two workers: `exoderm manage reanalyze` starts the run
@@ -23,13 +24,11 @@ Results go to the ``reanalysis`` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import os
 import re
 import signal
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -50,12 +49,9 @@ PROJECTED_WORKERS = (1, 2, 8, 32)
 
 def _count(root: Path) -> tuple[int, int]:
     """(photos with a result, photos whose analysis failed), in one snapshot."""
-    with contextlib.closing(sqlite3.connect(root / "exoderm.sqlite3", timeout=30)) as db:
-        db.execute("BEGIN")
-        done = db.execute("SELECT COUNT(*) FROM photos_analysis").fetchone()[0]
-        failed = db.execute("SELECT COUNT(*) FROM photos_photo WHERE analysis_status = 'failed'").fetchone()[
-            0
-        ]
+    with _scenario.snapshot(root) as query:
+        ((done,),) = query("SELECT COUNT(*) FROM photos_analysis")
+        ((failed,),) = query("SELECT COUNT(*) FROM photos_photo WHERE analysis_status = 'failed'")
     return done, failed
 
 
@@ -87,8 +83,8 @@ def work(root: Path, workers: int, photos: int) -> dict[str, float]:
         for p in procs:
             p.wait(timeout=60)
     assert first_at is not None and failed == 0
-    with contextlib.closing(sqlite3.connect(root / "exoderm.sqlite3")) as db:
-        engine = statistics.median(s for (s,) in db.execute("SELECT seconds FROM photos_analysis"))
+    with _scenario.snapshot(root) as query:
+        engine = statistics.median(float(s) for (s,) in query("SELECT seconds FROM photos_analysis"))
     warm = (photos - first_count) / (ended - first_at)
     return {
         "queued_s": queued_s,
@@ -113,11 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--side", type=int, default=240, help="photo height in pixels (width = 4/3)")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database of its own (emptied)")
     args = parser.parse_args(argv)
     per_12mp = twelve_mp_analysis_seconds()
     with tempfile.TemporaryDirectory(prefix="exoderm-bench-") as tmp:
         root = Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
+        if args.postgres:
+            _scenario.use_postgres(root, args.postgres)
         _scenario.run(root, "manage.py", "migrate", "--skip-checks", "-v", "0")
         seeding = time.monotonic()
         _scenario.run(root, "-m", "bench.reanalysis", "seed", str(args.photos), str(args.side))
@@ -126,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[1]  # the 5-minute load average: the other jobs on the machine
         out = _scenario.run(root, "-m", "bench.reanalysis", "decode", "200")
         decode = json.loads(out.strip().splitlines()[-1])
-    body = report(args.photos, args.side, seeding, results, decode, per_12mp, load)
+    database = "PostgreSQL database on this machine" if args.postgres else "file SQLite database"
+    body = report(args.photos, args.side, database, seeding, results, decode, per_12mp, load)
     print(body)
     write_section("reanalysis", body)
     return 0
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(
     photos: int,
     side: int,
+    database: str,
     seeding: float,
     results: dict[int, dict[str, float]],
     decode: dict,
@@ -162,7 +163,7 @@ def report(
 {photos} stored phantom close-ups of {side * 4 // 3} x {side} px (JPEG, {decode["kb"]:.0f} kB each on
 average, sealed in the photo store; one uploaded through the service, the others its rows' clones
 each its own file, seeded in {seeding:.0f} s), in a
-file SQLite database, without a result of the running engine version. `exoderm manage reanalyze`
+{database}, without a result of the running engine version. `exoderm manage reanalyze`
 starts the run and queues every photo (one transaction per 500), then `db_worker` processes work it
 off; measured on a machine with 2 cores **shared with other jobs** while it ran, so the rates are
 what this machine gave then, not its capacity (5-minute load average at the end: {load:.1f} on

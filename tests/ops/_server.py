@@ -22,9 +22,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def exoderm_serve(tmp_path: Path, *, workers: int = 1, **environment: str) -> Iterator[str]:
+def exoderm_serve(
+    tmp_path: Path, *, workers: int = 1, log: Path | None = None, **environment: str
+) -> Iterator[str]:
     """Run `exoderm serve` with ``environment`` until the block ends; yields its base URL once
-    `/healthz` answers."""
+    `/healthz` answers. Its error output goes to ``log`` if given (a long run would fill the pipe
+    that is read only when the server fails to start, and stall the server)."""
     port = free_port()
     env = {
         **os.environ,
@@ -39,7 +42,7 @@ def exoderm_serve(tmp_path: Path, *, workers: int = 1, **environment: str) -> It
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("wb") if log else subprocess.PIPE,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -51,7 +54,7 @@ def exoderm_serve(tmp_path: Path, *, workers: int = 1, **environment: str) -> It
                 urllib.request.urlopen(f"{base}/healthz", timeout=30).close()
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert server.poll() is None, server.stderr.read() if server.stderr else log
                 assert time.monotonic() < deadline, "the server did not come up within a minute"
                 time.sleep(0.2)
         yield base

@@ -1,5 +1,6 @@
-"""A real deployment in miniature for worker tests and the benchmark: a file SQLite database and a
-media directory in ``root``, seeded through the upload service, analysed by `db_worker` processes.
+"""A real deployment in miniature for worker tests and the benchmarks: a file SQLite database (or a
+PostgreSQL database chosen with :func:`use_postgres`) and a media directory in ``root``, seeded
+through the upload service, analysed by `db_worker` processes.
 
 Seeding runs in its own process: ``python -m tests.photos._scenario seed ROOT N SIDE`` (N photos), or
 ``... clinician ROOT`` (a clinician and a consented patient, for the browser).
@@ -15,16 +16,53 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def use_postgres(root: Path, url: str) -> None:
+    """Make the site in ``root`` use the PostgreSQL database ``url``, emptied first (its own
+    database: every table of it goes)."""
+    import psycopg
+
+    root.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("DROP SCHEMA public CASCADE")
+        db.execute("CREATE SCHEMA public")
+    (root / "database-url").write_text(url)
+
+
+def database_url(root: Path) -> str:
+    chosen = root / "database-url"
+    return chosen.read_text().strip() if chosen.exists() else f"sqlite:///{root / 'exoderm.sqlite3'}"
+
+
+@contextlib.contextmanager
+def snapshot(root: Path) -> Iterator[Callable[..., list[tuple]]]:
+    """A function running queries (``%s`` placeholders) on the site's database, all in one snapshot
+    (no Django start-up): a worker commits a photo's analysis and its status together, and two
+    separate reads could see the status without the analysis."""
+    url = database_url(root)
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)) as lite:
+            lite.execute("BEGIN")
+            yield lambda sql, *params: lite.execute(sql.replace("%s", "?"), params).fetchall()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield lambda sql, *params: db.execute(sql, params).fetchall()
+        db.execute("ROLLBACK")
 
 
 def environment(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="exoderm.settings",
-        DATABASE_URL=f"sqlite:///{root / 'exoderm.sqlite3'}",
+        DATABASE_URL=database_url(root),
         EXODERM_DATA_DIR=str(root),
         MEDIA_ROOT=str(root / "media"),
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), env.get("PYTHONPATH", "")]),
@@ -66,6 +104,33 @@ def start_worker(root: Path, name: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def start_worker_on_host(
+    root: Path, host: str, *, production: bool = False, **environment_: str
+) -> subprocess.Popen[bytes]:
+    """A worker on a host of its own: in its own UTS namespace with the host name ``host`` (so that
+    it cannot look up another host's processes and must rely on the lease or the heartbeat), in its
+    own working directory ``root/host``. ``production``: `exoderm worker` (heartbeat and duties)
+    instead of a bare `db_worker`. Creating the namespace needs root."""
+    home = root / host
+    home.mkdir(exist_ok=True)
+    log = (root / f"{host}.log").open("ab")
+    if production:
+        command = f"{sys.executable} -m exoderm.cli worker"
+    else:
+        command = (
+            f"{sys.executable} {REPO / 'manage.py'} db_worker --queue-name default --interval 0.1 "
+            f"--no-startup-delay --no-reload --worker-id {host} -v 1"
+        )
+    return subprocess.Popen(
+        ["unshare", "--uts", "sh", "-c", f"hostname {host} && exec {command}"],
+        cwd=home,
+        env={**environment(root), **environment_},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     """Django's server (one process, no reloader) on the scenario's database, for the browser."""
     log = (root / "server.log").open("wb")
@@ -79,17 +144,14 @@ def status(root: Path) -> dict:
     """Photos, analyses and tasks, read straight from the database file (no Django start-up)."""
     from exoderm.skinlab import ENGINE_VERSION
 
-    with contextlib.closing(sqlite3.connect(root / "exoderm.sqlite3", timeout=30)) as db:
-        # one snapshot: a worker commits a photo's analysis and its status together, and two
-        # separate reads could see the status without the analysis
-        db.execute("BEGIN")
+    with snapshot(root) as query:
         per_photo = dict(
-            db.execute(
-                "SELECT photo_id, COUNT(*) FROM photos_analysis WHERE engine_version = ? GROUP BY photo_id",
-                (ENGINE_VERSION,),
-            ).fetchall()
+            query(
+                "SELECT photo_id, COUNT(*) FROM photos_analysis WHERE engine_version = %s GROUP BY photo_id",
+                ENGINE_VERSION,
+            )
         )
-        photos = dict(db.execute("SELECT id, analysis_status FROM photos_photo").fetchall())
+        photos = dict(query("SELECT id, analysis_status FROM photos_photo"))
         tasks = [
             {
                 "status": st,
@@ -97,8 +159,9 @@ def status(root: Path) -> dict:
                 "worker_ids": json.loads(workers),
                 "return_value": json.loads(value) if value else None,
             }
-            for st, exc, workers, value in db.execute(
-                "SELECT status, exception_class_path, worker_ids, return_value "
+            for st, exc, workers, value in query(
+                # as text on both databases (PostgreSQL's driver would decode jsonb itself)
+                "SELECT status, exception_class_path, CAST(worker_ids AS TEXT), CAST(return_value AS TEXT) "
                 "FROM django_tasks_database_dbtaskresult"
             )
         ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,21 +23,7 @@ LEASE_SECONDS = "8"
 
 
 def start_worker_on_host(root: Path, host: str) -> subprocess.Popen[bytes]:
-    home = root / host
-    home.mkdir()
-    log = (root / f"{host}.log").open("wb")
-    manage = _scenario.REPO / "manage.py"
-    worker = (
-        f"hostname {host} && exec {sys.executable} {manage} db_worker --queue-name default "
-        f"--interval 0.1 --no-startup-delay --no-reload --worker-id {host} -v 1"
-    )
-    return subprocess.Popen(
-        ["unshare", "--uts", "sh", "-c", worker],
-        cwd=home,
-        env={**_scenario.environment(root), "PHOTO_ANALYSIS_LEASE_SECONDS": LEASE_SECONDS},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    return _scenario.start_worker_on_host(root, host, PHOTO_ANALYSIS_LEASE_SECONDS=LEASE_SECONDS)
 
 
 @pytest.mark.slow
