@@ -125,7 +125,16 @@ TEMPLATES = [
 
 # Database: SQLite in WAL mode unless DATABASE_URL names another server.
 DATABASE_URL = os.getenv("DATABASE_URL", f"sqlite:///{DATA_DIR / 'exoderm.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "0"))}
+# A connection kept between requests (DB_CONN_MAX_AGE seconds) is checked before a request uses it:
+# one that the database ended while it was idle (a restart, a failover) is opened anew instead of
+# failing that request with 503.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=envint("DB_CONN_MAX_AGE", "0"),
+        conn_health_checks=envbool("DB_CONN_HEALTH_CHECKS", "1"),
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {

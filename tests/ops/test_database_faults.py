@@ -124,3 +124,30 @@ def test_a_slow_database_answers_503_after_the_statement_timeout_instead_of_hang
         assert status == 503, body[:500]
         assert json.loads(body)["title"] == "exoderm cannot reach its database just now."
         assert waited < 10  # answered after the timeout, not after the lock (held until answered)
+
+
+def _end_the_servers_sessions() -> None:
+    """End every session of this database but the test's own, as a restart while idle does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (ended,) = cursor.fetchone()
+    assert ended >= 1  # the server's kept connection was among them
+
+
+@pytest.mark.parametrize(("checks", "after_restart"), [("1", 200), ("0", 503)])
+def test_a_kept_connection_the_database_ended_while_idle_is_opened_anew(
+    tmp_path, bearer, checks, after_restart
+):
+    """With DB_CONN_MAX_AGE a process keeps its connection between requests; the health check
+    (on by default) finds it dead before the request uses it. Without the check, the first
+    request after a restart fails on it (the comparison shows the check is what helps)."""
+    with exoderm_server(tmp_path, DB_CONN_MAX_AGE="60", DB_CONN_HEALTH_CHECKS=checks) as base:
+        for _ in range(4):  # each of the server's processes has its connection
+            assert fetch(f"{base}/api/v1/patients", Authorization=bearer)[0] == 200
+        _end_the_servers_sessions()
+        statuses = [fetch(f"{base}/api/v1/patients", Authorization=bearer)[0] for _ in range(4)]
+        assert after_restart in statuses and set(statuses) <= {200, after_restart}
+        assert fetch(f"{base}/api/v1/patients", Authorization=bearer)[0] == 200
