@@ -1,7 +1,7 @@
 """Focus and effective blur: how the fine metrics move with blur, and how well the blur is measured.
 
 Run: ``uv run python -m bench.skinlab_focus [--seeds N] [--captures N] [--fine-captures N] [--no-write]``
-(about ten minutes on 2 shared cores).
+(10 to 20 minutes on 2 shared cores, most of it the finer face).
 
 1. **Fine metrics against focus.** Phantoms (900 x 1200 px, two designs) captured at 0.05, 0.1,
    0.15 and 0.2 mm/px with sensor noise (SD 2), JPEG quality 90 and Gaussian focus blur σ from
