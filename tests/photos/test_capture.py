@@ -108,6 +108,21 @@ def test_a_darker_photo_at_another_scale_is_warned_about_but_may_be_uploaded(
 
 
 @pytest.mark.django_db
+def test_a_photo_softer_than_the_baseline_is_told_to_focus_again(client, clinician, patient, baseline):
+    client.force_login(clinician)
+    # the same skin again, out of focus by σ 1.5 px = 0.075 mm
+    soft = _check(client, patient, phantom_png(1, spots=30, perturb=Perturbation(blur_sigma_px=1.5)))
+    text = soft.content.decode()
+    assert re.search(r"softer than the baseline: 0\.0[6-9] mm more blur \(limit 0\.03 mm\)", text), text
+    assert "focus again" in text
+    sharp = _check(
+        client, patient, phantom_png(1, spots=30, perturb=Perturbation(noise_sd=2.0))
+    ).content.decode()
+    assert "softer than the baseline" not in sharp
+    assert Photo.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_more_compressed_jpeg_is_warned_about_by_the_quality_of_the_files_as_sent(
     client, clinician, patient, photo_consent
 ):

@@ -100,3 +100,23 @@ def test_a_change_is_worded_in_the_languages_number_format(language, delta, word
     )
     with translation.override(language):
         assert change.words == words
+
+
+def test_fine_metrics_left_unjudged_for_focus_are_named_with_the_softer_photo():
+    """A baseline in focus against a soft follow-up of the same phantom at face scale."""
+    from exoderm.skinlab.phantom import Perturbation, make_phantom
+
+    def capture(blur_px: float, seed: int) -> Analysis:
+        ph = make_phantom(
+            shape=(600, 800), mm_per_px=0.15, seed=0,
+            perturb=Perturbation(noise_sd=2.0, blur_sigma_px=blur_px, jpeg_quality=90, seed=seed),
+        )  # fmt: skip
+        a = analyze(ph.rgb, roi="full", mm_per_px=0.15, find_face=False, keep_arrays=False)
+        return Analysis.from_dict(a.to_dict())
+
+    c = compare(capture(0.6, 1), capture(1.8, 2), heatmap=False)
+    (note,) = [n for n in c.notes if n.kind == "focus"]
+    with translation.override("en"):
+        text = word_remark(note)
+    assert text.startswith("The after photo is softer than the before photo (0.")
+    assert "fine roughness, fine lines (count), fine line density (mm/cm²), fine line length (mm)" in text

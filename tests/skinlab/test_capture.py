@@ -19,7 +19,7 @@ from exoderm.skinlab.capture import (
     capture_differences,
     capture_stats,
 )
-from exoderm.skinlab.compare import load_repeatability
+from exoderm.skinlab.compare import focus_limit_mm, load_repeatability
 from exoderm.skinlab.io import SkinlabError
 from exoderm.skinlab.jpeg import ijg_table, jpeg_quality, quality_from_tables
 from exoderm.skinlab.phantom import Perturbation, make_phantom
@@ -257,3 +257,30 @@ def test_the_thresholds_follow_the_measurement():
     mdc = close.metrics["pore_count"]["mdc"]
     assert abs(pores[MIN_JPEG_QUALITY] - pores[90]) < 0.5 * mdc, pores
     assert pores[50] < pores[MIN_JPEG_QUALITY] < pores[90] + 5, pores  # compression removes pores
+
+
+def _face_scale(blur_px: float, seed: int):
+    """A phantom at face scale (0.15 mm/px) captured with noise, JPEG and the given focus blur."""
+    ph = make_phantom(
+        shape=SHAPE, mm_per_px=0.15, seed=1,
+        perturb=Perturbation(noise_sd=2.0, blur_sigma_px=blur_px, jpeg_quality=90, seed=seed),
+    )  # fmt: skip
+    return capture_stats(ph.rgb, roi="full", mm_per_px=0.15)
+
+
+def test_a_follow_up_softer_than_its_baseline_is_told_to_focus_again():
+    sharp, soft = _face_scale(0.6, 1), _face_scale(1.8, 2)
+    (difference,) = capture_differences(sharp, soft)
+    assert difference.kind == "softer" and difference.limit == focus_limit_mm(0.15)
+    assert difference.value == pytest.approx(math.sqrt(1.8**2 - 0.6**2) * 0.15, rel=0.15)
+    assert str(difference).endswith("focus again")
+    # within the limit, and a sharper follow-up, are not reported
+    assert capture_differences(sharp, _face_scale(0.65, 3)) == []
+    assert capture_differences(soft, sharp) == []
+    # nor where the scale of either photo is unknown: the limit is in mm
+    assert (
+        capture_differences(
+            dataclasses.replace(sharp, mm_per_px=None), dataclasses.replace(soft, mm_per_px=None)
+        )
+        == []
+    )

@@ -172,6 +172,10 @@ def test_a_face_finer_than_the_boundary_is_judged_by_the_finer_face_study(study,
     for a, (wrinkles, pores) in zip(face_pair, ((12, 40), (2, 10)), strict=True):
         record = a.to_dict()
         record["scale"] = {"mm_per_px": fine, "source": "caller"}
+        # the effective blur in mm follows the scale, as analyze derives it: left at 0.46 mm/px it
+        # would read as a focus difference far beyond the study's and leave wrinkles unjudged
+        q = record["quality"]
+        q["effective_blur_mm"] = q["effective_blur_px"] * fine
         metrics = record["regions"]["cheek_left"]["metrics"]
         metrics["wrinkle_count"], metrics["pore_count"] = wrinkles, pores
         records.append(Analysis.from_dict(record))

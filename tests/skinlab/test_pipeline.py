@@ -42,7 +42,15 @@ def test_record_has_the_spec_shape(result):
     assert d["calibration"] == {"calibrated": False, "chart": None, "delta_e00_mean": None}
     assert d["scale"]["source"] == "iris" and 0.3 < d["scale"]["mm_per_px"] < 0.6
     q = d["quality"]
-    assert set(q) == {"sharpness", "clipped_pct", "pose", "usable", "notes"}
+    assert set(q) == {
+        "sharpness",
+        "effective_blur_px",
+        "effective_blur_mm",
+        "clipped_pct",
+        "pose",
+        "usable",
+        "notes",
+    }
     assert set(q["pose"]) == {"yaw", "pitch", "roll"}
     assert list(d["regions"]) == [*REGIONS, "face"]
     for name, r in d["regions"].items():

@@ -54,7 +54,16 @@ def test_usable_and_reasons():
     good = assess_quality(img, pose=FRONTAL, mm_per_px=0.2)
     assert good.usable and good.notes == []
     d = good.to_dict()
-    assert set(d) == {"sharpness", "clipped_pct", "pose", "usable", "notes"}
+    assert set(d) == {
+        "sharpness",
+        "effective_blur_px",
+        "effective_blur_mm",
+        "clipped_pct",
+        "pose",
+        "usable",
+        "notes",
+    }
+    assert d["effective_blur_mm"] == round(good.effective_blur_px * 0.2, 4)
 
     turned = assess_quality(img, pose={"yaw": 31.0, "pitch": 0.0, "roll": 0.0}, mm_per_px=0.2)
     assert not turned.usable and "yaw" in turned.notes[0]

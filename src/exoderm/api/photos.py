@@ -148,6 +148,7 @@ class DifferenceOut(Schema):
     kind: str = Field(
         description="pose, scale, face_size, exposure, white_balance, jpeg_quality, compression, "
         "file_format (one photo lossless, the other lossy; value 1 if this photo is the lossy one), "
+        "softer (value: this photo's extra blur in mm, limit: the largest allowed), "
         "pose_unknown or scale_unknown",
         examples=["exposure"],
     )

@@ -3,8 +3,9 @@
 The chosen file goes through the upload's own validation (size limit, format by content, full
 decode, re-encode) in a temporary file that is removed in every case; nothing is stored and no
 row is written. skinlab's quick capture measurement (:mod:`exoderm.skinlab.capture`) then reads
-pose, scale (or face size), exposure and white balance of the new photo and of the baseline photo
-and lists what differs beyond the limits. The result is advice: the photo may still be uploaded.
+pose, scale (or face size), exposure, white balance and focus (effective blur) of the new photo
+and of the baseline photo and lists what differs beyond the limits. The result is advice: the
+photo may still be uploaded.
 
 Compression is judged on the files as sent: the stored file is a re-encoding (JPEG quality 95 for
 JPEG and HEIC uploads), so the new photo's JPEG quality is read from the upload itself and the
@@ -117,6 +118,11 @@ def describe(difference: CaptureDifference) -> str:
                 "a JPEG as for the baseline)"
             )
         )
+    if d.kind == "softer":
+        return _(
+            "softer than the baseline: %(value)s mm more blur (limit %(limit)s mm); fine texture, lines "
+            "and pores would not be judged: focus again"
+        ) % {"value": rounded(d.value or 0, 2), "limit": rounded(d.limit or 0, 2)}
     if d.kind == "compression":
         return _(
             "compression differs: JPEG quality %(value)s lower than at the baseline (limit %(limit)s)"

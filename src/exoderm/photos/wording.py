@@ -95,6 +95,21 @@ def word_remark(remark: str) -> str:
             )
         )
         return text % metrics
+    if kind == "focus":
+        text = (
+            _(
+                "The before photo is softer than the after photo (%(blur)s mm more blur, beyond what the "
+                "repeatability study covered): focus alone changes these, so they are not "
+                "judged: %(metrics)s"
+            )
+            if p["photo"] == "before"
+            else _(
+                "The after photo is softer than the before photo (%(blur)s mm more blur, beyond what the "
+                "repeatability study covered): focus alone changes these, so they are not "
+                "judged: %(metrics)s"
+            )
+        )
+        return text % {**metrics, "blur": checks.rounded(p["value"], 2)}
     return str(remark)
 
 

@@ -21,6 +21,18 @@ The reference area is the central part of the face (the mesh's box shrunk by a f
 side) or, for a close-up or without a face, the central 60 % of the image (colour charts sit in
 the corners). Clipped pixels do not count.
 
+Focus (not part of :func:`compare`'s comparability, but of what it judges):
+
+* **softer**: the new photo's effective blur (:func:`~exoderm.skinlab.quality.effective_blur_px`
+  of the reference area at full resolution, in mm) exceeds the baseline's by more than
+  :func:`~exoderm.skinlab.compare.focus_limit_mm` at the baseline's scale (in face regions where
+  the baseline has a pose), as
+  :func:`~exoderm.skinlab.quality.blur_difference` measures it. :func:`compare` would then not
+  judge the fine metrics (texture, lines and, in close-ups, pores): focusing again helps. Judged
+  only where both scales are known (the limit is in mm) and agree within the limit: a photo at
+  another scale is reported for that first, and resampling between scales blurs by itself. A
+  sharper new photo is not reported.
+
 Compression:
 
 * **JPEG quality** (not part of :func:`compare`): the IJG quality (1 to 100) of each JPEG file,
@@ -46,11 +58,12 @@ from typing import Any
 import numpy as np
 
 from .color import srgb_to_linear
-from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF, compression_differs
+from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF, compression_differs, focus_limit_mm
 from .face import detect_face, head_pose, iris_mm_per_px
 from .io import LoadedImage, SkinlabError, as_loaded, make_preview
 from .jpeg import jpeg_quality
 from .pipeline import PREVIEW_SIDE
+from .quality import blur_difference, effective_blur_px
 
 __all__ = [
     "MAX_EXPOSURE_DIFF_EV",
@@ -107,6 +120,9 @@ class CaptureStats:
     lossless : bool or None
         Whether the file kept every pixel (PNG, TIFF: True; JPEG, HEIC: False); None for pixel
         arrays.
+    effective_blur_px : float or None
+        :func:`~exoderm.skinlab.quality.effective_blur_px` of the reference area at full
+        resolution; None where it has no edges.
     """
 
     pose: dict[str, float] | None
@@ -116,6 +132,14 @@ class CaptureStats:
     red_blue: float
     jpeg_quality: int | None = None
     lossless: bool | None = None
+    effective_blur_px: float | None = None
+
+    @property
+    def effective_blur_mm(self) -> float | None:
+        """The effective blur in mm; None when it or the scale is unknown."""
+        if self.effective_blur_px is None or self.mm_per_px is None:
+            return None
+        return self.effective_blur_px * self.mm_per_px
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +150,7 @@ class CaptureStats:
             "red_blue": round(self.red_blue, 5),
             "jpeg_quality": self.jpeg_quality,
             "lossless": self.lossless,
+            "effective_blur_px": None if self.effective_blur_px is None else round(self.effective_blur_px, 3),
         }
 
 
@@ -140,7 +165,8 @@ class CaptureDifference:
     ``compression`` (JPEG quality, new minus baseline: -20 = 20 lower; ``limit`` the largest
     drop allowed), ``file_format`` (one photo is lossless, the other lossy; ``value`` 1 when the
     new photo is the lossy one, 0 when the baseline is), ``pose_unknown`` and ``scale_unknown``
-    (known in only one photo; ``value`` None).
+    (known in only one photo; ``value`` None), ``softer`` (``value`` the new photo's extra blur in
+    mm, :func:`~exoderm.skinlab.quality.blur_difference`; ``limit`` the largest allowed).
     """
 
     kind: str
@@ -167,6 +193,11 @@ class CaptureDifference:
             return (
                 f"file format differs: {lossless} is uncompressed, {lossy} a JPEG or HEIC; compression "
                 "alone changes the spot and redness metrics, which are then not judged"
+            )
+        if self.kind == "softer":
+            return (
+                f"softer than the baseline: {self.value:.2f} mm more blur (limit {self.limit:.2f} mm); "
+                "texture, lines and pores would not be judged: focus again"
             )
         if self.kind == "compression":
             assert self.value is not None
@@ -219,6 +250,10 @@ def capture_stats(
     else:
         x0, y0 = round(sw * (1 - _CENTRE) / 2), round(sh * (1 - _CENTRE) / 2)
         x1, y1 = sw - x0, sh - y0
+    # the same area at full resolution, where blur of a pixel or two can be seen
+    f = 1.0 / preview.scale
+    full = rgb[round(y0 * f) : round(y1 * f), round(x0 * f) : round(x1 * f)]
+    blur = effective_blur_px(full if full.size else rgb)
     area = small[y0:y1, x0:x1].reshape(-1, 3) if x1 > x0 and y1 > y0 else small.reshape(-1, 3)
     unclipped = (area.max(axis=1) < 255) & (area.max(axis=1) > 0)
     if unclipped.sum() >= 100:
@@ -234,6 +269,7 @@ def capture_stats(
         red_blue=red / max(blue, 1e-6),
         jpeg_quality=quality,
         lossless=loaded.lossless,
+        effective_blur_px=blur,
     )
 
 
@@ -242,8 +278,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
 
     Pose and scale follow :func:`exoderm.skinlab.compare.compare` (±10° per axis, ±10 % scale; the
     face size when neither scale is known); exposure, white balance and compression are defined
-    above. A follow-up below the JPEG quality floor is reported as ``jpeg_quality`` only, not
-    also as ``compression``; a baseline that is not a JPEG has no quality to drop from.
+    above, and so is focus (``softer``). A follow-up below the JPEG quality floor is reported as
+    ``jpeg_quality`` only, not also as ``compression``; a baseline that is not a JPEG has no
+    quality to drop from.
     """
     out: list[CaptureDifference] = []
     pb, pn = baseline.pose, new.pose
@@ -271,6 +308,11 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     wb = new.red_blue / baseline.red_blue - 1
     if abs(wb) > MAX_WHITE_BALANCE_DIFF:
         out.append(CaptureDifference("white_balance", wb, MAX_WHITE_BALANCE_DIFF))
+    softer = blur_difference(baseline.effective_blur_mm, new.effective_blur_mm)
+    # a face photo is judged in face regions, whose study covered more focus than the phantom's
+    limit = focus_limit_mm(baseline.mm_per_px, face=baseline.pose is not None)
+    if softer is not None and softer > limit and not any(d.kind == "scale" for d in out):
+        out.append(CaptureDifference("softer", softer, limit))
     if compression_differs(baseline.lossless, new.lossless):
         out.append(CaptureDifference("file_format", float(baseline.lossless is True)))
     qb, qn = baseline.jpeg_quality, new.jpeg_quality

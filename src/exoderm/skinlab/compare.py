@@ -29,6 +29,16 @@ The study's captures are all JPEGs. When one photo is lossless (PNG, TIFF) and t
 :data:`COMPRESSION_SENSITIVE` beyond their mdc, so those are not judged for the pair (a note
 says so); the others are.
 
+The study's re-captures differ in focus too: the phantom's by Gaussian blur σ 0.48 to 0.72 px,
+the face studies' by σ 0 to 1 px (:data:`FOCUS_COVERED_PX`), so every mdc already holds the
+noise of that much focus difference, and a pair whose blur differs by no more is judged as any
+other. Blur softens the finest structures first: where the photos of a pair differ in
+:attr:`Quality.effective_blur_mm` (the difference ``sqrt(|σ_after² − σ_before²|)`` of
+:func:`~exoderm.skinlab.quality.blur_difference`) by more than the study behind a metric's mdc
+covered, and by more than that metric's :data:`FOCUS_LIMITS_MM` (below which focus does not move
+it by its mdc), the metric is not judged for the pair (a note says so); the others are. A record
+without the effective blur (older engines) or without a scale is not judged on focus.
+
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -40,7 +50,8 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each was calibrated),
 ``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
 (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
-``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``no_heat_map``.
+``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``focus`` (``metrics``;
+``photo``: the softer one, ``value``: the blur difference in mm), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -59,12 +70,14 @@ import numpy as np
 from . import ENGINE_VERSION
 from .color import srgb_to_lab
 from .io import grey
+from .metrics import PORE_MAX_MM_PER_PX
 from .pipeline import Analysis, json_value
-from .quality import usability_problems
+from .quality import blur_difference, usability_problems
 from .remark import Remark
 
 __all__ = [
     "COMPRESSION_SENSITIVE",
+    "FOCUS_LIMITS_MM",
     "MAX_POSE_DIFF_DEG",
     "MAX_SCALE_DIFF",
     "REPEATABILITY_PATH",
@@ -77,6 +90,7 @@ __all__ = [
     "align",
     "compare",
     "compression_differs",
+    "focus_limit_mm",
     "load_repeatability",
 ]
 
@@ -97,6 +111,46 @@ COMPRESSION_SENSITIVE = frozenset(
 """Metrics that lossy compression by itself moves beyond their mdc (JPEG removes one-pixel spots,
 pores and part of the a* excess): measured with lossless baselines against JPEG re-captures of
 the face and the phantom (``bench/skinlab_repeatability.py``, the file-format rows)."""
+FOCUS_LIMITS_MM = {
+    "texture_rms": 0.10,
+    "wrinkle_count": 0.10,
+    "wrinkle_length_mm": 0.10,
+    "wrinkle_density": 0.10,
+    "pore_count": 0.03,
+    "pore_density": 0.03,
+    "spot_area_mm2": 0.06,
+    "spot_area_pct": 0.06,
+    "spot_count": 0.20,
+}
+"""The blur difference (mm, :func:`~exoderm.skinlab.quality.blur_difference`) beyond which focus
+alone moves each fine metric by its mdc, from ``bench/skinlab_focus.py`` (docs/benchmarks.md,
+"skinlab focus and effective blur"): phantoms captured at 0.05, 0.1, 0.15 and 0.2 mm/px with
+Gaussian blur σ 0.5 px (the repeatability study's focus) to 2 px, the smallest over the scales,
+rounded down. ``texture_rms`` (mdc 0.1) reaches its mdc at 0.115 to 0.13 mm at 0.1 to 0.2 mm/px;
+``wrinkle_count`` at 0.108 mm and ``wrinkle_length_mm`` at 0.124 mm (0.1 and 0.15 mm/px; too few
+lines are resolved at 0.2 mm/px); ``pore_count`` (measured at 0.05 mm/px or finer only) at
+0.033 mm; the finest spots' area at 0.065 mm at 0.1 mm/px, where the close-up band's small mdc
+applies, and their count at 0.23 mm at 0.15 mm/px. The densities and percentages follow their
+counts, lengths and areas. One limit per metric for every scale: at face scale, where the spot
+metrics' mdc is larger, that is stricter than needed (a metric left unjudged, never a false
+change). A pair is judged up to this or up to what the study behind the mdc covered
+(:data:`FOCUS_COVERED_PX`), whichever is larger: the first alone left ordinary re-captures of the
+face study (σ 0 to 1 px, up to 0.47 mm at its scale) unjudged."""
+FOCUS_COVERED_PX = {"phantom": 0.65, "real face, finer": 2.15, "real face": 1.5}
+"""The largest focus difference (px, :func:`~exoderm.skinlab.quality.blur_difference` of two
+re-captures as the estimator reads them) within each study of ``data/repeatability.json``, so
+that its mdc holds the noise of that much focus: measured by ``bench/skinlab_focus.py`` on the
+studies' own capture models and seeds (the phantom's σ 0.6 px ±20 %: 0.63 px over its 40
+captures; the real face's σ 0 to 1 px: 1.45 px over 40 and the original; the finer face's: 2.11
+px over 20 and the original), rounded up to 0.05 px. In pixels because the studies perturb in
+pixels, as a camera defocuses, and a band applies its study's noise to every scale it spans; in
+mm at the baseline's scale when :func:`compare` applies it. More than the σ drawn because the
+estimator's own scatter adds to it, most on the finer face, the photo upscaled 3.3 times, whose
+edges are soft (σ about 5 px): a focus change is read less exactly on soft edges. Limits taken
+from the blur drawn instead would leave the study's own re-captures unjudged."""
+_FOCUS_FINEST_STUDY = "phantom"
+"""The study whose coverage applies where the source of an mdc is not known (bare tables, old
+files): the smallest, so that a pair is never judged beyond what some study covered."""
 _ALIGN_WIDTH = 320  # px: width of the face for ECC refinement and the heat map
 
 
@@ -118,6 +172,41 @@ class Alignment:
     matrix: np.ndarray
     scale: float
     ecc: float | None
+
+
+def focus_limit_mm(mm_per_px: float | None, *, face: bool = False) -> float:
+    """The smallest blur difference (mm) beyond which :func:`compare` leaves a fine metric of a
+    pair at this baseline scale unjudged (:func:`_focus_limit_mm`).
+
+    ``face``: the photos are judged in face regions (a face was found), else in one region such
+    as a close-up's ``full``. Pores count only at
+    :data:`~exoderm.skinlab.metrics.PORE_MAX_MM_PER_PX` or finer (or at an unknown scale), and
+    metrics the band's face study could not measure are never judged in face regions. With the
+    scale unknown the limit is the metrics' own: :func:`compare` then judges no focus at all (the
+    effective blur in mm is unknown).
+    """
+    study, _ = load_repeatability()
+    table = None if study is None else study.table(mm_per_px)[0]
+    region = "face" if face else "full"
+    pores = mm_per_px is None or mm_per_px <= PORE_MAX_MM_PER_PX
+    limits = [
+        _focus_limit_mm(table, region, key, mm_per_px)
+        for key in FOCUS_LIMITS_MM
+        if (pores or not key.startswith("pore")) and (table is None or not table.unstudied(region, key))
+    ]
+    return min(limits)
+
+
+def _focus_limit_mm(table: MdcTable | None, region: str, key: str, mm_per_px: float | None) -> float:
+    """The blur difference (mm) beyond which ``key`` in ``region`` is not judged: what the study
+    behind its mdc covered (:meth:`MdcTable.focus_covered_px` at the baseline's scale), or, where
+    that is less, the blur at which focus alone moves the metric by its mdc
+    (:data:`FOCUS_LIMITS_MM`); metrics without one are judged whatever the focus."""
+    own = FOCUS_LIMITS_MM.get(key, math.inf)
+    if mm_per_px is None:
+        return own
+    covered = _focus_covered_px(None) if table is None else table.focus_covered_px(region, key)
+    return max(own, covered * mm_per_px)
 
 
 def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
@@ -186,6 +275,11 @@ class MdcBand:
         The same band for two photos that a colour chart calibrated: the values of the studies
         with a chart in the frame for the metrics they cover (the colour medians), the others
         as above. None: no calibrated study, calibrated photos take the values above.
+    sources : dict
+        ``{metric: study}`` where the band's metric-level value comes from (``phantom``,
+        ``real face (<region>)``); empty when the file does not say.
+    regions_study : str or None
+        The study of the regions' own values (``real face``, ``real face, finer``).
     """
 
     name: str
@@ -195,6 +289,8 @@ class MdcBand:
     metrics: dict[str, Entry]
     regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
     calibrated: MdcBand | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    regions_study: str | None = None
 
     def with_calibrated(self, data: Mapping[str, Any]) -> MdcBand:
         """This band with its ``calibrated`` twin made from a band's ``calibrated`` JSON object
@@ -204,7 +300,8 @@ class MdcBand:
         for name, rows in data.get("regions", {}).items():
             regions.setdefault(str(name), {}).update(_entries(rows))
         study = str(data.get("study", f"{self.study} with a colour chart"))
-        twin = replace(self, study=study, metrics=metrics, regions=regions)
+        sources = {**self.sources, **{str(k): str(v) for k, v in data.get("source", {}).items()}}
+        twin = replace(self, study=study, metrics=metrics, regions=regions, sources=sources)
         return replace(self, calibrated=twin)
 
     def distance(self, mm_per_px: float) -> float:
@@ -225,10 +322,13 @@ class MdcBand:
 
 @dataclass(frozen=True)
 class MdcTable:
-    """The mdc values that apply to one comparison: per metric and, where known, per region."""
+    """The mdc values that apply to one comparison: per metric and, where known, per region,
+    with the studies they come from (:attr:`MdcBand.sources`, :attr:`MdcBand.regions_study`)."""
 
     metrics: dict[str, Entry]
     regions: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    regions_study: str | None = None
 
     def mdc(self, region: str, key: str) -> float | None:
         """The region's own mdc if it has a positive one, else the metric-level mdc (None: unknown).
@@ -248,6 +348,26 @@ class MdcTable:
         """Whether the region's study could not measure ``key`` (see :meth:`mdc`)."""
         own = self.regions.get(region, {}).get(key)
         return own is not None and own.get("mdc") is None
+
+    def focus_covered_px(self, region: str, key: str) -> float:
+        """The focus difference (px, :data:`FOCUS_COVERED_PX`) within the study behind
+        :meth:`mdc` of ``key`` in ``region``: the regions' study where the region has its own
+        entry (its noise was measured there, also where the phantom's larger value is used), else
+        the study of the metric-level value."""
+        if region in self.regions and key in self.regions[region]:
+            study = self.regions_study
+        else:
+            study = self.sources.get(key)
+        return _focus_covered_px(study)
+
+
+def _focus_covered_px(study: str | None) -> float:
+    """:data:`FOCUS_COVERED_PX` of a study named as in the file (``real face (cheek_left)``,
+    ``phantom with a chart``), the finest study's where it is unknown."""
+    for name in sorted(FOCUS_COVERED_PX, key=len, reverse=True):  # "real face, finer" first
+        if study is not None and study.startswith(name):
+            return FOCUS_COVERED_PX[name]
+    return FOCUS_COVERED_PX[_FOCUS_FINEST_STUDY]
 
 
 @dataclass(frozen=True)
@@ -280,6 +400,8 @@ class Repeatability:
                     mm_per_px=None if rng is None else (float(rng[0]), float(rng[1])),
                     metrics=_entries(b["metrics"]),
                     regions={str(r): _entries(m) for r, m in b.get("regions", {}).items()},
+                    sources={str(k): str(v) for k, v in b.get("source", {}).items()},
+                    regions_study=None if b.get("regions_study") is None else str(b["regions_study"]),
                 )
                 bands.append(band.with_calibrated(b["calibrated"]) if "calibrated" in b else band)
             if not bands:
@@ -312,7 +434,7 @@ class Repeatability:
             band = bands[0]
             if mm_per_px is not None and band.distance(mm_per_px) > 0:
                 notes.append(self._outside(mm_per_px, band))
-            return MdcTable(band.metrics, band.regions), notes
+            return _table(band), notes
         if mm_per_px is None:
             largest: dict[str, Entry] = {}
             for band in bands:
@@ -334,9 +456,9 @@ class Repeatability:
         inside = [b for b in bands if b.distance(mm_per_px) == 0]
         if inside:
             band = max(inside, key=lambda b: b.study_mm_per_px or 0.0)
-            return MdcTable(band.metrics, band.regions), notes
+            return _table(band), notes
         band = min(bands, key=lambda b: b.distance(mm_per_px))
-        return MdcTable(band.metrics, band.regions), [*notes, self._outside(mm_per_px, band)]
+        return _table(band), [*notes, self._outside(mm_per_px, band)]
 
     def _outside(self, mm_per_px: float, band: MdcBand) -> Remark:
         ranges = [b.mm_per_px for b in self.bands if b.mm_per_px is not None]
@@ -351,6 +473,10 @@ class Repeatability:
             high=hi,
             band=band.name.replace("_", "-"),
         )
+
+
+def _table(band: MdcBand) -> MdcTable:
+    return MdcTable(band.metrics, band.regions, band.sources, band.regions_study)
 
 
 def _entries(table: Mapping[str, Any]) -> dict[str, Entry]:
@@ -610,6 +736,8 @@ def compare(
     unstudied: set[str] = set()
     formats_differ = compression_differs(before.lossless, after.lossless)
     compressed_away: set[str] = set()
+    blurred_away: set[str] = set()
+    blur_mm = blur_difference(before.quality.effective_blur_mm, after.quality.effective_blur_mm)
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -629,6 +757,12 @@ def compare(
             beyond = None
             if formats_differ and key in COMPRESSION_SENSITIVE and delta is not None:
                 compressed_away.add(key)
+            elif (
+                blur_mm is not None
+                and delta is not None
+                and abs(blur_mm) > _focus_limit_mm(table, name, key, before.mm_per_px)
+            ):
+                blurred_away.add(key)
             elif comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
             out[key] = {
@@ -658,6 +792,21 @@ def compare(
             listed = sorted(metrics)
             which = {"photo": lossy} if kind == "compression" else {}
             notes.append(Remark(f"{text}: {', '.join(listed)}", kind, metrics=listed, **which))
+    if blurred_away:
+        listed = sorted(blurred_away)
+        assert blur_mm is not None
+        softer = "after" if blur_mm > 0 else "before"
+        notes.append(
+            Remark(
+                f"the {softer} photo is softer (blur {abs(blur_mm):.3f} mm beyond the other's, more than "
+                f"the repeatability study covered): focus alone changes these, so they are not judged: "
+                f"{', '.join(listed)}",
+                "focus",
+                metrics=listed,
+                photo=softer,
+                value=abs(blur_mm),
+            )
+        )
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:

@@ -91,11 +91,14 @@ class Analysis:
         """Rebuild an analysis from its :meth:`to_dict` record (no arrays, no landmarks).
 
         Enough for :func:`exoderm.skinlab.compare.compare` with ``heatmap=False``; the
-        face-size check that needs landmarks is then not made.
+        face-size check that needs landmarks is then not made. The effective blur in mm is read as
+        stored, or derived from the one in pixels and the record's scale; records without it
+        (engines before it was measured) have None.
         """
         from .metrics import RegionMeasurement
 
         q = record["quality"]
+        blur_px, mmpp = q.get("effective_blur_px"), record["scale"].get("mm_per_px")
         return cls(
             file=record.get("file"),
             width=int(record["width"]),
@@ -108,6 +111,10 @@ class Analysis:
                 q.get("pose"),
                 bool(q["usable"]),
                 list(q["notes"]),
+                # absent from the records of engines before 1.2.0 measured it
+                blur_px,
+                # the stored mm where there is one (it was rounded from the unrounded pixels)
+                q.get("effective_blur_mm", None if blur_px is None or mmpp is None else blur_px * mmpp),
             ),
             regions={
                 name: RegionMeasurement(
