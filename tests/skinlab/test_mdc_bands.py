@@ -143,11 +143,7 @@ def test_each_face_region_uses_its_own_mdc(study, face_pair):
             elif face.metrics[key]["mdc"] > 0:
                 assert row["mdc"] == pytest.approx(face.metrics[key]["mdc"]), (region, key)
     assert own >= 8 * 9  # colour, tone, spots and redness of the face regions
-    # Uncalibrated lightness is not among them: the phantom study's exposure ±30 % gives it a
-    # larger SEM than any face region's (±10 %), and no region is judged below the phantom's.
-    phantom_l = _mdc(_band(study, "close_up"), "L_median")
-    assert all(rows["L_median"]["mdc"] == pytest.approx(phantom_l) for rows in c.regions.values())
-    for key in ("spot_count", "spot_area_mm2", "a_excess_mean"):
+    for key in ("L_median", "spot_count", "spot_area_mm2", "a_excess_mean"):
         by_region = {region: rows[key]["mdc"] for region, rows in c.regions.items()}
         # regions differ, and the quieter ones are judged more finely than the worst one
         assert len(set(by_region.values())) > 1, (key, by_region)
