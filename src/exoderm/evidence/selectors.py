@@ -63,13 +63,15 @@ AGE_BAND_YEARS = 10
 #: The reason a follow-up has no comparison: its baseline photo has no analysis by this engine yet.
 BASELINE_NOT_ANALYSED = "baseline_not_analysed"
 
-#: The unit of each metric key, as shared/specs/skin-metrics.md defines it.
+#: The unit of each metric key in the current engine: shared/specs/skin-metrics.md's, except
+#: that since engine 1.3.0 tone and texture unevenness are relative to the local L* + 16, which
+#: exposure leaves alone (docs/engine-changelog.md).
 UNITS: dict[str, str] = {
     "L_median": "L*",
     "a_median": "a*",
     "b_median": "b*",
     "ita_deg": "°",
-    "tone_sd_L": "L*",
+    "tone_sd_L": "% of L*+16",
     "spot_count": "count",
     "spot_area_mm2": "mm²",
     "spot_area_pct": "%",
@@ -78,10 +80,23 @@ UNITS: dict[str, str] = {
     "wrinkle_count": "count",
     "wrinkle_length_mm": "mm",
     "wrinkle_density": "mm/cm²",
-    "texture_rms": "L*",
+    "texture_rms": "% of L*+16",
     "pore_count": "count",
     "pore_density": "1/cm²",
 }
+
+#: Metrics that engines before 1.3.0 measured in L* units.
+_L_STAR_BEFORE_1_3 = frozenset({"tone_sd_L", "texture_rms"})
+
+
+def unit_of(key: str, engine_version: str) -> str:
+    """The unit of metric ``key`` in an analysis made by ``engine_version`` (an older analysis
+    keeps the unit it was measured in until it is analysed again)."""
+    major, minor = (int(part) for part in engine_version.split(".")[:2])
+    if key in _L_STAR_BEFORE_1_3 and (major, minor) < (1, 3):
+        return "L*"
+    return UNITS.get(key, "")
+
 
 _METRIC_ORDER = {key: position for position, key in enumerate(METRICS)}
 _BEYOND_NOISE = {Verdict.BEYOND_NOISE: True, Verdict.NO_CHANGE: False, Verdict.NOT_JUDGED: None}
@@ -323,7 +338,7 @@ def _rows_of(part: _PhotoPart) -> list[OutcomeRow]:
                 region=region,
                 metric=key,
                 value=analysis.metric(region, key),
-                unit=UNITS.get(key, ""),
+                unit=unit_of(key, analysis.engine_version),
                 baseline_value=None if change is None else _number(change.before),
                 delta=None if change is None else _number(change.delta),
                 mdc=None if change is None else _number(change.mdc),

@@ -89,7 +89,8 @@ SD 2, blur σ 0.6 px; each saved at every quality and compared with the uncompre
 about 50). Against quality 90, the centre of the study, quality 80 shifts it by 0.28 mdc, 75 by
 0.40, 60 by 0.80. A shift of 0.3 mdc raises the chance of calling pure noise a change from 5 %
 to about 9 %; that is where the floor lies. ``texture_rms`` (at most +0.007 down to quality 50,
-mdc 0.1) and ``wrinkle_length_mm`` (no trend) are not affected measurably."""
+mdc 0.1, both in the L* units of engine 1.2; the relative unit of 1.3 scales both by about
+100 / (L* + 16) alike) and ``wrinkle_length_mm`` (no trend) are not affected measurably."""
 MAX_JPEG_QUALITY_DROP = 10
 """A follow-up more than this many quality points below its baseline is more compressed than the
 comparison tolerates: in the measurement above a drop of 10 shifts ``pore_count`` by 0.17 to 0.29

@@ -11,6 +11,10 @@ Definitions follow the measurement contract:
   masks) computed on a grid of about σ/4 and bilinearly upsampled; for spots (σ = 5 mm) and
   redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3) are
   excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
+* ``tone_sd_L`` and ``texture_rms`` are relative: each pixel's ΔL* is divided by the 10 mm
+  background's L* + 16 and given in percent (engine 1.3.0 on; before, in L* units). L* + 16
+  is proportional to the cube root of luminance, so exposure, a factor on luminance, scales
+  the ΔL* and the level alike and cancels;
 * spots are 8-connected components of ``ΔL* <= -5`` and ``Δa* <= +4`` of area 0.1 mm² to
   100 mm², fragments up to 0.3 mm (at least one pixel) apart joined through pixels of
   ``ΔL* <= -2.5`` (noise breaks a faint spot apart), at least half of the extent so joined at
@@ -28,7 +32,8 @@ Definitions follow the measurement contract:
   for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values are
   extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
   lips, face outline) make no lines;
-* texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm);
+* texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm),
+  relative to the local L* + 16 as above;
 * pores are local maxima of σ²λ2 >= 0.8 (both eigenvalues positive, λ2 >= λ1/2: round dark
   dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
   the scale is 0.05 mm/px or finer.
@@ -95,6 +100,12 @@ TONE_SIGMA_MM = 10.0
 WRINKLE_WIDTH_MM = (0.2, 2.0)
 WRINKLE_MIN_LENGTH_MM = 3.0
 TEXTURE_BAND_MM = (0.1, 1.0)
+#: CIE L* = 116·(Y/Yn)^(1/3) − 16: L* + 16 scales with the cube root of luminance, so
+#: exposure (a factor on luminance) scales L* + 16 and every L* difference by one factor.
+L_OFFSET = 16.0
+#: ``tone_sd_L`` and ``texture_rms`` divide by the local L* + 16 of a background of at least
+#: this L* (the cube-root law holds above L* 8, far darker than any skin).
+LEVEL_FLOOR = 8.0
 PORE_DIAMETER_MM = (0.1, 0.5)
 PORE_MAX_MM_PER_PX = 0.05
 
@@ -797,7 +808,8 @@ class _SharedMaps:
         self.mpp = mm_per_px
         self.L, self.a, self.b = cv2.split(crop)
         # the maps of metrics that need a scale (None without one)
-        self.tone_resid: np.ndarray | None = None
+        #: ΔL*(10 mm) in percent of the background's L* + 16 (what ``tone_sd_L`` reads)
+        self.tone_rel: np.ndarray | None = None
         self.red: Mask | None = None
         self.da10_pos: np.ndarray | None = None
         self.texture = None
@@ -839,10 +851,20 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        self.tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
+        tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
             RED_DA, SPOT_DL, SPOT_GROUP_DL, SPOT_DA_MAX,
         )  # fmt: skip
+        # L* + 16 is proportional to the cube root of luminance, so a multiplicative exposure
+        # change scales every L* difference as it scales the local L* + 16: tone and texture
+        # are measured relative to it (in percent of the 10 mm background's L* + 16) and
+        # cancel exposure. tone_resid = L* − background: the background is recovered without
+        # a second upsampling; the floor only guards pixels near black. In place: one plane.
+        rel_scale = np.subtract(self.L, tone_resid, dtype=np.float32)
+        np.add(rel_scale, np.float32(L_OFFSET), out=rel_scale)
+        np.maximum(rel_scale, np.float32(LEVEL_FLOOR + L_OFFSET), out=rel_scale)
+        np.divide(np.float32(100.0), rel_scale, out=rel_scale)
+        self.tone_rel = cv2.multiply(tone_resid, rel_scale, dst=tone_resid)
         lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
@@ -854,7 +876,7 @@ class _SharedMaps:
         else:
             fine = _smooth(filled, s_lo)
             _kernels.subtract_upsampled(fine, _smooth_decimated(filled, s_hi))
-            self.texture = fine
+            self.texture = cv2.multiply(fine, rel_scale, dst=fine)
             self.texture_note = None
         lap("texture")
 
@@ -1099,7 +1121,7 @@ class _SharedMaps:
         red = None if self.red is None else self.red.view(np.uint8)
         hist, npx, tone, tone_sq, n_red, a_excess, texture_sq = _kernels.region_sums(
             labels, origin[0], origin[1], len(regions), self.L, self.a, self.b, lo, bins,
-            self.tone_resid, red, self.da10_pos, self.texture,
+            self.tone_rel, red, self.da10_pos, self.texture,
         )  # fmt: skip
         out = []
         for i, (rm, (y0, y1, x0, x1)) in enumerate(regions):
