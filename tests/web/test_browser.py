@@ -17,7 +17,7 @@ from django.utils import timezone
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
-from tests._browser import shot
+from tests._browser import cut_off, shot
 from tests.web.conftest import logger_csv, wall
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -220,7 +220,8 @@ def test_the_clinic_day_in_the_browser(browser_page, live_server):
 
 @pytest.mark.django_db(transaction=True)
 def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_server):
-    """The demo clinic's pages: clean (no foreign request, no CSP report), fully German, on record."""
+    """The demo clinic's pages: clean (no foreign request, no CSP report), fully German, on record,
+    and nothing wider than a tablet held upright (768 × 1024)."""
     from exoderm.demo import USERS, seed_demo
     from exoderm.patients.models import Patient
     from exoderm.treatments.models import ExosomeApplication
@@ -249,6 +250,9 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         "demo-calendar": "/courses/calendar/",
         "demo-enrol": f"/patients/{patient.pk}/enrol/",
         "demo-receive": "/lots/receive/",
+        "demo-adverse-events": "/adverse-events/",
+        "demo-messages": "/messages/",
+        "demo-studies": "/studies/",
     }
     page.goto(url + "/login/")
     page.fill("#id_username", username)
@@ -292,3 +296,13 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         if name in {"demo-today", "demo-lot", "demo-patient"}:
             shot(page, name + "-de")
         page.check_clean()
+    # A tablet held upright: wide tables scroll in their frame, the page itself never sideways (a
+    # row's visually hidden link names once widened it), and the patient's facts are not clipped.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    for path in pages.values():
+        page.goto(url + path)
+        assert cut_off(page) == [], path
+    page.goto(url + pages["demo-patient"])
+    identity = page.locator("section[aria-labelledby=h-identity]")
+    assert identity.evaluate("card => card.scrollWidth <= card.clientWidth")
+    shot(page, "demo-patient-de-768")
