@@ -296,6 +296,11 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         if name in {"demo-today", "demo-lot", "demo-patient"}:
             shot(page, name + "-de")
         page.check_clean()
+    # "Korrigieren …" stays on one line: its ellipsis once wrapped alone under the word
+    page.goto(url + pages["demo-patient"])
+    row_links = page.locator("td.row-actions a")
+    assert row_links.count() >= 1  # the screening's answers and the consents
+    assert row_links.evaluate_all("links => links.every(link => link.getClientRects().length === 1)")
     # A tablet held upright: wide tables scroll in their frame, the page itself never sideways (a
     # row's visually hidden link names once widened it), and the patient's facts are not clipped.
     page.set_viewport_size({"width": 768, "height": 1024})

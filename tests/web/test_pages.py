@@ -194,6 +194,8 @@ def test_a_researcher_lands_on_a_page_without_patients(client, researcher):
     html = response.content.decode()
     assert response.status_code == 200 and "/api/v1/docs" in html
     assert 'href="/patients/"' not in html
+    # the rows are named by study pseudonyms (S-…), never by the patient code staff see
+    assert "one row per study pseudonym" in html and "patient code" not in html
 
 
 @pytest.mark.django_db
