@@ -248,6 +248,15 @@ def test_day_view_on_a_tablet_moves_by_keyboard(browser_page, live_server, scene
         "document.querySelector('.bk-scroll').scrollWidth <= document.querySelector('.bk-scroll').clientWidth"
     )
     shot(page, f"booking-week-tablet-{language}")
+    # and on a smaller tablet held upright (768 px) too: Sunday was cut off there
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate(
+        "document.querySelector('.bk-scroll').scrollWidth <= document.querySelector('.bk-scroll').clientWidth"
+    )
+    # an appointment's page lays out its facts as the other pages do: each name beside its value
+    page.goto(f"{live_server.url}{reverse('booking-appointment', args=[booked[1].pk])}")
+    patient_name, patient_value = page.locator(".bk-details dt").first, page.locator(".bk-details dd").first
+    assert patient_name.bounding_box()["y"] == patient_value.bounding_box()["y"]
     page.check_clean()
 
 
