@@ -50,10 +50,17 @@ def pager(listing: Listing) -> dict[str, Any]:
 
 @register.simple_tag(takes_context=True)
 def current(context: template.Context, *prefixes: str) -> str:
-    """``aria-current="page"`` on the navigation link of the section the page belongs to."""
+    """``aria-current="page"`` on the navigation link of the section the page belongs to.
+
+    A prefix written ``!/booking/settings/`` excludes its pages: they belong to another section
+    (the administration) though their addresses lie below this one's."""
     request = context.get("request")
     path = request.path if request is not None else ""
+    if any(path.startswith(prefix[1:]) for prefix in prefixes if prefix.startswith("!")):
+        return ""
     for prefix in prefixes:
+        if prefix.startswith("!"):
+            continue
         if path == prefix if prefix == "/" else path.startswith(prefix):
             return mark_safe('aria-current="page"')
     return ""
