@@ -301,12 +301,23 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
     row_links = page.locator("td.row-actions a")
     assert row_links.count() >= 1  # the screening's answers and the consents
     assert row_links.evaluate_all("links => links.every(link => link.getClientRects().length === 1)")
+    # nor does "E-Mail" break at its hyphen in the outbox's channel column
+    page.goto(url + pages["demo-messages"])
+    channels = page.locator("td.nowrap")
+    assert channels.count() >= 1
+    assert channels.evaluate_all(
+        "cells => cells.every(cell => { const text = document.createRange(); text.selectNodeContents(cell);"
+        " return text.getClientRects().length === 1; })"
+    )
     # A tablet held upright: wide tables scroll in their frame, the page itself never sideways (a
     # row's visually hidden link names once widened it), and the patient's facts are not clipped.
     page.set_viewport_size({"width": 768, "height": 1024})
+    one_line = "b => b.getBoundingClientRect().height < 2 * parseFloat(getComputedStyle(b).lineHeight)"
     for path in pages.values():
         page.goto(url + path)
         assert cut_off(page) == [], path
+        # a status pill stays whole ("In Quarantäne" once broke in two in the lots' status column)
+        assert page.locator(".badge").evaluate_all(f"badges => badges.every({one_line})"), path
     page.goto(url + pages["demo-patient"])
     identity = page.locator("section[aria-labelledby=h-identity]")
     assert identity.evaluate("card => card.scrollWidth <= card.clientWidth")
