@@ -301,6 +301,12 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
     row_links = page.locator("td.row-actions a")
     assert row_links.count() >= 1  # the screening's answers and the consents
     assert row_links.evaluate_all("links => links.every(link => link.getClientRects().length === 1)")
+    # the visit calendar's days line up: each day's patients and clinicians in the same columns
+    page.goto(url + pages["demo-calendar"])
+    starts = page.locator("table.calendar-day").evaluate_all(
+        "tables => tables.map(t => [...t.rows[0].cells].map(c => Math.round(c.getBoundingClientRect().left)))"
+    )
+    assert len(starts) >= 2 and all(columns == starts[0] for columns in starts), starts
     # nor does "E-Mail" break at its hyphen in the outbox's channel column
     page.goto(url + pages["demo-messages"])
     channels = page.locator("td.nowrap")
@@ -322,3 +328,11 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
     identity = page.locator("section[aria-labelledby=h-identity]")
     assert identity.evaluate("card => card.scrollWidth <= card.clientWidth")
     shot(page, "demo-patient-de-768")
+    # held across (1024 px) the identity shares the row with the screening: a long e-mail address
+    # breaks instead of being clipped at the card's edge
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.evaluate(
+        "document.querySelector('section[aria-labelledby=h-identity] dd:nth-of-type(3)').textContent ="
+        " 'katharina.schneider-mustermann8@example.org'"
+    )
+    assert identity.evaluate("card => card.scrollWidth <= card.clientWidth")
