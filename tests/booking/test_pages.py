@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from exoderm.booking import services
 from exoderm.booking.models import Appointment
@@ -159,6 +160,9 @@ def test_book_by_form_and_change_on_the_appointment_page(client, scene, research
     assert "Room Room 1 is booked from" in clash.content.decode()
     page = client.get(reverse("booking-appointment", args=[appointment.pk])).content.decode()
     assert scene.patient.identity.family_name in page and "Room 1" in page
+    # next year's appointment cannot have been missed yet: no button that could only be refused
+    assert reverse("booking-change", args=[appointment.pk, "no-show"]) not in page
+    assert reverse("booking-change", args=[appointment.pk, "cancel"]) in page
     moved = client.post(
         reverse("booking-appointment", args=[appointment.pk]),
         {
@@ -176,6 +180,13 @@ def test_book_by_form_and_change_on_the_appointment_page(client, scene, research
         berlin(TUESDAY, "11:45"),
         None,
     )
+    # once it has begun, it can be marked a no-show
+    now = timezone.now()
+    Appointment.objects.filter(pk=appointment.pk).update(
+        starts_at=now - dt.timedelta(minutes=40), ends_at=now - dt.timedelta(minutes=10)
+    )
+    page = client.get(reverse("booking-appointment", args=[appointment.pk])).content.decode()
+    assert reverse("booking-change", args=[appointment.pk, "no-show"]) in page
     assert client.post(reverse("booking-change", args=[appointment.pk, "cancel"])).status_code == 302
     appointment.refresh_from_db()
     assert appointment.status == "cancelled"
@@ -248,6 +259,15 @@ def test_day_view_on_a_tablet_moves_by_keyboard(browser_page, live_server, scene
         "document.querySelector('.bk-scroll').scrollWidth <= document.querySelector('.bk-scroll').clientWidth"
     )
     shot(page, f"booking-week-tablet-{language}")
+    # and on a smaller tablet held upright (768 px) too: Sunday was cut off there
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate(
+        "document.querySelector('.bk-scroll').scrollWidth <= document.querySelector('.bk-scroll').clientWidth"
+    )
+    # an appointment's page lays out its facts as the other pages do: each name beside its value
+    page.goto(f"{live_server.url}{reverse('booking-appointment', args=[booked[1].pk])}")
+    patient_name, patient_value = page.locator(".bk-details dt").first, page.locator(".bk-details dd").first
+    assert patient_name.bounding_box()["y"] == patient_value.bounding_box()["y"]
     page.check_clean()
 
 

@@ -54,7 +54,11 @@ def test_template_preview_patient_panel_and_outbox_in_the_browser(browser_page, 
     panel = page.locator("#patient-messages")
     panel.get_by_text("Reminder before a visit").first.wait_for()
     assert "Queued" in panel.inner_text() and "Sent" in panel.inner_text()  # queued again
-    panel.get_by_label("No messages by SMS").check()
+    # each opt-out's box stands before its words, on their line, as every other checkbox
+    opt_out = panel.get_by_label("No messages by SMS")
+    words = panel.locator("label", has_text="No messages by SMS")
+    assert abs(opt_out.bounding_box()["y"] - words.bounding_box()["y"]) < words.bounding_box()["height"]
+    opt_out.check()
     panel.get_by_role("button", name="Save message preferences").click()
     page.get_by_text("Message preferences saved.").wait_for()
     patient.identity.refresh_from_db()

@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from exoderm.studies import services
 from exoderm.studies.analysis import unblinding
 from tests import factories
-from tests._browser import shot
+from tests._browser import cut_off, shot
 from tests.photos.conftest import media_root  # noqa: F401 (fixture)
 from tests.signin import login_in_browser
 
@@ -46,7 +46,19 @@ def test_the_results_page_in_english_and_german(browser_page, live_server, media
     assert page.locator("h1").inner_text().startswith("Study results")
     assert page.locator("table tbody tr").count() >= 6  # 2 endpoints x 3 visits
     assert page.locator("svg.figure").count() == 4
-    assert "A - B" in page.locator("table").first.inner_text()
+    endpoints = page.locator("table").first.inner_text()
+    assert "A - B" in endpoints
+    # endpoints, visits and roles by their names, not the analysis' codes (gais, s3w6, cheek_left)
+    assert "GAIS rating by blinded raters" in endpoints
+    assert "pigmented spots (count) · Cheek, left" in endpoints
+    assert "week 6 after session 3 *" in endpoints and "primary" in endpoints
+    for code in ("gais", "s3w6", "cheek_left", "spot_count"):
+        assert code not in endpoints
+    assert page.locator("figure figcaption").first.inner_text() == (
+        "Change from baseline per arm and visit (95% CI)"
+    )
+    assert page.locator("figcaption").count() == page.locator("svg.figure").count()
+    assert page.get_by_role("link", name="Export FHIR").count() == 1
     assert page.locator("h2#healing").inner_text() == "Healing after the sessions"
     assert page.locator("table.healing tbody tr").count() == 3  # arm A, arm B and A - B
     page.check_clean()
@@ -56,8 +68,15 @@ def test_the_results_page_in_english_and_german(browser_page, live_server, media
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.locator("svg.figure").count() == 4
     assert page.locator("table.healing tbody tr").count() == 3
+    endpoints = page.locator("table").first.inner_text()
+    assert "GAIS-Bewertung durch verblindete Bewerter" in endpoints
+    assert "Woche 6 nach Sitzung 3 *" in endpoints
+    assert "primär" in endpoints and "primary" not in endpoints
     page.check_clean()
     shot(page, "study-results-de")
+    # on a tablet held upright the figures scale down to the page instead of widening it
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert cut_off(page) == []
     page.click('button[name="language"][value="en"]')
 
 

@@ -303,6 +303,9 @@ def test_the_patient_and_user_pages_are_for_admins_of_the_clinic(
     page = client.get(reverse("audit-patient", args=[patient.pk]), {"action": "read"})
     assert page.status_code == 200
     assert clinician.username in page.content.decode()
+    # the reader's words for who and what, not the stored codes (clinician, patients.patient)
+    assert f'{clinician.username} <span class="muted">(Clinician)</span>' in page.content.decode()
+    assert "patients.patient" not in page.content.decode()
     assert client.get(reverse("audit-user", args=[clinician.pk])).status_code == 200
     stranger = factories.PatientFactory(clinic=other_clinic)
     assert client.get(reverse("audit-patient", args=[stranger.pk])).status_code == 404

@@ -288,6 +288,12 @@ def test_the_admin_resets_a_second_factor_and_the_user_enrols_again(client, clin
         username=clinician.username, password=factories.PASSWORD, otp=totp_code(clinician)
     )
     login_with_mfa(client, clinic_admin)
+    # the user's page asks first: the link opens a confirmation, which resets nothing yet
+    edit = client.get(reverse("user-edit", args=[clinician.pk])).content.decode()
+    assert f'href="{reverse("user-reset-second-factor", args=[clinician.pk])}"' in edit
+    question = client.get(reverse("user-reset-second-factor", args=[clinician.pk]))
+    assert question.status_code == 200 and "all API tokens of" in question.content.decode()
+    assert selectors.confirmed_totp(user=clinician) is not None and user_for_token(token) is not None
     assert client.post(reverse("user-reset-second-factor", args=[clinician.pk])).status_code == 302
     assert selectors.confirmed_totp(user=clinician) is None
     assert not RecoveryCode.objects.filter(user=clinician).exists()

@@ -184,6 +184,10 @@ def test_a_clinic_day(browser_page, live_server, language, width):
     page.fill("#id_email", "joerg.mueller@example.org")
     page.fill("#id_phone", "+49 30 5550123")
     page.select_option("#id_language", language)
+    # the skin's classes are chosen, never taken from a preselected first choice
+    assert page.input_value("#id_fitzpatrick") == "" and page.input_value("#id_glogau") == ""
+    page.select_option("#id_fitzpatrick", "3")
+    page.select_option("#id_glogau", "2")
     walk.done("patient-new")
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/patients/\d+/$"))

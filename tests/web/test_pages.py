@@ -194,6 +194,8 @@ def test_a_researcher_lands_on_a_page_without_patients(client, researcher):
     html = response.content.decode()
     assert response.status_code == 200 and "/api/v1/docs" in html
     assert 'href="/patients/"' not in html
+    # the rows are named by study pseudonyms (S-…), never by the patient code staff see
+    assert "one row per study pseudonym" in html and "patient code" not in html
 
 
 @pytest.mark.django_db
@@ -216,3 +218,22 @@ def test_sessions_of_one_patient(client, clinic):
     html = client.get(reverse("sessions"), {"patient": scene.patient.pk, "sort": "patient"}).content.decode()
     assert scene.patient.code in html and scene.scenes[1].patient.code not in html
     assert f"patient={scene.patient.pk}" in html
+
+
+@pytest.mark.django_db
+def test_the_navigation_marks_the_administration_on_its_pages_below_other_sections(client, clinic_admin):
+    """The appointment book's settings and the message templates live below /booking/ and
+    /messages/ but are administration pages: the main navigation marks Admin there, not
+    Appointments or Messages, as the administration's own tabs do."""
+    login_with_mfa(client, clinic_admin)
+    marked = re.compile(r'<a href="([^"]+)" aria-current="page">')
+
+    def current_sections(url: str) -> list[str]:
+        html = client.get(url).content.decode()
+        navigation = html.split('<nav class="mainnav"', 1)[1].split("</nav>", 1)[0]
+        return marked.findall(navigation)
+
+    for page in ("booking-settings", "message-templates", "users"):
+        assert current_sections(reverse(page)) == [reverse("users")], page
+    assert current_sections(reverse("booking-day")) == [reverse("booking-day")]
+    assert current_sections(reverse("outbox")) == [reverse("outbox")]

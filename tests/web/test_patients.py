@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 import pytest
@@ -32,6 +33,16 @@ def test_add_a_patient(client, assistant):
     )
     patient = Patient.objects.get(identity__family_name="Neu")
     assert response["Location"] == reverse("patient", args=[patient.pk])
+    # the skin's classes start unchosen and must be chosen: no preselected type I saved unnoticed
+    form = client.get(reverse("patient-new")).content.decode()
+    for name in ("fitzpatrick", "glogau"):
+        assert re.search(rf'<select name="{name}"[^>]*>\s*<option value="" selected>', form), name
+    refused = client.post(
+        reverse("patient-new"),
+        {"given_name": "Ben", "family_name": "Neu", "date_of_birth": "1985-02-03", "language": "de"},
+    )
+    assert refused.status_code == 200 and not Patient.objects.filter(identity__given_name="Ben").exists()
+    assert set(refused.context["form"].errors) >= {"fitzpatrick", "glogau"}
 
 
 @pytest.mark.django_db

@@ -178,6 +178,8 @@ def test_a_new_study_starts_from_park_et_al_and_its_author_is_its_investigator(c
     assert StudyRole.objects.filter(study=study, user=admin, role="principal_investigator").exists()
     page = client.get(reverse("study", args=[study.pk])).content.decode()
     assert "Park replication" in page and "ExoCord" in page  # an investigator sees the arms
+    # the endpoints' region by its name, not the analysis' code ("full")
+    assert "(Whole photo)" in page and "(full)" not in page
     assert client.get(reverse("studies")).content.decode().count("Park replication") == 1
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models.fields import BLANK_CHOICE_LABEL
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -108,10 +109,14 @@ class PatientCorrectionForm(PatientIdentityForm):
 
 
 class PatientForm(PatientIdentityForm):
+    # No class is chosen for the clinician: a preselected "I" was saved unnoticed, and the skin type
+    # decides a patient's study eligibility and the photos' analysis.
     fitzpatrick = forms.TypedChoiceField(
-        label=_("Fitzpatrick skin type"), choices=Fitzpatrick.choices, coerce=int
+        label=_("Fitzpatrick skin type"), choices=[("", BLANK_CHOICE_LABEL), *Fitzpatrick.choices], coerce=int
     )
-    glogau = forms.TypedChoiceField(label=_("Glogau photoaging class"), choices=Glogau.choices, coerce=int)
+    glogau = forms.TypedChoiceField(
+        label=_("Glogau photoaging class"), choices=[("", BLANK_CHOICE_LABEL), *Glogau.choices], coerce=int
+    )
     code = text_field(
         label=_("Pseudonymous code"),
         required=False,

@@ -50,10 +50,17 @@ def pager(listing: Listing) -> dict[str, Any]:
 
 @register.simple_tag(takes_context=True)
 def current(context: template.Context, *prefixes: str) -> str:
-    """``aria-current="page"`` on the navigation link of the section the page belongs to."""
+    """``aria-current="page"`` on the navigation link of the section the page belongs to.
+
+    A prefix written ``!/booking/settings/`` excludes its pages: they belong to another section
+    (the administration) though their addresses lie below this one's."""
     request = context.get("request")
     path = request.path if request is not None else ""
+    if any(path.startswith(prefix[1:]) for prefix in prefixes if prefix.startswith("!")):
+        return ""
     for prefix in prefixes:
+        if prefix.startswith("!"):
+            continue
         if path == prefix if prefix == "/" else path.startswith(prefix):
             return mark_safe('aria-current="page"')
     return ""
@@ -130,3 +137,24 @@ def pretty_json(value: Any) -> str:
 def is_scalar(value: Any) -> bool:
     """Whether a changed value is shown inline (texts, numbers, dates) rather than in the old version."""
     return not isinstance(value, list | dict)
+
+
+@register.filter
+def role_label(role: str) -> str:
+    """A role as the audit trail stores it (``clinic_admin``), by its name in the user's language."""
+    from exoderm.clinics.models import Role
+
+    return str(Role(role).label) if role in Role.values else role
+
+
+@register.filter
+def object_type_label(object_type: str) -> str:
+    """A recorded object's model (``patients.patient``) by its name in the user's language; a type
+    no longer known keeps its stored name, which is what the trail's hash covers."""
+    from django.apps import apps
+
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return object_type
+    return str(model._meta.verbose_name)

@@ -14,6 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -148,9 +149,25 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @page(Action.MANAGE_CLINIC)
-@require_POST
 def user_reset_second_factor(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask first: a reset lets the next sign-in enrol a new authenticator and ends every token."""
     account = _account_of_clinic(request, pk)
+    if request.method != "POST":
+        return render(
+            request,
+            "web/confirm.html",
+            {
+                "title": _("Reset the second factor of %(name)s?") % {"name": account.username},
+                "question": _(
+                    "%(name)s then sets up a new authenticator app at the next sign-in, and all API "
+                    "tokens of %(name)s end. Reset it only when you are sure the person asks "
+                    "themselves, in person or by calling them back."
+                )
+                % {"name": account.username},
+                "button": _("Reset the second factor"),
+                "cancel_url": reverse("user-edit", args=[account.pk]),
+            },
+        )
     reset_second_factor(account=account, by=user_of(request))
     messages.success(
         request,

@@ -501,7 +501,13 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "web/booking/appointment.html",
-        {"appointment": appointment, "form": form, "day_url": reverse("booking-day") + "?" + day_query},
+        {
+            "appointment": appointment,
+            "form": form,
+            "day_url": reverse("booking-day") + "?" + day_query,
+            # a patient can miss only what has begun (services.mark_no_show refuses the rest)
+            "may_mark_no_show": appointment.starts_at <= timezone.now(),
+        },
     )
 
 

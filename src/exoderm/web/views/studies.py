@@ -28,7 +28,7 @@ from exoderm.core.permissions import Action, can
 from exoderm.courses import selectors as course_selectors
 from exoderm.patients import selectors as patient_selectors
 from exoderm.patients.models import Patient
-from exoderm.photos.selectors import METRICS
+from exoderm.photos.selectors import METRICS, region_label
 from exoderm.products import selectors as product_selectors
 from exoderm.studies import blinding, page_selectors, page_services, selectors, services
 from exoderm.studies.eligibility import describe
@@ -209,7 +209,11 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
         "arms": list(study.arms.select_related("product")),
         "criteria": [(criterion, describe(criterion)) for criterion in study.criteria.all()],
         "endpoints": [
-            (endpoint, METRICS[endpoint.metric][0] if endpoint.metric in METRICS else endpoint.metric)
+            (
+                endpoint,
+                METRICS[endpoint.metric][0] if endpoint.metric in METRICS else endpoint.metric,
+                region_label(endpoint.region) if endpoint.region else "",
+            )
             for endpoint in study.endpoints.all()
         ],
         "amendments": list(selectors.amendments_of(study=study)),
