@@ -58,6 +58,7 @@ def test_usable_and_reasons():
         "sharpness",
         "effective_blur_px",
         "effective_blur_mm",
+        "edge_overshoot_pct",
         "clipped_pct",
         "pose",
         "usable",

@@ -39,6 +39,20 @@ covered, and by more than that metric's :data:`FOCUS_LIMITS_MM` (below which foc
 it by its mdc), the metric is not judged for the pair (a note says so); the others are. A record
 without the effective blur (older engines) or without a scale is not judged on focus.
 
+Phone cameras sharpen, denoise and tone-map before they write the file. The study's captures are
+unsharpened; the phone study (``bench/skinlab_phone.py``, docs/benchmarks.md "skinlab under phone
+processing") found that the mdc still holds the same-pipeline noise of a phone's ordinary
+default processing, but that strong sharpening (a "vivid" Android mode) raises the noise of the
+thresholded metrics (:data:`PROCESSING_NOISY`) above it, and that a switch of pipeline between
+visits biases those and texture and tone unevenness (:data:`PROCESSING_BIASED`) by one to several
+mdc. How strongly a photo was sharpened is measured from its pixels,
+:attr:`Quality.edge_overshoot_pct` (:func:`~exoderm.skinlab.quality.edge_overshoot_pct`). Where
+either photo's overshoot exceeds :data:`MAX_EDGE_OVERSHOOT_PCT` the metrics of
+:data:`PROCESSING_NOISY` are not judged; where the two photos' overshoots differ by more than
+:data:`EDGE_OVERSHOOT_COVERED_DIFF_PCT` those of :data:`PROCESSING_BIASED` are not (a note says
+so and what to do, each time); the others are judged as usual. A record without the overshoot
+(older engines) is not judged on processing.
+
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -51,7 +65,10 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 ``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
 (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
 ``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``focus`` (``metrics``;
-``photo``: the softer one, ``value``: the blur difference in mm), ``no_heat_map``.
+``photo``: the softer one, ``value``: the blur difference in mm), ``sharpened`` (``metrics``;
+``photo``: ``before``, ``after`` or ``both``, ``value``: the larger overshoot in %, ``limit``),
+``processing_differs`` (``metrics``; ``before``, ``after``: the overshoots in %, ``limit``: the
+largest difference covered), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -77,9 +94,13 @@ from .remark import Remark
 
 __all__ = [
     "COMPRESSION_SENSITIVE",
+    "EDGE_OVERSHOOT_COVERED_DIFF_PCT",
     "FOCUS_LIMITS_MM",
+    "MAX_EDGE_OVERSHOOT_PCT",
     "MAX_POSE_DIFF_DEG",
     "MAX_SCALE_DIFF",
+    "PROCESSING_BIASED",
+    "PROCESSING_NOISY",
     "REPEATABILITY_PATH",
     "Alignment",
     "Comparison",
@@ -148,6 +169,45 @@ mm at the baseline's scale when :func:`compare` applies it. More than the σ dra
 estimator's own scatter adds to it, most on the finer face, the photo upscaled 3.3 times, whose
 edges are soft (σ about 5 px): a focus change is read less exactly on soft edges. Limits taken
 from the blur drawn instead would leave the study's own re-captures unjudged."""
+PROCESSING_NOISY = frozenset(
+    {
+        "spot_count",
+        "spot_area_mm2",
+        "spot_area_pct",
+        "wrinkle_count",
+        "wrinkle_length_mm",
+        "wrinkle_density",
+        "pore_count",
+        "pore_density",
+        "a_excess_mean",
+    }
+)
+"""Metrics whose capture-to-capture noise strong sharpening raises beyond the mdc: through the
+phone study's ``android-aggressive`` profile (unsharp masks r 0.8 px x 0.5 and r 2 px x 1.0)
+their SD was 1.5 to 40 times the unsharpened capture's (spot count CV 4.1 % against 0, wrinkle
+count 9.1 % against 0, pore count 11.7 % against 5.9 %, ``a_excess_mean`` 3.0 % against 1.4 %),
+and 58 of 66 same-pipeline pairs of one unchanged phantom were called changed in them. Amplified
+noise crosses the detection thresholds now here, now there. ``red_area_pct`` rose too (0.64 %
+against 0.41 %) but stayed well within its mdc (no false change in 198 pairs): it is judged."""
+PROCESSING_BIASED = PROCESSING_NOISY | {"texture_rms", "tone_sd_L"}
+"""Metrics that a change of camera pipeline between visits moves by half an mdc or more (the
+phone study's bias of each profile against the unsharpened capture of the same seed): besides
+:data:`PROCESSING_NOISY`, texture and tone unevenness, which sharpening and local tone mapping
+raise by 1.2 to 6 mdc (``texture_rms`` +1.8 mdc through ``iphone-default``, +6.1 through
+``android-aggressive``; every unprocessed baseline against a processed follow-up was called
+rougher)."""
+MAX_EDGE_OVERSHOOT_PCT = 6.0
+"""The strongest sharpening (:attr:`Quality.edge_overshoot_pct`, %) at which the study's mdc was
+found to hold the same-pipeline noise: the phone study's captures through its ordinary profiles
+(``iphone-default``, ``android-default``) and the studies' unsharpened captures read at most
+3.4 % (:func:`edge_overshoot_coverage` in ``bench/skinlab_phone.py``; docs/benchmarks.md), those
+through ``android-aggressive``, whose noise the mdc does not hold, 12 % and more. Set between the
+two, nearer the covered end, rounded to a whole %."""
+EDGE_OVERSHOOT_COVERED_DIFF_PCT = 1.5
+"""The largest difference of :attr:`Quality.edge_overshoot_pct` (%) between two captures of one
+pipeline among those whose noise the mdc holds (the same captures as for
+:data:`MAX_EDGE_OVERSHOOT_PCT`), rounded up to 0.5 %: within it, two photos count as processed
+alike."""
 _FOCUS_FINEST_STUDY = "phantom"
 """The study whose coverage applies where the source of an mdc is not known (bare tables, old
 files): the smallest, so that a pair is never judged beyond what some study covered."""
@@ -207,6 +267,67 @@ def _focus_limit_mm(table: MdcTable | None, region: str, key: str, mm_per_px: fl
         return own
     covered = _focus_covered_px(None) if table is None else table.focus_covered_px(region, key)
     return max(own, covered * mm_per_px)
+
+
+def _sharpened(before_pct: float | None, after_pct: float | None) -> str | None:
+    """Which photo's :attr:`Quality.edge_overshoot_pct` exceeds :data:`MAX_EDGE_OVERSHOOT_PCT`:
+    ``before``, ``after``, ``both`` or None (neither, or not measured)."""
+    strong = [
+        tag
+        for tag, pct in (("before", before_pct), ("after", after_pct))
+        if pct is not None and pct > MAX_EDGE_OVERSHOOT_PCT
+    ]
+    return None if not strong else strong[0] if len(strong) == 1 else "both"
+
+
+_CAPTURE_ADVICE = (
+    "take the photos with the camera's sharpening, beauty, HDR and scene optimisation turned off, "
+    "or in its Pro or RAW mode, and with one device and mode at every visit"
+)
+"""What the clinic can do about processing (docs/benchmarks.md, "What the processing raises")."""
+
+
+def _processing_notes(
+    sharpened: str | None, overshoot: tuple[float | None, float | None], noisy: list[str], biased: list[str]
+) -> list[Remark]:
+    """The notes on the metrics left unjudged for the camera's processing (kinds ``sharpened``
+    and ``processing_differs``)."""
+    notes = []
+    if noisy:
+        assert sharpened is not None
+        strongest = max(v for v in overshoot if v is not None)
+        which = "both photos look" if sharpened == "both" else f"the {sharpened} photo looks"
+        notes.append(
+            Remark(
+                f"{which} strongly sharpened by the camera (edges overshoot by {strongest:.0f} % of "
+                f"their contrast, more than the {MAX_EDGE_OVERSHOOT_PCT:.0f} % the repeatability "
+                f"study covered): such processing alone changes these, so they are not judged: "
+                f"{', '.join(noisy)}; {_CAPTURE_ADVICE}",
+                "sharpened",
+                metrics=noisy,
+                photo=sharpened,
+                value=strongest,
+                limit=MAX_EDGE_OVERSHOOT_PCT,
+            )
+        )
+    if biased:
+        b, a = overshoot
+        assert b is not None and a is not None
+        notes.append(
+            Remark(
+                f"the camera processed the two photos differently (edges overshoot by {b:.1f} % "
+                f"before and {a:.1f} % after, a difference beyond the "
+                f"{EDGE_OVERSHOOT_COVERED_DIFF_PCT:.1f} % the repeatability study covered): a change "
+                f"of device or camera mode alone changes these, so they are not judged: "
+                f"{', '.join(biased)}; {_CAPTURE_ADVICE}",
+                "processing_differs",
+                metrics=biased,
+                before=b,
+                after=a,
+                limit=EDGE_OVERSHOOT_COVERED_DIFF_PCT,
+            )
+        )
+    return notes
 
 
 def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
@@ -738,6 +859,12 @@ def compare(
     compressed_away: set[str] = set()
     blurred_away: set[str] = set()
     blur_mm = blur_difference(before.quality.effective_blur_mm, after.quality.effective_blur_mm)
+    overshoot = (before.quality.edge_overshoot_pct, after.quality.edge_overshoot_pct)
+    sharpened = _sharpened(*overshoot)
+    ob, oa = overshoot
+    processed_apart = ob is not None and oa is not None and abs(oa - ob) > EDGE_OVERSHOOT_COVERED_DIFF_PCT
+    sharpened_away: set[str] = set()
+    processed_away: set[str] = set()
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -763,6 +890,10 @@ def compare(
                 and abs(blur_mm) > _focus_limit_mm(table, name, key, before.mm_per_px)
             ):
                 blurred_away.add(key)
+            elif sharpened is not None and delta is not None and key in PROCESSING_NOISY:
+                sharpened_away.add(key)
+            elif processed_apart and delta is not None and key in PROCESSING_BIASED:
+                processed_away.add(key)
             elif comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
             out[key] = {
@@ -807,6 +938,7 @@ def compare(
                 value=abs(blur_mm),
             )
         )
+    notes += _processing_notes(sharpened, overshoot, sorted(sharpened_away), sorted(processed_away))
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:
