@@ -37,11 +37,11 @@ Processing:
 
 * **sharpened**: the new photo's edge overshoot (:func:`~exoderm.skinlab.quality.edge_overshoot_pct`
   of the reference area at full resolution, the halo a camera's sharpening leaves) exceeds
-  :data:`~exoderm.skinlab.compare.MAX_EDGE_OVERSHOOT_PCT`. :func:`compare` would then not judge
-  spots, lines, pores and the redness excess
-  (:data:`~exoderm.skinlab.compare.PROCESSING_NOISY`): the camera's sharpening, beauty or HDR
-  mode should be turned off, or its Pro or RAW mode used. Reported whatever the baseline: a
-  strongly sharpened photo is noisy in those metrics against any baseline.
+  :func:`~exoderm.skinlab.compare.sharpening_limit_pct` at the baseline's scale (in face regions
+  where the baseline has a pose). :func:`compare` would then not judge spots, lines, pores,
+  texture and tone (:data:`~exoderm.skinlab.compare.PROCESSING_SENSITIVE`): the camera's sharpening,
+  beauty or HDR mode should be turned off, or its Pro or RAW mode used. Reported whatever the
+  baseline: a strongly sharpened photo is noisy in those metrics against any baseline.
 
 Compression:
 
@@ -69,11 +69,11 @@ import numpy as np
 
 from .color import srgb_to_linear
 from .compare import (
-    MAX_EDGE_OVERSHOOT_PCT,
     MAX_POSE_DIFF_DEG,
     MAX_SCALE_DIFF,
     compression_differs,
     focus_limit_mm,
+    sharpening_limit_pct,
 )
 from .face import detect_face, head_pose, iris_mm_per_px
 from .io import LoadedImage, SkinlabError, as_loaded, make_preview
@@ -312,9 +312,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
 
     Pose and scale follow :func:`exoderm.skinlab.compare.compare` (±10° per axis, ±10 % scale; the
     face size when neither scale is known); exposure, white balance and compression are defined
-    above, and so are focus (``softer``) and processing (``sharpened``). A follow-up below the JPEG quality floor is reported as
-    ``jpeg_quality`` only, not also as ``compression``; a baseline that is not a JPEG has no
-    quality to drop from.
+    above, and so are focus (``softer``) and processing (``sharpened``). A follow-up below the JPEG
+    quality floor is reported as ``jpeg_quality`` only, not also as ``compression``; a baseline
+    that is not a JPEG has no quality to drop from.
     """
     out: list[CaptureDifference] = []
     pb, pn = baseline.pose, new.pose
@@ -347,8 +347,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     limit = focus_limit_mm(baseline.mm_per_px, face=baseline.pose is not None)
     if softer is not None and softer > limit and not any(d.kind == "scale" for d in out):
         out.append(CaptureDifference("softer", softer, limit))
-    if new.edge_overshoot_pct is not None and new.edge_overshoot_pct > MAX_EDGE_OVERSHOOT_PCT:
-        out.append(CaptureDifference("sharpened", new.edge_overshoot_pct, MAX_EDGE_OVERSHOOT_PCT))
+    sharpening_limit = sharpening_limit_pct(baseline.mm_per_px, face=baseline.pose is not None)
+    if new.edge_overshoot_pct is not None and new.edge_overshoot_pct > sharpening_limit:
+        out.append(CaptureDifference("sharpened", new.edge_overshoot_pct, sharpening_limit))
     if compression_differs(baseline.lossless, new.lossless):
         out.append(CaptureDifference("file_format", float(baseline.lossless is True)))
     qb, qn = baseline.jpeg_quality, new.jpeg_quality
