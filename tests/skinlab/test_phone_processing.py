@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from exoderm.skinlab.aims import AIMS
-from exoderm.skinlab.compare import PROCESSING_SENSITIVE, compare
+from exoderm.skinlab.compare import PROCESSING_SENSITIVE, Comparison, Remark, compare
 from exoderm.skinlab.phantom import Perturbation, make_phantom
 from exoderm.skinlab.phone import PHONE_PROFILES, phone_process
 from exoderm.skinlab.pipeline import Analysis, analyze
@@ -56,7 +56,7 @@ def captures() -> dict[tuple[str, int], Analysis]:
     }
 
 
-def _result(before: Analysis, after: Analysis):
+def _result(before: Analysis, after: Analysis) -> Comparison:
     result = compare(before, after, heatmap=False)
     assert result.comparable, result.reasons
     assert all(row["mdc"] is not None for row in result.regions["mask"].values())  # every metric studied
@@ -71,7 +71,7 @@ def _unjudged(rows: dict[str, dict]) -> set[str]:
     return {key for key, row in rows.items() if row["beyond_noise"] is None}
 
 
-def _processing_notes(result) -> dict[str, object]:
+def _processing_notes(result: Comparison) -> dict[str, Remark]:
     return {n.kind: n for n in result.notes if n.kind in ("sharpened", "processing_differs")}
 
 
