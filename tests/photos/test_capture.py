@@ -108,6 +108,22 @@ def test_a_darker_photo_at_another_scale_is_warned_about_but_may_be_uploaded(
 
 
 @pytest.mark.django_db
+def test_a_strongly_sharpened_photo_is_told_to_turn_the_sharpening_off(client, clinician, patient, baseline):
+    client.force_login(clinician)
+    # the same skin through a phone's strong "vivid" processing
+    vivid = Perturbation(noise_sd=2.0, blur_sigma_px=0.6, seed=5, phone="android-aggressive")
+    text = _check(client, patient, phantom_png(1, spots=30, perturb=vivid)).content.decode()
+    assert re.search(r"strongly sharpened by the camera: edges overshoot by 1\d % \(limit \d+ %\)", text), (
+        text
+    )
+    assert "use its Pro or RAW mode" in text
+    ordinary = Perturbation(noise_sd=2.0, blur_sigma_px=0.6, seed=5, phone="iphone-default")
+    sharp_enough = _check(client, patient, phantom_png(1, spots=30, perturb=ordinary)).content.decode()
+    assert "strongly sharpened" not in sharp_enough
+    assert Photo.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_photo_softer_than_the_baseline_is_told_to_focus_again(client, clinician, patient, baseline):
     client.force_login(clinician)
     # the same skin again, out of focus by σ 1.5 px = 0.075 mm

@@ -120,3 +120,30 @@ def test_fine_metrics_left_unjudged_for_focus_are_named_with_the_softer_photo():
         text = word_remark(note)
     assert text.startswith("The after photo is softer than the before photo (0.")
     assert "fine roughness, fine lines (count), fine line density (mm/cm²), fine line length (mm)" in text
+
+
+def test_metrics_left_unjudged_for_the_cameras_processing_are_named_with_what_to_do():
+    from exoderm.skinlab.remark import Remark
+
+    sharpened = Remark(
+        "engine's English",
+        "sharpened",
+        metrics=["spot_count", "texture_rms"],
+        photo="after",
+        value=14.6,
+        limit=6.0,
+    )
+    differs = Remark(
+        "engine's English", "processing_differs", metrics=["tone_sd_L"], before=0.42, after=3.1, limit=2.0
+    )
+    with translation.override("en"):
+        text, other = word_remark(sharpened), word_remark(differs)
+    assert text.startswith(
+        "The after photo looks strongly sharpened by the camera (edges overshoot by 15 %, "
+    )
+    assert "more than the 6 % the repeatability study covered" in text
+    assert "Pro or RAW mode, and with one device and mode at every visit." in text
+    assert other.startswith(
+        "The camera processed the two photos differently (edges overshoot by 0.4 % before "
+    )
+    assert "and 3.1 % after" in other and "one device and mode at every visit" in other

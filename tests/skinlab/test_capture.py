@@ -19,7 +19,7 @@ from exoderm.skinlab.capture import (
     capture_differences,
     capture_stats,
 )
-from exoderm.skinlab.compare import focus_limit_mm, load_repeatability
+from exoderm.skinlab.compare import focus_limit_mm, load_repeatability, sharpening_limit_pct
 from exoderm.skinlab.io import SkinlabError
 from exoderm.skinlab.jpeg import ijg_table, jpeg_quality, quality_from_tables
 from exoderm.skinlab.phantom import Perturbation, make_phantom
@@ -284,3 +284,20 @@ def test_a_follow_up_softer_than_its_baseline_is_told_to_focus_again():
         )
         == []
     )
+
+
+def _close_up(phone: str | None, seed: int):
+    perturb = Perturbation(noise_sd=2.0, blur_sigma_px=0.6, jpeg_quality=90, seed=seed, phone=phone)
+    ph = make_phantom(shape=SHAPE, mm_per_px=0.05, seed=1, spots=8, perturb=perturb)
+    return capture_stats(ph.rgb, roi="full", mm_per_px=0.05)
+
+
+def test_a_strongly_sharpened_follow_up_is_told_to_turn_the_sharpening_off():
+    baseline = _close_up(None, 1)
+    (difference,) = capture_differences(baseline, _close_up("android-aggressive", 2))
+    assert difference.kind == "sharpened" and difference.limit == sharpening_limit_pct(0.05)
+    assert difference.value is not None and difference.value > 10
+    assert "Pro or RAW mode" in str(difference)
+    # a phone's ordinary processing, and none, are not reported
+    assert capture_differences(baseline, _close_up("iphone-default", 3)) == []
+    assert capture_differences(baseline, _close_up(None, 4)) == []

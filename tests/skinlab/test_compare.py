@@ -231,3 +231,82 @@ def test_a_lossless_baseline_against_jpeg_follow_ups_judges_no_compression_sensi
     # the same formats on both sides: judged as usual
     same = compare(follow_ups[0], follow_ups[1], heatmap=False).regions["full"]
     assert all(same[k]["beyond_noise"] is not None for k in COMPRESSION_SENSITIVE)
+
+
+@pytest.fixture(scope="module")
+def close_ups() -> tuple[Analysis, Analysis]:
+    """Two unsharpened captures of the study's phantom at its close-up scale, as stored records."""
+    from exoderm.skinlab.phantom import Perturbation, make_phantom
+
+    def capture(seed: int) -> Analysis:
+        ph = make_phantom(
+            seed=0, spots=25, wrinkles=10, red_patches=3, pores=300, perturb=Perturbation.random(seed)
+        )
+        a = analyze(ph.rgb, roi="full", mm_per_px=ph.mm_per_px, find_face=False, keep_arrays=False)
+        return Analysis.from_dict(a.to_dict())
+
+    return capture(9400), capture(9401)
+
+
+def _with_overshoot(a: Analysis, pct: float | None) -> Analysis:
+    record = a.to_dict()
+    if pct is None:
+        del record["quality"]["edge_overshoot_pct"]  # as engines before it was measured stored it
+    else:
+        record["quality"]["edge_overshoot_pct"] = pct
+    return Analysis.from_dict(record)
+
+
+def _processing_notes(result) -> list:
+    return [n for n in result.notes if n.kind in ("sharpened", "processing_differs")]
+
+
+def test_the_camera_processing_decides_which_metrics_are_judged(close_ups):
+    from exoderm.skinlab.compare import (
+        EDGE_OVERSHOOT_COVERED_PCT,
+        EDGE_OVERSHOOT_DIFF_COVERED_PCT,
+        PROCESSING_SENSITIVE,
+    )
+
+    before, after = close_ups
+    low = before.quality.edge_overshoot_pct
+    assert low is not None and low < 1.0  # unsharpened
+    covered, difference = EDGE_OVERSHOOT_COVERED_PCT["phantom"], EDGE_OVERSHOOT_DIFF_COVERED_PCT["phantom"]
+
+    def unjudged(b: Analysis, a: Analysis):
+        result = compare(b, a, heatmap=False)
+        assert result.comparable
+        rows = result.regions["full"]
+        return {k for k, row in rows.items() if row["beyond_noise"] is None}, _processing_notes(result)
+
+    # processed alike, within what the study covered: every metric judged
+    assert unjudged(before, after) == (set(), [])
+    alike = low + difference - 0.1
+    assert unjudged(_with_overshoot(before, alike), _with_overshoot(after, alike + 0.05)) == (set(), [])
+    # processed differently (a phone's default against a RAW-like mode)
+    keys, (note,) = unjudged(before, _with_overshoot(after, low + difference + 0.5))
+    assert keys == PROCESSING_SENSITIVE and note.kind == "processing_differs"
+    assert note.params["metrics"] == sorted(PROCESSING_SENSITIVE) and note.params["limit"] == difference
+    assert "a change of device or camera mode alone changes these" in note and "Pro or RAW mode" in note
+    # one photo strongly sharpened: so noted, whatever the other
+    keys, (note,) = unjudged(_with_overshoot(before, covered + 1), after)
+    assert keys == PROCESSING_SENSITIVE and note.kind == "sharpened" and note.params["photo"] == "before"
+    assert note.params["value"] == covered + 1 and note.params["limit"] == covered
+    # both through one strongly sharpening pipeline: noted as such, the two count as processed alike
+    strong = _with_overshoot(before, 14.0), _with_overshoot(after, 15.5)
+    keys, (note,) = unjudged(*strong)
+    assert keys == PROCESSING_SENSITIVE and note.params["photo"] == "both"
+    assert "both photos look strongly sharpened by the camera" in note
+
+
+def test_records_without_the_edge_overshoot_are_not_judged_on_processing(close_ups):
+    before, after = close_ups
+    old = _with_overshoot(before, None)
+    assert old.quality.edge_overshoot_pct is None
+    result = compare(old, _with_overshoot(after, 30.0), heatmap=False)
+    # the follow-up alone is beyond what the study covered
+    (note,) = _processing_notes(result)
+    assert note.kind == "sharpened" and note.params["photo"] == "after"
+    result = compare(old, after, heatmap=False)
+    assert _processing_notes(result) == []
+    assert all(row["beyond_noise"] is not None for row in result.regions["full"].values())

@@ -46,6 +46,7 @@ def test_record_has_the_spec_shape(result):
         "sharpness",
         "effective_blur_px",
         "effective_blur_mm",
+        "edge_overshoot_pct",
         "clipped_pct",
         "pose",
         "usable",

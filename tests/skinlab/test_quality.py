@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from tests.skinlab._images import astronaut_face
 
+from exoderm.skinlab.phantom import Perturbation, make_phantom
+from exoderm.skinlab.phone import PHONE_PROFILES, PhoneProfile, UnsharpMask, phone_process
 from exoderm.skinlab.quality import (
     MAX_POSE_DEG,
     MIN_SHARPNESS,
     Quality,
     assess_quality,
     clipped_pct,
+    edge_overshoot_pct,
     sharpness,
     usability_problems,
 )
@@ -58,6 +62,7 @@ def test_usable_and_reasons():
         "sharpness",
         "effective_blur_px",
         "effective_blur_mm",
+        "edge_overshoot_pct",
         "clipped_pct",
         "pose",
         "usable",
@@ -114,3 +119,54 @@ def test_usability_problems_carry_kind_and_numbers_and_are_the_notes():
         )
         == []
     )
+
+
+def _study_capture(phone: str | None = None, *, sharpen: float = 0.0, mm_per_px: float = 0.05):
+    """The repeatability study's phantom (one capture of its perturbations) and its region, through a
+    phone profile or an unsharp mask of radius 1.5 px and amount ``sharpen`` (luma, as phones do)."""
+    ph = make_phantom(
+        seed=0, spots=25, wrinkles=10, red_patches=3, pores=300, mm_per_px=mm_per_px,
+        perturb=Perturbation.random(1000, phone=phone),
+    )  # fmt: skip
+    rgb = ph.rgb
+    if sharpen:
+        mask = PhoneProfile(name="mask", description="", sharpen=(UnsharpMask(1.5, sharpen),))
+        rgb = phone_process(rgb, profile=mask, seed=0)
+    region = np.zeros(ph.mask.shape, bool)
+    region[40:-40, 40:-40] = True
+    return rgb, region
+
+
+@pytest.mark.parametrize("mm_per_px", [0.05, 0.15])
+def test_the_edge_overshoot_grows_with_the_unsharp_masks_amount(mm_per_px):
+    measured = [
+        edge_overshoot_pct(*_study_capture(sharpen=a, mm_per_px=mm_per_px)) for a in (0, 0.5, 1.0, 1.5)
+    ]
+    readings = [r for r in measured if r is not None]
+    assert len(readings) == len(measured)
+    assert readings == sorted(readings) and readings[1] - readings[0] > 1.0, readings
+    assert readings[0] < 1.5  # the unsharpened capture: no halo beyond its JPEG ringing
+    assert readings[-1] > 10
+
+
+def test_the_edge_overshoot_tells_strong_phone_sharpening_from_none():
+    values = {name: edge_overshoot_pct(*_study_capture(name)) for name in PHONE_PROFILES}
+    assert values["pro-raw-like"] is not None and values["pro-raw-like"] < 1.0
+    assert all(v is not None and v < 4.0 for name, v in values.items() if name != "android-aggressive")
+    assert values["android-aggressive"] is not None and values["android-aggressive"] > 10
+
+
+def test_an_image_without_step_edges_has_no_edge_overshoot():
+    assert edge_overshoot_pct(np.full((200, 200, 3), 128, np.uint8)) is None
+    # lines only (a wrinkle-like pattern): no step to overshoot
+    lines = np.full((200, 200, 3), 180, np.uint8)
+    lines[:, ::20] = 90
+    assert edge_overshoot_pct(lines) is None
+
+
+def test_the_quality_record_carries_the_edge_overshoot():
+    rgb, region = _study_capture("android-aggressive")
+    q = assess_quality(rgb, region, mm_per_px=0.05, face_expected=False)
+    assert q.edge_overshoot_pct == edge_overshoot_pct(rgb, region)
+    assert q.edge_overshoot_pct is not None
+    assert q.to_dict()["edge_overshoot_pct"] == round(q.edge_overshoot_pct, 2)

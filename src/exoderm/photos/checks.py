@@ -123,6 +123,12 @@ def describe(difference: CaptureDifference) -> str:
             "softer than the baseline: %(value)s mm more blur (limit %(limit)s mm); fine texture, lines "
             "and pores would not be judged: focus again"
         ) % {"value": rounded(d.value or 0, 2), "limit": rounded(d.limit or 0, 2)}
+    if d.kind == "sharpened":
+        return _(
+            "strongly sharpened by the camera: edges overshoot by %(value)s %% (limit %(limit)s %%); "
+            "spots, lines and pores would not be judged: turn off the camera's sharpening, beauty or "
+            "HDR mode, or use its Pro or RAW mode"
+        ) % {"value": rounded(d.value or 0, 0), "limit": rounded(d.limit or 0, 0)}
     if d.kind == "compression":
         return _(
             "compression differs: JPEG quality %(value)s lower than at the baseline (limit %(limit)s)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from exoderm.photos import checks
 from exoderm.photos.selectors import METRICS, Verdict, number_text, region_for, region_label
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from exoderm.photos.selectors import Comparison
 
 _CAPTURE_KINDS = {"pose", "pose_unknown", "scale", "scale_unknown", "face_size"}
+_CAPTURE_ADVICE = gettext_lazy(
+    "Take the photos with the camera's sharpening, beauty, HDR and scene optimisation turned off, or "
+    "in its Pro or RAW mode, and with one device and mode at every visit."
+)
+"""What the clinic can do about the camera's processing (docs/benchmarks.md, skinlab under phone
+processing)."""
 
 
 def word_remark(remark: str) -> str:
@@ -110,6 +117,43 @@ def word_remark(remark: str) -> str:
             )
         )
         return text % {**metrics, "blur": checks.rounded(p["value"], 2)}
+    if kind == "sharpened":
+        text = {
+            "before": _(
+                "The before photo looks strongly sharpened by the camera (edges overshoot by %(value)s %%, "
+                "more than the %(limit)s %% the repeatability study covered): such processing alone "
+                "changes these, so they are not judged: %(metrics)s. %(advice)s"
+            ),
+            "after": _(
+                "The after photo looks strongly sharpened by the camera (edges overshoot by %(value)s %%, "
+                "more than the %(limit)s %% the repeatability study covered): such processing alone "
+                "changes these, so they are not judged: %(metrics)s. %(advice)s"
+            ),
+            "both": _(
+                "Both photos look strongly sharpened by the camera (edges overshoot by up to %(value)s "
+                "%%, more than the %(limit)s %% the repeatability study covered): such processing "
+                "alone changes these, so they are not judged: %(metrics)s. %(advice)s"
+            ),
+        }[p["photo"]]
+        return text % {
+            **metrics,
+            "value": checks.rounded(p["value"], 0),
+            "limit": checks.rounded(p["limit"], 0),
+            "advice": _CAPTURE_ADVICE,
+        }
+    if kind == "processing_differs":
+        return _(
+            "The camera processed the two photos differently (edges overshoot by %(before)s %% before "
+            "and %(after)s %% after, a difference beyond the %(limit)s %% the repeatability study "
+            "covered): a change of device or camera mode alone changes these, so they are not "
+            "judged: %(metrics)s. %(advice)s"
+        ) % {
+            **metrics,
+            "before": checks.rounded(p["before"], 1),
+            "after": checks.rounded(p["after"], 1),
+            "limit": checks.rounded(p["limit"], 0),
+            "advice": _CAPTURE_ADVICE,
+        }
     return str(remark)
 
 

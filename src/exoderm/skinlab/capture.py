@@ -33,6 +33,16 @@ Focus (not part of :func:`compare`'s comparability, but of what it judges):
   another scale is reported for that first, and resampling between scales blurs by itself. A
   sharper new photo is not reported.
 
+Processing:
+
+* **sharpened**: the new photo's edge overshoot (:func:`~exoderm.skinlab.quality.edge_overshoot_pct`
+  of the reference area at full resolution, the halo a camera's sharpening leaves) exceeds
+  :func:`~exoderm.skinlab.compare.sharpening_limit_pct` at the baseline's scale (in face regions
+  where the baseline has a pose). :func:`compare` would then not judge spots, lines, pores,
+  texture and tone (:data:`~exoderm.skinlab.compare.PROCESSING_SENSITIVE`): the camera's sharpening,
+  beauty or HDR mode should be turned off, or its Pro or RAW mode used. Reported whatever the
+  baseline: a strongly sharpened photo is noisy in those metrics against any baseline.
+
 Compression:
 
 * **JPEG quality** (not part of :func:`compare`): the IJG quality (1 to 100) of each JPEG file,
@@ -58,12 +68,18 @@ from typing import Any
 import numpy as np
 
 from .color import srgb_to_linear
-from .compare import MAX_POSE_DIFF_DEG, MAX_SCALE_DIFF, compression_differs, focus_limit_mm
+from .compare import (
+    MAX_POSE_DIFF_DEG,
+    MAX_SCALE_DIFF,
+    compression_differs,
+    focus_limit_mm,
+    sharpening_limit_pct,
+)
 from .face import detect_face, head_pose, iris_mm_per_px
 from .io import LoadedImage, SkinlabError, as_loaded, make_preview
 from .jpeg import jpeg_quality
 from .pipeline import PREVIEW_SIDE
-from .quality import blur_difference, effective_blur_px
+from .quality import blur_difference, edge_overshoot_pct, effective_blur_px
 
 __all__ = [
     "MAX_EXPOSURE_DIFF_EV",
@@ -124,6 +140,9 @@ class CaptureStats:
     effective_blur_px : float or None
         :func:`~exoderm.skinlab.quality.effective_blur_px` of the reference area at full
         resolution; None where it has no edges.
+    edge_overshoot_pct : float or None
+        :func:`~exoderm.skinlab.quality.edge_overshoot_pct` of the same area: how strongly the
+        camera sharpened the photo; None where it has no step edges.
     """
 
     pose: dict[str, float] | None
@@ -134,6 +153,7 @@ class CaptureStats:
     jpeg_quality: int | None = None
     lossless: bool | None = None
     effective_blur_px: float | None = None
+    edge_overshoot_pct: float | None = None
 
     @property
     def effective_blur_mm(self) -> float | None:
@@ -152,6 +172,9 @@ class CaptureStats:
             "jpeg_quality": self.jpeg_quality,
             "lossless": self.lossless,
             "effective_blur_px": None if self.effective_blur_px is None else round(self.effective_blur_px, 3),
+            "edge_overshoot_pct": None
+            if self.edge_overshoot_pct is None
+            else round(self.edge_overshoot_pct, 2),
         }
 
 
@@ -167,7 +190,9 @@ class CaptureDifference:
     drop allowed), ``file_format`` (one photo is lossless, the other lossy; ``value`` 1 when the
     new photo is the lossy one, 0 when the baseline is), ``pose_unknown`` and ``scale_unknown``
     (known in only one photo; ``value`` None), ``softer`` (``value`` the new photo's extra blur in
-    mm, :func:`~exoderm.skinlab.quality.blur_difference`; ``limit`` the largest allowed).
+    mm, :func:`~exoderm.skinlab.quality.blur_difference`; ``limit`` the largest allowed),
+    ``sharpened`` (``value`` the new photo's edge overshoot in %,
+    :func:`~exoderm.skinlab.quality.edge_overshoot_pct`; ``limit`` the largest allowed).
     """
 
     kind: str
@@ -199,6 +224,12 @@ class CaptureDifference:
             return (
                 f"softer than the baseline: {self.value:.2f} mm more blur (limit {self.limit:.2f} mm); "
                 "texture, lines and pores would not be judged: focus again"
+            )
+        if self.kind == "sharpened":
+            return (
+                f"strongly sharpened by the camera: edges overshoot by {self.value:.0f} % (limit "
+                f"{self.limit:.0f} %); spots, lines and pores would not be judged: turn off the "
+                "camera's sharpening, beauty or HDR mode, or use its Pro or RAW mode"
             )
         if self.kind == "compression":
             assert self.value is not None
@@ -254,7 +285,8 @@ def capture_stats(
     # the same area at full resolution, where blur of a pixel or two can be seen
     f = 1.0 / preview.scale
     full = rgb[round(y0 * f) : round(y1 * f), round(x0 * f) : round(x1 * f)]
-    blur = effective_blur_px(full if full.size else rgb)
+    area_rgb = full if full.size else rgb
+    blur = effective_blur_px(area_rgb)
     area = small[y0:y1, x0:x1].reshape(-1, 3) if x1 > x0 and y1 > y0 else small.reshape(-1, 3)
     unclipped = (area.max(axis=1) < 255) & (area.max(axis=1) > 0)
     if unclipped.sum() >= 100:
@@ -271,6 +303,7 @@ def capture_stats(
         jpeg_quality=quality,
         lossless=loaded.lossless,
         effective_blur_px=blur,
+        edge_overshoot_pct=edge_overshoot_pct(area_rgb),
     )
 
 
@@ -279,9 +312,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
 
     Pose and scale follow :func:`exoderm.skinlab.compare.compare` (±10° per axis, ±10 % scale; the
     face size when neither scale is known); exposure, white balance and compression are defined
-    above, and so is focus (``softer``). A follow-up below the JPEG quality floor is reported as
-    ``jpeg_quality`` only, not also as ``compression``; a baseline that is not a JPEG has no
-    quality to drop from.
+    above, and so are focus (``softer``) and processing (``sharpened``). A follow-up below the JPEG
+    quality floor is reported as ``jpeg_quality`` only, not also as ``compression``; a baseline
+    that is not a JPEG has no quality to drop from.
     """
     out: list[CaptureDifference] = []
     pb, pn = baseline.pose, new.pose
@@ -314,6 +347,9 @@ def capture_differences(baseline: CaptureStats, new: CaptureStats) -> list[Captu
     limit = focus_limit_mm(baseline.mm_per_px, face=baseline.pose is not None)
     if softer is not None and softer > limit and not any(d.kind == "scale" for d in out):
         out.append(CaptureDifference("softer", softer, limit))
+    sharpening_limit = sharpening_limit_pct(baseline.mm_per_px, face=baseline.pose is not None)
+    if new.edge_overshoot_pct is not None and new.edge_overshoot_pct > sharpening_limit:
+        out.append(CaptureDifference("sharpened", new.edge_overshoot_pct, sharpening_limit))
     if compression_differs(baseline.lossless, new.lossless):
         out.append(CaptureDifference("file_format", float(baseline.lossless is True)))
     qb, qn = baseline.jpeg_quality, new.jpeg_quality

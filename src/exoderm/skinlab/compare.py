@@ -39,6 +39,21 @@ covered, and by more than that metric's :data:`FOCUS_LIMITS_MM` (below which foc
 it by its mdc), the metric is not judged for the pair (a note says so); the others are. A record
 without the effective blur (older engines) or without a scale is not judged on focus.
 
+Phone cameras sharpen, denoise and tone-map before they write the file. The study's captures are
+unsharpened; the phone study (``bench/skinlab_phone.py``, docs/benchmarks.md "skinlab under phone
+processing") found that the mdc still holds the same-pipeline noise of the spot, line and pore
+metrics under a phone's ordinary default processing, but that strong sharpening (a "vivid"
+Android mode) raises the noise of the metrics of :data:`PROCESSING_SENSITIVE` above it, and that
+a switch of pipeline between visits biases them by one to several mdc. How strongly a photo was
+sharpened is measured from its pixels, :attr:`Quality.edge_overshoot_pct`
+(:func:`~exoderm.skinlab.quality.edge_overshoot_pct`). As for focus, the limits are what the
+study behind a metric's mdc covered: where either photo's overshoot exceeds that study's
+:data:`EDGE_OVERSHOOT_COVERED_PCT`, or where the two photos' overshoots differ by more than its
+:data:`EDGE_OVERSHOOT_DIFF_COVERED_PCT` and by more than :data:`EDGE_OVERSHOOT_SAME_PIPELINE_REL`
+of the larger, a metric of :data:`PROCESSING_SENSITIVE` is not judged (a note says so and what to
+do, each time); the others are judged as usual. A record without the overshoot (older engines)
+is not judged on processing.
+
 For the difference heat map the follow-up is aligned to the baseline: a similarity transform
 from the face landmarks, refined by ECC (``cv2.findTransformECC``, affine) on a downscaled
 grey copy of the face.
@@ -51,7 +66,10 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 ``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
 (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
 ``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``focus`` (``metrics``;
-``photo``: the softer one, ``value``: the blur difference in mm), ``no_heat_map``.
+``photo``: the softer one, ``value``: the blur difference in mm), ``sharpened`` (``metrics``;
+``photo``: ``before``, ``after`` or ``both``, ``value``: the larger overshoot in %, ``limit``),
+``processing_differs`` (``metrics``; ``before``, ``after``: the overshoots in %, ``limit``: the
+largest difference covered), ``no_heat_map``.
 """
 
 from __future__ import annotations
@@ -77,9 +95,13 @@ from .remark import Remark
 
 __all__ = [
     "COMPRESSION_SENSITIVE",
+    "EDGE_OVERSHOOT_COVERED_PCT",
+    "EDGE_OVERSHOOT_DIFF_COVERED_PCT",
+    "EDGE_OVERSHOOT_SAME_PIPELINE_REL",
     "FOCUS_LIMITS_MM",
     "MAX_POSE_DIFF_DEG",
     "MAX_SCALE_DIFF",
+    "PROCESSING_SENSITIVE",
     "REPEATABILITY_PATH",
     "Alignment",
     "Comparison",
@@ -92,6 +114,7 @@ __all__ = [
     "compression_differs",
     "focus_limit_mm",
     "load_repeatability",
+    "sharpening_limit_pct",
 ]
 
 MAX_POSE_DIFF_DEG = 10.0
@@ -148,9 +171,68 @@ mm at the baseline's scale when :func:`compare` applies it. More than the σ dra
 estimator's own scatter adds to it, most on the finer face, the photo upscaled 3.3 times, whose
 edges are soft (σ about 5 px): a focus change is read less exactly on soft edges. Limits taken
 from the blur drawn instead would leave the study's own re-captures unjudged."""
+PROCESSING_SENSITIVE = frozenset(
+    {
+        "spot_count",
+        "spot_area_mm2",
+        "spot_area_pct",
+        "wrinkle_count",
+        "wrinkle_length_mm",
+        "wrinkle_density",
+        "pore_count",
+        "pore_density",
+        "a_excess_mean",
+        "texture_rms",
+        "tone_sd_L",
+    }
+)
+"""Metrics whose noise strong sharpening raises beyond the mdc, and which a change of camera
+pipeline between visits moves by half an mdc or more (docs/benchmarks.md, skinlab under phone
+processing). Through the phone study's ``android-aggressive`` profile (unsharp masks r 0.8 px x
+0.5 and r 2 px x 1.0) the SD of the thresholded metrics was 1.5 to 40 times the unsharpened
+capture's (spot count CV 4.1 % against 0, wrinkle count 9.1 % against 0, pore count 11.7 %
+against 5.9 %, ``a_excess_mean`` 3.0 % against 1.4 %) and 58 of 66 same-pipeline pairs of one
+unchanged phantom were called changed: amplified noise crosses the detection thresholds now here,
+now there. Texture and tone unevenness in engine 1.3.0's relative units, whose mdc is six times
+finer than 1.2.0's, were called changed in 30 and 22 of those 66 pairs (SD 0.017 and 0.028
+against mdc 0.019 and 0.041; 12 captures, measured for this change). Every processed profile
+biases texture and tone upwards (``texture_rms`` +1.8 mdc through ``iphone-default``, +6.1 through
+``android-aggressive``, in 1.2.0's units), and ``android-aggressive`` the spots, lines and pores by
+1.2 to 7.5 mdc. ``red_area_pct`` and the colour medians stayed within their mdc (no false change
+in 198 pairs): they are judged whatever the processing."""
+EDGE_OVERSHOOT_COVERED_PCT = {"phantom": 6.0, "real face": 16.0, "real face, finer": 5.0}
+"""The strongest sharpening (:attr:`Quality.edge_overshoot_pct`, %) whose noise each study's mdc
+is taken to hold, per study of ``data/repeatability.json``: the largest overshoot read on the
+captures behind it, a quarter more (one pipeline's readings spread by about ±22 % between skins,
+more than one study design shows) and rounded up to a whole % (``edge_overshoot_coverage`` in
+``bench/skinlab_phone.py``; docs/benchmarks.md, "How strongly the captures were sharpened"). The
+phantom's: its own unsharpened captures (0.2 to 0.7 %) and captures of it and of six further
+designs through the phone study's ordinary profiles, whose same-pipeline pairs the mdc of the
+spot, line and pore metrics judged with no more false changes than unsharpened ones
+(``iphone-default`` 1.9 to 4.1 %, ``android-default`` 0.3 to 2.8 %); through
+``android-aggressive``, whose noise it does not hold, the study's phantom reads 13 to 16 %. The
+real face's captures read 5.2 to 12.2 %, the finer face's 3.1 to 3.5 %: the halo that the photo's
+own processing and its bicubic upscaling left on the face's edges (a measure from the pixels cannot
+tell a scene's halo from a camera's), so their mdc holds that much."""
+EDGE_OVERSHOOT_DIFF_COVERED_PCT = {"phantom": 3.0, "real face": 9.0, "real face, finer": 1.0}
+"""The largest difference of :attr:`Quality.edge_overshoot_pct` (%) between two captures of one
+pipeline and skin among the same captures, a quarter more, rounded up to a whole % (the
+phantom's: 0.4 unsharpened, up to 1.8 through ``iphone-default`` and 1.6 through
+``android-default``; the real face's 7.0, from its captures' focus σ 0 to 1 px, which softens the
+halo; the finer face's 0.5): within it, or within :data:`EDGE_OVERSHOOT_SAME_PIPELINE_REL`, two
+photos count as processed alike."""
+EDGE_OVERSHOOT_SAME_PIPELINE_REL = 0.25
+"""Two photos whose overshoots differ by at most this share of the larger also count as
+processed alike: the halo, and the noise it amplifies, grow with the sharpening, and so does
+the shot-to-shot spread of one pipeline's readings (in the phone study's 12 captures of its
+phantom, the largest difference was 0.17 of the largest reading through ``android-aggressive``
+and 0.22 through ``iphone-default``; near the unsharpened floor the absolute difference above
+governs). 0.17 a quarter more, rounded up to a quarter. Without it a pair through one strongly sharpening
+pipeline (13 to 16 %) would count as two pipelines."""
 _FOCUS_FINEST_STUDY = "phantom"
-"""The study whose coverage applies where the source of an mdc is not known (bare tables, old
-files): the smallest, so that a pair is never judged beyond what some study covered."""
+"""The study whose coverage (of focus, of sharpening) applies where the source of an mdc is not
+known (bare tables, old files): the smallest, so that a pair is never judged beyond what some
+study covered."""
 _ALIGN_WIDTH = 320  # px: width of the face for ECC refinement and the heat map
 
 
@@ -197,6 +279,17 @@ def focus_limit_mm(mm_per_px: float | None, *, face: bool = False) -> float:
     return min(limits)
 
 
+def sharpening_limit_pct(mm_per_px: float | None, *, face: bool = False) -> float:
+    """The edge overshoot (%, :attr:`Quality.edge_overshoot_pct`) beyond which :func:`compare`
+    leaves some metric of :data:`PROCESSING_SENSITIVE` of a photo at this baseline scale unjudged:
+    the smallest coverage of the studies behind their mdc (in face regions with ``face``, else in
+    one region such as a close-up's ``full``)."""
+    study, _ = load_repeatability()
+    table = None if study is None else study.table(mm_per_px)[0]
+    region = "face" if face else "full"
+    return min(_sharpening_covered_pct(table, region, key)[0] for key in PROCESSING_SENSITIVE)
+
+
 def _focus_limit_mm(table: MdcTable | None, region: str, key: str, mm_per_px: float | None) -> float:
     """The blur difference (mm) beyond which ``key`` in ``region`` is not judged: what the study
     behind its mdc covered (:meth:`MdcTable.focus_covered_px` at the baseline's scale), or, where
@@ -207,6 +300,86 @@ def _focus_limit_mm(table: MdcTable | None, region: str, key: str, mm_per_px: fl
         return own
     covered = _focus_covered_px(None) if table is None else table.focus_covered_px(region, key)
     return max(own, covered * mm_per_px)
+
+
+def _processing(
+    table: MdcTable | None, region: str, key: str, before_pct: float | None, after_pct: float | None
+) -> tuple[list[str], float] | float | None:
+    """Why the camera's processing leaves ``key`` (of :data:`PROCESSING_SENSITIVE`) in ``region``
+    unjudged, if it does: the photos whose edge overshoot exceeds what the study behind its mdc
+    covered, and that coverage; else, when the photos differ by more than the difference it
+    covered and by more than :data:`EDGE_OVERSHOOT_SAME_PIPELINE_REL` of the larger, that
+    difference; None: judged."""
+    covered, difference_covered = _sharpening_covered_pct(table, region, key)
+    beyond = [
+        tag
+        for tag, pct in (("before", before_pct), ("after", after_pct))
+        if pct is not None and pct > covered
+    ]
+    if beyond:
+        return beyond, covered
+    if before_pct is None or after_pct is None:
+        return None
+    difference = abs(after_pct - before_pct)
+    if difference > max(difference_covered, EDGE_OVERSHOOT_SAME_PIPELINE_REL * max(before_pct, after_pct)):
+        return difference_covered
+    return None
+
+
+_CAPTURE_ADVICE = (
+    "take the photos with the camera's sharpening, beauty, HDR and scene optimisation turned off, "
+    "or in its Pro or RAW mode, and with one device and mode at every visit"
+)
+"""What the clinic can do about processing (docs/benchmarks.md, "What the processing raises")."""
+
+
+def _processing_notes(
+    before_pct: float | None,
+    after_pct: float | None,
+    sharpened_away: dict[str, tuple[list[str], float]],
+    processed_away: dict[str, float],
+) -> list[Remark]:
+    """The notes on the metrics the camera's processing left unjudged (kinds ``sharpened`` and
+    ``processing_differs``), each with the smallest coverage that applied to its metrics."""
+    notes = []
+    if sharpened_away:
+        listed = sorted(sharpened_away)
+        photos = {tag for tags, _ in sharpened_away.values() for tag in tags}
+        photo = "both" if len(photos) == 2 else photos.pop()
+        strongest = max(v for v in (before_pct, after_pct) if v is not None)
+        limit = min(limit for _, limit in sharpened_away.values())
+        which = "both photos look" if photo == "both" else f"the {photo} photo looks"
+        notes.append(
+            Remark(
+                f"{which} strongly sharpened by the camera (edges overshoot by {strongest:.0f} % of "
+                f"their contrast, more than the {limit:.0f} % the repeatability study covered): "
+                f"such processing alone changes these, so they are not judged: {', '.join(listed)}; "
+                f"{_CAPTURE_ADVICE}",
+                "sharpened",
+                metrics=listed,
+                photo=photo,
+                value=strongest,
+                limit=limit,
+            )
+        )
+    if processed_away:
+        listed = sorted(processed_away)
+        limit = min(processed_away.values())
+        assert before_pct is not None and after_pct is not None
+        notes.append(
+            Remark(
+                f"the camera processed the two photos differently (edges overshoot by {before_pct:.1f} % "
+                f"before and {after_pct:.1f} % after, a difference beyond the {limit:.0f} % the "
+                f"repeatability study covered): a change of device or camera mode alone changes "
+                f"these, so they are not judged: {', '.join(listed)}; {_CAPTURE_ADVICE}",
+                "processing_differs",
+                metrics=listed,
+                before=before_pct,
+                after=after_pct,
+                limit=limit,
+            )
+        )
+    return notes
 
 
 def compression_differs(before_lossless: bool | None, after_lossless: bool | None) -> bool:
@@ -349,25 +522,40 @@ class MdcTable:
         own = self.regions.get(region, {}).get(key)
         return own is not None and own.get("mdc") is None
 
+    def study(self, region: str, key: str) -> str | None:
+        """The study behind :meth:`mdc` of ``key`` in ``region``: the regions' study where the
+        region has its own entry (its noise was measured there, also where the phantom's larger
+        value is used), else the study of the metric-level value (None: not known)."""
+        if region in self.regions and key in self.regions[region]:
+            return self.regions_study
+        return self.sources.get(key)
+
     def focus_covered_px(self, region: str, key: str) -> float:
         """The focus difference (px, :data:`FOCUS_COVERED_PX`) within the study behind
-        :meth:`mdc` of ``key`` in ``region``: the regions' study where the region has its own
-        entry (its noise was measured there, also where the phantom's larger value is used), else
-        the study of the metric-level value."""
-        if region in self.regions and key in self.regions[region]:
-            study = self.regions_study
-        else:
-            study = self.sources.get(key)
-        return _focus_covered_px(study)
+        :meth:`mdc` of ``key`` in ``region`` (:meth:`study`)."""
+        return _focus_covered_px(self.study(region, key))
+
+
+def _covered(coverage: Mapping[str, float], study: str | None) -> float:
+    """A study's value in ``coverage`` (:data:`FOCUS_COVERED_PX`, :data:`EDGE_OVERSHOOT_COVERED_PCT`,
+    ...), the study named as in the file (``real face (cheek_left)``, ``phantom with a chart``);
+    the finest study's where it is unknown."""
+    for name in sorted(coverage, key=len, reverse=True):  # "real face, finer" first
+        if study is not None and study.startswith(name):
+            return coverage[name]
+    return coverage[_FOCUS_FINEST_STUDY]
 
 
 def _focus_covered_px(study: str | None) -> float:
-    """:data:`FOCUS_COVERED_PX` of a study named as in the file (``real face (cheek_left)``,
-    ``phantom with a chart``), the finest study's where it is unknown."""
-    for name in sorted(FOCUS_COVERED_PX, key=len, reverse=True):  # "real face, finer" first
-        if study is not None and study.startswith(name):
-            return FOCUS_COVERED_PX[name]
-    return FOCUS_COVERED_PX[_FOCUS_FINEST_STUDY]
+    """:data:`FOCUS_COVERED_PX` of a study (:func:`_covered`)."""
+    return _covered(FOCUS_COVERED_PX, study)
+
+
+def _sharpening_covered_pct(table: MdcTable | None, region: str, key: str) -> tuple[float, float]:
+    """The largest edge overshoot and overshoot difference (%) the study behind ``key``'s mdc in
+    ``region`` covered (:data:`EDGE_OVERSHOOT_COVERED_PCT`, :data:`EDGE_OVERSHOOT_DIFF_COVERED_PCT`)."""
+    study = None if table is None else table.study(region, key)
+    return _covered(EDGE_OVERSHOOT_COVERED_PCT, study), _covered(EDGE_OVERSHOOT_DIFF_COVERED_PCT, study)
 
 
 @dataclass(frozen=True)
@@ -738,6 +926,9 @@ def compare(
     compressed_away: set[str] = set()
     blurred_away: set[str] = set()
     blur_mm = blur_difference(before.quality.effective_blur_mm, after.quality.effective_blur_mm)
+    ob, oa = before.quality.edge_overshoot_pct, after.quality.edge_overshoot_pct
+    sharpened_away: dict[str, tuple[list[str], float]] = {}  # metric: (photos beyond, limit)
+    processed_away: dict[str, float] = {}  # metric: the difference covered
     for name in before.regions:
         if name not in after.regions:
             continue
@@ -763,6 +954,15 @@ def compare(
                 and abs(blur_mm) > _focus_limit_mm(table, name, key, before.mm_per_px)
             ):
                 blurred_away.add(key)
+            elif (
+                delta is not None
+                and key in PROCESSING_SENSITIVE
+                and (unjudged := _processing(table, name, key, ob, oa))
+            ):
+                if isinstance(unjudged, tuple):
+                    sharpened_away[key] = unjudged
+                else:
+                    processed_away[key] = unjudged
             elif comparable and delta is not None and mdc is not None:
                 beyond = bool(abs(delta) > mdc)
             out[key] = {
@@ -807,6 +1007,7 @@ def compare(
                 value=abs(blur_mm),
             )
         )
+    notes += _processing_notes(ob, oa, sharpened_away, processed_away)
     al = dl = da = None
     pair = _pair(before, after) if heatmap else None
     if pair is not None:

@@ -115,6 +115,8 @@ class Analysis:
                 blur_px,
                 # the stored mm where there is one (it was rounded from the unrounded pixels)
                 q.get("effective_blur_mm", None if blur_px is None or mmpp is None else blur_px * mmpp),
+                # absent from the records of engines before it was measured
+                q.get("edge_overshoot_pct"),
             ),
             regions={
                 name: RegionMeasurement(

@@ -9,6 +9,13 @@ region of interest at full resolution (the central part of it for very large reg
 a score, defined in :func:`effective_blur_px`: the Gaussian blur σ of the region's strongest edges.
 Blurs add in quadrature, so two photos of the same skin differ in focus by
 ``sqrt(|σ_after² − σ_before²|)`` (:func:`blur_difference`), whatever the skin's own edges are.
+
+``edge_overshoot_pct``, defined in :func:`edge_overshoot_pct`, measures how strongly the camera
+sharpened the photo: the halo (overshoot beyond the bright side, undershoot beyond the dark side)
+that an unsharp mask leaves around the region's strongest edges, in % of the edges' contrast. An
+unsharpened capture reads about 1 % or less, a phone's default JPEG or HEIC a few %, the strong
+two-radius sharpening of a "vivid" Android mode 12 % or more (``tests/skinlab/test_quality.py``).
+It needs no EXIF, which messaging apps and exports strip.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ __all__ = [
     "assess_quality",
     "blur_difference",
     "clipped_pct",
+    "edge_overshoot_pct",
     "effective_blur_px",
     "sharpness",
     "usability_problems",
@@ -50,6 +58,14 @@ _REBLUR_PX = (1.0, 2.0)
 """The two re-blurs (Gaussian σ, pixels) whose edge gradients :func:`effective_blur_px` compares."""
 _STRONGEST_EDGES_PCT = 0.3
 """The share (%) of the region's pixels, those of the largest gradient, taken as its edges."""
+_OVERSHOOT_REACH_PX = 8
+"""How far (pixels) :func:`edge_overshoot_pct` follows each edge's profile to either side: beyond
+the halo of an unsharp mask of radius up to about 2.5 px (a Gaussian's halo fades within three
+radii), the widest phone pipelines use; the last three samples are the plateau."""
+_MIN_STEP_EDGES = 150
+"""Fewer step-like edge profiles than this and :func:`edge_overshoot_pct` is not measured: the
+mean profile of so few edges scatters too much. Unsharpened, noise-free phantoms of 160 x 213 px
+(about 100 edges) read 0.7 to 8 %; from 480 x 640 px (several hundred) 0.2 to 2 %."""
 _IDEAL_EDGE_VAR_PX2 = 0.477
 """The squared σ the edge measure itself reads on an ideal edge: a sharp step integrated over
 square pixels (area-averaged 8x down from a sharp drawing) and no further blur, as measured on
@@ -73,12 +89,17 @@ class Quality:
     engines before it was measured."""
     effective_blur_mm: float | None = None
     """The same in millimetres (None also when the scale is unknown): comparable across scales."""
+    edge_overshoot_pct: float | None = None
+    """:func:`edge_overshoot_pct` of the region (% of the edges' contrast): how strongly the camera
+    sharpened it; None where it has too few step edges and in records of engines before it was
+    measured."""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "sharpness": round(self.sharpness, 3),
             "effective_blur_px": _round(self.effective_blur_px, 3),
             "effective_blur_mm": _round(self.effective_blur_mm, 4),
+            "edge_overshoot_pct": _round(self.edge_overshoot_pct, 2),
             "clipped_pct": round(self.clipped_pct, 3),
             "pose": None if self.pose is None else {k: round(v, 2) for k, v in self.pose.items()},
             "usable": self.usable,
@@ -169,6 +190,82 @@ def effective_blur_px(rgb: np.ndarray, mask: np.ndarray | None = None) -> float 
     return float(np.sqrt(max(var, 0.0)))
 
 
+def edge_overshoot_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float | None:
+    """The halo of sharpening around the strongest edges of an sRGB image, in % of their contrast.
+
+    An unsharp mask ``Y + a (Y − G_r * Y)`` lifts the bright side of every edge above its plateau
+    and pushes the dark side below its own, within about three radii ``r`` of the edge; blur,
+    edge-preserving denoise and tone mapping at scales much larger than the edge do not (they
+    only soften or scale the edge). At each of the strongest edges (the same 0.3 % of the
+    region's pixels of largest gradient, after a 1 px re-blur, as :func:`effective_blur_px`, in the
+    same central window) the grey level is sampled along the gradient direction every pixel out to
+    ±8 px, and normalised so that the plateaus (the outermost three samples on each side, their
+    median) are 0 and 1. Profiles whose plateau difference is less than half their range (lines,
+    dots and edges of texture, not steps) are left out, and the rest averaged, so that sensor
+    noise averages away instead of reading as overshoot. The result is the mean of the averaged
+    profile's overshoot (its maximum on the bright side above the bright plateau) and
+    undershoot (the dark plateau above its minimum on the dark side), times 100.
+
+    On the phantoms an unsharpened capture (noise, blur, JPEG 85 to 95) reads 0.3 to 1 % (the
+    edges' own JPEG ringing and a little noise left after averaging), an unsharp mask of radius
+    1.5 px reads about 1.3 % at amount 0.25, 2.6 % at 0.5, 8 % at 1 and 13 % at 1.5 (close-up
+    scale; ``tests/skinlab/test_quality.py``): it grows with the mask's amount, and more slowly
+    with its radius (a mask of radius 1 px, finer than the capture's own blur, leaves less
+    halo than one of 2 px). A halo wider than 8 px is not seen.
+
+    Parameters
+    ----------
+    rgb : ndarray
+        (H, W, 3) uint8 or uint16 sRGB.
+    mask : ndarray, optional
+        (H, W) bool; only edges inside it count (their profiles may reach out of it).
+
+    Returns
+    -------
+    float or None
+        Percent of the edges' contrast (0: no halo); None when the region has too few step edges
+        to measure (a flat image, lines only, or fewer than 150 step-like edge profiles: a region
+        of less than about 50 000 pixels).
+    """
+    g, m = _window(rgb, mask)
+    reach = _OVERSHOOT_REACH_PX
+    h, w = g.shape
+    # profiles must stay inside the window
+    inner = np.zeros(g.shape, bool)
+    inner[reach + 1 : h - reach - 1, reach + 1 : w - reach - 1] = True
+    if m is not None:
+        inner &= m
+    b1 = cv2.GaussianBlur(g, (0, 0), _REBLUR_PX[0])
+    gx = cv2.Sobel(b1, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(b1, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = np.sqrt(gx * gx + gy * gy)
+    v = magnitude[inner]
+    if v.size < 100:
+        return None
+    k = max(1, round(v.size * _STRONGEST_EDGES_PCT / 100))
+    threshold = np.partition(v, v.size - k)[v.size - k]
+    if not threshold > 1e-3:
+        return None
+    ys, xs = np.nonzero(inner & (magnitude >= threshold))
+    nx = gx[ys, xs] / magnitude[ys, xs]
+    ny = gy[ys, xs] / magnitude[ys, xs]
+    steps = np.arange(-reach, reach + 1, dtype=np.float32)
+    # the gradient points from the dark side (negative steps) to the bright side
+    map_x = (xs[:, None] + steps[None, :] * nx[:, None]).astype(np.float32)
+    map_y = (ys[:, None] + steps[None, :] * ny[:, None]).astype(np.float32)
+    profiles = cv2.remap(g, map_x, map_y, cv2.INTER_LINEAR)
+    dark = np.median(profiles[:, :3], axis=1)
+    bright = np.median(profiles[:, -3:], axis=1)
+    contrast = bright - dark
+    step_like = contrast > 0.5 * (profiles.max(axis=1) - profiles.min(axis=1))
+    if int(step_like.sum()) < _MIN_STEP_EDGES:
+        return None
+    mean_profile = ((profiles[step_like] - dark[step_like, None]) / contrast[step_like, None]).mean(axis=0)
+    overshoot = float(mean_profile[reach:].max() - mean_profile[-3:].mean())
+    undershoot = float(mean_profile[:3].mean() - mean_profile[: reach + 1].min())
+    return 100.0 * max(0.0, (overshoot + undershoot) / 2)
+
+
 def blur_difference(before_mm: float | None, after_mm: float | None) -> float | None:
     """How much more blurred the softer of two photos is: ``sqrt(|σ_after² − σ_before²|)``.
 
@@ -247,7 +344,8 @@ def assess_quality(
     Returns
     -------
     Quality
-        With the :func:`effective_blur_px` of the region, in mm too when the scale is known.
+        With the :func:`effective_blur_px` of the region, in mm too when the scale is known, and
+        its :func:`edge_overshoot_pct`.
         ``usable`` is False when sharpness is below ``MIN_SHARPNESS``, clipping above
         ``MAX_CLIPPED_PCT``, any pose angle beyond ``MAX_POSE_DEG`` or the scale coarser than
         ``MAX_MM_PER_PX``; ``notes`` says which.
@@ -256,7 +354,7 @@ def assess_quality(
     c = clipped_pct(rgb, mask)
     blur = effective_blur_px(rgb, mask)
     blur_mm = None if blur is None or mm_per_px is None else blur * mm_per_px
-    quality = Quality(s, c, pose, True, [], blur, blur_mm)
+    quality = Quality(s, c, pose, True, [], blur, blur_mm, edge_overshoot_pct(rgb, mask))
     problems = usability_problems(quality, mm_per_px=mm_per_px, face_expected=face_expected)
     quality.usable = not problems
     quality.notes = list(problems)
