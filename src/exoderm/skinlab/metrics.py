@@ -90,6 +90,7 @@ METRIC_KEYS: tuple[str, ...] = (
 LAST_CPU_TIMINGS: dict[str, float] = {}
 
 # --- parameters fixed by the spec -----------------------------------------------------------
+# (the thresholds in L* or a* units hold at the local L* + 16 of REFERENCE_LEVEL, see there)
 SPOT_SIGMA_MM = 5.0
 SPOT_DL = -5.0
 SPOT_DA_MAX = 4.0
@@ -103,9 +104,17 @@ TEXTURE_BAND_MM = (0.1, 1.0)
 #: CIE L* = 116·(Y/Yn)^(1/3) − 16: L* + 16 scales with the cube root of luminance, so
 #: exposure (a factor on luminance) scales L* + 16 and every L* difference by one factor.
 L_OFFSET = 16.0
-#: ``tone_sd_L`` and ``texture_rms`` divide by the local L* + 16 of a background of at least
-#: this L* (the cube-root law holds above L* 8, far darker than any skin).
+#: ``tone_sd_L``, ``texture_rms`` and every detection threshold divide by (or scale with) the
+#: local L* + 16 of a background of at least this L* (the cube-root law holds above L* 8, far
+#: darker than any skin).
 LEVEL_FLOOR = 8.0
+#: The local L* + 16 at which a detection threshold equals its value in L* or a* units below
+#: (engine 1.4.0 on): L* 64, the skin on which the spec's thresholds were set (the default
+#: phantom's). Elsewhere each threshold scales with the local L* + 16: the same change of
+#: reflectance (a pigment, a shadow, a flush) and the same exposure change move L* and a* by
+#: that factor (cube-root law), so e.g. a spot pixel has 100·ΔL*/(L* + 16) <= 100·(−5)/80 =
+#: −6.25 %, a red pixel 100·Δa*/(L* + 16) >= 7.5 %.
+REFERENCE_LEVEL = 80.0
 PORE_DIAMETER_MM = (0.1, 0.5)
 PORE_MAX_MM_PER_PX = 0.05
 
@@ -242,6 +251,11 @@ class _Sums:
 
 
 Exclude = Callable[[np.ndarray], np.ndarray]
+
+
+def _percent_of_level(threshold: float) -> float:
+    """A threshold in L* or a* units at :data:`REFERENCE_LEVEL`, in percent of the local L* + 16."""
+    return 100.0 * threshold / REFERENCE_LEVEL
 
 
 def _background_grid(sigma_px: float, shape: tuple[int, int]) -> tuple[float, int, int]:
@@ -828,9 +842,15 @@ class _SharedMaps:
         cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
         cells10 = _background_cells(cells5, s10, shape)
         (bg10,) = _robust_background(cells10, [1], shape, s10)
+        # every detection threshold scales with the local L* + 16 (see REFERENCE_LEVEL): on
+        # the coarse grids, the 10 mm background's, also for the exclusions
+        to_level10 = (np.maximum(bg10, np.float32(LEVEL_FLOOR)) + np.float32(L_OFFSET)) / np.float32(
+            REFERENCE_LEVEL
+        )
+        to_level5 = cv2.resize(to_level10, (cells5.shape[1], cells5.shape[0]), interpolation=cv2.INTER_LINEAR)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
         (bg10a,) = _robust_background(
-            cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
+            cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA * to_level10
         )
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5_l, bg5_a = _robust_background(
@@ -838,7 +858,7 @@ class _SharedMaps:
             [1, 2],
             shape,
             SPOT_SIGMA_MM / mpp,
-            exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
+            exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL * to_level5) | (r[..., 1] >= 0.5 * RED_DA * to_level5),
         )
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
@@ -853,7 +873,8 @@ class _SharedMaps:
         # every grid upsampled and turned into the maps the metrics read, in one pass
         tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
-            RED_DA, SPOT_DL, SPOT_GROUP_DL, SPOT_DA_MAX,
+            _percent_of_level(RED_DA), _percent_of_level(SPOT_DL), _percent_of_level(SPOT_GROUP_DL),
+            _percent_of_level(SPOT_DA_MAX), LEVEL_FLOOR, L_OFFSET,
         )  # fmt: skip
         # L* + 16 is proportional to the cube root of luminance, so a multiplicative exposure
         # change scales every L* difference as it scales the local L* + 16: tone and texture
@@ -865,6 +886,9 @@ class _SharedMaps:
         np.maximum(rel_scale, np.float32(LEVEL_FLOOR + L_OFFSET), out=rel_scale)
         np.divide(np.float32(100.0), rel_scale, out=rel_scale)
         self.tone_rel = cv2.multiply(tone_resid, rel_scale, dst=tone_resid)
+        #: REFERENCE_LEVEL / (local L* + 16): brings the valley and pore responses, in L*
+        #: units, to the reference level, where their thresholds hold
+        to_reference = rel_scale / np.float32(100.0 / REFERENCE_LEVEL)
         lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
@@ -900,6 +924,7 @@ class _SharedMaps:
                 borderValue=0,
             ).view(bool)
             resp = _valley_response(filled, mpp, inner)  # only needed inside `inner`
+            cv2.multiply(resp, to_reference, dst=resp)
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
             # bridge short breaks along a line (noise dips below the low threshold)
             rg = max(1, round(WRINKLE_GAP_MM / 2 / mpp))
@@ -926,7 +951,7 @@ class _SharedMaps:
             self.pore_note = f"pores: scale {mpp:.3f} mm/px coarser than {PORE_MAX_MM_PER_PX} mm/px"
             self.pore_yx = None
         else:
-            self.pore_yx = self._pores(filled, valley)
+            self.pore_yx = self._pores(filled, to_reference)
         lap("pores")
 
     # ------------------------------------------------------------------------------------------
@@ -1067,7 +1092,7 @@ class _SharedMaps:
         self.spot_n = n
         self.spot_total = area
 
-    def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pores(self, filled: np.ndarray, to_reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
         assert mpp is not None
         lo = PORE_DIAMETER_MM[0]
@@ -1083,6 +1108,7 @@ class _SharedMaps:
         # peaks count on skin only: needed there and within the peak test's reach
         need = cv2.dilate(self.umask.view(np.uint8), kern).view(bool)
         best = _multiscale_max(_blob_level, filled, levels, need)
+        cv2.multiply(best, to_reference, dst=best)  # PORE_THRESHOLD holds at REFERENCE_LEVEL
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
         ys, xs = _coords(peak)
         # skin, not inside counted spots or wrinkles
