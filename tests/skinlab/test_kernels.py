@@ -288,7 +288,9 @@ def test_background_maps_refuse_mismatched_inputs():
             L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
         )
     with pytest.raises(ValueError, match="far"):
-        _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0)
+        _kernels.background_maps(
+            L, L, skin, grids, np.zeros((3, 5), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
+        )
     with pytest.raises(ValueError, match="five"):
         _kernels.background_maps(
             L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0

@@ -55,6 +55,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+import scipy.spatial
 from numpy.typing import NDArray
 
 from . import _kernels
@@ -134,6 +137,11 @@ WRINKLE_EDGE_PENALTY = 2.5
 WRINKLE_BORDER_MM = 0.5
 #: Breaks up to about this length (mm) along a line are bridged (morphological closing).
 WRINKLE_GAP_MM = 0.5
+#: Skeleton pieces whose ends face each other at most this far apart (mm) are one line (see
+#: :func:`_lines_of_pieces`): the breaks noise makes in a faint line (engine 1.4.0 on).
+WRINKLE_JOIN_MM = 2.0
+#: An end's direction is taken over this length (mm) of its piece.
+WRINKLE_TANGENT_MM = 0.5
 #: Scale (mm) of the extrapolation of skin values beyond the mask's border.
 FILL_SIGMA_MM = 1.0
 #: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
@@ -554,6 +562,87 @@ def _skeleton_lengths(
     return ys - 1, xs - 1, weight, endpoint
 
 
+def _lines_of_pieces(
+    ys: Index,
+    xs: Index,
+    end: Mask,
+    piece: NDArray[np.int64],
+    n: int,
+    *,
+    join_px: float,
+    tangent_px: float,
+) -> NDArray[np.int64]:
+    """The line of every skeleton piece: pieces whose ends face each other across a short break
+    are one line.
+
+    Noise and texture make a faint line's valley response dip below the hysteresis' low
+    threshold here and there; each dip leaves two skeleton pieces whose ends face each other
+    across it. The morphological closing before the thinning does not bridge such a break
+    between thin valleys (a disc beside the break touches neither end), so the ends are joined
+    here: two ends of different pieces at most ``join_px`` apart, each pointing at the other
+    (the line from one end to the other within 45° of each end's outward direction), link
+    their pieces, and a line is a set of linked pieces.
+
+    Parameters
+    ----------
+    ys, xs : ndarray
+        Coordinates of the skeleton pixels.
+    end : ndarray
+        Which of them are endpoints.
+    piece : ndarray
+        The piece (1 to ``n`` − 1) of each pixel.
+    n : int
+        Number of piece labels, 0 (no piece) included.
+    join_px : float
+        Largest distance between two joined ends, in pixels.
+    tangent_px : float
+        An end's outward direction is from the mean of its piece's pixels within this distance
+        to the end.
+
+    Returns
+    -------
+    ndarray
+        (n,) int64: the line (1, 2, …; 0 for label 0) of each piece label.
+    """
+    line = np.arange(n, dtype=np.int64)
+    ends = np.flatnonzero(end)
+    if ends.size < 2:
+        return line
+    ep = np.column_stack([ys[ends], xs[ends]]).astype(np.float64)
+    pairs = scipy.spatial.cKDTree(ep).query_pairs(join_px, output_type="ndarray")
+    pairs = pairs[piece[ends[pairs[:, 0]]] != piece[ends[pairs[:, 1]]]]
+    if pairs.size == 0:
+        return line
+    # outward direction of the ends that may join: from their piece's nearby pixels to the end
+    cand = np.unique(pairs)
+    pix = np.column_stack([ys, xs]).astype(np.float64)
+    near = scipy.spatial.cKDTree(pix).query_ball_point(ep[cand], tangent_px)
+    out = np.zeros((ends.size, 2))
+    for k, idx in zip(cand, near, strict=True):
+        idx = np.asarray(idx, np.int64)
+        idx = idx[piece[idx] == piece[ends[k]]]
+        d = ep[k] - pix[idx].mean(axis=0)
+        norm = math.hypot(d[0], d[1])
+        if norm > 0:
+            out[k] = d / norm
+    step = ep[pairs[:, 1]] - ep[pairs[:, 0]]
+    step /= np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)[:, None]
+    cos45 = math.sqrt(0.5)
+    facing = (np.einsum("ij,ij->i", out[pairs[:, 0]], step) >= cos45) & (
+        np.einsum("ij,ij->i", out[pairs[:, 1]], -step) >= cos45
+    )
+    a, b = piece[ends[pairs[facing, 0]]], piece[ends[pairs[facing, 1]]]
+    graph = scipy.sparse.coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+    _, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    # number the lines 1, 2, … in the order of their first piece; label 0 stays 0
+    _, first = np.unique(comp[1:], return_index=True)
+    rank = np.zeros(int(comp.max()) + 1, np.int64)
+    rank[comp[1:][np.sort(first)]] = np.arange(1, first.size + 1)
+    line = rank[comp]
+    line[0] = 0
+    return line
+
+
 def _component_moments(
     ys: np.ndarray, xs: np.ndarray, lab: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -858,7 +947,9 @@ class _SharedMaps:
             [1, 2],
             shape,
             SPOT_SIGMA_MM / mpp,
-            exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL * to_level5) | (r[..., 1] >= 0.5 * RED_DA * to_level5),
+            exclude=lambda r: (
+                (r[..., 0] <= 0.4 * SPOT_DL * to_level5) | (r[..., 1] >= 0.5 * RED_DA * to_level5)
+            ),
         )
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
@@ -997,8 +1088,14 @@ class _SharedMaps:
             return
         ys, xs = np.concatenate(ys_l), np.concatenate(xs_l)
         wt, end = np.concatenate(wt_l), np.concatenate(end_l)
-        sl = np.concatenate(lab_l)
+        piece_lab = np.concatenate(lab_l)
         sk_owner = np.concatenate([np.zeros(1, np.int64), *own_l])
+        # one line's pieces (see _lines_of_pieces): from here on labels are lines
+        line_of = _lines_of_pieces(
+            ys, xs, end, piece_lab, n, join_px=WRINKLE_JOIN_MM / mpp, tangent_px=WRINKLE_TANGENT_MM / mpp
+        )
+        sl = line_of[piece_lab]
+        n = int(line_of.max()) + 1
         length_mm = np.bincount(sl, wt, n) * mpp
         n_end = np.bincount(sl, end.astype(np.float64), n)
         # a wrinkle is an open line (closed rings are lesion borders, not lines)
@@ -1014,7 +1111,7 @@ class _SharedMaps:
         self.sk_endcorr = np.zeros(n)
         # valley pixels belonging to counted wrinkles (used to veto spot candidates)
         area = np.zeros_like(valley)
-        for j in np.unique(sk_owner[valid]):
+        for j in np.unique(sk_owner[valid[line_of]]):
             x, y, ww, hh = (int(v) for v in vst[j, :4])
             area[y : y + hh, x : x + ww] |= vlab[y : y + hh, x : x + ww] == j
         self.wrinkle_area = area
