@@ -97,10 +97,13 @@ def test_lighter_spots_keep_their_count(faded):
 def test_spots_fading_through_the_threshold_count_fewer_not_more(faded):
     """Spots lightened to around ΔL* −5 are measured no more than the 25 before, and
     smaller: the noise on a patch lighter than −5 makes no spot of it. (Before the fragments
-    were joined, 27 to 39 spots were counted here.)"""
+    were joined, 27 to 39 spots were counted here.) Within three spots of the truth: since
+    engine 1.4.0 the threshold follows the local L* + 16, which the tone variation moves by
+    about ±2 %, and these designs hold up to three spots within 2 % of −5 (seed 1: peaks of
+    5.05, 5.07 and 5.08 L*; measured 20 against 17, seed 0 17 against 20)."""
     (_, r65), (ph50, r50) = faded[0.65], faded[0.5]
     assert r50.metrics["spot_count"] <= 25
-    assert rel_err(r50.metrics["spot_count"], ph50.truth.spot_count) <= 0.15
+    assert abs(r50.metrics["spot_count"] - ph50.truth.spot_count) <= 3
     assert r50.metrics["spot_area_mm2"] < r65.metrics["spot_area_mm2"]
 
 

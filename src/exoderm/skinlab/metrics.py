@@ -7,10 +7,18 @@ then reduces it per region with vectorised statistics.
 
 Definitions follow the measurement contract:
 
+* every detection threshold below is given in L* or a* units at the local L* + 16 of 80
+  (L* 64, :data:`REFERENCE_LEVEL`) and scales with the local L* + 16 (that of the plain 10 mm
+  background, floored at L* 8) from engine 1.4.0 on: a pixel is a spot candidate when
+  100·ΔL*/(L* + 16) <= −6.25, red when 100·Δa*/(L* + 16) >= 7.5, and so on; the valley and pore
+  responses are brought to the reference level before their thresholds. The same change of
+  reflectance (pigment, a line's shadow, a flush) and the same exposure change move L* and a*
+  in proportion to L* + 16 (cube-root law), so one threshold holds on every skin type and
+  exposure. Before 1.4.0 they were absolute, as the spec states them;
 * backgrounds are normalised Gaussian convolutions over the skin pixels (the union of the
   masks) computed on a grid of about σ/4 and bilinearly upsampled; for spots (σ = 5 mm) and
-  redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3) are
-  excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
+  redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3 at the
+  reference level) are excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
 * ``tone_sd_L`` and ``texture_rms`` are relative: each pixel's ΔL* is divided by the 10 mm
   background's L* + 16 and given in percent (engine 1.3.0 on; before, in L* units). L* + 16
   is proportional to the cube root of luminance, so exposure, a factor on luminance, scales
@@ -25,18 +33,20 @@ Definitions follow the measurement contract:
 * wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
   0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
   Hessian is line-like (λ2 <= 0.5·λ1) and penalised by 2.5·σ|∇L*| so that a lesion's edge is
-  not a valley; hysteresis at 1.4 / 0.6 L*; breaks up to 0.5 mm closed; Guo-Hall thinning;
-  skeleton pieces that are open lines of length >= 3 mm count (8-neighbour length: 1 per
-  step, √2 per diagonal); pieces
-  lying mostly inside counted spots are lesion borders and do not count. Lines are looked
-  for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values are
-  extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
+  not a valley; hysteresis at 1.4 / 0.6 L* (at the reference level); breaks up to 0.5 mm
+  closed; Guo-Hall thinning; skeleton pieces whose ends face each other (each end's direction
+  within 45° of the other end) at most 2 mm apart are one line (engine 1.4.0 on: noise breaks a
+  faint line, and a closing does not bridge thin valleys); lines of length >= 3 mm with an end
+  count (8-neighbour length: 1 per step, √2 per diagonal; a joined line's breaks add no length);
+  lines lying mostly inside counted spots are lesion borders and do not count. Lines are
+  looked for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values
+  are extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
   lips, face outline) make no lines;
 * texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm),
   relative to the local L* + 16 as above;
-* pores are local maxima of σ²λ2 >= 0.8 (both eigenvalues positive, λ2 >= λ1/2: round dark
-  dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
-  the scale is 0.05 mm/px or finer.
+* pores are local maxima of σ²λ2 >= 0.8 at the reference level (both eigenvalues positive,
+  λ2 >= λ1/2: round dark dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots
+  and wrinkles, only when the scale is 0.05 mm/px or finer.
 
 A component (spot, skeleton piece) is attributed to the region holding most of its pixels, so
 counts of disjoint regions add up; lengths and areas are summed inside each region. Every metric
@@ -122,8 +132,9 @@ PORE_DIAMETER_MM = (0.1, 0.5)
 PORE_MAX_MM_PER_PX = 0.05
 
 # --- engine choices (not fixed by the spec; changing them changes results) ------------------
-#: Valley strength thresholds (scale-normalised σ²·λ, L* units). A Gaussian valley of depth D
-#: reaches about 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep.
+#: Valley strength thresholds (scale-normalised σ²·λ, L* units at REFERENCE_LEVEL: the response
+#: is multiplied by 80 / (local L* + 16) first). A Gaussian valley of depth D reaches about
+#: 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep on skin of L* 64.
 WRINKLE_HIGH = 1.4
 WRINKLE_LOW = 0.6
 #: Number of Hessian scales between the narrowest and the widest line (geometric).
@@ -144,18 +155,20 @@ WRINKLE_JOIN_MM = 2.0
 WRINKLE_TANGENT_MM = 0.5
 #: Scale (mm) of the extrapolation of skin values beyond the mask's border.
 FILL_SIGMA_MM = 1.0
-#: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
+#: Pore strength threshold (σ²·λ_min, L* units at REFERENCE_LEVEL, as the valley thresholds); a
+#: Gaussian dot of depth D gives about D/4.
 PORE_THRESHOLD = 0.8
 #: Minimum number of region pixels for any statistic.
 MIN_REGION_PX = 64
 #: Spots: a component is wrinkle-like (not a spot) above this elongation.
 SPOT_MAX_ELONGATION = 3.0
-#: Spots: pixel noise and skin texture break a faint spot (ΔL* near −5) into fragments.
-#: Fragments up to this far apart (mm; at least across one pixel), with the pixels between
-#: them at least SPOT_GROUP_DL dark, are one spot. Its extent is its fragments plus the pixels
-#: at least SPOT_GROUP_DL dark within half that distance; it counts only if at least
-#: SPOT_MIN_FILL of its extent reaches −5 (a patch lighter than −5, whose noise crosses −5 here
-#: and there, is no spot). Its area stays that of its pixels at −5 or darker.
+#: Spots: pixel noise and skin texture break a faint spot (ΔL* near the spot threshold, −5 at
+#: the reference level) into fragments. Fragments up to this far apart (mm; at least across
+#: one pixel), with the pixels between them at least SPOT_GROUP_DL dark (at the reference
+#: level, scaled as SPOT_DL), are one spot. Its extent is its fragments plus the pixels at least
+#: SPOT_GROUP_DL dark within half that distance; it counts only if at least SPOT_MIN_FILL of its
+#: extent reaches the spot threshold (a patch lighter than it, whose noise crosses it here and
+#: there, is no spot). Its area stays that of its pixels at the threshold or darker.
 SPOT_GAP_MM = 0.3
 SPOT_GROUP_DL = -2.5
 SPOT_MIN_FILL = 0.5
@@ -1145,7 +1158,7 @@ class _SharedMaps:
         lab = np.asarray(lab32, np.int32)  # (no copy)
         flat = lab.ravel()
         # areas from the flat indices (labelling without statistics is faster): a spot's
-        # extent and its pixels at −5 or darker
+        # extent and its pixels at the spot threshold or darker
         extent = np.bincount(flat[np.flatnonzero(joined.view(bool))], minlength=n)  # bool: 20x faster
         idx = np.flatnonzero(cand)
         pl = flat[idx]
