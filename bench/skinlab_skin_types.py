@@ -203,10 +203,10 @@ def markdown(
             if not missed
             else "Missed: " + ", ".join(missed) + " (see `tests/skinlab/test_skin_types.py`)."
         )
-        + " Engines up to 1.3.0 missed spots and red area on type VI (the fixed ΔL\\* ≤ −5 and Δa\\* ≥ +6 lay "
-        "inside the type's contrasts) and split or missed wrinkles on III-VI (worst count errors "
-        "11.1, 11.1, 33.3 and 40.0 %, VI length 39.2 %); `docs/engine-changelog.md`, 1.4.0, has the "
-        "before and after.",
+        + " Engines up to 1.3.0 missed spots and red area on type VI (the fixed ΔL\\* ≤ −5 and "
+        "Δa\\* ≥ +6 lay inside the type's contrasts) and split or missed wrinkles on III-VI "
+        "(worst count errors 11.1, 11.1, 33.3 and 40.0 %, VI length 39.2 %); "
+        "`docs/engine-changelog.md`, 1.4.0, has the before and after.",
         "",
         f"### Repeatability ({captures} random captures of one design per type)",
         "",

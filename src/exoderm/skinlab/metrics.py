@@ -1130,7 +1130,7 @@ class _SharedMaps:
         self.wrinkle_area = area
 
     def _drop_wrinkles_in_spots(self) -> None:
-        """Skeleton pieces lying mostly inside counted spots are lesion borders, not lines."""
+        """Lines (joined skeleton pieces) lying mostly inside counted spots are lesion borders."""
         if not self.sk_valid.any():
             return
         in_spot = self.spot_ok[self.spot_lab[self.sk_y, self.sk_x]]
