@@ -246,23 +246,33 @@ def test_background_maps_equal_the_opencv_chain():
         rng.normal(55, 3, (75, 64)).astype(np.float32),  # fill
     )
     far = (rng.random((75, 64)) < 0.2).astype(np.uint8)
+    # some of the 10 mm background below the floor of L* 8, so that the floor is exercised
+    grids[0][:3] = rng.uniform(0, 8, (3, 10)).astype(np.float32)
+    # thresholds in % of the local level max(B10 L*, 8) + 16
     tone, excess, red, cand, group, filled = _kernels.background_maps(
-        L, a, skin.view(np.uint8), grids, far, 6.0, -5.0, -2.5, 4.0
+        L, a, skin.view(np.uint8), grids, far, 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
     )
 
     b10, b10a, b5l, b5a, fill = (_upsampled_opencv(g, shape) for g in grids)
     np.testing.assert_allclose(tone, L - b10, **UPSAMPLE_TOL)
     np.testing.assert_allclose(excess, np.maximum(a - b10a, 0), **UPSAMPLE_TOL)
     # masks: equal wherever the value is not within the tolerance of its threshold
-    margin = UPSAMPLE_TOL["atol"]
+    margin = UPSAMPLE_TOL["atol"] * 4
+    level = (np.maximum(b10, 8.0) + 16.0) / 100.0
     da10, dl5, da5 = a - b10a, L - b5l, a - b5a
-    sure = np.abs(da10 - 6.0) > margin
-    np.testing.assert_array_equal(red[sure], (skin & (da10 >= 6.0))[sure])
-    sure = (np.abs(dl5 + 5.0) > margin) & (np.abs(da5 - 4.0) > margin)
-    np.testing.assert_array_equal(cand[sure], (skin & (dl5 <= -5.0) & (da5 <= 4.0))[sure])
-    sure = (np.abs(dl5 + 2.5) > margin) & (np.abs(da5 - 4.0) > margin)
-    np.testing.assert_array_equal(group[sure], (skin & (dl5 <= -2.5) & (da5 <= 4.0))[sure])
+    red_at, spot_at, group_at, da_at = 7.5 * level, -6.25 * level, -3.125 * level, 5.0 * level
+    sure = np.abs(da10 - red_at) > margin
+    np.testing.assert_array_equal(red[sure], (skin & (da10 >= red_at))[sure])
+    sure = (np.abs(dl5 - spot_at) > margin) & (np.abs(da5 - da_at) > margin)
+    np.testing.assert_array_equal(cand[sure], (skin & (dl5 <= spot_at) & (da5 <= da_at))[sure])
+    sure = (np.abs(dl5 - group_at) > margin) & (np.abs(da5 - da_at) > margin)
+    np.testing.assert_array_equal(group[sure], (skin & (dl5 <= group_at) & (da5 <= da_at))[sure])
     assert red.any() and cand.any() and (group & ~cand).any()
+    # the thresholds follow the level: on this darker skin (L* about 60, some below the floor)
+    # pixels lighter than the -5 of L* 64 are candidates when darker than their own threshold
+    fainter = skin & (dl5 > -5.0 + margin) & (dl5 < spot_at - margin) & (da5 < da_at - margin)
+    assert fainter.any() and cand[fainter].all()
+    assert (b10 < 8.0).any()
     far_full = cv2.resize(far, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).view(bool)
     want = np.where(skin, L, np.where(far_full, b5l, fill))
     np.testing.assert_allclose(filled, want, **UPSAMPLE_TOL)
@@ -275,9 +285,13 @@ def test_background_maps_refuse_mismatched_inputs():
     grids = tuple(np.zeros((3, 4), np.float32) for _ in range(5))
     with pytest.raises(ValueError, match="shape"):
         _kernels.background_maps(
-            L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 6.0, -5.0, -2.5, 4.0
+            L, L[:, :29].copy(), skin, grids, np.zeros((3, 4), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
         )
     with pytest.raises(ValueError, match="far"):
-        _kernels.background_maps(L, L, skin, grids, np.zeros((3, 5), np.uint8), 6.0, -5.0, -2.5, 4.0)
+        _kernels.background_maps(
+            L, L, skin, grids, np.zeros((3, 5), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
+        )
     with pytest.raises(ValueError, match="five"):
-        _kernels.background_maps(L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 6.0, -5.0, -2.5, 4.0)
+        _kernels.background_maps(
+            L, L, skin, grids[:4], np.zeros((3, 4), np.uint8), 7.5, -6.25, -3.125, 5.0, 8.0, 16.0
+        )

@@ -97,10 +97,13 @@ def test_lighter_spots_keep_their_count(faded):
 def test_spots_fading_through_the_threshold_count_fewer_not_more(faded):
     """Spots lightened to around ΔL* −5 are measured no more than the 25 before, and
     smaller: the noise on a patch lighter than −5 makes no spot of it. (Before the fragments
-    were joined, 27 to 39 spots were counted here.)"""
+    were joined, 27 to 39 spots were counted here.) Within three spots of the truth: since
+    engine 1.4.0 the threshold follows the local L* + 16, which the tone variation moves by
+    about ±2 %, and these designs hold up to three spots within 2 % of −5 (seed 1: peaks of
+    5.05, 5.07 and 5.08 L*; measured 20 against 17, seed 0 17 against 20)."""
     (_, r65), (ph50, r50) = faded[0.65], faded[0.5]
     assert r50.metrics["spot_count"] <= 25
-    assert rel_err(r50.metrics["spot_count"], ph50.truth.spot_count) <= 0.15
+    assert abs(r50.metrics["spot_count"] - ph50.truth.spot_count) <= 3
     assert r50.metrics["spot_area_mm2"] < r65.metrics["spot_area_mm2"]
 
 
@@ -108,6 +111,40 @@ def test_wrinkle_count_within_10_percent(measured):
     ph, r = measured
     assert ph.truth.wrinkle_count >= 8
     assert rel_err(r.metrics["wrinkle_count"], ph.truth.wrinkle_count) <= 0.10
+
+
+def _lines_on_plain_skin(segments: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """L*a*b* of plain skin (L* 64, 400 x 600 px at 0.05 mm/px) with straight lines 8 L* deep and
+    0.5 mm wide (FWHM) from (y0, x0) to (y1, x1) each."""
+    lab = np.empty((400, 600, 3), np.float32)
+    lab[...] = (64.0, 11.0, 16.0)
+    yy, xx = np.mgrid[0:400, 0:600].astype(np.float32)
+    sigma = 0.5 / 2.355 / 0.05
+    for y0, x0, y1, x1 in segments:
+        dy, dx = y1 - y0, x1 - x0
+        t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+        d2 = (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2
+        lab[..., 0] -= 8.0 * np.exp(-d2 / (2 * sigma * sigma))
+    return lab
+
+
+@pytest.mark.parametrize(
+    ("segments", "count"),
+    [
+        pytest.param([(200, 100, 200, 280), (200, 300, 200, 480)], 1, id="broken-1mm"),
+        pytest.param([(200, 100, 200, 250), (200, 310, 200, 480)], 2, id="apart-3mm"),
+        pytest.param([(180, 100, 180, 300), (200, 250, 200, 480)], 2, id="side-by-side-1mm"),
+        pytest.param([(200, 100, 200, 280), (230, 290, 380, 290)], 2, id="at-right-angles"),
+    ],
+)
+def test_a_line_broken_across_up_to_2mm_is_one_wrinkle(segments, count):
+    """Pieces whose ends face each other at most 2 mm apart are one line (engine 1.4.0; before,
+    the 1 mm break made two): not two lines further apart, side by side, or at right angles."""
+    r = measure_regions(_lines_on_plain_skin(segments), {"f": np.ones((400, 600), bool)}, mm_per_px=0.05)["f"]
+    assert r.metrics["wrinkle_count"] == count
+    # a joined line's break adds no length: the two pieces' 9 + 9 mm
+    if count == 1:
+        assert r.metrics["wrinkle_length_mm"] == pytest.approx(18.0, abs=1.0)
 
 
 def test_wrinkle_length_within_15_percent(measured):

@@ -269,8 +269,8 @@ cdef extern from *:
             Py_ssize_t w, const float *restrict l, const float *restrict a, const uint8_t *restrict sk,
             const uint8_t *restrict far, const float *restrict b10, const float *restrict b10a,
             const float *restrict b5l, const float *restrict b5a, const float *restrict fl,
-            float red_da, float spot_dl, float group_dl, float spot_da, float *restrict tone,
-            float *restrict excess, uint8_t *restrict red, uint8_t *restrict cand,
+            float red_da, float spot_dl, float group_dl, float spot_da, float floor_l, float offset,
+            float *restrict tone, float *restrict excess, uint8_t *restrict red, uint8_t *restrict cand,
             uint8_t *restrict group, float *restrict filled) {
         for (Py_ssize_t x = 0; x < w; x++) {
             float lx = l[x], da10 = a[x] - b10a[x], outside = far[x] ? b5l[x] : fl[x];
@@ -279,19 +279,22 @@ cdef extern from *:
             filled[x] = sk[x] ? lx : outside;
         }
         for (Py_ssize_t x = 0; x < w; x++) {
+            /* the thresholds are percent of the local level: (floored B10 + offset) / 100 */
+            float lvl = ((b10[x] > floor_l ? b10[x] : floor_l) + offset) * 0.01f;
             int skin = sk[x] != 0;
-            int not_red = a[x] - b5a[x] <= spot_da;
+            int not_red = a[x] - b5a[x] <= spot_da * lvl;
             float dl = l[x] - b5l[x];
-            red[x] = (uint8_t)(skin & (a[x] - b10a[x] >= red_da));
-            cand[x] = (uint8_t)(skin & (dl <= spot_dl) & not_red);
-            group[x] = (uint8_t)(skin & (dl <= group_dl) & not_red);
+            red[x] = (uint8_t)(skin & (a[x] - b10a[x] >= red_da * lvl));
+            cand[x] = (uint8_t)(skin & (dl <= spot_dl * lvl) & not_red);
+            group[x] = (uint8_t)(skin & (dl <= group_dl * lvl) & not_red);
         }
     }
 
     /* The maps that the backgrounds give, in one pass over the crop (rows `stride` apart):
        tone residual L - B10, a* excess max(a - B10a, 0), red (a - B10a >= red_da), spot
        candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin), the same with the
-       weaker group_dl (what may join a spot's fragments) and the filled-in
+       weaker group_dl (what may join a spot's fragments), each threshold in percent of the
+       local level max(B10, floor_l) + offset, and the filled-in
        L*: L on the skin, else the extrapolation `fill`, else (no skin near) B5l. The B are
        the background grids, upsampled bilinearly; `far` is a uint8 grid the size of `fill`'s,
        upsampled by nearest neighbour. Returns -1 when out of memory. */
@@ -299,7 +302,7 @@ cdef extern from *:
             Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float *L, const float *A,
             const uint8_t *skin, const float *const grids[5], const Py_ssize_t sizes[10],
             const uint8_t *far, float red_da, float spot_dl, float group_dl, float spot_da,
-            float *tone, float *excess, uint8_t *red, uint8_t *cand, uint8_t *group, float *filled) {
+            float floor_l, float offset, float *tone, float *excess, uint8_t *red, uint8_t *cand, uint8_t *group, float *filled) {
         xd_up up[5];
         int ok = 0;
         for (int i = 0; i < 5; i++) {
@@ -331,7 +334,7 @@ cdef extern from *:
             for (Py_ssize_t x = 0; x < w; x++) far_buf[x] = far_row[far_x[x]];
             Py_ssize_t o = y * w;
             xd_background_row(w, L + y * stride, A + y * stride, skin + o, far_buf, b10, b10a, b5l, b5a, fl,
-                              red_da, spot_dl, group_dl, spot_da, tone + o, excess + o, red + o, cand + o,
+                              red_da, spot_dl, group_dl, spot_da, floor_l, offset, tone + o, excess + o, red + o, cand + o,
                               group + o, filled + o);
         }
         for (int i = 0; i < 5; i++) xd_up_free(&up[i]);
@@ -365,7 +368,7 @@ cdef extern from *:
         Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float* L, const float* A,
         const uint8_t* skin, const float* const* grids, const Py_ssize_t* sizes,
         const uint8_t* far, float red_da, float spot_dl, float group_dl, float spot_da,
-        float* tone, float* excess, uint8_t* red, uint8_t* cand, uint8_t* group, float* filled) noexcept nogil
+        float floor_l, float offset, float* tone, float* excess, uint8_t* red, uint8_t* cand, uint8_t* group, float* filled) noexcept nogil
     int xd_combine_upsampled(float* img, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
                              const float* g, Py_ssize_t gh, Py_ssize_t gw, int op) noexcept nogil
     ctypedef struct xd_sums:
@@ -651,6 +654,8 @@ def background_maps(
     float spot_dl,
     float group_dl,
     float spot_da,
+    float level_floor,
+    float level_offset,
 ):
     """The per-pixel maps of the backgrounds, in one pass over the crop.
 
@@ -670,8 +675,13 @@ def background_maps(
     far : ndarray
         uint8 grid of ``fill``'s shape: no skin near (filled from the 5 mm background instead).
     red_da, spot_dl, group_dl, spot_da : float
-        Thresholds: red where Δa*(10 mm) >= ``red_da``; spot candidates where ΔL*(5 mm) <=
-        ``spot_dl`` and Δa*(5 mm) <= ``spot_da``; spot group pixels the same with ``group_dl``.
+        Thresholds in percent of the local level, max(10 mm background of L*, ``level_floor``)
+        + ``level_offset``: red where Δa*(10 mm) >= ``red_da`` % of it; spot candidates where
+        ΔL*(5 mm) <= ``spot_dl`` % and Δa*(5 mm) <= ``spot_da`` %; spot group pixels the same
+        with ``group_dl``.
+    level_floor, level_offset : float
+        The floor of the 10 mm L* background and the offset added to it (L* 8 and 16: the
+        local L* + 16).
 
     Returns
     -------
@@ -709,8 +719,8 @@ def background_maps(
     cdef int status
     with nogil:
         status = xd_background_maps(h, w, w, &L[0, 0], &a[0, 0], &skin[0, 0], gp, sizes, &far[0, 0],
-                                    red_da, spot_dl, group_dl, spot_da, &tv[0, 0], &ev[0, 0], &rv[0, 0],
-                                    &cv[0, 0], &gv8[0, 0], &fv[0, 0])
+                                    red_da, spot_dl, group_dl, spot_da, level_floor, level_offset, &tv[0, 0],
+                                    &ev[0, 0], &rv[0, 0], &cv[0, 0], &gv8[0, 0], &fv[0, 0])
     if status:
         raise MemoryError()
     return tone, excess, red, cand, group, filled

@@ -7,10 +7,18 @@ then reduces it per region with vectorised statistics.
 
 Definitions follow the measurement contract:
 
+* every detection threshold below is given in L* or a* units at the local L* + 16 of 80
+  (L* 64, :data:`REFERENCE_LEVEL`) and scales with the local L* + 16 (that of the plain 10 mm
+  background, floored at L* 8) from engine 1.4.0 on: a pixel is a spot candidate when
+  100·ΔL*/(L* + 16) <= −6.25, red when 100·Δa*/(L* + 16) >= 7.5, and so on; the valley and pore
+  responses are brought to the reference level before their thresholds. The same change of
+  reflectance (pigment, a line's shadow, a flush) and the same exposure change move L* and a*
+  in proportion to L* + 16 (cube-root law), so one threshold holds on every skin type and
+  exposure. Before 1.4.0 they were absolute, as the spec states them;
 * backgrounds are normalised Gaussian convolutions over the skin pixels (the union of the
   masks) computed on a grid of about σ/4 and bilinearly upsampled; for spots (σ = 5 mm) and
-  redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3) are
-  excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
+  redness (σ = 10 mm) candidate lesions (coarse cells with ΔL* <= -2 or Δa* >= +3 at the
+  reference level) are excluded in two passes; ``tone_sd_L`` uses the plain 10 mm background;
 * ``tone_sd_L`` and ``texture_rms`` are relative: each pixel's ΔL* is divided by the 10 mm
   background's L* + 16 and given in percent (engine 1.3.0 on; before, in L* units). L* + 16
   is proportional to the cube root of luminance, so exposure, a factor on luminance, scales
@@ -25,18 +33,20 @@ Definitions follow the measurement contract:
 * wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
   0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
   Hessian is line-like (λ2 <= 0.5·λ1) and penalised by 2.5·σ|∇L*| so that a lesion's edge is
-  not a valley; hysteresis at 1.4 / 0.6 L*; breaks up to 0.5 mm closed; Guo-Hall thinning;
-  skeleton pieces that are open lines of length >= 3 mm count (8-neighbour length: 1 per
-  step, √2 per diagonal); pieces
-  lying mostly inside counted spots are lesion borders and do not count. Lines are looked
-  for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values are
-  extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
+  not a valley; hysteresis at 1.4 / 0.6 L* (at the reference level); breaks up to 0.5 mm
+  closed; Guo-Hall thinning; skeleton pieces whose ends face each other (each end's direction
+  within 45° of the other end) at most 2 mm apart are one line (engine 1.4.0 on: noise breaks a
+  faint line, and a closing does not bridge thin valleys); lines of length >= 3 mm with an end
+  count (8-neighbour length: 1 per step, √2 per diagonal; a joined line's breaks add no length);
+  lines lying mostly inside counted spots are lesion borders and do not count. Lines are
+  looked for at least 0.5 mm inside the skin mask, and beyond the mask the skin's nearby values
+  are extrapolated (normalised Gaussian, σ = 1 mm), so that excluded features (hair line, eyes,
   lips, face outline) make no lines;
 * texture is the RMS over the region of L* band-passed as G(σ = 0.1 mm) − G(σ = 1 mm),
   relative to the local L* + 16 as above;
-* pores are local maxima of σ²λ2 >= 0.8 (both eigenvalues positive, λ2 >= λ1/2: round dark
-  dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots and wrinkles, only when
-  the scale is 0.05 mm/px or finer.
+* pores are local maxima of σ²λ2 >= 0.8 at the reference level (both eigenvalues positive,
+  λ2 >= λ1/2: round dark dots) at σ for diameters 0.1, 0.2 and 0.4 mm, outside counted spots
+  and wrinkles, only when the scale is 0.05 mm/px or finer.
 
 A component (spot, skeleton piece) is attributed to the region holding most of its pixels, so
 counts of disjoint regions add up; lengths and areas are summed inside each region. Every metric
@@ -55,6 +65,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+import scipy.spatial
 from numpy.typing import NDArray
 
 from . import _kernels
@@ -90,6 +103,7 @@ METRIC_KEYS: tuple[str, ...] = (
 LAST_CPU_TIMINGS: dict[str, float] = {}
 
 # --- parameters fixed by the spec -----------------------------------------------------------
+# (the thresholds in L* or a* units hold at the local L* + 16 of REFERENCE_LEVEL, see there)
 SPOT_SIGMA_MM = 5.0
 SPOT_DL = -5.0
 SPOT_DA_MAX = 4.0
@@ -103,15 +117,24 @@ TEXTURE_BAND_MM = (0.1, 1.0)
 #: CIE L* = 116·(Y/Yn)^(1/3) − 16: L* + 16 scales with the cube root of luminance, so
 #: exposure (a factor on luminance) scales L* + 16 and every L* difference by one factor.
 L_OFFSET = 16.0
-#: ``tone_sd_L`` and ``texture_rms`` divide by the local L* + 16 of a background of at least
-#: this L* (the cube-root law holds above L* 8, far darker than any skin).
+#: ``tone_sd_L``, ``texture_rms`` and every detection threshold divide by (or scale with) the
+#: local L* + 16 of a background of at least this L* (the cube-root law holds above L* 8, far
+#: darker than any skin).
 LEVEL_FLOOR = 8.0
+#: The local L* + 16 at which a detection threshold equals its value in L* or a* units below
+#: (engine 1.4.0 on): L* 64, the skin on which the spec's thresholds were set (the default
+#: phantom's). Elsewhere each threshold scales with the local L* + 16: the same change of
+#: reflectance (a pigment, a shadow, a flush) and the same exposure change move L* and a* by
+#: that factor (cube-root law), so e.g. a spot pixel has 100·ΔL*/(L* + 16) <= 100·(−5)/80 =
+#: −6.25 %, a red pixel 100·Δa*/(L* + 16) >= 7.5 %.
+REFERENCE_LEVEL = 80.0
 PORE_DIAMETER_MM = (0.1, 0.5)
 PORE_MAX_MM_PER_PX = 0.05
 
 # --- engine choices (not fixed by the spec; changing them changes results) ------------------
-#: Valley strength thresholds (scale-normalised σ²·λ, L* units). A Gaussian valley of depth D
-#: reaches about 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep.
+#: Valley strength thresholds (scale-normalised σ²·λ, L* units at REFERENCE_LEVEL: the response
+#: is multiplied by 80 / (local L* + 16) first). A Gaussian valley of depth D reaches about
+#: 0.35·D at its matched scale, so 1.4 is a valley about 4 L* deep on skin of L* 64.
 WRINKLE_HIGH = 1.4
 WRINKLE_LOW = 0.6
 #: Number of Hessian scales between the narrowest and the widest line (geometric).
@@ -125,20 +148,27 @@ WRINKLE_EDGE_PENALTY = 2.5
 WRINKLE_BORDER_MM = 0.5
 #: Breaks up to about this length (mm) along a line are bridged (morphological closing).
 WRINKLE_GAP_MM = 0.5
+#: Skeleton pieces whose ends face each other at most this far apart (mm) are one line (see
+#: :func:`_lines_of_pieces`): the breaks noise makes in a faint line (engine 1.4.0 on).
+WRINKLE_JOIN_MM = 2.0
+#: An end's direction is taken over this length (mm) of its piece.
+WRINKLE_TANGENT_MM = 0.5
 #: Scale (mm) of the extrapolation of skin values beyond the mask's border.
 FILL_SIGMA_MM = 1.0
-#: Pore strength threshold (σ²·λ_min, L* units); a Gaussian dot of depth D gives about D/4.
+#: Pore strength threshold (σ²·λ_min, L* units at REFERENCE_LEVEL, as the valley thresholds); a
+#: Gaussian dot of depth D gives about D/4.
 PORE_THRESHOLD = 0.8
 #: Minimum number of region pixels for any statistic.
 MIN_REGION_PX = 64
 #: Spots: a component is wrinkle-like (not a spot) above this elongation.
 SPOT_MAX_ELONGATION = 3.0
-#: Spots: pixel noise and skin texture break a faint spot (ΔL* near −5) into fragments.
-#: Fragments up to this far apart (mm; at least across one pixel), with the pixels between
-#: them at least SPOT_GROUP_DL dark, are one spot. Its extent is its fragments plus the pixels
-#: at least SPOT_GROUP_DL dark within half that distance; it counts only if at least
-#: SPOT_MIN_FILL of its extent reaches −5 (a patch lighter than −5, whose noise crosses −5 here
-#: and there, is no spot). Its area stays that of its pixels at −5 or darker.
+#: Spots: pixel noise and skin texture break a faint spot (ΔL* near the spot threshold, −5 at
+#: the reference level) into fragments. Fragments up to this far apart (mm; at least across
+#: one pixel), with the pixels between them at least SPOT_GROUP_DL dark (at the reference
+#: level, scaled as SPOT_DL), are one spot. Its extent is its fragments plus the pixels at least
+#: SPOT_GROUP_DL dark within half that distance; it counts only if at least SPOT_MIN_FILL of its
+#: extent reaches the spot threshold (a patch lighter than it, whose noise crosses it here and
+#: there, is no spot). Its area stays that of its pixels at the threshold or darker.
 SPOT_GAP_MM = 0.3
 SPOT_GROUP_DL = -2.5
 SPOT_MIN_FILL = 0.5
@@ -242,6 +272,11 @@ class _Sums:
 
 
 Exclude = Callable[[np.ndarray], np.ndarray]
+
+
+def _percent_of_level(threshold: float) -> float:
+    """A threshold in L* or a* units at :data:`REFERENCE_LEVEL`, in percent of the local L* + 16."""
+    return 100.0 * threshold / REFERENCE_LEVEL
 
 
 def _background_grid(sigma_px: float, shape: tuple[int, int]) -> tuple[float, int, int]:
@@ -540,6 +575,87 @@ def _skeleton_lengths(
     return ys - 1, xs - 1, weight, endpoint
 
 
+def _lines_of_pieces(
+    ys: Index,
+    xs: Index,
+    end: Mask,
+    piece: NDArray[np.int64],
+    n: int,
+    *,
+    join_px: float,
+    tangent_px: float,
+) -> NDArray[np.int64]:
+    """The line of every skeleton piece: pieces whose ends face each other across a short break
+    are one line.
+
+    Noise and texture make a faint line's valley response dip below the hysteresis' low
+    threshold here and there; each dip leaves two skeleton pieces whose ends face each other
+    across it. The morphological closing before the thinning does not bridge such a break
+    between thin valleys (a disc beside the break touches neither end), so the ends are joined
+    here: two ends of different pieces at most ``join_px`` apart, each pointing at the other
+    (the line from one end to the other within 45° of each end's outward direction), link
+    their pieces, and a line is a set of linked pieces.
+
+    Parameters
+    ----------
+    ys, xs : ndarray
+        Coordinates of the skeleton pixels.
+    end : ndarray
+        Which of them are endpoints.
+    piece : ndarray
+        The piece (1 to ``n`` − 1) of each pixel.
+    n : int
+        Number of piece labels, 0 (no piece) included.
+    join_px : float
+        Largest distance between two joined ends, in pixels.
+    tangent_px : float
+        An end's outward direction is from the mean of its piece's pixels within this distance
+        to the end.
+
+    Returns
+    -------
+    ndarray
+        (n,) int64: the line (1, 2, …; 0 for label 0) of each piece label.
+    """
+    line = np.arange(n, dtype=np.int64)
+    ends = np.flatnonzero(end)
+    if ends.size < 2:
+        return line
+    ep = np.column_stack([ys[ends], xs[ends]]).astype(np.float64)
+    pairs = scipy.spatial.cKDTree(ep).query_pairs(join_px, output_type="ndarray")
+    pairs = pairs[piece[ends[pairs[:, 0]]] != piece[ends[pairs[:, 1]]]]
+    if pairs.size == 0:
+        return line
+    # outward direction of the ends that may join: from their piece's nearby pixels to the end
+    cand = np.unique(pairs)
+    pix = np.column_stack([ys, xs]).astype(np.float64)
+    near = scipy.spatial.cKDTree(pix).query_ball_point(ep[cand], tangent_px)
+    out = np.zeros((ends.size, 2))
+    for k, idx in zip(cand, near, strict=True):
+        idx = np.asarray(idx, np.int64)
+        idx = idx[piece[idx] == piece[ends[k]]]
+        d = ep[k] - pix[idx].mean(axis=0)
+        norm = math.hypot(d[0], d[1])
+        if norm > 0:
+            out[k] = d / norm
+    step = ep[pairs[:, 1]] - ep[pairs[:, 0]]
+    step /= np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)[:, None]
+    cos45 = math.sqrt(0.5)
+    facing = (np.einsum("ij,ij->i", out[pairs[:, 0]], step) >= cos45) & (
+        np.einsum("ij,ij->i", out[pairs[:, 1]], -step) >= cos45
+    )
+    a, b = piece[ends[pairs[facing, 0]]], piece[ends[pairs[facing, 1]]]
+    graph = scipy.sparse.coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+    _, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    # number the lines 1, 2, … in the order of their first piece; label 0 stays 0
+    _, first = np.unique(comp[1:], return_index=True)
+    rank = np.zeros(int(comp.max()) + 1, np.int64)
+    rank[comp[1:][np.sort(first)]] = np.arange(1, first.size + 1)
+    line = rank[comp]
+    line[0] = 0
+    return line
+
+
 def _component_moments(
     ys: np.ndarray, xs: np.ndarray, lab: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -828,9 +944,15 @@ class _SharedMaps:
         cells5 = _background_cells(stack, SPOT_SIGMA_MM / mpp)
         cells10 = _background_cells(cells5, s10, shape)
         (bg10,) = _robust_background(cells10, [1], shape, s10)
+        # every detection threshold scales with the local L* + 16 (see REFERENCE_LEVEL): on
+        # the coarse grids, the 10 mm background's, also for the exclusions
+        to_level10 = (np.maximum(bg10, np.float32(LEVEL_FLOOR)) + np.float32(L_OFFSET)) / np.float32(
+            REFERENCE_LEVEL
+        )
+        to_level5 = cv2.resize(to_level10, (cells5.shape[1], cells5.shape[0]), interpolation=cv2.INTER_LINEAR)
         assert RED_SIGMA_MM == TONE_SIGMA_MM  # same grid
         (bg10a,) = _robust_background(
-            cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA
+            cells10, [2], shape, RED_SIGMA_MM / mpp, exclude=lambda r: r >= 0.5 * RED_DA * to_level10
         )
         # --- background at 5 mm with dark / red candidates excluded ---------------------------
         bg5_l, bg5_a = _robust_background(
@@ -838,7 +960,9 @@ class _SharedMaps:
             [1, 2],
             shape,
             SPOT_SIGMA_MM / mpp,
-            exclude=lambda r: (r[..., 0] <= 0.4 * SPOT_DL) | (r[..., 1] >= 3.0),
+            exclude=lambda r: (
+                (r[..., 0] <= 0.4 * SPOT_DL * to_level5) | (r[..., 1] >= 0.5 * RED_DA * to_level5)
+            ),
         )
         # Outside the skin mask, continue the skin's nearby values (a normalised Gaussian of
         # σ = FILL_SIGMA_MM over the mask), so that neither a bright nor a dark fill makes a
@@ -853,7 +977,8 @@ class _SharedMaps:
         # every grid upsampled and turned into the maps the metrics read, in one pass
         tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
-            RED_DA, SPOT_DL, SPOT_GROUP_DL, SPOT_DA_MAX,
+            _percent_of_level(RED_DA), _percent_of_level(SPOT_DL), _percent_of_level(SPOT_GROUP_DL),
+            _percent_of_level(SPOT_DA_MAX), LEVEL_FLOOR, L_OFFSET,
         )  # fmt: skip
         # L* + 16 is proportional to the cube root of luminance, so a multiplicative exposure
         # change scales every L* difference as it scales the local L* + 16: tone and texture
@@ -865,6 +990,9 @@ class _SharedMaps:
         np.maximum(rel_scale, np.float32(LEVEL_FLOOR + L_OFFSET), out=rel_scale)
         np.divide(np.float32(100.0), rel_scale, out=rel_scale)
         self.tone_rel = cv2.multiply(tone_resid, rel_scale, dst=tone_resid)
+        #: REFERENCE_LEVEL / (local L* + 16): brings the valley and pore responses, in L*
+        #: units, to the reference level, where their thresholds hold
+        to_reference = rel_scale / np.float32(100.0 / REFERENCE_LEVEL)
         lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
@@ -900,6 +1028,7 @@ class _SharedMaps:
                 borderValue=0,
             ).view(bool)
             resp = _valley_response(filled, mpp, inner)  # only needed inside `inner`
+            cv2.multiply(resp, to_reference, dst=resp)
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
             # bridge short breaks along a line (noise dips below the low threshold)
             rg = max(1, round(WRINKLE_GAP_MM / 2 / mpp))
@@ -926,7 +1055,7 @@ class _SharedMaps:
             self.pore_note = f"pores: scale {mpp:.3f} mm/px coarser than {PORE_MAX_MM_PER_PX} mm/px"
             self.pore_yx = None
         else:
-            self.pore_yx = self._pores(filled, valley)
+            self.pore_yx = self._pores(filled, to_reference)
         lap("pores")
 
     # ------------------------------------------------------------------------------------------
@@ -972,8 +1101,14 @@ class _SharedMaps:
             return
         ys, xs = np.concatenate(ys_l), np.concatenate(xs_l)
         wt, end = np.concatenate(wt_l), np.concatenate(end_l)
-        sl = np.concatenate(lab_l)
+        piece_lab = np.concatenate(lab_l)
         sk_owner = np.concatenate([np.zeros(1, np.int64), *own_l])
+        # one line's pieces (see _lines_of_pieces): from here on labels are lines
+        line_of = _lines_of_pieces(
+            ys, xs, end, piece_lab, n, join_px=WRINKLE_JOIN_MM / mpp, tangent_px=WRINKLE_TANGENT_MM / mpp
+        )
+        sl = line_of[piece_lab]
+        n = int(line_of.max()) + 1
         length_mm = np.bincount(sl, wt, n) * mpp
         n_end = np.bincount(sl, end.astype(np.float64), n)
         # a wrinkle is an open line (closed rings are lesion borders, not lines)
@@ -989,13 +1124,13 @@ class _SharedMaps:
         self.sk_endcorr = np.zeros(n)
         # valley pixels belonging to counted wrinkles (used to veto spot candidates)
         area = np.zeros_like(valley)
-        for j in np.unique(sk_owner[valid]):
+        for j in np.unique(sk_owner[valid[line_of]]):
             x, y, ww, hh = (int(v) for v in vst[j, :4])
             area[y : y + hh, x : x + ww] |= vlab[y : y + hh, x : x + ww] == j
         self.wrinkle_area = area
 
     def _drop_wrinkles_in_spots(self) -> None:
-        """Skeleton pieces lying mostly inside counted spots are lesion borders, not lines."""
+        """Lines (joined skeleton pieces) lying mostly inside counted spots are lesion borders."""
         if not self.sk_valid.any():
             return
         in_spot = self.spot_ok[self.spot_lab[self.sk_y, self.sk_x]]
@@ -1023,7 +1158,7 @@ class _SharedMaps:
         lab = np.asarray(lab32, np.int32)  # (no copy)
         flat = lab.ravel()
         # areas from the flat indices (labelling without statistics is faster): a spot's
-        # extent and its pixels at −5 or darker
+        # extent and its pixels at the spot threshold or darker
         extent = np.bincount(flat[np.flatnonzero(joined.view(bool))], minlength=n)  # bool: 20x faster
         idx = np.flatnonzero(cand)
         pl = flat[idx]
@@ -1067,7 +1202,7 @@ class _SharedMaps:
         self.spot_n = n
         self.spot_total = area
 
-    def _pores(self, filled: np.ndarray, valley: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pores(self, filled: np.ndarray, to_reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
         assert mpp is not None
         lo = PORE_DIAMETER_MM[0]
@@ -1083,6 +1218,7 @@ class _SharedMaps:
         # peaks count on skin only: needed there and within the peak test's reach
         need = cv2.dilate(self.umask.view(np.uint8), kern).view(bool)
         best = _multiscale_max(_blob_level, filled, levels, need)
+        cv2.multiply(best, to_reference, dst=best)  # PORE_THRESHOLD holds at REFERENCE_LEVEL
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
         ys, xs = _coords(peak)
         # skin, not inside counted spots or wrinkles

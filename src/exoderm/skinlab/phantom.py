@@ -13,7 +13,9 @@ the lower contrast its features have on darker skin (:func:`skin_contrast`).
 Ground truth (:class:`Truth`) is what the definitions of ``shared/specs/skin-metrics.md`` count on
 the perfect (unperturbed) design: features are placed apart so that they do not merge, spot areas
 are the pixels of each designed spot with ΔL* <= -5, red area the pixels with designed Δa* >= +6,
-wrinkle length the length of the designed centre lines.
+each threshold scaled by the design's local L* + 16 (base and tone variation) over 80 as the engine
+scales it (engine 1.4.0 on, :data:`exoderm.skinlab.metrics.REFERENCE_LEVEL`), wrinkle length the
+length of the designed centre lines.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .metrics import L_OFFSET, RED_DA, REFERENCE_LEVEL, SPOT_DA_MAX, SPOT_DL
 from .phone import PHONE_PROFILES, phone_process
 
 __all__ = [
@@ -726,7 +729,8 @@ def make_phantom(
     del pore_occ
 
     # ---- background: tone variation and texture -------------------------------------------------
-    dL += tone_variation * _smooth_noise(rng, shape, 40.0 * px)
+    tone = tone_variation * _smooth_noise(rng, shape, 40.0 * px)
+    dL += tone
     da += 0.3 * tone_variation * _smooth_noise(rng, shape, 40.0 * px)
     db += 0.3 * tone_variation * _smooth_noise(rng, shape, 40.0 * px)
     if mottling > 0:
@@ -743,11 +747,14 @@ def make_phantom(
     lab[..., 2] = base_lab[2] + db
 
     # ---- truth by the spec's definitions on the design ---------------------------------------
-    cand = ((spot_L <= -5.0) & (spot_a <= 4.0) & skin).astype(np.uint8)
+    # the thresholds scale with the local L* + 16 as the engine's (its 10 mm background follows
+    # the 40 mm tone variation, not the features, mottling or texture)
+    to_level = (base_lab[0] + L_OFFSET + tone) / REFERENCE_LEVEL
+    cand = ((spot_L <= SPOT_DL * to_level) & (spot_a <= SPOT_DA_MAX * to_level) & skin).astype(np.uint8)
     _, _, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA] * mpp * mpp
     ok = (areas >= 0.1) & (areas <= 100.0)
-    red_px = int(((red_a >= 6.0) & skin).sum())
+    red_px = int(((red_a >= RED_DA * to_level) & skin).sum())
     skin_px = int(skin.sum())
     truth = Truth(
         mm_per_px=mpp,
