@@ -229,15 +229,6 @@ def test_a_scale_outside_the_studied_range_uses_the_nearest_band_with_a_note(stu
     assert not any("outside" in n for n in inside.notes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine 1.4.0: one false spot_area_mm2 change, -0.53 mm² against an mdc of 0.505 (0.741 in "
-        "1.3.0). The study's one design (seed 0) has a spot-area SD of 0.148 mm² under 1.4.0 (0.217 "
-        "before); this design (seed 3) 0.181 over these 6 captures, so the shipped mdc, from one "
-        "design, is about 20 % too small for it. Needs a study over several designs"
-    ),
-)
 def test_repeated_close_ups_of_unchanged_skin_stay_inside_the_noise():
     """Held-out re-captures (seeds the study did not use) of a design the study did not measure."""
     shots = [
