@@ -126,12 +126,14 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     float
         ``1 - E(blurred) / E(image)`` with E the summed squared gradient; 0 for flat images.
     """
-    g, m = _window(rgb, mask)
-    b = cv2.GaussianBlur(g, (0, 0), 1.0)
-    e0 = _energy(_gradient(g), m)
+    return _sharpness(_edges(rgb, mask))
+
+
+def _sharpness(e: _Edges) -> float:
+    e0 = _energy(_gradient(e.grey), e.mask)
     if e0 <= 1e-12:
         return 0.0
-    return float(np.clip(1.0 - _energy(_gradient(b), m) / e0, 0.0, 1.0))
+    return float(np.clip(1.0 - _energy(e.magnitude_sq, e.mask) / e0, 0.0, 1.0))
 
 
 def effective_blur_px(rgb: np.ndarray, mask: np.ndarray | None = None) -> float | None:
@@ -170,12 +172,15 @@ def effective_blur_px(rgb: np.ndarray, mask: np.ndarray | None = None) -> float 
     float or None
         σ in pixels; None when the region has no edges (a flat image or fewer than 100 pixels).
     """
-    g, m = _window(rgb, mask)
+    return _effective_blur_px(_edges(rgb, mask))
+
+
+def _effective_blur_px(e: _Edges) -> float | None:
+    m = e.mask
     s1, s2 = _REBLUR_PX
-    b1 = cv2.GaussianBlur(g, (0, 0), s1)
     # blurs add in quadrature: b1 re-blurred by √(s2² − s1²) is g blurred by s2
-    b2 = cv2.GaussianBlur(b1, (0, 0), float(np.sqrt(s2 * s2 - s1 * s1)))
-    g1, g2 = np.sqrt(_gradient(b1)), np.sqrt(_gradient(b2))
+    b2 = cv2.GaussianBlur(e.reblurred, (0, 0), float(np.sqrt(s2 * s2 - s1 * s1)))
+    g1, g2 = e.magnitude, np.sqrt(_gradient(b2))
     v1, v2 = (g1[m], g2[m]) if m is not None else (g1.ravel(), g2.ravel())
     if v1.size < 100:
         return None
@@ -227,7 +232,11 @@ def edge_overshoot_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float
         to measure (a flat image, lines only, or fewer than 150 step-like edge profiles: a region
         of less than about 50 000 pixels).
     """
-    g, m = _window(rgb, mask)
+    return _edge_overshoot_pct(_edges(rgb, mask))
+
+
+def _edge_overshoot_pct(e: _Edges) -> float | None:
+    g, m = e.grey, e.mask
     reach = _OVERSHOOT_REACH_PX
     h, w = g.shape
     # profiles must stay inside the window
@@ -235,10 +244,7 @@ def edge_overshoot_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float
     inner[reach + 1 : h - reach - 1, reach + 1 : w - reach - 1] = True
     if m is not None:
         inner &= m
-    b1 = cv2.GaussianBlur(g, (0, 0), _REBLUR_PX[0])
-    gx = cv2.Sobel(b1, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(b1, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude = np.sqrt(gx * gx + gy * gy)
+    gx, gy, magnitude = e.gx, e.gy, e.magnitude
     v = magnitude[inner]
     if v.size < 100:
         return None
@@ -277,6 +283,30 @@ def blur_difference(before_mm: float | None, after_mm: float | None) -> float | 
         return None
     d = after_mm * after_mm - before_mm * before_mm
     return float(np.copysign(np.sqrt(abs(d)), d))
+
+
+@dataclass(frozen=True)
+class _Edges:
+    """The grey central window of a region and its gradients after the first re-blur, which
+    :func:`sharpness`, :func:`effective_blur_px` and :func:`edge_overshoot_pct` all read (computed
+    once per photo by :func:`assess_quality`)."""
+
+    grey: np.ndarray
+    mask: np.ndarray | None
+    reblurred: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    magnitude_sq: np.ndarray
+    magnitude: np.ndarray
+
+
+def _edges(rgb: np.ndarray, mask: np.ndarray | None) -> _Edges:
+    g, m = _window(rgb, mask)
+    b1 = cv2.GaussianBlur(g, (0, 0), _REBLUR_PX[0])
+    gx = cv2.Sobel(b1, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(b1, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude_sq = gx * gx + gy * gy
+    return _Edges(g, m, b1, gx, gy, magnitude_sq, np.sqrt(magnitude_sq))
 
 
 def _window(rgb: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -350,11 +380,12 @@ def assess_quality(
         ``MAX_CLIPPED_PCT``, any pose angle beyond ``MAX_POSE_DEG`` or the scale coarser than
         ``MAX_MM_PER_PX``; ``notes`` says which.
     """
-    s = sharpness(rgb, mask)
+    edges = _edges(rgb, mask)  # the window, re-blur and gradients the three edge measures share
+    s = _sharpness(edges)
     c = clipped_pct(rgb, mask)
-    blur = effective_blur_px(rgb, mask)
+    blur = _effective_blur_px(edges)
     blur_mm = None if blur is None or mm_per_px is None else blur * mm_per_px
-    quality = Quality(s, c, pose, True, [], blur, blur_mm, edge_overshoot_pct(rgb, mask))
+    quality = Quality(s, c, pose, True, [], blur, blur_mm, _edge_overshoot_pct(edges))
     problems = usability_problems(quality, mm_per_px=mm_per_px, face_expected=face_expected)
     quality.usable = not problems
     quality.notes = list(problems)
