@@ -79,7 +79,7 @@ from .face import detect_face, head_pose, iris_mm_per_px
 from .io import LoadedImage, SkinlabError, as_loaded, make_preview
 from .jpeg import jpeg_quality
 from .pipeline import PREVIEW_SIDE
-from .quality import blur_difference, edge_overshoot_pct, effective_blur_px
+from .quality import blur_and_overshoot, blur_difference
 
 __all__ = [
     "MAX_EXPOSURE_DIFF_EV",
@@ -286,7 +286,7 @@ def capture_stats(
     f = 1.0 / preview.scale
     full = rgb[round(y0 * f) : round(y1 * f), round(x0 * f) : round(x1 * f)]
     area_rgb = full if full.size else rgb
-    blur = effective_blur_px(area_rgb)
+    blur, overshoot = blur_and_overshoot(area_rgb)
     area = small[y0:y1, x0:x1].reshape(-1, 3) if x1 > x0 and y1 > y0 else small.reshape(-1, 3)
     unclipped = (area.max(axis=1) < 255) & (area.max(axis=1) > 0)
     if unclipped.sum() >= 100:
@@ -303,7 +303,7 @@ def capture_stats(
         jpeg_quality=quality,
         lossless=loaded.lossless,
         effective_blur_px=blur,
-        edge_overshoot_pct=edge_overshoot_pct(area_rgb),
+        edge_overshoot_pct=overshoot,
     )
 
 

@@ -272,6 +272,13 @@ def _edge_overshoot_pct(e: _Edges) -> float | None:
     return 100.0 * max(0.0, (overshoot + undershoot) / 2)
 
 
+def blur_and_overshoot(rgb: np.ndarray, mask: np.ndarray | None = None) -> tuple[float | None, float | None]:
+    """:func:`effective_blur_px` and :func:`edge_overshoot_pct` of one image, from one window,
+    re-blur and gradient (what the capture check reads before upload)."""
+    edges = _edges(rgb, mask)
+    return _effective_blur_px(edges), _edge_overshoot_pct(edges)
+
+
 def blur_difference(before_mm: float | None, after_mm: float | None) -> float | None:
     """How much more blurred the softer of two photos is: ``sqrt(|σ_after² − σ_before²|)``.
 
