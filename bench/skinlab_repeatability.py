@@ -151,15 +151,14 @@ PHANTOM_HELDOUT_SEED = 5000
 PHANTOM_MM_PER_PX = 0.05
 """Scale of the phantom study (``make_phantom``'s default)."""
 WORKERS = 2
-STUDY_EXPOSURE = float(os.environ.get("STUDY_EXPOSURE", "0.10"))
+STUDY_EXPOSURE = float(os.environ.get("STUDY_EXPOSURE", "0.30"))
 """Exposure range of the phantom re-captures (1 ± this on linear light; the environment variable
-``STUDY_EXPOSURE`` overrides it, read by the spawned workers too). Since engine 1.4.0 the
-detections (spots, red area, wrinkles, pores) are relative to the local L* + 16 as texture and
-tone are since 1.3.0, and at ±30 % their noise floor stays as at ±10 %
-(``docs/engine-changelog.md``, 1.4.0). The study stays at ±10 % because ``a_excess_mean``, a mean
-of a* differences, is still in a* units and its noise floor would grow about as much as that of
-the absolute colour medians (``L_median``, ``a_median``, ``b_median``, ``ita_deg``, absolute by
-design and calibrated by a chart), without a chart to calibrate it."""
+``STUDY_EXPOSURE`` overrides it, read by the spawned workers too). ±30 % since engine 1.5.0: every
+metric but the colour medians is relative to the local L* + 16 (texture and tone since 1.3.0, the
+detections since 1.4.0, ``a_excess_mean`` since 1.5.0), so exposure moves it by a few percent at
+most. The colour medians (``L_median``, ``a_median``, ``b_median``, ``ita_deg``) measure the
+light as well as the skin by design: without a chart their noise floor is the study's exposure
+range, and a chart in the frame, calibrating each photo, takes it out (the studies with a chart)."""
 FACE_EXPOSURE = 0.10
 """Exposure range of the face re-captures (:func:`recapture`): at ±30 % the astronaut photo, bright
 to begin with, has more than the quality gate's 5 % of pixels clipped in some captures, photos a

@@ -1,10 +1,11 @@
-"""Texture, tone unevenness and the detections do not stretch with exposure (issue 18), and still
-see the skin.
+"""Texture, tone unevenness, the redness excess and the detections do not stretch with exposure
+(issue 18), and still see the skin.
 
 L* + 16 grows with the cube root of luminance, so a photo exposed 30 % brighter has every L*
 difference about 9 % larger. ``texture_rms`` and ``tone_sd_L`` are therefore measured relative
 to the local L* + 16 (engine 1.3.0), and so are the thresholds that detect spots, red skin,
-wrinkles and pores (engine 1.4.0). The captures here are the repeatability study's kind:
+wrinkles and pores (engine 1.4.0) and ``a_excess_mean`` (engine 1.5.0; a* scales with exposure as
+L* + 16 does). The captures here are the repeatability study's kind:
 sensor noise, focus blur and JPEG, which do not scale with exposure and are what is left.
 """
 
@@ -19,6 +20,8 @@ from exoderm.skinlab.phantom import Perturbation, make_phantom
 
 EXPOSURES = (0.7, 0.85, 1.15, 1.3)
 UNEVENNESS = ("texture_rms", "tone_sd_L")
+#: Metrics relative to the local L* + 16 besides the unevenness.
+RELATIVE = ("a_excess_mean",)
 #: Featureless skin (no spots, wrinkles, red patches or pores): texture and tone are then the
 #: background's alone, which the design's ``texture`` and ``mottling`` set.
 PLAIN = {"shape": (600, 800), "spots": 0, "wrinkles": 0, "red_patches": 0, "pores": 0}
@@ -59,6 +62,19 @@ def test_exposure_leaves_the_detections_alone(study_phantom, exposure):
     for key in ("spot_area_mm2", "red_area_pct", "wrinkle_length_mm"):
         assert shot[key] == pytest.approx(base[key], rel=0.01), key
     assert shot["pore_count"] == pytest.approx(base["pore_count"], rel=0.03)
+
+
+@pytest.mark.parametrize("exposure", EXPOSURES)
+def test_exposure_moves_the_redness_excess_by_a_few_percent_at_most(study_phantom, exposure):
+    """In a* units (engines before 1.5.0) it rose and fell with exposure, about −7 % at 0.7 and
+    +11 % at 1.3 here. Relative to L* + 16 what is left comes from the capture, not the scaling:
+    8-bit and JPEG chroma steps are coarser against a dimmer photo's level, and max(Δa*, 0) keeps
+    the positive half of them. Measured: +5.2 %, +2.4 %, −0.4 % and +1.5 % at 0.7 to 1.3
+    (without noise and JPEG, +2.5 % at 0.7)."""
+    base, shot = study_phantom[1.0], study_phantom[exposure]
+    assert abs(shot["a_median"] - base["a_median"]) > 0.5  # the exposure does move a*
+    for key in RELATIVE:
+        assert shot[key] == pytest.approx(base[key], rel=0.06), key
 
 
 def test_smoothing_shows_through_a_brighter_follow_up():

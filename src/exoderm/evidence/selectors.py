@@ -64,8 +64,8 @@ AGE_BAND_YEARS = 10
 BASELINE_NOT_ANALYSED = "baseline_not_analysed"
 
 #: The unit of each metric key in the current engine: shared/specs/skin-metrics.md's, except
-#: that since engine 1.3.0 tone and texture unevenness are relative to the local L* + 16, which
-#: exposure leaves alone (docs/engine-changelog.md).
+#: that since engine 1.3.0 tone and texture unevenness, and since 1.5.0 the redness excess, are
+#: relative to the local L* + 16, which exposure leaves alone (docs/engine-changelog.md).
 UNITS: dict[str, str] = {
     "L_median": "L*",
     "a_median": "a*",
@@ -76,7 +76,7 @@ UNITS: dict[str, str] = {
     "spot_area_mm2": "mm²",
     "spot_area_pct": "%",
     "red_area_pct": "%",
-    "a_excess_mean": "a*",
+    "a_excess_mean": "% of L*+16",
     "wrinkle_count": "count",
     "wrinkle_length_mm": "mm",
     "wrinkle_density": "mm/cm²",
@@ -85,16 +85,23 @@ UNITS: dict[str, str] = {
     "pore_density": "1/cm²",
 }
 
-#: Metrics that engines before 1.3.0 measured in L* units.
-_L_STAR_BEFORE_1_3 = frozenset({"tone_sd_L", "texture_rms"})
+#: Metrics that older engines measured in other units: (the first version of today's unit,
+#: the unit before it).
+_UNITS_BEFORE = {
+    "tone_sd_L": ((1, 3), "L*"),
+    "texture_rms": ((1, 3), "L*"),
+    "a_excess_mean": ((1, 5), "a*"),
+}
 
 
 def unit_of(key: str, engine_version: str) -> str:
     """The unit of metric ``key`` in an analysis made by ``engine_version`` (an older analysis
     keeps the unit it was measured in until it is analysed again)."""
     major, minor = (int(part) for part in engine_version.split(".")[:2])
-    if key in _L_STAR_BEFORE_1_3 and (major, minor) < (1, 3):
-        return "L*"
+    if key in _UNITS_BEFORE:
+        since, before = _UNITS_BEFORE[key]
+        if (major, minor) < since:
+            return before
     return UNITS.get(key, "")
 
 

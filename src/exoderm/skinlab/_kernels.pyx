@@ -273,9 +273,8 @@ cdef extern from *:
             float *restrict tone, float *restrict excess, uint8_t *restrict red, uint8_t *restrict cand,
             uint8_t *restrict group, float *restrict filled) {
         for (Py_ssize_t x = 0; x < w; x++) {
-            float lx = l[x], da10 = a[x] - b10a[x], outside = far[x] ? b5l[x] : fl[x];
+            float lx = l[x], outside = far[x] ? b5l[x] : fl[x];
             tone[x] = lx - b10[x];
-            excess[x] = da10 > 0.0f ? da10 : 0.0f;
             filled[x] = sk[x] ? lx : outside;
         }
         for (Py_ssize_t x = 0; x < w; x++) {
@@ -283,15 +282,17 @@ cdef extern from *:
             float lvl = ((b10[x] > floor_l ? b10[x] : floor_l) + offset) * 0.01f;
             int skin = sk[x] != 0;
             int not_red = a[x] - b5a[x] <= spot_da * lvl;
-            float dl = l[x] - b5l[x];
-            red[x] = (uint8_t)(skin & (a[x] - b10a[x] >= red_da * lvl));
+            float dl = l[x] - b5l[x], da10 = a[x] - b10a[x];
+            /* the a* excess in percent of the local level, as the thresholds */
+            excess[x] = da10 > 0.0f ? da10 / lvl : 0.0f;
+            red[x] = (uint8_t)(skin & (da10 >= red_da * lvl));
             cand[x] = (uint8_t)(skin & (dl <= spot_dl * lvl) & not_red);
             group[x] = (uint8_t)(skin & (dl <= group_dl * lvl) & not_red);
         }
     }
 
     /* The maps that the backgrounds give, in one pass over the crop (rows `stride` apart):
-       tone residual L - B10, a* excess max(a - B10a, 0), red (a - B10a >= red_da), spot
+       tone residual L - B10, a* excess max(a - B10a, 0) in percent of the local level, red (a - B10a >= red_da), spot
        candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin), the same with the
        weaker group_dl (what may join a spot's fragments), each threshold in percent of the
        local level max(B10, floor_l) + offset, and the filled-in
@@ -687,7 +688,7 @@ def background_maps(
     -------
     tuple of ndarray
         ``(tone, a_excess, red, candidates, group, filled)``: float32 ΔL*(10 mm), float32
-        max(Δa*(10 mm), 0), bool red, bool spot candidates, bool spot group pixels, float32
+        max(Δa*(10 mm), 0) in percent of the local level, bool red, bool spot candidates, bool spot group pixels, float32
         filled-in L*.
     """
     cdef Py_ssize_t h = L.shape[0], w = L.shape[1], i

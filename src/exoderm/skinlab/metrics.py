@@ -29,7 +29,9 @@ Definitions follow the measurement contract:
   ``ΔL* <= -5``, that are not wrinkle-like: not elongated (second-moment axis ratio >= 3 with
   a width <= 2 mm), not mostly covered by a counted wrinkle's skeleton, and not a fragment of
   a counted wrinkle (>= 25 % of the component within 0.1 mm of its valley);
-* red pixels have ``Δa* >= +6``; ``a_excess_mean`` is the mean of max(Δa*, 0) (σ = 10 mm);
+* red pixels have ``Δa* >= +6``; ``a_excess_mean`` is the mean of max(Δa*, 0) (σ = 10 mm),
+  each pixel's in percent of the 10 mm background's L* + 16 (engine 1.5.0 on; before, in a*
+  units): a* scales with exposure as L* + 16 does, so the ratio cancels it as for tone;
 * wrinkles are valleys of L*: scale-normalised largest Hessian eigenvalue σ²λ1 at five σ from
   0.2/2.355 to 2/2.355 mm (matched to Gaussian valleys 0.2 to 2 mm wide, FWHM), kept where the
   Hessian is line-like (λ2 <= 0.5·λ1) and penalised by 2.5·σ|∇L*| so that a lesion's edge is
