@@ -255,10 +255,11 @@ def test_background_maps_equal_the_opencv_chain():
 
     b10, b10a, b5l, b5a, fill = (_upsampled_opencv(g, shape) for g in grids)
     np.testing.assert_allclose(tone, L - b10, **UPSAMPLE_TOL)
-    np.testing.assert_allclose(excess, np.maximum(a - b10a, 0), **UPSAMPLE_TOL)
+    level = (np.maximum(b10, 8.0) + 16.0) / 100.0
+    # the a* excess in percent of the local level (engine 1.5.0)
+    np.testing.assert_allclose(excess, np.maximum(a - b10a, 0) / level, rtol=1e-5, atol=4e-3)
     # masks: equal wherever the value is not within the tolerance of its threshold
     margin = UPSAMPLE_TOL["atol"] * 4
-    level = (np.maximum(b10, 8.0) + 16.0) / 100.0
     da10, dl5, da5 = a - b10a, L - b5l, a - b5a
     red_at, spot_at, group_at, da_at = 7.5 * level, -6.25 * level, -3.125 * level, 5.0 * level
     sure = np.abs(da10 - red_at) > margin
