@@ -9,6 +9,7 @@ to the OpenCV chain it replaces.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.string cimport memset
 
 import numpy as np
 
@@ -157,22 +158,22 @@ cdef extern from *:
         }
     }
 
-    /* Sums of labelled regions over planes whose rows are `stride` floats apart, all starting
-       at the box's first pixel: label v (1..nlab) in `labels` (rows of m bytes, `label_stride`
+    /* Sums of labelled regions over planes whose rows are `stride` floats apart (the L*a*b*
+       planes `lab_stride`), all starting at the box's first pixel: label v (1..nlab) in `labels` (rows of m bytes, `label_stride`
        apart) adds to out[v - 1] and to its histograms hist[v - 1] (3 x nbins). Each region's
        pixels are visited in raster order, so its sums do not depend on the other labels.
        Returns -1 at a label above nlab. */
     typedef struct { double tone, tone_sq, a_excess, texture_sq; long long red, npx; } xd_sums;
 
     static int xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t *labels, Py_ssize_t label_stride,
-                              int nlab, const float *L, const float *A, const float *B, Py_ssize_t stride,
-                              const int *lo, Py_ssize_t nbins, uint32_t *hist, const float *tone,
+                              int nlab, const float *L, const float *A, const float *B, Py_ssize_t lab_stride,
+                              Py_ssize_t stride, const int *lo, Py_ssize_t nbins, uint32_t *hist, const float *tone,
                               const uint8_t *red, Py_ssize_t red_stride, const float *aex,
                               const float *tex, xd_sums *out) {
         const float *planes[3] = {L, A, B};
         for (Py_ssize_t y = 0; y < n; y++) {
             const uint8_t *lb = labels + y * label_stride;
-            Py_ssize_t o = y * stride;
+            Py_ssize_t o = y * stride, ol = y * lab_stride;
             for (Py_ssize_t x = 0; x < m; x++) {
                 int v = lb[x];
                 if (!v) continue;
@@ -183,7 +184,7 @@ cdef extern from *:
                     uint32_t *h = hist + (Py_ssize_t)(v - 1) * 3 * nbins;
                     for (int c = 0; c < 3; c++) {
                         /* q = rint(100 v) - lo, as the float32 product numpy rounds */
-                        long q = lrintf(planes[c][o + x] * 100.0f) - lo[c];
+                        long q = lrintf(planes[c][ol + x] * 100.0f) - lo[c];
                         q = q < 0 ? 0 : (q >= nbins ? nbins - 1 : q);
                         h[c * nbins + q]++;
                     }
@@ -271,10 +272,13 @@ cdef extern from *:
             const float *restrict b5l, const float *restrict b5a, const float *restrict fl,
             float red_da, float spot_dl, float group_dl, float spot_da, float floor_l, float offset,
             float *restrict tone, float *restrict excess, uint8_t *restrict red, uint8_t *restrict cand,
-            uint8_t *restrict group, float *restrict filled) {
+            uint8_t *restrict group, float *restrict filled, float *restrict per_level) {
         for (Py_ssize_t x = 0; x < w; x++) {
             float lx = l[x], outside = far[x] ? b5l[x] : fl[x];
-            tone[x] = lx - b10[x];
+            /* the local level, floored B10 + offset; the maps are percent of it */
+            float inv = 100.0f / ((b10[x] > floor_l ? b10[x] : floor_l) + offset);
+            per_level[x] = inv;
+            tone[x] = (lx - b10[x]) * inv;
             filled[x] = sk[x] ? lx : outside;
         }
         for (Py_ssize_t x = 0; x < w; x++) {
@@ -292,7 +296,8 @@ cdef extern from *:
     }
 
     /* The maps that the backgrounds give, in one pass over the crop (rows `stride` apart):
-       tone residual L - B10, a* excess max(a - B10a, 0) in percent of the local level, red (a - B10a >= red_da), spot
+       tone residual L - B10 and a* excess max(a - B10a, 0), both in percent of the local level,
+       100 / level itself (`per_level`), red (a - B10a >= red_da), spot
        candidates (L - B5l <= spot_dl and a - B5a <= spot_da, on the skin), the same with the
        weaker group_dl (what may join a spot's fragments), each threshold in percent of the
        local level max(B10, floor_l) + offset, and the filled-in
@@ -303,7 +308,8 @@ cdef extern from *:
             Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float *L, const float *A,
             const uint8_t *skin, const float *const grids[5], const Py_ssize_t sizes[10],
             const uint8_t *far, float red_da, float spot_dl, float group_dl, float spot_da,
-            float floor_l, float offset, float *tone, float *excess, uint8_t *red, uint8_t *cand, uint8_t *group, float *filled) {
+            float floor_l, float offset, float *tone, float *excess, uint8_t *red, uint8_t *cand, uint8_t *group, float *filled,
+            float *per_level) {
         xd_up up[5];
         int ok = 0;
         for (int i = 0; i < 5; i++) {
@@ -336,7 +342,7 @@ cdef extern from *:
             Py_ssize_t o = y * w;
             xd_background_row(w, L + y * stride, A + y * stride, skin + o, far_buf, b10, b10a, b5l, b5a, fl,
                               red_da, spot_dl, group_dl, spot_da, floor_l, offset, tone + o, excess + o, red + o, cand + o,
-                              group + o, filled + o);
+                              group + o, filled + o, per_level + o);
         }
         for (int i = 0; i < 5; i++) xd_up_free(&up[i]);
         free(buf); free(far_x); free(far_buf);
@@ -361,6 +367,64 @@ cdef extern from *:
         free(row);
         return 0;
     }
+    /* ---- sRGB (8 bit) to CIE L*a*b*, planar ---------------------------------------------- */
+
+    /* Cube root of t in [0, 1]: a first guess from the float's exponent bits (about 3 %
+       off), then two Halley steps y <- y (y^3 + 2t) / (2y^3 + t), each cubing the error
+       (3 % -> 3e-5 -> float precision). Branch-free, so that the row loop vectorises, as
+       cbrtf (a libm call) does not. */
+    static inline float xd_cbrt(float t) {
+        union { float f; uint32_t i; } u = {t};
+        u.i = u.i / 3u + 0x2a5137a0u;
+        float y = u.f, y3 = y * y * y;
+        y = y * (y3 + 2.0f * t) / (2.0f * y3 + t);
+        y3 = y * y * y;
+        return y * (y3 + 2.0f * t) / (2.0f * y3 + t);
+    }
+
+    /* CIE f(t): t^(1/3) above (6/29)^3, else the linear segment t / (3 (6/29)^2) + 4/29. */
+    static inline float xd_lab_f(float t) {
+        float lin = t * 7.787037f + 0.13793103f;
+        float c = xd_cbrt(t > 1e-30f ? t : 1e-30f);  /* the guess needs t > 0 */
+        return t > 0.008856452f ? c : lin;
+    }
+
+    /* Pixels x0..x1-1 of one row: linear light from the 256-entry table into `lin` (3 floats
+       a pixel), the optional colour correction `ccm`, each channel clipped to [0, 1] as
+       OpenCV's float conversion does, XYZ relative to the white (`m`, rows already divided
+       by it), then L* = 116 f(Y) - 16, a* = 500 (f(X) - f(Y)), b* = 200 (f(Y) - f(Z)). The
+       table lookups are a loop of their own: the arithmetic loop then vectorises. */
+    XD_CLONES static void xd_lab_row(const uint8_t *restrict rgb, Py_ssize_t x0, Py_ssize_t x1,
+                                     const float *restrict lut, const float *ccm, const float *restrict m,
+                                     float *restrict lin, float *restrict L, float *restrict A,
+                                     float *restrict B) {
+        Py_ssize_t n = 3 * (x1 - x0);
+        const uint8_t *restrict src = rgb + 3 * x0;
+        for (Py_ssize_t i = 0; i < n; i++) lin[i] = lut[src[i]];
+        float c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 1, c5 = 0, c6 = 0, c7 = 0, c8 = 1;
+        if (ccm) {
+            c0 = ccm[0]; c1 = ccm[1]; c2 = ccm[2]; c3 = ccm[3]; c4 = ccm[4];
+            c5 = ccm[5]; c6 = ccm[6]; c7 = ccm[7]; c8 = ccm[8];
+        }
+        const float m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5],
+                    m6 = m[6], m7 = m[7], m8 = m[8];
+        L += x0; A += x0; B += x0;
+        for (Py_ssize_t x = 0; x < x1 - x0; x++) {
+            float r0 = lin[3 * x], g0 = lin[3 * x + 1], b0 = lin[3 * x + 2];
+            float r = c0 * r0 + c1 * g0 + c2 * b0;
+            float g = c3 * r0 + c4 * g0 + c5 * b0;
+            float b = c6 * r0 + c7 * g0 + c8 * b0;
+            r = r < 0.0f ? 0.0f : (r > 1.0f ? 1.0f : r);
+            g = g < 0.0f ? 0.0f : (g > 1.0f ? 1.0f : g);
+            b = b < 0.0f ? 0.0f : (b > 1.0f ? 1.0f : b);
+            float fx = xd_lab_f(m0 * r + m1 * g + m2 * b);
+            float fy = xd_lab_f(m3 * r + m4 * g + m5 * b);
+            float fz = xd_lab_f(m6 * r + m7 * g + m8 * b);
+            L[x] = 116.0f * fy - 16.0f;
+            A[x] = 500.0f * (fx - fy);
+            B[x] = 200.0f * (fy - fz);
+        }
+    }
     """
     void xd_hessian_level(const float* g, Py_ssize_t stride, Py_ssize_t y0, Py_ssize_t x0,
                           Py_ssize_t n, Py_ssize_t m, float sigma, int blob, float pen, float a,
@@ -369,19 +433,22 @@ cdef extern from *:
         Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride, const float* L, const float* A,
         const uint8_t* skin, const float* const* grids, const Py_ssize_t* sizes,
         const uint8_t* far, float red_da, float spot_dl, float group_dl, float spot_da,
-        float floor_l, float offset, float* tone, float* excess, uint8_t* red, uint8_t* cand, uint8_t* group, float* filled) noexcept nogil
+        float floor_l, float offset, float* tone, float* excess, uint8_t* red, uint8_t* cand, uint8_t* group, float* filled,
+        float* per_level) noexcept nogil
     int xd_combine_upsampled(float* img, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
                              const float* g, Py_ssize_t gh, Py_ssize_t gw, int op) noexcept nogil
     ctypedef struct xd_sums:
         double tone, tone_sq, a_excess, texture_sq
         long long red, npx
     int xd_region_sums(Py_ssize_t n, Py_ssize_t m, const uint8_t* labels, Py_ssize_t label_stride,
-                       int nlab, const float* L, const float* A, const float* B, Py_ssize_t stride,
-                       const int* lo, Py_ssize_t nbins, uint32_t* hist, const float* tone,
+                       int nlab, const float* L, const float* A, const float* B, Py_ssize_t lab_stride,
+                       Py_ssize_t stride, const int* lo, Py_ssize_t nbins, uint32_t* hist, const float* tone,
                        const uint8_t* red, Py_ssize_t red_stride, const float* aex,
                        const float* tex, xd_sums* out) noexcept nogil
     void xd_area_downscale(const uint8_t* src, Py_ssize_t stride, Py_ssize_t h, Py_ssize_t w,
                            Py_ssize_t c, int k, uint16_t* acc, uint8_t* dst) noexcept nogil
+    void xd_lab_row(const uint8_t* rgb, Py_ssize_t x0, Py_ssize_t x1, const float* lut, const float* ccm,
+                    const float* m, float* lin, float* L, float* A, float* B) noexcept nogil
 
 #: Largest whole factor of :func:`area_downscale` (a k x k block of 255s must fit 16 bits).
 MAX_AREA_FACTOR = 16
@@ -472,6 +539,23 @@ def blob_level(g, window, float sigma):
     return _hessian_level(g, y0, y1, x0, x1, sigma, True, 0.0, 0.0)
 
 
+cdef Py_ssize_t _row_stride(tuple planes) except -1:
+    """The row stride, in floats, that float32 planes share; each row must be contiguous."""
+    cdef const float[:, :] v
+    cdef Py_ssize_t stride = -1
+    for p in planes:
+        v = p
+        if v.shape[1] > 1 and v.strides[1] != sizeof(float):
+            raise ValueError("plane rows must be contiguous")
+        if v.strides[0] % sizeof(float):
+            raise ValueError("plane rows must be whole floats apart")
+        if stride >= 0 and v.shape[0] > 1 and v.strides[0] != stride * <Py_ssize_t>sizeof(float):
+            raise ValueError("planes of different row strides")
+        if stride < 0 or v.shape[0] > 1:
+            stride = v.strides[0] // sizeof(float)
+    return stride
+
+
 cdef const float* _plane(object plane, Py_ssize_t H, Py_ssize_t W, Py_ssize_t y0, Py_ssize_t x0) except? NULL:
     """Pointer to ``plane[y0, x0]`` of an optional (H, W) float32 plane; NULL for None."""
     if plane is None:
@@ -487,9 +571,9 @@ def region_sums(
     Py_ssize_t y0,
     Py_ssize_t x0,
     int n_labels,
-    const float[:, ::1] L,
-    const float[:, ::1] a,
-    const float[:, ::1] b,
+    const float[:, :] L,
+    const float[:, :] a,
+    const float[:, :] b,
     lo,
     Py_ssize_t n_bins,
     tone,
@@ -516,7 +600,8 @@ def region_sums(
     n_labels : int
         Number of regions, 1 to 255.
     L, a, b : ndarray
-        Float32 planes of the crop, C-contiguous, all of one shape.
+        Float32 planes of the crop, all of one shape and row stride, each row contiguous (the
+        planes of :func:`srgb8_to_lab`, or any C-contiguous planes).
     lo : tuple of int or None
         Per channel, the offset of q = rint(100·v) − lo (q must fit 0..``n_bins`` − 1 in the
         regions); None: no histograms.
@@ -544,6 +629,7 @@ def region_sums(
     cdef Py_ssize_t H = L.shape[0], W = L.shape[1]
     if not (a.shape[0] == b.shape[0] == H and a.shape[1] == b.shape[1] == W):
         raise ValueError("planes of different shapes")
+    cdef Py_ssize_t lab_stride = _row_stride((L, a, b))
     if not (0 <= y0 and y0 + n <= H and 0 <= x0 and x0 + m <= W):
         raise ValueError("region box outside the planes")
     if m > 1 and labels.strides[1] != 1:
@@ -578,7 +664,7 @@ def region_sums(
     if n and m:
         with nogil:
             status = xd_region_sums(n, m, &labels[0, 0], labels.strides[0], n_labels, &L[y0, x0],
-                                    &a[y0, x0], &b[y0, x0], W, lo3, n_bins, hist_p, tone_p, red_p, W,
+                                    &a[y0, x0], &b[y0, x0], lab_stride, W, lo3, n_bins, hist_p, tone_p, red_p, W,
                                     aex_p, tex_p, &out[0])
     if status:
         raise ValueError(f"a label above n_labels = {n_labels}")
@@ -646,8 +732,8 @@ def clipped_count(const sample[:, :, :] rgb, mask, int full):
 
 
 def background_maps(
-    const float[:, ::1] L,
-    const float[:, ::1] a,
+    const float[:, :] L,
+    const float[:, :] a,
     const uint8_t[:, ::1] skin,
     grids,
     const uint8_t[:, ::1] far,
@@ -666,7 +752,7 @@ def background_maps(
     Parameters
     ----------
     L, a : ndarray
-        (H, W) float32 L* and a* of the crop.
+        (H, W) float32 L* and a* of the crop, of one row stride, each row contiguous.
     skin : ndarray
         (H, W) uint8 (a bool viewed as uint8), the skin.
     grids : tuple of ndarray
@@ -687,15 +773,17 @@ def background_maps(
     Returns
     -------
     tuple of ndarray
-        ``(tone, a_excess, red, candidates, group, filled)``: float32 ΔL*(10 mm), float32
-        max(Δa*(10 mm), 0) in percent of the local level, bool red, bool spot candidates, bool spot group pixels, float32
-        filled-in L*.
+        ``(tone, a_excess, red, candidates, group, filled, per_level)``: float32 ΔL*(10 mm) and
+        max(Δa*(10 mm), 0), both in percent of the local level, bool red, bool spot candidates,
+        bool spot group pixels, float32 filled-in L*, and float32 100 / the local level (what
+        turns any other ΔL* into percent of it).
     """
     cdef Py_ssize_t h = L.shape[0], w = L.shape[1], i
     if a.shape[0] != h or a.shape[1] != w or skin.shape[0] != h or skin.shape[1] != w:
         raise ValueError("L, a and skin must have one shape")
     if len(grids) != 5:
         raise ValueError("five grids expected")
+    cdef Py_ssize_t lab_stride = _row_stride((L, a))
     cdef const float[:, ::1] gv
     cdef const float* gp[5]
     cdef Py_ssize_t sizes[10]
@@ -708,23 +796,24 @@ def background_maps(
     if far.shape[0] != sizes[8] or far.shape[1] != sizes[9]:
         raise ValueError("far must have the fill grid's shape")
     tone = np.empty((h, w), np.float32)
+    per_level = np.empty((h, w), np.float32)
     excess = np.empty((h, w), np.float32)
     red = np.empty((h, w), np.bool_)
     cand = np.empty((h, w), np.bool_)
     group = np.empty((h, w), np.bool_)
     filled = np.empty((h, w), np.float32)
     if h == 0 or w == 0:
-        return tone, excess, red, cand, group, filled
-    cdef float[:, ::1] tv = tone, ev = excess, fv = filled
+        return tone, excess, red, cand, group, filled, per_level
+    cdef float[:, ::1] tv = tone, ev = excess, fv = filled, pv = per_level
     cdef uint8_t[:, ::1] rv = red.view(np.uint8), cv = cand.view(np.uint8), gv8 = group.view(np.uint8)
     cdef int status
     with nogil:
-        status = xd_background_maps(h, w, w, &L[0, 0], &a[0, 0], &skin[0, 0], gp, sizes, &far[0, 0],
+        status = xd_background_maps(h, w, lab_stride, &L[0, 0], &a[0, 0], &skin[0, 0], gp, sizes, &far[0, 0],
                                     red_da, spot_dl, group_dl, spot_da, level_floor, level_offset, &tv[0, 0],
-                                    &ev[0, 0], &rv[0, 0], &cv[0, 0], &gv8[0, 0], &fv[0, 0])
+                                    &ev[0, 0], &rv[0, 0], &cv[0, 0], &gv8[0, 0], &fv[0, 0], &pv[0, 0])
     if status:
         raise MemoryError()
-    return tone, excess, red, cand, group, filled
+    return tone, excess, red, cand, group, filled, per_level
 
 
 def _combine_upsampled(float[:, ::1] img, const float[:, ::1] grid, int op):
@@ -749,3 +838,72 @@ def max_upsampled(img, grid):
 def subtract_upsampled(img, grid):
     """``img = img - up(grid)`` in place (see :func:`max_upsampled`)."""
     _combine_upsampled(img, grid, 1)
+
+
+def srgb8_to_lab(const uint8_t[:, :, :] rgb, const float[::1] lut, ccm, const float[:, ::1] to_xyz, need):
+    """CIE L*a*b* of an 8-bit sRGB image as three planes, in one pass.
+
+    What ``cv2.LUT`` (linear light), an optional ``cv2.transform`` (colour correction) and
+    ``cv2.cvtColor(..., COLOR_LRGB2Lab)`` compute, without their intermediate images, and
+    written as planes, the layout the metrics read.
+
+    Parameters
+    ----------
+    rgb : ndarray
+        (H, W, 3) uint8 sRGB; rows may be a strided view.
+    lut : ndarray
+        (256,) float32 linear light of each 8-bit value.
+    ccm : ndarray or None
+        (3, 3) float32 colour correction in linear light, applied first (negatives then clipped).
+    to_xyz : ndarray
+        (3, 3) float32 linear RGB to XYZ, each row divided by the white's X, Y or Z.
+    need : ndarray or None
+        (H, W) uint8: only the pixels of each row from its first to its last non-zero one are
+        converted, the others are 0.
+
+    Returns
+    -------
+    ndarray
+        (3, H, W) float32: L*, a*, b*.
+    """
+    cdef Py_ssize_t h = rgb.shape[0], w = rgb.shape[1], y, x0, x1
+    if rgb.shape[2] != 3 or (w > 1 and rgb.strides[1] != 3) or rgb.strides[2] != 1:
+        raise ValueError("expected (H, W, 3) with contiguous rows")
+    if lut.shape[0] != 256 or to_xyz.shape[0] != 3 or to_xyz.shape[1] != 3:
+        raise ValueError("expected a 256-entry table and a 3 x 3 matrix")
+    cdef const float[:, ::1] cm
+    cdef const float* ccm_p = NULL
+    if ccm is not None:
+        cm = ccm
+        if cm.shape[0] != 3 or cm.shape[1] != 3:
+            raise ValueError("ccm must be 3 x 3")
+        ccm_p = &cm[0, 0]
+    cdef const uint8_t[:, :] nd
+    cdef bint masked = need is not None
+    if masked:
+        nd = need
+        if nd.shape[0] != h or nd.shape[1] != w or (w > 1 and nd.strides[1] != 1):
+            raise ValueError("need must be (H, W) with contiguous rows")
+    out = np.empty((3, h, w), np.float32)
+    if h == 0 or w == 0:
+        return out
+    cdef float[:, :, ::1] o = out
+    cdef float[::1] lin = np.empty(3 * w, np.float32)
+    cdef const uint8_t* nrow
+    cdef int c
+    with nogil:
+        for y in range(h):
+            x0, x1 = 0, w
+            if masked:
+                nrow = &nd[y, 0]
+                while x0 < w and not nrow[x0]:
+                    x0 += 1
+                while x1 > x0 and not nrow[x1 - 1]:
+                    x1 -= 1
+                for c in range(3):  # the pixels not converted are 0
+                    memset(&o[c, y, 0], 0, x0 * sizeof(float))
+                    memset(&o[c, y, x1], 0, (w - x1) * sizeof(float))
+            if x1 > x0:
+                xd_lab_row(&rgb[y, 0, 0], x0, x1, &lut[0], ccm_p, &to_xyz[0, 0], &lin[0], &o[0, y, 0], &o[1, y, 0],
+                           &o[2, y, 0])
+    return out

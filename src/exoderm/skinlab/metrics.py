@@ -758,20 +758,20 @@ def measure_regions(
     y0, y1, x0, x1 = uy, uy + uh, ux, ux + uw
     all_finite = True
     if uw > 0:
-        crop = lab[y0:y1, x0:x1].astype(np.float32, copy=False)  # a view: OpenCV takes strided rows
+        planes = _lab_planes(lab[y0:y1, x0:x1])
         umask = np.ascontiguousarray(union[y0:y1, x0:x1]).view(bool)  # the kernels walk its rows
         # NaN or inf pixels are not skin (any of them makes the sum non-finite)
-        all_finite = bool(np.isfinite(cv2.sumElems(crop)[:3]).all())
+        all_finite = all(np.isfinite(cv2.sumElems(p)[0]) for p in planes)
         if not all_finite:
-            finite = np.isfinite(crop).all(axis=2)
-            crop = np.where(finite[..., None], crop, 0.0).astype(np.float32)
+            finite = np.isfinite(planes[0]) & np.isfinite(planes[1]) & np.isfinite(planes[2])
+            planes = tuple(np.where(finite, p, np.float32(0.0)) for p in planes)  # type: ignore[assignment]
             umask = umask & finite
     if umask is None or not umask.any():
         for name in clean:
             results[name] = _empty_result(0, mm_per_px, "region has no skin pixels", (h, w))
         return results
 
-    shared = _SharedMaps(crop, umask, mm_per_px, (y0, x0))
+    shared = _SharedMaps(planes, umask, mm_per_px, (y0, x0))
     c0 = time.process_time()
 
     parts: dict[str, tuple[Mask, Box, int]] = {}
@@ -797,6 +797,16 @@ def measure_regions(
     LAST_CPU_TIMINGS.clear()
     LAST_CPU_TIMINGS.update(shared.cpu_timings)
     return results
+
+
+def _lab_planes(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L*, a* and b* of an (h, w, 3) crop as float32 planes with contiguous rows: views of a
+    planar image (:func:`exoderm.skinlab.color.srgb_to_lab` of an 8-bit photo), else copies."""
+    L, a, b = (
+        p if p.dtype == np.float32 and p.strides[1] == p.itemsize else np.ascontiguousarray(p, np.float32)
+        for p in (crop[..., 0], crop[..., 1], crop[..., 2])
+    )
+    return L, a, b
 
 
 def _empty_result(
@@ -907,7 +917,7 @@ class _SharedMaps:
 
     def __init__(
         self,
-        crop: np.ndarray,
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray],
         umask: Mask,
         mm_per_px: float | None,
         off: tuple[int, int] = (0, 0),
@@ -924,7 +934,7 @@ class _SharedMaps:
 
         self.umask = umask
         self.mpp = mm_per_px
-        self.L, self.a, self.b = cv2.split(crop)
+        self.L, self.a, self.b = planes
         # the maps of metrics that need a scale (None without one)
         #: ΔL*(10 mm) in percent of the background's L* + 16 (what ``tone_sd_L`` reads)
         self.tone_rel: np.ndarray | None = None
@@ -977,24 +987,18 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        tone_resid, self.da10_pos, self.red, cand, group, filled = _kernels.background_maps(
+        self.tone_rel, self.da10_pos, self.red, cand, group, filled, per_level = _kernels.background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
             _percent_of_level(RED_DA), _percent_of_level(SPOT_DL), _percent_of_level(SPOT_GROUP_DL),
             _percent_of_level(SPOT_DA_MAX), LEVEL_FLOOR, L_OFFSET,
         )  # fmt: skip
         # L* + 16 is proportional to the cube root of luminance, so a multiplicative exposure
         # change scales every L* difference as it scales the local L* + 16: tone and texture
-        # are measured relative to it (in percent of the 10 mm background's L* + 16) and
-        # cancel exposure. tone_resid = L* − background: the background is recovered without
-        # a second upsampling; the floor only guards pixels near black. In place: one plane.
-        rel_scale = np.subtract(self.L, tone_resid, dtype=np.float32)
-        np.add(rel_scale, np.float32(L_OFFSET), out=rel_scale)
-        np.maximum(rel_scale, np.float32(LEVEL_FLOOR + L_OFFSET), out=rel_scale)
-        np.divide(np.float32(100.0), rel_scale, out=rel_scale)
-        self.tone_rel = cv2.multiply(tone_resid, rel_scale, dst=tone_resid)
-        #: REFERENCE_LEVEL / (local L* + 16): brings the valley and pore responses, in L*
-        #: units, to the reference level, where their thresholds hold
-        to_reference = rel_scale / np.float32(100.0 / REFERENCE_LEVEL)
+        # are measured relative to it (in percent of the 10 mm background's L* + 16, floored
+        # only near black) and cancel exposure. per_level = 100 / (local L* + 16); times
+        # REFERENCE_LEVEL / 100 it brings the valley and pore responses, in L* units, to the
+        # reference level, where their thresholds hold.
+        to_reference = REFERENCE_LEVEL / 100.0
         lap("backgrounds")
 
         # --- texture: band-pass between 0.1 mm and 1 mm ---------------------------------------
@@ -1006,7 +1010,7 @@ class _SharedMaps:
         else:
             fine = _smooth(filled, s_lo)
             _kernels.subtract_upsampled(fine, _smooth_decimated(filled, s_hi))
-            self.texture = cv2.multiply(fine, rel_scale, dst=fine)
+            self.texture = cv2.multiply(fine, per_level, dst=fine)
             self.texture_note = None
         lap("texture")
 
@@ -1030,7 +1034,7 @@ class _SharedMaps:
                 borderValue=0,
             ).view(bool)
             resp = _valley_response(filled, mpp, inner)  # only needed inside `inner`
-            cv2.multiply(resp, to_reference, dst=resp)
+            cv2.multiply(resp, per_level, dst=resp, scale=to_reference)
             valley = _hysteresis((resp >= WRINKLE_LOW) & inner, (resp >= WRINKLE_HIGH) & inner)
             # bridge short breaks along a line (noise dips below the low threshold)
             rg = max(1, round(WRINKLE_GAP_MM / 2 / mpp))
@@ -1057,7 +1061,7 @@ class _SharedMaps:
             self.pore_note = f"pores: scale {mpp:.3f} mm/px coarser than {PORE_MAX_MM_PER_PX} mm/px"
             self.pore_yx = None
         else:
-            self.pore_yx = self._pores(filled, to_reference)
+            self.pore_yx = self._pores(filled, per_level, to_reference)
         lap("pores")
 
     # ------------------------------------------------------------------------------------------
@@ -1204,7 +1208,9 @@ class _SharedMaps:
         self.spot_n = n
         self.spot_total = area
 
-    def _pores(self, filled: np.ndarray, to_reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pores(
+        self, filled: np.ndarray, per_level: np.ndarray, to_reference: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         mpp = self.mpp
         assert mpp is not None
         lo = PORE_DIAMETER_MM[0]
@@ -1220,7 +1226,7 @@ class _SharedMaps:
         # peaks count on skin only: needed there and within the peak test's reach
         need = cv2.dilate(self.umask.view(np.uint8), kern).view(bool)
         best = _multiscale_max(_blob_level, filled, levels, need)
-        cv2.multiply(best, to_reference, dst=best)  # PORE_THRESHOLD holds at REFERENCE_LEVEL
+        cv2.multiply(best, per_level, dst=best, scale=to_reference)  # PORE_THRESHOLD holds at REFERENCE_LEVEL
         peak = (best >= PORE_THRESHOLD) & (best >= cv2.dilate(best, kern))
         ys, xs = _coords(peak)
         # skin, not inside counted spots or wrinkles
