@@ -119,6 +119,8 @@ def _load(name: str) -> Kernels:
     try:
         module: Kernels = importlib.import_module(BACKENDS[name], __package__)
     except ImportError as exc:
+        if name != "native":
+            raise
         raise ImportError(
             f"the compiled skinlab kernels cannot be imported ({exc}); build them with `uv sync`, "
             f"or set {ENV_VAR}=numpy"
