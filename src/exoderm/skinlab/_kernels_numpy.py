@@ -404,7 +404,7 @@ def background_maps(
     (OpenCV's ``INTER_LINEAR`` geometry, :func:`_axis`), ``far`` by nearest neighbour, and the
     level λ = (max(B10, ``level_floor``) + ``level_offset``)·0.01, all in float32:
 
-    * tone = L − B10; a_excess = max(a − B10a, 0);
+    * tone = L − B10; a_excess = max(a − B10a, 0) / λ (in percent of the local level);
     * red = skin ∧ (a − B10a >= ``red_da``·λ);
     * candidates = skin ∧ (L − B5l <= ``spot_dl``·λ) ∧ (a − B5a <= ``spot_da``·λ);
     * group = the same with ``group_dl``;
@@ -459,10 +459,10 @@ def background_maps(
         far_rows = far[far_y[rows]][:, far_x] != 0
         da10 = ax - b10a
         tone[rows] = lx - b10
-        excess[rows] = np.where(da10 > zero, da10, zero)
         filled[rows] = np.where(sk, lx, np.where(far_rows, b5l, fill))
         # the thresholds are percent of the local level: (floored B10 + offset) / 100
         level = (np.where(b10 > floor, b10, floor) + offset) * _F32(0.01)
+        excess[rows] = np.where(da10 > zero, da10 / level, zero)  # in percent of the level
         not_red = ax - b5a <= spot_da32 * level
         dl = lx - b5l
         red[rows] = sk & (da10 >= red_da32 * level)
