@@ -73,7 +73,7 @@ def _single_core(path: str, reps: int, keep_memory: bool, queue: multiprocessing
     cv2.setNumThreads(1)
     import simplejpeg
 
-    from exoderm.skinlab import keep_freed_memory, metrics
+    from exoderm.skinlab import keep_freed_memory, kernels, metrics
     from exoderm.skinlab.pipeline import analyze
 
     if keep_memory:
@@ -120,6 +120,7 @@ def _single_core(path: str, reps: int, keep_memory: bool, queue: multiprocessing
             "regions": len(d["regions"]),
             "usable": d["quality"]["usable"],
             "scale": d["scale"],
+            "kernels": kernels.backend_name(),
         }
     )
 
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = single["scale"]
     body = f"""## skinlab speed (`bench/skinlab_speed.py`)
 
-Engine {ENGINE_VERSION}. 12 MP (3000 x 4000) JPEG face photo, {size_mb:.1f} MB, quality 92;
-face analysis with all {single["regions"]} regions
+Engine {ENGINE_VERSION}, {single["kernels"]} kernels (`EXODERM_SKINLAB_KERNELS`). 12 MP (3000 x 4000)
+JPEG face photo, {size_mb:.1f} MB, quality 92; face analysis with all {single["regions"]} regions
 (scale {scale["mm_per_px"]:.4f} mm/px from the {scale["source"]}).
 One core, decode and analysis in turns, median of {args.reps} runs after a warm-up, in a
 process set up as the analysis worker runs (`keep_freed_memory()`).

@@ -2,7 +2,7 @@
 
 The conversion linearises sRGB exactly (IEC 61966-2-1, via a lookup table for integer
 images) and goes from linear RGB to L*a*b* (D65, 2°) with OpenCV's coefficients: for 8-bit
-images in one compiled pass (:func:`exoderm.skinlab._kernels.srgb8_to_lab`, exact to about
+images in one pass of a kernel (``srgb8_to_lab``, :mod:`exoderm.skinlab.kernels`; exact to about
 1e-4, where OpenCV's float32 path, a spline of the cube root, is off by up to 0.03 a*), for
 others with OpenCV's path. Where a
 ColorChecker Classic 24 is visible, a 3x3 colour-correction matrix in linear RGB is fitted to
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import _kernels
+from . import kernels
 from .io import Preview, make_preview
 
 __all__ = [
@@ -170,7 +170,7 @@ def srgb_to_lab(
     if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
         need = None if where is None else np.ascontiguousarray(where).view(np.uint8)
         matrix = None if ccm is None else np.ascontiguousarray(ccm, np.float32)
-        planes = _kernels.srgb8_to_lab(rgb, _lut(8), matrix, _LRGB_TO_WHITE_XYZ, need)
+        planes = kernels.active().srgb8_to_lab(rgb, _lut(8), matrix, _LRGB_TO_WHITE_XYZ, need)
         lab: np.ndarray = planes.transpose(1, 2, 0)
         return lab
     if where is None or rgb.ndim != 3:

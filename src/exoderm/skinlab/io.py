@@ -19,7 +19,7 @@ import simplejpeg
 import tifffile
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from . import _kernels
+from . import kernels
 
 try:  # pillow-heif registers HEIC/HEIF with Pillow
     from pillow_heif import register_heif_opener
@@ -147,8 +147,8 @@ def make_preview(rgb: np.ndarray, max_side: int = 800) -> Preview:
     k = max(1, -(-max(h, w) // max_side))  # ceil
     if k == 1:
         return Preview(np.ascontiguousarray(to_uint8(rgb)), 1.0)
-    if rgb.dtype == np.uint8 and rgb.flags.c_contiguous and 3 <= k <= _kernels.MAX_AREA_FACTOR:
-        return Preview(_kernels.area_downscale(rgb, k), 1.0 / k)
+    if rgb.dtype == np.uint8 and rgb.flags.c_contiguous and 3 <= k <= kernels.active().MAX_AREA_FACTOR:
+        return Preview(kernels.active().area_downscale(rgb, k), 1.0 / k)
     src = rgb[: h - h % k, : w - w % k]
     small = cv2.resize(src, (src.shape[1] // k, src.shape[0] // k), interpolation=cv2.INTER_AREA)
     return Preview(np.ascontiguousarray(to_uint8(small)), 1.0 / k)

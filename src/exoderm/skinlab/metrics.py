@@ -72,7 +72,7 @@ import scipy.sparse.csgraph
 import scipy.spatial
 from numpy.typing import NDArray
 
-from . import _kernels
+from . import kernels
 
 __all__ = [
     "METRIC_KEYS",
@@ -371,14 +371,14 @@ Window = tuple[int, int, int, int]
 
 def _valley_level(g: np.ndarray, window: Window, sigma: float) -> np.ndarray:
     """σ²λ1 − penalty·σ|∇| where the Hessian is line-like, else 0 (see :func:`_valley_response`),
-    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a compiled one-pass kernel)."""
-    return _kernels.valley_level(g, window, sigma, WRINKLE_EDGE_PENALTY, WRINKLE_ANISOTROPY)
+    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a one-pass kernel, :mod:`.kernels`)."""
+    return kernels.active().valley_level(g, window, sigma, WRINKLE_EDGE_PENALTY, WRINKLE_ANISOTROPY)
 
 
 def _blob_level(g: np.ndarray, window: Window, sigma: float) -> np.ndarray:
     """σ²λ2 where both eigenvalues are positive and λ2 >= λ1 / 2 (a round dark dot), else 0,
-    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a compiled one-pass kernel)."""
-    return _kernels.blob_level(g, window, sigma)
+    over ``g[y0:y1, x0:x1]``, the image smoothed at ``sigma`` (a one-pass kernel, :mod:`.kernels`)."""
+    return kernels.active().blob_level(g, window, sigma)
 
 
 #: Pixels per strip of :func:`_max_levels` (a strip's temporaries stay in the CPU cache).
@@ -476,7 +476,7 @@ def _multiscale_max(
         cur = _shrink(cur, k // prev)
         prev = k
         lvl = _max_levels(fn, cur, [s for kk, s in levels if kk == k], need, k)
-        _kernels.max_upsampled(best, lvl)
+        kernels.active().max_upsampled(best, lvl)
     return best
 
 
@@ -987,7 +987,7 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        self.tone_rel, self.da10_pos, self.red, cand, group, filled, per_level = _kernels.background_maps(
+        self.tone_rel, self.da10_pos, self.red, cand, group, filled, per_level = kernels.active().background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
             _percent_of_level(RED_DA), _percent_of_level(SPOT_DL), _percent_of_level(SPOT_GROUP_DL),
             _percent_of_level(SPOT_DA_MAX), LEVEL_FLOOR, L_OFFSET,
@@ -1009,7 +1009,7 @@ class _SharedMaps:
             self.texture_note = f"texture_rms: scale {mpp:.3f} mm/px too coarse for σ = 0.1 mm"
         else:
             fine = _smooth(filled, s_lo)
-            _kernels.subtract_upsampled(fine, _smooth_decimated(filled, s_hi))
+            kernels.active().subtract_upsampled(fine, _smooth_decimated(filled, s_hi))
             self.texture = cv2.multiply(fine, per_level, dst=fine)
             self.texture_note = None
         lap("texture")
@@ -1263,7 +1263,7 @@ class _SharedMaps:
         """
         lo, bins = self._hist_range or (None, 1)
         red = None if self.red is None else self.red.view(np.uint8)
-        hist, npx, tone, tone_sq, n_red, a_excess, texture_sq = _kernels.region_sums(
+        hist, npx, tone, tone_sq, n_red, a_excess, texture_sq = kernels.active().region_sums(
             labels, origin[0], origin[1], len(regions), self.L, self.a, self.b, lo, bins,
             self.tone_rel, red, self.da10_pos, self.texture,
         )  # fmt: skip

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import _kernels
+from . import kernels
 from .io import full_scale, grey
 from .remark import Remark
 
@@ -351,7 +351,7 @@ def clipped_pct(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
     m = None if mask is None else mask.view(np.uint8)
     if m is not None and m.strides[1] != 1:
         m = np.ascontiguousarray(m)
-    n, clipped = _kernels.clipped_count(rgb, m, full_scale(rgb))
+    n, clipped = kernels.active().clipped_count(rgb, m, full_scale(rgb))
     return 0.0 if n == 0 else float(100.0 * clipped / n)
 
 
