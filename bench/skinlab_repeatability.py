@@ -855,7 +855,9 @@ def _study_design(i: int) -> int:
 
 def _phantom_metrics(i: int) -> dict[str, float]:
     design, pipeline = _study_group(i)
-    ph = make_phantom(**{**phantom_kwargs(), "seed": design}, perturb=_study_perturbation(1000 + i, phone=pipeline))
+    ph = make_phantom(
+        **{**phantom_kwargs(), "seed": design}, perturb=_study_perturbation(1000 + i, phone=pipeline)
+    )
     mask = np.zeros(ph.mask.shape, bool)
     mask[40:-40, 40:-40] = True
     r = measure_regions(to_lab(ph.rgb), {"region": mask}, mm_per_px=ph.mm_per_px)["region"]

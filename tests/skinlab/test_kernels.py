@@ -467,7 +467,9 @@ def _lab_exact(rgb: np.ndarray, ccm: np.ndarray | None) -> np.ndarray:
     if ccm is not None:
         lin = lin @ ccm.astype(np.float64).T
     lin = np.clip(lin, 0.0, 1.0)
-    m = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
+    m = np.array(
+        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+    )
     t = lin @ m.T / np.array([0.950456, 1.0, 1.088754])
     f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])])

@@ -511,7 +511,9 @@ def _cbrt(t: np.ndarray) -> np.ndarray:
 
 def _lab_f(t: np.ndarray) -> np.ndarray:
     """CIE f(t): t^(1/3) above 0.008856452 ((6/29)³), else t·7.787037 + 0.13793103."""
-    return np.where(t > _F32(0.008856452), _cbrt(np.maximum(t, _F32(1e-30))), t * _F32(7.787037) + _F32(0.13793103))
+    return np.where(
+        t > _F32(0.008856452), _cbrt(np.maximum(t, _F32(1e-30))), t * _F32(7.787037) + _F32(0.13793103)
+    )
 
 
 def srgb8_to_lab(

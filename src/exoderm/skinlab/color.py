@@ -137,9 +137,7 @@ def apply_ccm(linear: np.ndarray, ccm: np.ndarray) -> np.ndarray:
 #: Linear RGB to XYZ relative to the D65 white: OpenCV's sRGB coefficients (those of its
 #: ``COLOR_LRGB2Lab``), each row divided by the white's X, Y or Z.
 _LRGB_TO_WHITE_XYZ = (
-    np.array(
-        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-    )
+    np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
     / np.array([0.950456, 1.0, 1.088754])[:, None]
 ).astype(np.float32)
 

@@ -987,11 +987,12 @@ class _SharedMaps:
         fill = cv2.divide(num, np.maximum(den, floor))
         far = (den <= floor).view(np.uint8)
         # every grid upsampled and turned into the maps the metrics read, in one pass
-        self.tone_rel, self.da10_pos, self.red, cand, group, filled, per_level = kernels.active().background_maps(
+        maps = kernels.active().background_maps(
             self.L, self.a, umask.view(np.uint8), (bg10, bg10a, bg5_l, bg5_a, fill), far,
             _percent_of_level(RED_DA), _percent_of_level(SPOT_DL), _percent_of_level(SPOT_GROUP_DL),
             _percent_of_level(SPOT_DA_MAX), LEVEL_FLOOR, L_OFFSET,
         )  # fmt: skip
+        self.tone_rel, self.da10_pos, self.red, cand, group, filled, per_level = maps
         # L* + 16 is proportional to the cube root of luminance, so a multiplicative exposure
         # change scales every L* difference as it scales the local L* + 16: tone and texture
         # are measured relative to it (in percent of the 10 mm background's L* + 16, floored
