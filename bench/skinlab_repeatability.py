@@ -44,7 +44,9 @@ committed JSON comes from the defaults): ``[--captures 40] [--face-captures 40] 
    (the phantom with a 4 mm pitch chart, measured by ``analyze`` in its region; the astronaut with
    a chart beside the face), same seeds; ``analyze`` finds the chart and calibrates every capture
    (a capture it does not calibrate stops the run). Exposure and white balance then no longer
-   move the colour medians, whose values become each band's ``calibrated`` twin.
+   move the colour medians, whose values become each band's ``calibrated`` twin, with the worst
+   chart fit they hold for. The plain capture model only: the phones' local tone mapping is
+   what a chart cannot correct (:func:`calibrated_repeatability`).
 
 The shipped file has one **scale band** per study (:func:`scale_bands`; read by
 :class:`exoderm.skinlab.compare.Repeatability`, which picks the band by the baseline's scale)::
@@ -231,13 +233,19 @@ def repeatability(captures: int, pool: Any = None) -> dict[str, dict[str, float]
     return {k: _pooled_stats([r[k] for r in rows], groups) for k in METRIC_KEYS}
 
 
-def calibrated_repeatability(captures: int, pool: Any = None) -> dict[str, dict[str, float]]:
+def calibrated_repeatability(captures: int, pool: Any = None) -> tuple[dict[str, dict[str, float]], float]:
     """The phantom study again with a ColorChecker in the frame: per-metric statistics of
-    ``captures`` captures (the same perturbations and pipelines, design 0), each calibrated by
-    the chart that ``analyze`` finds in it; the SD pooled within pipelines."""
+    ``captures`` captures (the same perturbations, design 0, the plain capture model), each
+    calibrated by the chart that ``analyze`` finds in it, and the worst chart fit (ΔE00).
+
+    Not through the phones' pipelines: their local tone mapping treats the chart's patches and
+    the skin differently, so the chart calibrates them badly (through ``STUDY_PIPELINES`` in
+    turn the calibrated ``L_median`` SD was 0.82 L*, against 0.089 plain), and it shows in the
+    chart's fit (ΔE00 about 0.7 plain, 2.3 to 3.8 through the default pipelines). ``compare``
+    uses these values only for photos whose chart fits as well as the studies' did
+    (``chart_fit_de00`` of the calibrated twins)."""
     rows = list((pool.map if pool is not None else map)(_phantom_calibrated_metrics, range(captures)))
-    groups = [_study_group(i)[1] for i in range(captures)]
-    return {k: _pooled_stats([r[k] for r in rows], groups) for k in METRIC_KEYS}
+    return {k: _stats([r[k] for r in rows]) for k in METRIC_KEYS}, max(r["chart_fit_de00"] for r in rows)
 
 
 def _sig(x: float | None, fmt: str = ".3g") -> str:
@@ -482,8 +490,16 @@ def repeatability_markdown(
         f"a chart beside the face, re-captured with the same {face_captures} seeds. Every capture "
         "was calibrated. The bands' `calibrated` twins take the colour medians' values from these "
         "studies by the rules above (upper confidence limit, per face region, never below the "
-        "phantom's); `compare` uses them when both photos are calibrated, and notes it. Any other "
-        "pair keeps the uncalibrated values. The re-captures change exposure and white balance "
+        "phantom's); `compare` uses them when both photos are calibrated and both charts fit as "
+        f"well as the studies' did (mean ΔE00 up to {bands[0]['calibrated']['chart_fit_de00']:g}, "
+        f"their worst × {CHART_FIT_MARGIN:g}), and notes it. Any other pair keeps the uncalibrated "
+        "values. These captures are the plain capture model, not the phones' pipelines: local tone "
+        "mapping treats the chart's patches and the skin differently (they differ in local "
+        "brightness), so the chart cannot correct it, and it shows in the chart's fit (about 0.7 "
+        "ΔE00 plain, 2.3 to 3.8 through `iphone-default` and `android-default`; through those "
+        "pipelines in turn the calibrated `L_median` SD was 0.82 L* against 0.089 plain, engine "
+        "1.5.0, 2026-12-06). A chart calibrates a capture mode without local tone mapping "
+        "(Pro or RAW). The re-captures change exposure and white balance "
         "evenly over the frame, so the chart sees the light the face sees; in a clinic that holds "
         "for a chart beside the face, as far from the light as the face (as the capture guide "
         "asks). Light that falls differently on chart and face between sessions is not in these "
@@ -676,13 +692,24 @@ def _face_regions(
     return regions
 
 
-def add_calibrated(bands: list[dict[str, Any]], calibrated: list[dict[str, Any]]) -> None:
+#: Margin on the worst chart fit of the studies with a chart: a photo whose chart fits up to
+#: this much worse is still judged with their values.
+CHART_FIT_MARGIN = 1.25
+
+
+def add_calibrated(
+    bands: list[dict[str, Any]], calibrated: list[dict[str, Any]], chart_fit_de00: float
+) -> None:
     """Give each band its ``calibrated`` twin: the colour medians' values of ``calibrated``, the
-    bands :func:`scale_bands` makes from the studies with a chart (same rules, same boundary).
-    The other metrics are left to the uncalibrated values: the chart corrects colour, and their
-    studies without a chart already hold them below VISIA's CVs on the phantom."""
+    bands :func:`scale_bands` makes from the studies with a chart (same rules, same boundary),
+    and ``chart_fit_de00``, the worst chart fit (mean ΔE00) the twin holds for: the studies'
+    worst times :data:`CHART_FIT_MARGIN`, rounded up to 0.1. The other metrics are left to the
+    uncalibrated values: the chart corrects colour, and their studies without a chart already
+    hold them below VISIA's CVs on the phantom."""
+    limit = math.ceil(10 * CHART_FIT_MARGIN * chart_fit_de00) / 10
     for band, cal in zip(bands, calibrated, strict=True):
         band["calibrated"] = {
+            "chart_fit_de00": limit,
             "study": f"{cal['study']} with a colour chart",
             "metrics": {k: cal["metrics"][k] for k in COLOUR_KEYS},
             "source": {k: f"{cal['source'][k]} with a chart" for k in COLOUR_KEYS},
@@ -832,7 +859,7 @@ def _phantom_calibrated_metrics(i: int) -> dict[str, float]:
         **phantom_kwargs(),
         chart=True,
         chart_pitch_mm=4.0,
-        perturb=_study_perturbation(1000 + i, phone=_study_group(i)[1]),
+        perturb=_study_perturbation(1000 + i),
     )
     region = np.zeros(ph.mask.shape, bool)
     region[40:-40, 40:-40] = True
@@ -840,7 +867,10 @@ def _phantom_calibrated_metrics(i: int) -> dict[str, float]:
     res = analyze(ph.rgb, roi=region, mm_per_px=ph.mm_per_px, keep_arrays=False, find_face=False)
     if not res.calibration["calibrated"]:
         raise RuntimeError(f"phantom capture {1000 + i}: the chart was not found or did not fit")
-    return {k: float(res.regions["mask"].metrics[k]) for k in METRIC_KEYS}
+    return {
+        **{k: float(res.regions["mask"].metrics[k]) for k in METRIC_KEYS},
+        "chart_fit_de00": float(res.calibration["delta_e00_mean"]),
+    }
 
 
 def _study_perturbation(seed: int, phone: str | None = None) -> Perturbation:
@@ -1121,7 +1151,7 @@ def main(argv: list[str] | None = None) -> None:
         phantom_raw = pool.starmap(_phantom_record, [(seed, False) for seed in phantom_seeds[:3]])
         fine = pool.map(_fine_face_record, [None, *held])
         fine_study = pool.map(_fine_face_record, study)
-        cal_stats = calibrated_repeatability(args.captures, pool)
+        cal_stats, phantom_fit = calibrated_repeatability(args.captures, pool)
         cal_records = pool.starmap(_face_record, [(i, True, True) for i in [None, *study, *held]])
     base, base_raw, study_recs, held_recs = (
         records[0],
@@ -1140,7 +1170,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     cal_face = face_repeatability(cal_study)
     cal_scale = statistics.median(float(r["scale"]["mm_per_px"]) for r in cal_study)
-    add_calibrated(bands, scale_bands(cal_stats, cal_face, cal_scale))
+    face_fit = max(float(r["calibration"]["delta_e00_mean"]) for r in cal_study)
+    add_calibrated(bands, scale_bands(cal_stats, cal_face, cal_scale), max(phantom_fit, face_fit))
     shipped = study_json(bands, stats, face, cal_stats, cal_face)
     tables = {
         "phantom": {k: _entry(stats[k]) for k in METRIC_KEYS},

@@ -75,13 +75,28 @@ def test_the_calibrated_noise_floor_is_named_in_german():
 
     study, _ = load_repeatability()
     assert study is not None
-    _, notes = study.table(0.4, calibrated=True)
+    _, notes = study.table(0.4, chart_fit=0.5)
     (note,) = [n for n in notes if n.kind == "calibrated_study"]
     with translation.override("de"):
         text = word_remark(note)
     assert text.startswith("Beide Fotos wurden mit einer Farbkarte kalibriert")
     with translation.override("en"):
         assert word_remark(note).startswith("Both photos were calibrated with a colour chart")
+
+
+def test_a_poor_chart_fit_is_explained_in_german():
+    from exoderm.skinlab.compare import load_repeatability
+
+    study, _ = load_repeatability()
+    assert study is not None
+    _, notes = study.table(0.4, chart_fit=3.25)
+    (note,) = [n for n in notes if n.kind == "chart_fit"]
+    with translation.override("de"):
+        text = word_remark(note)
+    assert text.startswith("Beide Fotos wurden mit einer Farbkarte kalibriert, aber")
+    assert "3,25" in text
+    with translation.override("en"):
+        assert "judged as for uncalibrated photos" in word_remark(note)
 
 
 @pytest.mark.parametrize(

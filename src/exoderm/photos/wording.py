@@ -73,6 +73,14 @@ def word_remark(remark: str) -> str:
             "Both photos were calibrated with a colour chart: lightness and colour are judged "
             "against the repeatability of calibrated photos."
         )
+    if kind == "chart_fit":
+        return _(
+            "Both photos were calibrated with a colour chart, but a chart fits with a mean colour "
+            "error of ΔE00 %(fit)s, more than in the repeatability studies with a chart (up to "
+            "%(limit)s): the camera's local tone mapping (a phone's default mode) or uneven light, "
+            "which a chart does not correct. Lightness and colour are judged as for uncalibrated "
+            "photos."
+        ) % {"fit": checks.rounded(p["fit"], 2), "limit": checks.rounded(p["limit"], 1)}
     if kind == "scale_unknown":
         return _(
             "The scale is unknown: each metric's minimal detectable change is the largest of the "

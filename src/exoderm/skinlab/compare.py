@@ -21,8 +21,10 @@ and an unknown scale the largest mdc of all bands, each with a note in ``notes``
 Exposure and white balance move the colour medians of uncalibrated photos by several L*a*b*
 units; a colour chart in the frame takes that out. A band may therefore carry a ``calibrated``
 twin (:attr:`MdcBand.calibrated`) with the values of studies captured with a chart, for the
-colour medians: two calibrated photos are judged against those (a ``calibrated_study`` note says
-so), any other pair against the uncalibrated values.
+colour medians: two calibrated photos whose charts fit as well as the studies' did are judged
+against those (a ``calibrated_study`` note says so), any other pair against the uncalibrated
+values (a ``chart_fit`` note says why when both were calibrated: a phone's local tone mapping,
+which no chart corrects, shows as a poor fit).
 
 The study's captures are all JPEGs. When one photo is lossless (PNG, TIFF) and the other lossy
 (JPEG, HEIC), as :attr:`Analysis.lossless` tells, compression alone moves the metrics of
@@ -63,7 +65,8 @@ after, ``why`` the photo's quality notes, ``problems`` the remarks of
 :func:`~exoderm.skinlab.quality.usability_problems`), ``pose`` (``axis``, ``value`` in degrees,
 ``limit``), ``pose_unknown``, ``scale`` and ``face_size`` (``value`` relative, ``limit``),
 ``scale_unknown``, ``calibration`` (``before``, ``after``: whether each was calibrated),
-``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``scale_outside``
+``roi``. Kinds of notes: ``no_study`` (``detail``), ``calibrated_study``, ``chart_fit``
+(``fit``, ``limit``: the worse chart's mean ΔE00, the twin's limit), ``scale_outside``
 (``mm_per_px``, ``low``, ``high``, ``band``), ``scale_unknown`` (``bands``), ``mdc_zero``,
 ``unstudied`` and ``compression`` (``metrics``; ``photo``: the lossy one), ``focus`` (``metrics``;
 ``photo``: the softer one, ``value``: the blur difference in mm), ``sharpened`` (``metrics``;
@@ -448,6 +451,9 @@ class MdcBand:
         The same band for two photos that a colour chart calibrated: the values of the studies
         with a chart in the frame for the metrics they cover (the colour medians), the others
         as above. None: no calibrated study, calibrated photos take the values above.
+    chart_fit_de00 : float or None
+        Of a calibrated twin: the worst chart fit (mean ΔE00 of the colour correction on the
+        chart) for which its values hold, from its studies; None: any fit.
     sources : dict
         ``{metric: study}`` where the band's metric-level value comes from (``phantom``,
         ``real face (<region>)``); empty when the file does not say.
@@ -464,6 +470,7 @@ class MdcBand:
     calibrated: MdcBand | None = None
     sources: dict[str, str] = field(default_factory=dict)
     regions_study: str | None = None
+    chart_fit_de00: float | None = None
 
     def with_calibrated(self, data: Mapping[str, Any]) -> MdcBand:
         """This band with its ``calibrated`` twin made from a band's ``calibrated`` JSON object
@@ -474,7 +481,15 @@ class MdcBand:
             regions.setdefault(str(name), {}).update(_entries(rows))
         study = str(data.get("study", f"{self.study} with a colour chart"))
         sources = {**self.sources, **{str(k): str(v) for k, v in data.get("source", {}).items()}}
-        twin = replace(self, study=study, metrics=metrics, regions=regions, sources=sources)
+        fit = data.get("chart_fit_de00")
+        twin = replace(
+            self,
+            study=study,
+            metrics=metrics,
+            regions=regions,
+            sources=sources,
+            chart_fit_de00=None if fit is None else float(fit),
+        )
         return replace(self, calibrated=twin)
 
     def distance(self, mm_per_px: float) -> float:
@@ -598,26 +613,46 @@ class Repeatability:
         table = data["metrics"] if isinstance(data.get("metrics"), Mapping) else data
         return cls((MdcBand("all", "repeatability", None, None, _entries(table)),))
 
-    def table(self, mm_per_px: float | None, *, calibrated: bool = False) -> tuple[MdcTable, list[Remark]]:
+    def table(
+        self, mm_per_px: float | None, *, chart_fit: float | None = None
+    ) -> tuple[MdcTable, list[Remark]]:
         """The mdc values for a baseline at ``mm_per_px``, and notes on how they were chosen.
 
         The band whose range holds the scale (on a boundary, the coarser band: its values are
         the larger ones); outside every range the nearest band, with a note; an unknown scale
         takes for each metric the largest metric-level mdc of all bands, with a note.
-        ``calibrated``: both photos were calibrated by a colour chart; the bands' calibrated
-        values apply where the study has them, with a note.
+        ``chart_fit``: both photos were calibrated by a colour chart, the worse chart fitting
+        with this mean ΔE00; the bands' calibrated values apply where the study has them and
+        the fit is within their limit, with a note either way.
         """
         notes: list[Remark] = []
         bands = self.bands
-        if calibrated and any(b.calibrated is not None for b in bands):
-            bands = tuple(b.calibrated or b for b in bands)
-            notes.append(
-                Remark(
-                    "both photos calibrated by a colour chart: the colour medians are judged "
-                    "against the repeatability of calibrated photos",
-                    "calibrated_study",
+        twins = [b.calibrated for b in bands if b.calibrated is not None]
+        if chart_fit is not None and twins:
+            limits = [t.chart_fit_de00 for t in twins if t.chart_fit_de00 is not None]
+            limit = min(limits) if limits else None
+            if limit is None or chart_fit <= limit:
+                bands = tuple(b.calibrated or b for b in bands)
+                notes.append(
+                    Remark(
+                        "both photos calibrated by a colour chart: the colour medians are judged "
+                        "against the repeatability of calibrated photos",
+                        "calibrated_study",
+                    )
                 )
-            )
+            else:
+                notes.append(
+                    Remark(
+                        f"both photos calibrated by a colour chart, but a chart fits with mean ΔE00 "
+                        f"{chart_fit:.2f}, worse than the studies with a chart (up to {limit:g}): the "
+                        "camera's local tone mapping (a phone's default mode) or uneven light, which "
+                        "a chart does not correct; the colour medians are judged as for "
+                        "uncalibrated photos",
+                        "chart_fit",
+                        fit=chart_fit,
+                        limit=limit,
+                    )
+                )
         if len(bands) == 1:
             band = bands[0]
             if mm_per_px is not None and band.distance(mm_per_px) > 0:
@@ -784,6 +819,15 @@ def _reasons(before: Analysis, after: Analysis) -> list[Remark]:
     return reasons
 
 
+def _chart_fit(before: Analysis, after: Analysis) -> float | None:
+    """The worse of two calibrated photos' chart fits (mean ΔE00); None unless both were
+    calibrated (a calibrated record without its fit counts as the worst fit)."""
+    if not (before.calibration.get("calibrated") and after.calibration.get("calibrated")):
+        return None
+    fits = [a.calibration.get("delta_e00_mean") for a in (before, after)]
+    return max(math.inf if f is None else float(f) for f in fits)
+
+
 def _iod(a: Analysis) -> float:
     assert a.landmarks is not None
     p = a.landmarks.points
@@ -914,8 +958,7 @@ def compare(
             notes.append(why)
     table: MdcTable | None = None
     if study is not None:
-        both_calibrated = bool(before.calibration.get("calibrated") and after.calibration.get("calibrated"))
-        table, why_band = study.table(before.mm_per_px, calibrated=both_calibrated)
+        table, why_band = study.table(before.mm_per_px, chart_fit=_chart_fit(before, after))
         notes += why_band
     reasons = _reasons(before, after)
     comparable = not reasons
