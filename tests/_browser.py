@@ -68,3 +68,32 @@ def cut_off(page) -> list[str]:
     Checked at the top of the page, scrolled to its left edge, as a user opens it."""
     page.evaluate("window.scrollTo(0, window.scrollY)")
     return page.evaluate(CUT_OFF_SCRIPT)
+
+
+# A box that scrolls sideways on purpose is a table's frame (.tablewrap) or the appointment grid's
+# (.bk-scroll); any other box scrolling sideways (a card) takes its heading and links along, and a
+# table outside a frame widens whatever holds it. Each finding names the box or the table.
+SIDEWAYS_SCRIPT = """
+() => {
+  const frames = '.tablewrap, .bk-scroll';
+  const found = [];
+  const name = element => element.tagName.toLowerCase()
+    + (element.id ? '#' + element.id : '')
+    + (element.classList.length ? '.' + [...element.classList].join('.') : '');
+  for (const element of document.querySelectorAll('main *')) {
+    const overflow = getComputedStyle(element).overflowX;
+    if ((overflow === 'auto' || overflow === 'scroll') && !element.matches(frames)
+        && element.scrollWidth > element.clientWidth + 1)
+      found.push(`${name(element)} scrolls sideways (${element.scrollWidth} px in ${element.clientWidth})`);
+  }
+  for (const table of document.querySelectorAll('main table')) {
+    if (!table.closest(frames)) found.push(`${name(table)} in ${name(table.parentElement)}`);
+  }
+  return found;
+}
+"""
+
+
+def scrolls_sideways(page) -> list[str]:
+    """What scrolls sideways other than a table inside its own frame (empty: only tables do)."""
+    return page.evaluate(SIDEWAYS_SCRIPT)

@@ -47,6 +47,8 @@ def test_template_preview_patient_panel_and_outbox_in_the_browser(browser_page, 
     page.goto(f"{url}/messages/")
     assert "Größmann" in page.inner_text("main")
     shot(page, "messages-outbox")
+    page.get_by_role("link", name="Send again").click()  # asks first: a resend reaches the patient again
+    page.get_by_text("by SMS to").wait_for()
     page.get_by_role("button", name="Send again").click()
     page.get_by_text("The message is queued again.").wait_for()
 

@@ -67,6 +67,44 @@ def test_the_patient_page_shows_the_patients_messages_and_takes_the_opt_out(clie
 
 
 @pytest.mark.django_db
+def test_send_again_asks_first_naming_what_goes_to_whom_and_a_get_never_sends(client, clinic, assistant):
+    from exoderm.audit.models import AuditEvent
+
+    patient = factories.PatientFactory(
+        clinic=clinic, identity__given_name="Erika", identity__family_name="Größmann"
+    )
+    _email, sms = _reminders(patient)
+    OutboxMessage.objects.filter(pk=sms.pk).update(status=MessageStatus.UNCONFIRMED)
+    patient.identity.phone = "+49 30 7654321"  # corrected since: the resend goes there
+    patient.identity.save()
+    login_with_mfa(client, assistant)
+
+    outbox = client.get("/messages/").content.decode()
+    assert f'href="/messages/{sms.pk}/resend/"' in outbox
+    assert f'action="/messages/{sms.pk}/resend/"' not in outbox  # no one-click resend
+    panel = client.get(f"/patients/{patient.pk}/messages/").content.decode()
+    assert f'href="/messages/{sms.pk}/resend/?back=patient"' in panel
+
+    confirm = client.get(f"/messages/{sms.pk}/resend/?back=patient")
+    assert confirm.status_code == 200
+    text = confirm.content.decode()
+    assert "Reminder before a visit" in text and "Erika Größmann" in text
+    assert "by SMS to +49 30 7654321" in text and "the patient then gets the message twice" in text
+    assert '<form method="post"' in text and f'href="/patients/{patient.pk}/"' in text  # cancel
+    sms.refresh_from_db()
+    assert (sms.status, sms.recipient) == (MessageStatus.UNCONFIRMED, "+49 30 1234567")  # nothing sent
+    [read] = AuditEvent.objects.filter(action="read", route="/messages/<id:pk>/resend/")
+    assert (read.patient_id, read.object_id) == (patient.pk, str(sms.pk))
+
+    sent = client.post(f"/messages/{sms.pk}/resend/?back=patient")
+    assert sent.status_code == 302 and sent["Location"] == f"/patients/{patient.pk}/"
+    sms.refresh_from_db()
+    assert (sms.status, sms.recipient) == (MessageStatus.QUEUED, "+49 30 7654321")
+    again = client.get(f"/messages/{sms.pk}/resend/").content.decode()  # queued: nothing to resend
+    assert "Only an unconfirmed, failed or bounced message can be sent again." in again
+
+
+@pytest.mark.django_db
 def test_a_researcher_sees_no_outbox(client, clinic, researcher):
     login_with_mfa(client, researcher)
     assert client.get("/messages/").status_code == 403

@@ -121,7 +121,7 @@ def test_healing_is_pooled_while_blinded_and_by_arm_side_once_unblinded(api_as, 
     page = client.get(f"/studies/{scene.study.pk}/results/").content.decode()
     assert 'id="healing"' in page and "A - B" in page and f"{healing['estimate']:.1f}" in page
     assert "Healing after the sessions: redness as a share of its peak" in page
-    assert f"A: 6 d, {share['A'][6]:.2f} (n={PARTICIPANTS})" in page
+    assert f"A · Exosome serum: 6 d, {share['A'][6]:.2f} (n={PARTICIPANTS})" in page  # the arm by its name
     report = client.get(f"/studies/{scene.study.pk}/results/report.pdf")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.content)).pages)
     assert "Healing: days to half" in text and f"{healing['estimate']:.1f}" in text

@@ -3,7 +3,9 @@ Chromium in English and German, and the report PDF in both languages."""
 
 from __future__ import annotations
 
+import html
 import io
+import re
 
 import pytest
 from pypdf import PdfReader
@@ -99,3 +101,25 @@ def test_the_report_pdf_in_both_languages_and_the_page_for_staff_only(api_as, cl
     assert page.status_code == 200 and b"<svg" in page.content
     download = client.get(f"/studies/{scene.study.pk}/results/report.pdf")
     assert download.status_code == 200 and download.content.startswith(b"%PDF")
+
+
+def test_the_figures_name_metrics_visits_arms_and_scores_in_the_readers_language(client, clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=3)
+    scene.pi.language = "de"
+    scene.pi.save()
+    client.force_login(scene.pi)
+    page = client.get(f"/studies/{scene.study.pk}/results/").content.decode()
+    svgs = re.findall(r"<svg .*?</svg>", page[page.index('<div class="figures">') :], re.S)
+    assert len(svgs) == 4
+    words = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", svg) for svg in svgs))
+    # what the endpoints table says, not the analysis' codes and English
+    for code in ("spot_count", "cheek_left", "s3w6", "baseline", "pooled", "improved", "change,"):
+        assert code not in words
+    assert "Pigmentflecken (Anzahl) · Wange, links" in words
+    assert "Woche 6 nach Sitzung 3" in words and "Ausgangswert" in words
+    assert "A · Exosome serum" in words and "B · Vehicle" in words
+    assert "Sehr stark verbessert" in words and "Keine Veränderung" in words
+    assert "Zugeteilt" in words
+    # the endpoints table's methods in German too
+    table = page[: page.index('<div class="figures">')]
+    assert "Welch-t-Test" in table or "gepaarter t-Test" in table

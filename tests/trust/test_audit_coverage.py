@@ -218,6 +218,7 @@ PK_OF = {
     "adverse-events": "adverse_event",
     "studies": "study",
     "booking/appointments": "appointment",
+    "messages": "message",
 }
 # Routes that need another object than the kwarg's usual one: erasing is asked for photos in the trash.
 ROUTE_KWARGS = {

@@ -17,7 +17,8 @@ from django.utils import timezone
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import TreatmentSession
 from tests import factories
-from tests._browser import cut_off, shot
+from tests._browser import cut_off, scrolls_sideways, shot
+from tests.signin import login_in_browser
 from tests.web.conftest import logger_csv, wall
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -322,6 +323,7 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
     for path in pages.values():
         page.goto(url + path)
         assert cut_off(page) == [], path
+        assert scrolls_sideways(page) == [], path  # a wide table scrolls in its frame, not its card
         # a status pill stays whole ("In Quarantäne" once broke in two in the lots' status column)
         assert page.locator(".badge").evaluate_all(f"badges => badges.every({one_line})"), path
     page.goto(url + pages["demo-patient"])
@@ -336,3 +338,28 @@ def test_every_page_of_the_demo_clinic_in_english_and_german(browser_page, live_
         " 'katharina.schneider-mustermann8@example.org'"
     )
     assert identity.evaluate("card => card.scrollWidth <= card.clientWidth")
+    # every other role's main pages (its menu) at 768 px too, with the admin's message template and
+    # its preview, the study's results and the confirmation before a resend: only tables scroll
+    from exoderm.clinics.models import User
+    from exoderm.messaging.models import OutboxMessage
+    from exoderm.studies.models import Study
+
+    study = Study.objects.order_by("pk").last()
+    assert study is not None
+    message = OutboxMessage.objects.order_by("pk").first()
+    assert message is not None
+    more = {
+        "admin": ["/messages/templates/visit_reminder/email/de/", f"/studies/{study.pk}/results/"],
+        "assistant": [f"/messages/{message.pk}/resend/"],
+        "rater": [f"/studies/{study.pk}/rate/"],
+    }
+    page.set_viewport_size({"width": 768, "height": 1024})
+    for username, password, *_rest in USERS:
+        if username == "clinician":
+            continue
+        page.context.clear_cookies()
+        login_in_browser(page, url, User.objects.get(username=username), password=password)
+        menu = page.locator(".mainnav a[href]").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+        for path in ["/", *menu, *more.get(username, [])]:
+            page.goto(url + path)
+            assert (cut_off(page), scrolls_sideways(page)) == ([], []), (username, path)

@@ -217,6 +217,36 @@ def test_a_clinician_defines_a_study_on_an_existing_course(client, clinic):
 
 
 @pytest.mark.django_db
+def test_the_endpoints_region_is_chosen_from_the_analysed_regions_by_their_names(client, clinic):
+    from exoderm.skinlab.face import REGIONS
+
+    admin = factories.UserFactory(clinic=clinic, role="clinic_admin", language="de")
+    product = factories.ProductFactory(clinic=clinic)
+    login_with_mfa(client, admin)
+    shown = client.get(reverse("study-new"))
+    field = shown.context["form"]["region"]
+    # the engine's names: the whole close-up, the whole face and its nine regions, in the reader's language
+    assert [value for value, _label in field.field.choices] == ["full", "face", *REGIONS]
+    assert ("cheek_left", "Wange, links") in field.field.choices
+    assert '<select name="region"' in shown.content.decode()
+    assert '<option value="full" selected>Ganzes Foto</option>' in shown.content.decode()
+
+    data = {name: f.initial for name, f in shown.context["form"].fields.items() if f.initial is not None}
+    data.update(arm_a_product=product.pk, arm_b_product=product.pk, course_template="", region="cheek")
+    admin.language = "en"
+    admin.save()
+    refused = client.post(reverse("study-new"), data)
+    assert refused.status_code == 200 and not Study.objects.exists()
+    assert refused.context["form"].errors["region"] == ["Choose one of the regions the analysis reports."]
+
+    data["region"] = "cheek_left"
+    assert client.post(reverse("study-new"), data).status_code == 302
+    assert set(Study.objects.get().endpoints.filter(kind="metric").values_list("region", flat=True)) == {
+        "cheek_left"
+    }
+
+
+@pytest.mark.django_db
 def test_enrolment_refusals_name_the_rule_and_the_criterion(client, scene):
     client.force_login(scene.pi)
     url = reverse("study-enrol", args=[scene.study.pk])

@@ -216,6 +216,8 @@ READS: dict[str, Read] = {
     # messages to patients (exoderm.messaging): names, addresses and texts
     "messages/": Read("messaging.outboxmessage"),
     "patients/<id:pk>/messages/": _patient,
+    # the confirmation before a resend: the message, the patient's name and current address
+    "messages/<id:pk>/resend/": Read("messaging.outboxmessage", "pk", _patient_of("messaging.OutboxMessage")),
     "lots/<id:pk>/recall-notices/": Read(LOT, "pk"),  # the notices: patients who received the lot
     "api/v1/messages": Read("messaging.outboxmessage"),
     "api/v1/messages/<message_id>": Read(
@@ -351,7 +353,6 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/studies/<study_id>/participants/<participant_id>/sessions": _WRITES,
     "api/v1/studies/<study_id>/participants/<participant_id>/satisfaction": _WRITES,
     "api/v1/studies/<study_id>/deviations/overdue-visits": _WRITES,
-    "messages/<id:pk>/resend/": _WRITES,
     "messages/templates/": "message templates: wording with placeholders, no patient data",
     "messages/templates/<slug:kind>/<slug:channel>/<slug:language>/": "a message template and its "
     "preview with sample values: no patient data",

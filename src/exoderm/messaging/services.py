@@ -207,6 +207,15 @@ def mark_bounced(*, message: OutboxMessage, reason: str, by: User | None = None)
 RESENDABLE = (MessageStatus.UNCONFIRMED, MessageStatus.FAILED, MessageStatus.BOUNCED)
 
 
+def resend_recipient(message: OutboxMessage) -> str:
+    """The address :func:`resend` sends ``message`` to: the patient's current one on its channel
+    (a corrected address is used), else the one it went to before."""
+    identity = getattr(message.patient, "identity", None)
+    if identity is None:
+        return message.recipient
+    return identity.email if message.channel == Channel.EMAIL else identity.phone
+
+
 @transaction.atomic
 def resend(*, message: OutboxMessage, by: User) -> OutboxMessage:
     """Queue an unconfirmed, failed or bounced message again, on a person's decision.
@@ -223,11 +232,11 @@ def resend(*, message: OutboxMessage, by: User) -> OutboxMessage:
     if locked.status not in RESENDABLE:
         raise ValidationError(_("Only an unconfirmed, failed or bounced message can be sent again."))
     identity = getattr(locked.patient, "identity", None)
-    if identity is not None:  # a corrected address is used
-        email_channel = locked.channel == Channel.EMAIL
-        if identity.email_opt_out if email_channel else identity.sms_opt_out:
-            raise ValidationError(_("The patient wants no messages on this channel."))
-        locked.recipient = identity.email if email_channel else identity.phone
+    if identity is not None and (
+        identity.email_opt_out if locked.channel == Channel.EMAIL else identity.sms_opt_out
+    ):
+        raise ValidationError(_("The patient wants no messages on this channel."))
+    locked.recipient = resend_recipient(locked)
     if not locked.recipient:
         raise ValidationError(_("The patient has no address for this channel."))
     locked.status, locked.attempts, locked.not_before = MessageStatus.QUEUED, 0, timezone.now()

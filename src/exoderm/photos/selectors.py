@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
 from exoderm.core.access import get_in_clinic, in_clinic
-from exoderm.core.areas import Area
+from exoderm.core.areas import FACE_PARTS, Area
 from exoderm.patients.selectors import open_records
 from exoderm.photos.engine import AIMS, compare_records, current_version
 from exoderm.photos.models import Analysis, AnalysisStatus, Photo, PhotoEvent, Reanalysis, Timepoint, View
@@ -265,6 +265,14 @@ def region_label(region: str) -> str:
     if region == "full":
         return _("Whole photo")
     return str(Area(region).label) if region in Area.values else region
+
+
+def analysed_regions() -> list[tuple[str, str]]:
+    """The regions an analysis reports, each with its name in the active language: the whole photo
+    (a close-up), the whole face and the face regions of the engine (``skinlab.face.REGIONS``, in
+    its order, which ``Area`` keeps)."""
+    regions = ["full", Area.FACE, *(area for area in Area.values if area in FACE_PARTS)]
+    return [(region, region_label(region)) for region in regions]
 
 
 def region_for(view: str) -> str:

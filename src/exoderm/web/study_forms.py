@@ -15,7 +15,7 @@ from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.text import NOTE
 from exoderm.courses.models import CourseTemplate
 from exoderm.patients.models import Patient
-from exoderm.photos.selectors import METRICS
+from exoderm.photos.selectors import METRICS, analysed_regions
 from exoderm.products.models import Product, Vial
 from exoderm.safety.models import Grade, Relatedness, Term
 from exoderm.safety.models import Side as EventSide
@@ -131,11 +131,14 @@ class StudyForm(forms.Form):
         required=False,
         initial=PARK_SECONDARY_METRICS,
     )
-    region = text_field(
+    # the regions the analysis reports, named in the reader's language (a callable: the names are
+    # worded when the form is shown, not when this module is imported)
+    region = forms.ChoiceField(
         label=_("Region of the measured endpoints"),
-        max_length=32,
+        choices=analysed_regions,
         initial="full",
-        help_text=_("The region the analysis reports: full for a close-up of one side."),
+        help_text=_("The region the analysis reports: the whole photo for a close-up of one side."),
+        error_messages={"invalid_choice": _("Choose one of the regions the analysis reports.")},
     )
     satisfaction = forms.BooleanField(
         label=_("Patient-reported satisfaction per side as a secondary endpoint"),

@@ -4,7 +4,8 @@ matplotlib (Agg, bundled fonts) PNG/SVG for the report and papers.
 Each figure is drawn from :class:`~exoderm.studies.analysis.results.StudyResults` only: change from
 baseline per arm and visit with its CI, the per-participant paired changes (a slope chart), the
 GAIS distribution per arm (stacked bars), the healing curves per arm (or pooled while blinded) and
-the CONSORT flow.
+the CONSORT flow. Metrics, regions, visits, arms and GAIS scores are named as the results page
+names them (:mod:`.names`), in the active language.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
+from django.utils.translation import gettext as _
+
 from exoderm.studies.analysis.data import BASELINE
-from exoderm.studies.analysis.results import POOLED, StudyResults, visit_label
+from exoderm.studies.analysis.names import arm_name, gais_name, metric_name, visit_name
+from exoderm.studies.analysis.results import POOLED, StudyResults
 from exoderm.studies.models import EndpointKind
 
 COLOURS = ["#1f6f8b", "#d1495b", "#66a182", "#edae49", "#6c5b7b", "#2e4057"]
 GAIS_COLOURS = {1: "#1a9850", 2: "#91cf60", 3: "#d9ef8b", 4: "#cccccc", 5: "#d73027"}
-GAIS_NAMES = {1: "very much improved", 2: "much improved", 3: "improved", 4: "no change", 5: "worse"}
+# about how wide one character of an 11 px label is, to tell whether the visits' names fit side by side
+TEXT_WIDTH = 6.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class Series:
 
 def change_series(results: StudyResults) -> tuple[str, list[Series]]:
     """Per arm (or pooled) the mean change from baseline at each visit of the first metric
-    endpoint (the primary one if it is a metric), with its CI."""
+    endpoint (the primary one if it is a metric), with its CI; the endpoint, arms and visits by
+    their names."""
     metric = [e for e in results.endpoints if e.kind == EndpointKind.METRIC]
     if not metric:
         return "", []
@@ -45,9 +51,10 @@ def change_series(results: StudyResults) -> tuple[str, list[Series]]:
         for row in rows:
             found = next((s.result for s in row.per_arm if s.arm == arm), None)
             if found is not None:
-                points.append((row.visit, found.estimate, found.ci_low, found.ci_high))
-        series.append(Series(arm, points))
-    return f"{first.metric} ({first.region})", series
+                visit = visit_name((row.session_number, row.weeks_after_session))
+                points.append((visit, found.estimate, found.ci_low, found.ci_high))
+        series.append(Series(arm_name(arm, results.arm_names), points))
+    return metric_name(first.metric, first.region), series
 
 
 def slopes(results: StudyResults) -> list[tuple[str, float, float]]:
@@ -141,27 +148,52 @@ def _scale(
     return low, high, to_px
 
 
+def _legend(names: list[str], *, x: float, y: float) -> list[str]:
+    """The arms' names in their colours, one a line from ``y`` down: below the plot, where a long
+    name has the figure's width."""
+    return [
+        _el("text", name, x=x, y=f"{y + 16 * number:.1f}", fill=COLOURS[number % len(COLOURS)], font_size=12)
+        for number, name in enumerate(names)
+    ]
+
+
+def _ticks(labels: list[str], xs: list[float], y: float, room: float) -> tuple[list[str], float]:
+    """The visits' names under the x axis and the height they take: slanted where one is wider than
+    the ``room`` between two ticks, so that neighbours do not overlap."""
+    widest = max((len(label) for label in labels), default=0) * TEXT_WIDTH
+    if widest <= room:
+        return [
+            _el("text", label, x=f"{x:.1f}", y=y, text_anchor="middle", font_size=11)
+            for label, x in zip(labels, xs, strict=True)
+        ], 18
+    return [
+        _el(
+            "text",
+            label,
+            x=f"{x:.1f}",
+            y=y,
+            text_anchor="end",
+            font_size=11,
+            transform=f"rotate(-30 {x:.1f} {y})",
+        )
+        for label, x in zip(labels, xs, strict=True)
+    ], widest / 2 + 18
+
+
 def change_svg(results: StudyResults, title: str) -> str:
     label, series = change_series(results)
     values = [v for s in series for _v, e, lo, hi in s.points for v in (e, lo, hi) if v is not None]
     if not values:
         return ""
-    width, height, left, right, top, bottom = 560, 260, 60, 120, 20, 220
+    width, left, right, top, bottom = 560, 60, 20, 24, 220
     visits = [p[0] for p in series[0].points]
     low, high, y = _scale([*values, 0.0], top, bottom)
-    step = (width - left - right) / max(len(visits) - 1, 1)
+    # each visit in the middle of its share of the width, so its name stays inside the figure
+    step = (width - left - right) / max(len(visits), 1)
+    xs = [left + (index + 0.5) * step for index in range(len(visits))]
     body = [_guide(y(0), left, width - right, dashed=True)]
-    for index, visit in enumerate(visits):
-        body.append(
-            _el(
-                "text",
-                visit,
-                x=f"{left + index * step:.1f}",
-                y=bottom + 18,
-                text_anchor="middle",
-                font_size=11,
-            )
-        )
+    ticks, tick_height = _ticks(visits, xs, bottom + 18, step)
+    body += ticks
     for tick in (low, (low + high) / 2, high):
         body.append(
             f'<text x="{left - 6}" y="{y(tick):.1f}" text-anchor="end" font-size="11">{tick:.1f}</text>'
@@ -170,7 +202,7 @@ def change_svg(results: StudyResults, title: str) -> str:
         colour = COLOURS[number % len(COLOURS)]
         path = []
         for index, (_visit, estimate, ci_low, ci_high) in enumerate(s.points):
-            x = left + index * step + (number - (len(series) - 1) / 2) * 6
+            x = xs[index] + (number - (len(series) - 1) / 2) * 6
             if ci_low is not None and ci_high is not None:
                 body.append(
                     _el(
@@ -186,87 +218,71 @@ def change_svg(results: StudyResults, title: str) -> str:
                 path.append(f"{x:.1f},{y(estimate):.1f}")
                 body.append(f'<circle cx="{x:.1f}" cy="{y(estimate):.1f}" r="3.5" fill="{colour}"/>')
         body.append(f'<polyline points="{" ".join(path)}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        body.append(
-            _el("text", s.name, x=width - right + 10, y=top + 16 * (number + 1), fill=colour, font_size=12)
-        )
-    body.append(f'<text x="{left}" y="12" font-size="12">{escape(label)}</text>')
-    return _svg(width, height, body, title)
+    legend_y = bottom + tick_height + 16
+    body += _legend([s.name for s in series], x=left, y=legend_y)
+    body.append(_el("text", label, x=left, y=14, font_size=12))
+    return _svg(width, round(legend_y + 16 * len(series)), body, title)
 
 
 def slopes_svg(results: StudyResults, title: str) -> str:
     found = slopes(results)
     if not found:
         return ""
-    width, height, top, bottom = 320, 260, 20, 220
+    width, top, bottom, before_x, after_x = 360, 20, 220, 90, 250
     _low, _high, y = _scale([v for _a, b, c in found for v in (b, c)], top, bottom)
     arms = sorted({a for a, _b, _c in found})
-    body = [
-        f'<text x="80" y="{bottom + 18}" text-anchor="middle" font-size="11">baseline</text>',
-        _el(
-            "text",
-            visit_label(results.data.visits[-1]),
-            x=240,
-            y=bottom + 18,
-            text_anchor="middle",
-            font_size=11,
-        ),
-    ]
+    ticks, tick_height = _ticks(
+        [visit_name(BASELINE), visit_name(results.data.visits[-1])],
+        [before_x, after_x],
+        bottom + 18,
+        after_x - before_x,
+    )
+    body = list(ticks)
     for arm, before, after in found:
         colour = COLOURS[arms.index(arm) % len(COLOURS)]
         body.append(
             _el(
                 "line",
-                x1=80,
+                x1=before_x,
                 y1=f"{y(before):.1f}",
-                x2=240,
+                x2=after_x,
                 y2=f"{y(after):.1f}",
                 stroke=colour,
                 stroke_opacity=0.7,
             )
         )
-    for number, arm in enumerate(arms):
-        body.append(
-            _el(
-                "text",
-                arm,
-                x=262,
-                y=top + 16 * (number + 1),
-                fill=COLOURS[number % len(COLOURS)],
-                font_size=12,
-            )
-        )
-    return _svg(width, height, body, title)
+    legend_y = bottom + tick_height + 16
+    body += _legend([arm_name(arm, results.arm_names) for arm in arms], x=20, y=legend_y)
+    return _svg(width, round(legend_y + 16 * len(arms)), body, title)
 
 
 def gais_svg(results: StudyResults, title: str) -> str:
     distribution = gais_distribution(results)
     if not distribution:
         return ""
-    width, bar, gap, top = 760, 26, 14, 10
-    height = top + len(distribution) * (bar + gap) + 40
+    # each arm's name above its bar, where a long name has the whole width
+    width, label, bar, gap, top, left = 760, 16, 26, 12, 4, 20
+    row_height = label + bar + gap
+    height = top + len(distribution) * row_height + 24
     body = []
     for row, (arm, counts) in enumerate(distribution.items()):
         total = sum(counts.values())
-        x, y0 = 80.0, top + row * (bar + gap)
-        body.append(
-            f'<text x="72" y="{y0 + bar * 0.7:.1f}" text-anchor="end" font-size="12">{escape(arm)}</text>'
-        )
+        x, y0 = float(left), top + row * row_height + label
+        body.append(_el("text", arm_name(arm, results.arm_names), x=left, y=y0 - 4, font_size=12))
         for code in range(1, 6):
             share = counts.get(code, 0) / total
-            w = share * (width - 100)
+            w = share * (width - 2 * left)
             if w:
                 body.append(
                     f'<rect x="{x:.1f}" y="{y0}" width="{w:.1f}" height="{bar}" fill="{GAIS_COLOURS[code]}">'
-                    f"<title>{escape(GAIS_NAMES[code])}: {counts.get(code, 0)}</title></rect>"
+                    f"<title>{escape(gais_name(code))}: {counts.get(code, 0)}</title></rect>"
                 )
             x += w
-    legend_y = top + len(distribution) * (bar + gap) + 14
+    legend_y = top + len(distribution) * row_height + 4
     for code in range(1, 6):
-        lx = 80 + (code - 1) * 135
+        lx = left + (code - 1) * 145
         body.append(f'<rect x="{lx}" y="{legend_y}" width="10" height="10" fill="{GAIS_COLOURS[code]}"/>')
-        body.append(
-            f'<text x="{lx + 14}" y="{legend_y + 9}" font-size="10">{escape(GAIS_NAMES[code])}</text>'
-        )
+        body.append(_el("text", gais_name(code), x=lx + 14, y=legend_y + 9, font_size=10))
     return _svg(width, height, body, title)
 
 
@@ -276,7 +292,7 @@ def healing_svg(results: StudyResults, title: str, *, days_label: str, share_lab
     series = healing_series(results)
     if not series:
         return ""
-    width, height, left, right, top, bottom = 560, 260, 60, 120, 20, 220
+    width, left, right, top, bottom = 560, 60, 20, 20, 220
     last_day = max(day for points in series.values() for day, _share, _n in points)
     shares = [share for points in series.values() for _day, share, _n in points]
     _low, _high, y = _scale([*shares, 0.0, 1.0], top, bottom)
@@ -304,32 +320,36 @@ def healing_svg(results: StudyResults, title: str, *, days_label: str, share_lab
         body.append(
             _el("text", str(day), x=f"{x(day):.1f}", y=bottom + 16, text_anchor="middle", font_size=10)
         )
-    for number, (arm, points) in enumerate(series.items()):
+    names = [arm_name(arm, results.arm_names) for arm in series]
+    for number, (name, points) in enumerate(zip(names, series.values(), strict=True)):
         colour = COLOURS[number % len(COLOURS)]
         path = " ".join(f"{x(day):.1f},{y(share):.1f}" for day, share, _n in points)
         body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for day, share, n in points:
             body.append(
                 f'<circle cx="{x(day):.1f}" cy="{y(share):.1f}" r="3" fill="{colour}">'
-                f"<title>{escape(arm)}: {day} d, {share:.2f} (n={n})</title></circle>"
+                f"<title>{escape(name)}: {day} d, {share:.2f} (n={n})</title></circle>"
             )
-        body.append(
-            _el("text", arm, x=width - right + 10, y=top + 16 * (number + 1), fill=colour, font_size=12)
-        )
-    return _svg(width, height, body, title)
+    legend_y = bottom + 56
+    body += _legend(names, x=left, y=legend_y)
+    return _svg(width, legend_y + 16 * len(series), body, title)
 
 
 def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> str:
     """Boxes of the CONSORT flow; ``labels`` gives the (translated) words of each box."""
     c = results.consort
+
+    def per_arm(counts: dict[str, int]) -> str:
+        return ", ".join(f"{arm_name(arm, results.arm_names)} {n}" for arm, n in counts.items())
+
     rows = [
         f"{labels['assessed']}: {c.assessed}",
         f"{labels['excluded']}: {c.excluded}"
-        + "".join(f" · {escape(k)} {v}" for k, v in c.excluded_by_reason.items()),
+        + "".join(f" · {reason} {n}" for reason, n in c.excluded_by_reason.items()),
         f"{labels['randomized']}: {c.randomized}",
-        f"{labels['allocated']}: " + ", ".join(f"{k} {v}" for k, v in c.allocated.items()),
+        f"{labels['allocated']}: {per_arm(c.allocated)}",
         f"{labels['lost']}: {c.lost_to_follow_up}",
-        f"{labels['analysed']}: " + ", ".join(f"{k} {v}" for k, v in c.analysed.items()),
+        f"{labels['analysed']}: {per_arm(c.analysed)}",
     ]
     width, box, gap = 560, 30, 16
     body = []
@@ -338,7 +358,7 @@ def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> st
         body.append(
             f'<rect x="60" y="{y0}" width="440" height="{box}" rx="4" fill="#f4f7f9" stroke="#1f6f8b"/>'
         )
-        body.append(f'<text x="280" y="{y0 + 19}" text-anchor="middle" font-size="12">{escape(text)}</text>')
+        body.append(_el("text", text, x=280, y=y0 + 19, text_anchor="middle", font_size=12))
         if index:
             body.append(f'<line x1="280" y1="{y0 - gap}" x2="280" y2="{y0}" stroke="#1f6f8b"/>')
     return _svg(width, 6 + len(rows) * (box + gap), body, title)
@@ -348,7 +368,8 @@ def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> st
 
 
 def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, bytes]:
-    """The change, GAIS and healing figures as ``fmt`` (png for the PDF, svg or pdf for papers)."""
+    """The change, GAIS and healing figures as ``fmt`` (png for the PDF, svg or pdf for papers),
+    worded in the active language (the report's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -370,7 +391,7 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
             )
         axes.axhline(0, color="#999", linestyle="--", linewidth=0.8)
         axes.set_xticks(range(len(series[0].points)), [p[0] for p in series[0].points])
-        axes.set_ylabel(f"change, {label}")
+        axes.set_ylabel(f"{_('change from baseline')}\n{label}", fontsize=8)
         axes.legend(frameon=False)
         figure.tight_layout()
         figures["change"] = _save(figure, fmt)
@@ -388,10 +409,10 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
                     share,
                     left=left,
                     color=GAIS_COLOURS[code],
-                    label=GAIS_NAMES[code] if row == 0 else None,
+                    label=gais_name(code) if row == 0 else None,
                 )
                 left += share
-        axes.set_yticks(range(len(distribution)), list(distribution))
+        axes.set_yticks(range(len(distribution)), [arm_name(arm, results.arm_names) for arm in distribution])
         axes.set_xlim(0, 1)
         axes.legend(ncol=5, fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
         figure.tight_layout()
@@ -405,13 +426,13 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
                 [day for day, _share, _n in points],
                 [share for _day, share, _n in points],
                 marker="o",
-                label=arm,
+                label=arm_name(arm, results.arm_names),
                 color=COLOURS[number % len(COLOURS)],
             )
         axes.axhline(0.5, color="#999", linestyle="--", linewidth=0.8)
         axes.axhline(0, color="#999", linewidth=0.8)
-        axes.set_xlabel("days after the session")
-        axes.set_ylabel("redness, share of its peak")
+        axes.set_xlabel(_("days after the session"))
+        axes.set_ylabel(_("share of the peak"))
         axes.legend(frameon=False)
         figure.tight_layout()
         figures["healing"] = _save(figure, fmt)

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
@@ -67,19 +68,34 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(request, "web/messaging/outbox.html", context)
 
 
-@require_POST
 @page(Action.VIEW_IDENTITY)
 def message_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a message again after a confirmation page naming what goes to whom: a resend reaches the
+    patient a second time (an unconfirmed message may have arrived), so only the POST sends."""
     message = selectors.message(clinic_of(request), pk)
+    back = request.GET.get("back") or request.POST.get("back")
+    back_url = reverse("patient", args=[message.patient_id]) if back == "patient" else reverse("outbox")
+    if request.method != "POST":
+        context = {
+            "title": _("Send the message again?"),
+            "message": message,
+            "identity": getattr(message.patient, "identity", None),
+            "recipient": services.resend_recipient(message),
+            "error": ""
+            if message.status in services.RESENDABLE
+            else _("Only an unconfirmed, failed or bounced message can be sent again."),
+            "button": _("Send again"),
+            "button_class": "primary",
+            "cancel_url": back_url,
+        }
+        return render(request, "web/messaging/resend_confirm.html", context)
     try:
         services.resend(message=message, by=user_of(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("The message is queued again."))
-    if request.POST.get("back") == "patient":
-        return redirect("patient", message.patient_id)
-    return redirect("outbox")
+    return redirect(back_url)
 
 
 @page(Action.MANAGE_CLINIC)

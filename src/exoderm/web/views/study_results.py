@@ -7,15 +7,13 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from exoderm.photos.selectors import METRICS, region_label
 from exoderm.studies import selectors
-from exoderm.studies.analysis import exports, figures
+from exoderm.studies.analysis import exports, figures, names
 from exoderm.studies.analysis.report import report_pdf
-from exoderm.studies.analysis.results import EndpointResult, StudyResults, results_of
-from exoderm.studies.models import EndpointKind
+from exoderm.studies.analysis.results import StudyResults, results_of
 from exoderm.web.views.common import page, user_of
 
 
@@ -30,53 +28,8 @@ def _consort_labels() -> dict[str, str]:
     }
 
 
-# The analysis names roles, comparisons and methods in English for the API and the exports; the page
-# says them in the reader's language. A method not listed here (one with a number in it) stays as is.
-ROLE_NAMES = {
-    "primary": gettext_lazy("primary"),
-    "secondary": gettext_lazy("secondary"),
-    "exploratory": gettext_lazy("exploratory"),
-}
-METHOD_NAMES = {
-    "paired t-test of the within-participant difference": gettext_lazy(
-        "paired t-test of the within-participant difference"
-    ),
-    "one-sample t-test of the change from baseline": gettext_lazy(
-        "one-sample t-test of the change from baseline"
-    ),
-    "Welch t-test of the difference between arms": gettext_lazy(
-        "Welch t-test of the difference between arms"
-    ),
-    "Wilcoxon signed-rank test; Hodges-Lehmann shift with its CI": gettext_lazy(
-        "Wilcoxon signed-rank test; Hodges-Lehmann shift with its CI"
-    ),
-    "Mann-Whitney U test; Hodges-Lehmann shift with its CI": gettext_lazy(
-        "Mann-Whitney U test; Hodges-Lehmann shift with its CI"
-    ),
-    "share rated improved or better (GAIS 1-3), Wilson score interval": gettext_lazy(
-        "share rated improved or better (GAIS 1-3), Wilson score interval"
-    ),
-    "share satisfied (4-5), Wilson score interval": gettext_lazy(
-        "share satisfied (4-5), Wilson score interval"
-    ),
-    "mean days to half of the redness peak, t interval": gettext_lazy(
-        "mean days to half of the redness peak, t interval"
-    ),
-}
-COMPARISON_NAMES = {"change from baseline": gettext_lazy("change from baseline")}
 # what each export format is called where researchers meet it
 FORMAT_NAMES = {"csv": "CSV", "redcap": "REDCap", "fhir": "FHIR", "sav": "SPSS (.sav)", "dta": "Stata (.dta)"}
-
-
-def _method(method: str) -> str:
-    return str(METHOD_NAMES.get(method, method))
-
-
-def _endpoint_name(row: EndpointResult) -> str:
-    if not row.metric:
-        return str(EndpointKind(row.rating).label) if row.rating in EndpointKind.values else row.rating
-    metric = str(METRICS[row.metric][0]) if row.metric in METRICS else row.metric
-    return f"{metric} · {region_label(row.region)}" if row.region else metric
 
 
 def _endpoint_rows(results: StudyResults) -> list[dict[str, object]]:
@@ -84,13 +37,12 @@ def _endpoint_rows(results: StudyResults) -> list[dict[str, object]]:
     return [
         {
             "result": row.result,
-            "name": _endpoint_name(row),
-            "visit": _("week %(weeks)s after session %(n)s")
-            % {"weeks": row.weeks_after_session, "n": row.session_number},
+            "name": names.endpoint_name(row),
+            "visit": names.visit_name((row.session_number, row.weeks_after_session)),
             "registered_visit": row.registered_visit,
-            "role": ROLE_NAMES.get(row.role, row.role),
-            "comparison": COMPARISON_NAMES.get(row.comparison, row.comparison),
-            "method": _method(row.result.method),
+            "role": names.role_name(row.role),
+            "comparison": names.comparison_name(row.comparison),
+            "method": names.method_name(row.result.method),
         }
         for row in results.endpoints
     ]
@@ -128,10 +80,14 @@ def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
         "results": results,
         "endpoint_rows": _endpoint_rows(results),
         "healing_rows": [
-            {"arm": summary.arm, "result": summary.result, "method": _method(summary.result.method)}
+            {
+                "arm": names.arm_name(summary.arm, results.arm_names),
+                "result": summary.result,
+                "method": names.method_name(summary.result.method),
+            }
             for summary in results.healing.per_arm
         ],
-        "healing_method": _method(results.healing.result.method),
+        "healing_method": names.method_name(results.healing.result.method),
         "figures": [
             (name, mark_safe(svg), captions[name]) for name, svg in drawn.items() if svg or name == "consort"
         ],

@@ -1,0 +1,96 @@
+"""What a reader is shown for the analysis' own names, in the active language.
+
+The analysis names metrics, regions, visits, arms, roles, comparisons, methods and GAIS scores by
+stable English codes (``spot_count``, ``cheek_left``, ``s3w6``, ``pooled``) for the API and the
+exports; the results page, its figures and the report's figures say them with these words instead.
+A name not known here (a method with a number in it, an arm without a name) is shown as it is.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from exoderm.photos.selectors import METRICS, region_label
+from exoderm.studies.analysis.data import BASELINE, GAIS_CODES
+from exoderm.studies.analysis.results import POOLED, EndpointResult
+from exoderm.studies.models import EndpointKind, Gais
+
+ROLE_NAMES = {
+    "primary": gettext_lazy("primary"),
+    "secondary": gettext_lazy("secondary"),
+    "exploratory": gettext_lazy("exploratory"),
+}
+METHOD_NAMES = {
+    "paired t-test of the within-participant difference": gettext_lazy(
+        "paired t-test of the within-participant difference"
+    ),
+    "one-sample t-test of the change from baseline": gettext_lazy(
+        "one-sample t-test of the change from baseline"
+    ),
+    "Welch t-test of the difference between arms": gettext_lazy(
+        "Welch t-test of the difference between arms"
+    ),
+    "Wilcoxon signed-rank test; Hodges-Lehmann shift with its CI": gettext_lazy(
+        "Wilcoxon signed-rank test; Hodges-Lehmann shift with its CI"
+    ),
+    "Mann-Whitney U test; Hodges-Lehmann shift with its CI": gettext_lazy(
+        "Mann-Whitney U test; Hodges-Lehmann shift with its CI"
+    ),
+    "share rated improved or better (GAIS 1-3), Wilson score interval": gettext_lazy(
+        "share rated improved or better (GAIS 1-3), Wilson score interval"
+    ),
+    "share satisfied (4-5), Wilson score interval": gettext_lazy(
+        "share satisfied (4-5), Wilson score interval"
+    ),
+    "mean days to half of the redness peak, t interval": gettext_lazy(
+        "mean days to half of the redness peak, t interval"
+    ),
+}
+COMPARISON_NAMES = {"change from baseline": gettext_lazy("change from baseline")}
+_GAIS_OF_CODE = {code: choice for choice, code in GAIS_CODES.items()}
+
+
+def method_name(method: str) -> str:
+    return str(METHOD_NAMES.get(method, method))
+
+
+def role_name(role: str) -> str:
+    return str(ROLE_NAMES.get(role, role))
+
+
+def comparison_name(comparison: str) -> str:
+    return str(COMPARISON_NAMES.get(comparison, comparison))
+
+
+def metric_name(metric: str, region: str) -> str:
+    """A metric endpoint's metric and region, as in ``pigmented spots (count) · Cheek, left``."""
+    name = str(METRICS[metric][0]) if metric in METRICS else metric
+    return f"{name} · {region_label(region)}" if region else name
+
+
+def endpoint_name(row: EndpointResult) -> str:
+    if not row.metric:
+        return str(EndpointKind(row.rating).label) if row.rating in EndpointKind.values else row.rating
+    return metric_name(row.metric, row.region)
+
+
+def visit_name(visit: tuple[int, int]) -> str:
+    """A visit, ``(session number, weeks after it)``, as in ``week 6 after session 3``."""
+    if visit == BASELINE:
+        return _("baseline")
+    return _("week %(weeks)s after session %(n)s") % {"weeks": visit[1], "n": visit[0]}
+
+
+def arm_name(arm: str, arm_names: dict[str, str]) -> str:
+    """An arm by its code and the study's name for it (``A · Exosome serum``); the arms pooled
+    while the allocation is hidden as such."""
+    if arm == POOLED:
+        return _("all arms, pooled")
+    name = arm_names.get(arm, "")
+    return f"{arm} · {name}" if name else arm
+
+
+def gais_name(code: int) -> str:
+    """A GAIS score, 1 (very much improved) to 5 (worse), by the words the raters chose it by."""
+    return str(Gais(_GAIS_OF_CODE[code]).label)
