@@ -672,6 +672,14 @@ def region_sums(
             sums["a_excess"].copy(), sums["texture_sq"].copy())
 
 
+cdef const uint8_t[:, :] _rows_mask(object mask, Py_ssize_t h, Py_ssize_t w, str name):
+    """An (h, w) uint8 mask whose rows are contiguous, as a memoryview; ValueError otherwise."""
+    cdef const uint8_t[:, :] m = mask
+    if m.shape[0] != h or m.shape[1] != w or (w > 1 and m.strides[1] != 1):
+        raise ValueError(f"{name} must be (H, W) with contiguous rows")
+    return m
+
+
 ctypedef fused sample:
     uint8_t
     uint16_t
@@ -703,9 +711,7 @@ def clipped_count(const sample[:, :, :] rgb, mask, int full):
     cdef const uint8_t[:, :] m
     cdef bint masked = mask is not None
     if masked:
-        m = mask
-        if m.shape[0] != h or m.shape[1] != w or (w > 1 and m.strides[1] != 1):
-            raise ValueError("mask must be (H, W) with contiguous rows")
+        m = _rows_mask(mask, h, w, "mask")
     cdef long long n = 0, clipped = 0
     cdef const sample* row
     cdef const uint8_t* mrow = NULL
@@ -881,9 +887,7 @@ def srgb8_to_lab(const uint8_t[:, :, :] rgb, const float[::1] lut, ccm, const fl
     cdef const uint8_t[:, :] nd
     cdef bint masked = need is not None
     if masked:
-        nd = need
-        if nd.shape[0] != h or nd.shape[1] != w or (w > 1 and nd.strides[1] != 1):
-            raise ValueError("need must be (H, W) with contiguous rows")
+        nd = _rows_mask(need, h, w, "need")
     out = np.empty((3, h, w), np.float32)
     if h == 0 or w == 0:
         return out
