@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 RESEARCH_CONSENT_MISSING = "research-consent-missing"
 NOT_ELIGIBLE = "not-eligible"
+# a patient screened and not enrolled for a reason the staff give in their own words (declined, lost
+# before enrolment): ``services.record_screen_failure``
+OTHER_SCREEN_FAILURE = "other"
 
 
 class EnrolmentRefusal(Violation):

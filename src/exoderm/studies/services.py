@@ -36,7 +36,7 @@ from exoderm.products.models import Product, StorageForm, Vial, VialState
 from exoderm.records.services import checked_reason
 from exoderm.studies import randomization
 from exoderm.studies.blinding import blinded_roles, roles_of
-from exoderm.studies.eligibility import ineligibility, research_consent_refusal
+from exoderm.studies.eligibility import OTHER_SCREEN_FAILURE, ineligibility, research_consent_refusal
 from exoderm.studies.models import (
     AllocationSlot,
     Amendment,
@@ -712,7 +712,12 @@ def record_screen_failure(*, study: Study, patient: Patient, by: User, reason: s
     require_study_role(by, study, {PI, COORDINATOR})
     patient = get_in_clinic(Patient, study.clinic, patient.pk)
     failure = ScreenFailure(
-        study=study, patient=patient, rule="other", reason=reason.strip(), recorded_by=by, recorded_at=_now()
+        study=study,
+        patient=patient,
+        rule=OTHER_SCREEN_FAILURE,
+        reason=reason.strip(),
+        recorded_by=by,
+        recorded_at=_now(),
     )
     failure.full_clean()
     failure.save()

@@ -4,8 +4,8 @@ matplotlib (Agg, bundled fonts) PNG/SVG for the report and papers.
 Each figure is drawn from :class:`~exoderm.studies.analysis.results.StudyResults` only: change from
 baseline per arm and visit with its CI, the per-participant paired changes (a slope chart), the
 GAIS distribution per arm (stacked bars), the healing curves per arm (or pooled while blinded) and
-the CONSORT flow. Metrics, regions, visits, arms and GAIS scores are named as the results page
-names them (:mod:`.names`), in the active language.
+the CONSORT flow. Metrics, regions, visits, arms, GAIS scores and the reasons for not enrolling are
+named as the results page names them (:mod:`.names`), in the active language.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from html import escape
 from django.utils.translation import gettext as _
 
 from exoderm.studies.analysis.data import BASELINE
-from exoderm.studies.analysis.names import arm_name, gais_name, metric_name, visit_name
+from exoderm.studies.analysis.names import (
+    arm_name,
+    exclusion_reason_name,
+    gais_name,
+    metric_name,
+    visit_name,
+)
 from exoderm.studies.analysis.results import POOLED, StudyResults
 from exoderm.studies.models import EndpointKind
 
@@ -336,32 +342,41 @@ def healing_svg(results: StudyResults, title: str, *, days_label: str, share_lab
 
 
 def consort_svg(results: StudyResults, labels: dict[str, str], title: str) -> str:
-    """Boxes of the CONSORT flow; ``labels`` gives the (translated) words of each box."""
+    """Boxes of the CONSORT flow; ``labels`` gives the (translated) words of each box. The excluded
+    box names each reason on a line of its own."""
     c = results.consort
 
     def per_arm(counts: dict[str, int]) -> str:
         return ", ".join(f"{arm_name(arm, results.arm_names)} {n}" for arm, n in counts.items())
 
-    rows = [
-        f"{labels['assessed']}: {c.assessed}",
-        f"{labels['excluded']}: {c.excluded}"
-        + "".join(f" · {reason} {n}" for reason, n in c.excluded_by_reason.items()),
-        f"{labels['randomized']}: {c.randomized}",
-        f"{labels['allocated']}: {per_arm(c.allocated)}",
-        f"{labels['lost']}: {c.lost_to_follow_up}",
-        f"{labels['analysed']}: {per_arm(c.analysed)}",
+    boxes = [
+        [f"{labels['assessed']}: {c.assessed}"],
+        [
+            f"{labels['excluded']}: {c.excluded}",
+            *(f"{exclusion_reason_name(reason)}: {n}" for reason, n in c.excluded_by_reason.items()),
+        ],
+        [f"{labels['randomized']}: {c.randomized}"],
+        [f"{labels['allocated']}: {per_arm(c.allocated)}"],
+        [f"{labels['lost']}: {c.lost_to_follow_up}"],
+        [f"{labels['analysed']}: {per_arm(c.analysed)}"],
     ]
-    width, box, gap = 560, 30, 16
+    width, line_height, padding, gap = 560, 16, 7, 16
     body = []
-    for index, text in enumerate(rows):
-        y0 = 6 + index * (box + gap)
+    y0 = 6
+    for index, lines in enumerate(boxes):
+        box = len(lines) * line_height + 2 * padding
         body.append(
             f'<rect x="60" y="{y0}" width="440" height="{box}" rx="4" fill="#f4f7f9" stroke="#1f6f8b"/>'
         )
-        body.append(_el("text", text, x=280, y=y0 + 19, text_anchor="middle", font_size=12))
+        for number, text in enumerate(lines):
+            y = y0 + padding + 12 + number * line_height
+            body.append(
+                _el("text", text, x=280, y=y, text_anchor="middle", font_size=12 if number == 0 else 11)
+            )
         if index:
             body.append(f'<line x1="280" y1="{y0 - gap}" x2="280" y2="{y0}" stroke="#1f6f8b"/>')
-    return _svg(width, 6 + len(rows) * (box + gap), body, title)
+        y0 += box + gap
+    return _svg(width, y0, body, title)
 
 
 # --- matplotlib (report, papers) ------------------------------------------------------------------

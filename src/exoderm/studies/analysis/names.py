@@ -4,6 +4,8 @@ The analysis names metrics, regions, visits, arms, roles, comparisons, methods a
 stable English codes (``spot_count``, ``cheek_left``, ``s3w6``, ``pooled``) for the API and the
 exports; the results page, its figures and the report's figures say them with these words instead.
 A name not known here (a method with a number in it, an arm without a name) is shown as it is.
+The CONSORT flow's reasons for not enrolling a patient are named here too, from the codes the
+enrolment records (:func:`exoderm.studies.eligibility.criterion_code` and the refusal rules).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from exoderm.core.contraindications import ScreeningItem
 from exoderm.photos.selectors import METRICS, region_label
 from exoderm.studies.analysis.data import BASELINE, GAIS_CODES
 from exoderm.studies.analysis.results import POOLED, EndpointResult
-from exoderm.studies.models import EndpointKind, Gais
+from exoderm.studies.eligibility import OTHER_SCREEN_FAILURE, RESEARCH_CONSENT_MISSING
+from exoderm.studies.models import CriterionKind, CriterionSubject, EndpointKind, Gais
 
 ROLE_NAMES = {
     "primary": gettext_lazy("primary"),
@@ -47,7 +51,16 @@ METHOD_NAMES = {
         "mean days to half of the redness peak, t interval"
     ),
 }
-COMPARISON_NAMES = {"change from baseline": gettext_lazy("change from baseline")}
+COMPARISON_NAMES = {
+    "change from baseline": gettext_lazy("change from baseline"),
+    "change from baseline, pooled over arms": gettext_lazy("change from baseline, pooled over arms"),
+    "share improved or better": gettext_lazy("share improved or better"),
+    "share improved or better, pooled over arms": gettext_lazy("share improved or better, pooled over arms"),
+    "share satisfied": gettext_lazy("share satisfied"),
+    "share satisfied, pooled over arms": gettext_lazy("share satisfied, pooled over arms"),
+    "days to half": gettext_lazy("days to half"),
+    "days to half, pooled over arms": gettext_lazy("days to half, pooled over arms"),
+}
 _GAIS_OF_CODE = {code: choice for choice, code in GAIS_CODES.items()}
 
 
@@ -94,3 +107,26 @@ def arm_name(arm: str, arm_names: dict[str, str]) -> str:
 def gais_name(code: int) -> str:
     """A GAIS score, 1 (very much improved) to 5 (worse), by the words the raters chose it by."""
     return str(Gais(_GAIS_OF_CODE[code]).label)
+
+
+def exclusion_reason_name(code: str) -> str:
+    """Why patients screened for the study were not enrolled, by the code the CONSORT flow counts
+    them under: a criterion (``inclusion:age``, ``exclusion:screening:pregnancy``), the missing
+    research consent, or a reason the staff recorded in their own words (``other``)."""
+    if code == RESEARCH_CONSENT_MISSING:
+        return _("no research consent")
+    if code == OTHER_SCREEN_FAILURE:
+        return _("declined or other reasons")
+    kind, _separator, rest = code.partition(":")
+    subject, _separator, item = rest.partition(":")
+    if subject == CriterionSubject.SCREENING and item in ScreeningItem.values:
+        what = str(ScreeningItem(item).label)
+    elif subject in CriterionSubject.values and subject != CriterionSubject.SCREENING:
+        what = str(CriterionSubject(subject).label)
+    else:
+        return code
+    if kind == CriterionKind.INCLUSION:
+        return _("inclusion criterion not met: %(criterion)s") % {"criterion": what}
+    if kind == CriterionKind.EXCLUSION:
+        return _("exclusion criterion applies: %(criterion)s") % {"criterion": what}
+    return code

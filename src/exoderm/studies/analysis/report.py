@@ -9,8 +9,9 @@ from collections import Counter
 
 from django.utils import translation
 from django.utils.translation import gettext as _
-from fpdf import FPDF
+from fpdf import FPDF, FontFace
 
+from exoderm.studies.analysis import names
 from exoderm.studies.analysis.figures import matplotlib_figures
 from exoderm.studies.analysis.results import StudyResults, software_versions
 
@@ -24,10 +25,43 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(low: float | None, high: float | None, digits: int) -> str:
+    return _("%(low)s to %(high)s") % {"low": _number(low, digits), "high": _number(high, digits)}
+
+
 def _p(value: float | None) -> str:
     if value is None:
         return "-"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+CELL_PADDING = 1.0  # mm left and right of a table cell's text
+
+
+def _column_widths(pdf: FPDF, rows: list[list[str]]) -> list[float]:
+    """The widths (mm) of a table of ``rows`` (the first the bold header) across the page: each
+    column as wide as its longest word, and what is left of the page's width shared out by how
+    much more each column's longest cell would need to fit on one line."""
+
+    def width(text: str, bold: bool) -> float:
+        pdf.set_font(style="B" if bold else "")
+        return pdf.get_string_width(_latin1(text)) + 2 * CELL_PADDING + 0.5
+
+    columns = list(zip(*rows, strict=True))
+    words = [
+        max(width(word, n == 0) for n, cell in enumerate(c) for word in cell.split() or [""]) for c in columns
+    ]
+    lines = [max(width(cell, n == 0) for n, cell in enumerate(c)) for c in columns]
+    pdf.set_font(style="")
+    room = pdf.epw - sum(words)
+    wanted = [line - word for line, word in zip(lines, words, strict=True)]
+    if room <= 0 or not sum(wanted):
+        return words
+    share = min(1.0, room / sum(wanted))
+    widths = [word + extra * share for word, extra in zip(words, wanted, strict=True)]
+    # a table narrower than the page: the rest to the columns evenly
+    spare = (pdf.epw - sum(widths)) / len(widths)
+    return [w + spare for w in widths]
 
 
 def report_pdf(results: StudyResults, *, language: str) -> bytes:
@@ -70,14 +104,19 @@ def _report(results: StudyResults, language: str) -> bytes:
         else _("Results pooled over the arms: the study is still blinded.")
     )
 
+    def per_arm(counts: dict[str, int]) -> str:
+        return ", ".join(f"{names.arm_name(arm, results.arm_names)} {n}" for arm, n in counts.items())
+
     heading(_("Participant flow (CONSORT)"))
     c = results.consort
     line(f"{_('Assessed for eligibility')}: {c.assessed}")
-    line(f"{_('Excluded')}: {c.excluded} " + ", ".join(f"{k} {v}" for k, v in c.excluded_by_reason.items()))
+    line(f"{_('Excluded')}: {c.excluded}")
+    for reason, count in c.excluded_by_reason.items():
+        line(f"    {names.exclusion_reason_name(reason)}: {count}")
     line(f"{_('Randomized')}: {c.randomized}")
-    line(f"{_('Allocated')}: " + ", ".join(f"{k} {v}" for k, v in c.allocated.items()))
+    line(f"{_('Allocated')}: {per_arm(c.allocated)}")
     line(f"{_('Lost to follow-up')}: {c.lost_to_follow_up}")
-    line(f"{_('Analysed (primary endpoint)')}: " + ", ".join(f"{k} {v}" for k, v in c.analysed.items()))
+    line(f"{_('Analysed (primary endpoint)')}: {per_arm(c.analysed)}")
 
     heading(_("Baseline characteristics"))
     participants = results.data.participants
@@ -88,51 +127,53 @@ def _report(results: StudyResults, language: str) -> bytes:
     line(_("Sex is not recorded by exoderm."))
 
     heading(_("Endpoints"))
-    widths = [44, 16, 20, 22, 30, 16, 10, 22]
     header = [_("Endpoint"), _("Visit"), _("Role"), _("Estimate"), _("95% CI"), _("p"), "n", _("Comparison")]
-    pdf.set_font("Helvetica", "B", 8)
-    for width, text in zip(widths, header, strict=True):
-        pdf.cell(width, 5, _latin1(text), border="B")
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 8)
-
-    def table_row(cells: list[str]) -> None:
-        for width, text in zip(widths, cells, strict=True):
-            pdf.cell(width, 4.6, _latin1(text[:40]))
-        pdf.ln()
-
-    for row in results.endpoints:
-        r = row.result
-        name = f"{row.metric} {row.region}".strip() if row.metric else row.rating
-        cells = [
-            name,
-            row.visit,
-            row.role,
-            _number(r.estimate),
-            f"{_number(r.ci_low)} to {_number(r.ci_high)}",
-            _p(r.p_value),
-            str(r.n),
-            row.comparison,
+    rows = [
+        [
+            names.endpoint_name(row),
+            names.visit_name((row.session_number, row.weeks_after_session)),
+            names.role_name(row.role),
+            _number(row.result.estimate),
+            _interval(row.result.ci_low, row.result.ci_high, 2),
+            _p(row.result.p_value),
+            str(row.result.n),
+            names.comparison_name(row.comparison),
         ]
-        table_row(cells)
+        for row in results.endpoints
+    ]
     healing = results.healing.result
-    table_row(
+    rows.append(
         [
             _("Healing: days to half"),
             _("sessions"),
-            results.healing.role,
+            names.role_name(results.healing.role),
             _number(healing.estimate, 1),
-            f"{_number(healing.ci_low, 1)} to {_number(healing.ci_high, 1)}",
+            _interval(healing.ci_low, healing.ci_high, 1),
             _p(healing.p_value),
             str(healing.n),
-            results.healing.comparison,
+            names.comparison_name(results.healing.comparison),
         ]
     )
+    pdf.set_font("Helvetica", "", 8)
+    # each cell wraps its text within its column: the German names of the endpoints, visits and
+    # comparisons take two lines or three, and no column is narrower than its longest word
+    with pdf.table(
+        col_widths=_column_widths(pdf, [header, *rows]),
+        text_align="LEFT",
+        line_height=4,
+        padding=(CELL_PADDING / 2, CELL_PADDING),
+        borders_layout="HORIZONTAL_LINES",
+        headings_style=FontFace(emphasis="BOLD"),
+    ) as table:
+        for cells in [header, *rows]:
+            table.row([_latin1(text) for text in cells])
+    pdf.set_font("Helvetica", "", 9)
     for summary in results.healing.per_arm:
         r = summary.result
         line(
-            f"{_('Healing: days to half')}, {summary.arm}: {_number(r.estimate, 1)} "
-            f"({_number(r.ci_low, 1)} to {_number(r.ci_high, 1)}), n {r.n}"
+            f"{_('Healing: days to half')}, {names.arm_name(summary.arm, results.arm_names)}: "
+            f"{_number(r.estimate, 1)} "
+            f"({_interval(r.ci_low, r.ci_high, 1)}), n {r.n}"
         )
     line(
         _(
@@ -166,6 +207,7 @@ def _report(results: StudyResults, language: str) -> bytes:
     line(f"exoderm {versions['exoderm']}, skinlab {versions['skinlab_engine']}")
     for row in results.endpoints:
         for summary in row.responders:
-            line(f"{row.metric} {row.region} {row.visit}: {summary.result.method}")
+            visit = names.visit_name((row.session_number, row.weeks_after_session))
+            line(f"{names.endpoint_name(row)}, {visit}: {names.method_name(summary.result.method)}")
             break
     return bytes(pdf.output())

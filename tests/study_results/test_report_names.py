@@ -1,0 +1,90 @@
+"""The report PDF and the CONSORT flow name what they count in the reader's language: the
+endpoints, visits, roles and comparisons as the results page names them, and why patients were not
+enrolled by the criterion or rule, not by the codes of the analysis and the enrolment."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from exoderm.core.contraindications import ScreeningItem
+from exoderm.core.errors import RuleViolations
+from exoderm.studies import services
+from exoderm.studies.analysis.report import report_pdf
+from exoderm.studies.analysis.results import results_of
+from tests import factories
+from tests.photos.conftest import media_root  # noqa: F401 (fixture)
+from tests.study_results.test_results_page import _finished_study
+
+
+def _pdf_words(content: bytes) -> str:
+    """The PDF's text with its line breaks as spaces: a table cell wraps its text over lines."""
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    return " ".join(text.split())
+
+
+def test_the_reports_endpoints_table_names_endpoints_visits_and_roles_in_german(clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=3)
+    words = _pdf_words(report_pdf(results_of(study=scene.study, user=scene.pi), language="de"))
+    # the names of the results page, whole: the visit column is wide enough for the German words
+    assert "Pigmentflecken (Anzahl) · Wange, links" in words
+    assert "GAIS-Bewertung durch verblindete Bewerter" in words
+    assert "Woche 6 nach Sitzung 3" in words and "Woche 6 nach Sitzung 1" in words
+    assert "primär" in words and "sekundär" in words and "Schätzwert" in words
+    for code in ("spot_count", "cheek_left", "s3w6", "s1w6", "gais", "primary", "secondary", "pooled"):
+        assert code not in words
+
+
+@pytest.fixture
+def screened(clinic):
+    """A study that refused a pregnant patient and one outside its age range, and a patient who
+    declined (in the coordinator's words); one participant enrolled."""
+    scene = factories.SplitFaceStudyScene(
+        clinic,
+        criteria=[
+            services.CriterionInput(kind="inclusion", subject="age", min_value=18, max_value=70),
+            services.CriterionInput(kind="exclusion", subject="screening", screening_item="pregnancy"),
+        ],
+    )
+    old = scene.patient()
+    old.identity.date_of_birth = old.identity.date_of_birth.replace(year=1940)
+    old.identity.save()
+    for patient in (scene.patient(pregnancy=True), old):
+        with pytest.raises(RuleViolations):
+            scene.participant(patient)
+    services.record_screen_failure(
+        study=scene.study, patient=scene.patient(), by=scene.coordinator, reason="Keine Zeit für die Termine"
+    )
+    scene.participant()
+    return scene
+
+
+CODES = ("exclusion:screening:pregnancy", "inclusion:age")
+
+
+def test_the_report_names_why_patients_were_not_enrolled(screened):
+    results = results_of(study=screened.study, user=screened.pi)
+    assert set(results.consort.excluded_by_reason) == {*CODES, "other"}
+    english = _pdf_words(report_pdf(results, language="en"))
+    assert f"exclusion criterion applies: {ScreeningItem.PREGNANCY.label}: 1" in english
+    assert "inclusion criterion not met: Age (years): 1" in english
+    assert "declined or other reasons: 1" in english
+    german = _pdf_words(report_pdf(results, language="de"))
+    assert "Schwangerschaft" in german
+    for code in CODES:
+        assert code not in english and code not in german
+
+
+def test_the_consort_figure_names_why_patients_were_not_enrolled(client, screened):
+    client.force_login(screened.pi)
+    page = client.get(f"/studies/{screened.study.pk}/results/").content.decode()
+    [consort] = re.findall(r'<figure class="figure-consort">.*?</figure>', page, re.S)
+    words = html.unescape(re.sub(r"<[^>]+>", " ", consort))
+    assert f"exclusion criterion applies: {ScreeningItem.PREGNANCY.label}" in words
+    assert "inclusion criterion not met: Age (years)" in words
+    for code in CODES:
+        assert code not in words
