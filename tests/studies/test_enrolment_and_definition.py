@@ -193,6 +193,43 @@ def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_
     assert refused.json()["errors"][0]["field"] == "arms.0.code"
 
 
+def test_a_metric_endpoint_names_a_region_the_study_analysis_measures(api_as, scene):
+    api = api_as(scene.pi)
+    gais = {"kind": "gais", "primary": True, "session_number": 3, "weeks_after_session": 6}
+    base = {
+        "title": "t",
+        "design": "split_face",
+        "course_template": scene.template.pk,
+        "arms": [
+            {"code": "A", "name": "Exosome", "product": scene.exosome.pk},
+            {"code": "B", "name": "Vehicle", "product": scene.vehicle.pk},
+        ],
+    }
+
+    def metric(region):
+        return {
+            "kind": "metric",
+            "metric": "spot_count",
+            "region": region,
+            "session_number": 3,
+            "weeks_after_session": 6,
+        }
+
+    # the whole photo matches no photo (a close-up is chosen by its region); the face or a midline
+    # region is the same for both halves of a split-face study
+    for region in ("full", "face", "nose"):
+        refused = api.post("/studies", {**base, "endpoints": [gais, metric(region)]})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "endpoints.1.region"
+    assert api.post("/studies", {**base, "endpoints": [gais, metric("cheek_left")]}).status_code == 201
+    parallel = {**base, "design": "parallel", "endpoints": [gais, metric("face")]}
+    assert api.post("/studies", parallel).status_code == 201
+
+    # a study defined before the check keeps its whole-photo endpoint through another change
+    scene.study.endpoints.filter(kind="metric").update(region="full")
+    renamed = api.patch(f"/studies/{scene.study.pk}", {"title": "Exosomes, split-face pilot"})
+    assert renamed.status_code == 200, renamed.content
+
+
 def test_the_allocation_is_refused_to_every_blinded_role(api_as, scene):
     participant = scene.participant()
     url = f"/studies/{scene.study.pk}/participants/{participant.pk}/allocation"

@@ -30,6 +30,7 @@ from exoderm.studies.models import (
 )
 from exoderm.studies.page_selectors import rating_sides
 from tests import factories
+from tests.photos.conftest import media_root  # noqa: F401 (fixture)
 from tests.signin import login_with_mfa
 from tests.web.conftest import wall
 
@@ -178,8 +179,8 @@ def test_a_new_study_starts_from_park_et_al_and_its_author_is_its_investigator(c
     assert StudyRole.objects.filter(study=study, user=admin, role="principal_investigator").exists()
     page = client.get(reverse("study", args=[study.pk])).content.decode()
     assert "Park replication" in page and "ExoCord" in page  # an investigator sees the arms
-    # the endpoints' region by its name, not the analysis' code ("full")
-    assert "(Whole photo)" in page and "(full)" not in page
+    # the endpoints' region by its name, not the analysis' code ("cheek_left")
+    assert "(Cheek, left)" in page and "(cheek_left)" not in page
     assert client.get(reverse("studies")).content.decode().count("Park replication") == 1
 
 
@@ -225,11 +226,12 @@ def test_the_endpoints_region_is_chosen_from_the_analysed_regions_by_their_names
     login_with_mfa(client, admin)
     shown = client.get(reverse("study-new"))
     field = shown.context["form"]["region"]
-    # the engine's names: the whole close-up, the whole face and its nine regions, in the reader's language
-    assert [value for value, _label in field.field.choices] == ["full", "face", *REGIONS]
+    # the engine's names: the whole face and its nine regions, in the reader's language; not the
+    # whole photo, which a study's analysis never measures (a close-up is chosen by its region)
+    assert [value for value, _label in field.field.choices] == ["face", *REGIONS]
     assert ("cheek_left", "Wange, links") in field.field.choices
     assert '<select name="region"' in shown.content.decode()
-    assert '<option value="full" selected>Ganzes Foto</option>' in shown.content.decode()
+    assert '<option value="cheek_left" selected>Wange, links</option>' in shown.content.decode()
 
     data = {name: f.initial for name, f in shown.context["form"].fields.items() if f.initial is not None}
     data.update(arm_a_product=product.pk, arm_b_product=product.pk, course_template="", region="cheek")
@@ -239,11 +241,45 @@ def test_the_endpoints_region_is_chosen_from_the_analysed_regions_by_their_names
     assert refused.status_code == 200 and not Study.objects.exists()
     assert refused.context["form"].errors["region"] == ["Choose one of the regions the analysis reports."]
 
+    data["region"] = "full"
+    assert client.post(reverse("study-new"), data).status_code == 200 and not Study.objects.exists()
+    data["region"] = "face"  # the same region for both halves: no split-face comparison
+    refused = client.post(reverse("study-new"), data)
+    assert refused.status_code == 200 and not Study.objects.exists()
+    assert "choose a region of one side" in refused.content.decode()
+
     data["region"] = "cheek_left"
     assert client.post(reverse("study-new"), data).status_code == 302
     assert set(Study.objects.get().endpoints.filter(kind="metric").values_list("region", flat=True)) == {
         "cheek_left"
     }
+
+
+def test_a_study_with_the_forms_default_region_measures_the_photos(clinic, media_root):  # noqa: F811
+    from exoderm.studies.analysis.results import results_of
+    from exoderm.studies.services import EndpointInput
+    from exoderm.web.study_forms import StudyForm
+
+    scene = factories.SplitFaceStudyScene(
+        clinic,
+        endpoints=[
+            EndpointInput(kind="gais", session_number=3, weeks_after_session=6, primary=True),
+            EndpointInput(
+                kind="metric",
+                session_number=3,
+                weeks_after_session=6,
+                metric="spot_count",
+                region=StudyForm.base_fields["region"].initial,
+            ),
+        ],
+    )
+    factories.run_split_face_study(scene, participants=3)  # close-ups of each cheek
+    [spots] = [
+        row
+        for row in results_of(study=scene.study, user=scene.pi).endpoints
+        if row.metric == "spot_count" and row.registered_visit
+    ]
+    assert spots.result.n == 3 and spots.result.estimate is not None and spots.result.estimate < 0
 
 
 @pytest.mark.django_db

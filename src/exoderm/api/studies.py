@@ -56,7 +56,13 @@ class EndpointIn(Schema):
     kind: Literal["gais", "metric", "satisfaction"]
     primary: bool = False
     metric: Text = Field("", description="for kind metric: the skinlab metric")
-    region: Text = Field("", description="for kind metric: the region")
+    region: Text = Field(
+        "",
+        description=(
+            "for kind metric: face or one of its regions (skinlab's); a split-face study names a region "
+            "of one side (cheek_left), the other side is measured at its mirror image"
+        ),
+    )
     session_number: int = Field(ge=1, le=24, description="the follow-up after this session")
     weeks_after_session: int = Field(ge=1, le=104)
 

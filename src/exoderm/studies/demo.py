@@ -104,7 +104,7 @@ def seed_study(*, clinic: Clinic, users: dict[str, User], exosome_lot: Lot) -> S
         endpoints=[  # at the endpoint visit: 6 weeks after session 3
             services.EndpointInput("gais", 3, FOLLOW_UP_WEEKS, primary=True),
             *(
-                services.EndpointInput("metric", 3, FOLLOW_UP_WEEKS, metric=metric, region="full")
+                services.EndpointInput("metric", 3, FOLLOW_UP_WEEKS, metric=metric, region="cheek_left")
                 for metric in ("wrinkle_density", "spot_area_pct", "tone_sd_L")
             ),
             services.EndpointInput("satisfaction", 3, FOLLOW_UP_WEEKS),

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Role, User
 from exoderm.core.access import get_in_clinic
+from exoderm.core.areas import FACE_PARTS, Area
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
@@ -150,6 +151,14 @@ class CriterionInput:
     description: str = ""
 
 
+# The regions a metric endpoint can name: those a face photo's analysis reports (the face and the
+# engine's nine regions). A close-up is chosen by the region it shows and measured as one region
+# ``full``, so the whole photo is never an endpoint's region: it would match no photo at all.
+ENDPOINT_REGIONS = frozenset({Area.FACE, *FACE_PARTS})
+# split-face: a region of the left half names itself and its mirror image on the right half
+SIDED_SUFFIXES = ("_left", "_right")
+
+
 @dataclass(frozen=True)
 class EndpointInput:
     kind: str
@@ -217,13 +226,29 @@ def _arm_count_errors(design: str, arms: Sequence[ArmInput]) -> list[str]:
     return []
 
 
+def _region_errors(region: str, design: str) -> list[str]:
+    if region not in ENDPOINT_REGIONS:
+        return [_("Choose one of: %(choices)s.") % {"choices": ", ".join(sorted(ENDPOINT_REGIONS))}]
+    if design == Design.SPLIT_FACE and not region.endswith(SIDED_SUFFIXES):
+        return [
+            _(
+                "A split-face study measures each half: choose a region of one side, the other "
+                "side is measured at its mirror image."
+            )
+        ]
+    return []
+
+
 def _build_rows(
     study: Study,
     arms: Sequence[ArmInput],
     criteria: Sequence[CriterionInput],
     endpoints: Sequence[EndpointInput],
+    *,
+    check_regions: bool = True,
 ) -> tuple[list[Arm], list[EligibilityCriterion], list[Endpoint]]:
-    """Unsaved rows of the definition, checked; ``ValidationError`` names every problem at once."""
+    """Unsaved rows of the definition, checked; ``ValidationError`` names every problem at once.
+    ``check_regions`` False keeps metric endpoints' regions as they are (see ``update_study``)."""
     errors: dict[str, list[str]] = {}
 
     def add(where: str, message: str) -> None:
@@ -327,10 +352,12 @@ def _build_rows(
                 f"{where}.kind",
                 _("Choose one of: %(choices)s.") % {"choices": ", ".join(EndpointKind.values)},
             )
-        if endpoint_in.kind == EndpointKind.METRIC and not (
-            endpoint_in.metric.strip() and endpoint_in.region.strip()
-        ):
+        region = endpoint_in.region.strip()
+        if endpoint_in.kind == EndpointKind.METRIC and not (endpoint_in.metric.strip() and region):
             add(where, _("A metric endpoint names its metric and region."))
+        elif endpoint_in.kind == EndpointKind.METRIC and check_regions:
+            for message in _region_errors(region, study.design):
+                add(f"{where}.region", message)
         if (
             not 1 <= endpoint_in.session_number <= template.session_count
             or endpoint_in.weeks_after_session not in template.followup_weeks
@@ -490,7 +517,11 @@ def update_study(*, study: Study, by: User, changes: Mapping[str, Any], reason: 
         if "endpoints" in changes
         else [EndpointInput(**e) for e in before["endpoints"]]
     )
-    arm_rows, criterion_rows, endpoint_rows = _build_rows(locked_study, arms, criteria, endpoints)
+    # a study defined before the regions were checked (one measuring the whole photo, which no
+    # photo matches) keeps its endpoints through an amendment of anything else
+    arm_rows, criterion_rows, endpoint_rows = _build_rows(
+        locked_study, arms, criteria, endpoints, check_regions=bool({"endpoints", "design"} & changed)
+    )
     locked_study.save()
     if "arms" in changed:
         locked_study.arms.all().delete()

@@ -11,6 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.clinics.models import User
+from exoderm.core.areas import Area
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.text import NOTE
 from exoderm.courses.models import CourseTemplate
@@ -29,7 +30,14 @@ from exoderm.studies.models import (
     Stratification,
     StudyRoleKind,
 )
+from exoderm.studies.services import ENDPOINT_REGIONS
 from exoderm.web.forms import DateInput, datetime_field, text_field
+
+
+def endpoint_regions() -> list[tuple[str, str]]:
+    """The regions an analysis reports that a study's metric endpoint can name, by their names."""
+    return [(region, name) for region, name in analysed_regions() if region in ENDPOINT_REGIONS]
+
 
 #: Park et al. 2022 measured wrinkles, pigment and tone per side besides the blinded GAIS.
 PARK_SECONDARY_METRICS = ["wrinkle_density", "spot_area_pct", "tone_sd_L", "red_area_pct"]
@@ -131,13 +139,18 @@ class StudyForm(forms.Form):
         required=False,
         initial=PARK_SECONDARY_METRICS,
     )
-    # the regions the analysis reports, named in the reader's language (a callable: the names are
+    # the regions a study can measure, named in the reader's language (a callable: the names are
     # worded when the form is shown, not when this module is imported)
     region = forms.ChoiceField(
         label=_("Region of the measured endpoints"),
-        choices=analysed_regions,
-        initial="full",
-        help_text=_("The region the analysis reports: the whole photo for a close-up of one side."),
+        choices=endpoint_regions,
+        initial=Area.CHEEK_LEFT,
+        help_text=_(
+            "Face: the whole face on the face photos. Cheek or periorbital of one side: in a "
+            "split-face study that region of each half (the other half at its mirror image), "
+            "measured on the region's close-ups or else on the face photos. Forehead, glabella, "
+            "nose, perioral, chin: the midline, for a parallel or single-arm study."
+        ),
         error_messages={"invalid_choice": _("Choose one of the regions the analysis reports.")},
     )
     satisfaction = forms.BooleanField(
