@@ -134,8 +134,10 @@ def test_a_record_of_an_older_engine_without_the_blur_still_loads_and_compares(s
 def test_the_limit_is_what_the_study_covered_or_the_metrics_own_whichever_is_larger():
     # close-up: pores, the most focus-sensitive metric, or the phantom study's coverage
     assert focus_limit_mm(0.05) == max(FOCUS_LIMITS_MM["pore_count"], FOCUS_COVERED_PX["phantom"] * 0.05)
-    # no pores at face scale; the coverage in mm grows with the pixel
-    at_face_scale = max(FOCUS_LIMITS_MM["spot_area_mm2"], FOCUS_COVERED_PX["phantom"] * 0.15)
+    # no pores at face scale: the most focus-sensitive of the others (texture), or the coverage,
+    # which in mm grows with the pixel
+    own = min(limit for key, limit in FOCUS_LIMITS_MM.items() if not key.startswith("pore"))
+    at_face_scale = max(own, FOCUS_COVERED_PX["phantom"] * 0.15)
     assert focus_limit_mm(0.15) == pytest.approx(at_face_scale)
     assert focus_limit_mm(0.15) > focus_limit_mm(0.05)
     # face regions: the face studies covered σ 0 to 1 px, at least

@@ -217,12 +217,14 @@ def test_a_metric_endpoint_names_a_region_the_study_analysis_measures(api_as, sc
 
     # the whole photo matches no photo (a close-up is chosen by its region); the face or a midline
     # region is the same for both halves of a split-face study
-    for region in ("full", "face", "nose"):
+    for region in ("full", "face", "nose", "neck", "face_left", "elbow"):
         refused = api.post("/studies", {**base, "endpoints": [gais, metric(region)]})
         assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "endpoints.1.region"
     assert api.post("/studies", {**base, "endpoints": [gais, metric("cheek_left")]}).status_code == 201
-    parallel = {**base, "design": "parallel", "endpoints": [gais, metric("face")]}
-    assert api.post("/studies", parallel).status_code == 201
+    # a parallel study measures the face, or an area beyond it on its close-ups
+    for region in ("face", "neck"):
+        parallel = {**base, "design": "parallel", "endpoints": [gais, metric(region)]}
+        assert api.post("/studies", parallel).status_code == 201, region
 
     # a study defined before the check keeps its whole-photo endpoint through another change
     scene.study.endpoints.filter(kind="metric").update(region="full")

@@ -226,10 +226,13 @@ def test_the_endpoints_region_is_chosen_from_the_analysed_regions_by_their_names
     login_with_mfa(client, admin)
     shown = client.get(reverse("study-new"))
     field = shown.context["form"]["region"]
-    # the engine's names: the whole face and its nine regions, in the reader's language; not the
-    # whole photo, which a study's analysis never measures (a close-up is chosen by its region)
-    assert [value for value, _label in field.field.choices] == ["face", *REGIONS]
+    # the engine's names: the whole face and its nine regions, then the areas only close-ups show,
+    # in the reader's language; not the whole photo, which a study's analysis never measures (a
+    # close-up is chosen by its region)
+    choices = [value for value, _label in field.field.choices]
+    assert choices == ["face", *REGIONS, "neck", "decolletage", "scalp", "hands"]
     assert ("cheek_left", "Wange, links") in field.field.choices
+    assert ("hands", "Handrücken") in field.field.choices
     assert '<select name="region"' in shown.content.decode()
     assert '<option value="cheek_left" selected>Wange, links</option>' in shown.content.decode()
 

@@ -59,7 +59,8 @@ class EndpointIn(Schema):
     region: Text = Field(
         "",
         description=(
-            "for kind metric: face or one of its regions (skinlab's); a split-face study names a region "
+            "for kind metric: face, one of its regions (skinlab's) or neck, decolletage, scalp, hands (on "
+            "their close-ups); a split-face study names a region "
             "of one side (cheek_left), the other side is measured at its mirror image"
         ),
     )

@@ -138,27 +138,28 @@ COMPRESSION_SENSITIVE = frozenset(
 pores and part of the a* excess): measured with lossless baselines against JPEG re-captures of
 the face and the phantom (``bench/skinlab_repeatability.py``, the file-format rows)."""
 FOCUS_LIMITS_MM = {
-    "texture_rms": 0.10,
-    "wrinkle_count": 0.10,
-    "wrinkle_length_mm": 0.10,
-    "wrinkle_density": 0.10,
+    "texture_rms": 0.04,
+    "wrinkle_count": 0.2,
+    "wrinkle_length_mm": 0.08,
+    "wrinkle_density": 0.08,
     "pore_count": 0.03,
     "pore_density": 0.03,
-    "spot_area_mm2": 0.06,
-    "spot_area_pct": 0.06,
-    "spot_count": 0.20,
+    "spot_area_mm2": 0.1,
+    "spot_area_pct": 0.1,
+    "spot_count": 0.2,
 }
 """The blur difference (mm, :func:`~exoderm.skinlab.quality.blur_difference`) beyond which focus
 alone moves each fine metric by its mdc, from ``bench/skinlab_focus.py`` (docs/benchmarks.md,
-"skinlab focus and effective blur"): phantoms captured at 0.05, 0.1, 0.15 and 0.2 mm/px with
-Gaussian blur σ 0.5 px (the repeatability study's focus) to 2 px, the smallest over the scales,
-rounded down. ``texture_rms`` (mdc 0.1) reaches its mdc at 0.115 to 0.13 mm at 0.1 to 0.2 mm/px;
-``wrinkle_count`` at 0.108 mm and ``wrinkle_length_mm`` at 0.124 mm (0.1 and 0.15 mm/px; too few
-lines are resolved at 0.2 mm/px); ``pore_count`` (measured at 0.05 mm/px or finer only) at
-0.033 mm; the finest spots' area at 0.065 mm at 0.1 mm/px, where the close-up band's small mdc
-applies, and their count at 0.23 mm at 0.15 mm/px. The densities and percentages follow their
-counts, lengths and areas. One limit per metric for every scale: at face scale, where the spot
-metrics' mdc is larger, that is stricter than needed (a metric left unjudged, never a false
+"skinlab focus and effective blur", engine 1.5.0): phantoms captured at 0.05, 0.1, 0.15 and 0.2
+mm/px with Gaussian blur σ 0.5 px (the repeatability study's focus) to 2 px, the smallest over
+the scales, rounded down. ``texture_rms`` (mdc 0.036 % of L*+16 since 1.5.0, a third of 1.2.0's
+in its units then) reaches its mdc at 0.047 to 0.062 mm; ``wrinkle_length_mm`` at 0.089 to 0.099
+mm (0.05 to 0.15 mm/px; too few lines are resolved at 0.2 mm/px), ``wrinkle_count`` at 0.26 mm;
+``pore_count`` (measured at 0.05 mm/px or finer only) at 0.035 mm; the finest spots' area at
+0.117 mm at 0.1 mm/px, where the close-up band's small mdc applies, and their count at 0.24 mm at
+0.15 mm/px. The densities and percentages follow their lengths and areas (``wrinkle_density``
+the stricter of length and count). One limit per metric for every scale: at face scale, where the
+spot metrics' mdc is larger, that is stricter than needed (a metric left unjudged, never a false
 change). A pair is judged up to this or up to what the study behind the mdc covered
 (:data:`FOCUS_COVERED_PX`), whichever is larger: the first alone left ordinary re-captures of the
 face study (σ 0 to 1 px, up to 0.47 mm at its scale) unjudged."""

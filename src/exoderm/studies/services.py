@@ -152,9 +152,12 @@ class CriterionInput:
 
 
 # The regions a metric endpoint can name: those a face photo's analysis reports (the face and the
-# engine's nine regions). A close-up is chosen by the region it shows and measured as one region
-# ``full``, so the whole photo is never an endpoint's region: it would match no photo at all.
-ENDPOINT_REGIONS = frozenset({Area.FACE, *FACE_PARTS})
+# engine's nine regions), and the areas beyond the face that only close-ups show. A close-up is
+# chosen by the area it shows and measured as one region ``full``, so the whole photo is never an
+# endpoint's region: it would match no photo at all. The face's halves are not regions of a face
+# photo's analysis either: a split-face endpoint names a region of one side.
+BEYOND_THE_FACE = (Area.NECK, Area.DECOLLETAGE, Area.SCALP, Area.HANDS)
+ENDPOINT_REGIONS = frozenset({Area.FACE, *FACE_PARTS, *BEYOND_THE_FACE})
 # split-face: a region of the left half names itself and its mirror image on the right half
 SIDED_SUFFIXES = ("_left", "_right")
 

@@ -30,13 +30,15 @@ from exoderm.studies.models import (
     Stratification,
     StudyRoleKind,
 )
-from exoderm.studies.services import ENDPOINT_REGIONS
+from exoderm.studies.services import BEYOND_THE_FACE, ENDPOINT_REGIONS
 from exoderm.web.forms import DateInput, datetime_field, text_field
 
 
 def endpoint_regions() -> list[tuple[str, str]]:
-    """The regions an analysis reports that a study's metric endpoint can name, by their names."""
-    return [(region, name) for region, name in analysed_regions() if region in ENDPOINT_REGIONS]
+    """The regions a study's metric endpoint can name, by their names: the face's as the analysis
+    reports them, then the areas that only close-ups show."""
+    face = [(region, name) for region, name in analysed_regions() if region in ENDPOINT_REGIONS]
+    return face + [(area.value, str(area.label)) for area in BEYOND_THE_FACE]
 
 
 #: Park et al. 2022 measured wrinkles, pigment and tone per side besides the blinded GAIS.
@@ -149,7 +151,8 @@ class StudyForm(forms.Form):
             "Face: the whole face on the face photos. Cheek or periorbital of one side: in a "
             "split-face study that region of each half (the other half at its mirror image), "
             "measured on the region's close-ups or else on the face photos. Forehead, glabella, "
-            "nose, perioral, chin: the midline, for a parallel or single-arm study."
+            "nose, perioral, chin: the midline, for a parallel or single-arm study. Neck, décolletage, "
+            "scalp, back of the hands: on their close-ups, for a parallel or single-arm study."
         ),
         error_messages={"invalid_choice": _("Choose one of the regions the analysis reports.")},
     )
