@@ -33,11 +33,11 @@ test: uv chromium faketime
 	@echo "== the date-dependent tests again, at the awkward instants of tests/awkward_instants.py =="
 	@$(RUN) python -m tests.awkward_instants | while IFS= read -r instant; do \
 	  echo "-- the clock at $$instant UTC"; \
-	  faketime -f "@$$instant" $(PYTEST) -q -n auto -m "not browser and not postgres" $(CLOCK_SUITES) || exit 1; \
+	  faketime -f "@$$instant" $(PYTEST) -q -n auto -m "not browser and not postgres and not clock_free" $(CLOCK_SUITES) || exit 1; \
 	done
 	@if [ -n "$(EXODERM_TEST_POSTGRES_URL)" ]; then \
 	  echo "== the database tests again, on PostgreSQL =="; \
-	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -n auto -m "not browser" $(POSTGRES_SUITES); \
+	  DATABASE_URL="$(EXODERM_TEST_POSTGRES_URL)" $(PYTEST) -n auto -m "not browser and not off_postgres" $(POSTGRES_SUITES); \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI must run the PostgreSQL tests: set EXODERM_TEST_POSTGRES_URL" >&2; exit 1; \
 	else echo "(PostgreSQL pass not run: set EXODERM_TEST_POSTGRES_URL=postgres://user@host/db to run it)"; fi

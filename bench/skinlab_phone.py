@@ -396,14 +396,18 @@ WHAT_COMPARE_DOES = (
 )
 
 
-def edge_overshoot_coverage(groups: Mapping[str, Sequence[float | None]]) -> tuple[float, float]:
+def edge_overshoot_coverage(groups: Mapping[str, Sequence[float | None]]) -> tuple[float, float] | None:
     """What a study's captures covered of sharpening: the largest edge overshoot (%) among them,
     and the largest difference between two captures of one group (one pipeline on one skin), each
     times :data:`COVERAGE_MARGIN` and rounded up to a whole %. ``groups``: the
     ``quality.edge_overshoot_pct`` of the captures whose noise the study's mdc holds, per pipeline
-    and skin (None, an image without step edges, is left out)."""
+    and skin (None, an image without enough step edges, is left out); None when no capture had
+    enough."""
     values = {name: [v for v in vs if v is not None] for name, vs in groups.items()}
-    largest = max(v for vs in values.values() for v in vs)
+    measured = [v for vs in values.values() for v in vs]
+    if not measured:
+        return None
+    largest = max(measured)
     spread = max(max(vs) - min(vs) for vs in values.values() if vs)
     return float(math.ceil(COVERAGE_MARGIN * largest)), float(math.ceil(COVERAGE_MARGIN * spread))
 
@@ -460,6 +464,8 @@ def coverage(captures: int, fine_captures: int) -> str:
 
     def row(label: str, values: list[float | None]) -> str:
         v = [x for x in values if x is not None]
+        if not v:
+            return f"| {label} | 0 of {len(values)} | not measured: too few step edges | | |"
         spread = max(v) - min(v)
         return f"| {label} | {len(v)} | {min(v):.1f} to {max(v):.1f} | {spread:.1f} | {spread / max(v):.2f} |"
 
@@ -481,8 +487,11 @@ def coverage(captures: int, fine_captures: int) -> str:
         )
     covered = ["", "| study | overshoot covered % | difference covered % |", "| --- | ---: | ---: |"]
     for name, groups in studies.items():
-        top, spread = edge_overshoot_coverage(groups)
-        covered.append(f"| {name} | {top:.0f} | {spread:.0f} |")
+        derived = edge_overshoot_coverage(groups)
+        if derived is None:
+            covered.append(f"| {name} | not measured | not measured |")
+        else:
+            covered.append(f"| {name} | {derived[0]:.0f} | {derived[1]:.0f} |")
     return "\n".join(
         [
             "### How strongly the captures were sharpened",

@@ -28,7 +28,8 @@ COVERAGE_AT_LEAST = ka.COVERAGE_AT_LEAST
 NULL_AT_MOST = ka.NULL_AT_MOST
 RESULTS_FILE = Path("build/study_results/known_answers.json")
 
-pytestmark = pytest.mark.slow
+# pure statistics on simulated studies: nothing here reaches a database
+pytestmark = [pytest.mark.slow, pytest.mark.off_postgres]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,9 @@ from statsmodels.stats.proportion import proportion_confint
 
 from exoderm.studies.analysis import statistics as st
 
+# pure statistics on a fixed data set: nothing here reaches a database
+pytestmark = pytest.mark.off_postgres
+
 # A fixed split-face data set: changes from baseline of redness on the arm-A and arm-B side.
 A_SIDE = [-3.1, -2.4, -4.0, -1.2, -2.8, -3.5, -0.4, -2.2, None, -1.9, -3.3, -2.6]
 B_SIDE = [-1.0, -1.9, -1.5, -0.8, -2.0, -0.9, 0.3, -1.1, -1.4, None, -1.2, -0.7]

@@ -279,6 +279,7 @@ def test_photo_files_and_directories_are_private(upload):
     assert stat.S_IMODE(Path(keys.master_key_source()).stat().st_mode) == 0o600
 
 
+@pytest.mark.off_postgres  # its installation is SQLite in a new data directory, whatever the pass
 def test_a_new_data_dir_and_its_sqlite_database_are_owner_only(tmp_path):
     data_dir = tmp_path / "fresh" / "var"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "MEDIA_ROOT"}}

@@ -148,6 +148,7 @@ def test_enrolment_without_treatment_consent_is_refused_with_the_reason(client, 
 
 @pytest.mark.django_db
 def test_visits_are_moved_or_marked_missed_after_a_confirmation(client, clinician):
+    from exoderm.booking.calendar import ClinicCalendar
     from exoderm.courses.services import enroll
 
     patient = factories.ConsentedPatientFactory(clinic=clinician.clinic)
@@ -168,7 +169,12 @@ def test_visits_are_moved_or_marked_missed_after_a_confirmation(client, clinicia
     first.refresh_from_db()
     assert first.status == "missed"
     berlin = zoneinfo.ZoneInfo(clinician.clinic.time_zone)
-    moved = (second.planned_at.astimezone(berlin) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    # a day later, or the next day the clinic is open (a visit is not moved onto a holiday)
+    calendar = ClinicCalendar.of(clinician.clinic)
+    later = second.planned_at.astimezone(berlin) + dt.timedelta(days=1)
+    while calendar.closed_because(later.date()):
+        later += dt.timedelta(days=1)
+    moved = later.strftime("%Y-%m-%dT%H:%M")
     response = client.post(reverse("visit-change", args=[second.pk, "reschedule"]), {"planned_at": moved})
     assert response.status_code == 302
     second.refresh_from_db()
