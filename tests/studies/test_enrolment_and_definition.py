@@ -164,9 +164,9 @@ def _age(criteria):
     return next(c for c in criteria if c["subject"] == "age")
 
 
-def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_as, scene):
-    api = api_as(scene.pi)
-    base = {
+def _split_face_definition(scene):
+    """A split-face study's definition without its endpoints: an exosome arm and a vehicle arm."""
+    return {
         "title": "t",
         "design": "split_face",
         "course_template": scene.template.pk,
@@ -175,6 +175,11 @@ def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_
             {"code": "B", "name": "Vehicle", "product": scene.vehicle.pk},
         ],
     }
+
+
+def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_as, scene):
+    api = api_as(scene.pi)
+    base = _split_face_definition(scene)
     none = api.post(
         "/studies", {**base, "endpoints": [{"kind": "gais", "session_number": 3, "weeks_after_session": 6}]}
     )
@@ -196,15 +201,7 @@ def test_the_primary_endpoint_is_pre_registered_once_and_at_a_planned_visit(api_
 def test_a_metric_endpoint_names_a_region_the_study_analysis_measures(api_as, scene):
     api = api_as(scene.pi)
     gais = {"kind": "gais", "primary": True, "session_number": 3, "weeks_after_session": 6}
-    base = {
-        "title": "t",
-        "design": "split_face",
-        "course_template": scene.template.pk,
-        "arms": [
-            {"code": "A", "name": "Exosome", "product": scene.exosome.pk},
-            {"code": "B", "name": "Vehicle", "product": scene.vehicle.pk},
-        ],
-    }
+    base = _split_face_definition(scene)
 
     def metric(region):
         return {
