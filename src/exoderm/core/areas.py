@@ -55,6 +55,11 @@ HALVES: dict[str, frozenset[str]] = {
 }
 
 
+#: The endings of the areas of one side of the body (``cheek_left``, ``periorbital_right``): a
+#: split-face study names one and means it and its mirror image.
+SIDE_SUFFIXES = ("_left", "_right")
+
+
 def expand(areas: Iterable[str]) -> set[str]:
     """The areas and everything they contain (``face`` stands for all its parts and both halves,
     a half for the regions of its side)."""

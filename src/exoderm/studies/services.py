@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.clinics.models import Role, User
 from exoderm.core.access import get_in_clinic
-from exoderm.core.areas import FACE_PARTS, Area
+from exoderm.core.areas import FACE_PARTS, SIDE_SUFFIXES, Area
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.errors import RuleViolations, Violation
 from exoderm.core.permissions import Action, require
@@ -158,8 +158,6 @@ class CriterionInput:
 # photo's analysis either: a split-face endpoint names a region of one side.
 BEYOND_THE_FACE = (Area.NECK, Area.DECOLLETAGE, Area.SCALP, Area.HANDS)
 ENDPOINT_REGIONS = frozenset({Area.FACE, *FACE_PARTS, *BEYOND_THE_FACE})
-# split-face: a region of the left half names itself and its mirror image on the right half
-SIDED_SUFFIXES = ("_left", "_right")
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ def _arm_count_errors(design: str, arms: Sequence[ArmInput]) -> list[str]:
 def _region_errors(region: str, design: str) -> list[str]:
     if region not in ENDPOINT_REGIONS:
         return [_("Choose one of: %(choices)s.") % {"choices": ", ".join(sorted(ENDPOINT_REGIONS))}]
-    if design == Design.SPLIT_FACE and not region.endswith(SIDED_SUFFIXES):
+    if design == Design.SPLIT_FACE and not region.endswith(SIDE_SUFFIXES):
         return [
             _(
                 "A split-face study measures each half: choose a region of one side, the other "

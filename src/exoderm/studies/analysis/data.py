@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from exoderm.core.areas import expand
+from exoderm.core.areas import SIDE_SUFFIXES, expand
 from exoderm.courses.models import Visit, VisitKind
 from exoderm.photos.engine import compare_records, current_version
 from exoderm.photos.models import Analysis, Photo, Timepoint, View
@@ -174,7 +174,7 @@ def side_region(region: str, side: str) -> str:
     (``cheek_left``) and means the same region of each half."""
     if side not in (Side.LEFT, Side.RIGHT):
         return region
-    for suffix in ("_left", "_right"):
+    for suffix in SIDE_SUFFIXES:
         if region.endswith(suffix):
             return region[: -len(suffix)] + ("_left" if side == Side.LEFT else "_right")
     return region
