@@ -356,6 +356,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "exoderm.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+        # fpdf2 subsets the embedded fonts of every PDF with fontTools, which reports each step at
+        # INFO (75 lines before `make demo` printed its sign-ins)
+        "fontTools": {"level": "WARNING"},
     },
 }
 

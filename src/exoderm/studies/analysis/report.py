@@ -26,6 +26,8 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def _interval(low: float | None, high: float | None, digits: int) -> str:
+    if low is None and high is None:  # no interval (no data yet): one dash, as the other cells
+        return _number(None)
     return _("%(low)s to %(high)s") % {"low": _number(low, digits), "high": _number(high, digits)}
 
 
