@@ -154,6 +154,10 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
     assert "clinician" in output and "Demo-Clinician-2026!" in output
     assert DEMO_ADMIN_TOTP_SECRET in output
     assert "Starting worker" in output  # the task worker ran beside the web server
+    assert "messaging housekeeping: queued" in output
+    # what would bury the sign-ins: a line per analysed photo, Granian's warning about its threads
+    assert "state=SUCCESSFUL" not in output
+    assert "Python threads" not in output
     # Nothing the demo started outlives it: an orphaned server process would keep the port.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass

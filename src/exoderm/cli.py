@@ -32,7 +32,17 @@ def manage(argv: list[str]) -> int:
     return 0
 
 
-def serve(host: str, port: int, workers: int) -> int:
+def default_threads() -> int:
+    """Request threads per server process: two per core and one, Granian's own advice for WSGI.
+
+    Granian's default (half its backlog, 512) would let one process open as many database
+    connections as PostgreSQL allows in all (100 by default) and hand SQLite's single writer
+    hundreds of waiting threads; requests beyond the threads wait in the socket's backlog instead.
+    """
+    return 2 * (os.cpu_count() or 1) + 1
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> int:
     """Serve the web pages and the API with Granian (WSGI)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exoderm.settings")
     from granian.constants import Interfaces
@@ -44,6 +54,8 @@ def serve(host: str, port: int, workers: int) -> int:
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
+        blocking_threads=threads,
+        backpressure=threads,  # a process takes no more requests than it has threads for
         workers_kill_timeout=5,  # a stop never waits forever for a hung request
     ).serve()
     return 0
@@ -131,7 +143,11 @@ def demo(host: str, port: int) -> int:
     # Each child leads its own process group, so that stopping it also stops what it forked
     # (Granian's worker processes): an orphaned worker would keep the port.
     processes = [
-        subprocess.Popen([*me, "worker"], start_new_session=True),
+        # the worker's line per task (hundreds while the demo's photos are analysed) would push
+        # the sign-ins above off the screen; its warnings and failures still show
+        subprocess.Popen(
+            [*me, "worker"], start_new_session=True, env=os.environ | {"LOG_TASK_PROGRESS": "0"}
+        ),
         subprocess.Popen([*me, "serve", "--host", host, "--port", str(port)], start_new_session=True),
     ]
     try:
@@ -167,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--port", type=int, default=int(os.getenv("EXODERM_PORT", DEFAULT_PORT)))
         if name == "serve":
             sub.add_argument("--workers", type=int, default=int(os.getenv("EXODERM_WEB_WORKERS", "1")))
+            sub.add_argument(
+                "--threads",
+                type=int,
+                default=int(os.getenv("EXODERM_WEB_THREADS", default_threads())),
+                help="request threads per process (default: two per core and one)",
+            )
     commands.add_parser("worker", help=worker.__doc__)
     commands.add_parser("backup", help=backup.__doc__).add_argument("dest", help="a new or empty directory")
     commands.add_parser("restore", help=restore.__doc__).add_argument("src", help="a backup directory")
@@ -199,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if known.command == "demo":
         return demo(known.host, known.port)
     if known.command == "serve":
-        return serve(known.host, known.port, known.workers)
+        return serve(known.host, known.port, known.workers, known.threads)
     if known.command == "backup":
         return backup(known.dest)
     if known.command == "restore":

@@ -344,13 +344,23 @@ NINJA_PAGINATION_MAX_LIMIT = 500
 # LOG_FORMAT=json: one JSON object per line with the request id (exoderm.ops.logs), and a line per
 # request (method, route, status, ms); text, the default, leaves the request lines to the server.
 LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
+# LOG_TASK_PROGRESS=0: the worker logs no line per task started and finished, only failed tasks
+# (`exoderm demo` sets it, so that the sign-ins stay on the screen)
+LOG_TASK_PROGRESS = envbool("LOG_TASK_PROGRESS", "1")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "exoderm.ops.logs.JsonFormatter"}},
+    "filters": {
+        "task_progress": {
+            "()": "exoderm.ops.logs.WarningsOnlyFrom",
+            "loggers": ["django.tasks"],
+        }
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler"}
         | ({"formatter": "json"} if LOG_FORMAT == "json" else {})
+        | ({} if LOG_TASK_PROGRESS else {"filters": ["task_progress"]})
     },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from exoderm.ops import heartbeat
-from exoderm.ops.logs import JsonFormatter
+from exoderm.ops.logs import JsonFormatter, WarningsOnlyFrom
 from tests import factories
 from tests.ops._server import exoderm_serve
 
@@ -106,6 +106,35 @@ def test_json_log_lines_carry_the_request_id_of_the_response(client):
         200,
     )
     assert entry["message"].startswith("GET healthz 200 ")
+
+
+def test_without_task_progress_lines_failed_tasks_and_the_worker_still_log():
+    """LOG_TASK_PROGRESS=0 (the demo's worker): the line per task started and finished goes, a
+    failed task's line (ERROR, with its traceback) and the worker's own lines stay."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(WarningsOnlyFrom(["django.tasks"]))
+    loggers = [
+        logging.getLogger(name) for name in ("django.tasks", "django.tasks.signals", "django_tasks_db")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        loggers[0].info("Task id=1 path=p state=RUNNING")
+        loggers[0].info("Task id=1 path=p state=SUCCESSFUL")
+        loggers[1].info("Task id=2 path=p state=RUNNING")
+        loggers[0].error("Task id=3 path=p state=FAILED")
+        loggers[2].info("Starting worker worker_id=w queues=default")
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    assert stream.getvalue().splitlines() == [
+        "Task id=3 path=p state=FAILED",
+        "Starting worker worker_id=w queues=default",
+    ]
 
 
 @pytest.mark.slow

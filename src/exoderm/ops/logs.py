@@ -29,3 +29,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class WarningsOnlyFrom(logging.Filter):
+    """Drops the records below WARNING of the named loggers (and their children); passes the rest.
+
+    A handler filter rather than a logger level: the task worker sets its loggers' levels itself
+    when it starts (``db_worker --verbosity``), after the logging configuration.
+    """
+
+    def __init__(self, loggers: list[str]) -> None:
+        super().__init__()
+        self.loggers = tuple(loggers)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        quiet = record.name in self.loggers or record.name.startswith(tuple(f"{n}." for n in self.loggers))
+        return record.levelno >= logging.WARNING or not quiet

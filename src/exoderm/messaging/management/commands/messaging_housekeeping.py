@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from exoderm.messaging.tasks import housekeeping, schedule_housekeeping
@@ -27,6 +28,11 @@ class Command(BaseCommand):
         if options["schedule"]:
             from django.utils import timezone
 
-            self.stdout.write(json.dumps({"scheduled": schedule_housekeeping(at=timezone.now())}))
+            queued = schedule_housekeeping(at=timezone.now())
+            self.stdout.write(
+                f"messaging housekeeping: queued, then every {settings.MESSAGE_HOUSEKEEPING_MINUTES} minutes"
+                if queued
+                else "messaging housekeeping: already queued"
+            )
             return
         self.stdout.write(json.dumps(housekeeping(), sort_keys=True))
