@@ -1,6 +1,7 @@
 """The report PDF and the CONSORT flow name what they count in the reader's language: the
-endpoints, visits, roles and comparisons as the results page names them, and why patients were not
-enrolled by the criterion or rule, not by the codes of the analysis and the enrolment."""
+endpoints, visits, roles and comparisons as the results page names them, why patients were not
+enrolled by the criterion or rule, the adverse events' terms, relatedness and arms, the kinds of
+protocol deviations and the unknown ages, not by the codes of the analysis and the enrolment."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pypdf import PdfReader
 
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.errors import RuleViolations
+from exoderm.patients.models import PatientIdentity
 from exoderm.studies import services
+from exoderm.studies.analysis import names
 from exoderm.studies.analysis.report import report_pdf
 from exoderm.studies.analysis.results import results_of
 from tests import factories
 from tests.photos.conftest import media_root  # noqa: F401 (fixture)
-from tests.study_results.test_results_page import _finished_study
+from tests.study_results.test_results_page import _adverse_events_and_a_deviation, _finished_study
 
 
 def _pdf_words(content: bytes) -> str:
@@ -37,6 +40,36 @@ def test_the_reports_endpoints_table_names_endpoints_visits_and_roles_in_german(
     assert "primär" in words and "sekundär" in words and "Schätzwert" in words
     for code in ("spot_count", "cheek_left", "s3w6", "s1w6", "gais", "primary", "secondary", "pooled"):
         assert code not in words
+
+
+def test_the_reports_adverse_events_deviations_and_ages_by_name(clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=2)
+    arm = _adverse_events_and_a_deviation(scene)
+    arm_name = {"A": "A · Exosome serum", "B": "B · Vehicle"}[arm]
+    # the second participant's identity erased: their age is unknown
+    PatientIdentity.objects.filter(patient=scene.enrolled[1].patient).delete()
+    results = results_of(study=scene.study, user=scene.pi)
+    english = _pdf_words(report_pdf(results, language="en"))
+    assert f"Erythema, grade 1, Possible, {arm_name}: 1 participants, 1 events" in english
+    assert "Oedema, grade 2, Not related, both arms (whole treated area): 1 participants" in english
+    assert "Missed session: 1" in english
+    assert "unknown: 1" in english and "?: 1" not in english
+    german = _pdf_words(report_pdf(results, language="de"))
+    assert "Erythem, " in german and f"Möglich, {arm_name}: 1" in german
+    assert "Ödem, " in german and "Kein Zusammenhang, " in german
+    assert "Versäumte Sitzung: 1" in german
+    for words in (english, german):
+        for code in ("erythema", "oedema", "possible", "not_related", ", both:", "missed_session", "?: 1"):
+            assert code not in words
+
+
+def test_unknown_codes_are_named_as_they_are():
+    assert names.term_name("frostbite") == "frostbite"
+    assert names.relatedness_name("") == "–"  # none recorded
+    assert names.relatedness_name("maybe") == "maybe"
+    assert names.deviation_kind_name("late_rating") == "late_rating"
+    assert names.age_band_name("30-39") == "30-39"
+    assert names.arm_name("C", {"A": "Exosome serum"}) == "C"
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ import re
 import pytest
 from pypdf import PdfReader
 
+from exoderm.safety.services import record_adverse_event
 from exoderm.studies import services
 from exoderm.studies.analysis import unblinding
+from exoderm.studies.models import AllocationSlot
 from tests import factories
 from tests._browser import cut_off, shot
 from tests.photos.conftest import media_root  # noqa: F401 (fixture)
@@ -35,6 +37,52 @@ def _finished_study(clinic, participants):
     scene.enrolled = factories.run_split_face_study(scene, participants=participants)
     unblinding.unblind_study(study=scene.study, by=scene.pi, reason="Last visit done")
     return scene
+
+
+def _adverse_events_and_a_deviation(scene):
+    """An erythema of the first participant's left half (possibly related to the product), an
+    oedema of their whole treated area (so of both arms) and a missed session of theirs; returns
+    the arm of their left half."""
+    first = scene.enrolled[0]
+    onset = first.enrolled_at.date()
+    record_adverse_event(
+        user=scene.clinician, patient=first.patient, term="erythema", side="face_left", onset=onset,
+        severity=1, serious=False, related_to_procedure="unlikely", related_to_product="possible",
+    )  # fmt: skip
+    record_adverse_event(
+        user=scene.clinician, patient=first.patient, term="oedema", side="whole", onset=onset,
+        severity=2, serious=False, related_to_procedure="probable", related_to_product="not_related",
+    )  # fmt: skip
+    services.record_deviation(
+        participant=first, kind="missed_session", description="Did not come", occurred_on=onset, by=scene.pi
+    )
+    return AllocationSlot.objects.get(participant=first).arm_left
+
+
+def test_the_adverse_events_table_names_terms_relatedness_and_arms(client, clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=2)
+    arm = _adverse_events_and_a_deviation(scene)
+    arm_name = {"A": "A · Exosome serum", "B": "B · Vehicle"}[arm]
+    client.force_login(scene.pi)
+
+    def events_table():
+        page = client.get(f"/studies/{scene.study.pk}/results/").content.decode()
+        table = page[page.rindex("<table") :]  # the adverse events' table is the page's last
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>.*?</td>", table)]
+        return [cells[n : n + 6] for n in range(0, len(cells), 6)]
+
+    assert events_table() == [
+        ["Erythema", "1", "Possible", arm_name, "1", "1"],
+        ["Oedema", "2", "Not related", "both arms (whole treated area)", "1", "1"],
+    ]
+    scene.pi.language = "de"
+    scene.pi.save()
+    rows = events_table()
+    assert [row[:4] for row in rows] == [
+        ["Erythem", "1", "Möglich", arm_name],
+        ["Ödem", "2", "Kein Zusammenhang", rows[1][3]],
+    ]
+    assert rows[1][3].startswith("beide") or rows[1][3].startswith("both arms")  # until the .po has it
 
 
 @pytest.mark.browser

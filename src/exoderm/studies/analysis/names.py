@@ -5,7 +5,9 @@ stable English codes (``spot_count``, ``cheek_left``, ``s3w6``, ``pooled``) for 
 exports; the results page, its figures and the report's figures say them with these words instead.
 A name not known here (a method with a number in it, an arm without a name) is shown as it is.
 The CONSORT flow's reasons for not enrolling a patient are named here too, from the codes the
-enrolment records (:func:`exoderm.studies.eligibility.criterion_code` and the refusal rules).
+enrolment records (:func:`exoderm.studies.eligibility.criterion_code` and the refusal rules), and
+what the adverse events, protocol deviations and baseline characteristics count by: the terms and
+relatedness of the events, the kinds of deviations, the age bands.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from django.utils.translation import gettext_lazy
 
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.photos.selectors import METRICS, region_label
+from exoderm.safety.models import Relatedness, Term
 from exoderm.studies.analysis.data import BASELINE, GAIS_CODES
-from exoderm.studies.analysis.results import POOLED, EndpointResult
+from exoderm.studies.analysis.results import BOTH_ARMS, POOLED, EndpointResult
 from exoderm.studies.eligibility import OTHER_SCREEN_FAILURE, RESEARCH_CONSENT_MISSING
-from exoderm.studies.models import CriterionKind, CriterionSubject, EndpointKind, Gais
+from exoderm.studies.models import CriterionKind, CriterionSubject, DeviationKind, EndpointKind, Gais
 
 ROLE_NAMES = {
     "primary": gettext_lazy("primary"),
@@ -97,11 +100,37 @@ def visit_name(visit: tuple[int, int]) -> str:
 
 def arm_name(arm: str, arm_names: dict[str, str]) -> str:
     """An arm by its code and the study's name for it (``A · Exosome serum``); the arms pooled
-    while the allocation is hidden as such."""
+    while the allocation is hidden as such, and both arms of a split-face participant (an adverse
+    event of the whole treated area, not of one half) as such."""
     if arm == POOLED:
         return _("all arms, pooled")
+    if arm == BOTH_ARMS:
+        return _("both arms (whole treated area)")
     name = arm_names.get(arm, "")
     return f"{arm} · {name}" if name else arm
+
+
+def term_name(term: str) -> str:
+    """An adverse event's term (``erythema``) as the clinic records it (``Erythema``)."""
+    return str(Term(term).label) if term in Term.values else term
+
+
+def relatedness_name(relatedness: str) -> str:
+    """How related an adverse event is to the product or procedure (``possible``); none recorded
+    is a dash."""
+    if not relatedness:
+        return "–"
+    return str(Relatedness(relatedness).label) if relatedness in Relatedness.values else relatedness
+
+
+def deviation_kind_name(kind: str) -> str:
+    """A protocol deviation's kind (``missed_session``) as the staff recorded it."""
+    return str(DeviationKind(kind).label) if kind in DeviationKind.values else kind
+
+
+def age_band_name(band: str | None) -> str:
+    """An age band in years (``30-39``); a participant without a date of birth is of unknown age."""
+    return _("unknown") if band is None else band
 
 
 def gais_name(code: int) -> str:

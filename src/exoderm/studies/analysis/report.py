@@ -122,9 +122,11 @@ def _report(results: StudyResults, language: str) -> bytes:
 
     heading(_("Baseline characteristics"))
     participants = results.data.participants
-    ages = Counter(p.age_band or "?" for p in participants)
+    ages = Counter(p.age_band for p in participants)
     types = Counter(p.fitzpatrick for p in participants)
-    line(f"{_('Age band')}: " + ", ".join(f"{k}: {v}" for k, v in sorted(ages.items())))
+    # youngest band first, by its lower end; the unknown ages last
+    bands = sorted(ages, key=lambda band: (band is None, int(band.split("-")[0]) if band else 0))
+    line(f"{_('Age band')}: " + ", ".join(f"{names.age_band_name(band)}: {ages[band]}" for band in bands))
     line(f"{_('Fitzpatrick skin type')}: " + ", ".join(f"{k}: {v}" for k, v in sorted(types.items())))
     line(_("Sex is not recorded by exoderm."))
 
@@ -196,13 +198,17 @@ def _report(results: StudyResults, language: str) -> bytes:
         line(_("None recorded."))
     for event in results.adverse_events:
         line(
-            f"{event.term}, {_('grade')} {event.grade}, {event.relatedness or '-'}, {event.arm}: "
+            f"{names.term_name(event.term)}, {_('grade')} {event.grade}, "
+            f"{names.relatedness_name(event.relatedness)}, {names.arm_name(event.arm, results.arm_names)}: "
             f"{event.participants} {_('participants')}, {event.events} {_('events')}"
         )
 
     heading(_("Protocol deviations"))
     deviations = Counter(d.kind for d in results.data.deviations)
-    line(", ".join(f"{k}: {v}" for k, v in sorted(deviations.items())) or _("None recorded."))
+    line(
+        ", ".join(f"{names.deviation_kind_name(kind)}: {n}" for kind, n in sorted(deviations.items()))
+        or _("None recorded.")
+    )
 
     heading(_("Software and mdc"))
     versions = software_versions()

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from exoderm.clinics.models import User
 
 POOLED = "pooled"
+#: the arm of an adverse event of a split-face participant's whole treated area, not of one half:
+#: it concerns both arms (one on each half of the face)
+BOTH_ARMS = "both"
 
 
 def visit_label(visit: tuple[int, int]) -> str:
@@ -466,7 +469,7 @@ class _Analysis:
             relatedness = event.related_to_product or event.related_to_procedure
             arm = event.arm if self.data.by_arm else POOLED
             if self.data.by_arm and not arm:
-                arm = "both"
+                arm = BOTH_ARMS
             groups[(event.term, event.grade, relatedness, arm)].append(event.pseudonym)
         return [
             AdverseEventCount(term, grade, relatedness, arm, len(set(who)), len(who))
