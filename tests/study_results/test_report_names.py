@@ -58,6 +58,12 @@ def test_the_reports_adverse_events_deviations_and_ages_by_name(clinic, media_ro
     assert "Erythem, " in german and f"Möglich, {arm_name}: 1" in german
     assert "Ödem, " in german and "Kein Zusammenhang, " in german
     assert "Versäumte Sitzung: 1" in german
+    assert (
+        "Ödem, Grad 2, Kein Zusammenhang, beide Studienarme (gesamter behandelter Bereich): 1 Teilnehmende"
+        in german
+    )
+    assert "Altersgruppe: " in german and "unbekannt: 1" in german
+    assert "Studienarm A: Exosome serum" in german and "Randomisiert: 2" in german
     for words in (english, german):
         for code in ("erythema", "oedema", "possible", "not_related", ", both:", "missed_session", "?: 1"):
             assert code not in words

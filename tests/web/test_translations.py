@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gettext
+import io
+import itertools
 import re
+import tokenize
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "exoderm"
@@ -53,12 +56,12 @@ def test_the_compiled_catalogue_matches_the_po_file():
 def source_strings() -> set[str]:
     """Literal strings marked for translation in our Python modules and templates."""
     found = set()
-    python = re.compile(r'\b(?:_|gettext|gettext_lazy)\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]')
+    python = re.compile(r"""\b(?:_|gettext|gettext_lazy)\(\s*(["'])((?:(?!\1)[^\\]|\\.)*)\1\s*[,)]""")
     template = re.compile(r'\{% (?:translate|trans) "((?:[^"\\]|\\.)*)"|_\("((?:[^"\\]|\\.)*)"\)')
     for path in SRC.rglob("*.py"):
         if "skinlab" in path.parts or "migrations" in path.parts:
             continue
-        found |= {m.replace('\\"', '"') for m in python.findall(path.read_text(encoding="utf-8"))}
+        found |= {m.replace('\\"', '"') for _quote, m in python.findall(path.read_text(encoding="utf-8"))}
     for path in SRC.rglob("*.html"):
         for first, second in template.findall(path.read_text(encoding="utf-8")):
             # makemessages escapes a literal percent sign of a template string as %%.
@@ -69,6 +72,25 @@ def source_strings() -> set[str]:
 def test_every_marked_source_string_is_in_the_catalogue():
     missing = sorted(source_strings() - set(po_entries()))
     assert missing == [], "run makemessages -l de and translate: " + "; ".join(missing)
+
+
+def test_no_string_is_marked_for_translation_inside_an_f_string():
+    """makemessages (xgettext) does not look inside f-strings: a ``_("...")`` there never reaches
+    the catalogue, and its text stays English in a German report ("Age band" did)."""
+    inside = []
+    for path in SRC.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        depth = 0
+        tokens = list(tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline))
+        for token, following in itertools.pairwise(tokens):
+            if token.type == tokenize.FSTRING_START:
+                depth += 1
+            elif token.type == tokenize.FSTRING_END:
+                depth -= 1
+            elif depth and token.string in {"_", "gettext", "gettext_lazy"} and following.string == "(":
+                inside.append(f"{path.relative_to(SRC)}:{token.start[0]}")
+    assert inside == []
 
 
 def test_the_empty_choice_of_a_select_is_german():

@@ -406,7 +406,7 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
             )
         axes.axhline(0, color="#999", linestyle="--", linewidth=0.8)
         axes.set_xticks(range(len(series[0].points)), [p[0] for p in series[0].points])
-        axes.set_ylabel(f"{_('change from baseline')}\n{label}", fontsize=8)
+        axes.set_ylabel(_("change from baseline") + f"\n{label}", fontsize=8)
         axes.legend(frameon=False)
         figure.tight_layout()
         figures["change"] = _save(figure, fmt)

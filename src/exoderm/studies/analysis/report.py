@@ -95,11 +95,14 @@ def _report(results: StudyResults, language: str) -> bytes:
     line(_("Study report"))
 
     heading(_("Design"))
-    line(f"{_('Design')}: {study.get_design_display()} · {_('Blinding')}: {study.get_blinding_display()}")
+    line(
+        _("Design: %(design)s · Blinding: %(blinding)s")
+        % {"design": study.get_design_display(), "blinding": study.get_blinding_display()}
+    )
     if study.registry_id:
-        line(f"{_('Registry')}: {study.registry_id}")
+        line(_("Registry: %(id)s") % {"id": study.registry_id})
     for code, name in sorted(results.arm_names.items()):
-        line(f"{_('Arm')} {code}: {name}")
+        line(_("Arm %(code)s: %(name)s") % {"code": code, "name": name})
     line(
         _("Results by arm (the study is unblinded).")
         if results.by_arm
@@ -111,14 +114,14 @@ def _report(results: StudyResults, language: str) -> bytes:
 
     heading(_("Participant flow (CONSORT)"))
     c = results.consort
-    line(f"{_('Assessed for eligibility')}: {c.assessed}")
-    line(f"{_('Excluded')}: {c.excluded}")
+    line(_("Assessed for eligibility: %(n)s") % {"n": c.assessed})
+    line(_("Excluded: %(n)s") % {"n": c.excluded})
     for reason, count in c.excluded_by_reason.items():
         line(f"    {names.exclusion_reason_name(reason)}: {count}")
-    line(f"{_('Randomized')}: {c.randomized}")
-    line(f"{_('Allocated')}: {per_arm(c.allocated)}")
-    line(f"{_('Lost to follow-up')}: {c.lost_to_follow_up}")
-    line(f"{_('Analysed (primary endpoint)')}: {per_arm(c.analysed)}")
+    line(_("Randomized: %(n)s") % {"n": c.randomized})
+    line(_("Allocated: %(arms)s") % {"arms": per_arm(c.allocated)})
+    line(_("Lost to follow-up: %(n)s") % {"n": c.lost_to_follow_up})
+    line(_("Analysed (primary endpoint): %(arms)s") % {"arms": per_arm(c.analysed)})
 
     heading(_("Baseline characteristics"))
     participants = results.data.participants
@@ -126,8 +129,10 @@ def _report(results: StudyResults, language: str) -> bytes:
     types = Counter(p.fitzpatrick for p in participants)
     # youngest band first, by its lower end; the unknown ages last
     bands = sorted(ages, key=lambda band: (band is None, int(band.split("-")[0]) if band else 0))
-    line(f"{_('Age band')}: " + ", ".join(f"{names.age_band_name(band)}: {ages[band]}" for band in bands))
-    line(f"{_('Fitzpatrick skin type')}: " + ", ".join(f"{k}: {v}" for k, v in sorted(types.items())))
+    counts = ", ".join(f"{names.age_band_name(band)}: {ages[band]}" for band in bands)
+    line(_("Age band: %(counts)s") % {"counts": counts})
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(types.items()))
+    line(_("Fitzpatrick skin type: %(counts)s") % {"counts": counts})
     line(_("Sex is not recorded by exoderm."))
 
     heading(_("Endpoints"))
@@ -175,9 +180,13 @@ def _report(results: StudyResults, language: str) -> bytes:
     for summary in results.healing.per_arm:
         r = summary.result
         line(
-            f"{_('Healing: days to half')}, {names.arm_name(summary.arm, results.arm_names)}: "
-            f"{_number(r.estimate, 1)} "
-            f"({_interval(r.ci_low, r.ci_high, 1)}), n {r.n}"
+            _("Healing: days to half, %(arm)s: %(estimate)s (%(interval)s), n %(n)s")
+            % {
+                "arm": names.arm_name(summary.arm, results.arm_names),
+                "estimate": _number(r.estimate, 1),
+                "interval": _interval(r.ci_low, r.ci_high, 1),
+                "n": r.n,
+            }
         )
     line(
         _(
@@ -198,9 +207,18 @@ def _report(results: StudyResults, language: str) -> bytes:
         line(_("None recorded."))
     for event in results.adverse_events:
         line(
-            f"{names.term_name(event.term)}, {_('grade')} {event.grade}, "
-            f"{names.relatedness_name(event.relatedness)}, {names.arm_name(event.arm, results.arm_names)}: "
-            f"{event.participants} {_('participants')}, {event.events} {_('events')}"
+            _(
+                "%(term)s, grade %(grade)s, %(relatedness)s, %(arm)s: "
+                "%(participants)s participants, %(events)s events"
+            )
+            % {
+                "term": names.term_name(event.term),
+                "grade": event.grade,
+                "relatedness": names.relatedness_name(event.relatedness),
+                "arm": names.arm_name(event.arm, results.arm_names),
+                "participants": event.participants,
+                "events": event.events,
+            }
         )
 
     heading(_("Protocol deviations"))

@@ -103,6 +103,7 @@ def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
             for summary in results.healing.per_arm
         ],
         "healing_method": names.method_name(results.healing.result.method),
+        "healing_comparison": names.comparison_name(results.healing.comparison),
         "adverse_event_rows": _adverse_event_rows(results),
         "figures": [
             (name, mark_safe(svg), captions[name]) for name, svg in drawn.items() if svg or name == "consort"
