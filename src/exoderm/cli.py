@@ -37,7 +37,7 @@ def default_threads() -> int:
 
     Granian's default (half its backlog, 512) would let one process open as many database
     connections as PostgreSQL allows in all (100 by default) and hand SQLite's single writer
-    hundreds of waiting threads; requests beyond the threads wait in the socket's backlog instead.
+    hundreds of waiting threads; requests beyond the threads wait in Granian's queue instead.
     """
     return 2 * (os.cpu_count() or 1) + 1
 
@@ -54,8 +54,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
+        # Not `backpressure` as well: it limits connections, not requests, and the idle keep-alive
+        # connections of a few browsers would then lock every other user out (bench/load.py
+        # levelled off at 9 requests/s with ten connections served and the rest never accepted).
         blocking_threads=threads,
-        backpressure=threads,  # a process takes no more requests than it has threads for
         workers_kill_timeout=5,  # a stop never waits forever for a hung request
     ).serve()
     return 0
