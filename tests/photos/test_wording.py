@@ -6,8 +6,8 @@ import cv2
 import pytest
 from django.utils import translation
 
-from exoderm.photos.selectors import MetricChange, Verdict
-from exoderm.photos.wording import word_problem, word_remark
+from exoderm.photos.selectors import METRICS, MetricChange, Verdict
+from exoderm.photos.wording import metric_label, word_problem, word_remark
 from exoderm.skinlab.compare import compare
 from exoderm.skinlab.pipeline import Analysis, analyze
 from tests.skinlab._images import astronaut_face
@@ -162,3 +162,15 @@ def test_metrics_left_unjudged_for_the_cameras_processing_are_named_with_what_to
         "The camera processed the two photos differently (edges overshoot by 0.4 % before "
     )
     assert "and 3.1 % after" in other and "one device and mode at every visit" in other
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_a_metric_has_one_name_in_the_summary_and_on_the_pages(language):
+    """The patient's summary names each metric as the comparison table does (the table said
+    "Intensität der Rötung" beside the summary's "Stärke der Rötung"), whatever language is active."""
+    other = "en" if language == "de" else "de"
+    for key, (label, _direction) in METRICS.items():
+        with translation.override(language):
+            page_name = str(label)
+        with translation.override(other):
+            assert metric_label(key, language) == page_name, key

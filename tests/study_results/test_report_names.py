@@ -40,6 +40,19 @@ def test_the_reports_endpoints_table_names_endpoints_visits_and_roles_in_german(
     assert "primär" in words and "sekundär" in words and "Schätzwert" in words
     for code in ("spot_count", "cheek_left", "s3w6", "s1w6", "gais", "primary", "secondary", "pooled"):
         assert code not in words
+    # numbers in the German format, as the results page writes them: "-1,50", "0,063", "<0,001"
+    numbers = re.findall(r"(?<![\w.,])-?\d+[.,]\d+(?![\w.,])", words.split("Software und MDC")[0])
+    assert numbers and all("," in number for number in numbers), numbers
+    assert re.search(r"Hauttyp nach Fitzpatrick: [IV]+: \d", words)
+    assert "Wilson-Konfidenzintervall" in words and "Wilson score interval" not in words
+
+
+def test_the_english_report_keeps_decimal_points(clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=3)
+    words = _pdf_words(report_pdf(results_of(study=scene.study, user=scene.pi), language="en"))
+    numbers = re.findall(r"(?<![\w.,])-?\d+[.,]\d+(?![\w.,])", words)
+    assert numbers and all("." in number for number in numbers), numbers
+    assert "share with a change below minus the mdc (" in words
 
 
 def test_the_reports_adverse_events_deviations_and_ages_by_name(clinic, media_root):  # noqa: F811

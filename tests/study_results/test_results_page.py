@@ -167,6 +167,9 @@ def test_the_figures_name_metrics_visits_arms_and_scores_in_the_readers_language
     assert "A · Exosome serum" in words and "B · Vehicle" in words
     assert "Sehr stark verbessert" in words and "Keine Veränderung" in words
     assert "Zugeteilt" in words
+    # the change figure's axis in the German number format ("-5,6", not "-5.6")
+    ticks = re.findall(r'text-anchor="end" font-size="11">([^<]+)<', svgs[0])
+    assert len(ticks) == 3 and all("," in tick and "." not in tick for tick in ticks), ticks
     # the endpoints table's methods in German too
     table = page[: page.index('<div class="figures">')]
     assert "Welch-t-Test" in table or "gepaarter t-Test" in table

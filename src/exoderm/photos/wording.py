@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -230,26 +231,6 @@ SUMMARY: dict[str, dict[str, str]] = {
     },
 }
 
-#: The metric names of a patient's German document (the same words as the pages' catalogue).
-LABELS_DE: dict[str, str] = {
-    "L_median": "Helligkeit (L*)",
-    "a_median": "Rotanteil des Hauttons (a*)",
-    "b_median": "Gelbanteil des Hauttons (b*)",
-    "ita_deg": "Hauttonwinkel (ITA°)",
-    "tone_sd_L": "Ungleichmäßigkeit des Hauttons",
-    "spot_count": "Pigmentflecken (Anzahl)",
-    "spot_area_mm2": "Fläche der Pigmentflecken (mm²)",
-    "spot_area_pct": "Fläche der Pigmentflecken (%)",
-    "red_area_pct": "gerötete Fläche (%)",
-    "a_excess_mean": "Stärke der Rötung",
-    "wrinkle_count": "feine Linien (Anzahl)",
-    "wrinkle_length_mm": "Länge feiner Linien (mm)",
-    "wrinkle_density": "Dichte feiner Linien (mm/cm²)",
-    "texture_rms": "feine Rauigkeit",
-    "pore_count": "Poren (Anzahl)",
-    "pore_density": "Porendichte (pro cm²)",
-}
-
 
 def summary_language(language: str) -> str:
     """The language of :data:`SUMMARY` for a language code (``de-at`` is German; else English)."""
@@ -257,9 +238,10 @@ def summary_language(language: str) -> str:
 
 
 def metric_label(key: str, language: str) -> str:
-    if summary_language(language) == "de":
-        return LABELS_DE.get(key, key)
-    return str(METRICS.get(key, (key, None))[0])
+    """A metric's name in ``language``: the pages' words (the catalogue), so that a patient's
+    document and the comparison page name a metric alike."""
+    with translation.override(summary_language(language)):
+        return str(METRICS[key][0]) if key in METRICS else key
 
 
 def _number(value: float | None) -> str:

@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
+from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 
 from exoderm.studies.analysis.data import BASELINE
@@ -133,6 +135,26 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
     )
 
 
+def _tick(value: float) -> str:
+    """An axis value to one decimal in the reader's number format (``-5,6`` in German)."""
+    return number_format(round(value, 1) + 0.0, decimal_pos=1, use_l10n=True)
+
+
+def _reader_format(*axes: Any) -> None:
+    """Numbered matplotlib axes in the reader's number format: matplotlib's own tick text (its
+    choice of decimals and its minus sign) with the language's decimal separator."""
+    from matplotlib.ticker import ScalarFormatter
+
+    separator = get_format("DECIMAL_SEPARATOR")
+
+    class ReaderFormatter(ScalarFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return super().__call__(x, pos).replace(".", separator)
+
+    for axis in axes:
+        axis.set_major_formatter(ReaderFormatter())
+
+
 def _guide(y: float, x0: float, x1: float, *, dashed: bool = False) -> str:
     """A grey horizontal reference line (zero, or the half-way level), dashed or solid."""
     dash = {"stroke_dasharray": "4 3"} if dashed else {}
@@ -202,7 +224,7 @@ def change_svg(results: StudyResults, title: str) -> str:
     body += ticks
     for tick in (low, (low + high) / 2, high):
         body.append(
-            f'<text x="{left - 6}" y="{y(tick):.1f}" text-anchor="end" font-size="11">{tick:.1f}</text>'
+            f'<text x="{left - 6}" y="{y(tick):.1f}" text-anchor="end" font-size="11">{_tick(tick)}</text>'
         )
     for number, s in enumerate(series):
         colour = COLOURS[number % len(COLOURS)]
@@ -407,6 +429,7 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
         axes.axhline(0, color="#999", linestyle="--", linewidth=0.8)
         axes.set_xticks(range(len(series[0].points)), [p[0] for p in series[0].points])
         axes.set_ylabel(_("change from baseline") + f"\n{label}", fontsize=8)
+        _reader_format(axes.yaxis)
         axes.legend(frameon=False)
         figure.tight_layout()
         figures["change"] = _save(figure, fmt)
@@ -429,6 +452,7 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
                 left += share
         axes.set_yticks(range(len(distribution)), [arm_name(arm, results.arm_names) for arm in distribution])
         axes.set_xlim(0, 1)
+        _reader_format(axes.xaxis)
         axes.legend(ncol=5, fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
         figure.tight_layout()
         figures["gais"] = _save(figure, fmt)
@@ -448,6 +472,7 @@ def matplotlib_figures(results: StudyResults, *, fmt: str = "png") -> dict[str, 
         axes.axhline(0, color="#999", linewidth=0.8)
         axes.set_xlabel(_("days after the session"))
         axes.set_ylabel(_("share of the peak"))
+        _reader_format(axes.xaxis, axes.yaxis)
         axes.legend(frameon=False)
         figure.tight_layout()
         figures["healing"] = _save(figure, fmt)

@@ -12,10 +12,14 @@ relatedness of the events, the kinds of deviations, the age bands.
 
 from __future__ import annotations
 
+import re
+
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from exoderm.core.contraindications import ScreeningItem
+from exoderm.patients.models import Fitzpatrick
 from exoderm.photos.selectors import METRICS, region_label
 from exoderm.safety.models import Relatedness, Term
 from exoderm.studies.analysis.data import BASELINE, GAIS_CODES
@@ -67,7 +71,16 @@ COMPARISON_NAMES = {
 _GAIS_OF_CODE = {code: choice for choice, code in GAIS_CODES.items()}
 
 
+#: statistics.responders' method, which carries the metric's mdc
+_RESPONDERS = re.compile(r"share with change (below -mdc|above \+mdc) \(mdc (\S+)\), Wilson score interval")
+
+
 def method_name(method: str) -> str:
+    if responders := _RESPONDERS.fullmatch(method):
+        mdc = {"mdc": number_format(float(f"{float(responders[2]):.3g}"), use_l10n=True)}
+        if responders[1].startswith("below"):
+            return _("share with a change below minus the mdc (%(mdc)s), Wilson score interval") % mdc
+        return _("share with a change above the mdc (%(mdc)s), Wilson score interval") % mdc
     return str(METHOD_NAMES.get(method, method))
 
 
@@ -131,6 +144,11 @@ def deviation_kind_name(kind: str) -> str:
 def age_band_name(band: str | None) -> str:
     """An age band in years (``30-39``); a participant without a date of birth is of unknown age."""
     return _("unknown") if band is None else band
+
+
+def skin_type_name(code: int) -> str:
+    """A Fitzpatrick skin type, 1 to 6, as it is written (I to VI)."""
+    return str(Fitzpatrick(code).label) if code in Fitzpatrick.values else str(code)
 
 
 def gais_name(code: int) -> str:

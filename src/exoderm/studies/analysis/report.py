@@ -8,9 +8,11 @@ import io
 from collections import Counter
 
 from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from fpdf import FPDF, FontFace
 
+from exoderm.photos.selectors import without_minus_zero
 from exoderm.studies.analysis import names
 from exoderm.studies.analysis.figures import matplotlib_figures
 from exoderm.studies.analysis.results import StudyResults, software_versions
@@ -22,7 +24,10 @@ def _latin1(text: str) -> str:
 
 
 def _number(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """A value to ``digits`` decimals in the report language's format (``-1,50`` in German)."""
+    if value is None:
+        return "-"
+    return number_format(without_minus_zero(round(value, digits)), decimal_pos=digits, use_l10n=True)
 
 
 def _interval(low: float | None, high: float | None, digits: int) -> str:
@@ -34,7 +39,7 @@ def _interval(low: float | None, high: float | None, digits: int) -> str:
 def _p(value: float | None) -> str:
     if value is None:
         return "-"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
+    return "<" + _number(0.001, 3) if value < 0.001 else _number(value, 3)
 
 
 CELL_PADDING = 1.0  # mm left and right of a table cell's text
@@ -131,7 +136,7 @@ def _report(results: StudyResults, language: str) -> bytes:
     bands = sorted(ages, key=lambda band: (band is None, int(band.split("-")[0]) if band else 0))
     counts = ", ".join(f"{names.age_band_name(band)}: {ages[band]}" for band in bands)
     line(_("Age band: %(counts)s") % {"counts": counts})
-    counts = ", ".join(f"{k}: {v}" for k, v in sorted(types.items()))
+    counts = ", ".join(f"{names.skin_type_name(k)}: {v}" for k, v in sorted(types.items()))
     line(_("Fitzpatrick skin type: %(counts)s") % {"counts": counts})
     line(_("Sex is not recorded by exoderm."))
 
