@@ -195,6 +195,33 @@ def test_book_by_form_and_change_on_the_appointment_page(client, scene, research
 
 
 @pytest.mark.django_db
+def test_a_booking_on_a_day_gone_by_is_asked_about_first(client, scene):
+    """A mistyped date (last week instead of next) is not booked silently; an appointment that took
+    place is recorded once the user ticks that it did."""
+    client.force_login(scene.assistant)
+    last_week = timezone.localdate() - dt.timedelta(days=6)
+    data = {
+        "patient": scene.patient.pk,
+        "kind": "consultation",
+        "starts_at": f"{last_week}T10:00",
+        "minutes": "",
+        "clinician": scene.clinician.pk,
+        "room": "",
+        "device": "",
+    }
+    asked = client.post(reverse("booking-new"), data)
+    assert asked.status_code == 200 and not Appointment.objects.exists()
+    assert "This day has passed." in asked.content.decode()
+    assert f'value="{last_week}T10:00"' in asked.content.decode()  # the typed time is kept
+    recorded = client.post(reverse("booking-new"), data | {"took_place": "on"})
+    assert recorded.status_code == 302
+    assert timezone.localtime(Appointment.objects.get().starts_at).date() == last_week
+    ahead = client.post(reverse("booking-new"), data | {"starts_at": f"{TUESDAY}T10:00", "took_place": "on"})
+    assert "The appointment is not on a day before today." in ahead.content.decode()
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_another_clinics_appointment_is_a_404(client, scene, other_clinic):
     theirs = factories.UserFactory(clinic=other_clinic, role="clinician")
     appointment = services.book_appointment(

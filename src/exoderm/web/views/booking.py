@@ -414,8 +414,16 @@ class AppointmentForm(forms.Form):
         label=gettext_lazy("Device"), queryset=Room.objects.none(), required=False
     )
 
+    took_place = forms.BooleanField(
+        label=gettext_lazy("It has taken place already (a day before today)"),
+        required=False,
+        help_text=gettext_lazy("Only to record an appointment afterwards; new bookings lie ahead."),
+    )
+
     def __init__(self, *args: Any, clinic: Clinic, with_patient: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not with_patient:  # moving a booked appointment: it was booked already
+            del self.fields["took_place"]
         if with_patient:
             field = self.fields["patient"]
             field.queryset = patient_selectors.patient_choices(clinic=clinic)  # type: ignore[attr-defined]
@@ -427,6 +435,26 @@ class AppointmentForm(forms.Form):
         self.fields["clinician"].label_from_instance = lambda user: user.display_name  # type: ignore[attr-defined]
         self.fields["room"].queryset = selectors.rooms(clinic=clinic)  # type: ignore[attr-defined]
         self.fields["device"].queryset = selectors.devices(clinic=clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        starts_at = data.get("starts_at")
+        if "took_place" not in self.fields or starts_at is None:
+            return data
+        # a day already gone is rarely meant (a mistyped date books nobody when it matters); the
+        # service records it all the same once the user says so
+        past = timezone.localtime(starts_at).date() < timezone.localdate()
+        if past and not data.get("took_place"):
+            self.add_error(
+                "starts_at",
+                _(
+                    "This day has passed. Choose a day from today on, or tick “It has taken place "
+                    "already” to record an appointment afterwards."
+                ),
+            )
+        elif data.get("took_place") and not past:
+            self.add_error("took_place", _("The appointment is not on a day before today."))
+        return data
 
 
 @page(Action.EDIT_PATIENT)
