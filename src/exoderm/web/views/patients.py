@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.booking.selectors import patient_appointments
 from exoderm.consent import selectors as consent_selectors
+from exoderm.consent.models import ConsentKind
 from exoderm.consent.services import sign_consent, withdraw_consent
 from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem
@@ -161,7 +162,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @page(Action.RECORD_CONSENT)
 def consent_sign(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
-    form = SignConsentForm(request.POST or None, initial={"signed_at": now_local()})
+    initial: dict[str, object] = {"signed_at": now_local()}
+    if request.GET.get("kind") in ConsentKind.values:  # a link for one kind ("record the photo consent")
+        initial["kind"] = request.GET["kind"]
+    form = SignConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             sign_consent(patient=patient, by=user_of(request), **form.cleaned_data)
