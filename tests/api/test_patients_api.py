@@ -112,10 +112,10 @@ def test_the_same_person_twice_needs_allow_duplicate(api_as, assistant):
 
 def test_patch_updates_record_and_identity(api_as, assistant, patient):
     api = api_as(assistant)
-    response = api.patch(f"/patients/{patient.pk}", {"glogau": 4, "phone": "+49 1", "reason": "Typo"})
+    response = api.patch(f"/patients/{patient.pk}", {"glogau": 4, "phone": "+49 171 1", "reason": "Typo"})
     assert response.status_code == 200, response.content
     assert response.json()["glogau"] == 4
-    assert response.json()["identity"]["phone"] == "+49 1"
+    assert response.json()["identity"]["phone"] == "+49 171 1"
     bad = api.patch(f"/patients/{patient.pk}", {"fitzpatrick": 0, "reason": "Typo"})
     assert bad.status_code == 422
 

@@ -334,7 +334,7 @@ def user_for_token(token: str) -> User | None:
 
 
 @transaction.atomic
-def create_user(
+def _new_user(
     *,
     clinic: Clinic,
     username: str,
@@ -345,14 +345,6 @@ def create_user(
     email: str = "",
     language: str = "",
 ) -> User:
-    # Login names differ only in case by mistake ("Clinician" next to "clinician").
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError(
-            {
-                "username": _("The username %(name)s is taken (upper and lower case count as the same).")
-                % {"name": username}
-            }
-        )
     user = User(
         clinic=clinic,
         username=username,
@@ -363,7 +355,66 @@ def create_user(
         language=language,
     )
     user.set_password(password)
-    user.full_clean()
+    return user
+
+
+def _user_errors(user: User, password: str, *, password_rules: bool) -> dict[str, list[str]]:
+    """Every problem of a new ``user`` at once, by field (one submit names them all)."""
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean()
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    # Login names differ only in case by mistake ("Clinician" next to "clinician").
+    if user.username and User.objects.filter(username__iexact=user.username).exists():
+        errors["username"] = [  # instead of full_clean's "already exists" for the exact name
+            _("The username %(name)s is taken (upper and lower case count as the same).")
+            % {"name": user.username}
+        ]
+    if password_rules:
+        try:
+            validate_password(password, user)
+        except ValidationError as error:
+            errors.setdefault("password", []).extend(error.messages)
+    return errors
+
+
+def new_user_problems(*, clinic: Clinic, **fields: str) -> dict[str, list[str]]:
+    """What ``create_user`` with ``password_rules`` would refuse, by field; saves nothing."""
+    user = _new_user(clinic=clinic, **fields)
+    return _user_errors(user, fields.get("password", ""), password_rules=True)
+
+
+def create_user(
+    *,
+    clinic: Clinic,
+    username: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    language: str = "",
+    password_rules: bool = False,
+) -> User:
+    """A user of ``clinic``; every problem is refused at once, as a ``ValidationError`` by field.
+
+    ``password_rules``: the password must pass the site's password rules too (what a person types
+    in; the demo's and the tests' users keep their short passwords).
+    """
+    user = _new_user(
+        clinic=clinic,
+        username=username,
+        password=password,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        language=language,
+    )
+    errors = _user_errors(user, password, password_rules=password_rules)
+    if errors:
+        raise ValidationError(errors)
     user.save()
     return user
 

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import validate_areas
 from exoderm.core.contraindications import ScreeningItem
 from exoderm.patients.search import SEARCH_KEY_LENGTH, name_key, phone_digits
+
+PHONE_CHARACTERS = re.compile(r"[0-9 +\-()/]*")
+PHONE_MIN_DIGITS = 6
+
+
+def validate_phone(value: str) -> None:
+    """A phone number as people write it: digits with spaces, +, -, ( ) and /; at least 6 digits.
+
+    The same check for the pages, the API and imports (``full_clean``): "abc" or a stray e-mail
+    address in the phone field reached no one.
+    """
+    if not value:
+        return
+    if not PHONE_CHARACTERS.fullmatch(value) or sum(c.isdigit() for c in value) < PHONE_MIN_DIGITS:
+        raise ValidationError(
+            _(
+                "Enter a phone number with at least %(digits)s digits; besides digits, only spaces, "
+                "+, -, ( ) and / are allowed."
+            ),
+            code="invalid_phone",
+            params={"digits": PHONE_MIN_DIGITS},
+        )
+
+
+# Typed in when the clinic brings its own codes: a code is read aloud, copied by hand and printed
+# in exports and reports, so no spaces, slashes or dots ("x y/../"). The generated ones (EX-7K3Q9) pass.
+validate_patient_code = RegexValidator(
+    r"\A[A-Za-z0-9_-]+\Z",
+    message=_("Use only letters A-Z, digits, - and _ in the pseudonymous code (no spaces or other signs)."),
+    code="invalid_code",
+)
 
 
 class Fitzpatrick(models.IntegerChoices):
@@ -35,7 +69,7 @@ class Patient(models.Model):
     CLINIC_PATH = "clinic"
 
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="patients")
-    code = models.CharField(_("pseudonymous code"), max_length=32)
+    code = models.CharField(_("pseudonymous code"), max_length=32, validators=[validate_patient_code])
     fitzpatrick = models.PositiveSmallIntegerField(_("Fitzpatrick skin type"), choices=Fitzpatrick.choices)
     glogau = models.PositiveSmallIntegerField(_("Glogau photoaging class"), choices=Glogau.choices)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -65,7 +99,7 @@ class PatientIdentity(models.Model):
     family_name = models.CharField(_("family name"), max_length=120)
     date_of_birth = models.DateField(_("date of birth"))
     email = models.EmailField(_("email"), blank=True)
-    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True, validators=[validate_phone])
     address = models.TextField(_("address"), blank=True)
     language = models.CharField(
         _("language"), max_length=8, choices=[("de", "Deutsch"), ("en", "English")], default="de"

@@ -53,10 +53,12 @@ def new_patient_code(clinic: Clinic) -> str:
     raise RuntimeError("no free patient code after 50 attempts")  # 31**5 codes: practically unreachable
 
 
-def _check_identity(identity: PatientIdentity, clinic: Clinic) -> dict[str, list[str]]:
+def _check_identity(
+    identity: PatientIdentity, clinic: Clinic, *, unchecked: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     try:
-        identity.full_clean(exclude=["patient"])
+        identity.full_clean(exclude=["patient", *sorted(unchecked & IDENTITY_FIELDS)])
     except ValidationError as error:
         errors.update(error.message_dict)
     born = identity.date_of_birth
@@ -94,20 +96,84 @@ def _check_not_recorded_yet(identity: PatientIdentity, clinic: Clinic) -> dict[s
     return {"allow_duplicate": [message]}
 
 
-def _save_checked(patient: Patient, identity: PatientIdentity, *, allow_duplicate: bool) -> None:
+def _errors(
+    patient: Patient,
+    identity: PatientIdentity,
+    *,
+    allow_duplicate: bool,
+    unchecked: frozenset[str] = frozenset(),
+) -> dict[str, list[str]]:
+    """Every problem of the record and its identity at once, by field (``unchecked``: not these)."""
     errors: dict[str, list[str]] = {}
     try:
-        patient.full_clean()
+        patient.full_clean(exclude=sorted(unchecked & PATIENT_FIELDS))
     except ValidationError as error:
         errors.update(error.message_dict)
-    errors.update(_check_identity(identity, patient.clinic))
+    errors.update(_check_identity(identity, patient.clinic, unchecked=unchecked))
     if not allow_duplicate:
         errors.update(_check_not_recorded_yet(identity, patient.clinic))
+    return errors
+
+
+def _save_checked(
+    patient: Patient,
+    identity: PatientIdentity,
+    *,
+    allow_duplicate: bool,
+    unchecked: frozenset[str] = frozenset(),
+) -> None:
+    errors = _errors(patient, identity, allow_duplicate=allow_duplicate, unchecked=unchecked)
     if errors:
         raise ValidationError(errors)
     patient.save()
     identity.patient = patient
     identity.save()
+
+
+def _new_patient(
+    *,
+    clinic: Clinic,
+    fitzpatrick: Any,
+    glogau: Any,
+    given_name: str,
+    family_name: str,
+    date_of_birth: Any,
+    email: str = "",
+    phone: str = "",
+    address: str = "",
+    language: str = "de",
+    code: str | None = None,
+) -> tuple[Patient, PatientIdentity]:
+    """Unsaved; the skin types and date of birth may be empty (``None``, ``""``) for
+    ``new_patient_problems``, which ``full_clean`` then names."""
+    patient = Patient(
+        clinic=clinic,
+        code=(code or "").strip() or new_patient_code(clinic),
+        fitzpatrick=fitzpatrick,
+        glogau=glogau,
+    )
+    identity = PatientIdentity(
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        date_of_birth=date_of_birth,
+        email=email,
+        phone=phone,
+        address=address,
+        language=language,
+    )
+    return patient, identity
+
+
+def new_patient_problems(
+    *, clinic: Clinic, allow_duplicate: bool = False, **fields: Any
+) -> dict[str, list[str]]:
+    """What ``create_patient`` would refuse, by field; saves nothing.
+
+    For a page whose form refused some fields already: it passes them empty (``None``) and shows
+    the rest of the problems with the form's, all on one submit.
+    """
+    patient, identity = _new_patient(clinic=clinic, **fields)
+    return _errors(patient, identity, allow_duplicate=allow_duplicate)
 
 
 @transaction.atomic
@@ -136,20 +202,18 @@ def create_patient(
     require(by, Action.EDIT_PATIENT)
     if by.clinic_id != clinic.pk:
         raise ValidationError({"clinic": _("You can only add patients to your own clinic.")})
-    patient = Patient(
+    patient, identity = _new_patient(
         clinic=clinic,
-        code=(code or "").strip() or new_patient_code(clinic),
         fitzpatrick=fitzpatrick,
         glogau=glogau,
-    )
-    identity = PatientIdentity(
-        given_name=given_name.strip(),
-        family_name=family_name.strip(),
+        given_name=given_name,
+        family_name=family_name,
         date_of_birth=date_of_birth,
         email=email,
         phone=phone,
         address=address,
         language=language,
+        code=code,
     )
     _save_checked(patient, identity, allow_duplicate=allow_duplicate)
     return patient
@@ -180,7 +244,12 @@ def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str
     before = patient_version(patient, identity)
     for name, value in changes.items():
         setattr(patient if name in PATIENT_FIELDS else identity, name, value)
-    _save_checked(patient, identity, allow_duplicate=True)
+    # A code or phone number a correction leaves as it was is not checked again: older records may
+    # have one from before their patterns were enforced, and correcting a name must not fail on it.
+    kept = frozenset(
+        name for name in ("code", "phone") if patient_version(patient, identity)[name] == before[name]
+    )
+    _save_checked(patient, identity, allow_duplicate=True, unchecked=kept)
     after = patient_version(patient, identity)
     if after != before:
         record_revision(

@@ -185,7 +185,10 @@ class UserForm(forms.Form):
         required=False,
     )
     password = text_field(
-        label=_("Initial password"), max_length=SHORT_TEXT, widget=forms.PasswordInput(render_value=True)
+        # not sent back to the browser after a refusal: typed again
+        label=_("Initial password"),
+        max_length=SHORT_TEXT,
+        widget=forms.PasswordInput(),
     )
 
 

@@ -10,7 +10,6 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -27,6 +26,7 @@ from exoderm.clinics.services import (
     create_user,
     lift_sign_in_lock,
     new_recovery_codes,
+    new_user_problems,
     reset_second_factor,
     revoke_api_token,
     set_clinic_logo,
@@ -48,7 +48,15 @@ from exoderm.web.forms import (
     UserForm,
 )
 from exoderm.web.listing import listing
-from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
+from exoderm.web.views.common import (
+    add_errors,
+    add_further_errors,
+    cleaned_so_far,
+    clinic_of,
+    page,
+    safe_next,
+    user_of,
+)
 
 USER_SORTS = {
     "username": ("username", "pk"),
@@ -85,15 +93,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @page(Action.MANAGE_CLINIC)
 def user_new(request: HttpRequest) -> HttpResponse:
     form = UserForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            validate_password(data["password"], User(username=data["username"], email=data["email"]))
-        except ValidationError as error:
-            form.add_error("password", error)
-        else:
+    if request.method == "POST":
+        # the form's checks and the service's in one pass: every problem shows on the first submit
+        form.is_valid()
+        add_further_errors(form, new_user_problems(clinic=clinic_of(request), **cleaned_so_far(form)))
+        if form.is_valid():
             try:
-                account = create_user(clinic=clinic_of(request), **data)
+                account = create_user(clinic=clinic_of(request), password_rules=True, **form.cleaned_data)
             except ValidationError as error:
                 add_errors(form, error)
             else:

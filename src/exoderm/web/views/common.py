@@ -68,6 +68,28 @@ def add_errors(form: forms.Form, error: ValidationError, *, fields: dict[str, st
         form.add_error(target if target in form.fields else None, messages)
 
 
+def cleaned_so_far(form: forms.Form) -> dict[str, Any]:
+    """The form's cleaned values, with each field that failed its own checks as its empty value.
+
+    For running a service's checks on an invalid form too, so that one submit names every problem
+    rather than the form's first and the service's on the next try.
+    """
+    cleaned = getattr(form, "cleaned_data", {})
+    return {
+        name: cleaned[name] if name in cleaned else getattr(field, "empty_value", None)
+        for name, field in form.fields.items()
+    }
+
+
+def add_further_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
+    """Add a service's field errors for the fields whose own checks passed (a field that failed
+    them has its message already; the service saw it empty)."""
+    for name, messages in errors.items():
+        target = name if name in form.fields else None
+        if target is None or target not in form.errors:
+            form.add_error(target, messages)
+
+
 def safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.booking.selectors import patient_appointments
 from exoderm.consent import selectors as consent_selectors
+from exoderm.consent.models import ConsentKind
 from exoderm.consent.services import sign_consent, withdraw_consent
 from exoderm.core.access import NotFound
 from exoderm.core.contraindications import ScreeningItem
@@ -24,7 +25,7 @@ from exoderm.patients import erasure, selectors
 from exoderm.patients.export import export_patient, patient_data
 from exoderm.patients.intake import intakes_to_review
 from exoderm.patients.models import Patient
-from exoderm.patients.services import correct_patient, create_patient, record_screening
+from exoderm.patients.services import correct_patient, create_patient, new_patient_problems, record_screening
 from exoderm.records.selectors import revisions_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
@@ -39,7 +40,7 @@ from exoderm.web.forms import (
     now_local,
 )
 from exoderm.web.listing import listing
-from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+from exoderm.web.views.common import add_errors, add_further_errors, cleaned_so_far, clinic_of, page, user_of
 
 SORTS: dict[str, tuple[str, ...]] = {
     "code": ("code", "pk"),
@@ -71,7 +72,13 @@ def patient_new(request: HttpRequest) -> HttpResponse:
     clinic = clinic_of(request)
     form = PatientForm(request.POST or None)
     duplicates: list[Patient] = []
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # the service's checks too, on what the form let through: every problem on the first submit
+        # (a date of birth in the future next to an invalid e-mail address); whether the same person
+        # is recorded already is asked once the rest is right
+        fields = {**cleaned_so_far(form), "allow_duplicate": True}
+        add_further_errors(form, new_patient_problems(clinic=clinic, **fields))
+    elif request.method == "POST":
         data = form.cleaned_data
         try:
             patient = create_patient(clinic=clinic, by=user_of(request), **data)
@@ -155,7 +162,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @page(Action.RECORD_CONSENT)
 def consent_sign(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
-    form = SignConsentForm(request.POST or None, initial={"signed_at": now_local()})
+    initial: dict[str, object] = {"signed_at": now_local()}
+    if request.GET.get("kind") in ConsentKind.values:  # a link for one kind ("record the photo consent")
+        initial["kind"] = request.GET["kind"]
+    form = SignConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             sign_consent(patient=patient, by=user_of(request), **form.cleaned_data)

@@ -16,11 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from exoderm.clinics.models import User
+from exoderm.consent.models import ConsentKind
+from exoderm.consent.selectors import active_consent
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, can, require
@@ -173,6 +176,11 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
                 else _("This photo was stored before."),
             )
             return redirect("photos:patient", patient_id=patient.pk)
+    # Said before a file is chosen and every field filled in: without the consent the upload is
+    # refused (services.upload_photo still refuses it; this only spares the work).
+    photo_consent = active_consent(patient=patient, kind=ConsentKind.PHOTOGRAPHY, at=timezone.now())
+    if photo_consent is None:
+        form.fields["file"].widget.attrs["disabled"] = True
     form.fields["file"].widget.attrs.update(
         {
             "hx-post": reverse("photos:check", args=[patient.pk]),
@@ -182,13 +190,16 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
             "hx-target": "#capture-check",
             "hx-indicator": "#capture-checking",
             "hx-sync": "this:replace",
-            "aria-describedby": "capture-check",
         }
+    )
+    form.fields["file"].widget.attrs["aria-describedby"] = (
+        "capture-check" if photo_consent else "capture-consent capture-check"
     )
     photos = list(selectors.photos_of(patient=patient))
     context = {
         "patient": patient,
         "form": form,
+        "photo_consent": photo_consent,
         "photos": photos,
         "pairs": _pairs(patient),
         # the newest photo of each view (and area): the ghost over the preview of the next one
