@@ -114,3 +114,19 @@ def test_unknown_fields_and_models_keep_their_stored_names_and_values():
         ("gone", "1", "2", False),
         ("Notes", None, None, True),
     ]
+
+
+def test_rows_added_to_a_session_are_named_by_their_fields():
+    (warnings,) = revision_changes(
+        TreatmentSession, {"acknowledged_warnings": [[], [{"rule": "r1", "message": "Too soon"}]]}
+    )
+    assert (warnings.label, warnings.old, warnings.new) == (
+        "Acknowledged warnings",
+        "–",
+        "Rule: r1, Message: Too soon",
+    )
+    (applications,) = revision_changes(
+        TreatmentSession,
+        {"applications": [[{"lot": 1, "lot_number": "L-7", "areas": ["face", "neck"]}], []]},
+    )
+    assert (applications.label, applications.old) == ("Exosome applications", "Lot: L-7, Areas: Face, Neck")

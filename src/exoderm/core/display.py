@@ -64,7 +64,9 @@ def field_label(model: type[models.Model] | None, name: str) -> str:
     if field.auto_created and not field.concrete:  # a reverse relation: the related rows
         meta = field.related_model._meta
         return str(capfirst(meta.verbose_name_plural))
-    return str(capfirst(field.verbose_name))
+    # A field without a name of its own is called by its attribute ("lot"): the model's name in the
+    # catalogue, where there is one.
+    return str(capfirst(_(field.verbose_name) if isinstance(field.verbose_name, str) else field.verbose_name))
 
 
 def _related_model(model: type[models.Model] | None, name: str) -> type[models.Model] | None:
