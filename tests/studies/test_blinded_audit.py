@@ -55,7 +55,7 @@ def test_a_blinded_admin_reads_a_kit_sessions_applications_without_their_lots(
 
     login_with_mfa(client, scene.pi)
     page = client.get(f"/audit/patient/{session.patient_id}/").content.decode()
-    assert page.count("<strong>lot_id</strong>: changed (value not shown)") == 2
+    assert page.count("<strong>Lot</strong>: changed (value not shown)") == 2
 
 
 def test_the_unblinded_coordinator_reads_them_as_written(api_as, kit_session):  # noqa: F811

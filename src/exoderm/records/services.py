@@ -3,6 +3,7 @@ inside their own transaction, after they checked the corrector's role."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
@@ -41,11 +42,27 @@ def as_json(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def _as_value(value: Any) -> Any:
+    """``value`` in one form per value: an aware time in UTC (the same instant typed in the clinic's
+    zone is the same time), tuples as lists, and so through lists and dicts; compared with ``==``,
+    so that decimals compare by number (1.5 and 1.50) and not by how they are written."""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        return value.astimezone(dt.UTC)
+    if isinstance(value, Mapping):
+        return {key: _as_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_value(item) for item in value]
+    return value
+
+
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """The keys whose JSON values differ between two snapshots: name -> [old, new]."""
-    old, new = as_json(dict(before)), as_json(dict(after))
+    """The keys whose values differ between two versions: name -> [old, new], as JSON.
+
+    Values are compared, not their serialisations: a time compares as an instant, a decimal as a
+    number, a list of rows by their contents."""
+    old, new = _as_value(dict(before)), _as_value(dict(after))
     return {
-        name: [old.get(name), new.get(name)]
+        name: as_json([old.get(name), new.get(name)])
         for name in sorted(set(old) | set(new))
         if old.get(name) != new.get(name)
     }

@@ -25,6 +25,9 @@ ABLATIVE_LASERS = frozenset({LaserType.ABLATIVE_CO2, LaserType.ABLATIVE_ERYAG})
 
 class TreatmentSession(models.Model):
     CLINIC_PATH = "patient__clinic"
+    #: The keys of a revision's version (treatments.services.session_version) that name a relation
+    #: otherwise, for exoderm.core.display.
+    VERSION_FIELDS = {"acknowledged_warnings": "warnings"}
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="sessions")
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sessions")
@@ -67,6 +70,7 @@ class Procedure(models.Model):
 
     class Meta:
         verbose_name = _("procedure")
+        verbose_name_plural = _("procedures")
         ordering = ["started_at", "id"]
 
 
@@ -82,6 +86,7 @@ class ExosomeApplication(models.Model):
 
     class Meta:
         verbose_name = _("exosome application")
+        verbose_name_plural = _("exosome applications")
         ordering = ["applied_at", "id"]
 
 
@@ -93,16 +98,24 @@ class ProtocolWarning(models.Model):
     """
 
     CLINIC_PATH = "session__patient__clinic"
+    VERSION_FIELDS = {"message": "recorded_message"}
 
     session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="warnings")
     rule = models.CharField(_("rule"), max_length=64)
-    recorded_message = models.TextField(db_column="message")
+    recorded_message = models.TextField(_("message"), db_column="message")
     # Empty for warnings recorded before params were stored: those show their recorded message.
     params = models.JSONField(default=dict, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    acknowledged_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"))
 
     class Meta:
+        verbose_name = _("protocol warning")
+        verbose_name_plural = _("acknowledged warnings")
         ordering = ["id"]
 
     @property

@@ -134,9 +134,13 @@ def pretty_json(value: Any) -> str:
 
 
 @register.filter
-def is_scalar(value: Any) -> bool:
-    """Whether a changed value is shown inline (texts, numbers, dates) rather than in the old version."""
-    return not isinstance(value, list | dict)
+def revision_changes(revision: Any) -> list[Any]:
+    """A correction's changed fields worded for the reader (:mod:`exoderm.core.display`)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from exoderm.core.display import revision_changes as worded
+
+    return worded(ContentType.objects.get_for_id(revision.content_type_id).model_class(), revision.changes)
 
 
 @register.filter

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction
+from exoderm.core.display import event_changes, model_of
 from exoderm.core.permissions import Action
 from exoderm.studies.blinding import trail_changes_for
 from exoderm.web.listing import listing
@@ -51,7 +52,9 @@ def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
     trail = listing(request, found, sorts=SORTS, default="-at", keep=("action", "since", "until"))
     shown = trail_changes_for(user=user_of(request))
     for event in trail.rows:
-        event.shown_changes = shown(event.object_type, event.patient_id, event.changes)
+        event.shown_changes = event_changes(
+            model_of(event.object_type), shown(event.object_type, event.patient_id, event.changes)
+        )
     return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
 
 
