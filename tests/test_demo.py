@@ -72,6 +72,11 @@ def test_seed_demo_once(client):
     assert "A - B" in html and html.count('class="figure"') == 4
     report = client.get(f"/studies/{finished.pk}/results/report.pdf")
     assert report.status_code == 200 and report.content.startswith(b"%PDF")
+    # the demo's researcher is the statistician of the demo studies: their results, not their pages
+    client.force_login(User.objects.get(username="researcher"))
+    assert f'href="/studies/{finished.pk}/results/"' in client.get("/studies/").content.decode()
+    assert client.get(f"/studies/{finished.pk}/results/").status_code == 200
+    assert client.get(f"/studies/{finished.pk}/").status_code == 404
 
     seed_demo()
     assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS) + len(FINISHED_PATIENTS)

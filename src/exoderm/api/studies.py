@@ -155,7 +155,9 @@ class AmendmentOut(Schema):
 
 class RoleIn(Schema):
     user: Id
-    role: Literal["principal_investigator", "unblinded_coordinator", "treating_clinician", "rater"]
+    role: Literal[
+        "principal_investigator", "unblinded_coordinator", "treating_clinician", "rater", "statistician"
+    ]
 
 
 class RoleOut(Schema):

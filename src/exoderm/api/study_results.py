@@ -1,8 +1,9 @@
 """Study results: the pre-registered analysis, the CONSORT flow, the report and the exports.
 
-Mounted at /api/v1/studies next to the studies router. Readable by the study's staff roles and
-clinic administrators (raters never). A blinded study's analysis is pooled over the arms until its
-principal investigator unblinds it at its end (``POST .../unblinding-at-end``).
+Mounted at /api/v1/studies next to the studies router. Readable by the study's staff roles, its
+statistician (who reads nothing else of the study) and clinic administrators (raters never). A
+blinded study's analysis is pooled over the arms until its principal investigator unblinds it at
+its end (``POST .../unblinding-at-end``).
 """
 
 import datetime as dt
@@ -152,8 +153,9 @@ class UnblindingOut(Schema):
 
 
 def _study(request: HttpRequest, study_id: int) -> Any:
+    """The study whose results the user may reach (the statistician's too: results only)."""
     user = current_user(request)
-    return user, selectors.study_for(user=user, study_id=study_id)
+    return user, selectors.results_study_for(user=user, study_id=study_id)
 
 
 @router.get("/{study_id}/results", response={200: ResultsOut, **ERRORS})
@@ -175,7 +177,8 @@ def get_consort(request: HttpRequest, study_id: Id) -> Any:
 def unblind_at_end(request: HttpRequest, study_id: Id, payload: UnblindingIn) -> Any:
     """Unblind the study at its end (principal investigator, with a reason): 422 with rule
     ``study-not-ended`` while follow-up visits are to come. Results are by arm from then on."""
-    user, study = _study(request, study_id)
+    user = current_user(request)
+    study = selectors.study_for(user=user, study_id=study_id)
     return Status(
         201, {"unblinded_at": unblinding.unblind_study(study=study, by=user, reason=payload.reason)}
     )

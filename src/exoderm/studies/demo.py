@@ -214,6 +214,7 @@ def _define_study(
         ("assistant", "unblinded_coordinator"),
         ("clinician2", "treating_clinician"),
         ("rater", "rater"),
+        ("researcher", "statistician"),  # the results only, pooled until the study is unblinded
     ):
         services.assign_role(study=study, user=users[username], role=role, by=investigator)
     return study

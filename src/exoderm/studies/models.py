@@ -171,6 +171,9 @@ class StudyRoleKind(models.TextChoices):
     UNBLINDED_COORDINATOR = "unblinded_coordinator", _("Unblinded coordinator")
     TREATING_CLINICIAN = "treating_clinician", _("Treating clinician")
     RATER = "rater", _("Rater")
+    # a researcher (the clinic role that sees no identified record) who analyses the data: the
+    # study's results, report and exports only, never its participants, kits or pages
+    STATISTICIAN = "statistician", _("Statistician (results only)")
 
 
 class StudyRole(models.Model):

@@ -43,25 +43,50 @@ STAFF_ROLES = {
     StudyRoleKind.UNBLINDED_COORDINATOR,
     StudyRoleKind.TREATING_CLINICIAN,
 }
+#: Roles that may read the study's results, report and exports (and clinic administrators): the
+#: staff roles and the statistician, who reads nothing else of the study.
+RESULTS_ROLES = STAFF_ROLES | {StudyRoleKind.STATISTICIAN}
+#: Roles that open the study itself (its pages and ``/api/v1/studies/<id>``): all but the statistician.
+OPENING_ROLES = frozenset(StudyRoleKind) - {StudyRoleKind.STATISTICIAN}
 #: Rating images are served at most this wide or high (large enough to judge, small to send).
 RATING_IMAGE_MAX_PX = 1600
 
 
-def studies_for(*, user: User) -> QuerySet[Study]:
-    """The studies of the user's clinic in which they hold a role (a clinic admin: all of them)."""
+def studies_for(*, user: User, results_only: bool = False) -> QuerySet[Study]:
+    """The studies of the user's clinic in which they hold a role that opens the study (a clinic
+    admin: all of them); with ``results_only`` also those of which they read the results only
+    (the statistician's)."""
     if user.clinic is None:
         return Study.objects.none()
     studies = in_clinic(Study, user.clinic).select_related("course_template")
     if user.role != Role.CLINIC_ADMIN:
-        studies = studies.filter(roles__user=user, roles__ended_at__isnull=True).distinct()
+        kinds = set(StudyRoleKind) if results_only else OPENING_ROLES
+        studies = studies.filter(
+            roles__user=user, roles__ended_at__isnull=True, roles__role__in=kinds
+        ).distinct()
     return studies.order_by("-created_at", "-id")
 
 
 def study_for(*, user: User, study_id: Any) -> Study:
-    """One study the user may open (``NotFound`` otherwise, as for another clinic's id)."""
+    """One study the user may open (``NotFound`` otherwise, as for another clinic's id): a
+    statistician opens none, they read results only (:func:`results_study_for`)."""
+    return _one(studies_for(user=user), user, study_id)
+
+
+def results_study_for(*, user: User, study_id: Any) -> Study:
+    """One study whose results pages the user may reach: those they open and those of which they
+    are the statistician (``NotFound`` otherwise; ``analysis.results.results_of`` checks the role)."""
+    return _one(studies_for(user=user, results_only=True), user, study_id)
+
+
+def _one(studies: QuerySet[Study], user: User, study_id: Any) -> Study:
     if user.clinic is None:
         raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": Study._meta.verbose_name, "id": study_id})
-    return get_in_clinic(studies_for(user=user), user.clinic, study_id)
+    return get_in_clinic(studies, user.clinic, study_id)
+
+
+def is_statistician(user: User, study: Study) -> bool:
+    return StudyRoleKind.STATISTICIAN in roles_of(user, study)
 
 
 def roles_in(*, study: Study) -> QuerySet[StudyRole]:
@@ -225,8 +250,9 @@ class Flow:
 
 def flow_of(*, study: Study, user: User) -> Flow:
     """Patients assessed, excluded (by rule or criterion), enrolled and withdrawn: counts only,
-    nothing of the allocation (a split-face study allocates sides, so every arm gets everyone)."""
-    require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
+    nothing of the allocation (a split-face study allocates sides, so every arm gets everyone).
+    Counts only, so for the statistician too (the results' CONSORT flow)."""
+    require_study_role(user, study, RESULTS_ROLES, clinic_admin=True)
     enrolled_patients = set(study.participants.values_list("patient_id", flat=True))
     failures = study.screen_failures.exclude(patient_id__in=enrolled_patients)
     excluded_patients = set(failures.values_list("patient_id", flat=True))

@@ -80,6 +80,7 @@ PI = StudyRoleKind.PRINCIPAL_INVESTIGATOR
 COORDINATOR = StudyRoleKind.UNBLINDED_COORDINATOR
 CLINICIAN = StudyRoleKind.TREATING_CLINICIAN
 RATER = StudyRoleKind.RATER
+STATISTICIAN = StudyRoleKind.STATISTICIAN
 
 # Rule ids of refused study writes (422 with ``violations`` on the API).
 STUDY_LOCKED = "study-locked"
@@ -577,7 +578,8 @@ def _normalised(name: str, value: Any) -> Any:
 @transaction.atomic
 def assign_role(*, study: Study, user: User, role: str, by: User) -> StudyRole:
     """Give a clinic user a study role. The unblinded coordinator never also rates or (in a
-    double-blind study) treats: that would unblind the rating or the treatment."""
+    double-blind study) treats: that would unblind the rating or the treatment. The statistician
+    is a researcher, and a researcher is nothing but the statistician."""
     require_study_role(by, study, {PI}, clinic_admin=True)
     if role not in StudyRoleKind.values:
         raise ValidationError(
@@ -585,6 +587,27 @@ def assign_role(*, study: Study, user: User, role: str, by: User) -> StudyRole:
         )
     if user.clinic_id != study.clinic_id or not user.is_active:
         raise ValidationError({"user": _("Choose an active user of the study's clinic.")})
+    # The statistician reads pseudonymised results; whoever knows patients by name must not, or the
+    # pseudonyms could be linked back to them (``core.permissions``, VIEW_STUDY_DATA). A researcher,
+    # who never sees an identified record, holds no role that meets participants.
+    if role == STATISTICIAN and user.role != Role.RESEARCHER:
+        raise ValidationError(
+            {
+                "user": _(
+                    "A statistician reads the results of pseudonymised participants: choose a user "
+                    "whose clinic role is researcher."
+                )
+            }
+        )
+    if user.role == Role.RESEARCHER and role != STATISTICIAN:
+        raise ValidationError(
+            {
+                "role": _(
+                    "A researcher sees no identified record: the only study role for a researcher "
+                    "is statistician (results only)."
+                )
+            }
+        )
     if role == CLINICIAN and user.role != Role.CLINICIAN:
         raise ValidationError({"user": _("A treating clinician charts sessions: choose a clinician.")})
     held = roles_of(user, study)

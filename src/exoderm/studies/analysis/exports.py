@@ -21,6 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from exoderm.clinics.models import Role
 from exoderm.evidence.selectors import UNITS
 from exoderm.photos import storage
 from exoderm.products.models import Source
@@ -30,7 +34,7 @@ from exoderm.studies.analysis.data import BASELINE, AppliedProduct, PhotoData, S
 from exoderm.studies.analysis.results import visit_label
 from exoderm.studies.analysis.unblinding import by_arm_allowed
 from exoderm.studies.models import EndpointKind, Study
-from exoderm.studies.selectors import STAFF_ROLES
+from exoderm.studies.selectors import RESULTS_ROLES, STAFF_ROLES
 from exoderm.studies.services import require_study_role
 
 if TYPE_CHECKING:
@@ -653,10 +657,15 @@ def statistics_file(data: StudyData, kind: str) -> bytes:
 
 
 def export_for(*, study: Study, user: User, kind: str, images: bool = False) -> bytes:
-    """The study's data in format ``kind`` (one of :data:`FORMATS`) for the study's staff roles
-    and clinic administrators; by arm only once results may be by arm. ``images`` puts the
-    photos' bytes into the FHIR Bundle."""
-    require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
+    """The study's data in format ``kind`` (one of :data:`FORMATS`) for the study's staff roles,
+    its statistician and clinic administrators; by arm only once results may be by arm. ``images``
+    puts the photos' bytes into the FHIR Bundle: not for the statistician (a researcher sees no
+    identified record, and a face is one)."""
+    roles = require_study_role(user, study, RESULTS_ROLES, clinic_admin=True)
+    if images and not (roles & STAFF_ROLES or user.role == Role.CLINIC_ADMIN):
+        raise PermissionDenied(
+            _("The photos stay with the study's staff: the statistician exports the data without images.")
+        )
     return export(study_data(study=study, by_arm=by_arm_allowed(study)), kind, images=images)
 
 

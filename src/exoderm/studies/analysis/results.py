@@ -512,9 +512,9 @@ def consort_of(*, study: Study, user: User, data: StudyData, analysed: dict[str,
 
 
 def results_of(*, study: Study, user: User) -> StudyResults:
-    """The study's analysis as ``user`` may see it (the staff roles of the study and clinic
-    administrators; raters never): pooled until a blinded study is unblinded at its end."""
-    require_study_role(user, study, selectors.STAFF_ROLES, clinic_admin=True)
+    """The study's analysis as ``user`` may see it (the staff roles of the study, its statistician
+    and clinic administrators; raters never): pooled until a blinded study is unblinded at its end."""
+    require_study_role(user, study, selectors.RESULTS_ROLES, clinic_admin=True)
     by_arm = by_arm_allowed(study)
     data = study_data(study=study, by_arm=by_arm)
     analysis = _Analysis(data)

@@ -84,7 +84,7 @@ def _add_violations(form: object, refused: RuleViolations) -> None:
 @page(None)
 def study_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
-    studies = selectors.studies_for(user=user).annotate(
+    studies = selectors.studies_for(user=user, results_only=True).annotate(
         participant_count=Count("participants", distinct=True)
     )
     rows = [
@@ -92,6 +92,8 @@ def study_list(request: HttpRequest) -> HttpResponse:
             "study": study,
             "coordinate": page_selectors.may_coordinate(user, study),
             "rate": page_selectors.is_rater(user, study),
+            # the statistician opens the results, never the study's page with its participants
+            "results_only": selectors.is_statistician(user, study),
             "participants": study.participant_count,
         }
         for study in studies

@@ -1,6 +1,6 @@
-"""The results page of a study (its principal investigator, coordinator, treating clinician and
-clinic administrators): endpoints table, inline SVG figures, CONSORT flow, adverse events, and
-the report PDF and exports as downloads."""
+"""The results page of a study (its principal investigator, coordinator, treating clinician,
+statistician and clinic administrators): endpoints table, inline SVG figures, CONSORT flow,
+adverse events, and the report PDF and exports as downloads."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def _adverse_event_rows(results: StudyResults) -> list[dict[str, object]]:
 @page(None)
 def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
     user = user_of(request)
-    study = selectors.study_for(user=user, study_id=study_id)
+    study = selectors.results_study_for(user=user, study_id=study_id)
     results = results_of(study=study, user=user)
     # the SVG is built from numbers and escaped labels only (figures.py escapes every text)
     captions = {
@@ -116,7 +116,7 @@ def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
 @page(None)
 def report(request: HttpRequest, study_id: int) -> HttpResponse:
     user = user_of(request)
-    study = selectors.study_for(user=user, study_id=study_id)
+    study = selectors.results_study_for(user=user, study_id=study_id)
     language = "de" if (get_language() or "").startswith("de") else "en"
     response = HttpResponse(
         report_pdf(results_of(study=study, user=user), language=language), content_type="application/pdf"
@@ -129,7 +129,7 @@ def report(request: HttpRequest, study_id: int) -> HttpResponse:
 @page(None)
 def export(request: HttpRequest, study_id: int) -> HttpResponse:
     user = user_of(request)
-    study = selectors.study_for(user=user, study_id=study_id)
+    study = selectors.results_study_for(user=user, study_id=study_id)
     kind = request.GET.get("format", "csv")
     if kind not in exports.FORMATS:
         raise Http404(_("Unknown export format."))
