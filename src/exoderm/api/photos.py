@@ -204,7 +204,7 @@ def upload_photo(
         mm_per_px=mm_per_px,
         by=user,
     )
-    return (201 if created else 200), photo
+    return Status(201 if created else 200, photo)
 
 
 @router.post("/check", response=CheckOut)
