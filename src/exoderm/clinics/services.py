@@ -333,7 +333,6 @@ def user_for_token(token: str) -> User | None:
     return found.user
 
 
-@transaction.atomic
 def _new_user(
     *,
     clinic: Clinic,
@@ -345,6 +344,7 @@ def _new_user(
     email: str = "",
     language: str = "",
 ) -> User:
+    """An unsaved user with the password hashed, for ``create_user`` and ``new_user_problems``."""
     user = User(
         clinic=clinic,
         username=username,
@@ -385,6 +385,7 @@ def new_user_problems(*, clinic: Clinic, **fields: str) -> dict[str, list[str]]:
     return _user_errors(user, fields.get("password", ""), password_rules=True)
 
 
+@transaction.atomic
 def create_user(
     *,
     clinic: Clinic,

@@ -23,7 +23,7 @@ from exoderm.patients.models import Fitzpatrick
 from exoderm.photos.selectors import METRICS, region_label
 from exoderm.safety.models import Relatedness, Term
 from exoderm.studies.analysis.data import BASELINE, GAIS_CODES
-from exoderm.studies.analysis.results import BOTH_ARMS, POOLED, EndpointResult
+from exoderm.studies.analysis.results import BOTH_ARMS, POOLED, EndpointResult, StudyResults
 from exoderm.studies.eligibility import OTHER_SCREEN_FAILURE, RESEARCH_CONSENT_MISSING
 from exoderm.studies.models import CriterionKind, CriterionSubject, DeviationKind, EndpointKind, Gais
 
@@ -134,6 +134,22 @@ def relatedness_name(relatedness: str) -> str:
     if not relatedness:
         return "–"
     return str(Relatedness(relatedness).label) if relatedness in Relatedness.values else relatedness
+
+
+def adverse_event_rows(results: StudyResults) -> list[dict[str, object]]:
+    """Each count of the study's adverse events with its term, relatedness and arm by name (the
+    results page's table and the report's lines)."""
+    return [
+        {
+            "term": term_name(event.term),
+            "grade": event.grade,
+            "relatedness": relatedness_name(event.relatedness),
+            "arm": arm_name(event.arm, results.arm_names),
+            "participants": event.participants,
+            "events": event.events,
+        }
+        for event in results.adverse_events
+    ]
 
 
 def deviation_kind_name(kind: str) -> str:

@@ -210,20 +210,13 @@ def _report(results: StudyResults, language: str) -> bytes:
     heading(_("Adverse events"))
     if not results.adverse_events:
         line(_("None recorded."))
-    for event in results.adverse_events:
+    for event in names.adverse_event_rows(results):
         line(
             _(
                 "%(term)s, grade %(grade)s, %(relatedness)s, %(arm)s: "
                 "%(participants)s participants, %(events)s events"
             )
-            % {
-                "term": names.term_name(event.term),
-                "grade": event.grade,
-                "relatedness": names.relatedness_name(event.relatedness),
-                "arm": names.arm_name(event.arm, results.arm_names),
-                "participants": event.participants,
-                "events": event.events,
-            }
+            % event
         )
 
     heading(_("Protocol deviations"))

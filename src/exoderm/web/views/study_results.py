@@ -48,21 +48,6 @@ def _endpoint_rows(results: StudyResults) -> list[dict[str, object]]:
     ]
 
 
-def _adverse_event_rows(results: StudyResults) -> list[dict[str, object]]:
-    """Each count of adverse events with its term, relatedness and arm in the reader's language."""
-    return [
-        {
-            "term": names.term_name(event.term),
-            "grade": event.grade,
-            "relatedness": names.relatedness_name(event.relatedness),
-            "arm": names.arm_name(event.arm, results.arm_names),
-            "participants": event.participants,
-            "events": event.events,
-        }
-        for event in results.adverse_events
-    ]
-
-
 @page(None)
 def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
     user = user_of(request)
@@ -104,7 +89,7 @@ def results_page(request: HttpRequest, study_id: int) -> HttpResponse:
         ],
         "healing_method": names.method_name(results.healing.result.method),
         "healing_comparison": names.comparison_name(results.healing.comparison),
-        "adverse_event_rows": _adverse_event_rows(results),
+        "adverse_event_rows": names.adverse_event_rows(results),
         "figures": [
             (name, mark_safe(svg), captions[name]) for name, svg in drawn.items() if svg or name == "consort"
         ],
