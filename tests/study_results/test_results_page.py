@@ -150,6 +150,13 @@ def test_the_report_pdf_in_both_languages_and_the_page_for_staff_only(api_as, cl
     assert download.status_code == 200 and download.content.startswith(b"%PDF")
 
 
+def test_the_study_list_says_a_study_has_ended_once_it_is_unblinded(client, clinic, media_root):  # noqa: F811
+    scene = _finished_study(clinic, participants=2)
+    client.force_login(scene.pi)
+    page = client.get("/studies/").content.decode()
+    assert "ended, unblinded" in page and ">running<" not in page
+
+
 def test_the_figures_name_metrics_visits_arms_and_scores_in_the_readers_language(client, clinic, media_root):  # noqa: F811
     scene = _finished_study(clinic, participants=3)
     scene.pi.language = "de"

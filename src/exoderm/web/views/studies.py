@@ -31,6 +31,7 @@ from exoderm.patients.models import Patient
 from exoderm.photos.selectors import METRICS, region_label
 from exoderm.products import selectors as product_selectors
 from exoderm.studies import blinding, page_selectors, page_services, selectors, services
+from exoderm.studies.analysis.unblinding import unblinded_at_of
 from exoderm.studies.eligibility import describe
 from exoderm.studies.models import (
     Design,
@@ -84,12 +85,16 @@ def _add_violations(form: object, refused: RuleViolations) -> None:
 @page(None)
 def study_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
-    studies = selectors.studies_for(user=user, results_only=True).annotate(
-        participant_count=Count("participants", distinct=True)
+    studies = list(
+        selectors.studies_for(user=user, results_only=True).annotate(
+            participant_count=Count("participants", distinct=True)
+        )
     )
+    ended = unblinded_at_of(studies)
     rows = [
         {
             "study": study,
+            "unblinded_at": ended.get(study.pk),
             "coordinate": page_selectors.may_coordinate(user, study),
             "rate": page_selectors.is_rater(user, study),
             # the statistician opens the results, never the study's page with its participants
