@@ -246,9 +246,8 @@ def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str
         setattr(patient if name in PATIENT_FIELDS else identity, name, value)
     # A code or phone number a correction leaves as it was is not checked again: older records may
     # have one from before their patterns were enforced, and correcting a name must not fail on it.
-    kept = frozenset(
-        name for name in ("code", "phone") if patient_version(patient, identity)[name] == before[name]
-    )
+    typed = patient_version(patient, identity)
+    kept = frozenset(name for name in ("code", "phone") if typed[name] == before[name])
     _save_checked(patient, identity, allow_duplicate=True, unchecked=kept)
     after = patient_version(patient, identity)
     if after != before:

@@ -93,18 +93,17 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @page(Action.MANAGE_CLINIC)
 def user_new(request: HttpRequest) -> HttpResponse:
     form = UserForm(request.POST or None)
-    if request.method == "POST":
-        # the form's checks and the service's in one pass: every problem shows on the first submit
-        form.is_valid()
+    if request.method == "POST" and not form.is_valid():
+        # the service's checks too, on what the form let through: every problem on the first submit
         add_further_errors(form, new_user_problems(clinic=clinic_of(request), **cleaned_so_far(form)))
-        if form.is_valid():
-            try:
-                account = create_user(clinic=clinic_of(request), password_rules=True, **form.cleaned_data)
-            except ValidationError as error:
-                add_errors(form, error)
-            else:
-                messages.success(request, _("User %(name)s added.") % {"name": account.username})
-                return redirect("users")
+    elif request.method == "POST":
+        try:  # create_user names all of its own problems at once
+            account = create_user(clinic=clinic_of(request), password_rules=True, **form.cleaned_data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("User %(name)s added.") % {"name": account.username})
+            return redirect("users")
     return render(request, "web/admin/user_new.html", {"form": form})
 
 
