@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -154,8 +155,12 @@ def test_exoderm_demo_serves_site_and_api(tmp_path):
         assert len(comparison["notes"]) == 1  # the colour chart's note (in the request's language)
     finally:
         demo.terminate()  # `kill <pid>`: the demo alone gets SIGTERM, as Ctrl-C sends it SIGINT
+        # an impatient second Ctrl-C while the server and worker drain (Granian asks for one)
+        time.sleep(0.5)
+        demo.send_signal(signal.SIGINT)
         # The demo stops its children within 10 s; the rest is slack for a busy CI machine.
         output, _ = demo.communicate(timeout=60)
+    assert "Traceback" not in output, output[-3000:]
     assert "clinician" in output and "Demo-Clinician-2026!" in output
     assert DEMO_ADMIN_TOTP_SECRET in output
     assert "Starting worker" in output  # the task worker ran beside the web server

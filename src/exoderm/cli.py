@@ -161,11 +161,16 @@ def demo(host: str, port: int) -> int:
         for p in processes:
             _signal_group(p, signal.SIGINT)
         # One shared grace period: a worker finishing its photo and the server draining together.
+        # A second Ctrl-C (Granian itself invites one) cuts it short instead of a traceback.
         deadline = time.monotonic() + 10
+        try:
+            for p in processes:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            print("exoderm demo: stopping at once", flush=True)
         for p in processes:
-            try:
-                p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if p.poll() is None:
                 _signal_group(p, signal.SIGKILL)
                 p.wait()
     return (
