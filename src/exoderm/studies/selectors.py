@@ -79,6 +79,26 @@ def results_study_for(*, user: User, study_id: Any) -> Study:
     return _one(studies_for(user=user, results_only=True), user, study_id)
 
 
+@dataclass(frozen=True)
+class ListedStudy:
+    """A study of the user's list: ``opens`` it (its pages and ``/api/v1/studies/<id>``) or reads
+    its results only (the statistician)."""
+
+    study: Study
+    opens: bool
+
+
+def listed_studies_for(*, user: User) -> list[ListedStudy]:
+    """Every study whose results or more the user reaches, newest first, each marked by whether
+    the user opens it: exactly those of :func:`study_for`, so the list never names a study its
+    detail answers 404 to without saying so."""
+    opened = set(studies_for(user=user).values_list("pk", flat=True))
+    return [
+        ListedStudy(study=study, opens=study.pk in opened)
+        for study in studies_for(user=user, results_only=True)
+    ]
+
+
 def _one(studies: QuerySet[Study], user: User, study_id: Any) -> Study:
     if user.clinic is None:
         raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": Study._meta.verbose_name, "id": study_id})
