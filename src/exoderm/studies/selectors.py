@@ -113,6 +113,24 @@ def roles_in(*, study: Study) -> QuerySet[StudyRole]:
     return study.roles.filter(ended_at__isnull=True).select_related("user").order_by("role", "id")
 
 
+def roles_barred_by_clinic_role(*, user: User, clinic_role: str) -> QuerySet[StudyRole]:
+    """The user's live study roles that ``services.assign_role`` would not give a user of
+    ``clinic_role``: a statistician who is no researcher, a researcher with any other study role, a
+    treating clinician who is no clinician. A change of clinic role must not leave them behind."""
+    statistician, clinician = StudyRoleKind.STATISTICIAN, StudyRoleKind.TREATING_CLINICIAN
+    if clinic_role == Role.RESEARCHER:
+        barred = Q(role__in=set(StudyRoleKind) - {statistician})
+    else:
+        barred = Q(role=statistician)
+        if clinic_role != Role.CLINICIAN:
+            barred |= Q(role=clinician)
+    return (
+        StudyRole.objects.filter(barred, user=user, ended_at__isnull=True)
+        .select_related("study")
+        .order_by("study__title", "study_id", "role")
+    )
+
+
 def participants_of(*, study: Study, user: User) -> QuerySet[Participant]:
     """The participants in enrolment order (staff roles of the study; raters see none)."""
     require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
