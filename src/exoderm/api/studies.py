@@ -8,7 +8,7 @@ get no allocation, no arm names or products, no kit contents and no kit preparat
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -128,6 +128,12 @@ class EndpointOut(Schema):
 
 class StudyOut(Schema):
     id: int
+    access: Literal["full"] = Field(
+        description=(
+            "the caller opens the study: /api/v1/studies/{id} and, as their study roles allow, its "
+            "participants, roles and the rest"
+        )
+    )
     title: str
     registry_id: str
     design: str
@@ -143,6 +149,27 @@ class StudyOut(Schema):
     criteria: list[CriterionOut]
     endpoints: list[EndpointOut]
     my_roles: list[str]
+
+
+class StudyResultsOnlyOut(Schema):
+    """A study of which the caller (its statistician) reads the results only: what the results
+    page shows of it and where its results are; nothing of participants or enrolment, and its
+    other routes, ``/api/v1/studies/{id}`` included, answer 404."""
+
+    id: int
+    access: Literal["results_only"]
+    title: str
+    registry_id: str
+    design: str
+    blinding: str
+    results: str = Field(
+        description="path of the study's results; its consort, report.pdf and export routes sit next to it",
+        examples=["/api/v1/studies/7/results"],
+    )
+
+
+#: An item of the study list: ``access`` says which shape it has and what the caller may do.
+ListedStudyOut = Annotated[StudyOut | StudyResultsOnlyOut, Field(discriminator="access")]
 
 
 class AmendmentOut(Schema):
@@ -449,6 +476,7 @@ def _study_out(study: Study, user: User) -> dict[str, Any]:
     definition = services.definition(study)
     return {
         "id": study.pk,
+        "access": "full",
         "title": study.title,
         "registry_id": study.registry_id,
         "design": study.design,
@@ -552,10 +580,27 @@ def create_study(request: HttpRequest, payload: StudyIn) -> Any:
     return Status(201, _study_out(study, user))
 
 
-@router.get("", response=list[StudyOut])
+def _results_only_out(study: Study) -> dict[str, Any]:
+    return {
+        "id": study.pk,
+        "access": "results_only",
+        "title": study.title,
+        "registry_id": study.registry_id,
+        "design": study.design,
+        "blinding": study.blinding,
+        "results": f"/api/v1/studies/{study.pk}/results",
+    }
+
+
+@router.get("", response=list[ListedStudyOut])
 def list_studies(request: HttpRequest) -> Any:
+    """The studies the caller opens (``access`` ``full``) and those of which they read the results
+    only (``results_only``: the statistician's, with the path of the results)."""
     user = current_user(request)
-    return [_study_out(study, user) for study in selectors.studies_for(user=user)]
+    return [
+        _study_out(listed.study, user) if listed.opens else _results_only_out(listed.study)
+        for listed in selectors.listed_studies_for(user=user)
+    ]
 
 
 @router.get("/{study_id}", response={200: StudyOut, **ERRORS})

@@ -437,6 +437,8 @@ def change_account(*, account: User, role: str, is_active: bool, by: User) -> Us
         raise ValidationError({"account": _("This user belongs to another clinic.")})
     if account.pk == by.pk and (role != account.role or not is_active):
         raise ValidationError({"role": _("You cannot change your own role or lock yourself out.")})
+    if role != account.role:
+        _refuse_if_study_roles_barred(account, role)
     # a token carries the rights of the role it was issued under: a change or a lock ends them all
     if role != account.role or (account.is_active and not is_active):
         end_api_tokens(user=account, because="role_change" if role != account.role else "deactivated")
@@ -444,6 +446,31 @@ def change_account(*, account: User, role: str, is_active: bool, by: User) -> Us
     account.full_clean()
     account.save(update_fields=["role", "is_active"])
     return account
+
+
+def _refuse_if_study_roles_barred(account: User, role: str) -> None:
+    """Refuse a clinic role the user's live study roles do not allow (a statistician who would be no
+    researcher, a researcher still treating or rating), naming each study and role.
+
+    Refused rather than ending those roles here: who works on a trial, and whether its analysis
+    passes to another statistician first, is for the study's principal investigator to decide and
+    record on its team, not a side effect of editing a user (an account change shows nothing of the
+    studies). The study team ends the role (its principal investigator or a clinic administrator),
+    audited there; then the change goes through and is audited as any role change."""
+    from exoderm.studies.selectors import roles_barred_by_clinic_role  # studies builds on clinics
+
+    barred = list(roles_barred_by_clinic_role(user=account, clinic_role=role))
+    if barred:
+        named = "; ".join(f"{held.study.title} ({held.get_role_display()})" for held in barred)
+        raise ValidationError(
+            {
+                "role": _(
+                    "%(name)s holds study roles that the clinic role %(role)s does not allow: %(roles)s. "
+                    "End them on each study's team first, then change the clinic role."
+                )
+                % {"name": account.display_name, "role": dict(Role.choices).get(role, role), "roles": named}
+            }
+        )
 
 
 def password_changed(*, user: User) -> int:

@@ -79,6 +79,26 @@ def results_study_for(*, user: User, study_id: Any) -> Study:
     return _one(studies_for(user=user, results_only=True), user, study_id)
 
 
+@dataclass(frozen=True)
+class ListedStudy:
+    """A study of the user's list: ``opens`` it (its pages and ``/api/v1/studies/<id>``) or reads
+    its results only (the statistician)."""
+
+    study: Study
+    opens: bool
+
+
+def listed_studies_for(*, user: User) -> list[ListedStudy]:
+    """Every study whose results or more the user reaches, newest first, each marked by whether
+    the user opens it: exactly those of :func:`study_for`, so the list never names a study its
+    detail answers 404 to without saying so."""
+    opened = set(studies_for(user=user).values_list("pk", flat=True))
+    return [
+        ListedStudy(study=study, opens=study.pk in opened)
+        for study in studies_for(user=user, results_only=True)
+    ]
+
+
 def _one(studies: QuerySet[Study], user: User, study_id: Any) -> Study:
     if user.clinic is None:
         raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": Study._meta.verbose_name, "id": study_id})
@@ -91,6 +111,24 @@ def is_statistician(user: User, study: Study) -> bool:
 
 def roles_in(*, study: Study) -> QuerySet[StudyRole]:
     return study.roles.filter(ended_at__isnull=True).select_related("user").order_by("role", "id")
+
+
+def roles_barred_by_clinic_role(*, user: User, clinic_role: str) -> QuerySet[StudyRole]:
+    """The user's live study roles that ``services.assign_role`` would not give a user of
+    ``clinic_role``: a statistician who is no researcher, a researcher with any other study role, a
+    treating clinician who is no clinician. A change of clinic role must not leave them behind."""
+    statistician, clinician = StudyRoleKind.STATISTICIAN, StudyRoleKind.TREATING_CLINICIAN
+    if clinic_role == Role.RESEARCHER:
+        barred = Q(role__in=set(StudyRoleKind) - {statistician})
+    else:
+        barred = Q(role=statistician)
+        if clinic_role != Role.CLINICIAN:
+            barred |= Q(role=clinician)
+    return (
+        StudyRole.objects.filter(barred, user=user, ended_at__isnull=True)
+        .select_related("study")
+        .order_by("study__title", "study_id", "role")
+    )
 
 
 def participants_of(*, study: Study, user: User) -> QuerySet[Participant]:
