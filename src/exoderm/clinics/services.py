@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyotp
@@ -438,7 +439,9 @@ def change_account(*, account: User, role: str, is_active: bool, by: User) -> Us
     if account.pk == by.pk and (role != account.role or not is_active):
         raise ValidationError({"role": _("You cannot change your own role or lock yourself out.")})
     if role != account.role:
-        _refuse_if_study_roles_barred(account, role)
+        for check in _role_change_checks:
+            if (reason := check(account, role)) is not None:
+                raise ValidationError({"role": reason})
     # a token carries the rights of the role it was issued under: a change or a lock ends them all
     if role != account.role or (account.is_active and not is_active):
         end_api_tokens(user=account, because="role_change" if role != account.role else "deactivated")
@@ -448,29 +451,20 @@ def change_account(*, account: User, role: str, is_active: bool, by: User) -> Us
     return account
 
 
-def _refuse_if_study_roles_barred(account: User, role: str) -> None:
-    """Refuse a clinic role the user's live study roles do not allow (a statistician who would be no
-    researcher, a researcher still treating or rating), naming each study and role.
+#: What another app has against a clinic role change: ``check(user, new_role)`` returns the
+#: whole message of why the change is refused, or None. Apps that build on clinics (studies)
+#: register theirs when Django starts (:func:`refuse_role_change_when`), so that clinics imports
+#: none of them.
+RoleChangeCheck = Callable[["User", str], "str | None"]
+_role_change_checks: list[RoleChangeCheck] = []
 
-    Refused rather than ending those roles here: who works on a trial, and whether its analysis
-    passes to another statistician first, is for the study's principal investigator to decide and
-    record on its team, not a side effect of editing a user (an account change shows nothing of the
-    studies). The study team ends the role (its principal investigator or a clinic administrator),
-    audited there; then the change goes through and is audited as any role change."""
-    from exoderm.studies.selectors import roles_barred_by_clinic_role  # studies builds on clinics
 
-    barred = list(roles_barred_by_clinic_role(user=account, clinic_role=role))
-    if barred:
-        named = "; ".join(f"{held.study.title} ({held.get_role_display()})" for held in barred)
-        raise ValidationError(
-            {
-                "role": _(
-                    "%(name)s holds study roles that the clinic role %(role)s does not allow: %(roles)s. "
-                    "End them on each study's team first, then change the clinic role."
-                )
-                % {"name": account.display_name, "role": dict(Role.choices).get(role, role), "roles": named}
-            }
-        )
+def refuse_role_change_when(check: RoleChangeCheck) -> RoleChangeCheck:
+    """Register ``check`` with :func:`change_account` (usable as a decorator; registering twice
+    adds it once)."""
+    if check not in _role_change_checks:
+        _role_change_checks.append(check)
+    return check
 
 
 def password_changed(*, user: User) -> int:

@@ -131,6 +131,27 @@ def roles_barred_by_clinic_role(*, user: User, clinic_role: str) -> QuerySet[Stu
     )
 
 
+def study_roles_in_the_way(account: User, role: str) -> str | None:
+    """Why ``account`` may not become ``role`` in the clinic, naming each study and role: the live
+    study roles that :func:`assign_role` would not give a user of that role (a statistician who is
+    no researcher, a researcher still treating or rating); None when there are none.
+
+    Refused rather than ending those roles with the change: who works on a trial, and whether its
+    analysis passes to another statistician first, is for the study's principal investigator to
+    decide and record on its team, not a side effect of editing a user (an account change shows
+    nothing of the studies). The study team ends the role (its principal investigator or a clinic
+    administrator), audited there; then the change goes through and is audited as any role change.
+    """
+    barred = list(roles_barred_by_clinic_role(user=account, clinic_role=role))
+    if not barred:
+        return None
+    named = "; ".join(f"{held.study.title} ({held.get_role_display()})" for held in barred)
+    return _(
+        "%(name)s holds study roles that the clinic role %(role)s does not allow: %(roles)s. "
+        "End them on each study's team first, then change the clinic role."
+    ) % {"name": account.display_name, "role": dict(Role.choices).get(role, role), "roles": named}
+
+
 def participants_of(*, study: Study, user: User) -> QuerySet[Participant]:
     """The participants in enrolment order (staff roles of the study; raters see none)."""
     require_study_role(user, study, STAFF_ROLES, clinic_admin=True)
