@@ -26,7 +26,7 @@ from exoderm.patients.export import export_patient, patient_data
 from exoderm.patients.intake import intakes_to_review
 from exoderm.patients.models import Patient
 from exoderm.patients.services import correct_patient, create_patient, new_patient_problems, record_screening
-from exoderm.records.selectors import revisions_of
+from exoderm.records.selectors import history_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
     ErasureRequestForm,
@@ -117,7 +117,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "patient": patient,
         "form": form,
-        "revisions": revisions_of(clinic=patient.clinic, obj=patient),
+        "revisions": history_of(clinic=patient.clinic, obj=patient),
     }
     return render(request, "web/patients/edit.html", context)
 
