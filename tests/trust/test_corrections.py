@@ -342,8 +342,9 @@ def test_patient_corrections_keep_the_old_identity(api_as, scene, assistant, res
     )
     stranger = factories.UserFactory(clinic=other_clinic, role="assistant")
     assert api_as(stranger).get(f"/patients/{patient.pk}/revisions").status_code == 404
-    # Changes that change nothing write nothing.
-    correct_patient(patient=patient, changes={"family_name": "Neu"}, reason="again", by=assistant)
+    # Changes that change nothing are refused and write nothing.
+    with pytest.raises(ValidationError, match="Nothing was changed"):
+        correct_patient(patient=patient, changes={"family_name": "Neu"}, reason="again", by=assistant)
     assert Revision.objects.count() == 1
 
 

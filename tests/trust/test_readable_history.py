@@ -1,24 +1,34 @@
 """The correction history and the audit trail name the records a change links to as a person
 knows them (a user by name, a lot by product and number), looked up once per page and only within
-the reader's clinic; and the version before a correction reads as worded fields, not JSON."""
+the reader's clinic; the version before a correction reads as worded fields, not JSON; and a
+correction that changes nothing is refused and writes nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from exoderm.clinics.models import User
+from exoderm.consent.services import correct_consent
 from exoderm.core.display import LinkedNames, event_values
+from exoderm.patients.models import ScreeningAnswer
+from exoderm.patients.services import correct_patient, correct_screening_answer
+from exoderm.products.models import VialState
+from exoderm.products.services import correct_lot
 from exoderm.records.models import Revision
-from exoderm.treatments.models import TreatmentSession
+from exoderm.treatments.models import ExosomeApplication, ProtocolWarning, TreatmentSession
 from exoderm.treatments.services import ApplicationInput, ProcedureInput, correct_session
 from tests import factories
 from tests.signin import login_with_mfa
+from tests.trust.test_corrections import correction_form
+from tests.web.conftest import wall
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +162,121 @@ def test_the_audit_trail_names_linked_records(client, scene, clinic_admin):
     assert f"Lot</strong>: {scene.product.name} {scene.lot.number}" in table
     assert f"Patient</strong>: {scene.patient.code}" in table
     assert f"Clinician</strong>: {scene.clinician.pk}<" not in table
+
+
+# --- corrections that change nothing -------------------------------------------------------------
+
+
+def test_a_session_correction_that_changes_nothing_is_refused_and_writes_nothing(scene):
+    session = scene.record()
+    application = ExosomeApplication.objects.get(session=session)
+    with pytest.raises(ValidationError, match="Nothing was changed"):
+        correct(scene, session)
+    assert not Revision.objects.exists()
+    # the chart stays as recorded, its vial used by it
+    assert ExosomeApplication.objects.get(session=session).pk == application.pk
+    scene.vial.refresh_from_db()
+    assert scene.vial.state == VialState.USED
+
+
+def test_acknowledging_the_warnings_again_is_no_correction(scene):
+    too_much = scene.application(volume_ml=Decimal("3.5"))
+    session = scene.record(applications=[too_much], acknowledged_warnings=["dose-out-of-range"])
+    warning = ProtocolWarning.objects.get(session=session)
+    second = factories.UserFactory(clinic=scene.clinic, role="clinician")
+    with pytest.raises(ValidationError, match="Acknowledging its warnings again"):
+        correct_session(
+            session=session,
+            by=second,
+            reason="checked",
+            performed_at=scene.at,
+            procedures=[ProcedureInput(**scene.procedure())],
+            applications=[ApplicationInput(**too_much)],
+            acknowledged_warnings=["dose-out-of-range"],
+        )
+    assert not Revision.objects.exists()
+    assert ProtocolWarning.objects.get(session=session) == warning
+    assert warning.acknowledged_by == scene.clinician
+
+
+def test_the_api_refuses_a_correction_that_changes_nothing(api_as, scene):
+    session = scene.record()
+    body = scene.payload()
+    del body["patient"]
+    response = api_as(scene.clinician).patch(f"/sessions/{session.pk}", {**body, "reason": "again"})
+    assert response.status_code == 422
+    assert "Nothing was changed" in response.json()["detail"]
+    assert not Revision.objects.exists()
+
+
+def test_every_correction_that_changes_nothing_is_refused(scene, assistant):
+    patient, lot, consent = scene.patient, scene.lot, scene.consent
+    # a signing time the consent's version allows (the factory's lies before its publication)
+    consent.signed_at = consent.template.created_at + MIN
+    consent.save(update_fields=["signed_at"])
+    answer = ScreeningAnswer.objects.filter(patient=patient, item="keloid").get()
+    attempts = [
+        lambda: correct_patient(
+            patient=patient, changes={"family_name": patient.identity.family_name}, reason="r", by=assistant
+        ),
+        lambda: correct_lot(
+            lot=lot,
+            by=assistant,
+            reason="r",
+            number=lot.number,
+            expires_on=lot.expires_on,
+            received_at=lot.received_at,
+        ),
+        lambda: correct_consent(
+            record=consent,
+            by=assistant,
+            reason="r",
+            signed_at=consent.signed_at,
+            signed_by_name=consent.signed_by_name,
+        ),
+        lambda: correct_screening_answer(
+            answer=answer,
+            by=assistant,
+            reason="r",
+            present=answer.present,
+            areas=answer.areas,
+            last_dose_on=answer.last_dose_on,
+            note=answer.note,
+            answered_on=answer.answered_on,
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ValidationError, match="Nothing was changed"):
+            attempt()
+    assert not Revision.objects.exists()
+
+
+def test_the_correction_page_shows_why_nothing_was_saved(client, scene, assistant):
+    lot = scene.lot
+    lot.received_at = lot.received_at.replace(second=0, microsecond=0)  # the page takes minutes
+    lot.save(update_fields=["received_at"])
+    client.force_login(assistant)
+
+    response = client.post(
+        reverse("lot-correct", args=[lot.pk]),
+        {
+            "number": lot.number,
+            "expires_on": lot.expires_on.isoformat(),
+            "received_at": wall(lot.received_at, scene.clinic),
+            "reason": "checked the label",
+        },
+    )
+    assert response.status_code == 422
+    assert "Nothing was changed" in response.content.decode()
+    assert not Revision.objects.exists()
+
+
+def test_the_session_correction_page_shows_why_nothing_was_saved(client, scene):
+    session = scene.record()
+    client.force_login(scene.clinician)
+    form = correction_form(scene, applied_at=scene.at + 25 * MIN, volume="2.0")
+    form["notes"] = ""
+    response = client.post(reverse("session-correct", args=[session.pk]), form)
+    assert response.status_code == 422
+    assert "Nothing was changed" in response.content.decode()
+    assert not Revision.objects.exists()

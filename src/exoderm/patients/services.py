@@ -232,7 +232,7 @@ def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str
     """Correct fields of the record (code, skin types) and of the identity in one go.
 
     The old version is kept as a revision with the ``reason`` (required); nothing is changed
-    without one. Changes that leave every field as it was write nothing.
+    without one. Changes that leave every field as it was are refused and write nothing.
     """
     require(by, Action.EDIT_PATIENT)
     unknown = set(changes) - PATIENT_FIELDS - IDENTITY_FIELDS
@@ -249,17 +249,16 @@ def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str
     typed = patient_version(patient, identity)
     kept = frozenset(name for name in ("code", "phone") if typed[name] == before[name])
     _save_checked(patient, identity, allow_duplicate=True, unchecked=kept)
-    after = patient_version(patient, identity)
-    if after != before:
-        record_revision(
-            obj=patient,
-            clinic=patient.clinic,
-            patient=patient,
-            before=before,
-            after=after,
-            reason=reason,
-            by=by,
-        )
+    # Refused when every field is as it was: the saves above roll back with the refusal.
+    record_revision(
+        obj=patient,
+        clinic=patient.clinic,
+        patient=patient,
+        before=before,
+        after=patient_version(patient, identity),
+        reason=reason,
+        by=by,
+    )
     return patient
 
 

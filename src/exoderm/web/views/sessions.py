@@ -205,7 +205,9 @@ def _chart_page(
                 }
             )
         except ValidationError as error:
-            for path, texts in error.message_dict.items():
+            # an error of no field (a correction that changes nothing) goes on top
+            by_path = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+            for path, texts in by_path.items():
                 for text in texts:
                     place(path, Issue(text, "error"))
         except RuleViolations as refused:
