@@ -208,9 +208,10 @@ def test_a_correction_is_checked_like_a_new_event_and_saved_whole_or_not_at_all(
     assert not Revision.objects.exists()
 
 
-def test_a_correction_that_changes_nothing_writes_nothing(clinician, patient):
+def test_a_correction_that_changes_nothing_is_refused_and_writes_nothing(clinician, patient):
     event = record_adverse_event(user=clinician, **event_data(patient))
-    update_adverse_event(user=clinician, event=event, reason="checked", severity=1, term="erythema")
+    with pytest.raises(ValidationError, match="Nothing was changed"):
+        update_adverse_event(user=clinician, event=event, reason="checked", severity=1, term="erythema")
     assert not Revision.objects.exists()
 
 

@@ -2,7 +2,7 @@
 
 Before, the new-user form showed an invalid e-mail address first, the password rules on the next
 submit and the taken username on the third; the new-patient form the same with its e-mail address
-and a date of birth in the future.
+and a date of birth in the future; the patient correction form its reason and the service's checks.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.urls import reverse
 from exoderm.clinics.models import User
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import clinic_today
+from exoderm.records.models import Revision
 from tests import factories
 from tests.signin import login_with_mfa
 
@@ -75,3 +76,32 @@ def test_the_new_patient_form_names_every_problem_at_once(client, assistant):
     page = response.content.decode()
     assert 'value="nope"' in page and 'value="abc"' in page and 'value="x y/../"' in page
     assert not Patient.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_patient_correction_form_names_every_problem_at_once(client, assistant):
+    patient = factories.PatientFactory(clinic=assistant.clinic)
+    identity = patient.identity
+    client.force_login(assistant)
+    tomorrow = clinic_today(assistant.clinic) + dt.timedelta(days=1)
+    response = client.post(
+        reverse("patient-edit", args=[patient.pk]),
+        {
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "date_of_birth": tomorrow.isoformat(),
+            "email": "nope",
+            "phone": "abc",
+            "language": "de",
+            "reason": "",
+        },
+    )
+    errors = response.context["form"].errors
+    # the form's own (e-mail address, reason) and the service's (date of birth, phone) together
+    assert set(errors) == {"date_of_birth", "email", "phone", "reason"}
+    assert errors["date_of_birth"] == ["The date of birth lies in the future."]
+    assert "phone number" in errors["phone"][0]
+    assert 'value="nope"' in response.content.decode()
+    assert not Revision.objects.exists()
+    identity.refresh_from_db()
+    assert identity.date_of_birth != tomorrow and identity.phone != "abc"

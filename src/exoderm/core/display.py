@@ -6,16 +6,21 @@ a yes/no field as yes or no, a list by its items' labels, a time in the active t
 clinic's, on a page) and a date or number in the active language's format. What is stored stays as
 it was written: this only words it. A field or model no longer known shows its stored name and
 value.
+
+A link to another record is stored as its id; a page words it by the record's name (a user's full
+name, a lot's product and number, a patient's code) from :class:`LinkedNames`, which looks the
+page's linked records up in one query per model, and only among the reader's clinic's records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils import formats, timezone
@@ -24,6 +29,9 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from exoderm.core.areas import Area, validate_areas
+
+if TYPE_CHECKING:
+    from exoderm.clinics.models import Clinic
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,155 @@ class ShownChange:
     has_old: bool = True
     has_new: bool = True
     hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ShownValue:
+    """One field of a stored version, worded."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class _Linked:
+    """A row's link with the number the row stored beside it (``lot`` and ``lot_number``): named
+    like any link, and by the stored number where the record is not looked up."""
+
+    pk: Any
+    stored: Any
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _linked_model(field: Any) -> type[models.Model] | None:
+    """The model a forward link (a foreign key, a one-to-one) points to; ``None`` for any other field."""
+    if field is None or not getattr(field, "concrete", False) or not (field.many_to_one or field.one_to_one):
+        return None
+    related = field.related_model
+    return related if isinstance(related, type) else None
+
+
+def _user_name(user: Any) -> str:
+    return str(user.display_name)
+
+
+def _session_name(session: Any) -> str:
+    return f"{session.patient.code} {_scalar(session.performed_at)}"
+
+
+#: How a reader knows a linked record where its ``__str__`` would not do (a user by name, a session by
+#: its patient's code and local time), with the relations the name reads.
+_NAMERS: dict[str, tuple[tuple[str, ...], Callable[[Any], str]]] = {
+    "clinics.user": ((), _user_name),
+    "treatments.treatmentsession": (("patient",), _session_name),
+}
+
+
+def _named_along(model: type[models.Model]) -> tuple[str, ...]:
+    """The relations read with ``model``'s records for their names: a ``__str__`` may read one
+    (a lot names its product), and must not cost a query per record."""
+    return tuple(
+        f.name for f in model._meta.concrete_fields if f.is_relation and (f.many_to_one or f.one_to_one)
+    )
+
+
+def _clinic_scope(model: type[models.Model], clinic: Clinic) -> models.QuerySet[Any] | None:
+    """``model``'s records of ``clinic``; ``None`` for a model that belongs to no clinic."""
+    from exoderm.clinics.models import Clinic
+
+    manager = model._default_manager
+    if issubclass(model, Clinic):
+        return manager.filter(pk=clinic.pk)
+    path = getattr(model, "CLINIC_PATH", None)
+    if path is None and any(f.name == "clinic" for f in model._meta.concrete_fields):
+        path = "clinic"  # the user
+    return manager.filter(**{path: clinic}) if path else None
+
+
+@dataclass(frozen=True)
+class LinkedNames:
+    """The names of the records a page's changes link to, by model and id (:meth:`look_up`)."""
+
+    names: Mapping[tuple[type[models.Model], Any], str] = dataclass_field(default_factory=dict)
+    looked_up: frozenset[type[models.Model]] = frozenset()
+
+    @classmethod
+    def look_up(
+        cls, *, clinic: Clinic, values: Iterable[tuple[type[models.Model] | None, str, Any]]
+    ) -> LinkedNames:
+        """The names of the records linked from ``values`` (model, field name, stored value), in one
+        query per linked model, among ``clinic``'s records only: another clinic's record reads as one
+        deleted, as an id of another clinic reads as one that does not exist everywhere else."""
+        wanted: dict[type[models.Model], set[Any]] = {}
+        for model, name, value in values:
+            for linked, pk in _links(model, name, value):
+                wanted.setdefault(linked, set()).add(pk)
+        names: dict[tuple[type[models.Model], Any], str] = {}
+        looked_up = set()
+        for linked, pks in wanted.items():
+            scope = _clinic_scope(linked, clinic)
+            if scope is None:
+                continue
+            along, namer = _NAMERS.get(linked._meta.label_lower, (_named_along(linked), str))
+            found = scope.filter(pk__in=pks)
+            for record in found.select_related(*along) if along else found:
+                names[(linked, record.pk)] = namer(record)
+            looked_up.add(linked)
+        return cls(names, frozenset(looked_up))
+
+    def text(self, model: type[models.Model], pk: Any, stored: Any = None) -> str:
+        """The record's name; one looked up and not found as deleted (by the number stored beside
+        its id, or its id); one of a model not looked up as stored."""
+        name = self.names.get((model, pk))
+        if name is not None:
+            return name
+        known = str(stored) if stored not in (None, "") else f"#{pk}"
+        if model in self.looked_up:
+            return _("%(record)s (deleted)") % {"record": known}
+        return known
+
+
+def _links(
+    model: type[models.Model] | None, name: str, value: Any
+) -> Iterator[tuple[type[models.Model], Any]]:
+    """The linked records (model, id) in the stored ``value`` of field ``name``, rows included."""
+    if isinstance(value, list):
+        related = _related_model(model, name)
+        if related is not None:
+            for row in value:
+                if isinstance(row, Mapping):
+                    for key, item in row.items():
+                        yield from _links(related, key, item)
+        return
+    linked = _linked_model(_field(model, name))
+    if linked is not None and _is_id(value):
+        yield linked, value
+
+
+def revision_values(
+    model: type[models.Model] | None, *, snapshot: Mapping[str, Any], changes: Mapping[str, Any]
+) -> Iterator[tuple[type[models.Model] | None, str, Any]]:
+    """A revision's stored values (its version before and both sides of its changes), for
+    :meth:`LinkedNames.look_up`."""
+    for name, value in snapshot.items():
+        yield model, name, value
+    for name, values in changes.items():
+        for value in values if isinstance(values, list | tuple) else [values]:
+            yield model, name, value
+
+
+def event_values(
+    model: type[models.Model] | None, changes: Mapping[str, Any]
+) -> Iterator[tuple[type[models.Model] | None, str, Any]]:
+    """An audit event's stored old and new values, for :meth:`LinkedNames.look_up`."""
+    for name, change in changes.items():
+        if isinstance(change, Mapping):
+            for side in ("old", "new"):
+                if side in change:
+                    yield model, name, change[side]
 
 
 def _field(model: type[models.Model] | None, name: str) -> Any:
@@ -119,19 +276,29 @@ def _typed(field: Any, value: Any) -> Any:
     return value
 
 
-def value_text(model: type[models.Model] | None, name: str, value: Any) -> str | None:
-    """``value`` of the field ``name`` of ``model`` as the reader reads it (``None`` stays ``None``)."""
+def value_text(
+    model: type[models.Model] | None, name: str, value: Any, names: LinkedNames | None = None
+) -> str | None:
+    """``value`` of the field ``name`` of ``model`` as the reader reads it (``None`` stays ``None``);
+    a link by the name of its record in ``names``."""
     if value is None:
         return None
     field = _field(model, name)
+    linked = _linked_model(field)
+    if isinstance(value, _Linked):
+        if names is None or linked is None:
+            return _scalar(value.stored)
+        return names.text(linked, value.pk, value.stored)
+    if linked is not None and names is not None and _is_id(value):
+        return names.text(linked, value)
     labels = _choice_labels(field)
     if isinstance(value, list):
         related = _related_model(model, name)
         if related is not None and all(isinstance(row, Mapping) for row in value):
-            return " · ".join(_row_text(related, row) for row in value) or "–"
+            return " · ".join(_row_text(related, row, names) for row in value) or "–"
         return ", ".join(labels.get(str(item), _scalar(item)) for item in value) or "–"
     if isinstance(value, Mapping) and model is not None:
-        return _row_text(model, value)
+        return _row_text(model, value, names)
     if labels and str(value) in labels and not isinstance(value, bool):
         return labels[str(value)]
     if value == "":
@@ -139,28 +306,35 @@ def value_text(model: type[models.Model] | None, name: str, value: Any) -> str |
     return _scalar(_typed(field, value))
 
 
-def _row_text(model: type[models.Model], row: Mapping[str, Any]) -> str:
+def _row_text(model: type[models.Model], row: Mapping[str, Any], names: LinkedNames | None) -> str:
     """A related row (a procedure of a session) as ``label: value`` pairs."""
     parts = []
     for key, item in _flat(row).items():
-        parts.append(f"{field_label(model, key)}: {value_text(model, key, item)}")
+        parts.append(f"{field_label(model, key)}: {value_text(model, key, item, names)}")
     return ", ".join(parts)
 
 
 def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row's fields, with a nested ``params`` mapping (a procedure's parameters) lifted to the top."""
+    """A row's fields, with a nested ``params`` mapping (a procedure's parameters) lifted to the top
+    and a link's number stored beside it (``lot_number``) kept with the link."""
     flat: dict[str, Any] = {}
     for key, item in row.items():
-        if f"{key}_number" in row or f"{key}_serial" in row:
-            continue  # the id of a lot or vial whose number the row holds beside it
-        if isinstance(item, Mapping) and key == "params":
+        owner, _sep, suffix = key.rpartition("_")
+        if suffix in ("number", "serial") and owner in row:
+            continue  # the number of the lot or vial the row links to: kept with the link
+        companion = next((row[f"{key}_{s}"] for s in ("number", "serial") if f"{key}_{s}" in row), None)
+        if companion is not None:
+            flat[key] = _Linked(item, companion)
+        elif isinstance(item, Mapping) and key == "params":
             flat.update(item)
         else:
             flat[key] = item
     return flat
 
 
-def _row_changes(model: type[models.Model], old: list[Any], new: list[Any]) -> list[ShownChange] | None:
+def _row_changes(
+    model: type[models.Model], old: list[Any], new: list[Any], names: LinkedNames | None
+) -> list[ShownChange] | None:
     """The changes of related rows one by one (``Procedure 1, Needle depth: 1.00 → 1.50``) when
     the rows stayed as many; ``None`` when rows were added or removed."""
     if len(old) != len(new) or not all(isinstance(row, Mapping) for row in (*old, *new)):
@@ -175,36 +349,51 @@ def _row_changes(model: type[models.Model], old: list[Any], new: list[Any]) -> l
             shown.append(
                 ShownChange(
                     label=f"{row_name} {number}, {field_label(model, key)}",
-                    old=value_text(model, key, before.get(key)),
-                    new=value_text(model, key, after.get(key)),
+                    old=value_text(model, key, before.get(key), names),
+                    new=value_text(model, key, after.get(key), names),
                 )
             )
     return shown
 
 
-def revision_changes(model: type[models.Model] | None, changes: Mapping[str, Any]) -> list[ShownChange]:
-    """A correction's ``changes`` (name -> [old, new]) worded for the reader."""
+def revision_changes(
+    model: type[models.Model] | None, changes: Mapping[str, Any], names: LinkedNames | None = None
+) -> list[ShownChange]:
+    """A correction's ``changes`` (name -> [old, new]) worded for the reader, links by ``names``."""
     shown: list[ShownChange] = []
     for name, values in changes.items():
         old, new = values if isinstance(values, list | tuple) and len(values) == 2 else (None, values)
         related = _related_model(model, name)
         if related is not None and isinstance(old, list) and isinstance(new, list):
-            rows = _row_changes(related, old, new)
+            rows = _row_changes(related, old, new, names)
             if rows is not None:
                 shown.extend(rows)
                 continue
         shown.append(
             ShownChange(
                 label=field_label(model, name),
-                old=value_text(model, name, old),
-                new=value_text(model, name, new),
+                old=value_text(model, name, old, names),
+                new=value_text(model, name, new, names),
             )
         )
     return shown
 
 
-def event_changes(model: type[models.Model] | None, changes: Mapping[str, Any]) -> list[ShownChange]:
-    """An audit event's ``changes`` (name -> {"old", "new"} or {"changed": True}) worded for the reader."""
+def version_fields(
+    model: type[models.Model] | None, version: Mapping[str, Any], names: LinkedNames | None = None
+) -> list[ShownValue]:
+    """A stored version (a revision's record before the correction) as its fields, worded."""
+    return [
+        ShownValue(label=field_label(model, name), value=value_text(model, name, value, names) or "–")
+        for name, value in version.items()
+    ]
+
+
+def event_changes(
+    model: type[models.Model] | None, changes: Mapping[str, Any], names: LinkedNames | None = None
+) -> list[ShownChange]:
+    """An audit event's ``changes`` (name -> {"old", "new"} or {"changed": True}) worded for the
+    reader, links by ``names``."""
     shown: list[ShownChange] = []
     for name, change in changes.items():
         label = field_label(model, name)
@@ -214,8 +403,8 @@ def event_changes(model: type[models.Model] | None, changes: Mapping[str, Any]) 
         shown.append(
             ShownChange(
                 label=label,
-                old=value_text(model, name, change.get("old")),
-                new=value_text(model, name, change.get("new")),
+                old=value_text(model, name, change.get("old"), names),
+                new=value_text(model, name, change.get("new"), names),
                 has_old="old" in change,
                 has_new="new" in change,
             )

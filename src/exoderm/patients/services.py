@@ -227,39 +227,72 @@ def patient_version(patient: Patient, identity: PatientIdentity) -> dict[str, An
     }
 
 
+def _unknown_fields(changes: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        name: [_("This field cannot be changed.")]
+        for name in sorted(set(changes) - PATIENT_FIELDS - IDENTITY_FIELDS)
+    }
+
+
+def _apply_changes(patient: Patient, identity: PatientIdentity, changes: Mapping[str, Any]) -> frozenset[str]:
+    """Set ``changes`` on the record and the identity (unsaved); returns the fields to leave
+    unchecked. A code or phone number a correction leaves as it was is not checked again: older
+    records may have one from before their patterns were enforced, and correcting a name must not
+    fail on it."""
+    before = patient_version(patient, identity)
+    for name, value in changes.items():
+        setattr(patient if name in PATIENT_FIELDS else identity, name, value)
+    typed = patient_version(patient, identity)
+    return frozenset(name for name in ("code", "phone") if typed[name] == before[name])
+
+
+def patient_correction_problems(
+    *, patient: Patient, changes: Mapping[str, Any], reason: str
+) -> dict[str, list[str]]:
+    """What :func:`correct_patient` would refuse of these fields and reason, by field; saves nothing.
+
+    For a page whose form refused some fields already: it passes them empty and shows the rest of
+    the problems with the form's, all on one submit. (Whether anything changed at all is asked
+    once the fields are right.)"""
+    errors = _unknown_fields(changes)
+    try:
+        checked_reason(reason)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    record = Patient.objects.get(pk=patient.pk)
+    identity = PatientIdentity.objects.get(patient=record)
+    known = {name: value for name, value in changes.items() if name not in errors}
+    unchecked = _apply_changes(record, identity, known)
+    errors.update(_errors(record, identity, allow_duplicate=True, unchecked=unchecked))
+    return errors
+
+
 @transaction.atomic
 def correct_patient(*, patient: Patient, changes: Mapping[str, Any], reason: str, by: User) -> Patient:
     """Correct fields of the record (code, skin types) and of the identity in one go.
 
     The old version is kept as a revision with the ``reason`` (required); nothing is changed
-    without one. Changes that leave every field as it was write nothing.
+    without one. Changes that leave every field as it was are refused and write nothing.
     """
     require(by, Action.EDIT_PATIENT)
-    unknown = set(changes) - PATIENT_FIELDS - IDENTITY_FIELDS
-    if unknown:
-        raise ValidationError({name: _("This field cannot be changed.") for name in sorted(unknown)})
+    if unknown := _unknown_fields(changes):
+        raise ValidationError(unknown)
     reason = checked_reason(reason)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     identity = PatientIdentity.objects.select_for_update().get(patient=patient)
     before = patient_version(patient, identity)
-    for name, value in changes.items():
-        setattr(patient if name in PATIENT_FIELDS else identity, name, value)
-    # A code or phone number a correction leaves as it was is not checked again: older records may
-    # have one from before their patterns were enforced, and correcting a name must not fail on it.
-    typed = patient_version(patient, identity)
-    kept = frozenset(name for name in ("code", "phone") if typed[name] == before[name])
+    kept = _apply_changes(patient, identity, changes)
     _save_checked(patient, identity, allow_duplicate=True, unchecked=kept)
-    after = patient_version(patient, identity)
-    if after != before:
-        record_revision(
-            obj=patient,
-            clinic=patient.clinic,
-            patient=patient,
-            before=before,
-            after=after,
-            reason=reason,
-            by=by,
-        )
+    # Refused when every field is as it was: the saves above roll back with the refusal.
+    record_revision(
+        obj=patient,
+        clinic=patient.clinic,
+        patient=patient,
+        before=before,
+        after=patient_version(patient, identity),
+        reason=reason,
+        by=by,
+    )
     return patient
 
 

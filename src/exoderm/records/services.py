@@ -68,6 +68,17 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     }
 
 
+def nothing_changed() -> ValidationError:
+    """The refusal of a correction whose values are the recorded ones: it corrects nothing, and a
+    revision of it would say nothing."""
+    return ValidationError(
+        _(
+            "Nothing was changed: the values given are the ones already recorded, so there is "
+            "nothing to correct."
+        )
+    )
+
+
 def record_revision(
     *,
     obj: models.Model,
@@ -78,14 +89,18 @@ def record_revision(
     reason: str,
     by: User,
 ) -> Revision:
-    """Keep the version ``before`` a correction of ``obj``, and what changed, as a revision."""
+    """Keep the version ``before`` a correction of ``obj``, and what changed, as a revision; refused
+    (:func:`nothing_changed`) when nothing did, for the caller's transaction to roll back."""
+    changes = changed_fields(before, after)
+    if not changes:
+        raise nothing_changed()
     return Revision.objects.create(
         clinic=clinic,
         content_type=ContentType.objects.get_for_model(obj),
         object_id=obj.pk,
         patient=patient,
         snapshot=as_json(dict(before)),
-        changes=changed_fields(before, after),
+        changes=changes,
         reason=checked_reason(reason),
         corrected_by=by,
         corrected_at=timezone.now(),
@@ -102,15 +117,16 @@ def save_correction(
     after: Mapping[str, Any],
     reason: str,
     by: User,
-) -> bool:
+) -> Revision:
     """Save the corrected ``fields`` of ``obj`` and keep its version ``before`` as a revision, in
-    the caller's transaction; a correction that changes nothing saves and records nothing. Returns
-    whether anything changed."""
-    if after == before:
-        return False
+    the caller's transaction; a correction that changes nothing is refused (:func:`nothing_changed`)
+    before anything is saved."""
+    if not changed_fields(before, after):
+        raise nothing_changed()
     obj.save(update_fields=list(fields))
-    record_revision(obj=obj, clinic=clinic, patient=patient, before=before, after=after, reason=reason, by=by)
-    return True
+    return record_revision(
+        obj=obj, clinic=clinic, patient=patient, before=before, after=after, reason=reason, by=by
+    )
 
 
 def redact(*, patient: Patient, fields: Collection[str]) -> int:

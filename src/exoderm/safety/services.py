@@ -189,7 +189,7 @@ def update_adverse_event(*, user: User, event: AdverseEvent, reason: str, **chan
 
     The corrected event goes through the checks of :func:`record_adverse_event`; it is saved whole
     or not at all. Typically a resolution date is added, or the grade or relatedness reassessed.
-    Changes that leave every field as it was write nothing.
+    Changes that leave every field as it was are refused and write nothing.
     """
     require(user, Action.CORRECT_ADVERSE_EVENT)
     clinic = _clinic_of(user)

@@ -26,7 +26,7 @@ from exoderm.courses.services import mark_done
 from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus, Vial, VialState
 from exoderm.products.services import consume_vial, return_vial
-from exoderm.records.services import checked_reason, record_revision
+from exoderm.records.services import changed_fields, checked_reason, record_revision
 from exoderm.treatments.models import (
     ExosomeApplication,
     LaserType,
@@ -578,16 +578,31 @@ def correct_session(
     )
     locked.save(update_fields=["performed_at", "notes"])
     _save_chart(locked, chart, by=by)
+    after = session_version(locked)
+    # A chart saved as it was is no correction, though its warnings were acknowledged again (by the
+    # corrector, now): refused, and the replaced rows and returned vials roll back with it.
+    if not changed_fields(_chart_of(before), _chart_of(after)):
+        raise ValidationError(
+            _(
+                "Nothing was changed: the chart is the one already recorded, so there is nothing to "
+                "correct. Acknowledging its warnings again does not change it."
+            )
+        )
     record_revision(
         obj=locked,
         clinic=clinic,
         patient=locked.patient,
         before=before,
-        after=session_version(locked),
+        after=after,
         reason=reason,
         by=by,
     )
     return locked
+
+
+def _chart_of(version: Mapping[str, Any]) -> dict[str, Any]:
+    """A session's version without the acknowledgements of its warnings: what a correction corrects."""
+    return {name: value for name, value in version.items() if name != "acknowledged_warnings"}
 
 
 def _complete_visit(session: TreatmentSession, *, clinic_time_zone: str) -> None:

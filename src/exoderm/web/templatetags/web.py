@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import template
@@ -125,22 +124,6 @@ def rule_label(rule: str) -> str:
 def vial_verb(storage_form: str) -> str:
     """The vial action that starts the use-by time for a product of this storage form."""
     return "reconstitute" if storage_form == "lyophilized" else "thaw"
-
-
-@register.filter
-def pretty_json(value: Any) -> str:
-    """A revision's stored version, indented for reading (escaped by the template)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-@register.filter
-def revision_changes(revision: Any) -> list[Any]:
-    """A correction's changed fields worded for the reader (:mod:`exoderm.core.display`)."""
-    from django.contrib.contenttypes.models import ContentType
-
-    from exoderm.core.display import revision_changes as worded
-
-    return worded(ContentType.objects.get_for_id(revision.content_type_id).model_class(), revision.changes)
 
 
 @register.filter

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction
-from exoderm.core.display import event_changes, model_of
+from exoderm.core.display import LinkedNames, event_changes, event_values, model_of
 from exoderm.core.permissions import Action
 from exoderm.studies.blinding import trail_changes_for
 from exoderm.web.listing import listing
@@ -50,11 +50,20 @@ def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     found = selectors.events(by=user_of(request), filters=form.audit_filter(**subject))
     trail = listing(request, found, sorts=SORTS, default="-at", keep=("action", "since", "until"))
-    shown = trail_changes_for(user=user_of(request))
-    for event in trail.rows:
-        event.shown_changes = event_changes(
-            model_of(event.object_type), shown(event.object_type, event.patient_id, event.changes)
-        )
+    reader = user_of(request)
+    assert reader.clinic is not None  # the selector admits only clinic admins
+    shown = trail_changes_for(user=reader)
+    rows = [
+        (event, model_of(event.object_type), shown(event.object_type, event.patient_id, event.changes))
+        for event in trail.rows
+    ]
+    # The records the page's changes link to, named in one query per model for the whole page.
+    names = LinkedNames.look_up(
+        clinic=reader.clinic,
+        values=(value for _event, model, changes in rows for value in event_values(model, changes)),
+    )
+    for event, model, changes in rows:
+        event.shown_changes = event_changes(model, changes, names)
     return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
 
 

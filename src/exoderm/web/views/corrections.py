@@ -25,7 +25,7 @@ from exoderm.patients import selectors as patient_selectors
 from exoderm.patients.services import correct_screening_answer
 from exoderm.products import selectors as product_selectors
 from exoderm.products.services import correct_lot
-from exoderm.records.selectors import revisions_of
+from exoderm.records.selectors import history_of
 from exoderm.web.forms import ConsentCorrectionForm, LotCorrectionForm, ScreeningCorrectionForm
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -56,7 +56,7 @@ def _correction_page(
         "title": title,
         "cancel_url": back,
         "submit_label": _("Save the correction"),
-        "revisions": revisions_of(clinic=clinic_of(request), obj=record),
+        "revisions": history_of(clinic=clinic_of(request), obj=record),
     }
     return render(request, "web/correction.html", context, status=422 if form.errors else 200)
 

@@ -22,7 +22,7 @@ from exoderm.core.permissions import Action, can
 from exoderm.core.spreadsheet import XLSX_CONTENT_TYPE
 from exoderm.products import coldchain, selectors, services
 from exoderm.products.models import Lot, LotStatus, StorageForm, VialState
-from exoderm.records.selectors import revisions_of
+from exoderm.records.selectors import history_of
 from exoderm.studies.blinding import recall_rows_for
 from exoderm.treatments.recall import affected_by_lot, erased_applications, recall_csv, recall_xlsx
 from exoderm.web.charts import temperature_chart
@@ -122,7 +122,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lyophilized": lot.product.storage_form == StorageForm.LYOPHILIZED,
         "may_release": can(user, Action.RELEASE_LOT),
         "may_handle": can(user, Action.HANDLE_STOCK),
-        "revisions": revisions_of(clinic=clinic, obj=lot),
+        "revisions": history_of(clinic=clinic, obj=lot),
     }
     return render(request, "web/lots/detail.html", context)
 

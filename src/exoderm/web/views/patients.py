@@ -25,8 +25,14 @@ from exoderm.patients import erasure, selectors
 from exoderm.patients.export import export_patient, patient_data
 from exoderm.patients.intake import intakes_to_review
 from exoderm.patients.models import Patient
-from exoderm.patients.services import correct_patient, create_patient, new_patient_problems, record_screening
-from exoderm.records.selectors import revisions_of
+from exoderm.patients.services import (
+    correct_patient,
+    create_patient,
+    new_patient_problems,
+    patient_correction_problems,
+    record_screening,
+)
+from exoderm.records.selectors import history_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
     ErasureRequestForm,
@@ -104,7 +110,12 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
     initial = {name: getattr(patient.identity, name) for name in PatientIdentityForm.base_fields}
     form = PatientCorrectionForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # the service's checks too, on what the form let through: every problem on one submit
+        changes = cleaned_so_far(form)
+        reason = changes.pop("reason") or ""
+        add_further_errors(form, patient_correction_problems(patient=patient, changes=changes, reason=reason))
+    elif request.method == "POST":
         changes = dict(form.cleaned_data)
         reason = changes.pop("reason")
         try:
@@ -117,7 +128,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "patient": patient,
         "form": form,
-        "revisions": revisions_of(clinic=patient.clinic, obj=patient),
+        "revisions": history_of(clinic=patient.clinic, obj=patient),
     }
     return render(request, "web/patients/edit.html", context)
 

@@ -27,7 +27,7 @@ from exoderm.core.text import NOTE
 from exoderm.patients import selectors as patient_selectors
 from exoderm.patients.models import Patient
 from exoderm.photos.selectors import HEALING_METRICS, METRICS
-from exoderm.records.selectors import revisions_of
+from exoderm.records.selectors import history_of
 from exoderm.safety import healing, selectors, services, spreadsheet
 from exoderm.safety.models import Grade, Relatedness, Side, Term
 from exoderm.treatments import selectors as session_selectors
@@ -155,7 +155,7 @@ def adverse_event_correct(request: HttpRequest, pk: int) -> HttpResponse:
         % {"term": event.get_term_display(), "code": event.patient.code},
         "cancel_url": reverse("patient", args=[event.patient_id]) + "#adverse-events",
         "submit_label": _("Save the correction"),
-        "revisions": revisions_of(clinic=clinic, obj=event),
+        "revisions": history_of(clinic=clinic, obj=event),
     }
     return render(request, "web/safety/form.html", context, status=422 if form.errors else 200)
 

@@ -22,7 +22,7 @@ from exoderm.core.permissions import Action
 from exoderm.patients import selectors as patient_selectors
 from exoderm.products import selectors as product_selectors
 from exoderm.products.models import LotStatus
-from exoderm.records.selectors import revisions_of
+from exoderm.records.selectors import history_of
 from exoderm.studies.blinding import concealed_applications, concealed_warnings, conceals_lots
 from exoderm.treatments import selectors
 from exoderm.treatments.models import TreatmentSession
@@ -85,7 +85,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "warnings": concealed_warnings(session=session, user=user),
         "lots_concealed": concealed,
         # a correction's old version names the lots: kept from whoever is blinded for the study
-        "revisions": [] if concealed else revisions_of(clinic=clinic, obj=session),
+        "revisions": [] if concealed else history_of(clinic=clinic, obj=session),
     }
     return render(request, "web/sessions/detail.html", context)
 
@@ -205,7 +205,9 @@ def _chart_page(
                 }
             )
         except ValidationError as error:
-            for path, texts in error.message_dict.items():
+            # an error of no field (a correction that changes nothing) goes on top
+            by_path = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+            for path, texts in by_path.items():
                 for text in texts:
                     place(path, Issue(text, "error"))
         except RuleViolations as refused:
