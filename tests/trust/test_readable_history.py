@@ -6,6 +6,7 @@ correction that changes nothing is refused and writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from exoderm.clinics.models import User
 from exoderm.consent.services import correct_consent
@@ -280,3 +282,20 @@ def test_the_session_correction_page_shows_why_nothing_was_saved(client, scene):
     assert response.status_code == 422
     assert "Nothing was changed" in response.content.decode()
     assert not Revision.objects.exists()
+
+
+def test_an_acknowledged_warning_in_the_history_reads_as_its_message(client, scene):
+    """A QA walk saw "Regel: dose-out-of-range … volume_ml: 0.67 … Bestätigt von: 2" on a
+    corrected session: the warning's code and parameters, not what the clinician acknowledged."""
+    too_much = scene.application(volume_ml=Decimal("3.5"))
+    session = scene.record(applications=[too_much], acknowledged_warnings=["dose-out-of-range"])
+    with translation.override("de"):
+        message = ProtocolWarning.objects.get(session=session).message  # worded when read
+    correct(scene, session, applications=[scene.application(volume_ml=Decimal("2.0"))])
+    scene.clinician.language = "de"
+    scene.clinician.save(update_fields=["language"])
+    client.force_login(scene.clinician)
+    history = history_of_page(client.get(reverse("session", args=[session.pk])).content.decode())
+    assert "dose-out-of-range" not in history and "volume_ml" not in history and "min_ml" not in history
+    assert html.escape(message) in history
+    assert "Bestätigt von</strong>" not in history or "Dana Weber" in history

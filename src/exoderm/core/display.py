@@ -307,10 +307,16 @@ def value_text(
 
 
 def _row_text(model: type[models.Model], row: Mapping[str, Any], names: LinkedNames | None) -> str:
-    """A related row (a procedure of a session) as ``label: value`` pairs."""
-    parts = []
-    for key, item in _flat(row).items():
-        parts.append(f"{field_label(model, key)}: {value_text(model, key, item, names)}")
+    """A related row (a procedure of a session) as ``label: value`` pairs; a row whose model words a
+    message from some of its fields (an acknowledged warning: ``version_message`` and
+    ``VERSION_MESSAGE_FROM``) as that message, the other fields after it in brackets."""
+    message_of = getattr(model, "version_message", None)
+    message = message_of(row) if message_of is not None else None
+    if message:
+        row = {k: v for k, v in row.items() if k not in model.VERSION_MESSAGE_FROM}  # type: ignore[attr-defined]
+    parts = [f"{field_label(model, k)}: {value_text(model, k, v, names)}" for k, v in _flat(row).items()]
+    if message:
+        return f"{message} ({', '.join(parts)})" if parts else message
     return ", ".join(parts)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -117,6 +120,21 @@ class ProtocolWarning(models.Model):
         verbose_name = _("protocol warning")
         verbose_name_plural = _("acknowledged warnings")
         ordering = ["id"]
+
+    #: The stored fields of a version that its message words: a version shows the message (in the
+    #: reader's language, see :meth:`version_message`) instead of the rule's code and parameters.
+    VERSION_MESSAGE_FROM = ("rule", "message", "params")
+
+    @classmethod
+    def version_message(cls, row: Mapping[str, Any]) -> str | None:
+        """The message of a warning as a stored version holds it: worded from its rule and
+        parameters, as :attr:`message` is; the recorded words where it has no parameters."""
+        params = row.get("params")
+        if row.get("rule") and isinstance(params, Mapping) and params:
+            from exoderm.treatments.protocol import warning_message
+
+            return warning_message(str(row["rule"]), dict(params))
+        return str(row.get("message") or "") or None
 
     @property
     def message(self) -> str:
