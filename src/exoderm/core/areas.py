@@ -60,6 +60,18 @@ HALVES: dict[str, frozenset[str]] = {
 SIDE_SUFFIXES = ("_left", "_right")
 
 
+def label_list(labels: Iterable[str]) -> str:
+    """Labels in a line: ', ' between them, or '; ' when one holds a comma of its own ("Cheek,
+    left"), so that "Forehead; Cheek, left; Cheek, right" reads as three and not five."""
+    texts = [str(label) for label in labels]
+    return ("; " if any("," in text for text in texts) else ", ").join(texts)
+
+
+def area_list(areas: Iterable[str]) -> str:
+    """Area codes by their (translated) names in a line (:func:`label_list`); an unknown code as it is."""
+    return label_list(str(Area(a).label) if a in Area.values else a for a in areas)
+
+
 def expand(areas: Iterable[str]) -> set[str]:
     """The areas and everything they contain (``face`` stands for all its parts and both halves,
     a half for the regions of its side)."""

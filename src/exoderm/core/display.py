@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from exoderm.core.areas import Area, validate_areas
+from exoderm.core.areas import Area, label_list, validate_areas
 
 if TYPE_CHECKING:
     from exoderm.clinics.models import Clinic
@@ -296,7 +296,7 @@ def value_text(
         related = _related_model(model, name)
         if related is not None and all(isinstance(row, Mapping) for row in value):
             return " · ".join(_row_text(related, row, names) for row in value) or "–"
-        return ", ".join(labels.get(str(item), _scalar(item)) for item in value) or "–"
+        return label_list(labels.get(str(item), _scalar(item)) for item in value) or "–"
     if isinstance(value, Mapping) and model is not None:
         return _row_text(model, value, names)
     if labels and str(value) in labels and not isinstance(value, bool):

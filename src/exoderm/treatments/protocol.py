@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from exoderm.consent.models import ConsentKind
 from exoderm.consent.selectors import active_consent
-from exoderm.core.areas import Area, overlaps, uncovered
+from exoderm.core.areas import area_list, overlaps, uncovered
 from exoderm.core.clock import in_future
 from exoderm.core.contraindications import AREA_SPECIFIC, ScreeningItem, Severity
 from exoderm.core.errors import Violation
@@ -193,7 +193,7 @@ def _application_procedure_rules(
             ProtocolViolation(
                 Rule.AREA_NOT_TREATED,
                 _("Exosomes were applied to %(areas)s, which no procedure of this session treated.")
-                % {"areas": ", ".join(str(Area(area).label) for area in missing)},
+                % {"areas": area_list(missing)},
                 f"{where}.areas",
                 BLOCK,
             )

@@ -96,10 +96,10 @@ def can_filter(user: Any, action: str) -> bool:
 
 @register.filter
 def area_labels(areas: list[str]) -> str:
-    """Area codes as their (translated) names."""
-    from exoderm.core.areas import Area
+    """Area codes as their (translated) names, in a line."""
+    from exoderm.core.areas import area_list
 
-    return ", ".join(str(Area(a).label) if a in Area.values else a for a in areas or [])
+    return area_list(areas or [])
 
 
 RULE_LABELS = {
