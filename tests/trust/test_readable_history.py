@@ -299,3 +299,18 @@ def test_an_acknowledged_warning_in_the_history_reads_as_its_message(client, sce
     assert "dose-out-of-range" not in history and "volume_ml" not in history and "min_ml" not in history
     assert html.escape(message) in history
     assert "Bestätigt von</strong>" not in history or "Dana Weber" in history
+
+
+def test_the_audit_trail_names_what_each_event_is_about(client, scene, clinic_admin):
+    scene.record()
+    login_with_mfa(client, clinic_admin)
+    page = client.get(
+        reverse("audit-patient", args=[scene.patient.pk]), {"action": "create"}
+    ).content.decode()
+    table = page[page.index("<tbody>") : page.index("</tbody>")]
+    code = scene.patient.code
+    assert re.search(rf"<td>treatment session: {code} \d\d \w+ \d{{4}}, \d\d:\d\d</td>", table)
+    assert f"<td>patient: {code}</td>" in table
+    assert "<td>screening answer: Pregnancy or breastfeeding: no (" in table
+    # a record whose model has no name of its own by its number, not "Procedure object (1)"
+    assert "object (" not in table and re.search(r"<td>procedure: #\d+</td>", table)

@@ -22,6 +22,7 @@ from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -85,12 +86,23 @@ def _session_name(session: Any) -> str:
     return f"{session.patient.code} {_scalar(session.performed_at)}"
 
 
+def _screening_answer_name(answer: Any) -> str:
+    return f"{answer.get_item_display()}: {_scalar(answer.present)} ({_scalar(answer.answered_on)})"
+
+
 #: How a reader knows a linked record where its ``__str__`` would not do (a user by name, a session by
-#: its patient's code and local time), with the relations the name reads.
+#: its patient's code and local time, a screening answer by its item's words), with the relations
+#: the name reads.
 _NAMERS: dict[str, tuple[tuple[str, ...], Callable[[Any], str]]] = {
     "clinics.user": ((), _user_name),
     "treatments.treatmentsession": (("patient",), _session_name),
+    "patients.screeninganswer": ((), _screening_answer_name),
 }
+
+
+def _by_number(record: Any) -> str:
+    """A record whose model names it no better than Django's "Procedure object (1)"."""
+    return f"#{record.pk}"
 
 
 def _named_along(model: type[models.Model]) -> tuple[str, ...]:
@@ -123,22 +135,32 @@ class LinkedNames:
 
     @classmethod
     def look_up(
-        cls, *, clinic: Clinic, values: Iterable[tuple[type[models.Model] | None, str, Any]]
+        cls,
+        *,
+        clinic: Clinic,
+        values: Iterable[tuple[type[models.Model] | None, str, Any]],
+        records: Iterable[tuple[type[models.Model], Any]] = (),
     ) -> LinkedNames:
-        """The names of the records linked from ``values`` (model, field name, stored value), in one
-        query per linked model, among ``clinic``'s records only: another clinic's record reads as one
-        deleted, as an id of another clinic reads as one that does not exist everywhere else."""
+        """The names of the records linked from ``values`` (model, field name, stored value), and of
+        ``records`` (model, id) themselves (what audit events are about), in one query per model,
+        among ``clinic``'s records only: another clinic's record reads as one deleted, as an id of
+        another clinic reads as one that does not exist everywhere else."""
         wanted: dict[type[models.Model], set[Any]] = {}
         for model, name, value in values:
             for linked, pk in _links(model, name, value):
                 wanted.setdefault(linked, set()).add(pk)
+        for model, pk in records:
+            wanted.setdefault(model, set()).add(pk)
         names: dict[tuple[type[models.Model], Any], str] = {}
         looked_up = set()
         for linked, pks in wanted.items():
             scope = _clinic_scope(linked, clinic)
             if scope is None:
                 continue
-            along, namer = _NAMERS.get(linked._meta.label_lower, (_named_along(linked), str))
+            plain = linked.__str__ is models.Model.__str__
+            along, namer = _NAMERS.get(
+                linked._meta.label_lower, ((), _by_number) if plain else (_named_along(linked), str)
+            )
             found = scope.filter(pk__in=pks)
             for record in found.select_related(*along) if along else found:
                 names[(linked, record.pk)] = namer(record)
@@ -416,6 +438,15 @@ def event_changes(
             )
         )
     return shown
+
+
+def record_id(model: type[models.Model], stored: str) -> Any:
+    """An id stored as text (an audit event's ``object_id``) as ``model``'s primary key; ``None``
+    for one that is not."""
+    try:
+        return model._meta.pk.to_python(stored) if stored else None
+    except ValidationError:
+        return None
 
 
 def model_of(object_type: str) -> type[models.Model] | None:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction
-from exoderm.core.display import LinkedNames, event_changes, event_values, model_of
+from exoderm.core.display import LinkedNames, event_changes, event_values, model_of, record_id
 from exoderm.core.permissions import Action
 from exoderm.studies.blinding import trail_changes_for
 from exoderm.web.listing import listing
@@ -57,13 +57,21 @@ def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
         (event, model_of(event.object_type), shown(event.object_type, event.patient_id, event.changes))
         for event in trail.rows
     ]
-    # The records the page's changes link to, named in one query per model for the whole page.
+    subjects = {
+        event.pk: (model, pk)
+        for event, model, _changes in rows
+        if model is not None and (pk := record_id(model, event.object_id)) is not None
+    }
+    # What each event is about and the records its changes link to, named in one query per model
+    # for the whole page.
     names = LinkedNames.look_up(
         clinic=reader.clinic,
         values=(value for _event, model, changes in rows for value in event_values(model, changes)),
+        records=subjects.values(),
     )
     for event, model, changes in rows:
         event.shown_changes = event_changes(model, changes, names)
+        event.object_name = names.text(*subjects[event.pk]) if event.pk in subjects else event.object_id
     return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
 
 
