@@ -15,6 +15,7 @@ import urllib.request
 
 import pyotp
 import pytest
+from django.db.models import Min
 from django.utils import timezone
 
 from exoderm.clinics.models import Role, User
@@ -43,6 +44,13 @@ def test_seed_demo_once(client):
     assert Patient.objects.count() == PATIENTS + len(STUDY_PATIENTS) + len(FINISHED_PATIENTS)
     assert TreatmentSession.objects.count() > PATIENTS  # most patients had more than one session
     assert Lot.objects.filter(status=LotStatus.QUARANTINED, status_reason__icontains="°C").count() == 1
+    # every lot was released before its first use, and the broken cold chain quarantined one after that
+    for lot in Lot.objects.all():
+        released = lot.events.get(to_status=LotStatus.RELEASED).at
+        first_use = lot.vials.aggregate(first=Min("thawed_at"))["first"]
+        assert first_use is None or released < first_use, lot.number
+        in_order = [e.to_status for e in lot.events.order_by("at", "id")]
+        assert in_order[:2] == [LotStatus.QUARANTINED, LotStatus.RELEASED], (lot.number, in_order)
     assert Visit.objects.filter(status=VisitStatus.DONE).exists()
     assert Visit.objects.filter(status=VisitStatus.PLANNED).exists()
     # Through the services the seed keeps their rules: no session ahead of time, no course without consent.

@@ -34,6 +34,7 @@ from exoderm.patients.models import Patient
 from exoderm.photos.services import upload_photo
 from exoderm.products import coldchain
 from exoderm.products import services as product_services
+from exoderm.products.demo import release_on_arrival
 from exoderm.products.models import Lot, LotStatus, Product, Source, StorageForm, VialState
 from exoderm.safety.demo import seed_adverse_events
 from exoderm.skinlab.phantom import Perturbation, make_phantom
@@ -292,7 +293,9 @@ def _products_and_lots(
             received_at=received_at,
             logger_interval_minutes=60,
         )
-        lot = product_services.release_lot(lot=lot, by=admin, reason="Certificate of analysis checked.")
+        lot = release_on_arrival(
+            lot, by=admin, reason="Certificate of analysis checked.", received_at=received_at
+        )
         product_services.ingest_temperatures(
             lot=lot,
             readings=_temperature_log(product, start=received_at, end=now, incident=incident),

@@ -36,6 +36,7 @@ from exoderm.patients.models import Patient
 from exoderm.photos.services import upload_photo
 from exoderm.products import coldchain
 from exoderm.products import services as product_services
+from exoderm.products.demo import release_on_arrival
 from exoderm.products.models import Lot, Product, Source, StorageForm
 from exoderm.safety.models import Relatedness, Term
 from exoderm.skinlab.phantom import Perturbation, make_phantom, spots_to_clear
@@ -339,7 +340,9 @@ def _saline(clinic: Clinic, *, admin: User, coordinator: User, now: dt.datetime)
         received_at=received_at,
         logger_interval_minutes=60,
     )
-    lot = product_services.release_lot(lot=lot, by=admin, reason="Sterile saline, certificate checked.")
+    lot = release_on_arrival(
+        lot, by=admin, reason="Sterile saline, certificate checked.", received_at=received_at
+    )
     readings, at, hour = [], received_at.replace(minute=0, second=0, microsecond=0), 0
     while at <= now:
         celsius = Decimal("5.0") + Decimal((hour * 37) % 11 - 5) / 10
