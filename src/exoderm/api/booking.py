@@ -1,4 +1,5 @@
-"""The appointment book (/api/v1/appointments): book, list, move, cancel, mark a no-show.
+"""The appointment book (/api/v1/appointments): book, list, move, cancel, mark a no-show, check
+a patient in and take the check-in back.
 
 Appointments name patients (by id and code), so researchers get 403. A time that a clinician,
 room or device is booked for already is refused with 409 and ``clashes`` (see ``api.main``);
@@ -57,7 +58,9 @@ class AppointmentOut(Schema):
     room_id: Id | None
     device_id: Id | None
     visit_id: Id | None
-    status: str
+    status: str = Field(description="booked, arrived, completed, cancelled or no_show")
+    arrived_at: dt.datetime | None = Field(description="when the patient was checked in")
+    session_id: Id | None = Field(description="the treatment session that completed the appointment")
 
     @staticmethod
     def resolve_patient_code(obj: Appointment) -> str:
@@ -199,6 +202,33 @@ def mark_no_show(request: HttpRequest, appointment_id: Id) -> Any:
     user = current_user(request, Action.EDIT_PATIENT)
     clinic = user_clinic(request)
     services.mark_no_show(
+        appointment=selectors.appointment(clinic=clinic, appointment_id=appointment_id), by=user
+    )
+    return selectors.appointment(clinic=clinic, appointment_id=appointment_id)
+
+
+@router.post(
+    "/appointments/{appointment_id}/check-in", response={200: AppointmentOut, 404: Problem, 422: Problem}
+)
+def check_in(request: HttpRequest, appointment_id: Id) -> Any:
+    """The patient has arrived: only on the appointment's day (the clinic's calendar)."""
+    user = current_user(request, Action.EDIT_PATIENT)
+    clinic = user_clinic(request)
+    services.check_in(
+        appointment=selectors.appointment(clinic=clinic, appointment_id=appointment_id), by=user
+    )
+    return selectors.appointment(clinic=clinic, appointment_id=appointment_id)
+
+
+@router.post(
+    "/appointments/{appointment_id}/undo-check-in",
+    response={200: AppointmentOut, 404: Problem, 422: Problem},
+)
+def undo_check_in(request: HttpRequest, appointment_id: Id) -> Any:
+    """Take back a check-in made by mistake, as long as nothing was recorded for the appointment."""
+    user = current_user(request, Action.EDIT_PATIENT)
+    clinic = user_clinic(request)
+    services.undo_check_in(
         appointment=selectors.appointment(clinic=clinic, appointment_id=appointment_id), by=user
     )
     return selectors.appointment(clinic=clinic, appointment_id=appointment_id)

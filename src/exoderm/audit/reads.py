@@ -301,7 +301,11 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/patients/<patient_id>/consents/<consent_id>/withdraw": _WRITES,
     "api/v1/appointments/<appointment_id>/cancel": _WRITES,
     "api/v1/appointments/<appointment_id>/no-show": _WRITES,
+    "api/v1/appointments/<appointment_id>/check-in": _WRITES,
+    "api/v1/appointments/<appointment_id>/undo-check-in": _WRITES,
     "booking/appointments/<id:pk>/move/": _WRITES,  # a GET only redirects to the appointment
+    "booking/appointments/<id:pk>/check-in/": _WRITES,  # a GET only redirects to the appointment
+    "booking/appointments/<id:pk>/undo-check-in/": _WRITES,
     "booking/settings/": "opening hours, holidays, rooms, devices, closures: no patient data",
     "booking/settings/clinicians/<id:pk>/": "a clinician's working hours: no patient data",
     "api/v1/photos/check": "checks an image before upload; nothing stored, no patient",

@@ -38,10 +38,13 @@ class AppointmentStatus(models.TextChoices):
     BOOKED = "booked", _("Booked")
     CANCELLED = "cancelled", _("Cancelled")
     NO_SHOW = "no_show", _("No-show")
+    ARRIVED = "arrived", _("Arrived")
+    COMPLETED = "completed", _("Completed")
 
 
-BLOCKING = [AppointmentStatus.BOOKED]
-"""The statuses that occupy a clinician, room or device: cancelled and no-show slots are free."""
+BLOCKING = [AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.COMPLETED]
+"""The statuses that occupy a clinician, room or device: cancelled and no-show slots are free. A
+completed appointment keeps its slot: it is where the treatment took place, and the book shows it."""
 
 
 class Weekday(models.IntegerChoices):
@@ -171,7 +174,9 @@ class Closure(models.Model):
 class Appointment(models.Model):
     """A patient's booked time with a clinician, optionally in a room and with a device.
 
-    ``visit`` links the appointment that books a course's planned visit. The clash rule (no
+    ``visit`` links the appointment that books a course's planned visit. A booked appointment is
+    checked in on its day (``arrived_at``, ``arrived_by``) and completed when a treatment session
+    (``session``) or its course visit is recorded for it. The clash rule (no
     clinician, room or device in two booked appointments at once) is kept by
     ``booking.services``, under row locks on the resources.
     """
@@ -216,6 +221,23 @@ class Appointment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
+    arrived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("checked in by"),
+    )
+    session = models.ForeignKey(
+        "treatments.TreatmentSession",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("treatment session"),
+    )
 
     class Meta:
         verbose_name = _("appointment")
@@ -238,3 +260,12 @@ class Appointment(models.Model):
     @property
     def blocking(self) -> bool:
         return self.status in BLOCKING
+
+    @property
+    def is_booked(self) -> bool:
+        """Still open to a move, a cancellation, a no-show or a check-in."""
+        return self.status == AppointmentStatus.BOOKED
+
+    @property
+    def is_arrived(self) -> bool:
+        return self.status == AppointmentStatus.ARRIVED

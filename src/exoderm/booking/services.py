@@ -1,4 +1,9 @@
-"""Writes of the appointment book: book, move, cancel, mark a no-show.
+"""Writes of the appointment book: book, move, cancel, mark a no-show, check a patient in (and
+take it back), complete an appointment when its treatment or visit is recorded.
+
+Completion is driven from the apps that record what took place: ``treatments.services`` and
+``courses.services`` call :func:`complete_for_session` and :func:`close_visit_appointments`, as
+courses already did for cancelled and missed visits; the booking app reads neither's services.
 
 No clinician, room or device is in two booked appointments at the same time. The check runs in
 the booking's transaction after locking the rows of the resources involved (always in the order
@@ -290,12 +295,22 @@ def book_appointment(
     return appointment
 
 
-def _lock_booked(appointment: Appointment) -> Appointment:
-    locked = (
+def _arrived_message() -> str:
+    return _("The patient has arrived already: take back the check-in first.")
+
+
+def _lock(appointment: Appointment) -> Appointment:
+    return (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("clinic", "clinician", "room", "device", "visit", "patient")
         .get(pk=appointment.pk)
     )
+
+
+def _lock_booked(appointment: Appointment) -> Appointment:
+    locked = _lock(appointment)
+    if locked.status == AppointmentStatus.ARRIVED:
+        raise ValidationError({"status": _arrived_message()})
     if locked.status != AppointmentStatus.BOOKED:
         raise ValidationError(
             {
@@ -368,6 +383,91 @@ def mark_no_show(*, appointment: Appointment, by: User) -> Appointment:
     return appointment
 
 
+def clinic_day(appointment: Appointment) -> dt.date:
+    """The clinic's calendar day the appointment begins on."""
+    return appointment.starts_at.astimezone(zoneinfo.ZoneInfo(appointment.clinic.time_zone)).date()
+
+
+def _day_bounds(day: dt.date, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+
+
+@transaction.atomic
+def check_in(*, appointment: Appointment, by: User) -> Appointment:
+    """Record that the patient has arrived (now, checked in by ``by``); only on the appointment's
+    day on the clinic's calendar. The appointment keeps its clinician, room and device."""
+    require(by, Action.EDIT_PATIENT)
+    locked = _lock_booked(appointment)
+    tz = zoneinfo.ZoneInfo(locked.clinic.time_zone)
+    now = timezone.now()
+    if clinic_day(locked) != now.astimezone(tz).date():
+        raise ValidationError(
+            {
+                "status": _("A patient is checked in on the day of the appointment (%(day)s), not today.")
+                % {"day": formats.date_format(clinic_day(locked), "SHORT_DATE_FORMAT")}
+            }
+        )
+    locked.status = AppointmentStatus.ARRIVED
+    locked.arrived_at = now
+    locked.arrived_by = by
+    locked.save(update_fields=["status", "arrived_at", "arrived_by"])
+    return locked
+
+
+@transaction.atomic
+def undo_check_in(*, appointment: Appointment, by: User) -> Appointment:
+    """Take back a check-in clicked by mistake: the appointment is booked again. Once a treatment
+    or visit was recorded for it (completed), the check-in stays."""
+    require(by, Action.EDIT_PATIENT)
+    locked = _lock(appointment)
+    if locked.status == AppointmentStatus.COMPLETED:
+        raise ValidationError(
+            {"status": _("A treatment or visit was recorded for this appointment, so its check-in stays.")}
+        )
+    if locked.status != AppointmentStatus.ARRIVED:
+        raise ValidationError({"status": _("The patient of this appointment has not been checked in.")})
+    locked.status = AppointmentStatus.BOOKED
+    locked.arrived_at = None
+    locked.arrived_by = None
+    locked.save(update_fields=["status", "arrived_at", "arrived_by"])
+    return locked
+
+
+def _complete(appointment: Appointment, *, session: Any = None) -> None:
+    appointment.status = AppointmentStatus.COMPLETED
+    fields = ["status"]
+    if session is not None:
+        appointment.session = session
+        fields.append("session")
+    appointment.save(update_fields=fields)
+
+
+def complete_for_session(*, session: Any, clinic_time_zone: str) -> list[Appointment]:
+    """Complete the appointment a treatment session was recorded for: the patient's arrived
+    appointments on the session's day (clinic calendar), or, when nobody checked the patient in,
+    the booked one of that day nearest to the session's time. ``treatments.services`` calls this in
+    the session's transaction; the completed appointments link to the session."""
+    tz = zoneinfo.ZoneInfo(clinic_time_zone)
+    start, end = _day_bounds(session.performed_at.astimezone(tz).date(), tz)
+    open_ones = list(
+        Appointment.objects.select_for_update()
+        .filter(
+            patient=session.patient,
+            status__in=[AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED],
+            starts_at__gte=start,
+            starts_at__lt=end,
+        )
+        .order_by("starts_at", "pk")
+    )
+    done = [a for a in open_ones if a.status == AppointmentStatus.ARRIVED]
+    if not done and open_ones:
+        done = [min(open_ones, key=lambda a: abs(a.starts_at - session.performed_at))]
+    for appointment in done:
+        _complete(appointment, session=session)
+    return done
+
+
 @transaction.atomic
 def add_room(*, clinic: Clinic, name: str, by: User) -> Room:
     require(by, Action.MANAGE_CLINIC)
@@ -424,9 +524,26 @@ def add_closure(*, clinic: Clinic, first_day: dt.date, last_day: dt.date, reason
 
 
 def close_visit_appointments(*, visit: Any, status: str) -> None:
-    """Give the booked appointments of a course's ``visit`` the ``status`` (cancelled or no-show)
-    its visit got (``courses.services`` calls this when a visit is cancelled or missed)."""
-    for appointment in Appointment.objects.select_for_update().filter(visit=visit, status__in=BLOCKING):
+    """Give the open appointments of a course's ``visit`` the ``status`` its visit got
+    (``courses.services`` calls this when a visit is cancelled, missed or done).
+
+    Completed: the arrived ones, and the booked ones that have begun (one still ahead is left
+    for the clinic to cancel or keep). Cancelled or no-show: the booked ones; an arrived patient
+    cannot have missed the visit, so that is refused until the check-in is taken back."""
+    open_ones = list(
+        Appointment.objects.select_for_update().filter(
+            visit=visit, status__in=[AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED]
+        )
+    )
+    if status == AppointmentStatus.COMPLETED:
+        now = timezone.now()
+        for appointment in open_ones:
+            if appointment.status == AppointmentStatus.ARRIVED or appointment.starts_at <= now:
+                _complete(appointment)
+        return
+    if any(appointment.status == AppointmentStatus.ARRIVED for appointment in open_ones):
+        raise ValidationError({"status": _arrived_message()})
+    for appointment in open_ones:
         appointment.status = status
         appointment.save(update_fields=["status"])
 

@@ -456,6 +456,7 @@ def _set_status(visit: Visit, status: str, by: User) -> Visit:
 VISIT_APPOINTMENT_STATUS: dict[str, str] = {
     VisitStatus.CANCELLED: AppointmentStatus.CANCELLED,
     VisitStatus.MISSED: AppointmentStatus.NO_SHOW,
+    VisitStatus.DONE: AppointmentStatus.COMPLETED,
 }
 
 

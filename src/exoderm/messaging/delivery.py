@@ -146,6 +146,11 @@ def _no_longer_wanted(message: OutboxMessage, *, opted_out: bool) -> str:
         return "record restricted"
     if message.kind == MessageKind.VISIT_REMINDER:
         appointment, visit = message.appointment, message.visit
+        if appointment is not None and appointment.status in {
+            AppointmentStatus.ARRIVED,
+            AppointmentStatus.COMPLETED,
+        }:
+            return "the patient has come already"
         if appointment is not None and appointment.status != AppointmentStatus.BOOKED:
             return "the appointment was cancelled"
         if appointment is not None and f":{appointment_stamp(appointment.starts_at)}:" not in message.key:

@@ -68,14 +68,21 @@ def _no_message(kind: str, field: str) -> Any:
     return ~Exists(OutboxMessage.objects.filter(kind=kind, **{field: OuterRef("pk")}))
 
 
+#: An appointment of these stands for its visit: the patient is reminded of the appointment while
+#: it is booked, and once checked in or completed the patient came, so the visit needs no reminder
+#: or invitation of its own either.
+VISIT_HELD = [AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.COMPLETED]
+
+
 def _booked() -> Any:
     """Visits booked into the appointment book: the appointment is what the patient is reminded of."""
-    return Exists(Appointment.objects.filter(visit=OuterRef("pk"), status=AppointmentStatus.BOOKED))
+    return Exists(Appointment.objects.filter(visit=OuterRef("pk"), status__in=VISIT_HELD))
 
 
 def appointment_reminders(now: dt.datetime) -> int:
     """A reminder ``MESSAGE_REMINDER_HOURS`` before each booked appointment, and again for a new
-    time when it was moved (the reminder of the old time is not sent if it still waits)."""
+    time when it was moved (the reminder of the old time is not sent if it still waits). Only
+    booked ones: a patient checked in already (arrived, completed) has come."""
     kind = MessageKind.VISIT_REMINDER
     appointments = Appointment.objects.filter(
         status=AppointmentStatus.BOOKED,

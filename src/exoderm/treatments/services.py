@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exoderm.booking.services import complete_for_session
 from exoderm.clinics.models import Clinic, User
 from exoderm.core.access import get_in_clinic
 from exoderm.core.areas import validate_areas
@@ -457,7 +458,9 @@ def record_session(
     outside the clinician's clinic ``NotFound``, a session that breaks a blocking rule or has a
     warning the clinician did not acknowledge (by rule id) ``RuleViolations`` listing them all.
     Saved warnings record the clinician as the one who acknowledged them. The session uses up
-    its vials and completes the patient's planned session visit due that day, if there is one.
+    its vials, completes the patient's appointment of that day (see
+    ``booking.services.complete_for_session``) and the planned session visit due that day, if
+    there is one.
     """
     require(clinician, Action.CHART_SESSION)
     clinic = clinician.clinic
@@ -473,6 +476,8 @@ def record_session(
     )
     session.save()
     _save_chart(session, chart, by=clinician)
+    # the appointment first, so it is linked to the session before the visit's completion reaches it
+    complete_for_session(session=session, clinic_time_zone=clinic.time_zone)
     _complete_visit(session, clinic_time_zone=clinic.time_zone)
     return session
 

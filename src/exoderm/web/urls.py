@@ -158,6 +158,18 @@ urlpatterns = [
     path("booking/settings/clinicians/<id:pk>/", booking.working_hours, name="booking-working-hours"),
     path("booking/appointments/<id:pk>/", booking.appointment_detail, name="booking-appointment"),
     path("booking/appointments/<id:pk>/move/", booking.appointment_move, name="booking-move"),
+    path(
+        "booking/appointments/<id:pk>/check-in/",
+        booking.appointment_arrival,
+        {"action": "check-in"},
+        name="booking-check-in",
+    ),
+    path(
+        "booking/appointments/<id:pk>/undo-check-in/",
+        booking.appointment_arrival,
+        {"action": "undo-check-in"},
+        name="booking-undo-check-in",
+    ),
     path("booking/appointments/<id:pk>/<slug:action>/", booking.appointment_change, name="booking-change"),
     path("audit/patient/<id:pk>/", audit.patient_trail, name="audit-patient"),
     path("audit/user/<id:pk>/", audit.user_trail, name="audit-user"),

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import math
 import re
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -30,14 +31,22 @@ from django.utils.translation import gettext_lazy
 
 from exoderm.booking import selectors, services
 from exoderm.booking.calendar import ClinicCalendar, aware, wall
-from exoderm.booking.models import DEFAULT_MINUTES, Appointment, AppointmentKind, DeviceKind, Room, Weekday
+from exoderm.booking.models import (
+    DEFAULT_MINUTES,
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+    DeviceKind,
+    Room,
+    Weekday,
+)
 from exoderm.clinics.models import GERMAN_STATES, Clinic, Role, User
 from exoderm.core.clock import too_early, too_far_ahead
 from exoderm.core.permissions import Action
 from exoderm.patients import selectors as patient_selectors
 from exoderm.web.charting import patient_label
 from exoderm.web.forms import DateInput, datetime_field, text_field
-from exoderm.web.views.common import add_errors, clinic_of, page, user_of
+from exoderm.web.views.common import add_errors, clinic_of, page, safe_next, user_of
 
 SLOT = dt.timedelta(minutes=15)
 DEFAULT_HOURS = (dt.time(7, 0), dt.time(20, 0))
@@ -79,12 +88,18 @@ def block_html(block: Block, *, url_pattern: str, with_clinician: bool) -> str:
         details.append(appointment.clinician.display_name)
     when = f"{block.starts_local:%H:%M}"
     patient = str(appointment.patient.identity)
+    state = status_text(appointment)
+    if state:
+        details.insert(0, state)
     return format_html(
-        '<a class="bk-appt kind-{kind} bk-c{column} bk-r{row} bk-s{span}" href="{href}" id="appointment-{pk}"'
-        ' data-appointment="{pk}" data-row="{row}" data-col="{column}" data-span="{span}" draggable="false"'
-        ' title="{when} {patient} · {details}"><span class="bk-when">{when}</span> {patient}'
+        '<a class="bk-appt kind-{kind} bk-{status} bk-c{column} bk-r{row} bk-s{span}" href="{href}"'
+        ' id="appointment-{pk}" data-appointment="{pk}" data-row="{row}" data-col="{column}"'
+        ' data-span="{span}" draggable="false" title="{when} {patient} · {details}">'
+        '<span class="bk-when">{when}</span> {patient}{state}'
         '<span class="visually-hidden"> · {details}</span></a>',
         kind=appointment.kind,
+        status=appointment.status,
+        state=format_html(' <span class="bk-state" aria-hidden="true">{}</span>', state) if state else "",
         column=block.column,
         row=block.row,
         span=block.span,
@@ -94,6 +109,17 @@ def block_html(block: Block, *, url_pattern: str, with_clinician: bool) -> str:
         patient=patient,
         details=" · ".join(details),
     )
+
+
+def status_text(appointment: Appointment) -> str:
+    """What the day's book says of an appointment that is under way or over: "waiting since 09:52"
+    for a patient checked in, "done" once the treatment or visit was recorded; "" otherwise."""
+    if appointment.status == AppointmentStatus.ARRIVED and appointment.arrived_at is not None:
+        tz = zoneinfo.ZoneInfo(appointment.clinic.time_zone)
+        return _("waiting since %(time)s") % {"time": f"{appointment.arrived_at.astimezone(tz):%H:%M}"}
+    if appointment.status == AppointmentStatus.COMPLETED:
+        return _("done")
+    return ""
 
 
 def columns_html(grid: Grid) -> str:
@@ -491,7 +517,7 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
 
 @page()
 def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One appointment: who, when, where; moved by form, cancelled or marked a no-show."""
+    """One appointment: who, when, where; moved by form, cancelled, marked a no-show or checked in."""
     clinic = clinic_of(request)
     appointment = selectors.appointment(clinic=clinic, appointment_id=pk)
     local_start = timezone.localtime(appointment.starts_at)
@@ -535,8 +561,35 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "day_url": reverse("booking-day") + "?" + day_query,
             # a patient can miss only what has begun (services.mark_no_show refuses the rest)
             "may_mark_no_show": appointment.starts_at <= timezone.now(),
+            # and is checked in on the appointment's day only (services.check_in refuses the rest)
+            "may_check_in": services.clinic_day(appointment) == patient_selectors.clinic_today(clinic),
+            "status_text": status_text(appointment),
         },
     )
+
+
+@page(Action.EDIT_PATIENT)
+def appointment_arrival(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Check the patient in (``check-in``) or take a mistaken check-in back (``undo-check-in``):
+    one button, no confirmation page, since either is undone by the other. Goes back to ``next``
+    (the Today page's list) or to the appointment."""
+    clinic = clinic_of(request)
+    appointment = selectors.appointment(clinic=clinic, appointment_id=pk)
+    back = safe_next(request, reverse("booking-appointment", args=[pk]))
+    if request.method != "POST":
+        return redirect(back)
+    change = services.check_in if action == "check-in" else services.undo_check_in
+    try:
+        changed = change(appointment=appointment, by=user_of(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        patient = appointment.patient.identity
+        if changed.status == AppointmentStatus.ARRIVED:
+            messages.success(request, _("%(patient)s has arrived.") % {"patient": patient})
+        else:
+            messages.success(request, _("The check-in of %(patient)s was taken back.") % {"patient": patient})
+    return redirect(back)
 
 
 @page(Action.EDIT_PATIENT)

@@ -21,6 +21,7 @@ from exoderm.products import selectors as product_selectors
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.listing import listing
 from exoderm.web.views import study
+from exoderm.web.views.booking import status_text
 from exoderm.web.views.common import clinic_of, page, user_of
 
 LIMIT = 20
@@ -54,6 +55,9 @@ def today(request: HttpRequest) -> HttpResponse:
     appointments = _narrowed(course_selectors.planned_visits(clinic=clinic, day=day), user, mine)
     booked = booking_selectors.appointments(clinic=clinic, day=day, clinician=user if mine else None)
     booked = booked.exclude(status=AppointmentStatus.CANCELLED)
+    shown = list(booked.select_related("patient__identity", "clinician", "room", "device")[:LIMIT])
+    for appointment in shown:
+        appointment.status_text = status_text(appointment)  # type: ignore[attr-defined]
     followups = _narrowed(
         due_visits(clinic=clinic, on=day).filter(kind=VisitKind.FOLLOW_UP), user, mine
     ).select_related("course__patient__identity")
@@ -61,8 +65,9 @@ def today(request: HttpRequest) -> HttpResponse:
         "day": day,
         "mine": mine,
         "may_narrow": user.role == Role.CLINICIAN,
-        "booked": list(booked.select_related("patient__identity", "clinician", "room", "device")[:LIMIT]),
+        "booked": shown,
         "booked_count": booked.count(),
+        "waiting_count": booked.filter(status=AppointmentStatus.ARRIVED).count(),
         "appointments": group_by_patient_day(appointments[:LIMIT], time_zone=clinic.time_zone),
         "followups": group_by_patient_day(followups[:LIMIT], time_zone=clinic.time_zone),
         "overdue_count": _narrowed(overdue_visits(clinic=clinic, on=day), user, mine).count(),
