@@ -12,7 +12,12 @@ from django.core.exceptions import ValidationError
 
 from exoderm.booking import services
 from exoderm.booking.models import AppointmentStatus
-from tests.booking._today import clinic_today, minutes_ago, on_day
+from tests.booking._today import (
+    clinic_at_noon,  # noqa: F401  (this module's clinic: noon there now)
+    clinic_today,
+    minutes_ago,
+    on_day,
+)
 
 ARRIVED_FIRST = "take back the check-in first"
 

@@ -13,7 +13,12 @@ from django.urls import reverse
 
 from exoderm.booking.models import AppointmentStatus
 from tests import factories
-from tests.booking._today import clinic_today, minutes_ago, on_day
+from tests.booking._today import (
+    clinic_at_noon,  # noqa: F401  (this module's clinic: noon there now)
+    clinic_today,
+    minutes_ago,
+    on_day,
+)
 
 
 def _today(scene, minutes=5, patient=None):

@@ -15,7 +15,10 @@ from exoderm.booking import services
 from exoderm.booking.models import AppointmentStatus
 from exoderm.courses import services as course_services
 from tests import factories
-from tests.booking._today import minutes_ago
+from tests.booking._today import (
+    clinic_at_noon,  # noqa: F401  (this module's clinic: noon there now)
+    minutes_ago,
+)
 
 
 def _book(session_scene, starts_at, *, by, patient=None, clinician=None):
