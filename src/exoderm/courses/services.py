@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy
 from exoderm.booking import selectors as booking_selectors
 from exoderm.booking import services as booking
 from exoderm.booking.calendar import ClinicCalendar
-from exoderm.booking.models import DEFAULT_MINUTES, Appointment, AppointmentKind, AppointmentStatus
+from exoderm.booking.models import BLOCKING, DEFAULT_MINUTES, Appointment, AppointmentKind, AppointmentStatus
 from exoderm.clinics.models import Clinic, Role, User
 from exoderm.consent.services import require_aware
 from exoderm.core.clock import EARLIEST, PLAN_AHEAD, too_early, too_far_ahead
@@ -253,7 +253,7 @@ def place_visits(
         (a.starts_at, a.ends_at)
         for a in Appointment.objects.exclude(pk__in=ignore).filter(
             clinician=clinician,
-            status=AppointmentStatus.BOOKED,
+            status__in=BLOCKING,  # what the clash check counts: a completed appointment keeps its slot
             patient__restricted_at__isnull=True,
             ends_at__gt=aware_from_wall(dt.datetime.combine(first, dt.time.min), tz),
             starts_at__lt=aware_from_wall(dt.datetime.combine(last, dt.time.min), tz),
