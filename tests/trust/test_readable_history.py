@@ -314,3 +314,32 @@ def test_the_audit_trail_names_what_each_event_is_about(client, scene, clinic_ad
     assert "<td>screening answer: Pregnancy or breastfeeding: no (" in table
     # a record whose model has no name of its own by its number, not "Procedure object (1)"
     assert "object (" not in table and re.search(r"<td>procedure: #\d+</td>", table)
+
+
+def test_a_time_the_page_cannot_show_to_the_second_is_not_corrected_by_leaving_it_alone(
+    client, scene, assistant
+):
+    """A QA walk changed only a lot's expiry date: its receipt time, stored with seconds, came back
+    cut to the minute and the history read "Received at: 09:43 → 09:43"."""
+    lot = scene.lot
+    lot.received_at = lot.received_at.replace(second=18, microsecond=931000)
+    lot.save(update_fields=["received_at"])
+    stored = lot.received_at
+    client.force_login(assistant)
+    page = client.get(reverse("lot-correct", args=[lot.pk])).content.decode()
+    shown = wall(stored, scene.clinic)  # what the date-time input holds: minutes
+    assert f'value="{shown}"' in page
+    response = client.post(
+        reverse("lot-correct", args=[lot.pk]),
+        {
+            "number": lot.number,
+            "expires_on": (lot.expires_on - dt.timedelta(days=1)).isoformat(),
+            "received_at": shown,
+            "reason": "expiry misread",
+        },
+    )
+    assert response.status_code == 302
+    lot.refresh_from_db()
+    assert lot.received_at == stored
+    (revision,) = Revision.objects.all()
+    assert set(revision.changes) == {"expires_on"}

@@ -21,7 +21,7 @@ from exoderm.patients.models import Patient
 from exoderm.products.models import Lot, LotStatus
 from exoderm.treatments.models import ExosomeApplication, LaserType, Procedure, ProcedureKind
 from exoderm.treatments.services import PARAMS, ApplicationInput, ProcedureInput
-from exoderm.web.forms import AreasField, datetime_field, reason_field, text_field
+from exoderm.web.forms import AreasField, KeepsStoredInstants, datetime_field, reason_field, text_field
 
 # One empty row each; "Add a procedure" / "Add an application" re-render the form with one more.
 PROCEDURE_ROWS = 1
@@ -29,7 +29,7 @@ APPLICATION_ROWS = 1
 MAX_ROWS = 6
 
 
-class SessionForm(forms.Form):
+class SessionForm(KeepsStoredInstants):
     patient = forms.ModelChoiceField(label=_("Patient"), queryset=Patient.objects.none())
     performed_at = datetime_field(_("Session at"))
     notes = text_field(label=_("Notes"), required=False, max_length=NOTE, rows=2)
@@ -82,7 +82,7 @@ def application_initial(application: ExosomeApplication) -> dict[str, Any]:
     }
 
 
-class ProcedureForm(forms.Form):
+class ProcedureForm(KeepsStoredInstants):
     kind = forms.ChoiceField(
         label=_("Procedure"), choices=[("", "—"), *ProcedureKind.choices], required=False
     )
@@ -120,7 +120,7 @@ class ProcedureForm(forms.Form):
         )
 
 
-class ApplicationForm(forms.Form):
+class ApplicationForm(KeepsStoredInstants):
     lot = forms.ModelChoiceField(label=_("Lot"), queryset=Lot.objects.none(), required=False)
     volume_ml = forms.DecimalField(label=_("Volume (ml)"), required=False, decimal_places=2)
     areas = AreasField(required=False, label=_("Areas"))

@@ -67,6 +67,32 @@ def datetime_field(label: str | Any, **kwargs: Any) -> forms.DateTimeField:
     )
 
 
+class KeepsStoredInstants(forms.Form):
+    """A form prefilled with stored instants keeps those the user left alone.
+
+    A date-time input holds minutes, so an instant stored with seconds (one the API or a data
+    logger wrote) comes back cut to its minute, and saving the form unchanged would correct a time
+    nobody touched (a QA walk saw "Erhalten am 09:43 → 09:43" after correcting only a lot's expiry
+    date). Where the submitted value is the initial one cut to its minute, the initial one stays.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.DateTimeField):
+                continue
+            # the initial as given: get_initial_for_field drops its microseconds
+            stored, submitted = self.initial.get(name, field.initial), cleaned.get(name)
+            if (
+                isinstance(stored, dt.datetime)
+                and isinstance(submitted, dt.datetime)
+                and timezone.is_aware(stored)
+                and stored.replace(second=0, microsecond=0) == submitted
+            ):
+                cleaned[name] = stored
+        return cleaned
+
+
 def now_local() -> dt.datetime:
     """Now on the clinic's wall clock, to the minute (the initial value of time fields)."""
     return timezone.localtime().replace(second=0, microsecond=0)
@@ -463,13 +489,13 @@ class ScreeningCorrectionForm(forms.Form):
     reason = reason_field()
 
 
-class ConsentCorrectionForm(forms.Form):
+class ConsentCorrectionForm(KeepsStoredInstants):
     signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200)
     signed_at = datetime_field(_("Signed at"))
     reason = reason_field()
 
 
-class LotCorrectionForm(forms.Form):
+class LotCorrectionForm(KeepsStoredInstants):
     number = forms.CharField(label=_("Lot number"), max_length=64)
     expires_on = forms.DateField(label=_("Expires on"), widget=DateInput())
     received_at = datetime_field(_("Received at"))
