@@ -6,12 +6,40 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from exoderm.core.areas import FACE_PARTS, Area
-from exoderm.courses.models import Visit
+from exoderm.courses.models import Visit, VisitKind, VisitStatus
 from exoderm.photos.models import Timepoint, TrashReason, View
 from exoderm.web.forms import text_field
+
+
+def visit_name(visit: Visit) -> str:
+    """A course visit as the patient page names it: "Follow-up week 2 after session 1"."""
+    if visit.kind == VisitKind.SESSION:
+        return gettext("Session %(n)s") % {"n": visit.session_number}
+    return gettext("Follow-up week %(weeks)s after session %(n)s") % {
+        "weeks": visit.weeks_after_session,
+        "n": visit.session_number,
+    }
+
+
+def visit_window(visit: Visit) -> str:
+    """The days a visit is due, in the reader's format."""
+    first, last = (formats.date_format(day, "SHORT_DATE_FORMAT") for day in (visit.due_from, visit.due_until))
+    return f"{first} – {last}"
+
+
+class VisitChoiceField(forms.ModelChoiceField):
+    """A visit by its name, planned day and status (a QA walk met "follow_up 2026-11-17" beside
+    "…-11-18", and could not tell week 2 from week 6)."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        day = formats.date_format(timezone.localtime(obj.planned_at).date(), "SHORT_DATE_FORMAT")
+        label = f"{visit_name(obj)} · {day}"
+        return label if obj.status == VisitStatus.PLANNED else f"{label} ({obj.get_status_display()})"
 
 
 class CaptureForm(forms.Form):
@@ -38,7 +66,7 @@ class CaptureForm(forms.Form):
     )
     # the range is the upload's to check: Django's own message would show 0.001 in every language
     mm_per_px = forms.FloatField(label=_("Scale (mm per pixel)"), required=False)
-    visit = forms.ModelChoiceField(label=_("Visit"), queryset=Visit.objects.none(), required=False)
+    visit = VisitChoiceField(label=_("Visit"), queryset=Visit.objects.none(), required=False)
 
     def __init__(self, *args: Any, visits: QuerySet[Visit] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

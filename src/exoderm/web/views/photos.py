@@ -4,6 +4,7 @@ charts, the before/after image for the patient, and deleting (trash, undo, erase
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -27,6 +28,7 @@ from exoderm.consent.selectors import active_consent
 from exoderm.core.access import NotFound, get_in_clinic
 from exoderm.core.errors import RuleViolations
 from exoderm.core.permissions import Action, can, require
+from exoderm.courses.models import Visit
 from exoderm.courses.selectors import visits_of_patient
 from exoderm.patients.models import Patient
 from exoderm.patients.selectors import open_records
@@ -35,7 +37,15 @@ from exoderm.photos.collage import before_after_image
 from exoderm.photos.models import AnalysisStatus, Photo, View
 from exoderm.photos.responses import UNREADABLE_STATUS, pdf_response, photo_response
 from exoderm.photos.wording import summarize
-from exoderm.web.photo_forms import CaptureForm, CheckForm, CollageForm, ResultsForm, TrashForm
+from exoderm.web.photo_forms import (
+    CaptureForm,
+    CheckForm,
+    CollageForm,
+    ResultsForm,
+    TrashForm,
+    visit_name,
+    visit_window,
+)
 from exoderm.web.trend_chart import trend_chart
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -142,6 +152,29 @@ def _patient(request: HttpRequest, patient_id: int) -> Patient:
     )
 
 
+def _warn_outside_the_visit(request: HttpRequest, taken_at: dt.datetime, visit: Visit | None) -> None:
+    """Say so when a photo's day lies outside the due window of the visit it was filed under (a
+    photo of today filed under a follow-up of weeks ago is most likely the wrong visit); it is
+    stored as it is, the clinician decides."""
+    if visit is None:
+        return
+    day = timezone.localtime(taken_at).date()
+    if visit.due_from <= day <= visit.due_until:
+        return
+    messages.warning(
+        request,
+        _(
+            "The photo was taken on %(day)s, outside the window of %(visit)s (%(window)s). If that is not "
+            "the right visit, move the photo to the trash and upload it again under the right one."
+        )
+        % {
+            "day": formats.date_format(day, "SHORT_DATE_FORMAT"),
+            "visit": visit_name(visit),
+            "window": visit_window(visit),
+        },
+    )
+
+
 @page(Action.VIEW_CLINICAL)
 def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The patient's photos with their analysis status, and the capture form."""
@@ -175,6 +208,7 @@ def patient_photos(request: HttpRequest, patient_id: int) -> HttpResponse:
                 if stored.restored_from_trash
                 else _("This photo was stored before."),
             )
+            _warn_outside_the_visit(request, stored.taken_at, data["visit"])
             return redirect("photos:patient", patient_id=patient.pk)
     # Said before a file is chosen and every field filled in: without the consent the upload is
     # refused (services.upload_photo still refuses it; this only spares the work).
