@@ -56,12 +56,19 @@ def consent_tablet(request: HttpRequest, pk: int) -> HttpResponse:
     template = next((found for value, _label, found in kinds if value == kind and found), None)
     if template is None:
         now = timezone.now()
+        # every kind the paper form offers; one without a published text cannot be read, hence
+        # not signed, and says so rather than going missing from the list
         offered = [
-            (value, label, consent_selectors.active_consent(patient=patient, kind=value, at=now) is not None)
+            (
+                value,
+                label,
+                found is not None,
+                found is not None
+                and consent_selectors.active_consent(patient=patient, kind=value, at=now) is not None,
+            )
             for value, label, found in kinds
-            if found
         ]
-        context = {"patient": patient, "kinds": offered}
+        context = {"patient": patient, "kinds": offered, "any_text": any(found for _v, _l, found in kinds)}
         return render(request, "web/signing/choose.html", context)
     language = _language(request, patient)
     form = TabletSignatureForm(
