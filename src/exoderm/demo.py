@@ -229,6 +229,15 @@ def _consent_templates(clinic: Clinic, admin: User) -> None:
             "Pseudonymisierte Daten dürfen für Studien zur Wirksamkeit verwendet werden.",
             "Pseudonymized data may be used for studies of effectiveness.",
         ),
+        ConsentKind.MARKETING: (
+            "Einwilligung in die Weitergabe von Fotos",
+            "Consent to sharing photos",
+            "Vorher-Nachher-Bilder meiner Haut dürfen mir zur Weitergabe ausgehändigt und von der Praxis "
+            "ohne meinen Namen zur Darstellung ihrer Behandlungen gezeigt werden. Ich kann dies jederzeit "
+            "widerrufen.",
+            "Before/after images of my skin may be handed to me for sharing and shown by the clinic, "
+            "without my name, to present its treatments. I can withdraw this at any time.",
+        ),
     }
     for kind, (title_de, title_en, text_de, text_en) in texts.items():
         consent_services.create_template(

@@ -1,7 +1,9 @@
-"""Consent signed on the tablet and the intake before the visit (/api/v1/patients/...).
+"""Consent signed on the tablet or scanned from paper, and the intake before the visit
+(/api/v1/patients/...).
 
 The same services as the pages: a handwritten signature with the hash of the text version shown,
-its PDF (download or e-mail to the patient), and one-time intake links with the clinician's review.
+its PDF (download or e-mail to the patient), the scan of a consent signed on paper, and one-time
+intake links with the clinician's review.
 Researchers get 403; another clinic's ids are 404.
 """
 
@@ -14,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
+from ninja.files import UploadedFile
 from pydantic import StringConstraints
 
 from exoderm.api.courses import current_user, user_clinic
@@ -106,8 +109,22 @@ def sign_on_tablet(request: HttpRequest, patient_id: Id, payload: TabletSignatur
     return Status(201, consent_selectors.consent_of(patient=patient, consent_id=record.pk))
 
 
+@router.post("/{patient_id}/consents/{consent_id}/scan", response={201: ConsentOut})
+def attach_scan(request: HttpRequest, patient_id: Id, consent_id: Id, scan: File[UploadedFile]) -> Any:
+    """Keep the scan of the signed paper with a consent recorded without one (multipart, field
+    ``scan``): a PDF, JPEG or PNG of at most 10 MB, recognised by content; a picture is kept as a
+    one-page PDF. Stored encrypted; GET .../signed.pdf returns it. 422 for another format, a file
+    too large, or a consent that already has a scan or was signed on the tablet (a scan is never
+    replaced)."""
+    user = current_user(request, Action.RECORD_CONSENT)
+    patient = _patient(request, patient_id, Action.RECORD_CONSENT)
+    record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)
+    consent_services.attach_scan(record=record, scan=scan.chunks(), by=user)
+    return Status(201, consent_selectors.consent_of(patient=patient, consent_id=record.pk))
+
+
 _PDF_RESPONSE = {
-    "description": "the PDF of exactly what was signed",
+    "description": "the PDF of exactly what was signed (tablet), or of the scanned paper",
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
 }
 
@@ -118,7 +135,8 @@ _PDF_RESPONSE = {
     openapi_extra={"responses": {200: _PDF_RESPONSE}},
 )
 def signed_document(request: HttpRequest, patient_id: Id, consent_id: Id) -> HttpResponse:
-    """The signed PDF of a consent signed on the tablet (404 for one signed on paper)."""
+    """The signed PDF of a consent: signed on the tablet, or the scan of the signed paper (404 for a
+    consent signed on paper without a scan)."""
     user = current_user(request, Action.VIEW_IDENTITY)
     patient = _patient(request, patient_id, Action.VIEW_IDENTITY)
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_id)

@@ -159,6 +159,10 @@ class ConsentOut(Schema):
     signed_on_tablet: bool = Field(
         description="signed by hand on the tablet: GET .../consents/{id}/signed.pdf has the signed PDF"
     )
+    scan_on_file: bool = Field(
+        description="signed on paper and its scan is on file (POST .../consents/{id}/scan): "
+        "GET .../consents/{id}/signed.pdf has it as a PDF"
+    )
 
     @staticmethod
     def resolve_kind(obj: ConsentRecord) -> str:
@@ -191,6 +195,10 @@ class ConsentOut(Schema):
     @staticmethod
     def resolve_signed_on_tablet(obj: ConsentRecord) -> bool:
         return bool(getattr(obj, "has_signature", False))
+
+    @staticmethod
+    def resolve_scan_on_file(obj: ConsentRecord) -> bool:
+        return bool(getattr(obj, "has_scan", False))
 
     @staticmethod
     def resolve_active(obj: ConsentRecord) -> bool:

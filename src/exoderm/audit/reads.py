@@ -369,15 +369,19 @@ NO_PATIENT_DATA: dict[str, str] = {
     "api/v1/message-templates/reset": _WRITES,
     "api/v1/message-templates/preview": "a template's preview with sample values: no patient data",
     "patients/<id:pk>/consents/<id:consent_pk>/signed.pdf": (
-        "the signed consent's PDF records its download itself, as an export (consent.services)"
+        "the signed consent's PDF (tablet or scan) records its download itself, as an export "
+        "(consent.services)"
     ),
     "patients/<id:pk>/consents/<id:consent_pk>/email/": (
         "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"
     ),
+    "patients/<id:pk>/consents/<id:consent_pk>/scan/": _WRITES,
     "patients/<id:pk>/intake/<id:intake_pk>/review/": _WRITES,
     "api/v1/patients/<patient_id>/tablet-signatures": _WRITES,
+    "api/v1/patients/<patient_id>/consents/<consent_id>/scan": _WRITES,
     "api/v1/patients/<patient_id>/consents/<consent_id>/signed.pdf": (
-        "the signed consent's PDF records its download itself, as an export (consent.services)"
+        "the signed consent's PDF (tablet or scan) records its download itself, as an export "
+        "(consent.services)"
     ),
     "api/v1/patients/<patient_id>/consents/<consent_id>/email": (
         "POST only: e-mails the signed PDF to the patient, recorded as an export (consent.services)"

@@ -1,4 +1,5 @@
-"""The signature picture and the PDF of a signed consent: checked, rendered, encrypted at rest.
+"""The signature picture and the PDF of a signed consent, and the scan of a consent signed on paper:
+checked, rendered, encrypted at rest.
 
 Both are kept in the signature's row, encrypted with the clinic's data key in the photo store's
 format (:mod:`exoderm.vault.cipher`, AES-256-GCM) and bound to their place: the context names the
@@ -12,8 +13,11 @@ them (:func:`reseal_all`, called by ``exoderm manage rotate_keys --data-keys``).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,13 +27,15 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from fpdf import FPDF
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
 
 from exoderm.clinics.logo import print_logo
 from exoderm.vault import cipher
 
 if TYPE_CHECKING:
-    from exoderm.consent.models import ConsentRecord, ConsentSignature
+    from exoderm.consent.models import ConsentRecord, ConsentScan, ConsentSignature
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: a finger's signature on a tablet canvas as PNG is some 5-60 kB; anything far larger is not one
@@ -120,6 +126,11 @@ def unseal(blob: bytes | memoryview, *, clinic_id: int, record_id: int, column: 
     )
 
 
+def scanned_pdf(scan: ConsentScan) -> bytes:
+    record = scan.record
+    return unseal(scan.pdf, clinic_id=record.template.clinic_id, record_id=record.pk, column="scan")
+
+
 def signature_png(signature: ConsentSignature) -> bytes:
     record = signature.record
     return unseal(
@@ -142,41 +153,34 @@ def document_name(record: ConsentRecord) -> str:
 
 
 def reseal_all(*, newest: dict[int, int]) -> int:
-    """Encrypt every signature picture and PDF whose data key is not its clinic's newest
-    (``newest``: clinic id -> version) again with the newest; one transaction per signature.
-    Returns how many were re-encrypted."""
-    from exoderm.consent.models import ConsentSignature
+    """Encrypt every signature picture, signed PDF and paper scan whose data key is not its clinic's
+    newest (``newest``: clinic id -> version) again with the newest; one transaction per row.
+    Returns how many rows were re-encrypted."""
+    from exoderm.consent.models import ConsentScan, ConsentSignature
     from exoderm.vault.services import current_data_key
 
     resealed = 0
-    signatures = ConsentSignature.objects.select_related("record__template").order_by("pk")
-    for signature in signatures.iterator():
-        clinic_id = signature.record.template.clinic_id
-        if clinic_id not in newest:
-            continue
-        current_version, _key = current_data_key(clinic_id=clinic_id)
-        columns = [
-            name
-            for name in sorted(ConsentSignature.SEALED_FIELDS)
-            if cipher.key_version_of(bytes(getattr(signature, name))[: cipher.HEADER_SIZE]) != current_version
-        ]
-        if not columns:
-            continue
-        with transaction.atomic():
-            for name in columns:
-                plain = unseal(
-                    getattr(signature, name),
-                    clinic_id=clinic_id,
-                    record_id=signature.record_id,
-                    column=name,
-                )
-                setattr(
-                    signature,
-                    name,
-                    seal(plain, clinic_id=clinic_id, record_id=signature.record_id, column=name),
-                )
-            signature.save(update_fields=columns)
-        resealed += 1
+    for model, column_of in ((ConsentSignature, lambda name: name), (ConsentScan, lambda name: "scan")):
+        rows = model.objects.select_related("record__template").order_by("pk")
+        for row in rows.iterator():
+            clinic_id = row.record.template.clinic_id
+            if clinic_id not in newest:
+                continue
+            current_version, _key = current_data_key(clinic_id=clinic_id)
+            fields = [
+                name
+                for name in sorted(model.SEALED_FIELDS)
+                if cipher.key_version_of(bytes(getattr(row, name))[: cipher.HEADER_SIZE]) != current_version
+            ]
+            if not fields:
+                continue
+            place = {"clinic_id": clinic_id, "record_id": row.record_id}
+            with transaction.atomic():
+                for name in fields:
+                    plain = unseal(getattr(row, name), column=column_of(name), **place)
+                    setattr(row, name, seal(plain, column=column_of(name), **place))
+                row.save(update_fields=fields)
+            resealed += 1
     return resealed
 
 
@@ -260,3 +264,107 @@ def render_pdf(
         for label, value in rows:
             pdf.multi_cell(0, 5, f"{label}: {value}", new_x="LMARGIN", new_y="NEXT")
         return bytes(pdf.output())
+
+
+# --- the scan of a consent signed on paper --------------------------------------------------------
+
+#: a few scanned pages as PDF, or a phone's photo of the form, stay well below this
+MAX_SCAN_BYTES = 10 * 1024 * 1024
+#: a page scanned at 600 dpi is some 35 million pixels; more is no scan of a form
+MAX_SCAN_PIXELS = 60_000_000
+PDF_MAGIC = b"%PDF-"
+JPEG_MAGIC = b"\xff\xd8\xff"
+#: the resolution a picture without one is laid out at: an A4 page scanned at 300 dpi fills A4
+DEFAULT_SCAN_DPI = 300.0
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A checked upload: the PDF to keep, and what was uploaded (its format and SHA-256)."""
+
+    pdf: bytes
+    uploaded_format: str
+    uploaded_sha256: str
+
+
+def _read_at_most(chunks: Iterable[bytes], limit: int) -> bytes:
+    """The upload's bytes; refused as soon as it grows beyond ``limit``, before the rest is read."""
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ValidationError(
+                {"scan": _("The scan is too large (at most %(mb)d MB).") % {"mb": limit // (1024 * 1024)}}
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _checked_pdf(data: bytes) -> bytes:
+    broken = ValidationError({"scan": _("The file starts like a PDF but cannot be opened.")})
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise ValidationError(
+                {"scan": _("The PDF is password-protected: please upload it without a password.")}
+            )
+        if len(reader.pages) == 0:
+            raise broken
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, RecursionError):
+        raise broken from None
+    return data
+
+
+def _picture_as_pdf(data: bytes, *, expected: str) -> bytes:
+    """A JPEG or PNG as a one-page PDF, upright (the camera's orientation applied), at the
+    picture's own resolution (so a scan keeps its paper size), without the picture's metadata."""
+    broken = ValidationError(
+        {"scan": _("The file starts like a %(format)s picture but cannot be opened.") % {"format": expected}}
+    )
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format != expected:
+                raise broken
+            width, height = probe.size  # from the header, before any pixel is decoded
+            if width * height > MAX_SCAN_PIXELS:
+                raise ValidationError(
+                    {
+                        "scan": _("The picture has too many pixels (at most %(mp)d million).")
+                        % {"mp": MAX_SCAN_PIXELS // 1_000_000}
+                    }
+                )
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as opened:
+            dpi = opened.info.get("dpi", (DEFAULT_SCAN_DPI, DEFAULT_SCAN_DPI))[0] or DEFAULT_SCAN_DPI
+            image = ImageOps.exif_transpose(opened)
+            if image.mode in ("RGBA", "LA", "P", "PA"):
+                # a transparent ground reads as the white of the paper
+                rgba = image.convert("RGBA")
+                image = Image.new("RGB", rgba.size, (255, 255, 255))
+                image.paste(rgba, mask=rgba.getchannel("A"))
+            elif image.mode not in ("RGB", "L", "1"):
+                image = image.convert("RGB")
+            out = io.BytesIO()
+            image.save(out, format="PDF", resolution=float(dpi), quality=90)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise broken from None
+    return out.getvalue()
+
+
+def read_scan(chunks: Iterable[bytes]) -> Scan:
+    """Check an uploaded scan by its content and return the PDF to keep: a PDF as it is (it must
+    open, have a page and no password), a JPEG or PNG turned into a one-page PDF, so that the
+    signed document of a consent is always a PDF. Refuses anything else, an empty file and one
+    beyond :data:`MAX_SCAN_BYTES`."""
+    data = _read_at_most(chunks, MAX_SCAN_BYTES)
+    if not data:
+        raise ValidationError({"scan": _("The file is empty.")})
+    if data.startswith(PDF_MAGIC):
+        uploaded_format, pdf = "pdf", _checked_pdf(data)
+    elif data.startswith(JPEG_MAGIC):
+        uploaded_format, pdf = "jpeg", _picture_as_pdf(data, expected="JPEG")
+    elif data.startswith(PNG_MAGIC):
+        uploaded_format, pdf = "png", _picture_as_pdf(data, expected="PNG")
+    else:
+        raise ValidationError({"scan": _("The scan must be a PDF, a JPEG or a PNG file.")})
+    return Scan(pdf=pdf, uploaded_format=uploaded_format, uploaded_sha256=hashlib.sha256(data).hexdigest())

@@ -130,3 +130,43 @@ class ConsentSignature(models.Model):
             raise ValidationError(
                 {"text_sha256": _("The signed text is not the text of this consent version.")}
             )
+
+
+class ScanFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    JPEG = "jpeg", "JPEG"
+    PNG = "png", "PNG"
+
+
+class ConsentScan(models.Model):
+    """The scan of a consent the patient signed on paper: the evidence kept with its record.
+
+    Kept as a PDF (a scanned picture is turned into a one-page PDF on upload), encrypted with the
+    clinic's data key in this row like the tablet signature's PDF (:mod:`exoderm.consent.documents`).
+    One scan per consent, written once: a scan on file is never replaced (``record`` is unique and
+    :meth:`save` refuses changes); only a data key rotation writes the encrypted column again.
+    """
+
+    CLINIC_PATH = "record__patient__clinic"
+    #: the columns a data key rotation re-encrypts; everything else is fixed at upload
+    SEALED_FIELDS = frozenset({"pdf"})
+
+    record = models.OneToOneField(ConsentRecord, on_delete=models.CASCADE, related_name="scan")
+    pdf = models.BinaryField(_("scanned document (encrypted PDF)"))
+    uploaded_format = models.CharField(_("uploaded as"), max_length=8, choices=ScanFormat.choices)
+    uploaded_sha256 = models.CharField(_("SHA-256 of the uploaded file"), max_length=64)
+    uploaded_at = models.DateTimeField(_("uploaded at"))
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("scanned consent")
+
+    def __str__(self) -> str:
+        return f"scan of {self.record_id} ({self.uploaded_sha256[:12]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= self.SEALED_FIELDS:
+                raise ValidationError(_("A scanned consent cannot be replaced or changed."))
+        super().save(*args, **kwargs)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Exists, Max, OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
-from exoderm.consent.models import ConsentRecord, ConsentSignature, ConsentTemplate
+from exoderm.consent.models import ConsentRecord, ConsentScan, ConsentSignature, ConsentTemplate
 from exoderm.core.access import NotFound, get_in_clinic, in_clinic
 from exoderm.patients.models import Patient
 
@@ -44,8 +44,9 @@ def _in_force(
 def consents_of(*, patient: Patient) -> QuerySet[ConsentRecord]:
     """Every consent the patient signed, newest first, with template and recorders.
 
-    Each record carries ``current_version``: the newest version of its kind in the clinic, and
-    ``has_signature``: whether it was signed on the tablet (and has a signed PDF).
+    Each record carries ``current_version``: the newest version of its kind in the clinic,
+    ``has_signature``: whether it was signed on the tablet (and has a signed PDF), and
+    ``has_scan``: whether the scan of the signed paper is on file.
     """
     newest = ConsentTemplate.objects.filter(
         clinic_id=OuterRef("template__clinic_id"), kind=OuterRef("template__kind")
@@ -56,6 +57,7 @@ def consents_of(*, patient: Patient) -> QuerySet[ConsentRecord]:
         .annotate(
             current_version=Subquery(newest.values("version")[:1]),
             has_signature=Exists(ConsentSignature.objects.filter(record=OuterRef("pk"))),
+            has_scan=Exists(ConsentScan.objects.filter(record=OuterRef("pk"))),
         )
         .order_by("-signed_at", "-pk")
     )
@@ -108,6 +110,18 @@ def signature_of(*, record: ConsentRecord) -> ConsentSignature:
     )
     if signature is None:
         raise NotFound(_("This consent was not signed on the tablet: there is no signed document."))
+    return signature
+
+
+def document_of(*, record: ConsentRecord) -> ConsentSignature | ConsentScan:
+    """The signed document on file for ``record``: its tablet signature (with the signed PDF) or
+    the scan of the signed paper (``NotFound`` for a paper consent recorded without a scan)."""
+    scan = ConsentScan.objects.filter(record=record).select_related("record__template").first()
+    if scan is not None:
+        return scan
+    signature = ConsentSignature.objects.filter(record=record).select_related("record__template").first()
+    if signature is None:
+        raise NotFound(_("There is no signed document on file for this consent."))
     return signature
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,9 +15,17 @@ from django.utils.translation import gettext as _
 from exoderm.audit import chain
 from exoderm.audit.models import AuditAction
 from exoderm.clinics.models import Clinic, User
-from exoderm.consent.documents import check_signature_png, render_pdf, seal, signed_pdf
-from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentSignature, ConsentTemplate
-from exoderm.consent.selectors import active_consent, current_template, signature_of
+from exoderm.consent.documents import (
+    Scan,
+    check_signature_png,
+    read_scan,
+    render_pdf,
+    scanned_pdf,
+    seal,
+    signed_pdf,
+)
+from exoderm.consent.models import ConsentKind, ConsentRecord, ConsentScan, ConsentSignature, ConsentTemplate
+from exoderm.consent.selectors import active_consent, current_template, document_of, signature_of
 from exoderm.core.clock import in_future, too_early, too_early_message
 from exoderm.core.permissions import Action, require
 from exoderm.messaging.models import MessageKind, OutboxMessage
@@ -81,13 +90,24 @@ def create_template(
 
 @transaction.atomic
 def sign_consent(
-    *, patient: Patient, kind: str, signed_by_name: str, signed_at: dt.datetime, by: User
+    *,
+    patient: Patient,
+    kind: str,
+    signed_by_name: str,
+    signed_at: dt.datetime,
+    by: User,
+    scan: Iterable[bytes] | None = None,
 ) -> ConsentRecord:
-    """Record that the patient signed the current version of the clinic's ``kind`` template."""
+    """Record that the patient signed the current version of the clinic's ``kind`` template.
+
+    ``scan`` (the chunks of an uploaded file), if given, is the signed paper: checked and kept with
+    the record as by :func:`attach_scan`, before anything is written.
+    """
     require(by, Action.RECORD_CONSENT)
     if kind not in ConsentKind.values:
         raise ValidationError({"kind": _("Unknown consent kind %(kind)s.") % {"kind": kind}})
     check_past_instant(signed_at, field="signed_at")
+    checked_scan = read_scan(scan) if scan is not None else None
     template = current_template(clinic_id=patient.clinic_id, kind=kind)
     if template is None:
         raise ValidationError({"kind": _("The clinic has no consent template of this kind yet.")})
@@ -109,7 +129,46 @@ def sign_consent(
     )
     record.full_clean()
     record.save()
+    if checked_scan is not None:
+        _store_scan(record=record, scan=checked_scan, by=by)
     return record
+
+
+def _store_scan(*, record: ConsentRecord, scan: Scan, by: User) -> ConsentScan:
+    place = {"clinic_id": record.patient.clinic_id, "record_id": record.pk}
+    stored = ConsentScan(
+        record=record,
+        pdf=seal(scan.pdf, column="scan", **place),
+        uploaded_format=scan.uploaded_format,
+        uploaded_sha256=scan.uploaded_sha256,
+        uploaded_at=timezone.now(),
+        uploaded_by=by,
+    )
+    stored.full_clean()
+    stored.save()
+    return stored
+
+
+@transaction.atomic
+def attach_scan(*, record: ConsentRecord, scan: Iterable[bytes], by: User) -> ConsentScan:
+    """Keep the scan of the signed paper with a consent recorded without one (PDF, JPEG or PNG,
+    checked by :func:`exoderm.consent.documents.read_scan`, encrypted at rest).
+
+    A scan on file is not replaced: a second upload is refused, and so is a scan for a consent
+    signed on the tablet, whose signed PDF is its document.
+    """
+    require(by, Action.RECORD_CONSENT)
+    checked = read_scan(scan)
+    locked = ConsentRecord.objects.select_for_update(of=("self",)).select_related("patient").get(pk=record.pk)
+    if ConsentSignature.objects.filter(record=locked).exists():
+        raise ValidationError(
+            {"scan": _("This consent was signed on the tablet: its signed PDF is already on file.")}
+        )
+    if ConsentScan.objects.filter(record=locked).exists():
+        raise ValidationError(
+            {"scan": _("A scan of this consent is already on file; it cannot be replaced.")}
+        )
+    return _store_scan(record=locked, scan=checked, by=by)
 
 
 @transaction.atomic
@@ -256,7 +315,7 @@ def sign_on_tablet(
     return record
 
 
-def _record_export(record: ConsentRecord, how: str) -> None:
+def _record_export(record: ConsentRecord, how: str, *, document: str = "signed consent PDF") -> None:
     """One audit event for the signed PDF leaving the system (downloaded or e-mailed)."""
     chain.append(
         action=AuditAction.EXPORT,
@@ -264,17 +323,22 @@ def _record_export(record: ConsentRecord, how: str) -> None:
         object_id=record.pk,
         clinic_id=record.patient.clinic_id,
         patient_id=record.patient_id,
-        changes={"document": "signed consent PDF", "via": how},
+        changes={"document": document, "via": how},
     )
 
 
 def signed_document(*, record: ConsentRecord, by: User) -> bytes:
     """The PDF of the signed consent, decrypted, for ``by`` to download (an export event is
-    recorded). ``NotFound`` for a consent signed on paper, which has none."""
+    recorded): the tablet's signed PDF or the scan of the signed paper. ``NotFound`` for a consent
+    signed on paper without a scan."""
     require(by, Action.VIEW_IDENTITY)
-    signature = signature_of(record=record)
-    data = signed_pdf(signature)
-    _record_export(record, "download")
+    document = document_of(record=record)
+    if isinstance(document, ConsentScan):
+        data = scanned_pdf(document)
+        _record_export(record, "download", document="scan of the signed paper consent (PDF)")
+    else:
+        data = signed_pdf(document)
+        _record_export(record, "download")
     return data
 
 

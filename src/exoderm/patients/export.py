@@ -41,7 +41,7 @@ from exoderm.booking.models import Appointment, AppointmentKind, AppointmentStat
 from exoderm.clinics.logo import print_logo
 from exoderm.clinics.models import User
 from exoderm.consent import documents as consent_documents
-from exoderm.consent.models import ConsentRecord, ConsentSignature
+from exoderm.consent.models import ConsentRecord, ConsentScan, ConsentSignature
 from exoderm.consent.selectors import signature_matches_text
 from exoderm.core.access import NotFound
 from exoderm.core.permissions import Action, require
@@ -127,9 +127,23 @@ def _tablet_signature(record: ConsentRecord) -> dict[str, Any] | None:
     }
 
 
+def _paper_scan(record: ConsentRecord) -> dict[str, Any] | None:
+    """The scan of a consent signed on paper; the PDF lies in the archive's consents/."""
+    scan = getattr(record, "scan", None)
+    if scan is None:
+        return None
+    return {
+        "uploaded_as": scan.uploaded_format,
+        "uploaded_sha256": scan.uploaded_sha256,
+        "uploaded_at": scan.uploaded_at,
+        "uploaded_by": _user(scan.uploaded_by),
+        "document": f"consents/{consent_documents.document_name(record)}",
+    }
+
+
 def consents_section(patient: Patient) -> list[dict[str, Any]]:
     records = ConsentRecord.objects.filter(patient=patient).select_related(
-        "template", "recorded_by", "withdrawn_by", "signature__witness"
+        "template", "recorded_by", "withdrawn_by", "signature__witness", "scan__uploaded_by"
     )
     return [
         {
@@ -145,6 +159,7 @@ def consents_section(patient: Patient) -> list[dict[str, Any]]:
             "withdrawn_at": record.withdrawn_at,
             "withdrawn_by": _user(record.withdrawn_by),
             "signed_on_tablet": _tablet_signature(record),
+            "scan_of_paper": _paper_scan(record),
         }
         for record in records.order_by("signed_at", "pk")
     ]
@@ -417,7 +432,8 @@ def _readme(patient: Patient, entries: list[ArchiveEntry], *, exported_at: dt.da
         "patient.json  everything held about the patient, machine-readable (UTF-8 JSON)",
         "patient.pdf   the same, readable",
         "photos/       the stored photo files (validated, re-encoded without metadata at upload)",
-        "consents/     the consents signed on the tablet: each a PDF of exactly what was signed",
+        "consents/     the signed consents: a PDF of exactly what was signed on the tablet, or of the",
+        "              scan of the paper signed by hand",
         "",
         "size (bytes)  sha256  file",
         *(f"{entry.size}  {entry.sha256}  {entry.name}" for entry in entries),
@@ -454,6 +470,10 @@ def export_patient(*, patient: Patient, by: User) -> IO[bytes]:
             ):
                 name = f"consents/{consent_documents.document_name(signature.record)}"
                 entries.append(_add_bytes(archive, name, consent_documents.signed_pdf(signature)))
+            scans = ConsentScan.objects.filter(record__patient=patient).select_related("record__template")
+            for scan in scans:
+                name = f"consents/{consent_documents.document_name(scan.record)}"
+                entries.append(_add_bytes(archive, name, consent_documents.scanned_pdf(scan)))
             _add_bytes(archive, "README.txt", _readme(patient, entries, exported_at=exported_at))
     except BaseException:
         target.close()

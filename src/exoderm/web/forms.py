@@ -158,10 +158,28 @@ class PatientForm(PatientIdentityForm):
         self.fields["allow_duplicate"].widget = forms.CheckboxInput()
 
 
+SCAN_ACCEPT = "application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png"
+
+
+def scan_field(*, required: bool) -> forms.FileField:
+    """The scan of the signed paper; its format and size are the service's to check, by content."""
+    return forms.FileField(
+        label=_("Scan of the signed form"),
+        required=required,
+        help_text=_("PDF, JPEG or PNG, at most 10 MB. Kept encrypted with the consent."),
+        widget=forms.ClearableFileInput(attrs={"accept": SCAN_ACCEPT}),
+    )
+
+
 class SignConsentForm(forms.Form):
     kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
     signed_by_name = text_field(label=_("Signed by (name)"), max_length=200)
     signed_at = datetime_field(_("Signed at"))
+    scan = scan_field(required=False)
+
+
+class ConsentScanForm(forms.Form):
+    scan = scan_field(required=True)
 
 
 class EnrolForm(forms.Form):

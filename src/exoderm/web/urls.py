@@ -99,6 +99,7 @@ urlpatterns = [
         name="consent-document",
     ),
     path("patients/<id:pk>/consents/<id:consent_pk>/email/", signing.consent_email, name="consent-email"),
+    path("patients/<id:pk>/consents/<id:consent_pk>/scan/", signing.consent_scan, name="consent-scan"),
     path("patients/<id:pk>/intake/", signing.patient_intake, name="patient-intake"),
     path("patients/<id:pk>/intake/<id:intake_pk>/review/", signing.intake_review, name="intake-review"),
     path("intake/<str:token>/", signing.intake_public, name="intake"),

@@ -35,6 +35,7 @@ from exoderm.patients.services import (
 from exoderm.records.selectors import history_of
 from exoderm.treatments import selectors as treatment_selectors
 from exoderm.web.forms import (
+    SCAN_ACCEPT,
     ErasureRequestForm,
     PatientCorrectionForm,
     PatientForm,
@@ -163,6 +164,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             (_("Upcoming"), upcoming, _("No upcoming appointments.")),
             (_("Past"), past, _("No past appointments.")),
         ],
+        "scan_accept": SCAN_ACCEPT,
         "consent_form": SignConsentForm(
             initial={"signed_at": now_local(), "signed_by_name": str(patient.identity)}
         ),
@@ -176,10 +178,14 @@ def consent_sign(request: HttpRequest, pk: int) -> HttpResponse:
     initial: dict[str, object] = {"signed_at": now_local()}
     if request.GET.get("kind") in ConsentKind.values:  # a link for one kind ("record the photo consent")
         initial["kind"] = request.GET["kind"]
-    form = SignConsentForm(request.POST or None, initial=initial)
+    form = SignConsentForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        upload = data.pop("scan")
         try:
-            sign_consent(patient=patient, by=user_of(request), **form.cleaned_data)
+            sign_consent(
+                patient=patient, by=user_of(request), scan=upload.chunks() if upload else None, **data
+            )
         except ValidationError as error:
             add_errors(form, error)
         else:

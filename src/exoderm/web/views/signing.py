@@ -29,6 +29,7 @@ from exoderm.core.permissions import Action, can
 from exoderm.patients import intake as intakes
 from exoderm.patients import selectors
 from exoderm.patients.models import Intake, Patient
+from exoderm.web.forms import ConsentScanForm
 from exoderm.web.signing_forms import IntakeAnswersForm, TabletSignatureForm
 from exoderm.web.views.common import add_errors, clinic_of, page, user_of
 
@@ -55,12 +56,19 @@ def consent_tablet(request: HttpRequest, pk: int) -> HttpResponse:
     template = next((found for value, _label, found in kinds if value == kind and found), None)
     if template is None:
         now = timezone.now()
+        # every kind the paper form offers; one without a published text cannot be read, hence
+        # not signed, and says so rather than going missing from the list
         offered = [
-            (value, label, consent_selectors.active_consent(patient=patient, kind=value, at=now) is not None)
+            (
+                value,
+                label,
+                found is not None,
+                found is not None
+                and consent_selectors.active_consent(patient=patient, kind=value, at=now) is not None,
+            )
             for value, label, found in kinds
-            if found
         ]
-        context = {"patient": patient, "kinds": offered}
+        context = {"patient": patient, "kinds": offered, "any_text": any(found for _v, _l, found in kinds)}
         return render(request, "web/signing/choose.html", context)
     language = _language(request, patient)
     form = TabletSignatureForm(
@@ -107,7 +115,8 @@ def consent_tablet(request: HttpRequest, pk: int) -> HttpResponse:
 
 @page(Action.VIEW_IDENTITY)
 def consent_document(request: HttpRequest, pk: int, consent_pk: int) -> HttpResponse:
-    """The PDF of what was signed on the tablet, as a download (recorded as an export)."""
+    """The signed document (the tablet's PDF or the scan of the signed paper), as a download
+    (recorded as an export)."""
     patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
     record = consent_selectors.consent_of(patient=patient, consent_id=consent_pk)
     data = consent_services.signed_document(record=record, by=user_of(request))
@@ -115,6 +124,25 @@ def consent_document(request: HttpRequest, pk: int, consent_pk: int) -> HttpResp
     response["Content-Disposition"] = f'attachment; filename="{document_name(record)}"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_POST
+@page(Action.RECORD_CONSENT)
+def consent_scan(request: HttpRequest, pk: int, consent_pk: int) -> HttpResponse:
+    """Keep the scan of the signed paper with a consent recorded without one."""
+    patient = selectors.patient_detail(clinic=clinic_of(request), patient_id=pk)
+    record = consent_selectors.consent_of(patient=patient, consent_id=consent_pk)
+    form = ConsentScanForm(request.POST, request.FILES)
+    try:
+        if not form.is_valid():
+            raise ValidationError(_("Choose the file of the scanned form."))
+        upload = form.cleaned_data["scan"]
+        consent_services.attach_scan(record=record, scan=upload.chunks(), by=user_of(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The scan of the signed consent is on file."))
+    return redirect("patient", patient.pk)
 
 
 @require_POST
