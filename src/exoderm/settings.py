@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "exoderm.web.middleware.PageLoginRequiredMiddleware",
     "exoderm.clinics.middleware.IdleSessionMiddleware",
+    "exoderm.clinics.middleware.TemporaryPasswordMiddleware",
     "exoderm.clinics.middleware.SecondFactorEnrolmentMiddleware",
     "exoderm.clinics.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
