@@ -121,6 +121,8 @@ def _seed(rng: random.Random) -> None:
             last_name=last,
             email=f"{username}@demo.exoderm.invalid",
             language=language,
+            # printed by `make demo` for anyone to sign in with: as if each user had chosen theirs
+            temporary_password=False,
         )
         for username, password, role, first, last, language in USERS
     }

@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "exoderm.web.middleware.PageLoginRequiredMiddleware",
     "exoderm.clinics.middleware.IdleSessionMiddleware",
+    "exoderm.clinics.middleware.TemporaryPasswordMiddleware",
     "exoderm.clinics.middleware.SecondFactorEnrolmentMiddleware",
     "exoderm.clinics.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -162,6 +163,8 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # the similarity ratio above lets a name plus digits through ("huber12345" for Huber)
+    {"NAME": "exoderm.clinics.passwords.NameInPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},

@@ -21,7 +21,13 @@ from exoderm.api.validation import body_error, field_error
 from exoderm.booking.services import Clash
 from exoderm.clinics.middleware import client_address
 from exoderm.clinics.models import SignInScope, User
-from exoderm.clinics.services import SecondFactorNeeded, SignInLocked, issue_api_token, user_for_token
+from exoderm.clinics.services import (
+    PasswordChangeNeeded,
+    SecondFactorNeeded,
+    SignInLocked,
+    issue_api_token,
+    user_for_token,
+)
 from exoderm.core.access import NotFound
 from exoderm.core.errors import RuleViolations
 from exoderm.photos.responses import UNREADABLE_STATUS
@@ -33,6 +39,10 @@ PROBLEM = "application/problem+json"
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = user_for_token(token)
+        if user is not None and user.must_change_password:
+            # no token is issued under a temporary password, and a reset ends the earlier ones:
+            # this refuses whatever slipped through (a token of an account marked later)
+            raise PasswordChangeNeeded
         if user is not None:
             request.user = user
         return user
@@ -105,6 +115,19 @@ def on_clash(request: HttpRequest, exc: Clash) -> HttpResponse:
         title=_("The time is booked already."),
         detail=" ".join(item.message for item in exc.clashes),
         clashes=[item.as_dict() for item in exc.clashes],
+    )
+
+
+@api.exception_handler(PasswordChangeNeeded)
+def on_password_change_needed(request: HttpRequest, exc: PasswordChangeNeeded) -> HttpResponse:
+    return problem(
+        request,
+        status=403,
+        title=_("Your password is temporary."),
+        detail=_(
+            "An administrator set your password: sign in on the web and choose your own, then ask "
+            "for a token again."
+        ),
     )
 
 
@@ -192,10 +215,17 @@ class TokenOut(Schema):
     token: str
 
 
-@api.post("/auth/token", auth=None, response={200: TokenOut, 401: Problem, 429: Problem}, tags=["auth"])
+@api.post(
+    "/auth/token",
+    auth=None,
+    response={200: TokenOut, 401: Problem, 403: Problem, 429: Problem},
+    tags=["auth"],
+)
 def create_token(request: HttpRequest, payload: Credentials) -> Any:
     """Exchange a username and password (and ``otp``, for an account with a second factor) for a
-    bearer token. Too many failures lock the username or the client address: 429 with Retry-After."""
+    bearer token. Too many failures lock the username or the client address: 429 with Retry-After.
+    A temporary password (set by an administrator) gets no token: 403 until the user has chosen
+    their own on the web."""
     try:
         token = issue_api_token(
             username=payload.username,

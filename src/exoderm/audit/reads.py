@@ -335,6 +335,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "manage/users/<id:pk>/unlock/": "staff accounts, not patients",
     "manage/users/<id:pk>/second-factor/reset/": "staff accounts, not patients",
     "manage/users/<id:pk>/tokens/<id:token_pk>/revoke/": "staff accounts, not patients",
+    "manage/users/<id:pk>/password/temporary/": "staff accounts, not patients",
+    "manage/users/<id:pk>/password/reset-email/": "staff accounts, not patients",
     "studies/": "the studies' titles and participant counts: no patient data",
     "studies/new/": "the form defining a study: no patient data",
     "studies/<id:pk>/roles/": _WRITES,

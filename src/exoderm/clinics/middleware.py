@@ -66,6 +66,33 @@ class IdleSessionMiddleware:
         return self.get_response(request)
 
 
+# The pages a user with a temporary password may still open: the change comes first, then enrolment.
+PASSWORD_CHANGE_ALLOWED = {"password-change", "logout", "language"}
+
+
+class TemporaryPasswordMiddleware:
+    """A signed-in user whose password someone else set (``User.must_change_password``) is sent to
+    the password change, and can do nothing else until they have chosen their own. The API refuses
+    such users a token, and a bearer token of such a user (``exoderm.api.main``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponseBase | None:
+        user = request.user
+        if not user.is_authenticated or not getattr(user, "must_change_password", False):
+            return None
+        match = request.resolver_match
+        if match is not None and match.url_name in PASSWORD_CHANGE_ALLOWED:
+            return None
+        return redirect("password-change")
+
+
 # The pages a user who must enrol a second factor may still open.
 ENROLMENT_ALLOWED = {"second-factor", "logout", "language"}
 
@@ -88,6 +115,8 @@ class SecondFactorEnrolmentMiddleware:
             return None
         match = request.resolver_match
         if match is not None and match.url_name in ENROLMENT_ALLOWED:
+            return None
+        if user.must_change_password:  # TemporaryPasswordMiddleware holds them until it is changed
             return None
         if not user.needs_second_factor or confirmed_totp(user=user) is not None:
             return None

@@ -154,6 +154,9 @@ class User(AbstractUser):
         blank=True,
         verbose_name=_("administers the clinic group"),
     )
+    # Set when someone else set the password (the first one at creation, an administrator's reset):
+    # whoever set it knows it, so the user must choose their own before doing anything else.
+    must_change_password = models.BooleanField(_("must choose a new password"), default=False)
 
     def clean(self) -> None:
         super().clean()

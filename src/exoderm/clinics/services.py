@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from exoderm.clinics import selectors
@@ -73,6 +77,11 @@ class SecondFactorNeeded(Exception):
     def __init__(self, *, enrolled: bool) -> None:
         super().__init__(enrolled)
         self.enrolled = enrolled
+
+
+class PasswordChangeNeeded(Exception):
+    """The account's password was set by someone else (temporary): the user must choose their own
+    on the web before the API serves them."""
 
 
 def token_digest(token: str) -> str:
@@ -279,6 +288,9 @@ def issue_api_token(
     user = sign_in_with_password(username=username, password=password, address=address, request=request)
     if user is None or user.clinic_id is None:
         return None
+    if user.must_change_password:
+        # a token would outlive the temporary password: none until the user has chosen their own
+        raise PasswordChangeNeeded
     enrolled = selectors.confirmed_totp(user=user) is not None
     if enrolled or user.needs_second_factor:
         if not enrolled or not otp:
@@ -398,11 +410,14 @@ def create_user(
     email: str = "",
     language: str = "",
     password_rules: bool = False,
+    temporary_password: bool = True,
 ) -> User:
     """A user of ``clinic``; every problem is refused at once, as a ``ValidationError`` by field.
 
     ``password_rules``: the password must pass the site's password rules too (what a person types
-    in; the demo's and the tests' users keep their short passwords).
+    in; the demo's and the tests' users keep their short passwords). ``temporary_password``: someone
+    else (the administrator adding the user) chose it and knows it, so the user must choose their
+    own at the first sign-in; ``False`` only where the person chose it themselves.
     """
     user = _new_user(
         clinic=clinic,
@@ -417,6 +432,7 @@ def create_user(
     errors = _user_errors(user, password, password_rules=password_rules)
     if errors:
         raise ValidationError(errors)
+    user.must_change_password = temporary_password
     user.save()
     return user
 
@@ -471,6 +487,88 @@ def password_changed(*, user: User) -> int:
     """After a password change or reset every API token of the user ends (web sessions of the old
     password end by Django's session hash)."""
     return end_api_tokens(user=user, because="password_change")
+
+
+@transaction.atomic
+def choose_password(*, user: User, password: str) -> int:
+    """The user sets a password of their own (a change, a reset link, or the forced change of a
+    temporary one): it must pass the password rules and differ from the current one. Ends the
+    temporary state and every API token of the user; returns how many tokens ended."""
+    if user.has_usable_password() and user.check_password(password):
+        raise ValidationError({"password": _("Choose a new password, not the one you have now.")})
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from error
+    user.set_password(password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    return password_changed(user=user)
+
+
+def _require_admin_of_other(account: User, by: User) -> None:
+    _require_admin_of(account, by)
+    if account.pk == by.pk:
+        raise ValidationError(
+            {"account": _("Change your own password under My account, with your current password.")}
+        )
+
+
+def _temporary_password() -> str:
+    """16 random base32 characters (80 bits) in groups of four, easy to read out or write down."""
+    raw = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+@transaction.atomic
+def set_temporary_password(*, account: User, by: User) -> str:
+    """A clinic administrator gives a user of the clinic a new random password, shown once to hand
+    over; the user must replace it at the next sign-in. The old password, the user's web sessions
+    (Django's session hash) and API tokens end."""
+    _require_admin_of_other(account, by)
+    password = _temporary_password()
+    validate_password(password, account)
+    account.set_password(password)
+    account.must_change_password = True
+    account.save(update_fields=["password", "must_change_password"])
+    end_api_tokens(user=account, because="password_reset")
+    return password
+
+
+@transaction.atomic
+def send_password_reset(*, account: User, by: User, request: HttpRequest) -> None:
+    """A clinic administrator sends a user of the clinic the one-time link to set a new password.
+
+    The old password stops working at once, for a random one nobody learns (a password forgotten
+    or perhaps known to someone else); the user's web sessions and API tokens end with it. The link
+    is Django's password-reset token, as "Forgot your password?" sends it, mailed to the account's
+    address once the reset is committed.
+    """
+    _require_admin_of_other(account, by)
+    if not account.email:
+        raise ValidationError({"email": _("This user has no e-mail address: set a temporary password.")})
+    account.set_password(secrets.token_urlsafe(32))
+    account.must_change_password = False  # the link lets the user choose their own
+    account.save(update_fields=["password", "must_change_password"])
+    end_api_tokens(user=account, because="password_reset")
+    context = {
+        "email": account.email,
+        "domain": request.get_host(),
+        "site_name": "exoderm",
+        "uid": urlsafe_base64_encode(force_bytes(account.pk)),
+        "user": account,
+        "token": default_token_generator.make_token(account),
+        "protocol": request.scheme,
+    }
+    transaction.on_commit(
+        lambda: PasswordResetForm().send_mail(
+            "web/account/password_reset_subject.txt",
+            "web/account/password_reset_by_admin_email.txt",
+            context,
+            None,
+            account.email,
+        )
+    )
 
 
 @transaction.atomic
@@ -545,6 +643,8 @@ def set_up_clinic(
         clinic=clinic,
         username=admin_username,
         password=admin_password,
+        # typed by the administrator at set-up, or random with a link to set their own (groups)
+        temporary_password=False,
         role=Role.CLINIC_ADMIN,
         first_name=admin_first_name,
         last_name=admin_last_name,

@@ -233,6 +233,7 @@ class UserForm(forms.Form):
         label=_("Initial password"),
         max_length=SHORT_TEXT,
         widget=forms.PasswordInput(),
+        help_text=_("Temporary: the user chooses their own password at the first sign-in."),
     )
 
 

@@ -146,6 +146,16 @@ urlpatterns = [
         account.user_token_revoke,
         name="user-token-revoke",
     ),
+    path(
+        "manage/users/<id:pk>/password/temporary/",
+        account.user_set_temporary_password,
+        name="user-set-temporary-password",
+    ),
+    path(
+        "manage/users/<id:pk>/password/reset-email/",
+        account.user_send_password_reset,
+        name="user-send-password-reset",
+    ),
     path("manage/consents/", account.consent_templates, name="consent-templates"),
     path("manage/clinic/", account.clinic_settings, name="clinic-settings"),
     path("manage/group/", group.group_clinics, name="group-clinics"),

@@ -29,8 +29,10 @@ from exoderm.clinics.services import (
     new_user_problems,
     reset_second_factor,
     revoke_api_token,
+    send_password_reset,
     set_clinic_logo,
     set_language,
+    set_temporary_password,
     start_totp_enrolment,
     update_clinic,
 )
@@ -102,7 +104,11 @@ def user_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             add_errors(form, error)
         else:
-            messages.success(request, _("User %(name)s added.") % {"name": account.username})
+            messages.success(
+                request,
+                _("User %(name)s added. They choose their own password at their first sign-in.")
+                % {"name": account.username},
+            )
             return redirect("users")
     return render(request, "web/admin/user_new.html", {"form": form})
 
@@ -178,6 +184,81 @@ def user_reset_second_factor(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         _("The second factor of %(name)s is reset; they set up a new one at their next sign-in.")
         % {"name": account.username},
+    )
+    return redirect("user-edit", pk=pk)
+
+
+def _confirm_password_reset(
+    request: HttpRequest, account: User, *, question: str, button: str
+) -> HttpResponse:
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "title": _("Reset the password of %(name)s?") % {"name": account.username},
+            "question": question,
+            "button": button,
+            "cancel_url": reverse("user-edit", args=[account.pk]),
+        },
+    )
+
+
+def _refused(request: HttpRequest, account: User, error: ValidationError) -> HttpResponse:
+    for message in error.messages:
+        messages.error(request, message)
+    return redirect("user-edit", pk=account.pk)
+
+
+@page(Action.MANAGE_CLINIC)
+def user_set_temporary_password(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask first; then show the new temporary password once, to hand over to the user."""
+    account = _account_of_clinic(request, pk)
+    if request.method != "POST":
+        return _confirm_password_reset(
+            request,
+            account,
+            question=_(
+                "%(name)s gets a new temporary password, shown to you once, and must choose their own at "
+                "the next sign-in. The old password, every open session and all API tokens of %(name)s "
+                "end. Do it only when you are sure the person asks themselves."
+            )
+            % {"name": account.username},
+            button=_("Set a temporary password"),
+        )
+    try:
+        password = set_temporary_password(account=account, by=user_of(request))
+    except ValidationError as error:
+        return _refused(request, account, error)
+    response = render(
+        request, "web/admin/temporary_password.html", {"account": account, "temporary_password": password}
+    )
+    response["Cache-Control"] = "private, no-store"  # a working password: never kept by a cache
+    return response
+
+
+@page(Action.MANAGE_CLINIC)
+def user_send_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask first; then end the password and e-mail the user a link to set a new one."""
+    account = _account_of_clinic(request, pk)
+    if request.method != "POST":
+        return _confirm_password_reset(
+            request,
+            account,
+            question=_(
+                "The password of %(name)s stops working now, and %(email)s gets a link to set a new one. "
+                "Every open session and all API tokens of %(name)s end."
+            )
+            % {"name": account.username, "email": account.email},
+            button=_("Send the password reset e-mail"),
+        )
+    try:
+        send_password_reset(account=account, by=user_of(request), request=request)
+    except ValidationError as error:
+        return _refused(request, account, error)
+    messages.success(
+        request,
+        _("The password of %(name)s is reset; a link to set a new one went to %(email)s.")
+        % {"name": account.username, "email": account.email},
     )
     return redirect("user-edit", pk=pk)
 

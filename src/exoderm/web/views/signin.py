@@ -1,4 +1,5 @@
-"""Signing in: the password step (throttled), the second-factor step, password change and reset.
+"""Signing in: the password step (throttled), the second-factor step, password change and reset
+(both through ``choose_password``, which also ends a temporary password).
 
 A correct password alone does not log a user with an authenticator in: the session only holds the
 pending user until the code is right, and Django's ``login()`` runs after it.
@@ -11,11 +12,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
@@ -23,8 +26,9 @@ from django.utils.translation import gettext as _
 from exoderm.clinics import selectors as clinic_selectors
 from exoderm.clinics.middleware import IDLE_SIGN_OUT, client_address
 from exoderm.clinics.models import User
-from exoderm.clinics.services import SignInLocked, password_changed, verify_second_factor
+from exoderm.clinics.services import SignInLocked, choose_password, verify_second_factor
 from exoderm.web.forms import SecondFactorForm, SignInForm, locked_error
+from exoderm.web.views.common import add_errors, user_of
 
 PENDING = "signin_pending"
 
@@ -88,18 +92,41 @@ def login_code(request: HttpRequest) -> HttpResponseBase:
     return render(request, "registration/login_code.html", {"form": form})
 
 
+def _choose_password(form: Any) -> int | None:
+    """The form's new password through ``choose_password``; ``None`` (the reason on the form) if refused."""
+    try:
+        return choose_password(user=form.user, password=form.cleaned_data["new_password1"])
+    except ValidationError as error:
+        add_errors(form, error, fields={"password": "new_password1"})
+        return None
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
+    """The user's own password change; also the page a user with a temporary password is held on
+    (``TemporaryPasswordMiddleware``) until they have chosen their own."""
+
     template_name = "web/account/password_change.html"
     success_url = reverse_lazy("account")
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["temporary"] = user_of(self.request).must_change_password
+        return context
+
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        ended = password_changed(user=form.user)
+        was_temporary = form.user.must_change_password
+        ended = _choose_password(form)
+        if ended is None:
+            return self.form_invalid(form)
+        update_session_auth_hash(self.request, form.user)  # this session goes on; the others end
+        if was_temporary:
+            messages.success(self.request, _("Password changed. Welcome!"))
+            return redirect(settings.LOGIN_REDIRECT_URL)
         messages.success(
             self.request,
             _("Password changed. %(count)s API token(s) ended; sign in to the API again.") % {"count": ended},
         )
-        return response
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -120,9 +147,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("password-reset-complete")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        password_changed(user=form.user)
-        return response
+        if _choose_password(form) is None:
+            return self.form_invalid(form)
+        del self.request.session[INTERNAL_RESET_SESSION_TOKEN]  # the link is used up
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
