@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max, ProtectedError, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -73,6 +73,11 @@ logger = logging.getLogger(__name__)
 CONTACT_FIELDS = ("email", "phone", "address")
 NOTE_MAX = 1000
 REASON_MAX = 500
+
+
+class ErasureRefused(Exception):
+    """The database refused part of an erasure request (a reference the erasure does not know to
+    remove); nothing of the request was saved. Its message says so in the active language."""
 
 
 def _years_later(day: dt.date, years: int) -> dt.date:
@@ -169,6 +174,27 @@ def request_erasure(
     if errors:
         raise ValidationError(errors)
 
+    try:
+        return _carry_out(
+            patient=patient, by=by, received_on=received_on, erase_photos=erase_photos, note=note
+        )
+    except (ProtectedError, IntegrityError) as error:
+        # the whole request rolls back with this transaction: nothing half erased
+        logger.exception("erasure request for %s refused by the database", patient.code)
+        raise ErasureRefused(
+            _(
+                "The erasure was not carried out: some data of the patient is still referenced "
+                "elsewhere and cannot be removed. Nothing was changed; please report this to "
+                "your administrator."
+            )
+        ) from error
+
+
+def _carry_out(
+    *, patient: Patient, by: User, received_on: dt.date, erase_photos: bool, note: str
+) -> ErasureRequest:
+    """What goes at once (module docstring). A photo a study's rating task shows goes too: its
+    rating image keeps the task's trace without it (``RatingImage.photo``)."""
     now = timezone.now()
     # phone_digits is derived from the phone and goes with it
     PatientIdentity.objects.filter(patient=patient).update(
