@@ -7,7 +7,11 @@ not require the clinic to keep goes at once, in the same transaction:
   a treatment; also from the old versions that corrections kept (:func:`exoderm.records.services.redact`);
 - the photos with their analyses, files and overlays, if the clinic chooses so when it records the
   request (``erase_photos``). Photos taken for treatment documentation may belong to the record
-  (§630f BGB), so it is the clinic's decision, made and stored with the request;
+  (§630f BGB), so it is the clinic's decision, made and stored with the request. A photo a
+  study's blinded rating task shows goes too: the study keeps the pseudonymous task, its ratings
+  and scores (that a rating was given and what it said, for the study's integrity and audit),
+  its rating image without the photo (``RatingImage.photo`` is set NULL), and nobody rates it
+  any more; the metrics the study drew from the photo's analyses go with them;
 - research use: every research consent still in force is withdrawn, so no study data of the
   patient is produced from then on;
 - planned visits are cancelled: nobody is booked who asked to be forgotten.
@@ -29,7 +33,9 @@ application (volume and day, nothing about the patient) so that a recall still c
 :class:`ErasureRequest` stays, with the pseudonymous code and ``erased_at``, as the proof that the
 request was honoured. A reference the erasure cannot remove (a ``PROTECT`` foreign key from an app
 that does not know about erasure) rolls that record's erasure back whole; it stays restricted, the
-failure is logged and reported, and the next run tries again.
+failure is logged and reported, and the next run tries again. A study participant's record is such
+a case today: the study's participant, visits and ratings still name it. On request, such a
+refusal is :class:`ErasureRefused` (the page's message, the API's 409), never a server error.
 """
 
 from __future__ import annotations

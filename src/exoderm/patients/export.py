@@ -672,7 +672,7 @@ def patient_pdf(patient: Patient, data: dict[str, Any], *, reader_language: str 
                 doc.pairs(
                     [
                         (_("Channel"), _label(Channel, message["channel"])),
-                        (_("To"), message["recipient"]),
+                        (_("Recipient"), message["recipient"]),
                         (_("Status"), _label(MessageStatus, message["status"])),
                         (_("Sent"), message["sent_at"]),
                     ]

@@ -227,7 +227,7 @@ def rating_image(*, study: Study, user: User, token: str) -> tuple[bytes, Rating
         .select_related("photo")
         .first()
     )
-    if image is None:
+    if image is None or image.photo is None:  # an erased photo (filtered above) leaves nothing to show
         raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": _("photo"), "id": token})
     with Image.open(io.BytesIO(storage.read(image.photo.file_name))) as source:
         pixels = source.convert("RGB")
