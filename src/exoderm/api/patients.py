@@ -11,11 +11,13 @@ from typing import Any
 from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
 from ninja.pagination import paginate
 from pydantic.json_schema import SkipJsonSchema
 
 from exoderm.api.courses import VisitOut, current_user, user_clinic
 from exoderm.api.pagination import Page
+from exoderm.api.problems import Problem
 from exoderm.api.revisions import REASON_DESCRIPTION, RevisionOut
 from exoderm.api.types import Id, Instant, Note, PatchSchema, Text
 from exoderm.consent import selectors as consent_selectors
@@ -325,14 +327,18 @@ def export(request: HttpRequest, patient_id: Id) -> FileResponse:
     return response
 
 
-@router.post("/{patient_id}/erasure", response={201: ErasureOut})
+@router.post("/{patient_id}/erasure", response={201: ErasureOut, 409: Problem})
 def request_erasure(request: HttpRequest, patient_id: Id, payload: ErasureIn) -> Any:
     """Record the patient's erasure request (clinic admins): contact details, research use, planned
     visits and (if chosen) photos go at once; the medical record is restricted until
-    ``retain_until`` (RECORD_RETENTION_YEARS after the last treatment) and then erased for good."""
+    ``retain_until`` (RECORD_RETENTION_YEARS after the last treatment) and then erased for good.
+    409 if the database refused part of it (a reference the erasure cannot remove): nothing saved."""
     user = current_user(request, Action.ERASE_PATIENT)
     patient = _patient(request, patient_id)
-    request_record: ErasureRequest = erasure.request_erasure(patient=patient, by=user, **payload.dict())
+    try:
+        request_record: ErasureRequest = erasure.request_erasure(patient=patient, by=user, **payload.dict())
+    except erasure.ErasureRefused as refused:
+        raise HttpError(409, str(refused)) from refused
     return Status(201, request_record)
 
 

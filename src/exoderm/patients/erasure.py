@@ -7,7 +7,11 @@ not require the clinic to keep goes at once, in the same transaction:
   a treatment; also from the old versions that corrections kept (:func:`exoderm.records.services.redact`);
 - the photos with their analyses, files and overlays, if the clinic chooses so when it records the
   request (``erase_photos``). Photos taken for treatment documentation may belong to the record
-  (§630f BGB), so it is the clinic's decision, made and stored with the request;
+  (§630f BGB), so it is the clinic's decision, made and stored with the request. A photo a
+  study's blinded rating task shows goes too: the study keeps the pseudonymous task, its ratings
+  and scores (that a rating was given and what it said, for the study's integrity and audit),
+  its rating image without the photo (``RatingImage.photo`` is set NULL), and nobody rates it
+  any more; the metrics the study drew from the photo's analyses go with them;
 - research use: every research consent still in force is withdrawn, so no study data of the
   patient is produced from then on;
 - planned visits are cancelled: nobody is booked who asked to be forgotten.
@@ -29,7 +33,9 @@ application (volume and day, nothing about the patient) so that a recall still c
 :class:`ErasureRequest` stays, with the pseudonymous code and ``erased_at``, as the proof that the
 request was honoured. A reference the erasure cannot remove (a ``PROTECT`` foreign key from an app
 that does not know about erasure) rolls that record's erasure back whole; it stays restricted, the
-failure is logged and reported, and the next run tries again.
+failure is logged and reported, and the next run tries again. A study participant's record is such
+a case today: the study's participant, visits and ratings still name it. On request, such a
+refusal is :class:`ErasureRefused` (the page's message, the API's 409), never a server error.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max, ProtectedError, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -73,6 +79,11 @@ logger = logging.getLogger(__name__)
 CONTACT_FIELDS = ("email", "phone", "address")
 NOTE_MAX = 1000
 REASON_MAX = 500
+
+
+class ErasureRefused(Exception):
+    """The database refused part of an erasure request (a reference the erasure does not know to
+    remove); nothing of the request was saved. Its message says so in the active language."""
 
 
 def _years_later(day: dt.date, years: int) -> dt.date:
@@ -169,6 +180,27 @@ def request_erasure(
     if errors:
         raise ValidationError(errors)
 
+    try:
+        return _carry_out(
+            patient=patient, by=by, received_on=received_on, erase_photos=erase_photos, note=note
+        )
+    except (ProtectedError, IntegrityError) as error:
+        # the whole request rolls back with this transaction: nothing half erased
+        logger.exception("erasure request for %s refused by the database", patient.code)
+        raise ErasureRefused(
+            _(
+                "The erasure was not carried out: some data of the patient is still referenced "
+                "elsewhere and cannot be removed. Nothing was changed; please report this to "
+                "your administrator."
+            )
+        ) from error
+
+
+def _carry_out(
+    *, patient: Patient, by: User, received_on: dt.date, erase_photos: bool, note: str
+) -> ErasureRequest:
+    """What goes at once (module docstring). A photo a study's rating task shows goes too: its
+    rating image keeps the task's trace without it (``RatingImage.photo``)."""
     now = timezone.now()
     # phone_digits is derived from the phone and goes with it
     PatientIdentity.objects.filter(patient=patient).update(

@@ -4,7 +4,8 @@ The archive holds
 
 - ``patient.json``: machine-readable, one key per section of :data:`SECTIONS` (identity, record,
   screening, consents with the template texts signed, sessions with procedures, applications and
-  warnings, courses with visits, appointments, photos with their analyses, erasure requests, who read the
+  warnings, courses with visits, appointments, messages sent to the patient, photos with their
+  analyses, erasure requests, who read the
   record while it was restricted, with the reason they gave, and the audit trail);
 - ``patient.pdf``: the same, readable, in the patient's language (de or en);
 - ``photos/<id>.<ext>``: every stored photo file, byte for byte as kept (the stored file is the
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -39,13 +41,16 @@ from exoderm.audit import chain
 from exoderm.audit.models import AuditAction, AuditEvent
 from exoderm.booking.models import Appointment, AppointmentKind, AppointmentStatus
 from exoderm.clinics.logo import print_logo
-from exoderm.clinics.models import User
+from exoderm.clinics.models import Role, User
 from exoderm.consent import documents as consent_documents
 from exoderm.consent.models import ConsentRecord, ConsentScan, ConsentSignature
 from exoderm.consent.selectors import signature_matches_text
 from exoderm.core.access import NotFound
+from exoderm.core.areas import area_list
+from exoderm.core.contraindications import ScreeningItem
 from exoderm.core.permissions import Action, require
-from exoderm.courses.models import Course
+from exoderm.courses.models import Course, VisitKind, VisitStatus
+from exoderm.messaging.models import Channel, MessageKind, MessageStatus, OutboxMessage
 from exoderm.patients.models import (
     ErasureRequest,
     Intake,
@@ -55,8 +60,8 @@ from exoderm.patients.models import (
     ScreeningAnswer,
 )
 from exoderm.photos import storage
-from exoderm.photos.models import Analysis, Photo
-from exoderm.treatments.models import TreatmentSession
+from exoderm.photos.models import Analysis, Photo, Timepoint, View
+from exoderm.treatments.models import LaserType, ProcedureKind, TreatmentSession
 
 FORMAT_VERSION = 1
 
@@ -289,6 +294,26 @@ def appointments_section(patient: Patient) -> list[dict[str, Any]]:
     ]
 
 
+def messages_section(patient: Patient) -> list[dict[str, Any]]:
+    """Every message written to the patient (reminders, aftercare, recall notices...): to whom,
+    how, its text and what became of it. Not the outbox's delivery internals (keys, leases)."""
+    messages = OutboxMessage.objects.filter(patient=patient).order_by("created_at", "pk")
+    return [
+        {
+            "kind": message.kind,
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "language": message.language,
+            "subject": message.subject,
+            "text": message.body,
+            "status": message.status,
+            "created_at": message.created_at,
+            "sent_at": message.sent_at,
+        }
+        for message in messages
+    ]
+
+
 def _photos(patient: Patient) -> list[Photo]:
     """Every photo held, those in the trash (restorable until purged) included."""
     photos = Photo.with_trashed.filter(patient=patient).select_related("uploaded_by")
@@ -381,6 +406,7 @@ SECTIONS: dict[str, Callable[[Patient], Any]] = {
     "sessions": sessions_section,
     "courses": courses_section,
     "appointments": appointments_section,
+    "messages": messages_section,
     "photos": photos_section,
     "erasure_requests": erasure_requests_section,
     "restricted_reads": restricted_reads_section,
@@ -461,7 +487,7 @@ def export_patient(*, patient: Patient, by: User) -> IO[bytes]:
                     "patient.json",
                     json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2).encode(),
                 ),
-                _add_bytes(archive, "patient.pdf", patient_pdf(patient, data)),
+                _add_bytes(archive, "patient.pdf", patient_pdf(patient, data, reader_language=by.language)),
             ]
             for photo in _photos(patient):
                 entries.append(_add_file(archive, photo_archive_name(photo), _chunks(photo)))
@@ -536,10 +562,28 @@ class _Document:
             self.line(f"{label}: {self.when(value)}")
 
 
-def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
-    """The readable copy of ``data`` (:func:`patient_data`) in the patient's language."""
+def _label(choices: Any, code: str) -> str:
+    """The words the pages show for a stored code (an unknown code as it is)."""
+    return str(dict(choices.choices).get(code, code)) if code else ""
+
+
+def _model_name(label: str) -> str:
+    """What an audit event was about, by the model's name ("patients.patient": "patient")."""
+    try:
+        return str(apps.get_model(label)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return label
+
+
+def patient_pdf(patient: Patient, data: dict[str, Any], *, reader_language: str = "en") -> bytes:
+    """The readable copy of ``data`` (:func:`patient_data`) in the patient's language, else the
+    reader's: every stored code worded as the pages word it."""
     identity = data["identity"]
-    language = identity["language"] if identity and identity["language"] in ("de", "en") else "en"
+    languages = ("de", "en")
+    if identity and identity["language"] in languages:
+        language = identity["language"]
+    else:
+        language = reader_language if reader_language in languages else "en"
     with translation.override(language):
         doc = _Document(language, zoneinfo.ZoneInfo(patient.clinic.time_zone))
         print_logo(doc.pdf, patient.clinic.logo_png)
@@ -574,7 +618,13 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
         for answer in data["screening"] or [{}]:
             if answer:
                 present = _("yes") if answer["present"] else _("no")
-                doc.line(f"{doc.when(answer['answered_on'])}  {answer['item']}: {present} {answer['note']}")
+                details = [present, area_list(answer["areas"])]
+                if answer["last_dose_on"]:
+                    details.append(_("last dose %(day)s") % {"day": doc.when(answer["last_dose_on"])})
+                doc.line(
+                    f"{doc.when(answer['answered_on'])}  {_label(ScreeningItem, answer['item'])}: "
+                    f"{', '.join(filter(None, [*details, answer['note']]))}"
+                )
             else:
                 doc.line(_("None recorded."))
         doc.heading(_("Consents"))
@@ -593,7 +643,10 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
         for session in data["sessions"]:
             doc.heading(f"{doc.when(session['performed_at'])}  {session['clinician']}", 10)
             for procedure in session["procedures"]:
-                doc.line(f"{procedure['kind']}: {', '.join(procedure['areas'])}")
+                kind = _label(ProcedureKind, procedure["kind"])
+                if procedure["laser_type"]:
+                    kind = f"{kind} ({_label(LaserType, procedure['laser_type'])})"
+                doc.line(f"{kind}: {area_list(procedure['areas'])}")
             for application in session["applications"]:
                 doc.line(
                     _("%(product)s lot %(lot)s, %(volume)s ml on %(areas)s")
@@ -601,7 +654,7 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
                         "product": application["product"],
                         "lot": application["lot_number"],
                         "volume": application["volume_ml"],
-                        "areas": ", ".join(application["areas"]),
+                        "areas": area_list(application["areas"]),
                     }
                 )
             for warning in session["warnings"]:
@@ -612,7 +665,10 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
         for course in data["courses"]:
             doc.heading(f"{course['template']} ({doc.when(course['starts_at'])})", 10)
             for visit in course["visits"]:
-                doc.line(f"{doc.when(visit['planned_at'])}  {visit['kind']}  {visit['status']}")
+                doc.line(
+                    f"{doc.when(visit['planned_at'])}  {_label(VisitKind, visit['kind'])}  "
+                    f"{_label(VisitStatus, visit['status'])}"
+                )
         doc.heading(_("Appointments"))
         kinds, statuses = dict(AppointmentKind.choices), dict(AppointmentStatus.choices)
         for appointment in data["appointments"] or [{}]:
@@ -625,11 +681,93 @@ def patient_pdf(patient: Patient, data: dict[str, Any]) -> bytes:
                 )
             else:
                 doc.line(_("None booked."))
+        doc.heading(_("Messages sent to you"))
+        for message in data["messages"] or [{}]:
+            if message:
+                doc.heading(
+                    f"{doc.when(message['sent_at'] or message['created_at'])}  "
+                    f"{_label(MessageKind, message['kind'])}",
+                    10,
+                )
+                doc.pairs(
+                    [
+                        (_("Channel"), _label(Channel, message["channel"])),
+                        (_("Recipient"), message["recipient"]),
+                        (_("Status"), _label(MessageStatus, message["status"])),
+                        (_("Sent"), message["sent_at"]),
+                    ]
+                )
+                doc.line("\n".join(filter(None, [message["subject"], message["text"]])))
+            else:
+                doc.line(_("None sent."))
         doc.heading(_("Photos"))
         for photo in data["photos"]:
             doc.line(
-                f"{doc.when(photo['taken_at'])}  {photo['view']} {photo['area']}  {photo['file']}  "
-                + ngettext("%(count)d analysis", "%(count)d analyses", len(photo["analyses"]))
-                % {"count": len(photo["analyses"])}
+                "  ".join(
+                    filter(
+                        None,
+                        [
+                            doc.when(photo["taken_at"]),
+                            _label(View, photo["view"]),
+                            area_list([photo["area"]]) if photo["area"] else "",
+                            _label(Timepoint, photo["timepoint"]),
+                            photo["file"],
+                            ngettext("%(count)d analysis", "%(count)d analyses", len(photo["analyses"]))
+                            % {"count": len(photo["analyses"])},
+                        ],
+                    )
+                )
             )
+        if data["photos"]:
+            doc.line(_("The measurements of each analysis are in patient.json (photos, analyses, data)."))
+        doc.heading(_("Questionnaires before a visit"))
+        for intake in data["intakes"] or [{}]:
+            if intake:
+                doc.pairs(
+                    [
+                        (_("Sent"), intake["created_at"]),
+                        (_("Filled in"), intake["submitted_at"]),
+                        (_("Reviewed"), intake["reviewed_at"]),
+                    ]
+                )
+            else:
+                doc.line(_("None."))
+        if data["intakes"]:
+            doc.line(_("Your answers are in patient.json (intakes)."))
+        doc.heading(_("Erasure requests"))
+        for request in data["erasure_requests"] or [{}]:
+            if request:
+                doc.line(
+                    _("Received on %(received)s; photos erased: %(photos)s; kept restricted until %(until)s")
+                    % {
+                        "received": doc.when(request["received_on"]),
+                        "photos": _("yes") if request["photos_erased"] else _("no"),
+                        "until": doc.when(request["retain_until"]),
+                    }
+                )
+            else:
+                doc.line(_("None."))
+        for access in data["restricted_reads"]:
+            doc.line(
+                _("%(at)s read by %(user)s while restricted: %(reason)s")
+                % {"at": doc.when(access["at"]), "user": access["user"], "reason": access["reason"]}
+            )
+        doc.heading(_("Who read, changed or exported your record"))
+        doc.line(
+            _(
+                "Every access to your record by our staff, from the audit trail (the same list is in "
+                "patient.json, audit_trail)."
+            )
+        )
+        roles, actions = dict(Role.choices), dict(AuditAction.choices)
+        for event in data["audit_trail"] or [{}]:
+            if event:
+                role = roles.get(event["role"], event["role"])
+                doc.line(
+                    f"{doc.when(event['at'])}  {_model_name(event['what'])} "
+                    f"{actions.get(event['action'], event['action'])}  {event['by']}"
+                    + (f" ({role})" if role else "")
+                )
+            else:
+                doc.line(_("None."))
         return bytes(doc.pdf.output())

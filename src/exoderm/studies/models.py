@@ -399,14 +399,20 @@ class RatingImageTimepoint(models.TextChoices):
 
 class RatingImage(models.Model):
     """One photo of a rating task, served to raters by its random ``token`` only (no photo id,
-    file name or date), decrypted and re-encoded without metadata."""
+    file name or date), decrypted and re-encoded without metadata.
+
+    ``photo`` is None once the photo was erased (the patient's erasure request, GDPR Art. 17, or
+    the end of the record's retention): the pixels go, this row stays as the trace that the task
+    showed an image of this side and time point, so that ratings already given keep their
+    context for the study's integrity and audit. Nothing in it identifies the patient (the
+    token is random, side and time point are the study's design)."""
 
     CLINIC_PATH = "task__study__clinic"
 
     task = models.ForeignKey(RatingTask, on_delete=models.CASCADE, related_name="images")
     side = models.CharField(max_length=16, choices=Side.choices)
     timepoint = models.CharField(max_length=16, choices=RatingImageTimepoint.choices)
-    photo = models.ForeignKey("photos.Photo", on_delete=models.PROTECT, related_name="+")
+    photo = models.ForeignKey("photos.Photo", on_delete=models.SET_NULL, null=True, related_name="+")
     token = models.CharField(max_length=32, unique=True)
 
     class Meta:

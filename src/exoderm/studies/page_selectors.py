@@ -214,12 +214,16 @@ def rating_sides(*, task: RatingTask) -> list[RatingSide]:
     for image in RatingImage.objects.filter(task=task):
         images.setdefault(image.side, {})[image.timepoint] = image
     order = sorted(images, key=lambda side: min(image.token for image in images[side].values()))
+
+    def shown(image: RatingImage | None) -> RatingImage | None:
+        return image if image is not None and image.photo_id is not None else None  # erased: empty
+
     return [
         RatingSide(
             number=number,
             side=side,
-            baseline=images[side].get("baseline"),
-            follow_up=images[side].get("follow_up"),
+            baseline=shown(images[side].get("baseline")),
+            follow_up=shown(images[side].get("follow_up")),
         )
         for number, side in enumerate(order, start=1)
     ]

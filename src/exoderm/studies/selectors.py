@@ -193,13 +193,18 @@ class QueuedTask:
 
 def rating_queue(*, study: Study, rater: User) -> list[QueuedTask]:
     """The rater's tasks in their random order, each with the rater's own rating if any (never
-    another rater's)."""
+    another rater's). A task not yet rated whose photo was erased (an erasure request) is left
+    out: there is nothing to judge any more."""
     require_study_role(rater, study, {StudyRoleKind.RATER})
     own = Rating.objects.filter(rater=rater).prefetch_related("scores")
     tasks = study.rating_tasks.prefetch_related(
         Prefetch("ratings", queryset=own, to_attr="own_ratings"), "images"
     ).order_by("order_key")
-    return [QueuedTask(task, task.own_ratings[0] if task.own_ratings else None) for task in tasks]
+    return [
+        QueuedTask(task, task.own_ratings[0] if task.own_ratings else None)
+        for task in tasks
+        if task.own_ratings or all(image.photo_id is not None for image in task.images.all())
+    ]
 
 
 def rating_task_for_rater(*, study: Study, rater: User, task_id: Any) -> RatingTask:
@@ -216,11 +221,13 @@ def rating_image(*, study: Study, user: User, token: str) -> tuple[bytes, Rating
         {StudyRoleKind.RATER, StudyRoleKind.PRINCIPAL_INVESTIGATOR, StudyRoleKind.UNBLINDED_COORDINATOR},
     )
     image = (
-        RatingImage.objects.filter(task__study=study, token=token, photo__trashed_at__isnull=True)
+        RatingImage.objects.filter(
+            task__study=study, token=token, photo__isnull=False, photo__trashed_at__isnull=True
+        )
         .select_related("photo")
         .first()
     )
-    if image is None:
+    if image is None or image.photo is None:  # an erased photo (filtered above) leaves nothing to show
         raise NotFound(_("%(thing)s %(id)s not found.") % {"thing": _("photo"), "id": token})
     with Image.open(io.BytesIO(storage.read(image.photo.file_name))) as source:
         pixels = source.convert("RGB")

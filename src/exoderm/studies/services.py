@@ -1468,6 +1468,8 @@ def record_rating(
             errors[f"scores.{side}"] = [
                 _("Choose one of: %(choices)s.") % {"choices": ", ".join(Gais.values)}
             ]
+    if task.images.filter(photo__isnull=True).exists():
+        errors["task"] = [_("A photo of this task was erased on the patient's request: it cannot be rated.")]
     if better_side and (study.design != Design.SPLIT_FACE or better_side not in BetterSide.values):
         errors["better_side"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(BetterSide.values)}]
     if errors:

@@ -337,6 +337,8 @@ def patient_erasure(request: HttpRequest, pk: int) -> HttpResponse:
             recorded = erasure.request_erasure(patient=patient, by=user_of(request), **form.cleaned_data)
         except ValidationError as error:
             add_errors(form, error)
+        except erasure.ErasureRefused as refused:
+            form.add_error(None, str(refused))
         else:
             messages.success(
                 request,
