@@ -150,7 +150,7 @@ def test_an_erasure_refused_by_the_database_is_a_message_on_the_page_not_a_serve
         {"received_on": timezone.localdate().isoformat(), "erase_photos": "yes", "note": ""},
     )
     assert page.status_code == 200
-    assert "The erasure was not carried out" in page.content.decode()
+    assert "Die Löschung wurde nicht ausgeführt" in page.content.decode()  # the clinic reads German
     assert Patient.objects.get(pk=rated.patient.pk).restricted_at is None  # nothing half done
     assert not ErasureRequest.objects.exists()
 
