@@ -30,8 +30,14 @@ def test_a_write_records_who_what_and_the_changed_fields_with_old_and_new_values
     before = AuditEvent.objects.count()
     correct_patient(patient=patient, changes={"given_name": "Erica"}, reason="misspelt", by=clinician)
     [event] = events(object_type="patients.patientidentity", action="update")
-    # the identity's update and the revision that keeps the old version
-    assert AuditEvent.objects.count() == before + 2
+    # the identity's update, the revision that keeps the old version, and the patient's
+    # correction with its reason
+    assert AuditEvent.objects.count() == before + 3
+    [correction] = events(object_type="patients.patient", action="update")
+    assert correction.changes == {
+        "correction_reason": {"new": "misspelt"},
+        "given_name": {"old": "Erika", "new": "Erica"},
+    }
     assert events(object_type="records.revision", action="create")[0].patient_id == patient.pk
     assert event.patient_id == patient.pk
     assert event.clinic_id == clinic.pk
@@ -46,6 +52,8 @@ def test_contact_details_an_erasure_would_remove_are_recorded_as_changed_without
     assert event.changes == {"phone": {"changed": True}, "phone_digits": {"changed": True}}
     [revision] = events(object_type="records.revision", action="create")
     assert "+49 30 1234567" not in str(revision.changes) and "+49 89 7654321" not in str(revision.changes)
+    [correction] = events(object_type="patients.patient", action="update")
+    assert correction.changes == {"correction_reason": {"new": "moved"}, "phone": {"changed": True}}
 
 
 def test_an_export_is_one_event_whichever_way_the_archive_leaves(client, api_as, clinician, patient):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import zoneinfo
 
 import pyotp
 import pytest
@@ -91,8 +92,10 @@ def test_web_and_api_failures_count_together_and_the_page_says_until_when(client
     page = client.post("/login/", {"username": clinician.username, "password": factories.PASSWORD})
     assert page.status_code == 200 and "_auth_user_id" not in client.session
     text = page.content.decode()
-    until = SignInLock.objects.get().until.astimezone(dt.UTC)  # no user yet: the page speaks UTC
-    assert f"locked until {until:%H:%M} UTC (15 minutes)" in text
+    # no user yet: the page speaks the zone of the clinics (here one), and names it
+    zone = zoneinfo.ZoneInfo(clinician.clinic.time_zone)
+    until = SignInLock.objects.get().until.astimezone(zone)
+    assert f"locked until {until:%H:%M} ({zone.key}) (15 minutes)" in text
     assert "A clinic administrator can lift the lock." in text
 
 

@@ -33,6 +33,9 @@ class AuditEvent(models.Model):
     """
 
     CLINIC_PATH = "clinic"
+    #: The key of a correction's event (:func:`exoderm.audit.recording.record_correction`) that
+    #: keeps its reason, beside the fields it changed.
+    CORRECTION_REASON = "correction_reason"
 
     chain = models.BigIntegerField()
     seq = models.BigIntegerField()
@@ -80,3 +83,8 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnly("audit events are never deleted")
+
+    @property
+    def is_correction(self) -> bool:
+        """Whether this is the event of a correction (with its reason), not of a row written."""
+        return isinstance(self.changes, dict) and self.CORRECTION_REASON in self.changes

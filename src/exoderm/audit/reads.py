@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
@@ -401,6 +402,7 @@ NO_PATIENT_DATA_PREFIXES = ("admin/",)
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 _LIST_QUERY_LIMIT = 20
+_PLACEHOLDER = re.compile(r"<(?:\w+:)?(?P<key>\w+)>")
 
 
 def _int(text: str | None) -> int | None:
@@ -409,6 +411,22 @@ def _int(text: str | None) -> int | None:
     except ValueError:
         return None
     return number if 0 < number < 2**63 else None
+
+
+def address_of(route: str, object_id: str, query: Any) -> str:
+    """The address a read event records, as the reader would have typed it: the route's pattern
+    (``/photos/<int:photo_id>/thumb.jpg``) with the id of what was read in its place (other parts
+    of the pattern as "…": the event keeps only that id), and the query as ``before=1&after=2``."""
+    rule = READS.get(route.removeprefix("/"))
+    key = rule.key if rule is not None and not rule.in_query else None
+
+    def filled(part: re.Match[str]) -> str:
+        return object_id if part["key"] == key and object_id else "…"
+
+    path = _PLACEHOLDER.sub(filled, route)
+    if not isinstance(query, dict) or not query:
+        return path
+    return f"{path}?{urlencode(query, doseq=True)}"
 
 
 def record_read(request: HttpRequest, rule: Read, route: str, kwargs: dict[str, Any]) -> None:

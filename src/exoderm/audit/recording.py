@@ -175,6 +175,25 @@ def _record(instance: models.Model, action: str, changes: dict[str, Any]) -> Non
     )
 
 
+def record_correction(*, obj: models.Model, changes: dict[str, Any], reason: str) -> None:
+    """One "changed" event of the corrected record ``obj`` with the correction's ``reason`` and the
+    fields it changed (name -> [old, new], as its revision keeps them), in the correction's
+    transaction: a session's correction replaces its rows, so the row events alone tell of deleted
+    and created procedures, not of the session changed. Values the trail never keeps (secrets,
+    erasable contact details, also of the patient's identity) are recorded as changed only."""
+    from exoderm.patients.models import Patient, PatientIdentity
+
+    model = type(obj)
+
+    def hidden(name: str) -> bool:
+        return _hidden(model, name) or (issubclass(model, Patient) and _hidden(PatientIdentity, name))
+
+    recorded: dict[str, Any] = {AuditEvent.CORRECTION_REASON: {"new": reason}}
+    for name, (old, new) in changes.items():
+        recorded[name] = {"changed": True} if hidden(name) else {"old": old, "new": new}
+    _record(obj, AuditAction.UPDATE, recorded)
+
+
 def before_save(sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any) -> None:
     if raw or not enabled() or not audited(sender) or instance._state.adding or instance.pk is None:
         return

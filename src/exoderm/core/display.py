@@ -28,7 +28,9 @@ from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from exoderm.audit.models import AuditEvent
 from exoderm.core.areas import Area, label_list, validate_areas
 
 if TYPE_CHECKING:
@@ -90,6 +92,30 @@ def _screening_answer_name(answer: Any) -> str:
     return f"{answer.get_item_display()}: {_scalar(answer.present)} ({_scalar(answer.answered_on)})"
 
 
+def _photo_name(photo: Any) -> str:
+    return f"{photo.patient.code} {photo.get_view_display()} {_scalar(photo.taken_at)}"
+
+
+def _analysis_name(analysis: Any) -> str:
+    return _("Analysis of %(photo)s, engine %(version)s") % {
+        "photo": _photo_name(analysis.photo),
+        "version": analysis.engine_version,
+    }
+
+
+def _message_name(message: Any) -> str:
+    return _("%(kind)s by %(channel)s to %(patient)s (%(status)s)") % {
+        "kind": message.get_kind_display(),
+        "channel": message.get_channel_display(),
+        "patient": message.patient.code,
+        "status": message.get_status_display(),
+    }
+
+
+def _revision_name(revision: Any) -> str:
+    return _("Correction of %(when)s") % {"when": _scalar(revision.corrected_at)}
+
+
 #: How a reader knows a linked record where its ``__str__`` would not do (a user by name, a session by
 #: its patient's code and local time, a screening answer by its item's words), with the relations
 #: the name reads.
@@ -97,7 +123,65 @@ _NAMERS: dict[str, tuple[tuple[str, ...], Callable[[Any], str]]] = {
     "clinics.user": ((), _user_name),
     "treatments.treatmentsession": (("patient",), _session_name),
     "patients.screeninganswer": ((), _screening_answer_name),
+    "photos.photo": (("patient",), _photo_name),
+    "photos.analysis": (("photo__patient",), _analysis_name),
+    "messaging.outboxmessage": (("patient",), _message_name),
+    "records.revision": ((), _revision_name),
 }
+
+#: Fields a reader of the trail has no use for: the workers' own bookkeeping (who holds a message
+#: or an analysis, until when) and values derived from others (the digits of a phone number). The
+#: trail keeps them; the page leaves them out.
+BOOKKEEPING: dict[str, frozenset[str]] = {
+    "messaging.outboxmessage": frozenset(
+        {"claim_token", "claimed_by", "claimed_task", "lease_until", "handed_over_at", "key", "sealed_link"}
+    ),
+    "photos.photo": frozenset(
+        {"analysis_task_id", "analysis_worker", "analysis_started_at", "file_name", "source_sha256", "sha256"}
+    ),
+    "patients.patientidentity": frozenset({"phone_digits", "search_key"}),
+}
+
+#: The names of fields their model names no better than by their attribute ("uploaded by").
+_FIELD_LABELS: dict[str, dict[str, Any]] = {
+    "photos.photo": {
+        "uploaded_by": gettext_lazy("uploaded by"),
+        "uploaded_at": gettext_lazy("uploaded at"),
+        "size_bytes": gettext_lazy("file size (bytes)"),
+        "width": gettext_lazy("width (pixels)"),
+        "height": gettext_lazy("height (pixels)"),
+        "content_type": gettext_lazy("file type"),
+        "source_size": gettext_lazy("size of the upload (bytes)"),
+        "taken_at_source": gettext_lazy("time taken from"),
+    },
+    "photos.analysis": {
+        "photo": gettext_lazy("photo"),
+        "engine_version": gettext_lazy("engine version"),
+        "roi": gettext_lazy("region of interest"),
+        "usable": gettext_lazy("usable"),
+        "data": gettext_lazy("result"),
+        "seconds": gettext_lazy("duration (seconds)"),
+        "created_at": gettext_lazy("created at"),
+    },
+    "messaging.outboxmessage": {
+        "created_at": gettext_lazy("created at"),
+        "created_by": gettext_lazy("created by"),
+        "provider_reference": gettext_lazy("provider reference"),
+    },
+}
+
+
+def _analysis_summary(data: Mapping[str, Any]) -> str:
+    """An analysis result (skinlab's JSON record) in a few words, not the JSON."""
+    regions = data.get("regions")
+    count = len(regions) if isinstance(regions, Mapping | list) else 0
+    summary = ngettext("%(count)s region", "%(count)s regions", count) % {"count": count}
+    if data.get("engine_version"):
+        summary = _("%(regions)s, engine %(version)s") % {
+            "regions": summary,
+            "version": data["engine_version"],
+        }
+    return summary
 
 
 def _by_number(record: Any) -> str:
@@ -224,8 +308,12 @@ def _field(model: type[models.Model] | None, name: str) -> Any:
     if model is None:
         return None
     name = getattr(model, "VERSION_FIELDS", {}).get(name, name)
+    *path, name = name.split("__")  # a version may keep a field of a related record ("identity__phone")
+    owner: Any = model
     try:
-        return model._meta.get_field(name)
+        for step in path:
+            owner = owner._meta.get_field(step).related_model
+        return owner._meta.get_field(name)
     except Exception:  # FieldDoesNotExist, or a model whose fields are not ready
         return None
 
@@ -233,6 +321,8 @@ def _field(model: type[models.Model] | None, name: str) -> Any:
 def field_label(model: type[models.Model] | None, name: str) -> str:
     """``name`` of ``model`` as the reader calls it; the stored name when it is no known field.
     A version's companion of a relation (``lot_number`` beside ``lot``) is named as the relation."""
+    if model is not None and (label := _FIELD_LABELS.get(model._meta.label_lower, {}).get(name)):
+        return str(capfirst(label))
     field = _field(model, name)
     if field is None and "_" in name:
         companion = _field(model, name.rsplit("_", 1)[0])
@@ -319,6 +409,8 @@ def value_text(
         if related is not None and all(isinstance(row, Mapping) for row in value):
             return " · ".join(_row_text(related, row, names) for row in value) or "–"
         return label_list(labels.get(str(item), _scalar(item)) for item in value) or "–"
+    if isinstance(value, Mapping) and model is not None and model._meta.label_lower == "photos.analysis":
+        return _analysis_summary(value)
     if isinstance(value, Mapping) and model is not None:
         return _row_text(model, value, names)
     if labels and str(value) in labels and not isinstance(value, bool):
@@ -421,18 +513,32 @@ def event_changes(
     model: type[models.Model] | None, changes: Mapping[str, Any], names: LinkedNames | None = None
 ) -> list[ShownChange]:
     """An audit event's ``changes`` (name -> {"old", "new"} or {"changed": True}) worded for the
-    reader, links by ``names``."""
+    reader, links by ``names``; related rows that stayed as many one by one, as in a correction's
+    history; the workers' bookkeeping (:data:`BOOKKEEPING`) left out."""
+    skipped = BOOKKEEPING.get(model._meta.label_lower, frozenset()) if model is not None else frozenset()
     shown: list[ShownChange] = []
     for name, change in changes.items():
+        if name in skipped:
+            continue
+        if name == AuditEvent.CORRECTION_REASON:
+            shown.append(ShownChange(label=_("Reason"), new=str(change.get("new")), has_old=False))
+            continue
         label = field_label(model, name)
         if not isinstance(change, Mapping) or change.get("changed"):
             shown.append(ShownChange(label=label, hidden=True))
             continue
+        related = _related_model(model, name)
+        old, new = change.get("old"), change.get("new")
+        if related is not None and isinstance(old, list) and isinstance(new, list):
+            rows = _row_changes(related, old, new, names)
+            if rows is not None:
+                shown.extend(rows)
+                continue
         shown.append(
             ShownChange(
                 label=label,
-                old=value_text(model, name, change.get("old"), names),
-                new=value_text(model, name, change.get("new"), names),
+                old=value_text(model, name, old, names),
+                new=value_text(model, name, new, names),
                 has_old="old" in change,
                 has_new="new" in change,
             )

@@ -67,6 +67,12 @@ class Patient(models.Model):
     """The clinical record. It carries a pseudonymous code, never the name."""
 
     CLINIC_PATH = "clinic"
+    #: A correction's version holds the identity's fields beside the record's (named as they are
+    #: there, exoderm.patients.services.patient_version).
+    VERSION_FIELDS = {
+        name: f"identity__{name}"
+        for name in ("given_name", "family_name", "date_of_birth", "email", "phone", "address", "language")
+    }
 
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="patients")
     code = models.CharField(_("pseudonymous code"), max_length=32, validators=[validate_patient_code])

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exoderm.audit import recording
 from exoderm.core.text import text_problem
 from exoderm.records.models import REASON_MAX_LENGTH, Revision
 
@@ -94,7 +95,7 @@ def record_revision(
     changes = changed_fields(before, after)
     if not changes:
         raise nothing_changed()
-    return Revision.objects.create(
+    revision = Revision.objects.create(
         clinic=clinic,
         content_type=ContentType.objects.get_for_model(obj),
         object_id=obj.pk,
@@ -105,6 +106,8 @@ def record_revision(
         corrected_by=by,
         corrected_at=timezone.now(),
     )
+    recording.record_correction(obj=obj, changes=changes, reason=revision.reason)
+    return revision
 
 
 def save_correction(

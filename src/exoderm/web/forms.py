@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.utils.translation import gettext_noop
 
 from exoderm.clinics import logo as clinic_logo
 from exoderm.clinics.middleware import client_address
-from exoderm.clinics.models import GERMAN_STATES, Role, SignInScope, User
+from exoderm.clinics.models import GERMAN_STATES, Clinic, Role, SignInScope, User
 from exoderm.clinics.services import SignInLocked, sign_in_with_password
 from exoderm.consent.models import ConsentKind
 from exoderm.core.areas import Area
@@ -560,8 +561,17 @@ class SignInForm(AuthenticationForm):
         return self.cleaned_data
 
 
+def sign_in_time_zone() -> zoneinfo.ZoneInfo:
+    """The zone a page before sign-in states times in: the clinics' zone where they all share one
+    (as the clinic's pages state them), else the server's. Asked of all clinics, never of the
+    typed name's, so that the answer tells nothing about whether the name exists."""
+    zones = set(Clinic.objects.values_list("time_zone", flat=True).distinct()[:2])
+    return zoneinfo.ZoneInfo(zones.pop()) if len(zones) == 1 else zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
 def locked_error(locked: SignInLocked) -> forms.ValidationError:
-    until = timezone.localtime(locked.until)
+    zone = sign_in_time_zone()
+    until = locked.until.astimezone(zone)
     # a clinic administrator lifts the lock of a user; an address lock only ends with its time
     message = (
         _(
@@ -577,7 +587,10 @@ def locked_error(locked: SignInLocked) -> forms.ValidationError:
     return forms.ValidationError(
         message,
         code="locked",
-        params={"time": date_format(until, "H:i T"), "minutes": (locked.retry_after_seconds + 59) // 60},
+        params={
+            "time": f"{date_format(until, 'H:i')} ({zone.key})",
+            "minutes": (locked.retry_after_seconds + 59) // 60,
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db import models
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -132,6 +133,24 @@ def role_label(role: str) -> str:
     from exoderm.clinics.models import Role
 
     return str(Role(role).label) if role in Role.values else role
+
+
+def _labelled_choices() -> dict[str, type[models.Choices]]:
+    from exoderm.consent.models import ConsentKind
+    from exoderm.core.areas import Area
+    from exoderm.core.contraindications import ScreeningItem
+    from exoderm.photos.models import View
+
+    return {"screening": ScreeningItem, "consent": ConsentKind, "view": View, "area": Area}
+
+
+@register.filter
+def label_of(code: str, choices: str) -> str:
+    """A stored code (``active_infection``, ``close_up``) of the named choices (``screening``,
+    ``consent``, ``view``, ``area``) by its label in the user's language; a code no longer known
+    as stored."""
+    known = _labelled_choices()[choices]
+    return str(known(code).label) if code in known.values else code
 
 
 @register.filter

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exoderm.audit import selectors
 from exoderm.audit.models import AuditAction
+from exoderm.audit.reads import address_of
 from exoderm.core.display import LinkedNames, event_changes, event_values, model_of, record_id
 from exoderm.core.permissions import Action
 from exoderm.studies.blinding import trail_changes_for
@@ -69,9 +70,14 @@ def _trail(request: HttpRequest, *, title: str, **subject: int) -> HttpResponse:
         values=(value for _event, model, changes in rows for value in event_values(model, changes)),
         records=subjects.values(),
     )
+    # A correction is one event of the corrected record with its reason; the row events of the
+    # same request (a session's procedures deleted and created anew) are shown as part of it.
+    corrections = {event.request_id for event in trail.rows if event.is_correction and event.request_id}
     for event, model, changes in rows:
         event.shown_changes = event_changes(model, changes, names)
         event.object_name = names.text(*subjects[event.pk]) if event.pk in subjects else event.object_id
+        event.part_of_correction = not event.is_correction and event.request_id in corrections
+        event.address = address_of(event.route, event.object_id, event.query) if event.route else ""
     return render(request, "web/audit/trail.html", {"listing": trail, "form": form, "title": title})
 
 
