@@ -88,7 +88,7 @@ def test_a_message_is_named_in_the_readers_language_without_the_workers_bookkeep
         claim_token="0f8e6c1a", claimed_by="host:1", lease_until=timezone.now(),
     )  # fmt: skip
     table = trail(client, admin, scene.patient, action="create")
-    assert f"Erinnerung vor einem Termin by E-Mail to {scene.patient.code} (Gesendet)" in table
+    assert f"Erinnerung vor einem Termin per E-Mail an {scene.patient.code} (Gesendet)" in table
     assert "visit_reminder" not in table and "to patient" not in table
     for internal in ("Claim token", "Claimed by", "Lease until", "0f8e6c1a", "Key</strong>"):
         assert internal not in table
@@ -104,9 +104,9 @@ def test_an_analysis_reads_as_a_summary_and_unnamed_fields_by_their_words(
         photo=photo, engine_version="1.5.0", roi="face", usable=True, data=data, seconds=1.0
     )
     table = trail(client, admin, scene.patient, action="create")
-    assert "11 regions, engine 1.5.0" in table
+    assert "11 Regionen, Engine 1.5.0" in table
     assert '"metrics"' not in table
-    assert "Uploaded by</strong>" in table and "Analysis status" not in table
+    assert "Hochgeladen von</strong>" in table and "Analysis status" not in table
     for internal in ("Analysis task id", "Analysis worker", "Sha256", "File name"):
         assert f"{internal}</strong>" not in table
 
