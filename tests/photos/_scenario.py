@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tests._signals import interruptible
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -137,6 +139,7 @@ def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
         cwd=REPO, env={**environment(root), "SECURE_COOKIES": "0"}, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=interruptible,  # the fixture stops it with SIGINT
     )  # fmt: skip
 
 

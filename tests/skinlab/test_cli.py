@@ -11,6 +11,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from tests._signals import interruptible
 from tests.skinlab._images import astronaut_face
 
 from exoderm.skinlab.cli import RESULTS_FILE, analyze_main, compare_main
@@ -170,7 +171,9 @@ def test_interrupt_then_resume(photos, tmp_path, jobs):
         "--jobs",
         str(jobs),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
+    )
     results = out / RESULTS_FILE
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
